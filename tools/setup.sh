@@ -26,7 +26,7 @@ packages=(
   # Open vSwitch: the real peer, and the source ovs-vswitchd-gl is built from
   openvswitch-switch-dpdk openvswitch-common openvswitch-source
   # test tools
-  iputils-ping iproute2 tcpdump tshark netcat-openbsd procps psmisc
+  iputils-ping iproute2 ethtool tcpdump tshark netcat-openbsd procps psmisc
   python3 python3-scapy python3-cryptography python3-os-ken
 )
 
@@ -60,8 +60,8 @@ fi
 # --no-huge --in-memory when this did not work (see dataplane/eal_args.cpp).
 if [ "$want_huge" -eq 1 ] && [ "$(id -u)" -eq 0 ]; then
   cur=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
-  if [ "$cur" -lt 512 ]; then
-    echo 512 >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+  if [ "$cur" -lt 1024 ]; then
+    echo 1024 >/proc/sys/vm/nr_hugepages 2>/dev/null || true
   fi
   if ! grep -qs ' /dev/hugepages hugetlbfs' /proc/mounts; then
     mkdir -p /dev/hugepages

@@ -1,0 +1,495 @@
+#include "dataplane/api/client.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "dataplane/api/message.hpp"
+
+namespace gl::api {
+
+namespace {
+
+Error sys_error(const std::string& what) {
+  int e = errno;
+  return Error{e, what + ": " + std::strerror(e)};
+}
+
+Error proto_error(const std::string& what) { return Error{EPROTO, "protocol error: " + what}; }
+
+// Checks a reply datagram's header and error field; on success the reader is positioned
+// at the payload.
+Result<void> check_reply(MessageReader& r, MsgType expect) {
+  HeaderError he = r.check_header();
+  if (he != HeaderError::kOk)
+    return std::unexpected(proto_error(std::string(header_error_name(he))));
+  if (r.type() != expect || (r.header().flags & kFlagReply) == 0)
+    return std::unexpected(proto_error("unexpected reply type " +
+                                       std::string(msg_type_name(r.type()))));
+  if (r.header().error != 0) {
+    std::string text = r.error_text();
+    if (text.empty()) text = std::strerror(r.header().error);
+    return std::unexpected(Error{r.header().error, text});
+  }
+  return {};
+}
+
+uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+}  // namespace
+
+Ufid ufid_from_match(const flow::FlowMatch& m) {
+  uint64_t a = 0x243f6a8885a308d3ULL, b = 0x13198a2e03707344ULL;
+  const flow::AliasU64* k = m.key.words();
+  const flow::AliasU64* mk = m.mask.words();
+  for (size_t i = 0; i < flow::FlowKey::kWords; ++i) {
+    a = mix64(a ^ (k[i] & mk[i]));
+    b = mix64(b ^ mk[i] ^ (a >> 7));
+  }
+  return Ufid{a, b};
+}
+
+std::string format_ufid(const Ufid& u) {
+  // The same text form as OVS: 8-4-4-4-12 hex digits.
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32
+                "-%04" PRIx32 "%08" PRIx32,
+                static_cast<uint32_t>(u.hi >> 32), static_cast<uint32_t>(u.hi >> 16) & 0xffff,
+                static_cast<uint32_t>(u.hi) & 0xffff, static_cast<uint32_t>(u.lo >> 48),
+                static_cast<uint32_t>(u.lo >> 32) & 0xffff, static_cast<uint32_t>(u.lo));
+  return buf;
+}
+
+std::optional<Ufid> parse_ufid(std::string_view s) {
+  if (s.starts_with("ufid:")) s.remove_prefix(5);
+  std::string hex;
+  for (char c : s) {
+    if (c == '-') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    hex.push_back(c);
+  }
+  if (hex.size() != 32) return std::nullopt;
+  Ufid u{};
+  u.hi = std::stoull(hex.substr(0, 16), nullptr, 16);
+  u.lo = std::stoull(hex.substr(16), nullptr, 16);
+  return u;
+}
+
+Result<Client> Client::connect(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path)
+    return std::unexpected(Error{ENAMETOOLONG, "socket path too long: " + path});
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(sys_error("socket"));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    Error e = sys_error("cannot connect to gldp at " + path);
+    ::close(fd);
+    return std::unexpected(e);
+  }
+  Client c(fd);
+  c.rxbuf_.resize(kMaxMessage + 1);
+  return c;
+}
+
+Client::Client(Client&& o) noexcept
+    : fd_(o.fd_), xid_(o.xid_), upcalls_(std::move(o.upcalls_)), rxbuf_(std::move(o.rxbuf_)) {
+  o.fd_ = -1;
+}
+
+Client& Client::operator=(Client&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    xid_ = o.xid_;
+    upcalls_ = std::move(o.upcalls_);
+    rxbuf_ = std::move(o.rxbuf_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Client::~Client() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::vector<uint8_t>> Client::recv_one(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  int rc;
+  do {
+    rc = ::poll(&p, 1, timeout_ms);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) return std::unexpected(sys_error("poll"));
+  if (rc == 0) return std::vector<uint8_t>{};
+  ssize_t n;
+  do {
+    n = ::recv(fd_, rxbuf_.data(), rxbuf_.size(), MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return std::unexpected(sys_error("recv"));
+  if (n == 0) return std::unexpected(Error{ECONNRESET, "gldp closed the connection"});
+  if (static_cast<size_t>(n) > kMaxMessage) return std::unexpected(proto_error("oversized reply"));
+  return std::vector<uint8_t>(rxbuf_.begin(), rxbuf_.begin() + n);
+}
+
+bool Client::queue_if_upcall(const std::vector<uint8_t>& msg) {
+  MessageReader r(msg);
+  if (r.check_header() != HeaderError::kOk || r.type() != MsgType::kUpcall) return false;
+  UpcallMsg um;
+  std::span<const uint8_t> ud, pkt;
+  if (!r.read(um) || !r.read_padded(um.userdata_len, ud) || !r.read_padded(um.packet_len, pkt))
+    return true;  // a malformed upcall is dropped, not mistaken for a reply
+  Upcall u;
+  u.kind = static_cast<UpcallKind>(um.kind);
+  u.pid = um.pid;
+  u.key = um.key;
+  u.userdata.assign(ud.begin(), ud.end());
+  u.packet.assign(pkt.begin(), pkt.end());
+  upcalls_.push_back(std::move(u));
+  return true;
+}
+
+Result<std::vector<uint8_t>> Client::transact(std::span<const uint8_t> request, uint32_t xid) {
+  if (fd_ < 0) return std::unexpected(Error{ENOTCONN, "not connected"});
+  ssize_t n;
+  do {
+    n = ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return std::unexpected(sys_error("send to gldp"));
+  for (;;) {
+    auto msg = recv_one(30000);
+    if (!msg) return msg;
+    if (msg->empty()) return std::unexpected(Error{ETIMEDOUT, "no reply from gldp in 30 s"});
+    if (queue_if_upcall(*msg)) continue;
+    MsgHeader h;
+    if (msg->size() < sizeof h) return std::unexpected(proto_error("short reply"));
+    std::memcpy(&h, msg->data(), sizeof h);
+    if (h.xid != xid) continue;  // a late reply to an abandoned request
+    return msg;
+  }
+}
+
+namespace {
+
+// Sends a request with a single fixed payload (or none) and checks the reply header.
+template <typename Req>
+Result<std::vector<uint8_t>> simple(Client& c, MsgType t, const Req* req) {
+  uint32_t xid = c.next_xid();
+  MessageBuilder b(t, xid);
+  if (req != nullptr) b.append(*req);
+  auto reply = c.transact(b.finish(), xid);
+  if (!reply) return reply;
+  MessageReader r(*reply);
+  if (auto ok = check_reply(r, t); !ok) return std::unexpected(ok.error());
+  return reply;
+}
+
+struct NoPayload {};
+
+template <typename T>
+Result<T> read_single(const std::vector<uint8_t>& reply, const char* what) {
+  MessageReader r(reply);
+  (void)r.check_header();
+  T out;
+  if (!r.read(out)) return std::unexpected(proto_error(std::string("short ") + what));
+  return out;
+}
+
+}  // namespace
+
+Result<InfoReply> Client::info() {
+  auto rep = simple<uint8_t>(*this, MsgType::kInfo, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<InfoReply>(*rep, "info reply");
+}
+
+Result<PortInfo> Client::port_add(const std::string& name, const std::string& devargs,
+                                  uint32_t port_no, uint16_t n_rxq, uint16_t mtu) {
+  PortAddRequest req{};
+  if (!set_fixed(req.name, sizeof req.name, name))
+    return std::unexpected(Error{ENAMETOOLONG, "port name longer than 31 bytes: " + name});
+  if (!set_fixed(req.devargs, sizeof req.devargs, devargs))
+    return std::unexpected(Error{ENAMETOOLONG, "devargs longer than 255 bytes"});
+  req.port_no = port_no;
+  req.n_rxq = n_rxq;
+  req.mtu = mtu;
+  auto rep = simple(*this, MsgType::kPortAdd, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<PortInfo>(*rep, "port info");
+}
+
+Result<void> Client::port_del(uint32_t port_no) {
+  PortDelRequest req{};
+  req.port_no = port_no;
+  auto rep = simple(*this, MsgType::kPortDel, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::port_del(const std::string& name) {
+  PortDelRequest req{};
+  req.port_no = kPortAny;
+  if (!set_fixed(req.name, sizeof req.name, name))
+    return std::unexpected(Error{ENAMETOOLONG, "port name too long: " + name});
+  auto rep = simple(*this, MsgType::kPortDel, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<std::vector<PortInfo>> Client::port_list() {
+  auto rep = simple<uint8_t>(*this, MsgType::kPortList, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  (void)r.check_header();
+  PortListReply pl;
+  if (!r.read(pl)) return std::unexpected(proto_error("short port list"));
+  std::vector<PortInfo> out(pl.n);
+  for (auto& p : out)
+    if (!r.read(p)) return std::unexpected(proto_error("truncated port list"));
+  return out;
+}
+
+Result<PortInfo> Client::port_get(uint32_t port_no) {
+  PortGetRequest req{};
+  req.port_no = port_no;
+  auto rep = simple(*this, MsgType::kPortGet, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<PortInfo>(*rep, "port info");
+}
+
+Result<PortInfo> Client::port_get(const std::string& name) {
+  PortGetRequest req{};
+  req.port_no = kPortAny;
+  if (!set_fixed(req.name, sizeof req.name, name))
+    return std::unexpected(Error{ENAMETOOLONG, "port name too long: " + name});
+  auto rep = simple(*this, MsgType::kPortGet, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<PortInfo>(*rep, "port info");
+}
+
+namespace {
+
+Result<std::vector<EntryResult>> read_batch_reply(const std::vector<uint8_t>& reply,
+                                                  uint32_t expect) {
+  MessageReader r(reply);
+  (void)r.check_header();
+  BatchReply br;
+  if (!r.read(br) || br.n != expect) return std::unexpected(proto_error("bad batch reply"));
+  std::vector<EntryResult> out(br.n);
+  for (auto& e : out)
+    if (!r.read(e)) return std::unexpected(proto_error("truncated batch reply"));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<EntryResult>> Client::flow_put(std::span<const FlowPut> flows) {
+  std::vector<EntryResult> results;
+  results.reserve(flows.size());
+  size_t i = 0;
+  while (i < flows.size()) {
+    uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFlowPut, xid);
+    b.append(FlowPutRequest{});
+    uint32_t n = 0;
+    // Reply entries are bigger than request entries for small actions: bound by both.
+    size_t reply_size = sizeof(MsgHeader) + sizeof(BatchReply);
+    while (i < flows.size()) {
+      const FlowPut& f = flows[i];
+      if (f.actions.size() > kMaxActions)
+        return std::unexpected(Error{EINVAL, "actions longer than 4096 bytes"});
+      size_t need = sizeof(FlowPutEntry) + pad8(static_cast<uint32_t>(f.actions.size()));
+      if (n > 0 && (b.size() + need > kMaxMessage ||
+                    reply_size + sizeof(EntryResult) > kMaxMessage))
+        break;
+      FlowPutEntry e{};
+      e.ufid = f.ufid;
+      e.flags = f.flags;
+      e.actions_len = static_cast<uint32_t>(f.actions.size());
+      e.key = f.match.key;
+      e.mask = f.match.mask;
+      b.append(e);
+      b.append_padded(f.actions);
+      reply_size += sizeof(EntryResult);
+      ++n, ++i;
+    }
+    reinterpret_cast<FlowPutRequest*>(b.data() + sizeof(MsgHeader))->n = n;
+    auto rep = transact(b.finish(), xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    if (auto ok = check_reply(r, MsgType::kFlowPut); !ok) return std::unexpected(ok.error());
+    auto part = read_batch_reply(*rep, n);
+    if (!part) return part;
+    results.insert(results.end(), part->begin(), part->end());
+  }
+  return results;
+}
+
+Result<std::vector<EntryResult>> Client::flow_del(std::span<const Ufid> ufids) {
+  std::vector<EntryResult> results;
+  results.reserve(ufids.size());
+  const size_t per_msg =
+      (kMaxMessage - sizeof(MsgHeader) - sizeof(BatchReply)) / sizeof(EntryResult);
+  size_t i = 0;
+  while (i < ufids.size()) {
+    uint32_t n = static_cast<uint32_t>(std::min(per_msg, ufids.size() - i));
+    uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFlowDel, xid);
+    b.append(FlowDelRequest{n, 0});
+    for (uint32_t k = 0; k < n; ++k) b.append(ufids[i + k]);
+    auto rep = transact(b.finish(), xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    if (auto ok = check_reply(r, MsgType::kFlowDel); !ok) return std::unexpected(ok.error());
+    auto part = read_batch_reply(*rep, n);
+    if (!part) return part;
+    results.insert(results.end(), part->begin(), part->end());
+    i += n;
+  }
+  return results;
+}
+
+namespace {
+
+bool read_flow(MessageReader& r, Flow& f, bool with_actions) {
+  FlowEntry e;
+  std::span<const uint8_t> acts;
+  if (!r.read(e) || !r.read_padded(e.actions_len, acts)) return false;
+  f.ufid = e.ufid;
+  f.match.key = e.key;
+  f.match.mask = e.mask;
+  f.stats = e.stats;
+  if (with_actions) f.actions.assign(acts.begin(), acts.end());
+  return true;
+}
+
+}  // namespace
+
+Result<Flow> Client::flow_get(const Ufid& ufid) {
+  FlowGetRequest req{ufid};
+  auto rep = simple(*this, MsgType::kFlowGet, &req);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  (void)r.check_header();
+  Flow f;
+  if (!read_flow(r, f, true)) return std::unexpected(proto_error("short flow"));
+  return f;
+}
+
+Result<void> Client::flow_dump(const std::function<bool(const Flow&)>& fn, bool with_actions) {
+  FlowDumpRequest req{};
+  req.flags = with_actions ? 0 : kDumpNoActions;
+  for (;;) {
+    auto rep = simple(*this, MsgType::kFlowDump, &req);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    (void)r.check_header();
+    FlowDumpReply dr;
+    if (!r.read(dr)) return std::unexpected(proto_error("short dump reply"));
+    Flow f;
+    for (uint32_t i = 0; i < dr.n; ++i) {
+      if (!read_flow(r, f, with_actions)) return std::unexpected(proto_error("truncated dump"));
+      if (!fn(f)) return {};
+    }
+    if (dr.next_cursor == 0) return {};
+    req.cursor = dr.next_cursor;
+  }
+}
+
+Result<void> Client::flow_flush() {
+  auto rep = simple<uint8_t>(*this, MsgType::kFlowFlush, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::execute(const flow::FlowKey& metadata, std::span<const uint8_t> actions,
+                             std::span<const uint8_t> packet) {
+  if (packet.size() > kMaxPacket)
+    return std::unexpected(Error{EMSGSIZE, "packet longer than " + std::to_string(kMaxPacket)});
+  if (actions.size() > kMaxActions)
+    return std::unexpected(Error{EINVAL, "actions longer than 4096 bytes"});
+  uint32_t xid = next_xid();
+  MessageBuilder b(MsgType::kExecute, xid);
+  ExecuteRequest req{};
+  req.metadata = metadata;
+  req.packet_len = static_cast<uint32_t>(packet.size());
+  req.actions_len = static_cast<uint32_t>(actions.size());
+  b.append(req);
+  b.append_padded(actions);
+  b.append_padded(packet);
+  auto rep = transact(b.finish(), xid);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  return check_reply(r, MsgType::kExecute);
+}
+
+Result<void> Client::subscribe_upcalls(uint32_t pid, bool misses) {
+  UpcallSubscribeRequest req{pid, misses ? kSubscribeMiss : 0u};
+  auto rep = simple(*this, MsgType::kUpcallSubscribe, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<std::optional<Upcall>> Client::recv_upcall(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!upcalls_.empty()) {
+      Upcall u = std::move(upcalls_.front());
+      upcalls_.pop_front();
+      return std::optional<Upcall>(std::move(u));
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    int wait = left.count() > 0 ? static_cast<int>(left.count()) : 0;
+    auto msg = recv_one(wait);
+    if (!msg) return std::unexpected(msg.error());
+    if (msg->empty()) return std::optional<Upcall>();
+    queue_if_upcall(*msg);  // anything else is a stray reply: ignore it
+  }
+}
+
+Result<Stats> Client::stats() {
+  auto rep = simple<uint8_t>(*this, MsgType::kStats, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  (void)r.check_header();
+  Stats s;
+  if (!r.read(s.totals)) return std::unexpected(proto_error("short stats"));
+  s.pmds.resize(s.totals.n_pmds);
+  for (auto& p : s.pmds)
+    if (!r.read(p)) return std::unexpected(proto_error("truncated stats"));
+  s.drops.resize(s.totals.n_drops);
+  for (auto& d : s.drops)
+    if (!r.read(d)) return std::unexpected(proto_error("truncated stats"));
+  return s;
+}
+
+Result<void> Client::stats_clear() {
+  auto rep = simple<uint8_t>(*this, MsgType::kStatsClear, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::set_config(const std::string& key, const std::string& value) {
+  SetConfigRequest req{};
+  if (!set_fixed(req.key, sizeof req.key, key) || !set_fixed(req.value, sizeof req.value, value))
+    return std::unexpected(Error{EINVAL, "config key or value too long"});
+  auto rep = simple(*this, MsgType::kSetConfig, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+}  // namespace gl::api

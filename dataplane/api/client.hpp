@@ -1,0 +1,117 @@
+// client.hpp — the C++ client of the datapath API.
+//
+// Purpose: what gl-dpctl, the OVS provider (through the C ABI in gl_dpapi.h) and glctld
+// use to program gldp: ports, flows (batched), execute, upcalls, stats. Every call is a
+// request/reply over one SOCK_SEQPACKET connection; upcalls that arrive while waiting
+// for a reply are queued and handed out by recv_upcall().
+// Thread-safety: one Client per thread (or external locking). Complexity: each call is
+// one round trip per message; batches are split into as few messages as fit.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dataplane/api/wire.hpp"
+
+namespace gl::api {
+
+template <typename T>
+using Result = std::expected<T, Error>;
+
+struct FlowPut {
+  Ufid ufid{};
+  uint32_t flags = kPutCreate;
+  flow::FlowMatch match{};
+  std::vector<uint8_t> actions;
+};
+
+struct Flow {
+  Ufid ufid{};
+  flow::FlowMatch match{};
+  FlowStats stats{};
+  std::vector<uint8_t> actions;
+};
+
+struct Upcall {
+  UpcallKind kind = UpcallKind::kMiss;
+  uint32_t pid = 0;
+  flow::FlowKey key{};
+  std::vector<uint8_t> userdata;
+  std::vector<uint8_t> packet;
+};
+
+struct Stats {
+  StatsReply totals{};
+  std::vector<PmdStats> pmds;
+  std::vector<DropCounter> drops;
+};
+
+// A UFID derived from a match, for flows installed without one (gl-dpctl add-flow):
+// the same match always gives the same UFID, so del-flow FLOW finds it.
+Ufid ufid_from_match(const flow::FlowMatch& m);
+std::string format_ufid(const Ufid& u);
+std::optional<Ufid> parse_ufid(std::string_view s);
+
+class Client {
+ public:
+  static Result<Client> connect(const std::string& path);
+  Client(Client&& o) noexcept;
+  Client& operator=(Client&& o) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  int fd() const { return fd_; }
+
+  Result<InfoReply> info();
+
+  Result<PortInfo> port_add(const std::string& name, const std::string& devargs,
+                            uint32_t port_no = kPortAny, uint16_t n_rxq = 0, uint16_t mtu = 0);
+  Result<void> port_del(uint32_t port_no);
+  Result<void> port_del(const std::string& name);
+  Result<std::vector<PortInfo>> port_list();
+  Result<PortInfo> port_get(uint32_t port_no);
+  Result<PortInfo> port_get(const std::string& name);
+
+  // One result per entry, in order; the call itself fails only on transport errors.
+  Result<std::vector<EntryResult>> flow_put(std::span<const FlowPut> flows);
+  Result<std::vector<EntryResult>> flow_del(std::span<const Ufid> ufids);
+  Result<Flow> flow_get(const Ufid& ufid);
+  // Calls `fn` for every flow; returns when the dump is complete or `fn` returns false.
+  Result<void> flow_dump(const std::function<bool(const Flow&)>& fn, bool with_actions = true);
+  Result<void> flow_flush();
+
+  Result<void> execute(const flow::FlowKey& metadata, std::span<const uint8_t> actions,
+                       std::span<const uint8_t> packet);
+
+  Result<void> subscribe_upcalls(uint32_t pid, bool misses);
+  // Next upcall; std::nullopt when none arrived within `timeout` (0 = do not wait).
+  Result<std::optional<Upcall>> recv_upcall(std::chrono::milliseconds timeout);
+
+  Result<Stats> stats();
+  Result<void> stats_clear();
+  Result<void> set_config(const std::string& key, const std::string& value);
+
+  // Low level: send one request datagram and wait for its reply (queuing upcalls).
+  Result<std::vector<uint8_t>> transact(std::span<const uint8_t> request, uint32_t xid);
+  uint32_t next_xid() { return ++xid_; }
+
+ private:
+  explicit Client(int fd) : fd_(fd) {}
+  Result<std::vector<uint8_t>> recv_one(int timeout_ms);
+  bool queue_if_upcall(const std::vector<uint8_t>& msg);
+
+  int fd_ = -1;
+  uint32_t xid_ = 0;
+  std::deque<Upcall> upcalls_;
+  std::vector<uint8_t> rxbuf_;
+};
+
+}  // namespace gl::api

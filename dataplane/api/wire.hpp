@@ -1,0 +1,318 @@
+// wire.hpp — the datapath API (dpapi) wire format.
+//
+// Purpose: the messages control processes (gl-dpctl, ovs-vswitchd's dpif-gl, glctld)
+// exchange with gldp over a Unix SOCK_SEQPACKET socket. Every message is one datagram:
+// a fixed MsgHeader followed by a fixed-layout, little-endian payload. Variable parts
+// (actions, packets, batches) follow their fixed struct and are 8-byte padded. Every
+// field is checked on decode (decode.hpp); nothing here trusts the peer.
+//
+// Vocabulary: flow keys and masks are gl::flow::FlowKey (one field per OVS datapath
+// key attribute); actions are the Linux OVS datapath netlink encoding
+// (<linux/openvswitch.h> OVS_ACTION_ATTR_*), so an OVS dpif provider maps 1:1.
+//
+// Conversation: a request carries a client-chosen xid; the reply has the same type
+// with kFlagReply set, the same xid, and `error` = 0 or a positive errno; an error
+// reply's payload is a NUL-terminated message naming what was wrong. Upcalls are sent
+// unsolicited (xid 0, type kUpcall) to connections that subscribed.
+//
+// Thread-safety: plain data. Complexity: constant-size structs.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "flowtables/flow_key.hpp"
+
+namespace gl::api {
+
+static_assert(std::endian::native == std::endian::little, "dpapi is little-endian only");
+
+inline constexpr uint32_t kMagic = 0x50444c47;  // "GLDP" in memory order
+inline constexpr uint16_t kVersion = 1;
+// Largest datagram either side sends or accepts. Bigger is a protocol error.
+inline constexpr uint32_t kMaxMessage = 64 * 1024;
+inline constexpr uint32_t kMaxActions = 4096;  // bytes of encoded actions per flow
+inline constexpr uint32_t kMaxPacket = 9216;   // bytes of packet in execute / upcall
+inline constexpr uint32_t kMaxUserdata = 256;
+inline constexpr size_t kNameLen = 32;      // port names, NUL-terminated
+inline constexpr size_t kDevargsLen = 256;  // DPDK devargs, NUL-terminated
+inline constexpr size_t kErrorLen = 128;    // per-entry error text in batch replies
+
+enum class MsgType : uint16_t {
+  kInfo = 1,
+  kPortAdd = 2,
+  kPortDel = 3,
+  kPortList = 4,
+  kPortGet = 5,
+  kFlowPut = 10,
+  kFlowDel = 11,
+  kFlowGet = 12,
+  kFlowDump = 13,
+  kFlowFlush = 14,
+  kExecute = 20,
+  kUpcallSubscribe = 30,
+  kUpcall = 31,
+  kStats = 40,
+  kStatsClear = 41,
+  kSetConfig = 50,
+};
+
+std::string_view msg_type_name(MsgType t);
+
+// An API error: an errno value and a message naming what was wrong.
+struct Error {
+  int code = 0;
+  std::string message;
+};
+
+inline constexpr uint16_t kFlagReply = 0x1;
+
+struct MsgHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t type;     // MsgType
+  uint32_t length;   // whole datagram, header included
+  uint32_t xid;      // echoed in the reply
+  int32_t error;     // replies: 0 or a positive errno
+  uint16_t flags;    // kFlagReply
+  uint16_t reserved; // must be zero
+};
+static_assert(sizeof(MsgHeader) == 24);
+
+// ---- info -------------------------------------------------------------------
+struct InfoReply {
+  char version[32];    // gldp version string
+  uint32_t api_version;
+  uint32_t n_pmds;
+  uint32_t n_ports;
+  uint32_t max_ports;
+  uint64_t n_flows;
+  uint64_t features;   // kFeature* bits
+  char pmd_cores[64];  // e.g. "1" or "1,3"
+  uint64_t boot_id;    // random per gldp start: a client notices a restarted gldp
+};
+inline constexpr uint64_t kFeatureRecirc = 1u << 0;
+inline constexpr uint64_t kFeatureClone = 1u << 1;
+inline constexpr uint64_t kFeatureSample = 1u << 2;
+inline constexpr uint64_t kFeatureHash = 1u << 3;
+inline constexpr uint64_t kFeatureSetMasked = 1u << 4;
+inline constexpr uint64_t kFeatureUfid = 1u << 5;
+
+// ---- ports ------------------------------------------------------------------
+inline constexpr uint32_t kPortAny = 0xffffffffu;
+
+struct PortAddRequest {
+  char name[kNameLen];        // our name for the port (need not equal the DPDK name)
+  char devargs[kDevargsLen];  // e.g. "net_af_packet0,iface=veth0"
+  uint32_t port_no;           // requested datapath port number, or kPortAny
+  uint16_t n_rxq;             // 0 = default (1)
+  uint16_t mtu;               // 0 = leave as is
+};
+
+struct PortDelRequest {
+  uint32_t port_no;  // kPortAny: use name
+  uint32_t pad;
+  char name[kNameLen];
+};
+using PortGetRequest = PortDelRequest;
+
+struct PortStats {
+  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+  uint64_t rx_dropped;  // counted by us (e.g. no mbufs, parse drops) and the NIC's imissed
+  uint64_t tx_dropped;  // tx ring full
+  uint64_t rx_errors, tx_errors;
+};
+
+struct PortInfo {
+  uint32_t port_no;
+  uint16_t dpdk_port_id;
+  uint16_t mtu;
+  char name[kNameLen];
+  char devargs[kDevargsLen];
+  char driver[kNameLen];
+  uint8_t mac[6];
+  uint8_t link_up;
+  uint8_t pad0;
+  uint32_t link_speed_mbps;
+  uint16_t n_rxq, n_txq;
+  PortStats stats;
+};
+
+struct PortListReply {
+  uint32_t n;
+  uint32_t pad;
+  // PortInfo[n] follows
+};
+
+// ---- flows ------------------------------------------------------------------
+struct Ufid {
+  uint64_t lo, hi;
+  friend bool operator==(const Ufid&, const Ufid&) = default;
+};
+
+struct FlowStats {
+  uint64_t packets;
+  uint64_t bytes;
+  uint64_t used_ms;  // CLOCK_MONOTONIC milliseconds of the last hit, 0 = never
+  uint16_t tcp_flags;
+  uint16_t pad0;
+  uint32_t pad1;
+};
+
+inline constexpr uint32_t kPutCreate = 0x1;     // may create a new flow
+inline constexpr uint32_t kPutModify = 0x2;     // may replace the actions of an existing one
+inline constexpr uint32_t kPutZeroStats = 0x4;  // reset stats when modifying
+
+struct FlowPutRequest {
+  uint32_t n;  // entries that follow
+  uint32_t pad;
+};
+struct FlowPutEntry {
+  Ufid ufid;
+  uint32_t flags;        // kPut*
+  uint32_t actions_len;  // bytes of actions that follow (padded to 8 on the wire)
+  flow::FlowKey key;
+  flow::FlowMask mask;
+  // uint8_t actions[actions_len]
+};
+
+// Per entry of a batched put or del: result and (for del / modify) the old stats.
+struct EntryResult {
+  int32_t error;  // 0 or errno
+  uint32_t pad;
+  FlowStats stats;
+  char message[kErrorLen];
+};
+struct BatchReply {
+  uint32_t n;
+  uint32_t pad;
+  // EntryResult[n] follows
+};
+
+struct FlowDelRequest {
+  uint32_t n;  // Ufid[n] follow
+  uint32_t pad;
+};
+
+struct FlowGetRequest {
+  Ufid ufid;
+};
+
+// One flow as gldp reports it (get and dump).
+struct FlowEntry {
+  Ufid ufid;
+  flow::FlowKey key;
+  flow::FlowMask mask;
+  FlowStats stats;
+  uint32_t actions_len;
+  uint32_t pad;
+  // uint8_t actions[actions_len], padded to 8
+};
+
+struct FlowDumpRequest {
+  uint64_t cursor;       // 0 = start
+  uint32_t max_entries;  // 0 = as many as fit
+  uint32_t flags;        // kDumpNoActions
+};
+inline constexpr uint32_t kDumpNoActions = 0x1;
+struct FlowDumpReply {
+  uint64_t next_cursor;  // 0 = dump complete
+  uint32_t n;            // FlowEntry (+actions) follow
+  uint32_t pad;
+};
+
+// ---- execute ----------------------------------------------------------------
+struct ExecuteRequest {
+  flow::FlowKey metadata;  // in_port, recirc_id, dp_hash, pkt_mark, priority, ct_* used
+  uint32_t packet_len;
+  uint32_t actions_len;
+  // uint8_t actions[actions_len] padded to 8, then uint8_t packet[packet_len]
+};
+
+// ---- upcalls ----------------------------------------------------------------
+struct UpcallSubscribeRequest {
+  uint32_t pid;    // the handler id this connection serves (userspace(pid=..) actions)
+  uint32_t flags;  // kSubscribeMiss: also receive misses
+};
+inline constexpr uint32_t kSubscribeMiss = 0x1;
+
+enum class UpcallKind : uint8_t { kMiss = 0, kAction = 1 };
+
+struct UpcallMsg {
+  uint8_t kind;  // UpcallKind
+  uint8_t pad[3];
+  uint32_t pid;
+  uint32_t packet_len;
+  uint32_t userdata_len;
+  flow::FlowKey key;  // the packet's parsed key, metadata included
+  // uint8_t userdata[userdata_len] padded to 8, then packet[packet_len]
+};
+
+// ---- stats ------------------------------------------------------------------
+struct PmdStats {
+  uint32_t core;
+  uint32_t n_rxq;
+  uint64_t packets;         // received
+  uint64_t batches;
+  uint64_t busy_cycles;     // cycles spent in bursts that carried packets
+  uint64_t idle_cycles;
+  uint64_t emc_hits;
+  uint64_t megaflow_hits;
+  uint64_t misses;
+  uint64_t upcalls;         // queued to the control side
+  uint64_t upcalls_lost;    // queue full or rate limited
+  uint64_t recirculations;
+};
+
+struct DropCounter {
+  char name[kNameLen];
+  uint64_t count;
+};
+
+struct StatsReply {
+  uint64_t n_flows;
+  uint64_t upcalls_delivered;
+  uint64_t upcalls_lost;  // no subscriber, socket full, or rate limit
+  uint32_t n_pmds;
+  uint32_t n_drops;
+  uint64_t tsc_hz;
+  // PmdStats[n_pmds], then DropCounter[n_drops]
+};
+
+// ---- runtime configuration -----------------------------------------------------
+struct SetConfigRequest {
+  char key[32];    // "emc-insert-inv-prob", "upcall-rate"
+  char value[64];
+};
+
+// Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
+constexpr uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
+
+// Copy a string into a fixed NUL-terminated field; returns false if it did not fit.
+inline bool set_fixed(char* dst, size_t cap, std::string_view s) {
+  if (s.size() >= cap) return false;
+  std::memcpy(dst, s.data(), s.size());
+  std::memset(dst + s.size(), 0, cap - s.size());
+  return true;
+}
+// A fixed field as a string view; fails (returns false) when it is not NUL-terminated.
+inline bool get_fixed(const char* src, size_t cap, std::string_view& out) {
+  const void* nul = std::memchr(src, 0, cap);
+  if (nul == nullptr) return false;
+  out = std::string_view(src, static_cast<const char*>(nul) - src);
+  return true;
+}
+
+template <typename T>
+inline constexpr bool kWireSafe = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T>;
+static_assert(kWireSafe<FlowPutEntry> && kWireSafe<FlowEntry> && kWireSafe<UpcallMsg>);
+static_assert(sizeof(FlowPutEntry) % 8 == 0 && sizeof(FlowEntry) % 8 == 0);
+static_assert(sizeof(UpcallMsg) % 8 == 0 && sizeof(ExecuteRequest) % 8 == 0);
+static_assert(sizeof(PortInfo) % 8 == 0 && sizeof(EntryResult) % 8 == 0);
+
+}  // namespace gl::api

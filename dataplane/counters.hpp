@@ -1,0 +1,59 @@
+// counters.hpp — per-PMD counters and the datapath's drop reasons.
+//
+// Purpose: every packet the datapath drops is counted under one reason from `Drop`
+// (names in kDropNames, shown by gl-dpctl show / stats). Counters are single-writer
+// (one PMD thread, or the control thread for its own instance) and read by the control
+// thread: a relaxed load + store, no locked instruction on the fast path.
+// Thread-safety: one writer per Counter; any number of readers. Complexity: O(1).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace gl::dp {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+  void reset() { v_.store(0, std::memory_order_relaxed); }
+  // Single writer: keep the largest value seen (e.g. last-used timestamps).
+  void store_max(uint64_t v) {
+    if (v > v_.load(std::memory_order_relaxed)) v_.store(v, std::memory_order_relaxed);
+  }
+  // Single writer: OR bits in (e.g. TCP flags seen).
+  void or_bits(uint64_t b) {
+    uint64_t cur = v_.load(std::memory_order_relaxed);
+    if ((cur | b) != cur) v_.store(cur | b, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+enum class Drop : uint8_t {
+  kActionDrop,        // the flow's actions drop the packet (drop / empty action list)
+  kNoPort,            // output to a port that does not exist (any more)
+  kTxFull,            // the port's tx queue did not take the packet
+  kUpcallQueueFull,   // miss while the upcall queue was full
+  kUpcallRateLimit,   // miss over the upcall rate limit
+  kUpcallUndelivered, // upcall with no subscriber, or the subscriber's socket was full
+  kRecircDepth,       // recirculated more than kMaxRecircDepth times
+  kNoMbuf,            // no mbuf for a copy (clone, sample, multi-output, upcall)
+  kPushVlanNoRoom,    // no headroom to push a VLAN tag
+  kRecircOverflow,    // more recirculated copies of one batch than the queue holds
+  kParse,             // the parser refused the packet (see the parse counters)
+  kCount
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
+    "action_drop",   "no_port",        "tx_full", "upcall_queue_full", "upcall_rate_limit",
+    "upcall_undelivered", "recirc_depth",   "no_mbuf", "push_vlan_no_room", "recirc_overflow",
+    "parse_error",
+};
+
+constexpr std::string_view drop_name(Drop d) { return kDropNames[static_cast<size_t>(d)]; }
+
+}  // namespace gl::dp

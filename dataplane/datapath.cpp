@@ -1,0 +1,444 @@
+#include "dataplane/datapath.hpp"
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "dataplane/api/odp_actions.hpp"
+#include "dataplane/pmd.hpp"
+
+namespace gl::dp {
+
+namespace {
+
+api::Error err(int code, std::string msg) { return api::Error{code, std::move(msg)}; }
+
+api::EntryResult entry_error(int code, const std::string& msg) {
+  api::EntryResult r{};
+  r.error = code;
+  api::set_fixed(r.message, sizeof r.message, msg.substr(0, sizeof r.message - 1));
+  return r;
+}
+
+uint64_t tsc_to_ms_ago_base(uint64_t tsc) {
+  // CLOCK_MONOTONIC ms of a TSC reading: now_ms - (now_tsc - tsc) / hz.
+  if (tsc == 0) return 0;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now_ms = uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+  uint64_t now_tsc = rte_rdtsc();
+  uint64_t ago_ms = now_tsc > tsc ? (now_tsc - tsc) * 1000 / rte_get_tsc_hz() : 0;
+  return now_ms > ago_ms ? now_ms - ago_ms : 1;
+}
+
+}  // namespace
+
+ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
+  void* mem = ::operator new(sizeof(ActionsBlob) + bytes.size(), std::align_val_t(8));
+  auto* a = static_cast<ActionsBlob*>(mem);
+  a->len = static_cast<uint32_t>(bytes.size());
+  if (!bytes.empty()) std::memcpy(a->data, bytes.data(), bytes.size());
+  return a;
+}
+
+void ActionsBlob::destroy(const ActionsBlob* a) {
+  ::operator delete(const_cast<ActionsBlob*>(a), std::align_val_t(8));
+}
+
+std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const DatapathOptions& o) {
+  if (o.pmd_lcores.empty()) return std::unexpected("no PMD cores given");
+  if (o.pmd_lcores.size() > kMaxPmds)
+    return std::unexpected("at most " + std::to_string(kMaxPmds) + " PMD cores");
+  std::unique_ptr<Datapath> dp(new Datapath());
+  dp->opts_ = o;
+  for (unsigned lc : o.pmd_lcores) {
+    if (!rte_lcore_is_enabled(lc))
+      return std::unexpected("PMD core " + std::to_string(lc) + " is not an EAL lcore");
+    if (lc == rte_get_main_lcore())
+      return std::unexpected("PMD core " + std::to_string(lc) +
+                             " is the main (control) lcore; give the control thread its own core");
+  }
+  dp->pool_ = rte_pktmbuf_pool_create("gl_mbufs", o.n_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                      static_cast<int>(rte_socket_id()));
+  if (dp->pool_ == nullptr)
+    return std::unexpected(std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno));
+  std::string e;
+  uint16_t idx = 0;
+  for (unsigned lc : o.pmd_lcores) {
+    auto p = std::make_unique<Pmd>(*dp, lc, idx++, false);
+    if (!p->init(e)) return std::unexpected(e);
+    dp->pmds_.push_back(std::move(p));
+  }
+  dp->control_ = std::make_unique<Pmd>(*dp, rte_get_main_lcore(), idx, true);
+  if (!dp->control_->init(e)) return std::unexpected(e);
+  std::random_device rd;
+  dp->boot_id_ = (uint64_t(rd()) << 32) | rd();
+  return dp;
+}
+
+Datapath::Datapath() : cls_(rcu_) {}
+
+Datapath::~Datapath() {
+  stop_pmds();
+  for (auto& p : ports_) delete p.exchange(nullptr);
+  flow_flush();
+  rcu_.synchronize();
+  rcu_.reclaim();
+  pmds_.clear();
+  control_.reset();
+  if (pool_ != nullptr) rte_mempool_free(pool_);
+}
+
+void Datapath::start_pmds() {
+  for (auto& p : pmds_) {
+    std::string e;
+    if (!p->launch(e)) std::fprintf(stderr, "gldp: %s\n", e.c_str());
+  }
+}
+
+void Datapath::stop_pmds() {
+  for (auto& p : pmds_) p->stop();
+}
+
+// ---- ports ---------------------------------------------------------------------------
+
+void Datapath::rebalance_rxqs() {
+  // Round-robin every rx queue of every port over the PMDs, in port order.
+  std::vector<PmdRxConfig*> cfgs;
+  for (size_t i = 0; i < pmds_.size(); ++i) cfgs.push_back(new PmdRxConfig{});
+  size_t next = 0;
+  for (auto& slot : ports_) {
+    Port* p = slot.load(std::memory_order_relaxed);
+    if (p == nullptr) continue;
+    for (uint16_t q = 0; q < p->n_rxq(); ++q) {
+      cfgs[next % cfgs.size()]->rxqs.push_back(RxqRef{p, q});
+      ++next;
+    }
+  }
+  for (size_t i = 0; i < pmds_.size(); ++i) {
+    const PmdRxConfig* old = pmds_[i]->set_rx_config(cfgs[i]);
+    rcu_.defer([old] { delete old; });
+  }
+}
+
+std::expected<api::PortInfo, api::Error> Datapath::port_add(const PortConfig& cfg) {
+  if (cfg.name.empty()) return std::unexpected(err(EINVAL, "port name is empty"));
+  if (port_by_name(cfg.name)) return std::unexpected(err(EEXIST, "port '" + cfg.name + "' exists"));
+  uint32_t no = cfg.port_no;
+  if (no == api::kPortAny) {
+    // OVS reserves 0 for the bridge's local port; number others from 1.
+    for (no = 1; no < kMaxPorts && ports_[no].load(std::memory_order_relaxed); ++no) {
+    }
+    if (no == kMaxPorts) return std::unexpected(err(EFBIG, "all 255 port numbers are in use"));
+  } else if (no >= kMaxPorts) {
+    return std::unexpected(err(EINVAL, "port number " + std::to_string(no) + " out of range 0.." +
+                                           std::to_string(kMaxPorts - 1)));
+  } else if (ports_[no].load(std::memory_order_relaxed) != nullptr) {
+    return std::unexpected(err(EBUSY, "port number " + std::to_string(no) + " is in use by '" +
+                                          ports_[no].load()->name() + "'"));
+  }
+  auto port = Port::open(cfg, no, pool_, static_cast<uint16_t>(pmds_.size() + 1));
+  if (!port) return std::unexpected(err(EINVAL, port.error()));
+  Port* raw = port->release();
+  ports_[no].store(raw, std::memory_order_release);
+  rebalance_rxqs();
+  return raw->info();
+}
+
+std::expected<void, api::Error> Datapath::port_del(uint32_t port_no) {
+  Port* p = port(port_no);
+  if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
+  ports_[port_no].store(nullptr, std::memory_order_release);
+  rebalance_rxqs();
+  // Every PMD must stop polling and sending on the port before the device goes away.
+  rcu_.synchronize();
+  rcu_.reclaim();
+  delete p;
+  return {};
+}
+
+std::expected<uint32_t, api::Error> Datapath::port_by_name(const std::string& name) const {
+  for (uint32_t i = 0; i < kMaxPorts; ++i) {
+    Port* p = ports_[i].load(std::memory_order_relaxed);
+    if (p != nullptr && p->name() == name) return i;
+  }
+  return std::unexpected(err(ENOENT, "no port named '" + name + "'"));
+}
+
+std::expected<api::PortInfo, api::Error> Datapath::port_info(uint32_t port_no) const {
+  Port* p = port(port_no);
+  if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
+  return p->info();
+}
+
+std::vector<api::PortInfo> Datapath::port_list() const {
+  std::vector<api::PortInfo> out;
+  for (auto& slot : ports_)
+    if (Port* p = slot.load(std::memory_order_relaxed)) out.push_back(p->info());
+  return out;
+}
+
+size_t Datapath::n_ports() const {
+  size_t n = 0;
+  for (auto& slot : ports_) n += slot.load(std::memory_order_relaxed) != nullptr;
+  return n;
+}
+
+// ---- flows ---------------------------------------------------------------------------
+
+api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e,
+                                    std::span<const uint8_t> actions) {
+  if ((e.flags & ~(api::kPutCreate | api::kPutModify | api::kPutZeroStats)) != 0)
+    return entry_error(EINVAL, "unknown flow put flags");
+  if ((e.flags & (api::kPutCreate | api::kPutModify)) == 0)
+    return entry_error(EINVAL, "flow put needs create and/or modify");
+  if (auto v = odp::validate_actions(actions); !v) return entry_error(EINVAL, v.error());
+  flow::FlowMask zero = flow::zero_key();
+  // Padding words must not be masked in: they never carry packet data.
+  if (e.mask.pad0 || e.mask.pad1 || e.mask.pad2 || e.mask.pad3 || zero.pad0)
+    return entry_error(EINVAL, "mask covers padding bytes of the flow key");
+  if (e.mask.in_port != 0 && e.mask.in_port != 0xffffffffu)
+    return entry_error(EINVAL, "in_port must be matched exactly or not at all");
+
+  auto it = by_ufid_.find(e.ufid);
+  if (it != by_ufid_.end()) {
+    Flow* f = it->second;
+    if ((e.flags & api::kPutModify) == 0) return entry_error(EEXIST, "flow exists");
+    if (!(f->mask == e.mask) || !flow::key_matches(e.key, f->key, f->mask))
+      return entry_error(EINVAL, "modify must keep the flow's match (same UFID, other match)");
+    api::EntryResult r{};
+    r.stats = flow_stats(*f);
+    const ActionsBlob* old = f->actions.exchange(ActionsBlob::create(actions),
+                                                 std::memory_order_acq_rel);
+    rcu_.defer([old] { ActionsBlob::destroy(old); });
+    if (e.flags & api::kPutZeroStats) f->base = r.stats;
+    return r;
+  }
+  if ((e.flags & api::kPutCreate) == 0) return entry_error(ENOENT, "no such flow");
+
+  auto* f = new Flow();
+  f->ufid = e.ufid;
+  f->mask = e.mask;
+  flow::apply_mask(e.key, e.mask, f->key);
+  f->priority = 0;
+  f->pmd_stats = std::make_unique<FlowPmdStats[]>(pmds_.size() + 1);
+  f->actions.store(ActionsBlob::create(actions), std::memory_order_relaxed);
+  if (!free_slots_.empty()) {
+    f->slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[f->slot] = f;
+  } else {
+    f->slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(f);
+  }
+  by_ufid_.emplace(e.ufid, f);
+  cls_.insert(f);  // publishes: PMDs may match it from now on
+  return api::EntryResult{};
+}
+
+void Datapath::retire_flow(Flow* f) {
+  cls_.remove(f);  // marks dead; PMDs sweep their EMCs before their next quiescent point
+  dead_epoch_.fetch_add(1, std::memory_order_release);
+  by_ufid_.erase(f->ufid);
+  slots_[f->slot] = nullptr;
+  free_slots_.push_back(f->slot);
+  rcu_.defer([f] {
+    ActionsBlob::destroy(f->actions.load(std::memory_order_relaxed));
+    delete f;
+  });
+}
+
+api::EntryResult Datapath::flow_del(const api::Ufid& ufid) {
+  auto it = by_ufid_.find(ufid);
+  if (it == by_ufid_.end()) return entry_error(ENOENT, "no such flow");
+  api::EntryResult r{};
+  r.stats = flow_stats(*it->second);
+  retire_flow(it->second);
+  return r;
+}
+
+const Flow* Datapath::flow_find(const api::Ufid& ufid) const {
+  auto it = by_ufid_.find(ufid);
+  return it == by_ufid_.end() ? nullptr : it->second;
+}
+
+api::FlowStats Datapath::flow_stats(const Flow& f) const {
+  api::FlowStats s{};
+  uint64_t used = 0;
+  for (size_t i = 0; i <= pmds_.size(); ++i) {
+    const FlowPmdStats& p = f.pmd_stats[i];
+    s.packets += p.packets.get();
+    s.bytes += p.bytes.get();
+    used = std::max(used, p.used_tsc.get());
+    s.tcp_flags |= static_cast<uint16_t>(p.tcp_flags.get());
+  }
+  s.packets -= std::min(s.packets, f.base.packets);
+  s.bytes -= std::min(s.bytes, f.base.bytes);
+  s.used_ms = tsc_to_ms_ago_base(used);
+  return s;
+}
+
+uint64_t Datapath::flow_dump(uint64_t cursor, const std::function<bool(const Flow&)>& fn) const {
+  uint64_t i = cursor;
+  for (; i < slots_.size(); ++i) {
+    const Flow* f = slots_[i];
+    if (f == nullptr) continue;
+    if (!fn(*f)) return i;  // this one did not fit: resume here
+  }
+  return 0;
+}
+
+void Datapath::flow_flush() {
+  std::vector<Flow*> all;
+  all.reserve(by_ufid_.size());
+  for (auto& [u, f] : by_ufid_) all.push_back(f);
+  for (Flow* f : all) retire_flow(f);
+  slots_.clear();
+  free_slots_.clear();
+}
+
+// ---- execute ---------------------------------------------------------------------------
+
+std::expected<void, api::Error> Datapath::execute(const flow::FlowKey& mdkey,
+                                                  std::span<const uint8_t> acts,
+                                                  std::span<const uint8_t> packet) {
+  if (auto v = odp::validate_actions(acts); !v) return std::unexpected(err(EINVAL, v.error()));
+  if (packet.size() < 14) return std::unexpected(err(EINVAL, "packet shorter than 14 bytes"));
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) return std::unexpected(err(ENOBUFS, "no mbuf available"));
+  if (packet.size() > rte_pktmbuf_tailroom(m)) {
+    rte_pktmbuf_free(m);
+    return std::unexpected(err(EMSGSIZE, "packet of " + std::to_string(packet.size()) +
+                                             " bytes does not fit one mbuf"));
+  }
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(packet.size())), packet.data(),
+              packet.size());
+  PacketMd md;
+  std::memcpy(&md, &mdkey, sizeof md);
+  control_->execute(m, md, acts);
+  return {};
+}
+
+void Datapath::inject(uint32_t in_port, rte_mbuf** pkts, uint16_t n) {
+  control_->receive(pkts, n, in_port);
+}
+
+// ---- upcalls -------------------------------------------------------------------------
+
+size_t Datapath::drain_upcalls(size_t max, const std::function<void(const UpcallSlot&)>& fn) {
+  size_t done = 0;
+  auto drain = [&](Pmd& p) {
+    void* s;
+    while (done < max && rte_ring_sc_dequeue(p.upcall_ring(), &s) == 0) {
+      auto* slot = static_cast<UpcallSlot*>(s);
+      fn(*slot);
+      rte_pktmbuf_free(slot->mbuf);
+      slot->mbuf = nullptr;
+      rte_ring_sp_enqueue(p.upcall_free_ring(), slot);
+      ++done;
+    }
+  };
+  for (auto& p : pmds_) drain(*p);
+  drain(*control_);
+  return done;
+}
+
+// ---- stats, config, housekeeping ---------------------------------------------------
+
+void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
+                          std::vector<api::DropCounter>& drops) const {
+  t.n_flows = by_ufid_.size();
+  t.n_pmds = static_cast<uint32_t>(pmds_.size());
+  t.tsc_hz = rte_get_tsc_hz();
+  std::array<uint64_t, static_cast<size_t>(Drop::kCount)> d{};
+  std::array<uint64_t, flow::kParseResultCount> parse{};
+  auto add = [&](const Pmd& p) {
+    const PmdCounters& c = p.counters();
+    for (size_t i = 0; i < d.size(); ++i) d[i] += c.drops[i].get();
+    for (size_t i = 0; i < parse.size(); ++i) parse[i] += c.parse[i].get();
+  };
+  for (auto& p : pmds_) {
+    const PmdCounters& c = p->counters();
+    api::PmdStats s{};
+    s.core = p->lcore();
+    s.n_rxq = static_cast<uint32_t>(p->n_rxq());
+    s.packets = c.packets.get();
+    s.batches = c.batches.get();
+    s.busy_cycles = c.busy_cycles.get();
+    s.idle_cycles = c.idle_cycles.get();
+    s.emc_hits = c.emc_hits.get();
+    s.megaflow_hits = c.megaflow_hits.get();
+    s.misses = c.misses.get();
+    s.upcalls = c.upcalls.get();
+    s.upcalls_lost = c.upcalls_lost.get();
+    s.recirculations = c.recirculations.get();
+    pmds.push_back(s);
+    add(*p);
+  }
+  add(*control_);
+  for (size_t i = 0; i < d.size(); ++i) {
+    api::DropCounter dc{};
+    api::set_fixed(dc.name, sizeof dc.name, kDropNames[i]);
+    dc.count = d[i];
+    drops.push_back(dc);
+  }
+  for (size_t i = 1; i < parse.size(); ++i) {  // [0] is "ok"
+    api::DropCounter dc{};
+    std::string name = "parse_" + std::string(flow::kParseResultNames[i]);
+    api::set_fixed(dc.name, sizeof dc.name, name.substr(0, sizeof dc.name - 1));
+    dc.count = parse[i];
+    drops.push_back(dc);
+  }
+  t.n_drops = static_cast<uint32_t>(drops.size());
+}
+
+void Datapath::clear_stats() {
+  auto clear = [](PmdCounters& c) {
+    for (Counter* x : {&c.packets, &c.batches, &c.busy_cycles, &c.idle_cycles, &c.emc_hits,
+                       &c.megaflow_hits, &c.misses, &c.upcalls, &c.upcalls_lost,
+                       &c.recirculations})
+      x->reset();
+    for (auto& x : c.drops) x.reset();
+    for (auto& x : c.parse) x.reset();
+  };
+  // Counters are single-writer: a reset races with the PMD's next add and may lose it;
+  // that is acceptable for "clear" (the same holds for OVS's pmd-stats-clear).
+  for (auto& p : pmds_) clear(p->counters());
+  clear(control_->counters());
+}
+
+std::expected<void, api::Error> Datapath::set_config(const std::string& key,
+                                                     const std::string& value) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long v = std::strtoul(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || errno != 0 || v > UINT32_MAX)
+    return std::unexpected(err(EINVAL, "value of " + key + " must be a number: '" + value + "'"));
+  if (key == "emc-insert-inv-prob") {
+    // Applied by the PMDs' own EMC objects; the setter is a plain store of a word.
+    for (auto& p : pmds_) p->emc().set_insert_inverse_prob(static_cast<uint32_t>(v));
+    opts_.emc_insert_inv_prob = static_cast<uint32_t>(v);
+    return {};
+  }
+  if (key == "upcall-rate") {
+    return std::unexpected(err(ENOTSUP, "upcall-rate is set at start (gldp --upcall-rate)"));
+  }
+  return std::unexpected(err(EINVAL, "unknown config key '" + key +
+                                         "' (known: emc-insert-inv-prob)"));
+}
+
+void Datapath::housekeeping() {
+  rcu_.reclaim();
+  uint64_t now = rte_rdtsc();
+  if (now - last_rerank_tsc_ > rte_get_tsc_hz()) {
+    cls_.rerank();
+    last_rerank_tsc_ = now;
+  }
+}
+
+}  // namespace gl::dp

@@ -1,0 +1,174 @@
+// datapath.hpp — gldp's datapath: ports, flows, PMD threads, upcalls.
+//
+// Purpose: the OVS datapath model on DPDK. The control thread (the dpapi server) calls
+// the public methods to add ports and flows; PMD threads (pmd.hpp) poll rx queues and run
+// parse → EMC → megaflow → actions → tx on batches. Misses and userspace() actions become
+// upcalls queued per PMD and drained by the control thread.
+// Thread-safety: every public method of Datapath is for the control thread only. PMDs
+// read the port table, their rx assignment and the classifier through RCU (flow::Qsbr);
+// they never take a lock and never wait for the control thread.
+// Complexity: flow put/del O(1) amortised; port add/del waits for one grace period.
+#pragma once
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/api/wire.hpp"
+#include "dataplane/counters.hpp"
+#include "dataplane/port.hpp"
+#include "flowtables/classifier.hpp"
+#include "flowtables/flow_key.hpp"
+#include "flowtables/packet_parser.hpp"
+#include "flowtables/rcu.hpp"
+
+namespace gl::dp {
+
+inline constexpr uint32_t kMaxPmds = 16;
+inline constexpr uint32_t kUpcallSlots = 1024;  // per PMD
+
+class Pmd;
+
+// Encoded actions of a flow: immutable once published, replaced as a whole on modify.
+struct ActionsBlob {
+  uint32_t len;
+  alignas(8) uint8_t data[];  // netlink-encoded OVS_ACTION_ATTR_*
+  std::span<const uint8_t> span() const { return {data, len}; }
+  static ActionsBlob* create(std::span<const uint8_t> bytes);
+  static void destroy(const ActionsBlob* a);
+};
+
+// Per-PMD statistics of one flow; written only by that PMD.
+struct alignas(64) FlowPmdStats {
+  Counter packets;
+  Counter bytes;
+  Counter used_tsc;
+  Counter tcp_flags;  // OR of the flags seen
+};
+
+// A megaflow. The classifier rule is the base so a lookup result is the flow itself.
+struct Flow : flow::ClsRule {
+  api::Ufid ufid{};
+  std::atomic<const ActionsBlob*> actions{nullptr};
+  uint32_t slot = 0;  // position in the dump order
+  std::unique_ptr<FlowPmdStats[]> pmd_stats;  // one per PMD (+1 for the control thread)
+  api::FlowStats base{};  // subtracted after a modify with kPutZeroStats
+};
+
+// One packet queued for the control side.
+struct UpcallSlot {
+  rte_mbuf* mbuf;
+  flow::FlowKey key;
+  uint8_t kind;  // api::UpcallKind
+  uint16_t userdata_len;
+  uint32_t pid;
+  uint8_t userdata[api::kMaxUserdata];
+};
+
+struct alignas(64) PmdCounters {
+  Counter packets, batches, busy_cycles, idle_cycles;
+  Counter emc_hits, megaflow_hits, misses, upcalls, upcalls_lost, recirculations;
+  std::array<Counter, static_cast<size_t>(Drop::kCount)> drops;
+  std::array<Counter, flow::kParseResultCount> parse;
+};
+
+struct DatapathOptions {
+  std::vector<unsigned> pmd_lcores;  // one PMD thread per lcore
+  unsigned n_mbufs = 32767;
+  uint32_t upcall_rate = 200000;  // misses per second per PMD sent to the control side
+  uint32_t emc_insert_inv_prob = 100;
+};
+
+class Datapath {
+ public:
+  static std::expected<std::unique_ptr<Datapath>, std::string> create(const DatapathOptions& o);
+  ~Datapath();
+
+  void start_pmds();
+  void stop_pmds();
+
+  // ---- ports ----
+  std::expected<api::PortInfo, api::Error> port_add(const PortConfig& cfg);
+  std::expected<void, api::Error> port_del(uint32_t port_no);
+  std::expected<uint32_t, api::Error> port_by_name(const std::string& name) const;
+  std::expected<api::PortInfo, api::Error> port_info(uint32_t port_no) const;
+  std::vector<api::PortInfo> port_list() const;
+  size_t n_ports() const;
+
+  // ---- flows ----
+  api::EntryResult flow_put(const api::FlowPutEntry& e, std::span<const uint8_t> actions);
+  api::EntryResult flow_del(const api::Ufid& ufid);
+  const Flow* flow_find(const api::Ufid& ufid) const;
+  api::FlowStats flow_stats(const Flow& f) const;
+  // Calls fn for flows from `cursor` on until it returns false; returns the next cursor
+  // (0 when the table is exhausted).
+  uint64_t flow_dump(uint64_t cursor, const std::function<bool(const Flow&)>& fn) const;
+  void flow_flush();
+  size_t n_flows() const { return by_ufid_.size(); }
+
+  // ---- execute (control thread: runs actions on a packet the client sent) ----
+  std::expected<void, api::Error> execute(const flow::FlowKey& md, std::span<const uint8_t> acts,
+                                          std::span<const uint8_t> packet);
+
+  // Control thread: run packets through the pipeline as if received on `in_port` (tests;
+  // the PMDs need not run). Takes ownership of the mbufs.
+  void inject(uint32_t in_port, rte_mbuf** pkts, uint16_t n);
+
+  // ---- upcalls ----
+  // Calls fn for each queued upcall (at most `max`); the slot's mbuf is freed after fn.
+  size_t drain_upcalls(size_t max, const std::function<void(const UpcallSlot&)>& fn);
+
+  // ---- stats, housekeeping ----
+  void fill_stats(api::StatsReply& totals, std::vector<api::PmdStats>& pmds,
+                  std::vector<api::DropCounter>& drops) const;
+  void clear_stats();
+  std::expected<void, api::Error> set_config(const std::string& key, const std::string& value);
+  void housekeeping();  // RCU reclaim, classifier rerank; call every few ms
+  uint64_t boot_id() const { return boot_id_; }
+  const DatapathOptions& options() const { return opts_; }
+
+  // ---- for PMD threads ----
+  Port* port(uint32_t port_no) const {
+    return port_no < kMaxPorts ? ports_[port_no].load(std::memory_order_acquire) : nullptr;
+  }
+  const flow::Classifier& classifier() const { return cls_; }
+  flow::Qsbr& rcu() { return rcu_; }
+  rte_mempool* pool() const { return pool_; }
+  uint64_t dead_epoch() const { return dead_epoch_.load(std::memory_order_acquire); }
+
+ private:
+  Datapath();
+  void rebalance_rxqs();  // assign every (port, queue) to a PMD and publish
+  void retire_flow(Flow* f);
+
+  DatapathOptions opts_;
+  rte_mempool* pool_ = nullptr;
+  flow::Qsbr rcu_;
+  flow::Classifier cls_;
+  std::array<std::atomic<Port*>, kMaxPorts> ports_{};
+  std::vector<std::unique_ptr<Pmd>> pmds_;
+  std::unique_ptr<Pmd> control_;  // the control thread's executor context (execute)
+
+  struct UfidHash {
+    size_t operator()(const api::Ufid& u) const { return u.lo ^ (u.hi * 0x9e3779b97f4a7c15ULL); }
+  };
+  std::unordered_map<api::Ufid, Flow*, UfidHash> by_ufid_;
+  std::vector<Flow*> slots_;  // dump order; nullptr = free
+  std::vector<uint32_t> free_slots_;
+  std::atomic<uint64_t> dead_epoch_{0};  // bumped when flows die: PMDs sweep their EMC
+  uint64_t boot_id_ = 0;
+  uint64_t last_rerank_tsc_ = 0;
+  friend class Pmd;
+};
+
+}  // namespace gl::dp

@@ -1,0 +1,58 @@
+#include "dataplane/eal_args.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace gl::dp {
+
+bool hugepages_usable() {
+  bool mounted = false;
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream ls(line);
+    std::string dev, dir, type;
+    ls >> dev >> dir >> type;
+    if (type == "hugetlbfs") mounted = true;
+  }
+  if (!mounted) return false;
+  std::ifstream meminfo("/proc/meminfo");
+  while (std::getline(meminfo, line)) {
+    if (line.rfind("HugePages_Free:", 0) == 0) {
+      return std::stol(line.substr(15)) > 0;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores,
+                                  const std::vector<std::string>& extra, bool want_pci,
+                                  unsigned mem_mb) {
+  std::vector<std::string> a;
+  a.emplace_back(prog);
+  a.emplace_back("-l");
+  a.emplace_back(lcores);
+  a.emplace_back("--file-prefix=gl-" + std::string(prog) + "-" + std::to_string(getpid()));
+  a.emplace_back("--in-memory");
+  if (!hugepages_usable()) {
+    a.emplace_back("--no-huge");
+    a.emplace_back("-m");
+    a.emplace_back(std::to_string(mem_mb));
+  }
+  if (!want_pci) a.emplace_back("--no-pci");
+  a.emplace_back("--log-level=lib.eal:error");
+  for (const auto& e : extra) a.push_back(e);
+  return a;
+}
+
+std::vector<char*> to_argv(std::vector<std::string>& args) {
+  std::vector<char*> v;
+  v.reserve(args.size() + 1);
+  for (auto& s : args) v.push_back(s.data());
+  v.push_back(nullptr);
+  return v;
+}
+
+}  // namespace gl::dp

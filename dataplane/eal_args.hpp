@@ -1,0 +1,30 @@
+// eal_args.hpp — how every Goldilocks DPDK process starts its EAL.
+//
+// Purpose: one place that decides hugepages vs. --no-huge --in-memory, a unique
+// --file-prefix per process, and log level, so that gldp, gl-pktgen and the benchmarks
+// all behave the same on a machine with or without hugepages.
+// Thread-safety: call before rte_eal_init, from the main thread. Complexity: trivial.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gl::dp {
+
+// True when /dev/hugepages (or another hugetlbfs mount) exists and has free pages.
+bool hugepages_usable();
+
+// EAL arguments for a process called `prog` whose PMD/worker cores are `lcores`
+// (DPDK list syntax, e.g. "0,1"; the first is the main lcore). Adds a unique
+// --file-prefix ("gl-<prog>-<pid>"), --no-huge --in-memory -m <mem_mb> when hugepages are
+// not usable (and --in-memory always, so no runtime files are left behind),
+// --no-pci unless `want_pci`, and the user's extra arguments last so they win.
+std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores,
+                                  const std::vector<std::string>& extra, bool want_pci = false,
+                                  unsigned mem_mb = 1024);
+
+// argv-style view over a vector of strings (valid while `args` lives).
+std::vector<char*> to_argv(std::vector<std::string>& args);
+
+}  // namespace gl::dp

@@ -1,0 +1,156 @@
+// pmd.hpp — a poll-mode thread and the per-batch pipeline it runs.
+//
+// Purpose: one Pmd per PMD core polls its rx queues and runs, per batch of up to 32
+// packets: parse (flowtables/packet_parser) → EMC → megaflow classifier (batch lookup)
+// → action executor → tx, buffered per output port and flushed once per batch.
+// Recirculated packets run through the pipeline again (bounded depth). Misses and
+// userspace() actions are queued as upcalls for the control thread. The same class,
+// without a thread, is the control thread's context for API `execute` requests.
+// Thread-safety: everything but set_rx_config()/stop() is private to the owning thread.
+// No allocation, lock (except shared tx queues, see port.hpp), syscall or log line runs
+// per packet. Complexity: O(batch) per stage.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/datapath.hpp"
+#include "flowtables/emc.hpp"
+#include "flowtables/flow_key.hpp"
+#include "flowtables/packet_parser.hpp"
+
+namespace gl::dp {
+
+inline constexpr uint16_t kBatch = 32;
+inline constexpr int kMaxRecircDepth = 6;
+
+// The metadata words of a FlowKey (words 0..5): what travels with a packet between
+// recirculations and what an API execute request sets.
+struct PacketMd {
+  uint32_t in_port;
+  uint32_t recirc_id;
+  uint32_t dp_hash;
+  uint32_t pkt_mark;
+  uint32_t ct_mark;
+  uint16_t ct_zone;
+  uint8_t ct_state;
+  uint8_t pad0;
+  uint32_t priority;
+  uint32_t pad1;
+  uint8_t ct_label[16];
+};
+static_assert(sizeof(PacketMd) == 48 && offsetof(flow::FlowKey, eth_dst) == 48);
+static_assert(offsetof(PacketMd, priority) == offsetof(flow::FlowKey, priority));
+static_assert(offsetof(PacketMd, ct_label) == offsetof(flow::FlowKey, ct_label));
+
+struct RxqRef {
+  Port* port;
+  uint16_t queue;
+};
+
+// The rx queues one PMD polls: immutable once published.
+struct PmdRxConfig {
+  std::vector<RxqRef> rxqs;
+};
+
+class Pmd {
+ public:
+  // index: this thread's tx queue on every port and its slot in per-flow stats.
+  Pmd(Datapath& dp, unsigned lcore, uint16_t index, bool is_control);
+  ~Pmd();
+  Pmd(const Pmd&) = delete;
+  Pmd& operator=(const Pmd&) = delete;
+
+  bool init(std::string& err);  // rings; call before launch
+  bool launch(std::string& err);
+  void stop();  // asks the thread to stop and waits for it
+
+  // Control thread: publish a new rx assignment; returns the old one (free it after a
+  // grace period).
+  const PmdRxConfig* set_rx_config(const PmdRxConfig* cfg) {
+    return rx_cfg_.exchange(cfg, std::memory_order_acq_rel);
+  }
+
+  // Control context only: run `actions` on one packet (the API's execute).
+  void execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions);
+  // Runs packets through the whole pipeline as if received on `in_port` and flushes tx
+  // (the PMD loop per burst; the control context for tests). Takes ownership.
+  void receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port);
+
+  unsigned lcore() const { return lcore_; }
+  uint16_t index() const { return index_; }
+  const PmdCounters& counters() const { return ctr_; }
+  PmdCounters& counters() { return ctr_; }
+  size_t n_rxq() const;
+  flow::Emc& emc() { return *emc_; }
+  rte_ring* upcall_ring() const { return upcall_full_; }
+  rte_ring* upcall_free_ring() const { return upcall_free_; }
+  void set_upcall_rate(uint32_t per_sec);
+
+ private:
+  struct TxBuf {
+    uint16_t n = 0;
+    rte_mbuf* pkts[kBatch];
+  };
+  struct RecircQueue {
+    uint16_t n = 0;
+    rte_mbuf* pkts[2 * kBatch];
+    PacketMd md[2 * kBatch];
+  };
+
+  static int thread_main(void* arg);
+  void run();
+  // The pipeline: takes ownership of every packet.
+  void process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth);
+  // Executes an action list on one packet. `steal`: the list may consume m (it is the
+  // last use); otherwise it works on copies where it must send or keep the packet.
+  void exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key,
+                    flow::PacketLayout& lay, std::span<const uint8_t> actions, bool steal,
+                    int depth);
+  void output(rte_mbuf* m, uint32_t port_no);
+  void flush_tx();
+  void upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,
+              std::span<const uint8_t> userdata);
+  void drop(rte_mbuf* m, Drop why) {
+    rte_pktmbuf_free(m);
+    ctr_.drops[static_cast<size_t>(why)].add();
+  }
+  bool upcall_allowed();
+  uint32_t random32() {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    return static_cast<uint32_t>(rng_ >> 11);
+  }
+
+  Datapath& dp_;
+  const unsigned lcore_;
+  const uint16_t index_;
+  const bool is_control_;
+  int rcu_slot_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<const PmdRxConfig*> rx_cfg_{nullptr};
+  std::unique_ptr<flow::Emc> emc_;
+  uint64_t seen_dead_epoch_ = 0;
+  PmdCounters ctr_;
+  rte_ring* upcall_free_ = nullptr;  // control → PMD: empty slots
+  rte_ring* upcall_full_ = nullptr;  // PMD → control: filled slots
+  std::unique_ptr<UpcallSlot[]> slots_;
+  // Upcall token bucket (in TSC units).
+  uint64_t tb_tokens_ = 0, tb_last_ = 0, tb_cost_ = 0, tb_burst_ = 0;
+  uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
+  uint64_t now_tsc_ = 0;
+  RecircQueue* recirc_ = nullptr;  // queue of the pipeline level running now
+  TxBuf tx_[kMaxPorts];
+  uint16_t dirty_[kMaxPorts];
+  uint16_t n_dirty_ = 0;
+};
+
+}  // namespace gl::dp

@@ -1,0 +1,468 @@
+#include "dataplane/server.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "dataplane/api/message.hpp"
+
+namespace gl::dp {
+
+using api::MessageBuilder;
+using api::MessageReader;
+using api::MsgType;
+
+namespace {
+
+constexpr int kSndBuf = 4 * 1024 * 1024;
+
+// Builds an error reply for request `h`.
+std::vector<uint8_t> error_reply(const api::MsgHeader& h, int code, const std::string& text) {
+  MessageBuilder b(static_cast<MsgType>(h.type), h.xid, api::kFlagReply, code);
+  b.append_text(text);
+  auto s = b.finish();
+  return {s.begin(), s.end()};
+}
+
+}  // namespace
+
+Server::Server(Datapath& dp, std::string path) : dp_(dp), path_(std::move(path)) {
+  rxbuf_.resize(api::kMaxMessage + 1);
+}
+
+Server::~Server() {
+  for (auto& c : clients_)
+    if (c.fd >= 0) ::close(c.fd);
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    ::unlink(path_.c_str());
+  }
+}
+
+bool Server::listen(std::string& err) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof addr.sun_path) {
+    err = "socket path too long: " + path_;
+    return false;
+  }
+  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+  listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (listen_fd_ < 0) {
+    err = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  // A stale socket from a crashed gldp is replaced; a live one is not.
+  int probe = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (probe >= 0) {
+    if (::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      ::close(probe);
+      err = "another gldp is serving " + path_;
+      return false;
+    }
+    ::close(probe);
+  }
+  ::unlink(path_.c_str());
+  if (size_t slash = path_.rfind('/'); slash != std::string::npos && slash > 0)
+    ::mkdir(path_.substr(0, slash).c_str(), 0700);  // e.g. /run/gldp; EEXIST is fine
+  mode_t old = ::umask(0077);  // the socket is created 0600: only root programs the datapath
+  int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc < 0) {
+    err = "bind " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  ::chmod(path_.c_str(), 0600);
+  if (::listen(listen_fd_, 64) < 0) {
+    err = std::string("listen: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+void Server::accept_clients() {
+  for (;;) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSndBuf, sizeof kSndBuf);
+    clients_.push_back(ClientConn{fd});
+  }
+}
+
+void Server::close_client(size_t i) {
+  ::close(clients_[i].fd);
+  clients_.erase(clients_.begin() + static_cast<long>(i));
+}
+
+void Server::send_reply(ClientConn& c, std::span<const uint8_t> msg) {
+  // Replies may block briefly when a client does not read; upcalls never do (see
+  // deliver_upcalls). A client that stops reading loses its replies, not gldp.
+  for (int tries = 0; tries < 1000; ++tries) {
+    ssize_t n = ::send(c.fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return;
+    pollfd p{c.fd, POLLOUT, 0};
+    ::poll(&p, 1, 10);
+  }
+}
+
+void Server::run(const std::atomic<bool>& stop) {
+  std::vector<pollfd> pfds;
+  while (!stop.load(std::memory_order_relaxed)) {
+    pfds.clear();
+    pfds.push_back({listen_fd_, POLLIN, 0});
+    for (auto& c : clients_) pfds.push_back({c.fd, POLLIN, 0});
+    // Upcalls are polled from the PMD rings: wake often while anyone subscribes.
+    bool any_sub = false;
+    for (auto& c : clients_) any_sub |= c.subscribed;
+    int rc = ::poll(pfds.data(), pfds.size(), any_sub ? 1 : 20);
+    if (rc < 0 && errno != EINTR) {
+      std::perror("gldp: poll");
+      break;
+    }
+    if (rc > 0) {
+      if (pfds[0].revents & POLLIN) accept_clients();
+      // Iterate backwards so closing a client does not shift the ones still to visit.
+      for (size_t k = pfds.size() - 1; k >= 1; --k) {
+        size_t i = k - 1;
+        if (i >= clients_.size() || pfds[k].revents == 0) continue;
+        bool keep = true;
+        if (pfds[k].revents & (POLLERR | POLLHUP | POLLNVAL)) keep = false;
+        while (keep) {
+          ssize_t n = ::recv(clients_[i].fd, rxbuf_.data(), rxbuf_.size(), MSG_TRUNC);
+          if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) keep = false;
+            break;
+          }
+          if (n == 0) {
+            keep = false;
+            break;
+          }
+          if (static_cast<size_t>(n) > api::kMaxMessage) {
+            ++ctr_.closed_protocol;
+            api::MsgHeader h{};
+            std::memcpy(&h, rxbuf_.data(), sizeof h);
+            auto e = error_reply(h, EMSGSIZE, "message of " + std::to_string(n) +
+                                                  " bytes exceeds the 65536-byte limit");
+            send_reply(clients_[i], e);
+            keep = false;
+            break;
+          }
+          keep = handle(clients_[i], std::span<const uint8_t>(rxbuf_.data(), n));
+        }
+        if (!keep) close_client(i);
+      }
+    }
+    deliver_upcalls();
+    dp_.housekeeping();
+  }
+}
+
+void Server::deliver_upcalls() {
+  std::vector<size_t> miss_subs;
+  for (size_t i = 0; i < clients_.size(); ++i)
+    if (clients_[i].subscribed && clients_[i].misses) miss_subs.push_back(i);
+  dp_.drain_upcalls(4096, [&](const UpcallSlot& s) {
+    ClientConn* target = nullptr;
+    if (s.kind == static_cast<uint8_t>(api::UpcallKind::kAction)) {
+      for (auto& c : clients_)
+        if (c.subscribed && c.pid == s.pid) target = &c;
+    }
+    if (target == nullptr && !miss_subs.empty()) {
+      // Misses of one flow go to the same handler (so it sees them in order).
+      uint32_t h = flow::hash_key(s.key);
+      target = &clients_[miss_subs[h % miss_subs.size()]];
+    }
+    if (target == nullptr) {
+      ++upcall_lost_;
+      return;
+    }
+    const rte_mbuf* m = s.mbuf;
+    uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (len > api::kMaxPacket) len = api::kMaxPacket;
+    MessageBuilder b(MsgType::kUpcall, 0);
+    api::UpcallMsg um{};
+    um.kind = s.kind;
+    um.pid = s.pid;
+    um.packet_len = len;
+    um.userdata_len = s.userdata_len;
+    um.key = s.key;
+    b.append(um);
+    b.append_padded({s.userdata, s.userdata_len});
+    std::vector<uint8_t> pkt(len);
+    if (const void* d = rte_pktmbuf_read(m, 0, len, pkt.data()); d != pkt.data())
+      std::memcpy(pkt.data(), d, len);
+    b.append_padded(pkt);
+    auto msg = b.finish();
+    ssize_t n = ::send(target->fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      ++upcall_lost_;
+    } else {
+      ++upcall_delivered_;
+    }
+  });
+}
+
+bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
+  ++ctr_.requests;
+  MessageReader r(msg);
+  api::HeaderError he = r.check_header();
+  if (he == api::HeaderError::kShort || he == api::HeaderError::kBadMagic) {
+    ++ctr_.closed_protocol;  // not our protocol at all: nothing sensible to reply to
+    return false;
+  }
+  const api::MsgHeader& h = r.header();
+  auto fail = [&](int code, const std::string& text) {
+    ++ctr_.bad_requests;
+    send_reply(c, error_reply(h, code, text));
+    return true;
+  };
+  if (he != api::HeaderError::kOk)
+    return fail(he == api::HeaderError::kBadVersion ? EPROTONOSUPPORT : EINVAL,
+                std::string(api::header_error_name(he)));
+  if (h.flags & api::kFlagReply) return fail(EINVAL, "a request must not carry the reply flag");
+  if (h.error != 0) return fail(EINVAL, "a request must have error = 0");
+
+  const MsgType type = r.type();
+  MessageBuilder out(type, h.xid, api::kFlagReply);
+  auto need = [&](auto& s) { return r.read(s); };
+  auto trailing = [&]() { return r.remaining() != 0; };
+  const char* kShortMsg = "message too short for its type";
+  const char* kTrailing = "unexpected bytes after the message";
+
+  switch (type) {
+    case MsgType::kInfo: {
+      if (trailing()) return fail(EINVAL, kTrailing);
+      api::InfoReply info{};
+      api::set_fixed(info.version, sizeof info.version, "gldp 0.1.0");
+      info.api_version = api::kVersion;
+      info.n_pmds = static_cast<uint32_t>(dp_.options().pmd_lcores.size());
+      info.n_ports = static_cast<uint32_t>(dp_.n_ports());
+      info.max_ports = kMaxPorts;
+      info.n_flows = dp_.n_flows();
+      info.features = api::kFeatureRecirc | api::kFeatureClone | api::kFeatureSample |
+                      api::kFeatureHash | api::kFeatureSetMasked | api::kFeatureUfid;
+      std::string cores;
+      for (unsigned lc : dp_.options().pmd_lcores)
+        cores += (cores.empty() ? "" : ",") + std::to_string(lc);
+      api::set_fixed(info.pmd_cores, sizeof info.pmd_cores, cores.substr(0, 63));
+      info.boot_id = dp_.boot_id();
+      out.append(info);
+      break;
+    }
+    case MsgType::kPortAdd: {
+      api::PortAddRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      std::string_view name, devargs;
+      if (!api::get_fixed(req.name, sizeof req.name, name))
+        return fail(EINVAL, "port name is not NUL-terminated");
+      if (!api::get_fixed(req.devargs, sizeof req.devargs, devargs))
+        return fail(EINVAL, "devargs are not NUL-terminated");
+      PortConfig cfg;
+      cfg.name = name;
+      cfg.devargs = devargs;
+      cfg.port_no = req.port_no;
+      cfg.n_rxq = req.n_rxq == 0 ? 1 : req.n_rxq;
+      cfg.mtu = req.mtu;
+      auto res = dp_.port_add(cfg);
+      if (!res) return fail(res.error().code, res.error().message);
+      out.append(*res);
+      break;
+    }
+    case MsgType::kPortDel:
+    case MsgType::kPortGet: {
+      api::PortDelRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      uint32_t no = req.port_no;
+      if (no == api::kPortAny) {
+        std::string_view name;
+        if (!api::get_fixed(req.name, sizeof req.name, name))
+          return fail(EINVAL, "port name is not NUL-terminated");
+        auto found = dp_.port_by_name(std::string(name));
+        if (!found) return fail(found.error().code, found.error().message);
+        no = *found;
+      }
+      if (type == MsgType::kPortDel) {
+        auto res = dp_.port_del(no);
+        if (!res) return fail(res.error().code, res.error().message);
+      } else {
+        auto res = dp_.port_info(no);
+        if (!res) return fail(res.error().code, res.error().message);
+        out.append(*res);
+      }
+      break;
+    }
+    case MsgType::kPortList: {
+      if (trailing()) return fail(EINVAL, kTrailing);
+      auto ports = dp_.port_list();
+      out.append(api::PortListReply{static_cast<uint32_t>(ports.size()), 0});
+      for (auto& p : ports) out.append(p);
+      break;
+    }
+    case MsgType::kFlowPut: {
+      api::FlowPutRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      size_t max_n = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
+                     sizeof(api::EntryResult);
+      if (req.n == 0 || req.n > max_n)
+        return fail(EINVAL, "flow put batch of " + std::to_string(req.n) + " entries (1.." +
+                                std::to_string(max_n) + " allowed)");
+      // Decode the whole batch before changing anything: a malformed message changes nothing.
+      struct Item {
+        api::FlowPutEntry e;
+        std::span<const uint8_t> actions;
+      };
+      std::vector<Item> items(req.n);
+      for (auto& it : items) {
+        if (!r.read(it.e)) return fail(EINVAL, "flow put batch shorter than its count");
+        if (it.e.actions_len > api::kMaxActions)
+          return fail(EINVAL, "actions of " + std::to_string(it.e.actions_len) +
+                                  " bytes exceed the 4096-byte limit");
+        if (!r.read_padded(it.e.actions_len, it.actions))
+          return fail(EINVAL, "flow put entry actions run past the message");
+      }
+      if (trailing()) return fail(EINVAL, kTrailing);
+      out.append(api::BatchReply{req.n, 0});
+      for (auto& it : items) out.append(dp_.flow_put(it.e, it.actions));
+      break;
+    }
+    case MsgType::kFlowDel: {
+      api::FlowDelRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      size_t max_n = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
+                     sizeof(api::EntryResult);
+      if (req.n == 0 || req.n > max_n || r.remaining() != req.n * sizeof(api::Ufid))
+        return fail(EINVAL, "flow del count does not match the message");
+      out.append(api::BatchReply{req.n, 0});
+      for (uint32_t i = 0; i < req.n; ++i) {
+        api::Ufid u;
+        r.read(u);
+        out.append(dp_.flow_del(u));
+      }
+      break;
+    }
+    case MsgType::kFlowGet: {
+      api::FlowGetRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      const Flow* f = dp_.flow_find(req.ufid);
+      if (f == nullptr) return fail(ENOENT, "no such flow");
+      api::FlowEntry e{};
+      e.ufid = f->ufid;
+      e.key = f->key;
+      e.mask = f->mask;
+      e.stats = dp_.flow_stats(*f);
+      const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
+      e.actions_len = a->len;
+      out.append(e);
+      out.append_padded(a->span());
+      break;
+    }
+    case MsgType::kFlowDump: {
+      api::FlowDumpRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      if (req.flags & ~api::kDumpNoActions) return fail(EINVAL, "unknown dump flags");
+      size_t hdr_at = out.size();
+      out.append(api::FlowDumpReply{});
+      uint32_t n = 0;
+      const bool acts = (req.flags & api::kDumpNoActions) == 0;
+      uint64_t next = dp_.flow_dump(req.cursor, [&](const Flow& f) {
+        const ActionsBlob* a = f.actions.load(std::memory_order_acquire);
+        uint32_t alen = acts ? a->len : 0;
+        if ((req.max_entries != 0 && n >= req.max_entries) ||
+            out.size() + sizeof(api::FlowEntry) + api::pad8(alen) > api::kMaxMessage)
+          return false;
+        api::FlowEntry e{};
+        e.ufid = f.ufid;
+        e.key = f.key;
+        e.mask = f.mask;
+        e.stats = dp_.flow_stats(f);
+        e.actions_len = alen;
+        out.append(e);
+        if (acts) out.append_padded(a->span());
+        ++n;
+        return true;
+      });
+      auto* dr = reinterpret_cast<api::FlowDumpReply*>(out.data() + hdr_at);
+      dr->n = n;
+      dr->next_cursor = next;
+      break;
+    }
+    case MsgType::kFlowFlush:
+      if (trailing()) return fail(EINVAL, kTrailing);
+      dp_.flow_flush();
+      break;
+    case MsgType::kExecute: {
+      api::ExecuteRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (req.actions_len > api::kMaxActions) return fail(EINVAL, "actions exceed 4096 bytes");
+      if (req.packet_len > api::kMaxPacket) return fail(EMSGSIZE, "packet exceeds 9216 bytes");
+      std::span<const uint8_t> acts, pkt;
+      if (!r.read_padded(req.actions_len, acts) || !r.read_padded(req.packet_len, pkt))
+        return fail(EINVAL, "execute lengths run past the message");
+      if (trailing()) return fail(EINVAL, kTrailing);
+      auto res = dp_.execute(req.metadata, acts, pkt);
+      if (!res) return fail(res.error().code, res.error().message);
+      break;
+    }
+    case MsgType::kUpcallSubscribe: {
+      api::UpcallSubscribeRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      if (req.flags & ~api::kSubscribeMiss) return fail(EINVAL, "unknown subscribe flags");
+      c.subscribed = true;
+      c.pid = req.pid;
+      c.misses = (req.flags & api::kSubscribeMiss) != 0;
+      break;
+    }
+    case MsgType::kStats: {
+      if (trailing()) return fail(EINVAL, kTrailing);
+      api::StatsReply t{};
+      std::vector<api::PmdStats> pmds;
+      std::vector<api::DropCounter> drops;
+      dp_.fill_stats(t, pmds, drops);
+      // Upcalls lost on the control side (no subscriber, client socket full) are drops.
+      for (auto& d : drops)
+        if (std::string_view(d.name) == drop_name(Drop::kUpcallUndelivered)) d.count += upcall_lost_;
+      t.upcalls_delivered = upcall_delivered_;
+      t.upcalls_lost = upcall_lost_;
+      for (auto& p : pmds) t.upcalls_lost += p.upcalls_lost;
+      out.append(t);
+      for (auto& p : pmds) out.append(p);
+      for (auto& d : drops) out.append(d);
+      break;
+    }
+    case MsgType::kStatsClear:
+      if (trailing()) return fail(EINVAL, kTrailing);
+      dp_.clear_stats();
+      upcall_delivered_ = upcall_lost_ = 0;
+      break;
+    case MsgType::kSetConfig: {
+      api::SetConfigRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      std::string_view k, v;
+      if (!api::get_fixed(req.key, sizeof req.key, k) ||
+          !api::get_fixed(req.value, sizeof req.value, v))
+        return fail(EINVAL, "config key/value not NUL-terminated");
+      auto res = dp_.set_config(std::string(k), std::string(v));
+      if (!res) return fail(res.error().code, res.error().message);
+      break;
+    }
+    case MsgType::kUpcall:
+    default:
+      return fail(EOPNOTSUPP, "unknown request type " + std::to_string(h.type));
+  }
+  send_reply(c, out.finish());
+  return true;
+}
+
+}  // namespace gl::dp

@@ -1,0 +1,63 @@
+// server.hpp — gldp's datapath API server.
+//
+// Purpose: listens on a Unix SOCK_SEQPACKET socket (mode 0600: root only), accepts
+// several clients, decodes and validates every request (message.hpp) and calls the
+// Datapath; delivers upcalls to subscribed clients. A malformed message gets an error
+// reply naming what is wrong; a message that cannot be framed (bad magic, oversized)
+// closes that connection only. gldp never exits because of a client.
+// Thread-safety: runs on the control thread, the only thread that calls Datapath's
+// public methods. Complexity: one poll() per loop iteration, O(clients).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/datapath.hpp"
+
+namespace gl::dp {
+
+class Server {
+ public:
+  Server(Datapath& dp, std::string path);
+  ~Server();
+
+  bool listen(std::string& err);
+  // Serves until `stop` becomes true.
+  void run(const std::atomic<bool>& stop);
+
+  struct Counters {
+    uint64_t requests = 0;
+    uint64_t bad_requests = 0;      // error replies for malformed requests
+    uint64_t closed_protocol = 0;   // connections closed for unframeable input
+  };
+  const Counters& counters() const { return ctr_; }
+
+ private:
+  struct ClientConn {
+    int fd = -1;
+    bool subscribed = false;
+    bool misses = false;
+    uint32_t pid = 0;
+  };
+
+  void accept_clients();
+  // Returns false when the connection must be closed.
+  bool handle(ClientConn& c, std::span<const uint8_t> msg);
+  void deliver_upcalls();
+  void send_reply(ClientConn& c, std::span<const uint8_t> msg);
+  void close_client(size_t i);
+
+  Datapath& dp_;
+  std::string path_;
+  int listen_fd_ = -1;
+  std::vector<ClientConn> clients_;
+  std::vector<uint8_t> rxbuf_;
+  uint64_t upcall_delivered_ = 0, upcall_lost_ = 0;
+  uint32_t rr_ = 0;  // round robin over miss subscribers
+  Counters ctr_;
+};
+
+}  // namespace gl::dp

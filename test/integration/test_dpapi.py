@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""The datapath API under bad input: raw datagrams on gldp's socket.
+
+Every malformed, truncated or oversized message gets an error reply naming what is wrong
+(or, when it cannot be framed at all, a clean close of that connection only); gldp keeps
+serving, and other clients are unaffected.
+"""
+
+import os
+import socket
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gltest import Env, check, main  # noqa: E402
+
+MAGIC = 0x50444C47
+HDR = struct.Struct("<IHHIIiHH")  # magic version type length xid error flags reserved
+T_INFO, T_PORT_ADD, T_FLOW_PUT, T_FLOW_GET = 1, 2, 10, 12
+EINVAL, EMSGSIZE, EPROTONOSUPPORT, EOPNOTSUPP = 22, 90, 93, 95
+KEY_SIZE = 136
+
+
+def conn(env):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(5)
+    s.connect(env.sock)
+    return s
+
+
+def msg(mtype, payload=b"", xid=7, version=1, length=None, flags=0, reserved=0):
+    n = HDR.size + len(payload) if length is None else length
+    return HDR.pack(MAGIC, version, mtype, n, xid, 0, flags, reserved) + payload
+
+
+def reply(s):
+    data = s.recv(70000)
+    check(len(data) >= HDR.size, f"short reply {data!r}")
+    magic, ver, mtype, length, xid, err, flags, _ = HDR.unpack_from(data)
+    check(magic == MAGIC and flags & 1, "reply header")
+    text = data[HDR.size:].split(b"\0")[0].decode(errors="replace")
+    return err, text, data
+
+
+def expect_error(s, raw, code, words):
+    s.send(raw)
+    err, text, _ = reply(s)
+    check(err == code, f"error {err}, want {code} ({text})")
+    check(words in text, f"error text '{text}' does not mention '{words}'")
+
+
+def flow_put_entry(actions=b"", ufid=(1, 2), flags=1):
+    key = bytearray(KEY_SIZE)
+    mask = bytearray(KEY_SIZE)
+    struct.pack_into("<I", key, 0, 1)           # in_port 1
+    struct.pack_into("<I", mask, 0, 0xFFFFFFFF)
+    e = struct.pack("<QQII", ufid[0], ufid[1], flags, len(actions)) + bytes(key) + bytes(mask)
+    pad = (-len(actions)) % 8
+    return e + actions + b"\0" * pad
+
+
+def test_bad_messages():
+    with Env("d") as env:
+        env.gldp(ports=[("n1", "net_null0"), ("n2", "net_null1")])
+        s = conn(env)
+        # Truncated payload for its type.
+        expect_error(s, msg(T_PORT_ADD, b"abc"), EINVAL, "too short")
+        # Length field lies.
+        expect_error(s, msg(T_INFO, length=100), EINVAL, "length")
+        # Reserved bits.
+        expect_error(s, msg(T_INFO, reserved=1), EINVAL, "reserved")
+        # Future version.
+        expect_error(s, msg(T_INFO, version=9), EPROTONOSUPPORT, "version")
+        # Unknown type.
+        expect_error(s, msg(999), EOPNOTSUPP, "unknown request type")
+        # Trailing junk.
+        expect_error(s, msg(T_INFO, b"\0" * 8), EINVAL, "unexpected bytes")
+        # Batch count larger than the entries present: nothing is installed.
+        one = flow_put_entry(struct.pack("<HHI", 8, 1, 2))  # output:2
+        expect_error(s, msg(T_FLOW_PUT, struct.pack("<II", 5, 0) + one), EINVAL,
+                     "shorter than its count")
+        # Actions length past the message.
+        bad = bytearray(one)
+        struct.pack_into("<I", bad, 20, 64)
+        expect_error(s, msg(T_FLOW_PUT, struct.pack("<II", 1, 0) + bytes(bad)), EINVAL,
+                     "run past")
+        # Unknown action: the entry is refused by name, the message is fine.
+        ct = struct.pack("<HH", 4, 12)  # OVS_ACTION_ATTR_CT, empty
+        s.send(msg(T_FLOW_PUT, struct.pack("<II", 1, 0) + flow_put_entry(ct)))
+        err, _, data = reply(s)
+        check(err == 0, f"batch reply error {err}")
+        n, = struct.unpack_from("<I", data, HDR.size)
+        e_err, = struct.unpack_from("<i", data, HDR.size + 8)
+        e_msg = data[HDR.size + 8 + 40:HDR.size + 8 + 40 + 128].split(b"\0")[0].decode()
+        check(n == 1 and e_err == EINVAL and "ct" in e_msg, f"entry error {e_err} '{e_msg}'")
+        check("no flows" in env.dpctl("dump-flows").stdout or
+              env.dpctl("dump-flows").stdout.strip() == "", "a refused flow was installed")
+        # Oversized datagram: error reply, then that connection is closed.
+        s.send(msg(T_INFO, b"\0" * 70000))
+        err, text, _ = reply(s)
+        check(err == EMSGSIZE, f"oversized: error {err} {text}")
+        check(s.recv(100) == b"", "connection stays open after an oversized message")
+        # Garbage that is not our protocol at all: clean close of that connection only.
+        g = conn(env)
+        other = conn(env)
+        g.send(b"GET / HTTP/1.0\r\n\r\n")
+        check(g.recv(100) == b"", "garbage did not close the connection")
+        other.send(msg(T_INFO))
+        err, _, _ = reply(other)
+        check(err == 0, "another client was affected")
+        # Many clients at once.
+        many = [conn(env) for _ in range(20)]
+        for i, c in enumerate(many):
+            c.send(msg(T_INFO, xid=100 + i))
+        for i, c in enumerate(many):
+            err, _, data = reply(c)
+            xid = HDR.unpack_from(data)[4]
+            check(err == 0 and xid == 100 + i, f"client {i}: err {err} xid {xid}")
+        check(env.gldp_proc.poll() is None, "gldp died")
+        env.dpctl("show")
+
+
+def test_socket_permissions():
+    with Env("p") as env:
+        env.gldp(ports=[("n1", "net_null0")])
+        mode = os.stat(env.sock).st_mode & 0o777
+        check(mode == 0o600, f"socket mode {oct(mode)}, want 0o600")
+
+
+if __name__ == "__main__":
+    main([test_bad_messages, test_socket_permissions])

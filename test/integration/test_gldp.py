@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""gldp end to end: two namespace "VMs" on net_af_packet ports, flows from gl-dpctl.
+
+  test_ping_and_udp        ping and UDP across flows installed by gl-dpctl; port, flow
+                           and PMD counters rise by what was sent
+  test_flow_actions        VLAN push seen by tcpdump on the far side; set(ipv4(dst)) rewrite
+                           delivers to a rewritten address; drop action counted
+  test_upcall_client       no flows: misses go to a test client (gl-upcall-client) that
+                           installs a flow per miss and re-injects the packet; ping works
+  test_port_removal        del-port under traffic: gldp survives, drops counted under
+                           no_port, re-adding the port restores traffic
+  test_bad_cli_input       invalid devargs / flows / actions / ports get clear errors
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gltest import Env, Failure, binary, check, main, run  # noqa: E402
+
+MAC1 = "02:00:00:00:00:01"
+MAC2 = "02:00:00:00:00:02"
+
+
+def two_hosts(env, extra=()):
+    ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
+    ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
+    env.gldp(ports=[("p1", f"net_af_packet0,iface={o1}"), ("p2", f"net_af_packet1,iface={o2}")],
+             extra=extra)
+    return ns1, ns2
+
+
+def udp_send(env, ns, dst, port, count, size=100):
+    code = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        f"for i in range({count}): s.sendto(b'x'*{size},('{dst}',{port}))\n"
+    )
+    env.ns(ns, "/usr/bin/python3", "-c", code)
+
+
+def udp_receiver(env, ns, bind_ip, port, count, timeout=10):
+    """Starts a UDP receiver in ns; returns a function that waits and returns the count."""
+    code = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        f"s.bind(('{bind_ip}',{port})); s.settimeout({timeout})\n"
+        "n=0\n"
+        "try:\n"
+        f"  while n<{count}:\n"
+        "    s.recv(2048); n+=1\n"
+        "except Exception: pass\n"
+        "print(n)\n"
+    )
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", code],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+
+    def wait():
+        out, _ = p.communicate(timeout=timeout + 10)
+        return int(out.strip() or 0)
+
+    return wait
+
+
+def test_ping_and_udp():
+    with Env("f") as env:
+        ns1, ns2 = two_hosts(env)
+        env.dpctl("add-flow", "in_port(1)", "2")
+        env.dpctl("add-flow", "in_port(2)", "1")
+        env.ping(ns1, "10.0.0.2", count=5)
+        env.ping(ns2, "10.0.0.1", count=2)
+        before = env.port_stats("p1")
+        wait = udp_receiver(env, ns2, "10.0.0.2", 5001, 200)
+        udp_send(env, ns1, "10.0.0.2", 5001, 200)
+        got = wait()
+        check(got == 200, f"UDP: received {got} of 200 datagrams")
+        after = env.port_stats("p1")
+        check(after["rx_packets"] - before["rx_packets"] >= 200,
+              f"p1 rx_packets rose by {after['rx_packets'] - before['rx_packets']}, want >= 200")
+        p2 = env.port_stats("p2")
+        check(p2["tx_packets"] >= 200, f"p2 tx_packets {p2['tx_packets']}")
+        flows = env.dpctl("dump-flows").stdout
+        m = re.search(r"in_port\(1\).*packets:(\d+)", flows)
+        check(m and int(m.group(1)) >= 205, f"flow counter too low:\n{flows}")
+        show = env.show()
+        check(show["pmds"][0]["packets"] >= 400, f"PMD packets {show['pmds'][0]['packets']}")
+        check(show["flows"] == 2, f"flows {show['flows']}")
+
+
+def test_flow_actions():
+    with Env("a") as env:
+        ns1, ns2 = two_hosts(env)
+        # ARP both ways untouched; IPv4 from 1 rewritten to 10.0.0.99 and tagged VLAN 10.
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0806)", "2")
+        env.dpctl("add-flow", "in_port(2)", "1")
+        env.ns(ns2, "ip", "addr", "add", "10.0.0.99/24", "dev", f"gl{env.tag}i2")
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.2,proto=17)",
+                  "set(ipv4(dst=10.0.0.99)),2")
+        wait = udp_receiver(env, ns2, "10.0.0.99", 6000, 20)
+        udp_send(env, ns1, "10.0.0.2", 6000, 20)
+        got = wait()
+        check(got == 20, f"rewritten UDP: received {got} of 20 (checksums must be fixed up)")
+
+        # VLAN push: tcpdump on the far side sees the tag.
+        env.dpctl("mod-flow", "in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.2,proto=17)",
+                  "push_vlan(vid=10,pcp=3),2")
+        cap = subprocess.Popen(["ip", "netns", "exec", ns2, "tcpdump", "-c", "5", "-nn", "-e",
+                                "-i", f"gl{env.tag}i2", "vlan 10"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.0)
+        udp_send(env, ns1, "10.0.0.2", 6000, 10)
+        try:
+            out, _ = cap.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            cap.kill()
+            out, _ = cap.communicate()
+        check("vlan 10" in out and "p 3" in out, f"no VLAN 10 pcp 3 frames seen:\n{out}")
+
+        # Drop: counted by reason.
+        env.dpctl("mod-flow", "in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.2,proto=17)", "drop")
+        d0 = env.drops().get("action_drop", 0)
+        udp_send(env, ns1, "10.0.0.2", 6000, 25)
+        time.sleep(0.5)
+        d1 = env.drops().get("action_drop", 0)
+        check(d1 - d0 == 25, f"action_drop rose by {d1 - d0}, want 25")
+
+
+def test_upcall_client():
+    with Env("u") as env:
+        ns1, ns2 = two_hosts(env)
+        client = env.start([binary("gl-upcall-client"), "--socket", env.sock, "--ports", "1,2"],
+                           "client")
+        time.sleep(0.5)
+        check(client.poll() is None, f"upcall client died:\n{env.log('client')}")
+        env.ping(ns1, "10.0.0.2", count=5)
+        flows = env.dpctl("dump-flows").stdout
+        check(flows.count("\n") >= 2, f"client installed no flows:\n{flows}")
+        show = env.show()
+        check(show["pmds"][0]["upcalls"] >= 2, f"upcalls {show['pmds'][0]['upcalls']}")
+        check(show["upcalls_delivered"] >= 2, f"delivered {show['upcalls_delivered']}")
+        # Flows installed: more pings hit them without further upcalls for those flows.
+        up0 = show["pmds"][0]["upcalls"]
+        env.ping(ns1, "10.0.0.2", count=5)
+        up1 = env.show()["pmds"][0]["upcalls"]
+        check(up1 - up0 <= 2, f"flows did not take over: {up1 - up0} more upcalls")
+
+
+def test_port_removal():
+    with Env("r") as env:
+        ns1, ns2 = two_hosts(env)
+        env.dpctl("add-flow", "in_port(1)", "2")
+        env.dpctl("add-flow", "in_port(2)", "1")
+        env.ping(ns1, "10.0.0.2", count=2)
+        flood = subprocess.Popen(["ip", "netns", "exec", ns1, "ping", "-f", "-w", "6",
+                                  "10.0.0.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        env.dpctl("del-port", "p2")
+        time.sleep(1.5)
+        check(env.gldp_proc.poll() is None, f"gldp died on del-port:\n{env.log('gldp')}")
+        drops = env.drops()
+        check(drops.get("no_port", 0) > 0, f"no no_port drops counted: {drops}")
+        env.dpctl("add-port", "p2", f"net_af_packet1,iface=gl{env.tag}o2", "port_no=2")
+        flood.wait(timeout=15)
+        env.ping(ns1, "10.0.0.2", count=3)
+
+
+def test_bad_cli_input():
+    with Env("b") as env:
+        two_hosts(env)
+        cases = [
+            (["add-port", "x", "net_nosuchdriver0"], "cannot create device"),
+            (["add-port", "p1", "net_null5"], "exists"),
+            (["del-port", "nope"], "no port named 'nope'"),
+            (["add-flow", "in_port(1),ipv5(dst=1.2.3.4)", "2"], "ipv5"),
+            (["add-flow", "in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.300)", "2"], "10.0.0.300"),
+            (["add-flow", "in_port(1)", "frobnicate(3)"], "frobnicate"),
+            (["del-flow", "in_port(7)"], "no such flow"),
+            (["bogus-command"], "unknown command"),
+        ]
+        for args, want in cases:
+            r = env.dpctl(*args, check_rc=False)
+            check(r.returncode != 0, f"{args} succeeded")
+            check(want in (r.stderr + r.stdout), f"{args}: error does not mention '{want}':"
+                  f" {r.stderr}")
+        check(env.gldp_proc.poll() is None, "gldp died on bad input")
+        # --help on both binaries
+        check("usage" in run([binary("gldp"), "--help"]).stdout, "gldp --help")
+        check("usage" in run([binary("gl-dpctl"), "--help"]).stdout, "gl-dpctl --help")
+
+
+if __name__ == "__main__":
+    main([test_ping_and_udp, test_flow_actions, test_upcall_client, test_port_removal,
+          test_bad_cli_input])
