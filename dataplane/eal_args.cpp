@@ -1,7 +1,9 @@
 #include "dataplane/eal_args.hpp"
 
+#include <rte_eal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -35,16 +37,37 @@ std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores
   a.emplace_back("-l");
   a.emplace_back(lcores);
   a.emplace_back("--file-prefix=gl-" + std::string(prog) + "-" + std::to_string(getpid()));
-  a.emplace_back("--in-memory");
-  if (!hugepages_usable()) {
-    a.emplace_back("--no-huge");
-    a.emplace_back("-m");
-    a.emplace_back(std::to_string(mem_mb));
+  auto given = [&](std::string_view opt) {
+    for (const auto& e : extra)
+      if (e == opt) return true;
+    return false;
+  };
+  const char* force = std::getenv("GL_NO_HUGE");  // tests take CI's path on any machine
+  const bool user_no_huge = given("--no-huge");
+  if (!user_no_huge && (force == nullptr || *force == '\0' || *force == '0') &&
+      hugepages_usable()) {
+    a.emplace_back("--in-memory");  // hugepages, but no runtime files left behind
+  } else {
+    // DPDK 22.11 refuses --in-memory with --no-huge (which implies --legacy-mem);
+    // --no-shconf gives the same "nothing shared, nothing left behind" there.
+    if (!user_no_huge) a.emplace_back("--no-huge");
+    a.emplace_back("--no-shconf");
+    if (!given("-m")) {
+      a.emplace_back("-m");
+      a.emplace_back(std::to_string(mem_mb));
+    }
   }
   if (!want_pci) a.emplace_back("--no-pci");
   a.emplace_back("--log-level=lib.eal:error");
   for (const auto& e : extra) a.push_back(e);
   return a;
+}
+
+void eal_cleanup() {
+  // Even with --in-memory the EAL leaves an empty runtime directory behind.
+  const std::string dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  if (!dir.empty()) ::rmdir(dir.c_str());
 }
 
 std::vector<char*> to_argv(std::vector<std::string>& args) {

@@ -17,12 +17,16 @@ bool hugepages_usable();
 
 // EAL arguments for a process called `prog` whose PMD/worker cores are `lcores`
 // (DPDK list syntax, e.g. "0,1"; the first is the main lcore). Adds a unique
-// --file-prefix ("gl-<prog>-<pid>"), --no-huge --in-memory -m <mem_mb> when hugepages are
-// not usable (and --in-memory always, so no runtime files are left behind),
+// --file-prefix ("gl-<prog>-<pid>"), --in-memory when hugepages are usable and
+// --no-huge --no-shconf -m <mem_mb> when not, when `extra` has --no-huge, or when the
+// environment sets GL_NO_HUGE=1 (so no runtime files are left behind either way),
 // --no-pci unless `want_pci`, and the user's extra arguments last so they win.
 std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores,
                                   const std::vector<std::string>& extra, bool want_pci = false,
                                   unsigned mem_mb = 1024);
+
+// rte_eal_cleanup() plus removal of the empty runtime directory the EAL leaves.
+void eal_cleanup();
 
 // argv-style view over a vector of strings (valid while `args` lives).
 std::vector<char*> to_argv(std::vector<std::string>& args);

@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
     auto dp = gl::dp::Datapath::create(opts);
     if (!dp) {
       std::fprintf(stderr, "gldp: %s\n", dp.error().c_str());
-      rte_eal_cleanup();
+      gl::dp::eal_cleanup();
       return 1;
     }
     for (auto& [name, devargs] : ports) {
@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
       auto r = (*dp)->port_add(pc);
       if (!r) {
         std::fprintf(stderr, "gldp: port %s: %s\n", name.c_str(), r.error().message.c_str());
-        rte_eal_cleanup();
+        gl::dp::eal_cleanup();
         return 1;
       }
       std::printf("gldp: port %u %s (%s)\n", r->port_no, name.c_str(), devargs.c_str());
@@ -196,6 +196,6 @@ int main(int argc, char** argv) {
     }
     (*dp)->stop_pmds();
   }
-  rte_eal_cleanup();
+  gl::dp::eal_cleanup();
   return rc;
 }

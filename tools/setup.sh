@@ -21,7 +21,7 @@ packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config git clang-format
   # libraries
-  libdpdk-dev dpdk libsodium-dev libboost-dev libboost-system-dev nlohmann-json3-dev
+  libdpdk-dev dpdk dpdk-dev libsodium-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   catch2 libipsec-mb-dev libpcap-dev libnuma-dev libssl-dev libcap-ng-dev libunbound-dev
   # Open vSwitch: the real peer, and the source ovs-vswitchd-gl is built from
   openvswitch-switch-dpdk openvswitch-common openvswitch-source

@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+"""Forwarding benchmark: gldp next to OVS-DPDK and dpdk-testpmd, in one run.
+
+The rig (the same for all three): a net_pcap port with infinite_rx=1 replaying N UDP
+flows of 64-byte frames, one forwarding rule to a net_null sink (no-rx=1), one PMD
+thread on core 1, the control/main thread on core 0.
+
+  gldp        gl-dpctl add-flow 'in_port(1)' 2
+  OVS-DPDK    Debian's ovs-vswitchd-dpdk, datapath_type=netdev,
+              ovs-ofctl add-flow br0 in_port=1,actions=output:2
+  testpmd     dpdk-testpmd --forward-mode=io (the I/O limit)
+
+Prints Mpps and cycles per packet (TSC Hz / packets per second on the one PMD core) for
+each, and the ratios; --json FILE writes the figures. Figures only: nothing is asserted.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+
+
+def tsc_hz():
+    # Same source as DPDK on x86 without invariant-TSC info: /proc/cpuinfo's MHz is close
+    # enough for cycles/packet; gldp reports its own TSC Hz, which we prefer.
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) * 1e6
+    return 0.0
+
+
+def write_pcap(path, n_flows, size=64):
+    """n_flows UDP/IPv4 frames of `size` bytes (FCS excluded: 60 bytes for 64-byte frames)."""
+    frame_len = size - 4
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i in range(n_flows):
+            src = 0x0A000000 | (i + 1)
+            dst = 0x0A640001
+            sport = 1024 + (i % 60000)
+            udp_len = frame_len - 14 - 20
+            ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + udp_len, i & 0xFFFF, 0, 64, 17, 0,
+                             src, dst)
+            csum = 0
+            for j in range(0, 20, 2):
+                csum += (ip[j] << 8) | ip[j + 1]
+            while csum >> 16:
+                csum = (csum & 0xFFFF) + (csum >> 16)
+            ip = ip[:10] + struct.pack("!H", ~csum & 0xFFFF) + ip[12:]
+            udp = struct.pack("!HHHH", sport, 5001, udp_len, 0) + bytes(udp_len - 8)
+            eth = bytes.fromhex("020000000002020000000001") + b"\x08\x00"
+            frame = eth + ip + udp
+            f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)) + frame)
+
+
+def build_dir():
+    return os.environ.get("GL_BUILD_DIR", os.path.join(TOP, "build"))
+
+
+def kill_group(p):
+    if p and p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# ---- gldp ------------------------------------------------------------------------------
+
+def bench_gldp(pcap, seconds, workdir):
+    b = build_dir()
+    sock = os.path.join(workdir, "gldp.sock")
+    log = open(os.path.join(workdir, "gldp.log"), "w")
+    p = subprocess.Popen([os.path.join(b, "dataplane", "gldp"), "--socket", sock,
+                          "--pmd-cores", "1",
+                          "--port", f"in=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                          "--port", "out=net_null0,no-rx=1"],
+                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    dpctl = [os.path.join(b, "tools", "gl-dpctl"), "--socket", sock]
+    try:
+        for _ in range(300):
+            if p.poll() is not None:
+                raise RuntimeError("gldp exited: " + open(log.name).read()[-2000:])
+            if subprocess.run(dpctl + ["show"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        subprocess.run(dpctl + ["add-flow", "in_port(1)", "2"], check=True)
+        time.sleep(2)  # warm-up: EMC filled
+        s0 = json.loads(subprocess.run(dpctl + ["show", "--json"], check=True,
+                                       capture_output=True, text=True).stdout)
+        t0 = time.time()
+        time.sleep(seconds)
+        s1 = json.loads(subprocess.run(dpctl + ["show", "--json"], check=True,
+                                       capture_output=True, text=True).stdout)
+        t1 = time.time()
+        out0 = next(x for x in s0["ports"] if x["name"] == "out")["tx_packets"]
+        out1 = next(x for x in s1["ports"] if x["name"] == "out")["tx_packets"]
+        pps = (out1 - out0) / (t1 - t0)
+        hz = s1["tsc_hz"]
+        pm0, pm1 = s0["pmds"][0], s1["pmds"][0]
+        busy = pm1["busy_cycles"] - pm0["busy_cycles"]
+        pk = pm1["packets"] - pm0["packets"]
+        return {"mpps": pps / 1e6, "cycles_per_packet": hz / pps if pps else None,
+                "busy_cycles_per_packet": busy / pk if pk else None,
+                "emc_hit_rate": s1["pmds"][0]["emc_hit_rate"], "drops": s1["drops"]}
+    finally:
+        kill_group(p)
+        log.close()
+
+
+# ---- OVS-DPDK --------------------------------------------------------------------------
+
+def bench_ovs(pcap, seconds, workdir, hugepages):
+    run_dir = os.path.join(workdir, "ovs")
+    os.makedirs(run_dir, exist_ok=True)
+    env = dict(os.environ, OVS_RUNDIR=run_dir, OVS_LOGDIR=run_dir, OVS_DBDIR=run_dir,
+               OVS_SYSCONFDIR=run_dir)
+    db = os.path.join(run_dir, "conf.db")
+    dbsock = os.path.join(run_dir, "db.sock")
+    subprocess.run(["ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema"],
+                   check=True, env=env)
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            ["ovsdb-server", db, f"--remote=punix:{dbsock}", "--pidfile=" +
+             os.path.join(run_dir, "ovsdb.pid"), "--unixctl=" + os.path.join(run_dir, "ovsdb.ctl")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        for _ in range(100):
+            if os.path.exists(dbsock):
+                break
+            time.sleep(0.05)
+        vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--no-wait"]
+        subprocess.run(vsctl + ["init"], check=True, env=env)
+        extra = f"--file-prefix=gl-ovsbench-{os.getpid()} --no-pci "
+        extra += "--in-memory" if hugepages else "--no-huge --no-shconf -m 1024"
+        subprocess.run(vsctl + ["set", "Open_vSwitch", ".",
+                                "other_config:dpdk-init=true",
+                                "other_config:dpdk-lcore-mask=0x1",
+                                "other_config:pmd-cpu-mask=0x2",
+                                f"other_config:dpdk-extra={extra}"] +
+                       ([] if hugepages else ["other_config:dpdk-socket-mem=0"]),
+                       check=True, env=env)
+        ctl = os.path.join(run_dir, "vswitchd.ctl")
+        procs.append(subprocess.Popen(
+            ["/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk", f"unix:{dbsock}",
+             "--pidfile=" + os.path.join(run_dir, "vswitchd.pid"), f"--unixctl={ctl}",
+             "--log-file=" + os.path.join(run_dir, "vswitchd.log")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--timeout=60"]
+        subprocess.run(vsctl + ["add-br", "br0", "--", "set", "bridge", "br0",
+                                "datapath_type=netdev"], check=True, env=env)
+        subprocess.run(vsctl + ["add-port", "br0", "in", "--", "set", "Interface", "in",
+                                "type=dpdk", f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},"
+                                "infinite_rx=1", "ofport_request=1"], check=True, env=env)
+        subprocess.run(vsctl + ["add-port", "br0", "out", "--", "set", "Interface", "out",
+                                "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
+                                "ofport_request=2"], check=True, env=env)
+        br_mgmt = f"unix:{os.path.join(run_dir, 'br0.mgmt')}"
+        subprocess.run(["ovs-ofctl", "del-flows", br_mgmt], check=True, env=env)
+        subprocess.run(["ovs-ofctl", "add-flow", br_mgmt, "in_port=1,actions=output:2"],
+                       check=True, env=env)
+        appctl = ["ovs-appctl", "-t", ctl]
+        time.sleep(3)
+
+        def tx():
+            out = subprocess.run(vsctl + ["get", "Interface", "out", "statistics:tx_packets"],
+                                 capture_output=True, text=True, env=env).stdout.strip()
+            return int(out or 0)
+
+        subprocess.run(appctl + ["dpif-netdev/pmd-stats-clear"], capture_output=True, env=env)
+        # Interface statistics refresh every 5 s in OVS: use the PMD counters instead.
+        t0 = time.time()
+        time.sleep(seconds)
+        stats = subprocess.run(appctl + ["dpif-netdev/pmd-stats-show"], capture_output=True,
+                               text=True, env=env).stdout
+        t1 = time.time()
+        m = re.search(r"packets received:\s*(\d+)", stats)
+        cyc = re.search(r"avg cycles per packet:\s*([\d.]+)", stats)
+        pk = int(m.group(1)) if m else 0
+        pps = pk / (t1 - t0)
+        return {"mpps": pps / 1e6, "cycles_per_packet": tsc_hz() / pps if pps else None,
+                "ovs_avg_cycles_per_packet": float(cyc.group(1)) if cyc else None,
+                "tx_packets_sample": tx()}
+    finally:
+        for p in reversed(procs):
+            kill_group(p)
+
+
+# ---- testpmd ---------------------------------------------------------------------------
+
+def bench_testpmd(pcap, seconds, hugepages):
+    args = ["dpdk-testpmd", "-l", "0,1", "--no-pci", f"--file-prefix=gl-tpbench-{os.getpid()}",
+            f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+            "--vdev=net_null0,no-rx=1"]
+    args += ["--in-memory"] if hugepages else ["--no-huge", "--no-shconf", "-m", "1024"]
+    args += ["--", "-i", "--forward-mode=io", "--nb-cores=1"]
+    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        script = f"start\n"
+        p.stdin.write(script)
+        p.stdin.flush()
+        time.sleep(2)
+        p.stdin.write("clear port stats all\n")
+        p.stdin.flush()
+        t0 = time.time()
+        time.sleep(seconds)
+        p.stdin.write("show port stats 1\n")
+        p.stdin.flush()
+        t1 = time.time()
+        time.sleep(0.5)
+        p.stdin.write("stop\nquit\n")
+        p.stdin.flush()
+        out, _ = p.communicate(timeout=30)
+        blocks = out.split("NIC statistics for port 1")
+        m = re.search(r"TX-packets:\s*(\d+)", blocks[-1]) if len(blocks) > 1 else None
+        pk = int(m.group(1)) if m else 0
+        pps = pk / (t1 - t0)
+        return {"mpps": pps / 1e6, "cycles_per_packet": tsc_hz() / pps if pps else None}
+    finally:
+        kill_group(p)
+
+
+def hugepages_usable():
+    try:
+        with open("/proc/meminfo") as f:
+            free = int(re.search(r"HugePages_Free:\s*(\d+)", f.read()).group(1))
+        with open("/proc/mounts") as f:
+            return free > 256 and "hugetlbfs" in f.read()
+    except (OSError, AttributeError):
+        return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--flows", type=int, default=1000, help="UDP flows in the pcap (1000)")
+    ap.add_argument("--seconds", type=float, default=8.0, help="measurement time per system")
+    ap.add_argument("--only", choices=["gldp", "ovs", "testpmd"], action="append",
+                    help="run only these (repeatable)")
+    ap.add_argument("--json", help="write results to this file")
+    a = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="gl-bench-")
+    try:
+        pcap = os.path.join(work, "flows.pcap")
+        write_pcap(pcap, a.flows)
+        huge = hugepages_usable()
+        res = {"flows": a.flows, "frame_bytes": 64, "hugepages": huge,
+               "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                            if l.startswith("model name")), "?")}
+        try:
+            res["commit"] = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                                           capture_output=True, text=True).stdout.strip()
+        except OSError:
+            pass
+        systems = a.only or ["gldp", "ovs", "testpmd"]
+        for s in systems:
+            print(f"measuring {s} ({a.seconds:.0f} s)...", flush=True)
+            try:
+                if s == "gldp":
+                    res[s] = bench_gldp(pcap, a.seconds, work)
+                elif s == "ovs":
+                    res["ovs_dpdk"] = bench_ovs(pcap, a.seconds, work, huge)
+                else:
+                    res[s] = bench_testpmd(pcap, a.seconds, huge)
+            except Exception as e:  # noqa: BLE001 - report and go on with the others
+                res[s if s != "ovs" else "ovs_dpdk"] = {"error": str(e)}
+        print()
+        print(f"forwarding, {a.flows} UDP flows of 64 B, 1 PMD core, cpu: {res['cpu']}")
+        print(f"{'system':<12}{'Mpps':>10}{'cycles/pkt':>12}")
+        for k in ("gldp", "ovs_dpdk", "testpmd"):
+            r = res.get(k)
+            if not r:
+                continue
+            if "error" in r:
+                print(f"{k:<12}  error: {r['error'][:200]}")
+                continue
+            cpp = r["cycles_per_packet"]
+            print(f"{k:<12}{r['mpps']:>10.2f}{cpp if cpp else float('nan'):>12.1f}")
+        g, o, t = (res.get(k, {}) for k in ("gldp", "ovs_dpdk", "testpmd"))
+        if g.get("mpps") and o.get("mpps"):
+            res["gldp_vs_ovs_dpdk"] = g["mpps"] / o["mpps"]
+            print(f"gldp / OVS-DPDK = {res['gldp_vs_ovs_dpdk']:.2f}x (target >= 1.5x)")
+        if g.get("mpps") and t.get("mpps"):
+            res["gldp_vs_testpmd"] = g["mpps"] / t["mpps"]
+            print(f"gldp / testpmd  = {res['gldp_vs_testpmd']:.2f} of the I/O limit")
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=2)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "flowtables/classifier.hpp"
+#include "flowtables/emc.hpp"
+
+using namespace gl::flow;
+
+namespace {
+
+FlowKey key_n(uint32_t n) {
+  FlowKey k = zero_key();
+  k.in_port = 1;
+  k.ipv4_dst = n;
+  k.tp_dst = static_cast<uint16_t>(n * 7);
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("EMC hits after an insert with probability 1", "[emc]") {
+  Emc emc;
+  emc.set_insert_inverse_prob(1);
+  ClsRule rule;
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 1000; ++i) keys.push_back(key_n(i));
+  for (const FlowKey& k : keys) CHECK(emc.lookup(k, hash_key(k)) == nullptr);
+  for (const FlowKey& k : keys) emc.insert(k, hash_key(k), &rule);
+  uint32_t hits = 0;
+  for (const FlowKey& k : keys) hits += emc.lookup(k, hash_key(k)) == &rule;
+  // 1000 keys in 8192 two-way slots: (nearly) every key stays.
+  CHECK(hits >= 990);
+  const EmcStats s = emc.stats();
+  CHECK(s.inserts == 1000);
+  CHECK(s.hits == hits);
+  CHECK(s.misses == 1000 + (1000 - hits));
+
+  // Re-inserting a key updates its entry in place.
+  ClsRule other;
+  emc.insert(keys[0], hash_key(keys[0]), &other);
+  CHECK(emc.lookup(keys[0], hash_key(keys[0])) == &other);
+
+  emc.clear();
+  for (const FlowKey& k : keys) CHECK(emc.lookup(k, hash_key(k)) == nullptr);
+}
+
+TEST_CASE("EMC never inserts with probability 0, about 1/N otherwise", "[emc]") {
+  Emc emc;
+  ClsRule rule;
+  emc.set_insert_inverse_prob(0);
+  for (uint32_t i = 0; i < 1000; ++i) emc.insert(key_n(i), hash_key(key_n(i)), &rule);
+  CHECK(emc.stats().inserts == 0);
+  for (uint32_t i = 0; i < 1000; ++i) CHECK(emc.lookup(key_n(i), hash_key(key_n(i))) == nullptr);
+
+  emc.set_insert_inverse_prob(100);
+  CHECK(emc.insert_inverse_prob() == 100);
+  emc.seed(12345);
+  for (uint32_t i = 0; i < 20000; ++i) emc.insert(key_n(i), hash_key(key_n(i)), &rule);
+  const uint64_t n = emc.stats().inserts;
+  CHECK(n > 100);  // expected 200
+  CHECK(n < 400);
+}
+
+TEST_CASE("EMC ignores dead rules and sweep_dead drops them", "[emc]") {
+  Emc emc;
+  emc.set_insert_inverse_prob(1);
+  ClsRule live, doomed;
+  const FlowKey a = key_n(1), b = key_n(2);
+  emc.insert(a, hash_key(a), &live);
+  emc.insert(b, hash_key(b), &doomed);
+  CHECK(emc.lookup(b, hash_key(b)) == &doomed);
+  doomed.dead = true;
+  CHECK(emc.lookup(b, hash_key(b)) == nullptr);
+  CHECK(emc.lookup(a, hash_key(a)) == &live);
+  emc.sweep_dead();
+  doomed.dead = false;  // the entry is gone, not just hidden
+  CHECK(emc.lookup(b, hash_key(b)) == nullptr);
+  CHECK(emc.lookup(a, hash_key(a)) == &live);
+
+  // A dead entry's slot is reused first.
+  doomed.dead = true;
+  emc.insert(b, hash_key(b), &doomed);  // (caching a dead rule is harmless: never returned)
+  CHECK(emc.lookup(b, hash_key(b)) == nullptr);
+}
+
+TEST_CASE("EMC collisions: two ways per hash, never a wrong key", "[emc]") {
+  Emc emc(16);
+  emc.set_insert_inverse_prob(1);
+  ClsRule r1, r2, r3;
+  const FlowKey k1 = key_n(1), k2 = key_n(2), k3 = key_n(3);
+  const uint32_t h = 0x12345;  // force one hash for all three keys
+  emc.insert(k1, h, &r1);
+  emc.insert(k2, h, &r2);
+  CHECK(emc.lookup(k1, h) == &r1);
+  CHECK(emc.lookup(k2, h) == &r2);
+  CHECK(emc.lookup(k3, h) == nullptr);  // same hash, different key
+  emc.insert(k3, h, &r3);               // evicts one of the two
+  CHECK(emc.lookup(k3, h) == &r3);
+  const int left = (emc.lookup(k1, h) == &r1) + (emc.lookup(k2, h) == &r2);
+  CHECK(left == 1);
+  // A right key under a wrong hash is a miss, never a false hit.
+  CHECK(emc.lookup(k3, h + 1) == nullptr);
+}
