@@ -43,6 +43,14 @@ ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
   auto* a = static_cast<ActionsBlob*>(mem);
   a->len = static_cast<uint32_t>(bytes.size());
   if (!bytes.empty()) std::memcpy(a->data, bytes.data(), bytes.size());
+  // The most common flow sends to one port: the PMD skips the action walk for it.
+  a->only_output = -1;
+  int n = 0;
+  for (const odp::ActionView& v : odp::ActionList(bytes)) {
+    ++n;
+    if (v.type == OVS_ACTION_ATTR_OUTPUT) a->only_output = v.u32();
+  }
+  if (n != 1) a->only_output = -1;
   return a;
 }
 
@@ -420,8 +428,7 @@ std::expected<void, api::Error> Datapath::set_config(const std::string& key,
   if (value.empty() || *end != '\0' || errno != 0 || v > UINT32_MAX)
     return std::unexpected(err(EINVAL, "value of " + key + " must be a number: '" + value + "'"));
   if (key == "emc-insert-inv-prob") {
-    // Applied by the PMDs' own EMC objects; the setter is a plain store of a word.
-    for (auto& p : pmds_) p->emc().set_insert_inverse_prob(static_cast<uint32_t>(v));
+    for (auto& p : pmds_) p->request_emc_insert_inv_prob(static_cast<uint32_t>(v));
     opts_.emc_insert_inv_prob = static_cast<uint32_t>(v);
     return {};
   }

@@ -42,6 +42,7 @@ class Pmd;
 // Encoded actions of a flow: immutable once published, replaced as a whole on modify.
 struct ActionsBlob {
   uint32_t len;
+  int64_t only_output;  // the port when the actions are exactly one output, else -1
   alignas(8) uint8_t data[];  // netlink-encoded OVS_ACTION_ATTR_*
   std::span<const uint8_t> span() const { return {data, len}; }
   static ActionsBlob* create(std::span<const uint8_t> bytes);

@@ -69,6 +69,7 @@ Pmd::Pmd(Datapath& dp, unsigned lcore, uint16_t index, bool is_control)
     : dp_(dp), lcore_(lcore), index_(index), is_control_(is_control) {
   emc_ = std::make_unique<flow::Emc>();
   emc_->set_insert_inverse_prob(is_control ? 0 : dp.options().emc_insert_inv_prob);
+  emc_prob_req_.store(emc_->insert_inverse_prob(), std::memory_order_relaxed);
   rng_ ^= (uint64_t(lcore) + 1) * 0xbf58476d1ce4e5b9ULL;
   set_upcall_rate(dp.options().upcall_rate);
 }
@@ -166,6 +167,8 @@ void Pmd::run() {
       emc_->sweep_dead();
       seen_dead_epoch_ = de;
     }
+    uint32_t prob = emc_prob_req_.load(std::memory_order_acquire);
+    if (prob != emc_->insert_inverse_prob()) emc_->set_insert_inverse_prob(prob);
     rcu.quiescent(rcu_slot_);
   }
   flush_tx();
@@ -201,12 +204,15 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     good[ng++] = m;
   }
 
-  // Phase 2: exact-match cache.
+  // Phase 2: exact-match cache: hash and prefetch the whole batch, then look up.
   const flow::FlowKey* miss_keys[kBatch];
   uint16_t miss_idx[kBatch];
   uint16_t nmiss = 0;
   for (uint16_t i = 0; i < ng; ++i) {
-    hashes[i] = flow::hash_key(keys[i]);
+    hashes[i] = flow::hash_microflow(keys[i]);
+    emc_->prefetch(hashes[i]);
+  }
+  for (uint16_t i = 0; i < ng; ++i) {
     rules[i] = emc_->lookup(keys[i], hashes[i]);
     if (rules[i] == nullptr) {
       miss_keys[nmiss] = &keys[i];
@@ -260,9 +266,13 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     ++run_pkts;
     run_bytes += rte_pktmbuf_pkt_len(m);
     run_flags |= keys[i].tcp_flags;
+    const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
+    if (a->only_output >= 0) {
+      output(m, static_cast<uint32_t>(a->only_output));
+      continue;
+    }
     PacketMd pmd;
     std::memcpy(&pmd, &keys[i], sizeof pmd);
-    const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
     exec_actions(m, pmd, keys[i], lay[i], a->span(), true, 0);
   }
   flush_run();
@@ -458,15 +468,11 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
 
 void Pmd::receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port) {
   now_tsc_ = rte_rdtsc();
-  flow::FlowKey proto = flow::zero_key();
-  proto.in_port = in_port;
-  PacketMd md[kBatch];
-  std::memcpy(&md[0], &proto, sizeof md[0]);
-  for (uint16_t i = 1; i < kBatch; ++i) md[i] = md[0];
   for (uint16_t off = 0; off < n; off += kBatch) {
     uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
+    for (uint16_t i = 0; i < cnt; ++i) rx_md_[i].in_port = in_port;
     ctr_.packets.add(cnt);
-    process(pkts + off, cnt, md, 0);
+    process(pkts + off, cnt, rx_md_, 0);
   }
   flush_tx();
 }

@@ -88,7 +88,9 @@ class Pmd {
   const PmdCounters& counters() const { return ctr_; }
   PmdCounters& counters() { return ctr_; }
   size_t n_rxq() const;
-  flow::Emc& emc() { return *emc_; }
+  // Control thread: the PMD applies a new EMC insertion probability at its next
+  // quiescent point (the EMC belongs to the PMD thread).
+  void request_emc_insert_inv_prob(uint32_t v) { emc_prob_req_.store(v, std::memory_order_release); }
   rte_ring* upcall_ring() const { return upcall_full_; }
   rte_ring* upcall_free_ring() const { return upcall_free_; }
   void set_upcall_rate(uint32_t per_sec);
@@ -139,6 +141,7 @@ class Pmd {
   std::atomic<const PmdRxConfig*> rx_cfg_{nullptr};
   std::unique_ptr<flow::Emc> emc_;
   uint64_t seen_dead_epoch_ = 0;
+  std::atomic<uint32_t> emc_prob_req_;
   PmdCounters ctr_;
   rte_ring* upcall_free_ = nullptr;  // control → PMD: empty slots
   rte_ring* upcall_full_ = nullptr;  // PMD → control: filled slots
@@ -148,6 +151,7 @@ class Pmd {
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   uint64_t now_tsc_ = 0;
   RecircQueue* recirc_ = nullptr;  // queue of the pipeline level running now
+  PacketMd rx_md_[kBatch] = {};    // metadata of received packets (only in_port varies)
   TxBuf tx_[kMaxPorts];
   uint16_t dirty_[kMaxPorts];
   uint16_t n_dirty_ = 0;

@@ -334,6 +334,7 @@ void Classifier::publish_vec() {
 void Classifier::insert(ClsRule* rule) {
   assert(rule->subtable_ == nullptr);
   apply_mask(rule->key, rule->mask, rule->key);
+  rule->word_map = mask_word_map(rule->mask);
   rule->dead.store(false, std::memory_order_relaxed);
   rule->next_.store(nullptr, std::memory_order_relaxed);
 

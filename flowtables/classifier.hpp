@@ -46,6 +46,7 @@ struct ClsRule {
   FlowMask mask{};
   int32_t priority = 0;
   std::atomic<bool> dead{false};  // set by remove(); readers (the EMC) check it
+  uint32_t word_map = 0;          // mask_word_map(mask), set by insert()
 
   ClsRule() = default;
   ClsRule(const ClsRule&) = delete;

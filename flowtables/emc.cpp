@@ -7,13 +7,12 @@
 namespace gl::flow {
 
 Emc::Emc(uint32_t entries) {
-  if (entries < 2 || !std::has_single_bit(entries)) {
-    std::fprintf(stderr, "gl::flow::Emc: %u entries is not a power of two >= 2\n", entries);
+  if (entries < kWays || !std::has_single_bit(entries)) {
+    std::fprintf(stderr, "gl::flow::Emc: %u entries is not a power of two >= %d\n", entries, kWays);
     std::abort();
   }
-  entries_ = std::make_unique<Entry[]>(entries);
-  mask_ = entries - 1;
-  shift_ = static_cast<uint32_t>(std::countr_zero(entries));
+  buckets_ = std::make_unique<Bucket[]>(entries / kWays);
+  mask_ = entries / kWays - 1;
   set_insert_inverse_prob(kDefaultInsertInverseProb);
 }
 
@@ -26,44 +25,35 @@ void Emc::insert(const FlowKey& key, uint32_t hash, const ClsRule* rule) {
   if (inverse_prob_ == 0) return;
   if (inverse_prob_ != 1 && next_random() > threshold_) return;
 
-  Entry* cand[2] = {&entries_[hash & mask_], &entries_[alt_index(hash)]};
-  Entry* victim = nullptr;
-  for (Entry* e : cand) {
-    if (e->rule != nullptr && e->hash == hash && keys_equal(e->key, key)) {
-      victim = e;  // same key: update in place
-      break;
-    }
-  }
-  if (victim == nullptr) {
-    for (Entry* e : cand) {
-      if (e->rule == nullptr || e->rule->dead.load(std::memory_order_relaxed)) {
-        victim = e;
-        break;
-      }
-    }
-  }
-  if (victim == nullptr) victim = cand[0]->hash <= cand[1]->hash ? cand[0] : cand[1];
-  victim->hash = hash;
-  victim->rule = rule;
-  victim->key = key;
+  Bucket& b = buckets_[hash & mask_];
+  int victim = -1;
+  // The same microflow (same hash, cached rule still matching it): update in place.
+  for (int i = 0; i < kWays && victim < 0; ++i)
+    if (b.rule[i] != nullptr && b.hash[i] == hash && key_matches_words(key, b.rule[i]->key, b.rule[i]->mask, b.rule[i]->word_map))
+      victim = i;
+  // Else an empty or dead way, else a pseudo-random one.
+  for (int i = 0; i < kWays && victim < 0; ++i)
+    if (b.rule[i] == nullptr || b.rule[i]->dead.load(std::memory_order_relaxed)) victim = i;
+  if (victim < 0) victim = static_cast<int>(next_random() % kWays);
+  b.hash[victim] = hash;
+  b.rule[victim] = rule;
   bump(inserts_);
 }
 
 void Emc::sweep_dead() {
   for (uint32_t i = 0; i <= mask_; ++i) {
-    Entry& e = entries_[i];
-    if (e.rule != nullptr && e.rule->dead.load(std::memory_order_acquire)) {
-      e.rule = nullptr;
-      e.hash = 0;
+    Bucket& b = buckets_[i];
+    for (int w = 0; w < kWays; ++w) {
+      if (b.rule[w] != nullptr && b.rule[w]->dead.load(std::memory_order_acquire)) {
+        b.rule[w] = nullptr;
+        b.hash[w] = 0;
+      }
     }
   }
 }
 
 void Emc::clear() {
-  for (uint32_t i = 0; i <= mask_; ++i) {
-    entries_[i].rule = nullptr;
-    entries_[i].hash = 0;
-  }
+  for (uint32_t i = 0; i <= mask_; ++i) buckets_[i] = Bucket{};
 }
 
 }  // namespace gl::flow

@@ -1,18 +1,26 @@
 // emc.hpp — per-PMD exact-match cache in front of the megaflow classifier.
 //
-// Purpose: remembers, for recently seen full flow keys, the classifier rule they matched,
-// so that the common case costs one hash (computed by the parser) and one key compare
-// instead of a tuple-space search. 2-way set associative: a key may live in one of two
-// slots derived from its hash. Insertion is probabilistic (1 in N, as OVS's
-// emc-insert-inv-prob) so that a flood of short flows does not thrash the cache.
+// Purpose: remembers, per microflow (full packet key, identified by its 32-bit hash), the
+// megaflow rule it matched, so that the common case costs one hash, one cache line and
+// one masked compare instead of a tuple-space search. Insertion is probabilistic (1 in N,
+// as OVS's emc-insert-inv-prob) so that a flood of short flows does not thrash it.
+//
+// Layout: 4-way buckets of one cache line each holding 4 (hash, rule) pairs — 8192
+// entries take 128 KiB and stay in L2, where an entry holding the whole 136-byte key
+// (three cache lines) did not. A hit is verified by matching the packet's key against
+// the cached rule's masked key, not by comparing full keys (the design of OVS's
+// signature-match cache). That returns a rule that matches the packet, which is exactly
+// the classifier's contract when every rule has the same priority (datapath megaflows);
+// it must not be used for rule sets where a higher-priority rule may overlap.
+//
 // Entries hold `const ClsRule*` without a reference: the owner must call sweep_dead()
 // after rules are removed and before declaring a quiescent state, so that no entry can
 // point at a rule freed after the grace period. lookup() also ignores dead rules.
 //
 // Thread-safety: single-threaded, owned by one PMD. stats() may be read from any thread
 // (the counters are atomics written with a relaxed load + store, never an RMW).
-// Complexity: lookup/insert O(1) (two slots, one FlowKey compare); sweep_dead/clear
-// O(entries).
+// Complexity: lookup/insert O(1) (one bucket, one masked compare per candidate);
+// sweep_dead/clear O(entries).
 #pragma once
 
 #include <atomic>
@@ -36,27 +44,29 @@ class Emc {
   static constexpr uint32_t kDefaultEntries = 8192;
   static constexpr uint32_t kDefaultInsertInverseProb = 100;
 
-  // entries: a power of two >= 2 (fatal check).
+  // entries: a power of two >= 4 (fatal check); kWays entries share a bucket.
   explicit Emc(uint32_t entries = kDefaultEntries);
   Emc(const Emc&) = delete;
   Emc& operator=(const Emc&) = delete;
 
-  // The rule cached for `key` (whose hash_key() is `hash`), or nullptr on a miss or when
-  // the cached rule is dead.
+  // A live rule cached under `hash` that matches `key`, or nullptr.
   const ClsRule* lookup(const FlowKey& key, uint32_t hash) const {
-    const Entry* cand[2] = {&entries_[hash & mask_], &entries_[alt_index(hash)]};
-    for (const Entry* e : cand) {
-      if (e->hash != hash || e->rule == nullptr || !keys_equal(e->key, key)) continue;
-      if (e->rule->dead.load(std::memory_order_relaxed)) break;
+    const Bucket& b = buckets_[hash & mask_];
+    for (int i = 0; i < kWays; ++i) {
+      const ClsRule* r = b.rule[i];
+      if (b.hash[i] != hash || r == nullptr || !key_matches_words(key, r->key, r->mask, r->word_map))
+        continue;
+      if (r->dead.load(std::memory_order_relaxed)) continue;
       bump(hits_);
-      return e->rule;
+      return r;
     }
     bump(misses_);
     return nullptr;
   }
 
-  // Prefetches the primary slot of `hash` (for the two-phase batch loop).
-  void prefetch(uint32_t hash) const { __builtin_prefetch(&entries_[hash & mask_]); }
+  // Prefetches the bucket of `hash` (for the two-phase batch loop: hash and prefetch the
+  // batch, then look up).
+  void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
 
   // Caches key -> rule with probability 1/inverse_prob. An entry for the same key is
   // updated in place; otherwise an empty or dead slot is used, else the candidate with
@@ -74,31 +84,20 @@ class Emc {
   // Drops every entry.
   void clear();
 
-  uint32_t capacity() const { return mask_ + 1; }
+  uint32_t capacity() const { return (mask_ + 1) * kWays; }
   EmcStats stats() const {
     return {hits_.load(std::memory_order_relaxed), misses_.load(std::memory_order_relaxed),
             inserts_.load(std::memory_order_relaxed)};
   }
 
  private:
-  // Hot words first: a miss usually reads only the first cache line of an entry.
-  struct alignas(64) Entry {
-    uint32_t hash = 0;
-    const ClsRule* rule = nullptr;  // nullptr = empty
-    FlowKey key{};
+  static constexpr int kWays = 4;
+  struct alignas(64) Bucket {
+    uint32_t hash[kWays] = {};
+    const ClsRule* rule[kWays] = {};  // nullptr = empty
   };
+  static_assert(sizeof(Bucket) == 64);
 
-  uint32_t alt_index(uint32_t hash) const {
-    uint32_t i = (hash >> shift_) & mask_;
-    return i != (hash & mask_) ? i : i ^ 1u;
-  }
-  static bool keys_equal(const FlowKey& a, const FlowKey& b) {
-    const AliasU64* x = a.words();
-    const AliasU64* y = b.words();
-    uint64_t diff = 0;
-    for (size_t i = 0; i < FlowKey::kWords; ++i) diff |= x[i] ^ y[i];
-    return diff == 0;
-  }
   static void bump(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -109,9 +108,8 @@ class Emc {
     return rng_;
   }
 
-  std::unique_ptr<Entry[]> entries_;
-  uint32_t mask_;
-  uint32_t shift_;
+  std::unique_ptr<Bucket[]> buckets_;
+  uint32_t mask_;  // buckets - 1
   uint32_t inverse_prob_ = kDefaultInsertInverseProb;
   uint32_t threshold_;  // insert when next_random() <= threshold_ (and inverse_prob_ != 0)
   uint32_t rng_ = 0x9e3779b9u;

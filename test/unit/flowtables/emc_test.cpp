@@ -84,21 +84,44 @@ TEST_CASE("EMC ignores dead rules and sweep_dead drops them", "[emc]") {
   CHECK(emc.lookup(b, hash_key(b)) == nullptr);
 }
 
-TEST_CASE("EMC collisions: two ways per hash, never a wrong key", "[emc]") {
-  Emc emc(16);
+TEST_CASE("EMC collisions: one bucket per hash, never a rule that does not match", "[emc]") {
+  Emc emc(16);  // 4 buckets of 4 ways
   emc.set_insert_inverse_prob(1);
-  ClsRule r1, r2, r3;
-  const FlowKey k1 = key_n(1), k2 = key_n(2), k3 = key_n(3);
-  const uint32_t h = 0x12345;  // force one hash for all three keys
-  emc.insert(k1, h, &r1);
-  emc.insert(k2, h, &r2);
-  CHECK(emc.lookup(k1, h) == &r1);
-  CHECK(emc.lookup(k2, h) == &r2);
-  CHECK(emc.lookup(k3, h) == nullptr);  // same hash, different key
-  emc.insert(k3, h, &r3);               // evicts one of the two
-  CHECK(emc.lookup(k3, h) == &r3);
-  const int left = (emc.lookup(k1, h) == &r1) + (emc.lookup(k2, h) == &r2);
-  CHECK(left == 1);
+  // Each rule matches exactly its own key (exact mask), so a wrong answer is visible.
+  ClsRule r[6];
+  FlowKey k[6];
+  for (int i = 0; i < 6; ++i) {
+    k[i] = key_n(static_cast<uint32_t>(i + 1));
+    r[i].mask = exact_mask();
+    r[i].key = k[i];
+    r[i].word_map = mask_word_map(r[i].mask);
+  }
+  const uint32_t h = 0x12345;  // force one hash (one bucket) for all keys
+  for (int i = 0; i < 4; ++i) emc.insert(k[i], h, &r[i]);
+  for (int i = 0; i < 4; ++i) CHECK(emc.lookup(k[i], h) == &r[i]);
+  CHECK(emc.lookup(k[4], h) == nullptr);  // same hash, no matching rule cached
+  emc.insert(k[4], h, &r[4]);             // evicts one of the four
+  CHECK(emc.lookup(k[4], h) == &r[4]);
+  int left = 0;
+  for (int i = 0; i < 4; ++i) left += emc.lookup(k[i], h) == &r[i];
+  CHECK(left == 3);
   // A right key under a wrong hash is a miss, never a false hit.
-  CHECK(emc.lookup(k3, h + 1) == nullptr);
+  CHECK(emc.lookup(k[4], h + 1) == nullptr);
+}
+
+TEST_CASE("EMC hit is verified against the cached megaflow's match", "[emc]") {
+  Emc emc;
+  emc.set_insert_inverse_prob(1);
+  ClsRule mega;  // in_port(1) only: every key on port 1 matches it
+  mega.mask = zero_key();
+  mega.mask.in_port = 0xffffffffu;
+  mega.key = zero_key();
+  mega.key.in_port = 1;
+  mega.word_map = mask_word_map(mega.mask);
+  FlowKey a = key_n(7);
+  emc.insert(a, 99, &mega);
+  FlowKey b = key_n(8);  // another microflow of the same megaflow under the same hash
+  CHECK(emc.lookup(b, 99) == &mega);
+  b.in_port = 2;  // no longer matches the megaflow: a miss, not a wrong answer
+  CHECK(emc.lookup(b, 99) == nullptr);
 }
