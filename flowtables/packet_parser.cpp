@@ -205,7 +205,11 @@ inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
   // Zero the packet fields (words 6..16); metadata words 0..5 stay the caller's.
   constexpr size_t kFirst = offsetof(FlowKey, eth_dst);
   static_assert(kFirst == 6 * 8);
-  std::memset(reinterpret_cast<uint8_t*>(&key) + kFirst, 0, sizeof(FlowKey) - kFirst);
+  // Word stores, not memset: GCC emits `rep stos` for this size, whose start-up cost
+  // was a third of the parser's time.
+  AliasU64* w = key.words();
+#pragma GCC unroll 11
+  for (size_t i = kFirst / 8; i < FlowKey::kWords; ++i) w[i] = 0;
   layout = PacketLayout{kNoOffset, kNoOffset, kNoOffset, 0, 0, 0, 0};
 
   if (len > 0xffff) [[unlikely]]
