@@ -213,9 +213,8 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e,
   if (e.mask.in_port != 0 && e.mask.in_port != 0xffffffffu)
     return entry_error(EINVAL, "in_port must be matched exactly or not at all");
 
-  auto it = by_ufid_.find(e.ufid);
-  if (it != by_ufid_.end()) {
-    Flow* f = it->second;
+  if (Flow** found = by_ufid_.find(e.ufid)) {
+    Flow* f = *found;
     if ((e.flags & api::kPutModify) == 0) return entry_error(EEXIST, "flow exists");
     if (!(f->mask == e.mask) || !flow::key_matches(e.key, f->key, f->mask))
       return entry_error(EINVAL, "modify must keep the flow's match (same UFID, other match)");
@@ -244,7 +243,7 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e,
     f->slot = static_cast<uint32_t>(slots_.size());
     slots_.push_back(f);
   }
-  by_ufid_.emplace(e.ufid, f);
+  by_ufid_.insert(e.ufid, f);
   cls_.insert(f);  // publishes: PMDs may match it from now on
   return api::EntryResult{};
 }
@@ -262,17 +261,18 @@ void Datapath::retire_flow(Flow* f) {
 }
 
 api::EntryResult Datapath::flow_del(const api::Ufid& ufid) {
-  auto it = by_ufid_.find(ufid);
-  if (it == by_ufid_.end()) return entry_error(ENOENT, "no such flow");
+  Flow** found = by_ufid_.find(ufid);
+  if (found == nullptr) return entry_error(ENOENT, "no such flow");
+  Flow* f = *found;
   api::EntryResult r{};
-  r.stats = flow_stats(*it->second);
-  retire_flow(it->second);
+  r.stats = flow_stats(*f);
+  retire_flow(f);
   return r;
 }
 
 const Flow* Datapath::flow_find(const api::Ufid& ufid) const {
-  auto it = by_ufid_.find(ufid);
-  return it == by_ufid_.end() ? nullptr : it->second;
+  Flow* const* found = by_ufid_.find(ufid);
+  return found == nullptr ? nullptr : *found;
 }
 
 api::FlowStats Datapath::flow_stats(const Flow& f) const {
@@ -304,7 +304,7 @@ uint64_t Datapath::flow_dump(uint64_t cursor, const std::function<bool(const Flo
 void Datapath::flow_flush() {
   std::vector<Flow*> all;
   all.reserve(by_ufid_.size());
-  for (auto& [u, f] : by_ufid_) all.push_back(f);
+  by_ufid_.for_each([&](const api::Ufid&, Flow* f) { all.push_back(f); });
   for (Flow* f : all) retire_flow(f);
   slots_.clear();
   free_slots_.clear();

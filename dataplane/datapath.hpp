@@ -21,12 +21,12 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "dataplane/api/wire.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/port.hpp"
+#include "dataplane/ufid_map.hpp"
 #include "flowtables/classifier.hpp"
 #include "flowtables/flow_key.hpp"
 #include "flowtables/packet_parser.hpp"
@@ -160,10 +160,7 @@ class Datapath {
   std::vector<std::unique_ptr<Pmd>> pmds_;
   std::unique_ptr<Pmd> control_;  // the control thread's executor context (execute)
 
-  struct UfidHash {
-    size_t operator()(const api::Ufid& u) const { return u.lo ^ (u.hi * 0x9e3779b97f4a7c15ULL); }
-  };
-  std::unordered_map<api::Ufid, Flow*, UfidHash> by_ufid_;
+  UfidMap<Flow*> by_ufid_;
   std::vector<Flow*> slots_;  // dump order; nullptr = free
   std::vector<uint32_t> free_slots_;
   std::atomic<uint64_t> dead_epoch_{0};  // bumped when flows die: PMDs sweep their EMC

@@ -162,13 +162,17 @@ bool Client::queue_if_upcall(const std::vector<uint8_t>& msg) {
   return true;
 }
 
-Result<std::vector<uint8_t>> Client::transact(std::span<const uint8_t> request, uint32_t xid) {
+Result<void> Client::send_request(std::span<const uint8_t> request) {
   if (fd_ < 0) return std::unexpected(Error{ENOTCONN, "not connected"});
   ssize_t n;
   do {
     n = ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return std::unexpected(sys_error("send to gldp"));
+  return {};
+}
+
+Result<std::vector<uint8_t>> Client::await_reply(uint32_t xid) {
   for (;;) {
     auto msg = recv_one(30000);
     if (!msg) return msg;
@@ -180,6 +184,11 @@ Result<std::vector<uint8_t>> Client::transact(std::span<const uint8_t> request, 
     if (h.xid != xid) continue;  // a late reply to an abandoned request
     return msg;
   }
+}
+
+Result<std::vector<uint8_t>> Client::transact(std::span<const uint8_t> request, uint32_t xid) {
+  if (auto s = send_request(request); !s) return std::unexpected(s.error());
+  return await_reply(xid);
 }
 
 namespace {
@@ -296,25 +305,59 @@ Result<std::vector<EntryResult>> read_batch_reply(const std::vector<uint8_t>& re
 
 }  // namespace
 
-Result<std::vector<EntryResult>> Client::flow_put(std::span<const FlowPut> flows) {
+Result<std::vector<EntryResult>> Client::batch_pipeline(
+    MsgType type, size_t total, const std::function<uint32_t(MessageBuilder&, size_t)>& fill) {
+  // Up to kWindow requests in flight: gldp works on one batch while we build the next.
+  // Replies come back in order on one connection.
+  constexpr size_t kWindow = 4;
+  struct Pending {
+    uint32_t xid, n;
+  };
+  std::deque<Pending> inflight;
   std::vector<EntryResult> results;
-  results.reserve(flows.size());
-  size_t i = 0;
-  while (i < flows.size()) {
+  results.reserve(total);
+  auto collect = [&]() -> Result<void> {
+    Pending p = inflight.front();
+    inflight.pop_front();
+    auto rep = await_reply(p.xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    if (auto ok = check_reply(r, type); !ok) return std::unexpected(ok.error());
+    auto part = read_batch_reply(*rep, p.n);
+    if (!part) return std::unexpected(part.error());
+    results.insert(results.end(), part->begin(), part->end());
+    return {};
+  };
+  size_t done = 0;
+  while (done < total) {
     uint32_t xid = next_xid();
-    MessageBuilder b(MsgType::kFlowPut, xid);
+    MessageBuilder b(type, xid);
+    uint32_t n = fill(b, done);
+    if (n == 0) return std::unexpected(Error{EINVAL, "a batch entry does not fit a message"});
+    if (auto s = send_request(b.finish()); !s) return std::unexpected(s.error());
+    inflight.push_back({xid, n});
+    done += n;
+    if (inflight.size() == kWindow)
+      if (auto c = collect(); !c) return std::unexpected(c.error());
+  }
+  while (!inflight.empty())
+    if (auto c = collect(); !c) return std::unexpected(c.error());
+  return results;
+}
+
+Result<std::vector<EntryResult>> Client::flow_put(std::span<const FlowPut> flows) {
+  for (const FlowPut& f : flows)
+    if (f.actions.size() > kMaxActions)
+      return std::unexpected(Error{EINVAL, "actions longer than 4096 bytes"});
+  return batch_pipeline(MsgType::kFlowPut, flows.size(), [&](MessageBuilder& b, size_t i) {
     b.append(FlowPutRequest{});
     uint32_t n = 0;
     // Reply entries are bigger than request entries for small actions: bound by both.
     size_t reply_size = sizeof(MsgHeader) + sizeof(BatchReply);
-    while (i < flows.size()) {
+    for (; i < flows.size(); ++i, ++n) {
       const FlowPut& f = flows[i];
-      if (f.actions.size() > kMaxActions)
-        return std::unexpected(Error{EINVAL, "actions longer than 4096 bytes"});
       size_t need = sizeof(FlowPutEntry) + pad8(static_cast<uint32_t>(f.actions.size()));
-      if (n > 0 && (b.size() + need > kMaxMessage ||
-                    reply_size + sizeof(EntryResult) > kMaxMessage))
-        break;
+      if (b.size() + need > kMaxMessage || reply_size + sizeof(EntryResult) > kMaxMessage) break;
       FlowPutEntry e{};
       e.ufid = f.ufid;
       e.flags = f.flags;
@@ -324,42 +367,21 @@ Result<std::vector<EntryResult>> Client::flow_put(std::span<const FlowPut> flows
       b.append(e);
       b.append_padded(f.actions);
       reply_size += sizeof(EntryResult);
-      ++n, ++i;
     }
     reinterpret_cast<FlowPutRequest*>(b.data() + sizeof(MsgHeader))->n = n;
-    auto rep = transact(b.finish(), xid);
-    if (!rep) return std::unexpected(rep.error());
-    MessageReader r(*rep);
-    if (auto ok = check_reply(r, MsgType::kFlowPut); !ok) return std::unexpected(ok.error());
-    auto part = read_batch_reply(*rep, n);
-    if (!part) return part;
-    results.insert(results.end(), part->begin(), part->end());
-  }
-  return results;
+    return n;
+  });
 }
 
 Result<std::vector<EntryResult>> Client::flow_del(std::span<const Ufid> ufids) {
-  std::vector<EntryResult> results;
-  results.reserve(ufids.size());
   const size_t per_msg =
       (kMaxMessage - sizeof(MsgHeader) - sizeof(BatchReply)) / sizeof(EntryResult);
-  size_t i = 0;
-  while (i < ufids.size()) {
+  return batch_pipeline(MsgType::kFlowDel, ufids.size(), [&](MessageBuilder& b, size_t i) {
     uint32_t n = static_cast<uint32_t>(std::min(per_msg, ufids.size() - i));
-    uint32_t xid = next_xid();
-    MessageBuilder b(MsgType::kFlowDel, xid);
     b.append(FlowDelRequest{n, 0});
     for (uint32_t k = 0; k < n; ++k) b.append(ufids[i + k]);
-    auto rep = transact(b.finish(), xid);
-    if (!rep) return std::unexpected(rep.error());
-    MessageReader r(*rep);
-    if (auto ok = check_reply(r, MsgType::kFlowDel); !ok) return std::unexpected(ok.error());
-    auto part = read_batch_reply(*rep, n);
-    if (!part) return part;
-    results.insert(results.end(), part->begin(), part->end());
-    i += n;
-  }
-  return results;
+    return n;
+  });
 }
 
 namespace {

@@ -22,6 +22,8 @@
 
 namespace gl::api {
 
+class MessageBuilder;
+
 template <typename T>
 using Result = std::expected<T, Error>;
 
@@ -106,6 +108,12 @@ class Client {
  private:
   explicit Client(int fd) : fd_(fd) {}
   Result<std::vector<uint8_t>> recv_one(int timeout_ms);
+  Result<void> send_request(std::span<const uint8_t> request);
+  Result<std::vector<uint8_t>> await_reply(uint32_t xid);
+  // Sends batches built by `fill` (which appends entries from index i on and returns how
+  // many it took) with several requests in flight; collects per-entry results in order.
+  Result<std::vector<EntryResult>> batch_pipeline(
+      MsgType type, size_t total, const std::function<uint32_t(MessageBuilder&, size_t)>& fill);
   bool queue_if_upcall(const std::vector<uint8_t>& msg);
 
   int fd_ = -1;

@@ -1,0 +1,802 @@
+// gl_dpapi.cpp — the C ABI (gl_dpapi.h) over gl::api::Client.
+//
+// Every exported function checks its pointers, converts C structs to wire structs by
+// memcpy (the layouts are identical: see the static_asserts), calls the client, records
+// the error message in the handle and returns 0 or a positive errno. No exception
+// crosses the C boundary.
+#include "dataplane/api/gl_dpapi.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dataplane/api/client.hpp"
+#include "dataplane/api/message.hpp"
+#include "dataplane/api/odp_text.hpp"
+
+namespace api = gl::api;
+namespace flow = gl::flow;
+
+// ---- layout checks: every C mirror is byte-identical to its C++ struct -----------------
+
+#define GL_SAME_LAYOUT(C, CPP) \
+  static_assert(sizeof(C) == sizeof(CPP) && alignof(C) == alignof(CPP), #C " size/alignment")
+#define GL_SAME_FIELD(C, CPP, f)                                                    \
+  static_assert(offsetof(C, f) == offsetof(CPP, f) && sizeof(C::f) == sizeof(CPP::f), \
+                #C "." #f " differs from " #CPP)
+
+GL_SAME_LAYOUT(gl_flow_key, flow::FlowKey);
+static_assert(sizeof(gl_flow_key) == 136);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, in_port);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, recirc_id);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, dp_hash);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pkt_mark);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_mark);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_zone);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_state);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pad0);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, priority);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pad1);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_label);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, eth_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, eth_type);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, eth_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, vlan_tci);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ipv4_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ipv4_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ipv6_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ipv6_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ipv6_label);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, nw_proto);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, nw_tos);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, nw_ttl);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, nw_frag);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, tp_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, tp_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, tcp_flags);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pad2);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, arp_sha);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, arp_op);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, arp_tha);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pad3);
+
+GL_SAME_LAYOUT(gl_ufid, api::Ufid);
+GL_SAME_FIELD(gl_ufid, api::Ufid, lo);
+GL_SAME_FIELD(gl_ufid, api::Ufid, hi);
+
+GL_SAME_LAYOUT(gl_flow_stats, api::FlowStats);
+GL_SAME_FIELD(gl_flow_stats, api::FlowStats, packets);
+GL_SAME_FIELD(gl_flow_stats, api::FlowStats, bytes);
+GL_SAME_FIELD(gl_flow_stats, api::FlowStats, used_ms);
+GL_SAME_FIELD(gl_flow_stats, api::FlowStats, tcp_flags);
+
+GL_SAME_LAYOUT(gl_dp_info, api::InfoReply);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, version);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, api_version);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, n_pmds);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, n_ports);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, max_ports);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, n_flows);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, features);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, pmd_cores);
+GL_SAME_FIELD(gl_dp_info, api::InfoReply, boot_id);
+
+GL_SAME_LAYOUT(gl_port_stats, api::PortStats);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, rx_packets);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, rx_bytes);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, tx_packets);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, tx_bytes);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, rx_dropped);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, tx_dropped);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, rx_errors);
+GL_SAME_FIELD(gl_port_stats, api::PortStats, tx_errors);
+
+GL_SAME_LAYOUT(gl_port_info, api::PortInfo);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, port_no);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, dpdk_port_id);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, mtu);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, name);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, devargs);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, driver);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, mac);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, link_up);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, link_speed_mbps);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, n_rxq);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, n_txq);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, stats);
+
+GL_SAME_LAYOUT(gl_pmd_stats, api::PmdStats);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, core);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, n_rxq);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, packets);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, batches);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, busy_cycles);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, idle_cycles);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, emc_hits);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, megaflow_hits);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, misses);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, upcalls);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, upcalls_lost);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, recirculations);
+
+GL_SAME_LAYOUT(gl_drop_counter, api::DropCounter);
+GL_SAME_FIELD(gl_drop_counter, api::DropCounter, name);
+GL_SAME_FIELD(gl_drop_counter, api::DropCounter, count);
+
+// gl_dp_stats starts with the wire StatsReply, then adds the two array pointers.
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, n_flows);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, upcalls_delivered);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, upcalls_lost);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, n_pmds);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, n_drops);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, tsc_hz);
+static_assert(offsetof(gl_dp_stats, pmds) == sizeof(api::StatsReply));
+static_assert(sizeof(gl_dp_stats) % alignof(gl_pmd_stats) == 0 &&
+              sizeof(gl_pmd_stats) % alignof(gl_drop_counter) == 0);
+
+GL_SAME_LAYOUT(gl_flow_result, api::EntryResult);
+GL_SAME_FIELD(gl_flow_result, api::EntryResult, error);
+GL_SAME_FIELD(gl_flow_result, api::EntryResult, stats);
+GL_SAME_FIELD(gl_flow_result, api::EntryResult, message);
+
+static_assert(GL_DP_NAME_LEN == api::kNameLen && GL_DP_DEVARGS_LEN == api::kDevargsLen &&
+              GL_DP_ERROR_LEN == api::kErrorLen);
+static_assert(GL_DP_MAX_ACTIONS == api::kMaxActions && GL_DP_MAX_PACKET == api::kMaxPacket &&
+              GL_DP_MAX_USERDATA == api::kMaxUserdata && GL_PORT_ANY == api::kPortAny);
+static_assert(GL_DP_FEATURE_RECIRC == api::kFeatureRecirc &&
+              GL_DP_FEATURE_CLONE == api::kFeatureClone &&
+              GL_DP_FEATURE_SAMPLE == api::kFeatureSample &&
+              GL_DP_FEATURE_HASH == api::kFeatureHash &&
+              GL_DP_FEATURE_SET_MASKED == api::kFeatureSetMasked &&
+              GL_DP_FEATURE_UFID == api::kFeatureUfid);
+static_assert(GL_FLOW_PUT_CREATE == api::kPutCreate && GL_FLOW_PUT_MODIFY == api::kPutModify &&
+              GL_FLOW_PUT_ZERO_STATS == api::kPutZeroStats);
+static_assert(GL_FLOW_DUMP_NO_ACTIONS == api::kDumpNoActions);
+static_assert(GL_UPCALL_MISS == static_cast<int>(api::UpcallKind::kMiss) &&
+              GL_UPCALL_ACTION == static_cast<int>(api::UpcallKind::kAction));
+static_assert(GL_VLAN_CFI == flow::kVlanCfi && GL_FRAG_ANY == flow::kFragAny &&
+              GL_FRAG_LATER == flow::kFragLater);
+static_assert(GL_CS_NEW == flow::kCsNew && GL_CS_ESTABLISHED == flow::kCsEstablished &&
+              GL_CS_RELATED == flow::kCsRelated && GL_CS_REPLY_DIR == flow::kCsReplyDir &&
+              GL_CS_INVALID == flow::kCsInvalid && GL_CS_TRACKED == flow::kCsTracked);
+
+#undef GL_SAME_FIELD
+#undef GL_SAME_LAYOUT
+
+// ---- handle and dump state ----------------------------------------------------------------
+
+struct gl_dp {
+  explicit gl_dp(api::Client c) : client(std::move(c)) {}
+  api::Client client;
+  std::string last_error;
+  api::Upcall upcall;  // the one gl_dp_recv_upcall handed out last (owns its bytes)
+};
+
+struct gl_flow_dump {
+  gl_dp* dp = nullptr;
+  uint32_t flags = 0;
+  uint64_t cursor = 0;
+  bool last_page = false;  // the page in hand is the final one
+  int error = 0;           // what ended the dump early
+  std::vector<uint8_t> page;
+  std::optional<api::MessageReader> reader;  // over `page`
+  uint32_t left = 0;                         // entries still unread in `page`
+};
+
+namespace {
+
+thread_local std::string t_open_error;
+
+// Records `msg` as the handle's last error and returns `code`. Never throws.
+int fail(gl_dp* dp, int code, std::string_view msg) noexcept {
+  try {
+    dp->last_error.assign(msg);
+  } catch (...) {
+    dp->last_error.clear();
+  }
+  return code;
+}
+
+int fail(gl_dp* dp, const api::Error& e) noexcept {
+  return fail(dp, e.code > 0 ? e.code : EIO, e.message);
+}
+
+// Runs `fn` (returning 0 or errno) and turns any exception into ENOMEM / EIO.
+template <typename Fn>
+int guarded(gl_dp* dp, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return fail(dp, ENOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(dp, EIO, e.what());
+  } catch (...) {
+    return fail(dp, EIO, "unexpected internal error");
+  }
+}
+
+// The same for the handle-less helpers.
+template <typename Fn>
+int guarded_helper(Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  } catch (...) {
+    return EIO;
+  }
+}
+
+flow::FlowKey to_key(const gl_flow_key& k) {
+  flow::FlowKey out;
+  std::memcpy(&out, &k, sizeof out);
+  return out;
+}
+
+void from_key(const flow::FlowKey& k, gl_flow_key* out) { std::memcpy(out, &k, sizeof *out); }
+
+// Copies `s` NUL-terminated into buf[len]; ENOBUFS when truncated.
+int copy_text(std::string_view s, char* buf, size_t len) {
+  if (buf == nullptr || len == 0) return EINVAL;
+  const size_t n = std::min(s.size(), len - 1);
+  std::memcpy(buf, s.data(), n);
+  buf[n] = '\0';
+  return n == s.size() ? 0 : ENOBUFS;
+}
+
+// Writes an optional error text for the parse helpers.
+void put_err(std::string_view s, char* err, size_t err_len) {
+  if (err != nullptr && err_len > 0) (void)copy_text(s, err, err_len);
+}
+
+api::Result<void> check_reply(api::MessageReader& r, api::MsgType expect) {
+  if (r.check_header() != api::HeaderError::kOk)
+    return std::unexpected(api::Error{EPROTO, "protocol error: bad reply header"});
+  if (r.type() != expect || (r.header().flags & api::kFlagReply) == 0)
+    return std::unexpected(api::Error{EPROTO, "protocol error: unexpected reply type"});
+  if (r.header().error != 0) {
+    std::string text = r.error_text();
+    if (text.empty()) text = std::strerror(r.header().error);
+    return std::unexpected(api::Error{r.header().error, text});
+  }
+  return {};
+}
+
+void set_all(gl_flow_result* results, size_t from, size_t to, int code, std::string_view msg) {
+  for (size_t i = from; i < to; ++i) {
+    std::memset(&results[i], 0, sizeof results[i]);
+    results[i].error = code;
+    (void)copy_text(msg, results[i].message, sizeof results[i].message);
+  }
+}
+
+}  // namespace
+
+// ---- handle -------------------------------------------------------------------------------
+
+extern "C" {
+
+int gl_dp_open(const char* socket_path, gl_dp** out) {
+  try {
+    if (out != nullptr) *out = nullptr;
+    if (socket_path == nullptr || out == nullptr) {
+      t_open_error = "gl_dp_open: NULL argument";
+      return EINVAL;
+    }
+    auto c = api::Client::connect(socket_path);
+    if (!c) {
+      t_open_error = c.error().message;
+      return c.error().code > 0 ? c.error().code : EIO;
+    }
+    *out = new gl_dp(std::move(*c));
+    t_open_error.clear();
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  } catch (...) {
+    return EIO;
+  }
+}
+
+void gl_dp_close(gl_dp* dp) { delete dp; }
+
+int gl_dp_fd(const gl_dp* dp) { return dp == nullptr ? -1 : dp->client.fd(); }
+
+const char* gl_dp_last_error(const gl_dp* dp) {
+  return dp == nullptr ? t_open_error.c_str() : dp->last_error.c_str();
+}
+
+void gl_dp_free(void* p) { std::free(p); }
+
+// ---- datapath -----------------------------------------------------------------------------
+
+int gl_dp_get_info(gl_dp* dp, gl_dp_info* out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_get_info: NULL out");
+  return guarded(dp, [&] {
+    auto r = dp->client.info();
+    if (!r) return fail(dp, r.error());
+    std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_set_config(gl_dp* dp, const char* key, const char* value) {
+  if (dp == nullptr) return EINVAL;
+  if (key == nullptr || value == nullptr) return fail(dp, EINVAL, "gl_dp_set_config: NULL key or value");
+  return guarded(dp, [&] {
+    auto r = dp->client.set_config(key, value);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_get_stats(gl_dp* dp, gl_dp_stats** out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_get_stats: NULL out");
+  *out = nullptr;
+  return guarded(dp, [&] {
+    auto r = dp->client.stats();
+    if (!r) return fail(dp, r.error());
+    const size_t np = r->pmds.size(), nd = r->drops.size();
+    const size_t bytes = sizeof(gl_dp_stats) + np * sizeof(gl_pmd_stats) +
+                         nd * sizeof(gl_drop_counter);
+    auto* s = static_cast<gl_dp_stats*>(std::calloc(1, bytes));
+    if (s == nullptr) return fail(dp, ENOMEM, "out of memory");
+    std::memcpy(s, &r->totals, sizeof r->totals);
+    s->n_pmds = static_cast<uint32_t>(np);
+    s->n_drops = static_cast<uint32_t>(nd);
+    auto* base = reinterpret_cast<unsigned char*>(s) + sizeof(gl_dp_stats);
+    s->pmds = reinterpret_cast<gl_pmd_stats*>(base);
+    s->drops = reinterpret_cast<gl_drop_counter*>(base + np * sizeof(gl_pmd_stats));
+    if (np > 0) std::memcpy(s->pmds, r->pmds.data(), np * sizeof(gl_pmd_stats));
+    if (nd > 0) std::memcpy(s->drops, r->drops.data(), nd * sizeof(gl_drop_counter));
+    if (np == 0) s->pmds = nullptr;
+    if (nd == 0) s->drops = nullptr;
+    *out = s;
+    return 0;
+  });
+}
+
+int gl_dp_stats_clear(gl_dp* dp) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.stats_clear();
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+// ---- ports --------------------------------------------------------------------------------
+
+int gl_dp_port_add(gl_dp* dp, const char* name, const char* devargs, uint32_t port_no,
+                   uint16_t n_rxq, uint16_t mtu, gl_port_info* out) {
+  if (dp == nullptr) return EINVAL;
+  if (name == nullptr || devargs == nullptr)
+    return fail(dp, EINVAL, "gl_dp_port_add: NULL name or devargs");
+  return guarded(dp, [&] {
+    auto r = dp->client.port_add(name, devargs, port_no, n_rxq, mtu);
+    if (!r) return fail(dp, r.error());
+    if (out != nullptr) std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_port_del(gl_dp* dp, uint32_t port_no) {
+  if (dp == nullptr) return EINVAL;
+  if (port_no == GL_PORT_ANY)
+    return fail(dp, EINVAL, "gl_dp_port_del: GL_PORT_ANY is not a port (use _by_name)");
+  return guarded(dp, [&] {
+    auto r = dp->client.port_del(port_no);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_port_del_by_name(gl_dp* dp, const char* name) {
+  if (dp == nullptr) return EINVAL;
+  if (name == nullptr) return fail(dp, EINVAL, "gl_dp_port_del_by_name: NULL name");
+  return guarded(dp, [&] {
+    auto r = dp->client.port_del(std::string(name));
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_port_get(gl_dp* dp, uint32_t port_no, gl_port_info* out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_port_get: NULL out");
+  if (port_no == GL_PORT_ANY)
+    return fail(dp, EINVAL, "gl_dp_port_get: GL_PORT_ANY is not a port (use _by_name)");
+  return guarded(dp, [&] {
+    auto r = dp->client.port_get(port_no);
+    if (!r) return fail(dp, r.error());
+    std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_port_get_by_name(gl_dp* dp, const char* name, gl_port_info* out) {
+  if (dp == nullptr) return EINVAL;
+  if (name == nullptr || out == nullptr)
+    return fail(dp, EINVAL, "gl_dp_port_get_by_name: NULL name or out");
+  return guarded(dp, [&] {
+    auto r = dp->client.port_get(std::string(name));
+    if (!r) return fail(dp, r.error());
+    std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_port_list(gl_dp* dp, gl_port_info** ports, size_t* n) {
+  if (dp == nullptr) return EINVAL;
+  if (ports == nullptr || n == nullptr) return fail(dp, EINVAL, "gl_dp_port_list: NULL out");
+  *ports = nullptr;
+  *n = 0;
+  return guarded(dp, [&] {
+    auto r = dp->client.port_list();
+    if (!r) return fail(dp, r.error());
+    if (r->empty()) return 0;
+    auto* a = static_cast<gl_port_info*>(std::malloc(r->size() * sizeof(gl_port_info)));
+    if (a == nullptr) return fail(dp, ENOMEM, "out of memory");
+    std::memcpy(a, r->data(), r->size() * sizeof(gl_port_info));
+    *ports = a;
+    *n = r->size();
+    return 0;
+  });
+}
+
+// ---- flows --------------------------------------------------------------------------------
+
+int gl_dp_flow_put(gl_dp* dp, const gl_flow_put* puts, size_t n, gl_flow_result* results) {
+  if (dp == nullptr) return EINVAL;
+  if (n == 0) return 0;
+  if (puts == nullptr || results == nullptr)
+    return fail(dp, EINVAL, "gl_dp_flow_put: NULL puts or results");
+  return guarded(dp, [&] {
+    // Entries that can be encoded, and where their results go.
+    std::vector<api::FlowPut> batch;
+    std::vector<size_t> where;
+    batch.reserve(n);
+    where.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const gl_flow_put& p = puts[i];
+      if (p.actions_len > GL_DP_MAX_ACTIONS || (p.actions == nullptr && p.actions_len > 0)) {
+        set_all(results, i, i + 1, EINVAL,
+                p.actions == nullptr ? "actions NULL with a non-zero length"
+                                     : "actions longer than 4096 bytes");
+        continue;
+      }
+      api::FlowPut f;
+      std::memcpy(&f.ufid, &p.ufid, sizeof f.ufid);
+      f.flags = p.flags;
+      f.match.key = to_key(p.key);
+      f.match.mask = to_key(p.mask);
+      const auto* a = static_cast<const uint8_t*>(p.actions);
+      if (p.actions_len > 0) f.actions.assign(a, a + p.actions_len);
+      batch.push_back(std::move(f));
+      where.push_back(i);
+    }
+    // Send in chunks of one message each (the client's own split rule), so that a
+    // failure affects only the chunk in flight and those after it.
+    size_t i = 0;
+    while (i < batch.size()) {
+      size_t req = sizeof(api::MsgHeader) + sizeof(api::FlowPutRequest);
+      size_t rep = sizeof(api::MsgHeader) + sizeof(api::BatchReply);
+      size_t end = i;
+      while (end < batch.size()) {
+        size_t need = sizeof(api::FlowPutEntry) +
+                      api::pad8(static_cast<uint32_t>(batch[end].actions.size()));
+        if (end > i && (req + need > api::kMaxMessage ||
+                        rep + sizeof(api::EntryResult) > api::kMaxMessage))
+          break;
+        req += need;
+        rep += sizeof(api::EntryResult);
+        ++end;
+      }
+      auto r = dp->client.flow_put(std::span<const api::FlowPut>(batch).subspan(i, end - i));
+      if (!r || r->size() != end - i) {
+        api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
+        for (size_t k = i; k < batch.size(); ++k)
+          set_all(results, where[k], where[k] + 1, e.code > 0 ? e.code : EIO, e.message);
+        return fail(dp, e);
+      }
+      for (size_t k = i; k < end; ++k) std::memcpy(&results[where[k]], &(*r)[k - i], sizeof(gl_flow_result));
+      i = end;
+    }
+    return 0;
+  });
+}
+
+int gl_dp_flow_del(gl_dp* dp, const gl_ufid* ufids, size_t n, gl_flow_result* results) {
+  if (dp == nullptr) return EINVAL;
+  if (n == 0) return 0;
+  if (ufids == nullptr || results == nullptr)
+    return fail(dp, EINVAL, "gl_dp_flow_del: NULL ufids or results");
+  return guarded(dp, [&] {
+    std::vector<api::Ufid> all(n);
+    std::memcpy(all.data(), ufids, n * sizeof(api::Ufid));
+    const size_t per_msg = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
+                           sizeof(api::EntryResult);
+    for (size_t i = 0; i < n; i += per_msg) {
+      const size_t cnt = std::min(per_msg, n - i);
+      auto r = dp->client.flow_del(std::span<const api::Ufid>(all).subspan(i, cnt));
+      if (!r || r->size() != cnt) {
+        api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
+        set_all(results, i, n, e.code > 0 ? e.code : EIO, e.message);
+        return fail(dp, e);
+      }
+      std::memcpy(&results[i], r->data(), cnt * sizeof(gl_flow_result));
+    }
+    return 0;
+  });
+}
+
+int gl_dp_flow_get(gl_dp* dp, const gl_ufid* ufid, gl_flow* out, void* actions_buf,
+                   size_t actions_cap) {
+  if (dp == nullptr) return EINVAL;
+  if (ufid == nullptr || out == nullptr) return fail(dp, EINVAL, "gl_dp_flow_get: NULL ufid or out");
+  if (actions_buf == nullptr && actions_cap > 0)
+    return fail(dp, EINVAL, "gl_dp_flow_get: NULL actions buffer with a capacity");
+  return guarded(dp, [&] {
+    api::Ufid u;
+    std::memcpy(&u, ufid, sizeof u);
+    auto r = dp->client.flow_get(u);
+    if (!r) return fail(dp, r.error());
+    std::memcpy(&out->ufid, &r->ufid, sizeof out->ufid);
+    from_key(r->match.key, &out->key);
+    from_key(r->match.mask, &out->mask);
+    std::memcpy(&out->stats, &r->stats, sizeof out->stats);
+    out->actions_len = r->actions.size();
+    out->actions = static_cast<const uint8_t*>(actions_buf);
+    if (r->actions.size() > actions_cap)
+      return fail(dp, ENOBUFS, "actions of " + std::to_string(r->actions.size()) +
+                                   " bytes do not fit the buffer of " +
+                                   std::to_string(actions_cap));
+    if (!r->actions.empty()) std::memcpy(actions_buf, r->actions.data(), r->actions.size());
+    return 0;
+  });
+}
+
+int gl_dp_flow_flush(gl_dp* dp) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.flow_flush();
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_flow_dump_start(gl_dp* dp, uint32_t flags, gl_flow_dump** out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_flow_dump_start: NULL out");
+  *out = nullptr;
+  if ((flags & ~GL_FLOW_DUMP_NO_ACTIONS) != 0)
+    return fail(dp, EINVAL, "gl_dp_flow_dump_start: unknown flags");
+  return guarded(dp, [&] {
+    auto* d = new gl_flow_dump();
+    d->dp = dp;
+    d->flags = flags;
+    *out = d;
+    return 0;
+  });
+}
+
+namespace {
+
+// Fetches the next page of the dump into d->page; 0 or errno.
+int fetch_page(gl_flow_dump* d) {
+  gl_dp* dp = d->dp;
+  api::FlowDumpRequest req{};
+  req.cursor = d->cursor;
+  req.flags = d->flags;
+  const uint32_t xid = dp->client.next_xid();
+  api::MessageBuilder b(api::MsgType::kFlowDump, xid);
+  b.append(req);
+  d->reader.reset();
+  auto rep = dp->client.transact(b.finish(), xid);
+  if (!rep) return fail(dp, rep.error());
+  d->page = std::move(*rep);
+  d->reader.emplace(d->page);
+  if (auto ok = check_reply(*d->reader, api::MsgType::kFlowDump); !ok)
+    return fail(dp, ok.error());
+  api::FlowDumpReply dr;
+  if (!d->reader->read(dr)) return fail(dp, EPROTO, "protocol error: short dump reply");
+  if (dr.n == 0 && dr.next_cursor != 0 && dr.next_cursor <= d->cursor)
+    return fail(dp, EPROTO, "protocol error: dump made no progress");
+  d->left = dr.n;
+  d->cursor = dr.next_cursor;
+  d->last_page = dr.next_cursor == 0;
+  return 0;
+}
+
+}  // namespace
+
+int gl_dp_flow_dump_next(gl_flow_dump* d, gl_flow* out) {
+  if (d == nullptr) return EINVAL;
+  if (out == nullptr) return fail(d->dp, EINVAL, "gl_dp_flow_dump_next: NULL out");
+  if (d->error != 0) return d->error;
+  int rc = guarded(d->dp, [&] {
+    while (d->left == 0) {
+      if (d->last_page) return ENOENT;
+      if (int e = fetch_page(d); e != 0) return e;
+    }
+    api::FlowEntry e;
+    std::span<const uint8_t> acts;
+    if (!d->reader->read(e) || !d->reader->read_padded(e.actions_len, acts))
+      return fail(d->dp, EPROTO, "protocol error: truncated dump");
+    --d->left;
+    std::memcpy(&out->ufid, &e.ufid, sizeof out->ufid);
+    from_key(e.key, &out->key);
+    from_key(e.mask, &out->mask);
+    std::memcpy(&out->stats, &e.stats, sizeof out->stats);
+    out->actions = acts.empty() ? nullptr : acts.data();
+    out->actions_len = acts.size();
+    return 0;
+  });
+  if (rc != 0 && rc != ENOENT) d->error = rc;
+  return rc;
+}
+
+int gl_dp_flow_dump_done(gl_flow_dump* d) {
+  if (d == nullptr) return 0;
+  int rc = d->error;
+  delete d;
+  return rc;
+}
+
+// ---- execute and upcalls ------------------------------------------------------------------
+
+int gl_dp_execute(gl_dp* dp, const gl_flow_key* md, const void* actions, size_t actions_len,
+                  const void* packet, size_t packet_len) {
+  if (dp == nullptr) return EINVAL;
+  if (packet == nullptr || (actions == nullptr && actions_len > 0))
+    return fail(dp, EINVAL, "gl_dp_execute: NULL packet or actions");
+  if (actions_len > GL_DP_MAX_ACTIONS) return fail(dp, EINVAL, "actions longer than 4096 bytes");
+  if (packet_len > GL_DP_MAX_PACKET)
+    return fail(dp, EMSGSIZE, "packet longer than " + std::to_string(GL_DP_MAX_PACKET));
+  return guarded(dp, [&] {
+    flow::FlowKey k = md != nullptr ? to_key(*md) : flow::zero_key();
+    auto r = dp->client.execute(
+        k, std::span<const uint8_t>(static_cast<const uint8_t*>(actions), actions_len),
+        std::span<const uint8_t>(static_cast<const uint8_t*>(packet), packet_len));
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_upcall_subscribe(gl_dp* dp, uint32_t pid, bool misses) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.subscribe_upcalls(pid, misses);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_recv_upcall(gl_dp* dp, int timeout_ms, gl_upcall* out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_recv_upcall: NULL out");
+  return guarded(dp, [&] {
+    constexpr int kForeverSlice = 3600 * 1000;
+    for (;;) {
+      const int wait = timeout_ms < 0 ? kForeverSlice : timeout_ms;
+      auto r = dp->client.recv_upcall(std::chrono::milliseconds(wait));
+      if (!r) return fail(dp, r.error());
+      if (!r->has_value()) {
+        if (timeout_ms < 0) continue;
+        return EAGAIN;  // not a failure: last_error is left alone
+      }
+      dp->upcall = std::move(**r);
+      const api::Upcall& u = dp->upcall;
+      out->kind = static_cast<int>(u.kind);
+      out->pid = u.pid;
+      from_key(u.key, &out->key);
+      out->userdata = u.userdata.empty() ? nullptr : u.userdata.data();
+      out->userdata_len = u.userdata.size();
+      out->packet = u.packet.empty() ? nullptr : u.packet.data();
+      out->packet_len = u.packet.size();
+      return 0;
+    }
+  });
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+int gl_ufid_from_match(const gl_flow_key* key, const gl_flow_key* mask, gl_ufid* out) {
+  if (key == nullptr || mask == nullptr || out == nullptr) return EINVAL;
+  flow::FlowMatch m;
+  m.mask = to_key(*mask);
+  flow::apply_mask(to_key(*key), m.mask, m.key);
+  api::Ufid u = api::ufid_from_match(m);
+  std::memcpy(out, &u, sizeof *out);
+  return 0;
+}
+
+int gl_ufid_format(const gl_ufid* ufid, char* buf, size_t len) {
+  if (ufid == nullptr) return EINVAL;
+  return guarded_helper([&] {
+    api::Ufid u;
+    std::memcpy(&u, ufid, sizeof u);
+    return copy_text(api::format_ufid(u), buf, len);
+  });
+}
+
+int gl_ufid_parse(const char* text, gl_ufid* out) {
+  if (text == nullptr || out == nullptr) return EINVAL;
+  return guarded_helper([&] {
+    auto u = api::parse_ufid(text);
+    if (!u) return EINVAL;
+    std::memcpy(out, &*u, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_flow_key_exact_mask(gl_flow_key* mask) {
+  if (mask == nullptr) return EINVAL;
+  from_key(flow::exact_mask(), mask);
+  return 0;
+}
+
+int gl_flow_format(const gl_flow_key* key, const gl_flow_key* mask, char* buf, size_t len) {
+  if (key == nullptr || mask == nullptr) return EINVAL;
+  return guarded_helper([&] {
+    flow::FlowMatch m;
+    m.key = to_key(*key);
+    m.mask = to_key(*mask);
+    return copy_text(gl::odp::format_flow(m), buf, len);
+  });
+}
+
+int gl_flow_parse(const char* text, gl_flow_key* key, gl_flow_key* mask, char* err,
+                  size_t err_len) {
+  if (text == nullptr || key == nullptr || mask == nullptr) {
+    put_err("NULL argument", err, err_len);
+    return EINVAL;
+  }
+  return guarded_helper([&] {
+    auto m = gl::odp::parse_flow(text);
+    if (!m) {
+      put_err(m.error(), err, err_len);
+      return EINVAL;
+    }
+    from_key(m->key, key);
+    from_key(m->mask, mask);
+    return 0;
+  });
+}
+
+int gl_actions_format(const void* actions, size_t actions_len, char* buf, size_t len) {
+  if (actions == nullptr && actions_len > 0) return EINVAL;
+  return guarded_helper([&] {
+    return copy_text(gl::odp::format_actions(std::span<const uint8_t>(
+                         static_cast<const uint8_t*>(actions), actions_len)),
+                     buf, len);
+  });
+}
+
+int gl_actions_parse(const char* text, void* buf, size_t cap, size_t* actions_len, char* err,
+                     size_t err_len) {
+  if (text == nullptr || actions_len == nullptr || (buf == nullptr && cap > 0)) {
+    put_err("NULL argument", err, err_len);
+    return EINVAL;
+  }
+  return guarded_helper([&] {
+    auto a = gl::odp::parse_actions(text);
+    if (!a) {
+      put_err(a.error(), err, err_len);
+      return EINVAL;
+    }
+    *actions_len = a->size();
+    if (a->size() > cap) {
+      put_err("encoded actions need " + std::to_string(a->size()) + " bytes", err, err_len);
+      return ENOBUFS;
+    }
+    if (!a->empty()) std::memcpy(buf, a->data(), a->size());
+    return 0;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,384 @@
+/* gl_dpapi.h — the C ABI of the datapath API (dpapi) client.
+ *
+ * Purpose: lets C code (the OVS dpif provider dpif-gl in dataplane/ovs/, whose OVS
+ * headers are C-only) program gldp without touching C++: ports, megaflows (batched put
+ * and delete, get, paged dump), execute, upcalls, statistics and runtime configuration,
+ * plus the ODP text syntax (parse/format of flows and actions) for tools and tests.
+ * It is a thin layer over gl::api::Client (client.hpp); the structs below mirror the
+ * wire structs of wire.hpp byte for byte (gl_dpapi.cpp static_asserts every size and
+ * offset), so no field is converted on the way.
+ *
+ * Vocabulary: struct gl_flow_key is gl::flow::FlowKey (flowtables/flow_key.hpp): metadata
+ * fields host order, packet fields network order; a mask is a gl_flow_key whose set bits
+ * must match. Actions are the Linux OVS datapath netlink encoding
+ * (<linux/openvswitch.h> OVS_ACTION_ATTR_*), so OVS's own action buffers pass unchanged.
+ *
+ * Thread-safety: a handle (struct gl_dp) and everything obtained from it (a flow dump,
+ * pointers in a gl_upcall) is used by one thread at a time; nothing is shared between
+ * handles, so threads that each open their own handle need no locking (OVS handler
+ * threads each open one). The text and UFID helpers are reentrant.
+ *
+ * Ownership: strings and buffers passed in are only read during the call. Memory the
+ * library allocates for the caller (gl_dp_port_list, gl_dp_get_stats) is one block, freed
+ * with gl_dp_free(). Pointers inside a gl_upcall are owned by the handle and stay valid
+ * until the next call on that handle; pointers inside a gl_flow from
+ * gl_dp_flow_dump_next are owned by the dump and stay valid until its next
+ * gl_dp_flow_dump_next or gl_dp_flow_dump_done. gl_dp_flow_get copies actions into a
+ * caller buffer.
+ *
+ * Errors: every int-returning function returns 0 or a positive errno value; it never
+ * aborts and never lets a C++ exception escape. A NULL pointer where one is required
+ * gives EINVAL. gl_dp_last_error(dp) then names what was wrong (gldp's own message where
+ * gldp refused, e.g. "port 'p1' exists"). Batched calls (flow put / del) return 0 when
+ * the batch was exchanged and report each entry's errno and message in its result.
+ *
+ * Complexity: one request/reply round trip per call (batches and dumps: one per 64 KiB
+ * message); no call blocks longer than gldp takes to answer (at most 30 s) except
+ * gl_dp_recv_upcall, which waits at most timeout_ms.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#define GL_DP_ALIGN8 alignas(8)
+#else
+#define GL_DP_ALIGN8 _Alignas(8)
+#endif
+
+/* ---- limits and constants (the values of wire.hpp / flow_key.hpp) ------------------ */
+
+#define GL_DP_NAME_LEN 32     /* port names incl. NUL */
+#define GL_DP_DEVARGS_LEN 256 /* DPDK devargs incl. NUL */
+#define GL_DP_ERROR_LEN 128   /* per-entry error text in batch results incl. NUL */
+#define GL_DP_MAX_ACTIONS 4096
+#define GL_DP_MAX_PACKET 9216
+#define GL_DP_MAX_USERDATA 256
+#define GL_PORT_ANY 0xffffffffu /* "choose a port number" / "use the name" */
+#define GL_UFID_STRLEN 37          /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
+
+/* gl_dp_info.features */
+#define GL_DP_FEATURE_RECIRC (1u << 0)
+#define GL_DP_FEATURE_CLONE (1u << 1)
+#define GL_DP_FEATURE_SAMPLE (1u << 2)
+#define GL_DP_FEATURE_HASH (1u << 3)
+#define GL_DP_FEATURE_SET_MASKED (1u << 4)
+#define GL_DP_FEATURE_UFID (1u << 5)
+
+/* gl_flow_put.flags */
+#define GL_FLOW_PUT_CREATE 0x1u     /* may create a new flow */
+#define GL_FLOW_PUT_MODIFY 0x2u     /* may replace the actions of an existing one */
+#define GL_FLOW_PUT_ZERO_STATS 0x4u /* reset stats when modifying */
+
+/* gl_dp_flow_dump_start flags */
+#define GL_FLOW_DUMP_NO_ACTIONS 0x1u
+
+/* gl_upcall.kind */
+#define GL_UPCALL_MISS 0   /* no megaflow matched */
+#define GL_UPCALL_ACTION 1 /* a userspace() action */
+
+/* gl_flow_key fields (as flow_key.hpp) */
+#define GL_VLAN_CFI 0x1000 /* vlan_tci: a tag is present */
+#define GL_FRAG_ANY 0x01   /* nw_frag: the packet is a fragment */
+#define GL_FRAG_LATER 0x02 /* nw_frag: ... and not the first one */
+#define GL_CS_NEW 0x01     /* ct_state bits = the kernel's OVS_CS_F_* */
+#define GL_CS_ESTABLISHED 0x02
+#define GL_CS_RELATED 0x04
+#define GL_CS_REPLY_DIR 0x08
+#define GL_CS_INVALID 0x10
+#define GL_CS_TRACKED 0x20
+
+/* ---- plain data (mirrors of the wire structs) ---------------------------------------- */
+
+/* The flow key / mask: 136 bytes, 17 64-bit words, the layout of gl::flow::FlowKey.
+ * Metadata (in_port .. priority) is host order; packet fields are network order.
+ * ICMP type/code live in tp_src/tp_dst as htons(type)/htons(code). Padding must be zero
+ * (gldp refuses a mask that covers it). */
+struct gl_flow_key {
+  GL_DP_ALIGN8 uint32_t in_port;
+  uint32_t recirc_id;
+  uint32_t dp_hash;
+  uint32_t pkt_mark; /* skb_mark in ODP */
+  uint32_t ct_mark;
+  uint16_t ct_zone;
+  uint8_t ct_state;
+  uint8_t pad0;
+  uint32_t priority; /* skb_priority in ODP */
+  uint32_t pad1;
+  uint8_t ct_label[16];
+  uint8_t eth_dst[6];
+  uint16_t eth_type; /* inner type when a VLAN tag is present */
+  uint8_t eth_src[6];
+  uint16_t vlan_tci; /* 0 = untagged; else TCI with GL_VLAN_CFI set */
+  uint32_t ipv4_src; /* also ARP spa */
+  uint32_t ipv4_dst; /* also ARP tpa */
+  uint8_t ipv6_src[16];
+  uint8_t ipv6_dst[16];
+  uint32_t ipv6_label;
+  uint8_t nw_proto; /* IP protocol; low 8 bits of the ARP opcode for ARP */
+  uint8_t nw_tos;
+  uint8_t nw_ttl;
+  uint8_t nw_frag; /* GL_FRAG_* */
+  uint16_t tp_src;
+  uint16_t tp_dst;
+  uint16_t tcp_flags;
+  uint16_t pad2;
+  uint8_t arp_sha[6];
+  uint16_t arp_op;
+  uint8_t arp_tha[6];
+  uint16_t pad3;
+};
+
+/* Unique flow identifier (OVS's ovs_u128 order: lo = u64[0], hi = u64[1]). */
+struct gl_ufid {
+  uint64_t lo, hi;
+};
+
+struct gl_flow_stats {
+  uint64_t packets;
+  uint64_t bytes;
+  uint64_t used_ms; /* CLOCK_MONOTONIC milliseconds of the last hit, 0 = never */
+  uint16_t tcp_flags;
+  uint16_t pad0;
+  uint32_t pad1;
+};
+
+struct gl_dp_info {
+  char version[32]; /* gldp version string */
+  uint32_t api_version;
+  uint32_t n_pmds;
+  uint32_t n_ports;
+  uint32_t max_ports;
+  uint64_t n_flows;
+  uint64_t features;   /* GL_DP_FEATURE_* */
+  char pmd_cores[64];  /* e.g. "1" or "1,3" */
+  uint64_t boot_id;    /* random per gldp start: a change means gldp restarted */
+};
+
+struct gl_port_stats {
+  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+  uint64_t rx_dropped, tx_dropped;
+  uint64_t rx_errors, tx_errors;
+};
+
+struct gl_port_info {
+  uint32_t port_no;
+  uint16_t dpdk_port_id;
+  uint16_t mtu;
+  char name[GL_DP_NAME_LEN];
+  char devargs[GL_DP_DEVARGS_LEN];
+  char driver[GL_DP_NAME_LEN];
+  uint8_t mac[6];
+  uint8_t link_up;
+  uint8_t pad0;
+  uint32_t link_speed_mbps;
+  uint16_t n_rxq, n_txq;
+  struct gl_port_stats stats;
+};
+
+struct gl_pmd_stats {
+  uint32_t core;
+  uint32_t n_rxq;
+  uint64_t packets; /* received */
+  uint64_t batches;
+  uint64_t busy_cycles;
+  uint64_t idle_cycles;
+  uint64_t emc_hits;
+  uint64_t megaflow_hits;
+  uint64_t misses;
+  uint64_t upcalls; /* queued to the control side */
+  uint64_t upcalls_lost;
+  uint64_t recirculations;
+};
+
+struct gl_drop_counter {
+  char name[GL_DP_NAME_LEN]; /* e.g. "no_port", "parse_truncated" */
+  uint64_t count;
+};
+
+/* Statistics: totals (the first six fields mirror the wire StatsReply), then arrays of
+ * n_pmds PMD counters and n_drops drop counters, in the same allocation. */
+struct gl_dp_stats {
+  uint64_t n_flows;
+  uint64_t upcalls_delivered;
+  uint64_t upcalls_lost; /* no subscriber, socket full, or rate limit */
+  uint32_t n_pmds;
+  uint32_t n_drops;
+  uint64_t tsc_hz;
+  struct gl_pmd_stats* pmds;
+  struct gl_drop_counter* drops;
+};
+
+/* One entry of a batched flow put. */
+struct gl_flow_put {
+  struct gl_ufid ufid;
+  uint32_t flags; /* GL_FLOW_PUT_*; 0 is refused */
+  struct gl_flow_key key;
+  struct gl_flow_key mask;
+  const void* actions; /* ODP netlink actions; may be NULL when actions_len is 0 (drop) */
+  size_t actions_len;  /* at most GL_DP_MAX_ACTIONS */
+};
+
+/* The result of one entry of a batched put or del. */
+struct gl_flow_result {
+  int error;                  /* 0 or errno (EEXIST, ENOENT, EINVAL, ...) */
+  struct gl_flow_stats stats; /* del and modify: the flow's stats before the call */
+  char message[GL_DP_ERROR_LEN]; /* what was wrong; "" on success */
+};
+
+/* A flow as gldp reports it. */
+struct gl_flow {
+  struct gl_ufid ufid;
+  struct gl_flow_key key; /* masked */
+  struct gl_flow_key mask;
+  struct gl_flow_stats stats;
+  const uint8_t* actions; /* see the function that filled it for the lifetime */
+  size_t actions_len;
+};
+
+/* A packet sent to userspace. */
+struct gl_upcall {
+  int kind;     /* GL_UPCALL_MISS or GL_UPCALL_ACTION */
+  uint32_t pid; /* the userspace(pid=) of an action upcall; 0 for a miss */
+  struct gl_flow_key key; /* the packet's parsed key, metadata (in_port, recirc_id...) included */
+  const uint8_t* userdata; /* valid until the next call on the handle */
+  size_t userdata_len;
+  const uint8_t* packet; /* valid until the next call on the handle */
+  size_t packet_len;
+};
+
+/* ---- the handle ------------------------------------------------------------------- */
+
+struct gl_dp;
+struct gl_flow_dump;
+
+/* Connects to gldp's socket. On success *out is a new handle; on failure *out is NULL
+ * and gl_dp_last_error(NULL) names the reason (per thread). */
+int gl_dp_open(const char* socket_path, struct gl_dp** out);
+/* Closes the connection and frees the handle. NULL is ignored. Flow dumps started on
+ * the handle must be finished (gl_dp_flow_dump_done) before. */
+void gl_dp_close(struct gl_dp* dp);
+/* The socket, for poll(POLLIN) in an upcall handler; -1 for NULL. Upcalls that arrived
+ * while another call waited for its reply are queued inside the handle and do not make
+ * the socket readable: call gl_dp_recv_upcall(dp, 0, ...) until EAGAIN before polling. */
+int gl_dp_fd(const struct gl_dp* dp);
+/* Message of the last failing call on the handle ("" if none); valid until the next
+ * failing call. For NULL: the last failed gl_dp_open of the calling thread. */
+const char* gl_dp_last_error(const struct gl_dp* dp);
+/* Frees memory returned by gl_dp_port_list / gl_dp_get_stats. NULL is ignored. */
+void gl_dp_free(void* p);
+
+/* ---- datapath ---------------------------------------------------------------------- */
+
+int gl_dp_get_info(struct gl_dp* dp, struct gl_dp_info* out);
+
+/* Applies a runtime setting, e.g. ("emc-insert-inv-prob", "100"). Unknown keys and
+ * malformed values give EINVAL with a message; settings fixed at start give ENOTSUP. */
+int gl_dp_set_config(struct gl_dp* dp, const char* key, const char* value);
+
+/* Totals, per-PMD and drop counters in one block; free *out with gl_dp_free. */
+int gl_dp_get_stats(struct gl_dp* dp, struct gl_dp_stats** out);
+int gl_dp_stats_clear(struct gl_dp* dp);
+
+/* ---- ports ------------------------------------------------------------------------- */
+
+/* Adds a DPDK port. port_no: the datapath port number wanted, or GL_PORT_ANY for the
+ * lowest free one; n_rxq 0 = default (1); mtu 0 = leave as is. out (may be NULL)
+ * receives the port as created. Errors: EEXIST (name taken), EBUSY (number taken),
+ * EINVAL (bad devargs: the message is DPDK's complaint), ENAMETOOLONG. */
+int gl_dp_port_add(struct gl_dp* dp, const char* name, const char* devargs, uint32_t port_no,
+                   uint16_t n_rxq, uint16_t mtu, struct gl_port_info* out);
+int gl_dp_port_del(struct gl_dp* dp, uint32_t port_no); /* ENOENT when absent */
+int gl_dp_port_del_by_name(struct gl_dp* dp, const char* name);
+int gl_dp_port_get(struct gl_dp* dp, uint32_t port_no, struct gl_port_info* out);
+int gl_dp_port_get_by_name(struct gl_dp* dp, const char* name, struct gl_port_info* out);
+/* All ports (with counters) in port order: *ports is one allocation of *n entries
+ * (NULL when there are none), freed with gl_dp_free. */
+int gl_dp_port_list(struct gl_dp* dp, struct gl_port_info** ports, size_t* n);
+
+/* ---- flows ------------------------------------------------------------------------- */
+
+/* Installs or modifies n flows. results[i] receives entry i's outcome (results must
+ * have n entries). Returns 0 when the batch was exchanged with gldp (look at each
+ * results[i].error); on a transport failure returns its errno and marks every entry whose
+ * fate is unknown with it (earlier messages of a large batch keep their real results).
+ * An entry that cannot be encoded (actions_len > GL_DP_MAX_ACTIONS, actions NULL with a
+ * length) gets EINVAL and is not sent. */
+int gl_dp_flow_put(struct gl_dp* dp, const struct gl_flow_put* puts, size_t n,
+                   struct gl_flow_result* results);
+/* Deletes n flows by UFID; results as for put (stats = the flow's final counters;
+ * ENOENT for a UFID without a flow). */
+int gl_dp_flow_del(struct gl_dp* dp, const struct gl_ufid* ufids, size_t n,
+                   struct gl_flow_result* results);
+/* One flow by UFID (ENOENT when absent). Its actions are copied into actions_buf
+ * (capacity actions_cap; GL_DP_MAX_ACTIONS always suffices) and out->actions points
+ * there; when they do not fit, ENOBUFS with everything else filled and out->actions_len
+ * the size needed. */
+int gl_dp_flow_get(struct gl_dp* dp, const struct gl_ufid* ufid, struct gl_flow* out,
+                   void* actions_buf, size_t actions_cap);
+/* Removes every flow. */
+int gl_dp_flow_flush(struct gl_dp* dp);
+
+/* A dump walks every flow once (flows added or removed meanwhile may or may not be
+ * seen); it fetches pages on demand, so other calls on dp may be made between
+ * gl_dp_flow_dump_next calls (e.g. deleting the flows being dumped). dp must outlive
+ * the dump. flags: GL_FLOW_DUMP_NO_ACTIONS leaves actions out (actions_len 0). */
+int gl_dp_flow_dump_start(struct gl_dp* dp, uint32_t flags, struct gl_flow_dump** out);
+/* Next flow: 0 and *out filled (out->actions valid until the next next/done), ENOENT
+ * when the dump is complete, another errno when it failed (the dump then ends). */
+int gl_dp_flow_dump_next(struct gl_flow_dump* dump, struct gl_flow* out);
+/* Frees the dump; returns 0, or the errno that ended it early. NULL is ignored (0). */
+int gl_dp_flow_dump_done(struct gl_flow_dump* dump);
+
+/* ---- execute and upcalls ------------------------------------------------------------ */
+
+/* Runs actions on one packet (14..GL_DP_MAX_PACKET bytes). md supplies the metadata the
+ * packet starts with: in_port, recirc_id, dp_hash, pkt_mark, priority, ct_*; the packet
+ * fields of md are ignored (gldp parses the packet). NULL md = all zero. */
+int gl_dp_execute(struct gl_dp* dp, const struct gl_flow_key* md, const void* actions,
+                  size_t actions_len, const void* packet, size_t packet_len);
+
+/* Makes this handle receive userspace(pid=pid) upcalls and, when misses is true, flow
+ * misses. */
+int gl_dp_upcall_subscribe(struct gl_dp* dp, uint32_t pid, bool misses);
+/* Next upcall, waiting up to timeout_ms (0 = do not wait, negative = wait until one
+ * arrives). EAGAIN when none arrived. out's userdata / packet pointers are valid until
+ * the next call on dp. */
+int gl_dp_recv_upcall(struct gl_dp* dp, int timeout_ms, struct gl_upcall* out);
+
+/* ---- helpers (reentrant, no handle) --------------------------------------------------- */
+
+/* The UFID gl-dpctl derives for a match installed without one: deterministic in
+ * (key & mask, mask). */
+int gl_ufid_from_match(const struct gl_flow_key* key, const struct gl_flow_key* mask,
+                       struct gl_ufid* out);
+/* OVS's text form "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into buf[GL_UFID_STRLEN]. */
+int gl_ufid_format(const struct gl_ufid* ufid, char* buf, size_t len);
+/* Parses that form (an optional "ufid:" prefix is accepted); EINVAL when malformed. */
+int gl_ufid_parse(const char* text, struct gl_ufid* out);
+/* The exact-match mask: every bit a packet can carry. */
+int gl_flow_key_exact_mask(struct gl_flow_key* mask);
+
+/* ODP text syntax (odp_text.hpp), as ovs-dpctl prints it. The format functions write a
+ * NUL-terminated string and return ENOBUFS when it had to be truncated. The parse
+ * functions write their error (e.g. "ipv4(dst=10.0.0.300): bad IPv4 address
+ * '10.0.0.300'") into err/err_len when those are non-NULL/non-zero and return EINVAL. */
+int gl_flow_format(const struct gl_flow_key* key, const struct gl_flow_key* mask, char* buf,
+                   size_t len);
+int gl_flow_parse(const char* text, struct gl_flow_key* key, struct gl_flow_key* mask, char* err,
+                  size_t err_len);
+int gl_actions_format(const void* actions, size_t actions_len, char* buf, size_t len);
+/* Encodes an action list ("2,push_vlan(vid=10,pcp=0),recirc(1)", "drop") into buf;
+ * *actions_len is the encoded size; ENOBUFS when it exceeds cap (*actions_len is then
+ * the size needed). */
+int gl_actions_parse(const char* text, void* buf, size_t cap, size_t* actions_len, char* err,
+                     size_t err_len);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#undef GL_DP_ALIGN8
