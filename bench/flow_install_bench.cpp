@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
       }
     }
     auto t1 = Clock::now();
-    std::string label = batch == 0 ? "put, batch = full message" : "put, batch = " + std::to_string(batch);
+    std::string label =
+        batch == 0 ? "put, batch = full message" : "put, batch = " + std::to_string(batch);
     row(label.c_str(), secs(t0, t1), cnt);
     if (errors) std::printf("  (%zu entries refused)\n", errors);
 

@@ -16,7 +16,9 @@ namespace gl::dp {
 
 class Counter {
  public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
   void reset() { v_.store(0, std::memory_order_relaxed); }
   // Single writer: keep the largest value seen (e.g. last-used timestamps).
@@ -34,26 +36,28 @@ class Counter {
 };
 
 enum class Drop : uint8_t {
-  kActionDrop,        // the flow's actions drop the packet (drop / empty action list)
-  kNoPort,            // output to a port that does not exist (any more)
-  kTxFull,            // the port's tx queue did not take the packet
-  kUpcallQueueFull,   // miss while the upcall queue was full
-  kUpcallRateLimit,   // miss over the upcall rate limit
-  kUpcallUndelivered, // upcall with no subscriber, or the subscriber's socket was full
-  kRecircDepth,       // recirculated more than kMaxRecircDepth times
-  kNoMbuf,            // no mbuf for a copy (clone, sample, multi-output, upcall)
-  kPushVlanNoRoom,    // no headroom to push a VLAN tag
-  kRecircOverflow,    // more recirculated copies of one batch than the queue holds
-  kParse,             // the parser refused the packet (see the parse counters)
+  kActionDrop,         // the flow's actions drop the packet (drop / empty action list)
+  kNoPort,             // output to a port that does not exist (any more)
+  kTxFull,             // the port's tx queue did not take the packet
+  kUpcallQueueFull,    // miss while the upcall queue was full
+  kUpcallRateLimit,    // miss over the upcall rate limit
+  kUpcallUndelivered,  // upcall with no subscriber, or the subscriber's socket was full
+  kRecircDepth,        // recirculated more than kMaxRecircDepth times
+  kNoMbuf,             // no mbuf for a copy (clone, sample, multi-output, upcall)
+  kPushVlanNoRoom,     // no headroom to push a VLAN tag
+  kRecircOverflow,     // more recirculated copies of one batch than the queue holds
+  kParse,              // the parser refused the packet (see the parse counters)
   kCount
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
-    "action_drop",   "no_port",        "tx_full", "upcall_queue_full", "upcall_rate_limit",
-    "upcall_undelivered", "recirc_depth",   "no_mbuf", "push_vlan_no_room", "recirc_overflow",
+    "action_drop",        "no_port",      "tx_full", "upcall_queue_full", "upcall_rate_limit",
+    "upcall_undelivered", "recirc_depth", "no_mbuf", "push_vlan_no_room", "recirc_overflow",
     "parse_error",
 };
 
-constexpr std::string_view drop_name(Drop d) { return kDropNames[static_cast<size_t>(d)]; }
+constexpr std::string_view drop_name(Drop d) {
+  return kDropNames[static_cast<size_t>(d)];
+}
 
 }  // namespace gl::dp

@@ -16,7 +16,9 @@ namespace gl::dp {
 
 namespace {
 
-api::Error err(int code, std::string msg) { return api::Error{code, std::move(msg)}; }
+api::Error err(int code, std::string msg) {
+  return api::Error{code, std::move(msg)};
+}
 
 api::EntryResult entry_error(int code, const std::string& msg) {
   api::EntryResult r{};
@@ -199,8 +201,7 @@ size_t Datapath::n_ports() const {
 
 // ---- flows ---------------------------------------------------------------------------
 
-api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e,
-                                    std::span<const uint8_t> actions) {
+api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const uint8_t> actions) {
   if ((e.flags & ~(api::kPutCreate | api::kPutModify | api::kPutZeroStats)) != 0)
     return entry_error(EINVAL, "unknown flow put flags");
   if ((e.flags & (api::kPutCreate | api::kPutModify)) == 0)
@@ -220,8 +221,8 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e,
       return entry_error(EINVAL, "modify must keep the flow's match (same UFID, other match)");
     api::EntryResult r{};
     r.stats = flow_stats(*f);
-    const ActionsBlob* old = f->actions.exchange(ActionsBlob::create(actions),
-                                                 std::memory_order_acq_rel);
+    const ActionsBlob* old =
+        f->actions.exchange(ActionsBlob::create(actions), std::memory_order_acq_rel);
     rcu_.defer([old] { ActionsBlob::destroy(old); });
     if (e.flags & api::kPutZeroStats) f->base = r.stats;
     return r;
@@ -321,8 +322,8 @@ std::expected<void, api::Error> Datapath::execute(const flow::FlowKey& mdkey,
   if (m == nullptr) return std::unexpected(err(ENOBUFS, "no mbuf available"));
   if (packet.size() > rte_pktmbuf_tailroom(m)) {
     rte_pktmbuf_free(m);
-    return std::unexpected(err(EMSGSIZE, "packet of " + std::to_string(packet.size()) +
-                                             " bytes does not fit one mbuf"));
+    return std::unexpected(err(
+        EMSGSIZE, "packet of " + std::to_string(packet.size()) + " bytes does not fit one mbuf"));
   }
   std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(packet.size())), packet.data(),
               packet.size());
@@ -408,8 +409,7 @@ void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
 void Datapath::clear_stats() {
   auto clear = [](PmdCounters& c) {
     for (Counter* x : {&c.packets, &c.batches, &c.busy_cycles, &c.idle_cycles, &c.emc_hits,
-                       &c.megaflow_hits, &c.misses, &c.upcalls, &c.upcalls_lost,
-                       &c.recirculations})
+                       &c.megaflow_hits, &c.misses, &c.upcalls, &c.upcalls_lost, &c.recirculations})
       x->reset();
     for (auto& x : c.drops) x.reset();
     for (auto& x : c.parse) x.reset();
@@ -435,8 +435,8 @@ std::expected<void, api::Error> Datapath::set_config(const std::string& key,
   if (key == "upcall-rate") {
     return std::unexpected(err(ENOTSUP, "upcall-rate is set at start (gldp --upcall-rate)"));
   }
-  return std::unexpected(err(EINVAL, "unknown config key '" + key +
-                                         "' (known: emc-insert-inv-prob)"));
+  return std::unexpected(
+      err(EINVAL, "unknown config key '" + key + "' (known: emc-insert-inv-prob)"));
 }
 
 void Datapath::housekeeping() {

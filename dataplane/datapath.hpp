@@ -42,7 +42,7 @@ class Pmd;
 // Encoded actions of a flow: immutable once published, replaced as a whole on modify.
 struct ActionsBlob {
   uint32_t len;
-  int64_t only_output;  // the port when the actions are exactly one output, else -1
+  int64_t only_output;        // the port when the actions are exactly one output, else -1
   alignas(8) uint8_t data[];  // netlink-encoded OVS_ACTION_ATTR_*
   std::span<const uint8_t> span() const { return {data, len}; }
   static ActionsBlob* create(std::span<const uint8_t> bytes);
@@ -61,9 +61,9 @@ struct alignas(64) FlowPmdStats {
 struct Flow : flow::ClsRule {
   api::Ufid ufid{};
   std::atomic<const ActionsBlob*> actions{nullptr};
-  uint32_t slot = 0;  // position in the dump order
+  uint32_t slot = 0;                          // position in the dump order
   std::unique_ptr<FlowPmdStats[]> pmd_stats;  // one per PMD (+1 for the control thread)
-  api::FlowStats base{};  // subtracted after a modify with kPutZeroStats
+  api::FlowStats base{};                      // subtracted after a modify with kPutZeroStats
 };
 
 // One packet queued for the control side.

@@ -22,7 +22,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop.store(true); }
+void on_signal(int) {
+  g_stop.store(true);
+}
 
 constexpr const char* kUsage = R"(usage: gldp [options] [-- EAL arguments]
 
@@ -151,8 +153,8 @@ int main(int argc, char** argv) {
   // EAL: the control core first (it becomes the main lcore), then the PMD cores.
   std::string lcores = std::to_string(control_core);
   for (unsigned c : opts.pmd_lcores) lcores += "," + std::to_string(c);
-  auto args = gl::dp::eal_args("gldp", lcores, eal_extra, /*want_pci=*/false,
-                               512 + opts.n_mbufs / 8);
+  auto args =
+      gl::dp::eal_args("gldp", lcores, eal_extra, /*want_pci=*/false, 512 + opts.n_mbufs / 8);
   auto argv_eal = gl::dp::to_argv(args);
   if (rte_eal_init(static_cast<int>(args.size()), argv_eal.data()) < 0) {
     std::fprintf(stderr, "gldp: cannot start the DPDK EAL: %s\n", rte_strerror(rte_errno));

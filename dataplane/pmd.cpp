@@ -21,7 +21,9 @@ struct Nla {
   uint16_t type;
 };
 
-inline uint32_t nla_align(uint32_t n) { return (n + 3u) & ~3u; }
+inline uint32_t nla_align(uint32_t n) {
+  return (n + 3u) & ~3u;
+}
 
 template <typename Fn>
 inline void for_each_attr(std::span<const uint8_t> blob, Fn&& fn) {
@@ -78,7 +80,8 @@ Pmd::~Pmd() {
   stop();
   if (upcall_full_ != nullptr) {
     void* p;
-    while (rte_ring_dequeue(upcall_full_, &p) == 0) rte_pktmbuf_free(static_cast<UpcallSlot*>(p)->mbuf);
+    while (rte_ring_dequeue(upcall_full_, &p) == 0)
+      rte_pktmbuf_free(static_cast<UpcallSlot*>(p)->mbuf);
     rte_ring_free(upcall_full_);
   }
   if (upcall_free_ != nullptr) rte_ring_free(upcall_free_);
@@ -103,8 +106,8 @@ bool Pmd::init(std::string& err) {
 
 void Pmd::set_upcall_rate(uint32_t per_sec) {
   uint64_t hz = rte_get_tsc_hz();
-  tb_cost_ = per_sec == 0 ? 0 : hz / per_sec;   // TSC ticks per upcall; 0 = unlimited
-  tb_burst_ = tb_cost_ * 1024;                  // bursts of up to 1024 upcalls
+  tb_cost_ = per_sec == 0 ? 0 : hz / per_sec;  // TSC ticks per upcall; 0 = unlimited
+  tb_burst_ = tb_cost_ * 1024;                 // bursts of up to 1024 upcalls
   tb_tokens_ = tb_burst_;
   tb_last_ = rte_rdtsc();
 }
@@ -291,9 +294,8 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
   }
 }
 
-void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key,
-                       flow::PacketLayout& lay, std::span<const uint8_t> actions, bool steal,
-                       int depth) {
+void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow::PacketLayout& lay,
+                       std::span<const uint8_t> actions, bool steal, int depth) {
   bool consumed = false;  // m was handed on (output, recirc, upcall) or freed
   for_each_attr(actions, [&](uint16_t type, std::span<const uint8_t> p, bool last) {
     if (consumed) return;
@@ -482,8 +484,8 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
   flow::FlowKey key;
   flow::PacketLayout lay;
   std::memcpy(&key, &md, sizeof md);
-  flow::ParseResult r = flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*),
-                                           rte_pktmbuf_data_len(m), key, lay);
+  flow::ParseResult r =
+      flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), key, lay);
   if (flow::parse_is_drop(r)) {
     ctr_.parse[static_cast<size_t>(r)].add();
     drop(m, Drop::kParse);

@@ -90,7 +90,9 @@ class Pmd {
   size_t n_rxq() const;
   // Control thread: the PMD applies a new EMC insertion probability at its next
   // quiescent point (the EMC belongs to the PMD thread).
-  void request_emc_insert_inv_prob(uint32_t v) { emc_prob_req_.store(v, std::memory_order_release); }
+  void request_emc_insert_inv_prob(uint32_t v) {
+    emc_prob_req_.store(v, std::memory_order_release);
+  }
   rte_ring* upcall_ring() const { return upcall_full_; }
   rte_ring* upcall_free_ring() const { return upcall_free_; }
   void set_upcall_rate(uint32_t per_sec);
@@ -112,9 +114,8 @@ class Pmd {
   void process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth);
   // Executes an action list on one packet. `steal`: the list may consume m (it is the
   // last use); otherwise it works on copies where it must send or keep the packet.
-  void exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key,
-                    flow::PacketLayout& lay, std::span<const uint8_t> actions, bool steal,
-                    int depth);
+  void exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow::PacketLayout& lay,
+                    std::span<const uint8_t> actions, bool steal, int depth);
   void output(rte_mbuf* m, uint32_t port_no);
   void flush_tx();
   void upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,

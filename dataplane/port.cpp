@@ -10,7 +10,9 @@ namespace gl::dp {
 
 namespace {
 
-std::string rte_err(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
+std::string rte_err(int rc) {
+  return rte_strerror(rc < 0 ? -rc : rc);
+}
 
 }  // namespace
 

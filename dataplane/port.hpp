@@ -41,8 +41,7 @@ class Port {
  public:
   // Probes and starts the device. `n_tx_users` = PMD threads + the control thread.
   static std::expected<std::unique_ptr<Port>, std::string> open(const PortConfig& cfg,
-                                                                uint32_t port_no,
-                                                                rte_mempool* pool,
+                                                                uint32_t port_no, rte_mempool* pool,
                                                                 uint16_t n_tx_users);
   ~Port();  // stops, closes and removes the device
   Port(const Port&) = delete;
@@ -76,7 +75,7 @@ class Port {
   std::string driver_;
   rte_device* device_ = nullptr;
   std::unique_ptr<rte_spinlock_t[]> tx_locks_;
-  bool opened_ = false;  // dpdk_id_ refers to our device
+  bool opened_ = false;                  // dpdk_id_ refers to our device
   std::atomic<uint64_t> tx_dropped_{0};  // written by several PMDs (rare path): fetch_add
   std::atomic<uint64_t> rx_dropped_{0};
 };

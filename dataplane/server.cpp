@@ -147,8 +147,9 @@ void Server::run(const std::atomic<bool>& stop) {
             ++ctr_.closed_protocol;
             api::MsgHeader h{};
             std::memcpy(&h, rxbuf_.data(), sizeof h);
-            auto e = error_reply(h, EMSGSIZE, "message of " + std::to_string(n) +
-                                                  " bytes exceeds the 65536-byte limit");
+            auto e = error_reply(
+                h, EMSGSIZE,
+                "message of " + std::to_string(n) + " bytes exceeds the 65536-byte limit");
             send_reply(clients_[i], e);
             keep = false;
             break;
@@ -431,7 +432,8 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       dp_.fill_stats(t, pmds, drops);
       // Upcalls lost on the control side (no subscriber, client socket full) are drops.
       for (auto& d : drops)
-        if (std::string_view(d.name) == drop_name(Drop::kUpcallUndelivered)) d.count += upcall_lost_;
+        if (std::string_view(d.name) == drop_name(Drop::kUpcallUndelivered))
+          d.count += upcall_lost_;
       t.upcalls_delivered = upcall_delivered_;
       t.upcalls_lost = upcall_lost_;
       for (auto& p : pmds) t.upcalls_lost += p.upcalls_lost;

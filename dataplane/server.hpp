@@ -30,8 +30,8 @@ class Server {
 
   struct Counters {
     uint64_t requests = 0;
-    uint64_t bad_requests = 0;      // error replies for malformed requests
-    uint64_t closed_protocol = 0;   // connections closed for unframeable input
+    uint64_t bad_requests = 0;     // error replies for malformed requests
+    uint64_t closed_protocol = 0;  // connections closed for unframeable input
   };
   const Counters& counters() const { return ctr_; }
 

@@ -39,10 +39,14 @@ inline void store(uint8_t* p, T v) {
 // Where the L4 checksum lives for a protocol, or -1.
 inline int l4_csum_offset(uint8_t proto) {
   switch (proto) {
-    case IPPROTO_TCP: return 16;
-    case IPPROTO_UDP: return 6;
-    case IPPROTO_ICMPV6: return 2;
-    default: return -1;
+    case IPPROTO_TCP:
+      return 16;
+    case IPPROTO_UDP:
+      return 6;
+    case IPPROTO_ICMPV6:
+      return 2;
+    default:
+      return -1;
   }
 }
 
@@ -79,7 +83,8 @@ void set_ipv4(uint8_t* pkt, const flow::PacketLayout& lay, const ovs_key_ipv4& v
     if (nv == old) return;
     store(ip + off, nv);
     cs = flow::csum_replace32(cs, old, nv);
-    fix_l4_for_address(pkt, lay, reinterpret_cast<uint8_t*>(&old), reinterpret_cast<uint8_t*>(&nv), 4);
+    fix_l4_for_address(pkt, lay, reinterpret_cast<uint8_t*>(&old), reinterpret_cast<uint8_t*>(&nv),
+                       4);
   };
   addr(12, v.ipv4_src, mk.ipv4_src);
   addr(16, v.ipv4_dst, mk.ipv4_dst);
@@ -103,7 +108,8 @@ void set_ipv6(uint8_t* pkt, const flow::PacketLayout& lay, const ovs_key_ipv6& v
   auto addr = [&](int off, const void* val, const void* mask) {
     uint8_t old[16];
     std::memcpy(old, ip + off, 16);
-    if (merge_bytes(ip + off, static_cast<const uint8_t*>(val), static_cast<const uint8_t*>(mask), 16))
+    if (merge_bytes(ip + off, static_cast<const uint8_t*>(val), static_cast<const uint8_t*>(mask),
+                    16))
       fix_l4_for_address(pkt, lay, old, ip + off, 16);
   };
   addr(8, v.ipv6_src, mk.ipv6_src);

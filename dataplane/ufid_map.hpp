@@ -38,7 +38,8 @@ class UfidMap {
 
   // Inserts u → v; returns false (and changes nothing) when u is present.
   bool insert(const api::Ufid& u, const V& v) {
-    if ((size_ + tombstones_ + 1) * 2 > slots_.size()) rehash(size_ * 4 > slots_.size() ? slots_.size() * 2 : slots_.size());
+    if ((size_ + tombstones_ + 1) * 2 > slots_.size())
+      rehash(size_ * 4 > slots_.size() ? slots_.size() * 2 : slots_.size());
     size_t grave = SIZE_MAX;
     for (size_t i = index(u);; i = (i + 1) & mask()) {
       Slot& s = slots_[i];

@@ -29,7 +29,8 @@ void Emc::insert(const FlowKey& key, uint32_t hash, const ClsRule* rule) {
   int victim = -1;
   // The same microflow (same hash, cached rule still matching it): update in place.
   for (int i = 0; i < kWays && victim < 0; ++i)
-    if (b.rule[i] != nullptr && b.hash[i] == hash && key_matches_words(key, b.rule[i]->key, b.rule[i]->mask, b.rule[i]->word_map))
+    if (b.rule[i] != nullptr && b.hash[i] == hash &&
+        key_matches_words(key, b.rule[i]->key, b.rule[i]->mask, b.rule[i]->word_map))
       victim = i;
   // Else an empty or dead way, else a pseudo-random one.
   for (int i = 0; i < kWays && victim < 0; ++i)

@@ -54,7 +54,8 @@ class Emc {
     const Bucket& b = buckets_[hash & mask_];
     for (int i = 0; i < kWays; ++i) {
       const ClsRule* r = b.rule[i];
-      if (b.hash[i] != hash || r == nullptr || !key_matches_words(key, r->key, r->mask, r->word_map))
+      if (b.hash[i] != hash || r == nullptr ||
+          !key_matches_words(key, r->key, r->mask, r->word_map))
         continue;
       if (r->dead.load(std::memory_order_relaxed)) continue;
       bump(hits_);

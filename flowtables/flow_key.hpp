@@ -175,8 +175,8 @@ inline uint32_t hash_finish(uint32_t h) {
 
 // True when (pkt & mask) == masked_key on the words in `word_map` (mask_word_map(mask)):
 // the same answer as key_matches(), touching only the words the mask uses.
-inline bool key_matches_words(const FlowKey& pkt, const FlowKey& masked_key,
-                              const FlowMask& mask, uint32_t word_map) {
+inline bool key_matches_words(const FlowKey& pkt, const FlowKey& masked_key, const FlowMask& mask,
+                              uint32_t word_map) {
   const AliasU64* p = pkt.words();
   const AliasU64* k = masked_key.words();
   const AliasU64* m = mask.words();

@@ -1,6 +1,6 @@
 // gl-dpctl — ovs-dpctl-style control of a gldp datapath through the datapath API.
-#include <nlohmann/json.hpp>
 #include <time.h>
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <cinttypes>
@@ -193,8 +193,8 @@ int cmd_show(Client& c, bool as_json) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("%s: pmd cores %s, flows: %" PRIu64 ", upcalls delivered: %" PRIu64
-              " lost: %" PRIu64 "\n",
+  std::printf("%s: pmd cores %s, flows: %" PRIu64 ", upcalls delivered: %" PRIu64 " lost: %" PRIu64
+              "\n",
               info->version, info->pmd_cores, info->n_flows, st->totals.upcalls_delivered,
               st->totals.upcalls_lost);
   for (auto& p : *ports) {
@@ -208,14 +208,13 @@ int cmd_show(Client& c, bool as_json) {
                 p.stats.tx_packets, p.stats.tx_bytes, p.stats.tx_dropped, p.stats.tx_errors);
   }
   for (auto& p : pmds) {
-    std::printf("  pmd core %u: rxqs:%u packets:%" PRIu64 " emc hits:%" PRIu64
-                " megaflow hits:%" PRIu64 " misses:%" PRIu64 " upcalls:%" PRIu64
-                " lost:%" PRIu64 " cycles/pkt:%.1f\n",
-                p["core"].get<unsigned>(), p["rx_queues"].get<unsigned>(),
-                p["packets"].get<uint64_t>(), p["emc_hits"].get<uint64_t>(),
-                p["megaflow_hits"].get<uint64_t>(), p["misses"].get<uint64_t>(),
-                p["upcalls"].get<uint64_t>(), p["upcalls_lost"].get<uint64_t>(),
-                p["cycles_per_packet"].get<double>());
+    std::printf(
+        "  pmd core %u: rxqs:%u packets:%" PRIu64 " emc hits:%" PRIu64 " megaflow hits:%" PRIu64
+        " misses:%" PRIu64 " upcalls:%" PRIu64 " lost:%" PRIu64 " cycles/pkt:%.1f\n",
+        p["core"].get<unsigned>(), p["rx_queues"].get<unsigned>(), p["packets"].get<uint64_t>(),
+        p["emc_hits"].get<uint64_t>(), p["megaflow_hits"].get<uint64_t>(),
+        p["misses"].get<uint64_t>(), p["upcalls"].get<uint64_t>(),
+        p["upcalls_lost"].get<uint64_t>(), p["cycles_per_packet"].get<double>());
   }
   (void)hz;
   bool any = false;
@@ -242,7 +241,8 @@ bool parse_opt_num(const std::string& arg, const char* key, unsigned long max, u
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string sock = std::getenv("GLDP_SOCKET") ? std::getenv("GLDP_SOCKET") : "/run/gldp/gldp.sock";
+  std::string sock =
+      std::getenv("GLDP_SOCKET") ? std::getenv("GLDP_SOCKET") : "/run/gldp/gldp.sock";
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -264,8 +264,8 @@ int main(int argc, char** argv) {
   auto nargs = [&](size_t lo, size_t hi) { return args.size() - 1 >= lo && args.size() - 1 <= hi; };
 
   // Check the command line completely before connecting.
-  static const char* kCommands[] = {"show",     "add-port",   "del-port",  "add-flow",
-                                    "mod-flow", "del-flow",   "get-flow",  "dump-flows",
+  static const char* kCommands[] = {"show",      "add-port",    "del-port",  "add-flow",
+                                    "mod-flow",  "del-flow",    "get-flow",  "dump-flows",
                                     "del-flows", "stats-clear", "set-config"};
   bool known = false;
   for (const char* k : kCommands) known |= cmd == k;
@@ -278,8 +278,10 @@ int main(int argc, char** argv) {
   if (cmd == "show") {
     bool js = false;
     for (size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "--json") js = true;
-      else return usage_error("show: unknown argument '" + args[i] + "'");
+      if (args[i] == "--json")
+        js = true;
+      else
+        return usage_error("show: unknown argument '" + args[i] + "'");
     }
     return cmd_show(c, js);
   }
@@ -287,10 +289,15 @@ int main(int argc, char** argv) {
     if (!nargs(2, 5)) return usage_error("add-port NAME DEVARGS [port_no=N] [rxq=N] [mtu=N]");
     unsigned long port_no = gl::api::kPortAny, rxq = 0, mtu = 0, v;
     for (size_t i = 3; i < args.size(); ++i) {
-      if (parse_opt_num(args[i], "port_no", 255, v)) port_no = v;
-      else if (parse_opt_num(args[i], "rxq", 64, v) && v > 0) rxq = v;
-      else if (parse_opt_num(args[i], "mtu", 65535, v) && v >= 68) mtu = v;
-      else return usage_error("add-port: bad option '" + args[i] + "' (port_no=0..255, rxq=1..64, mtu=68..65535)");
+      if (parse_opt_num(args[i], "port_no", 255, v))
+        port_no = v;
+      else if (parse_opt_num(args[i], "rxq", 64, v) && v > 0)
+        rxq = v;
+      else if (parse_opt_num(args[i], "mtu", 65535, v) && v >= 68)
+        mtu = v;
+      else
+        return usage_error("add-port: bad option '" + args[i] +
+                           "' (port_no=0..255, rxq=1..64, mtu=68..65535)");
     }
     auto r = c.port_add(args[1], args[2], static_cast<uint32_t>(port_no),
                         static_cast<uint16_t>(rxq), static_cast<uint16_t>(mtu));
@@ -310,8 +317,10 @@ int main(int argc, char** argv) {
     bool clear = false;
     std::vector<std::string> rest;
     for (size_t i = 1; i < args.size(); ++i) {
-      if (cmd == "mod-flow" && args[i] == "--clear") clear = true;
-      else rest.push_back(args[i]);
+      if (cmd == "mod-flow" && args[i] == "--clear")
+        clear = true;
+      else
+        rest.push_back(args[i]);
     }
     if (rest.size() != 2) return usage_error(cmd + " FLOW ACTIONS");
     auto m = gl::odp::parse_flow(rest[0]);
@@ -359,9 +368,12 @@ int main(int argc, char** argv) {
   if (cmd == "dump-flows") {
     bool js = false, more = false;
     for (size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "--json") js = true;
-      else if (args[i] == "-m" || args[i] == "--more") more = true;
-      else return usage_error("dump-flows: unknown argument '" + args[i] + "'");
+      if (args[i] == "--json")
+        js = true;
+      else if (args[i] == "-m" || args[i] == "--more")
+        more = true;
+      else
+        return usage_error("dump-flows: unknown argument '" + args[i] + "'");
     }
     json all = json::array();
     auto r = c.flow_dump([&](const gl::api::Flow& f) {
@@ -379,8 +391,7 @@ int main(int argc, char** argv) {
         std::string flags = tcp_flags_str(f.stats.tcp_flags);
         std::printf("%s%s, packets:%" PRIu64 ", bytes:%" PRIu64 ", used:%s%s, actions:%s\n",
                     more ? ("ufid:" + gl::api::format_ufid(f.ufid) + ", ").c_str() : "",
-                    flow.c_str(), f.stats.packets, f.stats.bytes,
-                    used_str(f.stats.used_ms).c_str(),
+                    flow.c_str(), f.stats.packets, f.stats.bytes, used_str(f.stats.used_ms).c_str(),
                     flags.empty() ? "" : (", flags:" + flags).c_str(), acts.c_str());
       }
       return true;

@@ -21,7 +21,9 @@ Error sys_error(const std::string& what) {
   return Error{e, what + ": " + std::strerror(e)};
 }
 
-Error proto_error(const std::string& what) { return Error{EPROTO, "protocol error: " + what}; }
+Error proto_error(const std::string& what) {
+  return Error{EPROTO, "protocol error: " + what};
+}
 
 // Checks a reply datagram's header and error field; on success the reader is positioned
 // at the payload.
@@ -30,8 +32,8 @@ Result<void> check_reply(MessageReader& r, MsgType expect) {
   if (he != HeaderError::kOk)
     return std::unexpected(proto_error(std::string(header_error_name(he))));
   if (r.type() != expect || (r.header().flags & kFlagReply) == 0)
-    return std::unexpected(proto_error("unexpected reply type " +
-                                       std::string(msg_type_name(r.type()))));
+    return std::unexpected(
+        proto_error("unexpected reply type " + std::string(msg_type_name(r.type()))));
   if (r.header().error != 0) {
     std::string text = r.error_text();
     if (text.empty()) text = std::strerror(r.header().error);
@@ -65,8 +67,8 @@ Ufid ufid_from_match(const flow::FlowMatch& m) {
 std::string format_ufid(const Ufid& u) {
   // The same text form as OVS: 8-4-4-4-12 hex digits.
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%08" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32
-                "-%04" PRIx32 "%08" PRIx32,
+  std::snprintf(buf, sizeof buf,
+                "%08" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "-%04" PRIx32 "%08" PRIx32,
                 static_cast<uint32_t>(u.hi >> 32), static_cast<uint32_t>(u.hi >> 16) & 0xffff,
                 static_cast<uint32_t>(u.hi) & 0xffff, static_cast<uint32_t>(u.lo >> 48),
                 static_cast<uint32_t>(u.lo >> 32) & 0xffff, static_cast<uint32_t>(u.lo));

@@ -1,38 +1,60 @@
-#include "dataplane/api/message.hpp"
 #include "dataplane/api/wire.hpp"
+#include "dataplane/api/message.hpp"
 
 namespace gl::api {
 
 std::string_view msg_type_name(MsgType t) {
   switch (t) {
-    case MsgType::kInfo: return "info";
-    case MsgType::kPortAdd: return "port-add";
-    case MsgType::kPortDel: return "port-del";
-    case MsgType::kPortList: return "port-list";
-    case MsgType::kPortGet: return "port-get";
-    case MsgType::kFlowPut: return "flow-put";
-    case MsgType::kFlowDel: return "flow-del";
-    case MsgType::kFlowGet: return "flow-get";
-    case MsgType::kFlowDump: return "flow-dump";
-    case MsgType::kFlowFlush: return "flow-flush";
-    case MsgType::kExecute: return "execute";
-    case MsgType::kUpcallSubscribe: return "upcall-subscribe";
-    case MsgType::kUpcall: return "upcall";
-    case MsgType::kStats: return "stats";
-    case MsgType::kStatsClear: return "stats-clear";
-    case MsgType::kSetConfig: return "set-config";
+    case MsgType::kInfo:
+      return "info";
+    case MsgType::kPortAdd:
+      return "port-add";
+    case MsgType::kPortDel:
+      return "port-del";
+    case MsgType::kPortList:
+      return "port-list";
+    case MsgType::kPortGet:
+      return "port-get";
+    case MsgType::kFlowPut:
+      return "flow-put";
+    case MsgType::kFlowDel:
+      return "flow-del";
+    case MsgType::kFlowGet:
+      return "flow-get";
+    case MsgType::kFlowDump:
+      return "flow-dump";
+    case MsgType::kFlowFlush:
+      return "flow-flush";
+    case MsgType::kExecute:
+      return "execute";
+    case MsgType::kUpcallSubscribe:
+      return "upcall-subscribe";
+    case MsgType::kUpcall:
+      return "upcall";
+    case MsgType::kStats:
+      return "stats";
+    case MsgType::kStatsClear:
+      return "stats-clear";
+    case MsgType::kSetConfig:
+      return "set-config";
   }
   return "unknown";
 }
 
 std::string_view header_error_name(HeaderError e) {
   switch (e) {
-    case HeaderError::kOk: return "ok";
-    case HeaderError::kShort: return "message shorter than its header";
-    case HeaderError::kBadMagic: return "bad magic";
-    case HeaderError::kBadVersion: return "unsupported API version";
-    case HeaderError::kBadLength: return "length field does not match the datagram";
-    case HeaderError::kBadReserved: return "reserved bits set";
+    case HeaderError::kOk:
+      return "ok";
+    case HeaderError::kShort:
+      return "message shorter than its header";
+    case HeaderError::kBadMagic:
+      return "bad magic";
+    case HeaderError::kBadVersion:
+      return "unsupported API version";
+    case HeaderError::kBadLength:
+      return "length field does not match the datagram";
+    case HeaderError::kBadReserved:
+      return "reserved bits set";
   }
   return "unknown";
 }

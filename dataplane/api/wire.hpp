@@ -75,18 +75,18 @@ inline constexpr uint16_t kFlagReply = 0x1;
 struct MsgHeader {
   uint32_t magic;
   uint16_t version;
-  uint16_t type;     // MsgType
-  uint32_t length;   // whole datagram, header included
-  uint32_t xid;      // echoed in the reply
-  int32_t error;     // replies: 0 or a positive errno
-  uint16_t flags;    // kFlagReply
-  uint16_t reserved; // must be zero
+  uint16_t type;      // MsgType
+  uint32_t length;    // whole datagram, header included
+  uint32_t xid;       // echoed in the reply
+  int32_t error;      // replies: 0 or a positive errno
+  uint16_t flags;     // kFlagReply
+  uint16_t reserved;  // must be zero
 };
 static_assert(sizeof(MsgHeader) == 24);
 
 // ---- info -------------------------------------------------------------------
 struct InfoReply {
-  char version[32];    // gldp version string
+  char version[32];  // gldp version string
   uint32_t api_version;
   uint32_t n_pmds;
   uint32_t n_ports;
@@ -257,15 +257,15 @@ struct UpcallMsg {
 struct PmdStats {
   uint32_t core;
   uint32_t n_rxq;
-  uint64_t packets;         // received
+  uint64_t packets;  // received
   uint64_t batches;
-  uint64_t busy_cycles;     // cycles spent in bursts that carried packets
+  uint64_t busy_cycles;  // cycles spent in bursts that carried packets
   uint64_t idle_cycles;
   uint64_t emc_hits;
   uint64_t megaflow_hits;
   uint64_t misses;
-  uint64_t upcalls;         // queued to the control side
-  uint64_t upcalls_lost;    // queue full or rate limited
+  uint64_t upcalls;       // queued to the control side
+  uint64_t upcalls_lost;  // queue full or rate limited
   uint64_t recirculations;
 };
 
@@ -286,12 +286,14 @@ struct StatsReply {
 
 // ---- runtime configuration -----------------------------------------------------
 struct SetConfigRequest {
-  char key[32];    // "emc-insert-inv-prob", "upcall-rate"
+  char key[32];  // "emc-insert-inv-prob", "upcall-rate"
   char value[64];
 };
 
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
-constexpr uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
+constexpr uint32_t pad8(uint32_t n) {
+  return (n + 7u) & ~7u;
+}
 
 // Copy a string into a fixed NUL-terminated field; returns false if it did not fit.
 inline bool set_fixed(char* dst, size_t cap, std::string_view s) {
@@ -309,7 +311,7 @@ inline bool get_fixed(const char* src, size_t cap, std::string_view& out) {
 }
 
 template <typename T>
-inline constexpr bool kWireSafe = std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T>;
+inline constexpr bool kWireSafe = std::is_trivially_copyable_v<T>&& std::is_standard_layout_v<T>;
 static_assert(kWireSafe<FlowPutEntry> && kWireSafe<FlowEntry> && kWireSafe<UpcallMsg>);
 static_assert(sizeof(FlowPutEntry) % 8 == 0 && sizeof(FlowEntry) % 8 == 0);
 static_assert(sizeof(UpcallMsg) % 8 == 0 && sizeof(ExecuteRequest) % 8 == 0);

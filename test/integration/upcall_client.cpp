@@ -3,9 +3,9 @@
 // wildcarded) that floods to the other listed ports, and re-injects the packet with
 // execute. Prints one line per upcall handled.
 #include <csignal>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -18,8 +18,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::puts("usage: gl-upcall-client --socket PATH --ports N,N,...\n"
-                "Installs a flooding flow for every miss gldp reports (test helper).");
+      std::puts(
+          "usage: gl-upcall-client --socket PATH --ports N,N,...\n"
+          "Installs a flooding flow for every miss gldp reports (test helper).");
       return 0;
     }
     if (a == "--socket" && i + 1 < argc) {
@@ -77,8 +78,8 @@ int main(int argc, char** argv) {
     auto put = c->flow_put(std::span(&fp, 1));
     int err = put ? (*put)[0].error : -1;
     auto ex = c->execute(up.key, acts, up.packet);
-    std::printf("upcall in_port=%u len=%zu put=%d execute=%s\n", up.key.in_port,
-                up.packet.size(), err, ex ? "ok" : ex.error().message.c_str());
+    std::printf("upcall in_port=%u len=%zu put=%d execute=%s\n", up.key.in_port, up.packet.size(),
+                err, ex ? "ok" : ex.error().message.c_str());
     std::fflush(stdout);
   }
 }

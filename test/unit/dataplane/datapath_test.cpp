@@ -351,7 +351,7 @@ TEST_CASE("flow put / modify / delete / dump semantics", "[datapath][flows]") {
   e.flags = gl::api::kPutModify;
   auto r = rig.dp->flow_put(e, *out3);
   CHECK(r.error == 0);
-  CHECK(r.stats.packets == 1);  // stats before the modify
+  CHECK(r.stats.packets == 1);    // stats before the modify
   rig.inject(udp4().build(), 1);  // the EMC entry now carries the new actions
   CHECK(rig.sent(3).size() == 1);
   CHECK(rig.sent(2).empty());

@@ -282,7 +282,8 @@ TEST_CASE("equal keys with different priorities: the best one wins", "[classifie
   rcu.reclaim();
 }
 
-TEST_CASE("a higher-priority subtable is searched first and the search stops early", "[classifier]") {
+TEST_CASE("a higher-priority subtable is searched first and the search stops early",
+          "[classifier]") {
   Qsbr rcu;
   Classifier cls(rcu);
   FlowKey pkt = zero_key();
