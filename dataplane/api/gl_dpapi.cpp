@@ -30,7 +30,7 @@ namespace flow = gl::flow;
 
 #define GL_SAME_LAYOUT(C, CPP) \
   static_assert(sizeof(C) == sizeof(CPP) && alignof(C) == alignof(CPP), #C " size/alignment")
-#define GL_SAME_FIELD(C, CPP, f)                                                    \
+#define GL_SAME_FIELD(C, CPP, f)                                                      \
   static_assert(offsetof(C, f) == offsetof(CPP, f) && sizeof(C::f) == sizeof(CPP::f), \
                 #C "." #f " differs from " #CPP)
 
@@ -242,7 +242,9 @@ flow::FlowKey to_key(const gl_flow_key& k) {
   return out;
 }
 
-void from_key(const flow::FlowKey& k, gl_flow_key* out) { std::memcpy(out, &k, sizeof *out); }
+void from_key(const flow::FlowKey& k, gl_flow_key* out) {
+  std::memcpy(out, &k, sizeof *out);
+}
 
 // Copies `s` NUL-terminated into buf[len]; ENOBUFS when truncated.
 int copy_text(std::string_view s, char* buf, size_t len) {
@@ -307,15 +309,21 @@ int gl_dp_open(const char* socket_path, gl_dp** out) {
   }
 }
 
-void gl_dp_close(gl_dp* dp) { delete dp; }
+void gl_dp_close(gl_dp* dp) {
+  delete dp;
+}
 
-int gl_dp_fd(const gl_dp* dp) { return dp == nullptr ? -1 : dp->client.fd(); }
+int gl_dp_fd(const gl_dp* dp) {
+  return dp == nullptr ? -1 : dp->client.fd();
+}
 
 const char* gl_dp_last_error(const gl_dp* dp) {
   return dp == nullptr ? t_open_error.c_str() : dp->last_error.c_str();
 }
 
-void gl_dp_free(void* p) { std::free(p); }
+void gl_dp_free(void* p) {
+  std::free(p);
+}
 
 // ---- datapath -----------------------------------------------------------------------------
 
@@ -332,7 +340,8 @@ int gl_dp_get_info(gl_dp* dp, gl_dp_info* out) {
 
 int gl_dp_set_config(gl_dp* dp, const char* key, const char* value) {
   if (dp == nullptr) return EINVAL;
-  if (key == nullptr || value == nullptr) return fail(dp, EINVAL, "gl_dp_set_config: NULL key or value");
+  if (key == nullptr || value == nullptr)
+    return fail(dp, EINVAL, "gl_dp_set_config: NULL key or value");
   return guarded(dp, [&] {
     auto r = dp->client.set_config(key, value);
     return r ? 0 : fail(dp, r.error());
@@ -347,8 +356,8 @@ int gl_dp_get_stats(gl_dp* dp, gl_dp_stats** out) {
     auto r = dp->client.stats();
     if (!r) return fail(dp, r.error());
     const size_t np = r->pmds.size(), nd = r->drops.size();
-    const size_t bytes = sizeof(gl_dp_stats) + np * sizeof(gl_pmd_stats) +
-                         nd * sizeof(gl_drop_counter);
+    const size_t bytes =
+        sizeof(gl_dp_stats) + np * sizeof(gl_pmd_stats) + nd * sizeof(gl_drop_counter);
     auto* s = static_cast<gl_dp_stats*>(std::calloc(1, bytes));
     if (s == nullptr) return fail(dp, ENOMEM, "out of memory");
     std::memcpy(s, &r->totals, sizeof r->totals);
@@ -482,33 +491,16 @@ int gl_dp_flow_put(gl_dp* dp, const gl_flow_put* puts, size_t n, gl_flow_result*
       batch.push_back(std::move(f));
       where.push_back(i);
     }
-    // Send in chunks of one message each (the client's own split rule), so that a
-    // failure affects only the chunk in flight and those after it.
-    size_t i = 0;
-    while (i < batch.size()) {
-      size_t req = sizeof(api::MsgHeader) + sizeof(api::FlowPutRequest);
-      size_t rep = sizeof(api::MsgHeader) + sizeof(api::BatchReply);
-      size_t end = i;
-      while (end < batch.size()) {
-        size_t need = sizeof(api::FlowPutEntry) +
-                      api::pad8(static_cast<uint32_t>(batch[end].actions.size()));
-        if (end > i && (req + need > api::kMaxMessage ||
-                        rep + sizeof(api::EntryResult) > api::kMaxMessage))
-          break;
-        req += need;
-        rep += sizeof(api::EntryResult);
-        ++end;
-      }
-      auto r = dp->client.flow_put(std::span<const api::FlowPut>(batch).subspan(i, end - i));
-      if (!r || r->size() != end - i) {
-        api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
-        for (size_t k = i; k < batch.size(); ++k)
-          set_all(results, where[k], where[k] + 1, e.code > 0 ? e.code : EIO, e.message);
-        return fail(dp, e);
-      }
-      for (size_t k = i; k < end; ++k) std::memcpy(&results[where[k]], &(*r)[k - i], sizeof(gl_flow_result));
-      i = end;
+    // One client call: it splits the batch into messages and keeps several in flight.
+    // A transport failure leaves the fate of every sent entry unknown.
+    auto r = dp->client.flow_put(batch);
+    if (!r || r->size() != batch.size()) {
+      api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
+      for (size_t k : where) set_all(results, k, k + 1, e.code > 0 ? e.code : EIO, e.message);
+      return fail(dp, e);
     }
+    for (size_t k = 0; k < batch.size(); ++k)
+      std::memcpy(&results[where[k]], &(*r)[k], sizeof(gl_flow_result));
     return 0;
   });
 }
@@ -519,20 +511,15 @@ int gl_dp_flow_del(gl_dp* dp, const gl_ufid* ufids, size_t n, gl_flow_result* re
   if (ufids == nullptr || results == nullptr)
     return fail(dp, EINVAL, "gl_dp_flow_del: NULL ufids or results");
   return guarded(dp, [&] {
-    std::vector<api::Ufid> all(n);
+    std::vector<api::Ufid> all(n);  // a copy: the types are layout-equal, not the same
     std::memcpy(all.data(), ufids, n * sizeof(api::Ufid));
-    const size_t per_msg = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
-                           sizeof(api::EntryResult);
-    for (size_t i = 0; i < n; i += per_msg) {
-      const size_t cnt = std::min(per_msg, n - i);
-      auto r = dp->client.flow_del(std::span<const api::Ufid>(all).subspan(i, cnt));
-      if (!r || r->size() != cnt) {
-        api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
-        set_all(results, i, n, e.code > 0 ? e.code : EIO, e.message);
-        return fail(dp, e);
-      }
-      std::memcpy(&results[i], r->data(), cnt * sizeof(gl_flow_result));
+    auto r = dp->client.flow_del(all);
+    if (!r || r->size() != n) {
+      api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
+      set_all(results, 0, n, e.code > 0 ? e.code : EIO, e.message);
+      return fail(dp, e);
     }
+    std::memcpy(results, r->data(), n * sizeof(gl_flow_result));
     return 0;
   });
 }
@@ -540,7 +527,8 @@ int gl_dp_flow_del(gl_dp* dp, const gl_ufid* ufids, size_t n, gl_flow_result* re
 int gl_dp_flow_get(gl_dp* dp, const gl_ufid* ufid, gl_flow* out, void* actions_buf,
                    size_t actions_cap) {
   if (dp == nullptr) return EINVAL;
-  if (ufid == nullptr || out == nullptr) return fail(dp, EINVAL, "gl_dp_flow_get: NULL ufid or out");
+  if (ufid == nullptr || out == nullptr)
+    return fail(dp, EINVAL, "gl_dp_flow_get: NULL ufid or out");
   if (actions_buf == nullptr && actions_cap > 0)
     return fail(dp, EINVAL, "gl_dp_flow_get: NULL actions buffer with a capacity");
   return guarded(dp, [&] {
@@ -555,9 +543,9 @@ int gl_dp_flow_get(gl_dp* dp, const gl_ufid* ufid, gl_flow* out, void* actions_b
     out->actions_len = r->actions.size();
     out->actions = static_cast<const uint8_t*>(actions_buf);
     if (r->actions.size() > actions_cap)
-      return fail(dp, ENOBUFS, "actions of " + std::to_string(r->actions.size()) +
-                                   " bytes do not fit the buffer of " +
-                                   std::to_string(actions_cap));
+      return fail(dp, ENOBUFS,
+                  "actions of " + std::to_string(r->actions.size()) +
+                      " bytes do not fit the buffer of " + std::to_string(actions_cap));
     if (!r->actions.empty()) std::memcpy(actions_buf, r->actions.data(), r->actions.size());
     return 0;
   });
@@ -602,8 +590,7 @@ int fetch_page(gl_flow_dump* d) {
   if (!rep) return fail(dp, rep.error());
   d->page = std::move(*rep);
   d->reader.emplace(d->page);
-  if (auto ok = check_reply(*d->reader, api::MsgType::kFlowDump); !ok)
-    return fail(dp, ok.error());
+  if (auto ok = check_reply(*d->reader, api::MsgType::kFlowDump); !ok) return fail(dp, ok.error());
   api::FlowDumpReply dr;
   if (!d->reader->read(dr)) return fail(dp, EPROTO, "protocol error: short dump reply");
   if (dr.n == 0 && dr.next_cursor != 0 && dr.next_cursor <= d->cursor)

@@ -32,9 +32,9 @@
  * gldp refused, e.g. "port 'p1' exists"). Batched calls (flow put / del) return 0 when
  * the batch was exchanged and report each entry's errno and message in its result.
  *
- * Complexity: one request/reply round trip per call (batches and dumps: one per 64 KiB
- * message); no call blocks longer than gldp takes to answer (at most 30 s) except
- * gl_dp_recv_upcall, which waits at most timeout_ms.
+ * Complexity: one request/reply round trip per call; batches are split into 64 KiB
+ * messages with several in flight, dumps fetch one 64 KiB page per round trip. A reply
+ * is awaited for at most 30 s (then ETIMEDOUT); gl_dp_recv_upcall waits timeout_ms.
  */
 #pragma once
 
@@ -58,7 +58,7 @@ extern "C" {
 #define GL_DP_MAX_PACKET 9216
 #define GL_DP_MAX_USERDATA 256
 #define GL_PORT_ANY 0xffffffffu /* "choose a port number" / "use the name" */
-#define GL_UFID_STRLEN 37          /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
+#define GL_UFID_STRLEN 37       /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
 
 /* gl_dp_info.features */
 #define GL_DP_FEATURE_RECIRC (1u << 0)
@@ -153,9 +153,9 @@ struct gl_dp_info {
   uint32_t n_ports;
   uint32_t max_ports;
   uint64_t n_flows;
-  uint64_t features;   /* GL_DP_FEATURE_* */
-  char pmd_cores[64];  /* e.g. "1" or "1,3" */
-  uint64_t boot_id;    /* random per gldp start: a change means gldp restarted */
+  uint64_t features;  /* GL_DP_FEATURE_* */
+  char pmd_cores[64]; /* e.g. "1" or "1,3" */
+  uint64_t boot_id;   /* random per gldp start: a change means gldp restarted */
 };
 
 struct gl_port_stats {
@@ -224,8 +224,8 @@ struct gl_flow_put {
 
 /* The result of one entry of a batched put or del. */
 struct gl_flow_result {
-  int error;                  /* 0 or errno (EEXIST, ENOENT, EINVAL, ...) */
-  struct gl_flow_stats stats; /* del and modify: the flow's stats before the call */
+  int error;                     /* 0 or errno (EEXIST, ENOENT, EINVAL, ...) */
+  struct gl_flow_stats stats;    /* del and modify: the flow's stats before the call */
   char message[GL_DP_ERROR_LEN]; /* what was wrong; "" on success */
 };
 
@@ -241,9 +241,9 @@ struct gl_flow {
 
 /* A packet sent to userspace. */
 struct gl_upcall {
-  int kind;     /* GL_UPCALL_MISS or GL_UPCALL_ACTION */
-  uint32_t pid; /* the userspace(pid=) of an action upcall; 0 for a miss */
-  struct gl_flow_key key; /* the packet's parsed key, metadata (in_port, recirc_id...) included */
+  int kind;                /* GL_UPCALL_MISS or GL_UPCALL_ACTION */
+  uint32_t pid;            /* the userspace(pid=) of an action upcall; 0 for a miss */
+  struct gl_flow_key key;  /* the packet's parsed key, metadata (in_port, recirc_id...) included */
   const uint8_t* userdata; /* valid until the next call on the handle */
   size_t userdata_len;
   const uint8_t* packet; /* valid until the next call on the handle */
@@ -303,8 +303,9 @@ int gl_dp_port_list(struct gl_dp* dp, struct gl_port_info** ports, size_t* n);
 
 /* Installs or modifies n flows. results[i] receives entry i's outcome (results must
  * have n entries). Returns 0 when the batch was exchanged with gldp (look at each
- * results[i].error); on a transport failure returns its errno and marks every entry whose
- * fate is unknown with it (earlier messages of a large batch keep their real results).
+ * results[i].error); on a transport failure (gldp gone, timeout) returns its errno and
+ * marks every sent entry with it: their fate is unknown, as with a lost netlink reply, so
+ * the caller treats them as failed and lets a dump reconcile.
  * An entry that cannot be encoded (actions_len > GL_DP_MAX_ACTIONS, actions NULL with a
  * length) gets EINVAL and is not sent. */
 int gl_dp_flow_put(struct gl_dp* dp, const struct gl_flow_put* puts, size_t n,

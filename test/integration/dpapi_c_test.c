@@ -1,0 +1,675 @@
+/* dpapi_c_test.c — the C ABI of the datapath API (gl_dpapi.h) against a live gldp.
+ *
+ * Usage: dpapi_c_test SOCKET. gldp must run with two ports named n1 and n2 on
+ * net_null devices with no-rx=1 (test_dpapi_c.py starts it), one PMD, no flows.
+ * Compiled as C11 so that the header is proven to be plain C. Exercises every function
+ * of the ABI and checks what a user would notice: values, errno codes and messages.
+ * Prints one line per check and "N passed, N failed"; exits non-zero on any failure.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dataplane/api/gl_dpapi.h"
+
+static int n_passed, n_failed;
+
+__attribute__((format(printf, 2, 3))) static bool check(bool ok, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("%s ", ok ? "PASS" : "FAIL");
+  vprintf(fmt, ap);
+  printf("\n");
+  fflush(stdout);
+  va_end(ap);
+  if (ok)
+    n_passed++;
+  else
+    n_failed++;
+  return ok;
+}
+
+/* The call returned `want` and the handle's message contains `words`. */
+static bool check_err(struct gl_dp* dp, int rc, int want, const char* words, const char* what) {
+  const char* msg = gl_dp_last_error(dp);
+  return check(rc == want && strstr(msg, words) != NULL, "%s: rc %d (want %d), message '%s'", what,
+               rc, want, msg);
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static uint16_t be16(uint16_t v) {
+  return (uint16_t)((v >> 8) | (v << 8));
+}
+
+/* A 60-byte Ethernet/IPv4/UDP packet. */
+static size_t build_udp(uint8_t* p, uint8_t last_octet) {
+  static const uint8_t hdr[] = {
+      0x02, 0,    0,  0,  0, 0x02, 0x02, 0, 0,  0,  0, 0x01, 0x08, 0x00, /* eth */
+      0x45, 0,    0,  46, 0, 0,    0,    0, 64, 17, 0, 0,    10,   0,
+      0,    1,    10, 0,  0, 2,             /* ipv4 */
+      0x04, 0xd2, 0,  80, 0, 26,   0,    0, /* udp */
+  };
+  memset(p, 0, 60);
+  memcpy(p, hdr, sizeof hdr);
+  p[33] = last_octet;
+  return 60;
+}
+
+static int cmp_ufid(const void* a, const void* b) {
+  const struct gl_ufid* x = a;
+  const struct gl_ufid* y = b;
+  if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
+  if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+  return 0;
+}
+
+static bool key_eq(const struct gl_flow_key* a, const struct gl_flow_key* b) {
+  return memcmp(a, b, sizeof *a) == 0;
+}
+
+/* Counts the flows of a full dump and collects their UFIDs (up to cap). */
+static int dump_all(struct gl_dp* dp, uint32_t flags, struct gl_ufid* ufids, size_t cap, size_t* n,
+                    size_t* with_actions) {
+  struct gl_flow_dump* d = NULL;
+  int rc = gl_dp_flow_dump_start(dp, flags, &d);
+  *n = 0;
+  if (with_actions) *with_actions = 0;
+  if (rc != 0) return rc;
+  struct gl_flow f;
+  while ((rc = gl_dp_flow_dump_next(d, &f)) == 0) {
+    if (*n < cap) ufids[*n] = f.ufid;
+    if (with_actions && f.actions_len > 0 && f.actions != NULL) (*with_actions)++;
+    (*n)++;
+  }
+  int done = gl_dp_flow_dump_done(d);
+  return rc == ENOENT ? done : rc;
+}
+
+/* Waits (up to 3 s) for port `no`'s tx_packets to reach `want`. */
+static uint64_t wait_tx(struct gl_dp* dp, uint32_t no, uint64_t want) {
+  struct gl_port_info pi;
+  uint64_t v = 0;
+  for (int i = 0; i < 300; i++) {
+    if (gl_dp_port_get(dp, no, &pi) == 0) v = pi.stats.tx_packets;
+    if (v >= want) break;
+    sleep_ms(10);
+  }
+  return v;
+}
+
+static uint64_t drop_count(const struct gl_dp_stats* s, const char* name) {
+  for (uint32_t i = 0; i < s->n_drops; i++)
+    if (strcmp(s->drops[i].name, name) == 0) return s->drops[i].count;
+  return UINT64_MAX;
+}
+
+/* ---- the checks, in the order a provider would use the ABI ------------------------------ */
+
+enum { kFlows = 1000 };
+
+static struct gl_dp* test_open(const char* sock) {
+  struct gl_dp* dp = (struct gl_dp*)1;
+  int rc = gl_dp_open("/nonexistent/gldp.sock", &dp);
+  check(rc == ENOENT && dp == NULL && strstr(gl_dp_last_error(NULL), "cannot connect") != NULL,
+        "open of a missing socket: rc %d, handle cleared, message '%s'", rc,
+        gl_dp_last_error(NULL));
+  check(gl_dp_open(NULL, &dp) == EINVAL, "open(NULL path) is EINVAL");
+  check(gl_dp_open(sock, NULL) == EINVAL, "open(NULL out) is EINVAL");
+  rc = gl_dp_open(sock, &dp);
+  check(rc == 0 && dp != NULL, "open %s: rc %d", sock, rc);
+  if (dp == NULL) return NULL;
+  check(gl_dp_fd(dp) >= 0 && gl_dp_fd(NULL) == -1, "fd %d; fd(NULL) is -1", gl_dp_fd(dp));
+  check(strcmp(gl_dp_last_error(dp), "") == 0, "a new handle has no last error");
+  return dp;
+}
+
+static void test_null_args(struct gl_dp* dp) {
+  struct gl_dp_info info;
+  struct gl_port_info pi;
+  struct gl_flow f;
+  check(gl_dp_get_info(NULL, &info) == EINVAL, "get_info(NULL handle) is EINVAL");
+  check_err(dp, gl_dp_get_info(dp, NULL), EINVAL, "NULL", "get_info(NULL out)");
+  check_err(dp, gl_dp_port_add(dp, NULL, "net_null9", GL_PORT_ANY, 0, 0, NULL), EINVAL, "NULL",
+            "port_add(NULL name)");
+  check_err(dp, gl_dp_port_get_by_name(dp, NULL, &pi), EINVAL, "NULL", "port_get_by_name(NULL)");
+  check_err(dp, gl_dp_flow_put(dp, NULL, 3, NULL), EINVAL, "NULL", "flow_put(NULL arrays)");
+  check(gl_dp_flow_put(dp, NULL, 0, NULL) == 0, "flow_put of 0 entries is a no-op");
+  check_err(dp, gl_dp_flow_del(dp, NULL, 1, NULL), EINVAL, "NULL", "flow_del(NULL arrays)");
+  check_err(dp, gl_dp_flow_get(dp, NULL, &f, NULL, 0), EINVAL, "NULL", "flow_get(NULL ufid)");
+  check_err(dp, gl_dp_execute(dp, NULL, NULL, 0, NULL, 0), EINVAL, "NULL", "execute(NULL packet)");
+  check_err(dp, gl_dp_recv_upcall(dp, 0, NULL), EINVAL, "NULL", "recv_upcall(NULL out)");
+  check_err(dp, gl_dp_set_config(dp, NULL, "1"), EINVAL, "NULL", "set_config(NULL key)");
+  check(gl_dp_flow_dump_next(NULL, &f) == EINVAL, "dump_next(NULL) is EINVAL");
+  check(gl_dp_flow_dump_done(NULL) == 0, "dump_done(NULL) is a no-op");
+  gl_dp_close(NULL);
+  gl_dp_free(NULL);
+  check(true, "close(NULL) and free(NULL) are no-ops");
+}
+
+static void test_info(struct gl_dp* dp, const char* sock) {
+  struct gl_dp_info info;
+  int rc = gl_dp_get_info(dp, &info);
+  check(rc == 0, "get_info: rc %d", rc);
+  check(info.api_version == 1, "info: api_version %u", info.api_version);
+  check(info.version[0] != '\0', "info: version '%s'", info.version);
+  check(info.n_pmds == 1 && strcmp(info.pmd_cores, "1") == 0, "info: %u PMD on cores '%s'",
+        info.n_pmds, info.pmd_cores);
+  check(info.n_ports == 2 && info.max_ports >= 2, "info: %u ports of %u", info.n_ports,
+        info.max_ports);
+  check(info.n_flows == 0, "info: %llu flows", (unsigned long long)info.n_flows);
+  check((info.features & GL_DP_FEATURE_RECIRC) && (info.features & GL_DP_FEATURE_UFID),
+        "info: features 0x%llx include recirc and ufid", (unsigned long long)info.features);
+  check(info.boot_id != 0, "info: boot_id 0x%llx", (unsigned long long)info.boot_id);
+  /* The boot id identifies the gldp instance, not the connection. */
+  struct gl_dp* other = NULL;
+  struct gl_dp_info info2;
+  if (gl_dp_open(sock, &other) == 0 && gl_dp_get_info(other, &info2) == 0)
+    check(info2.boot_id == info.boot_id, "a second connection sees the same boot_id");
+  else
+    check(false, "second connection: %s", gl_dp_last_error(other));
+  gl_dp_close(other);
+}
+
+static void test_ports(struct gl_dp* dp, uint32_t* n1, uint32_t* n2) {
+  struct gl_port_info* ports = NULL;
+  size_t n = 0;
+  int rc = gl_dp_port_list(dp, &ports, &n);
+  check(rc == 0 && n == 2 && ports != NULL, "port_list: rc %d, %zu ports", rc, n);
+  if (rc == 0 && n == 2)
+    check(strcmp(ports[0].name, "n1") == 0 && strcmp(ports[1].name, "n2") == 0 &&
+              ports[0].port_no < ports[1].port_no,
+          "port_list: n1 = %u, n2 = %u in port order", ports[0].port_no, ports[1].port_no);
+  gl_dp_free(ports);
+
+  struct gl_port_info pi;
+  rc = gl_dp_port_get_by_name(dp, "n1", &pi);
+  *n1 = pi.port_no;
+  check(
+      rc == 0 && strcmp(pi.driver, "net_null") == 0 && strcmp(pi.devargs, "net_null0,no-rx=1") == 0,
+      "port_get_by_name n1: rc %d, port %u, driver '%s', devargs '%s'", rc, pi.port_no, pi.driver,
+      pi.devargs);
+  rc = gl_dp_port_get_by_name(dp, "n2", &pi);
+  *n2 = pi.port_no;
+  check(rc == 0, "port_get_by_name n2: port %u", pi.port_no);
+
+  /* Add with a chosen number, then find it by number and by name. */
+  memset(&pi, 0, sizeof pi);
+  rc = gl_dp_port_add(dp, "p3", "net_null2,no-rx=1", 7, 1, 0, &pi);
+  check(rc == 0 && pi.port_no == 7 && strcmp(pi.name, "p3") == 0 && pi.n_rxq == 1,
+        "port_add p3 as 7: rc %d (%s), port %u, name '%s', n_rxq %u", rc,
+        rc == 0 ? "ok" : gl_dp_last_error(dp), pi.port_no, pi.name, pi.n_rxq);
+  rc = gl_dp_port_list(dp, &ports, &n);
+  check(rc == 0 && n == 3, "port_list after add: %zu ports", n);
+  gl_dp_free(ports);
+  memset(&pi, 0, sizeof pi);
+  rc = gl_dp_port_get(dp, 7, &pi);
+  check(rc == 0 && strcmp(pi.name, "p3") == 0, "port_get 7: rc %d, name '%s'", rc, pi.name);
+  memset(&pi, 0, sizeof pi);
+  rc = gl_dp_port_get_by_name(dp, "p3", &pi);
+  check(rc == 0 && pi.port_no == 7, "port_get_by_name p3: port %u", pi.port_no);
+
+  /* Refusals: each with gldp's reason. */
+  check_err(dp, gl_dp_port_add(dp, "p3", "net_null3,no-rx=1", GL_PORT_ANY, 0, 0, NULL), EEXIST,
+            "'p3' exists", "port_add of a duplicate name");
+  rc = gl_dp_port_add(dp, "p4", "net_nosuchdriver0", GL_PORT_ANY, 0, 0, NULL);
+  check(rc != 0 && strstr(gl_dp_last_error(dp), "cannot create device") != NULL,
+        "port_add with bad devargs: rc %d, message '%s'", rc, gl_dp_last_error(dp));
+  check_err(dp, gl_dp_port_add(dp, "p5", "net_null4,no-rx=1", 7, 0, 0, NULL), EBUSY,
+            "in use by 'p3'", "port_add on a taken number");
+  check_err(dp,
+            gl_dp_port_add(dp, "a-name-that-is-longer-than-31-bytes", "net_null5", GL_PORT_ANY, 0,
+                           0, NULL),
+            ENAMETOOLONG, "longer than 31", "port_add with a too long name");
+  rc = gl_dp_port_list(dp, &ports, &n);
+  check(rc == 0 && n == 3, "refused adds left %zu ports", n);
+  gl_dp_free(ports);
+
+  /* Delete by number and by name. */
+  check(gl_dp_port_del(dp, 7) == 0, "port_del 7");
+  check_err(dp, gl_dp_port_get(dp, 7, &pi), ENOENT, "no port 7", "port_get of a deleted port");
+  check_err(dp, gl_dp_port_del(dp, 7), ENOENT, "no port 7", "port_del of a deleted port");
+  rc = gl_dp_port_add(dp, "p6", "net_null6,no-rx=1", GL_PORT_ANY, 0, 0, &pi);
+  check(rc == 0 && pi.port_no != GL_PORT_ANY && pi.port_no != *n1 && pi.port_no != *n2,
+        "port_add p6 with GL_PORT_ANY: rc %d, port %u", rc, pi.port_no);
+  check(gl_dp_port_del_by_name(dp, "p6") == 0, "port_del_by_name p6");
+  check_err(dp, gl_dp_port_del_by_name(dp, "p6"), ENOENT, "no port named 'p6'",
+            "port_del_by_name of a deleted port");
+  check_err(dp, gl_dp_port_del(dp, GL_PORT_ANY), EINVAL, "GL_PORT_ANY", "port_del(GL_PORT_ANY)");
+  rc = gl_dp_port_list(dp, &ports, &n);
+  check(rc == 0 && n == 2, "after deletes %zu ports remain", n);
+  gl_dp_free(ports);
+}
+
+static void test_text_helpers(void) {
+  struct gl_flow_key key, mask, key2, mask2;
+  char err[256], buf[512];
+  int rc = gl_flow_parse("in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.0/255.255.255.0)", &key,
+                         &mask, err, sizeof err);
+  check(rc == 0 && key.in_port == 1 && mask.in_port == 0xffffffffu &&
+            key.eth_type == be16(0x0800) && key.ipv4_dst == 0x0000000a &&
+            mask.ipv4_dst == 0x00ffffff,
+        "flow_parse: rc %d, fields in the FlowKey byte order", rc);
+  rc = gl_flow_format(&key, &mask, buf, sizeof buf);
+  check(rc == 0 && strcmp(buf, "in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.0/255.255.255.0)") == 0,
+        "flow_format: '%s'", buf);
+  rc = gl_flow_parse(buf, &key2, &mask2, NULL, 0);
+  check(rc == 0 && key_eq(&key, &key2) && key_eq(&mask, &mask2), "flow_parse(flow_format(m)) == m");
+  rc = gl_flow_format(&key, &mask, buf, 8);
+  check(rc == ENOBUFS && strlen(buf) == 7, "flow_format into 8 bytes: ENOBUFS, '%s'", buf);
+  rc = gl_flow_parse("in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.300)", &key, &mask, err,
+                     sizeof err);
+  check(rc == EINVAL && strstr(err, "10.0.0.300") != NULL, "flow_parse error: '%s'", err);
+
+  uint8_t acts[GL_DP_MAX_ACTIONS];
+  size_t len = 0;
+  rc = gl_actions_parse("2,push_vlan(vid=10,pcp=0),recirc(0x1)", acts, sizeof acts, &len, err,
+                        sizeof err);
+  check(rc == 0 && len > 0 && len % 4 == 0, "actions_parse: rc %d, %zu bytes", rc, len);
+  rc = gl_actions_format(acts, len, buf, sizeof buf);
+  check(rc == 0 && strcmp(buf, "2,push_vlan(vid=10,pcp=0),recirc(0x1)") == 0,
+        "actions_format: '%s'", buf);
+  rc = gl_actions_parse("2,3", acts, 4, &len, err, sizeof err);
+  check(rc == ENOBUFS && len == 16, "actions_parse into 4 bytes: ENOBUFS, needs %zu", len);
+  rc = gl_actions_parse("ct(commit)", acts, sizeof acts, &len, err, sizeof err);
+  check(rc == EINVAL && strstr(err, "ct") != NULL, "actions_parse of ct: '%s'", err);
+  rc = gl_actions_parse("drop", acts, sizeof acts, &len, NULL, 0);
+  check(rc == 0 && len == 0, "actions_parse of drop: empty blob");
+  rc = gl_actions_format(NULL, 0, buf, sizeof buf);
+  check(rc == 0 && strcmp(buf, "drop") == 0, "actions_format of nothing: '%s'", buf);
+
+  struct gl_ufid u = {0x1122334455667788ull, 0x99aabbccddeeff00ull}, u2;
+  char ubuf[GL_UFID_STRLEN];
+  rc = gl_ufid_format(&u, ubuf, sizeof ubuf);
+  check(rc == 0 && strcmp(ubuf, "99aabbcc-ddee-ff00-1122-334455667788") == 0, "ufid_format: '%s'",
+        ubuf);
+  rc = gl_ufid_parse(ubuf, &u2);
+  check(rc == 0 && u2.lo == u.lo && u2.hi == u.hi, "ufid_parse(ufid_format(u)) == u");
+  check(gl_ufid_parse("not-a-ufid", &u2) == EINVAL, "ufid_parse of junk is EINVAL");
+
+  struct gl_ufid a, b;
+  gl_flow_key_exact_mask(&mask);
+  check(mask.in_port == 0xffffffffu && mask.pad0 == 0 && mask.pad3 == 0,
+        "exact mask covers fields, not padding");
+  memset(&key, 0, sizeof key);
+  key.in_port = 1;
+  gl_ufid_from_match(&key, &mask, &a);
+  key.eth_type = be16(0x0800);
+  gl_ufid_from_match(&key, &mask, &b);
+  gl_ufid_from_match(&key, &mask, &u2);
+  check(cmp_ufid(&a, &b) != 0 && cmp_ufid(&b, &u2) == 0,
+        "ufid_from_match: deterministic, different matches differ");
+}
+
+static void test_flows(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
+  static struct gl_flow_put puts[kFlows];
+  static struct gl_flow_result res[kFlows];
+  static struct gl_ufid ufids[kFlows], dumped[kFlows + 10];
+  struct gl_flow_key key, mask;
+  char err[256], text[512];
+  uint8_t acts[64];
+  size_t acts_len = 0;
+
+  check(gl_dp_flow_flush(dp) == 0, "flow_flush on an empty table");
+  snprintf(text, sizeof text, "in_port(%u),eth_type(0x0800),ipv4(dst=10.1.0.0)", n1);
+  int rc = gl_flow_parse(text, &key, &mask, err, sizeof err);
+  check(rc == 0, "flow_parse '%s': %s", text, rc == 0 ? "ok" : err);
+  snprintf(text, sizeof text, "%u", n2);
+  rc = gl_actions_parse(text, acts, sizeof acts, &acts_len, err, sizeof err);
+  check(rc == 0 && acts_len == 8, "actions_parse '%s': %zu bytes", text, acts_len);
+
+  /* 1000 flows, one per destination address, in one call. */
+  for (int i = 0; i < kFlows; i++) {
+    struct gl_flow_put* p = &puts[i];
+    memset(p, 0, sizeof *p);
+    p->key = key;
+    p->key.ipv4_dst = 10u | 1u << 8 | (uint32_t)(i >> 8) << 16 | (uint32_t)(i & 0xff) << 24;
+    p->mask = mask;
+    p->flags = GL_FLOW_PUT_CREATE;
+    p->actions = acts;
+    p->actions_len = acts_len;
+    gl_ufid_from_match(&p->key, &p->mask, &p->ufid);
+    ufids[i] = p->ufid;
+  }
+  rc = gl_dp_flow_put(dp, puts, kFlows, res);
+  int bad = 0;
+  for (int i = 0; i < kFlows; i++) bad += res[i].error != 0;
+  check(rc == 0 && bad == 0, "flow_put of %d flows: rc %d, %d entries failed (first: '%s')", kFlows,
+        rc, bad, res[0].message);
+  struct gl_dp_info info;
+  gl_dp_get_info(dp, &info);
+  check(info.n_flows == kFlows, "info: %llu flows installed", (unsigned long long)info.n_flows);
+
+  /* Read every flow back by UFID. */
+  int mismatch = 0;
+  uint8_t got[GL_DP_MAX_ACTIONS];
+  for (int i = 0; i < kFlows; i++) {
+    struct gl_flow f;
+    rc = gl_dp_flow_get(dp, &ufids[i], &f, got, sizeof got);
+    if (rc != 0 || cmp_ufid(&f.ufid, &ufids[i]) != 0 || !key_eq(&f.key, &puts[i].key) ||
+        !key_eq(&f.mask, &puts[i].mask) || f.actions_len != acts_len || f.actions != got ||
+        memcmp(got, acts, acts_len) != 0 || f.stats.packets != 0)
+      mismatch++;
+  }
+  check(mismatch == 0, "flow_get of all %d flows: %d differ from what was put", kFlows, mismatch);
+  {
+    struct gl_flow f;
+    rc = gl_dp_flow_get(dp, &ufids[0], &f, got, 4);
+    check(rc == ENOBUFS && f.actions_len == acts_len && key_eq(&f.key, &puts[0].key),
+          "flow_get into a 4-byte buffer: ENOBUFS, needs %zu, key filled", f.actions_len);
+    struct gl_ufid none = {12345, 67890};
+    check_err(dp, gl_dp_flow_get(dp, &none, &f, got, sizeof got), ENOENT, "",
+              "flow_get of an unknown UFID");
+  }
+
+  /* A full dump sees each UFID exactly once. */
+  size_t n = 0, with_acts = 0;
+  rc = dump_all(dp, 0, dumped, kFlows + 10, &n, &with_acts);
+  int same = n == kFlows;
+  if (same) {
+    qsort(dumped, n, sizeof dumped[0], cmp_ufid);
+    struct gl_ufid sorted[kFlows];
+    memcpy(sorted, ufids, sizeof sorted);
+    qsort(sorted, kFlows, sizeof sorted[0], cmp_ufid);
+    same = memcmp(sorted, dumped, sizeof sorted) == 0;
+  }
+  check(rc == 0 && same && with_acts == kFlows,
+        "flow dump: rc %d, %zu flows (%zu with actions), UFIDs %s", rc, n, with_acts,
+        same ? "match" : "differ");
+  rc = dump_all(dp, GL_FLOW_DUMP_NO_ACTIONS, dumped, kFlows + 10, &n, &with_acts);
+  check(rc == 0 && n == kFlows && with_acts == 0, "flow dump without actions: %zu flows, %zu with",
+        n, with_acts);
+  {
+    /* Other calls on the handle between dump_next calls, as a revalidator makes them. */
+    struct gl_flow_dump* d = NULL;
+    struct gl_flow f;
+    struct gl_dp_info mid;
+    size_t cnt = 0;
+    int info_ok = 1;
+    rc = gl_dp_flow_dump_start(dp, 0, &d);
+    while (rc == 0 && (rc = gl_dp_flow_dump_next(d, &f)) == 0) {
+      if (cnt++ % 100 == 0) info_ok &= gl_dp_get_info(dp, &mid) == 0;
+    }
+    int done = gl_dp_flow_dump_done(d);
+    check(rc == ENOENT && done == 0 && cnt == kFlows && info_ok,
+          "dump interleaved with info calls: %zu flows, end rc %d, done %d", cnt, rc, done);
+    check_err(dp, gl_dp_flow_dump_start(dp, 0x80, &d), EINVAL, "unknown flags",
+              "dump_start with unknown flags");
+  }
+
+  /* Create-only put of existing flows: EEXIST per entry, nothing changes. */
+  rc = gl_dp_flow_put(dp, puts, 3, res);
+  check(rc == 0 && res[0].error == EEXIST && res[2].error == EEXIST &&
+            strstr(res[0].message, "exists") != NULL,
+        "re-put with CREATE only: entry errors %d/%d, '%s'", res[0].error, res[2].error,
+        res[0].message);
+
+  /* Modify flow 0's actions. */
+  struct gl_flow_put mod = puts[0];
+  uint8_t acts2[64];
+  size_t acts2_len = 0;
+  snprintf(text, sizeof text, "push_vlan(vid=10,pcp=0),%u", n2);
+  gl_actions_parse(text, acts2, sizeof acts2, &acts2_len, err, sizeof err);
+  mod.actions = acts2;
+  mod.actions_len = acts2_len;
+  mod.flags = GL_FLOW_PUT_MODIFY;
+  rc = gl_dp_flow_put(dp, &mod, 1, res);
+  check(rc == 0 && res[0].error == 0, "modify flow 0: rc %d, entry %d '%s'", rc, res[0].error,
+        res[0].message);
+  {
+    struct gl_flow f;
+    char fmt[256] = "";
+    rc = gl_dp_flow_get(dp, &ufids[0], &f, got, sizeof got);
+    gl_actions_format(f.actions, f.actions_len, fmt, sizeof fmt);
+    check(rc == 0 && strcmp(fmt, text) == 0, "flow 0 now has actions '%s'", fmt);
+  }
+  mod.key.ipv4_dst ^= 0x01000000;
+  rc = gl_dp_flow_put(dp, &mod, 1, res);
+  check(rc == 0 && res[0].error == EINVAL && strstr(res[0].message, "keep the flow's match"),
+        "modify with another match: %d '%s'", res[0].error, res[0].message);
+  mod = puts[0];
+  mod.ufid.hi ^= 1;
+  mod.flags = GL_FLOW_PUT_MODIFY;
+  rc = gl_dp_flow_put(dp, &mod, 1, res);
+  check(rc == 0 && res[0].error == ENOENT && strstr(res[0].message, "no such flow"),
+        "modify-only of an unknown UFID: %d '%s'", res[0].error, res[0].message);
+
+  /* Refused entries in a mixed batch: unsupported ct action, no flags, oversized actions. */
+  static const uint8_t ct[4] = {4, 0, 12, 0}; /* OVS_ACTION_ATTR_CT, empty */
+  struct gl_flow_put mixed[4];
+  for (int i = 0; i < 4; i++) {
+    mixed[i] = puts[0];
+    mixed[i].key.ipv4_dst = 0x0a0a0a0a + (uint32_t)i;
+    gl_ufid_from_match(&mixed[i].key, &mixed[i].mask, &mixed[i].ufid);
+  }
+  mixed[0].actions = ct;
+  mixed[0].actions_len = sizeof ct;
+  mixed[1].flags = 0;
+  mixed[2].actions_len = GL_DP_MAX_ACTIONS + 1;
+  rc = gl_dp_flow_put(dp, mixed, 4, res);
+  check(rc == 0 && res[0].error == EINVAL && strstr(res[0].message, "ct") != NULL &&
+            strstr(res[0].message, "not supported") != NULL,
+        "put with a ct action: %d '%s'", res[0].error, res[0].message);
+  check(res[1].error == EINVAL && strstr(res[1].message, "create") != NULL,
+        "put without flags: %d '%s'", res[1].error, res[1].message);
+  check(res[2].error == EINVAL && strstr(res[2].message, "4096") != NULL,
+        "put with 4097 bytes of actions: %d '%s'", res[2].error, res[2].message);
+  check(res[3].error == 0, "the good entry of the mixed batch: %d '%s'", res[3].error,
+        res[3].message);
+  gl_dp_get_info(dp, &info);
+  check(info.n_flows == kFlows + 1, "only the good entry was installed: %llu flows",
+        (unsigned long long)info.n_flows);
+
+  /* Delete half in one batch; again: ENOENT. */
+  rc = gl_dp_flow_del(dp, ufids, kFlows / 2, res);
+  bad = 0;
+  for (int i = 0; i < kFlows / 2; i++) bad += res[i].error != 0;
+  check(rc == 0 && bad == 0, "flow_del of %d flows: rc %d, %d failed", kFlows / 2, rc, bad);
+  rc = gl_dp_flow_del(dp, ufids, 2, res);
+  check(rc == 0 && res[0].error == ENOENT && res[1].error == ENOENT,
+        "flow_del of deleted flows: %d '%s'", res[0].error, res[0].message);
+  rc = dump_all(dp, 0, dumped, kFlows + 10, &n, NULL);
+  check(rc == 0 && n == kFlows / 2 + 1, "dump after delete: %zu flows", n);
+  check(gl_dp_flow_flush(dp) == 0, "flow_flush");
+  rc = dump_all(dp, 0, dumped, kFlows + 10, &n, NULL);
+  gl_dp_get_info(dp, &info);
+  check(rc == 0 && n == 0 && info.n_flows == 0, "after flush: dump %zu, info %llu flows", n,
+        (unsigned long long)info.n_flows);
+}
+
+static void test_execute(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
+  uint8_t pkt[64], acts[64];
+  size_t len = build_udp(pkt, 2), alen = 0;
+  char text[64], err[128];
+  struct gl_port_info pi;
+  gl_dp_port_get(dp, n2, &pi);
+  const uint64_t before = pi.stats.tx_packets;
+
+  struct gl_flow_key md;
+  memset(&md, 0, sizeof md);
+  md.in_port = n1;
+  snprintf(text, sizeof text, "%u", n2);
+  gl_actions_parse(text, acts, sizeof acts, &alen, err, sizeof err);
+  int rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  check(rc == 0, "execute output:%u: rc %d", n2, rc);
+  uint64_t after = wait_tx(dp, n2, before + 1);
+  check(after == before + 1, "n2 tx_packets %llu -> %llu", (unsigned long long)before,
+        (unsigned long long)after);
+
+  static const uint8_t ct[4] = {4, 0, 12, 0};
+  check_err(dp, gl_dp_execute(dp, &md, ct, sizeof ct, pkt, len), EINVAL, "ct",
+            "execute with a ct action");
+  check_err(dp, gl_dp_execute(dp, &md, acts, alen, pkt, 10), EINVAL, "shorter than 14",
+            "execute of a 10-byte packet");
+  static uint8_t big[GL_DP_MAX_PACKET + 1];
+  check_err(dp, gl_dp_execute(dp, &md, acts, alen, big, sizeof big), EMSGSIZE, "longer than",
+            "execute of an oversized packet");
+}
+
+static void test_upcalls(struct gl_dp* dp, const char* sock, uint32_t n1) {
+  struct gl_dp* h = NULL;
+  struct gl_upcall u;
+  if (gl_dp_open(sock, &h) != 0) {
+    check(false, "open a handler connection: %s", gl_dp_last_error(NULL));
+    return;
+  }
+  int rc = gl_dp_upcall_subscribe(h, 77, true);
+  check(rc == 0, "upcall_subscribe(pid 77, misses): rc %d", rc);
+  check(gl_dp_recv_upcall(h, 0, &u) == EAGAIN, "recv_upcall with nothing pending: EAGAIN");
+  check(gl_dp_recv_upcall(h, 50, &u) == EAGAIN, "recv_upcall waiting 50 ms: EAGAIN");
+
+  /* A miss: recirculate to a recirc id that has no flows. */
+  uint8_t pkt[64], acts[64];
+  size_t len = build_udp(pkt, 9), alen = 0;
+  char err[128];
+  struct gl_flow_key md;
+  memset(&md, 0, sizeof md);
+  md.in_port = n1;
+  md.pkt_mark = 0x55;
+  gl_actions_parse("recirc(9)", acts, sizeof acts, &alen, err, sizeof err);
+  rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  check(rc == 0, "execute recirc(9): rc %d", rc);
+  struct pollfd pfd = {gl_dp_fd(h), POLLIN, 0};
+  int pr = poll(&pfd, 1, 3000);
+  check(pr == 1 && (pfd.revents & POLLIN), "the handler's fd becomes readable");
+  rc = gl_dp_recv_upcall(h, 0, &u);
+  check(rc == 0 && u.kind == GL_UPCALL_MISS, "recv_upcall: rc %d, kind %d (miss)", rc, u.kind);
+  if (rc == 0) {
+    check(u.key.recirc_id == 9 && u.key.in_port == n1 && u.key.pkt_mark == 0x55,
+          "miss key: recirc_id %u, in_port %u, skb_mark 0x%x", u.key.recirc_id, u.key.in_port,
+          u.key.pkt_mark);
+    check(u.key.eth_type == be16(0x0800) && u.key.nw_proto == 17 && u.key.tp_dst == be16(80) &&
+              u.key.ipv4_dst == (10u | 9u << 24),
+          "miss key: parsed as IPv4/UDP to 10.0.0.9:80");
+    check(u.packet_len == len && u.packet != NULL && memcmp(u.packet, pkt, len) == 0,
+          "miss packet: %zu bytes, the bytes executed", u.packet_len);
+    struct gl_flow_key exact;
+    char fbuf[512];
+    gl_flow_key_exact_mask(&exact);
+    check(gl_flow_format(&u.key, &exact, fbuf, sizeof fbuf) == 0 && strstr(fbuf, "recirc_id(0x9)"),
+          "miss key formats as '%.80s...'", fbuf);
+  }
+
+  /* An action upcall with userdata to pid 77. */
+  rc = gl_actions_parse("userspace(pid=77,userdata(0102030405060708))", acts, sizeof acts, &alen,
+                        err, sizeof err);
+  check(rc == 0, "actions_parse userspace: %s", rc == 0 ? "ok" : err);
+  md.pkt_mark = 0;
+  rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  check(rc == 0, "execute userspace(pid=77): rc %d", rc);
+  rc = gl_dp_recv_upcall(h, 3000, &u);
+  static const uint8_t ud[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  check(rc == 0 && u.kind == GL_UPCALL_ACTION && u.pid == 77 && u.userdata_len == 8 &&
+            memcmp(u.userdata, ud, 8) == 0 && u.packet_len == len,
+        "action upcall: rc %d, kind %d, pid %u, %zu bytes userdata, %zu bytes packet", rc, u.kind,
+        u.pid, u.userdata_len, u.packet_len);
+  check(gl_dp_recv_upcall(h, 100, &u) == EAGAIN, "no further upcalls");
+
+  /* An upcall that arrives while the handle waits for a reply is queued in the handle:
+   * the socket is no longer readable, but recv_upcall(0) still returns it. */
+  gl_actions_parse("recirc(10)", acts, sizeof acts, &alen, err, sizeof err);
+  rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  pfd.revents = 0;
+  pr = poll(&pfd, 1, 3000);
+  struct gl_dp_info info;
+  int irc = gl_dp_get_info(h, &info); /* reads the upcall, then the reply */
+  pfd.revents = 0;
+  int readable = poll(&pfd, 1, 0);
+  rc = gl_dp_recv_upcall(h, 0, &u);
+  check(pr == 1 && irc == 0 && readable == 0 && rc == 0 && u.key.recirc_id == 10,
+        "an upcall that arrived during another call is queued (fd readable after: %d): rc %d,"
+        " recirc_id %u",
+        readable, rc, rc == 0 ? u.key.recirc_id : 0);
+  gl_dp_close(h);
+}
+
+static void test_stats_config(struct gl_dp* dp) {
+  struct gl_dp_stats* s = NULL;
+  int rc = gl_dp_get_stats(dp, &s);
+  check(rc == 0 && s != NULL, "get_stats: rc %d", rc);
+  if (s == NULL) return;
+  check(s->n_pmds == 1 && s->pmds != NULL && s->pmds[0].core == 1 && s->pmds[0].n_rxq >= 2,
+        "stats: %u PMD, core %u with %u rx queues", s->n_pmds, s->pmds ? s->pmds[0].core : 0,
+        s->pmds ? s->pmds[0].n_rxq : 0);
+  check(s->n_drops > 0 && drop_count(s, "no_port") != UINT64_MAX, "stats: %u drop counters",
+        s->n_drops);
+  check(s->upcalls_delivered >= 3 && s->tsc_hz > 0 && s->n_flows == 0,
+        "stats: %llu upcalls delivered, tsc %llu Hz, %llu flows",
+        (unsigned long long)s->upcalls_delivered, (unsigned long long)s->tsc_hz,
+        (unsigned long long)s->n_flows);
+  const uint64_t no_port = drop_count(s, "no_port");
+  gl_dp_free(s);
+
+  /* A packet to a port that does not exist is counted as a no_port drop. */
+  uint8_t pkt[64];
+  size_t len = build_udp(pkt, 3);
+  static const uint8_t out200[8] = {8, 0, 1, 0, 200, 0, 0, 0}; /* output:200 */
+  struct gl_flow_key md;
+  memset(&md, 0, sizeof md);
+  md.in_port = 1;
+  rc = gl_dp_execute(dp, &md, out200, sizeof out200, pkt, len);
+  uint64_t now = no_port;
+  for (int i = 0; i < 300 && now < no_port + 1; i++) {
+    if (gl_dp_get_stats(dp, &s) == 0) {
+      now = drop_count(s, "no_port");
+      gl_dp_free(s);
+    }
+    sleep_ms(10);
+  }
+  check(rc == 0 && now == no_port + 1, "output to port 200: no_port drops %llu -> %llu",
+        (unsigned long long)no_port, (unsigned long long)now);
+
+  check(gl_dp_stats_clear(dp) == 0, "stats_clear");
+  rc = gl_dp_get_stats(dp, &s);
+  check(rc == 0 && s->upcalls_delivered == 0 && drop_count(s, "no_port") == 0,
+        "after clear: %llu upcalls delivered, %llu no_port drops",
+        (unsigned long long)s->upcalls_delivered, (unsigned long long)drop_count(s, "no_port"));
+  gl_dp_free(s);
+
+  check(gl_dp_set_config(dp, "emc-insert-inv-prob", "100") == 0,
+        "set_config emc-insert-inv-prob=100");
+  check_err(dp, gl_dp_set_config(dp, "no-such-key", "1"), EINVAL, "unknown config key",
+            "set_config of an unknown key");
+  check_err(dp, gl_dp_set_config(dp, "emc-insert-inv-prob", "many"), EINVAL, "must be a number",
+            "set_config with a bad value");
+  check_err(dp, gl_dp_set_config(dp, "upcall-rate", "10"), ENOTSUP, "set at start",
+            "set_config of a start-only key");
+  /* last_error keeps the last failure even after a success. */
+  check(gl_dp_set_config(dp, "emc-insert-inv-prob", "1") == 0 &&
+            strstr(gl_dp_last_error(dp), "set at start") != NULL,
+        "last_error still names the last failing call");
+}
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
+    return 2;
+  }
+  const char* sock = argv[1];
+  struct gl_dp* dp = test_open(sock);
+  if (dp != NULL) {
+    uint32_t n1 = 0, n2 = 0;
+    test_null_args(dp);
+    test_info(dp, sock);
+    test_ports(dp, &n1, &n2);
+    test_text_helpers();
+    test_flows(dp, n1, n2);
+    test_execute(dp, n1, n2);
+    test_upcalls(dp, sock, n1);
+    test_stats_config(dp);
+    gl_dp_close(dp);
+  }
+  printf("%d passed, %d failed\n", n_passed, n_failed);
+  return n_failed == 0 && n_passed > 0 ? 0 : 1;
+}
