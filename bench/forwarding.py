@@ -126,8 +126,7 @@ def bench_gldp(pcap, seconds, workdir):
 # ---- OVS-DPDK --------------------------------------------------------------------------
 
 def bench_ovs(pcap, seconds, workdir, hugepages):
-    run_dir = os.path.join(workdir, "ovs")
-    os.makedirs(run_dir, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix="ovs-", dir=workdir)  # a fresh database per round
     env = dict(os.environ, OVS_RUNDIR=run_dir, OVS_LOGDIR=run_dir, OVS_DBDIR=run_dir,
                OVS_SYSCONFDIR=run_dir)
     db = os.path.join(run_dir, "conf.db")
@@ -253,6 +252,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0, help="measurement time per system")
     ap.add_argument("--only", choices=["gldp", "ovs", "testpmd"], action="append",
                     help="run only these (repeatable)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds; systems alternate within a round and the median is reported")
     ap.add_argument("--json", help="write results to this file")
     a = ap.parse_args()
 
@@ -271,19 +272,31 @@ def main():
         except OSError:
             pass
         systems = a.only or ["gldp", "ovs", "testpmd"]
-        for s in systems:
-            print(f"measuring {s} ({a.seconds:.0f} s)...", flush=True)
-            try:
-                if s == "gldp":
-                    res[s] = bench_gldp(pcap, a.seconds, work)
-                elif s == "ovs":
-                    res["ovs_dpdk"] = bench_ovs(pcap, a.seconds, work, huge)
-                else:
-                    res[s] = bench_testpmd(pcap, a.seconds, huge)
-            except Exception as e:  # noqa: BLE001 - report and go on with the others
-                res[s if s != "ovs" else "ovs_dpdk"] = {"error": str(e)}
+        runs = {s: [] for s in systems}
+        for rnd in range(a.repeat):
+            for s in systems:
+                print(f"round {rnd + 1}/{a.repeat}: measuring {s} ({a.seconds:.0f} s)...",
+                      flush=True)
+                try:
+                    if s == "gldp":
+                        runs[s].append(bench_gldp(pcap, a.seconds, work))
+                    elif s == "ovs":
+                        runs[s].append(bench_ovs(pcap, a.seconds, work, huge))
+                    else:
+                        runs[s].append(bench_testpmd(pcap, a.seconds, huge))
+                except Exception as e:  # noqa: BLE001 - report and go on with the others
+                    runs[s].append({"error": str(e)})
+        for s, rs in runs.items():
+            ok = sorted((r for r in rs if "error" not in r), key=lambda r: r["mpps"])
+            key = "ovs_dpdk" if s == "ovs" else s
+            if ok:
+                res[key] = dict(ok[len(ok) // 2])
+                res[key]["mpps_runs"] = [round(r["mpps"], 3) for r in ok]
+            else:
+                res[key] = rs[-1]
         print()
-        print(f"forwarding, {a.flows} UDP flows of 64 B, 1 PMD core, cpu: {res['cpu']}")
+        print(f"forwarding, {a.flows} UDP flows of 64 B, 1 PMD core, cpu: {res['cpu']}"
+              f" (median of {a.repeat} round(s); load average {os.getloadavg()[0]:.2f})")
         print(f"{'system':<12}{'Mpps':>10}{'cycles/pkt':>12}")
         for k in ("gldp", "ovs_dpdk", "testpmd"):
             r = res.get(k)
