@@ -29,19 +29,27 @@ bool hugepages_usable() {
   return false;
 }
 
+bool user_sets_cores(const std::vector<std::string>& extra) {
+  for (const auto& e : extra)
+    if (e.rfind("-l", 0) == 0 || e.rfind("-c", 0) == 0 || e.rfind("--lcores", 0) == 0) return true;
+  return false;
+}
+
 std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores,
                                   const std::vector<std::string>& extra, bool want_pci,
                                   unsigned mem_mb) {
   std::vector<std::string> a;
   a.emplace_back(prog);
-  a.emplace_back("-l");
-  a.emplace_back(lcores);
-  a.emplace_back("--file-prefix=gl-" + std::string(prog) + "-" + std::to_string(getpid()));
   auto given = [&](std::string_view opt) {
     for (const auto& e : extra)
       if (e == opt) return true;
     return false;
   };
+  if (!user_sets_cores(extra)) {
+    a.emplace_back("-l");
+    a.emplace_back(lcores);
+  }
+  a.emplace_back("--file-prefix=gl-" + std::string(prog) + "-" + std::to_string(getpid()));
   const char* force = std::getenv("GL_NO_HUGE");  // tests take CI's path on any machine
   const bool user_no_huge = given("--no-huge");
   if (!user_no_huge && (force == nullptr || *force == '\0' || *force == '0') &&

@@ -25,6 +25,10 @@ std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores
                                   const std::vector<std::string>& extra, bool want_pci = false,
                                   unsigned mem_mb = 1024);
 
+// True when `extra` sets the cores itself (-l, -c or --lcores, e.g. --lcores 0@0,1@1,2@1 to
+// map several lcores onto one CPU); eal_args() then leaves out its own -l.
+bool user_sets_cores(const std::vector<std::string>& extra);
+
 // rte_eal_cleanup() plus removal of the empty runtime directory the EAL leaves.
 void eal_cleanup();
 

@@ -9,6 +9,7 @@
                            installs a flow per miss and re-injects the packet; ping works
   test_port_removal        del-port under traffic: gldp survives, drops counted under
                            no_port, re-adding the port restores traffic
+  test_two_pmds            two PMD threads, one rx queue each, traffic through both
   test_bad_cli_input       invalid devargs / flows / actions / ports get clear errors
 """
 
@@ -170,6 +171,24 @@ def test_port_removal():
         env.ping(ns1, "10.0.0.2", count=3)
 
 
+def test_two_pmds():
+    """Two PMD threads (mapped onto one CPU with --lcores: this machine has two cores),
+    each polling one port's rx queue; traffic crosses both."""
+    with Env("m") as env:
+        ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
+        ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
+        env.gldp(ports=[("p1", f"net_af_packet0,iface={o1}"),
+                        ("p2", f"net_af_packet1,iface={o2}")],
+                 pmd_cores="1,2", extra=["--", "--lcores", "0@0,1@1,2@1"])
+        env.dpctl("add-flow", "in_port(1)", "2")
+        env.dpctl("add-flow", "in_port(2)", "1")
+        env.ping(ns1, "10.0.0.2", count=4)
+        pmds = env.show()["pmds"]
+        check(len(pmds) == 2, f"{len(pmds)} PMDs")
+        check(all(p["rx_queues"] == 1 for p in pmds), f"rx queues per PMD: {pmds}")
+        check(all(p["packets"] >= 4 for p in pmds), f"each PMD forwards: {pmds}")
+
+
 def test_bad_cli_input():
     with Env("b") as env:
         two_hosts(env)
@@ -196,4 +215,4 @@ def test_bad_cli_input():
 
 if __name__ == "__main__":
     main([test_ping_and_udp, test_flow_actions, test_upcall_client, test_port_removal,
-          test_bad_cli_input])
+          test_two_pmds, test_bad_cli_input])

@@ -64,14 +64,6 @@ std::string default_lcores() {
   return found ? list : "0";
 }
 
-bool user_sets_cores(const std::vector<std::string>& eal) {
-  for (const auto& a : eal) {
-    if (a.rfind("-l", 0) == 0 || a.rfind("-c", 0) == 0 || a.rfind("--lcores", 0) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
 
 // "0000:3b:00.0" or "3b:00.0" (optionally followed by ",key=value").
 bool looks_pci(const std::string& devargs) {
@@ -403,7 +395,6 @@ int run(int argc, char** argv) {
   if (!o.rx.empty() && o.rx != o.tx && looks_pci(o.rx)) extra.push_back("-a" + o.rx);
   std::vector<std::string> args =
       gl::dp::eal_args("pktgen", o.lcores.empty() ? default_lcores() : o.lcores, extra, pci, 512);
-  if (user_sets_cores(o.eal)) args.erase(args.begin() + 1, args.begin() + 3);  // our -l
   std::vector<char*> eal_argv = gl::dp::to_argv(args);
   if (rte_eal_init(static_cast<int>(args.size()), eal_argv.data()) < 0) {
     const int err = rte_errno;
