@@ -64,7 +64,6 @@ std::string default_lcores() {
   return found ? list : "0";
 }
 
-
 // "0000:3b:00.0" or "3b:00.0" (optionally followed by ",key=value").
 bool looks_pci(const std::string& devargs) {
   const std::string name = devargs.substr(0, devargs.find(','));
