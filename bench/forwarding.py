@@ -82,12 +82,26 @@ def kill_group(p):
 
 # ---- gldp ------------------------------------------------------------------------------
 
+def pcap_packets(pcap):
+    n = 0
+    with open(pcap, "rb") as f:
+        f.read(24)
+        while True:
+            h = f.read(16)
+            if len(h) < 16:
+                return n
+            f.seek(struct.unpack("<IIII", h)[2], 1)
+            n += 1
+
+
 def bench_gldp(pcap, seconds, workdir):
     b = build_dir()
+    # net_pcap with infinite_rx keeps the whole file in mbufs of the port's pool.
+    mbufs = max(32767, 2 * pcap_packets(pcap) + 16384)
     sock = os.path.join(workdir, "gldp.sock")
     log = open(os.path.join(workdir, "gldp.log"), "w")
     p = subprocess.Popen([os.path.join(b, "dataplane", "gldp"), "--socket", sock,
-                          "--pmd-cores", "1",
+                          "--pmd-cores", "1", "--mbufs", str(mbufs),
                           "--port", f"in=net_pcap0,rx_pcap={pcap},infinite_rx=1",
                           "--port", "out=net_null0,no-rx=1"],
                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

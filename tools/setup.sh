@@ -27,7 +27,7 @@ packages=(
   openvswitch-switch-dpdk openvswitch-common openvswitch-source
   # test tools
   iputils-ping iproute2 ethtool tcpdump tshark netcat-openbsd procps psmisc
-  python3 python3-scapy python3-cryptography python3-os-ken
+  python3 python3-scapy python3-cryptography python3-os-ken python3-matplotlib
 )
 
 sudo_cmd=()

@@ -1,0 +1,370 @@
+#!/usr/bin/python3
+"""The Goldilocks benchmark suite: every scenario, Goldilocks next to its peers, one run.
+
+  /usr/bin/python3 bench/suite.py [--quick] [--out bench]
+
+Writes bench/results/latest.json, bench/RESULTS.md (the latest run, with date, commit,
+machine and versions) and PNG plots under bench/results/. Ratios to the peer measured in
+the same run are the headline; absolute figures belong to the machine they were taken
+on. A scenario whose capability does not exist yet is reported as "not yet", never
+faked. Figures only: nothing is asserted.
+
+Scenarios
+  forwarding   1 / 1k / 100k UDP flows of 64 B, net_pcap (infinite_rx) -> one rule ->
+               net_null, one PMD: gldp (gl-dpctl), OVS with datapath_type=gl,
+               OVS-DPDK (netdev), dpdk-testpmd io (the I/O limit)
+  tcp_cps      new TCP connections per second through the switch (gl-pktgen on veth)
+  flow_setup   flow installation through the API (gl-bench-flow-install)
+  classifier   megaflow lookup cost (gl-bench-classifier)
+  esp          ESP encrypt/decrypt next to the raw AEAD limit (gl-bench-esp)
+  conntrack    firewall with established connections          (not yet)
+  rekey        loss during SA rotation                          (not yet)
+
+On a server with NICs: see bench/README.md (PCI devargs, several PMD cores, a 1..N PMD
+scaling run).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import forwarding  # noqa: E402
+
+NOT_YET = "not yet"
+
+
+def build_dir():
+    return os.environ.get("GL_BUILD_DIR", os.path.join(TOP, "build"))
+
+
+def find_bin(*rel):
+    for r in rel:
+        p = os.path.join(build_dir(), r)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    ovs = sh(["/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk", "--version"]).stdout
+    ovs = ovs.splitlines()[0] if ovs else "?"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "dpdk": sh(["pkg-config", "--modversion", "libdpdk"]).stdout.strip(),
+        "ovs": ovs,
+        "commit": sh(["git", "-C", TOP, "rev-parse", "--short", "HEAD"]).stdout.strip(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "hugepages": forwarding.hugepages_usable(),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+# ---- scenarios -------------------------------------------------------------------------
+
+def forwarding_scenario(a, work):
+    out = {}
+    ovs_gl = find_bin("ovs/ovs-vswitchd-gl", "dataplane/ovs/ovs-vswitchd-gl",
+                      "tools/ovs-vswitchd-gl")
+    for flows in a.flows:
+        pcap = os.path.join(work, f"flows{flows}.pcap")
+        forwarding.write_pcap(pcap, flows)
+        huge = forwarding.hugepages_usable()
+        row = {}
+        for system in ("gldp", "ovs_gl", "ovs_dpdk", "testpmd"):
+            if system == "ovs_gl" and (ovs_gl is None or not hasattr(forwarding, "bench_ovs_gl")):
+                row[system] = NOT_YET
+                continue
+            runs = []
+            for _ in range(a.repeat):
+                print(f"forwarding {flows} flows: {system}...", flush=True)
+                try:
+                    if system == "gldp":
+                        runs.append(forwarding.bench_gldp(pcap, a.seconds, work))
+                    elif system == "ovs_gl":
+                        runs.append(forwarding.bench_ovs_gl(pcap, a.seconds, work, huge))
+                    elif system == "ovs_dpdk":
+                        runs.append(forwarding.bench_ovs(pcap, a.seconds, work, huge))
+                    else:
+                        runs.append(forwarding.bench_testpmd(pcap, a.seconds, huge))
+                except Exception as e:  # noqa: BLE001 - a failed peer is reported, not fatal
+                    runs.append({"error": str(e)[:300]})
+            ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["mpps"])
+            if ok:
+                med = dict(ok[len(ok) // 2])
+                med.pop("drops", None)
+                med["mpps_runs"] = [round(r["mpps"], 3) for r in ok]
+                row[system] = med
+            else:
+                row[system] = runs[-1]
+        g, o = row.get("gldp"), row.get("ovs_dpdk")
+        if isinstance(g, dict) and isinstance(o, dict) and g.get("mpps") and o.get("mpps"):
+            row["ratio_gldp_ovs_dpdk"] = g["mpps"] / o["mpps"]
+        t = row.get("testpmd")
+        if isinstance(g, dict) and isinstance(t, dict) and g.get("mpps") and t.get("mpps"):
+            row["ratio_gldp_testpmd"] = g["mpps"] / t["mpps"]
+        out[str(flows)] = row
+    return out
+
+
+def tcp_cps_scenario(a, work):
+    """New TCP connections per second: gl-pktgen's client and server on two veth pairs
+    whose other ends are gldp ports (permissive flows)."""
+    pktgen = find_bin("tools/pktgen/gl-pktgen")
+    gldp = find_bin("dataplane/gldp")
+    dpctl = find_bin("tools/gl-dpctl")
+    if not (pktgen and gldp and dpctl):
+        return {"gldp": "binaries missing"}
+    tag = f"glb{os.getpid() % 100000}"
+    links = []
+    p = None
+    try:
+        ends = []
+        for i in (1, 2):
+            gen, dp = f"{tag}g{i}", f"{tag}d{i}"
+            subprocess.run(["ip", "link", "add", gen, "type", "veth", "peer", "name", dp],
+                           check=True)
+            links.append(gen)
+            for dev in (gen, dp):
+                sh(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"])
+                subprocess.run(["ip", "link", "set", dev, "up"], check=True)
+            ends.append((gen, dp))
+        sock = os.path.join(work, "cps.sock")
+        p = subprocess.Popen([gldp, "--socket", sock, "--pmd-cores", "1",
+                              "--port", f"p1=net_af_packet0,iface={ends[0][1]}",
+                              "--port", f"p2=net_af_packet1,iface={ends[1][1]}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        for _ in range(100):
+            if sh([dpctl, "--socket", sock, "show"]).returncode == 0:
+                break
+            time.sleep(0.1)
+        sh([dpctl, "--socket", sock, "add-flow", "in_port(1)", "2"])
+        sh([dpctl, "--socket", sock, "add-flow", "in_port(2)", "1"])
+        n = 2000 if a.quick else 20000
+        r = sh([pktgen, "--tx", f"net_af_packet8,iface={ends[0][0]}",
+                "--rx", f"net_af_packet9,iface={ends[1][0]}", "--lcores", "0", "--quiet",
+                "--json", "-", "--proto", "tcp", "--count", str(n), "--tcp-timeout", "5"],
+               timeout=300)
+        s = json.loads(r.stdout)
+        c = s["connections"]
+        secs = s.get("elapsed_s") or s["tx"]["seconds"]
+        return {"gldp": {"connections": n, "established": c["established"],
+                         "failed": c["failed"], "seconds": secs,
+                         "connections_per_s": c["established"] / secs if secs else None,
+                         "note": "generator and switch share 2 cores; veth + af_packet"},
+                "ovs_dpdk": NOT_YET}
+    except Exception as e:  # noqa: BLE001
+        return {"gldp": {"error": str(e)[:300]}, "ovs_dpdk": NOT_YET}
+    finally:
+        forwarding.kill_group(p)
+        for l in links:
+            sh(["ip", "link", "del", l])
+
+
+def flow_setup_scenario(a, work):
+    b = find_bin("bench/gl-bench-flow-install")
+    gldp = find_bin("dataplane/gldp")
+    if not b:
+        return NOT_YET
+    r = sh([b, "--gldp", gldp, "--flows", "20000" if a.quick else "100000"], timeout=600)
+    rows = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"(\S.*?)\s{2,}([\d.]+)\s+(\d+)$", line)
+        if m:
+            rows[m.group(1).strip()] = {"seconds": float(m.group(2)),
+                                        "flows_per_s": int(m.group(3))}
+    return {"gldp_api": rows, "ovs_upcall_setup": NOT_YET,
+            "note": "miss -> upcall -> install through OVS comes with datapath_type=gl"}
+
+
+def classifier_scenario(a, work):
+    b = find_bin("bench/gl-bench-classifier")
+    if not b:
+        return NOT_YET
+    r = sh([b, "--quick"], timeout=900)
+    rows = []
+    for line in r.stdout.splitlines():
+        m = re.match(r"(.+?)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", line)
+        if m:
+            rows.append({"case": m.group(1).strip(), "rules": int(m.group(2)),
+                         "subtables": int(m.group(3)), "ns_per_op": float(m.group(4)),
+                         "cycles_per_op": float(m.group(5)), "mops": float(m.group(6))})
+    return {"rows": rows}
+
+
+def esp_scenario(a, work):
+    b = find_bin("bench/gl-bench-esp")
+    if not b:
+        return NOT_YET
+    r = sh([b, "--quick"] if a.quick else [b], timeout=900)
+    return {"output": r.stdout[-6000:], "returncode": r.returncode}
+
+
+# ---- reporting -------------------------------------------------------------------------
+
+def fmt(v, spec="{:.2f}"):
+    if isinstance(v, dict):
+        if "error" in v:
+            return "error"
+        return spec.format(v.get("mpps", 0))
+    return str(v)
+
+
+def write_markdown(res, path):
+    m = res["machine"]
+    L = ["# Benchmark results", "",
+         f"Latest run of `bench/suite.py`: {m['date']}, commit {m['commit']}.",
+         f"Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, DPDK {m['dpdk']},"
+         f" {m['ovs']}, hugepages: {m['hugepages']}, load average at start"
+         f" {m['load_average']:.2f}.",
+         "Ratios to the peer measured in the same run are the headline; absolute figures"
+         " belong to this machine.", "",
+         "## Forwarding (64 B UDP, one rule, one PMD core)", "",
+         "| flows | gldp Mpps | OVS datapath gl | OVS-DPDK Mpps | testpmd Mpps | gldp / OVS-DPDK | gldp / testpmd |",
+         "|---:|---:|---:|---:|---:|---:|---:|"]
+    for flows, row in res["forwarding"].items():
+        L.append(f"| {flows} | {fmt(row['gldp'])} | {fmt(row['ovs_gl'])} |"
+                 f" {fmt(row['ovs_dpdk'])} | {fmt(row['testpmd'])} |"
+                 f" {row.get('ratio_gldp_ovs_dpdk', 0):.2f}x |"
+                 f" {row.get('ratio_gldp_testpmd', 0):.2f} |")
+    L += ["", "Median of the rounds; every round's figure is in `results/latest.json`.", "",
+          "## New TCP connections per second", ""]
+    t = res["tcp_cps"]
+    g = t.get("gldp")
+    if isinstance(g, dict) and "connections_per_s" in g:
+        L.append(f"gldp: {g['established']} of {g['connections']} established,"
+                 f" {g['connections_per_s']:.0f} connections/s ({g['note']}). OVS-DPDK: {t['ovs_dpdk']}.")
+    else:
+        L.append(f"gldp: {g}")
+    L += ["", "## Flow set-up", ""]
+    fs = res["flow_setup"]
+    if isinstance(fs, dict):
+        L += ["| phase (through the datapath API) | flows/s |", "|---|---:|"]
+        for k, v in fs["gldp_api"].items():
+            L.append(f"| {k} | {v['flows_per_s']} |")
+        L.append("")
+        L.append(f"Miss → upcall → install through OVS: {fs['ovs_upcall_setup']}.")
+    else:
+        L.append(str(fs))
+    L += ["", "## Megaflow classifier (ns per lookup)", ""]
+    c = res["classifier"]
+    if isinstance(c, dict):
+        L += ["| case | rules | subtables | ns/op | Mops/s |", "|---|---:|---:|---:|---:|"]
+        for r in c["rows"]:
+            L.append(f"| {r['case']} | {r['rules']} | {r['subtables']} | {r['ns_per_op']} |"
+                     f" {r['mops']} |")
+    L += ["", "## ESP", ""]
+    e = res["esp"]
+    L.append("```\n" + e["output"].strip() + "\n```" if isinstance(e, dict) else str(e))
+    L += ["", "## Conntrack firewall with established connections", "", res["conntrack"],
+          "", "## Loss during rekey", "", res["rekey"], ""]
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def plot(res, outdir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    files = []
+    fw = res["forwarding"]
+    systems = ["gldp", "ovs_gl", "ovs_dpdk", "testpmd"]
+    labels = list(fw.keys())
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.2
+    for i, s in enumerate(systems):
+        vals = [fw[f][s]["mpps"] if isinstance(fw[f][s], dict) and "mpps" in fw[f][s] else 0
+                for f in labels]
+        ax.bar([x + i * width for x in range(len(labels))], vals, width, label=s)
+    ax.set_xticks([x + 1.5 * width for x in range(len(labels))])
+    ax.set_xticklabels([f"{f} flows" for f in labels])
+    ax.set_ylabel("Mpps (64 B, one PMD core)")
+    ax.set_title(f"Forwarding — {res['machine']['cpu']}")
+    ax.legend()
+    p = os.path.join(outdir, "forwarding.png")
+    fig.tight_layout()
+    fig.savefig(p, dpi=100)
+    files.append(p)
+    c = res["classifier"]
+    if isinstance(c, dict) and c["rows"]:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for rules in sorted({r["rules"] for r in c["rows"]}):
+            pts = sorted((r["subtables"], r["ns_per_op"]) for r in c["rows"]
+                         if r["rules"] == rules and r["case"].startswith("megaflow lookup_batch"))
+            if pts:
+                ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
+                        label=f"{rules} rules")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("subtables")
+        ax.set_ylabel("ns per lookup (batch of 32)")
+        ax.set_title("Megaflow classifier")
+        ax.legend()
+        p = os.path.join(outdir, "classifier.png")
+        fig.tight_layout()
+        fig.savefig(p, dpi=100)
+        files.append(p)
+    return files
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short runs (CI smoke, demos)")
+    ap.add_argument("--seconds", type=float, default=None, help="per forwarding measurement")
+    ap.add_argument("--repeat", type=int, default=None, help="rounds per forwarding system")
+    ap.add_argument("--flows", type=int, nargs="+", default=[1, 1000, 100000])
+    ap.add_argument("--only", nargs="+",
+                    choices=["forwarding", "tcp_cps", "flow_setup", "classifier", "esp"],
+                    help="run only these scenarios")
+    ap.add_argument("--out", default=HERE, help="where RESULTS.md and results/ go")
+    a = ap.parse_args()
+    a.seconds = a.seconds or (2.0 if a.quick else 5.0)
+    a.repeat = a.repeat or (1 if a.quick else 3)
+
+    res = {"machine": machine(), "quick": a.quick}
+    scen = {"forwarding": forwarding_scenario, "tcp_cps": tcp_cps_scenario,
+            "flow_setup": flow_setup_scenario, "classifier": classifier_scenario,
+            "esp": esp_scenario}
+    with tempfile.TemporaryDirectory(prefix="gl-suite-") as work:
+        for name, fn in scen.items():
+            if a.only and name not in a.only:
+                res[name] = "skipped"
+                continue
+            print(f"== {name}", flush=True)
+            res[name] = fn(a, work)
+    res["conntrack"] = NOT_YET
+    res["rekey"] = NOT_YET
+    outdir = os.path.join(a.out, "results")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "latest.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    if not a.only:
+        write_markdown(res, os.path.join(a.out, "RESULTS.md"))
+        res["plots"] = plot(res, outdir)
+    print(json.dumps({k: v for k, v in res.items() if k in ("forwarding",)}, indent=1)[:3000])
+    print(f"wrote {outdir}/latest.json" + ("" if a.only else f", {a.out}/RESULTS.md, plots"))
+
+
+if __name__ == "__main__":
+    main()
