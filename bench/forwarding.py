@@ -139,19 +139,37 @@ def bench_gldp(pcap, seconds, workdir):
 
 # ---- OVS-DPDK --------------------------------------------------------------------------
 
-def bench_ovs(pcap, seconds, workdir, hugepages):
-    run_dir = tempfile.mkdtemp(prefix="ovs-", dir=workdir)  # a fresh database per round
-    env = dict(os.environ, OVS_RUNDIR=run_dir, OVS_LOGDIR=run_dir, OVS_DBDIR=run_dir,
-               OVS_SYSCONFDIR=run_dir)
-    db = os.path.join(run_dir, "conf.db")
-    dbsock = os.path.join(run_dir, "db.sock")
-    subprocess.run(["ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema"],
-                   check=True, env=env)
-    procs = []
-    try:
-        procs.append(subprocess.Popen(
-            ["ovsdb-server", db, f"--remote=punix:{dbsock}", "--pidfile=" +
-             os.path.join(run_dir, "ovsdb.pid"), "--unixctl=" + os.path.join(run_dir, "ovsdb.ctl")],
+class OvsDpdk:
+    """Debian's OVS-DPDK (ovs-vswitchd-dpdk, datapath_type=netdev) with its own database
+    and run directory: `with OvsDpdk(workdir, hugepages, ports, flows) as ovs:`.
+    ports: [(name, devargs)] numbered 1, 2, ...; flows: ovs-ofctl add-flow strings."""
+
+    def __init__(self, workdir, hugepages, ports, flows):
+        self.run_dir = tempfile.mkdtemp(prefix="ovs-", dir=workdir)  # fresh db every time
+        self.env = dict(os.environ, OVS_RUNDIR=self.run_dir, OVS_LOGDIR=self.run_dir,
+                        OVS_DBDIR=self.run_dir, OVS_SYSCONFDIR=self.run_dir)
+        self.hugepages, self.ports, self.flows = hugepages, ports, flows
+        self.procs = []
+        self.ctl = os.path.join(self.run_dir, "vswitchd.ctl")
+
+    def __enter__(self):
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self):
+        env, run_dir = self.env, self.run_dir
+        db = os.path.join(run_dir, "conf.db")
+        dbsock = os.path.join(run_dir, "db.sock")
+        subprocess.run(["ovsdb-tool", "create", db, "/usr/share/openvswitch/vswitch.ovsschema"],
+                       check=True, env=env)
+        self.procs.append(subprocess.Popen(
+            ["ovsdb-server", db, f"--remote=punix:{dbsock}",
+             "--pidfile=" + os.path.join(run_dir, "ovsdb.pid"),
+             "--unixctl=" + os.path.join(run_dir, "ovsdb.ctl")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         for _ in range(100):
             if os.path.exists(dbsock):
@@ -160,58 +178,58 @@ def bench_ovs(pcap, seconds, workdir, hugepages):
         vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--no-wait"]
         subprocess.run(vsctl + ["init"], check=True, env=env)
         extra = f"--file-prefix=gl-ovsbench-{os.getpid()} --no-pci "
-        extra += "--in-memory" if hugepages else "--no-huge --no-shconf -m 1024"
+        extra += "--in-memory" if self.hugepages else "--no-huge --no-shconf -m 1024"
         subprocess.run(vsctl + ["set", "Open_vSwitch", ".",
                                 "other_config:dpdk-init=true",
                                 "other_config:dpdk-lcore-mask=0x1",
                                 "other_config:pmd-cpu-mask=0x2",
                                 f"other_config:dpdk-extra={extra}"] +
-                       ([] if hugepages else ["other_config:dpdk-socket-mem=0"]),
+                       ([] if self.hugepages else ["other_config:dpdk-socket-mem=0"]),
                        check=True, env=env)
-        ctl = os.path.join(run_dir, "vswitchd.ctl")
-        procs.append(subprocess.Popen(
+        self.procs.append(subprocess.Popen(
             ["/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk", f"unix:{dbsock}",
-             "--pidfile=" + os.path.join(run_dir, "vswitchd.pid"), f"--unixctl={ctl}",
+             "--pidfile=" + os.path.join(run_dir, "vswitchd.pid"), f"--unixctl={self.ctl}",
              "--log-file=" + os.path.join(run_dir, "vswitchd.log")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--timeout=60"]
-        subprocess.run(vsctl + ["add-br", "br0", "--", "set", "bridge", "br0",
-                                "datapath_type=netdev"], check=True, env=env)
-        subprocess.run(vsctl + ["add-port", "br0", "in", "--", "set", "Interface", "in",
-                                "type=dpdk", f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},"
-                                "infinite_rx=1", "ofport_request=1"], check=True, env=env)
-        subprocess.run(vsctl + ["add-port", "br0", "out", "--", "set", "Interface", "out",
-                                "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
-                                "ofport_request=2"], check=True, env=env)
+        self.vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--timeout=60"]
+        subprocess.run(self.vsctl + ["add-br", "br0", "--", "set", "bridge", "br0",
+                                     "datapath_type=netdev"], check=True, env=env)
+        for i, (name, devargs) in enumerate(self.ports, 1):
+            subprocess.run(self.vsctl + ["add-port", "br0", name, "--", "set", "Interface", name,
+                                         "type=dpdk", f"options:dpdk-devargs={devargs}",
+                                         f"ofport_request={i}"], check=True, env=env)
         br_mgmt = f"unix:{os.path.join(run_dir, 'br0.mgmt')}"
         subprocess.run(["ovs-ofctl", "del-flows", br_mgmt], check=True, env=env)
-        subprocess.run(["ovs-ofctl", "add-flow", br_mgmt, "in_port=1,actions=output:2"],
-                       check=True, env=env)
-        appctl = ["ovs-appctl", "-t", ctl]
+        for f in self.flows:
+            subprocess.run(["ovs-ofctl", "add-flow", br_mgmt, f], check=True, env=env)
+
+    def appctl(self, *args):
+        return subprocess.run(["ovs-appctl", "-t", self.ctl, *args], capture_output=True,
+                              text=True, env=self.env).stdout
+
+    def __exit__(self, *exc):
+        for p in reversed(self.procs):
+            kill_group(p)
+        self.procs.clear()
+        return False
+
+
+def bench_ovs(pcap, seconds, workdir, hugepages):
+    ports = [("in", f"net_pcap0,rx_pcap={pcap},infinite_rx=1"), ("out", "net_null0,no-rx=1")]
+    with OvsDpdk(workdir, hugepages, ports, ["in_port=1,actions=output:2"]) as ovs:
         time.sleep(3)
-
-        def tx():
-            out = subprocess.run(vsctl + ["get", "Interface", "out", "statistics:tx_packets"],
-                                 capture_output=True, text=True, env=env).stdout.strip()
-            return int(out or 0)
-
-        subprocess.run(appctl + ["dpif-netdev/pmd-stats-clear"], capture_output=True, env=env)
+        ovs.appctl("dpif-netdev/pmd-stats-clear")
         # Interface statistics refresh every 5 s in OVS: use the PMD counters instead.
         t0 = time.time()
         time.sleep(seconds)
-        stats = subprocess.run(appctl + ["dpif-netdev/pmd-stats-show"], capture_output=True,
-                               text=True, env=env).stdout
+        stats = ovs.appctl("dpif-netdev/pmd-stats-show")
         t1 = time.time()
         m = re.search(r"packets received:\s*(\d+)", stats)
         cyc = re.search(r"avg cycles per packet:\s*([\d.]+)", stats)
         pk = int(m.group(1)) if m else 0
         pps = pk / (t1 - t0)
         return {"mpps": pps / 1e6, "cycles_per_packet": tsc_hz() / pps if pps else None,
-                "ovs_avg_cycles_per_packet": float(cyc.group(1)) if cyc else None,
-                "tx_packets_sample": tx()}
-    finally:
-        for p in reversed(procs):
-            kill_group(p)
+                "ovs_avg_cycles_per_packet": float(cyc.group(1)) if cyc else None}
 
 
 # ---- testpmd ---------------------------------------------------------------------------

@@ -125,17 +125,17 @@ def forwarding_scenario(a, work):
 
 def tcp_cps_scenario(a, work):
     """New TCP connections per second: gl-pktgen's client and server on two veth pairs
-    whose other ends are gldp ports (permissive flows)."""
+    whose other ends are the switch's ports (port 1 <-> port 2), gldp and OVS-DPDK."""
     pktgen = find_bin("tools/pktgen/gl-pktgen")
     gldp = find_bin("dataplane/gldp")
     dpctl = find_bin("tools/gl-dpctl")
     if not (pktgen and gldp and dpctl):
-        return {"gldp": "binaries missing"}
+        return {"gldp": "binaries missing", "ovs_dpdk": "binaries missing"}
     tag = f"glb{os.getpid() % 100000}"
-    links = []
-    p = None
+    links, ends = [], []
+    n = 2000 if a.quick else 20000
+    out = {}
     try:
-        ends = []
         for i in (1, 2):
             gen, dp = f"{tag}g{i}", f"{tag}d{i}"
             subprocess.run(["ip", "link", "add", gen, "type", "veth", "peer", "name", dp],
@@ -145,35 +145,56 @@ def tcp_cps_scenario(a, work):
                 sh(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"])
                 subprocess.run(["ip", "link", "set", dev, "up"], check=True)
             ends.append((gen, dp))
-        sock = os.path.join(work, "cps.sock")
-        p = subprocess.Popen([gldp, "--socket", sock, "--pmd-cores", "1",
-                              "--port", f"p1=net_af_packet0,iface={ends[0][1]}",
-                              "--port", f"p2=net_af_packet1,iface={ends[1][1]}"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-        for _ in range(100):
-            if sh([dpctl, "--socket", sock, "show"]).returncode == 0:
-                break
-            time.sleep(0.1)
-        sh([dpctl, "--socket", sock, "add-flow", "in_port(1)", "2"])
-        sh([dpctl, "--socket", sock, "add-flow", "in_port(2)", "1"])
-        n = 2000 if a.quick else 20000
-        r = sh([pktgen, "--tx", f"net_af_packet8,iface={ends[0][0]}",
-                "--rx", f"net_af_packet9,iface={ends[1][0]}", "--lcores", "0", "--quiet",
-                "--json", "-", "--proto", "tcp", "--count", str(n), "--tcp-timeout", "5"],
-               timeout=300)
-        s = json.loads(r.stdout)
-        c = s["connections"]
-        secs = s.get("elapsed_s") or s["tx"]["seconds"]
-        return {"gldp": {"connections": n, "established": c["established"],
-                         "failed": c["failed"], "seconds": secs,
-                         "connections_per_s": c["established"] / secs if secs else None,
-                         "note": "generator and switch share 2 cores; veth + af_packet"},
-                "ovs_dpdk": NOT_YET}
-    except Exception as e:  # noqa: BLE001
-        return {"gldp": {"error": str(e)[:300]}, "ovs_dpdk": NOT_YET}
+        switch_ports = [("p1", f"net_af_packet0,iface={ends[0][1]}"),
+                        ("p2", f"net_af_packet1,iface={ends[1][1]}")]
+
+        def run_pktgen():
+            r = sh([pktgen, "--tx", f"net_af_packet8,iface={ends[0][0]}",
+                    "--rx", f"net_af_packet9,iface={ends[1][0]}", "--lcores", "0", "--quiet",
+                    "--json", "-", "--proto", "tcp", "--count", str(n), "--tcp-timeout", "5"],
+                   timeout=300)
+            s = json.loads(r.stdout)
+            c = s["connections"]
+            secs = s.get("elapsed_s") or s["tx"]["seconds"]
+            return {"connections": n, "established": c["established"], "failed": c["failed"],
+                    "seconds": secs,
+                    "connections_per_s": c["established"] / secs if secs else None}
+
+        # gldp
+        p = None
+        try:
+            sock = os.path.join(work, "cps.sock")
+            args = [gldp, "--socket", sock, "--pmd-cores", "1"]
+            for name, devargs in switch_ports:
+                args += ["--port", f"{name}={devargs}"]
+            p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+            for _ in range(100):
+                if sh([dpctl, "--socket", sock, "show"]).returncode == 0:
+                    break
+                time.sleep(0.1)
+            sh([dpctl, "--socket", sock, "add-flow", "in_port(1)", "2"])
+            sh([dpctl, "--socket", sock, "add-flow", "in_port(2)", "1"])
+            out["gldp"] = run_pktgen()
+        except Exception as e:  # noqa: BLE001
+            out["gldp"] = {"error": str(e)[:300]}
+        finally:
+            forwarding.kill_group(p)
+        # OVS-DPDK, the same ports and rules
+        try:
+            with forwarding.OvsDpdk(work, forwarding.hugepages_usable(), switch_ports,
+                                    ["in_port=1,actions=output:2",
+                                     "in_port=2,actions=output:1"]):
+                time.sleep(3)
+                out["ovs_dpdk"] = run_pktgen()
+        except Exception as e:  # noqa: BLE001
+            out["ovs_dpdk"] = {"error": str(e)[:300]}
+        out["note"] = "generator on core 0, switch PMD on core 1; veth + af_packet"
+        g, o = out.get("gldp", {}), out.get("ovs_dpdk", {})
+        if g.get("connections_per_s") and o.get("connections_per_s"):
+            out["ratio_gldp_ovs_dpdk"] = g["connections_per_s"] / o["connections_per_s"]
+        return out
     finally:
-        forwarding.kill_group(p)
         for l in links:
             sh(["ip", "link", "del", l])
 
@@ -247,12 +268,19 @@ def write_markdown(res, path):
     L += ["", "Median of the rounds; every round's figure is in `results/latest.json`.", "",
           "## New TCP connections per second", ""]
     t = res["tcp_cps"]
-    g = t.get("gldp")
-    if isinstance(g, dict) and "connections_per_s" in g:
-        L.append(f"gldp: {g['established']} of {g['connections']} established,"
-                 f" {g['connections_per_s']:.0f} connections/s ({g['note']}). OVS-DPDK: {t['ovs_dpdk']}.")
+    if isinstance(t, dict):
+        L += ["| system | established | failed | connections/s |", "|---|---:|---:|---:|"]
+        for k in ("gldp", "ovs_dpdk"):
+            v = t.get(k)
+            if isinstance(v, dict) and "connections_per_s" in v:
+                L.append(f"| {k} | {v['established']} of {v['connections']} | {v['failed']} |"
+                         f" {v['connections_per_s']:.0f} |")
+            else:
+                L.append(f"| {k} | {v} | | |")
+        if "ratio_gldp_ovs_dpdk" in t:
+            L.append(f"\ngldp / OVS-DPDK = {t['ratio_gldp_ovs_dpdk']:.2f}x ({t['note']}).")
     else:
-        L.append(f"gldp: {g}")
+        L.append(str(t))
     L += ["", "## Flow set-up", ""]
     fs = res["flow_setup"]
     if isinstance(fs, dict):
