@@ -208,6 +208,20 @@ def test_bad_cli_input():
             check(want in (r.stderr + r.stdout), f"{args}: error does not mention '{want}':"
                   f" {r.stderr}")
         check(env.gldp_proc.poll() is None, "gldp died on bad input")
+        # gldp's own command line: usage errors exit 2 and say what is wrong.
+        gldp_cases = [
+            (["--pmd-cores", "0"], 2, "also the control core"),
+            (["--pmd-cores", "x"], 2, "bad --pmd-cores"),
+            (["--port", "noequals"], 2, "NAME=DEVARGS"),
+            (["--mbufs", "10"], 2, "--mbufs"),
+            (["--frobnicate"], 2, "unknown option"),
+            (["--socket", f"/tmp/{env.tag}-x.sock", "--port", "z=net_nosuchdriver0"], 1,
+             "cannot create device"),
+        ]
+        for args, code, want in gldp_cases:
+            r = run([binary("gldp"), *args], check_rc=False, timeout=60)
+            check(r.returncode == code, f"gldp {args}: exit {r.returncode}, want {code}")
+            check(want in r.stderr, f"gldp {args}: stderr does not mention '{want}': {r.stderr}")
         # --help on both binaries
         check("usage" in run([binary("gldp"), "--help"]).stdout, "gldp --help")
         check("usage" in run([binary("gl-dpctl"), "--help"]).stdout, "gl-dpctl --help")
