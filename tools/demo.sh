@@ -38,6 +38,9 @@ for i in 1 2; do
   ip -n "${tag}vm$i" link set lo up
   ip netns exec "${tag}vm$i" ethtool -K "${tag}i$i" tx off >/dev/null 2>&1 || true
   ip link set "${tag}o$i" up
+  # No IPv6 autoconfiguration chatter: the demo installs IPv4 and ARP flows only.
+  sysctl -qw "net.ipv6.conf.${tag}o$i.disable_ipv6=1"
+  ip netns exec "${tag}vm$i" sysctl -qw "net.ipv6.conf.all.disable_ipv6=1"
 done
 
 dpctl() { "$build/tools/gl-dpctl" --socket "$sock" "$@"; }
@@ -71,7 +74,10 @@ rx=$!
 sleep 0.5
 ip netns exec "${tag}vm2" /usr/bin/python3 -c '
 import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(1000): s.sendto(b"x" * 64, ("10.0.0.1", 7000))'
+import time
+for i in range(1000):
+    s.sendto(b"x" * 64, ("10.0.0.1", 7000))
+    if i % 100 == 99: time.sleep(0.005)  # let the receiving socket keep up'
 wait $rx
 
 echo "== gl-dpctl dump-flows"
