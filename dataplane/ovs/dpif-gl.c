@@ -1,0 +1,1206 @@
+/* dpif-gl.c — the OVS datapath provider for gldp: datapath type "gl".
+ *
+ * Purpose: makes gldp a datapath of ovs-vswitchd, the way dpif-netlink makes the kernel
+ * module one. OVS's ofproto/xlate computes megaflows; this file installs them into gldp
+ * over the datapath API (gl_dpapi.h), receives misses and userspace() upcalls, executes
+ * packets and reports ports, flows and counters. Keys go through gl-flow.c; actions are
+ * the kernel's netlink encoding on both sides and pass through unchanged; UFIDs are
+ * OVS's. Design notes: dataplane/ovs/README.md.
+ *
+ * Connections to gldp: a gl_dp handle is single-threaded, OVS is not (handler and
+ * revalidator threads share the backer's dpif). So each struct dpif_gl keeps
+ *   - one handle per upcall handler, subscribed with pid = handler index + 1 (gldp
+ *     spreads misses over the subscribers by flow hash, userspace() upcalls go by pid);
+ *   - a pool of request handles: an operation borrows one, returns it after (a thread
+ *     that finds the pool empty opens a new one); flow dumps hold one for their life.
+ * A handle that failed at the transport level (gldp gone) is dropped, not pooled: the
+ * next operation connects afresh, so a restarted gldp is picked up.
+ *
+ * Thread-safety: as OVS requires of a dpif provider (see lib/dpif-provider.h).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <string.h>
+
+#include "dataplane/api/gl_dpapi.h"
+#include "dp-packet.h"
+#include "dpif-provider.h"
+#include "flow.h"
+#include "gl-flow.h"
+#include "netdev-gl.h"
+#include "netdev-provider.h"
+#include "netlink.h"
+#include "odp-util.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/ofpbuf.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/vlog.h"
+#include "ovs-thread.h"
+#include "seq.h"
+#include "sset.h"
+#include "timeval.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(dpif_gl);
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
+
+#define GL_DATAPATH_TYPE "gl"
+/* Flows per batched put/del request and per dump_next call. */
+#define GL_OP_BATCH 64
+#define GL_DUMP_BATCH 50
+/* Headroom kept in front of an upcall's packet (vlan push etc. in userspace). */
+#define GL_UPCALL_HEADROOM 128
+
+struct gl_handler {
+    struct gl_dp *dp;              /* NULL while gldp cannot be reached. */
+    uint32_t pid;
+    long long int retry_at;        /* When to try reconnecting a NULL 'dp'. */
+};
+
+struct dpif_gl {
+    struct dpif dpif;
+    char *socket;
+
+    struct ovs_mutex pool_mutex;
+    struct gl_dp **pool OVS_GUARDED;   /* Idle request handles. */
+    size_t n_pool OVS_GUARDED;
+    size_t pool_cap OVS_GUARDED;
+
+    struct ovs_rwlock upcall_lock;     /* handlers_set writes, recv reads. */
+    struct gl_handler *handlers;
+    uint32_t n_handlers;
+    bool recv_enabled;
+
+    uint64_t last_port_seq;
+    uint64_t boot_id;                  /* Of the gldp we last talked to. */
+    long long int next_boot_check;
+};
+
+/* Bumped whenever a port is added or removed through any dpif-gl in this process. */
+static struct seq *gl_port_seq;
+
+static struct dpif_gl *
+dpif_gl_cast(const struct dpif *dpif)
+{
+    return CONTAINER_OF(dpif, struct dpif_gl, dpif);
+}
+
+static bool
+is_transport_error(int error)
+{
+    return error == EPIPE || error == ECONNRESET || error == ENOTCONN || error == ETIMEDOUT
+           || error == ECONNREFUSED || error == EPROTO || error == EBADMSG || error == EBADF;
+}
+
+/* ---- request handles -------------------------------------------------------------- */
+
+/* Borrows a request handle; NULL (and *errorp) when gldp cannot be reached. */
+static struct gl_dp *
+conn_get(const struct dpif_gl *d_, int *errorp)
+{
+    struct dpif_gl *d = CONST_CAST(struct dpif_gl *, d_);
+    struct gl_dp *dp = NULL;
+
+    ovs_mutex_lock(&d->pool_mutex);
+    if (d->n_pool) {
+        dp = d->pool[--d->n_pool];
+    }
+    ovs_mutex_unlock(&d->pool_mutex);
+    if (dp) {
+        return dp;
+    }
+    int error = gl_dp_open(d->socket, &dp);
+    if (error) {
+        VLOG_WARN_RL(&rl, "%s: cannot connect to gldp at %s: %s", dpif_name(&d->dpif),
+                     d->socket, gl_dp_last_error(NULL));
+        *errorp = error;
+        return NULL;
+    }
+    return dp;
+}
+
+/* Returns a borrowed handle; 'error' is the last result obtained with it: a transport
+ * error closes the handle instead of pooling it. */
+static void
+conn_put(const struct dpif_gl *d_, struct gl_dp *dp, int error)
+{
+    struct dpif_gl *d = CONST_CAST(struct dpif_gl *, d_);
+    if (!dp) {
+        return;
+    }
+    if (error && is_transport_error(error)) {
+        gl_dp_close(dp);
+        return;
+    }
+    ovs_mutex_lock(&d->pool_mutex);
+    if (d->n_pool == d->pool_cap) {
+        d->pool = x2nrealloc(d->pool, &d->pool_cap, sizeof *d->pool);
+    }
+    d->pool[d->n_pool++] = dp;
+    ovs_mutex_unlock(&d->pool_mutex);
+}
+
+static void
+gl_ufid_from_ovs(const ovs_u128 *u, struct gl_ufid *g)
+{
+    g->lo = u->u64.lo;
+    g->hi = u->u64.hi;
+}
+
+static void
+gl_ufid_to_ovs(const struct gl_ufid *g, ovs_u128 *u)
+{
+    u->u64.lo = g->lo;
+    u->u64.hi = g->hi;
+}
+
+static void
+stats_from_gl(const struct gl_flow_stats *g, struct dpif_flow_stats *s)
+{
+    s->n_packets = g->packets;
+    s->n_bytes = g->bytes;
+    s->used = g->used_ms; /* CLOCK_MONOTONIC ms, as OVS's time_msec(). */
+    s->tcp_flags = ntohs(g->tcp_flags);
+}
+
+/* ---- class-level -------------------------------------------------------------------- */
+
+static int
+dpif_gl_init(void)
+{
+    gl_port_seq = seq_create();
+    netdev_gl_register();
+    return 0;
+}
+
+static int
+dpif_gl_enumerate(struct sset *all_dps, const struct dpif_class *class OVS_UNUSED)
+{
+    /* One datapath per gldp; it exists when gldp answers. */
+    struct gl_dp *dp;
+    if (!gl_dp_open(gl_ovs_socket_path(), &dp)) {
+        sset_add(all_dps, "ovs-" GL_DATAPATH_TYPE);
+        gl_dp_close(dp);
+    }
+    return 0;
+}
+
+static const char *
+dpif_gl_port_open_type(const struct dpif_class *class OVS_UNUSED, const char *type)
+{
+    if (!strcmp(type, "internal")) {
+        return NETDEV_GL_TYPE_INTERNAL;
+    }
+    if (!strcmp(type, "system") || !type[0]) {
+        return NETDEV_GL_TYPE_SYSTEM;
+    }
+    if (!strcmp(type, "gl")) {
+        return NETDEV_GL_TYPE_DPDK;
+    }
+    return type;
+}
+
+static int
+dpif_gl_open(const struct dpif_class *class, const char *name, bool create OVS_UNUSED,
+             struct dpif **dpifp)
+{
+    const char *socket = gl_ovs_socket_path();
+    struct gl_dp *dp;
+    struct gl_dp_info info;
+
+    int error = gl_dp_open(socket, &dp);
+    if (error) {
+        VLOG_ERR("%s: cannot connect to gldp at %s (set GLDP_SOCKET): %s", name, socket,
+                 gl_dp_last_error(NULL));
+        return error;
+    }
+    error = gl_dp_get_info(dp, &info);
+    if (error) {
+        VLOG_ERR("%s: gldp at %s: %s", name, socket, gl_dp_last_error(dp));
+        gl_dp_close(dp);
+        return error;
+    }
+
+    struct dpif_gl *d = xzalloc(sizeof *d);
+    dpif_init(&d->dpif, class, name, 0, 0);
+    d->socket = xstrdup(socket);
+    ovs_mutex_init(&d->pool_mutex);
+    ovs_rwlock_init(&d->upcall_lock);
+    d->last_port_seq = seq_read(gl_port_seq);
+    d->boot_id = info.boot_id;
+    conn_put(d, dp, 0);
+    VLOG_INFO("%s: gldp %s at %s (%"PRIu32" PMDs, %"PRIu32" ports, %"PRIu64" flows)", name,
+              info.version, socket, info.n_pmds, info.n_ports, info.n_flows);
+    *dpifp = &d->dpif;
+    return 0;
+}
+
+static void
+close_handlers(struct dpif_gl *d) OVS_REQ_WRLOCK(d->upcall_lock)
+{
+    for (uint32_t i = 0; i < d->n_handlers; i++) {
+        gl_dp_close(d->handlers[i].dp);
+    }
+    free(d->handlers);
+    d->handlers = NULL;
+    d->n_handlers = 0;
+}
+
+static void
+dpif_gl_close(struct dpif *dpif)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+
+    ovs_rwlock_wrlock(&d->upcall_lock);
+    close_handlers(d);
+    ovs_rwlock_unlock(&d->upcall_lock);
+    for (size_t i = 0; i < d->n_pool; i++) {
+        gl_dp_close(d->pool[i]);
+    }
+    free(d->pool);
+    ovs_mutex_destroy(&d->pool_mutex);
+    ovs_rwlock_destroy(&d->upcall_lock);
+    free(d->socket);
+    free(d);
+}
+
+/* Deleting the datapath: gldp stays, but loses every flow and port. */
+static int
+dpif_gl_destroy(struct dpif *dpif)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_flow_flush(dp);
+    struct gl_port_info *ports = NULL;
+    size_t n = 0;
+    if (!error) {
+        error = gl_dp_port_list(dp, &ports, &n);
+    }
+    for (size_t i = 0; !error && i < n; i++) {
+        error = gl_dp_port_del(dp, ports[i].port_no);
+    }
+    gl_dp_free(ports);
+    conn_put(d, dp, error);
+    seq_change(gl_port_seq);
+    return error;
+}
+
+/* Notices a restarted gldp (its boot id changes): OVS then re-adds ports and flows. */
+static bool
+dpif_gl_run(struct dpif *dpif)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    if (time_msec() < d->next_boot_check) {
+        return false;
+    }
+    d->next_boot_check = time_msec() + 1000;
+
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return false;
+    }
+    struct gl_dp_info info;
+    error = gl_dp_get_info(dp, &info);
+    conn_put(d, dp, error);
+    if (!error && info.boot_id != d->boot_id) {
+        VLOG_WARN("%s: gldp restarted (boot id %"PRIx64" -> %"PRIx64"): resynchronising",
+                  dpif_name(dpif), d->boot_id, info.boot_id);
+        d->boot_id = info.boot_id;
+        /* Port set changed; upcall subscriptions were lost with the old connections. */
+        seq_change(gl_port_seq);
+        ovs_rwlock_wrlock(&d->upcall_lock);
+        for (uint32_t i = 0; i < d->n_handlers; i++) {
+            gl_dp_close(d->handlers[i].dp);
+            d->handlers[i].dp = NULL;
+            d->handlers[i].retry_at = 0;
+        }
+        ovs_rwlock_unlock(&d->upcall_lock);
+        return true; /* Tells ofproto to revalidate everything. */
+    }
+    return false;
+}
+
+static void
+dpif_gl_wait(struct dpif *dpif)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    poll_timer_wait_until(d->next_boot_check);
+}
+
+static int
+dpif_gl_get_stats(const struct dpif *dpif, struct dpif_dp_stats *stats)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct gl_dp_stats *s = NULL;
+    error = gl_dp_get_stats(dp, &s);
+    conn_put(d, dp, error);
+    if (error) {
+        return error;
+    }
+    memset(stats, 0, sizeof *stats);
+    stats->n_flows = s->n_flows;
+    stats->n_lost = s->upcalls_lost;
+    for (uint32_t i = 0; i < s->n_pmds; i++) {
+        stats->n_hit += s->pmds[i].emc_hits + s->pmds[i].megaflow_hits;
+        stats->n_missed += s->pmds[i].misses;
+    }
+    stats->n_masks = UINT32_MAX;
+    stats->n_mask_hit = UINT64_MAX;
+    stats->n_cache_hit = UINT64_MAX;
+    gl_dp_free(s);
+    return 0;
+}
+
+static int
+dpif_gl_set_features(struct dpif *dpif OVS_UNUSED, uint32_t features OVS_UNUSED)
+{
+    return EOPNOTSUPP;
+}
+
+/* ---- ports -------------------------------------------------------------------------- */
+
+static void
+fill_dpif_port(const struct gl_port_info *p, struct dpif_port *port)
+{
+    if (port) {
+        port->name = xstrdup(p->name);
+        port->type = xstrdup(netdev_gl_type_of(p->name, p->devargs));
+        port->port_no = u32_to_odp(p->port_no);
+    }
+}
+
+static int
+dpif_gl_port_add(struct dpif *dpif, struct netdev *netdev, odp_port_t *port_nop)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    const char *name = netdev_get_name(netdev);
+    char devargs[GL_DP_DEVARGS_LEN];
+    uint16_t n_rxq = 0;
+
+    int error = netdev_gl_get_port_config(netdev, devargs, sizeof devargs, &n_rxq);
+    if (error == EOPNOTSUPP) {
+        VLOG_WARN("%s: port %s: type %s is not supported by datapath type gl (use "
+                  "internal, system, dpdk or gl)", dpif_name(dpif), name,
+                  netdev_get_type(netdev));
+        return EOPNOTSUPP;
+    } else if (error) {
+        VLOG_WARN("%s: port %s: no DPDK devargs configured", dpif_name(dpif), name);
+        return error;
+    }
+
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    uint32_t want = *port_nop == ODPP_NONE ? GL_PORT_ANY : odp_to_u32(*port_nop);
+    struct gl_port_info info;
+    error = gl_dp_port_add(dp, name, devargs, want, n_rxq, 0, &info);
+    if (error) {
+        VLOG_WARN("%s: adding port %s (%s) to gldp failed: %s", dpif_name(dpif), name,
+                  devargs, gl_dp_last_error(dp));
+    } else {
+        *port_nop = u32_to_odp(info.port_no);
+        VLOG_INFO("%s: added port %s as gldp port %"PRIu32" (%s)", dpif_name(dpif), name,
+                  info.port_no, devargs);
+    }
+    conn_put(d, dp, error);
+    if (!error) {
+        seq_change(gl_port_seq);
+        netdev_gl_ports_changed();
+    }
+    return error == ENOENT ? ENODEV : error;
+}
+
+static int
+dpif_gl_port_del(struct dpif *dpif, odp_port_t port_no)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_port_del(dp, odp_to_u32(port_no));
+    conn_put(d, dp, error);
+    if (!error) {
+        seq_change(gl_port_seq);
+        netdev_gl_ports_changed();
+    }
+    return error;
+}
+
+static int
+dpif_gl_port_query_by_number(const struct dpif *dpif, odp_port_t port_no,
+                             struct dpif_port *port)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct gl_port_info info;
+    error = gl_dp_port_get(dp, odp_to_u32(port_no), &info);
+    conn_put(d, dp, error);
+    if (!error) {
+        fill_dpif_port(&info, port);
+    }
+    return error;
+}
+
+static int
+dpif_gl_port_query_by_name(const struct dpif *dpif, const char *devname,
+                           struct dpif_port *port)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    if (strlen(devname) >= GL_DP_NAME_LEN) {
+        return ENODEV;
+    }
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct gl_port_info info;
+    error = gl_dp_port_get_by_name(dp, devname, &info);
+    conn_put(d, dp, error);
+    if (!error) {
+        fill_dpif_port(&info, port);
+    }
+    return error == ENOENT ? ENODEV : error;
+}
+
+static uint32_t
+dpif_gl_port_get_pid(const struct dpif *dpif, odp_port_t port_no)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    uint32_t pid = 0;
+    ovs_rwlock_rdlock(&d->upcall_lock);
+    if (d->n_handlers) {
+        pid = odp_to_u32(port_no) % d->n_handlers + 1;
+    }
+    ovs_rwlock_unlock(&d->upcall_lock);
+    return pid;
+}
+
+struct gl_port_dump {
+    struct gl_port_info *ports;
+    size_t n, next;
+    char *name, *type; /* Returned by the last dump_next. */
+};
+
+static int
+dpif_gl_port_dump_start(const struct dpif *dpif, void **statep)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    struct gl_port_dump *s = xzalloc(sizeof *s);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (dp) {
+        error = gl_dp_port_list(dp, &s->ports, &s->n);
+        conn_put(d, dp, error);
+    }
+    if (error) {
+        /* An unreachable gldp has no ports; OVS will see them again when it is back. */
+        VLOG_WARN_RL(&rl, "%s: port dump: %s", dpif_name(dpif), ovs_strerror(error));
+        s->n = 0;
+    }
+    *statep = s;
+    return 0;
+}
+
+static int
+dpif_gl_port_dump_next(const struct dpif *dpif OVS_UNUSED, void *state,
+                       struct dpif_port *port)
+{
+    struct gl_port_dump *s = state;
+    free(s->name);
+    free(s->type);
+    s->name = s->type = NULL;
+    if (s->next >= s->n) {
+        return EOF;
+    }
+    const struct gl_port_info *p = &s->ports[s->next++];
+    s->name = xstrdup(p->name);
+    s->type = xstrdup(netdev_gl_type_of(p->name, p->devargs));
+    port->name = s->name;
+    port->type = s->type;
+    port->port_no = u32_to_odp(p->port_no);
+    return 0;
+}
+
+static int
+dpif_gl_port_dump_done(const struct dpif *dpif OVS_UNUSED, void *state)
+{
+    struct gl_port_dump *s = state;
+    free(s->name);
+    free(s->type);
+    gl_dp_free(s->ports);
+    free(s);
+    return 0;
+}
+
+static int
+dpif_gl_port_poll(const struct dpif *dpif, char **devnamep OVS_UNUSED)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    uint64_t seq = seq_read(gl_port_seq);
+    if (seq != d->last_port_seq) {
+        d->last_port_seq = seq;
+        return ENOBUFS; /* "Something changed; dump the ports again." */
+    }
+    return EAGAIN;
+}
+
+static void
+dpif_gl_port_poll_wait(const struct dpif *dpif)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    seq_wait(gl_port_seq, d->last_port_seq);
+}
+
+/* ---- flows -------------------------------------------------------------------------- */
+
+static int
+dpif_gl_flow_flush(struct dpif *dpif)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_flow_flush(dp);
+    conn_put(d, dp, error);
+    return error;
+}
+
+/* Fills 'out' from gldp's 'f'; key, mask and actions are appended to the buffers (which
+ * must not move afterwards: callers size them). */
+static void
+dpif_flow_from_gl(const struct gl_flow *f, bool terse, struct ofpbuf *keybuf,
+                  struct ofpbuf *maskbuf, struct ofpbuf *actbuf, struct dpif_flow *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!terse) {
+        size_t key_ofs = keybuf->size;
+        size_t mask_ofs = maskbuf->size;
+        gl_flow_to_odp(&f->key, &f->mask, keybuf, maskbuf);
+        size_t act_ofs = actbuf->size;
+        ofpbuf_put(actbuf, f->actions, f->actions_len);
+        out->key = ofpbuf_at_assert(keybuf, key_ofs, 0);
+        out->key_len = keybuf->size - key_ofs;
+        out->mask = ofpbuf_at_assert(maskbuf, mask_ofs, 0);
+        out->mask_len = maskbuf->size - mask_ofs;
+        out->actions = ofpbuf_at_assert(actbuf, act_ofs, 0);
+        out->actions_len = f->actions_len;
+    }
+    gl_ufid_to_ovs(&f->ufid, &out->ufid);
+    out->ufid_present = true;
+    out->pmd_id = PMD_ID_NULL;
+    stats_from_gl(&f->stats, &out->stats);
+    out->attrs.offloaded = false;
+    out->attrs.dp_layer = "gl";
+    out->attrs.dp_extra_info = NULL;
+}
+
+struct dpif_gl_flow_dump {
+    struct dpif_flow_dump up;
+    struct ovs_mutex mutex;
+    struct gl_dp *dp OVS_GUARDED;       /* Borrowed for the dump's life. */
+    struct gl_flow_dump *dump OVS_GUARDED;
+    int status OVS_GUARDED;             /* First error, 0 while it goes on. */
+    bool done OVS_GUARDED;
+};
+
+struct dpif_gl_flow_dump_thread {
+    struct dpif_flow_dump_thread up;
+    struct dpif_gl_flow_dump *dump;
+    struct odputil_keybuf keys[GL_DUMP_BATCH];
+    struct odputil_keybuf masks[GL_DUMP_BATCH];
+    uint8_t actions[GL_DUMP_BATCH][GL_DP_MAX_ACTIONS];
+};
+
+static struct dpif_gl_flow_dump *
+dump_cast(struct dpif_flow_dump *dump)
+{
+    return CONTAINER_OF(dump, struct dpif_gl_flow_dump, up);
+}
+
+static struct dpif_flow_dump *
+dpif_gl_flow_dump_create(const struct dpif *dpif, bool terse,
+                         struct dpif_flow_dump_types *types OVS_UNUSED)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    struct dpif_gl_flow_dump *dump = xzalloc(sizeof *dump);
+
+    dpif_flow_dump_init(&dump->up, dpif);
+    dump->up.terse = terse;
+    ovs_mutex_init(&dump->mutex);
+    int error = 0;
+    dump->dp = conn_get(d, &error);
+    if (dump->dp) {
+        error = gl_dp_flow_dump_start(dump->dp, terse ? GL_FLOW_DUMP_NO_ACTIONS : 0,
+                                      &dump->dump);
+    }
+    if (error) {
+        dump->status = error;
+        dump->done = true;
+    }
+    return &dump->up;
+}
+
+static int
+dpif_gl_flow_dump_destroy(struct dpif_flow_dump *dump_)
+{
+    struct dpif_gl_flow_dump *dump = dump_cast(dump_);
+    const struct dpif_gl *d = dpif_gl_cast(dump->up.dpif);
+    int error = dump->status;
+    if (dump->dump) {
+        int e = gl_dp_flow_dump_done(dump->dump);
+        error = error ? error : e;
+    }
+    conn_put(d, dump->dp, error);
+    ovs_mutex_destroy(&dump->mutex);
+    free(dump);
+    return error;
+}
+
+static struct dpif_flow_dump_thread *
+dpif_gl_flow_dump_thread_create(struct dpif_flow_dump *dump_)
+{
+    struct dpif_gl_flow_dump_thread *t = xmalloc(sizeof *t);
+    dpif_flow_dump_thread_init(&t->up, dump_);
+    t->dump = dump_cast(dump_);
+    return &t->up;
+}
+
+static void
+dpif_gl_flow_dump_thread_destroy(struct dpif_flow_dump_thread *thread)
+{
+    free(CONTAINER_OF(thread, struct dpif_gl_flow_dump_thread, up));
+}
+
+static int
+dpif_gl_flow_dump_next(struct dpif_flow_dump_thread *thread_, struct dpif_flow *flows,
+                       int max_flows)
+{
+    struct dpif_gl_flow_dump_thread *t
+        = CONTAINER_OF(thread_, struct dpif_gl_flow_dump_thread, up);
+    struct dpif_gl_flow_dump *dump = t->dump;
+    int n = 0;
+
+    max_flows = MIN(max_flows, GL_DUMP_BATCH);
+    ovs_mutex_lock(&dump->mutex);
+    while (!dump->done && n < max_flows) {
+        struct gl_flow f;
+        int error = gl_dp_flow_dump_next(dump->dump, &f);
+        if (error) {
+            dump->done = true;
+            if (error != ENOENT) {
+                dump->status = error;
+            }
+            break;
+        }
+        struct ofpbuf keybuf, maskbuf, actbuf;
+        ofpbuf_use_stack(&keybuf, &t->keys[n], sizeof t->keys[n]);
+        ofpbuf_use_stack(&maskbuf, &t->masks[n], sizeof t->masks[n]);
+        ofpbuf_use_stack(&actbuf, t->actions[n], sizeof t->actions[n]);
+        dpif_flow_from_gl(&f, dump->up.terse, &keybuf, &maskbuf, &actbuf, &flows[n]);
+        n++;
+    }
+    ovs_mutex_unlock(&dump->mutex);
+    return n;
+}
+
+/* ---- operate ------------------------------------------------------------------------ */
+
+static void
+log_flow_error(const struct dpif *dpif, const char *what, const struct nlattr *key,
+               size_t key_len, const struct nlattr *mask, size_t mask_len, int error,
+               const char *msg)
+{
+    if (VLOG_DROP_WARN(&rl)) {
+        return;
+    }
+    struct ds s = DS_EMPTY_INITIALIZER;
+    odp_flow_format(key, key_len, mask, mask_len, NULL, &s, false);
+    VLOG_WARN("%s: %s %s failed (%s): %s", dpif_name(dpif), what, ds_cstr(&s),
+              ovs_strerror(error), msg);
+    ds_destroy(&s);
+}
+
+static const ovs_u128 *
+op_ufid(const ovs_u128 *ufid, const struct nlattr *key, size_t key_len, ovs_u128 *tmp)
+{
+    if (ufid) {
+        return ufid;
+    }
+    odp_flow_key_hash(key, key_len, tmp);
+    return tmp;
+}
+
+/* Puts ops[0..n) (all DPIF_OP_FLOW_PUT) in one batch. */
+static void
+operate_puts(struct dpif_gl *d, struct gl_dp **dpp, int *conn_error, struct dpif_op **ops,
+             size_t n)
+{
+    struct gl_flow_put puts[GL_OP_BATCH];
+    struct gl_flow_result results[GL_OP_BATCH];
+    size_t idx[GL_OP_BATCH];
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct dpif_flow_put *put = &ops[i]->flow_put;
+        struct gl_flow_put *p = &puts[m];
+        struct ds err = DS_EMPTY_INITIALIZER;
+        ovs_u128 tmp;
+
+        memset(p, 0, sizeof *p);
+        int error = gl_flow_from_odp(put->key, put->key_len, put->mask, put->mask_len,
+                                     &p->key, &p->mask, &err);
+        if (error) {
+            ops[i]->error = error;
+            if (!(put->flags & DPIF_FP_PROBE)) {
+                log_flow_error(&d->dpif, "put", put->key, put->key_len, put->mask,
+                               put->mask_len, error, ds_cstr(&err));
+            }
+            ds_destroy(&err);
+            continue;
+        }
+        ds_destroy(&err);
+        gl_ufid_from_ovs(op_ufid(put->ufid, put->key, put->key_len, &tmp), &p->ufid);
+        p->flags = (put->flags & DPIF_FP_CREATE ? GL_FLOW_PUT_CREATE : 0)
+                   | (put->flags & DPIF_FP_MODIFY ? GL_FLOW_PUT_MODIFY : 0)
+                   | (put->flags & DPIF_FP_ZERO_STATS ? GL_FLOW_PUT_ZERO_STATS : 0);
+        p->actions = put->actions;
+        p->actions_len = put->actions_len;
+        idx[m++] = i;
+    }
+    if (!m) {
+        return;
+    }
+    if (!*dpp) {
+        *dpp = conn_get(d, conn_error);
+    }
+    int error = *dpp ? gl_dp_flow_put(*dpp, puts, m, results) : *conn_error;
+    if (error && *dpp) {
+        *conn_error = error;
+    }
+    for (size_t j = 0; j < m; j++) {
+        struct dpif_op *op = ops[idx[j]];
+        struct dpif_flow_put *put = &op->flow_put;
+        op->error = error ? error : results[j].error;
+        if (!op->error && put->stats) {
+            if (put->flags & DPIF_FP_MODIFY) {
+                stats_from_gl(&results[j].stats, put->stats);
+            } else {
+                memset(put->stats, 0, sizeof *put->stats);
+            }
+        }
+        if (op->error && !error && !(put->flags & DPIF_FP_PROBE) && op->error != EEXIST) {
+            log_flow_error(&d->dpif, "put", put->key, put->key_len, put->mask,
+                           put->mask_len, op->error, results[j].message);
+        }
+    }
+}
+
+static void
+operate_dels(struct dpif_gl *d, struct gl_dp **dpp, int *conn_error, struct dpif_op **ops,
+             size_t n)
+{
+    struct gl_ufid ufids[GL_OP_BATCH];
+    struct gl_flow_result results[GL_OP_BATCH];
+
+    for (size_t i = 0; i < n; i++) {
+        struct dpif_flow_del *del = &ops[i]->flow_del;
+        ovs_u128 tmp;
+        gl_ufid_from_ovs(op_ufid(del->ufid, del->key, del->key_len, &tmp), &ufids[i]);
+    }
+    if (!*dpp) {
+        *dpp = conn_get(d, conn_error);
+    }
+    int error = *dpp ? gl_dp_flow_del(*dpp, ufids, n, results) : *conn_error;
+    if (error && *dpp) {
+        *conn_error = error;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct dpif_flow_del *del = &ops[i]->flow_del;
+        ops[i]->error = error ? error : results[i].error;
+        if (!ops[i]->error && del->stats) {
+            stats_from_gl(&results[i].stats, del->stats);
+        }
+    }
+}
+
+static int
+operate_get(struct dpif_gl *d, struct gl_dp *dp, struct dpif_flow_get *get)
+{
+    ovs_u128 tmp;
+    struct gl_ufid ufid;
+    struct gl_flow f;
+    uint8_t actions[GL_DP_MAX_ACTIONS];
+
+    gl_ufid_from_ovs(op_ufid(get->ufid, get->key, get->key_len, &tmp), &ufid);
+    int error = gl_dp_flow_get(dp, &ufid, &f, actions, sizeof actions);
+    if (error) {
+        return error;
+    }
+    /* Key, mask and actions all go into the caller's buffer: reserve room first so
+     * that the pointers stay valid. */
+    ofpbuf_prealloc_tailroom(get->buffer, 2 * sizeof(struct odputil_keybuf) + f.actions_len);
+    dpif_flow_from_gl(&f, false, get->buffer, get->buffer, get->buffer, get->flow);
+    (void) d;
+    return 0;
+}
+
+static int
+operate_execute(struct dpif_gl *d, struct gl_dp *dp, struct dpif_execute *exec)
+{
+    const struct dp_packet *pkt = exec->packet;
+    const struct pkt_metadata *md = &pkt->md;
+    struct gl_flow_key meta;
+
+    if (dp_packet_size(pkt) > GL_DP_MAX_PACKET) {
+        return EMSGSIZE;
+    }
+    memset(&meta, 0, sizeof meta);
+    meta.in_port = odp_to_u32(md->in_port.odp_port);
+    if (md->in_port.odp_port == ODPP_NONE) {
+        meta.in_port = 0;
+    }
+    meta.recirc_id = md->recirc_id;
+    meta.dp_hash = md->dp_hash;
+    meta.pkt_mark = md->pkt_mark;
+    meta.priority = md->skb_priority;
+    int error = gl_dp_execute(dp, &meta, exec->actions, exec->actions_len,
+                              dp_packet_data(pkt), dp_packet_size(pkt));
+    if (error && !exec->probe) {
+        struct ds s = DS_EMPTY_INITIALIZER;
+        format_odp_actions(&s, exec->actions, exec->actions_len, NULL);
+        VLOG_WARN_RL(&rl, "%s: execute %s failed (%s): %s", dpif_name(&d->dpif),
+                     ds_cstr(&s), ovs_strerror(error), gl_dp_last_error(dp));
+        ds_destroy(&s);
+    }
+    return error;
+}
+
+static void
+dpif_gl_operate(struct dpif *dpif, struct dpif_op **ops, size_t n_ops,
+                enum dpif_offload_type offload_type OVS_UNUSED)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    struct gl_dp *dp = NULL;
+    int conn_error = 0;
+
+    for (size_t i = 0; i < n_ops;) {
+        enum dpif_op_type type = ops[i]->type;
+        size_t j = i + 1;
+        if (type == DPIF_OP_FLOW_PUT || type == DPIF_OP_FLOW_DEL) {
+            while (j < n_ops && j - i < GL_OP_BATCH && ops[j]->type == type) {
+                j++;
+            }
+            if (type == DPIF_OP_FLOW_PUT) {
+                operate_puts(d, &dp, &conn_error, &ops[i], j - i);
+            } else {
+                operate_dels(d, &dp, &conn_error, &ops[i], j - i);
+            }
+        } else {
+            if (!dp) {
+                dp = conn_get(d, &conn_error);
+            }
+            if (!dp) {
+                ops[i]->error = conn_error;
+            } else if (type == DPIF_OP_FLOW_GET) {
+                ops[i]->error = operate_get(d, dp, &ops[i]->flow_get);
+            } else if (type == DPIF_OP_EXECUTE) {
+                ops[i]->error = operate_execute(d, dp, &ops[i]->execute);
+            } else {
+                ops[i]->error = EOPNOTSUPP;
+            }
+            if (dp && is_transport_error(ops[i]->error)) {
+                conn_error = ops[i]->error;
+            }
+        }
+        if (dp && conn_error) {
+            /* The connection broke: drop it, the next op connects again. */
+            conn_put(d, dp, conn_error);
+            dp = NULL;
+            conn_error = 0;
+        }
+        i = j;
+    }
+    conn_put(d, dp, 0);
+}
+
+/* ---- upcalls ------------------------------------------------------------------------ */
+
+/* (Re)connects handler 'h' and subscribes it; on failure retries a second later. */
+static void
+handler_connect(struct dpif_gl *d, struct gl_handler *h)
+{
+    if (h->dp || time_msec() < h->retry_at) {
+        return;
+    }
+    struct gl_dp *dp;
+    int error = gl_dp_open(d->socket, &dp);
+    if (!error) {
+        error = gl_dp_upcall_subscribe(dp, h->pid, true);
+        if (error) {
+            VLOG_WARN_RL(&rl, "%s: upcall subscription: %s", dpif_name(&d->dpif),
+                         gl_dp_last_error(dp));
+            gl_dp_close(dp);
+        }
+    }
+    if (error) {
+        h->retry_at = time_msec() + 1000;
+        return;
+    }
+    h->dp = dp;
+}
+
+static void
+refresh_handlers(struct dpif_gl *d, uint32_t n) OVS_REQ_WRLOCK(d->upcall_lock)
+{
+    close_handlers(d);
+    if (!d->recv_enabled || !n) {
+        return;
+    }
+    d->handlers = xcalloc(n, sizeof *d->handlers);
+    d->n_handlers = n;
+    for (uint32_t i = 0; i < n; i++) {
+        d->handlers[i].pid = i + 1;
+        handler_connect(d, &d->handlers[i]);
+    }
+}
+
+static int
+dpif_gl_recv_set(struct dpif *dpif, bool enable)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    ovs_rwlock_wrlock(&d->upcall_lock);
+    if (d->recv_enabled != enable) {
+        uint32_t n = d->n_handlers ? d->n_handlers : 1;
+        d->recv_enabled = enable;
+        refresh_handlers(d, n);
+    }
+    ovs_rwlock_unlock(&d->upcall_lock);
+    return 0;
+}
+
+static int
+dpif_gl_handlers_set(struct dpif *dpif, uint32_t n_handlers)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    ovs_rwlock_wrlock(&d->upcall_lock);
+    if (!d->recv_enabled) {
+        /* Remember the count for when receiving is enabled. */
+        close_handlers(d);
+        d->n_handlers = 0;
+        d->handlers = NULL;
+        if (n_handlers) {
+            d->handlers = xcalloc(n_handlers, sizeof *d->handlers);
+            d->n_handlers = n_handlers;
+            for (uint32_t i = 0; i < n_handlers; i++) {
+                d->handlers[i].pid = i + 1;
+            }
+        }
+    } else if (n_handlers != d->n_handlers) {
+        refresh_handlers(d, n_handlers);
+    }
+    ovs_rwlock_unlock(&d->upcall_lock);
+    return 0;
+}
+
+/* Builds the OVS upcall from gldp's in 'buf': key, userdata attribute, then the packet
+ * with headroom; every pointer is set once all of 'buf' is written. */
+static void
+upcall_from_gl(const struct gl_upcall *up, struct dpif_upcall *upcall, struct ofpbuf *buf)
+{
+    ofpbuf_prealloc_tailroom(buf, sizeof(struct odputil_keybuf) + up->userdata_len + 64
+                                  + GL_UPCALL_HEADROOM + up->packet_len);
+    memset(upcall, 0, sizeof *upcall);
+    size_t key_ofs = buf->size;
+    gl_flow_to_odp(&up->key, NULL, buf, NULL);
+    size_t key_len = buf->size - key_ofs;
+    size_t ud_ofs = 0;
+    bool has_ud = up->kind == GL_UPCALL_ACTION && up->userdata_len;
+    if (has_ud) {
+        ud_ofs = buf->size;
+        nl_msg_put_unspec(buf, OVS_PACKET_ATTR_USERDATA, up->userdata, up->userdata_len);
+    }
+    size_t pkt_ofs = buf->size;
+    ofpbuf_put_uninit(buf, GL_UPCALL_HEADROOM + up->packet_len);
+    uint8_t *base = ofpbuf_at_assert(buf, pkt_ofs, GL_UPCALL_HEADROOM + up->packet_len);
+    memcpy(base + GL_UPCALL_HEADROOM, up->packet, up->packet_len);
+
+    upcall->type = up->kind == GL_UPCALL_ACTION ? DPIF_UC_ACTION : DPIF_UC_MISS;
+    upcall->key = ofpbuf_at_assert(buf, key_ofs, key_len);
+    upcall->key_len = key_len;
+    odp_flow_key_hash(upcall->key, upcall->key_len, &upcall->ufid);
+    if (has_ud) {
+        upcall->userdata = ofpbuf_at_assert(buf, ud_ofs, NLA_HDRLEN);
+    }
+    dp_packet_use_stub(&upcall->packet, base, GL_UPCALL_HEADROOM + up->packet_len);
+    dp_packet_set_data(&upcall->packet, base + GL_UPCALL_HEADROOM);
+    dp_packet_set_size(&upcall->packet, up->packet_len);
+}
+
+static int
+dpif_gl_recv(struct dpif *dpif, uint32_t handler_id, struct dpif_upcall *upcall,
+             struct ofpbuf *buf)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = EAGAIN;
+
+    ovs_rwlock_rdlock(&d->upcall_lock);
+    if (d->recv_enabled && handler_id < d->n_handlers) {
+        struct gl_handler *h = &d->handlers[handler_id];
+        /* Only this handler's thread touches its slot under the read lock. */
+        handler_connect(d, h);
+        if (h->dp) {
+            struct gl_upcall up;
+            error = gl_dp_recv_upcall(h->dp, 0, &up);
+            if (!error) {
+                upcall_from_gl(&up, upcall, buf);
+            } else if (error != EAGAIN) {
+                VLOG_WARN_RL(&rl, "%s: upcall receive: %s (reconnecting)", dpif_name(dpif),
+                             gl_dp_last_error(h->dp));
+                gl_dp_close(h->dp);
+                h->dp = NULL;
+                h->retry_at = time_msec() + 100;
+                error = EAGAIN;
+            }
+        }
+    }
+    ovs_rwlock_unlock(&d->upcall_lock);
+    return error;
+}
+
+static void
+dpif_gl_recv_wait(struct dpif *dpif, uint32_t handler_id)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    ovs_rwlock_rdlock(&d->upcall_lock);
+    if (d->recv_enabled && handler_id < d->n_handlers) {
+        struct gl_handler *h = &d->handlers[handler_id];
+        if (h->dp) {
+            poll_fd_wait(gl_dp_fd(h->dp), POLLIN);
+        } else {
+            poll_timer_wait_until(h->retry_at);
+        }
+    }
+    ovs_rwlock_unlock(&d->upcall_lock);
+}
+
+static void
+dpif_gl_recv_purge(struct dpif *dpif)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    ovs_rwlock_wrlock(&d->upcall_lock);
+    for (uint32_t i = 0; i < d->n_handlers; i++) {
+        struct gl_upcall up;
+        while (d->handlers[i].dp && !gl_dp_recv_upcall(d->handlers[i].dp, 0, &up)) {
+            continue;
+        }
+    }
+    ovs_rwlock_unlock(&d->upcall_lock);
+}
+
+static char *
+dpif_gl_get_datapath_version(void)
+{
+    return xstrdup("gldp");
+}
+
+/* ---- meters: gldp has none ------------------------------------------------------------ */
+
+static void
+dpif_gl_meter_get_features(const struct dpif *dpif OVS_UNUSED,
+                           struct ofputil_meter_features *features)
+{
+    memset(features, 0, sizeof *features);
+}
+
+static int
+dpif_gl_meter_set(struct dpif *dpif OVS_UNUSED, ofproto_meter_id id OVS_UNUSED,
+                  struct ofputil_meter_config *config OVS_UNUSED)
+{
+    return EOPNOTSUPP;
+}
+
+static int
+dpif_gl_meter_get(const struct dpif *dpif OVS_UNUSED, ofproto_meter_id id OVS_UNUSED,
+                  struct ofputil_meter_stats *stats OVS_UNUSED, uint16_t n OVS_UNUSED)
+{
+    return EOPNOTSUPP;
+}
+
+static int
+dpif_gl_meter_del(struct dpif *dpif OVS_UNUSED, ofproto_meter_id id OVS_UNUSED,
+                  struct ofputil_meter_stats *stats OVS_UNUSED, uint16_t n OVS_UNUSED)
+{
+    return EOPNOTSUPP;
+}
+
+static const struct dpif_class dpif_gl_class = {
+    .type = GL_DATAPATH_TYPE,
+    /* Ports stay in gldp when ovs-vswitchd exits: it keeps forwarding meanwhile. */
+    .cleanup_required = false,
+    .init = dpif_gl_init,
+    .enumerate = dpif_gl_enumerate,
+    .port_open_type = dpif_gl_port_open_type,
+    .open = dpif_gl_open,
+    .close = dpif_gl_close,
+    .destroy = dpif_gl_destroy,
+    .run = dpif_gl_run,
+    .wait = dpif_gl_wait,
+    .get_stats = dpif_gl_get_stats,
+    .set_features = dpif_gl_set_features,
+    .port_add = dpif_gl_port_add,
+    .port_del = dpif_gl_port_del,
+    .port_query_by_number = dpif_gl_port_query_by_number,
+    .port_query_by_name = dpif_gl_port_query_by_name,
+    .port_get_pid = dpif_gl_port_get_pid,
+    .port_dump_start = dpif_gl_port_dump_start,
+    .port_dump_next = dpif_gl_port_dump_next,
+    .port_dump_done = dpif_gl_port_dump_done,
+    .port_poll = dpif_gl_port_poll,
+    .port_poll_wait = dpif_gl_port_poll_wait,
+    .flow_flush = dpif_gl_flow_flush,
+    .flow_dump_create = dpif_gl_flow_dump_create,
+    .flow_dump_destroy = dpif_gl_flow_dump_destroy,
+    .flow_dump_thread_create = dpif_gl_flow_dump_thread_create,
+    .flow_dump_thread_destroy = dpif_gl_flow_dump_thread_destroy,
+    .flow_dump_next = dpif_gl_flow_dump_next,
+    .operate = dpif_gl_operate,
+    .recv_set = dpif_gl_recv_set,
+    .handlers_set = dpif_gl_handlers_set,
+    .recv = dpif_gl_recv,
+    .recv_wait = dpif_gl_recv_wait,
+    .recv_purge = dpif_gl_recv_purge,
+    .get_datapath_version = dpif_gl_get_datapath_version,
+    .meter_get_features = dpif_gl_meter_get_features,
+    .meter_set = dpif_gl_meter_set,
+    .meter_get = dpif_gl_meter_get,
+    .meter_del = dpif_gl_meter_del,
+};
+
+/* Registration: nothing in OVS names this file; linking it in is enough. */
+OVS_CONSTRUCTOR(dpif_gl_register)
+{
+    dp_register_provider(&dpif_gl_class);
+}

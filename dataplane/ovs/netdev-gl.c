@@ -1,0 +1,508 @@
+/* netdev-gl.c — OVS netdev classes for ports of datapath type "gl" (see netdev-gl.h). */
+#include <config.h>
+
+#include "netdev-gl.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dataplane/api/gl_dpapi.h"
+#include "netdev-provider.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/list.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/vlog.h"
+#include "ovs-thread.h"
+#include "packets.h"
+#include "smap.h"
+#include "timeval.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(netdev_gl);
+static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
+
+/* How often run() compares gldp's link state and MACs with what OVS last saw. */
+#define NETDEV_GL_REFRESH_MS 1000
+
+struct netdev_gl {
+    struct netdev up;
+    struct ovs_list node;          /* In 'all_netdevs'. */
+    struct ovs_mutex mutex;
+    char *devargs;                 /* What gldp opens; NULL until configured. */
+    uint16_t n_rxq;                /* 0 = gldp's default. */
+    /* Last state seen from gldp (for change notification). */
+    bool seen;
+    bool link_up;
+    struct eth_addr mac;
+};
+
+static struct ovs_mutex gl_mutex = OVS_MUTEX_INITIALIZER;
+static struct ovs_list all_netdevs OVS_GUARDED_BY(gl_mutex)
+    = OVS_LIST_INITIALIZER(&all_netdevs);
+/* The connection every netdev query shares. */
+static struct gl_dp *gl_conn OVS_GUARDED_BY(gl_mutex);
+static long long int next_refresh OVS_GUARDED_BY(gl_mutex);
+
+static const struct netdev_class netdev_gl_dpdk_class;
+static const struct netdev_class netdev_gl_internal_class;
+static const struct netdev_class netdev_gl_system_class;
+
+const char *
+gl_ovs_socket_path(void)
+{
+    const char *p = getenv("GLDP_SOCKET");
+    return p && p[0] ? p : "/run/gldp/gldp.sock";
+}
+
+bool
+netdev_is_gl(const struct netdev *netdev)
+{
+    const struct netdev_class *c = netdev->netdev_class;
+    return c == &netdev_gl_dpdk_class || c == &netdev_gl_internal_class
+           || c == &netdev_gl_system_class;
+}
+
+static struct netdev_gl *
+netdev_gl_cast(const struct netdev *netdev)
+{
+    ovs_assert(netdev_is_gl(netdev));
+    return CONTAINER_OF(netdev, struct netdev_gl, up);
+}
+
+/* Runs 'cb' on the shared connection (connecting when needed); reconnects once when the
+ * connection turns out to be dead (gldp restarted). Returns the callback's errno. */
+static int
+with_conn(int (*cb)(struct gl_dp *, void *), void *aux) OVS_REQUIRES(gl_mutex)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!gl_conn) {
+            int error = gl_dp_open(gl_ovs_socket_path(), &gl_conn);
+            if (error) {
+                VLOG_WARN_RL(&rl, "cannot connect to gldp at %s: %s", gl_ovs_socket_path(),
+                             gl_dp_last_error(NULL));
+                return error;
+            }
+        }
+        int error = cb(gl_conn, aux);
+        if (error == EPIPE || error == ECONNRESET || error == ENOTCONN || error == ETIMEDOUT
+            || error == ECONNREFUSED) {
+            gl_dp_close(gl_conn);
+            gl_conn = NULL;
+            continue;
+        }
+        return error;
+    }
+    return ECONNRESET;
+}
+
+struct port_get_aux {
+    const char *name;
+    struct gl_port_info *info;
+};
+
+static int
+port_get_cb(struct gl_dp *dp, void *aux_)
+{
+    struct port_get_aux *aux = aux_;
+    return gl_dp_port_get_by_name(dp, aux->name, aux->info);
+}
+
+/* gldp's view of the port named like 'netdev'; ENOENT when gldp has no such port. */
+static int
+netdev_gl_query(const struct netdev *netdev, struct gl_port_info *info)
+{
+    struct port_get_aux aux = {netdev_get_name(netdev), info};
+    ovs_mutex_lock(&gl_mutex);
+    int error = with_conn(port_get_cb, &aux);
+    ovs_mutex_unlock(&gl_mutex);
+    return error;
+}
+
+static bool
+is_type(const struct netdev *netdev, const struct netdev_class *c)
+{
+    return netdev->netdev_class == c;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+static struct netdev *
+netdev_gl_alloc(void)
+{
+    struct netdev_gl *dev = xzalloc(sizeof *dev);
+    return &dev->up;
+}
+
+static int
+netdev_gl_construct(struct netdev *netdev)
+{
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    const char *name = netdev_get_name(netdev);
+
+    ovs_mutex_init(&dev->mutex);
+    if (strlen(name) >= GL_DP_NAME_LEN) {
+        return ENAMETOOLONG;
+    }
+    /* Internal and system ports need no options: their devargs follow from the name. */
+    if (is_type(netdev, &netdev_gl_internal_class)) {
+        dev->devargs = xasprintf("net_tap_ovs_%s,iface=%s", name, name);
+    } else if (is_type(netdev, &netdev_gl_system_class)) {
+        dev->devargs = xasprintf("net_af_packet_ovs_%s,iface=%s", name, name);
+    }
+    ovs_mutex_lock(&gl_mutex);
+    ovs_list_push_back(&all_netdevs, &dev->node);
+    ovs_mutex_unlock(&gl_mutex);
+    return 0;
+}
+
+static void
+netdev_gl_destruct(struct netdev *netdev)
+{
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    ovs_mutex_lock(&gl_mutex);
+    ovs_list_remove(&dev->node);
+    ovs_mutex_unlock(&gl_mutex);
+    free(dev->devargs);
+    ovs_mutex_destroy(&dev->mutex);
+}
+
+static void
+netdev_gl_dealloc(struct netdev *netdev)
+{
+    free(netdev_gl_cast(netdev));
+}
+
+/* ---- configuration ------------------------------------------------------------------- */
+
+static int
+netdev_gl_get_config(const struct netdev *netdev, struct smap *args)
+{
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    ovs_mutex_lock(&dev->mutex);
+    if (dev->devargs && is_type(netdev, &netdev_gl_dpdk_class)) {
+        smap_add(args, "dpdk-devargs", dev->devargs);
+    }
+    if (dev->n_rxq) {
+        smap_add_format(args, "n_rxq", "%u", dev->n_rxq);
+    }
+    ovs_mutex_unlock(&dev->mutex);
+    return 0;
+}
+
+static int
+netdev_gl_set_config(struct netdev *netdev, const struct smap *args, char **errp)
+{
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    int n_rxq = smap_get_int(args, "n_rxq", 0);
+
+    if (n_rxq < 0 || n_rxq > 64) {
+        *errp = xasprintf("%s: n_rxq %d out of range 0..64", netdev_get_name(netdev), n_rxq);
+        return EINVAL;
+    }
+    ovs_mutex_lock(&dev->mutex);
+    dev->n_rxq = n_rxq;
+    if (is_type(netdev, &netdev_gl_dpdk_class)) {
+        const char *devargs = smap_get(args, "dpdk-devargs");
+        if (!devargs) {
+            devargs = smap_get(args, "devargs");
+        }
+        if (!devargs || !devargs[0]) {
+            ovs_mutex_unlock(&dev->mutex);
+            *errp = xasprintf("%s: options:dpdk-devargs is required "
+                              "(a DPDK device, e.g. net_af_packet0,iface=eth1)",
+                              netdev_get_name(netdev));
+            return EINVAL;
+        }
+        if (strlen(devargs) >= GL_DP_DEVARGS_LEN) {
+            ovs_mutex_unlock(&dev->mutex);
+            *errp = xasprintf("%s: dpdk-devargs longer than %d bytes", netdev_get_name(netdev),
+                              GL_DP_DEVARGS_LEN - 1);
+            return EINVAL;
+        }
+        if (!dev->devargs || strcmp(dev->devargs, devargs)) {
+            free(dev->devargs);
+            dev->devargs = xstrdup(devargs);
+        }
+    }
+    ovs_mutex_unlock(&dev->mutex);
+    return 0;
+}
+
+int
+netdev_gl_get_port_config(const struct netdev *netdev, char *devargs, size_t devargs_len,
+                          uint16_t *n_rxq)
+{
+    if (!netdev_is_gl(netdev)) {
+        return EOPNOTSUPP;
+    }
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    int error = 0;
+    ovs_mutex_lock(&dev->mutex);
+    if (!dev->devargs) {
+        error = EINVAL;
+    } else {
+        ovs_strlcpy(devargs, dev->devargs, devargs_len);
+        *n_rxq = dev->n_rxq;
+    }
+    ovs_mutex_unlock(&dev->mutex);
+    return error;
+}
+
+const char *
+netdev_gl_type_of(const char *name OVS_UNUSED, const char *devargs)
+{
+    if (!strncmp(devargs, "net_tap_ovs_", strlen("net_tap_ovs_"))) {
+        return NETDEV_GL_TYPE_INTERNAL;
+    }
+    if (!strncmp(devargs, "net_af_packet_ovs_", strlen("net_af_packet_ovs_"))) {
+        return NETDEV_GL_TYPE_SYSTEM;
+    }
+    return NETDEV_GL_TYPE_DPDK;
+}
+
+/* ---- state from gldp ------------------------------------------------------------------ */
+
+/* Kernel ioctl on the tap interface of an internal port (gldp's net_tap keeps its own
+ * MAC equal to the kernel's; OVS sets the bridge MAC on the local port). */
+static int
+kernel_ifreq(unsigned long cmd, const char *name, struct ifreq *ifr)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    ovs_strlcpy(ifr->ifr_name, name, sizeof ifr->ifr_name);
+    int error = ioctl(fd, cmd, ifr) < 0 ? errno : 0;
+    close(fd);
+    return error;
+}
+
+static int
+netdev_gl_get_etheraddr(const struct netdev *netdev, struct eth_addr *mac)
+{
+    struct gl_port_info info;
+    int error = netdev_gl_query(netdev, &info);
+    if (!error) {
+        memcpy(mac->ea, info.mac, ETH_ADDR_LEN);
+    } else if (error == ENOENT && !is_type(netdev, &netdev_gl_dpdk_class)) {
+        /* Not in gldp yet: the kernel interface (system port) may already exist. */
+        struct ifreq ifr;
+        error = kernel_ifreq(SIOCGIFHWADDR, netdev_get_name(netdev), &ifr);
+        if (!error) {
+            memcpy(mac->ea, ifr.ifr_hwaddr.sa_data, ETH_ADDR_LEN);
+        }
+    }
+    return error == ENOENT ? ENODEV : error;
+}
+
+static int
+netdev_gl_set_etheraddr(struct netdev *netdev, const struct eth_addr mac)
+{
+    if (!is_type(netdev, &netdev_gl_internal_class)) {
+        return EOPNOTSUPP;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(ifr.ifr_hwaddr.sa_data, mac.ea, ETH_ADDR_LEN);
+    int error = kernel_ifreq(SIOCSIFHWADDR, netdev_get_name(netdev), &ifr);
+    if (!error) {
+        netdev_change_seq_changed(netdev);
+    }
+    return error;
+}
+
+static int
+netdev_gl_get_mtu(const struct netdev *netdev, int *mtup)
+{
+    struct gl_port_info info;
+    int error = netdev_gl_query(netdev, &info);
+    if (!error) {
+        *mtup = info.mtu;
+    }
+    return error == ENOENT ? ENODEV : error;
+}
+
+static int
+netdev_gl_get_ifindex(const struct netdev *netdev)
+{
+    if (is_type(netdev, &netdev_gl_dpdk_class)) {
+        return -ENODEV;
+    }
+    unsigned int idx = if_nametoindex(netdev_get_name(netdev));
+    return idx ? (int) idx : -ENODEV;
+}
+
+static int
+netdev_gl_get_carrier(const struct netdev *netdev, bool *carrier)
+{
+    struct gl_port_info info;
+    int error = netdev_gl_query(netdev, &info);
+    if (!error) {
+        *carrier = info.link_up != 0;
+    }
+    return error == ENOENT ? ENODEV : error;
+}
+
+static int
+netdev_gl_get_stats(const struct netdev *netdev, struct netdev_stats *stats)
+{
+    struct gl_port_info info;
+    int error = netdev_gl_query(netdev, &info);
+    if (!error) {
+        stats->rx_packets = info.stats.rx_packets;
+        stats->rx_bytes = info.stats.rx_bytes;
+        stats->tx_packets = info.stats.tx_packets;
+        stats->tx_bytes = info.stats.tx_bytes;
+        stats->rx_dropped = info.stats.rx_dropped;
+        stats->tx_dropped = info.stats.tx_dropped;
+        stats->rx_errors = info.stats.rx_errors;
+        stats->tx_errors = info.stats.tx_errors;
+    }
+    return error == ENOENT ? ENODEV : error;
+}
+
+static int
+netdev_gl_get_status(const struct netdev *netdev, struct smap *smap)
+{
+    struct gl_port_info info;
+    int error = netdev_gl_query(netdev, &info);
+    if (!error) {
+        smap_add_format(smap, "gl_port_no", "%"PRIu32, info.port_no);
+        smap_add_format(smap, "dpdk_port_id", "%u", info.dpdk_port_id);
+        smap_add(smap, "driver_name", info.driver);
+        smap_add(smap, "devargs", info.devargs);
+        smap_add_format(smap, "n_rxq", "%u", info.n_rxq);
+        smap_add_format(smap, "n_txq", "%u", info.n_txq);
+        smap_add_format(smap, "link_speed", "%"PRIu32" Mbps", info.link_speed_mbps);
+    }
+    return error == ENOENT ? 0 : error;
+}
+
+static int
+netdev_gl_update_flags(struct netdev *netdev OVS_UNUSED, enum netdev_flags off OVS_UNUSED,
+                       enum netdev_flags on OVS_UNUSED, enum netdev_flags *old_flagsp)
+{
+    /* A gldp port is always up and receives everything. */
+    *old_flagsp = NETDEV_UP | NETDEV_PROMISC;
+    return 0;
+}
+
+static int
+port_list_cb(struct gl_dp *dp, void *aux)
+{
+    void **out = aux;
+    size_t n = 0;
+    struct gl_port_info *ports = NULL;
+    int error = gl_dp_port_list(dp, &ports, &n);
+    if (!error) {
+        out[0] = ports;
+        out[1] = (void *) (uintptr_t) n;
+    }
+    return error;
+}
+
+/* Notices link and MAC changes in gldp and tells OVS (change_seq), once a second. */
+static void
+netdev_gl_run(const struct netdev_class *class OVS_UNUSED)
+{
+    ovs_mutex_lock(&gl_mutex);
+    if (time_msec() < next_refresh || ovs_list_is_empty(&all_netdevs)) {
+        ovs_mutex_unlock(&gl_mutex);
+        return;
+    }
+    next_refresh = time_msec() + NETDEV_GL_REFRESH_MS;
+    void *res[2] = {NULL, NULL};
+    if (!with_conn(port_list_cb, res)) {
+        struct gl_port_info *ports = res[0];
+        size_t n = (size_t) (uintptr_t) res[1];
+        struct netdev_gl *dev;
+        LIST_FOR_EACH (dev, node, &all_netdevs) {
+            const struct gl_port_info *p = NULL;
+            for (size_t i = 0; i < n; i++) {
+                if (!strcmp(ports[i].name, netdev_get_name(&dev->up))) {
+                    p = &ports[i];
+                    break;
+                }
+            }
+            bool up = p && p->link_up;
+            struct eth_addr mac = eth_addr_zero;
+            if (p) {
+                memcpy(mac.ea, p->mac, ETH_ADDR_LEN);
+            }
+            if (!dev->seen || up != dev->link_up || !eth_addr_equals(mac, dev->mac)) {
+                dev->seen = true;
+                dev->link_up = up;
+                dev->mac = mac;
+                netdev_change_seq_changed(&dev->up);
+            }
+        }
+        gl_dp_free(ports);
+    }
+    ovs_mutex_unlock(&gl_mutex);
+}
+
+static void
+netdev_gl_wait(const struct netdev_class *class OVS_UNUSED)
+{
+    ovs_mutex_lock(&gl_mutex);
+    if (!ovs_list_is_empty(&all_netdevs)) {
+        poll_timer_wait_until(next_refresh);
+    }
+    ovs_mutex_unlock(&gl_mutex);
+}
+
+void
+netdev_gl_ports_changed(void)
+{
+    ovs_mutex_lock(&gl_mutex);
+    next_refresh = 0;
+    ovs_mutex_unlock(&gl_mutex);
+}
+
+#define NETDEV_GL_CLASS(NAME, RUN, WAIT)             \
+    {                                                \
+        .type = NAME,                                \
+        .is_pmd = false,                             \
+        .run = RUN,                                  \
+        .wait = WAIT,                                \
+        .alloc = netdev_gl_alloc,                    \
+        .construct = netdev_gl_construct,            \
+        .destruct = netdev_gl_destruct,              \
+        .dealloc = netdev_gl_dealloc,                \
+        .get_config = netdev_gl_get_config,          \
+        .set_config = netdev_gl_set_config,          \
+        .get_etheraddr = netdev_gl_get_etheraddr,    \
+        .set_etheraddr = netdev_gl_set_etheraddr,    \
+        .get_mtu = netdev_gl_get_mtu,                \
+        .get_ifindex = netdev_gl_get_ifindex,        \
+        .get_carrier = netdev_gl_get_carrier,        \
+        .get_stats = netdev_gl_get_stats,            \
+        .get_status = netdev_gl_get_status,          \
+        .update_flags = netdev_gl_update_flags,      \
+    }
+
+/* run/wait are per class: one class does the periodic refresh for all three. */
+static const struct netdev_class netdev_gl_dpdk_class
+    = NETDEV_GL_CLASS(NETDEV_GL_TYPE_DPDK, netdev_gl_run, netdev_gl_wait);
+static const struct netdev_class netdev_gl_internal_class
+    = NETDEV_GL_CLASS(NETDEV_GL_TYPE_INTERNAL, NULL, NULL);
+static const struct netdev_class netdev_gl_system_class
+    = NETDEV_GL_CLASS(NETDEV_GL_TYPE_SYSTEM, NULL, NULL);
+
+void
+netdev_gl_register(void)
+{
+    static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
+    if (ovsthread_once_start(&once)) {
+        netdev_register_provider(&netdev_gl_dpdk_class);
+        netdev_register_provider(&netdev_gl_internal_class);
+        netdev_register_provider(&netdev_gl_system_class);
+        ovsthread_once_done(&once);
+    }
+}
