@@ -67,9 +67,12 @@ std::expected<std::unique_ptr<Port>, std::string> Port::open(const PortConfig& c
   p->tx_shared_ = p->n_txq_ < n_tx_users;
   p->tx_locks_ = std::make_unique<rte_spinlock_t[]>(p->n_txq_);
   for (uint16_t q = 0; q < p->n_txq_; ++q) rte_spinlock_init(&p->tx_locks_[q]);
+  // net_tap refuses rx and tx queue counts that differ (one fd per queue pair): give it
+  // as many rx queues as tx queues; the extra ones are polled like any other.
+  if (p->driver_ == "net_tap" && p->n_rxq_ < p->n_txq_) p->n_rxq_ = p->n_txq_;
 
   rte_eth_conf conf{};
-  if (p->n_rxq_ > 1) {
+  if (want_rxq > 1) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & dev_info.flow_type_rss_offloads;
