@@ -55,9 +55,9 @@ static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
 #define GL_UPCALL_HEADROOM 128
 
 struct gl_handler {
-    struct gl_dp *dp;              /* NULL while gldp cannot be reached. */
+    struct gl_dp *dp; /* NULL while gldp cannot be reached. */
     uint32_t pid;
-    long long int retry_at;        /* When to try reconnecting a NULL 'dp'. */
+    long long int retry_at; /* When to try reconnecting a NULL 'dp'. */
 };
 
 struct dpif_gl {
@@ -65,17 +65,17 @@ struct dpif_gl {
     char *socket;
 
     struct ovs_mutex pool_mutex;
-    struct gl_dp **pool OVS_GUARDED;   /* Idle request handles. */
+    struct gl_dp **pool OVS_GUARDED; /* Idle request handles. */
     size_t n_pool OVS_GUARDED;
     size_t pool_cap OVS_GUARDED;
 
-    struct ovs_rwlock upcall_lock;     /* handlers_set writes, recv reads. */
+    struct ovs_rwlock upcall_lock; /* handlers_set writes, recv reads. */
     struct gl_handler *handlers;
     uint32_t n_handlers;
     bool recv_enabled;
 
     uint64_t last_port_seq;
-    uint64_t boot_id;                  /* Of the gldp we last talked to. */
+    uint64_t boot_id; /* Of the gldp we last talked to. */
     long long int next_boot_check;
 };
 
@@ -91,8 +91,9 @@ dpif_gl_cast(const struct dpif *dpif)
 static bool
 is_transport_error(int error)
 {
-    return error == EPIPE || error == ECONNRESET || error == ENOTCONN || error == ETIMEDOUT
-           || error == ECONNREFUSED || error == EPROTO || error == EBADMSG || error == EBADF;
+    return error == EPIPE || error == ECONNRESET || error == ENOTCONN ||
+           error == ETIMEDOUT || error == ECONNREFUSED || error == EPROTO ||
+           error == EBADMSG || error == EBADF;
 }
 
 /* ---- request handles -------------------------------------------------------------- */
@@ -232,8 +233,8 @@ dpif_gl_open(const struct dpif_class *class, const char *name, bool create OVS_U
     d->last_port_seq = seq_read(gl_port_seq);
     d->boot_id = info.boot_id;
     conn_put(d, dp, 0);
-    VLOG_INFO("%s: gldp %s at %s (%"PRIu32" PMDs, %"PRIu32" ports, %"PRIu64" flows)", name,
-              info.version, socket, info.n_pmds, info.n_ports, info.n_flows);
+    VLOG_INFO("%s: gldp %s at %s (%" PRIu32 " PMDs, %" PRIu32 " ports, %" PRIu64 " flows)",
+              name, info.version, socket, info.n_pmds, info.n_ports, info.n_flows);
     *dpifp = &d->dpif;
     return 0;
 }
@@ -311,7 +312,8 @@ dpif_gl_run(struct dpif *dpif)
     error = gl_dp_get_info(dp, &info);
     conn_put(d, dp, error);
     if (!error && info.boot_id != d->boot_id) {
-        VLOG_WARN("%s: gldp restarted (boot id %"PRIx64" -> %"PRIx64"): resynchronising",
+        VLOG_WARN("%s: gldp restarted (boot id %" PRIx64 " -> %" PRIx64
+                  "): resynchronising",
                   dpif_name(dpif), d->boot_id, info.boot_id);
         d->boot_id = info.boot_id;
         /* Port set changed; upcall subscriptions were lost with the old connections. */
@@ -393,8 +395,8 @@ dpif_gl_port_add(struct dpif *dpif, struct netdev *netdev, odp_port_t *port_nop)
     int error = netdev_gl_get_port_config(netdev, devargs, sizeof devargs, &n_rxq);
     if (error == EOPNOTSUPP) {
         VLOG_WARN("%s: port %s: type %s is not supported by datapath type gl (use "
-                  "internal, system, dpdk or gl)", dpif_name(dpif), name,
-                  netdev_get_type(netdev));
+                  "internal, system, dpdk or gl)",
+                  dpif_name(dpif), name, netdev_get_type(netdev));
         return EOPNOTSUPP;
     } else if (error) {
         VLOG_WARN("%s: port %s: no DPDK devargs configured", dpif_name(dpif), name);
@@ -413,7 +415,7 @@ dpif_gl_port_add(struct dpif *dpif, struct netdev *netdev, odp_port_t *port_nop)
                   devargs, gl_dp_last_error(dp));
     } else {
         *port_nop = u32_to_odp(info.port_no);
-        VLOG_INFO("%s: added port %s as gldp port %"PRIu32" (%s)", dpif_name(dpif), name,
+        VLOG_INFO("%s: added port %s as gldp port %" PRIu32 " (%s)", dpif_name(dpif), name,
                   info.port_no, devargs);
     }
     conn_put(d, dp, error);
@@ -620,9 +622,9 @@ dpif_flow_from_gl(const struct gl_flow *f, bool terse, struct ofpbuf *keybuf,
 struct dpif_gl_flow_dump {
     struct dpif_flow_dump up;
     struct ovs_mutex mutex;
-    struct gl_dp *dp OVS_GUARDED;       /* Borrowed for the dump's life. */
+    struct gl_dp *dp OVS_GUARDED; /* Borrowed for the dump's life. */
     struct gl_flow_dump *dump OVS_GUARDED;
-    int status OVS_GUARDED;             /* First error, 0 while it goes on. */
+    int status OVS_GUARDED; /* First error, 0 while it goes on. */
     bool done OVS_GUARDED;
 };
 
@@ -698,8 +700,8 @@ static int
 dpif_gl_flow_dump_next(struct dpif_flow_dump_thread *thread_, struct dpif_flow *flows,
                        int max_flows)
 {
-    struct dpif_gl_flow_dump_thread *t
-        = CONTAINER_OF(thread_, struct dpif_gl_flow_dump_thread, up);
+    struct dpif_gl_flow_dump_thread *t =
+        CONTAINER_OF(thread_, struct dpif_gl_flow_dump_thread, up);
     struct dpif_gl_flow_dump *dump = t->dump;
     int n = 0;
 
@@ -783,9 +785,9 @@ operate_puts(struct dpif_gl *d, struct gl_dp **dpp, int *conn_error, struct dpif
         }
         ds_destroy(&err);
         gl_ufid_from_ovs(op_ufid(put->ufid, put->key, put->key_len, &tmp), &p->ufid);
-        p->flags = (put->flags & DPIF_FP_CREATE ? GL_FLOW_PUT_CREATE : 0)
-                   | (put->flags & DPIF_FP_MODIFY ? GL_FLOW_PUT_MODIFY : 0)
-                   | (put->flags & DPIF_FP_ZERO_STATS ? GL_FLOW_PUT_ZERO_STATS : 0);
+        p->flags = (put->flags & DPIF_FP_CREATE ? GL_FLOW_PUT_CREATE : 0) |
+                   (put->flags & DPIF_FP_MODIFY ? GL_FLOW_PUT_MODIFY : 0) |
+                   (put->flags & DPIF_FP_ZERO_STATS ? GL_FLOW_PUT_ZERO_STATS : 0);
         p->actions = put->actions;
         p->actions_len = put->actions_len;
         idx[m++] = i;
@@ -861,7 +863,8 @@ operate_get(struct dpif_gl *d, struct gl_dp *dp, struct dpif_flow_get *get)
     }
     /* Key, mask and actions all go into the caller's buffer: reserve room first so
      * that the pointers stay valid. */
-    ofpbuf_prealloc_tailroom(get->buffer, 2 * sizeof(struct odputil_keybuf) + f.actions_len);
+    ofpbuf_prealloc_tailroom(get->buffer,
+                             2 * sizeof(struct odputil_keybuf) + f.actions_len);
     dpif_flow_from_gl(&f, false, get->buffer, get->buffer, get->buffer, get->flow);
     (void) d;
     return 0;
@@ -1030,8 +1033,8 @@ dpif_gl_handlers_set(struct dpif *dpif, uint32_t n_handlers)
 static void
 upcall_from_gl(const struct gl_upcall *up, struct dpif_upcall *upcall, struct ofpbuf *buf)
 {
-    ofpbuf_prealloc_tailroom(buf, sizeof(struct odputil_keybuf) + up->userdata_len + 64
-                                  + GL_UPCALL_HEADROOM + up->packet_len);
+    ofpbuf_prealloc_tailroom(buf, sizeof(struct odputil_keybuf) + up->userdata_len + 64 +
+                                      GL_UPCALL_HEADROOM + up->packet_len);
     memset(upcall, 0, sizeof *upcall);
     size_t key_ofs = buf->size;
     gl_flow_to_odp(&up->key, NULL, buf, NULL);
@@ -1126,7 +1129,8 @@ dpif_gl_get_datapath_version(void)
     return xstrdup("gldp");
 }
 
-/* ---- meters: gldp has none ------------------------------------------------------------ */
+/* ---- meters: gldp has none ------------------------------------------------------------
+ */
 
 static void
 dpif_gl_meter_get_features(const struct dpif *dpif OVS_UNUSED,

@@ -20,29 +20,29 @@
  *     (for IPv6 ND, OVS keeps the SLL/TLL options there, which gldp does not parse).
  *   - vlans[0].tci has the CFI bit as "tag present" on both sides; gldp has no TPID field
  *     and no second tag. */
-#define GL_FLOW_FIELDS(F)                \
-    F(in_port.odp_port, in_port)         \
-    F(recirc_id, recirc_id)              \
-    F(dp_hash, dp_hash)                  \
-    F(pkt_mark, pkt_mark)                \
-    F(skb_priority, priority)            \
-    F(dl_dst, eth_dst)                   \
-    F(dl_src, eth_src)                   \
-    F(dl_type, eth_type)                 \
-    F(vlans[0].tci, vlan_tci)            \
-    F(nw_src, ipv4_src)                  \
-    F(nw_dst, ipv4_dst)                  \
-    F(ipv6_src, ipv6_src)                \
-    F(ipv6_dst, ipv6_dst)                \
-    F(ipv6_label, ipv6_label)            \
-    F(nw_proto, nw_proto)                \
-    F(nw_tos, nw_tos)                    \
-    F(nw_ttl, nw_ttl)                    \
-    F(nw_frag, nw_frag)                  \
-    F(tp_src, tp_src)                    \
-    F(tp_dst, tp_dst)                    \
-    F(tcp_flags, tcp_flags)              \
-    F(arp_sha, arp_sha)                  \
+#define GL_FLOW_FIELDS(F)        \
+    F(in_port.odp_port, in_port) \
+    F(recirc_id, recirc_id)      \
+    F(dp_hash, dp_hash)          \
+    F(pkt_mark, pkt_mark)        \
+    F(skb_priority, priority)    \
+    F(dl_dst, eth_dst)           \
+    F(dl_src, eth_src)           \
+    F(dl_type, eth_type)         \
+    F(vlans[0].tci, vlan_tci)    \
+    F(nw_src, ipv4_src)          \
+    F(nw_dst, ipv4_dst)          \
+    F(ipv6_src, ipv6_src)        \
+    F(ipv6_dst, ipv6_dst)        \
+    F(ipv6_label, ipv6_label)    \
+    F(nw_proto, nw_proto)        \
+    F(nw_tos, nw_tos)            \
+    F(nw_ttl, nw_ttl)            \
+    F(nw_frag, nw_frag)          \
+    F(tp_src, tp_src)            \
+    F(tp_dst, tp_dst)            \
+    F(tcp_flags, tcp_flags)      \
+    F(arp_sha, arp_sha)          \
     F(arp_tha, arp_tha)
 
 struct gl_field {
@@ -53,16 +53,16 @@ struct gl_field {
     bool arp_only;
 };
 
-#define GL_FIELD_ENTRY(OVS, GL)                                           \
-    {#OVS, offsetof(struct flow, OVS), offsetof(struct gl_flow_key, GL),  \
-     MEMBER_SIZEOF(struct flow, OVS),                                     \
-     offsetof(struct gl_flow_key, GL) == offsetof(struct gl_flow_key, arp_sha) \
-     || offsetof(struct gl_flow_key, GL) == offsetof(struct gl_flow_key, arp_tha)},
+#define GL_FIELD_ENTRY(OVS, GL)                                                   \
+    {#OVS, offsetof(struct flow, OVS), offsetof(struct gl_flow_key, GL),          \
+     MEMBER_SIZEOF(struct flow, OVS),                                             \
+     offsetof(struct gl_flow_key, GL) == offsetof(struct gl_flow_key, arp_sha) || \
+         offsetof(struct gl_flow_key, GL) == offsetof(struct gl_flow_key, arp_tha)},
 static const struct gl_field gl_fields[] = {GL_FLOW_FIELDS(GL_FIELD_ENTRY)};
 
-#define GL_FIELD_SIZE_CHECK(OVS, GL)                          \
-    BUILD_ASSERT_DECL(MEMBER_SIZEOF(struct flow, OVS)         \
-                      == MEMBER_SIZEOF(struct gl_flow_key, GL));
+#define GL_FIELD_SIZE_CHECK(OVS, GL)                     \
+    BUILD_ASSERT_DECL(MEMBER_SIZEOF(struct flow, OVS) == \
+                      MEMBER_SIZEOF(struct gl_flow_key, GL));
 GL_FLOW_FIELDS(GL_FIELD_SIZE_CHECK)
 
 const struct odp_support *

@@ -31,10 +31,10 @@ static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
 
 struct netdev_gl {
     struct netdev up;
-    struct ovs_list node;          /* In 'all_netdevs'. */
+    struct ovs_list node; /* In 'all_netdevs'. */
     struct ovs_mutex mutex;
-    char *devargs;                 /* What gldp opens; NULL until configured. */
-    uint16_t n_rxq;                /* 0 = gldp's default. */
+    char *devargs;  /* What gldp opens; NULL until configured. */
+    uint16_t n_rxq; /* 0 = gldp's default. */
     /* Last state seen from gldp (for change notification). */
     bool seen;
     bool link_up;
@@ -42,8 +42,8 @@ struct netdev_gl {
 };
 
 static struct ovs_mutex gl_mutex = OVS_MUTEX_INITIALIZER;
-static struct ovs_list all_netdevs OVS_GUARDED_BY(gl_mutex)
-    = OVS_LIST_INITIALIZER(&all_netdevs);
+static struct ovs_list
+    all_netdevs OVS_GUARDED_BY(gl_mutex) = OVS_LIST_INITIALIZER(&all_netdevs);
 /* The connection every netdev query shares. */
 static struct gl_dp *gl_conn OVS_GUARDED_BY(gl_mutex);
 static long long int next_refresh OVS_GUARDED_BY(gl_mutex);
@@ -63,8 +63,8 @@ bool
 netdev_is_gl(const struct netdev *netdev)
 {
     const struct netdev_class *c = netdev->netdev_class;
-    return c == &netdev_gl_dpdk_class || c == &netdev_gl_internal_class
-           || c == &netdev_gl_system_class;
+    return c == &netdev_gl_dpdk_class || c == &netdev_gl_internal_class ||
+           c == &netdev_gl_system_class;
 }
 
 static struct netdev_gl *
@@ -89,8 +89,8 @@ with_conn(int (*cb)(struct gl_dp *, void *), void *aux) OVS_REQUIRES(gl_mutex)
             }
         }
         int error = cb(gl_conn, aux);
-        if (error == EPIPE || error == ECONNRESET || error == ENOTCONN || error == ETIMEDOUT
-            || error == ECONNREFUSED) {
+        if (error == EPIPE || error == ECONNRESET || error == ENOTCONN ||
+            error == ETIMEDOUT || error == ECONNREFUSED) {
             gl_dp_close(gl_conn);
             gl_conn = NULL;
             continue;
@@ -201,7 +201,8 @@ netdev_gl_set_config(struct netdev *netdev, const struct smap *args, char **errp
     int n_rxq = smap_get_int(args, "n_rxq", 0);
 
     if (n_rxq < 0 || n_rxq > 64) {
-        *errp = xasprintf("%s: n_rxq %d out of range 0..64", netdev_get_name(netdev), n_rxq);
+        *errp =
+            xasprintf("%s: n_rxq %d out of range 0..64", netdev_get_name(netdev), n_rxq);
         return EINVAL;
     }
     ovs_mutex_lock(&dev->mutex);
@@ -220,8 +221,8 @@ netdev_gl_set_config(struct netdev *netdev, const struct smap *args, char **errp
         }
         if (strlen(devargs) >= GL_DP_DEVARGS_LEN) {
             ovs_mutex_unlock(&dev->mutex);
-            *errp = xasprintf("%s: dpdk-devargs longer than %d bytes", netdev_get_name(netdev),
-                              GL_DP_DEVARGS_LEN - 1);
+            *errp = xasprintf("%s: dpdk-devargs longer than %d bytes",
+                              netdev_get_name(netdev), GL_DP_DEVARGS_LEN - 1);
             return EINVAL;
         }
         if (!dev->devargs || strcmp(dev->devargs, devargs)) {
@@ -265,7 +266,8 @@ netdev_gl_type_of(const char *name OVS_UNUSED, const char *devargs)
     return NETDEV_GL_TYPE_DPDK;
 }
 
-/* ---- state from gldp ------------------------------------------------------------------ */
+/* ---- state from gldp ------------------------------------------------------------------
+ */
 
 /* Kernel ioctl on the tap interface of an internal port (gldp's net_tap keeps its own
  * MAC equal to the kernel's; OVS sets the bridge MAC on the local port). */
@@ -373,13 +375,13 @@ netdev_gl_get_status(const struct netdev *netdev, struct smap *smap)
     struct gl_port_info info;
     int error = netdev_gl_query(netdev, &info);
     if (!error) {
-        smap_add_format(smap, "gl_port_no", "%"PRIu32, info.port_no);
+        smap_add_format(smap, "gl_port_no", "%" PRIu32, info.port_no);
         smap_add_format(smap, "dpdk_port_id", "%u", info.dpdk_port_id);
         smap_add(smap, "driver_name", info.driver);
         smap_add(smap, "devargs", info.devargs);
         smap_add_format(smap, "n_rxq", "%u", info.n_rxq);
         smap_add_format(smap, "n_txq", "%u", info.n_txq);
-        smap_add_format(smap, "link_speed", "%"PRIu32" Mbps", info.link_speed_mbps);
+        smap_add_format(smap, "link_speed", "%" PRIu32 " Mbps", info.link_speed_mbps);
     }
     return error == ENOENT ? 0 : error;
 }
@@ -422,7 +424,8 @@ netdev_gl_run(const struct netdev_class *class OVS_UNUSED)
         struct gl_port_info *ports = res[0];
         size_t n = (size_t) (uintptr_t) res[1];
         struct netdev_gl *dev;
-        LIST_FOR_EACH (dev, node, &all_netdevs) {
+        LIST_FOR_EACH(dev, node, &all_netdevs)
+        {
             const struct gl_port_info *p = NULL;
             for (size_t i = 0; i < n; i++) {
                 if (!strcmp(ports[i].name, netdev_get_name(&dev->up))) {
@@ -465,35 +468,25 @@ netdev_gl_ports_changed(void)
     ovs_mutex_unlock(&gl_mutex);
 }
 
-#define NETDEV_GL_CLASS(NAME, RUN, WAIT)             \
-    {                                                \
-        .type = NAME,                                \
-        .is_pmd = false,                             \
-        .run = RUN,                                  \
-        .wait = WAIT,                                \
-        .alloc = netdev_gl_alloc,                    \
-        .construct = netdev_gl_construct,            \
-        .destruct = netdev_gl_destruct,              \
-        .dealloc = netdev_gl_dealloc,                \
-        .get_config = netdev_gl_get_config,          \
-        .set_config = netdev_gl_set_config,          \
-        .get_etheraddr = netdev_gl_get_etheraddr,    \
-        .set_etheraddr = netdev_gl_set_etheraddr,    \
-        .get_mtu = netdev_gl_get_mtu,                \
-        .get_ifindex = netdev_gl_get_ifindex,        \
-        .get_carrier = netdev_gl_get_carrier,        \
-        .get_stats = netdev_gl_get_stats,            \
-        .get_status = netdev_gl_get_status,          \
-        .update_flags = netdev_gl_update_flags,      \
+#define NETDEV_GL_CLASS(NAME, RUN, WAIT)                                                   \
+    {                                                                                      \
+        .type = NAME, .is_pmd = false, .run = RUN, .wait = WAIT, .alloc = netdev_gl_alloc, \
+        .construct = netdev_gl_construct, .destruct = netdev_gl_destruct,                  \
+        .dealloc = netdev_gl_dealloc, .get_config = netdev_gl_get_config,                  \
+        .set_config = netdev_gl_set_config, .get_etheraddr = netdev_gl_get_etheraddr,      \
+        .set_etheraddr = netdev_gl_set_etheraddr, .get_mtu = netdev_gl_get_mtu,            \
+        .get_ifindex = netdev_gl_get_ifindex, .get_carrier = netdev_gl_get_carrier,        \
+        .get_stats = netdev_gl_get_stats, .get_status = netdev_gl_get_status,              \
+        .update_flags = netdev_gl_update_flags,                                            \
     }
 
 /* run/wait are per class: one class does the periodic refresh for all three. */
-static const struct netdev_class netdev_gl_dpdk_class
-    = NETDEV_GL_CLASS(NETDEV_GL_TYPE_DPDK, netdev_gl_run, netdev_gl_wait);
-static const struct netdev_class netdev_gl_internal_class
-    = NETDEV_GL_CLASS(NETDEV_GL_TYPE_INTERNAL, NULL, NULL);
-static const struct netdev_class netdev_gl_system_class
-    = NETDEV_GL_CLASS(NETDEV_GL_TYPE_SYSTEM, NULL, NULL);
+static const struct netdev_class netdev_gl_dpdk_class =
+    NETDEV_GL_CLASS(NETDEV_GL_TYPE_DPDK, netdev_gl_run, netdev_gl_wait);
+static const struct netdev_class netdev_gl_internal_class =
+    NETDEV_GL_CLASS(NETDEV_GL_TYPE_INTERNAL, NULL, NULL);
+static const struct netdev_class netdev_gl_system_class =
+    NETDEV_GL_CLASS(NETDEV_GL_TYPE_SYSTEM, NULL, NULL);
 
 void
 netdev_gl_register(void)
