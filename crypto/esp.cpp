@@ -405,7 +405,7 @@ uint32_t decap(Sa& sa, Worker& w, PktBuf* const* pkts, uint32_t n, Result* res) 
     p.tailroom = static_cast<uint32_t>(end - (out + out_len));
     p.proto = nh;
     res[i] = Result::ok;
-    bytes += inner;
+    bytes += out_len;
     ++good;
   }
   c.add(Result::ok, good);

@@ -76,7 +76,8 @@ struct SaConfig {
   uint64_t seq_limit = 0;
 };
 
-// Counter snapshot. by_result[ok] counts good packets; bytes are inner (plaintext) bytes.
+// Counter snapshot. by_result[ok] counts good packets; bytes counts their clear-text size
+// (tunnel: the inner packet; transport: the IP packet without ESP).
 struct SaStats {
   uint64_t bytes = 0;
   std::array<uint64_t, kResultCount> by_result{};

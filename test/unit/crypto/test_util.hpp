@@ -81,7 +81,7 @@ struct Buf {
 
   explicit Buf(const std::vector<uint8_t>& pkt, uint32_t head = kHead, uint32_t tail = kTail)
       : mem(head + pkt.size() + tail, 0xee) {
-    std::memcpy(mem.data() + head, pkt.data(), pkt.size());
+    std::copy(pkt.begin(), pkt.end(), mem.begin() + head);
     p.data = mem.data() + head;
     p.len = static_cast<uint32_t>(pkt.size());
     p.headroom = head;
@@ -99,6 +99,64 @@ inline std::vector<uint8_t> random_bytes(std::mt19937_64& rng, size_t n) {
   std::vector<uint8_t> v(n);
   for (auto& b : v) b = static_cast<uint8_t>(rng());
   return v;
+}
+
+// 36 bytes of key material: key 0x00.. 0x1f || salt a0 a1 a2 a3 (or a variant).
+inline std::vector<uint8_t> test_keymat(uint8_t variant = 0) {
+  std::vector<uint8_t> k(kKeyMatLen);
+  for (size_t i = 0; i < kKeyLen; ++i) k[i] = static_cast<uint8_t>(i + variant);
+  for (size_t i = 0; i < kSaltLen; ++i) k[kKeyLen + i] = static_cast<uint8_t>(0xa0 + i);
+  return k;
+}
+
+struct SaShape {
+  Backend backend = Backend::sodium;
+  Cipher cipher = Cipher::aes256_gcm;
+  Mode mode = Mode::tunnel;
+  bool v6 = false;
+  bool esn = true;
+  uint64_t seq_start = 0;
+  uint64_t seq_limit = 0;
+  uint32_t window = 1024;
+  uint32_t spi = 0x1000;
+};
+
+inline SaConfig sa_config(const SaShape& s, Direction dir) {
+  SaConfig c;
+  c.spi = s.spi;
+  c.dir = dir;
+  c.mode = s.mode;
+  c.cipher = s.cipher;
+  c.backend = s.backend;
+  c.esn = s.esn;
+  c.local = s.v6 ? IpAddress::parse("2001:db8::1").value() : IpAddress::v4(192, 0, 2, 1);
+  c.remote = s.v6 ? IpAddress::parse("2001:db8::2").value() : IpAddress::v4(192, 0, 2, 2);
+  c.replay_window = s.window;
+  c.seq_start = s.seq_start;  // inbound: the window starts where the sender starts
+  c.seq_limit = s.seq_limit;
+  return c;
+}
+
+// An outbound SA and the matching inbound SA (same key, SPI).
+struct SaPair {
+  SaPtr out;
+  SaPtr in;
+};
+inline SaPair make_pair(const SaShape& s, uint8_t key_variant = 0) {
+  const auto km = test_keymat(key_variant);
+  auto o = make_sa(sa_config(s, Direction::outbound), km);
+  auto i = make_sa(sa_config(s, Direction::inbound), km);
+  if (!o) throw std::runtime_error(o.error());
+  if (!i) throw std::runtime_error(i.error());
+  return {std::move(*o), std::move(*i)};
+}
+
+// Runs one packet through an SA's burst function.
+inline Result run1(Sa& sa, Worker& w, Buf& b) {
+  PktBuf* p = &b.p;
+  Result r = Result::crypto_error;
+  sa.burst(w, &p, 1, &r);
+  return r;
 }
 
 // Minimal IPv4 / IPv6 packets (header + payload) for tests.
