@@ -113,6 +113,7 @@ void Server::send_reply(ClientConn& c, std::span<const uint8_t> msg) {
 
 void Server::run(const std::atomic<bool>& stop) {
   std::vector<pollfd> pfds;
+  bool upcalls_flowing = false;
   while (!stop.load(std::memory_order_relaxed)) {
     pfds.clear();
     pfds.push_back({listen_fd_, POLLIN, 0});
@@ -120,7 +121,8 @@ void Server::run(const std::atomic<bool>& stop) {
     // Upcalls are polled from the PMD rings: wake often while anyone subscribes.
     bool any_sub = false;
     for (auto& c : clients_) any_sub |= c.subscribed;
-    int rc = ::poll(pfds.data(), pfds.size(), any_sub ? 1 : 20);
+    // While upcalls flow, do not sleep between drains (a miss waits for the next poll).
+    int rc = ::poll(pfds.data(), pfds.size(), !any_sub ? 20 : (upcalls_flowing ? 0 : 1));
     if (rc < 0 && errno != EINTR) {
       std::perror("gldp: poll");
       break;
@@ -159,16 +161,16 @@ void Server::run(const std::atomic<bool>& stop) {
         if (!keep) close_client(i);
       }
     }
-    deliver_upcalls();
+    upcalls_flowing = deliver_upcalls() > 0;
     dp_.housekeeping();
   }
 }
 
-void Server::deliver_upcalls() {
+size_t Server::deliver_upcalls() {
   std::vector<size_t> miss_subs;
   for (size_t i = 0; i < clients_.size(); ++i)
     if (clients_[i].subscribed && clients_[i].misses) miss_subs.push_back(i);
-  dp_.drain_upcalls(4096, [&](const UpcallSlot& s) {
+  return dp_.drain_upcalls(4096, [&](const UpcallSlot& s) {
     ClientConn* target = nullptr;
     if (s.kind == static_cast<uint8_t>(api::UpcallKind::kAction)) {
       for (auto& c : clients_)

@@ -46,7 +46,7 @@ class Server {
   void accept_clients();
   // Returns false when the connection must be closed.
   bool handle(ClientConn& c, std::span<const uint8_t> msg);
-  void deliver_upcalls();
+  size_t deliver_upcalls();  // returns how many were taken from the PMD queues
   void send_reply(ClientConn& c, std::span<const uint8_t> msg);
   void close_client(size_t i);
 
