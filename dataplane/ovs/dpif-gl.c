@@ -233,8 +233,8 @@ dpif_gl_open(const struct dpif_class *class, const char *name, bool create OVS_U
     d->last_port_seq = seq_read(gl_port_seq);
     d->boot_id = info.boot_id;
     conn_put(d, dp, 0);
-    VLOG_INFO("%s: gldp %s at %s (%" PRIu32 " PMDs, %" PRIu32 " ports, %" PRIu64 " flows)",
-              name, info.version, socket, info.n_pmds, info.n_ports, info.n_flows);
+    VLOG_INFO("%s: %s at %s (%" PRIu32 " PMDs, %" PRIu32 " ports, %" PRIu64 " flows)", name,
+              info.version, socket, info.n_pmds, info.n_ports, info.n_flows);
     *dpifp = &d->dpif;
     return 0;
 }

@@ -12,6 +12,8 @@ namespace hosts, driven by Debian's ovs-vsctl / ovs-ofctl / ovs-appctl.
                           tagged frames sent with scapy, two tables with goto
   test_internal_port      the bridge's internal port is a net_tap in gldp: the host
                           pings a namespace through it
+  test_controller         an os-ken OpenFlow 1.3 app gets every packet as a packet-in and
+                          floods it with a packet-out; hosts ping through the controller
   test_vswitchd_restart   ovs-vswitchd exits under traffic: gldp keeps forwarding with the
                           installed megaflows; the restarted ovs-vswitchd takes over
 """
@@ -196,6 +198,40 @@ def test_internal_port():
             gltest_run(["ip", "addr", "del", f"{NET}.254/24", "dev", br], check_rc=False)
 
 
+def free_tcp_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_controller():
+    with OvsEnv("oc") as env:
+        br, hosts = three_hosts(env)
+        (ns1, _), _, _ = hosts
+        log = f"{env.rundir}/packet-in.log"
+        open(log, "w").close()
+        port = free_tcp_port()
+        app = os.path.join(os.path.dirname(os.path.abspath(__file__)), "osken_learning_app.py")
+        env.start(["/usr/bin/osken-manager", "--ofp-listen-host", "127.0.0.1",
+                   "--ofp-tcp-listen-port", str(port), app], "osken",
+                  env=dict(os.environ, GL_PACKET_IN_LOG=log))
+        env.vsctl("set", "bridge", br, "protocols=OpenFlow13", "fail-mode=secure", "--",
+                  "set-controller", br, f"tcp:127.0.0.1:{port}")
+        deadline = time.time() + 20
+        while "connected" not in open(log).read():
+            if time.time() > deadline:
+                raise Failure(f"controller did not connect:\n{env.log('osken')}\n{env.vlog()}")
+            time.sleep(0.2)
+        env.ping(ns1, f"{NET}.2", count=3)
+        pins = [line for line in open(log) if line.startswith("packet-in")]
+        check(len(pins) >= 6, f"only {len(pins)} packet-ins: {pins}")
+        flows = "\n".join(env.dp_flows())
+        check("userspace(pid=" in flows, f"no controller (userspace) megaflow:\n{flows}")
+
+
 def test_vswitchd_restart():
     with OvsEnv("or") as env:
         br, hosts = three_hosts(env)
@@ -225,4 +261,4 @@ def test_vswitchd_restart():
 
 if __name__ == "__main__":
     main([test_datapath_type, test_normal, test_openflow_rules, test_internal_port,
-          test_vswitchd_restart])
+          test_controller, test_vswitchd_restart])
