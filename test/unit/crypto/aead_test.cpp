@@ -67,7 +67,8 @@ struct OpBuf {
   AeadOp op{};
   void bind(const AeadKey* key, const std::vector<uint8_t>& nonce) {
     op.key = key;
-    op.data = data.data();
+    static uint8_t empty;  // libsodium's arguments are declared non-null even for len 0
+    op.data = data.empty() ? &empty : data.data();
     op.len = static_cast<uint32_t>(data.size());
     op.aad = aad.data();
     op.aad_len = static_cast<uint32_t>(aad.size());
