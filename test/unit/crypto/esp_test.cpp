@@ -541,3 +541,49 @@ TEST_CASE("esp: SPI table dispatch over a burst of several SAs") {
   std::vector<Sa*> outb = {pairs[0].out.get()};
   CHECK_FALSE(SaTable::build(outb).has_value());
 }
+
+// Known answers generated once with scapy 2.5 (SecurityAssociation, tunnel mode over
+// IPv4 192.0.2.1 -> 192.0.2.2, ESN, SPI 0x1000, sequence number 2^32 + 5, IV = sequence
+// number, key 00 01 .. 1f, salt a0 a1 a2 a3) and committed, so the wire format is pinned
+// even where python is missing. Outer IPv4 id/checksum differ (ours start random).
+TEST_CASE("esp: known-answer packets (scapy-generated test data)") {
+  const auto inner = unhex(
+      "45000037000700003f1167ad0a0000010a00000204d2162e0023e675476f6c64696c6f636b7320455350"
+      "206b6e6f776e20616e73776572");
+  struct Kat {
+    Cipher cipher;
+    const char* packet;
+  };
+  const Kat kats[] = {
+      {Cipher::aes256_gcm,
+       "45000070000100004032f657c0000201c00002020000100000000005000000010000000596c6365b690b5"
+       "230fb4013680efd75e2b5142f71237e6daeaf54d247539d011273f9a33619f73ac372fc85c5f5506ecb4"
+       "eee346bbb075a77b4b0b6254c77e04b93eb7bd6b3af1071e211f9e4"},
+      {Cipher::chacha20_poly1305,
+       "45000070000100004032f657c0000201c000020200001000000000050000000100000005245616f19718"
+       "d572336e532d132f625012a938b55117971fd702a822d24ac39d1d1dfb46ec5747c83ce2c1b2311219e1"
+       "e200ecc6db59f52ca374df7a48bf5f8ea75befc4fc3cad2fdc60c7b3"},
+  };
+  auto w = make_worker();
+  for (const Kat& k : kats) {
+    for (const Combo& c : available_combos()) {
+      if (c.cipher != k.cipher) continue;
+      INFO(name(c.backend) << " " << name(c.cipher));
+      SaShape s;
+      s.backend = c.backend;
+      s.cipher = c.cipher;
+      s.seq_start = (uint64_t{1} << 32) + 4;
+      auto sa = make_pair(s);
+      const auto expect = unhex(k.packet);
+      Buf b(inner);
+      REQUIRE(run1(*sa.out, *w, b) == Result::ok);
+      const auto ours = b.bytes();
+      REQUIRE(ours.size() == expect.size());
+      CHECK(hex(ours.data() + 20, ours.size() - 20) == hex(expect.data() + 20, expect.size() - 20));
+      CHECK(hex(ours.data() + 12, 8) == hex(expect.data() + 12, 8));  // addresses
+      Buf theirs(expect);
+      REQUIRE(run1(*sa.in, *w, theirs) == Result::ok);
+      CHECK(theirs.bytes() == inner);
+    }
+  }
+}
