@@ -77,6 +77,10 @@ struct dpif_gl {
     uint64_t last_port_seq;
     uint64_t boot_id; /* Of the gldp we last talked to. */
     long long int next_boot_check;
+    /* gldp's ports as last seen by run() (main thread only): what a restarted gldp gets
+     * back, with the same numbers, before ofproto notices anything. */
+    struct gl_port_info *known_ports;
+    size_t n_known_ports;
 };
 
 /* Bumped whenever a port is added or removed through any dpif-gl in this process. */
@@ -262,6 +266,7 @@ dpif_gl_close(struct dpif *dpif)
         gl_dp_close(d->pool[i]);
     }
     free(d->pool);
+    gl_dp_free(d->known_ports);
     ovs_mutex_destroy(&d->pool_mutex);
     ovs_rwlock_destroy(&d->upcall_lock);
     free(d->socket);
@@ -310,21 +315,43 @@ dpif_gl_run(struct dpif *dpif)
     }
     struct gl_dp_info info;
     error = gl_dp_get_info(dp, &info);
-    conn_put(d, dp, error);
-    if (!error && info.boot_id != d->boot_id) {
-        VLOG_WARN("%s: gldp restarted (boot id %" PRIx64 " -> %" PRIx64
-                  "): resynchronising",
-                  dpif_name(dpif), d->boot_id, info.boot_id);
-        d->boot_id = info.boot_id;
-        /* Port set changed; upcall subscriptions were lost with the old connections. */
-        seq_change(gl_port_seq);
-        ovs_rwlock_wrlock(&d->upcall_lock);
-        for (uint32_t i = 0; i < d->n_handlers; i++) {
-            gl_dp_close(d->handlers[i].dp);
-            d->handlers[i].dp = NULL;
-            d->handlers[i].retry_at = 0;
+    if (error) {
+        conn_put(d, dp, error);
+        return false;
+    }
+    if (info.boot_id == d->boot_id) {
+        struct gl_port_info *ports = NULL;
+        size_t n = 0;
+        error = gl_dp_port_list(dp, &ports, &n);
+        if (!error) {
+            gl_dp_free(d->known_ports);
+            d->known_ports = ports;
+            d->n_known_ports = n;
         }
-        ovs_rwlock_unlock(&d->upcall_lock);
+        conn_put(d, dp, error);
+        return false;
+    }
+    {
+        VLOG_WARN("%s: gldp restarted (boot id %" PRIx64 " -> %" PRIx64
+                  "): re-adding %" PRIuSIZE " ports, revalidating flows",
+                  dpif_name(dpif), d->boot_id, info.boot_id, d->n_known_ports);
+        d->boot_id = info.boot_id;
+        for (size_t i = 0; i < d->n_known_ports && !is_transport_error(error); i++) {
+            const struct gl_port_info *p = &d->known_ports[i];
+            error = gl_dp_port_add(dp, p->name, p->devargs, p->port_no, p->n_rxq, 0, NULL);
+            if (error && error != EEXIST && error != EBUSY) {
+                VLOG_WARN("%s: re-adding port %s: %s", dpif_name(dpif), p->name,
+                          gl_dp_last_error(dp));
+            }
+        }
+        netdev_gl_ports_changed();
+    }
+    conn_put(d, dp, is_transport_error(error) ? error : 0);
+    {
+        /* The port set changed. Upcall handlers notice their dead connections by
+         * themselves (the socket becomes readable) and subscribe again: closing them here
+         * would leave their threads polling a closed descriptor. */
+        seq_change(gl_port_seq);
         return true; /* Tells ofproto to revalidate everything. */
     }
     return false;
