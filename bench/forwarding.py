@@ -232,6 +232,43 @@ def bench_ovs(pcap, seconds, workdir, hugepages):
                 "ovs_avg_cycles_per_packet": float(cyc.group(1)) if cyc else None}
 
 
+# ---- OVS with datapath_type=gl ----------------------------------------------------------
+
+def bench_ovs_gl(pcap, seconds, workdir, hugepages):
+    """The same rig through ovs-vswitchd-gl: OpenFlow rule from ovs-ofctl, megaflows in
+    gldp (PMD on core 1). Uses the OVS integration tests' process helpers."""
+    os.environ.setdefault("GL_BUILD_DIR", build_dir())
+    sys.path.insert(0, os.path.join(TOP, "test", "integration"))
+    sys.path.insert(0, os.path.join(TOP, "test", "integration", "ovs"))
+    import ovsgl  # noqa: E402 - test helpers: ovsdb-server + gldp + ovs-vswitchd-gl
+    mbufs = max(32767, 2 * pcap_packets(pcap) + 16384)
+    with ovsgl.OvsEnv("bf") as env:
+        env.ovsdb()
+        env.gldp(extra=["--mbufs", str(mbufs)])
+        env.vswitchd()
+        br = env.bridge()
+        env.add_port(br, "in", "type=dpdk",
+                     f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                     "ofport_request=1")
+        env.add_port(br, "out", "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
+                     "ofport_request=2")
+        env.wait_ports(br, ["in", "out"])
+        env.ofctl("del-flows", br)
+        env.ofctl("add-flow", br, "in_port=1,actions=output:2")
+        time.sleep(3)  # first packets: upcall, megaflow install, EMC warm-up
+
+        def out_tx():
+            return next(x for x in env.show()["ports"] if x["name"] == "out")["tx_packets"]
+
+        a, t0 = out_tx(), time.time()
+        time.sleep(seconds)
+        b, t1 = out_tx(), time.time()
+        pps = (b - a) / (t1 - t0)
+        flows = env.appctl("dpctl/dump-flows").stdout.strip().splitlines()
+        return {"mpps": pps / 1e6, "cycles_per_packet": tsc_hz() / pps if pps else None,
+                "megaflows": len(flows)}
+
+
 # ---- testpmd ---------------------------------------------------------------------------
 
 def bench_testpmd(pcap, seconds, hugepages):
@@ -282,7 +319,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flows", type=int, default=1000, help="UDP flows in the pcap (1000)")
     ap.add_argument("--seconds", type=float, default=8.0, help="measurement time per system")
-    ap.add_argument("--only", choices=["gldp", "ovs", "testpmd"], action="append",
+    ap.add_argument("--only", choices=["gldp", "ovs_gl", "ovs", "testpmd"], action="append",
                     help="run only these (repeatable)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds; systems alternate within a round and the median is reported")
@@ -303,7 +340,7 @@ def main():
                                            capture_output=True, text=True).stdout.strip()
         except OSError:
             pass
-        systems = a.only or ["gldp", "ovs", "testpmd"]
+        systems = a.only or ["gldp", "ovs_gl", "ovs", "testpmd"]
         runs = {s: [] for s in systems}
         for rnd in range(a.repeat):
             for s in systems:
@@ -314,6 +351,8 @@ def main():
                         runs[s].append(bench_gldp(pcap, a.seconds, work))
                     elif s == "ovs":
                         runs[s].append(bench_ovs(pcap, a.seconds, work, huge))
+                    elif s == "ovs_gl":
+                        runs[s].append(bench_ovs_gl(pcap, a.seconds, work, huge))
                     else:
                         runs[s].append(bench_testpmd(pcap, a.seconds, huge))
                 except Exception as e:  # noqa: BLE001 - report and go on with the others
@@ -330,7 +369,7 @@ def main():
         print(f"forwarding, {a.flows} UDP flows of 64 B, 1 PMD core, cpu: {res['cpu']}"
               f" (median of {a.repeat} round(s); load average {os.getloadavg()[0]:.2f})")
         print(f"{'system':<12}{'Mpps':>10}{'cycles/pkt':>12}")
-        for k in ("gldp", "ovs_dpdk", "testpmd"):
+        for k in ("gldp", "ovs_gl", "ovs_dpdk", "testpmd"):
             r = res.get(k)
             if not r:
                 continue
@@ -343,6 +382,10 @@ def main():
         if g.get("mpps") and o.get("mpps"):
             res["gldp_vs_ovs_dpdk"] = g["mpps"] / o["mpps"]
             print(f"gldp / OVS-DPDK = {res['gldp_vs_ovs_dpdk']:.2f}x (target >= 1.5x)")
+        og = res.get("ovs_gl", {})
+        if og.get("mpps") and o.get("mpps"):
+            res["ovs_gl_vs_ovs_dpdk"] = og["mpps"] / o["mpps"]
+            print(f"OVS datapath gl / OVS-DPDK = {res['ovs_gl_vs_ovs_dpdk']:.2f}x (target >= 1.5x)")
         if g.get("mpps") and t.get("mpps"):
             res["gldp_vs_testpmd"] = g["mpps"] / t["mpps"]
             print(f"gldp / testpmd  = {res['gldp_vs_testpmd']:.2f} of the I/O limit")

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <random>
 
+#include "dataplane/api/client.hpp"
 #include "dataplane/api/odp_actions.hpp"
 #include "dataplane/pmd.hpp"
 
@@ -126,7 +127,7 @@ void Datapath::rebalance_rxqs() {
     Port* p = slot.load(std::memory_order_relaxed);
     if (p == nullptr) continue;
     for (uint16_t q = 0; q < p->n_rxq(); ++q) {
-      cfgs[next % cfgs.size()]->rxqs.push_back(RxqRef{p, q});
+      cfgs[next % cfgs.size()]->rxqs.push_back(RxqRef{p, q, p->slow_rx()});
       ++next;
     }
   }
@@ -228,6 +229,14 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const 
     return r;
   }
   if ((e.flags & api::kPutCreate) == 0) return entry_error(ENOENT, "no such flow");
+  // Megaflows must not overlap (as in OVS's userspace datapath): a new flow whose key an
+  // existing flow already matches is refused. OVS's handlers then leave it alone — the
+  // usual case is several upcalls of one megaflow racing to install it.
+  if (const flow::ClsRule* r = cls_.lookup(e.key)) {
+    const Flow* other = static_cast<const Flow*>(r);
+    return entry_error(EEXIST,
+                       "flow " + api::format_ufid(other->ufid) + " already matches this key");
+  }
 
   auto* f = new Flow();
   f->ufid = e.ufid;

@@ -149,7 +149,9 @@ void Pmd::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     const PmdRxConfig* cfg = rx_cfg_.load(std::memory_order_acquire);
     uint64_t got = 0;
+    const bool poll_slow = (++loops_ % kSlowPollEvery) == 0;
     for (const RxqRef& q : cfg->rxqs) {
+      if (q.slow && !poll_slow) continue;
       uint16_t n = q.port->rx(q.queue, pkts, kBatch);
       if (n == 0) continue;
       got += n;

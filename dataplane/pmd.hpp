@@ -52,7 +52,14 @@ static_assert(offsetof(PacketMd, ct_label) == offsetof(flow::FlowKey, ct_label))
 struct RxqRef {
   Port* port;
   uint16_t queue;
+  bool slow;  // a receive costs a syscall (net_tap): polled every kSlowPollEvery loops
 };
+
+// A PMD polls queues whose receive is a system call (net_tap: the bridge's internal port,
+// low rate by nature) once every this many loop iterations, so they do not take a
+// syscall's worth of time from every burst of the fast ports (about 64 us of added
+// latency at most on the slow port).
+inline constexpr uint32_t kSlowPollEvery = 64;
 
 // The rx queues one PMD polls: immutable once published.
 struct PmdRxConfig {
@@ -142,6 +149,7 @@ class Pmd {
   std::atomic<const PmdRxConfig*> rx_cfg_{nullptr};
   std::unique_ptr<flow::Emc> emc_;
   uint64_t seen_dead_epoch_ = 0;
+  uint32_t loops_ = 0;
   std::atomic<uint32_t> emc_prob_req_;
   PmdCounters ctr_;
   rte_ring* upcall_free_ = nullptr;  // control → PMD: empty slots

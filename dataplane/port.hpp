@@ -53,6 +53,8 @@ class Port {
   const std::string& devargs() const { return cfg_.devargs; }
   uint16_t n_rxq() const { return n_rxq_; }
   uint16_t n_txq() const { return n_txq_; }
+  // Receiving costs a system call per burst (net_tap): PMDs poll such queues less often.
+  bool slow_rx() const { return driver_ == "net_tap"; }
 
   uint16_t rx(uint16_t q, rte_mbuf** pkts, uint16_t n) {
     return rte_eth_rx_burst(dpdk_id_, q, pkts, n);

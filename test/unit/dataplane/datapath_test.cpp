@@ -346,6 +346,13 @@ TEST_CASE("flow put / modify / delete / dump semantics", "[datapath][flows]") {
   e.flags = gl::api::kPutCreate;
   CHECK(rig.dp->flow_put(e, *out2).error == 0);
   CHECK(rig.dp->flow_put(e, *out2).error == EEXIST);
+  // Another UFID for a key the flow already matches: refused, megaflows do not overlap.
+  gl::api::FlowPutEntry dup = e;
+  dup.ufid = {9, 9};
+  dup.key.ipv4_dst = 0x01020304;  // any IPv4 packet on port 1 matches the existing flow
+  auto dr = rig.dp->flow_put(dup, *out3);
+  CHECK(dr.error == EEXIST);
+  CHECK(std::string(dr.message).find("already matches") != std::string::npos);
   rig.inject(udp4().build(), 1);
   CHECK(rig.sent(2).size() == 1);
   e.flags = gl::api::kPutModify;
