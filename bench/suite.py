@@ -88,7 +88,7 @@ def forwarding_scenario(a, work):
         huge = forwarding.hugepages_usable()
         row = {}
         for system in ("gldp", "ovs_gl", "ovs_dpdk", "testpmd"):
-            if system == "ovs_gl" and (ovs_gl is None or not hasattr(forwarding, "bench_ovs_gl")):
+            if system == "ovs_gl" and ovs_gl is None:
                 row[system] = NOT_YET
                 continue
             runs = []
@@ -113,6 +113,10 @@ def forwarding_scenario(a, work):
                 row[system] = med
             else:
                 row[system] = runs[-1]
+        og = row.get("ovs_gl")
+        if isinstance(og, dict) and isinstance(row.get("ovs_dpdk"), dict) and og.get("mpps") \
+                and row["ovs_dpdk"].get("mpps"):
+            row["ratio_ovs_gl_ovs_dpdk"] = og["mpps"] / row["ovs_dpdk"]["mpps"]
         g, o = row.get("gldp"), row.get("ovs_dpdk")
         if isinstance(g, dict) and isinstance(o, dict) and g.get("mpps") and o.get("mpps"):
             row["ratio_gldp_ovs_dpdk"] = g["mpps"] / o["mpps"]
@@ -250,20 +254,24 @@ def fmt(v, spec="{:.2f}"):
 
 def write_markdown(res, path):
     m = res["machine"]
+    dates = res.get("scenario_dates", {})
+    when = ", ".join(f"{k} {v}" for k, v in dates.items()) or m["date"]
     L = ["# Benchmark results", "",
-         f"Latest run of `bench/suite.py`: {m['date']}, commit {m['commit']}.",
+         f"Latest run of `bench/suite.py`: commit {m['commit']}; scenarios run at: {when}.",
          f"Machine: {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, DPDK {m['dpdk']},"
          f" {m['ovs']}, hugepages: {m['hugepages']}, load average at start"
          f" {m['load_average']:.2f}.",
          "Ratios to the peer measured in the same run are the headline; absolute figures"
          " belong to this machine.", "",
          "## Forwarding (64 B UDP, one rule, one PMD core)", "",
-         "| flows | gldp Mpps | OVS datapath gl | OVS-DPDK Mpps | testpmd Mpps | gldp / OVS-DPDK | gldp / testpmd |",
-         "|---:|---:|---:|---:|---:|---:|---:|"]
-    for flows, row in res["forwarding"].items():
+         "| flows | gldp Mpps | OVS datapath gl Mpps | OVS-DPDK Mpps | testpmd Mpps | gldp / OVS-DPDK | OVS gl / OVS-DPDK | gldp / testpmd |",
+         "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    fw = res["forwarding"] if isinstance(res["forwarding"], dict) else {}
+    for flows, row in fw.items():
         L.append(f"| {flows} | {fmt(row['gldp'])} | {fmt(row['ovs_gl'])} |"
                  f" {fmt(row['ovs_dpdk'])} | {fmt(row['testpmd'])} |"
                  f" {row.get('ratio_gldp_ovs_dpdk', 0):.2f}x |"
+                 f" {row.get('ratio_ovs_gl_ovs_dpdk', 0):.2f}x |"
                  f" {row.get('ratio_gldp_testpmd', 0):.2f} |")
     L += ["", "Median of the rounds; every round's figure is in `results/latest.json`.", "",
           "## New TCP connections per second", ""]
@@ -315,7 +323,9 @@ def plot(res, outdir):
     except ImportError:
         return []
     files = []
-    fw = res["forwarding"]
+    fw = res["forwarding"] if isinstance(res["forwarding"], dict) else {}
+    if not fw:
+        return files
     systems = ["gldp", "ovs_gl", "ovs_dpdk", "testpmd"]
     labels = list(fw.keys())
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -370,28 +380,33 @@ def main():
     a.seconds = a.seconds or (2.0 if a.quick else 5.0)
     a.repeat = a.repeat or (1 if a.quick else 3)
 
-    res = {"machine": machine(), "quick": a.quick}
+    outdir = os.path.join(a.out, "results")
+    os.makedirs(outdir, exist_ok=True)
+    latest = os.path.join(outdir, "latest.json")
+    res = {}
+    if a.only and os.path.exists(latest):
+        # A partial run updates the scenarios it ran and keeps the others' last figures.
+        with open(latest) as f:
+            res = json.load(f)
+    res.update({"machine": machine(), "quick": a.quick})
     scen = {"forwarding": forwarding_scenario, "tcp_cps": tcp_cps_scenario,
             "flow_setup": flow_setup_scenario, "classifier": classifier_scenario,
             "esp": esp_scenario}
     with tempfile.TemporaryDirectory(prefix="gl-suite-") as work:
         for name, fn in scen.items():
             if a.only and name not in a.only:
-                res[name] = "skipped"
+                res.setdefault(name, "skipped")
                 continue
             print(f"== {name}", flush=True)
             res[name] = fn(a, work)
+            res.setdefault("scenario_dates", {})[name] = res["machine"]["date"]
     res["conntrack"] = NOT_YET
     res["rekey"] = NOT_YET
-    outdir = os.path.join(a.out, "results")
-    os.makedirs(outdir, exist_ok=True)
-    with open(os.path.join(outdir, "latest.json"), "w") as f:
+    with open(latest, "w") as f:
         json.dump(res, f, indent=2)
-    if not a.only:
-        write_markdown(res, os.path.join(a.out, "RESULTS.md"))
-        res["plots"] = plot(res, outdir)
-    print(json.dumps({k: v for k, v in res.items() if k in ("forwarding",)}, indent=1)[:3000])
-    print(f"wrote {outdir}/latest.json" + ("" if a.only else f", {a.out}/RESULTS.md, plots"))
+    write_markdown(res, os.path.join(a.out, "RESULTS.md"))
+    res["plots"] = plot(res, outdir)
+    print(f"wrote {latest}, {a.out}/RESULTS.md, plots")
 
 
 if __name__ == "__main__":
