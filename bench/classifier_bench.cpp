@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_clock.hpp"
 #include "flowtables/classifier.hpp"
 #include "flowtables/emc.hpp"
 #include "flowtables/rcu.hpp"
@@ -30,13 +31,7 @@ using Clock = std::chrono::steady_clock;
 double g_tsc_per_ns = 1.0;
 
 void calibrate_tsc() {
-  const auto t0 = Clock::now();
-  const uint64_t c0 = __rdtsc();
-  while (Clock::now() - t0 < std::chrono::milliseconds(50)) {
-  }
-  const uint64_t c1 = __rdtsc();
-  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  g_tsc_per_ns = static_cast<double>(c1 - c0) / ns;
+  g_tsc_per_ns = gl::bench::calibrate_tsc_per_ns();
 }
 
 // Keeps a value alive without the compiler seeing through it.
