@@ -430,6 +430,11 @@ dpif_gl_port_add(struct dpif *dpif, struct netdev *netdev, odp_port_t *port_nop)
         return error;
     }
 
+    error = netdev_gl_prepare_system_port(netdev);
+    if (error) {
+        VLOG_WARN("%s: port %s: %s", dpif_name(dpif), name, ovs_strerror(error));
+        return error == ENXIO ? ENODEV : error;
+    }
     struct gl_dp *dp = conn_get(d, &error);
     if (!dp) {
         return error;
@@ -618,23 +623,24 @@ dpif_gl_flow_flush(struct dpif *dpif)
 }
 
 /* Fills 'out' from gldp's 'f'; key, mask and actions are appended to the buffers (which
- * must not move afterwards: callers size them). */
+ * must not move afterwards: callers size them). The buffers may be one and the same
+ * (flow_get puts everything into the caller's one buffer). */
 static void
 dpif_flow_from_gl(const struct gl_flow *f, bool terse, struct ofpbuf *keybuf,
                   struct ofpbuf *maskbuf, struct ofpbuf *actbuf, struct dpif_flow *out)
 {
     memset(out, 0, sizeof *out);
     if (!terse) {
-        size_t key_ofs = keybuf->size;
-        size_t mask_ofs = maskbuf->size;
-        gl_flow_to_odp(&f->key, &f->mask, keybuf, maskbuf);
-        size_t act_ofs = actbuf->size;
-        ofpbuf_put(actbuf, f->actions, f->actions_len);
-        out->key = ofpbuf_at_assert(keybuf, key_ofs, 0);
-        out->key_len = keybuf->size - key_ofs;
-        out->mask = ofpbuf_at_assert(maskbuf, mask_ofs, 0);
-        out->mask_len = maskbuf->size - mask_ofs;
-        out->actions = ofpbuf_at_assert(actbuf, act_ofs, 0);
+        struct odputil_keybuf key_stub, mask_stub;
+        struct ofpbuf key, mask;
+        ofpbuf_use_stack(&key, &key_stub, sizeof key_stub);
+        ofpbuf_use_stack(&mask, &mask_stub, sizeof mask_stub);
+        gl_flow_to_odp(&f->key, &f->mask, &key, &mask);
+        out->key = ofpbuf_put(keybuf, key.data, key.size);
+        out->key_len = key.size;
+        out->mask = ofpbuf_put(maskbuf, mask.data, mask.size);
+        out->mask_len = mask.size;
+        out->actions = ofpbuf_put(actbuf, f->actions, f->actions_len);
         out->actions_len = f->actions_len;
     }
     gl_ufid_to_ovs(&f->ufid, &out->ufid);

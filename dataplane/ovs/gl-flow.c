@@ -214,7 +214,22 @@ gl_flow_from_odp(const struct nlattr *key, size_t key_len, const struct nlattr *
         return EINVAL;
     }
     if (!mask_len) {
-        return gl_flow_from_flow(&flow, NULL, gkey, gmask, err);
+        /* An exact match (OVS's feature probes; the drop flow a handler installs for a
+         * packet from a port no bridge has yet). Stored as gldp will dump it back, i.e.
+         * with the mask normalised through the ODP mask encoding (nw_frag 2 bits, ICMP
+         * type/code 8 bits, tcp_flags only for TCP, ...): a revalidator that adopts the
+         * dumped flow and modifies it then names the very same match. */
+        struct gl_flow_key k, m;
+        int error = gl_flow_from_flow(&flow, NULL, &k, &m, err);
+        if (error) {
+            return error;
+        }
+        struct odputil_keybuf key_stub, mask_stub;
+        struct ofpbuf kb, mb;
+        ofpbuf_use_stack(&kb, &key_stub, sizeof key_stub);
+        ofpbuf_use_stack(&mb, &mask_stub, sizeof mask_stub);
+        gl_flow_to_odp(&k, &m, &kb, &mb);
+        return gl_flow_from_odp(kb.data, kb.size, mb.data, mb.size, gkey, gmask, err);
     }
     struct flow_wildcards wc;
     fit = odp_flow_key_to_mask(mask, mask_len, &wc, &flow, &perr);

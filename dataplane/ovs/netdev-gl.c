@@ -13,6 +13,7 @@
 
 #include "dataplane/api/gl_dpapi.h"
 #include "netdev-provider.h"
+#include "netdev.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/list.h"
 #include "openvswitch/poll-loop.h"
@@ -39,6 +40,8 @@ struct netdev_gl {
     bool seen;
     bool link_up;
     struct eth_addr mac;
+    /* Internal and system ports: the kernel interface's flags as last read. */
+    enum netdev_flags kernel_flags;
 };
 
 static struct ovs_mutex gl_mutex = OVS_MUTEX_INITIALIZER;
@@ -152,7 +155,14 @@ netdev_gl_construct(struct netdev *netdev)
     if (is_type(netdev, &netdev_gl_internal_class)) {
         dev->devargs = xasprintf("net_tap_ovs_%s,iface=%s", name, name);
     } else if (is_type(netdev, &netdev_gl_system_class)) {
-        dev->devargs = xasprintf("net_af_packet_ovs_%s,iface=%s", name, name);
+        /* libpcap on the interface, incoming direction only (so that what gldp sends
+         * is not received again). Not net_af_packet: DPDK 22.11 joins its sockets to a
+         * fanout group with PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles IP
+         * fragments (and holds later fragments without a first one) before gldp sees
+         * them; an OVS system port forwards frames as they are. type=dpdk with
+         * af_packet devargs stays available where speed matters. */
+        dev->devargs = xasprintf(NETDEV_GL_SYSTEM_PREFIX "%s,rx_iface_in=%s,tx_iface=%s",
+                                 name, name, name);
     }
     ovs_mutex_lock(&gl_mutex);
     ovs_list_push_back(&all_netdevs, &dev->node);
@@ -260,7 +270,9 @@ netdev_gl_type_of(const char *name OVS_UNUSED, const char *devargs)
     if (!strncmp(devargs, "net_tap_ovs_", strlen("net_tap_ovs_"))) {
         return NETDEV_GL_TYPE_INTERNAL;
     }
-    if (!strncmp(devargs, "net_af_packet_ovs_", strlen("net_af_packet_ovs_"))) {
+    if (!strncmp(devargs, NETDEV_GL_SYSTEM_PREFIX, strlen(NETDEV_GL_SYSTEM_PREFIX)) ||
+        !strncmp(devargs, "net_af_packet_ovs_", strlen("net_af_packet_ovs_"))) {
+        /* (net_af_packet_ovs_ is what earlier versions gave system ports.) */
         return NETDEV_GL_TYPE_SYSTEM;
     }
     return NETDEV_GL_TYPE_DPDK;
@@ -288,6 +300,15 @@ static int
 netdev_gl_get_etheraddr(const struct netdev *netdev, struct eth_addr *mac)
 {
     struct gl_port_info info;
+    if (is_type(netdev, &netdev_gl_system_class)) {
+        /* A system port's address is its kernel interface's (net_pcap makes one up). */
+        struct ifreq ifr;
+        int error = kernel_ifreq(SIOCGIFHWADDR, netdev_get_name(netdev), &ifr);
+        if (!error) {
+            memcpy(mac->ea, ifr.ifr_hwaddr.sa_data, ETH_ADDR_LEN);
+        }
+        return error;
+    }
     int error = netdev_gl_query(netdev, &info);
     if (!error) {
         memcpy(mac->ea, info.mac, ETH_ADDR_LEN);
@@ -386,13 +407,85 @@ netdev_gl_get_status(const struct netdev *netdev, struct smap *smap)
     return error == ENOENT ? 0 : error;
 }
 
+/* The kernel interface's IFF_UP/IFF_PROMISC as netdev flags ('off'/'on' applied when
+ * nonzero): what internal (tap) and system ports have, as with OVS's netdev-linux. */
 static int
-netdev_gl_update_flags(struct netdev *netdev OVS_UNUSED, enum netdev_flags off OVS_UNUSED,
-                       enum netdev_flags on OVS_UNUSED, enum netdev_flags *old_flagsp)
+kernel_update_flags(const char *name, enum netdev_flags off, enum netdev_flags on,
+                    enum netdev_flags *old_flagsp)
 {
-    /* A gldp port is always up and receives everything. */
-    *old_flagsp = NETDEV_UP | NETDEV_PROMISC;
-    return 0;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    int error = kernel_ifreq(SIOCGIFFLAGS, name, &ifr);
+    if (error) {
+        return error;
+    }
+    int old = ifr.ifr_flags;
+    *old_flagsp = (old & IFF_UP ? NETDEV_UP : 0) | (old & IFF_PROMISC ? NETDEV_PROMISC : 0);
+    int new = old;
+    new &= ~((off & NETDEV_UP ? IFF_UP : 0) | (off & NETDEV_PROMISC ? IFF_PROMISC : 0));
+    new |= (on & NETDEV_UP ? IFF_UP : 0) | (on & NETDEV_PROMISC ? IFF_PROMISC : 0);
+    if (new != old) {
+        ifr.ifr_flags = new;
+        error = kernel_ifreq(SIOCSIFFLAGS, name, &ifr);
+    }
+    return error;
+}
+
+static int
+netdev_gl_update_flags(struct netdev *netdev, enum netdev_flags off, enum netdev_flags on,
+                       enum netdev_flags *old_flagsp)
+{
+    if (is_type(netdev, &netdev_gl_dpdk_class)) {
+        /* A DPDK port in gldp is always up and receives everything. */
+        *old_flagsp = NETDEV_UP | NETDEV_PROMISC;
+        return 0;
+    }
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    int error = kernel_update_flags(netdev_get_name(netdev), off, on, old_flagsp);
+    ovs_mutex_lock(&dev->mutex);
+    if (!error) {
+        dev->kernel_flags = (*old_flagsp & ~off) | on;
+    } else if (!off && !on) {
+        /* Only reading, and the interface is gone (deleted under the port, as with
+         * netdev-linux's cached flags): what it had last. */
+        *old_flagsp = dev->kernel_flags;
+        error = 0;
+    }
+    ovs_mutex_unlock(&dev->mutex);
+    if (!error && (off || on)) {
+        netdev_change_seq_changed(netdev);
+    }
+    return error;
+}
+
+/* Addresses of an internal or system port's kernel interface (OVS's route table and
+ * tunnel code ask for them, e.g. "ovs-appctl ovs/route/add ... br0"). */
+static int
+netdev_gl_get_addr_list(const struct netdev *netdev, struct in6_addr **addr,
+                        struct in6_addr **mask, int *n)
+{
+    if (is_type(netdev, &netdev_gl_dpdk_class)) {
+        return EOPNOTSUPP;
+    }
+    return netdev_get_addrs(netdev_get_name(netdev), addr, mask, n);
+}
+
+int
+netdev_gl_prepare_system_port(const struct netdev *netdev)
+{
+    if (!is_type(netdev, &netdev_gl_system_class)) {
+        return 0;
+    }
+    /* libpcap, which gldp opens system ports with, refuses an interface that is down
+     * (OVS's netdev-linux reads from it anyway): bring it up. */
+    enum netdev_flags old;
+    int error = kernel_update_flags(netdev_get_name(netdev), 0, 0, &old);
+    if (!error && !(old & NETDEV_UP)) {
+        VLOG_INFO("%s: bringing the interface up (gldp's libpcap port needs it up)",
+                  netdev_get_name(netdev));
+        error = kernel_update_flags(netdev_get_name(netdev), 0, NETDEV_UP, &old);
+    }
+    return error;
 }
 
 static int
@@ -477,7 +570,7 @@ netdev_gl_ports_changed(void)
         .set_etheraddr = netdev_gl_set_etheraddr, .get_mtu = netdev_gl_get_mtu,            \
         .get_ifindex = netdev_gl_get_ifindex, .get_carrier = netdev_gl_get_carrier,        \
         .get_stats = netdev_gl_get_stats, .get_status = netdev_gl_get_status,              \
-        .update_flags = netdev_gl_update_flags,                                            \
+        .update_flags = netdev_gl_update_flags, .get_addr_list = netdev_gl_get_addr_list,  \
     }
 
 /* run/wait are per class: one class does the periodic refresh for all three. */

@@ -9,7 +9,8 @@
  *   "gl-internal" what "internal" ports (the bridge's local port) open as on a gl bridge:
  *                 a net_tap device in gldp whose kernel interface has the port's name.
  *   "gl-system"   what plain "system" ports (existing kernel interfaces, e.g. a veth)
- *                 open as: a net_af_packet device in gldp bound to that interface.
+ *                 open as: a net_pcap device in gldp on that interface (incoming
+ *                 direction only), so that frames pass unchanged (no kernel defrag).
  * Optional for all: options:n_rxq (rx queues in gldp).
  *
  * Thread-safety: all functions may be called from any thread (one mutex-protected gldp
@@ -28,6 +29,8 @@ struct gl_dp;
 #define NETDEV_GL_TYPE_DPDK "dpdk"
 #define NETDEV_GL_TYPE_INTERNAL "gl-internal"
 #define NETDEV_GL_TYPE_SYSTEM "gl-system"
+/* Devargs prefix (DPDK device name) of gl-system ports; the port's name follows. */
+#define NETDEV_GL_SYSTEM_PREFIX "net_pcap_ovs_"
 
 /* Registers the three classes (once). */
 void netdev_gl_register(void);
@@ -42,6 +45,10 @@ bool netdev_is_gl(const struct netdev *);
  * when the netdev is not configured (no devargs), EOPNOTSUPP when it is not ours. */
 int netdev_gl_get_port_config(const struct netdev *, char *devargs, size_t devargs_len,
                               uint16_t *n_rxq);
+
+/* Readies the kernel interface of a gl-system port for gldp (brings it up when down).
+ * Returns 0 or an errno; 0 for the other types. */
+int netdev_gl_prepare_system_port(const struct netdev *);
 
 /* The netdev type of an existing gldp port, from the devargs dpif-gl gave it. */
 const char *netdev_gl_type_of(const char *name, const char *devargs);
