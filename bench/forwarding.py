@@ -151,6 +151,10 @@ class OvsDpdk:
         self.hugepages, self.ports, self.flows = hugepages, ports, flows
         self.procs = []
         self.ctl = os.path.join(self.run_dir, "vswitchd.ctl")
+        # OVS's netdev datapath leaves tap devices behind when it is killed: remember what
+        # exists, use a bridge name of our own, and remove what we added on the way out.
+        self.bridge = f"glbr{os.getpid() % 100000}"
+        self.links_before = set(os.listdir("/sys/class/net"))
 
     def __enter__(self):
         try:
@@ -177,7 +181,7 @@ class OvsDpdk:
             time.sleep(0.05)
         vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--no-wait"]
         subprocess.run(vsctl + ["init"], check=True, env=env)
-        extra = f"--file-prefix=gl-ovsbench-{os.getpid()} --no-pci "
+        extra = f"--file-prefix=gl-ovsbench-{os.getpid()} --no-pci --no-telemetry "
         extra += "--in-memory" if self.hugepages else "--no-huge --no-shconf -m 1024"
         subprocess.run(vsctl + ["set", "Open_vSwitch", ".",
                                 "other_config:dpdk-init=true",
@@ -192,13 +196,14 @@ class OvsDpdk:
              "--log-file=" + os.path.join(run_dir, "vswitchd.log")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         self.vsctl = ["ovs-vsctl", f"--db=unix:{dbsock}", "--timeout=60"]
-        subprocess.run(self.vsctl + ["add-br", "br0", "--", "set", "bridge", "br0",
+        br = self.bridge
+        subprocess.run(self.vsctl + ["add-br", br, "--", "set", "bridge", br,
                                      "datapath_type=netdev"], check=True, env=env)
         for i, (name, devargs) in enumerate(self.ports, 1):
-            subprocess.run(self.vsctl + ["add-port", "br0", name, "--", "set", "Interface", name,
+            subprocess.run(self.vsctl + ["add-port", br, name, "--", "set", "Interface", name,
                                          "type=dpdk", f"options:dpdk-devargs={devargs}",
                                          f"ofport_request={i}"], check=True, env=env)
-        br_mgmt = f"unix:{os.path.join(run_dir, 'br0.mgmt')}"
+        br_mgmt = f"unix:{os.path.join(run_dir, br + '.mgmt')}"
         subprocess.run(["ovs-ofctl", "del-flows", br_mgmt], check=True, env=env)
         for f in self.flows:
             subprocess.run(["ovs-ofctl", "add-flow", br_mgmt, f], check=True, env=env)
@@ -208,9 +213,16 @@ class OvsDpdk:
                               text=True, env=self.env).stdout
 
     def __exit__(self, *exc):
+        if self.procs and self.procs[-1].poll() is None and os.path.exists(self.ctl):
+            subprocess.run(["ovs-appctl", "-t", self.ctl, "exit", "--cleanup"],
+                           capture_output=True, env=self.env, timeout=20)
         for p in reversed(self.procs):
             kill_group(p)
         self.procs.clear()
+        shutil.rmtree(f"/var/run/dpdk/gl-ovsbench-{os.getpid()}", ignore_errors=True)
+        for link in set(os.listdir("/sys/class/net")) - self.links_before:
+            if link in ("ovs-netdev", self.bridge):
+                subprocess.run(["ip", "link", "del", link], capture_output=True)
         return False
 
 
@@ -272,7 +284,8 @@ def bench_ovs_gl(pcap, seconds, workdir, hugepages):
 # ---- testpmd ---------------------------------------------------------------------------
 
 def bench_testpmd(pcap, seconds, hugepages):
-    args = ["dpdk-testpmd", "-l", "0,1", "--no-pci", f"--file-prefix=gl-tpbench-{os.getpid()}",
+    args = ["dpdk-testpmd", "-l", "0,1", "--no-pci", "--no-telemetry",
+            f"--file-prefix=gl-tpbench-{os.getpid()}",
             f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
             "--vdev=net_null0,no-rx=1"]
     args += ["--in-memory"] if hugepages else ["--no-huge", "--no-shconf", "-m", "1024"]
@@ -302,6 +315,7 @@ def bench_testpmd(pcap, seconds, hugepages):
         return {"mpps": pps / 1e6, "cycles_per_packet": tsc_hz() / pps if pps else None}
     finally:
         kill_group(p)
+        shutil.rmtree(f"/var/run/dpdk/gl-tpbench-{os.getpid()}", ignore_errors=True)
 
 
 def hugepages_usable():

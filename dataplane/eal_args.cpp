@@ -67,6 +67,9 @@ std::vector<std::string> eal_args(std::string_view prog, std::string_view lcores
   }
   if (!want_pci) a.emplace_back("--no-pci");
   a.emplace_back("--log-level=lib.eal:error");
+  // No telemetry socket: nothing uses it, and its file is unlinked only at process exit,
+  // after eal_cleanup() tried to remove the runtime directory.
+  if (!given("--telemetry")) a.emplace_back("--no-telemetry");
   for (const auto& e : extra) a.push_back(e);
   return a;
 }

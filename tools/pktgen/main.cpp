@@ -388,7 +388,7 @@ int run(int argc, char** argv) {
 
   // ---- EAL ----
   const bool pci = looks_pci(o.tx) || (!o.rx.empty() && looks_pci(o.rx));
-  std::vector<std::string> extra{"--no-telemetry"};
+  std::vector<std::string> extra;
   extra.insert(extra.end(), o.eal.begin(), o.eal.end());
   if (looks_pci(o.tx)) extra.push_back("-a" + o.tx);
   if (!o.rx.empty() && o.rx != o.tx && looks_pci(o.rx)) extra.push_back("-a" + o.rx);

@@ -28,6 +28,7 @@ void eal_once() {
     auto args = gl::dp::eal_args("dptest", "0,1", {"--log-level=*:error"}, false, 256);
     auto argv = gl::dp::to_argv(args);
     if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) std::abort();
+    std::atexit([] { gl::dp::eal_cleanup(); });  // no runtime directory left behind
     return true;
   }();
   (void)done;
