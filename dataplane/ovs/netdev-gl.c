@@ -331,6 +331,14 @@ netdev_gl_set_etheraddr(struct netdev *netdev, const struct eth_addr mac)
     }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
+    /* Only when it differs: the kernel announces every SIOCSIFHWADDR, also of the same
+     * address, and OVS reconfigures its bridges on that announcement, which sets the
+     * address again (a loop of hundreds of reconfigurations a second). */
+    if (!kernel_ifreq(SIOCGIFHWADDR, netdev_get_name(netdev), &ifr) &&
+        !memcmp(ifr.ifr_hwaddr.sa_data, mac.ea, ETH_ADDR_LEN)) {
+        return 0;
+    }
+    memset(&ifr, 0, sizeof ifr);
     ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
     memcpy(ifr.ifr_hwaddr.sa_data, mac.ea, ETH_ADDR_LEN);
     int error = kernel_ifreq(SIOCSIFHWADDR, netdev_get_name(netdev), &ifr);

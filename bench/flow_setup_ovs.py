@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""Flow set-up rate through Open vSwitch: OVS with datapath type gl next to OVS-DPDK.
+
+New megaflows per second along the whole path miss -> upcall -> ofproto translation ->
+flow install, for ovs-vswitchd-gl + gldp (datapath_type=gl) and Debian's OVS-DPDK
+(ovs-vswitchd-dpdk, datapath_type=netdev), one PMD on core 1 each, in one run.
+
+The rig (the same for both):
+  * a net_pcap port "in" replaying N 64-byte UDP frames that differ in their Ethernet
+    source address, over and over (infinite_rx=1), and a net_null port "out";
+  * OpenFlow, before "in" is added:
+      priority=20,in_port=in,actions=drop           (the gate)
+      priority=10,dl_src=00:00:00:00:00:01,actions=drop   (matches no packet)
+      priority=1,actions=output:out
+    While the gate is there, all of "in"'s traffic is one megaflow (in_port only). The
+    dl_src rule makes OVS's classifier look at dl_src for everything below the gate, so
+    once the gate is deleted every frame needs its own megaflow (full source MAC): N
+    frames, N new megaflows. (L4 ports or IP addresses would not do: OVS's prefix
+    tries unwildcard only a few bits of them.)
+  * The clock starts when `ovs-ofctl del-flows --strict` removes the gate (traffic is
+    already flowing, ports and caches are warm) and stops when the datapath holds N
+    megaflows, sampled with `ovs-appctl dpctl/show` ("flows: ...") every 20 ms on both.
+    Misses of flows not yet installed come round again (the pcap loops), so each
+    datapath also sees repeated misses for the same flow, as with real new connections.
+
+Prints megaflows per second per system and the ratio; figures only, nothing asserted.
+--json FILE writes them. bench_flow_setup() is the function other scripts call.
+
+  sudo bench/flow_setup_ovs.py --flows 5000 --repeat 3
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import forwarding  # noqa: E402 - OvsDpdk, build_dir, pcap helpers
+
+DROP_RULE = "priority=10,dl_src=00:00:00:00:00:01,actions=drop"
+
+
+def write_mac_pcap(path, n_flows):
+    """n_flows 64-byte UDP frames, frame i from Ethernet source 02:00:<i as 4 bytes>."""
+    frame_len = 60
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        udp_len = frame_len - 14 - 20
+        ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + udp_len, 0, 0, 64, 17, 0,
+                         0x0A000001, 0x0A640001)
+        csum = sum((ip[j] << 8) | ip[j + 1] for j in range(0, 20, 2))
+        while csum >> 16:
+            csum = (csum & 0xFFFF) + (csum >> 16)
+        ip = ip[:10] + struct.pack("!H", ~csum & 0xFFFF) + ip[12:]
+        udp = struct.pack("!HHHH", 1024, 5001, udp_len, 0) + bytes(udp_len - 8)
+        for i in range(n_flows):
+            eth = bytes.fromhex("020000000002") + b"\x02\x00" + struct.pack("!I", i + 16)
+            frame = eth + b"\x08\x00" + ip + udp
+            f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)) + frame)
+
+
+def dp_flows(appctl):
+    """Megaflows in the datapath, from `ovs-appctl dpctl/show` ('flows: N')."""
+    m = re.search(r"^\s*flows:\s*(\d+)", appctl("dpctl/show"), re.M)
+    return int(m.group(1)) if m else 0
+
+
+GATE = "priority=20,in_port=2"
+
+
+def settle(appctl, timeout=30):
+    """Waits until the datapath holds the gate's megaflow and nothing else changes.
+    First purges OVS's flows (datapath flows and their ukeys together; a bare
+    dpctl/del-flows would leave ukeys behind that make OVS ignore those flows' upcalls):
+    frames that arrived before ofproto knew the new port got exact-match drop flows
+    (OVS does that for upcalls from unknown ports, with the kernel datapath as with
+    gl), which the looping traffic would keep alive."""
+    time.sleep(0.5)
+    appctl("revalidator/purge")
+    deadline = time.monotonic() + timeout
+    stable_since, last = time.monotonic(), -1
+    while time.monotonic() < deadline:
+        n = dp_flows(appctl)
+        if n != last:
+            stable_since, last = time.monotonic(), n
+        if 1 <= n <= 4 and time.monotonic() - stable_since > 1.5:
+            return n
+        time.sleep(0.1)
+    raise RuntimeError(f"datapath did not settle (flows: {last})")
+
+
+def watch(appctl, n_flows, timeout, open_gate):
+    """Opens the gate, then samples the megaflow count until n_flows exist, or it stops
+    growing for 3 s, or 'timeout'. The clock starts when `ovs-ofctl del-flows` returned
+    (OVS committed the change); a sample's time is the middle of its appctl call, and the
+    time of the N-th flow is interpolated between the two samples around it."""
+    before = settle(appctl)
+    g0 = time.monotonic()
+    open_gate()
+    t0 = time.monotonic()
+    samples = [(0.0, 0)]
+    last_change = t0
+    while True:
+        a = time.monotonic()
+        n = dp_flows(appctl)
+        b = time.monotonic()
+        if n != samples[-1][1]:
+            last_change = b
+        samples.append(((a + b) / 2 - t0, n))
+        if n >= n_flows or b - t0 > timeout or b - last_change > 3.0:
+            break
+        time.sleep(0.01)
+    reached = min(samples[-1][1], n_flows)
+    # First sample at or above the final count, and the one before it.
+    k = next(i for i, (_, n) in enumerate(samples) if n >= reached)
+    (ta, na), (tb, nb) = samples[max(k - 1, 0)], samples[k]
+    secs = tb if nb == na else ta + (reached - na) / (nb - na) * (tb - ta)
+    return {"flows": n_flows, "reached": samples[-1][1], "flows_before": before,
+            "seconds": round(secs, 4),
+            "megaflows_per_s": round(reached / secs) if secs > 0 else None,
+            "gate_delete_s": round(t0 - g0, 4), "samples": len(samples) - 1,
+            "curve": [(round(t, 3), n) for t, n in samples[:: max(1, len(samples) // 12)]]}
+
+
+def run_ovs_dpdk(pcap, n_flows, workdir, hugepages, timeout):
+    ports = [("out", "net_null0,no-rx=1")]
+    flows = [GATE + ",actions=drop", DROP_RULE, "priority=1,actions=output:1"]
+    with forwarding.OvsDpdk(workdir, hugepages, ports, flows) as ovs:
+        subprocess.run(ovs.vsctl + ["add-port", "br0", "in", "--", "set", "Interface", "in",
+                                    "type=dpdk",
+                                    f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},"
+                                    "infinite_rx=1", "ofport_request=2"],
+                       check=True, env=ovs.env, capture_output=True)
+        mgmt = f"unix:{os.path.join(ovs.run_dir, 'br0.mgmt')}"
+
+        def open_gate():
+            subprocess.run(["ovs-ofctl", "del-flows", "--strict", mgmt, GATE], check=True,
+                           env=ovs.env)
+        r = watch(ovs.appctl, n_flows, timeout, open_gate)
+        m = re.search(r"lost:(\d+)", ovs.appctl("dpctl/show"))
+        r["upcalls_lost"] = int(m.group(1)) if m else None
+        return r
+
+
+def run_ovs_gl(pcap, n_flows, workdir, timeout):
+    os.environ.setdefault("GL_BUILD_DIR", forwarding.build_dir())
+    sys.path.insert(0, os.path.join(TOP, "test", "integration"))
+    sys.path.insert(0, os.path.join(TOP, "test", "integration", "ovs"))
+    import ovsgl  # noqa: E402 - ovsdb-server + gldp + ovs-vswitchd-gl, cleaned up on exit
+    mbufs = max(32767, 2 * n_flows + 16384)
+    with ovsgl.OvsEnv("fs") as env:
+        env.ovsdb()
+        env.gldp(extra=["--mbufs", str(mbufs)])
+        env.vswitchd()
+        br = env.bridge()
+        env.add_port(br, "out", "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
+                     "ofport_request=1")
+        env.wait_ports(br, ["out"])
+        env.ofctl("del-flows", br)
+        for f in (GATE + ",actions=drop", DROP_RULE, "priority=1,actions=output:1"):
+            env.ofctl("add-flow", br, f)
+        env.add_port(br, "in", "type=dpdk",
+                     f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                     "ofport_request=2")
+        env.wait_ports(br, ["in"])
+
+        def appctl(*args):
+            return env.appctl(*args, check_rc=False).stdout
+
+        def open_gate():
+            env.ofctl("del-flows", "--strict", br, GATE)
+        d0 = env.drops()
+        r = watch(appctl, n_flows, timeout, open_gate)
+        d1 = env.drops()
+        r["upcalls_rate_limited"] = d1["upcall_rate_limit"] - d0["upcall_rate_limit"]
+        r["upcalls_lost"] = sum(d1[k] - d0[k] for k in ("upcall_queue_full",
+                                                         "upcall_undelivered"))
+        return r
+
+
+def bench_flow_setup(n_flows=5000, repeat=1, hugepages=None, timeout=120, workdir=None):
+    """Runs both systems 'repeat' times, alternating; returns the medians and rounds."""
+    work = workdir or tempfile.mkdtemp(prefix="gl-fsbench-")
+    try:
+        pcap = os.path.join(work, "macs.pcap")
+        write_mac_pcap(pcap, n_flows)
+        huge = forwarding.hugepages_usable() if hugepages is None else hugepages
+        runs = {"ovs_gl": [], "ovs_dpdk": []}
+        for rnd in range(repeat):
+            for s in runs:
+                print(f"round {rnd + 1}/{repeat}: {s}, {n_flows} megaflows...", flush=True)
+                try:
+                    if s == "ovs_gl":
+                        runs[s].append(run_ovs_gl(pcap, n_flows, work, timeout))
+                    else:
+                        runs[s].append(run_ovs_dpdk(pcap, n_flows, work, huge, timeout))
+                except Exception as e:  # noqa: BLE001 - report, go on with the other
+                    runs[s].append({"error": str(e)[-500:]})
+                print(f"    {runs[s][-1]}", flush=True)
+        res = {"flows": n_flows, "hugepages": huge, "rounds": runs,
+               "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for s, rs in runs.items():
+            ok = sorted((r for r in rs if r.get("megaflows_per_s")),
+                        key=lambda r: r["megaflows_per_s"])
+            res[s] = ok[len(ok) // 2] if ok else rs[-1]
+        g, o = res["ovs_gl"].get("megaflows_per_s"), res["ovs_dpdk"].get("megaflows_per_s")
+        if g and o:
+            res["ratio_ovs_gl_ovs_dpdk"] = round(g / o, 2)
+        return res
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--flows", type=int, default=5000,
+                    help="distinct megaflows (5000; OVS's dynamic flow limit starts at "
+                         "10000)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds (median reported)")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds per measurement")
+    ap.add_argument("--json", help="write the figures to this file")
+    a = ap.parse_args()
+    res = bench_flow_setup(a.flows, a.repeat, timeout=a.timeout)
+    print()
+    print(f"flow set-up through OVS (miss -> upcall -> install), {a.flows} megaflows, "
+          f"1 PMD core, median of {a.repeat}; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'system':<12}{'megaflows/s':>14}{'reached':>10}{'seconds':>10}")
+    for k in ("ovs_gl", "ovs_dpdk"):
+        r = res[k]
+        if "error" in r:
+            print(f"{k:<12}  error: {r['error'][:300]}")
+            continue
+        print(f"{k:<12}{r['megaflows_per_s'] or 0:>14}{r['reached']:>10}{r['seconds']:>10}")
+    if "ratio_ovs_gl_ovs_dpdk" in res:
+        print(f"OVS datapath gl / OVS-DPDK = {res['ratio_ovs_gl_ovs_dpdk']:.2f}x")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
