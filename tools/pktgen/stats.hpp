@@ -46,11 +46,12 @@ class LatencyHistogram {
   double mean() const { return count_ ? static_cast<double>(sum_) / count_ : 0.0; }
 
   // The value at quantile q (0..1): midpoint of the bucket holding the ceil(q*count)-th
-  // sample, clamped to the exact [min, max].
+  // sample, clamped to the exact [min, max]; the last sample is the exact max.
   uint64_t quantile(double q) const {
     if (count_ == 0) return 0;
     uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(count_) + 0.999999);
     rank = std::clamp<uint64_t>(rank, 1, count_);
+    if (rank == count_) return max_;  // the largest sample is known exactly
     uint64_t seen = 0;
     for (unsigned i = 0; i < kBuckets; ++i) {
       seen += buckets_[i];
