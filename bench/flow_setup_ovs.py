@@ -77,21 +77,25 @@ GATE = "priority=20,in_port=2"
 
 
 def settle(appctl, timeout=30):
-    """Waits until the datapath holds the gate's megaflow and nothing else changes.
-    First purges OVS's flows (datapath flows and their ukeys together; a bare
-    dpctl/del-flows would leave ukeys behind that make OVS ignore those flows' upcalls):
-    frames that arrived before ofproto knew the new port got exact-match drop flows
-    (OVS does that for upcalls from unknown ports, with the kernel datapath as with
-    gl), which the looping traffic would keep alive."""
+    """Waits until the datapath's flow count stood still for 1.5 s; returns it.
+
+    That is the gate's megaflow, and with datapath gl also exact-match drop flows for
+    frames that arrived before ofproto knew the new port (OVS installs those for upcalls
+    from unknown ports, with the kernel datapath as with gl; dpif-netdev drops such
+    packets instead). The looping traffic keeps them alive and the revalidator adopts
+    them; when the gate opens they are modified, not set up, so the rate counts only the
+    flows installed after the gate opened. (Flushing them does not work: dpctl/del-flows
+    leaves their ukeys behind, which make OVS ignore upcalls with the same UFID, and
+    revalidator/purge races with the handlers under load in OVS 3.1: "Invalid ukey
+    transition 5->4", abort.)"""
     time.sleep(0.5)
-    appctl("revalidator/purge")
     deadline = time.monotonic() + timeout
-    stable_since, last = time.monotonic(), -1
+    stable_since, last = time.monotonic(), None
     while time.monotonic() < deadline:
         n = dp_flows(appctl)
         if n != last:
             stable_since, last = time.monotonic(), n
-        if 1 <= n <= 4 and time.monotonic() - stable_since > 1.5:
+        if n >= 1 and time.monotonic() - stable_since > 1.5:
             return n
         time.sleep(0.1)
     raise RuntimeError(f"datapath did not settle (flows: {last})")
@@ -123,9 +127,12 @@ def watch(appctl, n_flows, timeout, open_gate):
     k = next(i for i, (_, n) in enumerate(samples) if n >= reached)
     (ta, na), (tb, nb) = samples[max(k - 1, 0)], samples[k]
     secs = tb if nb == na else ta + (reached - na) / (nb - na) * (tb - ta)
+    # Before: the gate's megaflow (deleted when it opens) and exact-match flows that
+    # stay; the flows set up after the gate opened are the rest.
+    new_flows = reached - (before - 1)
     return {"flows": n_flows, "reached": samples[-1][1], "flows_before": before,
-            "seconds": round(secs, 4),
-            "megaflows_per_s": round(reached / secs) if secs > 0 else None,
+            "new_flows": new_flows, "seconds": round(secs, 4),
+            "megaflows_per_s": round(new_flows / secs) if secs > 0 else None,
             "gate_delete_s": round(t0 - g0, 4), "samples": len(samples) - 1,
             "curve": [(round(t, 3), n) for t, n in samples[:: max(1, len(samples) // 12)]]}
 
