@@ -245,6 +245,15 @@ Result check_action(uint16_t type, std::span<const uint8_t> p, size_t off, unsig
         return fail(where("hash", off) + ": unknown hash algorithm " + num(alg));
       return {};
     }
+    case kActionEspEncrypt:
+    case kActionEspDecrypt:
+      if (depth > 0)
+        return fail(where(action_name(type), off) +
+                    ": ESP actions are allowed only at the top level, first");
+      if (type == kActionEspDecrypt) return expect_size("esp_decrypt", off, p.size(), 0);
+      if (Result r = expect_size("esp_encrypt", off, p.size(), 4); !r) return r;
+      if (load32(p.data()) == 0) return fail(where("esp_encrypt", off) + ": group 0 is invalid");
+      return {};
     case OVS_ACTION_ATTR_CLONE:
       if (depth + 1 > lim.max_depth)
         return fail(where("clone", off) + ": actions nested deeper than " + num(lim.max_depth));
@@ -271,7 +280,26 @@ std::expected<void, std::string> validate_actions(std::span<const uint8_t> blob,
                                                   const ValidateLimits& lim) {
   if (blob.size() > lim.max_size)
     return fail("actions are " + num(blob.size()) + " bytes, limit " + num(lim.max_size));
-  return check_list(blob, 0, 0, lim, Ctx{});
+  if (Result r = check_list(blob, 0, 0, lim, Ctx{}); !r) return r;
+  // ESP actions: first in the list; esp_encrypt followed by outputs only (at least one),
+  // esp_decrypt followed by exactly one recirc (the executor runs them per burst).
+  unsigned idx = 0, outputs = 0, recircs = 0, others = 0;
+  uint16_t esp = 0;
+  for (ActionView a : ActionList(blob)) {
+    const bool is_esp = a.type == kActionEspEncrypt || a.type == kActionEspDecrypt;
+    if (is_esp && idx != 0)
+      return fail(std::string(action_name(a.type)) + " must be the first action");
+    if (is_esp) esp = a.type;
+    else if (a.type == OVS_ACTION_ATTR_OUTPUT) ++outputs;
+    else if (a.type == OVS_ACTION_ATTR_RECIRC) ++recircs;
+    else ++others;
+    ++idx;
+  }
+  if (esp == kActionEspEncrypt && (outputs == 0 || recircs != 0 || others != 0))
+    return fail("esp_encrypt must be followed by output actions only (at least one)");
+  if (esp == kActionEspDecrypt && (recircs != 1 || outputs != 0 || others != 0))
+    return fail("esp_decrypt must be followed by exactly one recirc(N)");
+  return {};
 }
 
 // ---- ActionWriter -----------------------------------------------------------------
@@ -418,6 +446,14 @@ ActionWriter& ActionWriter::hash(uint32_t alg, uint32_t basis) {
   h.hash_alg = alg;
   h.hash_basis = basis;
   return attr(OVS_ACTION_ATTR_HASH, bytes_of(h));
+}
+
+ActionWriter& ActionWriter::esp_encrypt(uint32_t group) {
+  return attr(kActionEspEncrypt, bytes_of(group));
+}
+
+ActionWriter& ActionWriter::esp_decrypt() {
+  return attr(kActionEspDecrypt, {});
 }
 
 ActionWriter& ActionWriter::begin_nested(uint16_t type) {

@@ -10,7 +10,8 @@
 //
 // Supported: OUTPUT, USERSPACE (pid, userdata, actions flag), SET / SET_MASKED of
 // ETHERNET, IPV4, IPV6, TCP, UDP, SCTP, SKB_MARK, PRIORITY, PUSH_VLAN, POP_VLAN,
-// SAMPLE, RECIRC, HASH, CLONE. Everything else (CT, MPLS, TRUNC, METER, ...) is
+// SAMPLE, RECIRC, HASH, CLONE, and Goldilocks' ESP_ENCRYPT / ESP_DECRYPT (see below).
+// Everything else (CT, MPLS, TRUNC, METER, ...) is
 // rejected by validate_actions with a message naming the action.
 //
 // Thread-safety: everything here is reentrant; ActionWriter is a plain value type.
@@ -32,6 +33,20 @@
 #include <vector>
 
 namespace gl::odp {
+
+// Goldilocks' own datapath actions (ESP), outside every range OVS uses: the kernel's
+// OVS_ACTION_ATTR_* end below 32, OVS's userspace-only ones (tunnel_push, tunnel_pop,
+// lb_output, ...) follow right after them, and netlink reserves the top two bits of the
+// type (NLA_F_NESTED 0x8000, NLA_F_NET_BYTEORDER 0x4000, masked off by nl_attr_type()),
+// so 0x3f00.. stays below both flags and far above anything OVS will number.
+//   esp_encrypt(group=N): u32 group id. Tunnel-mode ESP of the whole Ethernet frame
+//     (next header 143) with this context's SA of group N, then the group's underlay
+//     Ethernet header in front. Must be the first action, followed by outputs only.
+//   esp_decrypt: no payload. Strips the Ethernet header, decrypts with the inbound SA of
+//     the SPI; the inner Ethernet frame continues. Must be the first action, followed by
+//     exactly one recirc(N) (the decrypted frame is recirculated with recirc_id N).
+inline constexpr uint16_t kActionEspEncrypt = 0x3f00;
+inline constexpr uint16_t kActionEspDecrypt = 0x3f01;
 
 // OVS_HASH_ALG_SYM_L4 is newer than some UAPI headers; the value is fixed by the ABI.
 inline constexpr uint32_t kHashAlgL4 = 0;     // OVS_HASH_ALG_L4
@@ -98,6 +113,10 @@ constexpr std::string_view action_name(uint16_t type) {
       return "add_mpls";
     case OVS_ACTION_ATTR_DEC_TTL:
       return "dec_ttl";
+    case kActionEspEncrypt:
+      return "esp_encrypt";
+    case kActionEspDecrypt:
+      return "esp_decrypt";
     default:
       return "unknown";
   }
@@ -377,6 +396,8 @@ class ActionWriter {
   ActionWriter& pop_vlan();
   ActionWriter& recirc(uint32_t recirc_id);
   ActionWriter& hash(uint32_t alg, uint32_t basis);
+  ActionWriter& esp_encrypt(uint32_t group);
+  ActionWriter& esp_decrypt();
 
   // Nested lists: begin_*() opens, attributes appended until the matching end() go
   // inside. begin_nested() opens any attribute (e.g. USERSPACE built by hand).

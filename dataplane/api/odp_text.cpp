@@ -1192,6 +1192,21 @@ class ActionParser {
       w_.pop_vlan();
       return {};
     }
+    if (n == "esp_decrypt") {
+      if (!trim(c->args).empty()) return fail(ctx + "takes no arguments");
+      w_.esp_decrypt();
+      return {};
+    }
+    if (n == "esp_encrypt") {
+      const std::string_view a = trim(c->args);
+      if (!c->parens || !a.starts_with("group="))
+        return fail(ctx + "expected esp_encrypt(group=N)");
+      const auto g = parse_uint(a.substr(6), UINT32_MAX);
+      if (!g) return fail(ctx + g.error());
+      if (*g == 0) return fail(ctx + "group must be >= 1");
+      w_.esp_encrypt(static_cast<uint32_t>(*g));
+      return {};
+    }
     if (n == "push_vlan") return push_vlan(*c, ctx);
     if (n == "userspace") return userspace(*c, ctx);
     if (n == "set") return set(*c);
@@ -1444,6 +1459,12 @@ void format_action(const ActionView& a, std::string& out) {
       out += "clone(";
       format_list(a.payload, out);
       out += ")";
+      return;
+    case kActionEspEncrypt:
+      out += sfmt("esp_encrypt(group=%u)", a.u32());
+      return;
+    case kActionEspDecrypt:
+      out += "esp_decrypt";
       return;
     default:
       out += sfmt("action%u", a.type);

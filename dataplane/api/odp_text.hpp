@@ -71,7 +71,8 @@ std::string format_flow(const flow::FlowMatch& match);
 // ipv6, tcp, udp, sctp, skb_mark, skb_priority (a set with every field exact is a SET,
 // anything else a SET_MASKED of the given fields), push_vlan([tpid=..,]vid=..,pcp=..),
 // pop_vlan, recirc(N), hash(l4(N)) / hash(sym_l4(N)), clone(ACTIONS),
-// sample(sample=P%,actions(ACTIONS)). The result passed validate_actions.
+// sample(sample=P%,actions(ACTIONS)), and Goldilocks' esp_encrypt(group=N) /
+// esp_decrypt (odp_actions.hpp). The result passed validate_actions.
 std::expected<std::vector<uint8_t>, std::string> parse_actions(std::string_view text);
 
 // Prints a blob in OVS syntax; "drop" when empty. A blob that fails validate_actions

@@ -376,3 +376,29 @@ TEST_CASE("random blobs never crash validation, iteration or printing", "[odp_ac
   }
   CHECK(valid > 100);
 }
+
+TEST_CASE("ESP actions: numbers, names, writer encoding, payload checks", "[odp_actions][esp]") {
+  // Outside the kernel's and OVS's numbering, below the netlink flag bits.
+  STATIC_REQUIRE(kActionEspEncrypt > OVS_ACTION_ATTR_MAX);
+  STATIC_REQUIRE((kActionEspEncrypt & 0xc000) == 0 && (kActionEspDecrypt & 0xc000) == 0);
+  CHECK(action_name(kActionEspEncrypt) == "esp_encrypt");
+  CHECK(action_name(kActionEspDecrypt) == "esp_decrypt");
+  ActionWriter w;
+  w.esp_encrypt(7).output(2);
+  Blob want;
+  raw(want, 8, kActionEspEncrypt, {7, 0, 0, 0});
+  raw(want, 8, OVS_ACTION_ATTR_OUTPUT, {2, 0, 0, 0});
+  CHECK(w.data() == want);
+  CHECK(validate_actions(w.data()));
+  Blob short_enc;
+  raw(short_enc, 6, kActionEspEncrypt, {7, 0});
+  raw(short_enc, 8, OVS_ACTION_ATTR_OUTPUT, {2, 0, 0, 0});
+  CHECK_FALSE(validate_actions(short_enc));
+  Blob dec_payload;
+  raw(dec_payload, 8, kActionEspDecrypt, {1, 0, 0, 0});
+  raw(dec_payload, 8, OVS_ACTION_ATTR_RECIRC, {1, 0, 0, 0});
+  CHECK_FALSE(validate_actions(dec_payload));
+  ActionWriter d;
+  d.esp_decrypt().recirc(3);
+  CHECK(validate_actions(d.data()));
+}

@@ -694,3 +694,38 @@ TEST_CASE("deeply nested text never overflows the stack", "[odp_text]") {
   f += std::string(1001, ')');
   CHECK_FALSE(parse_flow(f));
 }
+
+TEST_CASE("ESP actions: text round trip, placement rules, errors", "[odp_text][esp]") {
+  for (const char* t : {"esp_encrypt(group=1),2", "esp_encrypt(group=4294967295),2,3",
+                        "esp_decrypt,recirc(0x5)"}) {
+    auto a = parse_actions(t);
+    INFO(t);
+    REQUIRE(a);
+    CHECK(format_actions(*a) == t);
+  }
+  struct Case {
+    const char* in;
+    const char* expect;
+  };
+  const Case bad[] = {
+      {"esp_encrypt(group=0),2", "group must be >= 1"},
+      {"esp_encrypt(1),2", "expected esp_encrypt(group=N)"},
+      {"esp_encrypt,2", "expected esp_encrypt(group=N)"},
+      {"esp_encrypt(group=x),2", "bad number"},
+      {"esp_decrypt(1),recirc(1)", "takes no arguments"},
+      {"esp_encrypt(group=1)", "followed by output actions only"},
+      {"esp_encrypt(group=1),recirc(1)", "followed by output actions only"},
+      {"esp_encrypt(group=1),pop_vlan,2", "followed by output actions only"},
+      {"esp_decrypt", "exactly one recirc"},
+      {"esp_decrypt,recirc(1),recirc(2)", "exactly one recirc"},
+      {"esp_decrypt,recirc(1),2", "exactly one recirc"},
+      {"2,esp_encrypt(group=1),3", "must be the first action"},
+      {"clone(esp_decrypt,recirc(1))", "only at the top level"},
+  };
+  for (const Case& c : bad) {
+    auto a = parse_actions(c.in);
+    INFO(c.in);
+    REQUIRE_FALSE(a);
+    CHECK_THAT(a.error(), Catch::Matchers::Contains(c.expect));
+  }
+}
