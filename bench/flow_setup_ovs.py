@@ -141,12 +141,12 @@ def run_ovs_dpdk(pcap, n_flows, workdir, hugepages, timeout):
     ports = [("out", "net_null0,no-rx=1")]
     flows = [GATE + ",actions=drop", DROP_RULE, "priority=1,actions=output:1"]
     with forwarding.OvsDpdk(workdir, hugepages, ports, flows) as ovs:
-        subprocess.run(ovs.vsctl + ["add-port", "br0", "in", "--", "set", "Interface", "in",
+        subprocess.run(ovs.vsctl + ["add-port", ovs.bridge, "in", "--", "set", "Interface", "in",
                                     "type=dpdk",
                                     f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},"
                                     "infinite_rx=1", "ofport_request=2"],
                        check=True, env=ovs.env, capture_output=True)
-        mgmt = f"unix:{os.path.join(ovs.run_dir, 'br0.mgmt')}"
+        mgmt = f"unix:{os.path.join(ovs.run_dir, ovs.bridge + '.mgmt')}"
 
         def open_gate():
             subprocess.run(["ovs-ofctl", "del-flows", "--strict", mgmt, GATE], check=True,
