@@ -47,14 +47,45 @@ enum class Drop : uint8_t {
   kPushVlanNoRoom,     // no headroom to push a VLAN tag
   kRecircOverflow,     // more recirculated copies of one batch than the queue holds
   kParse,              // the parser refused the packet (see the parse counters)
+  // ESP (esp_encrypt / esp_decrypt). Fail closed: nothing is ever sent in clear.
+  kEspNoSa,              // encrypt: no SA for this group and PMD (missing or removed)
+  kEspSaExpired,         // encrypt: the SA's sequence numbers are used up (expired)
+  kEspNoRoom,            // encrypt: no headroom/tailroom for ESP + underlay L2
+  kEspMultiSeg,          // multi-segment mbuf (ESP needs one contiguous buffer)
+  kEspBadOuter,          // decrypt: not IPv4/IPv6 behind Ethernet, bad outer IPv4 checksum
+  kEspBadLength,         // crypto Result::bad_length
+  kEspUnknownSpi,        // decrypt: no inbound SA with this SPI
+  kEspWrongPmd,          // decrypt: the SPI's SA belongs to another PMD
+  kEspTooOld,            // decrypt: left of the anti-replay window
+  kEspReplay,            // decrypt: sequence number already seen
+  kEspAuthFailed,        // decrypt: ICV mismatch
+  kEspBadPadding,        // decrypt: padding bytes / length wrong
+  kEspBadNextHeader,     // decrypt: next header does not match the inner packet
+  kEspDummy,             // decrypt: TFC dummy packet (next header 59), not an error
+  kEspUnsupported,       // outer fragment, IPv6 extension headers, wrong mode
+  kEspCryptoError,       // the AEAD backend refused an operation
+  kEspInnerNotEthernet,  // decrypt: authentic, but the inner packet is not an Ethernet frame
   kCount
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
-    "action_drop",        "no_port",      "tx_full", "upcall_queue_full", "upcall_rate_limit",
-    "upcall_undelivered", "recirc_depth", "no_mbuf", "push_vlan_no_room", "recirc_overflow",
-    "parse_error",
+    "action_drop",       "no_port",
+    "tx_full",           "upcall_queue_full",
+    "upcall_rate_limit", "upcall_undelivered",
+    "recirc_depth",      "no_mbuf",
+    "push_vlan_no_room", "recirc_overflow",
+    "parse_error",       "esp_no_sa",
+    "esp_sa_expired",    "esp_no_room",
+    "esp_multi_seg",     "esp_bad_outer",
+    "esp_bad_length",    "esp_unknown_spi",
+    "esp_wrong_pmd",     "esp_too_old",
+    "esp_replay",        "esp_auth_failed",
+    "esp_bad_padding",   "esp_bad_next_header",
+    "esp_dummy",         "esp_unsupported",
+    "esp_crypto_error",  "esp_inner_not_ethernet",
 };
+
+static_assert(!kDropNames.back().empty(), "a Drop value has no name");
 
 constexpr std::string_view drop_name(Drop d) {
   return kDropNames[static_cast<size_t>(d)];

@@ -9,6 +9,11 @@
 #include <cstring>
 #include <random>
 
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "crypto/aead.hpp"
 #include "dataplane/api/client.hpp"
 #include "dataplane/api/odp_actions.hpp"
 #include "dataplane/pmd.hpp"
@@ -48,8 +53,14 @@ ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
   if (!bytes.empty()) std::memcpy(a->data, bytes.data(), bytes.size());
   // The most common flow sends to one port: the PMD skips the action walk for it.
   a->only_output = -1;
+  a->esp = 0;
+  a->esp_group = 0;
   int n = 0;
   for (const odp::ActionView& v : odp::ActionList(bytes)) {
+    if (n == 0 && (v.type == odp::kActionEspEncrypt || v.type == odp::kActionEspDecrypt)) {
+      a->esp = v.type;
+      a->esp_group = v.type == odp::kActionEspEncrypt ? v.u32() : 0;
+    }
     ++n;
     if (v.type == OVS_ACTION_ATTR_OUTPUT) a->only_output = v.u32();
   }
@@ -100,6 +111,9 @@ Datapath::~Datapath() {
   flow_flush();
   rcu_.synchronize();
   rcu_.reclaim();
+  delete sa_tables_.exchange(nullptr);
+  for (SaEntry* e : sas_) delete e;
+  sas_.clear();
   pmds_.clear();
   control_.reset();
   if (pool_ != nullptr) rte_mempool_free(pool_);
@@ -344,6 +358,194 @@ std::expected<void, api::Error> Datapath::execute(const flow::FlowKey& mdkey,
 
 void Datapath::inject(uint32_t in_port, rte_mbuf** pkts, uint16_t n) {
   control_->receive(pkts, n, in_port);
+}
+
+// ---- ESP security associations -------------------------------------------------------
+
+SaEntry::~SaEntry() {
+  sodium_memzero(keymat, sizeof keymat);
+  // sa's destructor wipes the expanded key and salt.
+}
+
+namespace {
+
+bool sa_less(const api::SaConfigWire& a, uint8_t dir, uint32_t spi) {
+  return a.dir != dir ? a.dir < dir : a.spi < spi;
+}
+
+bool all_zero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (p[i]) return false;
+  return true;
+}
+
+std::string spi_str(uint32_t spi) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%x", spi);
+  return b;
+}
+
+}  // namespace
+
+std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
+  const api::SaConfigWire& c = req.cfg;
+  const uint32_t n_ctx = static_cast<uint32_t>(pmds_.size() + 1);
+  auto bad = [](std::string m) { return std::unexpected(err(EINVAL, std::move(m))); };
+  if (c.spi < 256) return bad("spi " + spi_str(c.spi) + " is reserved (must be >= 0x100)");
+  if (c.dir > 1) return bad("direction must be out (0) or in (1)");
+  if (c.mode > 1) return bad("mode must be tunnel (0) or transport (1)");
+  if (c.mode == static_cast<uint8_t>(api::SaMode::kTransport))
+    return std::unexpected(err(ENOTSUP,
+                               "transport mode is not used by the datapath: esp_encrypt/"
+                               "esp_decrypt carry whole Ethernet frames in tunnel mode"));
+  if (c.cipher > 1) return bad("cipher must be aes256-gcm (0) or chacha20-poly1305 (1)");
+  if (c.backend > 2) return bad("backend must be auto (0), sodium (1) or ipsec-mb (2)");
+  if (c.esn > 1 || c.df > 1 || c.addr_v6 > 1) return bad("esn, df and addr_v6 are 0 or 1");
+  if (c.ttl == 0) return bad("ttl must be 1..255");
+  if (c.pad1 != 0 || req.pad != 0) return bad("padding fields must be zero");
+  const bool out = c.dir == static_cast<uint8_t>(api::SaDir::kOut);
+  if (out) {
+    if (c.group == 0) return bad("an outbound SA needs a group id >= 1");
+    if (c.pmd >= n_ctx)
+      return bad("pmd " + std::to_string(c.pmd) + " out of range 0.." + std::to_string(n_ctx - 1) +
+                 " (" + std::to_string(n_ctx - 1) + " = the control thread)");
+    if (all_zero(c.dst_mac, 6)) return bad("an outbound SA needs the underlay dst_mac");
+    if (c.dst_mac[0] & 1) return bad("dst_mac must be a unicast address");
+    if (c.src_mac[0] & 1 || all_zero(c.src_mac, 6)) return bad("src_mac must be unicast, non-zero");
+    if (c.replay_window != 0) return bad("replay_window applies to inbound SAs only");
+  } else {
+    if (c.group != 0) return bad("group applies to outbound SAs only");
+    if (c.pmd >= n_ctx && c.pmd != api::kSaPmdAny)
+      return bad("pmd " + std::to_string(c.pmd) + " out of range 0.." + std::to_string(n_ctx - 1) +
+                 " or any");
+    if (!all_zero(c.src_mac, 6) || !all_zero(c.dst_mac, 6))
+      return bad("src_mac/dst_mac apply to outbound SAs only");
+  }
+  const size_t alen = c.addr_v6 ? 16 : 4;
+  if (!c.addr_v6 && (!all_zero(c.local + 4, 12) || !all_zero(c.remote + 4, 12)))
+    return bad("IPv4 addresses use the first 4 bytes only");
+  if (all_zero(c.local, alen) || all_zero(c.remote, alen))
+    return bad("tunnel mode needs local and remote underlay addresses");
+  if (all_zero(req.keymat, crypto::kKeyLen)) return bad("the key is all zeros");
+  auto pos = std::lower_bound(
+      sas_.begin(), sas_.end(), c,
+      [](const SaEntry* e, const api::SaConfigWire& k) { return sa_less(e->cfg, k.dir, k.spi); });
+  if (pos != sas_.end() && (*pos)->cfg.dir == c.dir && (*pos)->cfg.spi == c.spi)
+    return std::unexpected(err(EEXIST, std::string(out ? "outbound" : "inbound") + " SA spi " +
+                                           spi_str(c.spi) + " exists"));
+  if (out) {
+    for (const SaEntry* e : sas_)
+      if (e->cfg.dir == c.dir && e->cfg.group == c.group && e->cfg.pmd == c.pmd)
+        return std::unexpected(err(EEXIST, "group " + std::to_string(c.group) +
+                                               " already has SA spi " + spi_str(e->cfg.spi) +
+                                               " for pmd " + std::to_string(c.pmd) +
+                                               " (del-sa it first)"));
+  }
+
+  const crypto::Cipher cipher = static_cast<crypto::Cipher>(c.cipher);
+  static constexpr const char* kBackendReq[] = {"auto", "sodium", "ipsec-mb"};
+  auto be = crypto::choose_backend(kBackendReq[c.backend], cipher);
+  if (!be) return std::unexpected(err(ENOTSUP, be.error()));
+  crypto::SaConfig sc;
+  sc.spi = c.spi;
+  sc.dir = out ? crypto::Direction::outbound : crypto::Direction::inbound;
+  sc.mode = crypto::Mode::tunnel;
+  sc.cipher = cipher;
+  sc.backend = *be;
+  sc.esn = c.esn != 0;
+  sc.local.v6 = sc.remote.v6 = c.addr_v6 != 0;
+  std::memcpy(sc.local.bytes.data(), c.local, 16);
+  std::memcpy(sc.remote.bytes.data(), c.remote, 16);
+  sc.ttl = c.ttl;
+  sc.df = c.df != 0;
+  if (!out && c.replay_window != 0) sc.replay_window = c.replay_window;
+  sc.seq_start = c.seq_start;
+  auto sa = crypto::make_sa(sc, std::span<const uint8_t>(req.keymat, crypto::kKeyMatLen));
+  if (!sa) return std::unexpected(err(EINVAL, sa.error()));
+
+  auto* e = new SaEntry();
+  e->sa = std::move(*sa);
+  e->cfg = c;
+  e->cfg.backend = *be == crypto::Backend::sodium ? static_cast<uint8_t>(api::SaBackend::kSodium)
+                                                  : static_cast<uint8_t>(api::SaBackend::kIpsecMb);
+  if (!out) e->cfg.replay_window = sc.replay_window;
+  std::memcpy(e->keymat, req.keymat, sizeof e->keymat);
+  sas_.insert(pos, e);
+  publish_sa_tables();
+  return {};
+}
+
+std::expected<void, api::Error> Datapath::sa_del(uint32_t spi, api::SaDir dir) {
+  const uint8_t d = static_cast<uint8_t>(dir);
+  auto it = std::find_if(sas_.begin(), sas_.end(),
+                         [&](const SaEntry* e) { return e->cfg.dir == d && e->cfg.spi == spi; });
+  if (it == sas_.end())
+    return std::unexpected(err(ENOENT, std::string("no ") + (d == 0 ? "outbound" : "inbound") +
+                                           " SA with spi " + spi_str(spi)));
+  SaEntry* e = *it;
+  sas_.erase(it);
+  publish_sa_tables();
+  // No PMD can hold it after the grace period of the version that no longer has it.
+  rcu_.defer([e] { delete e; });
+  return {};
+}
+
+void Datapath::publish_sa_tables() {
+  const size_t n_ctx = pmds_.size() + 1;
+  SaTables* t = nullptr;
+  if (!sas_.empty()) {
+    t = new SaTables();
+    std::vector<std::vector<crypto::Sa*>> in(n_ctx);
+    std::vector<crypto::Sa*> in_all;
+    for (SaEntry* e : sas_) {
+      const api::SaConfigWire& c = e->cfg;
+      if (c.dir == static_cast<uint8_t>(api::SaDir::kIn)) {
+        in_all.push_back(e->sa.get());
+        for (size_t i = 0; i < n_ctx; ++i)
+          if (c.pmd == api::kSaPmdAny || c.pmd == i) in[i].push_back(e->sa.get());
+        continue;
+      }
+      auto g = std::lower_bound(t->groups.begin(), t->groups.end(), c.group,
+                                [](const EspGroup& x, uint32_t id) { return x.id < id; });
+      if (g == t->groups.end() || g->id != c.group) {
+        g = t->groups.insert(g, EspGroup{c.group, std::vector<EspOutSlot>(n_ctx)});
+      }
+      EspOutSlot& s = g->slots[c.pmd];
+      s.sa = e->sa.get();
+      std::memcpy(s.eth, c.dst_mac, 6);
+      std::memcpy(s.eth + 6, c.src_mac, 6);
+      s.eth[12] = c.addr_v6 ? 0x86 : 0x08;
+      s.eth[13] = c.addr_v6 ? 0xdd : 0x00;
+    }
+    // Duplicates were refused by sa_add, so build() cannot fail.
+    for (size_t i = 0; i < n_ctx; ++i) t->inbound.push_back(*crypto::SaTable::build(in[i]));
+    t->inbound_all = *crypto::SaTable::build(in_all);
+  }
+  const SaTables* old = sa_tables_.exchange(t, std::memory_order_acq_rel);
+  if (old != nullptr) rcu_.defer([old] { delete old; });
+}
+
+uint64_t Datapath::sa_dump(uint64_t cursor, bool keys,
+                           const std::function<bool(const api::SaInfo&)>& fn) const {
+  for (uint64_t i = cursor; i < sas_.size(); ++i) {
+    const SaEntry* e = sas_[i];
+    api::SaInfo info{};
+    info.cfg = e->cfg;
+    const crypto::SaStats st = e->sa->stats();
+    info.seq = e->sa->seq();
+    info.bytes = st.bytes;
+    for (size_t r = 0; r < crypto::kResultCount && r < api::kSaResults; ++r)
+      info.results[r] = st.by_result[r];
+    info.expired = e->sa->expired();
+    if (keys) {
+      info.has_keys = 1;
+      std::memcpy(info.keymat, e->keymat, sizeof info.keymat);
+    }
+    const bool fit = fn(info);
+    sodium_memzero(info.keymat, sizeof info.keymat);
+    if (!fit) return i;
+  }
+  return 0;
 }
 
 // ---- upcalls -------------------------------------------------------------------------

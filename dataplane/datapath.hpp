@@ -18,11 +18,13 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "crypto/sa.hpp"
 #include "dataplane/api/wire.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/port.hpp"
@@ -39,10 +41,53 @@ inline constexpr uint32_t kUpcallSlots = 1024;  // per PMD
 
 class Pmd;
 
+// ---- ESP security associations (see DESIGN.md "ESP in the datapath") ----------------
+
+// One SA as the control thread keeps it: the crypto SA (which owns the expanded key) plus
+// what the datapath adds. Freed only after the RCU grace period of the last SaTables
+// version that referenced it; the crypto SA's destructor wipes its key, ours the keymat.
+struct SaEntry {
+  crypto::SaPtr sa;
+  api::SaConfigWire cfg{};                 // as requested, backend resolved
+  uint8_t keymat[api::kSaKeyMatLen] = {};  // for dump-sas --show-keys only
+  ~SaEntry();
+};
+
+// Outbound: the SA a context uses for a group, with the underlay Ethernet header to put
+// in front of its ESP packets.
+struct EspOutSlot {
+  crypto::Sa* sa = nullptr;
+  uint8_t eth[14] = {};
+};
+struct EspGroup {
+  uint32_t id = 0;
+  std::vector<EspOutSlot> slots;  // one per context: PMDs 0..n-1, then the control thread
+};
+
+// Immutable once published (RCU): built by the control thread on every SA change.
+struct SaTables {
+  std::vector<EspGroup> groups;          // sorted by id
+  std::vector<crypto::SaTable> inbound;  // per context: the SPIs it may process
+  crypto::SaTable inbound_all;           // every inbound SA (error path: wrong PMD)
+  const EspGroup* group(uint32_t id) const {
+    size_t lo = 0, hi = groups.size();
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (groups[mid].id < id)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return lo < groups.size() && groups[lo].id == id ? &groups[lo] : nullptr;
+  }
+};
+
 // Encoded actions of a flow: immutable once published, replaced as a whole on modify.
 struct ActionsBlob {
   uint32_t len;
   int64_t only_output;        // the port when the actions are exactly one output, else -1
+  uint16_t esp;               // first action when it is esp_encrypt/esp_decrypt, else 0
+  uint32_t esp_group;         // esp_encrypt's group
   alignas(8) uint8_t data[];  // netlink-encoded OVS_ACTION_ATTR_*
   std::span<const uint8_t> span() const { return {data, len}; }
   static ActionsBlob* create(std::span<const uint8_t> bytes);
@@ -129,6 +174,17 @@ class Datapath {
   // Calls fn for each queued upcall (at most `max`); the slot's mbuf is freed after fn.
   size_t drain_upcalls(size_t max, const std::function<void(const UpcallSlot&)>& fn);
 
+  // ---- ESP security associations ----
+  std::expected<void, api::Error> sa_add(const api::SaAddRequest& req);
+  std::expected<void, api::Error> sa_del(uint32_t spi, api::SaDir dir);
+  // SAs from `cursor` on; fn returns false when the entry did not fit (resume there).
+  // Returns the next cursor (0 when complete).
+  uint64_t sa_dump(uint64_t cursor, bool keys,
+                   const std::function<bool(const api::SaInfo&)>& fn) const;
+  size_t n_sas() const { return sas_.size(); }
+  // PMD side: the current SA tables (nullptr when there are no SAs).
+  const SaTables* sa_tables() const { return sa_tables_.load(std::memory_order_acquire); }
+
   // ---- stats, housekeeping ----
   void fill_stats(api::StatsReply& totals, std::vector<api::PmdStats>& pmds,
                   std::vector<api::DropCounter>& drops) const;
@@ -151,6 +207,7 @@ class Datapath {
   Datapath();
   void rebalance_rxqs();  // assign every (port, queue) to a PMD and publish
   void retire_flow(Flow* f);
+  void publish_sa_tables();  // rebuilds SaTables from sas_ and swaps it in (RCU)
 
   DatapathOptions opts_;
   rte_mempool* pool_ = nullptr;
@@ -164,6 +221,8 @@ class Datapath {
   std::vector<Flow*> slots_;  // dump order; nullptr = free
   std::vector<uint32_t> free_slots_;
   std::atomic<uint64_t> dead_epoch_{0};  // bumped when flows die: PMDs sweep their EMC
+  std::vector<SaEntry*> sas_;            // control side, sorted by (dir, spi)
+  std::atomic<const SaTables*> sa_tables_{nullptr};
   uint64_t boot_id_ = 0;
   uint64_t last_rerank_tsc_ = 0;
   friend class Pmd;

@@ -8,7 +8,10 @@
 
 #include <cstring>
 
+#include "crypto/esp.hpp"
+#include "dataplane/api/odp_actions.hpp"
 #include "dataplane/set_field.hpp"
+#include "flowtables/checksum.hpp"
 
 namespace gl::dp {
 
@@ -65,6 +68,25 @@ inline uint32_t l4_hash(const flow::FlowKey& k, uint32_t basis, bool symmetric) 
   return h != 0 ? h : 1;  // 0 means "no hash computed"
 }
 
+// crypto::Result -> drop reason (index by the Result value).
+constexpr Drop kEspDrop[crypto::kResultCount] = {
+    Drop::kActionDrop,  // ok: never used
+    Drop::kEspBadLength, Drop::kEspNoRoom,     Drop::kEspUnknownSpi,  Drop::kEspTooOld,
+    Drop::kEspReplay,    Drop::kEspAuthFailed, Drop::kEspBadPadding,  Drop::kEspBadNextHeader,
+    Drop::kEspDummy,     Drop::kEspSaExpired,  Drop::kEspUnsupported, Drop::kEspCryptoError,
+};
+static_assert(static_cast<size_t>(crypto::Result::crypto_error) == crypto::kResultCount - 1);
+
+// The action list after its first action.
+inline std::span<const uint8_t> after_first(std::span<const uint8_t> blob) {
+  uint16_t len = 0;
+  std::memcpy(&len, blob.data(), 2);
+  size_t step = std::min<size_t>(nla_align(len), blob.size());
+  return blob.subspan(step);
+}
+
+constexpr uint16_t kEthLen = 14;
+
 }  // namespace
 
 Pmd::Pmd(Datapath& dp, unsigned lcore, uint16_t index, bool is_control)
@@ -101,6 +123,13 @@ bool Pmd::init(std::string& err) {
   slots_ = std::make_unique<UpcallSlot[]>(kUpcallSlots - 1);
   for (uint32_t i = 0; i < kUpcallSlots - 1; ++i) rte_ring_enqueue(upcall_free_, &slots_[i]);
   rx_cfg_.store(new PmdRxConfig{}, std::memory_order_release);
+  auto w = crypto::Worker::create();
+  if (!w) {
+    err = "cannot create the crypto worker: " + w.error();
+    return false;
+  }
+  worker_ = std::move(*w);
+  no_key_ = flow::zero_key();
   return true;
 }
 
@@ -278,8 +307,17 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     }
     PacketMd pmd;
     std::memcpy(&pmd, &keys[i], sizeof pmd);
+    if (a->esp != 0) {
+      // ESP: collect the run of this flow and process it as one burst.
+      if (esp_.n > 0 && esp_.actions != a) esp_flush_pending();
+      esp_.actions = a;
+      esp_.pkts[esp_.n] = m;
+      esp_.md[esp_.n++] = pmd;
+      continue;
+    }
     exec_actions(m, pmd, keys[i], lay[i], a->span(), true, 0);
   }
+  esp_flush_pending();
   flush_run();
 
   recirc_ = saved_recirc;
@@ -404,6 +442,154 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
   if (!consumed && steal) drop(m, Drop::kActionDrop);
 }
 
+// ---- ESP --------------------------------------------------------------------------
+
+void Pmd::esp_flush_pending() {
+  if (esp_.n == 0) return;
+  const ActionsBlob* a = esp_.actions;
+  const uint16_t n = esp_.n;
+  esp_.n = 0;
+  esp_run(a->esp, a->esp_group, esp_.pkts, esp_.md, n, after_first(a->span()));
+}
+
+void Pmd::esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
+                  std::span<const uint8_t> rest) {
+  if (type == odp::kActionEspEncrypt)
+    esp_encrypt(group, pkts, md, n, rest);
+  else
+    esp_decrypt(pkts, md, n, rest);
+}
+
+void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
+                      std::span<const uint8_t> rest) {
+  const SaTables* t = dp_.sa_tables();
+  const EspGroup* g = t != nullptr ? t->group(group) : nullptr;
+  const EspOutSlot* slot = g != nullptr ? &g->slots[index_] : nullptr;
+  crypto::Sa* sa = slot != nullptr ? slot->sa : nullptr;
+  // Fail closed: without a usable SA nothing leaves, in clear or otherwise.
+  if (sa == nullptr || sa->expired()) {
+    const Drop why = sa == nullptr ? Drop::kEspNoSa : Drop::kEspSaExpired;
+    rte_pktmbuf_free_bulk(pkts, n);
+    ctr_.drops[static_cast<size_t>(why)].add(n);
+    return;
+  }
+  crypto::PktBuf bufs[kBatch];
+  crypto::PktBuf* ptrs[kBatch];
+  rte_mbuf* ms[kBatch];
+  uint16_t idx[kBatch];
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (m->nb_segs != 1) {
+      drop(m, Drop::kEspMultiSeg);
+      continue;
+    }
+    const uint16_t head = rte_pktmbuf_headroom(m);
+    if (head < kEthLen) {
+      drop(m, Drop::kEspNoRoom);
+      continue;
+    }
+    // The inner packet is the whole Ethernet frame; keep room for the underlay header.
+    bufs[k] = crypto::PktBuf{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
+                             static_cast<uint32_t>(head - kEthLen), rte_pktmbuf_tailroom(m),
+                             crypto::kProtoEthernet};
+    ptrs[k] = &bufs[k];
+    ms[k] = m;
+    idx[k++] = i;
+  }
+  if (k == 0) return;
+  crypto::Result res[kBatch];
+  sa->burst(*worker_, ptrs, k, res);
+  for (uint16_t j = 0; j < k; ++j) {
+    rte_mbuf* m = ms[j];
+    if (res[j] != crypto::Result::ok) {
+      drop(m, kEspDrop[static_cast<size_t>(res[j])]);
+      continue;
+    }
+    uint8_t* start = bufs[j].data - kEthLen;
+    m->data_off = static_cast<uint16_t>(start - static_cast<uint8_t*>(m->buf_addr));
+    m->data_len = static_cast<uint16_t>(bufs[j].len + kEthLen);
+    m->pkt_len = m->data_len;
+    std::memcpy(start, slot->eth, kEthLen);
+    flow::PacketLayout lay{};
+    exec_actions(m, md[idx[j]], no_key_, lay, rest, true, 0);
+  }
+}
+
+void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const uint8_t> rest) {
+  const SaTables* t = dp_.sa_tables();
+  if (t == nullptr) {
+    rte_pktmbuf_free_bulk(pkts, n);
+    ctr_.drops[static_cast<size_t>(Drop::kEspUnknownSpi)].add(n);
+    return;
+  }
+  crypto::PktBuf bufs[kBatch];
+  crypto::PktBuf* ptrs[kBatch];
+  rte_mbuf* ms[kBatch];
+  uint16_t idx[kBatch];
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (m->nb_segs != 1) {
+      drop(m, Drop::kEspMultiSeg);
+      continue;
+    }
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    uint32_t l2 = kEthLen;
+    uint16_t et = len >= kEthLen ? static_cast<uint16_t>(d[12] << 8 | d[13]) : 0;
+    if (et == 0x8100 && len >= kEthLen + 4) {
+      l2 += 4;
+      et = static_cast<uint16_t>(d[16] << 8 | d[17]);
+    }
+    bool good = false;
+    if (et == 0x0800 && len >= l2 + 20) {
+      // The outer header is not authenticated: check its checksum here.
+      const uint32_t ihl = (d[l2] & 0x0fu) * 4u;
+      good = ihl >= 20 && len >= l2 + ihl &&
+             flow::csum_fold(flow::csum_partial(d + l2, ihl)) == 0xffff;
+    } else if (et == 0x86dd && len >= l2 + 40) {
+      good = true;
+    }
+    if (!good) {
+      drop(m, Drop::kEspBadOuter);
+      continue;
+    }
+    bufs[k] =
+        crypto::PktBuf{d + l2, len - l2, rte_pktmbuf_headroom(m) + l2, rte_pktmbuf_tailroom(m), 0};
+    ptrs[k] = &bufs[k];
+    ms[k] = m;
+    idx[k++] = i;
+  }
+  if (k == 0) return;
+  crypto::Result res[kBatch];
+  crypto::Sa* sas[kBatch];
+  crypto::esp_decap_burst(*worker_, t->inbound[index_], ptrs, k, res, sas);
+  for (uint16_t j = 0; j < k; ++j) {
+    rte_mbuf* m = ms[j];
+    if (res[j] != crypto::Result::ok) {
+      Drop why = kEspDrop[static_cast<size_t>(res[j])];
+      // Error path only: an SPI another context owns is a steering problem, not an attack.
+      if (res[j] == crypto::Result::unknown_spi &&
+          t->inbound_all.find(crypto::esp_peek_spi(bufs[j])) != nullptr)
+        why = Drop::kEspWrongPmd;
+      drop(m, why);
+      continue;
+    }
+    if (bufs[j].proto != crypto::kProtoEthernet || bufs[j].len < kEthLen) {
+      drop(m, Drop::kEspInnerNotEthernet);
+      continue;
+    }
+    m->data_off = static_cast<uint16_t>(bufs[j].data - static_cast<uint8_t*>(m->buf_addr));
+    m->data_len = static_cast<uint16_t>(bufs[j].len);
+    m->pkt_len = m->data_len;
+    m->ol_flags = 0;  // the underlay's offload flags do not describe the inner frame
+    m->packet_type = 0;
+    flow::PacketLayout lay{};
+    exec_actions(m, md[idx[j]], no_key_, lay, rest, true, 0);
+  }
+}
+
 void Pmd::output(rte_mbuf* m, uint32_t port_no) {
   if (port_no >= kMaxPorts || dp_.port(port_no) == nullptr) {
     drop(m, Drop::kNoPort);
@@ -496,7 +682,17 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
   RecircQueue recirc;
   recirc_ = &recirc;
   PacketMd md2 = md;
-  exec_actions(m, md2, key, lay, actions, true, 0);
+  uint16_t first = 0;
+  uint32_t group = 0;
+  for (const odp::ActionView& v : odp::ActionList(actions)) {
+    first = v.type;
+    group = v.u32();
+    break;
+  }
+  if (first == odp::kActionEspEncrypt || first == odp::kActionEspDecrypt)
+    esp_run(first, group, &m, &md2, 1, after_first(actions));
+  else
+    exec_actions(m, md2, key, lay, actions, true, 0);
   recirc_ = nullptr;
   if (recirc.n > 0) {
     ctr_.recirculations.add(recirc.n);

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "crypto/aead.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/datapath.hpp"
 #include "flowtables/emc.hpp"
@@ -109,6 +110,14 @@ class Pmd {
     uint16_t n = 0;
     rte_mbuf* pkts[kBatch];
   };
+  // Packets of one flow run whose actions start with an ESP action: handed to the SA's
+  // burst function together when the run ends (process(), phase 4).
+  struct EspPending {
+    const ActionsBlob* actions = nullptr;
+    uint16_t n = 0;
+    rte_mbuf* pkts[kBatch];
+    PacketMd md[kBatch];
+  };
   struct RecircQueue {
     uint16_t n = 0;
     rte_mbuf* pkts[2 * kBatch];
@@ -123,6 +132,14 @@ class Pmd {
   // last use); otherwise it works on copies where it must send or keep the packet.
   void exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow::PacketLayout& lay,
                     std::span<const uint8_t> actions, bool steal, int depth);
+  // ESP: runs `type` (esp_encrypt of `group` / esp_decrypt) on pkts[0, n) as one burst,
+  // then the rest of the flow's actions on each packet that survived. Takes ownership.
+  void esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
+               std::span<const uint8_t> rest);
+  void esp_flush_pending();
+  void esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
+                   std::span<const uint8_t> rest);
+  void esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const uint8_t> rest);
   void output(rte_mbuf* m, uint32_t port_no);
   void flush_tx();
   void upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,
@@ -159,8 +176,11 @@ class Pmd {
   uint64_t tb_tokens_ = 0, tb_last_ = 0, tb_cost_ = 0, tb_burst_ = 0;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   uint64_t now_tsc_ = 0;
-  RecircQueue* recirc_ = nullptr;  // queue of the pipeline level running now
-  PacketMd rx_md_[kBatch] = {};    // metadata of received packets (only in_port varies)
+  RecircQueue* recirc_ = nullptr;           // queue of the pipeline level running now
+  std::unique_ptr<crypto::Worker> worker_;  // this thread's crypto context (ESP)
+  EspPending esp_;
+  flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)
+  PacketMd rx_md_[kBatch] = {};  // metadata of received packets (only in_port varies)
   TxBuf tx_[kMaxPorts];
   uint16_t dirty_[kMaxPorts];
   uint16_t n_dirty_ = 0;

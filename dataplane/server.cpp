@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <sodium.h>
+
 #include "dataplane/api/message.hpp"
 
 namespace gl::dp {
@@ -249,7 +251,8 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       info.max_ports = kMaxPorts;
       info.n_flows = dp_.n_flows();
       info.features = api::kFeatureRecirc | api::kFeatureClone | api::kFeatureSample |
-                      api::kFeatureHash | api::kFeatureSetMasked | api::kFeatureUfid;
+                      api::kFeatureHash | api::kFeatureSetMasked | api::kFeatureUfid |
+                      api::kFeatureEsp;
       std::string cores;
       for (unsigned lc : dp_.options().pmd_lcores)
         cores += (cores.empty() ? "" : ",") + std::to_string(lc);
@@ -460,6 +463,49 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       auto res = dp_.set_config(std::string(k), std::string(v));
       if (!res) return fail(res.error().code, res.error().message);
       break;
+    }
+    case MsgType::kSaAdd: {
+      api::SaAddRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      auto res = dp_.sa_add(req);
+      sodium_memzero(&req, sizeof req);  // the SA holds its own copy
+      if (!res) return fail(res.error().code, res.error().message);
+      break;
+    }
+    case MsgType::kSaDel: {
+      api::SaDelRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      if (req.dir > 1) return fail(EINVAL, "direction must be out (0) or in (1)");
+      if (req.pad[0] || req.pad[1] || req.pad[2]) return fail(EINVAL, "padding must be zero");
+      auto res = dp_.sa_del(req.spi, static_cast<api::SaDir>(req.dir));
+      if (!res) return fail(res.error().code, res.error().message);
+      break;
+    }
+    case MsgType::kSaDump: {
+      api::SaDumpRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      if (req.flags & ~api::kSaDumpKeys) return fail(EINVAL, "unknown sa dump flags");
+      size_t hdr_at = out.size();
+      out.append(api::SaDumpReply{});
+      uint32_t n = 0;
+      uint64_t next = dp_.sa_dump(req.cursor, (req.flags & api::kSaDumpKeys) != 0,
+                                  [&](const api::SaInfo& info) {
+                                    if (out.size() + sizeof info > api::kMaxMessage) return false;
+                                    out.append(info);
+                                    ++n;
+                                    return true;
+                                  });
+      auto* dr = reinterpret_cast<api::SaDumpReply*>(out.data() + hdr_at);
+      dr->n = n;
+      dr->next_cursor = next;
+      auto reply = out.finish();
+      send_reply(c, reply);
+      // Key material (when asked for) does not stay in our buffer.
+      sodium_memzero(const_cast<uint8_t*>(reply.data()), reply.size());
+      return true;
     }
     case MsgType::kUpcall:
     default:

@@ -37,6 +37,16 @@ Commands:
   del-flows                        remove all flows
   stats-clear                      zero PMD and drop counters
   set-config KEY VALUE             runtime setting: emc-insert-inv-prob N
+  add-sa KEY=VALUE...              add an ESP security association (tunnel mode):
+      spi=N dir=out|in key=HEX72 (32-byte key + 4-byte salt; or key=HEX64 salt=HEX8)
+      local=IP remote=IP           underlay (outer) addresses, both IPv4 or both IPv6
+      out only: group=N (>= 1) src_mac=MAC dst_mac=MAC (underlay Ethernet header)
+      [pmd=N|control|any]          the context using the SA (default 0; control = the
+                                   API's execute; any = inbound, one context guaranteed)
+      [cipher=aes256-gcm|chacha20-poly1305] [backend=auto|sodium|ipsec-mb] [esn=yes|no]
+      [ttl=N] [df=yes|no] [replay_window=N] (inbound) [seq_start=N] [mode=tunnel]
+  del-sa spi=N dir=out|in          remove an SA (its key is wiped after the grace period)
+  dump-sas [--show-keys] [--json]  SAs with counters; keys only with --show-keys
 
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)
@@ -49,6 +59,12 @@ ACTIONS examples:
   2    1,2    drop    push_vlan(vid=10,pcp=0),2    pop_vlan,1
   set(ipv4(dst=10.0.0.9)),2    recirc(1)    userspace(pid=0,userdata(01))
   hash(l4(0)),recirc(2)    clone(set(eth(dst=00:00:00:00:00:09)),3),2
+  esp_encrypt(group=1),2   (encrypt with group 1's SA, send to the underlay port 2)
+  esp_decrypt,recirc(1)    (on ESP from the underlay: decrypt, recirculate the inner frame)
+ESP example (one direction each way, static keys):
+  gl-dpctl add-sa spi=0x1001 dir=out group=1 key=<72 hex digits> local=192.0.2.1 \
+           remote=192.0.2.2 src_mac=02:00:00:00:ee:01 dst_mac=02:00:00:00:ee:02
+  gl-dpctl add-sa spi=0x1002 dir=in key=<72 hex digits> local=192.0.2.1 remote=192.0.2.2
 
 Exit status: 0 success, 1 the datapath refused or failed, 2 usage error.
 )";
@@ -228,6 +244,259 @@ int cmd_show(Client& c, bool as_json) {
   return 0;
 }
 
+// ---- ESP SAs -------------------------------------------------------------------------
+
+constexpr const char* kCipherNames[] = {"aes256-gcm", "chacha20-poly1305"};
+constexpr const char* kBackendNames[] = {"auto", "sodium", "ipsec-mb"};
+constexpr const char* kResultNames[] = {
+    "ok",          "bad_length",  "no_room",         "unknown_spi", "too_old",       "replay",
+    "auth_failed", "bad_padding", "bad_next_header", "dummy",       "seq_exhausted", "unsupported",
+    "crypto_error"};
+
+bool parse_u64(const std::string& s, uint64_t max, uint64_t& v) {
+  if (s.empty() || s[0] == '-') return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long x = std::strtoull(s.c_str(), &end, 0);
+  if (*end != '\0' || errno != 0 || x > max) return false;
+  v = x;
+  return true;
+}
+
+bool parse_hex(const std::string& s, std::vector<uint8_t>& out) {
+  if (s.size() % 2) return false;
+  out.clear();
+  for (size_t i = 0; i < s.size(); i += 2) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    int hi = nib(s[i]), lo = nib(s[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
+  }
+  return true;
+}
+
+bool parse_bool(const std::string& s, uint8_t& v) {
+  if (s == "yes" || s == "1" || s == "on" || s == "true")
+    v = 1;
+  else if (s == "no" || s == "0" || s == "off" || s == "false")
+    v = 0;
+  else
+    return false;
+  return true;
+}
+
+// Fills `req` from KEY=VALUE words; returns an error message or "".
+std::string parse_sa_add(const std::vector<std::string>& args, uint32_t n_pmds,
+                         gl::api::SaAddRequest& req) {
+  req = {};
+  auto& c = req.cfg;
+  c.esn = 1;
+  c.ttl = 64;
+  c.df = 1;
+  bool have_spi = false, have_dir = false, have_local = false, have_remote = false;
+  bool have_group = false, have_src = false, have_dst = false, have_pmd = false;
+  std::vector<uint8_t> key, salt;
+  bool local_v6 = false, remote_v6 = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    size_t eq = a.find('=');
+    if (eq == std::string::npos) return "expected KEY=VALUE, got '" + a + "'";
+    std::string k = a.substr(0, eq), v = a.substr(eq + 1);
+    uint64_t n = 0;
+    auto bad = [&](const std::string& want) { return k + "=" + v + ": " + want; };
+    if (k == "spi") {
+      if (!parse_u64(v, UINT32_MAX, n) || n < 256) return bad("want a number 0x100..0xffffffff");
+      c.spi = static_cast<uint32_t>(n);
+      have_spi = true;
+    } else if (k == "dir") {
+      if (v == "out")
+        c.dir = 0;
+      else if (v == "in")
+        c.dir = 1;
+      else
+        return bad("want out or in");
+      have_dir = true;
+    } else if (k == "mode") {
+      if (v == "tunnel")
+        c.mode = 0;
+      else if (v == "transport")
+        c.mode = 1;
+      else
+        return bad("want tunnel or transport");
+    } else if (k == "cipher") {
+      if (v == kCipherNames[0])
+        c.cipher = 0;
+      else if (v == kCipherNames[1])
+        c.cipher = 1;
+      else
+        return bad("want aes256-gcm or chacha20-poly1305");
+    } else if (k == "backend") {
+      bool found = false;
+      for (uint8_t b = 0; b < 3; ++b)
+        if (v == kBackendNames[b]) c.backend = b, found = true;
+      if (!found) return bad("want auto, sodium or ipsec-mb");
+    } else if (k == "esn" || k == "df") {
+      if (!parse_bool(v, k == "esn" ? c.esn : c.df)) return bad("want yes or no");
+    } else if (k == "ttl") {
+      if (!parse_u64(v, 255, n) || n == 0) return bad("want 1..255");
+      c.ttl = static_cast<uint8_t>(n);
+    } else if (k == "replay_window") {
+      if (!parse_u64(v, 4096, n) || n < 64 || (n & (n - 1)))
+        return bad("want a power of two 64..4096");
+      c.replay_window = static_cast<uint32_t>(n);
+    } else if (k == "seq_start") {
+      if (!parse_u64(v, UINT64_MAX, n)) return bad("want a number");
+      c.seq_start = n;
+    } else if (k == "group") {
+      if (!parse_u64(v, UINT32_MAX, n) || n == 0) return bad("want a number >= 1");
+      c.group = static_cast<uint32_t>(n);
+      have_group = true;
+    } else if (k == "pmd") {
+      if (v == "control")
+        c.pmd = n_pmds;
+      else if (v == "any")
+        c.pmd = gl::api::kSaPmdAny;
+      else if (!parse_u64(v, n_pmds, n))
+        return bad("want 0.." + std::to_string(n_pmds) + ", control or any");
+      else
+        c.pmd = static_cast<uint32_t>(n);
+      have_pmd = true;
+    } else if (k == "local" || k == "remote") {
+      uint8_t* dst = k == "local" ? c.local : c.remote;
+      if (auto v4 = gl::odp::parse_ipv4(v)) {
+        std::memcpy(dst, &*v4, 4);
+        (k == "local" ? local_v6 : remote_v6) = false;
+      } else if (auto v6 = gl::odp::parse_ipv6(v)) {
+        std::memcpy(dst, v6->data(), 16);
+        (k == "local" ? local_v6 : remote_v6) = true;
+      } else {
+        return bad("want an IPv4 or IPv6 address");
+      }
+      (k == "local" ? have_local : have_remote) = true;
+    } else if (k == "src_mac" || k == "dst_mac") {
+      auto m = gl::odp::parse_mac(v);
+      if (!m) return bad("want a MAC address");
+      std::memcpy(k == "src_mac" ? c.src_mac : c.dst_mac, m->data(), 6);
+      (k == "src_mac" ? have_src : have_dst) = true;
+    } else if (k == "key") {
+      if (!parse_hex(v, key) || (key.size() != 36 && key.size() != 32))
+        return "key: want 72 hex digits (key + salt) or 64 (then salt=HEX8)";
+    } else if (k == "salt") {
+      if (!parse_hex(v, salt) || salt.size() != 4) return "salt: want 8 hex digits";
+    } else {
+      return "unknown key '" + k + "'";
+    }
+  }
+  if (!have_spi) return "spi=N is required";
+  if (!have_dir) return "dir=out|in is required";
+  if (key.empty()) return "key=HEX is required";
+  if (key.size() == 32 && salt.empty()) return "a 32-byte key needs salt=HEX8";
+  if (key.size() == 36 && !salt.empty()) return "key has 36 bytes (includes the salt): drop salt=";
+  if (!have_local || !have_remote) return "local=IP and remote=IP are required (tunnel mode)";
+  if (local_v6 != remote_v6) return "local and remote must both be IPv4 or both IPv6";
+  c.addr_v6 = local_v6;
+  if (c.dir == 0) {
+    if (!have_group) return "an outbound SA needs group=N";
+    if (!have_src || !have_dst) return "an outbound SA needs src_mac= and dst_mac= (underlay)";
+  } else {
+    if (have_group || have_src || have_dst) return "group, src_mac and dst_mac are for dir=out";
+    if (!have_pmd) c.pmd = 0;
+  }
+  std::memcpy(req.keymat, key.data(), key.size());
+  if (!salt.empty()) std::memcpy(req.keymat + 32, salt.data(), 4);
+  explicit_bzero(key.data(), key.size());
+  return "";
+}
+
+std::string ip_str(const uint8_t* a, bool v6) {
+  if (v6) return gl::odp::format_ipv6(std::span<const uint8_t, 16>(a, 16));
+  uint32_t v;
+  std::memcpy(&v, a, 4);
+  return gl::odp::format_ipv4(v);
+}
+
+std::string pmd_str(uint32_t pmd, uint32_t n_pmds) {
+  if (pmd == gl::api::kSaPmdAny) return "any";
+  if (pmd == n_pmds) return "control";
+  return std::to_string(pmd);
+}
+
+int cmd_dump_sas(Client& c, bool keys, bool as_json) {
+  auto info = c.info();
+  if (!info) return fail("dump-sas", info.error());
+  auto sas = c.sa_dump(keys);
+  if (!sas) return fail("dump-sas", sas.error());
+  json all = json::array();
+  for (auto& s : *sas) {
+    const auto& k = s.cfg;
+    const bool out = k.dir == 0;
+    char spi[16];
+    std::snprintf(spi, sizeof spi, "0x%x", k.spi);
+    json j{{"spi", spi},
+           {"dir", out ? "out" : "in"},
+           {"mode", k.mode == 0 ? "tunnel" : "transport"},
+           {"cipher", kCipherNames[k.cipher & 1]},
+           {"backend", kBackendNames[k.backend < 3 ? k.backend : 0]},
+           {"esn", k.esn != 0},
+           {"local", ip_str(k.local, k.addr_v6)},
+           {"remote", ip_str(k.remote, k.addr_v6)},
+           {"ttl", k.ttl},
+           {"df", k.df != 0},
+           {"pmd", pmd_str(k.pmd, info->n_pmds)},
+           {"seq", s.seq},
+           {"expired", s.expired != 0},
+           {"packets", s.results[0]},
+           {"bytes", s.bytes}};
+    if (out) {
+      j["group"] = k.group;
+      j["src_mac"] = mac_str(k.src_mac);
+      j["dst_mac"] = mac_str(k.dst_mac);
+    } else {
+      j["replay_window"] = k.replay_window;
+    }
+    json res = json::object();
+    for (size_t r = 1; r < std::size(kResultNames); ++r) res[kResultNames[r]] = s.results[r];
+    j["errors"] = res;
+    if (keys && s.has_keys) {
+      std::string hex;
+      for (uint8_t b : s.keymat) {
+        char h[3];
+        std::snprintf(h, sizeof h, "%02x", b);
+        hex += h;
+      }
+      j["key"] = hex;
+    }
+    if (as_json) {
+      all.push_back(j);
+      continue;
+    }
+    std::printf("spi=%s dir=%s mode=%s cipher=%s backend=%s esn=%s local=%s remote=%s pmd=%s", spi,
+                out ? "out" : "in", j["mode"].get<std::string>().c_str(),
+                j["cipher"].get<std::string>().c_str(), j["backend"].get<std::string>().c_str(),
+                k.esn ? "yes" : "no", j["local"].get<std::string>().c_str(),
+                j["remote"].get<std::string>().c_str(), j["pmd"].get<std::string>().c_str());
+    if (out)
+      std::printf(" group=%u src_mac=%s dst_mac=%s ttl=%u df=%s", k.group,
+                  mac_str(k.src_mac).c_str(), mac_str(k.dst_mac).c_str(), k.ttl,
+                  k.df ? "yes" : "no");
+    else
+      std::printf(" replay_window=%u", k.replay_window);
+    if (j.contains("key")) std::printf(" key=%s", j["key"].get<std::string>().c_str());
+    std::printf("\n    seq:%" PRIu64 " packets:%" PRIu64 " bytes:%" PRIu64 "%s", s.seq,
+                s.results[0], s.bytes, s.expired ? " EXPIRED" : "");
+    for (size_t r = 1; r < std::size(kResultNames); ++r)
+      if (s.results[r]) std::printf(" %s:%" PRIu64, kResultNames[r], s.results[r]);
+    std::printf("\n");
+  }
+  if (as_json) std::printf("%s\n", all.dump(2).c_str());
+  return 0;
+}
+
 bool parse_opt_num(const std::string& arg, const char* key, unsigned long max, unsigned long& v) {
   std::string k = std::string(key) + "=";
   if (arg.rfind(k, 0) != 0) return false;
@@ -264,9 +533,9 @@ int main(int argc, char** argv) {
   auto nargs = [&](size_t lo, size_t hi) { return args.size() - 1 >= lo && args.size() - 1 <= hi; };
 
   // Check the command line completely before connecting.
-  static const char* kCommands[] = {"show",      "add-port",    "del-port",  "add-flow",
-                                    "mod-flow",  "del-flow",    "get-flow",  "dump-flows",
-                                    "del-flows", "stats-clear", "set-config"};
+  static const char* kCommands[] = {
+      "show",       "add-port",  "del-port",    "add-flow",   "mod-flow", "del-flow", "get-flow",
+      "dump-flows", "del-flows", "stats-clear", "set-config", "add-sa",   "del-sa",   "dump-sas"};
   bool known = false;
   for (const char* k : kCommands) known |= cmd == k;
   if (!known) return usage_error("unknown command '" + cmd + "'");
@@ -416,6 +685,52 @@ int main(int argc, char** argv) {
     auto r = c.set_config(args[1], args[2]);
     if (!r) return fail("set-config", r.error());
     return 0;
+  }
+  if (cmd == "add-sa") {
+    auto info = c.info();
+    if (!info) return fail("add-sa", info.error());
+    gl::api::SaAddRequest req;
+    std::string e = parse_sa_add(args, info->n_pmds, req);
+    if (!e.empty()) {
+      explicit_bzero(&req, sizeof req);
+      return usage_error("add-sa: " + e);
+    }
+    auto r = c.sa_add(req);
+    explicit_bzero(&req, sizeof req);
+    if (!r) return fail("add-sa", r.error());
+    return 0;
+  }
+  if (cmd == "del-sa") {
+    uint64_t spi = 0;
+    int dir = -1;
+    bool have_spi = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a.rfind("spi=", 0) == 0 && parse_u64(a.substr(4), UINT32_MAX, spi))
+        have_spi = true;
+      else if (a == "dir=out")
+        dir = 0;
+      else if (a == "dir=in")
+        dir = 1;
+      else
+        return usage_error("del-sa: bad argument '" + a + "' (del-sa spi=N dir=out|in)");
+    }
+    if (!have_spi || dir < 0) return usage_error("del-sa spi=N dir=out|in");
+    auto r = c.sa_del(static_cast<uint32_t>(spi), static_cast<gl::api::SaDir>(dir));
+    if (!r) return fail("del-sa", r.error());
+    return 0;
+  }
+  if (cmd == "dump-sas") {
+    bool keys = false, js = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--show-keys")
+        keys = true;
+      else if (args[i] == "--json")
+        js = true;
+      else
+        return usage_error("dump-sas: unknown argument '" + args[i] + "'");
+    }
+    return cmd_dump_sas(c, keys, js);
   }
   return usage_error("unknown command '" + cmd + "'");
 }

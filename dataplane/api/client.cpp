@@ -516,4 +516,46 @@ Result<void> Client::set_config(const std::string& key, const std::string& value
   return {};
 }
 
+Result<void> Client::sa_add(const SaAddRequest& req) {
+  uint32_t xid = next_xid();
+  MessageBuilder b(MsgType::kSaAdd, xid);
+  b.append(req);
+  auto msg = b.finish();
+  auto rep = transact(msg, xid);
+  explicit_bzero(const_cast<uint8_t*>(msg.data()), msg.size());  // key material
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  return check_reply(r, MsgType::kSaAdd);
+}
+
+Result<void> Client::sa_del(uint32_t spi, SaDir dir) {
+  SaDelRequest req{};
+  req.spi = spi;
+  req.dir = static_cast<uint8_t>(dir);
+  auto rep = simple(*this, MsgType::kSaDel, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<std::vector<SaInfo>> Client::sa_dump(bool keys) {
+  SaDumpRequest req{};
+  req.flags = keys ? kSaDumpKeys : 0;
+  std::vector<SaInfo> out;
+  for (;;) {
+    auto rep = simple(*this, MsgType::kSaDump, &req);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    (void)r.check_header();
+    SaDumpReply dr;
+    if (!r.read(dr)) return std::unexpected(proto_error("short sa dump reply"));
+    for (uint32_t i = 0; i < dr.n; ++i) {
+      SaInfo info;
+      if (!r.read(info)) return std::unexpected(proto_error("truncated sa dump"));
+      out.push_back(info);
+    }
+    if (dr.next_cursor == 0 || dr.n == 0) return out;
+    req.cursor = dr.next_cursor;
+  }
+}
+
 }  // namespace gl::api

@@ -101,6 +101,12 @@ class Client {
   Result<void> stats_clear();
   Result<void> set_config(const std::string& key, const std::string& value);
 
+  // ESP security associations (wire.hpp SaAddRequest / SaInfo). Keys are returned by
+  // sa_dump only with keys = true.
+  Result<void> sa_add(const SaAddRequest& req);
+  Result<void> sa_del(uint32_t spi, SaDir dir);
+  Result<std::vector<SaInfo>> sa_dump(bool keys = false);
+
   // Low level: send one request datagram and wait for its reply (queuing upcalls).
   Result<std::vector<uint8_t>> transact(std::span<const uint8_t> request, uint32_t xid);
   uint32_t next_xid() { return ++xid_; }

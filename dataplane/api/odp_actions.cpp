@@ -289,10 +289,14 @@ std::expected<void, std::string> validate_actions(std::span<const uint8_t> blob,
     const bool is_esp = a.type == kActionEspEncrypt || a.type == kActionEspDecrypt;
     if (is_esp && idx != 0)
       return fail(std::string(action_name(a.type)) + " must be the first action");
-    if (is_esp) esp = a.type;
-    else if (a.type == OVS_ACTION_ATTR_OUTPUT) ++outputs;
-    else if (a.type == OVS_ACTION_ATTR_RECIRC) ++recircs;
-    else ++others;
+    if (is_esp)
+      esp = a.type;
+    else if (a.type == OVS_ACTION_ATTR_OUTPUT)
+      ++outputs;
+    else if (a.type == OVS_ACTION_ATTR_RECIRC)
+      ++recircs;
+    else
+      ++others;
     ++idx;
   }
   if (esp == kActionEspEncrypt && (outputs == 0 || recircs != 0 || others != 0))

@@ -37,6 +37,12 @@ std::string_view msg_type_name(MsgType t) {
       return "stats-clear";
     case MsgType::kSetConfig:
       return "set-config";
+    case MsgType::kSaAdd:
+      return "sa-add";
+    case MsgType::kSaDel:
+      return "sa-del";
+    case MsgType::kSaDump:
+      return "sa-dump";
   }
   return "unknown";
 }

@@ -60,6 +60,9 @@ enum class MsgType : uint16_t {
   kStats = 40,
   kStatsClear = 41,
   kSetConfig = 50,
+  kSaAdd = 60,
+  kSaDel = 61,
+  kSaDump = 62,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -102,6 +105,7 @@ inline constexpr uint64_t kFeatureSample = 1u << 2;
 inline constexpr uint64_t kFeatureHash = 1u << 3;
 inline constexpr uint64_t kFeatureSetMasked = 1u << 4;
 inline constexpr uint64_t kFeatureUfid = 1u << 5;
+inline constexpr uint64_t kFeatureEsp = 1u << 6;  // SA messages, esp_encrypt/esp_decrypt
 
 // ---- ports ------------------------------------------------------------------
 inline constexpr uint32_t kPortAny = 0xffffffffu;
@@ -290,6 +294,81 @@ struct SetConfigRequest {
   char value[64];
 };
 
+// ---- ESP security associations ----------------------------------------------------
+// An SA is identified by (spi, dir). Outbound SAs belong to a *group* (one per peer host)
+// and to one PMD index: the esp_encrypt(group=G) action on PMD i uses the group's SA for
+// i. Index n_pmds is the control thread's context (API execute). Inbound SAs are found by
+// SPI; `pmd` names the one context that may process the SPI (its replay window and
+// counters are single-writer), or kSaPmdAny when the operator guarantees that only one
+// context ever sees it (one underlay rx queue, no execute of ESP packets).
+inline constexpr uint32_t kSaPmdAny = 0xffffffffu;
+inline constexpr size_t kSaKeyMatLen = 36;  // 32-byte key || 4-byte salt (RFC 4106/7634)
+
+enum class SaDir : uint8_t { kOut = 0, kIn = 1 };
+enum class SaMode : uint8_t { kTunnel = 0, kTransport = 1 };
+enum class SaCipher : uint8_t { kAes256Gcm = 0, kChacha20Poly1305 = 1 };
+enum class SaBackend : uint8_t { kAuto = 0, kSodium = 1, kIpsecMb = 2 };
+
+struct SaConfigWire {
+  uint32_t spi;  // >= 256
+  uint8_t dir;   // SaDir
+  uint8_t mode;  // SaMode
+  uint8_t cipher;
+  uint8_t backend;         // SaBackend requested (dump: the one in use, never kAuto)
+  uint8_t esn;             // 0/1
+  uint8_t ttl;             // outer TTL / hop limit, 1..255
+  uint8_t df;              // 0/1, outer IPv4 DF
+  uint8_t addr_v6;         // 0: local/remote are IPv4 (first 4 bytes), 1: IPv6
+  uint32_t replay_window;  // inbound: power of two 64..4096 (0 = default 1024)
+  uint32_t group;          // outbound: SA group id (>= 1); inbound: 0
+  uint32_t pmd;            // context index 0..n_pmds (n_pmds = control), kSaPmdAny (inbound)
+  uint64_t seq_start;      // last sequence number already used / received (0 for a new SA)
+  uint8_t local[16];       // tunnel outer addresses, network order
+  uint8_t remote[16];
+  uint8_t src_mac[6];  // outbound: underlay Ethernet header put in front of the ESP packet
+  uint8_t dst_mac[6];
+  uint32_t pad1;
+};
+static_assert(sizeof(SaConfigWire) == 80);
+
+struct SaAddRequest {
+  SaConfigWire cfg;
+  uint8_t keymat[kSaKeyMatLen];
+  uint32_t pad;
+};
+static_assert(sizeof(SaAddRequest) == 120);
+
+struct SaDelRequest {
+  uint32_t spi;
+  uint8_t dir;  // SaDir
+  uint8_t pad[3];
+};
+
+inline constexpr uint32_t kSaDumpKeys = 0x1;  // include key material (explicit request only)
+struct SaDumpRequest {
+  uint64_t cursor;  // 0 = start
+  uint32_t flags;   // kSaDumpKeys
+  uint32_t pad;
+};
+struct SaDumpReply {
+  uint64_t next_cursor;  // 0 = dump complete
+  uint32_t n;            // SaInfo follow
+  uint32_t pad;
+};
+inline constexpr size_t kSaResults = 16;  // room for crypto::Result values (13 today)
+struct SaInfo {
+  SaConfigWire cfg;
+  uint64_t seq;                  // outbound: last sequence number used; inbound: highest received
+  uint64_t bytes;                // clear-text bytes of good packets
+  uint64_t results[kSaResults];  // per crypto::Result (index 0: ok = packets)
+  uint8_t expired;
+  uint8_t has_keys;
+  uint8_t pad[6];
+  uint8_t keymat[kSaKeyMatLen];  // only with kSaDumpKeys, else zero
+  uint32_t pad1;
+};
+static_assert(sizeof(SaInfo) % 8 == 0);
+
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
 constexpr uint32_t pad8(uint32_t n) {
   return (n + 7u) & ~7u;
@@ -316,5 +395,6 @@ static_assert(kWireSafe<FlowPutEntry> && kWireSafe<FlowEntry> && kWireSafe<Upcal
 static_assert(sizeof(FlowPutEntry) % 8 == 0 && sizeof(FlowEntry) % 8 == 0);
 static_assert(sizeof(UpcallMsg) % 8 == 0 && sizeof(ExecuteRequest) % 8 == 0);
 static_assert(sizeof(PortInfo) % 8 == 0 && sizeof(EntryResult) % 8 == 0);
+static_assert(kWireSafe<SaAddRequest> && kWireSafe<SaInfo> && kWireSafe<SaDumpRequest>);
 
 }  // namespace gl::api

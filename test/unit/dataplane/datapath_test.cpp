@@ -396,3 +396,326 @@ TEST_CASE("malformed packets are counted by reason and never forwarded", "[datap
   CHECK(rig.sent(2).size() == 1);
   CHECK(rig.drops("parse_ipv4_bad_ihl") == 1);
 }
+
+// ---- ESP -------------------------------------------------------------------------------
+// The Rig has one PMD (index 0, not started) and the control context (index 1), which runs
+// execute and inject: the SAs these tests use belong to index 1.
+
+namespace {
+
+constexpr uint32_t kCtl = 1;
+const uint8_t kUnderlaySrc[6] = {0x02, 0, 0, 0, 0xee, 0x01};
+const uint8_t kUnderlayDst[6] = {0x02, 0, 0, 0, 0xee, 0x02};
+
+Bytes keymat(uint8_t seed) {
+  Bytes k(36);
+  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(seed + i * 7);
+  return k;
+}
+
+gl::api::SaAddRequest sa_req(uint32_t spi, gl::api::SaDir dir, const Bytes& km, uint32_t group = 1,
+                             uint32_t pmd = kCtl) {
+  gl::api::SaAddRequest r{};
+  r.cfg.spi = spi;
+  r.cfg.dir = static_cast<uint8_t>(dir);
+  r.cfg.esn = 1;
+  r.cfg.ttl = 64;
+  r.cfg.df = 1;
+  r.cfg.pmd = pmd;
+  const uint8_t a[4] = {192, 0, 2, 1}, b[4] = {192, 0, 2, 2};
+  std::memcpy(r.cfg.local, a, 4);
+  std::memcpy(r.cfg.remote, b, 4);
+  if (dir == gl::api::SaDir::kOut) {
+    r.cfg.group = group;
+    std::memcpy(r.cfg.src_mac, kUnderlaySrc, 6);
+    std::memcpy(r.cfg.dst_mac, kUnderlayDst, 6);
+  }
+  std::memcpy(r.keymat, km.data(), 36);
+  return r;
+}
+
+void add_sa(Rig& rig, const gl::api::SaAddRequest& r) {
+  auto res = rig.dp->sa_add(r);
+  INFO((res ? std::string() : res.error().message));
+  REQUIRE(res);
+}
+
+uint32_t be32(const Bytes& b, size_t off) {
+  return uint32_t(b[off]) << 24 | uint32_t(b[off + 1]) << 16 | uint32_t(b[off + 2]) << 8 |
+         b[off + 3];
+}
+
+Bytes udp_frame(uint16_t id, size_t payload) {
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv4("10.0.0.1", "10.0.0.2")
+      .ip_id(id)
+      .udp(1234, 80)
+      .payload(payload);
+  return b.build();
+}
+
+gl::api::SaInfo sa_info(Rig& rig, uint32_t spi, uint8_t dir, bool keys = false) {
+  gl::api::SaInfo found{};
+  bool ok = false;
+  rig.dp->sa_dump(0, keys, [&](const gl::api::SaInfo& i) {
+    if (i.cfg.spi == spi && i.cfg.dir == dir) found = i, ok = true;
+    return true;
+  });
+  REQUIRE(ok);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("esp_encrypt puts ESP on the underlay; esp_decrypt gives the frame back",
+          "[datapath][esp]") {
+  Rig rig;
+  const Bytes km = keymat(1);
+  add_sa(rig, sa_req(0x1000, gl::api::SaDir::kOut, km));
+  add_sa(rig, sa_req(0x1000, gl::api::SaDir::kIn, km));
+
+  // execute (one packet), then a burst of five through a flow (one SA burst call).
+  std::vector<Bytes> clear = {udp_frame(1, 32)};
+  rig.execute(clear[0], "esp_encrypt(group=1),2");
+  rig.add_flow("recirc_id(0),in_port(1)", "esp_encrypt(group=1),2");
+  rte_mbuf* burst[5];
+  for (int i = 0; i < 5; ++i) {
+    clear.push_back(udp_frame(static_cast<uint16_t>(10 + i), 20 + 100 * i));
+    burst[i] = rig.mbuf(clear.back());
+  }
+  rig.dp->inject(1, burst, 5);
+  std::vector<Bytes> esp = rig.sent(2);
+  REQUIRE(esp.size() == 6);
+  for (size_t i = 0; i < esp.size(); ++i) {
+    const Bytes& e = esp[i];
+    INFO("packet " << i);
+    CHECK(std::memcmp(e.data(), kUnderlayDst, 6) == 0);
+    CHECK(std::memcmp(e.data() + 6, kUnderlaySrc, 6) == 0);
+    CHECK((e[12] == 0x08 && e[13] == 0x00));
+    CHECK(e[14] == 0x45);
+    CHECK(e[14 + 9] == 50);                 // ESP
+    CHECK(be32(e, 14 + 12) == 0xc0000201);  // 192.0.2.1 -> 192.0.2.2
+    CHECK(be32(e, 14 + 16) == 0xc0000202);
+    CHECK(be32(e, 34) == 0x1000);  // SPI
+    CHECK(be32(e, 38) == i + 1);   // sequence number
+    // Nothing of the inner frame is visible.
+    CHECK(std::search(e.begin(), e.end(), clear[i].begin() + 14, clear[i].begin() + 34) == e.end());
+  }
+  CHECK(rig.sent(3).empty());
+
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=50)", "esp_decrypt,recirc(7)");
+  rig.add_flow("recirc_id(7)", "3");
+  rte_mbuf* in[6];
+  for (size_t i = 0; i < esp.size(); ++i) in[i] = rig.mbuf(esp[i]);
+  rig.dp->inject(2, in, 6);
+  CHECK(rig.sent(3) == clear);  // byte for byte, in order
+
+  auto out_info = sa_info(rig, 0x1000, 0);
+  auto in_info = sa_info(rig, 0x1000, 1);
+  CHECK(out_info.results[0] == 6);
+  CHECK(out_info.seq == 6);
+  CHECK(in_info.results[0] == 6);
+  CHECK(in_info.seq == 6);
+  CHECK(in_info.has_keys == 0);
+  CHECK(std::all_of(std::begin(in_info.keymat), std::end(in_info.keymat),
+                    [](uint8_t b) { return b == 0; }));
+  const auto with_keys = sa_info(rig, 0x1000, 1, true);
+  CHECK(with_keys.has_keys == 1);
+  CHECK(Bytes(std::begin(with_keys.keymat), std::end(with_keys.keymat)) == km);
+}
+
+TEST_CASE("esp_encrypt fails closed: no SA, removed SA, other PMD's SA", "[datapath][esp]") {
+  Rig rig;
+  const Bytes pkt = udp_frame(1, 64);
+  rig.execute(pkt, "esp_encrypt(group=1),2");  // no SA tables at all
+  CHECK(rig.drops("esp_no_sa") == 1);
+  // Group 1 has an SA for PMD 0 only: the control context has none.
+  add_sa(rig, sa_req(0x1000, gl::api::SaDir::kOut, keymat(1), 1, 0));
+  rig.execute(pkt, "esp_encrypt(group=1),2");
+  rig.execute(pkt, "esp_encrypt(group=2),2");
+  CHECK(rig.drops("esp_no_sa") == 3);
+  add_sa(rig, sa_req(0x1001, gl::api::SaDir::kOut, keymat(2), 1, kCtl));
+  rig.execute(pkt, "esp_encrypt(group=1),2");
+  CHECK(rig.sent(2).size() == 1);
+  REQUIRE(rig.dp->sa_del(0x1001, gl::api::SaDir::kOut));
+  rig.dp->housekeeping();
+  rig.add_flow("recirc_id(0),in_port(1)", "esp_encrypt(group=1),2");
+  rig.inject(pkt, 1);
+  rig.execute(pkt, "esp_encrypt(group=1),2");
+  CHECK(rig.drops("esp_no_sa") == 5);
+  CHECK(rig.sent(2).empty());  // never in clear
+}
+
+TEST_CASE("esp_decrypt counts tampering, replays, unknown SPIs, bad outer headers",
+          "[datapath][esp]") {
+  Rig rig;
+  const Bytes km = keymat(3);
+  add_sa(rig, sa_req(0x2000, gl::api::SaDir::kOut, km));
+  add_sa(rig, sa_req(0x2000, gl::api::SaDir::kIn, km));
+  add_sa(rig, sa_req(0x3000, gl::api::SaDir::kIn, keymat(4), 0, 0));  // PMD 0's SPI
+  const Bytes clear = udp_frame(5, 100);
+  rig.execute(clear, "esp_encrypt(group=1),2");
+  auto esp = rig.sent(2);
+  REQUIRE(esp.size() == 1);
+  const Bytes good = esp[0];
+  const char* dec = "esp_decrypt,recirc(7)";
+  rig.add_flow("recirc_id(7)", "3");
+
+  Bytes tampered = good;
+  tampered[14 + 20 + 16 + 5] ^= 0x01;
+  rig.execute(tampered, dec, 2);
+  CHECK(rig.drops("esp_auth_failed") == 1);
+  Bytes bad_icv = good;
+  bad_icv.back() ^= 0x80;
+  rig.execute(bad_icv, dec, 2);
+  CHECK(rig.drops("esp_auth_failed") == 2);
+  CHECK(rig.sent(3).empty());
+
+  rig.execute(good, dec, 2);
+  CHECK(rig.sent(3) == std::vector<Bytes>{clear});
+  rig.execute(good, dec, 2);
+  CHECK(rig.drops("esp_replay") == 1);
+  CHECK(rig.sent(3).empty());
+
+  Bytes unknown = good;
+  unknown[34 + 3] = 0x55;  // SPI 0x2055
+  rig.execute(unknown, dec, 2);
+  CHECK(rig.drops("esp_unknown_spi") == 1);
+  Bytes other_pmd = good;
+  other_pmd[34 + 2] = 0x30;  // SPI 0x3000 belongs to PMD 0, not the control context
+  rig.execute(other_pmd, dec, 2);
+  CHECK(rig.drops("esp_wrong_pmd") == 1);
+  Bytes bad_csum = good;
+  bad_csum[14 + 10] ^= 0xff;
+  rig.execute(bad_csum, dec, 2);
+  CHECK(rig.drops("esp_bad_outer") == 1);
+  auto info = sa_info(rig, 0x2000, 1);
+  CHECK(info.results[0] == 1);
+  CHECK(info.results[static_cast<size_t>(gl::crypto::Result::auth_failed)] == 2);
+  CHECK(info.results[static_cast<size_t>(gl::crypto::Result::replay)] == 1);
+}
+
+TEST_CASE("SA add / del validate every field with clear errors", "[datapath][esp][api]") {
+  Rig rig;
+  using gl::api::SaDir;
+  const Bytes km = keymat(9);
+  struct Case {
+    const char* what;
+    gl::api::SaAddRequest req;
+    const char* expect;
+  };
+  std::vector<Case> cases;
+  auto base_out = [&] { return sa_req(0x1000, SaDir::kOut, km); };
+  auto base_in = [&] { return sa_req(0x1000, SaDir::kIn, km); };
+  {
+    auto r = base_out();
+    r.cfg.spi = 255;
+    cases.push_back({"spi", r, "reserved"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.dir = 2;
+    cases.push_back({"dir", r, "direction"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.mode = 1;
+    cases.push_back({"mode", r, "transport mode"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.cipher = 5;
+    cases.push_back({"cipher", r, "cipher"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.backend = 3;
+    cases.push_back({"backend", r, "backend"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.ttl = 0;
+    cases.push_back({"ttl", r, "ttl"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.group = 0;
+    cases.push_back({"group", r, "group id"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.pmd = 2;
+    cases.push_back({"pmd", r, "out of range"});
+  }
+  {
+    auto r = base_out();
+    std::memset(r.cfg.dst_mac, 0, 6);
+    cases.push_back({"dst_mac", r, "dst_mac"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.dst_mac[0] = 1;
+    cases.push_back({"multicast", r, "unicast"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.replay_window = 64;
+    cases.push_back({"window", r, "inbound SAs only"});
+  }
+  {
+    auto r = base_in();
+    r.cfg.group = 3;
+    cases.push_back({"in group", r, "outbound SAs only"});
+  }
+  {
+    auto r = base_in();
+    r.cfg.replay_window = 100;
+    cases.push_back({"in window", r, "replay"});
+  }
+  {
+    auto r = base_out();
+    r.cfg.local[7] = 1;
+    cases.push_back({"v4 bytes", r, "first 4 bytes"});
+  }
+  {
+    auto r = base_out();
+    std::memset(r.cfg.remote, 0, 16);
+    cases.push_back({"no remote", r, "local and remote"});
+  }
+  {
+    auto r = base_out();
+    std::memset(r.keymat, 0, 32);
+    cases.push_back({"zero key", r, "all zeros"});
+  }
+  for (auto& c : cases) {
+    INFO(c.what);
+    auto res = rig.dp->sa_add(c.req);
+    REQUIRE_FALSE(res);
+    CHECK_THAT(res.error().message, Catch::Matchers::Contains(c.expect));
+  }
+  CHECK(rig.dp->n_sas() == 0);
+  add_sa(rig, base_out());
+  auto dup = rig.dp->sa_add(base_out());
+  REQUIRE_FALSE(dup);
+  CHECK(dup.error().code == EEXIST);
+  auto same_slot = base_out();
+  same_slot.cfg.spi = 0x1001;
+  auto slot = rig.dp->sa_add(same_slot);
+  REQUIRE_FALSE(slot);
+  CHECK_THAT(slot.error().message, Catch::Matchers::Contains("already has SA spi 0x1000"));
+  add_sa(rig, base_in());  // same SPI, other direction: fine
+  auto any = base_in();
+  any.cfg.spi = 0x4000;
+  any.cfg.pmd = gl::api::kSaPmdAny;
+  add_sa(rig, any);
+  CHECK(rig.dp->n_sas() == 3);
+  auto del = rig.dp->sa_del(0x9999, SaDir::kIn);
+  REQUIRE_FALSE(del);
+  CHECK(del.error().code == ENOENT);
+  REQUIRE(rig.dp->sa_del(0x1000, SaDir::kOut));
+  REQUIRE(rig.dp->sa_del(0x1000, SaDir::kIn));
+  REQUIRE(rig.dp->sa_del(0x4000, SaDir::kIn));
+  CHECK(rig.dp->n_sas() == 0);
+  CHECK(rig.dp->sa_tables() == nullptr);
+}

@@ -696,8 +696,8 @@ TEST_CASE("deeply nested text never overflows the stack", "[odp_text]") {
 }
 
 TEST_CASE("ESP actions: text round trip, placement rules, errors", "[odp_text][esp]") {
-  for (const char* t : {"esp_encrypt(group=1),2", "esp_encrypt(group=4294967295),2,3",
-                        "esp_decrypt,recirc(0x5)"}) {
+  for (const char* t :
+       {"esp_encrypt(group=1),2", "esp_encrypt(group=4294967295),2,3", "esp_decrypt,recirc(0x5)"}) {
     auto a = parse_actions(t);
     INFO(t);
     REQUIRE(a);
