@@ -19,6 +19,8 @@ ends of the underlay veths treats the frames as "other host" and never routes th
                                 gldp sent, and gldp accepts what scapy encrypted; replayed
                                 and tampered scapy packets are counted, not delivered;
                                 dump-sas shows keys only with --show-keys
+  test_esp_cli                  gl-dpctl add-sa/del-sa/dump-sas/add-flow: clear errors for
+                                bad input, client side (exit 2) and gldp side (exit 1)
   test_esp_fail_closed          del-sa of the outbound SA: ping fails, esp_no_sa counts,
                                 nothing leaves on the underlay (in clear or otherwise)
 """
@@ -232,5 +234,50 @@ def test_esp_fail_closed():
         env.ping(ns1, "10.0.0.2", count=3)
 
 
+def test_esp_cli():
+    with Env("s") as env:
+        _, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
+        _, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
+        env.gldp(ports=[("p1", f"net_af_packet0,iface={o1}"), ("p2", f"net_af_packet1,iface={o2}")])
+        out = ["add-sa", "dir=out", "group=1", f"key={K1.hex()}", f"local={IP_A}",
+               f"remote={IP_B}", f"src_mac={UL_A}", f"dst_mac={UL_B}"]
+        usage = [
+            (out, "spi=N is required"),
+            (out + ["spi=5"], "want a number 0x100..0xffffffff"),
+            ([a for a in out if not a.startswith("group")] + ["spi=0x100"], "needs group=N"),
+            (out + ["spi=0x100", "pmd=7"], "want 0..1, control or any"),
+            (["add-sa", "spi=0x100", "dir=in", "key=abcd", f"local={IP_A}", f"remote={IP_B}"],
+             "key: want 72 hex digits"),
+            (["add-sa", "spi=0x100", "dir=in", f"key={K1.hex()}", f"local={IP_A}",
+              "remote=2001:db8::1"], "must both be IPv4 or both IPv6"),
+            (["add-sa", "spi=0x100", "dir=sideways"], "want out or in"),
+            (["add-sa", "spi=0x100", "dir=in", "colour=blue"], "unknown key 'colour'"),
+            (["del-sa", "spi=0x100"], "del-sa spi=N dir=out|in"),
+            (["dump-sas", "--keys"], "unknown argument '--keys'"),
+            (["add-flow", "in_port(1)", "esp_decrypt,2"], "exactly one recirc"),
+            (["add-flow", "in_port(1)", "2,esp_encrypt(group=1)"], "must be the first action"),
+        ]
+        for args, want in usage:
+            r = env.dpctl(*args, check_rc=False)
+            check(r.returncode == 2 and want in r.stderr,
+                  f"{' '.join(args)}: rc {r.returncode}, stderr {r.stderr!r}, want {want!r}")
+        env.dpctl(*out, "spi=0x100", "pmd=control")
+        datapath = [
+            (out + ["spi=0x100"], "outbound SA spi 0x100 exists"),
+            (out + ["spi=0x101", "pmd=1"], "group 1 already has SA spi 0x100 for pmd 1"),
+            (out + ["spi=0x102", "mode=transport"], "transport mode is not used"),
+            (["del-sa", "spi=0x1234", "dir=out"], "no outbound SA with spi 0x1234"),
+        ]
+        for args, want in datapath:
+            r = env.dpctl(*args, check_rc=False)
+            check(r.returncode == 1 and want in r.stderr,
+                  f"{' '.join(args)}: rc {r.returncode}, stderr {r.stderr!r}, want {want!r}")
+        text = env.dpctl("dump-sas").stdout
+        check("spi=0x100 dir=out mode=tunnel cipher=aes256-gcm" in text and "pmd=control" in text
+              and "key=" not in text, f"dump-sas:\n{text}")
+        env.dpctl("del-sa", "spi=0x100", "dir=out")
+        check(env.dpctl("dump-sas").stdout == "", "SA still listed after del-sa")
+
+
 if __name__ == "__main__":
-    main([test_esp_traffic_and_interop, test_esp_fail_closed])
+    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_fail_closed])

@@ -719,3 +719,39 @@ TEST_CASE("SA add / del validate every field with clear errors", "[datapath][esp
   CHECK(rig.dp->n_sas() == 0);
   CHECK(rig.dp->sa_tables() == nullptr);
 }
+
+TEST_CASE("ESP over an IPv6 underlay with ChaCha20-Poly1305, both backends", "[datapath][esp]") {
+  for (uint8_t backend : {uint8_t(1), uint8_t(2)}) {  // sodium, ipsec-mb
+    INFO("backend " << int(backend));
+    Rig rig;
+    const Bytes km = keymat(21);
+    auto out = sa_req(0x5000, gl::api::SaDir::kOut, km);
+    auto in = sa_req(0x5000, gl::api::SaDir::kIn, km);
+    for (auto* r : {&out, &in}) {
+      r->cfg.addr_v6 = 1;
+      r->cfg.cipher = 1;
+      r->cfg.backend = backend;
+      const uint8_t l[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+      std::memcpy(r->cfg.local, l, 16);
+      std::memcpy(r->cfg.remote, l, 16);
+      r->cfg.remote[15] = 2;
+    }
+    auto res = rig.dp->sa_add(out);
+    if (!res && res.error().code == ENOTSUP) continue;  // backend cannot run here
+    REQUIRE(res);
+    add_sa(rig, in);
+    const Bytes clear = udp_frame(3, 333);
+    rig.execute(clear, "esp_encrypt(group=1),2");
+    auto esp = rig.sent(2);
+    REQUIRE(esp.size() == 1);
+    CHECK((esp[0][12] == 0x86 && esp[0][13] == 0xdd));
+    CHECK(esp[0][14 + 6] == 50);
+    CHECK(be32(esp[0], 54) == 0x5000);
+    rig.add_flow("recirc_id(0),in_port(2),eth_type(0x86dd),ipv6(proto=50)",
+                 "esp_decrypt,recirc(7)");
+    rig.add_flow("recirc_id(7)", "3");
+    rig.inject(esp[0], 2);
+    CHECK(rig.sent(3) == std::vector<Bytes>{clear});
+    CHECK(sa_info(rig, 0x5000, 1).cfg.backend == backend);
+  }
+}
