@@ -402,7 +402,9 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   if (c.backend > 2) return bad("backend must be auto (0), sodium (1) or ipsec-mb (2)");
   if (c.esn > 1 || c.df > 1 || c.addr_v6 > 1) return bad("esn, df and addr_v6 are 0 or 1");
   if (c.ttl == 0) return bad("ttl must be 1..255");
-  if (c.pad1 != 0 || req.pad != 0) return bad("padding fields must be zero");
+  if (c.pad1 != 0) return bad("padding fields must be zero");
+  if (req.flags & ~api::kSaAddReplace) return bad("unknown sa add flags");
+  const bool replace = (req.flags & api::kSaAddReplace) != 0;
   const bool out = c.dir == static_cast<uint8_t>(api::SaDir::kOut);
   if (out) {
     if (c.group == 0) return bad("an outbound SA needs a group id >= 1");
@@ -433,13 +435,18 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   if (pos != sas_.end() && (*pos)->cfg.dir == c.dir && (*pos)->cfg.spi == c.spi)
     return std::unexpected(err(EEXIST, std::string(out ? "outbound" : "inbound") + " SA spi " +
                                            spi_str(c.spi) + " exists"));
+  if (replace && !out) return bad("replace applies to outbound SAs only");
+  SaEntry* replaced = nullptr;
   if (out) {
-    for (const SaEntry* e : sas_)
-      if (e->cfg.dir == c.dir && e->cfg.group == c.group && e->cfg.pmd == c.pmd)
-        return std::unexpected(err(EEXIST, "group " + std::to_string(c.group) +
-                                               " already has SA spi " + spi_str(e->cfg.spi) +
-                                               " for pmd " + std::to_string(c.pmd) +
-                                               " (del-sa it first)"));
+    for (SaEntry* e : sas_)
+      if (e->cfg.dir == c.dir && e->cfg.group == c.group && e->cfg.pmd == c.pmd) {
+        if (!replace)
+          return std::unexpected(err(EEXIST, "group " + std::to_string(c.group) +
+                                                 " already has SA spi " + spi_str(e->cfg.spi) +
+                                                 " for pmd " + std::to_string(c.pmd) +
+                                                 " (del-sa it first, or add with replace)"));
+        replaced = e;
+      }
   }
 
   const crypto::Cipher cipher = static_cast<crypto::Cipher>(c.cipher);
@@ -471,7 +478,10 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   if (!out) e->cfg.replay_window = sc.replay_window;
   std::memcpy(e->keymat, req.keymat, sizeof e->keymat);
   sas_.insert(pos, e);
+  if (replaced != nullptr) sas_.erase(std::find(sas_.begin(), sas_.end(), replaced));
+  // One version switches the slot: every packet uses either the old or the new SA.
   publish_sa_tables();
+  if (replaced != nullptr) rcu_.defer([replaced] { delete replaced; });
   return {};
 }
 

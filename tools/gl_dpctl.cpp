@@ -45,6 +45,9 @@ Commands:
                                    API's execute; any = inbound, one context guaranteed)
       [cipher=aes256-gcm|chacha20-poly1305] [backend=auto|sodium|ipsec-mb] [esn=yes|no]
       [ttl=N] [df=yes|no] [replay_window=N] (inbound) [seq_start=N] [mode=tunnel]
+      [replace=yes]                out: take over the group's slot for this pmd from the
+                                   SA there now, in one step (rotation; add the peer's
+                                   inbound SA first); the old SA is removed
   del-sa spi=N dir=out|in          remove an SA (its key is wiped after the grace period)
   dump-sas [--show-keys] [--json]  SAs with counters; keys only with --show-keys
 
@@ -386,6 +389,10 @@ std::string parse_sa_add(const std::vector<std::string>& args, uint32_t n_pmds,
     } else if (k == "key") {
       if (!parse_hex(v, key) || (key.size() != 36 && key.size() != 32))
         return "key: want 72 hex digits (key + salt) or 64 (then salt=HEX8)";
+    } else if (k == "replace") {
+      uint8_t r = 0;
+      if (!parse_bool(v, r)) return bad("want yes or no");
+      req.flags = r ? gl::api::kSaAddReplace : 0;
     } else if (k == "salt") {
       if (!parse_hex(v, salt) || salt.size() != 4) return "salt: want 8 hex digits";
     } else {
@@ -400,6 +407,7 @@ std::string parse_sa_add(const std::vector<std::string>& args, uint32_t n_pmds,
   if (!have_local || !have_remote) return "local=IP and remote=IP are required (tunnel mode)";
   if (local_v6 != remote_v6) return "local and remote must both be IPv4 or both IPv6";
   c.addr_v6 = local_v6;
+  if (c.dir != 0 && req.flags) return "replace=yes is for dir=out";
   if (c.dir == 0) {
     if (!have_group) return "an outbound SA needs group=N";
     if (!have_src || !have_dst) return "an outbound SA needs src_mac= and dst_mac= (underlay)";

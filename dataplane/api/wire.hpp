@@ -331,10 +331,14 @@ struct SaConfigWire {
 };
 static_assert(sizeof(SaConfigWire) == 80);
 
+// Outbound only: the new SA takes the (group, pmd) slot of the SA there now in one table
+// version (make-before-break: add the peer's inbound SA first); the old SA is removed
+// (key wiped after the grace period). Without this flag an occupied slot is EEXIST.
+inline constexpr uint32_t kSaAddReplace = 0x1;
 struct SaAddRequest {
   SaConfigWire cfg;
   uint8_t keymat[kSaKeyMatLen];
-  uint32_t pad;
+  uint32_t flags;  // kSaAdd*
 };
 static_assert(sizeof(SaAddRequest) == 120);
 

@@ -21,6 +21,9 @@ ends of the underlay veths treats the frames as "other host" and never routes th
                                 dump-sas shows keys only with --show-keys
   test_esp_cli                  gl-dpctl add-sa/del-sa/dump-sas/add-flow: clear errors for
                                 bad input, client side (exit 2) and gldp side (exit 1)
+  test_esp_rotation             make-before-break under traffic: B adds the new inbound
+                                SA, A switches its outbound slot with replace=yes, B
+                                removes the old inbound SA; no datagram lost
   test_esp_fail_closed          del-sa of the outbound SA: ping fails, esp_no_sa counts,
                                 nothing leaves on the underlay (in clear or otherwise)
 """
@@ -48,6 +51,7 @@ IP_B = "192.0.2.2"
 K1 = bytes((i * 7 + 1) & 0xff for i in range(36))  # A -> B, spi 0x1001
 K2 = bytes((i * 11 + 5) & 0xff for i in range(36))  # B -> A, spi 0x1002
 K3 = bytes((i * 13 + 3) & 0xff for i in range(36))  # scapy -> B, spi 0x2001
+K4 = bytes((i * 17 + 9) & 0xff for i in range(36))  # A -> B after rotation, spi 0x1003
 
 
 class Hv:
@@ -234,6 +238,37 @@ def test_esp_fail_closed():
         env.ping(ns1, "10.0.0.2", count=3)
 
 
+def test_esp_rotation():
+    with Env("t") as env:
+        ns1, ns2, ua, ub, a, b = topology(env)
+        env.ping(ns1, "10.0.0.2", count=2)
+        n = 3000
+        wait = udp_receiver(env, ns2, "10.0.0.2", 5002, n, timeout=30)
+        code = ("import socket,time\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                f"for i in range({n}):\n"
+                "  s.sendto(b'r'*200,('10.0.0.2',5002)); time.sleep(0.001)\n")
+        sender = subprocess.Popen(["ip", "netns", "exec", ns1, "/usr/bin/python3", "-c", code])
+        time.sleep(1.0)
+        b.dpctl("add-sa", "spi=0x1003", "dir=in", f"key={K4.hex()}", f"local={IP_B}",
+                f"remote={IP_A}")                                             # make
+        a.dpctl("add-sa", "spi=0x1003", "dir=out", "group=1", f"key={K4.hex()}",
+                f"local={IP_A}", f"remote={IP_B}", f"src_mac={UL_A}", f"dst_mac={UL_B}",
+                "replace=yes")                                                # switch
+        time.sleep(0.5)
+        b.dpctl("del-sa", "spi=0x1001", "dir=in")                             # break
+        sender.wait(timeout=60)
+        got = wait()
+        sas = {x["spi"]: x for x in json.loads(b.dpctl("dump-sas", "--json").stdout)}
+        check(got == n, f"rotation lost {n - got} of {n} datagrams; B's SAs: {sas}")
+        check("0x1001" not in sas and sas["0x1003"]["packets"] > 100, f"B's SAs: {sas}")
+        outs = [x["spi"] for x in json.loads(a.dpctl("dump-sas", "--json").stdout)
+                if x["dir"] == "out"]
+        check(outs == ["0x1003"], f"A's outbound SAs after replace: {outs}")
+        esp_drops = {k: v for k, v in b.drops().items() if k.startswith("esp_") and v}
+        check(not esp_drops, f"B dropped ESP: {esp_drops}")
+
+
 def test_esp_cli():
     with Env("s") as env:
         _, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
@@ -280,4 +315,4 @@ def test_esp_cli():
 
 
 if __name__ == "__main__":
-    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_fail_closed])
+    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_rotation, test_esp_fail_closed])

@@ -755,3 +755,32 @@ TEST_CASE("ESP over an IPv6 underlay with ChaCha20-Poly1305, both backends", "[d
     CHECK(sa_info(rig, 0x5000, 1).cfg.backend == backend);
   }
 }
+
+TEST_CASE("replace switches a group's slot to a new outbound SA in one step", "[datapath][esp]") {
+  Rig rig;
+  add_sa(rig, sa_req(0x1000, gl::api::SaDir::kOut, keymat(1)));
+  const Bytes pkt = udp_frame(1, 50);
+  rig.execute(pkt, "esp_encrypt(group=1),2");
+  auto next = sa_req(0x1001, gl::api::SaDir::kOut, keymat(2));
+  auto plain = rig.dp->sa_add(next);
+  REQUIRE_FALSE(plain);
+  CHECK_THAT(plain.error().message, Catch::Matchers::Contains("or add with replace"));
+  next.flags = gl::api::kSaAddReplace;
+  add_sa(rig, next);
+  rig.dp->housekeeping();
+  CHECK(rig.dp->n_sas() == 1);
+  rig.execute(pkt, "esp_encrypt(group=1),2");
+  auto esp = rig.sent(2);
+  REQUIRE(esp.size() == 2);
+  CHECK((be32(esp[0], 34) == 0x1000 && be32(esp[0], 38) == 1));
+  CHECK((be32(esp[1], 34) == 0x1001 && be32(esp[1], 38) == 1));
+  auto in = sa_req(0x2000, gl::api::SaDir::kIn, keymat(3));
+  in.flags = gl::api::kSaAddReplace;
+  auto r = rig.dp->sa_add(in);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("outbound SAs only"));
+  in.flags = 0x80;
+  r = rig.dp->sa_add(in);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("unknown sa add flags"));
+}
