@@ -120,6 +120,34 @@ def test_bad_messages():
         env.dpctl("show")
 
 
+def test_bad_sa_messages():
+    T_SA_ADD, T_SA_DEL, T_SA_DUMP = 60, 61, 62
+    ENOENT = 2
+    with Env("s") as env:
+        env.gldp(ports=[("n1", "net_null0")])
+        s = conn(env)
+        expect_error(s, msg(T_SA_ADD, b"\0" * 10), EINVAL, "too short")
+        expect_error(s, msg(T_SA_ADD, b"\0" * 128), EINVAL, "unexpected bytes")
+        expect_error(s, msg(T_SA_ADD, b"\0" * 120), EINVAL, "spi 0x0 is reserved")
+        add = bytearray(120)
+        struct.pack_into("<IBBBBBBBB", add, 0, 0x1000, 7, 0, 0, 0, 1, 64, 1, 0)
+        expect_error(s, msg(T_SA_ADD, bytes(add)), EINVAL, "direction")
+        struct.pack_into("<I", add, 116, 0x40)  # flags
+        struct.pack_into("<B", add, 4, 1)
+        expect_error(s, msg(T_SA_ADD, bytes(add)), EINVAL, "unknown sa add flags")
+        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBB", 0x1000, 5, 0, 0, 0)), EINVAL,
+                     "direction")
+        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBB", 0x1234, 0, 0, 0, 0)), ENOENT,
+                     "no outbound SA with spi 0x1234")
+        expect_error(s, msg(T_SA_DUMP, struct.pack("<QII", 0, 2, 0)), EINVAL,
+                     "unknown sa dump flags")
+        s.send(msg(T_SA_DUMP, struct.pack("<QII", 0, 0, 0)))
+        err, _, data = reply(s)
+        nxt, n = struct.unpack_from("<QI", data, HDR.size)
+        check(err == 0 and nxt == 0 and n == 0, f"empty dump: err {err} next {nxt} n {n}")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 def test_socket_permissions():
     with Env("p") as env:
         env.gldp(ports=[("n1", "net_null0")])
@@ -128,4 +156,4 @@ def test_socket_permissions():
 
 
 if __name__ == "__main__":
-    main([test_bad_messages, test_socket_permissions])
+    main([test_bad_messages, test_bad_sa_messages, test_socket_permissions])

@@ -15,7 +15,7 @@ The underlay MACs in the SAs are made up (02:00:00:00:ee:0x), so the kernel on t
 ends of the underlay veths treats the frames as "other host" and never routes them.
 
   test_esp_traffic_and_interop  ping and UDP between the VMs; tcpdump on the underlay
-                                sees only ESP; scapy's SecurityAssociation decrypts what
+                                sees only ESP, tshark decodes SPI and sequence numbers; scapy's SecurityAssociation decrypts what
                                 gldp sent, and gldp accepts what scapy encrypted; replayed
                                 and tampered scapy packets are counted, not delivered;
                                 dump-sas shows keys only with --show-keys
@@ -164,6 +164,15 @@ def test_esp_traffic_and_interop():
               f"only {len(from_a)} frames A->B, {len(from_b)} B->A on the underlay")
         clear = [f.summary() for f in frames if not (IP in f and f[IP].proto == 50)]
         check(not clear, f"{len(clear)} frames not ESP on the underlay, e.g. {clear[:3]}")
+        # tshark decodes SPI and sequence numbers: A's SA counts 1, 2, 3, ... on the wire.
+        t = run(["tshark", "-r", cap_ab.path, "-T", "fields", "-e", "esp.spi",
+                 "-e", "esp.sequence"], check_rc=False)
+        rows = [r for r in (line.split("\t") for line in t.stdout.splitlines()) if len(r) == 2]
+        check(len(rows) == len(from_a), f"tshark decoded {len(rows)} of {len(from_a)}:\n"
+              f"{t.stdout[:500]}{t.stderr[:500]}")
+        seqs = [int(r[1], 0) for r in rows]
+        check(all(int(r[0], 0) == 0x1001 for r in rows) and seqs == sorted(seqs) and
+              len(set(seqs)) == len(seqs), f"tshark SPIs/sequence numbers: {rows[:10]}")
         # Interop 1: scapy decrypts what gldp sent, both directions.
         echo_seen = udp_seen = 0
         for f in frames:
