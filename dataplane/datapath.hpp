@@ -1,13 +1,16 @@
-// datapath.hpp — gldp's datapath: ports, flows, PMD threads, upcalls.
+// datapath.hpp — gldp's datapath: ports, flows, PMD threads, upcalls, ESP SAs.
 //
 // Purpose: the OVS datapath model on DPDK. The control thread (the dpapi server) calls
 // the public methods to add ports and flows; PMD threads (pmd.hpp) poll rx queues and run
 // parse → EMC → megaflow → actions → tx on batches. Misses and userspace() actions become
-// upcalls queued per PMD and drained by the control thread.
+// upcalls queued per PMD and drained by the control thread. ESP security associations
+// (sa_add/sa_del/sa_dump) are compiled into an immutable SaTables version per change.
 // Thread-safety: every public method of Datapath is for the control thread only. PMDs
-// read the port table, their rx assignment and the classifier through RCU (flow::Qsbr);
+// read the port table, their rx assignment, the classifier and the SA tables through RCU
+// (flow::Qsbr);
 // they never take a lock and never wait for the control thread.
-// Complexity: flow put/del O(1) amortised; port add/del waits for one grace period.
+// Complexity: flow put/del O(1) amortised; port add/del waits for one grace period;
+// SA add/del O(number of SAs) (the tables are rebuilt), never waits.
 #pragma once
 
 #include <rte_mempool.h>

@@ -6,6 +6,9 @@
 // Recirculated packets run through the pipeline again (bounded depth). Misses and
 // userspace() actions are queued as upcalls for the control thread. The same class,
 // without a thread, is the control thread's context for API `execute` requests.
+// ESP: the packets of one flow run whose actions start with esp_encrypt/esp_decrypt are
+// handed to the SA's burst function together (one AEAD batch), with this context's own
+// crypto::Worker; see DESIGN.md "ESP in the datapath".
 // Thread-safety: everything but set_rx_config()/stop() is private to the owning thread.
 // No allocation, lock (except shared tx queues, see port.hpp), syscall or log line runs
 // per packet. Complexity: O(batch) per stage.
