@@ -44,14 +44,14 @@ def test_udp_through_gldp():
     with Env("pu") as env:
         tx, rx = rig(env)
         before = env.port_stats("p2")["tx_packets"]
-        s = pktgen(env, tx, rx, "--count", "20000", "--rate", "50k", "--flows", "100",
+        s = pktgen(env, tx, rx, "--count", "10000", "--rate", "20k", "--flows", "100",
                    "--src-port", "1000-1099")
         rxs = s["rx"]
-        check(rxs["unique"] == 20000, f"received {rxs['unique']} of 20000: {rxs}")
+        check(rxs["unique"] == 10000, f"received {rxs['unique']} of 10000: {rxs}")
         check(rxs["lost"] == 0 and rxs["duplicates"] == 0 and rxs["reordered"] == 0,
               f"loss/dup/reorder: {rxs}")
         after = env.port_stats("p2")["tx_packets"]
-        check(after - before >= 20000, f"gldp p2 sent {after - before}")
+        check(after - before >= 10000, f"gldp p2 sent {after - before}")
 
 
 def test_tcp_through_gldp():
