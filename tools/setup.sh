@@ -19,14 +19,14 @@ done
 
 packages=(
   # build
-  build-essential cmake ninja-build ccache pkg-config git clang-format
+  build-essential cmake ninja-build ccache pkg-config git clang-format autoconf
   # libraries
   libdpdk-dev dpdk dpdk-dev libsodium-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   catch2 libipsec-mb-dev libpcap-dev libnuma-dev libssl-dev libcap-ng-dev libunbound-dev
   # Open vSwitch: the real peer, and the source ovs-vswitchd-gl is built from
   openvswitch-switch-dpdk openvswitch-common openvswitch-source
   # test tools
-  iputils-ping iproute2 ethtool tcpdump tshark netcat-openbsd procps psmisc
+  iputils-ping iproute2 ethtool tcpdump tshark netcat-openbsd procps psmisc wget curl
   python3 python3-scapy python3-cryptography python3-os-ken python3-matplotlib
 )
 
