@@ -415,13 +415,15 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
     if (c.dst_mac[0] & 1) return bad("dst_mac must be a unicast address");
     if (c.src_mac[0] & 1 || all_zero(c.src_mac, 6)) return bad("src_mac must be unicast, non-zero");
     if (c.replay_window != 0) return bad("replay_window applies to inbound SAs only");
+    if (c.mtu != 0 && (c.mtu < (c.addr_v6 ? 1280 : 576)))
+      return bad("mtu " + std::to_string(c.mtu) + " below the minimum (576 IPv4, 1280 IPv6)");
   } else {
     if (c.group != 0) return bad("group applies to outbound SAs only");
     if (c.pmd >= n_ctx && c.pmd != api::kSaPmdAny)
       return bad("pmd " + std::to_string(c.pmd) + " out of range 0.." + std::to_string(n_ctx - 1) +
                  " or any");
-    if (!all_zero(c.src_mac, 6) || !all_zero(c.dst_mac, 6))
-      return bad("src_mac/dst_mac apply to outbound SAs only");
+    if (!all_zero(c.src_mac, 6) || !all_zero(c.dst_mac, 6) || c.mtu != 0)
+      return bad("src_mac/dst_mac/mtu apply to outbound SAs only");
   }
   const size_t alen = c.addr_v6 ? 16 : 4;
   if (!c.addr_v6 && (!all_zero(c.local + 4, 12) || !all_zero(c.remote + 4, 12)))
@@ -522,6 +524,7 @@ void Datapath::publish_sa_tables() {
       }
       EspOutSlot& s = g->slots[c.pmd];
       s.sa = e->sa.get();
+      s.max_frame = c.mtu != 0 ? e->sa->max_inner(c.mtu) : UINT32_MAX;
       std::memcpy(s.eth, c.dst_mac, 6);
       std::memcpy(s.eth + 6, c.src_mac, 6);
       s.eth[12] = c.addr_v6 ? 0x86 : 0x08;

@@ -60,6 +60,7 @@ struct SaEntry {
 // in front of its ESP packets.
 struct EspOutSlot {
   crypto::Sa* sa = nullptr;
+  uint32_t max_frame = UINT32_MAX;  // largest inner frame that fits the underlay MTU
   uint8_t eth[14] = {};
 };
 struct EspGroup {

@@ -484,6 +484,10 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
       drop(m, Drop::kEspMultiSeg);
       continue;
     }
+    if (rte_pktmbuf_data_len(m) > slot->max_frame) {
+      esp_too_big(m, md[i], slot->max_frame);
+      continue;
+    }
     const uint16_t head = rte_pktmbuf_headroom(m);
     if (head < kEthLen) {
       drop(m, Drop::kEspNoRoom);
@@ -514,6 +518,59 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
     flow::PacketLayout lay{};
     exec_actions(m, md[idx[j]], no_key_, lay, rest, true, 0);
   }
+}
+
+void Pmd::esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame) {
+  // An untagged IPv4 packet with DF (first fragment) gets ICMP "fragmentation needed"
+  // (RFC 1191) with the inner MTU, sent back out of the port it came in on, from the
+  // address it was sent to; everything else is only dropped and counted. Rare path.
+  const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  const uint32_t ihl = len > kEthLen ? (d[kEthLen] & 0x0fu) * 4u : 0;
+  if (len >= kEthLen + 20 && d[12] == 0x08 && d[13] == 0x00 && (d[kEthLen] >> 4) == 4 &&
+      ihl >= 20 && len >= kEthLen + ihl && (d[kEthLen + 6] & 0x40) != 0 &&
+      (d[kEthLen + 6] & 0x1f) == 0 && d[kEthLen + 7] == 0 && max_frame > kEthLen + 68) {
+    const uint32_t quote = std::min(len - kEthLen, ihl + 8);
+    if (rte_mbuf* r = rte_pktmbuf_alloc(dp_.pool())) {
+      auto* p =
+          reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(42 + quote)));
+      if (p == nullptr) {  // cannot happen: a fresh mbuf holds 2 KiB
+        rte_pktmbuf_free(r);
+        drop(m, Drop::kEspTooBig);
+        return;
+      }
+      std::memcpy(p, d + 6, 6);
+      std::memcpy(p + 6, d, 6);
+      p[12] = 0x08;
+      p[13] = 0x00;
+      uint8_t* ip = p + kEthLen;
+      std::memset(ip, 0, 28);
+      const uint16_t tot = static_cast<uint16_t>(28 + quote);
+      ip[0] = 0x45;
+      ip[1] = 0xc0;  // internetwork control
+      ip[2] = static_cast<uint8_t>(tot >> 8);
+      ip[3] = static_cast<uint8_t>(tot);
+      ip[8] = 64;
+      ip[9] = 1;  // ICMP
+      std::memcpy(ip + 12, d + kEthLen + 16, 4);
+      std::memcpy(ip + 16, d + kEthLen + 12, 4);
+      uint16_t cs = flow::inet_checksum(ip, 20);
+      std::memcpy(ip + 10, &cs, 2);
+      uint8_t* icmp = ip + 20;
+      const uint16_t mtu = static_cast<uint16_t>(max_frame - kEthLen);
+      icmp[0] = 3;  // destination unreachable
+      icmp[1] = 4;  // fragmentation needed and DF set
+      icmp[6] = static_cast<uint8_t>(mtu >> 8);
+      icmp[7] = static_cast<uint8_t>(mtu);
+      std::memcpy(icmp + 8, d + kEthLen, quote);
+      cs = flow::inet_checksum(icmp, 8 + quote);
+      std::memcpy(icmp + 2, &cs, 2);
+      output(r, md.in_port);
+    } else {
+      ctr_.drops[static_cast<size_t>(Drop::kNoMbuf)].add();
+    }
+  }
+  drop(m, Drop::kEspTooBig);
 }
 
 void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const uint8_t> rest) {

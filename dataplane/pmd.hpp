@@ -143,6 +143,9 @@ class Pmd {
   void esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
                    std::span<const uint8_t> rest);
   void esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const uint8_t> rest);
+  // A frame too big for the SA's underlay MTU: ICMP "fragmentation needed" back for IPv4
+  // with DF, then dropped (esp_too_big).
+  void esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame);
   void output(rte_mbuf* m, uint32_t port_no);
   void flush_tx();
   void upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,

@@ -45,6 +45,8 @@ Commands:
                                    API's execute; any = inbound, one context guaranteed)
       [cipher=aes256-gcm|chacha20-poly1305] [backend=auto|sodium|ipsec-mb] [esn=yes|no]
       [ttl=N] [df=yes|no] [replay_window=N] (inbound) [seq_start=N] [mode=tunnel]
+      [mtu=N]                      out: underlay IP MTU; bigger frames are dropped
+                                   (esp_too_big), IPv4+DF ones get ICMP "frag needed"
       [replace=yes]                out: take over the group's slot for this pmd from the
                                    SA there now, in one step (rotation; add the peer's
                                    inbound SA first); the old SA is removed
@@ -389,6 +391,9 @@ std::string parse_sa_add(const std::vector<std::string>& args, uint32_t n_pmds,
     } else if (k == "key") {
       if (!parse_hex(v, key) || (key.size() != 36 && key.size() != 32))
         return "key: want 72 hex digits (key + salt) or 64 (then salt=HEX8)";
+    } else if (k == "mtu") {
+      if (!parse_u64(v, 65535, n) || n < 576) return bad("want an underlay MTU 576..65535");
+      c.mtu = static_cast<uint16_t>(n);
     } else if (k == "replace") {
       uint8_t r = 0;
       if (!parse_bool(v, r)) return bad("want yes or no");
@@ -408,6 +413,7 @@ std::string parse_sa_add(const std::vector<std::string>& args, uint32_t n_pmds,
   if (local_v6 != remote_v6) return "local and remote must both be IPv4 or both IPv6";
   c.addr_v6 = local_v6;
   if (c.dir != 0 && req.flags) return "replace=yes is for dir=out";
+  if (c.dir != 0 && c.mtu) return "mtu= is for dir=out";
   if (c.dir == 0) {
     if (!have_group) return "an outbound SA needs group=N";
     if (!have_src || !have_dst) return "an outbound SA needs src_mac= and dst_mac= (underlay)";
@@ -464,6 +470,7 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
       j["group"] = k.group;
       j["src_mac"] = mac_str(k.src_mac);
       j["dst_mac"] = mac_str(k.dst_mac);
+      j["mtu"] = k.mtu;
     } else {
       j["replay_window"] = k.replay_window;
     }
@@ -489,9 +496,9 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
                 k.esn ? "yes" : "no", j["local"].get<std::string>().c_str(),
                 j["remote"].get<std::string>().c_str(), j["pmd"].get<std::string>().c_str());
     if (out)
-      std::printf(" group=%u src_mac=%s dst_mac=%s ttl=%u df=%s", k.group,
+      std::printf(" group=%u src_mac=%s dst_mac=%s ttl=%u df=%s mtu=%u", k.group,
                   mac_str(k.src_mac).c_str(), mac_str(k.dst_mac).c_str(), k.ttl,
-                  k.df ? "yes" : "no");
+                  k.df ? "yes" : "no", k.mtu);
     else
       std::printf(" replay_window=%u", k.replay_window);
     if (j.contains("key")) std::printf(" key=%s", j["key"].get<std::string>().c_str());

@@ -327,7 +327,10 @@ struct SaConfigWire {
   uint8_t remote[16];
   uint8_t src_mac[6];  // outbound: underlay Ethernet header put in front of the ESP packet
   uint8_t dst_mac[6];
-  uint32_t pad1;
+  // Outbound: underlay IP MTU (0 = not checked). Frames whose ESP packet would exceed it
+  // are dropped (esp_too_big); IPv4 ones with DF get ICMP "fragmentation needed" back.
+  uint16_t mtu;
+  uint16_t pad1;
 };
 static_assert(sizeof(SaConfigWire) == 80);
 

@@ -24,6 +24,9 @@ ends of the underlay veths treats the frames as "other host" and never routes th
   test_esp_rotation             make-before-break under traffic: B adds the new inbound
                                 SA, A switches its outbound slot with replace=yes, B
                                 removes the old inbound SA; no datagram lost
+  test_esp_mtu                  A's outbound SA with mtu=1400: a ping with DF that does not
+                                fit gets ICMP "fragmentation needed" with the inner MTU,
+                                esp_too_big counts; pings that fit go through
   test_esp_fail_closed          del-sa of the outbound SA: ping fails, esp_no_sa counts,
                                 nothing leaves on the underlay (in clear or otherwise)
 """
@@ -81,7 +84,7 @@ class Hv:
         return json.loads(self.dpctl("show", "--json").stdout)["drops"]
 
 
-def topology(env):
+def topology(env, mtu=None):
     ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
     ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
     ua, ub = f"gl{env.tag}ua"[:15], f"gl{env.tag}ub"[:15]
@@ -99,7 +102,8 @@ def topology(env):
                  "esp_decrypt,recirc(1)")
         hv.dpctl("add-flow", "recirc_id(1)", "1")
     a.dpctl("add-sa", "spi=0x1001", "dir=out", "group=1", f"key={K1.hex()}", f"local={IP_A}",
-            f"remote={IP_B}", f"src_mac={UL_A}", f"dst_mac={UL_B}")
+            f"remote={IP_B}", f"src_mac={UL_A}", f"dst_mac={UL_B}",
+            *([f"mtu={mtu}"] if mtu else []))
     a.dpctl("add-sa", "spi=0x1002", "dir=in", f"key={K2.hex()}", f"local={IP_A}",
             f"remote={IP_B}")
     b.dpctl("add-sa", "spi=0x1002", "dir=out", "group=1", f"key={K2.hex()}", f"local={IP_B}",
@@ -278,6 +282,22 @@ def test_esp_rotation():
         check(not esp_drops, f"B dropped ESP: {esp_drops}")
 
 
+def test_esp_mtu():
+    with Env("u") as env:
+        ns1, ns2, ua, ub, a, b = topology(env, mtu=1400)
+        env.ping(ns1, "10.0.0.2", count=2)
+        r = env.ns(ns1, "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1372", "10.0.0.2",
+                   check_rc=False)
+        check(r.returncode != 0 and "Frag needed" in r.stdout and "mtu = 1332" in r.stdout,
+              f"no ICMP frag needed with mtu 1332:\n{r.stdout}{r.stderr}")
+        check(a.drops().get("esp_too_big", 0) >= 1, f"esp_too_big {a.drops()}")
+        # 1332 - 28 = 1304 bytes of ICMP payload fit exactly.
+        env.ns(ns1, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1304",
+               "10.0.0.2")
+        sas = a.dpctl("dump-sas").stdout
+        check("mtu=1400" in sas, f"dump-sas: {sas}")
+
+
 def test_esp_cli():
     with Env("s") as env:
         _, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
@@ -324,4 +344,5 @@ def test_esp_cli():
 
 
 if __name__ == "__main__":
-    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_rotation, test_esp_fail_closed])
+    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_rotation, test_esp_mtu,
+          test_esp_fail_closed])

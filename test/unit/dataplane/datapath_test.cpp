@@ -784,3 +784,64 @@ TEST_CASE("replace switches a group's slot to a new outbound SA in one step", "[
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error().message, Catch::Matchers::Contains("unknown sa add flags"));
 }
+
+TEST_CASE("underlay MTU: too-big frames dropped, IPv4+DF gets ICMP frag needed",
+          "[datapath][esp]") {
+  Rig rig;
+  auto o = sa_req(0x1000, gl::api::SaDir::kOut, keymat(1));
+  o.cfg.mtu = 1000;
+  add_sa(rig, o);
+  // 20 (outer IP) + 16 (ESP + IV) + 16 (ICV) = 52: floor4(948) - 2 = 946-byte frames fit.
+  const uint32_t max_frame = 946;
+  auto frame = [](size_t len, bool df) {
+    PacketBuilder b;
+    b.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+        .ipv4("10.0.0.1", "10.0.0.2")
+        .ip_id(9)
+        .df(df)
+        .udp(1234, 80)
+        .payload(len - 42);
+    return b.build();
+  };
+  rig.execute(frame(max_frame, true), "esp_encrypt(group=1),2");
+  auto esp = rig.sent(2);
+  REQUIRE(esp.size() == 1);
+  CHECK(esp[0].size() - 14 == 1000);  // exactly the MTU
+  CHECK(rig.sent(1).empty());
+
+  const Bytes big = frame(max_frame + 1, true);
+  rig.execute(big, "esp_encrypt(group=1),2", 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("esp_too_big") == 1);
+  auto icmp = rig.sent(1);  // back out of the port it came in on
+  REQUIRE(icmp.size() == 1);
+  const Bytes& r = icmp[0];
+  REQUIRE(r.size() == 14 + 20 + 8 + 28);
+  CHECK(std::equal(r.begin(), r.begin() + 6, big.begin() + 6));  // to the sender's MAC
+  CHECK(std::equal(r.begin() + 6, r.begin() + 12, big.begin()));
+  CHECK(r[14 + 9] == 1);
+  CHECK(be32(r, 14 + 12) == 0x0a000002);  // from the destination, to the sender
+  CHECK(be32(r, 14 + 16) == 0x0a000001);
+  CHECK(gl::flow::inet_checksum(r.data() + 14, 20) == 0);
+  CHECK((r[34] == 3 && r[35] == 4));
+  CHECK((r[40] << 8 | r[41]) == max_frame - 14);  // the inner IP MTU
+  CHECK(std::equal(r.begin() + 42, r.end(), big.begin() + 14));
+  CHECK(gl::flow::inet_checksum(r.data() + 34, r.size() - 34) == 0);
+
+  rig.execute(frame(1400, false), "esp_encrypt(group=1),2");  // no DF: dropped, no ICMP
+  CHECK(rig.drops("esp_too_big") == 2);
+  CHECK(rig.sent(1).empty());
+  CHECK(rig.sent(2).empty());
+
+  auto in = sa_req(0x2000, gl::api::SaDir::kIn, keymat(2));
+  in.cfg.mtu = 1500;
+  auto res = rig.dp->sa_add(in);
+  REQUIRE_FALSE(res);
+  CHECK_THAT(res.error().message, Catch::Matchers::Contains("outbound SAs only"));
+  o.cfg.spi = 0x1001;
+  o.cfg.group = 2;
+  o.cfg.mtu = 500;
+  res = rig.dp->sa_add(o);
+  REQUIRE_FALSE(res);
+  CHECK_THAT(res.error().message, Catch::Matchers::Contains("below the minimum"));
+}
