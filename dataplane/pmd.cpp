@@ -87,6 +87,57 @@ inline std::span<const uint8_t> after_first(std::span<const uint8_t> blob) {
 
 constexpr uint16_t kEthLen = 14;
 
+// TCP SYNs of encrypted flows: lowers the MSS option to what fits the tunnel (inner IP MTU
+// minus 40 / 60 bytes), so TCP never sends segments that would be too big. Untagged
+// IPv4 (no fragment) / IPv6 (TCP right after the fixed header) only; the TCP checksum is
+// updated incrementally (RFC 1624).
+inline void clamp_mss(uint8_t* d, uint32_t len, uint32_t max_frame) {
+  if (len < kEthLen + 40) return;
+  uint32_t l4 = 0, limit = 0;
+  const uint32_t inner_mtu = max_frame - kEthLen;
+  if (d[12] == 0x08 && d[13] == 0x00 && (d[14] >> 4) == 4 && d[14 + 9] == 6 &&
+      (d[14 + 6] & 0x3f) == 0 && d[14 + 7] == 0) {
+    l4 = kEthLen + (d[14] & 0x0fu) * 4u;
+    limit = inner_mtu - 40;
+  } else if (d[12] == 0x86 && d[13] == 0xdd && (d[14] >> 4) == 6 && d[14 + 6] == 6) {
+    l4 = kEthLen + 40;
+    limit = inner_mtu - 60;
+  } else {
+    return;
+  }
+  if (l4 + 20 > len || (d[l4 + 13] & 0x02) == 0) return;  // not a SYN
+  const uint32_t end = l4 + (d[l4 + 12] >> 4) * 4u;
+  if (end > len) return;
+  for (uint32_t o = l4 + 20; o + 1 < end;) {
+    const uint8_t kind = d[o];
+    if (kind == 0) return;
+    if (kind == 1) {
+      ++o;
+      continue;
+    }
+    const uint8_t olen = d[o + 1];
+    if (olen < 2 || o + olen > end) return;
+    if (kind == 2 && olen == 4) {
+      const uint32_t mss = uint32_t(d[o + 2]) << 8 | d[o + 3];
+      if (mss <= limit) return;
+      uint16_t old_v, new_v, csum;
+      std::memcpy(&old_v, d + o + 2, 2);
+      d[o + 2] = static_cast<uint8_t>(limit >> 8);
+      d[o + 3] = static_cast<uint8_t>(limit);
+      std::memcpy(&new_v, d + o + 2, 2);
+      if (((o + 2 - l4) & 1) != 0) {  // not 16-bit aligned in the TCP header
+        old_v = static_cast<uint16_t>(old_v << 8 | old_v >> 8);
+        new_v = static_cast<uint16_t>(new_v << 8 | new_v >> 8);
+      }
+      std::memcpy(&csum, d + l4 + 16, 2);
+      csum = flow::csum_replace16(csum, old_v, new_v);
+      std::memcpy(d + l4 + 16, &csum, 2);
+      return;
+    }
+    o += olen;
+  }
+}
+
 }  // namespace
 
 Pmd::Pmd(Datapath& dp, unsigned lcore, uint16_t index, bool is_control)
@@ -488,6 +539,8 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
       esp_too_big(m, md[i], slot->max_frame);
       continue;
     }
+    if (slot->max_frame != UINT32_MAX)
+      clamp_mss(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), slot->max_frame);
     const uint16_t head = rte_pktmbuf_headroom(m);
     if (head < kEthLen) {
       drop(m, Drop::kEspNoRoom);

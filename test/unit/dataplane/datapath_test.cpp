@@ -845,3 +845,44 @@ TEST_CASE("underlay MTU: too-big frames dropped, IPv4+DF gets ICMP frag needed",
   REQUIRE_FALSE(res);
   CHECK_THAT(res.error().message, Catch::Matchers::Contains("below the minimum"));
 }
+
+TEST_CASE("underlay MTU: MSS of TCP SYNs clamped to fit the tunnel", "[datapath][esp]") {
+  Rig rig;
+  const Bytes km = keymat(7);
+  auto o = sa_req(0x1000, gl::api::SaDir::kOut, km);
+  o.cfg.mtu = 1000;  // 946-byte frames: inner MTU 932, MSS 892 (IPv4) / 872 (IPv6)
+  add_sa(rig, o);
+  add_sa(rig, sa_req(0x1000, gl::api::SaDir::kIn, km));
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=50)", "esp_decrypt,recirc(7)");
+  rig.add_flow("recirc_id(7)", "3");
+  auto syn = [](bool v6, std::vector<uint8_t> opts, uint16_t flags = 0x002) {
+    PacketBuilder b;
+    b.eth("02:00:00:00:00:01", "02:00:00:00:00:02");
+    if (v6)
+      b.ipv6("2001:db8::1", "2001:db8::2");
+    else
+      b.ipv4("10.0.0.1", "10.0.0.2").ip_id(3);
+    b.tcp(40000, 80).tcp_flags(flags).tcp_options(opts);
+    return b.build();
+  };
+  struct Case {
+    const char* what;
+    Bytes in, want;
+  };
+  const Case cases[] = {
+      {"v4 MSS first", syn(false, {2, 4, 0x05, 0xb4}), syn(false, {2, 4, 0x03, 0x7c})},
+      {"v4 MSS after a NOP (odd offset)", syn(false, {1, 2, 4, 0x05, 0xb4}),
+       syn(false, {1, 2, 4, 0x03, 0x7c})},
+      {"v6", syn(true, {2, 4, 0x05, 0xa0}), syn(true, {2, 4, 0x03, 0x68})},
+      {"small MSS kept", syn(false, {2, 4, 0x02, 0x00}), syn(false, {2, 4, 0x02, 0x00})},
+      {"not a SYN", syn(false, {2, 4, 0x05, 0xb4}, 0x010), syn(false, {2, 4, 0x05, 0xb4}, 0x010)},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    rig.execute(c.in, "esp_encrypt(group=1),2");
+    auto esp = rig.sent(2);
+    REQUIRE(esp.size() == 1);
+    rig.inject(esp[0], 2);
+    CHECK(rig.sent(3) == std::vector<Bytes>{c.want});  // checksum included
+  }
+}
