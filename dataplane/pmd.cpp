@@ -574,30 +574,49 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
 }
 
 void Pmd::esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame) {
-  // An untagged IPv4 packet with DF (first fragment) gets ICMP "fragmentation needed"
-  // (RFC 1191) with the inner MTU, sent back out of the port it came in on, from the
-  // address it was sent to; everything else is only dropped and counted. Rare path.
+  // Untagged IPv4 with DF (first fragment) gets ICMP "fragmentation needed" (RFC 1191),
+  // IPv6 gets ICMPv6 "packet too big" (RFC 8201), with the inner MTU, sent back out of the
+  // port the packet came in on, from the address it was sent to. Everything else is only
+  // dropped and counted. Rare path.
   const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t len = rte_pktmbuf_data_len(m);
-  const uint32_t ihl = len > kEthLen ? (d[kEthLen] & 0x0fu) * 4u : 0;
-  if (len >= kEthLen + 20 && d[12] == 0x08 && d[13] == 0x00 && (d[kEthLen] >> 4) == 4 &&
-      ihl >= 20 && len >= kEthLen + ihl && (d[kEthLen + 6] & 0x40) != 0 &&
-      (d[kEthLen + 6] & 0x1f) == 0 && d[kEthLen + 7] == 0 && max_frame > kEthLen + 68) {
-    const uint32_t quote = std::min(len - kEthLen, ihl + 8);
-    if (rte_mbuf* r = rte_pktmbuf_alloc(dp_.pool())) {
-      auto* p =
-          reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(42 + quote)));
-      if (p == nullptr) {  // cannot happen: a fresh mbuf holds 2 KiB
-        rte_pktmbuf_free(r);
-        drop(m, Drop::kEspTooBig);
-        return;
-      }
-      std::memcpy(p, d + 6, 6);
-      std::memcpy(p + 6, d, 6);
-      p[12] = 0x08;
-      p[13] = 0x00;
-      uint8_t* ip = p + kEthLen;
-      std::memset(ip, 0, 28);
+  const uint32_t mtu = max_frame > kEthLen ? max_frame - kEthLen : 0;
+  const bool v4 = len >= kEthLen + 20 && d[12] == 0x08 && d[13] == 0x00 && (d[kEthLen] >> 4) == 4;
+  const bool v6 = len >= kEthLen + 40 && d[12] == 0x86 && d[13] == 0xdd && (d[kEthLen] >> 4) == 6;
+  const uint32_t ihl = v4 ? (d[kEthLen] & 0x0fu) * 4u : 0;
+  bool reply = false;
+  uint32_t quote = 0, ip_len = 0;
+  if (v4 && ihl >= 20 && len >= kEthLen + ihl && (d[kEthLen + 6] & 0x40) != 0 &&
+      (d[kEthLen + 6] & 0x1f) == 0 && d[kEthLen + 7] == 0 && mtu >= 68) {
+    reply = true;
+    quote = std::min(len - kEthLen, ihl + 8);
+    ip_len = 20;
+  } else if (v6 && mtu >= 1280 &&
+             (d[kEthLen + 6] != 58 || d[kEthLen + 40] >= 128)) {  // not about an ICMPv6 error
+    reply = true;
+    quote = std::min(len - kEthLen, 1280u - 40 - 8);  // the reply fits the minimum MTU
+    ip_len = 40;
+  }
+  if (reply) {
+    rte_mbuf* r = rte_pktmbuf_alloc(dp_.pool());
+    uint8_t* p = r == nullptr ? nullptr
+                              : reinterpret_cast<uint8_t*>(rte_pktmbuf_append(
+                                    r, static_cast<uint16_t>(kEthLen + ip_len + 8 + quote)));
+    if (p == nullptr) {
+      if (r != nullptr) rte_pktmbuf_free(r);
+      ctr_.drops[static_cast<size_t>(Drop::kNoMbuf)].add();
+      drop(m, Drop::kEspTooBig);
+      return;
+    }
+    std::memcpy(p, d + 6, 6);
+    std::memcpy(p + 6, d, 6);
+    p[12] = d[12];
+    p[13] = d[13];
+    uint8_t* ip = p + kEthLen;
+    uint8_t* icmp = ip + ip_len;
+    std::memset(ip, 0, ip_len + 8);
+    std::memcpy(icmp + 8, d + kEthLen, quote);
+    if (v4) {
       const uint16_t tot = static_cast<uint16_t>(28 + quote);
       ip[0] = 0x45;
       ip[1] = 0xc0;  // internetwork control
@@ -609,19 +628,31 @@ void Pmd::esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame) {
       std::memcpy(ip + 16, d + kEthLen + 12, 4);
       uint16_t cs = flow::inet_checksum(ip, 20);
       std::memcpy(ip + 10, &cs, 2);
-      uint8_t* icmp = ip + 20;
-      const uint16_t mtu = static_cast<uint16_t>(max_frame - kEthLen);
       icmp[0] = 3;  // destination unreachable
       icmp[1] = 4;  // fragmentation needed and DF set
       icmp[6] = static_cast<uint8_t>(mtu >> 8);
       icmp[7] = static_cast<uint8_t>(mtu);
-      std::memcpy(icmp + 8, d + kEthLen, quote);
       cs = flow::inet_checksum(icmp, 8 + quote);
       std::memcpy(icmp + 2, &cs, 2);
-      output(r, md.in_port);
     } else {
-      ctr_.drops[static_cast<size_t>(Drop::kNoMbuf)].add();
+      const uint16_t plen = static_cast<uint16_t>(8 + quote);
+      ip[0] = 0x60;
+      ip[4] = static_cast<uint8_t>(plen >> 8);
+      ip[5] = static_cast<uint8_t>(plen);
+      ip[6] = 58;  // ICMPv6
+      ip[7] = 255;
+      std::memcpy(ip + 8, d + kEthLen + 24, 16);
+      std::memcpy(ip + 24, d + kEthLen + 8, 16);
+      icmp[0] = 2;  // packet too big
+      icmp[4] = static_cast<uint8_t>(mtu >> 24);
+      icmp[5] = static_cast<uint8_t>(mtu >> 16);
+      icmp[6] = static_cast<uint8_t>(mtu >> 8);
+      icmp[7] = static_cast<uint8_t>(mtu);
+      const uint16_t cs =
+          flow::l4_checksum(flow::ipv6_pseudo_sum(ip + 8, ip + 24, 58, plen), icmp, plen);
+      std::memcpy(icmp + 2, &cs, 2);
     }
+    output(r, md.in_port);
   }
   drop(m, Drop::kEspTooBig);
 }

@@ -25,8 +25,9 @@ ends of the underlay veths treats the frames as "other host" and never routes th
                                 SA, A switches its outbound slot with replace=yes, B
                                 removes the old inbound SA; no datagram lost
   test_esp_mtu                  A's outbound SA with mtu=1400: a ping with DF that does not
-                                fit gets ICMP "fragmentation needed" with the inner MTU,
-                                esp_too_big counts; pings that fit go through
+                                fit gets ICMP "fragmentation needed" (IPv6: "packet too
+                                big") with the inner MTU, esp_too_big counts; pings that
+                                fit go through
   test_esp_fail_closed          del-sa of the outbound SA: ping fails, esp_no_sa counts,
                                 nothing leaves on the underlay (in clear or otherwise)
 """
@@ -294,6 +295,17 @@ def test_esp_mtu():
         # 1332 - 28 = 1304 bytes of ICMP payload fit exactly.
         env.ns(ns1, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1304",
                "10.0.0.2")
+        # IPv6: ICMPv6 "packet too big" with the inner MTU.
+        for ns, ip, i in ((ns1, "fd00::1", 1), (ns2, "fd00::2", 2)):
+            env.ns(ns, "ip", "addr", "add", f"{ip}/64", "dev", f"gl{env.tag}i{i}", "nodad")
+        env.ns(ns1, "ping", "-6", "-c", "2", "-i", "0.3", "-W", "2", "fd00::2")
+        r = env.ns(ns1, "ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", "fd00::2",
+                   check_rc=False)
+
+        check(r.returncode != 0 and "Packet too big" in r.stdout and "mtu=1332" in r.stdout,
+              f"no ICMPv6 packet too big with mtu 1332:\n{r.stdout}{r.stderr}")
+        env.ns(ns1, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1284",
+               "fd00::2")
         sas = a.dpctl("dump-sas").stdout
         check("mtu=1400" in sas, f"dump-sas: {sas}")
 

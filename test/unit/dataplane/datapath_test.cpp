@@ -886,3 +886,39 @@ TEST_CASE("underlay MTU: MSS of TCP SYNs clamped to fit the tunnel", "[datapath]
     CHECK(rig.sent(3) == std::vector<Bytes>{c.want});  // checksum included
   }
 }
+
+TEST_CASE("underlay MTU: IPv6 gets ICMPv6 packet too big", "[datapath][esp]") {
+  Rig rig;
+  auto o = sa_req(0x1000, gl::api::SaDir::kOut, keymat(1));
+  o.cfg.mtu = 1400;  // 1346-byte frames: inner MTU 1332
+  add_sa(rig, o);
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv6("2001:db8::1", "2001:db8::2")
+      .udp(1234, 80)
+      .payload(1400);
+  const Bytes big = b.build();
+  rig.execute(big, "esp_encrypt(group=1),2", 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("esp_too_big") == 1);
+  auto out = rig.sent(1);
+  REQUIRE(out.size() == 1);
+  const Bytes& r = out[0];
+  REQUIRE(r.size() == 14 + 1280);  // as much of the packet as fits the minimum MTU
+  CHECK((r[12] == 0x86 && r[13] == 0xdd && r[14 + 6] == 58));
+  CHECK(std::equal(r.begin() + 14 + 8, r.begin() + 14 + 24, big.begin() + 14 + 24));  // src
+  CHECK(std::equal(r.begin() + 14 + 24, r.begin() + 14 + 40, big.begin() + 14 + 8));  // dst
+  CHECK((r[54] == 2 && r[55] == 0));
+  CHECK(be32(r, 58) == 1332);
+  CHECK(std::equal(r.begin() + 62, r.end(), big.begin() + 14));
+  const uint32_t ps = gl::flow::ipv6_pseudo_sum(r.data() + 22, r.data() + 38, 58, 1240);
+  CHECK(gl::flow::csum_fold(gl::flow::csum_partial(r.data() + 54, 1240, ps)) == 0xffff);
+
+  // An ICMPv6 error is never answered with another one (RFC 4443 2.4 e.1).
+  Bytes err = big;
+  err[14 + 6] = 58;
+  err[54] = 1;  // destination unreachable
+  rig.execute(err, "esp_encrypt(group=1),2", 1);
+  CHECK(rig.drops("esp_too_big") == 2);
+  CHECK(rig.sent(1).empty());
+}
