@@ -17,28 +17,15 @@ namespace gl::dp {
 
 namespace {
 
-// Walks a validated netlink-encoded action list. Validation (on flow put and execute)
-// guarantees every length; this only reads.
-struct Nla {
-  uint16_t len;
-  uint16_t type;
-};
-
-inline uint32_t nla_align(uint32_t n) {
-  return (n + 3u) & ~3u;
-}
-
+// Calls fn(type, payload, last) for each action of a validated list (odp::ActionList,
+// plus whether it is the last one: the action that may consume the packet itself).
 template <typename Fn>
-inline void for_each_attr(std::span<const uint8_t> blob, Fn&& fn) {
-  uint32_t off = 0;
-  const uint32_t size = static_cast<uint32_t>(blob.size());
-  while (off + sizeof(Nla) <= size) {
-    Nla h;
-    std::memcpy(&h, blob.data() + off, sizeof h);
-    if (h.len < sizeof(Nla) || off + h.len > size) return;  // cannot happen once validated
-    uint32_t next = off + nla_align(h.len);
-    fn(h.type, blob.subspan(off + sizeof(Nla), h.len - sizeof(Nla)), next >= size);
-    off = next;
+inline void for_each_action(std::span<const uint8_t> blob, Fn&& fn) {
+  const odp::ActionList list(blob);
+  for (auto it = list.begin(), end = list.end(); it != end;) {
+    const odp::ActionView a = *it;
+    ++it;
+    fn(a.type, a.payload, it == end);
   }
 }
 
@@ -81,7 +68,7 @@ static_assert(static_cast<size_t>(crypto::Result::crypto_error) == crypto::kResu
 inline std::span<const uint8_t> after_first(std::span<const uint8_t> blob) {
   uint16_t len = 0;
   std::memcpy(&len, blob.data(), 2);
-  size_t step = std::min<size_t>(nla_align(len), blob.size());
+  size_t step = std::min<size_t>(odp::attr_align(len), blob.size());
   return blob.subspan(step);
 }
 
@@ -388,7 +375,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
 void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow::PacketLayout& lay,
                        std::span<const uint8_t> actions, bool steal, int depth) {
   bool consumed = false;  // m was handed on (output, recirc, upcall) or freed
-  for_each_attr(actions, [&](uint16_t type, std::span<const uint8_t> p, bool last) {
+  for_each_action(actions, [&](uint16_t type, std::span<const uint8_t> p, bool last) {
     if (consumed) return;
     const bool take = steal && last;  // this action may use m itself
     switch (type) {
@@ -405,12 +392,9 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         break;
       }
       case OVS_ACTION_ATTR_USERSPACE: {
-        uint32_t pid = 0;
-        std::span<const uint8_t> userdata;
-        for_each_attr(p, [&](uint16_t t, std::span<const uint8_t> q, bool) {
-          if (t == OVS_USERSPACE_ATTR_PID) pid = read_u32(q);
-          if (t == OVS_USERSPACE_ATTR_USERDATA) userdata = q;
-        });
+        const odp::UserspaceAction u = odp::decode_userspace(p);
+        const uint32_t pid = u.pid;
+        const std::span<const uint8_t> userdata = u.userdata;
         flow::FlowKey k = key;
         std::memcpy(&k, &md, sizeof md);
         if (take) {
@@ -465,12 +449,9 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
       case OVS_ACTION_ATTR_CLONE: {
         std::span<const uint8_t> nested = p;
         if (type == OVS_ACTION_ATTR_SAMPLE) {
-          uint32_t prob = 0;
-          nested = {};
-          for_each_attr(p, [&](uint16_t t, std::span<const uint8_t> q, bool) {
-            if (t == OVS_SAMPLE_ATTR_PROBABILITY) prob = read_u32(q);
-            if (t == OVS_SAMPLE_ATTR_ACTIONS) nested = q;
-          });
+          const odp::SampleAction sa = odp::decode_sample(p);
+          const uint32_t prob = sa.probability;
+          nested = sa.actions;
           if (prob == 0 || (prob != UINT32_MAX && random32() >= prob)) break;
         }
         if (depth >= 4) break;  // validation bounds nesting; belt and braces
