@@ -74,6 +74,22 @@ inline std::span<const uint8_t> after_first(std::span<const uint8_t> blob) {
 
 constexpr uint16_t kEthLen = 14;
 
+// The packets of one ESP burst: crypto buffers, the mbufs they live in and their index in
+// the caller's batch (for their metadata).
+struct EspStage {
+  crypto::PktBuf bufs[kBatch];
+  crypto::PktBuf* ptrs[kBatch];
+  rte_mbuf* ms[kBatch];
+  uint16_t idx[kBatch];
+  uint16_t k = 0;
+  void add(rte_mbuf* m, uint16_t i, const crypto::PktBuf& b) {
+    bufs[k] = b;
+    ptrs[k] = &bufs[k];
+    ms[k] = m;
+    idx[k++] = i;
+  }
+};
+
 // TCP SYNs of encrypted flows: lowers the MSS option to what fits the tunnel (inner IP MTU
 // minus 40 / 60 bytes), so TCP never sends segments that would be too big. Untagged
 // IPv4 (no fragment) / IPv6 (TCP right after the fixed header) only; the TCP checksum is
@@ -505,11 +521,7 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
     ctr_.drops[static_cast<size_t>(why)].add(n);
     return;
   }
-  crypto::PktBuf bufs[kBatch];
-  crypto::PktBuf* ptrs[kBatch];
-  rte_mbuf* ms[kBatch];
-  uint16_t idx[kBatch];
-  uint16_t k = 0;
+  EspStage st;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (m->nb_segs != 1) {
@@ -528,29 +540,27 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
       continue;
     }
     // The inner packet is the whole Ethernet frame; keep room for the underlay header.
-    bufs[k] = crypto::PktBuf{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
-                             static_cast<uint32_t>(head - kEthLen), rte_pktmbuf_tailroom(m),
-                             crypto::kProtoEthernet};
-    ptrs[k] = &bufs[k];
-    ms[k] = m;
-    idx[k++] = i;
+    st.add(m, i,
+           crypto::PktBuf{rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
+                          static_cast<uint32_t>(head - kEthLen), rte_pktmbuf_tailroom(m),
+                          crypto::kProtoEthernet});
   }
-  if (k == 0) return;
+  if (st.k == 0) return;
   crypto::Result res[kBatch];
-  sa->burst(*worker_, ptrs, k, res);
-  for (uint16_t j = 0; j < k; ++j) {
-    rte_mbuf* m = ms[j];
+  sa->burst(*worker_, st.ptrs, st.k, res);
+  for (uint16_t j = 0; j < st.k; ++j) {
+    rte_mbuf* m = st.ms[j];
     if (res[j] != crypto::Result::ok) {
       drop(m, kEspDrop[static_cast<size_t>(res[j])]);
       continue;
     }
-    uint8_t* start = bufs[j].data - kEthLen;
+    uint8_t* start = st.bufs[j].data - kEthLen;
     m->data_off = static_cast<uint16_t>(start - static_cast<uint8_t*>(m->buf_addr));
-    m->data_len = static_cast<uint16_t>(bufs[j].len + kEthLen);
+    m->data_len = static_cast<uint16_t>(st.bufs[j].len + kEthLen);
     m->pkt_len = m->data_len;
     std::memcpy(start, slot->eth, kEthLen);
     flow::PacketLayout lay{};
-    exec_actions(m, md[idx[j]], no_key_, lay, rest, true, 0);
+    exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
 }
 
@@ -645,11 +655,7 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
     ctr_.drops[static_cast<size_t>(Drop::kEspUnknownSpi)].add(n);
     return;
   }
-  crypto::PktBuf bufs[kBatch];
-  crypto::PktBuf* ptrs[kBatch];
-  rte_mbuf* ms[kBatch];
-  uint16_t idx[kBatch];
-  uint16_t k = 0;
+  EspStage st;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (m->nb_segs != 1) {
@@ -677,38 +683,36 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
       drop(m, Drop::kEspBadOuter);
       continue;
     }
-    bufs[k] =
-        crypto::PktBuf{d + l2, len - l2, rte_pktmbuf_headroom(m) + l2, rte_pktmbuf_tailroom(m), 0};
-    ptrs[k] = &bufs[k];
-    ms[k] = m;
-    idx[k++] = i;
+    st.add(
+        m, i,
+        crypto::PktBuf{d + l2, len - l2, rte_pktmbuf_headroom(m) + l2, rte_pktmbuf_tailroom(m), 0});
   }
-  if (k == 0) return;
+  if (st.k == 0) return;
   crypto::Result res[kBatch];
   crypto::Sa* sas[kBatch];
-  crypto::esp_decap_burst(*worker_, t->inbound[index_], ptrs, k, res, sas);
-  for (uint16_t j = 0; j < k; ++j) {
-    rte_mbuf* m = ms[j];
+  crypto::esp_decap_burst(*worker_, t->inbound[index_], st.ptrs, st.k, res, sas);
+  for (uint16_t j = 0; j < st.k; ++j) {
+    rte_mbuf* m = st.ms[j];
     if (res[j] != crypto::Result::ok) {
       Drop why = kEspDrop[static_cast<size_t>(res[j])];
       // Error path only: an SPI another context owns is a steering problem, not an attack.
       if (res[j] == crypto::Result::unknown_spi &&
-          t->inbound_all.find(crypto::esp_peek_spi(bufs[j])) != nullptr)
+          t->inbound_all.find(crypto::esp_peek_spi(st.bufs[j])) != nullptr)
         why = Drop::kEspWrongPmd;
       drop(m, why);
       continue;
     }
-    if (bufs[j].proto != crypto::kProtoEthernet || bufs[j].len < kEthLen) {
+    if (st.bufs[j].proto != crypto::kProtoEthernet || st.bufs[j].len < kEthLen) {
       drop(m, Drop::kEspInnerNotEthernet);
       continue;
     }
-    m->data_off = static_cast<uint16_t>(bufs[j].data - static_cast<uint8_t*>(m->buf_addr));
-    m->data_len = static_cast<uint16_t>(bufs[j].len);
+    m->data_off = static_cast<uint16_t>(st.bufs[j].data - static_cast<uint8_t*>(m->buf_addr));
+    m->data_len = static_cast<uint16_t>(st.bufs[j].len);
     m->pkt_len = m->data_len;
     m->ol_flags = 0;  // the underlay's offload flags do not describe the inner frame
     m->packet_type = 0;
     flow::PacketLayout lay{};
-    exec_actions(m, md[idx[j]], no_key_, lay, rest, true, 0);
+    exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
 }
 
