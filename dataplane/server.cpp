@@ -419,6 +419,43 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       if (!res) return fail(res.error().code, res.error().message);
       break;
     }
+    case MsgType::kExecuteBatch: {
+      api::ExecuteBatchRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      size_t max_n = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
+                     sizeof(api::EntryResult);
+      if (req.n == 0 || req.n > max_n)
+        return fail(EINVAL, "execute batch of " + std::to_string(req.n) + " entries (1.." +
+                                std::to_string(max_n) + " allowed)");
+      // Decode the whole batch first: a malformed message executes nothing.
+      struct Item {
+        api::ExecuteRequest e;
+        std::span<const uint8_t> actions, packet;
+      };
+      std::vector<Item> items(req.n);
+      for (auto& it : items) {
+        if (!r.read(it.e)) return fail(EINVAL, "execute batch shorter than its count");
+        if (it.e.actions_len > api::kMaxActions)
+          return fail(EINVAL, "actions exceed 4096 bytes");
+        if (!r.read_padded(it.e.actions_len, it.actions) ||
+            !r.read_padded(it.e.packet_len, it.packet))
+          return fail(EINVAL, "execute batch lengths run past the message");
+      }
+      if (trailing()) return fail(EINVAL, kTrailing);
+      out.append(api::BatchReply{req.n, 0});
+      for (auto& it : items) {
+        api::EntryResult er{};
+        if (it.e.packet_len > api::kMaxPacket) {
+          er.error = EMSGSIZE;
+          std::snprintf(er.message, sizeof er.message, "packet exceeds 9216 bytes");
+        } else if (auto res = dp_.execute(it.e.metadata, it.actions, it.packet); !res) {
+          er.error = res.error().code;
+          std::snprintf(er.message, sizeof er.message, "%s", res.error().message.c_str());
+        }
+        out.append(er);
+      }
+      break;
+    }
     case MsgType::kUpcallSubscribe: {
       api::UpcallSubscribeRequest req;
       if (!need(req)) return fail(EINVAL, kShortMsg);

@@ -460,6 +460,36 @@ Result<void> Client::execute(const flow::FlowKey& metadata, std::span<const uint
   return check_reply(r, MsgType::kExecute);
 }
 
+Result<std::vector<EntryResult>> Client::execute_batch(std::span<const ExecuteOp> ops) {
+  for (const ExecuteOp& op : ops) {
+    if (op.packet.size() > kMaxPacket)
+      return std::unexpected(Error{EMSGSIZE, "packet longer than " + std::to_string(kMaxPacket)});
+    if (op.actions.size() > kMaxActions)
+      return std::unexpected(Error{EINVAL, "actions longer than 4096 bytes"});
+  }
+  return batch_pipeline(MsgType::kExecuteBatch, ops.size(), [&](MessageBuilder& b, size_t i) {
+    b.append(ExecuteBatchRequest{});
+    uint32_t n = 0;
+    size_t reply_size = sizeof(MsgHeader) + sizeof(BatchReply);
+    for (; i < ops.size(); ++i, ++n) {
+      const ExecuteOp& op = ops[i];
+      size_t need = sizeof(ExecuteRequest) + pad8(static_cast<uint32_t>(op.actions.size())) +
+                    pad8(static_cast<uint32_t>(op.packet.size()));
+      if (b.size() + need > kMaxMessage || reply_size + sizeof(EntryResult) > kMaxMessage) break;
+      ExecuteRequest req{};
+      req.metadata = op.metadata;
+      req.packet_len = static_cast<uint32_t>(op.packet.size());
+      req.actions_len = static_cast<uint32_t>(op.actions.size());
+      b.append(req);
+      b.append_padded(op.actions);
+      b.append_padded(op.packet);
+      reply_size += sizeof(EntryResult);
+    }
+    reinterpret_cast<ExecuteBatchRequest*>(b.data() + sizeof(MsgHeader))->n = n;
+    return n;
+  });
+}
+
 Result<void> Client::subscribe_upcalls(uint32_t pid, bool misses) {
   UpcallSubscribeRequest req{pid, misses ? kSubscribeMiss : 0u};
   auto rep = simple(*this, MsgType::kUpcallSubscribe, &req);

@@ -41,6 +41,13 @@ struct Flow {
   std::vector<uint8_t> actions;
 };
 
+// One packet of a batched execute; the spans must stay valid for the call.
+struct ExecuteOp {
+  flow::FlowKey metadata{};
+  std::span<const uint8_t> actions;
+  std::span<const uint8_t> packet;
+};
+
 struct Upcall {
   UpcallKind kind = UpcallKind::kMiss;
   uint32_t pid = 0;
@@ -92,6 +99,9 @@ class Client {
 
   Result<void> execute(const flow::FlowKey& metadata, std::span<const uint8_t> actions,
                        std::span<const uint8_t> packet);
+  // Several executes, as few messages as fit (several in flight); one result per op, in
+  // order (error 0 or errno + message). Fails as a whole only on transport errors.
+  Result<std::vector<EntryResult>> execute_batch(std::span<const ExecuteOp> ops);
 
   Result<void> subscribe_upcalls(uint32_t pid, bool misses);
   // Next upcall; std::nullopt when none arrived within `timeout` (0 = do not wait).

@@ -655,6 +655,51 @@ int gl_dp_execute(gl_dp* dp, const gl_flow_key* md, const void* actions, size_t 
   });
 }
 
+int gl_dp_execute_batch(gl_dp* dp, const gl_execute* ops, size_t n, gl_flow_result* results) {
+  if (dp == nullptr) return EINVAL;
+  if (n == 0) return 0;
+  if (ops == nullptr || results == nullptr)
+    return fail(dp, EINVAL, "gl_dp_execute_batch: NULL ops or results");
+  return guarded(dp, [&] {
+    std::vector<api::ExecuteOp> batch;
+    std::vector<size_t> where;
+    batch.reserve(n);
+    where.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const gl_execute& e = ops[i];
+      if (e.packet == nullptr || (e.actions == nullptr && e.actions_len > 0)) {
+        set_all(results, i, i + 1, EINVAL, "NULL packet or actions");
+        continue;
+      }
+      if (e.actions_len > GL_DP_MAX_ACTIONS) {
+        set_all(results, i, i + 1, EINVAL, "actions longer than 4096 bytes");
+        continue;
+      }
+      if (e.packet_len > GL_DP_MAX_PACKET) {
+        set_all(results, i, i + 1, EMSGSIZE,
+                "packet longer than " + std::to_string(GL_DP_MAX_PACKET));
+        continue;
+      }
+      api::ExecuteOp op;
+      op.metadata = to_key(e.md);
+      op.actions = {static_cast<const uint8_t*>(e.actions), e.actions_len};
+      op.packet = {static_cast<const uint8_t*>(e.packet), e.packet_len};
+      batch.push_back(op);
+      where.push_back(i);
+    }
+    if (batch.empty()) return 0;
+    auto r = dp->client.execute_batch(batch);
+    if (!r || r->size() != batch.size()) {
+      api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
+      for (size_t k : where) set_all(results, k, k + 1, e.code > 0 ? e.code : EIO, e.message);
+      return fail(dp, e);
+    }
+    for (size_t k = 0; k < batch.size(); ++k)
+      std::memcpy(&results[where[k]], &(*r)[k], sizeof(gl_flow_result));
+    return 0;
+  });
+}
+
 int gl_dp_upcall_subscribe(gl_dp* dp, uint32_t pid, bool misses) {
   if (dp == nullptr) return EINVAL;
   return guarded(dp, [&] {

@@ -342,6 +342,23 @@ int gl_dp_flow_dump_done(struct gl_flow_dump* dump);
 int gl_dp_execute(struct gl_dp* dp, const struct gl_flow_key* md, const void* actions,
                   size_t actions_len, const void* packet, size_t packet_len);
 
+/* One packet of a batched execute (gl_dp_execute's arguments). */
+struct gl_execute {
+  struct gl_flow_key md; /* metadata, as for gl_dp_execute */
+  const void* actions;   /* may be NULL when actions_len is 0 (drop) */
+  size_t actions_len;    /* at most GL_DP_MAX_ACTIONS */
+  const void* packet;
+  size_t packet_len; /* 14..GL_DP_MAX_PACKET */
+};
+
+/* Executes n packets in as few round trips as fit (an upcall handler's batch), in order.
+ * results[i] receives packet i's outcome (error 0 or errno, message; stats unused).
+ * Returns 0 when the batch was exchanged with gldp; on a transport failure returns its
+ * errno and marks every entry with it. An entry that cannot be encoded (too long, NULL
+ * pointers) gets EINVAL / EMSGSIZE and is not sent. */
+int gl_dp_execute_batch(struct gl_dp* dp, const struct gl_execute* ops, size_t n,
+                        struct gl_flow_result* results);
+
 /* Makes this handle receive userspace(pid=pid) upcalls and, when misses is true, flow
  * misses. */
 int gl_dp_upcall_subscribe(struct gl_dp* dp, uint32_t pid, bool misses);

@@ -27,6 +27,8 @@ std::string_view msg_type_name(MsgType t) {
       return "flow-flush";
     case MsgType::kExecute:
       return "execute";
+    case MsgType::kExecuteBatch:
+      return "execute-batch";
     case MsgType::kUpcallSubscribe:
       return "upcall-subscribe";
     case MsgType::kUpcall:

@@ -55,6 +55,7 @@ enum class MsgType : uint16_t {
   kFlowDump = 13,
   kFlowFlush = 14,
   kExecute = 20,
+  kExecuteBatch = 21,
   kUpcallSubscribe = 30,
   kUpcall = 31,
   kStats = 40,
@@ -236,6 +237,16 @@ struct ExecuteRequest {
   uint32_t packet_len;
   uint32_t actions_len;
   // uint8_t actions[actions_len] padded to 8, then uint8_t packet[packet_len]
+};
+
+// Several executes in one datagram (an upcall handler's batch: one round trip instead of
+// one per packet). n entries follow, each laid out as one ExecuteRequest message body
+// (ExecuteRequest, actions padded to 8, packet padded to 8). The reply is a BatchReply
+// with one EntryResult per entry, in order (stats unused); the entries are executed in
+// order and one failing does not stop the others.
+struct ExecuteBatchRequest {
+  uint32_t n;
+  uint32_t pad;
 };
 
 // ---- upcalls ----------------------------------------------------------------

@@ -903,35 +903,71 @@ operate_get(struct dpif_gl *d, struct gl_dp *dp, struct dpif_flow_get *get)
     return 0;
 }
 
-static int
-operate_execute(struct dpif_gl *d, struct gl_dp *dp, struct dpif_execute *exec)
+static void
+execute_md(const struct dp_packet *pkt, struct gl_flow_key *meta)
 {
-    const struct dp_packet *pkt = exec->packet;
     const struct pkt_metadata *md = &pkt->md;
-    struct gl_flow_key meta;
 
-    if (dp_packet_size(pkt) > GL_DP_MAX_PACKET) {
-        return EMSGSIZE;
-    }
-    memset(&meta, 0, sizeof meta);
-    meta.in_port = odp_to_u32(md->in_port.odp_port);
+    memset(meta, 0, sizeof *meta);
+    meta->in_port = odp_to_u32(md->in_port.odp_port);
     if (md->in_port.odp_port == ODPP_NONE) {
-        meta.in_port = 0;
+        meta->in_port = 0;
     }
-    meta.recirc_id = md->recirc_id;
-    meta.dp_hash = md->dp_hash;
-    meta.pkt_mark = md->pkt_mark;
-    meta.priority = md->skb_priority;
-    int error = gl_dp_execute(dp, &meta, exec->actions, exec->actions_len,
-                              dp_packet_data(pkt), dp_packet_size(pkt));
-    if (error && !exec->probe) {
-        struct ds s = DS_EMPTY_INITIALIZER;
-        format_odp_actions(&s, exec->actions, exec->actions_len, NULL);
-        VLOG_WARN_RL(&rl, "%s: execute %s failed (%s): %s", dpif_name(&d->dpif),
-                     ds_cstr(&s), ovs_strerror(error), gl_dp_last_error(dp));
-        ds_destroy(&s);
+    meta->recirc_id = md->recirc_id;
+    meta->dp_hash = md->dp_hash;
+    meta->pkt_mark = md->pkt_mark;
+    meta->priority = md->skb_priority;
+}
+
+/* Executes ops[0..n) (all DPIF_OP_EXECUTE) in one batch: one round trip for an upcall
+ * handler's whole batch instead of one per packet. */
+static void
+operate_executes(struct dpif_gl *d, struct gl_dp **dpp, int *conn_error,
+                 struct dpif_op **ops, size_t n)
+{
+    struct gl_execute execs[GL_OP_BATCH];
+    struct gl_flow_result results[GL_OP_BATCH];
+    size_t idx[GL_OP_BATCH];
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct dpif_execute *exec = &ops[i]->execute;
+        const struct dp_packet *pkt = exec->packet;
+
+        if (dp_packet_size(pkt) > GL_DP_MAX_PACKET) {
+            ops[i]->error = EMSGSIZE;
+            continue;
+        }
+        struct gl_execute *e = &execs[m];
+        execute_md(pkt, &e->md);
+        e->actions = exec->actions;
+        e->actions_len = exec->actions_len;
+        e->packet = dp_packet_data(pkt);
+        e->packet_len = dp_packet_size(pkt);
+        idx[m++] = i;
     }
-    return error;
+    if (!m) {
+        return;
+    }
+    if (!*dpp) {
+        *dpp = conn_get(d, conn_error);
+    }
+    int error = *dpp ? gl_dp_execute_batch(*dpp, execs, m, results) : *conn_error;
+    if (error && *dpp) {
+        *conn_error = error;
+    }
+    for (size_t j = 0; j < m; j++) {
+        struct dpif_op *op = ops[idx[j]];
+        const struct dpif_execute *exec = &op->execute;
+        op->error = error ? error : results[j].error;
+        if (op->error && !error && !exec->probe) {
+            struct ds s = DS_EMPTY_INITIALIZER;
+            format_odp_actions(&s, exec->actions, exec->actions_len, NULL);
+            VLOG_WARN_RL(&rl, "%s: execute %s failed (%s): %s", dpif_name(&d->dpif),
+                         ds_cstr(&s), ovs_strerror(op->error), results[j].message);
+            ds_destroy(&s);
+        }
+    }
 }
 
 static void
@@ -948,11 +984,11 @@ dpif_gl_operate(struct dpif *dpif, struct dpif_op **ops, size_t n_ops,
         if (type == DPIF_OP_FLOW_PUT || type == DPIF_OP_EXECUTE) {
             /* A run of puts and executes (what upcall handlers send: put a flow, execute
              * its packet, next upcall): all puts first, in batches, then the executes, so
-             * that a run costs one round trip per 64 flows plus one per packet instead
-             * of one per op. Executes carry their own actions; doing them after the puts
-             * only lets a recirculated packet find its flow already there. */
-            struct dpif_op *puts[GL_OP_BATCH];
-            size_t n_puts = 0;
+             * that a run costs two round trips per 64 ops instead of one per op.
+             * Executes carry their own actions; doing them after the puts only lets a
+             * recirculated packet find its flow already there. */
+            struct dpif_op *puts[GL_OP_BATCH], *execs[GL_OP_BATCH];
+            size_t n_puts = 0, n_execs = 0;
             while (j < n_ops && j - i < GL_OP_BATCH &&
                    (ops[j]->type == DPIF_OP_FLOW_PUT || ops[j]->type == DPIF_OP_EXECUTE)) {
                 j++;
@@ -960,27 +996,20 @@ dpif_gl_operate(struct dpif *dpif, struct dpif_op **ops, size_t n_ops,
             for (size_t k = i; k < j; k++) {
                 if (ops[k]->type == DPIF_OP_FLOW_PUT) {
                     puts[n_puts++] = ops[k];
+                } else {
+                    execs[n_execs++] = ops[k];
                 }
             }
             if (n_puts) {
                 operate_puts(d, &dp, &conn_error, puts, n_puts);
             }
-            for (size_t k = i; k < j; k++) {
-                if (ops[k]->type != DPIF_OP_EXECUTE) {
-                    continue;
-                }
+            if (n_execs) {
                 if (dp && conn_error) {
                     conn_put(d, dp, conn_error);
                     dp = NULL;
                     conn_error = 0;
                 }
-                if (!dp) {
-                    dp = conn_get(d, &conn_error);
-                }
-                ops[k]->error = dp ? operate_execute(d, dp, &ops[k]->execute) : conn_error;
-                if (dp && is_transport_error(ops[k]->error)) {
-                    conn_error = ops[k]->error;
-                }
+                operate_executes(d, &dp, &conn_error, execs, n_execs);
             }
         } else if (type == DPIF_OP_FLOW_DEL) {
             while (j < n_ops && j - i < GL_OP_BATCH && ops[j]->type == type) {

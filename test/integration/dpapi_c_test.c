@@ -515,6 +515,48 @@ static void test_execute(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
   static uint8_t big[GL_DP_MAX_PACKET + 1];
   check_err(dp, gl_dp_execute(dp, &md, acts, alen, big, sizeof big), EMSGSIZE, "longer than",
             "execute of an oversized packet");
+
+  /* A batch as an upcall handler sends it: 300 packets (more than one message holds),
+   * with a few bad entries among them that fail alone. */
+  enum { kBatch = 300 };
+  static struct gl_execute ex[kBatch];
+  static struct gl_flow_result res[kBatch];
+  gl_dp_port_get(dp, n2, &pi);
+  const uint64_t before_batch = pi.stats.tx_packets;
+  size_t n_good = 0;
+  for (size_t i = 0; i < kBatch; i++) {
+    ex[i].md = md;
+    ex[i].actions = acts;
+    ex[i].actions_len = alen;
+    ex[i].packet = pkt;
+    ex[i].packet_len = len;
+    if (i == 7) {
+      ex[i].actions = ct; /* refused by gldp */
+      ex[i].actions_len = sizeof ct;
+    } else if (i == 150) {
+      ex[i].packet_len = 10; /* refused by gldp */
+    } else if (i == 299) {
+      ex[i].packet = big; /* refused by the client, never sent */
+      ex[i].packet_len = sizeof big;
+    } else {
+      n_good++;
+    }
+  }
+  rc = gl_dp_execute_batch(dp, ex, kBatch, res);
+  check(rc == 0, "execute_batch of %d: rc %d (%s)", kBatch, rc, gl_dp_last_error(dp));
+  size_t n_ok = 0;
+  for (size_t i = 0; i < kBatch; i++) n_ok += res[i].error == 0;
+  check(n_ok == n_good, "execute_batch: %zu of %zu good entries succeeded", n_ok, n_good);
+  check(res[7].error == EINVAL && strstr(res[7].message, "ct") != NULL,
+        "execute_batch entry with ct: %d '%s'", res[7].error, res[7].message);
+  check(res[150].error == EINVAL && strstr(res[150].message, "shorter than 14") != NULL,
+        "execute_batch 10-byte entry: %d '%s'", res[150].error, res[150].message);
+  check(res[299].error == EMSGSIZE, "execute_batch oversized entry: %d '%s'", res[299].error,
+        res[299].message);
+  after = wait_tx(dp, n2, before_batch + n_good);
+  check(after == before_batch + n_good, "execute_batch: n2 tx_packets %llu -> %llu, want +%zu",
+        (unsigned long long)before_batch, (unsigned long long)after, n_good);
+  check(gl_dp_execute_batch(dp, NULL, 1, res) == EINVAL, "execute_batch(NULL ops)");
 }
 
 static void test_upcalls(struct gl_dp* dp, const char* sock, uint32_t n1) {

@@ -16,7 +16,7 @@ from gltest import Env, check, main  # noqa: E402
 
 MAGIC = 0x50444C47
 HDR = struct.Struct("<IHHIIiHH")  # magic version type length xid error flags reserved
-T_INFO, T_PORT_ADD, T_FLOW_PUT, T_FLOW_GET = 1, 2, 10, 12
+T_INFO, T_PORT_ADD, T_FLOW_PUT, T_FLOW_GET, T_EXEC_BATCH = 1, 2, 10, 12, 21
 EINVAL, EMSGSIZE, EPROTONOSUPPORT, EOPNOTSUPP = 22, 90, 93, 95
 KEY_SIZE = 136
 
@@ -95,6 +95,29 @@ def test_bad_messages():
         check(n == 1 and e_err == EINVAL and "ct" in e_msg, f"entry error {e_err} '{e_msg}'")
         check("no flows" in env.dpctl("dump-flows").stdout or
               env.dpctl("dump-flows").stdout.strip() == "", "a refused flow was installed")
+        # Execute batches: a lying count or lengths execute nothing; a bad entry fails
+        # alone while the others are sent.
+        md = bytearray(KEY_SIZE)
+        struct.pack_into("<I", md, 0, 1)  # in_port 1
+        frame = bytes(range(64))
+        out2 = struct.pack("<HHI", 8, 1, 2)
+        ex = bytes(md) + struct.pack("<II", len(frame), len(out2)) + out2 + frame
+        tx_before = env.port_stats("n2")["tx_packets"]
+        expect_error(s, msg(T_EXEC_BATCH, struct.pack("<II", 3, 0) + ex + ex), EINVAL,
+                     "shorter than its count")
+        bad = bytearray(ex)
+        struct.pack_into("<I", bad, KEY_SIZE, 4096)
+        expect_error(s, msg(T_EXEC_BATCH, struct.pack("<II", 2, 0) + ex + bytes(bad)),
+                     EINVAL, "run past")
+        expect_error(s, msg(T_EXEC_BATCH, struct.pack("<II", 0, 0)), EINVAL, "entries")
+        ct_ex = bytes(md) + struct.pack("<II", len(frame), 4) + ct + b"\0" * 4 + frame
+        s.send(msg(T_EXEC_BATCH, struct.pack("<II", 3, 0) + ex + ct_ex + ex))
+        err, _, data = reply(s)
+        n, = struct.unpack_from("<I", data, HDR.size)
+        errs = [struct.unpack_from("<i", data, HDR.size + 8 + i * 168)[0] for i in range(3)]
+        check(err == 0 and n == 3 and errs == [0, EINVAL, 0], f"execute batch: {err} {n} {errs}")
+        tx_after = env.port_stats("n2")["tx_packets"]
+        check(tx_after == tx_before + 2, f"execute batch sent {tx_after - tx_before}, want 2")
         # Oversized datagram: error reply, then that connection is closed.
         s.send(msg(T_INFO, b"\0" * 70000))
         err, text, _ = reply(s)
