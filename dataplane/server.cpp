@@ -435,8 +435,7 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       std::vector<Item> items(req.n);
       for (auto& it : items) {
         if (!r.read(it.e)) return fail(EINVAL, "execute batch shorter than its count");
-        if (it.e.actions_len > api::kMaxActions)
-          return fail(EINVAL, "actions exceed 4096 bytes");
+        if (it.e.actions_len > api::kMaxActions) return fail(EINVAL, "actions exceed 4096 bytes");
         if (!r.read_padded(it.e.actions_len, it.actions) ||
             !r.read_padded(it.e.packet_len, it.packet))
           return fail(EINVAL, "execute batch lengths run past the message");
