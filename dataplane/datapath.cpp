@@ -98,6 +98,7 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
   }
   dp->control_ = std::make_unique<Pmd>(*dp, rte_get_main_lcore(), idx, true);
   if (!dp->control_->init(e)) return std::unexpected(e);
+  dp->configure_miss_hold(o.miss_hold_ms);
   std::random_device rd;
   dp->boot_id_ = (uint64_t(rd()) << 32) | rd();
   return dp;
@@ -107,6 +108,9 @@ Datapath::Datapath() : cls_(rcu_) {}
 
 Datapath::~Datapath() {
   stop_pmds();
+  hold_.release_all([](const flow::FlowKey&, MissHold::Packets pkts) {
+    for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+  });
   for (auto& p : ports_) delete p.exchange(nullptr);
   flow_flush();
   rcu_.synchronize();
@@ -565,12 +569,16 @@ uint64_t Datapath::sa_dump(uint64_t cursor, bool keys,
 
 size_t Datapath::drain_upcalls(size_t max, const std::function<void(const UpcallSlot&)>& fn) {
   size_t done = 0;
+  const uint64_t now = rte_rdtsc();
   auto drain = [&](Pmd& p) {
     void* s;
     while (done < max && rte_ring_sc_dequeue(p.upcall_ring(), &s) == 0) {
       auto* slot = static_cast<UpcallSlot*>(s);
-      fn(*slot);
-      rte_pktmbuf_free(slot->mbuf);
+      if (slot->kind != static_cast<uint8_t>(api::UpcallKind::kMiss) ||
+          !hold_.on_miss(slot->key, slot->mbuf, now)) {
+        fn(*slot);
+        rte_pktmbuf_free(slot->mbuf);
+      }
       slot->mbuf = nullptr;
       rte_ring_sp_enqueue(p.upcall_free_ring(), slot);
       ++done;
@@ -578,7 +586,43 @@ size_t Datapath::drain_upcalls(size_t max, const std::function<void(const Upcall
   };
   for (auto& p : pmds_) drain(*p);
   drain(*control_);
+  if (hold_.n_keys() != 0) {
+    // Held misses whose flow has appeared run through it (on the control context);
+    // those whose window ran out go up as ordinary upcalls.
+    UpcallSlot up{};
+    up.kind = static_cast<uint8_t>(api::UpcallKind::kMiss);
+    hold_.sweep(
+        now, 256, [&](const flow::FlowKey& k) { return cls_.lookup(k) != nullptr; },
+        [&](const flow::FlowKey& k, MissHold::Packets pkts) {
+          PacketMd md;
+          std::memcpy(&md, &k, sizeof md);
+          control_->rerun(const_cast<rte_mbuf**>(pkts.data()), static_cast<uint16_t>(pkts.size()),
+                          md);
+        },
+        [&](const flow::FlowKey& k, MissHold::Packets pkts) {
+          up.key = k;
+          for (rte_mbuf* m : pkts) {
+            up.mbuf = m;
+            fn(up);
+            rte_pktmbuf_free(m);
+          }
+        });
+  }
   return done;
+}
+
+void Datapath::configure_miss_hold(uint32_t ms) {
+  // Switching off (or changing) releases what is held: free it, nobody asked for it.
+  hold_.release_all([](const flow::FlowKey&, MissHold::Packets pkts) {
+    for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+  });
+  MissHold::Config c;
+  c.window = rte_get_tsc_hz() / 1000 * ms;
+  c.uncached_for = rte_get_tsc_hz();  // one second
+  // Never hold more than a quarter of the packet buffers.
+  c.max_held = std::min<uint32_t>(8192, opts_.n_mbufs / 4);
+  hold_.configure(c);
+  opts_.miss_hold_ms = ms;
 }
 
 // ---- stats, config, housekeeping ---------------------------------------------------
@@ -588,6 +632,11 @@ void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
   t.n_flows = by_ufid_.size();
   t.n_pmds = static_cast<uint32_t>(pmds_.size());
   t.tsc_hz = rte_get_tsc_hz();
+  const MissHold::Counters& h = hold_.counters();
+  t.misses_held = h.held;
+  t.misses_held_run = h.run;
+  t.misses_held_sent_up = h.sent_up;
+  t.misses_hold_full = h.overflow;
   std::array<uint64_t, static_cast<size_t>(Drop::kCount)> d{};
   std::array<uint64_t, flow::kParseResultCount> parse{};
   auto add = [&](const Pmd& p) {
@@ -642,6 +691,7 @@ void Datapath::clear_stats() {
   // that is acceptable for "clear" (the same holds for OVS's pmd-stats-clear).
   for (auto& p : pmds_) clear(p->counters());
   clear(control_->counters());
+  hold_.clear_counters();
 }
 
 std::expected<void, api::Error> Datapath::set_config(const std::string& key,
@@ -656,11 +706,16 @@ std::expected<void, api::Error> Datapath::set_config(const std::string& key,
     opts_.emc_insert_inv_prob = static_cast<uint32_t>(v);
     return {};
   }
+  if (key == "miss-hold-ms") {
+    if (v > 10000) return std::unexpected(err(EINVAL, "miss-hold-ms must be 0..10000"));
+    configure_miss_hold(static_cast<uint32_t>(v));
+    return {};
+  }
   if (key == "upcall-rate") {
     return std::unexpected(err(ENOTSUP, "upcall-rate is set at start (gldp --upcall-rate)"));
   }
   return std::unexpected(
-      err(EINVAL, "unknown config key '" + key + "' (known: emc-insert-inv-prob)"));
+      err(EINVAL, "unknown config key '" + key + "' (known: emc-insert-inv-prob, miss-hold-ms)"));
 }
 
 void Datapath::housekeeping() {

@@ -30,6 +30,7 @@
 #include "crypto/sa.hpp"
 #include "dataplane/api/wire.hpp"
 #include "dataplane/counters.hpp"
+#include "dataplane/miss_hold.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/ufid_map.hpp"
 #include "flowtables/classifier.hpp"
@@ -137,6 +138,9 @@ struct DatapathOptions {
   unsigned n_mbufs = 32767;
   uint32_t upcall_rate = 200000;  // misses per second per PMD sent to the control side
   uint32_t emc_insert_inv_prob = 100;
+  // Repeated misses of a key whose first miss is with the handler are held up to this
+  // long instead of sent up again (miss_hold.hpp); 0 = off.
+  uint32_t miss_hold_ms = 50;
 };
 
 class Datapath {
@@ -176,7 +180,11 @@ class Datapath {
 
   // ---- upcalls ----
   // Calls fn for each queued upcall (at most `max`); the slot's mbuf is freed after fn.
+  // Misses go through the miss hold first: repeats of a key already sent up are held and
+  // later either run through the flow that appeared or passed to fn (see miss_hold.hpp).
+  // Returns how many upcalls were taken from the queues.
   size_t drain_upcalls(size_t max, const std::function<void(const UpcallSlot&)>& fn);
+  const MissHold& miss_hold() const { return hold_; }
 
   // ---- ESP security associations ----
   std::expected<void, api::Error> sa_add(const api::SaAddRequest& req);
@@ -229,6 +237,8 @@ class Datapath {
   std::atomic<const SaTables*> sa_tables_{nullptr};
   uint64_t boot_id_ = 0;
   uint64_t last_rerank_tsc_ = 0;
+  MissHold hold_;
+  void configure_miss_hold(uint32_t ms);
   friend class Pmd;
 };
 

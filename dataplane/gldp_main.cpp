@@ -43,6 +43,9 @@ Options:
                            0 = unlimited); the excess is dropped and counted
   --emc-insert-inv-prob N  insert into the exact-match cache with probability 1/N
                            (default 100, 0 = EMC off, 1 = always)
+  --miss-hold-ms N         repeated misses of a flow whose first miss is with the
+                           handler are held up to N ms and then run through the
+                           flow that appeared, or sent up (default 50, 0 = off)
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).
@@ -136,6 +139,10 @@ int main(int argc, char** argv) {
       if (!value(v) || !parse_uint(v, UINT32_MAX, n))
         return usage_error("--upcall-rate needs a number");
       opts.upcall_rate = static_cast<uint32_t>(n);
+    } else if (a == "--miss-hold-ms") {
+      if (!value(v) || !parse_uint(v, 10000, n))
+        return usage_error("--miss-hold-ms needs a number from 0 to 10000");
+      opts.miss_hold_ms = static_cast<uint32_t>(n);
     } else if (a == "--emc-insert-inv-prob") {
       if (!value(v) || !parse_uint(v, UINT32_MAX, n))
         return usage_error("--emc-insert-inv-prob needs a number");

@@ -793,6 +793,17 @@ void Pmd::receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port) {
   flush_tx();
 }
 
+void Pmd::rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md) {
+  now_tsc_ = rte_rdtsc();
+  PacketMd mds[kBatch];
+  for (uint16_t i = 0; i < kBatch; ++i) mds[i] = md;
+  for (uint16_t off = 0; off < n; off += kBatch) {
+    uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
+    process(pkts + off, cnt, mds, md.recirc_id != 0 ? 1 : 0);
+  }
+  flush_tx();
+}
+
 void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions) {
   now_tsc_ = rte_rdtsc();
   flow::FlowKey key;

@@ -93,6 +93,9 @@ class Pmd {
   // Runs packets through the whole pipeline as if received on `in_port` and flushes tx
   // (the PMD loop per burst; the control context for tests). Takes ownership.
   void receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port);
+  // Control context: runs packets that missed before through the pipeline again, with
+  // the metadata they missed with (held misses whose flow has appeared). Takes ownership.
+  void rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md);
 
   unsigned lcore() const { return lcore_; }
   uint16_t index() const { return index_; }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include <sodium.h>
 
@@ -172,45 +173,75 @@ size_t Server::deliver_upcalls() {
   std::vector<size_t> miss_subs;
   for (size_t i = 0; i < clients_.size(); ++i)
     if (clients_[i].subscribed && clients_[i].misses) miss_subs.push_back(i);
-  return dp_.drain_upcalls(4096, [&](const UpcallSlot& s) {
-    ClientConn* target = nullptr;
+  // Batching connections collect everything this drain finds for them into kUpcallBatch
+  // datagrams (flushed when full and at the end): one send and one wakeup of the handler
+  // per batch instead of per upcall.
+  struct Pending {
+    std::optional<MessageBuilder> b;
+    uint32_t n = 0;
+  };
+  std::vector<Pending> pend(clients_.size());
+  auto flush = [&](size_t ci) {
+    Pending& p = pend[ci];
+    if (p.n == 0) return;
+    reinterpret_cast<api::UpcallBatchHeader*>(p.b->data() + sizeof(api::MsgHeader))->n = p.n;
+    auto msg = p.b->finish();
+    ssize_t n = ::send(clients_[ci].fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (n < 0 ? upcall_lost_ : upcall_delivered_) += p.n;
+    p.b.reset();
+    p.n = 0;
+  };
+  size_t taken = dp_.drain_upcalls(4096, [&](const UpcallSlot& s) {
+    size_t ti = clients_.size();
     if (s.kind == static_cast<uint8_t>(api::UpcallKind::kAction)) {
-      for (auto& c : clients_)
-        if (c.subscribed && c.pid == s.pid) target = &c;
+      for (size_t i = 0; i < clients_.size(); ++i)
+        if (clients_[i].subscribed && clients_[i].pid == s.pid) ti = i;
     }
-    if (target == nullptr && !miss_subs.empty()) {
+    if (ti == clients_.size() && !miss_subs.empty()) {
       // Misses of one flow go to the same handler (so it sees them in order).
       uint32_t h = flow::hash_key(s.key);
-      target = &clients_[miss_subs[h % miss_subs.size()]];
+      ti = miss_subs[h % miss_subs.size()];
     }
-    if (target == nullptr) {
+    if (ti == clients_.size()) {
       ++upcall_lost_;
       return;
     }
     const rte_mbuf* m = s.mbuf;
     uint32_t len = rte_pktmbuf_pkt_len(m);
     if (len > api::kMaxPacket) len = api::kMaxPacket;
-    MessageBuilder b(MsgType::kUpcall, 0);
+    upcall_pkt_.resize(len);
+    const auto* d = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, upcall_pkt_.data()));
     api::UpcallMsg um{};
     um.kind = s.kind;
     um.pid = s.pid;
     um.packet_len = len;
     um.userdata_len = s.userdata_len;
     um.key = s.key;
-    b.append(um);
-    b.append_padded({s.userdata, s.userdata_len});
-    std::vector<uint8_t> pkt(len);
-    if (const void* d = rte_pktmbuf_read(m, 0, len, pkt.data()); d != pkt.data())
-      std::memcpy(pkt.data(), d, len);
-    b.append_padded(pkt);
-    auto msg = b.finish();
-    ssize_t n = ::send(target->fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      ++upcall_lost_;
-    } else {
-      ++upcall_delivered_;
+    std::span<const uint8_t> ud{s.userdata, s.userdata_len}, pkt{d, len};
+    if (!clients_[ti].batch) {
+      MessageBuilder b(MsgType::kUpcall, 0);
+      b.append(um);
+      b.append_padded(ud);
+      b.append_padded(pkt);
+      auto msg = b.finish();
+      ssize_t n = ::send(clients_[ti].fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ++(n < 0 ? upcall_lost_ : upcall_delivered_);
+      return;
     }
+    size_t need = sizeof um + api::pad8(s.userdata_len) + api::pad8(len);
+    if (pend[ti].b && pend[ti].b->size() + need > api::kMaxMessage) flush(ti);
+    Pending& p = pend[ti];
+    if (!p.b) {
+      p.b.emplace(MsgType::kUpcallBatch, 0);
+      p.b->append(api::UpcallBatchHeader{});
+    }
+    p.b->append(um);
+    p.b->append_padded(ud);
+    p.b->append_padded(pkt);
+    ++p.n;
   });
+  for (size_t i = 0; i < pend.size(); ++i) flush(i);
+  return taken;
 }
 
 bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
@@ -459,10 +490,12 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       api::UpcallSubscribeRequest req;
       if (!need(req)) return fail(EINVAL, kShortMsg);
       if (trailing()) return fail(EINVAL, kTrailing);
-      if (req.flags & ~api::kSubscribeMiss) return fail(EINVAL, "unknown subscribe flags");
+      if (req.flags & ~(api::kSubscribeMiss | api::kSubscribeBatch))
+        return fail(EINVAL, "unknown subscribe flags");
       c.subscribed = true;
       c.pid = req.pid;
       c.misses = (req.flags & api::kSubscribeMiss) != 0;
+      c.batch = (req.flags & api::kSubscribeBatch) != 0;
       break;
     }
     case MsgType::kStats: {

@@ -40,6 +40,7 @@ class Server {
     int fd = -1;
     bool subscribed = false;
     bool misses = false;
+    bool batch = false;  // kSubscribeBatch: upcalls as kUpcallBatch datagrams
     uint32_t pid = 0;
   };
 
@@ -55,6 +56,7 @@ class Server {
   int listen_fd_ = -1;
   std::vector<ClientConn> clients_;
   std::vector<uint8_t> rxbuf_;
+  std::vector<uint8_t> upcall_pkt_;  // copy of a multi-segment upcall packet
   uint64_t upcall_delivered_ = 0, upcall_lost_ = 0;
   uint32_t rr_ = 0;  // round robin over miss subscribers
   Counters ctr_;

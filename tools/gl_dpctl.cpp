@@ -210,6 +210,11 @@ int cmd_show(Client& c, bool as_json) {
            {"drops", drops},
            {"upcalls_delivered", st->totals.upcalls_delivered},
            {"upcalls_lost", st->totals.upcalls_lost},
+           {"miss_hold",
+            {{"held", st->totals.misses_held},
+             {"run", st->totals.misses_held_run},
+             {"sent_up", st->totals.misses_held_sent_up},
+             {"full", st->totals.misses_hold_full}}},
            {"tsc_hz", st->totals.tsc_hz}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -218,6 +223,11 @@ int cmd_show(Client& c, bool as_json) {
               "\n",
               info->version, info->pmd_cores, info->n_flows, st->totals.upcalls_delivered,
               st->totals.upcalls_lost);
+  if (st->totals.misses_held || st->totals.misses_hold_full)
+    std::printf("  repeated misses held: %" PRIu64 " (run through their new flow: %" PRIu64
+                ", sent up: %" PRIu64 "), sent up with the hold full: %" PRIu64 "\n",
+                st->totals.misses_held, st->totals.misses_held_run, st->totals.misses_held_sent_up,
+                st->totals.misses_hold_full);
   for (auto& p : *ports) {
     std::printf("  port %u: %s (%s) %s mtu %u %s\n", p.port_no, p.name, p.driver,
                 mac_str(p.mac).c_str(), p.mtu, p.link_up ? "up" : "down");

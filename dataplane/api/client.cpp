@@ -149,18 +149,28 @@ Result<std::vector<uint8_t>> Client::recv_one(int timeout_ms) {
 
 bool Client::queue_if_upcall(const std::vector<uint8_t>& msg) {
   MessageReader r(msg);
-  if (r.check_header() != HeaderError::kOk || r.type() != MsgType::kUpcall) return false;
-  UpcallMsg um;
-  std::span<const uint8_t> ud, pkt;
-  if (!r.read(um) || !r.read_padded(um.userdata_len, ud) || !r.read_padded(um.packet_len, pkt))
-    return true;  // a malformed upcall is dropped, not mistaken for a reply
-  Upcall u;
-  u.kind = static_cast<UpcallKind>(um.kind);
-  u.pid = um.pid;
-  u.key = um.key;
-  u.userdata.assign(ud.begin(), ud.end());
-  u.packet.assign(pkt.begin(), pkt.end());
-  upcalls_.push_back(std::move(u));
+  if (r.check_header() != HeaderError::kOk) return false;
+  uint32_t n = 1;
+  if (r.type() == MsgType::kUpcallBatch) {
+    UpcallBatchHeader bh;
+    if (!r.read(bh)) return true;  // a malformed upcall is dropped, not mistaken for a reply
+    n = bh.n;
+  } else if (r.type() != MsgType::kUpcall) {
+    return false;
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    UpcallMsg um;
+    std::span<const uint8_t> ud, pkt;
+    if (!r.read(um) || !r.read_padded(um.userdata_len, ud) || !r.read_padded(um.packet_len, pkt))
+      return true;  // the rest of a malformed batch is dropped
+    Upcall u;
+    u.kind = static_cast<UpcallKind>(um.kind);
+    u.pid = um.pid;
+    u.key = um.key;
+    u.userdata.assign(ud.begin(), ud.end());
+    u.packet.assign(pkt.begin(), pkt.end());
+    upcalls_.push_back(std::move(u));
+  }
   return true;
 }
 
@@ -491,7 +501,7 @@ Result<std::vector<EntryResult>> Client::execute_batch(std::span<const ExecuteOp
 }
 
 Result<void> Client::subscribe_upcalls(uint32_t pid, bool misses) {
-  UpcallSubscribeRequest req{pid, misses ? kSubscribeMiss : 0u};
+  UpcallSubscribeRequest req{pid, (misses ? kSubscribeMiss : 0u) | kSubscribeBatch};
   auto rep = simple(*this, MsgType::kUpcallSubscribe, &req);
   if (!rep) return std::unexpected(rep.error());
   return {};

@@ -106,6 +106,8 @@ class Client {
   Result<void> subscribe_upcalls(uint32_t pid, bool misses);
   // Next upcall; std::nullopt when none arrived within `timeout` (0 = do not wait).
   Result<std::optional<Upcall>> recv_upcall(std::chrono::milliseconds timeout);
+  // Upcalls already received and queued in the client (the socket does not show them).
+  size_t upcalls_queued() const { return upcalls_.size(); }
 
   Result<Stats> stats();
   Result<void> stats_clear();

@@ -139,6 +139,10 @@ GL_SAME_FIELD(gl_dp_stats, api::StatsReply, upcalls_lost);
 GL_SAME_FIELD(gl_dp_stats, api::StatsReply, n_pmds);
 GL_SAME_FIELD(gl_dp_stats, api::StatsReply, n_drops);
 GL_SAME_FIELD(gl_dp_stats, api::StatsReply, tsc_hz);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, misses_held);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, misses_held_run);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, misses_held_sent_up);
+GL_SAME_FIELD(gl_dp_stats, api::StatsReply, misses_hold_full);
 static_assert(offsetof(gl_dp_stats, pmds) == sizeof(api::StatsReply));
 static_assert(sizeof(gl_dp_stats) % alignof(gl_pmd_stats) == 0 &&
               sizeof(gl_pmd_stats) % alignof(gl_drop_counter) == 0);
@@ -698,6 +702,10 @@ int gl_dp_execute_batch(gl_dp* dp, const gl_execute* ops, size_t n, gl_flow_resu
       std::memcpy(&results[where[k]], &(*r)[k], sizeof(gl_flow_result));
     return 0;
   });
+}
+
+size_t gl_dp_upcalls_queued(const gl_dp* dp) {
+  return dp == nullptr ? 0 : dp->client.upcalls_queued();
 }
 
 int gl_dp_upcall_subscribe(gl_dp* dp, uint32_t pid, bool misses) {

@@ -199,7 +199,7 @@ struct gl_drop_counter {
   uint64_t count;
 };
 
-/* Statistics: totals (the first six fields mirror the wire StatsReply), then arrays of
+/* Statistics: totals (the first ten fields mirror the wire StatsReply), then arrays of
  * n_pmds PMD counters and n_drops drop counters, in the same allocation. */
 struct gl_dp_stats {
   uint64_t n_flows;
@@ -208,6 +208,11 @@ struct gl_dp_stats {
   uint32_t n_pmds;
   uint32_t n_drops;
   uint64_t tsc_hz;
+  /* The miss hold: repeats of a miss already sent up, held instead of sent again. */
+  uint64_t misses_held;
+  uint64_t misses_held_run;     /* then run through the flow that appeared */
+  uint64_t misses_held_sent_up; /* then sent up: no flow within the window */
+  uint64_t misses_hold_full;    /* sent up at once: the hold was full */
   struct gl_pmd_stats* pmds;
   struct gl_drop_counter* drops;
 };
@@ -366,6 +371,11 @@ int gl_dp_upcall_subscribe(struct gl_dp* dp, uint32_t pid, bool misses);
  * arrives). EAGAIN when none arrived. out's userdata / packet pointers are valid until
  * the next call on dp. */
 int gl_dp_recv_upcall(struct gl_dp* dp, int timeout_ms, struct gl_upcall* out);
+
+/* How many upcalls the handle has already received and queued (gldp sends them in
+ * batches, and replies can arrive behind them): a handler with some queued must not
+ * wait for the socket before taking them with gl_dp_recv_upcall(dp, 0, ...). */
+size_t gl_dp_upcalls_queued(const struct gl_dp* dp);
 
 /* ---- helpers (reentrant, no handle) --------------------------------------------------- */
 

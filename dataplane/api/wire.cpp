@@ -33,6 +33,8 @@ std::string_view msg_type_name(MsgType t) {
       return "upcall-subscribe";
     case MsgType::kUpcall:
       return "upcall";
+    case MsgType::kUpcallBatch:
+      return "upcall-batch";
     case MsgType::kStats:
       return "stats";
     case MsgType::kStatsClear:

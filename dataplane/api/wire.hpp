@@ -58,6 +58,7 @@ enum class MsgType : uint16_t {
   kExecuteBatch = 21,
   kUpcallSubscribe = 30,
   kUpcall = 31,
+  kUpcallBatch = 32,
   kStats = 40,
   kStatsClear = 41,
   kSetConfig = 50,
@@ -255,6 +256,10 @@ struct UpcallSubscribeRequest {
   uint32_t flags;  // kSubscribeMiss: also receive misses
 };
 inline constexpr uint32_t kSubscribeMiss = 0x1;
+// Receive upcalls as kUpcallBatch messages (several per datagram: one send and one wakeup
+// for everything a drain of the PMD queues found for this connection) instead of one
+// kUpcall datagram each.
+inline constexpr uint32_t kSubscribeBatch = 0x2;
 
 enum class UpcallKind : uint8_t { kMiss = 0, kAction = 1 };
 
@@ -266,6 +271,13 @@ struct UpcallMsg {
   uint32_t userdata_len;
   flow::FlowKey key;  // the packet's parsed key, metadata included
   // uint8_t userdata[userdata_len] padded to 8, then packet[packet_len]
+};
+
+// kUpcallBatch (unsolicited, xid 0): n upcalls, each laid out as one kUpcall body
+// (UpcallMsg, userdata padded to 8, packet padded to 8).
+struct UpcallBatchHeader {
+  uint32_t n;
+  uint32_t pad;
 };
 
 // ---- stats ------------------------------------------------------------------
@@ -296,6 +308,11 @@ struct StatsReply {
   uint32_t n_pmds;
   uint32_t n_drops;
   uint64_t tsc_hz;
+  // The miss hold (held repeats of a miss already sent up; not drops).
+  uint64_t misses_held;          // repeats held instead of sent up
+  uint64_t misses_held_run;      // held, then run through the flow that appeared
+  uint64_t misses_held_sent_up;  // held, then sent up (no flow within the window)
+  uint64_t misses_hold_full;     // repeats sent up because the hold was full
   // PmdStats[n_pmds], then DropCounter[n_drops]
 };
 

@@ -1193,7 +1193,9 @@ dpif_gl_recv_wait(struct dpif *dpif, uint32_t handler_id)
     ovs_rwlock_rdlock(&d->upcall_lock);
     if (d->recv_enabled && handler_id < d->n_handlers) {
         struct gl_handler *h = &d->handlers[handler_id];
-        if (h->dp) {
+        if (h->dp && gl_dp_upcalls_queued(h->dp)) {
+            poll_immediate_wake();
+        } else if (h->dp) {
             poll_fd_wait(gl_dp_fd(h->dp), POLLIN);
         } else {
             poll_timer_wait_until(h->retry_at);

@@ -633,6 +633,130 @@ static void test_upcalls(struct gl_dp* dp, const char* sock, uint32_t n1) {
         "an upcall that arrived during another call is queued (fd readable after: %d): rc %d,"
         " recirc_id %u",
         readable, rc, rc == 0 ? u.key.recirc_id : 0);
+
+  /* Misses found in one drain of the queues arrive as one batch: after the socket said
+   * readable once, the rest are queued in the handle (gl_dp_upcalls_queued), in order. */
+  enum { kMisses = 20 };
+  struct gl_execute ex[kMisses];
+  struct gl_flow_result res[kMisses];
+  static uint8_t pkts[kMisses][64];
+  gl_actions_parse("recirc(11)", acts, sizeof acts, &alen, err, sizeof err);
+  for (int i = 0; i < kMisses; i++) {
+    build_udp(pkts[i], 9);
+    pkts[i][14 + 20 + 1] = (uint8_t)i; /* UDP source port low byte: 20 distinct keys */
+    ex[i].md = md;
+    ex[i].actions = acts;
+    ex[i].actions_len = alen;
+    ex[i].packet = pkts[i];
+    ex[i].packet_len = len;
+  }
+  rc = gl_dp_execute_batch(dp, ex, kMisses, res);
+  check(rc == 0, "execute_batch of %d recirc(11): rc %d", kMisses, rc);
+  pfd.revents = 0;
+  pr = poll(&pfd, 1, 3000);
+  rc = gl_dp_recv_upcall(h, 0, &u);
+  size_t queued = gl_dp_upcalls_queued(h);
+  check(pr == 1 && rc == 0 && queued == kMisses - 1,
+        "one batch of %d upcalls: first received, %zu queued in the handle", kMisses, queued);
+  int in_order = rc == 0 && be16(u.key.tp_src) == 0x0400;
+  int got = rc == 0;
+  while (got < kMisses && gl_dp_recv_upcall(h, 1000, &u) == 0) {
+    in_order &= u.key.recirc_id == 11 && be16(u.key.tp_src) == (0x0400 | got);
+    got++;
+  }
+  check(got == kMisses && in_order && gl_dp_upcalls_queued(h) == 0,
+        "all %d misses received, in order (%d)", got, in_order);
+  gl_dp_close(h);
+}
+
+/* The miss hold: a burst of packets of one new flow sends one upcall; the repeats are
+ * held and run through the flow the handler installs (nothing lost, nothing sent up
+ * twice); without a flow they go up when the window (gldp default 50 ms) runs out. */
+static void test_miss_hold(struct gl_dp* dp, const char* sock, uint32_t n2) {
+  struct gl_dp* h = NULL;
+  struct gl_upcall u;
+  if (gl_dp_open(sock, &h) != 0 || gl_dp_upcall_subscribe(h, 78, true) != 0) {
+    check(false, "open and subscribe a handler: %s", gl_dp_last_error(h));
+    gl_dp_close(h);
+    return;
+  }
+  struct gl_dp_stats* s0 = NULL;
+  gl_dp_get_stats(dp, &s0);
+  struct gl_port_info pi;
+  gl_dp_port_get(dp, n2, &pi);
+  const uint64_t tx0 = pi.stats.tx_packets;
+
+  enum { kBurst = 10 };
+  uint8_t pkt[64], acts[64], out[64];
+  size_t len = build_udp(pkt, 12), alen = 0, olen = 0;
+  char err[128], text[32];
+  struct gl_flow_key md;
+  memset(&md, 0, sizeof md);
+  md.in_port = 1;
+  gl_actions_parse("recirc(12)", acts, sizeof acts, &alen, err, sizeof err);
+  snprintf(text, sizeof text, "%u", n2);
+  gl_actions_parse(text, out, sizeof out, &olen, err, sizeof err);
+  struct gl_execute ex[kBurst];
+  struct gl_flow_result res[kBurst];
+  for (int i = 0; i < kBurst; i++) {
+    ex[i].md = md;
+    ex[i].actions = acts;
+    ex[i].actions_len = alen;
+    ex[i].packet = pkt;
+    ex[i].packet_len = len;
+  }
+  int rc = gl_dp_execute_batch(dp, ex, kBurst, res);
+  check(rc == 0, "a burst of %d packets of one new flow (recirc(12)): rc %d", kBurst, rc);
+  rc = gl_dp_recv_upcall(h, 3000, &u);
+  check(rc == 0 && u.key.recirc_id == 12, "the first miss goes up: rc %d", rc);
+  check(gl_dp_recv_upcall(h, 20, &u) == EAGAIN, "the %d repeats are not sent up", kBurst - 1);
+  /* The handler installs the flow (recirc_id(12) -> output n2) and executes its packet. */
+  struct gl_flow_put put;
+  memset(&put, 0, sizeof put);
+  put.key.recirc_id = 12;
+  put.mask.recirc_id = 0xffffffff;
+  put.flags = GL_FLOW_PUT_CREATE;
+  put.actions = out;
+  put.actions_len = olen;
+  gl_ufid_from_match(&put.key, &put.mask, &put.ufid);
+  struct gl_flow_result pr;
+  rc = gl_dp_flow_put(h, &put, 1, &pr);
+  check(rc == 0 && pr.error == 0, "handler installs recirc_id(12) -> %u: %s", n2, pr.message);
+  rc = gl_dp_execute(h, &md, out, olen, pkt, len);
+  uint64_t tx = wait_tx(dp, n2, tx0 + kBurst);
+  check(tx == tx0 + kBurst,
+        "all %d packets left on port %u (tx +%llu): the held ones ran "
+        "through the new flow",
+        kBurst, n2, (unsigned long long)(tx - tx0));
+  struct gl_dp_stats* s1 = NULL;
+  gl_dp_get_stats(dp, &s1);
+  if (s0 && s1) {
+    check(s1->misses_held - s0->misses_held == kBurst - 1 &&
+              s1->misses_held_run - s0->misses_held_run == kBurst - 1,
+          "stats: %llu held, %llu run through the flow",
+          (unsigned long long)(s1->misses_held - s0->misses_held),
+          (unsigned long long)(s1->misses_held_run - s0->misses_held_run));
+  }
+  check(gl_dp_recv_upcall(h, 100, &u) == EAGAIN, "and none of them went up");
+
+  /* No flow appears: the repeats go up when the window runs out. */
+  gl_actions_parse("recirc(13)", acts, sizeof acts, &alen, err, sizeof err);
+  for (int i = 0; i < kBurst; i++) ex[i].actions_len = alen;
+  rc = gl_dp_execute_batch(dp, ex, kBurst, res);
+  int got = 0;
+  while (got < kBurst && gl_dp_recv_upcall(h, 1000, &u) == 0 && u.key.recirc_id == 13) got++;
+  struct gl_dp_stats* s2 = NULL;
+  gl_dp_get_stats(dp, &s2);
+  check(rc == 0 && got == kBurst, "without a flow all %d misses go up in the end (%d)", kBurst,
+        got);
+  if (s1 && s2)
+    check(s2->misses_held_sent_up - s1->misses_held_sent_up == kBurst - 1,
+          "stats: %llu held, then sent up",
+          (unsigned long long)(s2->misses_held_sent_up - s1->misses_held_sent_up));
+  gl_dp_flow_del(dp, &put.ufid, 1, &pr);
+  gl_dp_free(s0);
+  gl_dp_free(s1);
+  gl_dp_free(s2);
   gl_dp_close(h);
 }
 
@@ -709,6 +833,7 @@ int main(int argc, char** argv) {
     test_flows(dp, n1, n2);
     test_execute(dp, n1, n2);
     test_upcalls(dp, sock, n1);
+    test_miss_hold(dp, sock, n2);
     test_stats_config(dp);
     gl_dp_close(dp);
   }
