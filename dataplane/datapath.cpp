@@ -273,6 +273,7 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const 
   }
   by_ufid_.insert(e.ufid, f);
   cls_.insert(f);  // publishes: PMDs may match it from now on
+  ++flows_added_;  // the miss hold looks for flows of held keys again
   return api::EntryResult{};
 }
 
@@ -586,7 +587,13 @@ size_t Datapath::drain_upcalls(size_t max, const std::function<void(const Upcall
   };
   for (auto& p : pmds_) drain(*p);
   drain(*control_);
-  if (hold_.n_keys() != 0) {
+  // Sweep the hold when flows were added since the last sweep (held keys may have their
+  // flow now) or, for windows running out, once a millisecond: not on every turn of a
+  // busy control loop, whose core the handler needs.
+  if (hold_.n_keys() != 0 &&
+      (flows_added_ != flows_added_swept_ || now - last_sweep_tsc_ >= rte_get_tsc_hz() / 1000)) {
+    flows_added_swept_ = flows_added_;
+    last_sweep_tsc_ = now;
     // Held misses whose flow has appeared run through it (on the control context);
     // those whose window ran out go up as ordinary upcalls.
     UpcallSlot up{};

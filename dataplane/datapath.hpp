@@ -238,6 +238,7 @@ class Datapath {
   uint64_t boot_id_ = 0;
   uint64_t last_rerank_tsc_ = 0;
   MissHold hold_;
+  uint64_t flows_added_ = 0, flows_added_swept_ = 0, last_sweep_tsc_ = 0;
   void configure_miss_hold(uint32_t ms);
   friend class Pmd;
 };
