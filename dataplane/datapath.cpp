@@ -220,6 +220,26 @@ size_t Datapath::n_ports() const {
 
 // ---- flows ---------------------------------------------------------------------------
 
+namespace {
+
+// Whether every packet that matches (key2, mask2) also matches (key1, mask1): mask1's bits
+// are a subset of mask2's and the keys agree on them.
+bool match_contains(const flow::FlowKey& key1, const flow::FlowMask& mask1,
+                    const flow::FlowKey& key2, const flow::FlowMask& mask2) {
+  const auto* k1 = reinterpret_cast<const uint64_t*>(&key1);
+  const auto* m1 = reinterpret_cast<const uint64_t*>(&mask1);
+  const auto* k2 = reinterpret_cast<const uint64_t*>(&key2);
+  const auto* m2 = reinterpret_cast<const uint64_t*>(&mask2);
+  static_assert(sizeof(flow::FlowKey) % 8 == 0);
+  for (size_t i = 0; i < sizeof(flow::FlowKey) / 8; ++i) {
+    if ((m1[i] & ~m2[i]) != 0) return false;
+    if (((k1[i] ^ k2[i]) & m1[i]) != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const uint8_t> actions) {
   if ((e.flags & ~(api::kPutCreate | api::kPutModify | api::kPutZeroStats)) != 0)
     return entry_error(EINVAL, "unknown flow put flags");
@@ -236,8 +256,16 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const 
   if (Flow** found = by_ufid_.find(e.ufid)) {
     Flow* f = *found;
     if ((e.flags & api::kPutModify) == 0) return entry_error(EEXIST, "flow exists");
-    if (!(f->mask == e.mask) || !flow::key_matches(e.key, f->key, f->mask))
-      return entry_error(EINVAL, "modify must keep the flow's match (same UFID, other match)");
+    // Like the kernel datapath (OVS_FLOW_CMD_SET finds the flow by UFID and swaps its
+    // actions), a modify keeps the installed match. It may come with a wider one: OVS's
+    // revalidator repeats its ukey's megaflow, while gldp may hold a narrower flow for
+    // that UFID (the exact-match drop flow OVS puts for a packet from a port it had not
+    // associated yet). The new actions are right for every packet of the wider match, so
+    // for the flow's too. A match that does not contain the flow's is refused.
+    if (!match_contains(e.key, e.mask, f->key, f->mask))
+      return entry_error(EINVAL,
+                         "modify must keep the flow's match (same UFID, a match that "
+                         "does not contain the installed one)");
     api::EntryResult r{};
     r.stats = flow_stats(*f);
     const ActionsBlob* old =

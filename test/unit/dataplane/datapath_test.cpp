@@ -384,6 +384,48 @@ TEST_CASE("flow put / modify / delete / dump semantics", "[datapath][flows]") {
   CHECK(std::string(bad.message).find("ct") != std::string::npos);
 }
 
+TEST_CASE("modify by UFID keeps the installed match and accepts a wider one (OVS revalidator)",
+          "[datapath][flows]") {
+  Rig rig;
+  // What OVS puts for a packet from a port it has not associated yet: an exact match
+  // (every field of the packet) with no actions.
+  auto pkt = udp4().build();
+  gl::api::FlowPutEntry e{};
+  e.ufid = {7, 7};
+  e.key = gl::flow::zero_key();
+  e.key.in_port = 1;
+  gl::flow::PacketLayout lay;
+  REQUIRE_FALSE(
+      gl::flow::parse_is_drop(gl::flow::parse_packet(pkt.data(), pkt.size(), e.key, lay)));
+  e.mask = gl::flow::exact_mask();
+  e.flags = gl::api::kPutCreate;
+  REQUIRE(rig.dp->flow_put(e, {}).error == 0);
+  rig.inject(udp4().build(), 1);
+  CHECK(rig.drops("action_drop") == 1);
+  // The revalidator later modifies that UFID with its ukey's megaflow (in_port + eth_type)
+  // and the bridge's actions: the flow keeps its exact match and takes the actions.
+  auto wide = gl::odp::parse_flow("in_port(1),eth_type(0x0800)");
+  REQUIRE(wide);
+  gl::api::FlowPutEntry mod = e;
+  mod.key = wide->key;
+  mod.mask = wide->mask;
+  mod.flags = gl::api::kPutModify;
+  auto out2 = gl::odp::parse_actions("2");
+  CHECK(rig.dp->flow_put(mod, *out2).error == 0);
+  rig.inject(udp4().build(), 1);
+  CHECK(rig.sent(2).size() == 1);
+  const gl::dp::Flow* f = rig.dp->flow_find(e.ufid);
+  REQUIRE(f != nullptr);
+  CHECK(f->mask == e.mask);  // still the exact match
+  // A match that does not contain the installed one (another destination) is refused.
+  gl::api::FlowPutEntry other = e;
+  other.key.ipv4_dst ^= 0x01000000;
+  other.flags = gl::api::kPutModify;
+  auto r = rig.dp->flow_put(other, *out2);
+  CHECK(r.error == EINVAL);
+  CHECK(std::string(r.message).find("keep the flow's match") != std::string::npos);
+}
+
 TEST_CASE("malformed packets are counted by reason and never forwarded", "[datapath]") {
   Rig rig;
   rig.add_flow("in_port(1)", "2");

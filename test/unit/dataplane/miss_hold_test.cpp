@@ -12,7 +12,9 @@ using gl::flow::FlowKey;
 namespace {
 
 // Fake packets: MissHold never dereferences them.
-rte_mbuf* pkt(uintptr_t i) { return reinterpret_cast<rte_mbuf*>(i * 64); }
+rte_mbuf* pkt(uintptr_t i) {
+  return reinterpret_cast<rte_mbuf*>(i * 64);
+}
 
 FlowKey key(uint32_t n) {
   FlowKey k{};
@@ -67,9 +69,10 @@ TEST_CASE("MissHold: first miss goes up, repeats are held and run once the flow 
   CHECK_FALSE(r.h.on_miss(key(1), pkt(5), 50));
 }
 
-TEST_CASE("MissHold: without a flow the window runs out, held packets go up, the key is "
-          "uncached for a while",
-          "[miss_hold]") {
+TEST_CASE(
+    "MissHold: without a flow the window runs out, held packets go up, the key is "
+    "uncached for a while",
+    "[miss_hold]") {
   Rig r(/*window=*/100, /*uncached=*/1000);
   CHECK_FALSE(r.h.on_miss(key(7), pkt(1), 0));
   CHECK(r.h.on_miss(key(7), pkt(2), 50));
