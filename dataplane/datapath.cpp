@@ -157,6 +157,10 @@ void Datapath::rebalance_rxqs() {
 
 std::expected<api::PortInfo, api::Error> Datapath::port_add(const PortConfig& cfg) {
   if (cfg.name.empty()) return std::unexpected(err(EINVAL, "port name is empty"));
+  if (cfg.mtu != 0 && (cfg.mtu < 68 || cfg.mtu > api::kMaxPortMtu))
+    return std::unexpected(err(EINVAL, "MTU " + std::to_string(cfg.mtu) + " is outside 68.." +
+                                           std::to_string(api::kMaxPortMtu) +
+                                           " (gldp receives frames of up to 2048 bytes)"));
   if (port_by_name(cfg.name)) return std::unexpected(err(EEXIST, "port '" + cfg.name + "' exists"));
   uint32_t no = cfg.port_no;
   if (no == api::kPortAny) {
@@ -202,6 +206,33 @@ std::expected<uint32_t, api::Error> Datapath::port_by_name(const std::string& na
 std::expected<api::PortInfo, api::Error> Datapath::port_info(uint32_t port_no) const {
   Port* p = port(port_no);
   if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
+  return p->info();
+}
+
+std::expected<api::PortInfo, api::Error> Datapath::port_set_mtu(uint32_t port_no, uint16_t mtu) {
+  Port* p = port(port_no);
+  if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
+  if (mtu < 68 || mtu > api::kMaxPortMtu)
+    return std::unexpected(err(EINVAL, "MTU " + std::to_string(mtu) + " is outside 68.." +
+                                           std::to_string(api::kMaxPortMtu) +
+                                           " (gldp receives frames of up to 2048 bytes)"));
+  int rc = rte_eth_dev_set_mtu(p->dpdk_id(), mtu);
+  if (rc == -ENOTSUP)
+    return std::unexpected(
+        err(ENOTSUP, "the " + std::string(p->info().driver) + " device cannot change its MTU"));
+  if (rc != 0) {
+    std::string why = rte_strerror(-rc);
+    rte_eth_dev_info di{};
+    if (rc == -EINVAL && rte_eth_dev_info_get(p->dpdk_id(), &di) == 0) {
+      // ethdev also bounds the frame (MTU + Ethernet header + CRC) by max_rx_pktlen.
+      uint32_t hi = di.max_mtu;
+      if (di.max_rx_pktlen > RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN)
+        hi = std::min<uint32_t>(hi, di.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN);
+      why = "the " + std::string(p->info().driver) + " device takes " + std::to_string(di.min_mtu) +
+            ".." + std::to_string(hi);
+    }
+    return std::unexpected(err(-rc, "cannot set MTU " + std::to_string(mtu) + ": " + why));
+  }
   return p->info();
 }
 

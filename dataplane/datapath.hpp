@@ -156,6 +156,9 @@ class Datapath {
   std::expected<void, api::Error> port_del(uint32_t port_no);
   std::expected<uint32_t, api::Error> port_by_name(const std::string& name) const;
   std::expected<api::PortInfo, api::Error> port_info(uint32_t port_no) const;
+  // Sets the port's MTU (the device's; for tap and af_packet ports also the kernel
+  // interface's). EINVAL outside 68..api::kMaxPortMtu, ENOTSUP when the device cannot.
+  std::expected<api::PortInfo, api::Error> port_set_mtu(uint32_t port_no, uint16_t mtu);
   std::vector<api::PortInfo> port_list() const;
   size_t n_ports() const;
 

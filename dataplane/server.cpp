@@ -336,6 +336,27 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       }
       break;
     }
+    case MsgType::kPortSet: {
+      api::PortSetRequest req;
+      if (!need(req)) return fail(EINVAL, kShortMsg);
+      if (trailing()) return fail(EINVAL, kTrailing);
+      if (req.flags == 0 || (req.flags & ~api::kPortSetMtu) != 0)
+        return fail(EINVAL, "port set: unknown or no flags");
+      if (req.pad[0] || req.pad[1] || req.pad[2]) return fail(EINVAL, "port set: padding not zero");
+      uint32_t no = req.port_no;
+      if (no == api::kPortAny) {
+        std::string_view name;
+        if (!api::get_fixed(req.name, sizeof req.name, name))
+          return fail(EINVAL, "port name is not NUL-terminated");
+        auto found = dp_.port_by_name(std::string(name));
+        if (!found) return fail(found.error().code, found.error().message);
+        no = *found;
+      }
+      auto res = dp_.port_set_mtu(no, req.mtu);
+      if (!res) return fail(res.error().code, res.error().message);
+      out.append(*res);
+      break;
+    }
     case MsgType::kPortList: {
       if (trailing()) return fail(EINVAL, kTrailing);
       auto ports = dp_.port_list();

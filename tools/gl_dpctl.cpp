@@ -29,6 +29,8 @@ Commands:
                                    add a DPDK port, e.g.
                                    add-port p1 net_af_packet0,iface=veth0
   del-port NAME|NUMBER             remove a port (traffic to it is dropped and counted)
+  set-port NAME|NUMBER mtu=N       change a port's MTU (68..2030; tap and af_packet
+                                   ports change their kernel interface too)
   add-flow FLOW ACTIONS            install a megaflow
   mod-flow [--clear] FLOW ACTIONS  change a flow's actions (--clear zeroes its stats)
   del-flow FLOW | ufid:UFID        remove one flow
@@ -558,9 +560,10 @@ int main(int argc, char** argv) {
   auto nargs = [&](size_t lo, size_t hi) { return args.size() - 1 >= lo && args.size() - 1 <= hi; };
 
   // Check the command line completely before connecting.
-  static const char* kCommands[] = {
-      "show",       "add-port",  "del-port",    "add-flow",   "mod-flow", "del-flow", "get-flow",
-      "dump-flows", "del-flows", "stats-clear", "set-config", "add-sa",   "del-sa",   "dump-sas"};
+  static const char* kCommands[] = {"show",       "add-port",  "del-port",    "set-port",
+                                    "add-flow",   "mod-flow",  "del-flow",    "get-flow",
+                                    "dump-flows", "del-flows", "stats-clear", "set-config",
+                                    "add-sa",     "del-sa",    "dump-sas"};
   bool known = false;
   for (const char* k : kCommands) known |= cmd == k;
   if (!known) return usage_error("unknown command '" + cmd + "'");
@@ -587,11 +590,11 @@ int main(int argc, char** argv) {
         port_no = v;
       else if (parse_opt_num(args[i], "rxq", 64, v) && v > 0)
         rxq = v;
-      else if (parse_opt_num(args[i], "mtu", 65535, v) && v >= 68)
+      else if (parse_opt_num(args[i], "mtu", gl::api::kMaxPortMtu, v) && v >= 68)
         mtu = v;
       else
         return usage_error("add-port: bad option '" + args[i] +
-                           "' (port_no=0..255, rxq=1..64, mtu=68..65535)");
+                           "' (port_no=0..255, rxq=1..64, mtu=68..2030)");
     }
     auto r = c.port_add(args[1], args[2], static_cast<uint32_t>(port_no),
                         static_cast<uint16_t>(rxq), static_cast<uint16_t>(mtu));
@@ -605,6 +608,18 @@ int main(int argc, char** argv) {
     bool numeric = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
     auto r = numeric ? c.port_del(static_cast<uint32_t>(std::stoul(t))) : c.port_del(t);
     if (!r) return fail("del-port " + t, r.error());
+    return 0;
+  }
+  if (cmd == "set-port") {
+    unsigned long mtu = 0;
+    if (!nargs(2, 2) || !parse_opt_num(args[2], "mtu", 65535, mtu))
+      return usage_error("set-port NAME|NUMBER mtu=N");
+    const std::string& t = args[1];
+    bool numeric = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+    auto r = c.port_set_mtu(numeric ? static_cast<uint32_t>(std::stoul(t)) : gl::api::kPortAny,
+                            numeric ? std::string() : t, static_cast<uint16_t>(mtu));
+    if (!r) return fail("set-port " + t, r.error());
+    std::printf("port %u: %s mtu %u\n", r->port_no, r->name, r->mtu);
     return 0;
   }
   if (cmd == "add-flow" || cmd == "mod-flow") {

@@ -291,6 +291,18 @@ Result<PortInfo> Client::port_get(uint32_t port_no) {
   return read_single<PortInfo>(*rep, "port info");
 }
 
+Result<PortInfo> Client::port_set_mtu(uint32_t port_no, const std::string& name, uint16_t mtu) {
+  PortSetRequest req{};
+  req.port_no = port_no;
+  req.flags = kPortSetMtu;
+  req.mtu = mtu;
+  if (port_no == kPortAny && !set_fixed(req.name, sizeof req.name, name))
+    return std::unexpected(Error{ENAMETOOLONG, "port name too long: " + name});
+  auto rep = simple(*this, MsgType::kPortSet, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<PortInfo>(*rep, "port info");
+}
+
 Result<PortInfo> Client::port_get(const std::string& name) {
   PortGetRequest req{};
   req.port_no = kPortAny;

@@ -88,6 +88,8 @@ class Client {
   Result<std::vector<PortInfo>> port_list();
   Result<PortInfo> port_get(uint32_t port_no);
   Result<PortInfo> port_get(const std::string& name);
+  // Sets a port's MTU (by number, or by name with port_no = kPortAny).
+  Result<PortInfo> port_set_mtu(uint32_t port_no, const std::string& name, uint16_t mtu);
 
   // One result per entry, in order; the call itself fails only on transport errors.
   Result<std::vector<EntryResult>> flow_put(std::span<const FlowPut> flows);

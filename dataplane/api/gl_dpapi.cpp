@@ -36,6 +36,7 @@ namespace flow = gl::flow;
 
 GL_SAME_LAYOUT(gl_flow_key, flow::FlowKey);
 static_assert(sizeof(gl_flow_key) == 136);
+static_assert(GL_DP_MAX_PORT_MTU == api::kMaxPortMtu);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, in_port);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, recirc_id);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, dp_hash);
@@ -442,6 +443,17 @@ int gl_dp_port_get_by_name(gl_dp* dp, const char* name, gl_port_info* out) {
     auto r = dp->client.port_get(std::string(name));
     if (!r) return fail(dp, r.error());
     std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_port_set_mtu(gl_dp* dp, const char* name, uint16_t mtu, gl_port_info* out) {
+  if (dp == nullptr) return EINVAL;
+  if (name == nullptr) return fail(dp, EINVAL, "gl_dp_port_set_mtu: NULL name");
+  return guarded(dp, [&] {
+    auto r = dp->client.port_set_mtu(api::kPortAny, std::string(name), mtu);
+    if (!r) return fail(dp, r.error());
+    if (out != nullptr) std::memcpy(out, &*r, sizeof *out);
     return 0;
   });
 }

@@ -51,9 +51,10 @@ extern "C" {
 
 /* ---- limits and constants (the values of wire.hpp / flow_key.hpp) ------------------ */
 
-#define GL_DP_NAME_LEN 32     /* port names incl. NUL */
-#define GL_DP_DEVARGS_LEN 256 /* DPDK devargs incl. NUL */
-#define GL_DP_ERROR_LEN 128   /* per-entry error text in batch results incl. NUL */
+#define GL_DP_NAME_LEN 32       /* port names incl. NUL */
+#define GL_DP_DEVARGS_LEN 256   /* DPDK devargs incl. NUL */
+#define GL_DP_MAX_PORT_MTU 2030 /* frames of up to 2048 bytes */
+#define GL_DP_ERROR_LEN 128     /* per-entry error text in batch results incl. NUL */
 #define GL_DP_MAX_ACTIONS 4096
 #define GL_DP_MAX_PACKET 9216
 #define GL_DP_MAX_USERDATA 256
@@ -300,6 +301,10 @@ int gl_dp_port_del(struct gl_dp* dp, uint32_t port_no); /* ENOENT when absent */
 int gl_dp_port_del_by_name(struct gl_dp* dp, const char* name);
 int gl_dp_port_get(struct gl_dp* dp, uint32_t port_no, struct gl_port_info* out);
 int gl_dp_port_get_by_name(struct gl_dp* dp, const char* name, struct gl_port_info* out);
+/* Sets the MTU of a port (by name): 68..GL_DP_MAX_PORT_MTU; for tap and af_packet ports
+ * the kernel interface follows. out (may be NULL) receives the port afterwards. Errors:
+ * ENOENT, EINVAL (out of range), ENOTSUP (the device cannot, e.g. net_pcap). */
+int gl_dp_port_set_mtu(struct gl_dp* dp, const char* name, uint16_t mtu, struct gl_port_info* out);
 /* All ports (with counters) in port order: *ports is one allocation of *n entries
  * (NULL when there are none), freed with gl_dp_free. */
 int gl_dp_port_list(struct gl_dp* dp, struct gl_port_info** ports, size_t* n);

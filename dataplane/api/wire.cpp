@@ -15,6 +15,8 @@ std::string_view msg_type_name(MsgType t) {
       return "port-list";
     case MsgType::kPortGet:
       return "port-get";
+    case MsgType::kPortSet:
+      return "port-set";
     case MsgType::kFlowPut:
       return "flow-put";
     case MsgType::kFlowDel:

@@ -49,6 +49,7 @@ enum class MsgType : uint16_t {
   kPortDel = 3,
   kPortList = 4,
   kPortGet = 5,
+  kPortSet = 6,
   kFlowPut = 10,
   kFlowDel = 11,
   kFlowGet = 12,
@@ -126,6 +127,19 @@ struct PortDelRequest {
   char name[kNameLen];
 };
 using PortGetRequest = PortDelRequest;
+
+// Changes a port's settings; the reply is the port's PortInfo afterwards.
+inline constexpr uint32_t kPortSetMtu = 0x1;
+struct PortSetRequest {
+  uint32_t port_no;  // kPortAny: use name
+  uint32_t flags;    // kPortSet*: what to change
+  char name[kNameLen];
+  uint16_t mtu;  // kPortSetMtu: the L3 MTU (68..kMaxPortMtu)
+  uint16_t pad[3];
+};
+// gldp receives single-segment frames in 2048-byte buffers: Ethernet + one VLAN tag +
+// 2030 bytes of payload.
+inline constexpr uint16_t kMaxPortMtu = 2030;
 
 struct PortStats {
   uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;

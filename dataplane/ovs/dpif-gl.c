@@ -449,6 +449,13 @@ dpif_gl_port_add(struct dpif *dpif, struct netdev *netdev, odp_port_t *port_nop)
         *port_nop = u32_to_odp(info.port_no);
         VLOG_INFO("%s: added port %s as gldp port %" PRIu32 " (%s)", dpif_name(dpif), name,
                   info.port_no, devargs);
+        /* mtu_request, set before the port existed in gldp. A device that cannot change
+         * its MTU keeps the port (as OVS keeps a port whose MTU cannot be set). */
+        int mtu = netdev_gl_get_mtu_request(netdev);
+        if (mtu && mtu != info.mtu && gl_dp_port_set_mtu(dp, name, mtu, NULL)) {
+            VLOG_WARN("%s: port %s: cannot set MTU %d: %s", dpif_name(dpif), name, mtu,
+                      gl_dp_last_error(dp));
+        }
     }
     conn_put(d, dp, error);
     if (!error) {

@@ -34,8 +34,9 @@ struct netdev_gl {
     struct netdev up;
     struct ovs_list node; /* In 'all_netdevs'. */
     struct ovs_mutex mutex;
-    char *devargs;  /* What gldp opens; NULL until configured. */
-    uint16_t n_rxq; /* 0 = gldp's default. */
+    char *devargs;   /* What gldp opens; NULL until configured. */
+    uint16_t n_rxq;  /* 0 = gldp's default. */
+    int mtu_request; /* Last set_mtu; applied when gldp adds the port. 0 = none. */
     /* Last state seen from gldp (for change notification). */
     bool seen;
     bool link_up;
@@ -359,6 +360,66 @@ netdev_gl_get_mtu(const struct netdev *netdev, int *mtup)
     return error == ENOENT ? ENODEV : error;
 }
 
+struct port_mtu_aux {
+    const char *name;
+    int mtu;
+};
+
+static int
+port_set_mtu_cb(struct gl_dp *dp, void *aux_)
+{
+    struct port_mtu_aux *aux = aux_;
+    return gl_dp_port_set_mtu(dp, aux->name, aux->mtu, NULL);
+}
+
+/* mtu_request: gldp sets the device's MTU (and, for tap and af_packet ports, the kernel
+ * interface's). */
+static int
+netdev_gl_set_mtu(struct netdev *netdev, int mtu)
+{
+    if (mtu < 68 || mtu > GL_DP_MAX_PORT_MTU) {
+        VLOG_WARN_RL(&rl,
+                     "%s: MTU %d is outside 68..%d (gldp receives frames of up to "
+                     "2048 bytes)",
+                     netdev_get_name(netdev), mtu, GL_DP_MAX_PORT_MTU);
+        return EINVAL;
+    }
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    ovs_mutex_lock(&dev->mutex);
+    dev->mtu_request = mtu;
+    ovs_mutex_unlock(&dev->mutex);
+    struct port_mtu_aux aux = {netdev_get_name(netdev), mtu};
+    ovs_mutex_lock(&gl_mutex);
+    int error = with_conn(port_set_mtu_cb, &aux);
+    if (error == ENOENT) {
+        /* OVS sets the MTU before it adds the port: dpif-gl applies it then. */
+        ovs_mutex_unlock(&gl_mutex);
+        return 0;
+    }
+    if (error) {
+        VLOG_WARN_RL(&rl, "%s: cannot set MTU %d: %s", netdev_get_name(netdev), mtu,
+                     gl_conn ? gl_dp_last_error(gl_conn) : ovs_strerror(error));
+    }
+    ovs_mutex_unlock(&gl_mutex);
+    if (!error) {
+        netdev_change_seq_changed(netdev);
+    }
+    return error;
+}
+
+int
+netdev_gl_get_mtu_request(const struct netdev *netdev)
+{
+    if (!netdev_is_gl(netdev)) {
+        return 0;
+    }
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    ovs_mutex_lock(&dev->mutex);
+    int mtu = dev->mtu_request;
+    ovs_mutex_unlock(&dev->mutex);
+    return mtu;
+}
+
 static int
 netdev_gl_get_ifindex(const struct netdev *netdev)
 {
@@ -576,9 +637,10 @@ netdev_gl_ports_changed(void)
         .dealloc = netdev_gl_dealloc, .get_config = netdev_gl_get_config,                  \
         .set_config = netdev_gl_set_config, .get_etheraddr = netdev_gl_get_etheraddr,      \
         .set_etheraddr = netdev_gl_set_etheraddr, .get_mtu = netdev_gl_get_mtu,            \
-        .get_ifindex = netdev_gl_get_ifindex, .get_carrier = netdev_gl_get_carrier,        \
-        .get_stats = netdev_gl_get_stats, .get_status = netdev_gl_get_status,              \
-        .update_flags = netdev_gl_update_flags, .get_addr_list = netdev_gl_get_addr_list,  \
+        .set_mtu = netdev_gl_set_mtu, .get_ifindex = netdev_gl_get_ifindex,                \
+        .get_carrier = netdev_gl_get_carrier, .get_stats = netdev_gl_get_stats,            \
+        .get_status = netdev_gl_get_status, .update_flags = netdev_gl_update_flags,        \
+        .get_addr_list = netdev_gl_get_addr_list,                                          \
     }
 
 /* run/wait are per class: one class does the periodic refresh for all three. */

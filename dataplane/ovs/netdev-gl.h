@@ -46,6 +46,10 @@ bool netdev_is_gl(const struct netdev *);
 int netdev_gl_get_port_config(const struct netdev *, char *devargs, size_t devargs_len,
                               uint16_t *n_rxq);
 
+/* The MTU requested for 'netdev' (mtu_request) before gldp had the port, or 0: dpif-gl
+ * applies it when it adds the port. */
+int netdev_gl_get_mtu_request(const struct netdev *);
+
 /* Readies the kernel interface of a gl-system port for gldp (brings it up when down).
  * Returns 0 or an errno; 0 for the other types. */
 int netdev_gl_prepare_system_port(const struct netdev *);

@@ -11,8 +11,11 @@
                            no_port, re-adding the port restores traffic
   test_two_pmds            two PMD threads, one rx queue each, traffic through both
   test_bad_cli_input       invalid devargs / flows / actions / ports get clear errors
+  test_port_mtu            set-port mtu=N: gldp and the kernel interface of an af_packet
+                           port follow; out-of-range and unsupported devices refused
 """
 
+import json
 import os
 import re
 import socket
@@ -227,6 +230,37 @@ def test_bad_cli_input():
         check("usage" in run([binary("gl-dpctl"), "--help"]).stdout, "gl-dpctl --help")
 
 
+def test_port_mtu():
+    with Env("m") as env:
+        ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
+        ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
+        env.gldp(ports=[("p1", f"net_af_packet0,iface={o1}"),
+                        ("p2", f"net_af_packet1,iface={o2}"), ("r", "net_ring0")])
+        env.dpctl("add-flow", "in_port(1)", "2")
+        env.dpctl("add-flow", "in_port(2)", "1")
+        r = env.dpctl("set-port", "p1", "mtu=1400")
+        check("mtu 1400" in r.stdout, f"set-port output: {r.stdout}")
+        check(env.port_stats("p1")["mtu"] == 1400, f"show: {env.port_stats('p1')}")
+        kmtu = json.loads(run(["ip", "-j", "link", "show", o1]).stdout)[0]["mtu"]
+        check(kmtu == 1400, f"kernel interface {o1} has MTU {kmtu}, want 1400")
+        env.dpctl("set-port", "2", "mtu=1280")  # by number
+        check(env.port_stats("p2")["mtu"] == 1280, f"show: {env.port_stats('p2')}")
+        env.ping(ns1, "10.0.0.2", count=2)
+        for args, want in ((["set-port", "p1", "mtu=9000"], "outside 68..2030"),
+                           (["set-port", "p1", "mtu=67"], "outside 68..2030"),
+                           # DPDK's af_packet receives frames of up to 1518 bytes
+                           (["set-port", "p1", "mtu=1600"], "net_af_packet device takes 46..1500"),
+                           (["set-port", "r", "mtu=1400"], "net_ring device cannot change its MTU"),
+                           (["set-port", "nope", "mtu=1400"], "no port named 'nope'"),
+                           (["set-port", "p1", "mtux=1400"], "set-port NAME|NUMBER mtu=N"),
+                           (["add-port", "q", "net_null1", "mtu=9000"], "mtu=68..2030")):
+            r = env.dpctl(*args, check_rc=False)
+            check(r.returncode != 0, f"{args} succeeded")
+            check(want in r.stderr + r.stdout, f"{args}: error does not mention '{want}': "
+                  f"{r.stderr}")
+        check(env.port_stats("p1")["mtu"] == 1400, "a refused set-port changed the MTU")
+
+
 if __name__ == "__main__":
     main([test_ping_and_udp, test_flow_actions, test_upcall_client, test_port_removal,
-          test_two_pmds, test_bad_cli_input])
+          test_two_pmds, test_bad_cli_input, test_port_mtu])

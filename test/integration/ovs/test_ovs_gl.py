@@ -11,7 +11,8 @@ namespace hosts, driven by Debian's ovs-vsctl / ovs-ofctl / ovs-appctl.
                           virtual address), VLAN push seen tagged by tcpdump, VLAN pop of
                           tagged frames sent with scapy, two tables with goto
   test_internal_port      the bridge's internal port is a net_tap in gldp: the host
-                          pings a namespace through it
+                          pings a namespace through it; mtu_request reaches gldp and the
+                          kernel interface (also when set before the port is added)
   test_controller         an os-ken OpenFlow 1.3 app gets every packet as a packet-in and
                           floods it with a packet-out; hosts ping through the controller
   test_gldp_restart       gldp is killed and restarted: dpif-gl notices the new boot id,
@@ -198,6 +199,28 @@ def test_internal_port():
             env.ping(ns1, f"{NET}.254")
         finally:
             gltest_run(["ip", "addr", "del", f"{NET}.254/24", "dev", br], check_rc=False)
+        # mtu_request on ports gldp has (internal: net_tap, the kernel tap follows) and on
+        # one given with the port, before gldp has it.
+        env.vsctl("set", "Interface", br, "mtu_request=1400")
+        env.vsctl("add-port", br, "n9", "--", "set", "Interface", "n9", "type=dpdk",
+                  "options:dpdk-devargs=net_tap_oi9,iface=glmtu9", "mtu_request=1300")
+        env.wait_ports(br, [br, o1, "n9"])
+
+        def mtus():
+            ports = {p["name"]: p["mtu"] for p in env.show()["ports"]}
+            return ports.get(br), ports.get("n9")
+
+        for _ in range(50):
+            if mtus() == (1400, 1300):
+                break
+            time.sleep(0.1)
+        check(mtus() == (1400, 1300), f"gldp MTUs of {br}, n9: {mtus()}, want (1400, 1300)")
+        import json
+        for dev, want in ((br, 1400), ("glmtu9", 1300)):
+            k = json.loads(gltest_run(["ip", "-j", "link", "show", dev]).stdout)[0]["mtu"]
+            check(k == want, f"kernel MTU of {dev}: {k}, want {want}")
+        got = env.vsctl("get", "Interface", "n9", "mtu").stdout.strip()
+        check(got == "1300", f"ovs-vsctl get Interface n9 mtu: {got}")
 
 
 def free_tcp_port():
