@@ -175,17 +175,79 @@ std::expected<api::PortInfo, api::Error> Datapath::port_add(const PortConfig& cf
     return std::unexpected(err(EBUSY, "port number " + std::to_string(no) + " is in use by '" +
                                           ports_[no].load()->name() + "'"));
   }
+  if (is_esp_devargs(cfg.devargs)) return esp_port_add(cfg, no);
   auto port = Port::open(cfg, no, pool_, static_cast<uint16_t>(pmds_.size() + 1));
   if (!port) return std::unexpected(err(EINVAL, port.error()));
   Port* raw = port->release();
   ports_[no].store(raw, std::memory_order_release);
   rebalance_rxqs();
-  return raw->info();
+  return port_info(no).value();
+}
+
+std::expected<api::PortInfo, api::Error> Datapath::esp_port_add(const PortConfig& cfg,
+                                                                uint32_t no) {
+  auto a = parse_esp_devargs(cfg.devargs);
+  if (!a) return std::unexpected(err(EINVAL, a.error()));
+  if (cfg.mtu != 0) return std::unexpected(err(EINVAL, "an ESP port's MTU follows its underlay's"));
+  uint32_t u = api::kPortAny;
+  if (a->underlay.find_first_not_of("0123456789") == std::string::npos && a->underlay.size() < 4) {
+    u = static_cast<uint32_t>(std::stoul(a->underlay));
+  } else if (auto found = port_by_name(a->underlay)) {
+    u = *found;
+  }
+  Port* up = u < kMaxPorts ? port(u) : nullptr;
+  if (up == nullptr)
+    return std::unexpected(err(ENOENT, "gl_esp: no underlay port '" + a->underlay + "'"));
+  if (up->is_esp())
+    return std::unexpected(
+        err(EINVAL, "gl_esp: underlay '" + a->underlay + "' is itself an ESP port"));
+  const EspChildren* old = up->esp_children();
+  const size_t alen = a->family == 4 ? 4 : 16;
+  if (old != nullptr)
+    for (const EspChild& c : old->v)
+      if (c.family == a->family && std::memcmp(c.local, a->local, alen) == 0 &&
+          std::memcmp(c.remote, a->remote, alen) == 0)
+        return std::unexpected(err(EEXIST, "gl_esp: port " + ports_[c.port_no].load()->name() +
+                                               " already carries these addresses on '" +
+                                               up->name() + "'"));
+  std::unique_ptr<Port> vp =
+      Port::open_esp(cfg, no, *a, u, static_cast<uint16_t>(pmds_.size() + 1));
+  ports_[no].store(vp.release(), std::memory_order_release);
+  auto* next = new EspChildren{old != nullptr ? old->v : std::vector<EspChild>{}};
+  EspChild c{};
+  c.port_no = no;
+  c.family = a->family;
+  std::memcpy(c.local, a->local, 16);
+  std::memcpy(c.remote, a->remote, 16);
+  next->v.push_back(c);
+  up->set_esp_children(next);
+  rcu_.defer([old] { delete old; });
+  return port_info(no).value();
 }
 
 std::expected<void, api::Error> Datapath::port_del(uint32_t port_no) {
   Port* p = port(port_no);
   if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
+  if (const EspChildren* kids = p->esp_children(); kids != nullptr && !kids->v.empty()) {
+    std::string names;
+    for (const EspChild& c : kids->v)
+      if (Port* k = port(c.port_no)) names += (names.empty() ? "" : ", ") + k->name();
+    return std::unexpected(err(EBUSY, "port '" + p->name() + "' is the underlay of ESP ports (" +
+                                          names + "): delete them first"));
+  }
+  if (p->is_esp()) {
+    if (Port* up = port(p->esp_underlay())) {
+      const EspChildren* old = up->esp_children();
+      EspChildren* next = nullptr;
+      if (old != nullptr && old->v.size() > 1) {
+        next = new EspChildren{};
+        for (const EspChild& c : old->v)
+          if (c.port_no != port_no) next->v.push_back(c);
+      }
+      up->set_esp_children(next);
+      rcu_.defer([old] { delete old; });
+    }
+  }
   ports_[port_no].store(nullptr, std::memory_order_release);
   rebalance_rxqs();
   // Every PMD must stop polling and sending on the port before the device goes away.
@@ -206,12 +268,33 @@ std::expected<uint32_t, api::Error> Datapath::port_by_name(const std::string& na
 std::expected<api::PortInfo, api::Error> Datapath::port_info(uint32_t port_no) const {
   Port* p = port(port_no);
   if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
-  return p->info();
+  return info_of(*p);
+}
+
+api::PortInfo Datapath::info_of(const Port& p) const {
+  api::PortInfo pi = p.info();
+  if (!p.is_esp()) return pi;
+  // An ESP port: link as the underlay's, MTU the largest inner one its ESP packets leave
+  // room for in the underlay's (tunnel mode, AEAD: outer IP + SPI/seq 8 + IV 8, padding
+  // to 4 with 2 trailer bytes, ICV 16; the inner frame's Ethernet header).
+  if (Port* u = port(p.esp_underlay())) {
+    uint16_t umtu = 0;
+    rte_eth_link link{};
+    if (rte_eth_dev_get_mtu(u->dpdk_id(), &umtu) == 0) {
+      const uint32_t hdr = (p.esp_args().family == 4 ? 20u : 40u) + 16u;
+      if (umtu > hdr + 16 + 4 + kEthLenForMtu)
+        pi.mtu = static_cast<uint16_t>(((umtu - hdr - 16) & ~3u) - 2 - kEthLenForMtu);
+    }
+    if (rte_eth_link_get_nowait(u->dpdk_id(), &link) == 0) pi.link_up = link.link_status ? 1 : 0;
+  }
+  return pi;
 }
 
 std::expected<api::PortInfo, api::Error> Datapath::port_set_mtu(uint32_t port_no, uint16_t mtu) {
   Port* p = port(port_no);
   if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
+  if (p->is_esp())
+    return std::unexpected(err(ENOTSUP, "an ESP port's MTU follows its underlay's: set that"));
   if (mtu < 68 || mtu > api::kMaxPortMtu)
     return std::unexpected(err(EINVAL, "MTU " + std::to_string(mtu) + " is outside 68.." +
                                            std::to_string(api::kMaxPortMtu) +
@@ -233,13 +316,13 @@ std::expected<api::PortInfo, api::Error> Datapath::port_set_mtu(uint32_t port_no
     }
     return std::unexpected(err(-rc, "cannot set MTU " + std::to_string(mtu) + ": " + why));
   }
-  return p->info();
+  return info_of(*p);
 }
 
 std::vector<api::PortInfo> Datapath::port_list() const {
   std::vector<api::PortInfo> out;
   for (auto& slot : ports_)
-    if (Port* p = slot.load(std::memory_order_relaxed)) out.push_back(p->info());
+    if (Port* p = slot.load(std::memory_order_relaxed)) out.push_back(info_of(*p));
   return out;
 }
 

@@ -221,6 +221,9 @@ class Datapath {
  private:
   Datapath();
   void rebalance_rxqs();  // assign every (port, queue) to a PMD and publish
+  std::expected<api::PortInfo, api::Error> esp_port_add(const PortConfig& cfg, uint32_t no);
+  api::PortInfo info_of(const Port& p) const;
+  static constexpr uint32_t kEthLenForMtu = 14;
   void retire_flow(Flow* f);
   void publish_sa_tables();  // rebuilds SaTables from sas_ and swaps it in (RCU)
 

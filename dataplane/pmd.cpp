@@ -73,6 +73,12 @@ inline std::span<const uint8_t> after_first(std::span<const uint8_t> blob) {
 }
 
 constexpr uint16_t kEthLen = 14;
+constexpr uint8_t kIpProtoEsp = 50;
+constexpr uint16_t kEthTypeIpv4Be = 0x0008;  // 0x0800 in network order, read little-endian
+constexpr uint16_t kEthTypeIpv6Be = 0xdd86;
+// recirc(0): what follows the decryption of an ESP port's packet.
+alignas(4) constexpr uint8_t kRecircZeroBytes[8] = {8, 0, OVS_ACTION_ATTR_RECIRC, 0, 0, 0, 0, 0};
+constexpr std::span<const uint8_t> kRecircZero{kRecircZeroBytes, 8};
 
 // The packets of one ESP burst: crypto buffers, the mbufs they live in and their index in
 // the caller's batch (for their metadata).
@@ -273,6 +279,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
   RecircQueue recirc;
   RecircQueue* saved_recirc = recirc_;
   recirc_ = &recirc;
+  EspPending esp_in;  // ESP packets for ESP ports
 
   // Phase 1: parse every packet; metadata words come from md.
   uint16_t ng = 0;
@@ -288,8 +295,18 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
         drop(m, Drop::kParse);
         continue;
       }
+    } else if (keys[ng].nw_proto == kIpProtoEsp && keys[ng].recirc_id == 0 &&
+               (keys[ng].nw_frag & flow::kFragAny) == 0 && esp_divert(m, keys[ng], esp_in)) {
+      continue;  // ESP for an ESP port: decrypted below
     }
     good[ng++] = m;
+  }
+  // ESP packets for ESP ports: decrypt as one burst; the inner frames enter the pipeline
+  // on their ESP port (recirculated with recirc_id 0, processed after this batch).
+  if (esp_in.n > 0) {
+    const uint16_t en = esp_in.n;
+    esp_in.n = 0;
+    esp_decrypt(esp_in.pkts, esp_in.md, en, kRecircZero);
   }
 
   // Phase 2: exact-match cache: hash and prefetch the whole batch, then look up.
@@ -356,7 +373,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     run_flags |= keys[i].tcp_flags;
     const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
     if (a->only_output >= 0) {
-      output(m, static_cast<uint32_t>(a->only_output));
+      output(m, static_cast<uint32_t>(a->only_output), keys[i].in_port);
       continue;
     }
     PacketMd pmd;
@@ -398,10 +415,10 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
       case OVS_ACTION_ATTR_OUTPUT: {
         uint32_t port_no = read_u32(p);
         if (take) {
-          output(m, port_no);
+          output(m, port_no, md.in_port);
           consumed = true;
         } else if (rte_mbuf* c = rte_pktmbuf_copy(m, dp_.pool(), 0, UINT32_MAX)) {
-          output(c, port_no);
+          output(c, port_no, md.in_port);
         } else {
           ctr_.drops[static_cast<size_t>(Drop::kNoMbuf)].add();
         }
@@ -643,7 +660,7 @@ void Pmd::esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame) {
           flow::l4_checksum(flow::ipv6_pseudo_sum(ip + 8, ip + 24, 58, plen), icmp, plen);
       std::memcpy(icmp + 2, &cs, 2);
     }
-    output(r, md.in_port);
+    output(r, md.in_port, md.in_port);
   }
   drop(m, Drop::kEspTooBig);
 }
@@ -711,39 +728,90 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
     m->pkt_len = m->data_len;
     m->ol_flags = 0;  // the underlay's offload flags do not describe the inner frame
     m->packet_type = 0;
+    if (Port* vp = dp_.port(md[st.idx[j]].in_port); vp != nullptr && vp->is_esp())
+      vp->count_rx(index_, m->pkt_len);
     flow::PacketLayout lay{};
     exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
 }
 
-void Pmd::output(rte_mbuf* m, uint32_t port_no) {
-  if (port_no >= kMaxPorts || dp_.port(port_no) == nullptr) {
+bool Pmd::esp_divert(rte_mbuf* m, const flow::FlowKey& key, EspPending& to) {
+  const Port* rp = dp_.port(key.in_port);
+  if (rp == nullptr || !rp->has_esp_children()) return false;
+  uint32_t vp = api::kPortAny;
+  if (key.eth_type == kEthTypeIpv4Be) {
+    vp = rp->esp_port_for(4, reinterpret_cast<const uint8_t*>(&key.ipv4_src),
+                          reinterpret_cast<const uint8_t*>(&key.ipv4_dst));
+  } else if (key.eth_type == kEthTypeIpv6Be) {
+    vp = rp->esp_port_for(6, key.ipv6_src, key.ipv6_dst);
+  }
+  if (vp == api::kPortAny) return false;
+  to.pkts[to.n] = m;
+  std::memcpy(&to.md[to.n], &key, sizeof(PacketMd));
+  to.md[to.n++].in_port = vp;
+  return true;
+}
+
+void Pmd::output(rte_mbuf* m, uint32_t port_no, uint32_t in_port) {
+  Port* port = port_no < kMaxPorts ? dp_.port(port_no) : nullptr;
+  if (port == nullptr) {
     drop(m, Drop::kNoPort);
     return;
   }
   TxBuf& b = tx_[port_no];
-  if (b.n == 0) dirty_[n_dirty_++] = static_cast<uint16_t>(port_no);
+  if (!b.dirty) {
+    b.dirty = true;
+    dirty_[n_dirty_++] = static_cast<uint16_t>(port_no);
+  }
+  // An ESP port encrypts at flush; remember where the packet came from (ICMP "too big").
+  if (port->is_esp()) m->hash.usr = in_port;
   b.pkts[b.n++] = m;
   if (b.n == kBatch) {
-    dp_.port(port_no)->tx(index_, b.pkts, b.n, ctr_.drops[static_cast<size_t>(Drop::kTxFull)]);
-    b.n = 0;
+    send(*port, b);
     // the port stays in dirty_: flush_tx() skips empty buffers
   }
 }
 
+void Pmd::send(Port& port, TxBuf& b) {
+  const uint16_t n = b.n;
+  b.n = 0;
+  if (port.is_esp()) {
+    esp_port_tx(port, b.pkts, n);
+  } else {
+    port.tx(index_, b.pkts, n, ctr_.drops[static_cast<size_t>(Drop::kTxFull)]);
+  }
+}
+
+void Pmd::esp_port_tx(Port& port, rte_mbuf** in, uint16_t n) {
+  // Copy out: encryption outputs to the underlay, whose buffer may be flushed meanwhile.
+  rte_mbuf* pkts[kBatch];
+  PacketMd md[kBatch];
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    pkts[i] = in[i];
+    md[i] = PacketMd{};
+    md[i].in_port = pkts[i]->hash.usr;
+    bytes += rte_pktmbuf_pkt_len(pkts[i]);
+  }
+  port.count_tx(index_, n, bytes);
+  esp_encrypt(port.esp_group(), pkts, md, n, port.esp_out_actions());
+}
+
 void Pmd::flush_tx() {
+  // Flushing an ESP port outputs to its underlay: the loop also takes what it adds.
   for (uint16_t i = 0; i < n_dirty_; ++i) {
     uint16_t p = dirty_[i];
     TxBuf& b = tx_[p];
+    b.dirty = false;
     if (b.n == 0) continue;
     Port* port = dp_.port(p);
     if (port == nullptr) {
       rte_pktmbuf_free_bulk(b.pkts, b.n);
       ctr_.drops[static_cast<size_t>(Drop::kNoPort)].add(b.n);
+      b.n = 0;
     } else {
-      port->tx(index_, b.pkts, b.n, ctr_.drops[static_cast<size_t>(Drop::kTxFull)]);
+      send(*port, b);
     }
-    b.n = 0;
   }
   n_dirty_ = 0;
 }

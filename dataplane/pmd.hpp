@@ -114,6 +114,7 @@ class Pmd {
  private:
   struct TxBuf {
     uint16_t n = 0;
+    bool dirty = false;  // listed in dirty_
     rte_mbuf* pkts[kBatch];
   };
   // Packets of one flow run whose actions start with an ESP action: handed to the SA's
@@ -143,13 +144,20 @@ class Pmd {
   void esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
                std::span<const uint8_t> rest);
   void esp_flush_pending();
+  // An ESP packet from the underlay of an ESP port, for that port: queued in `to` with
+  // in_port = the ESP port (true), or left to the pipeline (false).
+  bool esp_divert(rte_mbuf* m, const flow::FlowKey& key, EspPending& to);
   void esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
                    std::span<const uint8_t> rest);
   void esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const uint8_t> rest);
   // A frame too big for the SA's underlay MTU: ICMP "fragmentation needed" back for IPv4
   // with DF, then dropped (esp_too_big).
   void esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame);
-  void output(rte_mbuf* m, uint32_t port_no);
+  // Queues m for port_no (sent when the port's buffer is full or at flush_tx). in_port:
+  // where m entered (an ESP port sends ICMP "too big" there).
+  void output(rte_mbuf* m, uint32_t port_no, uint32_t in_port);
+  void send(Port& port, TxBuf& b);  // empties b: tx burst, or encryption for an ESP port
+  void esp_port_tx(Port& port, rte_mbuf** pkts, uint16_t n);
   void flush_tx();
   void upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,
               std::span<const uint8_t> userdata);
@@ -191,7 +199,7 @@ class Pmd {
   flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)
   PacketMd rx_md_[kBatch] = {};  // metadata of received packets (only in_port varies)
   TxBuf tx_[kMaxPorts];
-  uint16_t dirty_[kMaxPorts];
+  uint16_t dirty_[2 * kMaxPorts];  // an underlay may be listed again while ESP ports flush
   uint16_t n_dirty_ = 0;
 };
 

@@ -1,9 +1,13 @@
 #include "dataplane/port.hpp"
 
+#include <arpa/inet.h>
+#include <linux/openvswitch.h>
 #include <rte_bus.h>
 #include <rte_dev.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace gl::dp {
@@ -15,6 +19,83 @@ std::string rte_err(int rc) {
 }
 
 }  // namespace
+
+bool is_esp_devargs(const std::string& devargs) {
+  return devargs == kEspDriver || devargs.rfind(std::string(kEspDriver) + ",", 0) == 0;
+}
+
+std::expected<EspPortArgs, std::string> parse_esp_devargs(const std::string& devargs) {
+  EspPortArgs a;
+  bool has_local = false, has_remote = false, has_group = false;
+  uint8_t local_family = 0, remote_family = 0;
+  size_t pos = devargs.find(',');
+  while (pos != std::string::npos) {
+    size_t next = devargs.find(',', pos + 1);
+    std::string kv =
+        devargs.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
+    pos = next;
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return std::unexpected("gl_esp: '" + kv + "' is not KEY=VALUE");
+    std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    if (k == "underlay") {
+      if (v.empty()) return std::unexpected("gl_esp: underlay needs a port name or number");
+      a.underlay = v;
+    } else if (k == "group") {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long g = std::strtoul(v.c_str(), &end, 0);
+      if (v.empty() || *end != '\0' || errno != 0 || g == 0 || g > UINT32_MAX)
+        return std::unexpected("gl_esp: group must be a number from 1 to 4294967295, not '" + v +
+                               "'");
+      a.group = static_cast<uint32_t>(g);
+      has_group = true;
+    } else if (k == "local" || k == "remote") {
+      uint8_t* out = k == "local" ? a.local : a.remote;
+      uint8_t fam = 0;
+      if (inet_pton(AF_INET, v.c_str(), out) == 1)
+        fam = 4;
+      else if (inet_pton(AF_INET6, v.c_str(), out) == 1)
+        fam = 6;
+      else
+        return std::unexpected("gl_esp: " + k + " '" + v + "' is not an IPv4 or IPv6 address");
+      (k == "local" ? local_family : remote_family) = fam;
+      (k == "local" ? has_local : has_remote) = true;
+    } else {
+      return std::unexpected("gl_esp: unknown option '" + k + "' (underlay, group, local, remote)");
+    }
+  }
+  if (a.underlay.empty() || !has_group || !has_local || !has_remote)
+    return std::unexpected(
+        "gl_esp needs underlay=PORT, group=N, local=IP and remote=IP, e.g. "
+        "gl_esp,underlay=p2,group=1,local=192.0.2.1,remote=192.0.2.2");
+  if (local_family != remote_family)
+    return std::unexpected("gl_esp: local and remote are not of the same address family");
+  a.family = local_family;
+  return a;
+}
+
+std::unique_ptr<Port> Port::open_esp(const PortConfig& cfg, uint32_t port_no,
+                                     const EspPortArgs& args, uint32_t underlay_no,
+                                     uint16_t n_users) {
+  std::unique_ptr<Port> p(new Port());
+  p->cfg_ = cfg;
+  p->port_no_ = port_no;
+  p->dpdk_id_ = UINT16_MAX;
+  p->n_rxq_ = 0;  // nothing to poll: ESP ports receive through their underlay
+  p->n_txq_ = 0;
+  p->driver_ = kEspDriver;
+  p->esp_ = true;
+  p->esp_underlay_ = underlay_no;
+  p->esp_args_ = args;
+  const uint16_t len = 8, type = OVS_ACTION_ATTR_OUTPUT;
+  std::memcpy(p->esp_out_, &len, 2);
+  std::memcpy(p->esp_out_ + 2, &type, 2);
+  std::memcpy(p->esp_out_ + 4, &underlay_no, 4);
+  p->n_users_ = n_users;
+  p->vctr_ = std::make_unique<VirtCounters[]>(n_users);
+  return p;
+}
 
 std::expected<std::unique_ptr<Port>, std::string> Port::open(const PortConfig& cfg,
                                                              uint32_t port_no, rte_mempool* pool,
@@ -102,6 +183,7 @@ std::expected<std::unique_ptr<Port>, std::string> Port::open(const PortConfig& c
 }
 
 Port::~Port() {
+  delete esp_children_.exchange(nullptr);
   if (!opened_) return;
   if (started_) rte_eth_dev_stop(dpdk_id_);
   rte_eth_dev_close(dpdk_id_);
@@ -139,6 +221,16 @@ api::PortInfo Port::info() const {
   api::set_fixed(pi.name, sizeof pi.name, cfg_.name);
   api::set_fixed(pi.devargs, sizeof pi.devargs, cfg_.devargs);
   api::set_fixed(pi.driver, sizeof pi.driver, driver_.substr(0, sizeof pi.driver - 1));
+  if (esp_) {
+    // MTU and link follow the underlay (Datapath::port_info fills them in).
+    for (uint16_t u = 0; u < n_users_; ++u) {
+      pi.stats.rx_packets += vctr_[u].rx_packets.get();
+      pi.stats.rx_bytes += vctr_[u].rx_bytes.get();
+      pi.stats.tx_packets += vctr_[u].tx_packets.get();
+      pi.stats.tx_bytes += vctr_[u].tx_bytes.get();
+    }
+    return pi;
+  }
   rte_ether_addr mac{};
   if (rte_eth_macaddr_get(dpdk_id_, &mac) == 0) std::memcpy(pi.mac, mac.addr_bytes, 6);
   uint16_t mtu = 0;

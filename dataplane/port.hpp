@@ -1,12 +1,18 @@
-// port.hpp — a datapath port: one DPDK ethdev created from devargs.
+// port.hpp — a datapath port: one DPDK ethdev created from devargs, or an ESP port.
 //
 // Purpose: probing a device from its devargs (any PMD: af_packet, tap, pcap, null, ring,
 // memif, virtio_user, vhost, PCI), configuring rx/tx queues, starting, reporting, and
 // removing it again at runtime. Each PMD thread owns one tx queue of every port; when a
 // device has fewer tx queues than users, the queue is shared under a spinlock (the only
 // lock a PMD ever takes, and only for such devices — documented in dataplane/DESIGN.md).
+// An ESP port ("gl_esp,underlay=NAME,group=N,local=IP,remote=IP") has no device: what is
+// output to it is encrypted with its group's outbound SA and sent out of the underlay
+// port; ESP packets that arrive on the underlay from `remote` to `local` are decrypted and
+// enter the pipeline on it (dataplane/DESIGN.md, "ESP ports").
 // Thread-safety: open/close and info on the control thread; tx()/rx() on the thread
-// owning the queue. Complexity: tx/rx are one DPDK burst.
+// owning the queue; the ESP children of an underlay are an RCU-published list.
+// Complexity: tx/rx are one DPDK burst; esp_port_for is linear in the ESP ports of the
+// underlay (a handful).
 #pragma once
 
 #include <rte_ethdev.h>
@@ -15,8 +21,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <expected>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,12 +45,37 @@ struct PortConfig {
   uint16_t mtu = 0;  // 0 = the device's default
 };
 
+// What "gl_esp,..." devargs say (parse_esp_devargs checks every field).
+struct EspPortArgs {
+  std::string underlay;                     // name or number of the underlay port
+  uint32_t group = 0;                       // outbound SA group (>= 1)
+  uint8_t family = 4;                       // 4 or 6
+  uint8_t local[16] = {}, remote[16] = {};  // IPv4 in the first 4 bytes, network order
+};
+inline constexpr const char* kEspDriver = "gl_esp";
+bool is_esp_devargs(const std::string& devargs);
+std::expected<EspPortArgs, std::string> parse_esp_devargs(const std::string& devargs);
+
+// The ESP ports riding on an underlay port: immutable once published.
+struct EspChild {
+  uint32_t port_no;
+  uint8_t family;
+  uint8_t local[16], remote[16];
+};
+struct EspChildren {
+  std::vector<EspChild> v;
+};
+
 class Port {
  public:
   // Probes and starts the device. `n_tx_users` = PMD threads + the control thread.
   static std::expected<std::unique_ptr<Port>, std::string> open(const PortConfig& cfg,
                                                                 uint32_t port_no, rte_mempool* pool,
                                                                 uint16_t n_tx_users);
+  // An ESP port over `underlay_no` (checked by the caller). `n_users` as for open.
+  static std::unique_ptr<Port> open_esp(const PortConfig& cfg, uint32_t port_no,
+                                        const EspPortArgs& args, uint32_t underlay_no,
+                                        uint16_t n_users);
   ~Port();  // stops, closes and removes the device
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
@@ -66,6 +99,43 @@ class Port {
   api::PortInfo info() const;
   void count_rx_drop(uint64_t n = 1) { rx_dropped_.fetch_add(n, std::memory_order_relaxed); }
 
+  // ---- ESP ports ----
+  bool is_esp() const { return esp_; }
+  uint32_t esp_underlay() const { return esp_underlay_; }
+  uint32_t esp_group() const { return esp_args_.group; }
+  const EspPortArgs& esp_args() const { return esp_args_; }
+  // OUTPUT(underlay) in the netlink encoding: what follows esp_encrypt for this port.
+  std::span<const uint8_t> esp_out_actions() const { return esp_out_; }
+  // Per-context counters of an ESP port (single writer each).
+  void count_rx(uint16_t user, uint64_t bytes) {
+    vctr_[user].rx_packets.add();
+    vctr_[user].rx_bytes.add(bytes);
+  }
+  void count_tx(uint16_t user, uint64_t n, uint64_t bytes) {
+    vctr_[user].tx_packets.add(n);
+    vctr_[user].tx_bytes.add(bytes);
+  }
+
+  // ---- underlay side ----
+  // The ESP port for an ESP packet from `src` to `dst` arriving here; kPortAny if none.
+  uint32_t esp_port_for(uint8_t family, const uint8_t* src, const uint8_t* dst) const {
+    const EspChildren* c = esp_children_.load(std::memory_order_acquire);
+    if (c == nullptr) return api::kPortAny;
+    const size_t n = family == 4 ? 4 : 16;
+    for (const EspChild& e : c->v)
+      if (e.family == family && std::memcmp(e.local, dst, n) == 0 &&
+          std::memcmp(e.remote, src, n) == 0)
+        return e.port_no;
+    return api::kPortAny;
+  }
+  bool has_esp_children() const { return esp_children_.load(std::memory_order_relaxed) != nullptr; }
+  // Control thread: publishes a new list (nullptr = none); returns the old one to free
+  // after a grace period.
+  const EspChildren* set_esp_children(const EspChildren* c) {
+    return esp_children_.exchange(c, std::memory_order_acq_rel);
+  }
+  const EspChildren* esp_children() const { return esp_children_.load(std::memory_order_acquire); }
+
  private:
   Port() = default;
   PortConfig cfg_;
@@ -80,6 +150,18 @@ class Port {
   bool opened_ = false;                  // dpdk_id_ refers to our device
   std::atomic<uint64_t> tx_dropped_{0};  // written by several PMDs (rare path): fetch_add
   std::atomic<uint64_t> rx_dropped_{0};
+  // ESP ports.
+  struct alignas(64) VirtCounters {
+    Counter rx_packets, rx_bytes, tx_packets, tx_bytes;
+  };
+  bool esp_ = false;
+  uint32_t esp_underlay_ = 0;
+  EspPortArgs esp_args_;
+  uint8_t esp_out_[8] = {};
+  std::unique_ptr<VirtCounters[]> vctr_;
+  uint16_t n_users_ = 0;
+  // Underlays.
+  std::atomic<const EspChildren*> esp_children_{nullptr};
 };
 
 }  // namespace gl::dp
