@@ -205,7 +205,7 @@ dpif_gl_port_open_type(const struct dpif_class *class OVS_UNUSED, const char *ty
     if (!strcmp(type, "gl")) {
         return NETDEV_GL_TYPE_DPDK;
     }
-    return type;
+    return type; /* dpdk, gl-esp */
 }
 
 static int

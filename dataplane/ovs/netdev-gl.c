@@ -3,6 +3,7 @@
 
 #include "netdev-gl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -37,6 +38,10 @@ struct netdev_gl {
     char *devargs;   /* What gldp opens; NULL until configured. */
     uint16_t n_rxq;  /* 0 = gldp's default. */
     int mtu_request; /* Last set_mtu; applied when gldp adds the port. 0 = none. */
+    /* gl-esp options, as given. */
+    char esp_remote[INET6_ADDRSTRLEN], esp_local[INET6_ADDRSTRLEN];
+    char esp_underlay[GL_DP_NAME_LEN];
+    uint32_t esp_group;
     /* Last state seen from gldp (for change notification). */
     bool seen;
     bool link_up;
@@ -55,6 +60,7 @@ static long long int next_refresh OVS_GUARDED_BY(gl_mutex);
 static const struct netdev_class netdev_gl_dpdk_class;
 static const struct netdev_class netdev_gl_internal_class;
 static const struct netdev_class netdev_gl_system_class;
+static const struct netdev_class netdev_gl_esp_class;
 
 const char *
 gl_ovs_socket_path(void)
@@ -68,7 +74,7 @@ netdev_is_gl(const struct netdev *netdev)
 {
     const struct netdev_class *c = netdev->netdev_class;
     return c == &netdev_gl_dpdk_class || c == &netdev_gl_internal_class ||
-           c == &netdev_gl_system_class;
+           c == &netdev_gl_system_class || c == &netdev_gl_esp_class;
 }
 
 static struct netdev_gl *
@@ -131,6 +137,13 @@ static bool
 is_type(const struct netdev *netdev, const struct netdev_class *c)
 {
     return netdev->netdev_class == c;
+}
+
+/* DPDK and ESP ports have no kernel interface behind them. */
+static bool
+no_kernel_iface(const struct netdev *netdev)
+{
+    return is_type(netdev, &netdev_gl_dpdk_class) || is_type(netdev, &netdev_gl_esp_class);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
@@ -198,10 +211,81 @@ netdev_gl_get_config(const struct netdev *netdev, struct smap *args)
     if (dev->devargs && is_type(netdev, &netdev_gl_dpdk_class)) {
         smap_add(args, "dpdk-devargs", dev->devargs);
     }
+    if (is_type(netdev, &netdev_gl_esp_class)) {
+        if (dev->esp_remote[0]) {
+            smap_add(args, "remote_ip", dev->esp_remote);
+            smap_add(args, "local_ip", dev->esp_local);
+            smap_add(args, "underlay", dev->esp_underlay);
+            smap_add_format(args, "group", "%u", dev->esp_group);
+        }
+    }
     if (dev->n_rxq) {
         smap_add_format(args, "n_rxq", "%u", dev->n_rxq);
     }
     ovs_mutex_unlock(&dev->mutex);
+    return 0;
+}
+
+/* gl-esp: options remote_ip, local_ip (IPv4 or IPv6, one family), underlay (the gldp
+ * port, in this or another gl bridge, that carries the ESP packets) and group (the
+ * outbound SA group: the SAs added with group=N encrypt what OVS sends to this port). */
+static int
+esp_set_config(struct netdev *netdev, const struct smap *args, char **errp)
+{
+    struct netdev_gl *dev = netdev_gl_cast(netdev);
+    const char *name = netdev_get_name(netdev);
+    const char *remote = smap_get_def(args, "remote_ip", "");
+    const char *local = smap_get_def(args, "local_ip", "");
+    const char *underlay = smap_get_def(args, "underlay", "");
+    const char *group_s = smap_get_def(args, "group", "");
+    struct in6_addr a6;
+    struct in_addr a4;
+    int fam_r = inet_pton(AF_INET, remote, &a4) == 1    ? 4
+                : inet_pton(AF_INET6, remote, &a6) == 1 ? 6
+                                                        : 0;
+    int fam_l = inet_pton(AF_INET, local, &a4) == 1    ? 4
+                : inet_pton(AF_INET6, local, &a6) == 1 ? 6
+                                                       : 0;
+    char *end = NULL;
+    unsigned long group = strtoul(group_s, &end, 0);
+
+    if (!fam_r || !fam_l) {
+        *errp = xasprintf("%s: gl-esp needs options:remote_ip and options:local_ip "
+                          "(IPv4 or IPv6 addresses; got '%s' and '%s')",
+                          name, remote, local);
+        return EINVAL;
+    }
+    if (fam_r != fam_l) {
+        *errp =
+            xasprintf("%s: remote_ip and local_ip are of different address families", name);
+        return EINVAL;
+    }
+    if (!underlay[0] || strlen(underlay) >= GL_DP_NAME_LEN) {
+        *errp = xasprintf("%s: gl-esp needs options:underlay, the port its ESP packets "
+                          "leave and arrive on",
+                          name);
+        return EINVAL;
+    }
+    if (!group_s[0] || *end || group == 0 || group > UINT32_MAX) {
+        *errp = xasprintf("%s: gl-esp needs options:group, 1..4294967295: the group of "
+                          "its outbound SAs (gl-dpctl add-sa ... dir=out group=N)",
+                          name);
+        return EINVAL;
+    }
+    char *devargs = xasprintf("gl_esp,underlay=%s,group=%lu,local=%s,remote=%s", underlay,
+                              group, local, remote);
+    ovs_mutex_lock(&dev->mutex);
+    if (!dev->devargs || strcmp(dev->devargs, devargs)) {
+        free(dev->devargs);
+        dev->devargs = devargs;
+        devargs = NULL;
+    }
+    ovs_strlcpy(dev->esp_remote, remote, sizeof dev->esp_remote);
+    ovs_strlcpy(dev->esp_local, local, sizeof dev->esp_local);
+    ovs_strlcpy(dev->esp_underlay, underlay, sizeof dev->esp_underlay);
+    dev->esp_group = group;
+    ovs_mutex_unlock(&dev->mutex);
+    free(devargs);
     return 0;
 }
 
@@ -215,6 +299,9 @@ netdev_gl_set_config(struct netdev *netdev, const struct smap *args, char **errp
         *errp =
             xasprintf("%s: n_rxq %d out of range 0..64", netdev_get_name(netdev), n_rxq);
         return EINVAL;
+    }
+    if (is_type(netdev, &netdev_gl_esp_class)) {
+        return esp_set_config(netdev, args, errp);
     }
     ovs_mutex_lock(&dev->mutex);
     dev->n_rxq = n_rxq;
@@ -271,6 +358,9 @@ netdev_gl_type_of(const char *name OVS_UNUSED, const char *devargs)
     if (!strncmp(devargs, "net_tap_ovs_", strlen("net_tap_ovs_"))) {
         return NETDEV_GL_TYPE_INTERNAL;
     }
+    if (!strncmp(devargs, "gl_esp,", strlen("gl_esp,"))) {
+        return NETDEV_GL_TYPE_ESP;
+    }
     if (!strncmp(devargs, NETDEV_GL_SYSTEM_PREFIX, strlen(NETDEV_GL_SYSTEM_PREFIX)) ||
         !strncmp(devargs, "net_af_packet_ovs_", strlen("net_af_packet_ovs_"))) {
         /* (net_af_packet_ovs_ is what earlier versions gave system ports.) */
@@ -313,7 +403,7 @@ netdev_gl_get_etheraddr(const struct netdev *netdev, struct eth_addr *mac)
     int error = netdev_gl_query(netdev, &info);
     if (!error) {
         memcpy(mac->ea, info.mac, ETH_ADDR_LEN);
-    } else if (error == ENOENT && !is_type(netdev, &netdev_gl_dpdk_class)) {
+    } else if (error == ENOENT && !no_kernel_iface(netdev)) {
         /* Not in gldp yet: the kernel interface (system port) may already exist. */
         struct ifreq ifr;
         error = kernel_ifreq(SIOCGIFHWADDR, netdev_get_name(netdev), &ifr);
@@ -423,7 +513,7 @@ netdev_gl_get_mtu_request(const struct netdev *netdev)
 static int
 netdev_gl_get_ifindex(const struct netdev *netdev)
 {
-    if (is_type(netdev, &netdev_gl_dpdk_class)) {
+    if (no_kernel_iface(netdev)) {
         return -ENODEV;
     }
     unsigned int idx = if_nametoindex(netdev_get_name(netdev));
@@ -504,8 +594,8 @@ static int
 netdev_gl_update_flags(struct netdev *netdev, enum netdev_flags off, enum netdev_flags on,
                        enum netdev_flags *old_flagsp)
 {
-    if (is_type(netdev, &netdev_gl_dpdk_class)) {
-        /* A DPDK port in gldp is always up and receives everything. */
+    if (no_kernel_iface(netdev)) {
+        /* A DPDK or ESP port in gldp is always up and receives everything. */
         *old_flagsp = NETDEV_UP | NETDEV_PROMISC;
         return 0;
     }
@@ -533,7 +623,7 @@ static int
 netdev_gl_get_addr_list(const struct netdev *netdev, struct in6_addr **addr,
                         struct in6_addr **mask, int *n)
 {
-    if (is_type(netdev, &netdev_gl_dpdk_class)) {
+    if (no_kernel_iface(netdev)) {
         return EOPNOTSUPP;
     }
     return netdev_get_addrs(netdev_get_name(netdev), addr, mask, n);
@@ -650,6 +740,8 @@ static const struct netdev_class netdev_gl_internal_class =
     NETDEV_GL_CLASS(NETDEV_GL_TYPE_INTERNAL, NULL, NULL);
 static const struct netdev_class netdev_gl_system_class =
     NETDEV_GL_CLASS(NETDEV_GL_TYPE_SYSTEM, NULL, NULL);
+static const struct netdev_class netdev_gl_esp_class =
+    NETDEV_GL_CLASS(NETDEV_GL_TYPE_ESP, NULL, NULL);
 
 void
 netdev_gl_register(void)
@@ -659,6 +751,7 @@ netdev_gl_register(void)
         netdev_register_provider(&netdev_gl_dpdk_class);
         netdev_register_provider(&netdev_gl_internal_class);
         netdev_register_provider(&netdev_gl_system_class);
+        netdev_register_provider(&netdev_gl_esp_class);
         ovsthread_once_done(&once);
     }
 }

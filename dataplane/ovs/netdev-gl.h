@@ -29,6 +29,8 @@ struct gl_dp;
 #define NETDEV_GL_TYPE_DPDK "dpdk"
 #define NETDEV_GL_TYPE_INTERNAL "gl-internal"
 #define NETDEV_GL_TYPE_SYSTEM "gl-system"
+#define NETDEV_GL_TYPE_ESP \
+    "gl-esp" /* gldp ESP port: options remote_ip, local_ip, underlay, group */
 /* Devargs prefix (DPDK device name) of gl-system ports; the port's name follows. */
 #define NETDEV_GL_SYSTEM_PREFIX "net_pcap_ovs_"
 
