@@ -808,6 +808,7 @@ void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
     s.upcalls = c.upcalls.get();
     s.upcalls_lost = c.upcalls_lost.get();
     s.recirculations = c.recirculations.get();
+    s.esp_fragmented = c.esp_fragmented.get();
     pmds.push_back(s);
     add(*p);
   }
@@ -830,8 +831,9 @@ void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
 
 void Datapath::clear_stats() {
   auto clear = [](PmdCounters& c) {
-    for (Counter* x : {&c.packets, &c.batches, &c.busy_cycles, &c.idle_cycles, &c.emc_hits,
-                       &c.megaflow_hits, &c.misses, &c.upcalls, &c.upcalls_lost, &c.recirculations})
+    for (Counter* x :
+         {&c.packets, &c.batches, &c.busy_cycles, &c.idle_cycles, &c.emc_hits, &c.megaflow_hits,
+          &c.misses, &c.upcalls, &c.upcalls_lost, &c.recirculations, &c.esp_fragmented})
       x->reset();
     for (auto& x : c.drops) x.reset();
     for (auto& x : c.parse) x.reset();

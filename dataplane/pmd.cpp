@@ -539,6 +539,12 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
     return;
   }
   EspStage st;
+  // IPv4 frames without DF that do not fit are fragmented before encryption (the
+  // receiving VM reassembles); the fragments are encrypted as a burst of their own.
+  constexpr uint16_t kMaxFrags = 4 * kBatch;
+  rte_mbuf* frags[kMaxFrags];
+  PacketMd frag_md[kMaxFrags];
+  uint16_t nfrag = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (m->nb_segs != 1) {
@@ -546,7 +552,15 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
       continue;
     }
     if (rte_pktmbuf_data_len(m) > slot->max_frame) {
-      esp_too_big(m, md[i], slot->max_frame);
+      const uint16_t nf = fragment_ipv4(m, slot->max_frame, frags + nfrag, kMaxFrags - nfrag);
+      if (nf > 0) {
+        for (uint16_t k = 0; k < nf; ++k) frag_md[nfrag + k] = md[i];
+        nfrag += nf;
+        ctr_.esp_fragmented.add();
+        rte_pktmbuf_free(m);
+      } else {
+        esp_too_big(m, md[i], slot->max_frame);
+      }
       continue;
     }
     if (slot->max_frame != UINT32_MAX)
@@ -562,6 +576,8 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
                           static_cast<uint32_t>(head - kEthLen), rte_pktmbuf_tailroom(m),
                           crypto::kProtoEthernet});
   }
+  for (uint16_t off = 0; off < nfrag; off += kBatch)  // they fit: no further fragmenting
+    esp_encrypt(group, frags + off, frag_md + off, std::min<uint16_t>(kBatch, nfrag - off), rest);
   if (st.k == 0) return;
   crypto::Result res[kBatch];
   sa->burst(*worker_, st.ptrs, st.k, res);
@@ -579,6 +595,56 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
     flow::PacketLayout lay{};
     exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
+}
+
+uint16_t Pmd::fragment_ipv4(const rte_mbuf* m, uint32_t max_frame, rte_mbuf** out, uint16_t cap) {
+  // Untagged or one 802.1Q tag, IPv4 without options and without DF: RFC 791 fragments
+  // of at most max_frame bytes each (payload in multiples of 8), same ID, offsets and MF
+  // continuing those of m (m may itself be a fragment). Anything else: 0.
+  const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  uint32_t l2 = kEthLen;
+  if (len >= kEthLen + 4 && d[12] == 0x81 && d[13] == 0x00) l2 += 4;
+  if (len < l2 + 20 || d[l2 - 2] != 0x08 || d[l2 - 1] != 0x00 || d[l2] != 0x45) return 0;
+  const uint8_t* ip = d + l2;
+  const uint16_t frag = static_cast<uint16_t>(ip[6] << 8 | ip[7]);
+  if (frag & 0x4000) return 0;  // DF: the sender gets ICMP "fragmentation needed"
+  const uint32_t tot = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
+  if (tot < 20 || l2 + tot > len || max_frame < l2 + 20 + 8) return 0;
+  const uint32_t chunk = (max_frame - l2 - 20) & ~7u;
+  const uint32_t payload = tot - 20;
+  const uint32_t nf = (payload + chunk - 1) / chunk;
+  if (nf == 0 || nf > cap) return 0;
+  const uint32_t off0 = frag & 0x1fffu;
+  const bool more0 = (frag & 0x2000) != 0;
+  for (uint32_t k = 0; k < nf; ++k) {
+    const uint32_t plen = std::min(chunk, payload - k * chunk);
+    rte_mbuf* f = rte_pktmbuf_alloc(dp_.pool());
+    uint8_t* p = f == nullptr ? nullptr
+                              : reinterpret_cast<uint8_t*>(
+                                    rte_pktmbuf_append(f, static_cast<uint16_t>(l2 + 20 + plen)));
+    if (p == nullptr) {
+      if (f != nullptr) rte_pktmbuf_free(f);
+      rte_pktmbuf_free_bulk(out, k);
+      ctr_.drops[static_cast<size_t>(Drop::kNoMbuf)].add();
+      return 0;
+    }
+    std::memcpy(p, d, l2 + 20);
+    std::memcpy(p + l2 + 20, ip + 20 + k * chunk, plen);
+    uint8_t* fip = p + l2;
+    const uint32_t t = 20 + plen;
+    fip[2] = static_cast<uint8_t>(t >> 8);
+    fip[3] = static_cast<uint8_t>(t);
+    const uint32_t fo = off0 + k * chunk / 8;
+    const bool more = k + 1 < nf || more0;
+    fip[6] = static_cast<uint8_t>((more ? 0x20 : 0) | ((fo >> 8) & 0x1f));
+    fip[7] = static_cast<uint8_t>(fo);
+    fip[10] = fip[11] = 0;
+    const uint16_t cs = flow::inet_checksum(fip, 20);
+    std::memcpy(fip + 10, &cs, 2);
+    out[k] = f;
+  }
+  return static_cast<uint16_t>(nf);
 }
 
 void Pmd::esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame) {

@@ -153,6 +153,9 @@ class Pmd {
   // A frame too big for the SA's underlay MTU: ICMP "fragmentation needed" back for IPv4
   // with DF, then dropped (esp_too_big).
   void esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame);
+  // IPv4 without DF into fragments of at most max_frame bytes (new mbufs in out[0, n));
+  // returns n, or 0 when m is not such a packet or does not fit `cap` fragments.
+  uint16_t fragment_ipv4(const rte_mbuf* m, uint32_t max_frame, rte_mbuf** out, uint16_t cap);
   // Queues m for port_no (sent when the port's buffer is full or at flush_tx). in_port:
   // where m entered (an ESP port sends ICMP "too big" there).
   void output(rte_mbuf* m, uint32_t port_no, uint32_t in_port);

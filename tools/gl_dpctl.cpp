@@ -193,6 +193,7 @@ int cmd_show(Client& c, bool as_json) {
                     {"upcalls", p.upcalls},
                     {"upcalls_lost", p.upcalls_lost},
                     {"recirculations", p.recirculations},
+                    {"esp_fragmented", p.esp_fragmented},
                     {"busy_cycles", p.busy_cycles},
                     {"idle_cycles", p.idle_cycles},
                     {"cycles_per_packet", cpp}});

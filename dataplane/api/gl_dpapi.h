@@ -193,6 +193,7 @@ struct gl_pmd_stats {
   uint64_t upcalls; /* queued to the control side */
   uint64_t upcalls_lost;
   uint64_t recirculations;
+  uint64_t esp_fragmented; /* IPv4 frames without DF fragmented to fit an ESP tunnel */
 };
 
 struct gl_drop_counter {

@@ -308,6 +308,7 @@ struct PmdStats {
   uint64_t upcalls;       // queued to the control side
   uint64_t upcalls_lost;  // queue full or rate limited
   uint64_t recirculations;
+  uint64_t esp_fragmented;  // IPv4 frames without DF fragmented to fit an ESP tunnel
 };
 
 struct DropCounter {

@@ -27,7 +27,8 @@ ends of the underlay veths treats the frames as "other host" and never routes th
   test_esp_mtu                  A's outbound SA with mtu=1400: a ping with DF that does not
                                 fit gets ICMP "fragmentation needed" (IPv6: "packet too
                                 big") with the inner MTU, esp_too_big counts; pings that
-                                fit go through
+                                fit go through; without DF the ping is fragmented before
+                                encryption and goes through (esp_fragmented counts)
   test_esp_fail_closed          del-sa of the outbound SA: ping fails, esp_no_sa counts,
                                 nothing leaves on the underlay (in clear or otherwise)
 """
@@ -295,6 +296,13 @@ def test_esp_mtu():
         # 1332 - 28 = 1304 bytes of ICMP payload fit exactly.
         env.ns(ns1, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1304",
                "10.0.0.2")
+        # Without DF the frame is fragmented before encryption: the ping goes through
+        # (B's VM reassembles), two ESP packets per request.
+        frag0 = json.loads(a.dpctl("show", "--json").stdout)["pmds"][0]["esp_fragmented"]
+        env.ns(ns1, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-M", "dont", "-s", "1372",
+               "10.0.0.2")
+        frag1 = json.loads(a.dpctl("show", "--json").stdout)["pmds"][0]["esp_fragmented"]
+        check(frag1 - frag0 == 3, f"esp_fragmented rose by {frag1 - frag0}, want 3")
         # IPv6: ICMPv6 "packet too big" with the inner MTU.
         for ns, ip, i in ((ns1, "fd00::1", 1), (ns2, "fd00::2", 2)):
             env.ns(ns, "ip", "addr", "add", f"{ip}/64", "dev", f"gl{env.tag}i{i}", "nodad")

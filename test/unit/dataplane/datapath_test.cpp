@@ -1075,3 +1075,52 @@ TEST_CASE("ESP port fails closed and refuses bad configuration", "[datapath][esp
     CHECK(r.error().message.find(b.words) != std::string::npos);
   }
 }
+
+TEST_CASE("underlay MTU: IPv4 without DF is fragmented before encryption", "[datapath][esp]") {
+  Rig rig;
+  const Bytes km = keymat(9);
+  auto o = sa_req(0x1000, gl::api::SaDir::kOut, km);
+  o.cfg.mtu = 600;  // 546-byte frames: 512 bytes of IPv4 payload per fragment (8 | 512)
+  add_sa(rig, o);
+  add_sa(rig, sa_req(0x1000, gl::api::SaDir::kIn, km));
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=50)", "esp_decrypt,recirc(7)");
+  rig.add_flow("recirc_id(7)", "3");
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv4("10.0.0.1", "10.0.0.2")
+      .ip_id(0x4242)
+      .df(false)
+      .udp(1234, 80)
+      .payload(1200);
+  const Bytes big = b.build();  // 14 + 20 + 8 + 1200 = 1242 bytes: 1208 of IPv4 payload
+  rig.execute(big, "esp_encrypt(group=1),2");
+  auto esp = rig.sent(2);
+  REQUIRE(esp.size() == 3);  // 512 + 512 + 184
+  for (const Bytes& e : esp) CHECK(e.size() <= 600 + 14);
+  rte_mbuf* in[3];
+  for (int i = 0; i < 3; ++i) in[i] = rig.mbuf(esp[i]);
+  rig.dp->inject(2, in, 3);
+  auto frags = rig.sent(3);
+  REQUIRE(frags.size() == 3);
+  Bytes payload;
+  const uint16_t want_off[3] = {0, 64, 128};  // in 8-byte units
+  for (int i = 0; i < 3; ++i) {
+    const Bytes& f = frags[i];
+    INFO("fragment " << i);
+    CHECK(std::equal(f.begin(), f.begin() + 14, big.begin()));  // Ethernet header kept
+    const uint16_t tot = static_cast<uint16_t>(f[16] << 8 | f[17]);
+    const uint16_t fl = static_cast<uint16_t>(f[20] << 8 | f[21]);
+    CHECK(tot == f.size() - 14);
+    CHECK((f[18] == 0x42 && f[19] == 0x42));                 // same IP ID
+    CHECK((fl & 0x1fff) == want_off[i]);                     // offset
+    CHECK(((fl & 0x2000) != 0) == (i < 2));                  // MF on all but the last
+    CHECK(gl::flow::inet_checksum(f.data() + 14, 20) == 0);  // header checksum valid
+    payload.insert(payload.end(), f.begin() + 34, f.end());
+  }
+  CHECK(payload == Bytes(big.begin() + 34, big.end()));  // reassembles to the original
+  // With DF the sender is told instead (ICMP fragmentation needed), nothing is sent.
+  b.df(true);
+  rig.execute(b.build(), "esp_encrypt(group=1),2");
+  CHECK(rig.drops("esp_too_big") == 1);
+  CHECK(rig.sent(2).empty());
+}
