@@ -16,7 +16,8 @@ Scenarios
   tcp_cps      new TCP connections per second through the switch (gl-pktgen on veth)
   flow_setup   flow installation through the API (gl-bench-flow-install)
   classifier   megaflow lookup cost (gl-bench-classifier)
-  esp          ESP encrypt/decrypt next to the raw AEAD limit (gl-bench-esp)
+  esp          ESP encrypt/decrypt next to the raw AEAD limit (gl-bench-esp), and ESP
+               encryption through gldp's pipeline (bench/esp_pipeline.py)
   conntrack    firewall with established connections          (not yet)
   rekey        loss during SA rotation                          (not yet)
 
@@ -249,7 +250,15 @@ def esp_scenario(a, work):
     if not b:
         return NOT_YET
     r = sh([b, "--quick"] if a.quick else [b], timeout=900)
-    return {"output": r.stdout[-6000:], "returncode": r.returncode}
+    # ESP through the whole pipeline (an ESP port), next to the raw AEAD, same run.
+    out = os.path.join(work, "esp_pipeline.json")
+    p = sh([sys.executable, os.path.join(HERE, "esp_pipeline.py"), "--json", out,
+            "--seconds", "2" if a.quick else "4"], timeout=900)
+    table = p.stdout[p.stdout.find("ESP encrypt through"):] if p.returncode == 0 else (
+        "esp_pipeline.py failed: " + (p.stdout + p.stderr)[-1000:])
+    pipeline = json.load(open(out)) if os.path.exists(out) else None
+    return {"output": r.stdout[-6000:], "returncode": r.returncode,
+            "pipeline_table": table.strip(), "pipeline": pipeline}
 
 
 # ---- reporting -------------------------------------------------------------------------
@@ -327,6 +336,10 @@ def write_markdown(res, path):
     L += ["", "## ESP", ""]
     e = res["esp"]
     L.append("```\n" + e["output"].strip() + "\n```" if isinstance(e, dict) else str(e))
+    if isinstance(e, dict) and e.get("pipeline_table"):
+        L += ["", "Through gldp's whole pipeline (`bench/esp_pipeline.py`: net_pcap in, an ESP "
+              "port over a net_null underlay; the pcap port's copy of every frame is part of "
+              "the cost):", "", "```\n" + e["pipeline_table"] + "\n```"]
     L += ["", "## Conntrack firewall with established connections", "", res["conntrack"],
           "", "## Loss during rekey", "", res["rekey"], ""]
     with open(path, "w") as f:
