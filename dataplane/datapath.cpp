@@ -634,7 +634,7 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   return {};
 }
 
-std::expected<void, api::Error> Datapath::sa_del(uint32_t spi, api::SaDir dir) {
+std::expected<void, api::Error> Datapath::sa_del(uint32_t spi, api::SaDir dir, uint32_t grace_ms) {
   const uint8_t d = static_cast<uint8_t>(dir);
   auto it = std::find_if(sas_.begin(), sas_.end(),
                          [&](const SaEntry* e) { return e->cfg.dir == d && e->cfg.spi == spi; });
@@ -642,11 +642,35 @@ std::expected<void, api::Error> Datapath::sa_del(uint32_t spi, api::SaDir dir) {
     return std::unexpected(err(ENOENT, std::string("no ") + (d == 0 ? "outbound" : "inbound") +
                                            " SA with spi " + spi_str(spi)));
   SaEntry* e = *it;
+  if (e->retire_tsc != 0) --n_retiring_;
+  e->retire_tsc = 0;
+  if (grace_ms != 0) {
+    // Make-before-break: keep it working until the grace runs out (housekeeping).
+    e->retire_tsc = rte_rdtsc() + rte_get_tsc_hz() / 1000 * grace_ms;
+    ++n_retiring_;
+    return {};
+  }
   sas_.erase(it);
   publish_sa_tables();
   // No PMD can hold it after the grace period of the version that no longer has it.
   rcu_.defer([e] { delete e; });
   return {};
+}
+
+void Datapath::retire_due_sas(uint64_t now) {
+  std::vector<SaEntry*> gone;
+  for (auto it = sas_.begin(); it != sas_.end();) {
+    if ((*it)->retire_tsc != 0 && (*it)->retire_tsc <= now) {
+      gone.push_back(*it);
+      it = sas_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (gone.empty()) return;
+  n_retiring_ -= gone.size();
+  publish_sa_tables();
+  for (SaEntry* e : gone) rcu_.defer([e] { delete e; });
 }
 
 void Datapath::publish_sa_tables() {
@@ -697,6 +721,12 @@ uint64_t Datapath::sa_dump(uint64_t cursor, bool keys,
     for (size_t r = 0; r < crypto::kResultCount && r < api::kSaResults; ++r)
       info.results[r] = st.by_result[r];
     info.expired = e->sa->expired();
+    if (e->retire_tsc != 0) {
+      const uint64_t now = rte_rdtsc();
+      const uint64_t left = e->retire_tsc > now ? e->retire_tsc - now : 0;
+      info.retire_ms = static_cast<uint32_t>(
+          std::max<uint64_t>(1, left / std::max<uint64_t>(1, rte_get_tsc_hz() / 1000)));
+    }
     if (keys) {
       info.has_keys = 1;
       std::memcpy(info.keymat, e->keymat, sizeof info.keymat);
@@ -872,6 +902,7 @@ std::expected<void, api::Error> Datapath::set_config(const std::string& key,
 void Datapath::housekeeping() {
   rcu_.reclaim();
   uint64_t now = rte_rdtsc();
+  if (n_retiring_ != 0) retire_due_sas(now);
   if (now - last_rerank_tsc_ > rte_get_tsc_hz()) {
     cls_.rerank();
     last_rerank_tsc_ = now;

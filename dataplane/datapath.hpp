@@ -54,6 +54,7 @@ struct SaEntry {
   crypto::SaPtr sa;
   api::SaConfigWire cfg{};                 // as requested, backend resolved
   uint8_t keymat[api::kSaKeyMatLen] = {};  // for dump-sas --show-keys only
+  uint64_t retire_tsc = 0;                 // non-zero: sa-del with a grace, due then
   ~SaEntry();
 };
 
@@ -192,7 +193,8 @@ class Datapath {
 
   // ---- ESP security associations ----
   std::expected<void, api::Error> sa_add(const api::SaAddRequest& req);
-  std::expected<void, api::Error> sa_del(uint32_t spi, api::SaDir dir);
+  // grace_ms 0: now; else the SA works on and is removed that much later (housekeeping).
+  std::expected<void, api::Error> sa_del(uint32_t spi, api::SaDir dir, uint32_t grace_ms = 0);
   // SAs from `cursor` on; fn returns false when the entry did not fit (resume there).
   // Returns the next cursor (0 when complete).
   uint64_t sa_dump(uint64_t cursor, bool keys,
@@ -226,7 +228,9 @@ class Datapath {
   api::PortInfo info_of(const Port& p) const;
   static constexpr uint32_t kEthLenForMtu = 14;
   void retire_flow(Flow* f);
-  void publish_sa_tables();  // rebuilds SaTables from sas_ and swaps it in (RCU)
+  void publish_sa_tables();           // rebuilds SaTables from sas_ and swaps it in (RCU)
+  void retire_due_sas(uint64_t now);  // removes SAs whose sa-del grace has run out
+  size_t n_retiring_ = 0;
 
   DatapathOptions opts_;
   rte_mempool* pool_ = nullptr;

@@ -568,8 +568,12 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       if (!need(req)) return fail(EINVAL, kShortMsg);
       if (trailing()) return fail(EINVAL, kTrailing);
       if (req.dir > 1) return fail(EINVAL, "direction must be out (0) or in (1)");
-      if (req.pad[0] || req.pad[1] || req.pad[2]) return fail(EINVAL, "padding must be zero");
-      auto res = dp_.sa_del(req.spi, static_cast<api::SaDir>(req.dir));
+      if (req.pad[0] || req.pad[1] || req.pad[2] || req.pad2)
+        return fail(EINVAL, "padding must be zero");
+      if (req.grace_ms > api::kSaMaxGraceMs)
+        return fail(EINVAL, "grace of " + std::to_string(req.grace_ms) +
+                                " ms exceeds the limit of one hour");
+      auto res = dp_.sa_del(req.spi, static_cast<api::SaDir>(req.dir), req.grace_ms);
       if (!res) return fail(res.error().code, res.error().message);
       break;
     }

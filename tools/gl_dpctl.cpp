@@ -52,7 +52,10 @@ Commands:
       [replace=yes]                out: take over the group's slot for this pmd from the
                                    SA there now, in one step (rotation; add the peer's
                                    inbound SA first); the old SA is removed
-  del-sa spi=N dir=out|in          remove an SA (its key is wiped after the grace period)
+  del-sa spi=N dir=out|in [grace=MS]
+                                   remove an SA (its key is wiped); with grace=MS it keeps
+                                   working MS milliseconds more (rotation: the old inbound
+                                   SA while packets sent under it may still arrive)
   dump-sas [--show-keys] [--json]  SAs with counters; keys only with --show-keys
 
 Options:
@@ -477,6 +480,7 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
            {"pmd", pmd_str(k.pmd, info->n_pmds)},
            {"seq", s.seq},
            {"expired", s.expired != 0},
+           {"retire_ms", s.retire_ms},
            {"packets", s.results[0]},
            {"bytes", s.bytes}};
     if (out) {
@@ -517,6 +521,7 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
     if (j.contains("key")) std::printf(" key=%s", j["key"].get<std::string>().c_str());
     std::printf("\n    seq:%" PRIu64 " packets:%" PRIu64 " bytes:%" PRIu64 "%s", s.seq,
                 s.results[0], s.bytes, s.expired ? " EXPIRED" : "");
+    if (s.retire_ms) std::printf(" retiring-in:%ums", s.retire_ms);
     for (size_t r = 1; r < std::size(kResultNames); ++r)
       if (s.results[r]) std::printf(" %s:%" PRIu64, kResultNames[r], s.results[r]);
     std::printf("\n");
@@ -742,7 +747,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "del-sa") {
-    uint64_t spi = 0;
+    uint64_t spi = 0, grace = 0;
     int dir = -1;
     bool have_spi = false;
     for (size_t i = 1; i < args.size(); ++i) {
@@ -753,11 +758,15 @@ int main(int argc, char** argv) {
         dir = 0;
       else if (a == "dir=in")
         dir = 1;
+      else if (a.rfind("grace=", 0) == 0 && parse_u64(a.substr(6), gl::api::kSaMaxGraceMs, grace))
+        continue;
       else
-        return usage_error("del-sa: bad argument '" + a + "' (del-sa spi=N dir=out|in)");
+        return usage_error("del-sa: bad argument '" + a +
+                           "' (del-sa spi=N dir=out|in [grace=0..3600000 ms])");
     }
-    if (!have_spi || dir < 0) return usage_error("del-sa spi=N dir=out|in");
-    auto r = c.sa_del(static_cast<uint32_t>(spi), static_cast<gl::api::SaDir>(dir));
+    if (!have_spi || dir < 0) return usage_error("del-sa spi=N dir=out|in [grace=MS]");
+    auto r = c.sa_del(static_cast<uint32_t>(spi), static_cast<gl::api::SaDir>(dir),
+                      static_cast<uint32_t>(grace));
     if (!r) return fail("del-sa", r.error());
     return 0;
   }

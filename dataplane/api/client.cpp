@@ -580,10 +580,11 @@ Result<void> Client::sa_add(const SaAddRequest& req) {
   return check_reply(r, MsgType::kSaAdd);
 }
 
-Result<void> Client::sa_del(uint32_t spi, SaDir dir) {
+Result<void> Client::sa_del(uint32_t spi, SaDir dir, uint32_t grace_ms) {
   SaDelRequest req{};
   req.spi = spi;
   req.dir = static_cast<uint8_t>(dir);
+  req.grace_ms = grace_ms;
   auto rep = simple(*this, MsgType::kSaDel, &req);
   if (!rep) return std::unexpected(rep.error());
   return {};

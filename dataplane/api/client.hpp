@@ -118,7 +118,7 @@ class Client {
   // ESP security associations (wire.hpp SaAddRequest / SaInfo). Keys are returned by
   // sa_dump only with keys = true.
   Result<void> sa_add(const SaAddRequest& req);
-  Result<void> sa_del(uint32_t spi, SaDir dir);
+  Result<void> sa_del(uint32_t spi, SaDir dir, uint32_t grace_ms = 0);
   Result<std::vector<SaInfo>> sa_dump(bool keys = false);
 
   // Low level: send one request datagram and wait for its reply (queuing upcalls).

@@ -392,7 +392,13 @@ struct SaDelRequest {
   uint32_t spi;
   uint8_t dir;  // SaDir
   uint8_t pad[3];
+  // 0: remove now. Otherwise the SA keeps working and is removed this many milliseconds
+  // later (rotation: the old inbound SA stays while packets sent under it may still
+  // arrive); a later sa-del reschedules or (0) removes it at once.
+  uint32_t grace_ms;
+  uint32_t pad2;
 };
+inline constexpr uint32_t kSaMaxGraceMs = 3600 * 1000;
 
 inline constexpr uint32_t kSaDumpKeys = 0x1;  // include key material (explicit request only)
 struct SaDumpRequest {
@@ -415,7 +421,7 @@ struct SaInfo {
   uint8_t has_keys;
   uint8_t pad[6];
   uint8_t keymat[kSaKeyMatLen];  // only with kSaDumpKeys, else zero
-  uint32_t pad1;
+  uint32_t retire_ms;            // non-zero: removed in this many milliseconds (sa-del grace)
 };
 static_assert(sizeof(SaInfo) % 8 == 0);
 

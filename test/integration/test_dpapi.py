@@ -158,10 +158,14 @@ def test_bad_sa_messages():
         struct.pack_into("<I", add, 116, 0x40)  # flags
         struct.pack_into("<B", add, 4, 1)
         expect_error(s, msg(T_SA_ADD, bytes(add)), EINVAL, "unknown sa add flags")
-        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBB", 0x1000, 5, 0, 0, 0)), EINVAL,
-                     "direction")
-        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBB", 0x1234, 0, 0, 0, 0)), ENOENT,
-                     "no outbound SA with spi 0x1234")
+        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBBII", 0x1000, 5, 0, 0, 0, 0, 0)),
+                     EINVAL, "direction")
+        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBBII", 0x1234, 0, 0, 0, 0, 0, 0)),
+                     ENOENT, "no outbound SA with spi 0x1234")
+        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBBII", 0x1234, 0, 0, 0, 0, 3600001, 0)),
+                     EINVAL, "exceeds the limit of one hour")
+        expect_error(s, msg(T_SA_DEL, struct.pack("<IBBBB", 0x1234, 0, 0, 0, 0)), EINVAL,
+                     "too short")
         expect_error(s, msg(T_SA_DUMP, struct.pack("<QII", 0, 2, 0)), EINVAL,
                      "unknown sa dump flags")
         s.send(msg(T_SA_DUMP, struct.pack("<QII", 0, 0, 0)))

@@ -23,7 +23,8 @@ ends of the underlay veths treats the frames as "other host" and never routes th
                                 bad input, client side (exit 2) and gldp side (exit 1)
   test_esp_rotation             make-before-break under traffic: B adds the new inbound
                                 SA, A switches its outbound slot with replace=yes, B
-                                removes the old inbound SA; no datagram lost
+                                retires the old inbound SA with a grace period (gone
+                                after it); no datagram lost
   test_esp_mtu                  A's outbound SA with mtu=1400: a ping with DF that does not
                                 fit gets ICMP "fragmentation needed" (IPv6: "packet too
                                 big") with the inner MTU, esp_too_big counts; pings that
@@ -270,10 +271,13 @@ def test_esp_rotation():
         a.dpctl("add-sa", "spi=0x1003", "dir=out", "group=1", f"key={K4.hex()}",
                 f"local={IP_A}", f"remote={IP_B}", f"src_mac={UL_A}", f"dst_mac={UL_B}",
                 "replace=yes")                                                # switch
-        time.sleep(0.5)
-        b.dpctl("del-sa", "spi=0x1001", "dir=in")                             # break
+        # break: the old inbound SA stays 1.5 s for packets still on their way
+        b.dpctl("del-sa", "spi=0x1001", "dir=in", "grace=1500")
+        old = {x["spi"]: x for x in json.loads(b.dpctl("dump-sas", "--json").stdout)}
+        check(0 < old["0x1001"]["retire_ms"] <= 1500, f"B's retiring SA: {old.get('0x1001')}")
         sender.wait(timeout=60)
         got = wait()
+        time.sleep(1.7)  # past the grace
         sas = {x["spi"]: x for x in json.loads(b.dpctl("dump-sas", "--json").stdout)}
         check(got == n, f"rotation lost {n - got} of {n} datagrams; B's SAs: {sas}")
         check("0x1001" not in sas and sas["0x1003"]["packets"] > 100, f"B's SAs: {sas}")

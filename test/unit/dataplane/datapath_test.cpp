@@ -7,8 +7,10 @@
 #include <rte_mbuf.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "dataplane/api/odp_actions.hpp"
@@ -1123,4 +1125,41 @@ TEST_CASE("underlay MTU: IPv4 without DF is fragmented before encryption", "[dat
   rig.execute(b.build(), "esp_encrypt(group=1),2");
   CHECK(rig.drops("esp_too_big") == 1);
   CHECK(rig.sent(2).empty());
+}
+
+TEST_CASE("sa-del with a grace keeps the SA working until it runs out", "[datapath][esp]") {
+  Rig rig;
+  const Bytes km = keymat(11);
+  add_sa(rig, sa_req(0x5000, gl::api::SaDir::kOut, km));
+  add_sa(rig, sa_req(0x5000, gl::api::SaDir::kIn, km));
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=50)", "esp_decrypt,recirc(7)");
+  rig.add_flow("recirc_id(7)", "3");
+  auto encrypt = [&](uint16_t id) {
+    rig.execute(udp_frame(id, 40), "esp_encrypt(group=1),2");
+    auto e = rig.sent(2);
+    REQUIRE(e.size() == 1);
+    return e[0];
+  };
+  const Bytes e1 = encrypt(1), e2 = encrypt(2);
+  REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kIn, 300));
+  CHECK(sa_info(rig, 0x5000, 1).retire_ms > 0);
+  CHECK(sa_info(rig, 0x5000, 1).retire_ms <= 300);
+  rig.dp->housekeeping();  // not due yet
+  rig.inject(e1, 2);
+  CHECK(rig.sent(3).size() == 1);  // still decrypts during the grace
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  rig.dp->housekeeping();  // due: removed
+  bool found = false;
+  rig.dp->sa_dump(0, false, [&](const gl::api::SaInfo& i) {
+    found |= i.cfg.spi == 0x5000 && i.cfg.dir == 1;
+    return true;
+  });
+  CHECK_FALSE(found);
+  rig.inject(e2, 2);
+  CHECK(rig.sent(3).empty());
+  CHECK(rig.drops("esp_unknown_spi") == 1);
+  // A grace then a del without one: removed at once; unknown SPIs are refused either way.
+  REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 60000));
+  REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 0));
+  CHECK(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 10).error().code == ENOENT);
 }
