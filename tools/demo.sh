@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The Goldilocks demo on one machine: installs what it needs, builds, then starts gldp
-# with two network-namespace "VMs" attached through net_af_packet ports, installs flows
-# with gl-dpctl, sends ping and UDP across and prints the flows and counters.
+# The Goldilocks demo on one machine: installs what it needs, builds, then
+#  1. starts gldp with two network-namespace "VMs" attached through net_af_packet ports,
+#     installs flows with gl-dpctl, sends ping and UDP across, prints flows and counters;
+#  2. starts two gldp "hypervisors" joined by an underlay link, each with a VM and an ESP
+#     port towards the other (fresh random keys), and shows the VMs talking while the
+#     underlay carries only ESP.
 # Everything it creates (namespaces, links, gldp) is removed when it ends.
-# Usage: tools/demo.sh [--keep]   (--keep: leave it running until Enter is pressed)
+# Usage: tools/demo.sh [--keep]   (--keep: leave part 2 running until Enter is pressed)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GL_BUILD_DIR:-$top/build}
 keep=0
 [ "${1:-}" = "--keep" ] && keep=1
-[ "${1:-}" = "--help" ] && { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = "--help" ] && { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 
 "$top/tools/setup.sh"
 "$top/tools/build.sh"
@@ -17,23 +20,26 @@ keep=0
 tag=gldemo$$
 sock=/tmp/$tag.sock
 gldp_pid=
+hv_pids=()
 cleanup() {
   set +e
   [ -n "$gldp_pid" ] && kill "$gldp_pid" 2>/dev/null && wait "$gldp_pid" 2>/dev/null
-  for i in 1 2; do
+  for p in "${hv_pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for i in 1 2 3 4; do
     ip link del "${tag}o$i" 2>/dev/null
     ip netns del "${tag}vm$i" 2>/dev/null
   done
-  rm -f "$sock" "/tmp/$tag.log"
+  ip link del "${tag}ua" 2>/dev/null
+  rm -f "$sock" "/tmp/$tag.log" /tmp/"$tag"-hv*.sock /tmp/"$tag"-hv*.log /tmp/"$tag".underlay
 }
 trap cleanup EXIT INT TERM
 
-echo "== two VMs: ${tag}vm1 (10.0.0.1) and ${tag}vm2 (10.0.0.2)"
-for i in 1 2; do
+vm() {  # vm INDEX ADDRESS: a namespace "VM" whose veth's root end is ${tag}o<INDEX>
+  local i=$1
   ip netns add "${tag}vm$i"
   ip link add "${tag}o$i" type veth peer name "${tag}i$i"
   ip link set "${tag}i$i" netns "${tag}vm$i"
-  ip -n "${tag}vm$i" addr add "10.0.0.$i/24" dev "${tag}i$i"
+  ip -n "${tag}vm$i" addr add "$2/24" dev "${tag}i$i"
   ip -n "${tag}vm$i" link set "${tag}i$i" up
   ip -n "${tag}vm$i" link set lo up
   ip netns exec "${tag}vm$i" ethtool -K "${tag}i$i" tx off >/dev/null 2>&1 || true
@@ -41,7 +47,11 @@ for i in 1 2; do
   # No IPv6 autoconfiguration chatter: the demo installs IPv4 and ARP flows only.
   sysctl -qw "net.ipv6.conf.${tag}o$i.disable_ipv6=1"
   ip netns exec "${tag}vm$i" sysctl -qw "net.ipv6.conf.all.disable_ipv6=1"
-done
+}
+
+echo "== part 1: two VMs: ${tag}vm1 (10.0.0.1) and ${tag}vm2 (10.0.0.2)"
+vm 1 10.0.0.1
+vm 2 10.0.0.2
 
 dpctl() { "$build/tools/gl-dpctl" --socket "$sock" "$@"; }
 
@@ -84,7 +94,68 @@ echo "== gl-dpctl dump-flows"
 dpctl dump-flows
 echo "== gl-dpctl show"
 dpctl show
+
+echo
+echo "== part 2: two hypervisors, the VM traffic between them encrypted (ESP ports)"
+kill "$gldp_pid"; wait "$gldp_pid" 2>/dev/null || true; gldp_pid=
+vm 3 10.1.0.3
+vm 4 10.1.0.4
+ip link add "${tag}ua" type veth peer name "${tag}ub"   # the underlay between the hosts
+for d in ua ub; do
+  sysctl -qw "net.ipv6.conf.${tag}$d.disable_ipv6=1"
+  ethtool -K "${tag}$d" tx off rx off >/dev/null 2>&1 || true
+  ip link set "${tag}$d" up
+done
+hv() {  # hv NAME VM_LINK UNDERLAY_LINK: a gldp with ports vm (1) and ul (2)
+  "$build/dataplane/gldp" --socket "/tmp/$tag-$1.sock" --pmd-cores 1 \
+    --port "vm=net_af_packet0,iface=$2" --port "ul=net_af_packet1,iface=$3" \
+    >"/tmp/$tag-$1.log" 2>&1 &
+  hv_pids+=($!)
+  for _ in $(seq 100); do
+    "$build/tools/gl-dpctl" --socket "/tmp/$tag-$1.sock" show >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  cat "/tmp/$tag-$1.log"
+  exit 1
+}
+hv hvA "${tag}o3" "${tag}ua"
+hv hvB "${tag}o4" "${tag}ub"
+A() { "$build/tools/gl-dpctl" --socket "/tmp/$tag-hvA.sock" "$@"; }
+B() { "$build/tools/gl-dpctl" --socket "/tmp/$tag-hvB.sock" "$@"; }
+key() { /usr/bin/python3 -c 'import secrets; print(secrets.token_hex(36))'; }
+kab=$(key)   # A -> B: 32-byte AES-256-GCM key + 4-byte salt
+kba=$(key)   # B -> A
+set -x
+A add-port esp-to-B gl_esp,underlay=ul,group=1,local=192.0.2.1,remote=192.0.2.2
+B add-port esp-to-A gl_esp,underlay=ul,group=1,local=192.0.2.2,remote=192.0.2.1
+A add-flow 'recirc_id(0),in_port(1)' 3
+A add-flow 'recirc_id(0),in_port(3)' 1
+B add-flow 'recirc_id(0),in_port(1)' 3
+B add-flow 'recirc_id(0),in_port(3)' 1
+{ set +x; } 2>/dev/null
+echo "+ A/B add-sa ... key=<72 random hex digits> (one SA per direction)"
+A add-sa spi=0x1001 dir=out group=1 pmd=0 key="$kab" local=192.0.2.1 remote=192.0.2.2 \
+  src_mac=02:00:00:00:ee:01 dst_mac=02:00:00:00:ee:02
+A add-sa spi=0x2001 dir=in key="$kba" local=192.0.2.1 remote=192.0.2.2
+B add-sa spi=0x2001 dir=out group=1 pmd=0 key="$kba" local=192.0.2.2 remote=192.0.2.1 \
+  src_mac=02:00:00:00:ee:02 dst_mac=02:00:00:00:ee:01
+B add-sa spi=0x1001 dir=in key="$kab" local=192.0.2.2 remote=192.0.2.1
+tcpdump -i "${tag}ub" -l -nn >"/tmp/$tag.underlay" 2>/dev/null &
+td=$!
+sleep 1
+echo "== ping vm3 (on A) -> vm4 (on B)  (both hypervisors' PMDs share core 1 here: the"
+echo "   round trip shows the time slicing, not the datapath)"
+ip netns exec "${tag}vm3" ping -c 3 -i 0.2 10.1.0.4
+sleep 0.5
+kill "$td"
+wait "$td" 2>/dev/null || true
+echo "== what A sent on the underlay (tcpdump on B's end): ESP only"
+head -8 "/tmp/$tag.underlay"
+echo "== A: the ESP port and its SAs (keys are shown only with dump-sas --show-keys)"
+A show | grep -A2 "esp-to-B"
+A dump-sas
 if [ "$keep" = 1 ]; then
-  echo "gldp is running (socket $sock); press Enter to stop"
+  echo "the hypervisors run on (sockets /tmp/$tag-hvA.sock, /tmp/$tag-hvB.sock);"
+  echo "press Enter to stop"
   read -r _
 fi
