@@ -581,6 +581,12 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
   if (st.k == 0) return;
   crypto::Result res[kBatch];
   sa->burst(*worker_, st.ptrs, st.k, res);
+  // The usual rest is one output (an ESP port's underlay, or esp_encrypt(..),N): send
+  // directly instead of walking the action list per packet.
+  const bool only_output = rest.size() == 8 && rest[0] == 8 && rest[1] == 0 &&
+                           rest[2] == OVS_ACTION_ATTR_OUTPUT && rest[3] == 0;
+  uint32_t out_port = 0;
+  if (only_output) std::memcpy(&out_port, rest.data() + 4, 4);
   for (uint16_t j = 0; j < st.k; ++j) {
     rte_mbuf* m = st.ms[j];
     if (res[j] != crypto::Result::ok) {
@@ -592,6 +598,10 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
     m->data_len = static_cast<uint16_t>(st.bufs[j].len + kEthLen);
     m->pkt_len = m->data_len;
     std::memcpy(start, slot->eth, kEthLen);
+    if (only_output) {
+      output(m, out_port, md[st.idx[j]].in_port);
+      continue;
+    }
     flow::PacketLayout lay{};
     exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
