@@ -55,7 +55,7 @@ class Emc {
     for (int i = 0; i < kWays; ++i) {
       const ClsRule* r = b.rule[i];
       if (b.hash[i] != hash || r == nullptr ||
-          !key_matches_words(key, r->key, r->mask, r->word_map))
+          !key_matches_list(key, r->key, r->mask, r->words, r->n_words))
         continue;
       if (r->dead.load(std::memory_order_relaxed)) continue;
       bump(hits_);

@@ -188,6 +188,20 @@ inline bool key_matches_words(const FlowKey& pkt, const FlowKey& masked_key, con
   return diff == 0;
 }
 
+// The same on an explicit list of word indices (ClsRule::words): independent loads.
+inline bool key_matches_list(const FlowKey& pkt, const FlowKey& masked_key, const FlowMask& mask,
+                             const uint8_t* idx, unsigned n) {
+  const AliasU64* p = pkt.words();
+  const AliasU64* k = masked_key.words();
+  const AliasU64* m = mask.words();
+  uint64_t diff = 0;
+  for (unsigned j = 0; j < n; ++j) {
+    const unsigned i = idx[j];
+    diff |= (p[i] & m[i]) ^ k[i];
+  }
+  return diff == 0;
+}
+
 // Hash of a packet's microflow for the exact-match cache: the words that tell
 // microflows apart in practice (in_port + recirc_id, dp_hash + mark, ct state, L2, IPv4,
 // IP fields, L4; IPv6 addresses only for IPv6). Cheaper than hash_key(); a collision
