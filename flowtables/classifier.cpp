@@ -334,10 +334,7 @@ void Classifier::publish_vec() {
 void Classifier::insert(ClsRule* rule) {
   assert(rule->subtable_ == nullptr);
   apply_mask(rule->key, rule->mask, rule->key);
-  rule->word_map = mask_word_map(rule->mask);
-  rule->n_words = 0;
-  for (uint32_t w = rule->word_map; w != 0; w &= w - 1)
-    rule->words[rule->n_words++] = static_cast<uint8_t>(__builtin_ctz(w));
+  rule->index_mask();
   rule->dead.store(false, std::memory_order_relaxed);
   rule->next_.store(nullptr, std::memory_order_relaxed);
 

@@ -54,6 +54,14 @@ struct ClsRule {
 
   ClsRule() = default;
   ClsRule(const ClsRule&) = delete;
+  // Sets word_map and words from mask (insert() does; an EMC user of a rule that is not
+  // in a classifier must).
+  void index_mask() {
+    word_map = mask_word_map(mask);
+    n_words = 0;
+    for (uint32_t w = word_map; w != 0; w &= w - 1)
+      words[n_words++] = static_cast<uint8_t>(__builtin_ctz(w));
+  }
   ClsRule& operator=(const ClsRule&) = delete;
 
  private:

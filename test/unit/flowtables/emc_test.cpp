@@ -94,7 +94,7 @@ TEST_CASE("EMC collisions: one bucket per hash, never a rule that does not match
     k[i] = key_n(static_cast<uint32_t>(i + 1));
     r[i].mask = exact_mask();
     r[i].key = k[i];
-    r[i].word_map = mask_word_map(r[i].mask);
+    r[i].index_mask();
   }
   const uint32_t h = 0x12345;  // force one hash (one bucket) for all keys
   for (int i = 0; i < 4; ++i) emc.insert(k[i], h, &r[i]);
@@ -117,7 +117,7 @@ TEST_CASE("EMC hit is verified against the cached megaflow's match", "[emc]") {
   mega.mask.in_port = 0xffffffffu;
   mega.key = zero_key();
   mega.key.in_port = 1;
-  mega.word_map = mask_word_map(mega.mask);
+  mega.index_mask();
   FlowKey a = key_n(7);
   emc.insert(a, 99, &mega);
   FlowKey b = key_n(8);  // another microflow of the same megaflow under the same hash
