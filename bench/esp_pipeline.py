@@ -32,44 +32,30 @@ import forwarding  # noqa: E402 - build_dir, write_pcap, kill_group, pcap_packet
 KEY = bytes((i * 7 + 1) & 0xff for i in range(36)).hex()
 
 
-def dpctl(sock, *args):
-    return subprocess.run([os.path.join(forwarding.build_dir(), "tools", "gl-dpctl"), "--socket",
-                           sock, *args], check=True, capture_output=True, text=True).stdout
-
-
 def measure_gldp(pcap, seconds, workdir, cipher=None, backend="ipsec-mb"):
     """Mpps leaving the sink port; with cipher, through an ESP port with that cipher."""
-    b = forwarding.build_dir()
     mbufs = max(32767, 2 * forwarding.pcap_packets(pcap) + 16384)
-    sock = os.path.join(workdir, "gldp.sock")
-    log = open(os.path.join(workdir, "gldp.log"), "w")
-    p = subprocess.Popen([os.path.join(b, "dataplane", "gldp"), "--socket", sock,
-                          "--pmd-cores", "1", "--mbufs", str(mbufs),
-                          "--port", f"in=net_pcap0,rx_pcap={pcap},infinite_rx=1",
-                          "--port", "ul=net_null0,no-rx=1"],
-                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    p, dpctl_cmd, log = forwarding.start_gldp(
+        workdir, [("in", f"net_pcap0,rx_pcap={pcap},infinite_rx=1"), ("ul", "net_null0,no-rx=1")],
+        mbufs)
+
+    def dpctl(*args):
+        return subprocess.run(dpctl_cmd + list(args), check=True, capture_output=True,
+                              text=True).stdout
+
     try:
-        for _ in range(300):
-            if p.poll() is not None:
-                raise RuntimeError("gldp exited: " + open(log.name).read()[-2000:])
-            if subprocess.run([os.path.join(b, "tools", "gl-dpctl"), "--socket", sock, "show"],
-                              capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
         if cipher:
-            dpctl(sock, "add-port", "esp1",
-                  "gl_esp,underlay=ul,group=1,local=192.0.2.1,remote=192.0.2.2")
-            dpctl(sock, "add-sa", "spi=0x1001", "dir=out", "group=1", "pmd=0",
-                  f"cipher={cipher}", f"backend={backend}", f"key={KEY}",
-                  "local=192.0.2.1", "remote=192.0.2.2",
+            dpctl("add-port", "esp1", "gl_esp,underlay=ul,group=1,local=192.0.2.1,remote=192.0.2.2")
+            dpctl("add-sa", "spi=0x1001", "dir=out", "group=1", "pmd=0", f"cipher={cipher}",
+                  f"backend={backend}", f"key={KEY}", "local=192.0.2.1", "remote=192.0.2.2",
                   "src_mac=02:00:00:00:ee:01", "dst_mac=02:00:00:00:ee:02")
-            dpctl(sock, "add-flow", "in_port(1)", "3")
+            dpctl("add-flow", "in_port(1)", "3")
         else:
-            dpctl(sock, "add-flow", "in_port(1)", "2")
+            dpctl("add-flow", "in_port(1)", "2")
         time.sleep(2)  # warm-up: EMC filled
-        s0, t0 = json.loads(dpctl(sock, "show", "--json")), time.time()
+        s0, t0 = json.loads(dpctl("show", "--json")), time.time()
         time.sleep(seconds)
-        s1, t1 = json.loads(dpctl(sock, "show", "--json")), time.time()
+        s1, t1 = json.loads(dpctl("show", "--json")), time.time()
 
         def tx(s):
             return next(x for x in s["ports"] if x["name"] == "ul")["tx_packets"]

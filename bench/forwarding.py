@@ -94,25 +94,36 @@ def pcap_packets(pcap):
             n += 1
 
 
-def bench_gldp(pcap, seconds, workdir):
+def start_gldp(workdir, ports, mbufs):
+    """gldp with its PMD on core 1 and `ports` [(name, devargs)], answering on its socket.
+    Returns (process, gl-dpctl command prefix, log file); stop with kill_group()."""
     b = build_dir()
-    # net_pcap with infinite_rx keeps the whole file in mbufs of the port's pool.
-    mbufs = max(32767, 2 * pcap_packets(pcap) + 16384)
     sock = os.path.join(workdir, "gldp.sock")
     log = open(os.path.join(workdir, "gldp.log"), "w")
-    p = subprocess.Popen([os.path.join(b, "dataplane", "gldp"), "--socket", sock,
-                          "--pmd-cores", "1", "--mbufs", str(mbufs),
-                          "--port", f"in=net_pcap0,rx_pcap={pcap},infinite_rx=1",
-                          "--port", "out=net_null0,no-rx=1"],
-                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [os.path.join(b, "dataplane", "gldp"), "--socket", sock, "--pmd-cores", "1",
+           "--mbufs", str(mbufs)]
+    for name, devargs in ports:
+        cmd += ["--port", f"{name}={devargs}"]
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     dpctl = [os.path.join(b, "tools", "gl-dpctl"), "--socket", sock]
+    for _ in range(300):
+        if p.poll() is not None:
+            log.close()
+            raise RuntimeError("gldp exited: " + open(log.name).read()[-2000:])
+        if subprocess.run(dpctl + ["show"], capture_output=True).returncode == 0:
+            return p, dpctl, log
+        time.sleep(0.1)
+    kill_group(p)
+    log.close()
+    raise RuntimeError("gldp did not answer: " + open(log.name).read()[-2000:])
+
+
+def bench_gldp(pcap, seconds, workdir):
+    # net_pcap with infinite_rx keeps the whole file in mbufs of the port's pool.
+    mbufs = max(32767, 2 * pcap_packets(pcap) + 16384)
+    p, dpctl, log = start_gldp(workdir, [("in", f"net_pcap0,rx_pcap={pcap},infinite_rx=1"),
+                                         ("out", "net_null0,no-rx=1")], mbufs)
     try:
-        for _ in range(300):
-            if p.poll() is not None:
-                raise RuntimeError("gldp exited: " + open(log.name).read()[-2000:])
-            if subprocess.run(dpctl + ["show"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
         subprocess.run(dpctl + ["add-flow", "in_port(1)", "2"], check=True)
         time.sleep(2)  # warm-up: EMC filled
         s0 = json.loads(subprocess.run(dpctl + ["show", "--json"], check=True,

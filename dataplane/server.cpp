@@ -25,6 +25,15 @@ namespace {
 
 constexpr int kSndBuf = 4 * 1024 * 1024;
 
+// Entries a batch may have: as many results as fit one reply.
+constexpr size_t kMaxBatch = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
+                             sizeof(api::EntryResult);
+
+std::string batch_count_error(const char* what, uint32_t n) {
+  return std::string(what) + " batch of " + std::to_string(n) + " entries (1.." +
+         std::to_string(kMaxBatch) + " allowed)";
+}
+
 // Builds an error reply for request `h`.
 std::vector<uint8_t> error_reply(const api::MsgHeader& h, int code, const std::string& text) {
   MessageBuilder b(static_cast<MsgType>(h.type), h.xid, api::kFlagReply, code);
@@ -367,11 +376,8 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kFlowPut: {
       api::FlowPutRequest req;
       if (!need(req)) return fail(EINVAL, kShortMsg);
-      size_t max_n = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
-                     sizeof(api::EntryResult);
-      if (req.n == 0 || req.n > max_n)
-        return fail(EINVAL, "flow put batch of " + std::to_string(req.n) + " entries (1.." +
-                                std::to_string(max_n) + " allowed)");
+      if (req.n == 0 || req.n > kMaxBatch)
+        return fail(EINVAL, batch_count_error("flow put", req.n));
       // Decode the whole batch before changing anything: a malformed message changes nothing.
       struct Item {
         api::FlowPutEntry e;
@@ -394,9 +400,7 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kFlowDel: {
       api::FlowDelRequest req;
       if (!need(req)) return fail(EINVAL, kShortMsg);
-      size_t max_n = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
-                     sizeof(api::EntryResult);
-      if (req.n == 0 || req.n > max_n || r.remaining() != req.n * sizeof(api::Ufid))
+      if (req.n == 0 || req.n > kMaxBatch || r.remaining() != req.n * sizeof(api::Ufid))
         return fail(EINVAL, "flow del count does not match the message");
       out.append(api::BatchReply{req.n, 0});
       for (uint32_t i = 0; i < req.n; ++i) {
@@ -474,11 +478,7 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kExecuteBatch: {
       api::ExecuteBatchRequest req;
       if (!need(req)) return fail(EINVAL, kShortMsg);
-      size_t max_n = (api::kMaxMessage - sizeof(api::MsgHeader) - sizeof(api::BatchReply)) /
-                     sizeof(api::EntryResult);
-      if (req.n == 0 || req.n > max_n)
-        return fail(EINVAL, "execute batch of " + std::to_string(req.n) + " entries (1.." +
-                                std::to_string(max_n) + " allowed)");
+      if (req.n == 0 || req.n > kMaxBatch) return fail(EINVAL, batch_count_error("execute", req.n));
       // Decode the whole batch first: a malformed message executes nothing.
       struct Item {
         api::ExecuteRequest e;

@@ -287,6 +287,37 @@ void set_all(gl_flow_result* results, size_t from, size_t to, int code, std::str
   }
 }
 
+// A batched call: encode(i) turns entry i into a wire item or an error that goes into
+// results[i] (the entry is not sent); call(items) sends the rest and returns their
+// results in order, which are spread back to the entries they came from. A transport
+// failure marks every sent entry with it (their fate is unknown).
+template <typename Item, typename Encode, typename Call>
+int batch_call(gl_dp* dp, size_t n, gl_flow_result* results, Encode encode, Call call) {
+  std::vector<Item> batch;
+  std::vector<size_t> where;
+  batch.reserve(n);
+  where.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::expected<Item, api::Error> item = encode(i);
+    if (!item) {
+      set_all(results, i, i + 1, item.error().code, item.error().message);
+      continue;
+    }
+    batch.push_back(std::move(*item));
+    where.push_back(i);
+  }
+  if (batch.empty()) return 0;
+  auto r = call(std::span<const Item>(batch));
+  if (!r || r->size() != batch.size()) {
+    api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
+    for (size_t k : where) set_all(results, k, k + 1, e.code > 0 ? e.code : EIO, e.message);
+    return fail(dp, e);
+  }
+  for (size_t k = 0; k < batch.size(); ++k)
+    std::memcpy(&results[where[k]], &(*r)[k], sizeof(gl_flow_result));
+  return 0;
+}
+
 }  // namespace
 
 // ---- handle -------------------------------------------------------------------------------
@@ -485,40 +516,25 @@ int gl_dp_flow_put(gl_dp* dp, const gl_flow_put* puts, size_t n, gl_flow_result*
   if (puts == nullptr || results == nullptr)
     return fail(dp, EINVAL, "gl_dp_flow_put: NULL puts or results");
   return guarded(dp, [&] {
-    // Entries that can be encoded, and where their results go.
-    std::vector<api::FlowPut> batch;
-    std::vector<size_t> where;
-    batch.reserve(n);
-    where.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      const gl_flow_put& p = puts[i];
-      if (p.actions_len > GL_DP_MAX_ACTIONS || (p.actions == nullptr && p.actions_len > 0)) {
-        set_all(results, i, i + 1, EINVAL,
-                p.actions == nullptr ? "actions NULL with a non-zero length"
-                                     : "actions longer than 4096 bytes");
-        continue;
-      }
-      api::FlowPut f;
-      std::memcpy(&f.ufid, &p.ufid, sizeof f.ufid);
-      f.flags = p.flags;
-      f.match.key = to_key(p.key);
-      f.match.mask = to_key(p.mask);
-      const auto* a = static_cast<const uint8_t*>(p.actions);
-      if (p.actions_len > 0) f.actions.assign(a, a + p.actions_len);
-      batch.push_back(std::move(f));
-      where.push_back(i);
-    }
     // One client call: it splits the batch into messages and keeps several in flight.
-    // A transport failure leaves the fate of every sent entry unknown.
-    auto r = dp->client.flow_put(batch);
-    if (!r || r->size() != batch.size()) {
-      api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
-      for (size_t k : where) set_all(results, k, k + 1, e.code > 0 ? e.code : EIO, e.message);
-      return fail(dp, e);
-    }
-    for (size_t k = 0; k < batch.size(); ++k)
-      std::memcpy(&results[where[k]], &(*r)[k], sizeof(gl_flow_result));
-    return 0;
+    return batch_call<api::FlowPut>(
+        dp, n, results,
+        [&](size_t i) -> std::expected<api::FlowPut, api::Error> {
+          const gl_flow_put& p = puts[i];
+          if (p.actions == nullptr && p.actions_len > 0)
+            return std::unexpected(api::Error{EINVAL, "actions NULL with a non-zero length"});
+          if (p.actions_len > GL_DP_MAX_ACTIONS)
+            return std::unexpected(api::Error{EINVAL, "actions longer than 4096 bytes"});
+          api::FlowPut f;
+          std::memcpy(&f.ufid, &p.ufid, sizeof f.ufid);
+          f.flags = p.flags;
+          f.match.key = to_key(p.key);
+          f.match.mask = to_key(p.mask);
+          const auto* a = static_cast<const uint8_t*>(p.actions);
+          if (p.actions_len > 0) f.actions.assign(a, a + p.actions_len);
+          return f;
+        },
+        [&](std::span<const api::FlowPut> b) { return dp->client.flow_put(b); });
   });
 }
 
@@ -678,42 +694,24 @@ int gl_dp_execute_batch(gl_dp* dp, const gl_execute* ops, size_t n, gl_flow_resu
   if (ops == nullptr || results == nullptr)
     return fail(dp, EINVAL, "gl_dp_execute_batch: NULL ops or results");
   return guarded(dp, [&] {
-    std::vector<api::ExecuteOp> batch;
-    std::vector<size_t> where;
-    batch.reserve(n);
-    where.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      const gl_execute& e = ops[i];
-      if (e.packet == nullptr || (e.actions == nullptr && e.actions_len > 0)) {
-        set_all(results, i, i + 1, EINVAL, "NULL packet or actions");
-        continue;
-      }
-      if (e.actions_len > GL_DP_MAX_ACTIONS) {
-        set_all(results, i, i + 1, EINVAL, "actions longer than 4096 bytes");
-        continue;
-      }
-      if (e.packet_len > GL_DP_MAX_PACKET) {
-        set_all(results, i, i + 1, EMSGSIZE,
-                "packet longer than " + std::to_string(GL_DP_MAX_PACKET));
-        continue;
-      }
-      api::ExecuteOp op;
-      op.metadata = to_key(e.md);
-      op.actions = {static_cast<const uint8_t*>(e.actions), e.actions_len};
-      op.packet = {static_cast<const uint8_t*>(e.packet), e.packet_len};
-      batch.push_back(op);
-      where.push_back(i);
-    }
-    if (batch.empty()) return 0;
-    auto r = dp->client.execute_batch(batch);
-    if (!r || r->size() != batch.size()) {
-      api::Error e = r ? api::Error{EPROTO, "protocol error: short batch reply"} : r.error();
-      for (size_t k : where) set_all(results, k, k + 1, e.code > 0 ? e.code : EIO, e.message);
-      return fail(dp, e);
-    }
-    for (size_t k = 0; k < batch.size(); ++k)
-      std::memcpy(&results[where[k]], &(*r)[k], sizeof(gl_flow_result));
-    return 0;
+    return batch_call<api::ExecuteOp>(
+        dp, n, results,
+        [&](size_t i) -> std::expected<api::ExecuteOp, api::Error> {
+          const gl_execute& e = ops[i];
+          if (e.packet == nullptr || (e.actions == nullptr && e.actions_len > 0))
+            return std::unexpected(api::Error{EINVAL, "NULL packet or actions"});
+          if (e.actions_len > GL_DP_MAX_ACTIONS)
+            return std::unexpected(api::Error{EINVAL, "actions longer than 4096 bytes"});
+          if (e.packet_len > GL_DP_MAX_PACKET)
+            return std::unexpected(
+                api::Error{EMSGSIZE, "packet longer than " + std::to_string(GL_DP_MAX_PACKET)});
+          api::ExecuteOp op;
+          op.metadata = to_key(e.md);
+          op.actions = {static_cast<const uint8_t*>(e.actions), e.actions_len};
+          op.packet = {static_cast<const uint8_t*>(e.packet), e.packet_len};
+          return op;
+        },
+        [&](std::span<const api::ExecuteOp> b) { return dp->client.execute_batch(b); });
   });
 }
 

@@ -87,9 +87,8 @@ class Hv:
         return json.loads(self.dpctl("show", "--json").stdout)["drops"]
 
 
-def topology(env, mtu=None):
-    ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
-    ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
+def underlay_link(env):
+    """The underlay between the two hypervisors: a veth pair (removed with the env)."""
     ua, ub = f"gl{env.tag}ua"[:15], f"gl{env.tag}ub"[:15]
     run(["ip", "link", "add", ua, "type", "veth", "peer", "name", ub])
     env.links.append(ua)
@@ -97,6 +96,13 @@ def topology(env, mtu=None):
         run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"], check_rc=False)
         run(["ethtool", "-K", dev, "tx", "off", "rx", "off"], check_rc=False)
         run(["ip", "link", "set", dev, "up"])
+    return ua, ub
+
+
+def topology(env, mtu=None):
+    ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
+    ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
+    ua, ub = underlay_link(env)
     a = Hv(env, "hvA", o1, ua)
     b = Hv(env, "hvB", o2, ub)
     for hv in (a, b):

@@ -23,9 +23,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from gltest import check, main, run  # noqa: E402
+from gltest import check, main  # noqa: E402
 from ovsgl import OvsEnv  # noqa: E402
-from test_esp import Capture, Hv, K1, K2, IP_A, IP_B, MAC1, MAC2, UL_A, UL_B  # noqa: E402
+from test_esp import (Capture, Hv, K1, K2, IP_A, IP_B, MAC1, MAC2, UL_A, UL_B,  # noqa: E402
+                      underlay_link)
 from test_gldp import udp_receiver, udp_send  # noqa: E402
 
 from scapy.all import IP  # noqa: E402
@@ -37,13 +38,7 @@ K5 = bytes((i * 19 + 7) & 0xff for i in range(36))  # A -> B from A's control co
 def topology(env):
     ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
     ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
-    ua, ub = f"gl{env.tag}ua"[:15], f"gl{env.tag}ub"[:15]
-    run(["ip", "link", "add", ua, "type", "veth", "peer", "name", ub])
-    env.links.append(ua)
-    for dev in (ua, ub):
-        run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"], check_rc=False)
-        run(["ethtool", "-K", dev, "tx", "off", "rx", "off"], check_rc=False)
-        run(["ip", "link", "set", dev, "up"])
+    ua, ub = underlay_link(env)
 
     # A: OVS. The underlay first (an ESP port needs its underlay in gldp).
     env.start_all()
