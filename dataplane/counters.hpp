@@ -66,6 +66,7 @@ enum class Drop : uint8_t {
   kEspCryptoError,       // the AEAD backend refused an operation
   kEspInnerNotEthernet,  // decrypt: authentic, but the inner packet is not an Ethernet frame
   kEspTooBig,            // encrypt: the ESP packet would exceed the SA's underlay MTU
+  kEspPeerMismatch,      // decrypt on an ESP port: the SA is not one of the port's peer
   kCount
 };
 
@@ -84,7 +85,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)>
     "esp_bad_padding",   "esp_bad_next_header",
     "esp_dummy",         "esp_unsupported",
     "esp_crypto_error",  "esp_inner_not_ethernet",
-    "esp_too_big",
+    "esp_too_big",       "esp_peer_mismatch",
 };
 
 static_assert(!kDropNames.back().empty(), "a Drop value has no name");

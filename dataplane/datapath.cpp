@@ -627,7 +627,10 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   if (!out) e->cfg.replay_window = sc.replay_window;
   std::memcpy(e->keymat, req.keymat, sizeof e->keymat);
   sas_.insert(pos, e);
-  if (replaced != nullptr) sas_.erase(std::find(sas_.begin(), sas_.end(), replaced));
+  if (replaced != nullptr) {
+    if (replaced->retire_tsc != 0) --n_retiring_;  // it was retiring: it goes now
+    sas_.erase(std::find(sas_.begin(), sas_.end(), replaced));
+  }
   // One version switches the slot: every packet uses either the old or the new SA.
   publish_sa_tables();
   if (replaced != nullptr) rcu_.defer([replaced] { delete replaced; });
@@ -791,13 +794,12 @@ size_t Datapath::drain_upcalls(size_t max, const std::function<void(const Upcall
 }
 
 void Datapath::configure_miss_hold(uint32_t ms) {
-  // Switching off (or changing) releases what is held: free it, nobody asked for it.
-  hold_.release_all([](const flow::FlowKey&, MissHold::Packets pkts) {
-    for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
-  });
+  // What is held stays: the next sweeps run it through its flow or send it up (at once
+  // when holding is switched off: a window of 0 has run out).
   MissHold::Config c;
   c.window = rte_get_tsc_hz() / 1000 * ms;
-  c.uncached_for = rte_get_tsc_hz();  // one second
+  c.uncached_for = rte_get_tsc_hz();   // one second
+  c.settle = rte_get_tsc_hz() / 1000;  // a millisecond after the flow appeared
   // Never hold more than a quarter of the packet buffers.
   c.max_held = std::min<uint32_t>(8192, opts_.n_mbufs / 4);
   hold_.configure(c);

@@ -46,13 +46,17 @@ void MissHold::sweep(uint64_t now, size_t budget,
     if (e.uncached_until != 0) {
       forget = now >= e.uncached_until;
     } else if (has_flow(it->first)) {
-      if (!e.held.empty()) {
+      if (e.held.empty()) {
+        forget = true;
+      } else if (e.flow_seen == 0) {
+        e.flow_seen = now;  // run them at a later sweep, after the first packet's execute
+      } else if (now - e.flow_seen >= cfg_.settle) {
         ctr_.run += e.held.size();
         n_held_ -= e.held.size();
         run(it->first, e.held);
+        forget = true;
       }
-      forget = true;
-    } else if (now - e.first >= cfg_.window) {
+    } else if (now - e.first >= cfg_.window || !enabled()) {
       if (e.held.empty()) {
         forget = true;  // no repeats: nothing to learn about this key
       } else {

@@ -42,6 +42,10 @@ class MissHold {
   struct Config {
     uint64_t window = 0;        // ticks a miss may be held; 0 = holding off
     uint64_t uncached_for = 0;  // ticks a key whose window ran out is not held again
+    // Held packets run only at a sweep at least this long after the one that first found
+    // their flow: the handler's execute of the first packet, which follows its flow put,
+    // goes out before them (no reordering of a new flow's first packets).
+    uint64_t settle = 0;
     uint32_t per_key = 32;      // packets held per key
     uint32_t max_held = 8192;   // packets held in all
     uint32_t max_keys = 16384;  // keys tracked
@@ -70,15 +74,16 @@ class MissHold {
   bool on_miss(const flow::FlowKey& key, rte_mbuf* pkt, uint64_t now);
 
   // Visits up to `budget` tracked keys, oldest first. A key for which has_flow(key) is
-  // true releases its held packets to run(key, packets) and is forgotten; a key whose
+  // true (at this sweep and at one at least `settle` earlier) releases its held packets
+  // to run(key, packets) and is forgotten; a key whose
   // window has run out releases them to send_up(key, packets), becomes uncached, and is
   // forgotten once that period ends; others are visited again later.
   void sweep(uint64_t now, size_t budget, const std::function<bool(const flow::FlowKey&)>& has_flow,
              const std::function<void(const flow::FlowKey&, Packets)>& run,
              const std::function<void(const flow::FlowKey&, Packets)>& send_up);
 
-  // Releases every held packet to send_up and forgets every key (shutdown, or holding
-  // switched off).
+  // Releases every held packet to send_up and forgets every key (shutdown). Switching
+  // holding off (window 0) instead lets the next sweeps send the held packets up.
   void release_all(const std::function<void(const flow::FlowKey&, Packets)>& send_up);
 
   size_t n_keys() const { return keys_.size(); }
@@ -93,6 +98,7 @@ class MissHold {
   struct Entry {
     uint64_t first = 0;           // tick of the miss that went up
     uint64_t uncached_until = 0;  // non-zero: not held until then
+    uint64_t flow_seen = 0;       // non-zero: tick of the sweep that first found the flow
     std::vector<rte_mbuf*> held;
   };
   using Map = std::unordered_map<flow::FlowKey, Entry, KeyHash>;

@@ -539,12 +539,37 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
     return;
   }
   EspStage st;
-  // IPv4 frames without DF that do not fit are fragmented before encryption (the
-  // receiving VM reassembles); the fragments are encrypted as a burst of their own.
-  constexpr uint16_t kMaxFrags = 4 * kBatch;
-  rte_mbuf* frags[kMaxFrags];
-  PacketMd frag_md[kMaxFrags];
-  uint16_t nfrag = 0;
+  // The usual rest is one output (an ESP port's underlay, or esp_encrypt(..),N): send
+  // directly instead of walking the action list per packet.
+  const bool only_output = rest.size() == 8 && rest[0] == 8 && rest[1] == 0 &&
+                           rest[2] == OVS_ACTION_ATTR_OUTPUT && rest[3] == 0;
+  uint32_t out_port = 0;
+  if (only_output) std::memcpy(&out_port, rest.data() + 4, 4);
+  // Encrypts and sends what st holds (one SA burst), in order.
+  auto run_stage = [&] {
+    if (st.k == 0) return;
+    crypto::Result res[kBatch];
+    sa->burst(*worker_, st.ptrs, st.k, res);
+    for (uint16_t j = 0; j < st.k; ++j) {
+      rte_mbuf* m = st.ms[j];
+      if (res[j] != crypto::Result::ok) {
+        drop(m, kEspDrop[static_cast<size_t>(res[j])]);
+        continue;
+      }
+      uint8_t* start = st.bufs[j].data - kEthLen;
+      m->data_off = static_cast<uint16_t>(start - static_cast<uint8_t*>(m->buf_addr));
+      m->data_len = static_cast<uint16_t>(st.bufs[j].len + kEthLen);
+      m->pkt_len = m->data_len;
+      std::memcpy(start, slot->eth, kEthLen);
+      if (only_output) {
+        output(m, out_port, md[st.idx[j]].in_port);
+        continue;
+      }
+      flow::PacketLayout lay{};
+      exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
+    }
+    st.k = 0;
+  };
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (m->nb_segs != 1) {
@@ -552,15 +577,23 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
       continue;
     }
     if (rte_pktmbuf_data_len(m) > slot->max_frame) {
-      const uint16_t nf = fragment_ipv4(m, slot->max_frame, frags + nfrag, kMaxFrags - nfrag);
-      if (nf > 0) {
-        for (uint16_t k = 0; k < nf; ++k) frag_md[nfrag + k] = md[i];
-        nfrag += nf;
-        ctr_.esp_fragmented.add();
-        rte_pktmbuf_free(m);
-      } else {
+      // IPv4 without DF: fragmented before encryption (the receiving VM reassembles).
+      // What came before goes first, then the fragments as a burst of their own: the
+      // order of the packets is kept.
+      constexpr uint16_t kMaxFrags = 2 * kBatch;
+      rte_mbuf* frags[kMaxFrags];
+      const uint16_t nf = fragment_ipv4(m, slot->max_frame, frags, kMaxFrags);
+      if (nf == 0) {
         esp_too_big(m, md[i], slot->max_frame);
+        continue;
       }
+      ctr_.esp_fragmented.add();
+      rte_pktmbuf_free(m);
+      run_stage();
+      PacketMd fmd[kBatch];
+      for (uint16_t k = 0; k < kBatch; ++k) fmd[k] = md[i];
+      for (uint16_t off = 0; off < nf; off += kBatch)  // they fit: no further fragmenting
+        esp_encrypt(group, frags + off, fmd, std::min<uint16_t>(kBatch, nf - off), rest);
       continue;
     }
     if (slot->max_frame != UINT32_MAX)
@@ -576,35 +609,7 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
                           static_cast<uint32_t>(head - kEthLen), rte_pktmbuf_tailroom(m),
                           crypto::kProtoEthernet});
   }
-  for (uint16_t off = 0; off < nfrag; off += kBatch)  // they fit: no further fragmenting
-    esp_encrypt(group, frags + off, frag_md + off, std::min<uint16_t>(kBatch, nfrag - off), rest);
-  if (st.k == 0) return;
-  crypto::Result res[kBatch];
-  sa->burst(*worker_, st.ptrs, st.k, res);
-  // The usual rest is one output (an ESP port's underlay, or esp_encrypt(..),N): send
-  // directly instead of walking the action list per packet.
-  const bool only_output = rest.size() == 8 && rest[0] == 8 && rest[1] == 0 &&
-                           rest[2] == OVS_ACTION_ATTR_OUTPUT && rest[3] == 0;
-  uint32_t out_port = 0;
-  if (only_output) std::memcpy(&out_port, rest.data() + 4, 4);
-  for (uint16_t j = 0; j < st.k; ++j) {
-    rte_mbuf* m = st.ms[j];
-    if (res[j] != crypto::Result::ok) {
-      drop(m, kEspDrop[static_cast<size_t>(res[j])]);
-      continue;
-    }
-    uint8_t* start = st.bufs[j].data - kEthLen;
-    m->data_off = static_cast<uint16_t>(start - static_cast<uint8_t*>(m->buf_addr));
-    m->data_len = static_cast<uint16_t>(st.bufs[j].len + kEthLen);
-    m->pkt_len = m->data_len;
-    std::memcpy(start, slot->eth, kEthLen);
-    if (only_output) {
-      output(m, out_port, md[st.idx[j]].in_port);
-      continue;
-    }
-    flow::PacketLayout lay{};
-    exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
-  }
+  run_stage();
 }
 
 uint16_t Pmd::fragment_ipv4(const rte_mbuf* m, uint32_t max_frame, rte_mbuf** out, uint16_t cap) {
@@ -804,8 +809,15 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
     m->pkt_len = m->data_len;
     m->ol_flags = 0;  // the underlay's offload flags do not describe the inner frame
     m->packet_type = 0;
-    if (Port* vp = dp_.port(md[st.idx[j]].in_port); vp != nullptr && vp->is_esp())
+    if (Port* vp = dp_.port(md[st.idx[j]].in_port); vp != nullptr && vp->is_esp()) {
+      // The outer addresses that chose the ESP port are not authenticated: the SA that
+      // authenticated the packet must be one between the port's local and remote.
+      if (!vp->esp_peer_is(sas[j]->config())) {
+        drop(m, Drop::kEspPeerMismatch);
+        continue;
+      }
       vp->count_rx(index_, m->pkt_len);
+    }
     flow::PacketLayout lay{};
     exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
@@ -835,13 +847,17 @@ void Pmd::output(rte_mbuf* m, uint32_t port_no, uint32_t in_port) {
     return;
   }
   TxBuf& b = tx_[port_no];
-  if (!b.dirty) {
-    b.dirty = true;
-    dirty_[n_dirty_++] = static_cast<uint16_t>(port_no);
-  }
   // An ESP port encrypts at flush; remember where the packet came from (ICMP "too big").
   if (port->is_esp()) m->hash.usr = in_port;
   b.pkts[b.n++] = m;
+  if (!b.dirty) {
+    if (n_dirty_ == std::size(dirty_)) [[unlikely]] {
+      send(*port, b);  // the list is full (cannot happen in practice): send at once
+      return;
+    }
+    b.dirty = true;
+    dirty_[n_dirty_++] = static_cast<uint16_t>(port_no);
+  }
   if (b.n == kBatch) {
     send(*port, b);
     // the port stays in dirty_: flush_tx() skips empty buffers

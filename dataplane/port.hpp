@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/sa.hpp"
 #include "dataplane/api/wire.hpp"
 #include "dataplane/counters.hpp"
 
@@ -127,6 +128,14 @@ class Port {
           std::memcmp(e.remote, src, n) == 0)
         return e.port_no;
     return api::kPortAny;
+  }
+  // Whether an SA's tunnel addresses are this ESP port's (remote = its remote, local =
+  // its local): only such an SA's packets may enter on it.
+  bool esp_peer_is(const crypto::SaConfig& c) const {
+    const size_t n = esp_args_.family == 4 ? 4 : 16;
+    return c.local.v6 == (esp_args_.family == 6) && c.remote.v6 == c.local.v6 &&
+           std::memcmp(c.local.bytes.data(), esp_args_.local, n) == 0 &&
+           std::memcmp(c.remote.bytes.data(), esp_args_.remote, n) == 0;
   }
   bool has_esp_children() const { return esp_children_.load(std::memory_order_relaxed) != nullptr; }
   // Control thread: publishes a new list (nullptr = none); returns the old one to free

@@ -612,7 +612,9 @@ int main(int argc, char** argv) {
     if (!nargs(1, 1)) return usage_error("del-port NAME|NUMBER");
     const std::string& t = args[1];
     bool numeric = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
-    auto r = numeric ? c.port_del(static_cast<uint32_t>(std::stoul(t))) : c.port_del(t);
+    uint64_t no = 0;
+    if (numeric && !parse_u64(t, 255, no)) return usage_error("del-port: port numbers are 0..255");
+    auto r = numeric ? c.port_del(static_cast<uint32_t>(no)) : c.port_del(t);
     if (!r) return fail("del-port " + t, r.error());
     return 0;
   }
@@ -622,7 +624,9 @@ int main(int argc, char** argv) {
       return usage_error("set-port NAME|NUMBER mtu=N");
     const std::string& t = args[1];
     bool numeric = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
-    auto r = c.port_set_mtu(numeric ? static_cast<uint32_t>(std::stoul(t)) : gl::api::kPortAny,
+    uint64_t no = 0;
+    if (numeric && !parse_u64(t, 255, no)) return usage_error("set-port: port numbers are 0..255");
+    auto r = c.port_set_mtu(numeric ? static_cast<uint32_t>(no) : gl::api::kPortAny,
                             numeric ? std::string() : t, static_cast<uint16_t>(mtu));
     if (!r) return fail("set-port " + t, r.error());
     std::printf("port %u: %s mtu %u\n", r->port_no, r->name, r->mtu);

@@ -199,6 +199,8 @@ def test_bad_cli_input():
             (["add-port", "x", "net_nosuchdriver0"], "cannot create device"),
             (["add-port", "p1", "net_null5"], "exists"),
             (["del-port", "nope"], "no port named 'nope'"),
+            (["del-port", "99999999999999999999999"], "port numbers are 0..255"),
+            (["set-port", "4294967297", "mtu=1400"], "port numbers are 0..255"),
             (["add-flow", "in_port(1),ipv5(dst=1.2.3.4)", "2"], "ipv5"),
             (["add-flow", "in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.300)", "2"], "10.0.0.300"),
             (["add-flow", "in_port(1)", "frobnicate(3)"], "frobnicate"),

@@ -991,7 +991,9 @@ TEST_CASE("ESP port: output encrypts onto the underlay, ESP from the peer enters
   Rig rig;
   const Bytes km = keymat(3);
   add_sa(rig, sa_req(0x4000, gl::api::SaDir::kOut, km));
-  add_sa(rig, sa_req(0x4000, gl::api::SaDir::kIn, km));
+  auto in_sa = sa_req(0x4000, gl::api::SaDir::kIn, km);  // the far end's view: .2 <- .1
+  std::swap(in_sa.cfg.local, in_sa.cfg.remote);
+  add_sa(rig, in_sa);
   auto vp = add_esp_port(rig, "esp1", "underlay=r2,group=1,local=192.0.2.2,remote=192.0.2.1", 4);
   INFO((vp ? "" : vp.error().message));
   REQUIRE(vp);
@@ -1027,10 +1029,28 @@ TEST_CASE("ESP port: output encrypts onto the underlay, ESP from the peer enters
   // ESP between other addresses is not the port's: it goes through the flows as it is.
   rig.add_flow("recirc_id(0),in_port(2)", "1");
   Bytes other = esp[0];
-  other[14 + 12 + 3] = 9;  // outer source 192.0.2.9
+  other[14 + 12 + 3] = 9;  // outer source 192.0.2.9 (the outer header is not authenticated)
   rig.inject(other, 2);
   CHECK(rig.sent(1) == std::vector<Bytes>{other});
   CHECK(rig.sent(3).empty());
+  // With an ESP port for .9, that packet would enter on it: but its SA (0x4000) is the
+  // tunnel with .1, not .9's. Dropped, counted: a peer cannot pose as another.
+  auto vp9 = add_esp_port(rig, "esp9", "underlay=r2,group=9,local=192.0.2.2,remote=192.0.2.9", 6);
+  REQUIRE(vp9);
+  rig.add_flow("recirc_id(0),in_port(6)", "3");
+  rig.inject(udp_frame(99, 40), 1);  // a fresh packet of the .1 tunnel (no replay)
+  auto fresh = rig.sent(2);
+  REQUIRE(fresh.size() == 1);
+  other = fresh[0];
+  other[14 + 12 + 3] = 9;
+  other[14 + 10] = other[14 + 11] = 0;  // a valid outer checksum for the new source
+  const uint16_t cs = gl::flow::inet_checksum(other.data() + 14, 20);
+  std::memcpy(other.data() + 14 + 10, &cs, 2);
+  rig.inject(other, 2);
+  CHECK(rig.sent(3).empty());
+  CHECK(rig.sent(1).empty());
+  CHECK(rig.drops("esp_peer_mismatch") == 1);
+  REQUIRE(rig.dp->port_del(6));
 
   // The port's MTU follows the underlay; the underlay cannot go while the port rides it.
   CHECK(rig.dp->port_set_mtu(4, 1400).error().code == ENOTSUP);

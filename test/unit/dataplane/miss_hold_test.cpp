@@ -29,8 +29,8 @@ struct Rig {
   std::vector<std::pair<uint16_t, rte_mbuf*>> ran, sent;
 
   explicit Rig(uint64_t window = 100, uint64_t uncached = 1000, uint32_t per_key = 4,
-               uint32_t max_held = 100, uint32_t max_keys = 100) {
-    h.configure({window, uncached, per_key, max_held, max_keys});
+               uint32_t max_held = 100, uint32_t max_keys = 100, uint64_t settle = 5) {
+    h.configure({window, uncached, settle, per_key, max_held, max_keys});
   }
   void sweep(uint64_t now, size_t budget = 1000) {
     h.sweep(
@@ -58,7 +58,11 @@ TEST_CASE("MissHold: first miss goes up, repeats are held and run once the flow 
   CHECK(r.ran.empty());
   CHECK(r.sent.empty());
   r.flows.insert(1);  // the handler installed key 1's flow
-  r.sweep(40);
+  r.sweep(40);        // found: the held packets wait for the first one's execute...
+  CHECK(r.ran.empty());
+  r.sweep(44);  // ...not long enough yet (settle 5)
+  CHECK(r.ran.empty());
+  r.sweep(45);  // then run
   REQUIRE(r.ran.size() == 2);
   CHECK(r.ran[0] == std::make_pair<uint16_t, rte_mbuf*>(1, pkt(2)));  // arrival order
   CHECK(r.ran[1] == std::make_pair<uint16_t, rte_mbuf*>(1, pkt(3)));
@@ -89,6 +93,20 @@ TEST_CASE(
   // ...until the period ends; then the key may be held again.
   CHECK_FALSE(r.h.on_miss(key(7), pkt(90), 1200));
   CHECK(r.h.on_miss(key(7), pkt(91), 1210));
+}
+
+TEST_CASE("MissHold: switched off, what is held goes up at the next sweep", "[miss_hold]") {
+  Rig r;
+  CHECK_FALSE(r.h.on_miss(key(3), pkt(1), 0));
+  CHECK(r.h.on_miss(key(3), pkt(2), 1));
+  auto c = r.h.config();
+  c.window = 0;
+  r.h.configure(c);
+  CHECK_FALSE(r.h.on_miss(key(3), pkt(3), 2));  // no holding any more
+  r.sweep(3);
+  REQUIRE(r.sent.size() == 1);
+  CHECK(r.sent[0].second == pkt(2));
+  CHECK(r.h.n_held() == 0);
 }
 
 TEST_CASE("MissHold: limits send misses up instead of dropping them", "[miss_hold]") {
@@ -129,9 +147,11 @@ TEST_CASE("MissHold: sweep visits at most its budget, and every key in turn", "[
     CHECK(r.h.on_miss(key(k), pkt(2 * k + 2), 1));
   }
   for (uint32_t k = 0; k < 50; ++k) r.flows.insert(static_cast<uint16_t>(k));
-  r.sweep(2, /*budget=*/10);
+  for (int i = 0; i < 5; ++i) r.sweep(2, /*budget=*/10);  // every key found once...
+  CHECK(r.ran.empty());
+  r.sweep(20, /*budget=*/10);  // ...then run, at most the budget per sweep
   CHECK(r.ran.size() == 10);
-  for (int i = 0; i < 4; ++i) r.sweep(3, 10);
+  for (int i = 0; i < 4; ++i) r.sweep(21, 10);
   CHECK(r.ran.size() == 50);
   CHECK(r.h.n_keys() == 0);
   std::set<uint16_t> seen;
