@@ -180,8 +180,46 @@ std::expected<api::PortInfo, api::Error> Datapath::port_add(const PortConfig& cf
   if (!port) return std::unexpected(err(EINVAL, port.error()));
   Port* raw = port->release();
   ports_[no].store(raw, std::memory_order_release);
+  // ESP ports waiting for this underlay.
+  for (auto& slot : ports_) {
+    Port* vp = slot.load(std::memory_order_relaxed);
+    if (vp != nullptr && vp->is_esp() && vp->esp_underlay() == api::kPortAny &&
+        esp_underlay_is(*vp, *raw))
+      esp_attach(*vp, *raw);
+  }
   rebalance_rxqs();
   return port_info(no).value();
+}
+
+namespace {
+
+bool same_tunnel(const EspPortArgs& a, const EspPortArgs& b) {
+  const size_t n = a.family == 4 ? 4 : 16;
+  return a.family == b.family && std::memcmp(a.local, b.local, n) == 0 &&
+         std::memcmp(a.remote, b.remote, n) == 0;
+}
+
+}  // namespace
+
+bool Datapath::esp_underlay_is(const Port& vp, const Port& up) const {
+  const std::string& u = vp.esp_args().underlay;
+  if (u == up.name()) return true;
+  return u.find_first_not_of("0123456789") == std::string::npos && u.size() < 4 &&
+         std::stoul(u) == up.port_no();
+}
+
+void Datapath::esp_attach(Port& vp, Port& up) {
+  const EspChildren* old = up.esp_children();
+  auto* next = new EspChildren{old != nullptr ? old->v : std::vector<EspChild>{}};
+  EspChild c{};
+  c.port_no = vp.port_no();
+  c.family = vp.esp_args().family;
+  std::memcpy(c.local, vp.esp_args().local, 16);
+  std::memcpy(c.remote, vp.esp_args().remote, 16);
+  next->v.push_back(c);
+  vp.set_esp_underlay(up.port_no());
+  up.set_esp_children(next);
+  rcu_.defer([old] { delete old; });
 }
 
 std::expected<api::PortInfo, api::Error> Datapath::esp_port_add(const PortConfig& cfg,
@@ -189,53 +227,47 @@ std::expected<api::PortInfo, api::Error> Datapath::esp_port_add(const PortConfig
   auto a = parse_esp_devargs(cfg.devargs);
   if (!a) return std::unexpected(err(EINVAL, a.error()));
   if (cfg.mtu != 0) return std::unexpected(err(EINVAL, "an ESP port's MTU follows its underlay's"));
-  uint32_t u = api::kPortAny;
-  if (a->underlay.find_first_not_of("0123456789") == std::string::npos && a->underlay.size() < 4) {
-    u = static_cast<uint32_t>(std::stoul(a->underlay));
-  } else if (auto found = port_by_name(a->underlay)) {
-    u = *found;
-  }
-  Port* up = u < kMaxPorts ? port(u) : nullptr;
-  if (up == nullptr)
-    return std::unexpected(err(ENOENT, "gl_esp: no underlay port '" + a->underlay + "'"));
-  if (up->is_esp())
-    return std::unexpected(
-        err(EINVAL, "gl_esp: underlay '" + a->underlay + "' is itself an ESP port"));
-  const EspChildren* old = up->esp_children();
-  const size_t alen = a->family == 4 ? 4 : 16;
-  if (old != nullptr)
-    for (const EspChild& c : old->v)
-      if (c.family == a->family && std::memcmp(c.local, a->local, alen) == 0 &&
-          std::memcmp(c.remote, a->remote, alen) == 0)
-        return std::unexpected(err(EEXIST, "gl_esp: port " + ports_[c.port_no].load()->name() +
-                                               " already carries these addresses on '" +
-                                               up->name() + "'"));
   std::unique_ptr<Port> vp =
-      Port::open_esp(cfg, no, *a, u, static_cast<uint16_t>(pmds_.size() + 1));
-  ports_[no].store(vp.release(), std::memory_order_release);
-  auto* next = new EspChildren{old != nullptr ? old->v : std::vector<EspChild>{}};
-  EspChild c{};
-  c.port_no = no;
-  c.family = a->family;
-  std::memcpy(c.local, a->local, 16);
-  std::memcpy(c.remote, a->remote, 16);
-  next->v.push_back(c);
-  up->set_esp_children(next);
-  rcu_.defer([old] { delete old; });
+      Port::open_esp(cfg, no, *a, api::kPortAny, static_cast<uint16_t>(pmds_.size() + 1));
+  // The underlay, if it exists yet; and no other ESP port for the same underlay and
+  // addresses (attached or waiting).
+  Port* up = nullptr;
+  for (auto& slot : ports_) {
+    Port* p = slot.load(std::memory_order_relaxed);
+    if (p == nullptr || !esp_underlay_is(*vp, *p)) continue;
+    if (p->is_esp())
+      return std::unexpected(
+          err(EINVAL, "gl_esp: underlay '" + a->underlay + "' is itself an ESP port"));
+    up = p;
+  }
+  for (auto& slot : ports_) {
+    Port* p = slot.load(std::memory_order_relaxed);
+    if (p == nullptr || !p->is_esp() || !same_tunnel(p->esp_args(), *a)) continue;
+    const bool same_underlay = p->esp_args().underlay == a->underlay ||
+                               (up != nullptr && p->esp_underlay() == up->port_no());
+    if (same_underlay)
+      return std::unexpected(err(EEXIST, "gl_esp: port " + p->name() +
+                                             " already carries these addresses on '" + a->underlay +
+                                             "'"));
+  }
+  Port* raw = vp.release();
+  ports_[no].store(raw, std::memory_order_release);
+  // Without its underlay (yet) the port waits for it: port_add attaches it.
+  if (up != nullptr) esp_attach(*raw, *up);
   return port_info(no).value();
 }
 
 std::expected<void, api::Error> Datapath::port_del(uint32_t port_no) {
   Port* p = port(port_no);
   if (p == nullptr) return std::unexpected(err(ENOENT, "no port " + std::to_string(port_no)));
-  if (const EspChildren* kids = p->esp_children(); kids != nullptr && !kids->v.empty()) {
-    std::string names;
+  if (const EspChildren* kids = p->esp_children(); kids != nullptr) {
+    // The ESP ports riding it wait for it to come back (their packets: no_port).
     for (const EspChild& c : kids->v)
-      if (Port* k = port(c.port_no)) names += (names.empty() ? "" : ", ") + k->name();
-    return std::unexpected(err(EBUSY, "port '" + p->name() + "' is the underlay of ESP ports (" +
-                                          names + "): delete them first"));
+      if (Port* k = port(c.port_no)) k->set_esp_underlay(api::kPortAny);
+    p->set_esp_children(nullptr);
+    rcu_.defer([kids] { delete kids; });
   }
-  if (p->is_esp()) {
+  if (p->is_esp() && p->esp_underlay() != api::kPortAny) {
     if (Port* up = port(p->esp_underlay())) {
       const EspChildren* old = up->esp_children();
       EspChildren* next = nullptr;
@@ -277,7 +309,8 @@ api::PortInfo Datapath::info_of(const Port& p) const {
   // An ESP port: link as the underlay's, MTU the largest inner one its ESP packets leave
   // room for in the underlay's (tunnel mode, AEAD: outer IP + SPI/seq 8 + IV 8, padding
   // to 4 with 2 trailer bytes, ICV 16; the inner frame's Ethernet header).
-  if (Port* u = port(p.esp_underlay())) {
+  pi.link_up = 0;  // until its underlay exists
+  if (Port* u = p.esp_underlay() < kMaxPorts ? port(p.esp_underlay()) : nullptr) {
     uint16_t umtu = 0;
     rte_eth_link link{};
     if (rte_eth_dev_get_mtu(u->dpdk_id(), &umtu) == 0) {

@@ -225,6 +225,8 @@ class Datapath {
   Datapath();
   void rebalance_rxqs();  // assign every (port, queue) to a PMD and publish
   std::expected<api::PortInfo, api::Error> esp_port_add(const PortConfig& cfg, uint32_t no);
+  bool esp_underlay_is(const Port& vp, const Port& up) const;  // vp's underlay names up
+  void esp_attach(Port& vp, Port& up);                         // publishes up's new list
   api::PortInfo info_of(const Port& p) const;
   static constexpr uint32_t kEthLenForMtu = 14;
   void retire_flow(Flow* f);

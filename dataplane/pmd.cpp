@@ -886,7 +886,11 @@ void Pmd::esp_port_tx(Port& port, rte_mbuf** in, uint16_t n) {
     bytes += rte_pktmbuf_pkt_len(pkts[i]);
   }
   port.count_tx(index_, n, bytes);
-  esp_encrypt(port.esp_group(), pkts, md, n, port.esp_out_actions());
+  // OUTPUT(underlay); an underlay that is gone (kPortAny) makes that a no_port drop.
+  alignas(4) uint8_t out[8] = {8, 0, OVS_ACTION_ATTR_OUTPUT, 0};
+  const uint32_t ul = port.esp_underlay();
+  std::memcpy(out + 4, &ul, 4);
+  esp_encrypt(port.esp_group(), pkts, md, n, std::span<const uint8_t>(out, 8));
 }
 
 void Pmd::flush_tx() {

@@ -86,12 +86,8 @@ std::unique_ptr<Port> Port::open_esp(const PortConfig& cfg, uint32_t port_no,
   p->n_txq_ = 0;
   p->driver_ = kEspDriver;
   p->esp_ = true;
-  p->esp_underlay_ = underlay_no;
+  p->esp_underlay_.store(underlay_no, std::memory_order_relaxed);
   p->esp_args_ = args;
-  const uint16_t len = 8, type = OVS_ACTION_ATTR_OUTPUT;
-  std::memcpy(p->esp_out_, &len, 2);
-  std::memcpy(p->esp_out_ + 2, &type, 2);
-  std::memcpy(p->esp_out_ + 4, &underlay_no, 4);
   p->n_users_ = n_users;
   p->vctr_ = std::make_unique<VirtCounters[]>(n_users);
   return p;

@@ -73,7 +73,7 @@ class Port {
   static std::expected<std::unique_ptr<Port>, std::string> open(const PortConfig& cfg,
                                                                 uint32_t port_no, rte_mempool* pool,
                                                                 uint16_t n_tx_users);
-  // An ESP port over `underlay_no` (checked by the caller). `n_users` as for open.
+  // An ESP port over `underlay_no` (api::kPortAny: not there yet). `n_users` as for open.
   static std::unique_ptr<Port> open_esp(const PortConfig& cfg, uint32_t port_no,
                                         const EspPortArgs& args, uint32_t underlay_no,
                                         uint16_t n_users);
@@ -102,11 +102,12 @@ class Port {
 
   // ---- ESP ports ----
   bool is_esp() const { return esp_; }
-  uint32_t esp_underlay() const { return esp_underlay_; }
+  // The underlay's port number; api::kPortAny while the underlay does not exist (an ESP
+  // port may be added before it, and outlives its removal: it waits for it).
+  uint32_t esp_underlay() const { return esp_underlay_.load(std::memory_order_acquire); }
+  void set_esp_underlay(uint32_t no) { esp_underlay_.store(no, std::memory_order_release); }
   uint32_t esp_group() const { return esp_args_.group; }
   const EspPortArgs& esp_args() const { return esp_args_; }
-  // OUTPUT(underlay) in the netlink encoding: what follows esp_encrypt for this port.
-  std::span<const uint8_t> esp_out_actions() const { return esp_out_; }
   // Per-context counters of an ESP port (single writer each).
   void count_rx(uint16_t user, uint64_t bytes) {
     vctr_[user].rx_packets.add();
@@ -164,9 +165,8 @@ class Port {
     Counter rx_packets, rx_bytes, tx_packets, tx_bytes;
   };
   bool esp_ = false;
-  uint32_t esp_underlay_ = 0;
+  std::atomic<uint32_t> esp_underlay_{api::kPortAny};
   EspPortArgs esp_args_;
-  uint8_t esp_out_[8] = {};
   std::unique_ptr<VirtCounters[]> vctr_;
   uint16_t n_users_ = 0;
   // Underlays.
