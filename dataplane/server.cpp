@@ -253,6 +253,15 @@ size_t Server::deliver_upcalls() {
   return taken;
 }
 
+std::expected<uint32_t, api::Error> Server::resolve_port(uint32_t port_no,
+                                                         const char (&name)[api::kNameLen]) {
+  if (port_no != api::kPortAny) return port_no;
+  std::string_view n;
+  if (!api::get_fixed(name, sizeof name, n))
+    return std::unexpected(api::Error{EINVAL, "port name is not NUL-terminated"});
+  return dp_.port_by_name(std::string(n));
+}
+
 bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
   ++ctr_.requests;
   MessageReader r(msg);
@@ -326,15 +335,9 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       api::PortDelRequest req;
       if (!need(req)) return fail(EINVAL, kShortMsg);
       if (trailing()) return fail(EINVAL, kTrailing);
-      uint32_t no = req.port_no;
-      if (no == api::kPortAny) {
-        std::string_view name;
-        if (!api::get_fixed(req.name, sizeof req.name, name))
-          return fail(EINVAL, "port name is not NUL-terminated");
-        auto found = dp_.port_by_name(std::string(name));
-        if (!found) return fail(found.error().code, found.error().message);
-        no = *found;
-      }
+      auto port = resolve_port(req.port_no, req.name);
+      if (!port) return fail(port.error().code, port.error().message);
+      const uint32_t no = *port;
       if (type == MsgType::kPortDel) {
         auto res = dp_.port_del(no);
         if (!res) return fail(res.error().code, res.error().message);
@@ -352,16 +355,9 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       if (req.flags == 0 || (req.flags & ~api::kPortSetMtu) != 0)
         return fail(EINVAL, "port set: unknown or no flags");
       if (req.pad[0] || req.pad[1] || req.pad[2]) return fail(EINVAL, "port set: padding not zero");
-      uint32_t no = req.port_no;
-      if (no == api::kPortAny) {
-        std::string_view name;
-        if (!api::get_fixed(req.name, sizeof req.name, name))
-          return fail(EINVAL, "port name is not NUL-terminated");
-        auto found = dp_.port_by_name(std::string(name));
-        if (!found) return fail(found.error().code, found.error().message);
-        no = *found;
-      }
-      auto res = dp_.port_set_mtu(no, req.mtu);
+      auto port = resolve_port(req.port_no, req.name);
+      if (!port) return fail(port.error().code, port.error().message);
+      auto res = dp_.port_set_mtu(*port, req.mtu);
       if (!res) return fail(res.error().code, res.error().message);
       out.append(*res);
       break;

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <expected>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ class Server {
   // Returns false when the connection must be closed.
   bool handle(ClientConn& c, std::span<const uint8_t> msg);
   size_t deliver_upcalls();  // returns how many were taken from the PMD queues
+  // A request's port: its number, or (kPortAny) the port named `name`.
+  std::expected<uint32_t, api::Error> resolve_port(uint32_t port_no,
+                                                   const char (&name)[api::kNameLen]);
   void send_reply(ClientConn& c, std::span<const uint8_t> msg);
   void close_client(size_t i);
 
