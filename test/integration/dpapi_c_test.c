@@ -115,6 +115,18 @@ static uint64_t drop_count(const struct gl_dp_stats* s, const char* name) {
   return UINT64_MAX;
 }
 
+/* n executes of the same packet and actions (callers change single entries). */
+static void fill_executes(struct gl_execute* ex, int n, const struct gl_flow_key* md,
+                          const uint8_t* acts, size_t alen, const uint8_t* pkt, size_t len) {
+  for (int i = 0; i < n; i++) {
+    ex[i].md = *md;
+    ex[i].actions = acts;
+    ex[i].actions_len = alen;
+    ex[i].packet = pkt;
+    ex[i].packet_len = len;
+  }
+}
+
 /* ---- the checks, in the order a provider would use the ABI ------------------------------ */
 
 enum { kFlows = 1000 };
@@ -524,12 +536,8 @@ static void test_execute(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
   gl_dp_port_get(dp, n2, &pi);
   const uint64_t before_batch = pi.stats.tx_packets;
   size_t n_good = 0;
+  fill_executes(ex, kBatch, &md, acts, alen, pkt, len);
   for (size_t i = 0; i < kBatch; i++) {
-    ex[i].md = md;
-    ex[i].actions = acts;
-    ex[i].actions_len = alen;
-    ex[i].packet = pkt;
-    ex[i].packet_len = len;
     if (i == 7) {
       ex[i].actions = ct; /* refused by gldp */
       ex[i].actions_len = sizeof ct;
@@ -641,14 +649,11 @@ static void test_upcalls(struct gl_dp* dp, const char* sock, uint32_t n1) {
   struct gl_flow_result res[kMisses];
   static uint8_t pkts[kMisses][64];
   gl_actions_parse("recirc(11)", acts, sizeof acts, &alen, err, sizeof err);
+  fill_executes(ex, kMisses, &md, acts, alen, pkts[0], len);
   for (int i = 0; i < kMisses; i++) {
     build_udp(pkts[i], 9);
     pkts[i][14 + 20 + 1] = (uint8_t)i; /* UDP source port low byte: 20 distinct keys */
-    ex[i].md = md;
-    ex[i].actions = acts;
-    ex[i].actions_len = alen;
     ex[i].packet = pkts[i];
-    ex[i].packet_len = len;
   }
   rc = gl_dp_execute_batch(dp, ex, kMisses, res);
   check(rc == 0, "execute_batch of %d recirc(11): rc %d", kMisses, rc);
@@ -698,13 +703,7 @@ static void test_miss_hold(struct gl_dp* dp, const char* sock, uint32_t n2) {
   gl_actions_parse(text, out, sizeof out, &olen, err, sizeof err);
   struct gl_execute ex[kBurst];
   struct gl_flow_result res[kBurst];
-  for (int i = 0; i < kBurst; i++) {
-    ex[i].md = md;
-    ex[i].actions = acts;
-    ex[i].actions_len = alen;
-    ex[i].packet = pkt;
-    ex[i].packet_len = len;
-  }
+  fill_executes(ex, kBurst, &md, acts, alen, pkt, len);
   int rc = gl_dp_execute_batch(dp, ex, kBurst, res);
   check(rc == 0, "a burst of %d packets of one new flow (recirc(12)): rc %d", kBurst, rc);
   rc = gl_dp_recv_upcall(h, 3000, &u);
