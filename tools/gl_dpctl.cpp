@@ -28,6 +28,9 @@ Commands:
   add-port NAME DEVARGS [port_no=N] [rxq=N] [mtu=N]
                                    add a DPDK port, e.g.
                                    add-port p1 net_af_packet0,iface=veth0
+                                   or an ESP port (encrypts towards a peer):
+                                   add-port esp1 gl_esp,underlay=PORT,group=N,
+                                            local=IP,remote=IP
   del-port NAME|NUMBER             remove a port (traffic to it is dropped and counted)
   set-port NAME|NUMBER mtu=N       change a port's MTU (68..2030; tap and af_packet
                                    ports change their kernel interface too)

@@ -347,6 +347,8 @@ def test_esp_cli():
             (["add-sa", "spi=0x100", "dir=sideways"], "want out or in"),
             (["add-sa", "spi=0x100", "dir=in", "colour=blue"], "unknown key 'colour'"),
             (["del-sa", "spi=0x100"], "del-sa spi=N dir=out|in"),
+            (["del-sa", "spi=0x100", "dir=in", "grace=3600001"], "grace=0..3600000 ms"),
+            (["del-sa", "spi=0x100", "dir=in", "grace=soon"], "grace=0..3600000 ms"),
             (["dump-sas", "--keys"], "unknown argument '--keys'"),
             (["add-flow", "in_port(1)", "esp_decrypt,2"], "exactly one recirc"),
             (["add-flow", "in_port(1)", "2,esp_encrypt(group=1)"], "must be the first action"),
