@@ -808,6 +808,9 @@ static void test_stats_config(struct gl_dp* dp) {
             "set_config of an unknown key");
   check_err(dp, gl_dp_set_config(dp, "emc-insert-inv-prob", "many"), EINVAL, "must be a number",
             "set_config with a bad value");
+  check(gl_dp_set_config(dp, "miss-hold-ms", "20") == 0, "set_config miss-hold-ms=20");
+  check_err(dp, gl_dp_set_config(dp, "miss-hold-ms", "10001"), EINVAL, "0..10000",
+            "set_config miss-hold-ms out of range");
   check_err(dp, gl_dp_set_config(dp, "upcall-rate", "10"), ENOTSUP, "set at start",
             "set_config of a start-only key");
   /* last_error keeps the last failure even after a success. */
