@@ -159,6 +159,8 @@ class Pmd {
   // Queues m for port_no (sent when the port's buffer is full or at flush_tx). in_port:
   // where m entered (an ESP port sends ICMP "too big" there).
   void output(rte_mbuf* m, uint32_t port_no, uint32_t in_port);
+  // Lists port_no's tx buffer for flush_tx(); false when the list is full.
+  bool mark_dirty(uint32_t port_no);
   void send(Port& port, TxBuf& b);  // empties b: tx burst, or encryption for an ESP port
   void esp_port_tx(Port& port, rte_mbuf** pkts, uint16_t n);
   void flush_tx();

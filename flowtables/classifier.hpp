@@ -51,16 +51,44 @@ struct ClsRule {
   // dependency between iterations (a bit-scan loop chains them: ~5 cycles a word).
   uint8_t n_words = 0;
   uint8_t words[FlowKey::kWords] = {};
+  // For rules of at most kQuickWords words (datapath megaflows usually have 1-4): their
+  // mask words and masked key words side by side in one cache line, unused slots zero
+  // (they match anything), so that matches() is a fixed sequence without a loop.
+  static constexpr unsigned kQuickWords = 4;
+  struct alignas(64) Quick {
+    uint64_t mask[kQuickWords];
+    uint64_t key[kQuickWords];
+  };
+  Quick quick{};
+  uint8_t quick_idx[kQuickWords] = {};
 
   ClsRule() = default;
   ClsRule(const ClsRule&) = delete;
-  // Sets word_map and words from mask (insert() does; an EMC user of a rule that is not
-  // in a classifier must).
+  // Sets word_map, words and quick from mask and key (insert() does; an EMC user of a rule
+  // that is not in a classifier must).
   void index_mask() {
     word_map = mask_word_map(mask);
     n_words = 0;
     for (uint32_t w = word_map; w != 0; w &= w - 1)
       words[n_words++] = static_cast<uint8_t>(__builtin_ctz(w));
+    quick = Quick{};
+    for (unsigned j = 0; j < kQuickWords; ++j) quick_idx[j] = 0;
+    for (unsigned j = 0; j < n_words && j < kQuickWords; ++j) {
+      const unsigned w = words[j];
+      quick_idx[j] = static_cast<uint8_t>(w);
+      quick.mask[j] = mask.words()[w];
+      quick.key[j] = key.words()[w] & mask.words()[w];
+    }
+  }
+  // True when (pkt & mask) == key, reading only the words the mask uses.
+  bool matches(const FlowKey& pkt) const {
+    if (n_words > kQuickWords) [[unlikely]]
+      return key_matches_list(pkt, key, mask, words, n_words);
+    const AliasU64* p = pkt.words();
+    return (((p[quick_idx[0]] & quick.mask[0]) ^ quick.key[0]) |
+            ((p[quick_idx[1]] & quick.mask[1]) ^ quick.key[1]) |
+            ((p[quick_idx[2]] & quick.mask[2]) ^ quick.key[2]) |
+            ((p[quick_idx[3]] & quick.mask[3]) ^ quick.key[3])) == 0;
   }
   ClsRule& operator=(const ClsRule&) = delete;
 

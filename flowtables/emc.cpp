@@ -29,10 +29,7 @@ void Emc::insert(const FlowKey& key, uint32_t hash, const ClsRule* rule) {
   int victim = -1;
   // The same microflow (same hash, cached rule still matching it): update in place.
   for (int i = 0; i < kWays && victim < 0; ++i)
-    if (b.rule[i] != nullptr && b.hash[i] == hash &&
-        key_matches_list(key, b.rule[i]->key, b.rule[i]->mask, b.rule[i]->words,
-                         b.rule[i]->n_words))
-      victim = i;
+    if (b.rule[i] != nullptr && b.hash[i] == hash && b.rule[i]->matches(key)) victim = i;
   // Else an empty or dead way, else a pseudo-random one.
   for (int i = 0; i < kWays && victim < 0; ++i)
     if (b.rule[i] == nullptr || b.rule[i]->dead.load(std::memory_order_relaxed)) victim = i;

@@ -49,20 +49,27 @@ class Emc {
   Emc(const Emc&) = delete;
   Emc& operator=(const Emc&) = delete;
 
-  // A live rule cached under `hash` that matches `key`, or nullptr.
+  // A live rule cached under `hash` that matches `key`, or nullptr; counted in stats().
   const ClsRule* lookup(const FlowKey& key, uint32_t hash) const {
+    const ClsRule* r = find(key, hash);
+    bump(r != nullptr ? hits_ : misses_);
+    return r;
+  }
+
+  // lookup() without counting: a batch caller counts once with count().
+  const ClsRule* find(const FlowKey& key, uint32_t hash) const {
     const Bucket& b = buckets_[hash & mask_];
     for (int i = 0; i < kWays; ++i) {
       const ClsRule* r = b.rule[i];
-      if (b.hash[i] != hash || r == nullptr ||
-          !key_matches_list(key, r->key, r->mask, r->words, r->n_words))
-        continue;
+      if (b.hash[i] != hash || r == nullptr || !r->matches(key)) continue;
       if (r->dead.load(std::memory_order_relaxed)) continue;
-      bump(hits_);
       return r;
     }
-    bump(misses_);
     return nullptr;
+  }
+  void count(uint64_t hits, uint64_t misses) const {
+    add(hits_, hits);
+    add(misses_, misses);
   }
 
   // Prefetches the bucket of `hash` (for the two-phase batch loop: hash and prefetch the
@@ -99,8 +106,9 @@ class Emc {
   };
   static_assert(sizeof(Bucket) == 64);
 
-  static void bump(std::atomic<uint64_t>& c) {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  static void bump(std::atomic<uint64_t>& c) { add(c, 1); }
+  static void add(std::atomic<uint64_t>& c, uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   uint32_t next_random() {  // xorshift32
     rng_ ^= rng_ << 13;

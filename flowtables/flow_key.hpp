@@ -204,23 +204,22 @@ inline bool key_matches_list(const FlowKey& pkt, const FlowKey& masked_key, cons
 
 // Hash of a packet's microflow for the exact-match cache: the words that tell
 // microflows apart in practice (in_port + recirc_id, dp_hash + mark, ct state, L2, IPv4,
-// IP fields, L4; IPv6 addresses only for IPv6). Cheaper than hash_key(); a collision
-// only costs a cache miss, because EMC hits are verified against the megaflow.
+// IP fields, L4; IPv6 addresses only for IPv6), folded in pairs (one word rotated, so
+// that equal fields in the two do not cancel) before each CRC step: 4 steps for IPv4.
+// Cheaper than hash_key(); a collision only costs a cache miss, because EMC hits are
+// verified against the megaflow.
+inline uint64_t rotl64(uint64_t x, unsigned r) {
+  return (x << r) | (x >> (64 - r));
+}
 inline uint32_t hash_microflow(const FlowKey& key) {
   const AliasU64* w = key.words();
-  uint32_t a = hash_add64(0, w[0]);
-  uint32_t b = hash_add64(0x5bd1e995u, w[1]);
-  a = hash_add64(a, w[2]);
-  b = hash_add64(b, w[6]);
-  a = hash_add64(a, w[7]);
-  b = hash_add64(b, w[8]);
-  a = hash_add64(a, w[13]);
+  uint32_t a = hash_add64(0, w[0] ^ rotl64(w[1], 23) ^ rotl64(w[2], 41));
+  uint32_t b = hash_add64(0x5bd1e995u, w[8] ^ rotl64(w[13], 29));
+  a = hash_add64(a, w[6] ^ rotl64(w[7], 19));
   b = hash_add64(b, w[14]);
   if (key.eth_type == 0xdd86) {  // htons(0x86dd): IPv6
-    a = hash_add64(a, w[9]);
-    b = hash_add64(b, w[10]);
-    a = hash_add64(a, w[11]);
-    b = hash_add64(b, w[12]);
+    a = hash_add64(a, w[9] ^ rotl64(w[11], 31));
+    b = hash_add64(b, w[10] ^ rotl64(w[12], 31));
   }
   return hash_finish(a ^ (b * 0x27d4eb2du));
 }

@@ -125,3 +125,34 @@ TEST_CASE("EMC hit is verified against the cached megaflow's match", "[emc]") {
   b.in_port = 2;  // no longer matches the megaflow: a miss, not a wrong answer
   CHECK(emc.lookup(b, 99) == nullptr);
 }
+
+TEST_CASE("ClsRule::matches agrees with key_matches for masks of 0 to 8 words", "[emc]") {
+  // Masks of 0..4 words take the fixed path, more the word list: both must give exactly
+  // key_matches()'s answer, for keys that match and keys that differ in one masked bit
+  // or only in unmasked bits.
+  const size_t order[] = {6, 8, 0, 14, 13, 7, 1, 2};  // words in the order masks gain them
+  for (size_t n = 0; n <= 8; ++n) {
+    INFO("mask words: " << n);
+    ClsRule r;
+    r.mask = zero_key();
+    r.key = zero_key();
+    for (size_t j = 0; j < n; ++j) {
+      r.mask.words()[order[j]] = 0x00ff00ff00ff00ffull << (j % 8);
+      r.key.words()[order[j]] = 0x1234567890abcdefull * (j + 1);
+    }
+    apply_mask(r.key, r.mask, r.key);
+    r.index_mask();
+    CHECK(r.n_words == n);
+    FlowKey pkt = r.key;
+    for (size_t w = 0; w < FlowKey::kWords; ++w) pkt.words()[w] |= ~r.mask.words()[w];
+    CHECK(r.matches(pkt));  // unmasked bits all differ
+    CHECK(key_matches(pkt, r.key, r.mask));
+    for (size_t j = 0; j < n; ++j) {
+      FlowKey bad = pkt;
+      const uint64_t m = r.mask.words()[order[j]];
+      bad.words()[order[j]] ^= m & (~m + 1);  // flip the lowest masked bit
+      CHECK_FALSE(r.matches(bad));
+      CHECK_FALSE(key_matches(bad, r.key, r.mask));
+    }
+  }
+}
