@@ -245,7 +245,7 @@ void Pmd::run() {
       if (n == 0) continue;
       got += n;
       ctr_.batches.add();
-      receive(pkts, n, q.port->port_no());
+      receive_at(pkts, n, q.port->port_no(), prev);  // prev: the loop's last timestamp
     }
     uint64_t now = rte_rdtsc();
     if (got) {
@@ -349,67 +349,66 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     ctr_.megaflow_hits.add(hits);
   }
 
-  // Phase 4: actions, with flow stats accumulated per run of packets of one flow. A run
-  // whose flow only outputs to a (non-ESP) port appends to that port's buffer directly.
-  const Flow* run_flow = nullptr;
-  const ActionsBlob* run_actions = nullptr;
-  Port* run_port = nullptr;
-  TxBuf* run_tx = nullptr;
-  uint64_t run_pkts = 0, run_bytes = 0;
-  uint16_t run_flags = 0;
-  auto flush_run = [&]() {
-    if (run_flow == nullptr) return;
-    FlowPmdStats& s = run_flow->pmd_stats[index_];
-    s.packets.add(run_pkts);
-    s.bytes.add(run_bytes);
-    s.used_tsc.store_max(now_tsc_);
-    if (run_flags) s.tcp_flags.or_bits(run_flags);
-  };
-  for (uint16_t i = 0; i < ng; ++i) {
-    rte_mbuf* m = good[i];
-    if (m == nullptr) continue;
+  // Phase 4: actions, per run of consecutive packets of one flow: flow stats once per run;
+  // a run whose flow only outputs to a (non-ESP) port is appended to that port's tx
+  // buffer as a block (the buffer's count stays in a register, not reloaded per packet).
+  for (uint16_t i = 0; i < ng;) {
+    if (good[i] == nullptr) {
+      ++i;
+      continue;
+    }
     const Flow* f = static_cast<const Flow*>(rules[i]);
-    if (f != run_flow) {
-      flush_run();
-      run_flow = f;
-      run_pkts = run_bytes = 0;
-      run_flags = 0;
-      run_actions = f->actions.load(std::memory_order_acquire);
-      run_tx = nullptr;
-      if (run_actions->only_output >= 0) {
-        const uint32_t port_no = static_cast<uint32_t>(run_actions->only_output);
-        run_port = port_no < kMaxPorts ? dp_.port(port_no) : nullptr;
-        if (run_port != nullptr && !run_port->is_esp() && mark_dirty(port_no))
-          run_tx = &tx_[port_no];
-      }
+    uint16_t end = i + 1;
+    uint64_t bytes = rte_pktmbuf_pkt_len(good[i]);
+    uint16_t flags = keys[i].tcp_flags;
+    while (end < ng && good[end] != nullptr && rules[end] == f) {
+      bytes += rte_pktmbuf_pkt_len(good[end]);
+      flags |= keys[end].tcp_flags;
+      ++end;
     }
-    ++run_pkts;
-    run_bytes += rte_pktmbuf_pkt_len(m);
-    run_flags |= keys[i].tcp_flags;
-    if (run_tx != nullptr) {
-      run_tx->pkts[run_tx->n++] = m;
-      if (run_tx->n == kBatch) send(*run_port, *run_tx);
-      continue;
-    }
-    const ActionsBlob* a = run_actions;
+    FlowPmdStats& st = f->pmd_stats[index_];
+    st.packets.add(end - i);
+    st.bytes.add(bytes);
+    st.used_tsc.store_max(now_tsc_);
+    if (flags) st.tcp_flags.or_bits(flags);
+
+    const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
     if (a->only_output >= 0) {
-      output(m, static_cast<uint32_t>(a->only_output), keys[i].in_port);
+      const uint32_t port_no = static_cast<uint32_t>(a->only_output);
+      Port* port = port_no < kMaxPorts ? dp_.port(port_no) : nullptr;
+      if (port != nullptr && !port->is_esp() && mark_dirty(port_no)) {
+        TxBuf& b = tx_[port_no];
+        uint16_t tn = b.n;
+        for (; i < end; ++i) {
+          b.pkts[tn++] = good[i];
+          if (tn == kBatch) {
+            b.n = tn;
+            send(*port, b);
+            tn = 0;
+          }
+        }
+        b.n = tn;
+        continue;
+      }
+      for (; i < end; ++i) output(good[i], port_no, keys[i].in_port);
       continue;
     }
-    PacketMd pmd;
-    std::memcpy(&pmd, &keys[i], sizeof pmd);
-    if (a->esp != 0) {
-      // ESP: collect the run of this flow and process it as one burst.
-      if (esp_.n > 0 && esp_.actions != a) esp_flush_pending();
-      esp_.actions = a;
-      esp_.pkts[esp_.n] = m;
-      esp_.md[esp_.n++] = pmd;
-      continue;
+    for (; i < end; ++i) {
+      rte_mbuf* m = good[i];
+      PacketMd pmd;
+      std::memcpy(&pmd, &keys[i], sizeof pmd);
+      if (a->esp != 0) {
+        // ESP: collect the run of this flow and process it as one burst.
+        if (esp_.n > 0 && esp_.actions != a) esp_flush_pending();
+        esp_.actions = a;
+        esp_.pkts[esp_.n] = m;
+        esp_.md[esp_.n++] = pmd;
+        continue;
+      }
+      exec_actions(m, pmd, keys[i], lay[i], a->span(), true, 0);
     }
-    exec_actions(m, pmd, keys[i], lay[i], a->span(), true, 0);
   }
   esp_flush_pending();
-  flush_run();
 
   recirc_ = saved_recirc;
   if (recirc.n > 0) {
@@ -973,10 +972,17 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
 }
 
 void Pmd::receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port) {
-  now_tsc_ = rte_rdtsc();
+  receive_at(pkts, n, in_port, rte_rdtsc());
+}
+
+void Pmd::receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now) {
+  now_tsc_ = now;
+  if (rx_md_port_ != in_port) {
+    for (PacketMd& md : rx_md_) md.in_port = in_port;
+    rx_md_port_ = in_port;
+  }
   for (uint16_t off = 0; off < n; off += kBatch) {
     uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
-    for (uint16_t i = 0; i < cnt; ++i) rx_md_[i].in_port = in_port;
     ctr_.packets.add(cnt);
     process(pkts + off, cnt, rx_md_, 0);
   }

@@ -93,6 +93,8 @@ class Pmd {
   // Runs packets through the whole pipeline as if received on `in_port` and flushes tx
   // (the PMD loop per burst; the control context for tests). Takes ownership.
   void receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port);
+  // receive() with the time already read (flow stats' last use).
+  void receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now);
   // Control context: runs packets that missed before through the pipeline again, with
   // the metadata they missed with (held misses whose flow has appeared). Takes ownership.
   void rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md);
@@ -203,6 +205,7 @@ class Pmd {
   EspPending esp_;
   flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)
   PacketMd rx_md_[kBatch] = {};  // metadata of received packets (only in_port varies)
+  uint32_t rx_md_port_ = 0;      // the in_port rx_md_ holds
   TxBuf tx_[kMaxPorts];
   uint16_t dirty_[2 * kMaxPorts];  // an underlay may be listed again while ESP ports flush
   uint16_t n_dirty_ = 0;
