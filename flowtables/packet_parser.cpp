@@ -3,6 +3,7 @@
 // the IP packet once an IP header has been accepted).
 #include "flowtables/packet_parser.hpp"
 
+#include <cstddef>
 #include <cstring>
 
 #include "flowtables/checksum.hpp"
@@ -21,6 +22,16 @@ inline uint32_t raw32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+inline uint64_t raw64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+// Whole key words are assembled from fields below (one store instead of several narrow
+// ones): byte i of a word is bits 8i..8i+7.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key words assembled little-endian");
+constexpr uint64_t kLow48 = 0x0000ffffffffffffull;
+
 // A 16-bit field as a host-order number.
 inline uint16_t host16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] << 8 | p[1]);
@@ -49,14 +60,12 @@ inline ParseResult parse_l4(const uint8_t* p, uint32_t avail, uint8_t proto, uin
       return ParseResult::kTcpBadOffset;
     if (doff > avail) [[unlikely]]
       return ParseResult::kL4Truncated;
-    key.tp_src = raw16(p);
-    key.tp_dst = raw16(p + 2);
+    std::memcpy(&key.tp_src, p, 4);  // tp_src, tp_dst
     key.tcp_flags = raw16(p + 12) & hton16(0x0fff);
   } else if (proto == kIpProtoUdp) {
     if (avail < kUdpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
-    key.tp_src = raw16(p);
-    key.tp_dst = raw16(p + 2);
+    std::memcpy(&key.tp_src, p, 4);  // tp_src, tp_dst
   } else if (proto == kIpProtoSctp) {
     if (avail < kSctpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
@@ -90,26 +99,29 @@ inline ParseResult parse_ipv4(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
   if (tot_len < ihl || tot_len > avail) [[unlikely]]
     return ParseResult::kIpv4BadTotalLength;
 
-  key.ipv4_src = raw32(p + 12);
-  key.ipv4_dst = raw32(p + 16);
-  key.nw_tos = p[1];
-  key.nw_ttl = p[8];
+  key.words()[GL_FLOW_WORD(ipv4_src)] = raw64(p + 12);  // ipv4_src, ipv4_dst
   const uint8_t proto = p[9];
-  key.nw_proto = proto;
   layout.l3_len = static_cast<uint16_t>(tot_len);
   layout.l4_proto = proto;
   uint8_t flags = kLayoutIpv4;
 
+  // Word 13: ipv6_label (0), nw_proto, nw_tos, nw_ttl, nw_frag.
+  static_assert(offsetof(FlowKey, nw_proto) == GL_FLOW_WORD(nw_proto) * 8 + 4 &&
+                offsetof(FlowKey, nw_tos) == GL_FLOW_WORD(nw_proto) * 8 + 5 &&
+                offsetof(FlowKey, nw_ttl) == GL_FLOW_WORD(nw_proto) * 8 + 6 &&
+                offsetof(FlowKey, nw_frag) == GL_FLOW_WORD(nw_proto) * 8 + 7);
+  uint64_t w13 = uint64_t{proto} << 32 | uint64_t{p[1]} << 40 | uint64_t{p[8]} << 48;
   const uint16_t frag = host16(p + 6);
   if ((frag & 0x3fff) != 0) [[unlikely]] {  // MF set or offset != 0
     flags |= kLayoutFragment;
     if ((frag & 0x1fff) != 0) {
-      key.nw_frag = kFragAny | kFragLater;
+      key.words()[GL_FLOW_WORD(nw_proto)] = w13 | uint64_t{kFragAny | kFragLater} << 56;
       layout.flags = flags | kLayoutLaterFragment;
       return ParseResult::kOk;  // no L4 header in a later fragment
     }
-    key.nw_frag = kFragAny;
+    w13 |= uint64_t{kFragAny} << 56;
   }
+  key.words()[GL_FLOW_WORD(nw_proto)] = w13;
   layout.flags = flags;
   layout.l4_ofs = static_cast<uint16_t>(ofs + ihl);
   layout.l4_len = static_cast<uint16_t>(tot_len - ihl);
@@ -202,30 +214,37 @@ inline ParseResult parse_arp(const uint8_t* p, uint32_t avail, FlowKey& key) {
 
 inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
                              PacketLayout& layout) {
-  // Zero the packet fields (words 6..16); metadata words 0..5 stay the caller's.
-  constexpr size_t kFirst = offsetof(FlowKey, eth_dst);
-  static_assert(kFirst == 6 * 8);
+  // Zero the packet fields; metadata words 0..5 stay the caller's. Words 6 and 7
+  // (Ethernet) are written whole below; IPv4 rewrites 8 and 13 whole.
+  static_assert(offsetof(FlowKey, eth_dst) == 6 * 8 && offsetof(FlowKey, eth_type) == 6 * 8 + 6 &&
+                offsetof(FlowKey, eth_src) == 7 * 8 && offsetof(FlowKey, vlan_tci) == 7 * 8 + 6);
   // Word stores, not memset: GCC emits `rep stos` for this size, whose start-up cost
   // was a third of the parser's time.
   AliasU64* w = key.words();
-#pragma GCC unroll 11
-  for (size_t i = kFirst / 8; i < FlowKey::kWords; ++i) w[i] = 0;
+#pragma GCC unroll 9
+  for (size_t i = 8; i < FlowKey::kWords; ++i) w[i] = 0;
   layout = PacketLayout{kNoOffset, kNoOffset, kNoOffset, 0, 0, 0, 0};
 
   if (len > 0xffff) [[unlikely]]
     len = 0xffff;
-  if (len < kEthHeaderLen) [[unlikely]]
+  if (len < kEthHeaderLen) [[unlikely]] {
+    w[6] = w[7] = 0;
     return ParseResult::kRunt;
+  }
 
-  std::memcpy(key.eth_dst, data, 6);
-  std::memcpy(key.eth_src, data + 6, 6);
+  const uint64_t eth_dst = raw64(data) & kLow48;
+  const uint64_t eth_src = raw64(data + 6) & kLow48;
+  uint64_t tci = 0;  // vlan_tci in memory order
   uint32_t ofs = 12;
   uint16_t type = host16(data + 12);
   if (type == kEthTypeVlan || type == kEthTypeQinQ) {
-    if (len < kEthHeaderLen + kVlanTagLen) [[unlikely]]
+    if (len < kEthHeaderLen + kVlanTagLen) [[unlikely]] {
+      w[6] = eth_dst;
+      w[7] = eth_src;
       return ParseResult::kVlanTruncated;
+    }
     layout.vlan_ofs = 12;
-    key.vlan_tci = raw16(data + 14) | hton16(kVlanCfi);
+    tci = raw16(data + 14) | hton16(kVlanCfi);
     ofs += kVlanTagLen;
     type = host16(data + ofs);
     // A second tag is not parsed: eth_type is its TPID and the frame is L2 only.
@@ -244,7 +263,8 @@ inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
       type = kEthTypeNone;
     }
   }
-  key.eth_type = hton16(type);
+  w[6] = eth_dst | uint64_t{hton16(type)} << 48;
+  w[7] = eth_src | tci << 48;
   layout.l3_ofs = static_cast<uint16_t>(ofs);
 
   const uint8_t* l3 = data + ofs;
