@@ -800,6 +800,7 @@ size_t Datapath::drain_upcalls(size_t max, const std::function<void(const Upcall
   // busy control loop, whose core the handler needs.
   if (hold_.n_keys() != 0 &&
       (flows_added_ != flows_added_swept_ || now - last_sweep_tsc_ >= rte_get_tsc_hz() / 1000)) {
+    if (flows_added_ != flows_added_swept_) hold_.note_progress(now);
     flows_added_swept_ = flows_added_;
     last_sweep_tsc_ = now;
     // Held misses whose flow has appeared run through it (on the control context);
@@ -831,11 +832,18 @@ void Datapath::configure_miss_hold(uint32_t ms) {
   // when holding is switched off: a window of 0 has run out).
   MissHold::Config c;
   c.window = rte_get_tsc_hz() / 1000 * ms;
+  // While the handler keeps installing flows, up to 10 windows (at most a second, at
+  // least the window itself).
+  c.max_window = std::max<uint64_t>(c.window, std::min<uint64_t>(10 * c.window, rte_get_tsc_hz()));
   c.uncached_for = rte_get_tsc_hz();   // one second
   c.settle = rte_get_tsc_hz() / 1000;  // a millisecond after the flow appeared
   // Never hold more than a quarter of the packet buffers.
   c.max_held = std::min<uint32_t>(8192, opts_.n_mbufs / 4);
   hold_.configure(c);
+  // The PMDs charge repeats of a miss sent up within the longest window to a bucket of
+  // their own (pmd.hpp, RecentMiss).
+  for (auto& p : pmds_) p->set_repeat_window(ms == 0 ? 0 : c.max_window);
+  control_->set_repeat_window(ms == 0 ? 0 : c.max_window);
   opts_.miss_hold_ms = ms;
 }
 

@@ -40,12 +40,16 @@ Options:
                            --port p1=net_af_packet0,iface=veth0
   --mbufs N                packet buffers in the pool (default 32767)
   --upcall-rate N          misses per second per PMD sent to clients (default 200000,
-                           0 = unlimited); the excess is dropped and counted
+                           0 = unlimited); the excess is dropped and counted. With
+                           the miss hold on, repeats of misses already sent up have
+                           a budget of their own, N/8
   --emc-insert-inv-prob N  insert into the exact-match cache with probability 1/N
                            (default 100, 0 = EMC off, 1 = always)
   --miss-hold-ms N         repeated misses of a flow whose first miss is with the
-                           handler are held up to N ms and then run through the
-                           flow that appeared, or sent up (default 50, 0 = off)
+                           handler are held up to N ms (up to 10 N, at most 1 s,
+                           while the handler keeps installing flows) and then run
+                           through the flow that appeared, or sent up (default 50,
+                           0 = off)
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).

@@ -23,7 +23,7 @@ bool MissHold::on_miss(const flow::FlowKey& key, rte_mbuf* pkt, uint64_t now) {
     e.first = now;
     return false;
   }
-  if (now - e.first >= cfg_.window) return false;  // sweep will close it; do not hold more
+  if (window_over(e, now)) return false;  // sweep will close it; do not hold more
   if (e.held.size() >= cfg_.per_key || n_held_ >= cfg_.max_held) {
     ++ctr_.overflow;
     return false;
@@ -56,7 +56,7 @@ void MissHold::sweep(uint64_t now, size_t budget,
         run(it->first, e.held);
         forget = true;
       }
-    } else if (now - e.first >= cfg_.window || !enabled()) {
+    } else if (!enabled() || window_over(e, now)) {
       if (e.held.empty()) {
         forget = true;  // no repeats: nothing to learn about this key
       } else {

@@ -11,7 +11,11 @@
 //   * run through the pipeline again once a flow for them exists (they take the new
 //     flow's actions, in arrival order, and count in its stats), or
 //   * sent up as ordinary upcalls when the window ran out with no flow (the handler did
-//     not install one: slow path, flow limit, refused mask); the key is then "uncached"
+//     not install one: slow path, flow limit, refused mask). While the handler keeps
+//     installing flows (note_progress), a window runs on, up to `max_window`: a burst of
+//     new flows can leave the handler a backlog longer than `window`, and sending the
+//     tail's repeats up then would only add duplicates to that backlog (measured: 20 000
+//     sent up and 78 000 upcalls for 9 000 new flows, 6x slower). The key is then "uncached"
 //     for `uncached_for`, and its misses go straight up meanwhile, so a flow that never
 //     gets a megaflow pays the window once, not on every packet.
 // Nothing is dropped: a key that holds `per_key` packets, or a table at `max_held`
@@ -49,6 +53,9 @@ class MissHold {
     uint32_t per_key = 32;      // packets held per key
     uint32_t max_held = 8192;   // packets held in all
     uint32_t max_keys = 16384;  // keys tracked
+    // A window runs on past `window` while flows were installed within the last `window`
+    // (note_progress), up to this many ticks; 0 (or <= window): never extended.
+    uint64_t max_window = 0;
   };
   struct Counters {
     uint64_t held = 0;      // misses held instead of sent up
@@ -67,6 +74,8 @@ class MissHold {
   void configure(const Config& c) { cfg_ = c; }
   const Config& config() const { return cfg_; }
   bool enabled() const { return cfg_.window != 0; }
+  // A flow was installed at tick `now`: the handler is making progress.
+  void note_progress(uint64_t now) { progress_ = now; }
 
   // A miss of `key` (packet `pkt`) at tick `now`. Returns true when the packet is held
   // (MissHold owns it now); false when it must be sent up as usual: the first miss of
@@ -102,6 +111,12 @@ class MissHold {
     std::vector<rte_mbuf*> held;
   };
   using Map = std::unordered_map<flow::FlowKey, Entry, KeyHash>;
+  bool window_over(const Entry& e, uint64_t now) const {
+    const uint64_t age = now - e.first;
+    if (age < cfg_.window) return false;
+    if (cfg_.max_window <= cfg_.window || age >= cfg_.max_window) return true;
+    return now - progress_ >= cfg_.window;  // no flow installed for a whole window
+  }
 
   Config cfg_;
   Map keys_;
@@ -109,6 +124,7 @@ class MissHold {
   // valid across rehashing, iterators would not.
   std::deque<Map::value_type*> order_;
   size_t n_held_ = 0;
+  uint64_t progress_ = 0;  // tick of the last flow installed (note_progress)
   Counters ctr_;
 };
 

@@ -155,6 +155,7 @@ Pmd::Pmd(Datapath& dp, unsigned lcore, uint16_t index, bool is_control)
   emc_->set_insert_inverse_prob(is_control ? 0 : dp.options().emc_insert_inv_prob);
   emc_prob_req_.store(emc_->insert_inverse_prob(), std::memory_order_relaxed);
   rng_ ^= (uint64_t(lcore) + 1) * 0xbf58476d1ce4e5b9ULL;
+  recent_ = std::make_unique<RecentMisses[]>(kRecentSets);
   set_upcall_rate(dp.options().upcall_rate);
 }
 
@@ -195,10 +196,16 @@ bool Pmd::init(std::string& err) {
 
 void Pmd::set_upcall_rate(uint32_t per_sec) {
   uint64_t hz = rte_get_tsc_hz();
-  tb_cost_ = per_sec == 0 ? 0 : hz / per_sec;  // TSC ticks per upcall; 0 = unlimited
-  tb_burst_ = tb_cost_ * 1024;                 // bursts of up to 1024 upcalls
-  tb_tokens_ = tb_burst_;
-  tb_last_ = rte_rdtsc();
+  tb_.cost = per_sec == 0 ? 0 : hz / per_sec;  // TSC ticks per upcall; 0 = unlimited
+  tb_.burst = tb_.cost * 1024;                 // bursts of up to 1024 upcalls
+  tb_.tokens = tb_.burst;
+  tb_.last = rte_rdtsc();
+  // Repeats: an eighth of the rate (held, not sent up: they only spare their packets
+  // the rate limit's drop, and must not fill the hold past its limits in a burst).
+  tb_repeat_.cost = tb_.cost * 8;
+  tb_repeat_.burst = tb_.burst;
+  tb_repeat_.tokens = tb_repeat_.burst;
+  tb_repeat_.last = tb_.last;
 }
 
 bool Pmd::launch(std::string& err) {
@@ -937,19 +944,36 @@ void Pmd::flush_tx() {
   n_dirty_ = 0;
 }
 
-bool Pmd::upcall_allowed() {
-  if (tb_cost_ == 0) return true;
-  uint64_t now = rte_rdtsc();
-  tb_tokens_ = std::min(tb_burst_, tb_tokens_ + (now - tb_last_));
-  tb_last_ = now;
-  if (tb_tokens_ < tb_cost_) return false;
-  tb_tokens_ -= tb_cost_;
+bool Pmd::TokenBucket::take(uint64_t now) {
+  if (cost == 0) return true;
+  tokens = std::min(burst, tokens + (now - last));
+  last = now;
+  if (tokens < cost) return false;
+  tokens -= cost;
+  return true;
+}
+
+bool Pmd::upcall_allowed(const flow::FlowKey& key, api::UpcallKind kind, RecentRef& rec) {
+  const uint64_t now = rte_rdtsc();
+  const uint64_t window = repeat_window_.load(std::memory_order_relaxed);
+  if (kind != api::UpcallKind::kMiss || window == 0) return tb_.take(now);
+  const uint32_t h = flow::hash_microflow(key);
+  RecentMisses& set = recent_[h & (kRecentSets - 1)];
+  int victim = 0;
+  for (int w = 0; w < 4; ++w) {
+    if (set.tsc[w] != 0 && set.hash[w] == h && now - set.tsc[w] < window)
+      return tb_repeat_.take(now);
+    if (set.tsc[w] < set.tsc[victim]) victim = w;  // the oldest (or an empty) way
+  }
+  if (!tb_.take(now)) return false;
+  rec = {&set, victim, h, now};  // recorded once the miss is queued
   return true;
 }
 
 void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,
                  std::span<const uint8_t> userdata) {
-  if (!upcall_allowed()) {
+  RecentRef rec;
+  if (!upcall_allowed(key, kind, rec)) {
     ctr_.upcalls_lost.add();
     drop(m, Drop::kUpcallRateLimit);
     return;
@@ -957,8 +981,12 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
   void* p;
   if (rte_ring_sc_dequeue(upcall_free_, &p) != 0) {
     ctr_.upcalls_lost.add();
-    drop(m, Drop::kUpcallQueueFull);
+    drop(m, Drop::kUpcallQueueFull);  // not recorded: the next miss is a first one again
     return;
+  }
+  if (rec.set != nullptr) {
+    rec.set->hash[rec.way] = rec.hash;
+    rec.set->tsc[rec.way] = rec.now;
   }
   auto* s = static_cast<UpcallSlot*>(p);
   s->mbuf = m;

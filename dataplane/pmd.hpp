@@ -112,6 +112,9 @@ class Pmd {
   rte_ring* upcall_ring() const { return upcall_full_; }
   rte_ring* upcall_free_ring() const { return upcall_free_; }
   void set_upcall_rate(uint32_t per_sec);
+  // How long a miss sent up counts as "with the handler" (the miss hold's longest window;
+  // 0 = holding off: every miss is charged to the one bucket). Any thread.
+  void set_repeat_window(uint64_t tsc) { repeat_window_.store(tsc, std::memory_order_relaxed); }
 
  private:
   struct TxBuf {
@@ -172,7 +175,14 @@ class Pmd {
     rte_pktmbuf_free(m);
     ctr_.drops[static_cast<size_t>(why)].add();
   }
-  bool upcall_allowed();
+  struct RecentMisses;
+  struct RecentRef {  // where upcall_allowed() found room for a first miss
+    RecentMisses* set = nullptr;
+    int way = 0;
+    uint32_t hash = 0;
+    uint64_t now = 0;
+  };
+  bool upcall_allowed(const flow::FlowKey& key, api::UpcallKind kind, RecentRef& rec);
   uint32_t random32() {
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
@@ -197,7 +207,25 @@ class Pmd {
   rte_ring* upcall_full_ = nullptr;  // PMD → control: filled slots
   std::unique_ptr<UpcallSlot[]> slots_;
   // Upcall token bucket (in TSC units).
-  uint64_t tb_tokens_ = 0, tb_last_ = 0, tb_cost_ = 0, tb_burst_ = 0;
+  struct TokenBucket {
+    uint64_t tokens = 0, last = 0, cost = 0, burst = 0;
+    bool take(uint64_t now);
+  };
+  TokenBucket tb_;
+  // Misses sent up lately (hash of the key, when), direct-mapped. While the miss hold is
+  // on, a repeat of one of them within repeat_window_ is charged to its own bucket
+  // (tb_repeat_, an eighth of tb_'s rate): the control side holds it rather than sending it up,
+  // and repeats of flows already with the handler must not use up the misses of new
+  // flows (a burst of N new flows looping in the traffic otherwise reaches the handler
+  // at a rate falling as 1 - seen/N: coupon collecting).
+  struct alignas(64) RecentMisses {  // 4-way: keys that share a set do not evict each other
+    uint32_t hash[4] = {};
+    uint64_t tsc[4] = {};  // 0 = empty
+  };
+  static constexpr uint32_t kRecentSets = 4096;  // 16 384 misses, 256 KiB; touched on misses only
+  std::unique_ptr<RecentMisses[]> recent_;
+  std::atomic<uint64_t> repeat_window_{0};  // TSC ticks; 0 = off
+  TokenBucket tb_repeat_;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   uint64_t now_tsc_ = 0;
   RecircQueue* recirc_ = nullptr;           // queue of the pipeline level running now

@@ -42,12 +42,14 @@ struct Rig {
   std::vector<uint16_t> dpdk_ids;  // index i → port i+1
   static inline int seq = 0;
 
-  explicit Rig(int n_ports = 3) {
+  explicit Rig(int n_ports = 3, uint32_t upcall_rate = 200000, uint32_t miss_hold_ms = 50) {
     eal_once();
     gl::dp::DatapathOptions o;
     o.pmd_lcores = {1};
     o.n_mbufs = 4095;
     o.emc_insert_inv_prob = 1;
+    o.upcall_rate = upcall_rate;
+    o.miss_hold_ms = miss_hold_ms;
     auto d = gl::dp::Datapath::create(o);
     REQUIRE(d);
     dp = std::move(*d);
@@ -303,6 +305,41 @@ TEST_CASE("pipeline: megaflow match, EMC, recirculation, misses", "[datapath][pi
     CHECK(s.key.in_port == 1);
   });
   CHECK(upcalls == 1);
+}
+
+TEST_CASE("a flood of one flow's repeated misses does not starve a new flow's miss",
+          "[datapath][pipeline]") {
+  // 1500 misses of flow A, then one of flow B, against an upcall budget of 1000/s (bursts
+  // of 1024). With the miss hold on, A's repeats are charged to their own, smaller budget:
+  // B's miss still goes up. With holding off there is one budget, and A's flood spends it.
+  auto run = [](uint32_t miss_hold_ms) {
+    Rig rig(1, /*upcall_rate=*/1000, miss_hold_ms);
+    PacketBuilder a, b;
+    a.eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv4("10.0.0.1", "10.0.0.2").udp(1, 2);
+    b.eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv4("10.0.0.1", "10.0.0.3").udp(1, 2);
+    int up_a = 0, up_b = 0;
+    auto drain = [&] {
+      rig.dp->drain_upcalls(4096, [&](const gl::dp::UpcallSlot& s) {
+        if (s.key.ipv4_dst == gl::flow::hton32(0x0a000003))
+          ++up_b;
+        else
+          ++up_a;
+      });
+    };
+    const Bytes pa = a.build();
+    for (int i = 0; i < 1500; ++i) {
+      rig.inject(pa, 1);
+      if (i % 256 == 255) drain();  // the upcall ring holds 1023
+    }
+    drain();
+    rig.inject(b.build(), 1);
+    drain();
+    CHECK(up_a >= 1);
+    CHECK(rig.drops("upcall_rate_limit") > 0);  // the flood was limited
+    return up_b;
+  };
+  CHECK(run(50) == 1);  // holding on: B's first miss goes up
+  CHECK(run(0) == 0);   // one budget: A's flood spent it, B's miss was dropped
 }
 
 TEST_CASE("recirculation loops are cut at the depth limit and counted", "[datapath][pipeline]") {

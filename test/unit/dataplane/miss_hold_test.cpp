@@ -29,8 +29,9 @@ struct Rig {
   std::vector<std::pair<uint16_t, rte_mbuf*>> ran, sent;
 
   explicit Rig(uint64_t window = 100, uint64_t uncached = 1000, uint32_t per_key = 4,
-               uint32_t max_held = 100, uint32_t max_keys = 100, uint64_t settle = 5) {
-    h.configure({window, uncached, settle, per_key, max_held, max_keys});
+               uint32_t max_held = 100, uint32_t max_keys = 100, uint64_t settle = 5,
+               uint64_t max_window = 0) {
+    h.configure({window, uncached, settle, per_key, max_held, max_keys, max_window});
   }
   void sweep(uint64_t now, size_t budget = 1000) {
     h.sweep(
@@ -157,4 +158,48 @@ TEST_CASE("MissHold: sweep visits at most its budget, and every key in turn", "[
   std::set<uint16_t> seen;
   for (auto& [k, m] : r.ran) seen.insert(k);
   CHECK(seen.size() == 50);
+}
+
+TEST_CASE("MissHold: while the handler keeps installing flows a window runs on, up to max_window",
+          "[miss_hold]") {
+  // A burst: the handler works through a backlog longer than the window. Its flow puts
+  // for other keys keep key 1's window open, so key 1's repeats wait for its flow
+  // instead of going up as duplicates.
+  Rig r(/*window=*/100, 1000, /*per_key=*/8, 100, 100, /*settle=*/5, /*max_window=*/1000);
+  CHECK_FALSE(r.h.on_miss(key(1), pkt(1), 0));
+  CHECK(r.h.on_miss(key(1), pkt(2), 10));
+  CHECK_FALSE(r.h.on_miss(key(2), pkt(3), 0));
+  CHECK(r.h.on_miss(key(2), pkt(4), 10));
+  r.h.note_progress(90);  // a flow for some other key at 90
+  r.sweep(150);           // past the window, but progress within it: still held
+  CHECK(r.sent.empty());
+  CHECK(r.h.on_miss(key(1), pkt(5), 160));  // and repeats are still held
+  r.h.note_progress(240);
+  r.flows.insert(1);  // key 1's flow arrives at 300, 3 windows after its first miss
+  r.sweep(300);
+  r.sweep(305);
+  REQUIRE(r.ran.size() == 2);
+  CHECK(r.ran[0].second == pkt(2));
+  CHECK(r.ran[1].second == pkt(5));
+  CHECK(r.sent.empty());
+  // Key 2 never gets a flow: once no flow was installed for a whole window (last at 240),
+  // its packets go up.
+  r.sweep(339);
+  CHECK(r.sent.empty());
+  r.sweep(340);
+  REQUIRE(r.sent.size() == 1);
+  CHECK(r.sent[0].second == pkt(4));
+
+  // Progress never stops: max_window still ends the wait.
+  CHECK_FALSE(r.h.on_miss(key(3), pkt(6), 2000));
+  CHECK(r.h.on_miss(key(3), pkt(7), 2010));
+  for (uint64_t t = 2050; t < 3000; t += 50) {
+    r.h.note_progress(t);
+    r.sweep(t);
+  }
+  CHECK(r.sent.size() == 1);
+  r.h.note_progress(3000);
+  r.sweep(3000);  // 1000 ticks after key 3's first miss
+  REQUIRE(r.sent.size() == 2);
+  CHECK(r.sent[1].second == pkt(7));
 }
