@@ -211,6 +211,10 @@ def run_ovs_gl(pcap, n_flows, workdir, timeout):
         env.ovsdb()
         env.gldp(extra=["--mbufs", str(mbufs)])
         env.vswitchd()
+        # ovs-vswitchd's threads stay off the PMD core, as OVS-DPDK's do through its
+        # dpdk-lcore-mask (threads created later inherit the main thread's affinity).
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(env.vswitchd_proc.pid)],
+                       capture_output=True)
         br = env.bridge()
         env.add_port(br, "out", "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
                      "ofport_request=1")
