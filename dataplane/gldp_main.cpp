@@ -42,7 +42,8 @@ Options:
   --upcall-rate N          misses per second per PMD sent to clients (default 200000,
                            0 = unlimited); the excess is dropped and counted. With
                            the miss hold on, repeats of misses already sent up have
-                           a budget of their own, N/8
+                           a budget of their own, N/8 (and the main one's while it
+                           is more than half full)
   --emc-insert-inv-prob N  insert into the exact-match cache with probability 1/N
                            (default 100, 0 = EMC off, 1 = always)
   --miss-hold-ms N         repeated misses of a flow whose first miss is with the

@@ -944,11 +944,11 @@ void Pmd::flush_tx() {
   n_dirty_ = 0;
 }
 
-bool Pmd::TokenBucket::take(uint64_t now) {
+bool Pmd::TokenBucket::take(uint64_t now, uint64_t reserve) {
   if (cost == 0) return true;
   tokens = std::min(burst, tokens + (now - last));
   last = now;
-  if (tokens < cost) return false;
+  if (tokens < cost + reserve) return false;
   tokens -= cost;
   return true;
 }
@@ -962,7 +962,10 @@ bool Pmd::upcall_allowed(const flow::FlowKey& key, api::UpcallKind kind, RecentR
   int victim = 0;
   for (int w = 0; w < 4; ++w) {
     if (set.tsc[w] != 0 && set.hash[w] == h && now - set.tsc[w] < window)
-      return tb_repeat_.take(now);
+      // A repeat: its own bucket, else the main one while that is more than half full
+      // (no burst of new flows is spending it: a flow that gets no megaflow, whose
+      // misses the hold sends up, keeps the whole rate).
+      return tb_repeat_.take(now) || tb_.take(now, tb_.burst / 2);
     if (set.tsc[w] < set.tsc[victim]) victim = w;  // the oldest (or an empty) way
   }
   if (!tb_.take(now)) return false;

@@ -209,15 +209,17 @@ class Pmd {
   // Upcall token bucket (in TSC units).
   struct TokenBucket {
     uint64_t tokens = 0, last = 0, cost = 0, burst = 0;
-    bool take(uint64_t now);
+    // Takes a token if more than `reserve` ticks' worth would be left.
+    bool take(uint64_t now, uint64_t reserve = 0);
   };
   TokenBucket tb_;
-  // Misses sent up lately (hash of the key, when), direct-mapped. While the miss hold is
-  // on, a repeat of one of them within repeat_window_ is charged to its own bucket
-  // (tb_repeat_, an eighth of tb_'s rate): the control side holds it rather than sending it up,
-  // and repeats of flows already with the handler must not use up the misses of new
-  // flows (a burst of N new flows looping in the traffic otherwise reaches the handler
-  // at a rate falling as 1 - seen/N: coupon collecting).
+  // Misses sent up lately (hash of the key, when), 4-way sets. While the miss hold is on,
+  // a repeat of one of them within repeat_window_ is charged to its own bucket
+  // (tb_repeat_, an eighth of tb_'s rate), and to tb_ only while tb_ is more than half
+  // full: repeats of flows already with the handler (held by the control side, or sent
+  // up when their flow does not come) must not use up the misses of new flows (a burst
+  // of N new flows looping in the traffic otherwise reaches the handler at a rate
+  // falling as 1 - seen/N: coupon collecting).
   struct alignas(64) RecentMisses {  // 4-way: keys that share a set do not evict each other
     uint32_t hash[4] = {};
     uint64_t tsc[4] = {};  // 0 = empty

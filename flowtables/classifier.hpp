@@ -52,8 +52,9 @@ struct ClsRule {
   uint8_t n_words = 0;
   uint8_t words[FlowKey::kWords] = {};
   // For rules of at most kQuickWords words (datapath megaflows usually have 1-4): their
-  // mask words and masked key words side by side in one cache line, unused slots zero
-  // (they match anything), so that matches() is a fixed sequence without a loop.
+  // mask words and masked key words side by side in one cache line (n_words and the word
+  // indexes sit in the lines next to it), unused slots zero (they match anything), so
+  // that matches() is a fixed sequence without a loop.
   static constexpr unsigned kQuickWords = 4;
   struct alignas(64) Quick {
     uint64_t mask[kQuickWords];

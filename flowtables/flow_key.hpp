@@ -206,8 +206,11 @@ inline bool key_matches_list(const FlowKey& pkt, const FlowKey& masked_key, cons
 // microflows apart in practice (in_port + recirc_id, dp_hash + mark, ct state, L2, IPv4,
 // IP fields, L4; IPv6 addresses only for IPv6), folded in pairs (one word rotated, so
 // that equal fields in the two do not cancel) before each CRC step: 4 steps for IPv4.
-// Cheaper than hash_key(); a collision only costs a cache miss, because EMC hits are
-// verified against the megaflow.
+// The fold is linear, like CRC: keys differing in two fields of one pair at matching
+// bits collide (in_port 2 + pkt_mark 0x200 and in_port 3). A collision only costs a
+// cache miss, because EMC hits are verified against the megaflow (and, in the PMD's
+// recent-miss filter, a first miss taken for a repeat); a multiplying fold had none of
+// these and cost ~2 cycles per packet more (0.85 ns a hash).
 inline uint64_t rotl64(uint64_t x, unsigned r) {
   return (x << r) | (x >> (64 - r));
 }

@@ -32,6 +32,12 @@ inline uint64_t raw64(const uint8_t* p) {
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key words assembled little-endian");
 constexpr uint64_t kLow48 = 0x0000ffffffffffffull;
 
+// The key as bytes (stores that span adjacent fields, e.g. tp_src + tp_dst).
+inline uint8_t* key_bytes(FlowKey& key) {
+  return reinterpret_cast<uint8_t*>(&key);
+}
+static_assert(offsetof(FlowKey, tp_dst) == offsetof(FlowKey, tp_src) + 2);
+
 // A 16-bit field as a host-order number.
 inline uint16_t host16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] << 8 | p[1]);
@@ -60,12 +66,12 @@ inline ParseResult parse_l4(const uint8_t* p, uint32_t avail, uint8_t proto, uin
       return ParseResult::kTcpBadOffset;
     if (doff > avail) [[unlikely]]
       return ParseResult::kL4Truncated;
-    std::memcpy(&key.tp_src, p, 4);  // tp_src, tp_dst
+    std::memcpy(key_bytes(key) + offsetof(FlowKey, tp_src), p, 4);  // tp_src, tp_dst
     key.tcp_flags = raw16(p + 12) & hton16(0x0fff);
   } else if (proto == kIpProtoUdp) {
     if (avail < kUdpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
-    std::memcpy(&key.tp_src, p, 4);  // tp_src, tp_dst
+    std::memcpy(key_bytes(key) + offsetof(FlowKey, tp_src), p, 4);  // tp_src, tp_dst
   } else if (proto == kIpProtoSctp) {
     if (avail < kSctpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
