@@ -200,8 +200,9 @@ void Pmd::set_upcall_rate(uint32_t per_sec) {
   tb_.burst = tb_.cost * 1024;                 // bursts of up to 1024 upcalls
   tb_.tokens = tb_.burst;
   tb_.last = rte_rdtsc();
-  // Repeats: an eighth of the rate (held, not sent up: they only spare their packets
-  // the rate limit's drop, and must not fill the hold past its limits in a burst).
+  // Repeats: an eighth of the rate, plus the main bucket's while it is more than half
+  // full (upcall_allowed): in a burst they are held, not sent up, and only spare their
+  // packets the rate limit's drop; they must not fill the hold past its limits.
   tb_repeat_.cost = tb_.cost * 8;
   tb_repeat_.burst = tb_.burst;
   tb_repeat_.tokens = tb_repeat_.burst;
