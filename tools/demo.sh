@@ -107,13 +107,25 @@ for d in ua ub; do
   ip link set "${tag}$d" up
 done
 hv() {  # hv NAME VM_LINK UNDERLAY_LINK: a gldp with ports vm (1) and ul (2)
-  "$build/dataplane/gldp" --socket "/tmp/$tag-$1.sock" --pmd-cores 1 \
-    --port "vm=net_af_packet0,iface=$2" --port "ul=net_af_packet1,iface=$3" \
-    >"/tmp/$tag-$1.log" 2>&1 &
-  hv_pids+=($!)
-  for _ in $(seq 100); do
-    "$build/tools/gl-dpctl" --socket "/tmp/$tag-$1.sock" show >/dev/null 2>&1 && return
-    sleep 0.1
+  # DPDK 22.11's net_af_packet names its PACKET_FANOUT group (pid ^ ifindex) & 0xffff;
+  # when that equals the other hypervisor's group on another link of this namespace the
+  # kernel refuses it (EINVAL): start again, with another pid.
+  for _try in 1 2 3 4 5; do
+    "$build/dataplane/gldp" --socket "/tmp/$tag-$1.sock" --pmd-cores 1 \
+      --port "vm=net_af_packet0,iface=$2" --port "ul=net_af_packet1,iface=$3" \
+      >"/tmp/$tag-$1.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do
+      if "$build/tools/gl-dpctl" --socket "/tmp/$tag-$1.sock" show >/dev/null 2>&1; then
+        hv_pids+=("$pid")
+        return
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    grep -q PACKET_FANOUT "/tmp/$tag-$1.log" || break
   done
   cat "/tmp/$tag-$1.log"
   exit 1

@@ -42,7 +42,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gltest import Env, Failure, binary, check, main, run  # noqa: E402
+from gltest import Env, binary, check, main, run  # noqa: E402
 from test_gldp import udp_receiver, udp_send  # noqa: E402
 
 from scapy.all import Ether, IP, UDP, Raw, rdpcap, sendp  # noqa: E402
@@ -70,15 +70,7 @@ class Hv:
         cmd = [binary("gldp"), "--socket", self.sock, "--pmd-cores", "1", "--mbufs", "8192",
                "--port", f"vm=net_af_packet0,iface={vm_if}",
                "--port", f"ul=net_af_packet1,iface={ul_if}"]
-        self.proc = env.start(cmd, name)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"{name} exited ({self.proc.returncode}):\n{env.log(name)}")
-            if os.path.exists(self.sock) and self.dpctl("show", check_rc=False).returncode == 0:
-                return
-            time.sleep(0.1)
-        raise Failure(f"{name} did not come up:\n{env.log(name)}")
+        self.proc = env.launch_gldp(cmd, self.sock, name)
 
     def dpctl(self, *args, check_rc=True):
         return run([binary("gl-dpctl"), "--socket", self.sock, *args], check_rc=check_rc)
