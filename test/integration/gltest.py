@@ -42,6 +42,22 @@ def run(cmd, check_rc=True, timeout=60, **kw):
     return r
 
 
+def run_dpdk(cmd, check_rc=True, timeout=60, **kw):
+    """run() for a DPDK program (gl-pktgen) that attaches net_af_packet ports while another
+    DPDK process (gldp) has its own: DPDK 22.11 names an af_packet socket's PACKET_FANOUT
+    group (pid ^ ifindex) & 0xffff, and when that equals the other process's group on
+    another link the kernel refuses it. Such a start is retried (another pid), up to 5."""
+    for _ in range(4):
+        r = run(cmd, check_rc=False, timeout=timeout, **kw)
+        if r.returncode == 0 or "PACKET_FANOUT" not in r.stdout + r.stderr:
+            break
+    else:
+        r = run(cmd, check_rc=False, timeout=timeout, **kw)
+    if check_rc and r.returncode != 0:
+        raise Failure(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return r
+
+
 class Env:
     """Namespaces, veth pairs and processes of one test; cleaned up at exit."""
 

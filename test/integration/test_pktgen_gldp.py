@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gltest import Env, binary, check, main, run  # noqa: E402
+from gltest import Env, binary, check, main, run, run_dpdk  # noqa: E402
 
 
 def rig(env):
@@ -34,7 +34,7 @@ def rig(env):
 
 def pktgen(env, tx, rx, *args):
     # The generator runs on core 0 (gldp's PMD spins on core 1).
-    r = run([binary("gl-pktgen"), "--tx", f"net_af_packet8,iface={tx}",
+    r = run_dpdk([binary("gl-pktgen"), "--tx", f"net_af_packet8,iface={tx}",
              "--rx", f"net_af_packet9,iface={rx}", "--lcores", "0", "--quiet", "--json", "-",
              *args], timeout=120)
     return json.loads(r.stdout)
