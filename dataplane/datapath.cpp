@@ -841,7 +841,7 @@ void Datapath::configure_miss_hold(uint32_t ms) {
   c.max_held = std::min<uint32_t>(8192, opts_.n_mbufs / 4);
   hold_.configure(c);
   // The PMDs charge repeats of a miss sent up within the longest window to a bucket of
-  // their own (pmd.hpp, RecentMiss).
+  // their own (pmd.hpp, RecentMisses).
   for (auto& p : pmds_) p->set_repeat_window(ms == 0 ? 0 : c.max_window);
   control_->set_repeat_window(ms == 0 ? 0 : c.max_window);
   opts_.miss_hold_ms = ms;
