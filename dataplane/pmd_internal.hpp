@@ -1,0 +1,39 @@
+// pmd_internal.hpp — helpers shared by the PMD's stage files (pmd.cpp, exec_actions.cpp,
+// esp_stage.cpp). Not part of any public interface.
+// Thread-safety: pure functions and constants. Complexity: O(1).
+#pragma once
+
+#include <linux/openvswitch.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "dataplane/api/odp_actions.hpp"
+
+namespace gl::dp::detail {
+
+inline uint32_t read_u32(std::span<const uint8_t> p) {
+  uint32_t v = 0;
+  if (p.size() >= 4) std::memcpy(&v, p.data(), 4);
+  return v;
+}
+
+// The action list after its first action.
+inline std::span<const uint8_t> after_first(std::span<const uint8_t> blob) {
+  uint16_t len = 0;
+  std::memcpy(&len, blob.data(), 2);
+  size_t step = std::min<size_t>(odp::attr_align(len), blob.size());
+  return blob.subspan(step);
+}
+
+constexpr uint16_t kEthLen = 14;
+constexpr uint8_t kIpProtoEsp = 50;
+constexpr uint16_t kEthTypeIpv4Be = 0x0008;  // 0x0800 in network order, read little-endian
+constexpr uint16_t kEthTypeIpv6Be = 0xdd86;
+// recirc(0): what follows the decryption of an ESP port's packet.
+alignas(4) constexpr uint8_t kRecircZeroBytes[8] = {8, 0, OVS_ACTION_ATTR_RECIRC, 0, 0, 0, 0, 0};
+constexpr std::span<const uint8_t> kRecircZero{kRecircZeroBytes, 8};
+
+}  // namespace gl::dp::detail
