@@ -46,6 +46,42 @@ uint64_t tsc_to_ms_ago_base(uint64_t tsc) {
 
 }  // namespace
 
+std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> actions,
+                                                   CtActions& out) {
+  for (const odp::ActionView& v : odp::ActionList(actions)) {
+    if (v.type == OVS_ACTION_ATTR_CLONE) {
+      if (auto r = decode_ct_actions(v.payload, out); !r) return r;
+    } else if (v.type == OVS_ACTION_ATTR_SAMPLE) {
+      if (auto r = decode_ct_actions(odp::decode_sample(v.payload).actions, out); !r) return r;
+    }
+    if (v.type != OVS_ACTION_ATTR_CT) continue;
+    auto c = odp::decode_ct(v.payload);
+    if (!c) return std::unexpected(c.error());
+    if (c->has_nat) return std::unexpected("ct: nat is not supported by gldp yet");
+    if (c->helper != odp::kCtHelperNone)
+      return std::unexpected("ct: helpers (ALGs) are not supported by gldp yet");
+    if (c->timeout[0] != 0)
+      return std::unexpected(std::string("ct: timeout policy '") + c->timeout +
+                             "' is not supported by gldp yet");
+    if (out.n == kMaxCtPerActions)
+      return std::unexpected("ct: more than " + std::to_string(kMaxCtPerActions) +
+                             " ct actions in one action list");
+    ct::Action& a = out.act[out.n];
+    a = ct::Action{};
+    a.zone = c->zone;
+    a.commit = c->commit || c->force_commit;
+    a.force = c->force_commit;
+    a.set_mark = c->has_mark && c->mark_mask != 0;
+    a.mark = c->mark;
+    a.mark_mask = c->mark_mask;
+    a.set_label = c->has_labels;
+    std::memcpy(a.label, c->labels, 16);
+    std::memcpy(a.label_mask, c->labels_mask, 16);
+    out.payload[out.n++] = v.payload.data();
+  }
+  return {};
+}
+
 ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
   void* mem = ::operator new(sizeof(ActionsBlob) + bytes.size(), std::align_val_t(8));
   auto* a = static_cast<ActionsBlob*>(mem);
@@ -55,12 +91,16 @@ ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
   a->only_output = -1;
   a->esp = 0;
   a->esp_group = 0;
+  a->ct_first = false;
+  new (&a->ct) CtActions();
+  (void)decode_ct_actions(a->span(), a->ct);  // checked by the caller before
   int n = 0;
-  for (const odp::ActionView& v : odp::ActionList(bytes)) {
+  for (const odp::ActionView& v : odp::ActionList(a->span())) {
     if (n == 0 && (v.type == odp::kActionEspEncrypt || v.type == odp::kActionEspDecrypt)) {
       a->esp = v.type;
       a->esp_group = v.type == odp::kActionEspEncrypt ? v.u32() : 0;
     }
+    if (n == 0 && v.type == OVS_ACTION_ATTR_CT) a->ct_first = true;
     ++n;
     if (v.type == OVS_ACTION_ATTR_OUTPUT) a->only_output = v.u32();
   }
@@ -96,6 +136,11 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
     if (!p->init(e)) return std::unexpected(e);
     dp->pmds_.push_back(std::move(p));
   }
+  ct::Options co;
+  co.capacity = o.ct_capacity;
+  co.contexts = idx + 1;  // the PMDs, then the control thread
+  dp->ct_ = std::make_unique<ct::Conntrack>(co);
+  dp->tsc_per_ms_ = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
   dp->control_ = std::make_unique<Pmd>(*dp, rte_get_main_lcore(), idx, true);
   if (!dp->control_->init(e)) return std::unexpected(e);
   dp->configure_miss_hold(o.miss_hold_ms);
@@ -393,6 +438,8 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const 
   if ((e.flags & (api::kPutCreate | api::kPutModify)) == 0)
     return entry_error(EINVAL, "flow put needs create and/or modify");
   if (auto v = odp::validate_actions(actions); !v) return entry_error(EINVAL, v.error());
+  CtActions cts;
+  if (auto v = decode_ct_actions(actions, cts); !v) return entry_error(EINVAL, v.error());
   flow::FlowMask zero = flow::zero_key();
   // Padding words must not be masked in: they never carry packet data.
   if (e.mask.pad0 || e.mask.pad1 || e.mask.pad2 || e.mask.pad3 || zero.pad0)
@@ -520,6 +567,8 @@ std::expected<void, api::Error> Datapath::execute(const flow::FlowKey& mdkey,
                                                   std::span<const uint8_t> acts,
                                                   std::span<const uint8_t> packet) {
   if (auto v = odp::validate_actions(acts); !v) return std::unexpected(err(EINVAL, v.error()));
+  CtActions cts;
+  if (auto v = decode_ct_actions(acts, cts); !v) return std::unexpected(err(EINVAL, v.error()));
   if (packet.size() < 14) return std::unexpected(err(EINVAL, "packet shorter than 14 bytes"));
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) return std::unexpected(err(ENOBUFS, "no mbuf available"));
@@ -532,7 +581,7 @@ std::expected<void, api::Error> Datapath::execute(const flow::FlowKey& mdkey,
               packet.size());
   PacketMd md;
   std::memcpy(&md, &mdkey, sizeof md);
-  control_->execute(m, md, acts);
+  control_->execute(m, md, acts, cts);
   return {};
 }
 
@@ -942,9 +991,17 @@ std::expected<void, api::Error> Datapath::set_config(const std::string& key,
       err(EINVAL, "unknown config key '" + key + "' (known: emc-insert-inv-prob, miss-hold-ms)"));
 }
 
+void Datapath::ct_set_online(bool on) {
+  if (on)
+    ct_->online(control_->ct_slot());
+  else
+    ct_->offline(control_->ct_slot());
+}
+
 void Datapath::housekeeping() {
   rcu_.reclaim();
   uint64_t now = rte_rdtsc();
+  control_->ct_sweep(now);
   if (n_retiring_ != 0) retire_due_sas(now);
   if (now - last_rerank_tsc_ > rte_get_tsc_hz()) {
     cls_.rerank();

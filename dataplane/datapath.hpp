@@ -29,6 +29,7 @@
 
 #include "crypto/sa.hpp"
 #include "dataplane/api/wire.hpp"
+#include "dataplane/conntrack/conntrack.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/miss_hold.hpp"
 #include "dataplane/port.hpp"
@@ -88,12 +89,33 @@ struct SaTables {
   }
 };
 
+// The ct() actions of one action list, decoded once (at flow put, or per execute): the
+// executor finds a ct() by the address of its netlink payload.
+inline constexpr int kMaxCtPerActions = 4;
+struct CtActions {
+  int n = 0;
+  const uint8_t* payload[kMaxCtPerActions] = {};
+  ct::Action act[kMaxCtPerActions];
+  const ct::Action* find(const uint8_t* p) const {
+    for (int i = 0; i < n; ++i)
+      if (payload[i] == p) return &act[i];
+    return nullptr;
+  }
+};
+// Decodes every ct() in an action list (nested in clone/sample too) into `out`, refusing
+// what the tracker does not do yet (NAT, helpers, timeout policies) with a message naming
+// it. The list must have passed odp::validate_actions.
+std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> actions,
+                                                   CtActions& out);
+
 // Encoded actions of a flow: immutable once published, replaced as a whole on modify.
 struct ActionsBlob {
   uint32_t len;
-  int64_t only_output;        // the port when the actions are exactly one output, else -1
-  uint16_t esp;               // first action when it is esp_encrypt/esp_decrypt, else 0
-  uint32_t esp_group;         // esp_encrypt's group
+  int64_t only_output;  // the port when the actions are exactly one output, else -1
+  uint16_t esp;         // first action when it is esp_encrypt/esp_decrypt, else 0
+  uint32_t esp_group;   // esp_encrypt's group
+  bool ct_first;        // the first action is ct(): the PMD runs it on a flow run at once
+  CtActions ct;
   alignas(8) uint8_t data[];  // netlink-encoded OVS_ACTION_ATTR_*
   std::span<const uint8_t> span() const { return {data, len}; }
   static ActionsBlob* create(std::span<const uint8_t> bytes);
@@ -143,6 +165,8 @@ struct DatapathOptions {
   // Repeated misses of a key whose first miss is with the handler are held up to this
   // long instead of sent up again (miss_hold.hpp); 0 = off.
   uint32_t miss_hold_ms = 50;
+  // Connection tracker: table slots (memory is used as connections come; ~224 bytes each).
+  uint32_t ct_capacity = 3000000;
 };
 
 class Datapath {
@@ -220,6 +244,15 @@ class Datapath {
   flow::Qsbr& rcu() { return rcu_; }
   rte_mempool* pool() const { return pool_; }
   uint64_t dead_epoch() const { return dead_epoch_.load(std::memory_order_acquire); }
+  ct::Conntrack& conntrack() { return *ct_; }
+  // Control thread: fn(conntrack) with the control context online in the tracker's QSBR, for
+  // what reads connections that PMDs may free meanwhile (dump, flush, stats).
+  template <typename Fn>
+  decltype(auto) with_conntrack(Fn&& fn);
+  void ct_set_online(bool on);  // the control context's tracker slot (with_conntrack)
+  const ct::Conntrack& conntrack() const { return *ct_; }
+  // The tracker's clock (ms) from a TSC reading.
+  uint64_t ct_now_ms(uint64_t tsc) const { return tsc / tsc_per_ms_; }
 
  private:
   Datapath();
@@ -248,6 +281,8 @@ class Datapath {
   std::atomic<uint64_t> dead_epoch_{0};  // bumped when flows die: PMDs sweep their EMC
   std::vector<SaEntry*> sas_;            // control side, sorted by (dir, spi)
   std::atomic<const SaTables*> sa_tables_{nullptr};
+  std::unique_ptr<ct::Conntrack> ct_;
+  uint64_t tsc_per_ms_ = 1;
   uint64_t boot_id_ = 0;
   uint64_t last_rerank_tsc_ = 0;
   MissHold hold_;
@@ -257,3 +292,13 @@ class Datapath {
 };
 
 }  // namespace gl::dp
+
+template <typename Fn>
+decltype(auto) gl::dp::Datapath::with_conntrack(Fn&& fn) {
+  struct Online {
+    Datapath& dp;
+    ~Online() { dp.ct_set_online(false); }
+  } on{*this};
+  ct_set_online(true);
+  return fn(*ct_);
+}

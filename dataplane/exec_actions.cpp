@@ -51,8 +51,10 @@ inline uint32_t l4_hash(const flow::FlowKey& k, uint32_t basis, bool symmetric) 
 }  // namespace
 
 void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow::PacketLayout& lay,
-                       std::span<const uint8_t> actions, bool steal, int depth) {
+                       std::span<const uint8_t> actions, bool steal, int depth,
+                       const CtActions* cts) {
   bool consumed = false;  // m was handed on (output, recirc, upcall) or freed
+  bool modified = false;  // a set/VLAN action changed the headers `key` describes
   for_each_action(actions, [&](uint16_t type, std::span<const uint8_t> p, bool last) {
     if (consumed) return;
     const bool take = steal && last;  // this action may use m itself
@@ -75,6 +77,7 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         const std::span<const uint8_t> userdata = u.userdata;
         flow::FlowKey k = key;
         std::memcpy(&k, &md, sizeof md);
+        k.pad1 = 0;  // PacketMd::ct_conn
         if (take) {
           upcall(m, k, api::UpcallKind::kAction, pid, userdata);
           consumed = true;
@@ -87,13 +90,38 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
       }
       case OVS_ACTION_ATTR_SET:
         apply_set(m, md, lay, p, false);
+        modified = true;
         break;
       case OVS_ACTION_ATTR_SET_MASKED:
         apply_set(m, md, lay, p, true);
+        modified = true;
+        break;
+      case OVS_ACTION_ATTR_CT: {
+        const ct::Action* ca = cts != nullptr ? cts->find(p.data()) : nullptr;
+        if (ca == nullptr) break;  // cannot happen: every ct() was decoded with its list
+        if (!modified) {
+          ct_run(*ca, &m, &md, &key, &lay, 1);
+        } else {  // the tracker reads headers: parse what the actions made of the packet
+          flow::FlowKey k2;
+          flow::PacketLayout lay2;
+          std::memcpy(&k2, &md, sizeof md);
+          flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), k2,
+                             lay2);
+          ct_run(*ca, &m, &md, &k2, &lay2, 1);
+        }
+        break;
+      }
+      case OVS_ACTION_ATTR_CT_CLEAR:
+        md.ct_state = 0;
+        md.ct_zone = 0;
+        md.ct_mark = 0;
+        md.ct_conn = 0;
+        std::memset(md.ct_label, 0, sizeof md.ct_label);
         break;
       case OVS_ACTION_ATTR_PUSH_VLAN: {
         ovs_action_push_vlan pv;
         std::memcpy(&pv, p.data(), sizeof pv);
+        modified = true;
         if (!push_vlan(m, lay, pv.vlan_tpid, pv.vlan_tci)) {
           drop(m, Drop::kPushVlanNoRoom);
           consumed = true;
@@ -102,6 +130,7 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
       }
       case OVS_ACTION_ATTR_POP_VLAN:
         pop_vlan(m, lay);
+        modified = true;
         break;
       case OVS_ACTION_ATTR_RECIRC: {
         md.recirc_id = read_u32(p);
@@ -134,12 +163,12 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         }
         if (depth >= 4) break;  // validation bounds nesting; belt and braces
         if (take) {
-          exec_actions(m, md, key, lay, nested, true, depth + 1);
+          exec_actions(m, md, key, lay, nested, true, depth + 1, cts);
           consumed = true;
         } else if (rte_mbuf* c = rte_pktmbuf_copy(m, dp_.pool(), 0, UINT32_MAX)) {
           PacketMd md2 = md;
           flow::PacketLayout lay2 = lay;
-          exec_actions(c, md2, key, lay2, nested, true, depth + 1);
+          exec_actions(c, md2, key, lay2, nested, true, depth + 1, cts);
         } else {
           ctr_.drops[static_cast<size_t>(Drop::kNoMbuf)].add();
         }

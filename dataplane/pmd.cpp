@@ -38,6 +38,7 @@ Pmd::~Pmd() {
   }
   if (upcall_free_ != nullptr) rte_ring_free(upcall_free_);
   delete rx_cfg_.load();
+  if (is_control_ && ct_slot_ >= 0) dp_.conntrack().unregister_context(ct_slot_);
 }
 
 bool Pmd::init(std::string& err) {
@@ -60,6 +61,14 @@ bool Pmd::init(std::string& err) {
   }
   worker_ = std::move(*w);
   no_key_ = flow::zero_key();
+  if (is_control_) {  // online only while it runs packets (receive, rerun, execute)
+    ct_slot_ = dp_.conntrack().register_context();
+    if (ct_slot_ < 0) {
+      err = "no conntrack reader slot for the control thread";
+      return false;
+    }
+    dp_.conntrack().offline(ct_slot_);
+  }
   return true;
 }
 
@@ -110,6 +119,8 @@ int Pmd::thread_main(void* arg) {
 void Pmd::run() {
   flow::Qsbr& rcu = dp_.rcu();
   rcu_slot_ = rcu.register_reader();
+  ct::Conntrack& ct = dp_.conntrack();
+  ct_slot_ = ct.register_context();
   rte_mbuf* pkts[kBatch];
   uint64_t prev = rte_rdtsc();
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -140,11 +151,17 @@ void Pmd::run() {
     }
     uint32_t prob = emc_prob_req_.load(std::memory_order_acquire);
     if (prob != emc_->insert_inverse_prob()) emc_->set_insert_inverse_prob(prob);
+    // Conntrack upkeep: this PMD's connections expire and are reclaimed here, a slice at a
+    // time (no global sweep), before the quiescent point that lets reclamation progress.
+    if ((loops_ & 15) == 0) ct_sweep(now);
     rcu.quiescent(rcu_slot_);
+    ct.quiescent(ct_slot_);
   }
   flush_tx();
   rcu.unregister_reader(rcu_slot_);
   rcu_slot_ = -1;
+  ct.unregister_context(ct_slot_);
+  ct_slot_ = -1;
 }
 
 void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
@@ -250,6 +267,18 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     if (flags) st.tcp_flags.or_bits(flags);
 
     const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
+    if (a->ct_first) {
+      // ct() first (OVS's ct(...),recirc(N)): the run goes through the tracker as one
+      // batch, then each packet runs the rest of the actions.
+      PacketMd mds[kBatch];
+      for (uint16_t j = i; j < end; ++j) std::memcpy(&mds[j - i], &keys[j], sizeof(PacketMd));
+      ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i);
+      const std::span<const uint8_t> rest = after_first(a->span());
+      for (uint16_t j = i; j < end; ++j)
+        exec_actions(good[j], mds[j - i], keys[j], lay[j], rest, true, 0, &a->ct);
+      i = end;
+      continue;
+    }
     if (a->only_output >= 0) {
       const uint32_t port_no = static_cast<uint32_t>(a->only_output);
       Port* port = port_no < kMaxPorts ? dp_.port(port_no) : nullptr;
@@ -282,7 +311,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
         esp_.md[esp_.n++] = pmd;
         continue;
       }
-      exec_actions(m, pmd, keys[i], lay[i], a->span(), true, 0);
+      exec_actions(m, pmd, keys[i], lay[i], a->span(), true, 0, &a->ct);
     }
   }
   esp_flush_pending();
@@ -410,6 +439,7 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
   auto* s = static_cast<UpcallSlot*>(p);
   s->mbuf = m;
   s->key = key;
+  s->key.pad1 = 0;  // PacketMd::ct_conn: meaningless outside this pass
   s->kind = static_cast<uint8_t>(kind);
   s->pid = pid;
   s->userdata_len = static_cast<uint16_t>(std::min<size_t>(userdata.size(), api::kMaxUserdata));
@@ -424,6 +454,7 @@ void Pmd::receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port) {
 
 void Pmd::receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now) {
   now_tsc_ = now;
+  if (is_control_) dp_.conntrack().online(ct_slot_);
   if (rx_md_port_ != in_port) {
     for (PacketMd& md : rx_md_) md.in_port = in_port;
     rx_md_port_ = in_port;
@@ -434,20 +465,27 @@ void Pmd::receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now
     process(pkts + off, cnt, rx_md_, 0);
   }
   flush_tx();
+  if (is_control_) dp_.conntrack().offline(ct_slot_);
 }
 
 void Pmd::rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md) {
   now_tsc_ = rte_rdtsc();
   PacketMd mds[kBatch];
-  for (uint16_t i = 0; i < kBatch; ++i) mds[i] = md;
+  for (uint16_t i = 0; i < kBatch; ++i) {
+    mds[i] = md;
+    mds[i].ct_conn = 0;
+  }
+  dp_.conntrack().online(ct_slot_);
   for (uint16_t off = 0; off < n; off += kBatch) {
     uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
     process(pkts + off, cnt, mds, md.recirc_id != 0 ? 1 : 0);
   }
   flush_tx();
+  dp_.conntrack().offline(ct_slot_);
 }
 
-void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions) {
+void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions,
+                  const CtActions& cts) {
   now_tsc_ = rte_rdtsc();
   flow::FlowKey key;
   flow::PacketLayout lay;
@@ -462,6 +500,8 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
   RecircQueue recirc;
   recirc_ = &recirc;
   PacketMd md2 = md;
+  md2.ct_conn = 0;
+  dp_.conntrack().online(ct_slot_);
   uint16_t first = 0;
   uint32_t group = 0;
   for (const odp::ActionView& v : odp::ActionList(actions)) {
@@ -472,7 +512,7 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
   if (first == odp::kActionEspEncrypt || first == odp::kActionEspDecrypt)
     esp_run(first, group, &m, &md2, 1, after_first(actions));
   else
-    exec_actions(m, md2, key, lay, actions, true, 0);
+    exec_actions(m, md2, key, lay, actions, true, 0, &cts);
   recirc_ = nullptr;
   if (recirc.n > 0) {
     ctr_.recirculations.add(recirc.n);
@@ -480,6 +520,7 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
       process(recirc.pkts + off, std::min<uint16_t>(kBatch, recirc.n - off), recirc.md + off, 1);
   }
   flush_tx();
+  dp_.conntrack().offline(ct_slot_);
 }
 
 }  // namespace gl::dp

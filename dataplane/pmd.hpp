@@ -46,7 +46,8 @@ struct PacketMd {
   uint8_t ct_state;
   uint8_t pad0;
   uint32_t priority;
-  uint32_t pad1;
+  uint32_t ct_conn;  // the connection the last ct() found (ct::Md::conn): the flow key's
+                     // padding, never matched; zero whenever a packet leaves the pipeline
   uint8_t ct_label[16];
 };
 static_assert(sizeof(PacketMd) == 48 && offsetof(flow::FlowKey, eth_dst) == 48);
@@ -88,8 +89,13 @@ class Pmd {
     return rx_cfg_.exchange(cfg, std::memory_order_acq_rel);
   }
 
-  // Control context only: run `actions` on one packet (the API's execute).
-  void execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions);
+  // Control context only: run `actions` on one packet (the API's execute); `cts` are its
+  // ct() actions, decoded (decode_ct_actions).
+  void execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions,
+               const CtActions& cts);
+  // Expires and reclaims some of this context's connections (the PMD loop calls it; the
+  // control thread's housekeeping for the control context). tsc: now.
+  void ct_sweep(uint64_t tsc);
   // Runs packets through the whole pipeline as if received on `in_port` and flushes tx
   // (the PMD loop per burst; the control context for tests). Takes ownership.
   void receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port);
@@ -99,6 +105,10 @@ class Pmd {
   // the metadata they missed with (held misses whose flow has appeared). Takes ownership.
   void rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md);
 
+  int ct_slot() const {
+    return ct_slot_;
+  }  // the tracker's QSBR slot (control: offline but
+     // while it runs packets or with_conntrack())
   unsigned lcore() const { return lcore_; }
   uint16_t index() const { return index_; }
   const PmdCounters& counters() const { return ctr_; }
@@ -142,8 +152,14 @@ class Pmd {
   void process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth);
   // Executes an action list on one packet. `steal`: the list may consume m (it is the
   // last use); otherwise it works on copies where it must send or keep the packet.
+  // `cts`: the list's decoded ct() actions (nullptr when it has none).
   void exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow::PacketLayout& lay,
-                    std::span<const uint8_t> actions, bool steal, int depth);
+                    std::span<const uint8_t> actions, bool steal, int depth,
+                    const CtActions* cts = nullptr);
+  // Conntrack stage (ct_stage.cpp): ct() with `a` on pkts[0, n) (their keys and layouts
+  // from the parser), updating md; one tracker batch. The packets stay the caller's.
+  void ct_run(const ct::Action& a, rte_mbuf* const* pkts, PacketMd* md, const flow::FlowKey* keys,
+              const flow::PacketLayout* lay, uint16_t n);
   // ESP: runs `type` (esp_encrypt of `group` / esp_decrypt) on pkts[0, n) as one burst,
   // then the rest of the flow's actions on each packet that survived. Takes ownership.
   void esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
@@ -195,6 +211,7 @@ class Pmd {
   const uint16_t index_;
   const bool is_control_;
   int rcu_slot_ = -1;
+  int ct_slot_ = -1;  // this context's slot in the tracker's QSBR
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
   std::atomic<const PmdRxConfig*> rx_cfg_{nullptr};

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstdio>
 #include <string>
 
 namespace gl::odp {
@@ -211,6 +212,217 @@ Result check_sample(std::span<const uint8_t> payload, size_t off, unsigned depth
   return {};
 }
 
+// ---- CT ----------------------------------------------------------------------------
+// The messages below carry no "ct" prefix; decode_ct and validate_actions add theirs.
+
+constexpr std::string_view ct_attr_name(uint16_t type) {
+  switch (type) {
+    case OVS_CT_ATTR_COMMIT:
+      return "commit";
+    case OVS_CT_ATTR_ZONE:
+      return "zone";
+    case OVS_CT_ATTR_MARK:
+      return "mark";
+    case OVS_CT_ATTR_LABELS:
+      return "labels";
+    case OVS_CT_ATTR_HELPER:
+      return "helper";
+    case OVS_CT_ATTR_NAT:
+      return "nat";
+    case OVS_CT_ATTR_FORCE_COMMIT:
+      return "force_commit";
+    case kCtAttrEventmask:
+      return "eventmask";
+    case kCtAttrTimeout:
+      return "timeout";
+    default:
+      return {};
+  }
+}
+
+constexpr std::string_view nat_attr_name(uint16_t type) {
+  switch (type) {
+    case OVS_NAT_ATTR_SRC:
+      return "src";
+    case OVS_NAT_ATTR_DST:
+      return "dst";
+    case OVS_NAT_ATTR_IP_MIN:
+      return "ip_min";
+    case OVS_NAT_ATTR_IP_MAX:
+      return "ip_max";
+    case OVS_NAT_ATTR_PROTO_MIN:
+      return "proto_min";
+    case OVS_NAT_ATTR_PROTO_MAX:
+      return "proto_max";
+    case OVS_NAT_ATTR_PERSISTENT:
+      return "persistent";
+    case OVS_NAT_ATTR_PROTO_HASH:
+      return "hash";
+    case OVS_NAT_ATTR_PROTO_RANDOM:
+      return "random";
+    default:
+      return {};
+  }
+}
+
+Result attr_size(std::string_view name, size_t got, size_t want) {
+  if (got == want) return {};
+  return fail(std::string(name) + ": payload is " + num(got) + " bytes, expected " + num(want));
+}
+
+// A NUL-terminated name of 1 .. size-1 printable characters, none of which would end
+// it in the text syntax (space , ( ) =). Copies it into out[size].
+Result ct_string(std::string_view name, std::span<const uint8_t> v, size_t size, char* out) {
+  const std::string n(name);
+  if (v.empty() || v[0] == 0) return fail(n + " is empty");
+  if (v.back() != 0) return fail(n + " is not NUL-terminated");
+  const size_t len = v.size() - 1;
+  if (std::memchr(v.data(), 0, len) != nullptr) return fail(n + " has a NUL inside");
+  if (len > size - 1) return fail(n + " is " + num(len) + " characters, limit " + num(size - 1));
+  for (size_t i = 0; i < len; ++i) {
+    const uint8_t c = v[i];
+    if (c <= ' ' || c >= 0x7f || c == ',' || c == '(' || c == ')' || c == '=') {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", c);
+      return fail(n + " has a bad character " + hex);
+    }
+  }
+  std::memcpy(out, v.data(), v.size());
+  return {};
+}
+
+Result check_nat(std::span<const uint8_t> p, size_t base, size_t nat_off, CtNat& nat) {
+  unsigned seen = 0;  // bit per OVS_NAT_ATTR_*
+  size_t min_len = 0, max_len = 0;
+  bool have_pmax = false;
+  Result r = for_each_attr(
+      p, base, Ctx{"nat", nat_off},
+      [&](uint16_t type, std::span<const uint8_t> v, size_t) -> Result {
+        const std::string_view name = nat_attr_name(type);
+        if (name.empty()) return fail("nat: unknown attribute " + num(type));
+        if (seen & (1u << type)) return fail("nat: duplicate attribute " + std::string(name));
+        seen |= 1u << type;
+        const std::string what = "nat: " + std::string(name);
+        switch (type) {
+          case OVS_NAT_ATTR_IP_MIN:
+          case OVS_NAT_ATTR_IP_MAX:
+            if (v.size() != 4 && v.size() != 16)
+              return fail(what + ": payload is " + num(v.size()) + " bytes, expected 4 or 16");
+            std::memcpy(type == OVS_NAT_ATTR_IP_MIN ? nat.ip_min : nat.ip_max, v.data(), v.size());
+            (type == OVS_NAT_ATTR_IP_MIN ? min_len : max_len) = v.size();
+            return {};
+          case OVS_NAT_ATTR_PROTO_MIN:
+          case OVS_NAT_ATTR_PROTO_MAX:
+            if (Result s = attr_size(what, v.size(), 2); !s) return s;
+            std::memcpy(type == OVS_NAT_ATTR_PROTO_MIN ? &nat.port_min : &nat.port_max, v.data(),
+                        2);
+            if (type == OVS_NAT_ATTR_PROTO_MAX) have_pmax = true;
+            return {};
+          default:  // flags
+            if (Result s = attr_size(what, v.size(), 0); !s) return s;
+            if (type == OVS_NAT_ATTR_SRC) nat.src = true;
+            if (type == OVS_NAT_ATTR_DST) nat.dst = true;
+            if (type == OVS_NAT_ATTR_PERSISTENT) nat.persistent = true;
+            if (type == OVS_NAT_ATTR_PROTO_HASH) nat.proto_hash = true;
+            if (type == OVS_NAT_ATTR_PROTO_RANDOM) nat.proto_random = true;
+            return {};
+        }
+      });
+  if (!r) return r;
+  if (nat.src && nat.dst) return fail("nat: src and dst are exclusive");
+  if (!nat.src && !nat.dst) {
+    // Plain "nat": the kernel and OVS's printer refuse any option without a type.
+    for (uint16_t t = OVS_NAT_ATTR_IP_MIN; t <= OVS_NAT_ATTR_PROTO_RANDOM; ++t)
+      if (seen & (1u << t))
+        return fail("nat: " + std::string(nat_attr_name(t)) + " needs src or dst");
+    return {};
+  }
+  if (max_len != 0 && min_len == 0) return fail("nat: ip_max without ip_min");
+  if (have_pmax && !(seen & (1u << OVS_NAT_ATTR_PROTO_MIN)))
+    return fail("nat: proto_max without proto_min");
+  if ((seen & (1u << OVS_NAT_ATTR_PROTO_MIN)) && min_len == 0)
+    return fail("nat: proto_min without ip_min (a port range needs an address range)");
+  if (max_len != 0 && max_len != min_len)
+    return fail("nat: ip_min and ip_max are of different families (" + num(min_len) + " and " +
+                num(max_len) + " bytes)");
+  if ((seen & (1u << OVS_NAT_ATTR_PROTO_MIN)) && nat.port_min == 0)
+    return fail("nat: proto_min is 0");
+  if (nat.proto_hash && nat.proto_random) return fail("nat: hash and random are exclusive");
+  nat.family = min_len == 4 ? 4 : min_len == 16 ? 6 : 0;
+  if (max_len == 0) std::memcpy(nat.ip_max, nat.ip_min, sizeof nat.ip_max);
+  if (std::memcmp(nat.ip_min, nat.ip_max, min_len) > 0) return fail("nat: ip_min > ip_max");
+  if (!have_pmax) nat.port_max = nat.port_min;
+  if (nat.port_min > nat.port_max) return fail("nat: proto_min > proto_max");
+  return {};
+}
+
+// Checks and decodes a CT payload; `base` is its absolute offset (for messages).
+Result check_ct(std::span<const uint8_t> p, size_t base, CtAction& ct) {
+  unsigned seen = 0;  // bit per OVS_CT_ATTR_*
+  Result r = for_each_attr(
+      p, base, Ctx{}, [&](uint16_t type, std::span<const uint8_t> v, size_t aoff) -> Result {
+        const std::string_view name = ct_attr_name(type);
+        if (name.empty()) return fail("unknown attribute " + num(type));
+        if (seen & (1u << type)) return fail("duplicate attribute " + std::string(name));
+        seen |= 1u << type;
+        switch (type) {
+          case OVS_CT_ATTR_COMMIT:
+            ct.commit = true;
+            return attr_size(name, v.size(), 0);
+          case OVS_CT_ATTR_FORCE_COMMIT:
+            ct.force_commit = true;
+            return attr_size(name, v.size(), 0);
+          case OVS_CT_ATTR_ZONE:
+            if (Result s = attr_size(name, v.size(), 2); !s) return s;
+            std::memcpy(&ct.zone, v.data(), 2);
+            return {};
+          case OVS_CT_ATTR_MARK:
+            if (Result s = attr_size(name, v.size(), 8); !s) return s;
+            ct.has_mark = true;
+            ct.mark = load32(v.data());
+            ct.mark_mask = load32(v.data() + 4);
+            return {};
+          case OVS_CT_ATTR_LABELS:
+            if (Result s = attr_size(name, v.size(), 32); !s) return s;
+            ct.has_labels = true;
+            std::memcpy(ct.labels, v.data(), 16);
+            std::memcpy(ct.labels_mask, v.data() + 16, 16);
+            return {};
+          case OVS_CT_ATTR_HELPER: {
+            char h[kCtHelperSize] = {};
+            if (Result s = ct_string(name, v, kCtHelperSize, h); !s) return s;
+            const std::string_view hv(h);
+            if (hv == ct_helper_name(kCtHelperFtp)) {
+              ct.helper = kCtHelperFtp;
+            } else if (hv == ct_helper_name(kCtHelperTftp)) {
+              ct.helper = kCtHelperTftp;
+            } else {
+              return fail("helper '" + std::string(hv) + "' is not supported (ftp, tftp)");
+            }
+            return {};
+          }
+          case kCtAttrTimeout:
+            return ct_string(name, v, kCtTimeoutSize, ct.timeout);
+          case kCtAttrEventmask:
+            if (Result s = attr_size(name, v.size(), 4); !s) return s;
+            ct.has_eventmask = true;
+            ct.eventmask = load32(v.data());
+            return {};
+          default:  // OVS_CT_ATTR_NAT
+            ct.has_nat = true;
+            return check_nat(v, aoff + kAttrHeader, aoff, ct.nat);
+        }
+      });
+  if (!r) return r;
+  if (ct.commit && ct.force_commit) return fail("commit and force_commit are exclusive");
+  // The kernel refuses a NAT type without commit; OVS's userspace datapath warns that it
+  // "won't be able to function properly".
+  if ((ct.nat.src || ct.nat.dst) && !ct.commit && !ct.force_commit)
+    return fail(std::string("nat(") + (ct.nat.src ? "src" : "dst") +
+                ") requires commit or force_commit");
+  return {};
+}
+
 Result check_action(uint16_t type, std::span<const uint8_t> p, size_t off, unsigned depth,
                     const ValidateLimits& lim) {
   switch (type) {
@@ -254,6 +466,14 @@ Result check_action(uint16_t type, std::span<const uint8_t> p, size_t off, unsig
       if (Result r = expect_size("esp_encrypt", off, p.size(), 4); !r) return r;
       if (load32(p.data()) == 0) return fail(where("esp_encrypt", off) + ": group 0 is invalid");
       return {};
+    case OVS_ACTION_ATTR_CT: {
+      CtAction ct;
+      if (Result r = check_ct(p, off + kAttrHeader, ct); !r)
+        return fail(where("ct", off) + ": " + r.error());
+      return {};
+    }
+    case OVS_ACTION_ATTR_CT_CLEAR:
+      return expect_size("ct_clear", off, p.size(), 0);
     case OVS_ACTION_ATTR_CLONE:
       if (depth + 1 > lim.max_depth)
         return fail(where("clone", off) + ": actions nested deeper than " + num(lim.max_depth));
@@ -275,6 +495,12 @@ Result check_list(std::span<const uint8_t> list, size_t base, unsigned depth,
 }
 
 }  // namespace
+
+std::expected<CtAction, std::string> decode_ct(std::span<const uint8_t> payload) {
+  CtAction ct;
+  if (Result r = check_ct(payload, 0, ct); !r) return fail("ct: " + r.error());
+  return ct;
+}
 
 std::expected<void, std::string> validate_actions(std::span<const uint8_t> blob,
                                                   const ValidateLimits& lim) {
@@ -458,6 +684,62 @@ ActionWriter& ActionWriter::esp_encrypt(uint32_t group) {
 
 ActionWriter& ActionWriter::esp_decrypt() {
   return attr(kActionEspDecrypt, {});
+}
+
+ActionWriter& ActionWriter::ct(const CtAction& c) {
+  const size_t s = begin_attr(OVS_ACTION_ATTR_CT);
+  if (c.commit) attr(OVS_CT_ATTR_COMMIT, {});
+  if (c.force_commit) attr(OVS_CT_ATTR_FORCE_COMMIT, {});
+  if (c.zone != 0) attr(OVS_CT_ATTR_ZONE, bytes_of(c.zone));
+  if (c.has_mark) {
+    const uint32_t m[2] = {c.mark, c.mark_mask};
+    attr(OVS_CT_ATTR_MARK, bytes_of(m));
+  }
+  if (c.has_labels) {
+    uint8_t l[32];
+    std::memcpy(l, c.labels, 16);
+    std::memcpy(l + 16, c.labels_mask, 16);
+    attr(OVS_CT_ATTR_LABELS, bytes_of(l));
+  }
+  const std::string_view helper = ct_helper_name(c.helper);
+  if (!helper.empty()) {
+    char h[kCtHelperSize] = {};
+    std::memcpy(h, helper.data(), helper.size());
+    attr(OVS_CT_ATTR_HELPER, std::span(reinterpret_cast<const uint8_t*>(h), helper.size() + 1));
+  }
+  const size_t tlen = strnlen(c.timeout, sizeof c.timeout);
+  if (tlen != 0) {
+    char t[sizeof c.timeout + 1] = {};
+    std::memcpy(t, c.timeout, tlen);
+    attr(kCtAttrTimeout, std::span(reinterpret_cast<const uint8_t*>(t), tlen + 1));
+  }
+  if (c.has_eventmask) attr(kCtAttrEventmask, bytes_of(c.eventmask));
+  if (c.has_nat) {
+    const CtNat& n = c.nat;
+    const size_t ns = begin_attr(OVS_CT_ATTR_NAT);
+    if (n.src) attr(OVS_NAT_ATTR_SRC, {});
+    if (n.dst) attr(OVS_NAT_ATTR_DST, {});
+    const size_t alen = n.family == 4 ? 4 : n.family == 6 ? 16 : 0;
+    if (alen != 0) {
+      attr(OVS_NAT_ATTR_IP_MIN, std::span<const uint8_t>(n.ip_min, alen));
+      static constexpr uint8_t kZero[16] = {};
+      if (std::memcmp(n.ip_max, kZero, alen) != 0 && std::memcmp(n.ip_max, n.ip_min, alen) != 0)
+        attr(OVS_NAT_ATTR_IP_MAX, std::span<const uint8_t>(n.ip_max, alen));
+    }
+    if (n.port_min != 0) attr(OVS_NAT_ATTR_PROTO_MIN, bytes_of(n.port_min));
+    if (n.port_max != 0 && n.port_max != n.port_min)
+      attr(OVS_NAT_ATTR_PROTO_MAX, bytes_of(n.port_max));
+    if (n.persistent) attr(OVS_NAT_ATTR_PERSISTENT, {});
+    if (n.proto_hash) attr(OVS_NAT_ATTR_PROTO_HASH, {});
+    if (n.proto_random) attr(OVS_NAT_ATTR_PROTO_RANDOM, {});
+    end_attr(ns);
+  }
+  end_attr(s);
+  return *this;
+}
+
+ActionWriter& ActionWriter::ct_clear() {
+  return attr(OVS_ACTION_ATTR_CT_CLEAR, {});
 }
 
 ActionWriter& ActionWriter::begin_nested(uint16_t type) {

@@ -10,9 +10,10 @@
 //
 // Supported: OUTPUT, USERSPACE (pid, userdata, actions flag), SET / SET_MASKED of
 // ETHERNET, IPV4, IPV6, TCP, UDP, SCTP, SKB_MARK, PRIORITY, PUSH_VLAN, POP_VLAN,
-// SAMPLE, RECIRC, HASH, CLONE, and Goldilocks' ESP_ENCRYPT / ESP_DECRYPT (see below).
-// Everything else (CT, MPLS, TRUNC, METER, ...) is
-// rejected by validate_actions with a message naming the action.
+// SAMPLE, RECIRC, HASH, CLONE, CT (commit, force_commit, zone, mark, labels, helper
+// ftp/tftp, nat, eventmask, timeout; decoded once per flow put by decode_ct), CT_CLEAR,
+// and Goldilocks' ESP_ENCRYPT / ESP_DECRYPT (see below). Everything else (MPLS, TRUNC,
+// METER, ...) is rejected by validate_actions with a message naming the action.
 //
 // Thread-safety: everything here is reentrant; ActionWriter is a plain value type.
 // Complexity: validate_actions is O(blob size); ActionList iteration is O(1) per
@@ -54,6 +55,27 @@ inline constexpr uint32_t kHashAlgSymL4 = 1;  // OVS_HASH_ALG_SYM_L4
 
 // Probability value meaning "always" for SAMPLE.
 inline constexpr uint32_t kSampleAlways = UINT32_MAX;
+
+// OVS_CT_ATTR_EVENTMASK (Linux 4.12) and OVS_CT_ATTR_TIMEOUT (Linux 5.3) are newer than
+// some UAPI headers; the numbers are fixed by the ABI (OVS's include/linux/openvswitch.h
+// and current kernels agree), so they are spelled out here.
+inline constexpr uint16_t kCtAttrEventmask = 8;  // OVS_CT_ATTR_EVENTMASK: u32
+inline constexpr uint16_t kCtAttrTimeout = 9;    // OVS_CT_ATTR_TIMEOUT: NUL-terminated name
+// Largest OVS_CT_ATTR_HELPER / OVS_CT_ATTR_TIMEOUT payloads, NUL included (the kernel's
+// NF_CT_HELPER_NAME_LEN and CTNL_TIMEOUT_NAME_MAX; OVS's odp-util uses the same limits).
+inline constexpr size_t kCtHelperSize = 16;
+inline constexpr size_t kCtTimeoutSize = 32;
+
+// CtAction::helper. OVS_CT_ATTR_HELPER carries the name; gldp knows "ftp" and "tftp",
+// the only helpers OVS's ofproto and userspace datapath implement.
+inline constexpr uint8_t kCtHelperNone = 0;
+inline constexpr uint8_t kCtHelperFtp = 1;
+inline constexpr uint8_t kCtHelperTftp = 2;
+
+// "ftp" / "tftp" for kCtHelperFtp / kCtHelperTftp, "" otherwise.
+constexpr std::string_view ct_helper_name(uint8_t helper) {
+  return helper == kCtHelperFtp ? "ftp" : helper == kCtHelperTftp ? "tftp" : "";
+}
 
 // The header of one netlink attribute (struct nlattr).
 inline constexpr size_t kAttrHeader = 4;
@@ -212,7 +234,7 @@ constexpr size_t settable_key_size(uint16_t key_type) {
 }
 
 // One attribute of a validated blob. For nested actions (SAMPLE, USERSPACE, SET,
-// CLONE) the payload is itself an attribute list that ActionList can walk.
+// CLONE, CT) the payload is itself an attribute list that ActionList can walk.
 struct ActionView {
   uint16_t type;
   std::span<const uint8_t> payload;
@@ -339,6 +361,43 @@ inline SampleAction decode_sample(std::span<const uint8_t> payload) {
   return s;
 }
 
+// OVS_CT_ATTR_NAT, decoded. An absent IP_MAX / PROTO_MAX is filled in as the minimum.
+struct CtNat {
+  bool src = false;  // SNAT
+  bool dst = false;  // DNAT. Never both; neither = plain "nat": only reverses / applies the
+                     // NAT an existing connection already has, and nothing below is set.
+  bool persistent = false, proto_hash = false, proto_random = false;  // hash, random exclusive
+  uint8_t family = 0;                        // 0 = no address range, 4 or 6
+  uint8_t ip_min[16] = {}, ip_max[16] = {};  // network order; IPv4 in the first 4 bytes
+  uint16_t port_min = 0, port_max = 0;       // host order; 0 = no port range
+};
+
+// OVS_ACTION_ATTR_CT, decoded (a plain value: the executor keeps it per flow).
+struct CtAction {
+  uint16_t zone = 0;  // OVS_CT_ATTR_ZONE; absent = 0
+  bool commit = false;
+  bool force_commit = false;  // implies commit; never set together with `commit`
+  bool has_mark = false;
+  uint32_t mark = 0, mark_mask = 0;  // host order, OVS_CT_ATTR_MARK {value, mask}
+  bool has_labels = false;
+  uint8_t labels[16] = {}, labels_mask[16] = {};  // OVS_CT_ATTR_LABELS bytes as encoded
+                                                  // (host-order 128-bit: [0] is the LSB
+                                                  // on little-endian machines)
+  bool has_nat = false;
+  CtNat nat;
+  uint8_t helper = kCtHelperNone;  // kCtHelperNone / kCtHelperFtp / kCtHelperTftp
+  bool has_eventmask = false;
+  uint32_t eventmask = 0;             // OVS_CT_ATTR_EVENTMASK (IPCT_* bits; no effect in gldp)
+  char timeout[kCtTimeoutSize] = {};  // OVS_CT_ATTR_TIMEOUT policy name; "" when absent
+};
+
+// Checks and decodes the payload of a CT action (the nested OVS_CT_ATTR_* list). This is
+// the check validate_actions runs for CT, so a payload from a validated blob always
+// decodes. Errors start with "ct: " and name the attribute, e.g. "ct: unknown attribute
+// 12", "ct: helper 'sip' is not supported (ftp, tftp)", "ct: nat: ip_min > ip_max".
+// O(payload), no allocation unless it fails.
+std::expected<CtAction, std::string> decode_ct(std::span<const uint8_t> payload);
+
 // Limits validate_actions enforces.
 struct ValidateLimits {
   size_t max_size = 4096;     // whole blob, bytes
@@ -350,8 +409,9 @@ struct ValidateLimits {
 // known and supported action types, exact payload sizes (SET/SET_MASKED key structs,
 // push_vlan, hash, ...), value bits outside a set_masked mask, fields that cannot be
 // set (ipv4/ipv6 proto and frag), push_vlan TPID and CFI bit, hash algorithm, the
-// mandatory attributes of USERSPACE and SAMPLE. The error names the offset, the action
-// and what is wrong, e.g. "action 12 (ct) is not supported".
+// mandatory attributes of USERSPACE and SAMPLE, every rule of decode_ct for CT (its
+// message then starts "ct at offset N: " instead of "ct: "). The error names the offset,
+// the action and what is wrong, e.g. "action 13 (trunc) is not supported".
 // Never reads outside `blob`, whatever its content.
 std::expected<void, std::string> validate_actions(std::span<const uint8_t> blob,
                                                   const ValidateLimits& lim = {});
@@ -398,6 +458,16 @@ class ActionWriter {
   ActionWriter& hash(uint32_t alg, uint32_t basis);
   ActionWriter& esp_encrypt(uint32_t group);
   ActionWriter& esp_decrypt();
+
+  // CT from `c`, in the attribute order of OVS's parse_conntrack_action: COMMIT or
+  // FORCE_COMMIT (each when set), ZONE when non-zero, MARK, LABELS, HELPER ("ftp" /
+  // "tftp"), TIMEOUT (when non-empty), EVENTMASK, then NAT { SRC, DST, IP_MIN and IP_MAX
+  // (when family is 4 or 6; IP_MAX when non-zero and != ip_min), PROTO_MIN (when
+  // non-zero), PROTO_MAX (when non-zero and != port_min), PERSISTENT, PROTO_HASH,
+  // PROTO_RANDOM }. Writes what `c` says without judging it (decode_ct does), so tests
+  // can build refused forms too.
+  ActionWriter& ct(const CtAction& c);
+  ActionWriter& ct_clear();
 
   // Nested lists: begin_*() opens, attributes appended until the matching end() go
   // inside. begin_nested() opens any attribute (e.g. USERSPACE built by hand).

@@ -133,6 +133,17 @@ std::optional<uint64_t> to_u64(std::string_view s) {
   return v;
 }
 
+// Hexadecimal with an optional "0x", as OVS reads ct marks (scanf "%x").
+std::optional<uint32_t> parse_hex32(std::string_view s) {
+  s = trim(s);
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
+  if (s.empty()) return std::nullopt;
+  uint32_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 std::expected<uint64_t, std::string> parse_uint(std::string_view tok, uint64_t max) {
   tok = trim(tok);
   if (tok.empty()) return fail("missing value");
@@ -1099,9 +1110,9 @@ std::string format_flow(const FlowMatch& match) {
 namespace {
 
 constexpr std::string_view kUnsupportedActions[] = {
-    "ct",       "ct_clear", "trunc",    "push_mpls", "pop_mpls",   "add_mpls",
-    "push_eth", "pop_eth",  "push_nsh", "pop_nsh",   "meter",      "check_pkt_len",
-    "dec_ttl",  "tnl_push", "tnl_pop",  "lb_output", "drop_reason"};
+    "trunc",   "push_mpls", "pop_mpls", "add_mpls",  "push_eth",
+    "pop_eth", "push_nsh",  "pop_nsh",  "meter",     "check_pkt_len",
+    "dec_ttl", "tnl_push",  "tnl_pop",  "lb_output", "drop_reason"};
 
 // Probability (UINT32_MAX = 100%) from a percentage, as OVS computes it.
 uint32_t prob_from_pct(double pct) {
@@ -1205,6 +1216,12 @@ class ActionParser {
       if (!g) return fail(ctx + g.error());
       if (*g == 0) return fail(ctx + "group must be >= 1");
       w_.esp_encrypt(static_cast<uint32_t>(*g));
+      return {};
+    }
+    if (n == "ct") return ct(*c);
+    if (n == "ct_clear") {
+      if (!trim(c->args).empty()) return fail(ctx + "takes no arguments");
+      w_.ct_clear();
       return {};
     }
     if (n == "push_vlan") return push_vlan(*c, ctx);
@@ -1380,6 +1397,241 @@ class ActionParser {
     return {};
   }
 
+  // ct[(OPTION,...)]: commit, force_commit, zone=N, mark=V[/M] (hex, as OVS's "%x"),
+  // label=V[/M], helper=ftp|tftp, timeout=NAME, eventmask=N, nat[(...)].
+  Result ct(const Call& c) {
+    const auto items = split_top(c.args);
+    if (!items) return fail("ct: " + items.error());
+    CtAction a;
+    std::vector<std::string_view> seen;
+    for (std::string_view item : *items) {
+      const size_t cut = item.find_first_of("=(");
+      const std::string_view key = trim(item.substr(0, cut));
+      const bool has_value = cut != std::string_view::npos && item[cut] == '=';
+      const std::string_view val = has_value ? trim(item.substr(cut + 1)) : std::string_view();
+      if (std::find(seen.begin(), seen.end(), key) != seen.end())
+        return fail("ct: option " + q(key) + " given twice");
+      seen.push_back(key);
+      if (key == "commit" || key == "force_commit") {
+        if (cut != std::string_view::npos) return fail("ct: option " + q(key) + " takes no value");
+        (key == "commit" ? a.commit : a.force_commit) = true;
+        continue;
+      }
+      if (key == "nat") {
+        if (has_value) return fail("ct: expected nat or nat(...), not " + q(item));
+        if (Result r = ct_nat(item, a.nat); !r) return r;
+        a.has_nat = true;
+        continue;
+      }
+      const bool known = key == "zone" || key == "mark" || key == "label" || key == "helper" ||
+                         key == "timeout" || key == "eventmask";
+      if (!known) return fail("ct: unknown option " + q(key));
+      if (!has_value)
+        return fail("ct: option " + q(key) + " needs a value: " + std::string(key) + "=...");
+      auto number = [&](uint64_t max) -> std::expected<uint64_t, std::string> {
+        const auto v = to_u64(val);
+        if (!v) return fail("ct: bad " + std::string(key) + " " + q(val));
+        if (*v > max)
+          return fail("ct: " + std::string(key) + " " + q(val) + " out of range (max " +
+                      std::to_string(max) + ")");
+        return *v;
+      };
+      if (key == "zone") {
+        const auto v = number(UINT16_MAX);
+        if (!v) return fail(v.error());
+        a.zone = static_cast<uint16_t>(*v);
+      } else if (key == "eventmask") {
+        const auto v = number(UINT32_MAX);
+        if (!v) return fail(v.error());
+        a.has_eventmask = true;
+        a.eventmask = static_cast<uint32_t>(*v);
+      } else if (key == "mark") {
+        const size_t slash = val.find('/');
+        const auto v = parse_hex32(val.substr(0, slash));
+        const auto m = slash == std::string_view::npos ? std::optional<uint32_t>(UINT32_MAX)
+                                                       : parse_hex32(val.substr(slash + 1));
+        if (!v || !m) return fail("ct: bad mark " + q(val));
+        a.has_mark = true;
+        a.mark = *v;
+        a.mark_mask = *m;
+      } else if (key == "label") {
+        const size_t slash = val.find('/');
+        std::array<uint8_t, 16> ones;
+        ones.fill(0xff);
+        const auto v = parse_u128(val.substr(0, slash));
+        const auto m = slash == std::string_view::npos ? std::optional(ones)
+                                                       : parse_u128(val.substr(slash + 1));
+        if (!v || !m) return fail("ct: bad label " + q(val));
+        a.has_labels = true;
+        std::memcpy(a.labels, v->data(), 16);
+        std::memcpy(a.labels_mask, m->data(), 16);
+      } else if (key == "helper") {
+        if (val.empty()) return fail("ct: helper is empty");
+        if (val == ct_helper_name(kCtHelperFtp))
+          a.helper = kCtHelperFtp;
+        else if (val == ct_helper_name(kCtHelperTftp))
+          a.helper = kCtHelperTftp;
+        else
+          return fail("ct: helper " + q(val) + " is not supported (ftp, tftp)");
+      } else {  // timeout
+        if (val.empty()) return fail("ct: timeout is empty");
+        if (val.size() > kCtTimeoutSize - 1)
+          return fail("ct: timeout is " + std::to_string(val.size()) + " characters, limit " +
+                      std::to_string(kCtTimeoutSize - 1));
+        for (char ch : val) {
+          const auto u = static_cast<unsigned char>(ch);
+          if (u <= ' ' || u >= 0x7f || ch == ',' || ch == '(' || ch == ')' || ch == '=')
+            return fail("ct: timeout has a bad character " + sfmt("0x%02x", u));
+        }
+        std::memcpy(a.timeout, val.data(), val.size());
+      }
+    }
+    // The semantic rules (commit vs force_commit, NAT ranges, ...) are decode_ct's, so
+    // that the text and the netlink form refuse the same things with the same words.
+    ActionWriter probe;
+    probe.ct(a);
+    if (auto d = decode_ct((*ActionList(probe.data()).begin()).payload); !d) return fail(d.error());
+    w_.ct(a);
+    return {};
+  }
+
+  // nat[(src[=RANGE]|dst[=RANGE][,persistent][,hash|,random])].
+  Result ct_nat(std::string_view item, CtNat& n) {
+    const auto nc = split_call(item);
+    if (!nc) return fail("ct: " + nc.error());
+    if (!nc->parens) return {};
+    const auto items = split_top(nc->args);
+    if (!items) return fail("ct: nat: " + items.error());
+    std::vector<std::string_view> seen;
+    for (std::string_view it : *items) {
+      const size_t eq = it.find('=');
+      const std::string_view key = trim(it.substr(0, eq));
+      if (std::find(seen.begin(), seen.end(), key) != seen.end())
+        return fail("ct: nat: option " + q(key) + " given twice");
+      seen.push_back(key);
+      if (key == "src" || key == "dst") {
+        if (n.src || n.dst) return fail("ct: nat: src and dst are exclusive");
+        (key == "src" ? n.src : n.dst) = true;
+        if (eq != std::string_view::npos)
+          if (Result r = nat_range(trim(it.substr(eq + 1)), n); !r) return r;
+        continue;
+      }
+      bool* flag = key == "persistent" ? &n.persistent
+                   : key == "hash"     ? &n.proto_hash
+                   : key == "random"   ? &n.proto_random
+                                       : nullptr;
+      if (!flag) return fail("ct: nat: unknown option " + q(it));
+      if (eq != std::string_view::npos)
+        return fail("ct: nat: option " + q(key) + " takes no value");
+      *flag = true;
+    }
+    return {};
+  }
+
+  // IPv4 "A[-B][:P[-Q]]"; IPv6 "[A][-[B]][:P[-Q]]" or, without ports, "A[-B]".
+  static Result nat_range(std::string_view r, CtNat& n) {
+    const std::string_view text = r;
+    const std::string bad = "ct: nat: bad address range " + q(r);
+    // IPv6 when bracketed, or when the first address has a ':' not preceded by an IPv4
+    // address (that ':' would start the ports).
+    const std::string_view first = r.substr(0, r.find('-'));
+    const bool bare_v6 =
+        first.find(':') != std::string_view::npos && !parse_ipv4(first.substr(0, first.find(':')));
+    std::string_view lo, hi, ports;
+    bool has_hi = false, has_ports = false, v6 = true;
+    if (r.starts_with('[')) {
+      size_t close = r.find(']');
+      if (close == std::string_view::npos) return fail(bad);
+      lo = r.substr(1, close - 1);
+      r.remove_prefix(close + 1);
+      if (r.starts_with('-')) {
+        r.remove_prefix(1);
+        close = r.find(']');
+        if (!r.starts_with('[') || close == std::string_view::npos) {
+          if (parse_ipv4(r.substr(0, r.find(':'))))
+            return fail("ct: nat: address range mixes IPv6 and IPv4");
+          return fail(bad + " (bracket both addresses: [A]-[B])");
+        }
+        hi = r.substr(1, close - 1);
+        has_hi = true;
+        r.remove_prefix(close + 1);
+      }
+      if (r.starts_with(':')) {
+        ports = r.substr(1);
+        has_ports = true;
+      } else if (!r.empty()) {
+        return fail(bad);
+      }
+    } else if (!bare_v6) {
+      v6 = false;
+      const size_t dash = r.find('-'), colon = r.find(':');
+      if (dash != std::string_view::npos && (colon == std::string_view::npos || dash < colon)) {
+        const std::string_view rest = r.substr(dash + 1);
+        if (rest.starts_with('[') || parse_ipv6(rest))
+          return fail("ct: nat: address range mixes IPv4 and IPv6");
+      }
+      const std::string_view addrs = r.substr(0, colon);
+      if (colon != std::string_view::npos) {
+        ports = r.substr(colon + 1);
+        has_ports = true;
+      }
+      const size_t d = addrs.find('-');
+      lo = addrs.substr(0, d);
+      if (d != std::string_view::npos) {
+        hi = addrs.substr(d + 1);
+        has_hi = true;
+      }
+    } else {
+      const size_t dash = r.find('-');
+      lo = r.substr(0, dash);
+      if (dash != std::string_view::npos) {
+        hi = r.substr(dash + 1);
+        has_hi = true;
+      }
+    }
+    const size_t len = v6 ? 16 : 4;
+    auto addr = [&](std::string_view t, uint8_t* out) -> Result {
+      if (v6) {
+        if (const auto a = parse_ipv6(t)) {
+          std::memcpy(out, a->data(), 16);
+          return {};
+        }
+        if (parse_ipv4(t)) return fail("ct: nat: address range mixes IPv6 and IPv4");
+        return fail("ct: nat: bad IPv6 address " + q(t));
+      }
+      if (const auto a = parse_ipv4(t)) {
+        std::memcpy(out, &*a, 4);
+        return {};
+      }
+      return fail("ct: nat: bad IPv4 address " + q(t));
+    };
+    if (Result e = addr(lo, n.ip_min); !e) return e;
+    if (has_hi) {
+      if (Result e = addr(hi, n.ip_max); !e) return e;
+    } else {
+      std::memcpy(n.ip_max, n.ip_min, len);
+    }
+    if (std::memcmp(n.ip_min, n.ip_max, len) > 0)
+      return fail("ct: nat: address range " + q(text) + " has min > max");
+    n.family = v6 ? 6 : 4;
+    if (!has_ports) return {};
+    const size_t d = ports.find('-');
+    auto port = [&](std::string_view t) -> std::expected<uint16_t, std::string> {
+      const auto v = to_u64(trim(t));
+      if (!v || *v == 0 || *v > UINT16_MAX)
+        return fail("ct: nat: bad port " + q(t) + " (1 to 65535)");
+      return static_cast<uint16_t>(*v);
+    };
+    const auto pmin = port(ports.substr(0, d));
+    if (!pmin) return fail(pmin.error());
+    const auto pmax = d == std::string_view::npos ? pmin : port(ports.substr(d + 1));
+    if (!pmax) return fail(pmax.error());
+    if (*pmin > *pmax) return fail("ct: nat: port range " + q(ports) + " has min > max");
+    n.port_min = *pmin;
+    n.port_max = *pmax;
+    return {};
+  }
+
   ActionWriter w_;
 };
 
@@ -1403,6 +1655,58 @@ void format_set(const ActionView& a, std::string& out) {
     out += std::string(key->name) + "(" + format_fields(key->fields, s.value.data(), m) + ")";
   }
   out += ")";
+}
+
+// One NAT address as format_odp_ct_nat prints it: IPv6 in brackets when a port follows.
+std::string format_nat_addr(const CtNat& n, const uint8_t* a) {
+  if (n.family == 4) {
+    uint32_t be;
+    std::memcpy(&be, a, 4);
+    return format_ipv4(be);
+  }
+  const std::string s = format_ipv6(std::span<const uint8_t, 16>(a, 16));
+  return n.port_min != 0 ? "[" + s + "]" : s;
+}
+
+// OVS's format_odp_conntrack_action order and spelling; eventmask (which OVS does not
+// print) goes after timeout.
+void format_ct(const CtAction& a, std::string& out) {
+  std::vector<std::string> items;
+  if (a.commit) items.emplace_back("commit");
+  if (a.force_commit) items.emplace_back("force_commit");
+  if (a.zone != 0) items.push_back(sfmt("zone=%u", a.zone));
+  if (a.has_mark) items.push_back(sfmt("mark=%#x/%#x", a.mark, a.mark_mask));
+  if (a.has_labels) {
+    std::string l = "label=" + format_u128(a.labels);
+    if (!all_ones(a.labels_mask, 16)) l += "/" + format_u128(a.labels_mask);
+    items.push_back(std::move(l));
+  }
+  if (a.helper != kCtHelperNone) items.push_back("helper=" + std::string(ct_helper_name(a.helper)));
+  if (a.timeout[0] != 0) items.push_back("timeout=" + std::string(a.timeout));
+  if (a.has_eventmask) items.push_back(sfmt("eventmask=%#x", a.eventmask));
+  if (a.has_nat) {
+    const CtNat& n = a.nat;
+    std::string s = "nat";
+    if (n.src || n.dst) {
+      s += n.src ? "(src" : "(dst";
+      if (n.family != 0) {
+        const size_t len = n.family == 4 ? 4 : 16;
+        s += "=" + format_nat_addr(n, n.ip_min);
+        if (std::memcmp(n.ip_min, n.ip_max, len) != 0) s += "-" + format_nat_addr(n, n.ip_max);
+        if (n.port_min != 0) {
+          s += sfmt(":%u", n.port_min);
+          if (n.port_max != n.port_min) s += sfmt("-%u", n.port_max);
+        }
+      }
+      if (n.persistent) s += ",persistent";
+      if (n.proto_hash) s += ",hash";
+      if (n.proto_random) s += ",random";
+      s += ")";
+    }
+    items.push_back(std::move(s));
+  }
+  out += "ct";
+  if (!items.empty()) out += "(" + join(items) + ")";
 }
 
 void format_action(const ActionView& a, std::string& out) {
@@ -1455,6 +1759,17 @@ void format_action(const ActionView& a, std::string& out) {
       out += sfmt(h.hash_alg == kHashAlgL4 ? "hash(l4(%u))" : "hash(sym_l4(%u))", h.hash_basis);
       return;
     }
+    case OVS_ACTION_ATTR_CT: {
+      const auto ct = decode_ct(a.payload);
+      if (ct)
+        format_ct(*ct, out);
+      else
+        out += "ct(<" + ct.error() + ">)";
+      return;
+    }
+    case OVS_ACTION_ATTR_CT_CLEAR:
+      out += "ct_clear";
+      return;
     case OVS_ACTION_ATTR_CLONE:
       out += "clone(";
       format_list(a.payload, out);

@@ -13,8 +13,8 @@
 // parse_actions builds an action blob (odp_actions.hpp) that passed validate_actions;
 // format_actions prints any blob ("drop" when empty).
 // Deliberately unsupported: more than one VLAN tag and 802.1ad (FlowKey has one tag and
-// no TPID), tunnel / mpls / nd / nsh / ct_tuple keys, port names, and the ct, mpls,
-// trunc, meter, check_pkt_len, push/pop_eth, tnl_* actions.
+// no TPID), tunnel / mpls / nd / nsh / ct_tuple keys, port names, and the mpls, trunc,
+// meter, check_pkt_len, push/pop_eth, tnl_* actions.
 //
 // Thread-safety: all functions are reentrant. Complexity: linear in the text or blob
 // size; these are control-path functions and allocate freely.
@@ -71,14 +71,30 @@ std::string format_flow(const flow::FlowMatch& match);
 // ipv6, tcp, udp, sctp, skb_mark, skb_priority (a set with every field exact is a SET,
 // anything else a SET_MASKED of the given fields), push_vlan([tpid=..,]vid=..,pcp=..),
 // pop_vlan, recirc(N), hash(l4(N)) / hash(sym_l4(N)), clone(ACTIONS),
-// sample(sample=P%,actions(ACTIONS)), and Goldilocks' esp_encrypt(group=N) /
-// esp_decrypt (odp_actions.hpp). The result passed validate_actions.
+// sample(sample=P%,actions(ACTIONS)), ct_clear, ct (below), and Goldilocks'
+// esp_encrypt(group=N) / esp_decrypt (odp_actions.hpp). The result passed
+// validate_actions.
+// ct as OVS's odp-util writes it: `ct` or `ct(OPTION,...)`, each option at most once:
+//   commit | force_commit, zone=N (0..65535), mark=V[/M] (hexadecimal, "0x" optional, as
+//   OVS's "%x"; no mask = 0xffffffff), label=V[/M] (128-bit, hex or decimal; no mask =
+//   all ones), helper=ftp|tftp, timeout=NAME (1..31 printable characters other than
+//   space , ( ) =), eventmask=N (a Goldilocks addition: OVS neither parses nor prints it),
+//   nat | nat(src[=RANGE] | dst[=RANGE] [,persistent] [,hash | ,random]) with RANGE
+//   IPv4 `A[-B][:P[-Q]]` or IPv6 `[A][-[B]][:P[-Q]]` (brackets optional without ports).
+// Unlike OVS's parser, persistent/hash/random are kept without an address range (as
+// ovs-vswitchd emits them) and mark/label with a zero mask are kept.
+// Errors name the option, e.g. "ct: bad zone 'x'", "ct: unknown option 'foo'"; the rules
+// about values are decode_ct's, with its messages.
+// ct_clear takes no arguments.
 std::expected<std::vector<uint8_t>, std::string> parse_actions(std::string_view text);
 
 // Prints a blob in OVS syntax; "drop" when empty. A blob that fails validate_actions
 // prints as "<invalid actions: REASON>". parse_actions(format_actions(b)) == b for
 // every blob parse_actions produces (a SET_MASKED whose mask is all-exact prints like,
-// and parses back as, the equivalent SET).
+// and parses back as, the equivalent SET). ct follows OVS's format_odp_conntrack_action:
+// zone only when non-zero, mark always with "/mask", label with "/mask" unless all
+// ones, IPv6 NAT addresses in brackets only when a port follows, nat last; eventmask
+// (which OVS does not print) after timeout.
 std::string format_actions(std::span<const uint8_t> blob);
 
 }  // namespace gl::odp

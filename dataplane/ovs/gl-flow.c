@@ -19,13 +19,21 @@
  *     spa/tpa in nw_src/nw_dst; arp_sha/arp_tha only mean ARP addresses for ARP/RARP
  *     (for IPv6 ND, OVS keeps the SLL/TLL options there, which gldp does not parse).
  *   - vlans[0].tci has the CFI bit as "tag present" on both sides; gldp has no TPID field
- *     and no second tag. */
+ *     and no second tag.
+ *   - ct_state bits are the same on both sides (OVS's CS_* = the kernel's OVS_CS_F_*);
+ *     ct_zone and ct_mark are host order; ct_label is OVS's host-order ovs_u128, byte 0
+ *     least significant on both sides. gldp sets no NAT bits (+snat, +dnat) yet, so a
+ *     match on them is refused, and OVS's probe reports no NAT ct_state. */
 #define GL_FLOW_FIELDS(F)        \
     F(in_port.odp_port, in_port) \
     F(recirc_id, recirc_id)      \
     F(dp_hash, dp_hash)          \
     F(pkt_mark, pkt_mark)        \
     F(skb_priority, priority)    \
+    F(ct_state, ct_state)        \
+    F(ct_zone, ct_zone)          \
+    F(ct_mark, ct_mark)          \
+    F(ct_label, ct_label)        \
     F(dl_dst, eth_dst)           \
     F(dl_src, eth_src)           \
     F(dl_type, eth_type)         \
@@ -72,6 +80,10 @@ gl_flow_odp_support(void)
         .max_vlan_headers = 1,
         .max_mpls_depth = 0,
         .recirc = true,
+        .ct_state = true,
+        .ct_zone = true,
+        .ct_mark = true,
+        .ct_label = true,
     };
     return &support;
 }
@@ -176,6 +188,15 @@ gl_flow_from_flow(const struct flow *flow, const struct flow_wildcards *wc,
     ovs_be16 tpid = flow->vlans[0].tpid & tpid_mask;
     if (!tpid || tpid == (htons(ETH_TYPE_VLAN_8021Q) & tpid_mask)) {
         rest.vlans[0].tpid = 0;
+    }
+    /* No NAT in gldp's tracker yet: a match on +snat/+dnat could never hit (-snat, -dnat
+     * always do). */
+    uint8_t cs_mask = wc ? wc->masks.ct_state : 0xff;
+    if (flow->ct_state & cs_mask & (CS_SRC_NAT | CS_DST_NAT)) {
+        if (err) {
+            ds_put_cstr(err, "gldp cannot match on ct_state snat/dnat (no NAT yet)");
+        }
+        return EINVAL;
     }
     /* Fields OVS keeps in struct flow that never reach a datapath key. */
     rest.metadata = 0;

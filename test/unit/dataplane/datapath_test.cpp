@@ -474,11 +474,11 @@ TEST_CASE("flow put / modify / delete / dump semantics", "[datapath][flows]") {
   rig.inject(udp4().build(), 1);  // gone from classifier and EMC: a miss
   CHECK(rig.sent(3).empty());
   // Bad actions are refused with a message naming the problem.
-  Bytes ct = {4, 0, OVS_ACTION_ATTR_CT, 0};
+  Bytes meter = {8, 0, OVS_ACTION_ATTR_METER, 0, 1, 0, 0, 0};
   e.flags = gl::api::kPutCreate;
-  auto bad = rig.dp->flow_put(e, ct);
+  auto bad = rig.dp->flow_put(e, meter);
   CHECK(bad.error == EINVAL);
-  CHECK(std::string(bad.message).find("ct") != std::string::npos);
+  CHECK(std::string(bad.message).find("meter") != std::string::npos);
 }
 
 TEST_CASE("modify by UFID keeps the installed match and accepts a wider one (OVS revalidator)",

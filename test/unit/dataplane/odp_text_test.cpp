@@ -626,7 +626,7 @@ TEST_CASE("parse_actions errors name the bad token", "[odp_text]") {
   const Case cases[] = {
       {"", "empty action list"},
       {"1,drop", "'drop' must be the only action"},
-      {"ct(commit)", "action 'ct' is not supported"},
+      {"meter(1)", "action 'meter' is not supported"},
       {"trunc(100)", "action 'trunc' is not supported"},
       {"frobnicate(1)", "unknown action 'frobnicate'"},
       {"12x", "bad output port '12x'"},
@@ -727,5 +727,249 @@ TEST_CASE("ESP actions: text round trip, placement rules, errors", "[odp_text][e
     INFO(c.in);
     REQUIRE_FALSE(a);
     CHECK_THAT(a.error(), Catch::Matchers::Contains(c.expect));
+  }
+}
+
+// ---- ct / ct_clear -------------------------------------------------------------------
+
+namespace {
+
+CtAction must_decode_first_ct(const std::vector<uint8_t>& blob) {
+  const ActionView a = *ActionList(blob).begin();
+  REQUIRE(a.type == OVS_ACTION_ATTR_CT);
+  const auto d = decode_ct(a.payload);
+  if (!d) FAIL(d.error());
+  return *d;
+}
+
+std::array<uint8_t, 4> a4(const char* s) {
+  std::array<uint8_t, 4> b{};
+  REQUIRE(inet_pton(AF_INET, s, b.data()) == 1);
+  return b;
+}
+
+std::array<uint8_t, 16> a6(const char* s) {
+  std::array<uint8_t, 16> b{};
+  REQUIRE(inet_pton(AF_INET6, s, b.data()) == 1);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("ct: text -> bytes -> text round trips in OVS's spelling", "[odp_text][ct]") {
+  struct Case {
+    const char* in;
+    const char* out;  // canonical text (format_odp_conntrack_action's)
+  };
+  const Case cases[] = {
+      {"ct", "ct"},
+      {"ct()", "ct"},
+      {"ct(commit)", "ct(commit)"},
+      {"ct(force_commit)", "ct(force_commit)"},
+      {"ct(zone=5)", "ct(zone=5)"},
+      {"ct(zone=0)", "ct"},
+      {"ct(zone=65535)", "ct(zone=65535)"},
+      {"ct(zone=5,commit)", "ct(commit,zone=5)"},
+      {" ct( commit , zone=5 ) ", "ct(commit,zone=5)"},
+      {"ct(commit,zone=5,mark=0x1/0xff,label=0x1/0xff,helper=ftp,timeout=tp1,"
+       "nat(src=10.0.0.1-10.0.0.9:1000-2000,persistent,hash))",
+       "ct(commit,zone=5,mark=0x1/0xff,label=0x1/0xff,helper=ftp,timeout=tp1,"
+       "nat(src=10.0.0.1-10.0.0.9:1000-2000,persistent,hash))"},
+      {"ct(commit,zone=5,mark=0x1/0xff,label=0x1/0xff,helper=ftp,timeout=tp1,"
+       "nat(src=10.0.0.1-10.0.0.9:1000-2000,persistent,random))",
+       "ct(commit,zone=5,mark=0x1/0xff,label=0x1/0xff,helper=ftp,timeout=tp1,"
+       "nat(src=10.0.0.1-10.0.0.9:1000-2000,persistent,random))"},
+      {"ct(nat(random,src=10.0.0.1),commit)", "ct(commit,nat(src=10.0.0.1,random))"},
+      {"ct(mark=1)", "ct(mark=0x1/0xffffffff)"},
+      {"ct(mark=ff/f0)", "ct(mark=0xff/0xf0)"},  // hex as OVS's "%x"; outside the mask kept
+      {"ct(mark=0/0)", "ct(mark=0/0)"},
+      {"ct(label=0x1)", "ct(label=0x1)"},
+      {"ct(label=5/0xf)", "ct(label=0x5/0xf)"},
+      {"ct(label=0x112233445566778899aabbccddeeff00/0xffffffffffffffffffffffffffffffff)",
+       "ct(label=0x112233445566778899aabbccddeeff00)"},
+      {"ct(label=0x80000000000000000000000000000000/0x80000000000000000000000000000000)",
+       "ct(label=0x80000000000000000000000000000000/0x80000000000000000000000000000000)"},
+      {"ct(helper=tftp)", "ct(helper=tftp)"},
+      {"ct(commit,timeout=ovs_tp_1_tcp4)", "ct(commit,timeout=ovs_tp_1_tcp4)"},
+      {"ct(eventmask=5)", "ct(eventmask=0x5)"},
+      {"ct(commit,eventmask=0x417,zone=1)", "ct(commit,zone=1,eventmask=0x417)"},
+      {"ct(nat)", "ct(nat)"},
+      {"ct(nat())", "ct(nat)"},
+      {"ct(commit,nat(src))", "ct(commit,nat(src))"},
+      {"ct(commit,nat(dst,persistent))", "ct(commit,nat(dst,persistent))"},
+      {"ct(commit,nat(src=10.0.0.1))", "ct(commit,nat(src=10.0.0.1))"},
+      {"ct(commit,nat(src=10.0.0.1-10.0.0.1))", "ct(commit,nat(src=10.0.0.1))"},
+      {"ct(commit,nat(src=10.0.0.1:80))", "ct(commit,nat(src=10.0.0.1:80))"},
+      {"ct(commit,nat(src=10.0.0.1:80-80))", "ct(commit,nat(src=10.0.0.1:80))"},
+      {"ct(commit,nat(dst=[fe80::1]-[fe80::2]:80))", "ct(commit,nat(dst=[fe80::1]-[fe80::2]:80))"},
+      {"ct(commit,nat(dst=[fe80::1]:80-90))", "ct(commit,nat(dst=[fe80::1]:80-90))"},
+      {"ct(commit,nat(dst=fe80::1-fe80::2))", "ct(commit,nat(dst=fe80::1-fe80::2))"},
+      {"ct(commit,nat(dst=[fe80::1]-[fe80::2]))", "ct(commit,nat(dst=fe80::1-fe80::2))"},
+      {"ct(commit,nat(dst=::ffff:10.0.0.1))", "ct(commit,nat(dst=::ffff:10.0.0.1))"},
+      {"ct(force_commit,zone=1,nat(dst=[::1]:8080,random))",
+       "ct(force_commit,zone=1,nat(dst=[::1]:8080,random))"},
+      {"ct_clear", "ct_clear"},
+      {"ct_clear()", "ct_clear"},
+      {"ct_clear,ct(zone=1),recirc(0x1)", "ct_clear,ct(zone=1),recirc(0x1)"},
+      {"clone(ct(commit),2)", "clone(ct(commit),2)"},
+      {"sample(sample=50.0%,actions(ct(zone=2,nat),ct_clear))",
+       "sample(sample=50.0%,actions(ct(zone=2,nat),ct_clear))"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.in);
+    const auto blob = parse_actions(c.in);
+    if (!blob) FAIL(blob.error());
+    CHECK(validate_actions(*blob));
+    const std::string text = format_actions(*blob);
+    CHECK(text == c.out);
+    const auto back = parse_actions(text);
+    REQUIRE(back);
+    CHECK(*back == *blob);
+  }
+}
+
+TEST_CASE("ct: parsed text decodes to the right CtAction", "[odp_text][ct]") {
+  SECTION("every option") {
+    const auto blob = must_parse_actions(
+        "ct(commit,zone=5,mark=0x1/0xff,label=0x102/0xffff,helper=ftp,timeout=tp1,"
+        "eventmask=0x1f,nat(src=10.0.0.1-10.0.0.9:1000-2000,persistent,hash))");
+    const CtAction c = must_decode_first_ct(blob);
+    CHECK(c.commit);
+    CHECK_FALSE(c.force_commit);
+    CHECK(c.zone == 5);
+    CHECK(c.has_mark);
+    CHECK(c.mark == 1);
+    CHECK(c.mark_mask == 0xff);
+    CHECK(c.has_labels);
+    CHECK(c.labels[0] == 0x02);  // little-endian 128-bit, as OVS's ovs_u128 on x86
+    CHECK(c.labels[1] == 0x01);
+    CHECK(c.labels_mask[0] == 0xff);
+    CHECK(c.labels_mask[1] == 0xff);
+    CHECK(c.labels_mask[2] == 0);
+    CHECK(c.helper == kCtHelperFtp);
+    CHECK(std::string(c.timeout) == "tp1");
+    CHECK(c.has_eventmask);
+    CHECK(c.eventmask == 0x1f);
+    REQUIRE(c.has_nat);
+    CHECK(c.nat.src);
+    CHECK_FALSE(c.nat.dst);
+    CHECK(c.nat.persistent);
+    CHECK(c.nat.proto_hash);
+    CHECK_FALSE(c.nat.proto_random);
+    CHECK(c.nat.family == 4);
+    CHECK(std::memcmp(c.nat.ip_min, a4("10.0.0.1").data(), 4) == 0);
+    CHECK(std::memcmp(c.nat.ip_max, a4("10.0.0.9").data(), 4) == 0);
+    CHECK(c.nat.port_min == 1000);
+    CHECK(c.nat.port_max == 2000);
+  }
+  SECTION("IPv6 DNAT with one port") {
+    const CtAction c =
+        must_decode_first_ct(must_parse_actions("ct(force_commit,nat(dst=[fe80::1]:80))"));
+    CHECK(c.force_commit);
+    CHECK(c.nat.dst);
+    CHECK(c.nat.family == 6);
+    CHECK(std::memcmp(c.nat.ip_min, a6("fe80::1").data(), 16) == 0);
+    CHECK(std::memcmp(c.nat.ip_max, a6("fe80::1").data(), 16) == 0);
+    CHECK(c.nat.port_min == 80);
+    CHECK(c.nat.port_max == 80);
+  }
+  SECTION("plain ct and nat alone") {
+    const CtAction c = must_decode_first_ct(must_parse_actions("ct"));
+    CHECK_FALSE(c.commit);
+    CHECK(c.zone == 0);
+    CHECK_FALSE(c.has_nat);
+    const CtAction n = must_decode_first_ct(must_parse_actions("ct(nat)"));
+    CHECK(n.has_nat);
+    CHECK_FALSE(n.nat.src);
+    CHECK_FALSE(n.nat.dst);
+  }
+  SECTION("bytes exactly as OVS's parse_conntrack_action writes them") {
+    const auto b = must_parse_actions("ct(commit,zone=5,nat(src=10.0.0.1:80))");
+    const std::vector<uint8_t> want = {
+        40, 0, OVS_ACTION_ATTR_CT,     0,                // ct
+        4,  0, OVS_CT_ATTR_COMMIT,     0,                //  commit
+        6,  0, OVS_CT_ATTR_ZONE,       0, 5,  0, 0, 0,   //  zone=5
+        24, 0, OVS_CT_ATTR_NAT,        0,                //  nat
+        4,  0, OVS_NAT_ATTR_SRC,       0,                //   src
+        8,  0, OVS_NAT_ATTR_IP_MIN,    0, 10, 0, 0, 1,   //   ip_min
+        6,  0, OVS_NAT_ATTR_PROTO_MIN, 0, 80, 0, 0, 0};  //   proto_min
+    CHECK(b == want);
+    CHECK(must_parse_actions("ct_clear") ==
+          std::vector<uint8_t>{4, 0, OVS_ACTION_ATTR_CT_CLEAR, 0});
+  }
+}
+
+TEST_CASE("ct: parse errors name what is wrong", "[odp_text][ct]") {
+  struct Case {
+    std::string in;
+    std::string expect;  // the whole message
+  };
+  const Case cases[] = {
+      {"ct(zone=x)", "ct: bad zone 'x'"},
+      {"ct(zone=-1)", "ct: bad zone '-1'"},
+      {"ct(zone=70000)", "ct: zone '70000' out of range (max 65535)"},
+      {"ct(zone)", "ct: option 'zone' needs a value: zone=..."},
+      {"ct(foo)", "ct: unknown option 'foo'"},
+      {"ct(foo=1)", "ct: unknown option 'foo'"},
+      {"ct(labels=1)", "ct: unknown option 'labels'"},
+      {"ct(commit=1)", "ct: option 'commit' takes no value"},
+      {"ct(commit,commit)", "ct: option 'commit' given twice"},
+      {"ct(zone=1,zone=2)", "ct: option 'zone' given twice"},
+      {"ct(commit,force_commit)", "ct: commit and force_commit are exclusive"},
+      {"ct(mark=0xg)", "ct: bad mark '0xg'"},
+      {"ct(mark=1/x)", "ct: bad mark '1/x'"},
+      {"ct(mark=1ffffffff)", "ct: bad mark '1ffffffff'"},
+      {"ct(label=zz)", "ct: bad label 'zz'"},
+      {"ct(label=0x1/)", "ct: bad label '0x1/'"},
+      {"ct(label=0x" + std::string(33, '1') + ")",
+       "ct: bad label '0x" + std::string(33, '1') + "'"},
+      {"ct(helper=sip)", "ct: helper 'sip' is not supported (ftp, tftp)"},
+      {"ct(helper=)", "ct: helper is empty"},
+      {"ct(timeout=)", "ct: timeout is empty"},
+      {"ct(timeout=" + std::string(32, 't') + ")", "ct: timeout is 32 characters, limit 31"},
+      {"ct(timeout=a=b)", "ct: timeout has a bad character 0x3d"},
+      {"ct(timeout=a b)", "ct: timeout has a bad character 0x20"},
+      {"ct(eventmask=x)", "ct: bad eventmask 'x'"},
+      {"ct(eventmask=0x100000000)", "ct: eventmask '0x100000000' out of range (max 4294967295)"},
+      {"ct(nat=1)", "ct: expected nat or nat(...), not 'nat=1'"},
+      {"ct(nat,nat)", "ct: option 'nat' given twice"},
+      {"ct(nat(src=10.0.0.1))", "ct: nat(src) requires commit or force_commit"},
+      {"ct(nat(dst))", "ct: nat(dst) requires commit or force_commit"},
+      {"ct(commit,nat(src,dst))", "ct: nat: src and dst are exclusive"},
+      {"ct(commit,nat(src,src))", "ct: nat: option 'src' given twice"},
+      {"ct(commit,nat(foo))", "ct: nat: unknown option 'foo'"},
+      {"ct(commit,nat(src,hash|random))", "ct: nat: unknown option 'hash|random'"},
+      {"ct(commit,nat(src,persistent=1))", "ct: nat: option 'persistent' takes no value"},
+      {"ct(commit,nat(src=10.0.0.1,hash,random))", "ct: nat: hash and random are exclusive"},
+      {"ct(commit,nat(persistent))", "ct: nat: persistent needs src or dst"},
+      {"ct(commit,nat(src=10.0.0.9-10.0.0.1))",
+       "ct: nat: address range '10.0.0.9-10.0.0.1' has min > max"},
+      {"ct(commit,nat(dst=[fe80::2]-[fe80::1]:80))",
+       "ct: nat: address range '[fe80::2]-[fe80::1]:80' has min > max"},
+      {"ct(commit,nat(src=10.0.0.1:2000-1000))", "ct: nat: port range '2000-1000' has min > max"},
+      {"ct(commit,nat(src=10.0.0.1:0))", "ct: nat: bad port '0' (1 to 65535)"},
+      {"ct(commit,nat(src=10.0.0.1:70000))", "ct: nat: bad port '70000' (1 to 65535)"},
+      {"ct(commit,nat(src=10.0.0.1:x-2))", "ct: nat: bad port 'x' (1 to 65535)"},
+      {"ct(commit,nat(src=10.0.0.300))", "ct: nat: bad IPv4 address '10.0.0.300'"},
+      {"ct(commit,nat(src=))", "ct: nat: bad IPv4 address ''"},
+      {"ct(commit,nat(src=10.0.0.1-fe80::1))", "ct: nat: address range mixes IPv4 and IPv6"},
+      {"ct(commit,nat(src=10.0.0.1-[fe80::1]:80))", "ct: nat: address range mixes IPv4 and IPv6"},
+      {"ct(commit,nat(src=[fe80::1]-10.0.0.1))", "ct: nat: address range mixes IPv6 and IPv4"},
+      {"ct(commit,nat(src=fe80::1-10.0.0.1))", "ct: nat: address range mixes IPv6 and IPv4"},
+      {"ct(commit,nat(src=[fe80::1))", "ct: nat: bad address range '[fe80::1'"},
+      {"ct(commit,nat(src=[fe80::1]x))", "ct: nat: bad address range '[fe80::1]x'"},
+      {"ct(commit,nat(src=[fe80::1]-fe80::2))",
+       "ct: nat: bad address range '[fe80::1]-fe80::2' (bracket both addresses: [A]-[B])"},
+      {"ct(commit,nat(dst=fe80::zz))", "ct: nat: bad IPv6 address 'fe80::zz'"},
+      {"ct_clear(1)", "ct_clear(1): takes no arguments"},
+      {"ct(commit", "missing ')' in 'ct(commit'"},
+      {"esp_encrypt(group=1),ct,2",
+       "esp_encrypt must be followed by output actions only (at least one)"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.in);
+    const auto b = parse_actions(c.in);
+    REQUIRE_FALSE(b);
+    CHECK(b.error() == c.expect);
   }
 }

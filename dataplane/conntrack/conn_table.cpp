@@ -1,0 +1,322 @@
+#include "dataplane/conntrack/conn_table.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+
+#include "flowtables/flow_key.hpp"
+
+namespace gl::ct {
+
+namespace {
+
+constexpr uint64_t kSlotEmpty = 0;
+
+inline uint64_t make_slot(uint64_t h, uint32_t idx, uint32_t reply) {
+  return (h & 0xffffffff00000000ULL) | (uint64_t(idx) << 1) | reply;
+}
+inline uint32_t slot_idx(uint64_t s) {
+  return static_cast<uint32_t>(s & 0xffffffffu) >> 1;
+}
+
+// Anonymous zero pages, reserved but only backed once touched: a table sized for millions
+// of connections costs memory in proportion to what is used.
+void* map_zeroed(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return p;
+}
+
+uint8_t reverse_icmp_type(uint8_t family, uint8_t type) {
+  if (family == 4) {
+    switch (type) {
+      case 8:
+        return 0;
+      case 0:
+        return 8;
+      case 13:
+        return 14;
+      case 14:
+        return 13;
+      case 15:
+        return 16;
+      case 16:
+        return 15;
+      case 17:
+        return 18;
+      case 18:
+        return 17;
+      default:
+        return type;
+    }
+  }
+  switch (type) {
+    case 128:
+      return 129;
+    case 129:
+      return 128;
+    default:
+      return type;
+  }
+}
+
+}  // namespace
+
+ConnKey reverse_key(const ConnKey& k) {
+  ConnKey r = k;
+  std::memcpy(r.src, k.dst, 16);
+  std::memcpy(r.dst, k.src, 16);
+  if (k.proto == 1 || k.proto == 58) {
+    const uint8_t type = static_cast<uint8_t>(k.dport >> 8);
+    r.dport = static_cast<uint16_t>(reverse_icmp_type(k.family, type) << 8 | (k.dport & 0xff));
+  } else {
+    r.sport = k.dport;
+    r.dport = k.sport;
+  }
+  return r;
+}
+
+ConnTable::ConnTable(uint32_t capacity, unsigned contexts)
+    : capacity_(std::max<uint32_t>(capacity, 16)), contexts_(contexts) {
+  // Two keys per connection into 7-slot buckets: at most ~57% of the slots in use.
+  uint64_t nb = 1;
+  while (nb * 7 < uint64_t(capacity_) * 2 * 7 / 4) nb <<= 1;
+  mask_ = nb - 1;
+  bucket_bytes_ = nb * sizeof(Bucket);
+  buckets_ = static_cast<Bucket*>(map_zeroed(bucket_bytes_));
+  arena_bytes_ = (size_t(capacity_) + 1) * sizeof(Conn);
+  arena_ = static_cast<Conn*>(map_zeroed(arena_bytes_));
+  ctx_ = std::make_unique<Ctx[]>(contexts_);
+  shared_free_.reserve(capacity_);
+  for (unsigned i = 0; i < contexts_; ++i) {
+    ctx_[i].owned.reserve(capacity_);  // address space; pages are touched as it fills
+    ctx_[i].free.reserve(2 * kFreeBatch);
+    ctx_[i].limbo.reserve(capacity_);
+  }
+}
+
+ConnTable::~ConnTable() {
+  munmap(arena_, arena_bytes_);
+  munmap(buckets_, bucket_bytes_);
+}
+
+uint64_t ConnTable::hash(const ConnKey& k) {
+  const flow::AliasU64* w = reinterpret_cast<const flow::AliasU64*>(&k);
+  uint32_t a = flow::hash_add64(0x2545f491u, w[0] ^ flow::rotl64(w[4], 17));
+  uint32_t b = flow::hash_add64(0x9e3779b9u, w[2]);
+  a = flow::hash_add64(a, w[1]);
+  b = flow::hash_add64(b, w[3]);
+  const uint32_t lo = flow::hash_finish(a ^ flow::rotl64(b, 11));
+  const uint32_t hi = flow::hash_finish(b + a * 0x27d4eb2du);
+  return (uint64_t(hi) << 32) | lo;
+}
+
+uint32_t ConnTable::find(const ConnKey& k, uint64_t h, bool& reply) const {
+  const uint32_t sig = static_cast<uint32_t>(h >> 32);
+  const uint64_t bs[2] = {h & mask_, (h >> 32) & mask_};
+  for (uint64_t b : bs) {
+    const Bucket& bk = buckets_[b];
+    for (const auto& s : bk.slot) {
+      const uint64_t v = s.load(std::memory_order_acquire);
+      if (v == kSlotEmpty || static_cast<uint32_t>(v >> 32) != sig) continue;
+      const uint32_t idx = slot_idx(v);
+      const Conn& cn = arena_[idx];
+      const uint32_t r = static_cast<uint32_t>(v & 1);
+      if (cn.key[r] == k && cn.dead.load(std::memory_order_acquire) == 0) {
+        reply = r != 0;
+        return idx;
+      }
+    }
+  }
+  return 0;
+}
+
+uint32_t ConnTable::alloc(unsigned ctx) {
+  Ctx& c = ctx_[ctx];
+  uint32_t idx = 0;
+  if (!c.free.empty()) {
+    idx = c.free.back();
+    c.free.pop_back();
+  } else if (bump_.load(std::memory_order_relaxed) <= capacity_ &&
+             (idx = bump_.fetch_add(1, std::memory_order_acq_rel)) <= capacity_) {
+    // a never-used slot
+  } else {
+    idx = 0;
+    while (free_lock_.exchange(1, std::memory_order_acquire) != 0) __builtin_ia32_pause();
+    const size_t take = std::min<size_t>(kFreeBatch, shared_free_.size());
+    c.free.insert(c.free.end(), shared_free_.end() - static_cast<ptrdiff_t>(take),
+                  shared_free_.end());
+    shared_free_.resize(shared_free_.size() - take);
+    free_lock_.store(0, std::memory_order_release);
+    if (c.free.empty()) {
+      reclaim(ctx);  // maybe our own limbo is ready
+      if (c.free.empty()) return 0;
+    }
+    idx = c.free.back();
+    c.free.pop_back();
+  }
+  Conn* cn = new (&arena_[idx]) Conn();
+  cn->dead.store(1, std::memory_order_relaxed);  // not linked yet
+  cn->owner = static_cast<uint8_t>(ctx);
+  return idx;
+}
+
+void ConnTable::abandon(unsigned ctx, uint32_t idx) {
+  arena_[idx].key[0].family = 0;
+  ctx_[ctx].free.push_back(idx);  // never published: no grace period needed
+}
+
+void ConnTable::lock_buckets(uint32_t* b, int n) {
+  std::sort(b, b + n);
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && b[i] == b[i - 1]) continue;
+    auto& l = buckets_[b[i]].lock;
+    while (l.exchange(1, std::memory_order_acquire) != 0)
+      while (l.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
+  }
+}
+
+void ConnTable::unlock_buckets(const uint32_t* b, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && b[i] == b[i - 1]) continue;
+    buckets_[b[i]].lock.store(0, std::memory_order_release);
+  }
+}
+
+bool ConnTable::link_key(uint32_t b1, uint32_t b2, uint64_t slotval) {
+  auto free_slot = [&](Bucket& bk, int& used) -> std::atomic<uint64_t>* {
+    std::atomic<uint64_t>* f = nullptr;
+    used = 0;
+    for (auto& s : bk.slot) {
+      if (s.load(std::memory_order_relaxed) != kSlotEmpty)
+        ++used;
+      else if (f == nullptr)
+        f = &s;
+    }
+    return f;
+  };
+  int u1 = 0, u2 = 0;
+  std::atomic<uint64_t>* s1 = free_slot(buckets_[b1], u1);
+  std::atomic<uint64_t>* s2 = free_slot(buckets_[b2], u2);
+  std::atomic<uint64_t>* s = s1 == nullptr ? s2 : (s2 == nullptr || u1 <= u2 ? s1 : s2);
+  if (s == nullptr) return false;
+  s->store(slotval, std::memory_order_release);
+  return true;
+}
+
+void ConnTable::unlink_key(const ConnKey& k, uint32_t idx, uint32_t reply) {
+  const uint64_t h = hash(k);
+  const uint64_t want = make_slot(h, idx, reply);
+  for (uint64_t b : {h & mask_, (h >> 32) & mask_}) {
+    for (auto& s : buckets_[b].slot) {
+      if (s.load(std::memory_order_relaxed) == want) {
+        s.store(kSlotEmpty, std::memory_order_release);
+        return;
+      }
+    }
+  }
+}
+
+bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
+  Conn& cn = arena_[idx];
+  existing = 0;
+  const uint64_t h0 = hash(cn.key[0]);
+  const uint64_t h1 = hash(cn.key[1]);
+  uint32_t b[4] = {static_cast<uint32_t>(h0 & mask_), static_cast<uint32_t>((h0 >> 32) & mask_),
+                   static_cast<uint32_t>(h1 & mask_), static_cast<uint32_t>((h1 >> 32) & mask_)};
+  const uint32_t b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+  lock_buckets(b, 4);
+  bool ok = false;
+  bool r;
+  // Under the bucket locks no other insert of these keys can run: check, then link.
+  if (uint32_t e = find(cn.key[0], h0, r); e != 0) {
+    existing = e;
+  } else if (uint32_t e2 = find(cn.key[1], h1, r); e2 != 0) {
+    existing = e2;
+  } else {
+    cn.dead.store(0, std::memory_order_release);
+    if (link_key(b0, b1, make_slot(h0, idx, 0))) {
+      if (link_key(b2, b3, make_slot(h1, idx, 1))) {
+        ok = true;
+      } else {
+        unlink_key(cn.key[0], idx, 0);
+      }
+    }
+    if (!ok) {
+      cn.dead.store(1, std::memory_order_release);
+      collisions_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  unlock_buckets(b, 4);
+  if (!ok) return false;
+  live_.fetch_add(1, std::memory_order_relaxed);
+  Ctx& c = ctx_[ctx];
+  cn.owner_pos = static_cast<uint32_t>(c.owned.size());
+  c.owned.push_back(idx);
+  return true;
+}
+
+bool ConnTable::remove(uint32_t idx) {
+  Conn& cn = arena_[idx];
+  const uint64_t h0 = hash(cn.key[0]);
+  const uint64_t h1 = hash(cn.key[1]);
+  uint32_t b[4] = {static_cast<uint32_t>(h0 & mask_), static_cast<uint32_t>((h0 >> 32) & mask_),
+                   static_cast<uint32_t>(h1 & mask_), static_cast<uint32_t>((h1 >> 32) & mask_)};
+  lock_buckets(b, 4);
+  uint8_t expect = 0;
+  const bool was_live = cn.dead.compare_exchange_strong(expect, 1, std::memory_order_acq_rel);
+  if (was_live) {
+    unlink_key(cn.key[0], idx, 0);
+    unlink_key(cn.key[1], idx, 1);
+  }
+  unlock_buckets(b, 4);
+  if (was_live) live_.fetch_sub(1, std::memory_order_relaxed);
+  return was_live;
+}
+
+void ConnTable::owned_remove(Ctx& c, uint32_t idx) {
+  const uint32_t pos = arena_[idx].owner_pos;
+  const uint32_t last = c.owned.back();
+  c.owned[pos] = last;
+  arena_[last].owner_pos = pos;
+  c.owned.pop_back();
+}
+
+void ConnTable::reclaim(unsigned ctx) {
+  Ctx& c = ctx_[ctx];
+  while (c.limbo_head < c.limbo.size() && rcu_.grace_done(c.limbo[c.limbo_head].token)) {
+    release(ctx, c.limbo[c.limbo_head].idx);
+    ++c.limbo_head;
+  }
+  if (c.limbo_head == c.limbo.size()) {
+    c.limbo.clear();
+    c.limbo_head = 0;
+  } else if (c.limbo_head > 4096 && c.limbo_head * 2 > c.limbo.size()) {
+    c.limbo.erase(c.limbo.begin(), c.limbo.begin() + static_cast<ptrdiff_t>(c.limbo_head));
+    c.limbo_head = 0;
+  }
+  c.n_limbo.store(static_cast<uint32_t>(c.limbo.size() - c.limbo_head), std::memory_order_relaxed);
+}
+
+void ConnTable::release(unsigned ctx, uint32_t idx) {
+  Ctx& c = ctx_[ctx];
+  arena_[idx].key[0].family = 0;
+  c.free.push_back(idx);
+  if (c.free.size() >= 2 * kFreeBatch) {
+    while (free_lock_.exchange(1, std::memory_order_acquire) != 0) __builtin_ia32_pause();
+    shared_free_.insert(shared_free_.end(), c.free.end() - kFreeBatch, c.free.end());
+    free_lock_.store(0, std::memory_order_release);
+    c.free.resize(c.free.size() - kFreeBatch);
+  }
+}
+
+uint32_t ConnTable::pending_free() const {
+  uint32_t n = 0;
+  for (unsigned i = 0; i < contexts_; ++i) n += ctx_[i].n_limbo.load(std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace gl::ct

@@ -1,0 +1,248 @@
+// conn_table.hpp — the connection table: connections, their two keys, allocation, expiry.
+//
+// Purpose: storage for the connection tracker (conntrack.hpp). A connection (Conn) lives in
+// one preallocated arena slot and is found by either of its keys: the originator's tuple
+// (key[0]) and the tuple replies carry (key[1], after NAT). The hash index is an array of
+// 64-byte buckets of 7 slots {32-bit hash, connection index, direction}; a key goes into
+// the less loaded of its two candidate buckets (two-choice hashing, no moves), so a lookup
+// reads at most two cache lines before the connection itself.
+//
+// Thread-safety: lookups are lock-free from any context (a PMD or the control thread);
+// insert and remove lock only the (at most four) buckets they touch, in ascending order;
+// a connection's mutable state is guarded by its own byte lock (Conn::lock). Memory is
+// reclaimed with QSBR: a removed connection is marked dead, its owner (the context that
+// created it) moves it to a limbo list at its next sweep, and reuses its slot after every
+// context has passed a quiescent point (rcu()). Each context calls quiescent() between
+// batches. Allocation takes from the context's own free cache first; a shared free list
+// (spinlock, batches of kFreeBatch) balances contexts.
+// Complexity: lookup, insert, remove O(1); sweep O(budget).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "dataplane/conntrack/tcp.hpp"
+#include "flowtables/rcu.hpp"
+
+namespace gl::ct {
+
+// One direction's tuple. Addresses and ports are network order; IPv4 uses src[0]/dst[0]
+// (the other words zero). ICMP/ICMPv6 queries: sport = the identifier, dport = type << 8 |
+// code of the packet (host order), so that the reply's key is the request's reversed
+// with the reply type (reverse_key()).
+struct alignas(8) ConnKey {
+  uint32_t src[4];
+  uint32_t dst[4];
+  uint16_t sport;
+  uint16_t dport;
+  uint16_t zone;
+  uint8_t proto;
+  uint8_t family;  // 4 or 6
+
+  friend bool operator==(const ConnKey& a, const ConnKey& b) {
+    return std::memcmp(&a, &b, sizeof(ConnKey)) == 0;
+  }
+};
+static_assert(sizeof(ConnKey) == 40);
+
+// Per-protocol state of non-TCP connections (OVS's OTHERS_* and ICMPS_*).
+enum class OtherState : uint8_t { kFirst, kMultiple, kBidir };
+
+// Conn::flags.
+inline constexpr uint8_t kConnSnat = 0x01;       // the source was translated (reply: dst)
+inline constexpr uint8_t kConnDnat = 0x02;       // the destination was translated
+inline constexpr uint8_t kConnAlgFtp = 0x04;     // FTP control connection (helper=ftp)
+inline constexpr uint8_t kConnAlgTftp = 0x08;    // TFTP (helper=tftp)
+inline constexpr uint8_t kConnRelated = 0x10;    // an expected (ALG) connection: +rel
+inline constexpr uint8_t kConnReplySeen = 0x20;  // a reply passed (TCP/other/ICMP)
+
+// A connection. 192 bytes: with the two keys' share of the index (2 of 7 slots of a
+// bucket at <= 57% load, ~32 bytes) about 224 bytes per connection.
+struct alignas(64) Conn {
+  ConnKey key[2];                    // [0] originator -> responder, [1] the reply tuple
+  std::atomic<uint64_t> expires{0};  // ms (the tracker's clock)
+  std::atomic<uint8_t> lock{0};      // guards everything below that changes
+  std::atomic<uint8_t> dead{0};      // unlinked; the owner frees it after a grace period
+  uint8_t flags = 0;                 // kConn*
+  uint8_t tmo = 0;                   // timeout class (Timeout) of the last update
+  OtherState other = OtherState::kFirst;
+  uint8_t owner = 0;    // context that created it (expires and frees it)
+  uint16_t policy = 0;  // timeout policy index (0 = the defaults)
+  uint32_t mark = 0;
+  uint32_t owner_pos = 0;  // index in the owner's list
+  uint8_t label[16] = {};
+  TcpConn tcp{};             // TCP only
+  uint64_t packets[2] = {};  // per direction (orig, reply)
+  uint64_t bytes[2] = {};
+  uint32_t master = 0;   // the connection that expected this one (ALG)
+  uint32_t seq_adj = 0;  // FTP NAT payload length change (orig direction)
+
+  void acquire() {
+    while (lock.exchange(1, std::memory_order_acquire) != 0)
+      while (lock.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
+  }
+  void release() { lock.store(0, std::memory_order_release); }
+};
+static_assert(sizeof(Conn) == 192, "keep a connection in three cache lines");
+
+// The reply direction's key of `k` without NAT: addresses and ports swapped; ICMP queries
+// get the reply type (echo 8 -> 0, timestamp 13 -> 14, info 15 -> 16, address mask 17 ->
+// 18; ICMPv6 echo 128 -> 129).
+ConnKey reverse_key(const ConnKey& k);
+
+class ConnTable {
+ public:
+  // capacity: the most connections the arena holds; contexts: PMDs + the control thread.
+  ConnTable(uint32_t capacity, unsigned contexts);
+  ~ConnTable();
+  ConnTable(const ConnTable&) = delete;
+  ConnTable& operator=(const ConnTable&) = delete;
+
+  uint32_t capacity() const { return capacity_; }
+  unsigned contexts() const { return contexts_; }
+
+  static uint64_t hash(const ConnKey& k);
+  void prefetch(uint64_t h) const {
+    __builtin_prefetch(&buckets_[h & mask_]);
+    __builtin_prefetch(&buckets_[(h >> 32) & mask_]);
+  }
+  // The connection with key k (index, 0 when none) and whether k is its reply key. Dead
+  // connections are skipped. Lock-free; the result stays valid until the caller's next
+  // quiescent point.
+  uint32_t find(const ConnKey& k, uint64_t h, bool& reply) const;
+
+  Conn& conn(uint32_t idx) { return arena_[idx]; }
+  const Conn& conn(uint32_t idx) const { return arena_[idx]; }
+
+  // A free slot for context ctx (0 when the arena is exhausted); constructed empty, owned
+  // by ctx. Free it with abandon() if it is never inserted.
+  uint32_t alloc(unsigned ctx);
+  void abandon(unsigned ctx, uint32_t idx);
+  // Links both keys of conn(idx) into the index and the owner's list. Fails (false, and
+  // `existing` set when one of the keys is taken by a live connection) when a key exists
+  // or its buckets are full.
+  bool insert(unsigned ctx, uint32_t idx, uint32_t& existing);
+  // Unlinks conn(idx) and marks it dead (any context); false when it was already dead.
+  // The owner frees it at a later sweep.
+  bool remove(uint32_t idx);
+
+  // Owner side: examines up to `budget` of ctx's connections: unlinks those whose
+  // expiry is before now_ms (each reported to on_expire(idx) once unlinked here) and
+  // moves dead ones to limbo; frees limbo entries whose grace period is over.
+  // Returns how many expired.
+  template <typename OnExpire>
+  uint32_t sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpire&& on_expire);
+
+  // Context registration with the table's QSBR (one slot per context).
+  flow::Qsbr& rcu() { return rcu_; }
+
+  // Connections linked now (any thread; approximate while others insert).
+  uint32_t live() const { return live_.load(std::memory_order_relaxed); }
+  // Slots not yet reclaimed (dead, waiting for their owner's sweep or the grace period).
+  uint32_t pending_free() const;
+  // Visits every live connection (control thread; concurrent changes may or may not be
+  // seen). fn(idx) returns false to stop; returns the index to resume from (0: done).
+  template <typename Fn>
+  uint32_t for_each(uint32_t from, Fn&& fn) const;
+  // Buckets whose both candidates were full at an insert (diagnostics).
+  uint64_t insert_collisions() const { return collisions_.load(std::memory_order_relaxed); }
+
+ private:
+  struct alignas(64) Bucket {
+    std::atomic<uint32_t> lock;
+    uint32_t pad;
+    std::atomic<uint64_t> slot[7];  // hash:32 | idx:31 | reply:1 (0 = empty)
+  };
+  static_assert(sizeof(Bucket) == 64);
+  struct Limbo {
+    uint64_t token;
+    uint32_t idx;
+  };
+  struct alignas(64) Ctx {
+    std::vector<uint32_t> owned;  // connections this context created
+    size_t cursor = 0;            // sweep position in owned
+    std::vector<uint32_t> free;   // freed slots ready for reuse
+    std::vector<Limbo> limbo;     // freed slots waiting for a grace period (FIFO)
+    size_t limbo_head = 0;
+    std::atomic<uint32_t> n_limbo{0};
+  };
+  static constexpr uint32_t kFreeBatch = 256;
+
+  bool link_key(uint32_t b1, uint32_t b2, uint64_t slotval);
+  void unlink_key(const ConnKey& k, uint32_t idx, uint32_t reply);
+  void lock_buckets(uint32_t* b, int n);
+  void unlock_buckets(const uint32_t* b, int n);
+  void owned_remove(Ctx& c, uint32_t idx);
+  void reclaim(unsigned ctx);
+  void release(unsigned ctx, uint32_t idx);
+
+  uint32_t capacity_;
+  unsigned contexts_;
+  uint64_t mask_;
+  Conn* arena_ = nullptr;
+  size_t arena_bytes_ = 0;
+  Bucket* buckets_ = nullptr;
+  size_t bucket_bytes_ = 0;
+  std::unique_ptr<Ctx[]> ctx_;
+  std::atomic<uint32_t> bump_{1};  // next never-used slot (0 is "none")
+  std::atomic<uint32_t> live_{0};
+  std::atomic<uint64_t> collisions_{0};
+  std::atomic<uint8_t> free_lock_{0};
+  std::vector<uint32_t> shared_free_;  // under free_lock_
+  flow::Qsbr rcu_;
+};
+
+// ---- templates ----------------------------------------------------------------------
+
+template <typename OnExpire>
+uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpire&& on_expire) {
+  Ctx& c = ctx_[ctx];
+  uint32_t expired = 0;
+  bool moved = false;
+  const size_t first_new = c.limbo.size();
+  for (uint32_t i = 0; i < budget && !c.owned.empty(); ++i) {
+    if (c.cursor >= c.owned.size()) c.cursor = 0;
+    const uint32_t idx = c.owned[c.cursor];
+    Conn& cn = arena_[idx];
+    bool gone = cn.dead.load(std::memory_order_acquire) != 0;
+    if (!gone && cn.expires.load(std::memory_order_relaxed) < now_ms) {
+      if (remove(idx)) {
+        on_expire(idx);
+        ++expired;
+      }
+      gone = true;  // removed here or by another context meanwhile: dead either way
+    }
+    if (!gone) {
+      ++c.cursor;
+      continue;
+    }
+    owned_remove(c, idx);  // the last entry moves to cursor: examined next
+    c.limbo.push_back({0, idx});
+    moved = true;
+  }
+  if (moved) {
+    const uint64_t token = rcu_.start_grace();
+    for (size_t j = first_new; j < c.limbo.size(); ++j) c.limbo[j].token = token;
+    c.n_limbo.store(static_cast<uint32_t>(c.limbo.size() - c.limbo_head),
+                    std::memory_order_relaxed);
+  }
+  if (c.limbo_head < c.limbo.size()) reclaim(ctx);
+  return expired;
+}
+
+template <typename Fn>
+uint32_t ConnTable::for_each(uint32_t from, Fn&& fn) const {
+  const uint32_t end = bump_.load(std::memory_order_acquire);
+  for (uint32_t idx = from == 0 ? 1 : from; idx < end; ++idx) {
+    const Conn& cn = arena_[idx];
+    if (cn.dead.load(std::memory_order_acquire) != 0 || cn.key[0].family == 0) continue;
+    if (!fn(idx)) return idx;
+  }
+  return 0;
+}
+
+}  // namespace gl::ct

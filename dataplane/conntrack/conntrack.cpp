@@ -1,0 +1,659 @@
+#include "dataplane/conntrack/conntrack.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "flowtables/checksum.hpp"
+
+namespace gl::ct {
+
+namespace {
+
+constexpr uint16_t kEthIpv4Be = 0x0008;  // htons(0x0800) as read little-endian
+constexpr uint16_t kEthIpv6Be = 0xdd86;
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr uint8_t kProtoSctp = 132;
+constexpr uint8_t kProtoUdpLite = 136;
+
+inline uint16_t rd16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// ICMP queries that open a connection (request types), and their replies.
+bool icmp4_is_request(uint8_t t) {
+  return t == 8 || t == 13 || t == 15 || t == 17;
+}
+bool icmp4_is_reply(uint8_t t) {
+  return t == 0 || t == 14 || t == 16 || t == 18;
+}
+bool icmp4_is_error(uint8_t t) {
+  return t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
+}
+bool icmp6_is_error(uint8_t t) {
+  return t >= 1 && t <= 4;
+}
+
+Timeout other_timeout(OtherState s, bool icmp) {
+  if (icmp) return s == OtherState::kFirst ? Timeout::kIcmpFirst : Timeout::kIcmpReply;
+  switch (s) {
+    case OtherState::kFirst:
+      return Timeout::kOtherFirst;
+    case OtherState::kMultiple:
+      return Timeout::kOtherMultiple;
+    default:
+      return Timeout::kOtherBidir;
+  }
+}
+
+Timeout tcp_class(TcpTimeout t) {
+  return static_cast<Timeout>(static_cast<uint8_t>(t));  // the first six classes
+}
+static_assert(static_cast<int>(Timeout::kTcpClose) == static_cast<int>(TcpTimeout::kClosed));
+
+// An L4 header of proto at l4 (len bytes of IP payload) into the key's ports; false when
+// truncated. ICMP queries: sport = identifier, dport = type << 8 | code.
+bool l4_ports(uint8_t proto, uint8_t family, const uint8_t* l4, uint32_t len, ConnKey& k) {
+  switch (proto) {
+    case kProtoTcp:
+    case kProtoUdp:
+    case kProtoSctp:
+    case kProtoUdpLite:
+      if (len < 8) return false;
+      k.sport = rd16(l4);
+      k.dport = rd16(l4 + 2);
+      return true;
+    case kProtoIcmp:
+    case kProtoIcmp6:
+      if (len < 8 || (proto == kProtoIcmp) != (family == 4)) return false;
+      k.sport = rd16(l4 + 4);
+      k.dport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+      return true;
+    default:
+      k.sport = k.dport = 0;
+      return true;
+  }
+}
+
+}  // namespace
+
+struct Conntrack::Extracted {
+  ConnKey key;
+  uint64_t hash;
+  TcpSegment tcp;
+  uint32_t bytes;
+  bool related;  // an ICMP error: key is the reverse of the packet it quotes
+  bool icmp;     // an ICMP/ICMPv6 query
+};
+
+Conntrack::Conntrack(const Options& o)
+    : opts_(o),
+      table_(o.capacity, std::max(1u, o.contexts)),
+      ctr_(std::make_unique<Counters[]>(std::max(1u, o.contexts))),
+      max_conns_(table_.capacity()),
+      zone_limit_(std::make_unique<std::atomic<uint32_t>[]>(65536)),
+      zone_count_(std::make_unique<std::atomic<uint32_t>[]>(65536)) {
+  for (size_t i = 0; i < kTimeoutCount; ++i) timeout_ms_[i] = kDefaultTimeoutSec[i] * 1000;
+  for (uint32_t z = 0; z < 65536; ++z) {
+    zone_limit_[z].store(kUseDefault, std::memory_order_relaxed);
+    zone_count_[z].store(0, std::memory_order_relaxed);
+  }
+}
+
+// ---- packet path ----------------------------------------------------------------------
+
+bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
+  const flow::FlowKey& k = *p.key;
+  const flow::PacketLayout& lay = *p.lay;
+  ConnKey& key = x.key;
+  std::memset(&key, 0, sizeof key);
+  x.related = false;
+  x.icmp = false;
+  uint8_t family;
+  if (k.eth_type == kEthIpv4Be && lay.is_ipv4()) {
+    family = 4;
+  } else if (k.eth_type == kEthIpv6Be && lay.is_ipv6()) {
+    family = 6;
+  } else {
+    why = k.eth_type == kEthIpv4Be || k.eth_type == kEthIpv6Be ? Invalid::kTruncated
+                                                               : Invalid::kNotIp;
+    return false;
+  }
+  if (k.nw_frag & flow::kFragAny) {
+    why = Invalid::kFragment;
+    return false;
+  }
+  const uint8_t* l3 = p.frame + lay.l3_ofs;
+  x.bytes = lay.l3_len;
+  key.family = family;
+  key.proto = k.nw_proto;
+  if (family == 4) {
+    if (!flow::ipv4_header_checksum_ok(l3, lay.l3_len)) {
+      why = Invalid::kL3Checksum;
+      return false;
+    }
+    key.src[0] = k.ipv4_src;
+    key.dst[0] = k.ipv4_dst;
+  } else {
+    std::memcpy(key.src, k.ipv6_src, 16);
+    std::memcpy(key.dst, k.ipv6_dst, 16);
+  }
+  const uint8_t proto = k.nw_proto;
+  const bool known_l4 = proto == kProtoTcp || proto == kProtoUdp || proto == kProtoIcmp ||
+                        proto == kProtoIcmp6 || proto == kProtoSctp || proto == kProtoUdpLite;
+  if (!known_l4) return true;  // other IP protocols: addresses and protocol only
+  if (!lay.has_l4() || lay.l4_proto != proto) {
+    why = Invalid::kTruncated;
+    return false;
+  }
+  const uint8_t* l4 = p.frame + lay.l4_ofs;
+  const uint32_t l4_len = lay.l4_len;
+  // L4 checksums (OVS's conntrack checks them too: a corrupt segment must not move the
+  // state). UDP over IPv4 may carry none.
+  if (opts_.check_l4_checksum &&
+      (proto == kProtoTcp || proto == kProtoUdp || proto == kProtoIcmp || proto == kProtoIcmp6)) {
+    uint32_t sum = 0;
+    if (proto != kProtoIcmp) {
+      sum = family == 4 ? flow::ipv4_pseudo_sum(k.ipv4_src, k.ipv4_dst, proto,
+                                                static_cast<uint16_t>(l4_len))
+                        : flow::ipv6_pseudo_sum(k.ipv6_src, k.ipv6_dst, proto, l4_len);
+    }
+    const bool no_udp_sum = proto == kProtoUdp && family == 4 && l4_len >= 8 && rd16(l4 + 6) == 0;
+    if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) {
+      why = Invalid::kL4Checksum;
+      return false;
+    }
+  }
+  if (proto == kProtoTcp) {
+    if (!tcp_parse(l4, l4_len, x.tcp)) {
+      why = Invalid::kTruncated;
+      return false;
+    }
+    key.sport = rd16(l4);
+    key.dport = rd16(l4 + 2);
+    return true;
+  }
+  if (proto != kProtoIcmp && proto != kProtoIcmp6) return l4_ports(proto, family, l4, l4_len, key);
+
+  // ICMP: queries are connections of their own; errors relate to the connection of the
+  // packet they quote; anything else cannot be tracked.
+  const uint8_t type = l4[0];
+  const bool error = family == 4 ? icmp4_is_error(type) : icmp6_is_error(type);
+  if (!error) {
+    const bool query = family == 4 ? (icmp4_is_request(type) || icmp4_is_reply(type))
+                                   : (type == 128 || type == 129);
+    if (!query) {
+      why = Invalid::kIcmpType;
+      return false;
+    }
+    x.icmp = true;
+    return l4_ports(proto, family, l4, l4_len, key);
+  }
+  // The quoted packet: an IP header (whose source must be this packet's destination: it
+  // was sent by the host the error goes back to) and at least 8 bytes of its L4 header.
+  const uint8_t* in = l4 + 8;
+  const uint32_t in_len = l4_len - 8;
+  ConnKey q{};
+  q.zone = 0;
+  q.family = family;
+  const uint8_t* ql4;
+  uint32_t ql4_len;
+  if (family == 4) {
+    if (in_len < 20 || (in[0] >> 4) != 4) {
+      why = Invalid::kIcmpQuote;
+      return false;
+    }
+    const uint32_t ihl = (in[0] & 0x0fu) * 4u;
+    const uint16_t frag = static_cast<uint16_t>(in[6] << 8 | in[7]);
+    if (ihl < 20 || in_len < ihl || (frag & 0x1fff) != 0) {
+      why = Invalid::kIcmpQuote;
+      return false;
+    }
+    std::memcpy(&q.src[0], in + 12, 4);
+    std::memcpy(&q.dst[0], in + 16, 4);
+    q.proto = in[9];
+    ql4 = in + ihl;
+    ql4_len = in_len - ihl;
+    if (q.src[0] != key.dst[0]) {
+      why = Invalid::kIcmpQuote;
+      return false;
+    }
+  } else {
+    if (in_len < 40 || (in[0] >> 4) != 6) {
+      why = Invalid::kIcmpQuote;
+      return false;
+    }
+    std::memcpy(q.src, in + 8, 16);
+    std::memcpy(q.dst, in + 24, 16);
+    q.proto = in[6];
+    ql4 = in + 40;
+    ql4_len = in_len - 40;
+    if (std::memcmp(q.src, key.dst, 16) != 0) {
+      why = Invalid::kIcmpQuote;
+      return false;
+    }
+  }
+  if (!l4_ports(q.proto, family, ql4, ql4_len, q)) {
+    why = Invalid::kIcmpQuote;
+    return false;
+  }
+  if (q.proto == proto) {  // an error about an ICMP error is never related
+    const uint8_t qt = ql4[0];
+    if (family == 4 ? !(icmp4_is_request(qt) || icmp4_is_reply(qt)) : !(qt == 128 || qt == 129)) {
+      why = Invalid::kIcmpQuote;
+      return false;
+    }
+  }
+  key = reverse_key(q);
+  x.related = true;
+  return true;
+}
+
+void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply) const {
+  md.state |= flow::kCsTracked;
+  md.zone = zone;
+  md.conn = c != nullptr ? (idx << 1 | (reply ? 1u : 0u)) : 0;
+  if (c == nullptr) {
+    md.mark = 0;
+    std::memset(md.label, 0, 16);
+    md.orig_family = 0;
+    return;
+  }
+  md.mark = c->mark;
+  std::memcpy(md.label, c->label, 16);
+  const ConnKey& o = c->key[0];
+  md.orig_family = o.family;
+  md.orig_proto = o.proto;
+  std::memcpy(md.orig_src, o.src, 16);
+  std::memcpy(md.orig_dst, o.dst, 16);
+  if (o.proto == kProtoIcmp || o.proto == kProtoIcmp6) {
+    // ct_tp_src/dst of ICMP: type and code of the originating packet (network order).
+    md.orig_sport = flow::hton16(static_cast<uint16_t>(o.dport >> 8));
+    md.orig_dport = flow::hton16(static_cast<uint16_t>(o.dport & 0xff));
+  } else {
+    md.orig_sport = o.sport;
+    md.orig_dport = o.dport;
+  }
+}
+
+void Conntrack::apply_mark_label(const Action& a, Conn& c, Md& md) const {
+  if (!a.set_mark && !a.set_label) return;
+  c.acquire();
+  if (a.set_mark) c.mark = (c.mark & ~a.mark_mask) | (a.mark & a.mark_mask);
+  if (a.set_label)
+    for (int i = 0; i < 16; ++i)
+      c.label[i] =
+          static_cast<uint8_t>((c.label[i] & ~a.label_mask[i]) | (a.label[i] & a.label_mask[i]));
+  md.mark = c.mark;
+  std::memcpy(md.label, c.label, 16);
+  c.release();
+}
+
+void Conntrack::unlink(uint32_t idx) {
+  Conn& c = table_.conn(idx);
+  if (table_.remove(idx)) zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Conntrack::update_found(unsigned ctx, Conn& c, bool reply, const Extracted& x, uint64_t now_ms,
+                             Md& md, bool& recreate) {
+  (void)ctx;
+  const unsigned dir = reply ? 1 : 0;
+  c.acquire();
+  ++c.packets[dir];
+  c.bytes[dir] += x.bytes;
+  uint8_t st;
+  if (x.key.proto == kProtoTcp) {
+    const TcpUpdate u = tcp_update(c.tcp, x.tcp, reply, opts_.tcp_seq_check);
+    switch (u.verdict) {
+      case TcpVerdict::kValid:
+        st = flow::kCsEstablished | (reply ? flow::kCsReplyDir : 0);
+        break;
+      case TcpVerdict::kValidNew:
+        st = flow::kCsNew;
+        break;
+      case TcpVerdict::kInvalid:
+        st = flow::kCsInvalid;
+        break;
+      default:  // kReopen
+        recreate = true;
+        c.release();
+        return;
+    }
+    if (u.refresh) {
+      c.tmo = static_cast<uint8_t>(tcp_class(u.timeout));
+      c.expires.store(expiry(tcp_class(u.timeout), now_ms), std::memory_order_relaxed);
+    }
+    if (reply) c.flags |= kConnReplySeen;
+  } else {
+    // UDP, other protocols, ICMP queries (OVS's other and icmp trackers): a reply makes the
+    // connection bidirectional; a second packet from the originator is still +new, later
+    // ones are +est even without a reply (as OVS's userspace tracker does).
+    st = flow::kCsEstablished | (reply ? flow::kCsReplyDir : 0);
+    if (reply) {
+      c.other = OtherState::kBidir;
+      c.flags |= kConnReplySeen;
+    } else if (c.other == OtherState::kFirst && !x.icmp) {
+      c.other = OtherState::kMultiple;
+      st = flow::kCsNew;
+    }
+    const Timeout t = other_timeout(c.other, x.icmp);
+    c.tmo = static_cast<uint8_t>(t);
+    c.expires.store(expiry(t, now_ms), std::memory_order_relaxed);
+  }
+  c.release();
+  md.state = st;
+}
+
+uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms,
+                           uint8_t& state) {
+  Counters& cs = ctr(ctx);
+  // Limits: global, then the zone's. Counted, and the packet stays +new, uncommitted.
+  if (table_.live() >= max_conns_.load(std::memory_order_relaxed)) {
+    cs.add(cs.limit_global);
+    return 0;
+  }
+  const uint16_t zone = a.zone;
+  uint32_t zl = zone_limit_[zone].load(std::memory_order_relaxed);
+  if (zl == kUseDefault) zl = default_limit_.load(std::memory_order_relaxed);
+  std::atomic<uint32_t>& zc = zone_count_[zone];
+  if (zl != 0 && zc.fetch_add(1, std::memory_order_relaxed) >= zl) {
+    zc.fetch_sub(1, std::memory_order_relaxed);
+    cs.add(cs.limit_zone);
+    return 0;
+  }
+  if (zl == 0) zc.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t idx = table_.alloc(ctx);
+  if (idx == 0) {
+    zc.fetch_sub(1, std::memory_order_relaxed);
+    cs.add(cs.table_full);
+    return 0;
+  }
+  Conn& c = table_.conn(idx);
+  c.key[0] = x.key;
+  c.key[1] = reverse_key(x.key);
+  c.packets[0] = 1;
+  c.bytes[0] = x.bytes;
+  Timeout t;
+  if (x.key.proto == kProtoTcp) {
+    t = tcp_class(tcp_new_conn(c.tcp, x.tcp));
+  } else {
+    c.other = OtherState::kFirst;
+    t = other_timeout(OtherState::kFirst, x.icmp);
+  }
+  c.tmo = static_cast<uint8_t>(t);
+  c.expires.store(expiry(t, now_ms), std::memory_order_relaxed);
+  uint32_t existing = 0;
+  if (!table_.insert(ctx, idx, existing)) {
+    table_.abandon(ctx, idx);
+    zc.fetch_sub(1, std::memory_order_relaxed);
+    if (existing == 0) cs.add(cs.table_full);
+    return existing != 0 ? UINT32_MAX : 0;  // UINT32_MAX: another context created it
+  }
+  cs.add(cs.created);
+  state = flow::kCsNew;
+  return idx;
+}
+
+void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted& x,
+                            uint64_t now_ms) {
+  Md& md = *p.md;
+  Counters& cs = ctr(ctx);
+  bool reply = false;
+  uint32_t idx = table_.find(x.key, x.hash, reply);
+  if (idx != 0) {
+    Conn& c = table_.conn(idx);
+    if (c.expires.load(std::memory_order_relaxed) < now_ms) {
+      unlink(idx);  // expired but not swept yet: as if gone
+      idx = 0;
+    } else if (a.force && reply && !x.related) {
+      unlink(idx);  // force_commit: seen from the other side, start anew
+      idx = 0;
+    }
+  }
+  if (x.related) {
+    if (idx == 0) {
+      cs.add(cs.invalid[static_cast<size_t>(Invalid::kIcmpUntracked)]);
+      md.state = flow::kCsInvalid;
+      write_md(md, a.zone, nullptr, 0, false);
+      return;
+    }
+    Conn& c = table_.conn(idx);
+    cs.add(cs.found);
+    md.state = flow::kCsRelated | (reply ? flow::kCsReplyDir : 0);
+    write_md(md, a.zone, &c, idx, reply);
+    apply_mark_label(a, c, md);
+    return;
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (idx != 0) {
+      Conn& c = table_.conn(idx);
+      cs.add(cs.found);
+      bool recreate = false;
+      update_found(ctx, c, reply, x, now_ms, md, recreate);
+      if (!recreate) {
+        if (md.state == flow::kCsInvalid) {
+          cs.add(cs.invalid[static_cast<size_t>(Invalid::kTcpWindow)]);
+          write_md(md, a.zone, nullptr, 0, false);
+          return;
+        }
+        write_md(md, a.zone, &c, idx, reply);
+        apply_mark_label(a, c, md);
+        return;
+      }
+      unlink(idx);  // a new SYN after both ends closed: the old connection goes
+      if (reply) {  // the new originator is this packet's sender
+        reply = false;
+      }
+      idx = 0;
+    }
+    // No connection: may this packet open one?
+    bool valid = true;
+    if (x.key.proto == kProtoTcp) {
+      valid = tcp_valid_new(x.tcp);
+      if (!valid) cs.add(cs.invalid[static_cast<size_t>(Invalid::kTcpFlags)]);
+    } else if (x.icmp) {
+      const uint8_t type = static_cast<uint8_t>(x.key.dport >> 8);
+      valid = x.key.family == 4 ? icmp4_is_request(type) : type == 128;
+      if (!valid) cs.add(cs.invalid[static_cast<size_t>(Invalid::kIcmpType)]);
+    }
+    if (!valid) {
+      md.state = flow::kCsInvalid;
+      write_md(md, a.zone, nullptr, 0, false);
+      return;
+    }
+    md.state = flow::kCsNew;
+    if (!a.commit) {
+      write_md(md, a.zone, nullptr, 0, false);
+      return;
+    }
+    uint8_t st = 0;
+    const uint32_t made = create(ctx, a, x, now_ms, st);
+    if (made == UINT32_MAX) {  // created meanwhile by another context: track with it
+      idx = table_.find(x.key, x.hash, reply);
+      if (idx != 0) continue;
+      md.state = flow::kCsNew;
+      write_md(md, a.zone, nullptr, 0, false);
+      return;
+    }
+    if (made == 0) {  // over a limit or no room: +new, not committed
+      write_md(md, a.zone, nullptr, 0, false);
+      return;
+    }
+    Conn& c = table_.conn(made);
+    write_md(md, a.zone, &c, made, false);
+    apply_mark_label(a, c, md);
+    return;
+  }
+}
+
+void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n, uint64_t now_ms) {
+  Counters& cs = ctr(ctx);
+  cs.add(cs.packets, n);
+  Extracted xs[32];
+  bool ok[32];
+  for (uint16_t base = 0; base < n; base += 32) {
+    const uint16_t m = std::min<uint16_t>(32, n - base);
+    // Pass 1: keys and hashes; the cached connection of an earlier ct() in this zone is
+    // reused as it is (OVS: process_one_fast).
+    for (uint16_t i = 0; i < m; ++i) {
+      Packet& p = pkts[base + i];
+      Md& md = *p.md;
+      ok[i] = false;
+      if ((md.state & flow::kCsTracked) && md.zone != a.zone) {
+        md.state = 0;
+        md.conn = 0;
+      }
+      if (md.conn != 0 && !a.force) {
+        const uint32_t idx = md.conn >> 1;
+        Conn& c = table_.conn(idx);
+        if (c.dead.load(std::memory_order_acquire) == 0) {
+          write_md(md, a.zone, &c, idx, (md.conn & 1) != 0);
+          apply_mark_label(a, c, md);
+          continue;
+        }
+      }
+      Invalid why;
+      Extracted& x = xs[i];
+      if (!extract(p, x, why)) {
+        cs.add(cs.invalid[static_cast<size_t>(why)]);
+        md.state = flow::kCsInvalid;
+        write_md(md, a.zone, nullptr, 0, false);
+        continue;
+      }
+      x.key.zone = a.zone;
+      x.hash = ConnTable::hash(x.key);
+      table_.prefetch(x.hash);
+      ok[i] = true;
+    }
+    // Pass 2: look up and update.
+    for (uint16_t i = 0; i < m; ++i)
+      if (ok[i]) process_one(ctx, a, pkts[base + i], xs[i], now_ms);
+  }
+}
+
+void Conntrack::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget) {
+  const uint32_t n = table_.sweep(ctx, now_ms, budget, [this](uint32_t idx) {
+    zone_count_[table_.conn(idx).key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+  });
+  if (n != 0) ctr(ctx).add(ctr(ctx).expired, n);
+}
+
+// ---- operator -------------------------------------------------------------------------
+
+uint32_t Conntrack::dump(uint32_t cursor, int zone, uint64_t now_ms,
+                         const std::function<bool(const Entry&)>& fn) const {
+  return table_.for_each(cursor, [&](uint32_t idx) {
+    const Conn& c = table_.conn(idx);
+    if (zone >= 0 && c.key[0].zone != zone) return true;
+    Entry e{};
+    e.orig = c.key[0];
+    e.reply = c.key[1];
+    e.mark = c.mark;
+    std::memcpy(e.label, c.label, 16);
+    const uint64_t exp = c.expires.load(std::memory_order_relaxed);
+    e.timeout_s = exp > now_ms ? static_cast<uint32_t>((exp - now_ms + 999) / 1000) : 0;
+    e.tcp_state_orig = static_cast<uint8_t>(c.tcp.peer[0].state);
+    e.tcp_state_reply = static_cast<uint8_t>(c.tcp.peer[1].state);
+    e.flags = c.flags;
+    for (int d = 0; d < 2; ++d) {
+      e.packets[d] = c.packets[d];
+      e.bytes[d] = c.bytes[d];
+    }
+    return fn(e);
+  });
+}
+
+uint32_t Conntrack::flush(int zone) {
+  uint32_t n = 0;
+  table_.for_each(0, [&](uint32_t idx) {
+    const Conn& c = table_.conn(idx);
+    if (zone < 0 || c.key[0].zone == zone) {
+      unlink(idx);
+      ++n;
+    }
+    return true;
+  });
+  return n;
+}
+
+bool Conntrack::flush_tuple(const ConnKey& k) {
+  bool reply;
+  const uint32_t idx = table_.find(k, ConnTable::hash(k), reply);
+  if (idx == 0) return false;
+  unlink(idx);
+  return true;
+}
+
+std::expected<void, std::string> Conntrack::set_max_conns(uint32_t n) {
+  if (n > table_.capacity())
+    return std::unexpected("maxconns " + std::to_string(n) + " is above the table's capacity " +
+                           std::to_string(table_.capacity()) + " (gldp --ct-capacity)");
+  max_conns_.store(n, std::memory_order_relaxed);
+  return {};
+}
+
+void Conntrack::set_zone_limit(uint16_t zone, uint32_t limit) {
+  zone_limit_[zone].store(limit, std::memory_order_relaxed);
+}
+void Conntrack::set_default_zone_limit(uint32_t limit) {
+  default_limit_.store(limit, std::memory_order_relaxed);
+}
+void Conntrack::del_zone_limit(uint16_t zone) {
+  zone_limit_[zone].store(kUseDefault, std::memory_order_relaxed);
+}
+uint32_t Conntrack::zone_limit(uint16_t zone) const {
+  const uint32_t l = zone_limit_[zone].load(std::memory_order_relaxed);
+  return l == kUseDefault ? default_limit_.load(std::memory_order_relaxed) : l;
+}
+bool Conntrack::zone_has_own_limit(uint16_t zone) const {
+  return zone_limit_[zone].load(std::memory_order_relaxed) != kUseDefault;
+}
+
+void Conntrack::set_timeout(Timeout t, uint32_t sec) {
+  timeout_ms_[static_cast<size_t>(t)] = sec * 1000;
+}
+
+Stats Conntrack::stats() const {
+  Stats s;
+  for (unsigned i = 0; i < table_.contexts(); ++i) {
+    const Counters& c = ctr_[i];
+    s.packets += c.packets.load(std::memory_order_relaxed);
+    s.found += c.found.load(std::memory_order_relaxed);
+    s.created += c.created.load(std::memory_order_relaxed);
+    s.expired += c.expired.load(std::memory_order_relaxed);
+    s.limit_global += c.limit_global.load(std::memory_order_relaxed);
+    s.limit_zone += c.limit_zone.load(std::memory_order_relaxed);
+    s.table_full += c.table_full.load(std::memory_order_relaxed);
+    for (size_t j = 0; j < s.invalid.size(); ++j)
+      s.invalid[j] += c.invalid[j].load(std::memory_order_relaxed);
+  }
+  s.n_conns = table_.live();
+  s.max_conns = max_conns();
+  s.capacity = table_.capacity();
+  s.pending_free = table_.pending_free();
+  table_.for_each(0, [&](uint32_t idx) {
+    ++s.by_proto[table_.conn(idx).key[0].proto];
+    return true;
+  });
+  return s;
+}
+
+void Conntrack::clear_stats() {
+  for (unsigned i = 0; i < table_.contexts(); ++i) {
+    Counters& c = ctr_[i];
+    c.packets = 0;
+    c.found = 0;
+    c.created = 0;
+    c.expired = 0;
+    c.limit_global = 0;
+    c.limit_zone = 0;
+    c.table_full = 0;
+    for (auto& v : c.invalid) v = 0;
+  }
+}
+
+}  // namespace gl::ct

@@ -1,0 +1,245 @@
+// conntrack.hpp — gldp's connection tracker, with OVS userspace conntrack's semantics.
+//
+// Purpose: what OVS's ct() action does to a packet: find the packet's connection in its
+// zone (both directions map to one connection), run the protocol's state machine (TCP
+// windows: tcp.hpp; UDP and other IP protocols: first/multiple/bidirectional; ICMP
+// queries: first/reply; ICMP errors: related to the connection they quote), create the
+// connection on commit, set ct_mark / ct_label, and report the result in the packet's
+// conntrack metadata (ct_state new/est/rel/rpl/inv/trk, zone, mark, label, the original
+// tuple) so that later flows match on it. Also the operator's side: dump, flush (all, a
+// zone, a tuple), connection limits (global, per zone), timeouts, counters.
+// Design, locking and memory per connection: DESIGN.md in this folder.
+//
+// Thread-safety: execute() runs on any number of contexts at once (each PMD and the
+// control thread is one context, with its own index); the operator's calls (dump, flush,
+// set_*) run on the control thread. Each context calls sweep() and quiescent() between
+// batches (the PMD loop does). No allocation, syscall or log line per packet; a new
+// connection takes a slot from its context's free cache.
+// Complexity: O(1) per packet; dump and flush O(connections).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/conntrack/conn_table.hpp"
+#include "dataplane/conntrack/tcp.hpp"
+#include "flowtables/flow_key.hpp"
+#include "flowtables/packet_parser.hpp"
+
+namespace gl::ct {
+
+// Timeout classes: TCP's (tcp.hpp) first, then OVS's other and ICMP ones.
+enum class Timeout : uint8_t {
+  kTcpSynSent,
+  kTcpSynRecv,
+  kTcpEstablished,
+  kTcpFinWait,
+  kTcpTimeWait,
+  kTcpClose,
+  kOtherFirst,
+  kOtherMultiple,
+  kOtherBidir,
+  kIcmpFirst,
+  kIcmpReply,
+  kCount
+};
+inline constexpr size_t kTimeoutCount = static_cast<size_t>(Timeout::kCount);
+// OVS's names for them (dpctl/ct-set-timeout-policy attributes).
+inline constexpr std::array<std::string_view, kTimeoutCount> kTimeoutNames = {
+    "tcp_syn_sent", "tcp_syn_recv", "tcp_established", "tcp_fin_wait", "tcp_time_wait", "tcp_close",
+    "udp_first",    "udp_single",   "udp_multiple",    "icmp_first",   "icmp_reply"};
+// OVS's defaults, seconds.
+inline constexpr std::array<uint32_t, kTimeoutCount> kDefaultTimeoutSec = {
+    30, 30, 24 * 60 * 60, 15 * 60, 45, 30, 60, 60, 30, 60, 30};
+
+// What ct() is asked to do (decoded once from the flow's action; see odp::CtAction).
+struct Action {
+  uint16_t zone = 0;
+  bool commit = false;
+  bool force = false;  // force_commit: a connection seen in the reply direction is
+                       // deleted and the packet starts a new one
+  bool set_mark = false;
+  uint32_t mark = 0, mark_mask = 0;
+  bool set_label = false;
+  uint8_t label[16] = {}, label_mask[16] = {};
+};
+
+// The conntrack metadata of a packet (the datapath keeps it beside the flow key's
+// metadata words). conn caches the connection found by the last ct() of this pass through
+// the pipeline (index << 1 | reply; 0 = none): a second ct() in the same zone reuses it
+// without running the state machine again, as OVS does; it must be cleared whenever the
+// packet leaves the pipeline (upcall, the API).
+struct Md {
+  uint8_t state = 0;  // flow::kCs* bits
+  uint16_t zone = 0;
+  uint32_t mark = 0;
+  uint8_t label[16] = {};
+  uint32_t conn = 0;
+  // ct_orig_tuple: the originator's tuple of the connection (zero when not tracked).
+  uint8_t orig_family = 0;  // 0, 4 or 6
+  uint8_t orig_proto = 0;
+  uint16_t orig_sport = 0, orig_dport = 0;  // network order (ICMP: type, code)
+  uint32_t orig_src[4] = {}, orig_dst[4] = {};
+};
+
+// One packet for execute(): the frame (writable: NAT rewrites it), what the parser found.
+struct Packet {
+  uint8_t* frame;
+  uint32_t len;
+  const flow::FlowKey* key;
+  const flow::PacketLayout* lay;
+  Md* md;
+};
+
+// Why a packet got +inv (counted per context, shown by ct-stats).
+enum class Invalid : uint8_t {
+  kNotIp,          // neither IPv4 nor IPv6
+  kFragment,       // an IP fragment (reassembly is off or failed)
+  kL3Checksum,     // bad IPv4 header checksum
+  kL4Checksum,     // bad TCP/UDP/ICMP checksum
+  kTruncated,      // L3/L4 header truncated or malformed
+  kTcpFlags,       // a TCP first segment that may not open a connection
+  kTcpWindow,      // TCP segment outside the window / bad flags on a connection
+  kIcmpType,       // an ICMP type that opens nothing and quotes nothing (e.g. an echo reply
+                   // without a connection)
+  kIcmpUntracked,  // an ICMP error quoting a packet of no tracked connection
+  kIcmpQuote,      // an ICMP error whose quoted packet is malformed, or is itself an error
+  kCount
+};
+inline constexpr std::array<std::string_view, static_cast<size_t>(Invalid::kCount)> kInvalidNames =
+    {"not_ip",    "fragment",   "l3_checksum", "l4_checksum",    "truncated",
+     "tcp_flags", "tcp_window", "icmp_type",   "icmp_untracked", "icmp_quote"};
+
+// Counters of one context (single writer, summed on read).
+struct alignas(64) Counters {
+  std::atomic<uint64_t> packets{0};       // packets that went through ct()
+  std::atomic<uint64_t> found{0};         // ... that belonged to a connection
+  std::atomic<uint64_t> created{0};       // connections committed
+  std::atomic<uint64_t> expired{0};       // connections timed out
+  std::atomic<uint64_t> limit_global{0};  // commits refused: the global limit
+  std::atomic<uint64_t> limit_zone{0};    // commits refused: the zone's limit
+  std::atomic<uint64_t> table_full{0};    // commits refused: no slot / bucket full
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Invalid::kCount)> invalid{};
+  void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+// A connection as the operator sees it (dump).
+struct Entry {
+  ConnKey orig, reply;
+  uint32_t mark;
+  uint8_t label[16];
+  uint32_t timeout_s;                       // seconds left
+  uint8_t tcp_state_orig, tcp_state_reply;  // TcpState, TCP only
+  uint8_t flags;                            // kConn*
+  uint64_t packets[2], bytes[2];
+};
+
+struct Stats {
+  uint64_t packets = 0, found = 0, created = 0, expired = 0;
+  uint64_t limit_global = 0, limit_zone = 0, table_full = 0;
+  std::array<uint64_t, static_cast<size_t>(Invalid::kCount)> invalid{};
+  uint32_t n_conns = 0;                  // live connections
+  uint32_t max_conns = 0;                // the global limit
+  uint32_t capacity = 0;                 // the table's size (upper bound of max_conns)
+  uint32_t pending_free = 0;             // removed, waiting for reclamation
+  std::array<uint32_t, 256> by_proto{};  // live connections per IP protocol
+};
+
+struct Options {
+  uint32_t capacity = 1000000;  // slots in the table (memory is touched as it fills)
+  unsigned contexts = 1;        // PMDs + the control thread
+  bool tcp_seq_check = true;
+  bool check_l4_checksum = true;
+};
+
+class Conntrack {
+ public:
+  explicit Conntrack(const Options& o);
+  Conntrack(const Conntrack&) = delete;
+  Conntrack& operator=(const Conntrack&) = delete;
+
+  // ---- packet path (any context) ----
+  // Runs ct() with `a` on n packets of context ctx at time now_ms.
+  void execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n, uint64_t now_ms);
+  // ct_clear: forget everything conntrack said about the packet.
+  static void clear(Md& md) { md = Md{}; }
+
+  // Between batches, on each context: expires up to `budget` of the context's
+  // connections and reclaims removed ones.
+  void sweep(unsigned ctx, uint64_t now_ms, uint32_t budget = 64);
+  // QSBR: each context registers once, calls quiescent() when it holds no connection.
+  int register_context() { return table_.rcu().register_reader(); }
+  void unregister_context(int slot) { table_.rcu().unregister_reader(slot); }
+  void quiescent(int slot) { table_.rcu().quiescent(slot); }
+  void offline(int slot) { table_.rcu().offline(slot); }
+  void online(int slot) { table_.rcu().online(slot); }
+
+  // ---- operator (control thread) ----
+  // Calls fn for live connections (all zones, or `zone` when >= 0) from cursor on; fn
+  // returns false to stop (resume from the returned cursor; 0 = done).
+  uint32_t dump(uint32_t cursor, int zone, uint64_t now_ms,
+                const std::function<bool(const Entry&)>& fn) const;
+  // Removes every connection (zone < 0) or a zone's; returns how many.
+  uint32_t flush(int zone);
+  // Removes the connection with this tuple (either direction) in k.zone; false if none.
+  bool flush_tuple(const ConnKey& k);
+  // The global limit (<= capacity(): EINVAL beyond it).
+  std::expected<void, std::string> set_max_conns(uint32_t n);
+  uint32_t max_conns() const { return max_conns_.load(std::memory_order_relaxed); }
+  uint32_t n_conns() const { return table_.live(); }
+  uint32_t capacity() const { return table_.capacity(); }
+  // Zone limits: 0 = unlimited. The default applies to zones without their own.
+  void set_zone_limit(uint16_t zone, uint32_t limit);
+  void set_default_zone_limit(uint32_t limit);
+  void del_zone_limit(uint16_t zone);  // back to the default
+  uint32_t zone_limit(uint16_t zone) const;
+  uint32_t default_zone_limit() const { return default_limit_.load(std::memory_order_relaxed); }
+  bool zone_has_own_limit(uint16_t zone) const;
+  uint32_t zone_count(uint16_t zone) const {
+    return zone_count_[zone].load(std::memory_order_relaxed);
+  }
+  // Timeout of a class, seconds (the default policy; settable for tests and operators).
+  void set_timeout(Timeout t, uint32_t sec);
+  uint32_t timeout(Timeout t) const { return timeout_ms_[static_cast<size_t>(t)] / 1000; }
+  void set_tcp_seq_check(bool on) { opts_.tcp_seq_check = on; }
+  bool tcp_seq_check() const { return opts_.tcp_seq_check; }
+  Stats stats() const;
+  void clear_stats();
+
+ private:
+  struct Extracted;  // a packet's key and what the state machines need of it
+  bool extract(const Packet& p, Extracted& x, Invalid& why) const;
+  void process_one(unsigned ctx, const Action& a, Packet& p, Extracted& x, uint64_t now_ms);
+  uint32_t create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms,
+                  uint8_t& state);
+  void update_found(unsigned ctx, Conn& c, bool reply, const Extracted& x, uint64_t now_ms, Md& md,
+                    bool& recreate);
+  void write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply) const;
+  void apply_mark_label(const Action& a, Conn& c, Md& md) const;
+  void unlink(uint32_t idx);  // remove + zone accounting
+  uint64_t expiry(Timeout t, uint64_t now_ms) const {
+    return now_ms + timeout_ms_[static_cast<size_t>(t)];
+  }
+  Counters& ctr(unsigned ctx) { return ctr_[ctx]; }
+
+  Options opts_;
+  ConnTable table_;
+  std::unique_ptr<Counters[]> ctr_;
+  std::array<uint32_t, kTimeoutCount> timeout_ms_{};
+  std::atomic<uint32_t> max_conns_;
+  std::atomic<uint32_t> default_limit_{0};
+  std::unique_ptr<std::atomic<uint32_t>[]> zone_limit_;  // 65536; kNoLimit = use default
+  std::unique_ptr<std::atomic<uint32_t>[]> zone_count_;  // 65536
+  static constexpr uint32_t kUseDefault = UINT32_MAX;
+};
+
+}  // namespace gl::ct
