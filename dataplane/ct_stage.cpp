@@ -28,7 +28,8 @@ inline void ct_to_md(const ct::Md& c, PacketMd& m) {
 }  // namespace
 
 void Pmd::ct_run(const ct::Action& a, rte_mbuf* const* pkts, PacketMd* md,
-                 const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n) {
+                 const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n,
+                 bool* rewritten) {
   ct::Md cmd[kBatch];
   ct::Packet cp[kBatch];
   ct::Conntrack& ct = dp_.conntrack();
@@ -42,7 +43,10 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf* const* pkts, PacketMd* md,
                          &lay[off + i], &cmd[i]};
     }
     ct.execute(index_, a, cp, m, dp_.ct_now_ms(now_tsc_));
-    for (uint16_t i = 0; i < m; ++i) ct_to_md(cmd[i], md[off + i]);
+    for (uint16_t i = 0; i < m; ++i) {
+      ct_to_md(cmd[i], md[off + i]);
+      if (rewritten != nullptr) rewritten[off + i] = cp[i].rewritten;
+    }
   }
   if (is_control_) ct.offline(ct_slot_);
 }

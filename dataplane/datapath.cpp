@@ -57,7 +57,6 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     if (v.type != OVS_ACTION_ATTR_CT) continue;
     auto c = odp::decode_ct(v.payload);
     if (!c) return std::unexpected(c.error());
-    if (c->has_nat) return std::unexpected("ct: nat is not supported by gldp yet");
     if (c->helper != odp::kCtHelperNone)
       return std::unexpected("ct: helpers (ALGs) are not supported by gldp yet");
     if (c->timeout[0] != 0)
@@ -77,6 +76,16 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     a.set_label = c->has_labels;
     std::memcpy(a.label, c->labels, 16);
     std::memcpy(a.label_mask, c->labels_mask, 16);
+    if (c->has_nat) {
+      a.nat = true;
+      a.nat_src = c->nat.src;
+      a.nat_dst = c->nat.dst;
+      a.nat_family = c->nat.family;
+      std::memcpy(a.ip_min, c->nat.ip_min, 16);
+      std::memcpy(a.ip_max, c->nat.ip_max, 16);
+      a.port_min = c->nat.port_min;
+      a.port_max = c->nat.port_max;
+    }
     out.payload[out.n++] = v.payload.data();
   }
   return {};

@@ -89,26 +89,33 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         break;
       }
       case OVS_ACTION_ATTR_SET:
-        apply_set(m, md, lay, p, false);
-        modified = true;
+      case OVS_ACTION_ATTR_SET_MASKED: {
+        apply_set(m, md, lay, p, type == OVS_ACTION_ATTR_SET_MASKED);
+        uint16_t key_type = 0;
+        if (p.size() >= 4) std::memcpy(&key_type, p.data() + 2, 2);
+        if (key_type != OVS_KEY_ATTR_SKB_MARK && key_type != OVS_KEY_ATTR_PRIORITY) {
+          modified = true;
+          // New addresses or ports: a later ct() looks the connection up again (OVS
+          // forgets the cached connection when it rewrites L3/L4 headers).
+          if (key_type != OVS_KEY_ATTR_ETHERNET) md.ct_conn = 0;
+        }
         break;
-      case OVS_ACTION_ATTR_SET_MASKED:
-        apply_set(m, md, lay, p, true);
-        modified = true;
-        break;
+      }
       case OVS_ACTION_ATTR_CT: {
         const ct::Action* ca = cts != nullptr ? cts->find(p.data()) : nullptr;
         if (ca == nullptr) break;  // cannot happen: every ct() was decoded with its list
+        bool natted = false;
         if (!modified) {
-          ct_run(*ca, &m, &md, &key, &lay, 1);
+          ct_run(*ca, &m, &md, &key, &lay, 1, &natted);
         } else {  // the tracker reads headers: parse what the actions made of the packet
           flow::FlowKey k2;
           flow::PacketLayout lay2;
           std::memcpy(&k2, &md, sizeof md);
           flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), k2,
                              lay2);
-          ct_run(*ca, &m, &md, &k2, &lay2, 1);
+          ct_run(*ca, &m, &md, &k2, &lay2, 1, &natted);
         }
+        modified |= natted;
         break;
       }
       case OVS_ACTION_ATTR_CT_CLEAR:

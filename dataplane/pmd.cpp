@@ -271,11 +271,17 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
       // ct() first (OVS's ct(...),recirc(N)): the run goes through the tracker as one
       // batch, then each packet runs the rest of the actions.
       PacketMd mds[kBatch];
+      bool natted[kBatch];
       for (uint16_t j = i; j < end; ++j) std::memcpy(&mds[j - i], &keys[j], sizeof(PacketMd));
-      ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i);
+      ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i, natted);
       const std::span<const uint8_t> rest = after_first(a->span());
-      for (uint16_t j = i; j < end; ++j)
+      for (uint16_t j = i; j < end; ++j) {
+        // NAT rewrote the packet: a later ct() in the list must see the new headers.
+        if (natted[j - i] && a->ct.n > 1)
+          flow::parse_packet(rte_pktmbuf_mtod(good[j], const uint8_t*),
+                             rte_pktmbuf_data_len(good[j]), keys[j], lay[j]);
         exec_actions(good[j], mds[j - i], keys[j], lay[j], rest, true, 0, &a->ct);
+      }
       i = end;
       continue;
     }

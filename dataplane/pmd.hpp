@@ -158,8 +158,9 @@ class Pmd {
                     const CtActions* cts = nullptr);
   // Conntrack stage (ct_stage.cpp): ct() with `a` on pkts[0, n) (their keys and layouts
   // from the parser), updating md; one tracker batch. The packets stay the caller's.
+  // rewritten[i] (if given): NAT changed packet i (its key is stale).
   void ct_run(const ct::Action& a, rte_mbuf* const* pkts, PacketMd* md, const flow::FlowKey* keys,
-              const flow::PacketLayout* lay, uint16_t n);
+              const flow::PacketLayout* lay, uint16_t n, bool* rewritten = nullptr);
   // ESP: runs `type` (esp_encrypt of `group` / esp_decrypt) on pkts[0, n) as one burst,
   // then the rest of the flow's actions on each packet that survived. Takes ownership.
   void esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,

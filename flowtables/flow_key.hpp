@@ -42,6 +42,8 @@ inline constexpr uint8_t kCsRelated = 0x04;
 inline constexpr uint8_t kCsReplyDir = 0x08;
 inline constexpr uint8_t kCsInvalid = 0x10;
 inline constexpr uint8_t kCsTracked = 0x20;
+inline constexpr uint8_t kCsSrcNat = 0x40;
+inline constexpr uint8_t kCsDstNat = 0x80;
 
 struct alignas(8) FlowKey {
   // w0

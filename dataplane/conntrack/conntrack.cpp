@@ -15,8 +15,6 @@ constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIcmp6 = 58;
-constexpr uint8_t kProtoSctp = 132;
-constexpr uint8_t kProtoUdpLite = 136;
 
 inline uint16_t rd16(const uint8_t* p) {
   uint16_t v;
@@ -24,22 +22,21 @@ inline uint16_t rd16(const uint8_t* p) {
   return v;
 }
 
-// ICMP queries that open a connection (request types), and their replies.
-bool icmp4_is_request(uint8_t t) {
-  return t == 8 || t == 13 || t == 15 || t == 17;
+// ICMP types as OVS's tracker knows them: queries that open a connection, their replies,
+// and errors that relate to one. Any other type (router advertisements, ND, MLD, address
+// mask, ...) cannot be tracked: +inv.
+bool icmp_is_request(uint8_t family, uint8_t t) {
+  return family == 4 ? (t == 8 || t == 13 || t == 15) : t == 128;
 }
-bool icmp4_is_reply(uint8_t t) {
-  return t == 0 || t == 14 || t == 16 || t == 18;
+bool icmp_is_reply(uint8_t family, uint8_t t) {
+  return family == 4 ? (t == 0 || t == 14 || t == 16) : t == 129;
 }
-bool icmp4_is_error(uint8_t t) {
-  return t == 3 || t == 4 || t == 5 || t == 11 || t == 12;
-}
-bool icmp6_is_error(uint8_t t) {
-  return t >= 1 && t <= 4;
+bool icmp_is_error(uint8_t family, uint8_t t) {
+  return family == 4 ? (t == 3 || t == 4 || t == 5 || t == 11 || t == 12) : (t >= 1 && t <= 4);
 }
 
 Timeout other_timeout(OtherState s, bool icmp) {
-  if (icmp) return s == OtherState::kFirst ? Timeout::kIcmpFirst : Timeout::kIcmpReply;
+  if (icmp) return s == OtherState::kBidir ? Timeout::kIcmpReply : Timeout::kIcmpFirst;
   switch (s) {
     case OtherState::kFirst:
       return Timeout::kOtherFirst;
@@ -55,27 +52,31 @@ Timeout tcp_class(TcpTimeout t) {
 }
 static_assert(static_cast<int>(Timeout::kTcpClose) == static_cast<int>(TcpTimeout::kClosed));
 
-// An L4 header of proto at l4 (len bytes of IP payload) into the key's ports; false when
-// truncated. ICMP queries: sport = identifier, dport = type << 8 | code.
-bool l4_ports(uint8_t proto, uint8_t family, const uint8_t* l4, uint32_t len, ConnKey& k) {
+// The key's ports from an L4 header of proto at l4 (len bytes of IP payload). TCP and UDP:
+// the ports, never 0; ICMP queries: sport = identifier, dport = type << 8 | code (code 0).
+// Every other protocol is tracked by addresses alone, as OVS does (SCTP too).
+Invalid l4_key(uint8_t proto, uint8_t family, const uint8_t* l4, uint32_t len, bool quoted,
+               ConnKey& k) {
   switch (proto) {
     case kProtoTcp:
     case kProtoUdp:
-    case kProtoSctp:
-    case kProtoUdpLite:
-      if (len < 8) return false;
+      // A quoted packet needs only its first 8 bytes (ICMPv6 quotes the whole TCP header).
+      if (len < (proto == kProtoTcp && (!quoted || family == 6) ? 20u : 8u))
+        return Invalid::kTruncated;
       k.sport = rd16(l4);
       k.dport = rd16(l4 + 2);
-      return true;
+      if (k.sport == 0 || k.dport == 0) return Invalid::kPortZero;
+      return Invalid::kCount;
     case kProtoIcmp:
     case kProtoIcmp6:
-      if (len < 8 || (proto == kProtoIcmp) != (family == 4)) return false;
+      if (len < 8 || (proto == kProtoIcmp) != (family == 4)) return Invalid::kTruncated;
+      if (!(icmp_is_request(family, l4[0]) || icmp_is_reply(family, l4[0])) || l4[1] != 0)
+        return Invalid::kIcmpType;
       k.sport = rd16(l4 + 4);
-      k.dport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
-      return true;
+      k.dport = static_cast<uint16_t>(l4[0] << 8);
+      return Invalid::kCount;
     default:
-      k.sport = k.dport = 0;
-      return true;
+      return Invalid::kCount;
   }
 }
 
@@ -143,140 +144,125 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
     std::memcpy(key.dst, k.ipv6_dst, 16);
   }
   const uint8_t proto = k.nw_proto;
-  const bool known_l4 = proto == kProtoTcp || proto == kProtoUdp || proto == kProtoIcmp ||
-                        proto == kProtoIcmp6 || proto == kProtoSctp || proto == kProtoUdpLite;
-  if (!known_l4) return true;  // other IP protocols: addresses and protocol only
-  if (!lay.has_l4() || lay.l4_proto != proto) {
+  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoIcmp && proto != kProtoIcmp6)
+    return true;  // other IP protocols: addresses and protocol only
+  if (lay.l4_ofs == flow::kNoOffset || lay.l4_proto != proto) {
     why = Invalid::kTruncated;
     return false;
   }
   const uint8_t* l4 = p.frame + lay.l4_ofs;
   const uint32_t l4_len = lay.l4_len;
-  // L4 checksums (OVS's conntrack checks them too: a corrupt segment must not move the
-  // state). UDP over IPv4 may carry none.
-  if (opts_.check_l4_checksum &&
-      (proto == kProtoTcp || proto == kProtoUdp || proto == kProtoIcmp || proto == kProtoIcmp6)) {
+  if (proto == kProtoTcp) {
+    if (!tcp_parse(l4, l4_len, x.tcp)) {
+      why = Invalid::kTruncated;
+      return false;
+    }
+  } else if (proto == kProtoUdp) {
+    const uint32_t ulen = l4_len >= 8 ? static_cast<uint32_t>(l4[4] << 8 | l4[5]) : 0;
+    if (ulen < 8 || ulen > l4_len) {
+      why = Invalid::kTruncated;
+      return false;
+    }
+  } else if (l4_len < 8) {
+    why = Invalid::kTruncated;
+    return false;
+  }
+  // L4 checksums (OVS's tracker checks them on every packet it looks up: a corrupt
+  // segment must not move the state). UDP over IPv4 may carry none.
+  if (opts_.check_l4_checksum) {
     uint32_t sum = 0;
     if (proto != kProtoIcmp) {
       sum = family == 4 ? flow::ipv4_pseudo_sum(k.ipv4_src, k.ipv4_dst, proto,
                                                 static_cast<uint16_t>(l4_len))
                         : flow::ipv6_pseudo_sum(k.ipv6_src, k.ipv6_dst, proto, l4_len);
     }
-    const bool no_udp_sum = proto == kProtoUdp && family == 4 && l4_len >= 8 && rd16(l4 + 6) == 0;
+    const bool no_udp_sum = proto == kProtoUdp && family == 4 && rd16(l4 + 6) == 0;
     if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) {
       why = Invalid::kL4Checksum;
       return false;
     }
   }
-  if (proto == kProtoTcp) {
-    if (!tcp_parse(l4, l4_len, x.tcp)) {
-      why = Invalid::kTruncated;
-      return false;
-    }
-    key.sport = rd16(l4);
-    key.dport = rd16(l4 + 2);
-    return true;
+  if (proto == kProtoTcp || proto == kProtoUdp) {
+    why = l4_key(proto, family, l4, l4_len, false, key);
+    return why == Invalid::kCount;
   }
-  if (proto != kProtoIcmp && proto != kProtoIcmp6) return l4_ports(proto, family, l4, l4_len, key);
 
   // ICMP: queries are connections of their own; errors relate to the connection of the
   // packet they quote; anything else cannot be tracked.
-  const uint8_t type = l4[0];
-  const bool error = family == 4 ? icmp4_is_error(type) : icmp6_is_error(type);
-  if (!error) {
-    const bool query = family == 4 ? (icmp4_is_request(type) || icmp4_is_reply(type))
-                                   : (type == 128 || type == 129);
-    if (!query) {
-      why = Invalid::kIcmpType;
-      return false;
-    }
-    x.icmp = true;
-    return l4_ports(proto, family, l4, l4_len, key);
+  if (!icmp_is_error(family, l4[0])) {
+    why = l4_key(proto, family, l4, l4_len, false, key);
+    x.icmp = why == Invalid::kCount;
+    return x.icmp;
   }
-  // The quoted packet: an IP header (whose source must be this packet's destination: it
-  // was sent by the host the error goes back to) and at least 8 bytes of its L4 header.
+  // The quoted packet: an IP header whose source must be this packet's destination (it
+  // was sent by the host the error goes back to) and the start of its L4 header.
   const uint8_t* in = l4 + 8;
   const uint32_t in_len = l4_len - 8;
   ConnKey q{};
-  q.zone = 0;
   q.family = family;
   const uint8_t* ql4;
   uint32_t ql4_len;
+  why = Invalid::kIcmpQuote;
   if (family == 4) {
-    if (in_len < 20 || (in[0] >> 4) != 4) {
-      why = Invalid::kIcmpQuote;
-      return false;
-    }
+    if (in_len < 20 || (in[0] >> 4) != 4) return false;
     const uint32_t ihl = (in[0] & 0x0fu) * 4u;
     const uint16_t frag = static_cast<uint16_t>(in[6] << 8 | in[7]);
-    if (ihl < 20 || in_len < ihl || (frag & 0x1fff) != 0) {
-      why = Invalid::kIcmpQuote;
-      return false;
-    }
+    if (ihl < 20 || in_len < ihl || (frag & 0x3fff) != 0) return false;  // MF or offset
     std::memcpy(&q.src[0], in + 12, 4);
     std::memcpy(&q.dst[0], in + 16, 4);
     q.proto = in[9];
     ql4 = in + ihl;
     ql4_len = in_len - ihl;
-    if (q.src[0] != key.dst[0]) {
-      why = Invalid::kIcmpQuote;
-      return false;
-    }
   } else {
-    if (in_len < 40 || (in[0] >> 4) != 6) {
-      why = Invalid::kIcmpQuote;
-      return false;
-    }
+    if (in_len < 40 || (in[0] >> 4) != 6) return false;
     std::memcpy(q.src, in + 8, 16);
     std::memcpy(q.dst, in + 24, 16);
     q.proto = in[6];
     ql4 = in + 40;
     ql4_len = in_len - 40;
-    if (std::memcmp(q.src, key.dst, 16) != 0) {
-      why = Invalid::kIcmpQuote;
-      return false;
-    }
   }
-  if (!l4_ports(q.proto, family, ql4, ql4_len, q)) {
-    why = Invalid::kIcmpQuote;
-    return false;
-  }
-  if (q.proto == proto) {  // an error about an ICMP error is never related
-    const uint8_t qt = ql4[0];
-    if (family == 4 ? !(icmp4_is_request(qt) || icmp4_is_reply(qt)) : !(qt == 128 || qt == 129)) {
-      why = Invalid::kIcmpQuote;
-      return false;
-    }
-  }
+  if (std::memcmp(q.src, key.dst, 16) != 0) return false;
+  // An error about an error is never related (l4_key refuses non-query ICMP types).
+  if (l4_key(q.proto, family, ql4, ql4_len, true, q) != Invalid::kCount) return false;
   key = reverse_key(q);
   x.related = true;
   return true;
 }
 
-void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply) const {
+void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply,
+                         const ConnKey* own) const {
   md.state |= flow::kCsTracked;
   md.zone = zone;
   md.conn = c != nullptr ? (idx << 1 | (reply ? 1u : 0u)) : 0;
   if (c == nullptr) {
     md.mark = 0;
     std::memset(md.label, 0, 16);
+  } else {
+    md.mark = c->mark;
+    std::memcpy(md.label, c->label, 16);
+  }
+  // ct_orig_tuple: the connection's originator, else the packet's own tuple (a +new
+  // packet not committed), else none.
+  const ConnKey* o = c != nullptr ? &c->key[0] : own;
+  if (o == nullptr) {
     md.orig_family = 0;
+    md.orig_proto = 0;
+    md.orig_sport = md.orig_dport = 0;
+    std::memset(md.orig_src, 0, 16);
+    std::memset(md.orig_dst, 0, 16);
     return;
   }
-  md.mark = c->mark;
-  std::memcpy(md.label, c->label, 16);
-  const ConnKey& o = c->key[0];
-  md.orig_family = o.family;
-  md.orig_proto = o.proto;
-  std::memcpy(md.orig_src, o.src, 16);
-  std::memcpy(md.orig_dst, o.dst, 16);
-  if (o.proto == kProtoIcmp || o.proto == kProtoIcmp6) {
+  md.orig_family = o->family;
+  md.orig_proto = o->proto;
+  std::memcpy(md.orig_src, o->src, 16);
+  std::memcpy(md.orig_dst, o->dst, 16);
+  if (o->proto == kProtoIcmp || o->proto == kProtoIcmp6) {
     // ct_tp_src/dst of ICMP: type and code of the originating packet (network order).
-    md.orig_sport = flow::hton16(static_cast<uint16_t>(o.dport >> 8));
-    md.orig_dport = flow::hton16(static_cast<uint16_t>(o.dport & 0xff));
+    md.orig_sport = flow::hton16(static_cast<uint16_t>(o->dport >> 8));
+    md.orig_dport = flow::hton16(static_cast<uint16_t>(o->dport & 0xff));
   } else {
-    md.orig_sport = o.sport;
-    md.orig_dport = o.dport;
+    md.orig_sport = o->sport;
+    md.orig_dport = o->dport;
   }
 }
 
@@ -298,74 +284,69 @@ void Conntrack::unlink(uint32_t idx) {
   if (table_.remove(idx)) zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
 }
 
-void Conntrack::update_found(unsigned ctx, Conn& c, bool reply, const Extracted& x, uint64_t now_ms,
-                             Md& md, bool& recreate) {
-  (void)ctx;
+Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& x,
+                                          uint64_t now_ms) {
   const unsigned dir = reply ? 1 : 0;
+  Update r = Update::kValid;
   c.acquire();
   ++c.packets[dir];
   c.bytes[dir] += x.bytes;
-  uint8_t st;
   if (x.key.proto == kProtoTcp) {
     const TcpUpdate u = tcp_update(c.tcp, x.tcp, reply, opts_.tcp_seq_check);
     switch (u.verdict) {
       case TcpVerdict::kValid:
-        st = flow::kCsEstablished | (reply ? flow::kCsReplyDir : 0);
         break;
       case TcpVerdict::kValidNew:
-        st = flow::kCsNew;
+        r = Update::kValidNew;
         break;
       case TcpVerdict::kInvalid:
-        st = flow::kCsInvalid;
+        r = Update::kInvalid;
         break;
-      default:  // kReopen
-        recreate = true;
-        c.release();
-        return;
+      case TcpVerdict::kReopen:
+        r = Update::kReopen;
+        break;
     }
-    if (u.refresh) {
+    if (u.refresh && r != Update::kInvalid && r != Update::kReopen) {
       c.tmo = static_cast<uint8_t>(tcp_class(u.timeout));
       c.expires.store(expiry(tcp_class(u.timeout), now_ms), std::memory_order_relaxed);
     }
-    if (reply) c.flags |= kConnReplySeen;
   } else {
-    // UDP, other protocols, ICMP queries (OVS's other and icmp trackers): a reply makes the
-    // connection bidirectional; a second packet from the originator is still +new, later
-    // ones are +est even without a reply (as OVS's userspace tracker does).
-    st = flow::kCsEstablished | (reply ? flow::kCsReplyDir : 0);
+    // UDP, other protocols, ICMP queries (OVS's "other" and "icmp" trackers): a reply
+    // makes the connection bidirectional; until then every packet from the originator is
+    // +new (first -> multiple for the others).
     if (reply) {
       c.other = OtherState::kBidir;
-      c.flags |= kConnReplySeen;
-    } else if (c.other == OtherState::kFirst && !x.icmp) {
-      c.other = OtherState::kMultiple;
-      st = flow::kCsNew;
+    } else if (c.other != OtherState::kBidir) {
+      if (!x.icmp) c.other = OtherState::kMultiple;
+      r = Update::kValidNew;
     }
     const Timeout t = other_timeout(c.other, x.icmp);
     c.tmo = static_cast<uint8_t>(t);
     c.expires.store(expiry(t, now_ms), std::memory_order_relaxed);
   }
+  if (reply) c.flags |= kConnReplySeen;
   c.release();
-  md.state = st;
+  return r;
 }
 
-uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms,
-                           uint8_t& state) {
+uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms) {
   Counters& cs = ctr(ctx);
-  // Limits: global, then the zone's. Counted, and the packet stays +new, uncommitted.
-  if (table_.live() >= max_conns_.load(std::memory_order_relaxed)) {
-    cs.add(cs.limit_global);
-    return 0;
-  }
+  // Limits: the zone's (its own, else the default), then the global one. A refused commit
+  // is counted; the packet stays +new, not committed (as OVS).
   const uint16_t zone = a.zone;
   uint32_t zl = zone_limit_[zone].load(std::memory_order_relaxed);
   if (zl == kUseDefault) zl = default_limit_.load(std::memory_order_relaxed);
   std::atomic<uint32_t>& zc = zone_count_[zone];
-  if (zl != 0 && zc.fetch_add(1, std::memory_order_relaxed) >= zl) {
+  if (zc.fetch_add(1, std::memory_order_relaxed) >= zl && zl != 0) {
     zc.fetch_sub(1, std::memory_order_relaxed);
     cs.add(cs.limit_zone);
     return 0;
   }
-  if (zl == 0) zc.fetch_add(1, std::memory_order_relaxed);
+  if (table_.live() >= max_conns_.load(std::memory_order_relaxed)) {
+    zc.fetch_sub(1, std::memory_order_relaxed);
+    cs.add(cs.limit_global);
+    return 0;
+  }
   const uint32_t idx = table_.alloc(ctx);
   if (idx == 0) {
     zc.fetch_sub(1, std::memory_order_relaxed);
@@ -386,15 +367,20 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
   }
   c.tmo = static_cast<uint8_t>(t);
   c.expires.store(expiry(t, now_ms), std::memory_order_relaxed);
+  if ((a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash)) {
+    table_.abandon(ctx, idx);
+    zc.fetch_sub(1, std::memory_order_relaxed);
+    cs.add(cs.nat_exhausted);  // as OVS: +new, neither committed nor translated
+    return 0;
+  }
   uint32_t existing = 0;
   if (!table_.insert(ctx, idx, existing)) {
     table_.abandon(ctx, idx);
     zc.fetch_sub(1, std::memory_order_relaxed);
     if (existing == 0) cs.add(cs.table_full);
-    return existing != 0 ? UINT32_MAX : 0;  // UINT32_MAX: another context created it
+    return existing != 0 ? kRaced : 0;
   }
   cs.add(cs.created);
-  state = flow::kCsNew;
   return idx;
 }
 
@@ -402,11 +388,32 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
                             uint64_t now_ms) {
   Md& md = *p.md;
   Counters& cs = ctr(ctx);
+  auto invalid = [&](Invalid why) {
+    cs.add(cs.invalid[static_cast<size_t>(why)]);
+    md.state = flow::kCsInvalid;
+  };
   bool reply = false;
-  uint32_t idx = table_.find(x.key, x.hash, reply);
+  uint32_t idx = 0;
+  // A packet an earlier ct() in this zone translated carries the translated tuple: its
+  // reverse is one of the connection's keys (OVS: initial_conn_lookup).
+  const bool natted = (md.state & (flow::kCsSrcNat | flow::kCsDstNat)) != 0;
+  if (natted) {
+    const ConnKey r = reverse_key(x.key);
+    idx = table_.find(r, ConnTable::hash(r), reply);
+    if (idx != 0) reply = !reply;
+  }
+  if (idx == 0) idx = table_.find(x.key, x.hash, reply);
+  // NAT applies once per zone: to a packet not translated yet, when ct() asks for it.
+  const bool do_nat = a.nat && !natted;
+  auto nat = [&](const Conn& c, bool dir, bool related) {
+    if (!do_nat || (c.flags & (kConnSnat | kConnDnat)) == 0) return;
+    nat_packet(c, dir, related, p);
+    const bool src = ((c.flags & kConnSnat) != 0) != dir;  // the side that changed
+    md.state |= src ? flow::kCsSrcNat : flow::kCsDstNat;
+  };
   if (idx != 0) {
     Conn& c = table_.conn(idx);
-    if (c.expires.load(std::memory_order_relaxed) < now_ms) {
+    if (c.expires.load(std::memory_order_relaxed) <= now_ms) {
       unlink(idx);  // expired but not swept yet: as if gone
       idx = 0;
     } else if (a.force && reply && !x.related) {
@@ -414,80 +421,91 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
       idx = 0;
     }
   }
-  if (x.related) {
+  if (x.related) {  // an ICMP error: related to the connection it quotes, or invalid
     if (idx == 0) {
-      cs.add(cs.invalid[static_cast<size_t>(Invalid::kIcmpUntracked)]);
-      md.state = flow::kCsInvalid;
-      write_md(md, a.zone, nullptr, 0, false);
+      invalid(Invalid::kIcmpUntracked);
+      write_md(md, a.zone, nullptr, 0, false, nullptr);
+      md.conn = 0;
       return;
     }
     Conn& c = table_.conn(idx);
     cs.add(cs.found);
-    md.state = flow::kCsRelated | (reply ? flow::kCsReplyDir : 0);
-    write_md(md, a.zone, &c, idx, reply);
+    md.state |= flow::kCsRelated | (reply ? flow::kCsReplyDir : 0);
+    write_md(md, a.zone, &c, idx, reply, nullptr);
     apply_mark_label(a, c, md);
+    nat(c, reply, true);
+    if (a.nat) md.conn = 0;
     return;
   }
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  if (idx != 0) {
+    Conn& c = table_.conn(idx);
+    cs.add(cs.found);
+    switch (update_found(c, reply, x, now_ms)) {
+      case Update::kValid:
+        md.state = static_cast<uint8_t>((md.state | flow::kCsEstablished) & ~flow::kCsNew);
+        if (reply) md.state |= flow::kCsReplyDir;
+        break;
+      case Update::kValidNew:
+        md.state |= flow::kCsNew;
+        break;
+      case Update::kInvalid:
+        invalid(Invalid::kTcpWindow);
+        break;
+      case Update::kReopen:
+        unlink(idx);  // a new SYN after both ends closed: the old connection goes
+        idx = 0;
+        break;
+    }
+    if (idx != 0) {
+      write_md(md, a.zone, &c, idx, reply, nullptr);
+      apply_mark_label(a, c, md);
+      nat(c, reply, false);
+      if (a.nat) md.conn = 0;
+      return;
+    }
+  }
+  // No connection: may this packet open one?
+  if (x.key.proto == kProtoTcp && !tcp_valid_new(x.tcp)) {
+    invalid(Invalid::kTcpFlags);
+    write_md(md, a.zone, nullptr, 0, false, nullptr);
+    return;
+  }
+  if (x.icmp && !icmp_is_request(x.key.family, static_cast<uint8_t>(x.key.dport >> 8))) {
+    invalid(Invalid::kIcmpType);  // e.g. an echo reply without its request
+    write_md(md, a.zone, nullptr, 0, false, nullptr);
+    return;
+  }
+  md.state = flow::kCsNew;
+  uint32_t made = a.commit ? create(ctx, a, x, now_ms) : 0;
+  if (made == kRaced) {
+    // Another context created it meanwhile (the two directions, or two copies, on two
+    // PMDs): track the packet with that connection.
+    idx = table_.find(x.key, x.hash, reply);
+    made = 0;
     if (idx != 0) {
       Conn& c = table_.conn(idx);
-      cs.add(cs.found);
-      bool recreate = false;
-      update_found(ctx, c, reply, x, now_ms, md, recreate);
-      if (!recreate) {
-        if (md.state == flow::kCsInvalid) {
-          cs.add(cs.invalid[static_cast<size_t>(Invalid::kTcpWindow)]);
-          write_md(md, a.zone, nullptr, 0, false);
-          return;
-        }
-        write_md(md, a.zone, &c, idx, reply);
-        apply_mark_label(a, c, md);
-        return;
+      const Update u = update_found(c, reply, x, now_ms);
+      if (u == Update::kValid) {
+        md.state = flow::kCsEstablished | (reply ? flow::kCsReplyDir : 0);
+      } else if (u == Update::kInvalid) {
+        invalid(Invalid::kTcpWindow);
       }
-      unlink(idx);  // a new SYN after both ends closed: the old connection goes
-      if (reply) {  // the new originator is this packet's sender
-        reply = false;
-      }
-      idx = 0;
-    }
-    // No connection: may this packet open one?
-    bool valid = true;
-    if (x.key.proto == kProtoTcp) {
-      valid = tcp_valid_new(x.tcp);
-      if (!valid) cs.add(cs.invalid[static_cast<size_t>(Invalid::kTcpFlags)]);
-    } else if (x.icmp) {
-      const uint8_t type = static_cast<uint8_t>(x.key.dport >> 8);
-      valid = x.key.family == 4 ? icmp4_is_request(type) : type == 128;
-      if (!valid) cs.add(cs.invalid[static_cast<size_t>(Invalid::kIcmpType)]);
-    }
-    if (!valid) {
-      md.state = flow::kCsInvalid;
-      write_md(md, a.zone, nullptr, 0, false);
+      write_md(md, a.zone, &c, idx, reply, nullptr);
+      apply_mark_label(a, c, md);
+      nat(c, reply, false);
+      if (a.nat) md.conn = 0;
       return;
     }
-    md.state = flow::kCsNew;
-    if (!a.commit) {
-      write_md(md, a.zone, nullptr, 0, false);
-      return;
-    }
-    uint8_t st = 0;
-    const uint32_t made = create(ctx, a, x, now_ms, st);
-    if (made == UINT32_MAX) {  // created meanwhile by another context: track with it
-      idx = table_.find(x.key, x.hash, reply);
-      if (idx != 0) continue;
-      md.state = flow::kCsNew;
-      write_md(md, a.zone, nullptr, 0, false);
-      return;
-    }
-    if (made == 0) {  // over a limit or no room: +new, not committed
-      write_md(md, a.zone, nullptr, 0, false);
-      return;
-    }
-    Conn& c = table_.conn(made);
-    write_md(md, a.zone, &c, made, false);
-    apply_mark_label(a, c, md);
+  }
+  if (made == 0) {  // not committed (no commit, over a limit, no room): +new
+    write_md(md, a.zone, nullptr, 0, false, &x.key);
     return;
   }
+  Conn& c = table_.conn(made);
+  write_md(md, a.zone, &c, made, false, nullptr);
+  apply_mark_label(a, c, md);
+  nat(c, false, false);
+  if (a.nat) md.conn = 0;
 }
 
 void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n, uint64_t now_ms) {
@@ -497,21 +515,27 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
   bool ok[32];
   for (uint16_t base = 0; base < n; base += 32) {
     const uint16_t m = std::min<uint16_t>(32, n - base);
-    // Pass 1: keys and hashes; the cached connection of an earlier ct() in this zone is
-    // reused as it is (OVS: process_one_fast).
+    // Pass 1: keys and hashes, prefetching the buckets.
     for (uint16_t i = 0; i < m; ++i) {
       Packet& p = pkts[base + i];
       Md& md = *p.md;
       ok[i] = false;
-      if ((md.state & flow::kCsTracked) && md.zone != a.zone) {
+      // Entering another zone starts afresh; in the same zone, the state bits of an
+      // earlier ct() are kept (and accumulate, as in OVS).
+      if (md.state != 0 && md.zone != a.zone) {
         md.state = 0;
         md.conn = 0;
       }
-      if (md.conn != 0 && !a.force) {
+      if (md.conn != 0 && !a.force && !a.nat) {
+        // A second ct() in this zone for a packet whose connection an earlier one found:
+        // the connection's metadata again, no state machine (OVS's process_one_fast).
         const uint32_t idx = md.conn >> 1;
         Conn& c = table_.conn(idx);
-        if (c.dead.load(std::memory_order_acquire) == 0) {
-          write_md(md, a.zone, &c, idx, (md.conn & 1) != 0);
+        if (c.dead.load(std::memory_order_acquire) == 0 && c.key[0].zone == a.zone) {
+          md.state |= flow::kCsTracked;
+          md.zone = a.zone;
+          md.mark = c.mark;
+          std::memcpy(md.label, c.label, 16);
           apply_mark_label(a, c, md);
           continue;
         }
@@ -521,7 +545,9 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
       if (!extract(p, x, why)) {
         cs.add(cs.invalid[static_cast<size_t>(why)]);
         md.state = flow::kCsInvalid;
-        write_md(md, a.zone, nullptr, 0, false);
+        const uint32_t keep = md.conn;  // OVS leaves the cached connection as it was
+        write_md(md, a.zone, nullptr, 0, false, nullptr);
+        md.conn = keep;
         continue;
       }
       x.key.zone = a.zone;
@@ -628,6 +654,7 @@ Stats Conntrack::stats() const {
     s.limit_global += c.limit_global.load(std::memory_order_relaxed);
     s.limit_zone += c.limit_zone.load(std::memory_order_relaxed);
     s.table_full += c.table_full.load(std::memory_order_relaxed);
+    s.nat_exhausted += c.nat_exhausted.load(std::memory_order_relaxed);
     for (size_t j = 0; j < s.invalid.size(); ++j)
       s.invalid[j] += c.invalid[j].load(std::memory_order_relaxed);
   }
@@ -652,6 +679,7 @@ void Conntrack::clear_stats() {
     c.limit_global = 0;
     c.limit_zone = 0;
     c.table_full = 0;
+    c.nat_exhausted = 0;
     for (auto& v : c.invalid) v = 0;
   }
 }

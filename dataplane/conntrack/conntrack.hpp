@@ -69,6 +69,15 @@ struct Action {
   uint32_t mark = 0, mark_mask = 0;
   bool set_label = false;
   uint8_t label[16] = {}, label_mask[16] = {};
+  // nat: apply the connection's NAT (both directions); with src or dst, a new connection
+  // gets one: an address from [ip_min, ip_max] (all zero: keep the packet's own) and, for
+  // TCP/UDP, a port from [port_min, port_max] (0: keep the port, or the nearest free one
+  // of its class on a clash).
+  bool nat = false;
+  bool nat_src = false, nat_dst = false;
+  uint8_t nat_family = 0;                   // 0: no address range
+  uint32_t ip_min[4] = {}, ip_max[4] = {};  // network order; IPv4 in [0]
+  uint16_t port_min = 0, port_max = 0;      // host order
 };
 
 // The conntrack metadata of a packet (the datapath keeps it beside the flow key's
@@ -96,6 +105,7 @@ struct Packet {
   const flow::FlowKey* key;
   const flow::PacketLayout* lay;
   Md* md;
+  bool rewritten = false;  // out: NAT changed the packet (key and layout are stale)
 };
 
 // Why a packet got +inv (counted per context, shown by ct-stats).
@@ -104,7 +114,8 @@ enum class Invalid : uint8_t {
   kFragment,       // an IP fragment (reassembly is off or failed)
   kL3Checksum,     // bad IPv4 header checksum
   kL4Checksum,     // bad TCP/UDP/ICMP checksum
-  kTruncated,      // L3/L4 header truncated or malformed
+  kTruncated,      // L3/L4 header truncated or malformed (TCP data offset, UDP length)
+  kPortZero,       // TCP/UDP source or destination port 0
   kTcpFlags,       // a TCP first segment that may not open a connection
   kTcpWindow,      // TCP segment outside the window / bad flags on a connection
   kIcmpType,       // an ICMP type that opens nothing and quotes nothing (e.g. an echo reply
@@ -114,18 +125,19 @@ enum class Invalid : uint8_t {
   kCount
 };
 inline constexpr std::array<std::string_view, static_cast<size_t>(Invalid::kCount)> kInvalidNames =
-    {"not_ip",    "fragment",   "l3_checksum", "l4_checksum",    "truncated",
+    {"not_ip",    "fragment",   "l3_checksum", "l4_checksum",    "truncated", "port_zero",
      "tcp_flags", "tcp_window", "icmp_type",   "icmp_untracked", "icmp_quote"};
 
 // Counters of one context (single writer, summed on read).
 struct alignas(64) Counters {
-  std::atomic<uint64_t> packets{0};       // packets that went through ct()
-  std::atomic<uint64_t> found{0};         // ... that belonged to a connection
-  std::atomic<uint64_t> created{0};       // connections committed
-  std::atomic<uint64_t> expired{0};       // connections timed out
-  std::atomic<uint64_t> limit_global{0};  // commits refused: the global limit
-  std::atomic<uint64_t> limit_zone{0};    // commits refused: the zone's limit
-  std::atomic<uint64_t> table_full{0};    // commits refused: no slot / bucket full
+  std::atomic<uint64_t> packets{0};        // packets that went through ct()
+  std::atomic<uint64_t> found{0};          // ... that belonged to a connection
+  std::atomic<uint64_t> created{0};        // connections committed
+  std::atomic<uint64_t> expired{0};        // connections timed out
+  std::atomic<uint64_t> limit_global{0};   // commits refused: the global limit
+  std::atomic<uint64_t> limit_zone{0};     // commits refused: the zone's limit
+  std::atomic<uint64_t> table_full{0};     // commits refused: no slot / bucket full
+  std::atomic<uint64_t> nat_exhausted{0};  // commits refused: no free NAT tuple
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Invalid::kCount)> invalid{};
   void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -145,7 +157,7 @@ struct Entry {
 
 struct Stats {
   uint64_t packets = 0, found = 0, created = 0, expired = 0;
-  uint64_t limit_global = 0, limit_zone = 0, table_full = 0;
+  uint64_t limit_global = 0, limit_zone = 0, table_full = 0, nat_exhausted = 0;
   std::array<uint64_t, static_cast<size_t>(Invalid::kCount)> invalid{};
   uint32_t n_conns = 0;                  // live connections
   uint32_t max_conns = 0;                // the global limit
@@ -219,12 +231,22 @@ class Conntrack {
   struct Extracted;  // a packet's key and what the state machines need of it
   bool extract(const Packet& p, Extracted& x, Invalid& why) const;
   void process_one(unsigned ctx, const Action& a, Packet& p, Extracted& x, uint64_t now_ms);
-  uint32_t create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms,
-                  uint8_t& state);
-  void update_found(unsigned ctx, Conn& c, bool reply, const Extracted& x, uint64_t now_ms, Md& md,
-                    bool& recreate);
-  void write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply) const;
+  // A new connection for x (its index), or 0 when refused (limits, no room: counted), or
+  // kRaced when another context inserted one with this key first.
+  uint32_t create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms);
+  static constexpr uint32_t kRaced = UINT32_MAX;
+  // The protocol's state machine on a connection found (OVS's CT_UPDATE_*).
+  enum class Update : uint8_t { kValid, kValidNew, kInvalid, kReopen };
+  Update update_found(Conn& c, bool reply, const Extracted& x, uint64_t now_ms);
+  // Writes the metadata ct() leaves: +trk, zone, the connection's mark, label and
+  // originator (or `own`, the packet's tuple, when it has none), the cached connection.
+  void write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply,
+                const ConnKey* own) const;
   void apply_mark_label(const Action& a, Conn& c, Md& md) const;
+  // NAT (nat.cpp): picks the translated reply tuple of a new connection (false: none is
+  // free), and rewrites a packet of direction `reply` (an ICMP error: and its quote).
+  bool nat_select(const Action& a, Conn& c, uint64_t hash) const;
+  static void nat_packet(const Conn& c, bool reply, bool related, Packet& p);
   void unlink(uint32_t idx);  // remove + zone accounting
   uint64_t expiry(Timeout t, uint64_t now_ms) const {
     return now_ms + timeout_ms_[static_cast<size_t>(t)];

@@ -22,8 +22,7 @@
  *     and no second tag.
  *   - ct_state bits are the same on both sides (OVS's CS_* = the kernel's OVS_CS_F_*);
  *     ct_zone and ct_mark are host order; ct_label is OVS's host-order ovs_u128, byte 0
- *     least significant on both sides. gldp sets no NAT bits (+snat, +dnat) yet, so a
- *     match on them is refused, and OVS's probe reports no NAT ct_state. */
+ *     least significant on both sides. */
 #define GL_FLOW_FIELDS(F)        \
     F(in_port.odp_port, in_port) \
     F(recirc_id, recirc_id)      \
@@ -188,15 +187,6 @@ gl_flow_from_flow(const struct flow *flow, const struct flow_wildcards *wc,
     ovs_be16 tpid = flow->vlans[0].tpid & tpid_mask;
     if (!tpid || tpid == (htons(ETH_TYPE_VLAN_8021Q) & tpid_mask)) {
         rest.vlans[0].tpid = 0;
-    }
-    /* No NAT in gldp's tracker yet: a match on +snat/+dnat could never hit (-snat, -dnat
-     * always do). */
-    uint8_t cs_mask = wc ? wc->masks.ct_state : 0xff;
-    if (flow->ct_state & cs_mask & (CS_SRC_NAT | CS_DST_NAT)) {
-        if (err) {
-            ds_put_cstr(err, "gldp cannot match on ct_state snat/dnat (no NAT yet)");
-        }
-        return EINVAL;
     }
     /* Fields OVS keeps in struct flow that never reach a datapath key. */
     rest.metadata = 0;

@@ -1306,3 +1306,140 @@ TEST_CASE("sa-del with a grace keeps the SA working until it runs out", "[datapa
   REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 0));
   CHECK(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 10).error().code == ENOENT);
 }
+
+// ---- conntrack ---------------------------------------------------------------------------
+
+namespace {
+
+PacketBuilder udp_ab(uint16_t sport = 1234, uint16_t dport = 80) {
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv4("10.0.0.1", "10.0.0.2")
+      .udp(sport, dport)
+      .payload(16);
+  return b;
+}
+PacketBuilder udp_ba(const char* src = "10.0.0.2", const char* dst = "10.0.0.1",
+                     uint16_t sport = 80, uint16_t dport = 1234) {
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:02", "02:00:00:00:00:01").ipv4(src, dst).udp(sport, dport).payload(16);
+  return b;
+}
+
+// OVS's usual stateful pair: port 1 may open connections (zone 5), port 2 only answer.
+void stateful_flows(Rig& rig) {
+  rig.add_flow("recirc_id(0),in_port(1),eth_type(0x0800)", "ct(zone=5),recirc(1)");
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800)", "ct(zone=5),recirc(2)");
+  rig.add_flow("recirc_id(1),in_port(1),ct_state(+new+trk),eth_type(0x0800)",
+               "ct(commit,zone=5,mark=0x2a/0xff),2");
+  rig.add_flow("recirc_id(1),in_port(1),ct_state(-new+est+trk),eth_type(0x0800)", "2");
+  rig.add_flow("recirc_id(2),in_port(2),ct_state(+est+trk+rpl),eth_type(0x0800)", "1");
+  rig.add_flow("recirc_id(2),in_port(2),ct_state(+new+trk),eth_type(0x0800)", "drop");
+}
+
+}  // namespace
+
+TEST_CASE("ct: replies pass, unsolicited packets from the other side do not", "[datapath][ct]") {
+  Rig rig;
+  stateful_flows(rig);
+  const Bytes unsolicited = udp_ba("10.0.0.2", "10.0.0.1", 53, 999).build();
+  rig.inject(unsolicited, 2);
+  CHECK(rig.sent(1).empty());  // +new from port 2: dropped
+  const Bytes out = udp_ab().build();
+  rig.inject(out, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{out});  // +new, committed with mark 0x2a
+  const Bytes back = udp_ba().build();
+  rig.inject(back, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{back});  // +est+rpl
+  rig.inject(out, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{out});  // +est now
+  CHECK(rig.dp->conntrack().n_conns() == 1);
+  int seen = 0;
+  rig.dp->with_conntrack([&](gl::ct::Conntrack& ct) {
+    ct.dump(0, 5, 0, [&](const gl::ct::Entry& e) {
+      ++seen;
+      CHECK(e.orig.zone == 5);
+      CHECK(e.mark == 0x2a);
+      CHECK(e.packets[0] == 2);
+      CHECK(e.packets[1] == 1);
+      return true;
+    });
+    return 0;
+  });
+  CHECK(seen == 1);
+  // Flushed: the reply direction is unsolicited again.
+  rig.dp->with_conntrack([](gl::ct::Conntrack& ct) { return ct.flush(5); });
+  rig.inject(back, 2);
+  CHECK(rig.sent(1).empty());
+}
+
+TEST_CASE("ct: a second ct() in the same zone reuses the connection, another zone starts over",
+          "[datapath][ct]") {
+  Rig rig;
+  rig.add_flow("recirc_id(0),in_port(1),eth_type(0x0800)", "ct(commit,zone=1),recirc(1)");
+  // Same zone again: the state of the first ct() (+new) is kept.
+  rig.add_flow("recirc_id(1),in_port(1),eth_type(0x0800)", "ct(zone=1),recirc(2)");
+  rig.add_flow("recirc_id(2),ct_state(+new+trk),ct_zone(1),eth_type(0x0800)",
+               "ct(zone=2),recirc(3)");
+  // Zone 2 never committed: +new again, zone 2.
+  rig.add_flow("recirc_id(3),ct_state(+new+trk),ct_zone(2),eth_type(0x0800)", "2");
+  const Bytes pkt = udp_ab().build();
+  rig.inject(pkt, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{pkt});
+  CHECK(rig.dp->conntrack().n_conns() == 1);
+}
+
+TEST_CASE("ct: invalid packets are +inv: a TCP ACK out of window, a bad checksum",
+          "[datapath][ct]") {
+  Rig rig;
+  rig.add_flow("recirc_id(0),in_port(1),eth_type(0x0800)", "ct(commit),recirc(1)");
+  rig.add_flow("recirc_id(1),ct_state(+inv+trk),eth_type(0x0800)", "3");
+  rig.add_flow("recirc_id(1),ct_state(-inv+trk),eth_type(0x0800)", "2");
+  PacketBuilder syn;
+  syn.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv4("10.0.0.1", "10.0.0.2")
+      .tcp(4000, 80)
+      .tcp_flags(gl::flow::kTcpSyn)
+      .tcp_seq(1000);
+  rig.inject(syn.build(), 1);
+  CHECK(rig.sent(2).size() == 1);
+  // A bare SYN+ACK from the originator's side makes no sense: flag check fails.
+  PacketBuilder bad;
+  bad.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv4("10.0.0.1", "10.0.0.9")
+      .tcp(4000, 80)
+      .tcp_flags(gl::flow::kTcpSyn | gl::flow::kTcpAck);
+  rig.inject(bad.build(), 1);
+  CHECK(rig.sent(3).size() == 1);
+  Bytes corrupt = udp_ab(5555, 53).build();
+  corrupt.back() ^= 0xff;  // the UDP checksum no longer matches
+  rig.inject(corrupt, 1);
+  CHECK(rig.sent(3).size() == 1);
+  auto st = rig.dp->conntrack().stats();
+  CHECK(st.invalid[static_cast<size_t>(gl::ct::Invalid::kTcpFlags)] == 1);
+  CHECK(st.invalid[static_cast<size_t>(gl::ct::Invalid::kL4Checksum)] == 1);
+}
+
+TEST_CASE("ct: SNAT rewrites both directions byte for byte", "[datapath][ct][nat]") {
+  Rig rig;
+  rig.add_flow("recirc_id(0),in_port(1),eth_type(0x0800)",
+               "ct(commit,zone=1,nat(src=192.168.9.1:3000-3000)),2");
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800)", "ct(zone=1,nat),recirc(1)");
+  rig.add_flow("recirc_id(1),in_port(2),ct_state(+est+trk+rpl+dnat),eth_type(0x0800)", "1");
+  rig.inject(udp_ab().build(), 1);
+  const Bytes want_out = udp_ab().build();
+  PacketBuilder exp;
+  exp.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv4("192.168.9.1", "10.0.0.2")
+      .udp(3000, 80)
+      .payload(16);
+  CHECK(rig.sent(2) == std::vector<Bytes>{exp.build()});
+  // The reply, to the translated address and port, goes back to the original ones.
+  rig.inject(udp_ba("10.0.0.2", "192.168.9.1", 80, 3000).build(), 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{udp_ba().build()});
+  (void)want_out;
+  // A second connection would need the same port: the range is exhausted, not committed.
+  rig.inject(udp_ab(1235, 80).build(), 1);
+  CHECK(rig.dp->conntrack().n_conns() == 1);
+  CHECK(rig.dp->conntrack().stats().nat_exhausted == 1);
+}

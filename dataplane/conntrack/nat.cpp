@@ -1,0 +1,250 @@
+// nat.cpp — the tracker's NAT: choosing a new connection's translated tuple, and rewriting
+// packets of NAT'd connections in both directions (ICMP errors: the quoted packet too).
+// Semantics are OVS userspace conntrack's (lib/conntrack.c nat_get_unique_tuple,
+// nat_packet, nat_inner_packet); see DESIGN.md "NAT".
+#include <cstring>
+
+#include "dataplane/conntrack/conntrack.hpp"
+#include "flowtables/checksum.hpp"
+
+namespace gl::ct {
+
+namespace {
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIcmp6 = 58;
+
+bool all_zero(const uint32_t* a, int n) {
+  for (int i = 0; i < n; ++i)
+    if (a[i] != 0) return false;
+  return true;
+}
+
+// The address `off` places after `min` (IPv4: one word; IPv6: added to the low 32 bits,
+// as OVS caps IPv6 ranges at 2^32 - 1 addresses).
+void addr_add(const uint32_t* min, uint8_t family, uint32_t off, uint32_t* out) {
+  std::memcpy(out, min, 16);
+  const int w = family == 4 ? 0 : 3;
+  out[w] = flow::hton32(flow::ntoh32(min[w]) + off);
+}
+
+uint32_t addr_span(const uint32_t* min, const uint32_t* max, uint8_t family) {
+  if (family == 4) return flow::ntoh32(max[0]) - flow::ntoh32(min[0]);
+  if (std::memcmp(min, max, 12) != 0) return UINT32_MAX - 1;
+  return flow::ntoh32(max[3]) - flow::ntoh32(min[3]);
+}
+
+// OVS's source-port classes: a translated port stays in the class of the original.
+void port_class(uint16_t port, uint16_t& lo, uint16_t& hi) {
+  if (port < 512) {
+    lo = 1, hi = 511;
+  } else if (port < 1024) {
+    lo = 600, hi = 1023;
+  } else {
+    lo = 1024, hi = 65535;
+  }
+}
+
+// Rewrites one side (source or destination) of the packet at l3 (IPv4/IPv6 header) / l4
+// (l4_len bytes; fewer than a full header for a quoted packet) to addr and, for TCP/UDP,
+// port (network order), fixing checksums incrementally: the IPv4 header's, and the
+// TCP/UDP/ICMPv6 checksum where the pseudo header or the port feeds it and the field is
+// present. Returns whether anything changed.
+bool rewrite(uint8_t* l3, uint8_t family, uint8_t proto, uint8_t* l4, uint32_t l4_len,
+             bool src_side, const uint32_t* addr, uint16_t port) {
+  bool changed = false;
+  uint8_t* csum = nullptr;
+  bool udp = false;
+  if (l4 != nullptr) {
+    if (proto == kProtoTcp && l4_len >= 18) {
+      csum = l4 + 16;
+    } else if (proto == kProtoUdp && l4_len >= 8) {
+      csum = l4 + 6;
+      udp = true;
+    } else if (proto == kProtoIcmp6 && l4_len >= 4) {
+      csum = l4 + 2;
+    }
+  }
+  uint16_t c = 0;
+  if (csum != nullptr) std::memcpy(&c, csum, 2);
+  if (udp && c == 0) csum = nullptr;  // no UDP checksum (IPv4): stays none
+  if (family == 4) {
+    uint8_t* a = l3 + (src_side ? 12 : 16);
+    uint32_t have;
+    std::memcpy(&have, a, 4);
+    if (have != addr[0]) {
+      uint16_t ipc;
+      std::memcpy(&ipc, l3 + 10, 2);
+      ipc = flow::csum_replace32(ipc, have, addr[0]);
+      std::memcpy(l3 + 10, &ipc, 2);
+      if (csum != nullptr) c = flow::csum_replace32(c, have, addr[0]);
+      std::memcpy(a, &addr[0], 4);
+      changed = true;
+    }
+  } else {
+    uint8_t* a = l3 + (src_side ? 8 : 24);
+    const uint8_t* want = reinterpret_cast<const uint8_t*>(addr);
+    if (std::memcmp(a, want, 16) != 0) {
+      if (csum != nullptr) c = flow::csum_replace128(c, a, want);
+      std::memcpy(a, want, 16);
+      changed = true;
+    }
+  }
+  if (l4 != nullptr && (proto == kProtoTcp || proto == kProtoUdp) && l4_len >= 4) {
+    uint8_t* pp = l4 + (src_side ? 0 : 2);
+    uint16_t have;
+    std::memcpy(&have, pp, 2);
+    if (have != port) {
+      if (csum != nullptr) c = flow::csum_replace16(c, have, port);
+      std::memcpy(pp, &port, 2);
+      changed = true;
+    }
+  }
+  if (csum != nullptr && changed) {
+    if (udp) c = flow::udp_csum_fixup(c);
+    std::memcpy(csum, &c, 2);
+  }
+  return changed;
+}
+
+// What NAT does to a packet of direction `reply` of c: which side changes, and to what
+// (OVS: the original direction gets the connection's action, the reply its reverse).
+struct Change {
+  bool src_side;
+  const uint32_t* addr;
+  uint16_t port;
+};
+Change change_of(const Conn& c, bool reply) {
+  const bool snat = (c.flags & kConnSnat) != 0;
+  if (!reply)
+    return snat ? Change{true, c.key[1].dst, c.key[1].dport}
+                : Change{false, c.key[1].src, c.key[1].sport};
+  return snat ? Change{false, c.key[0].src, c.key[0].sport}
+              : Change{true, c.key[0].dst, c.key[0].dport};
+}
+
+}  // namespace
+
+bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash) const {
+  const ConnKey& k = c.key[0];
+  ConnKey rev = reverse_key(k);
+  const bool snat = a.nat_src;
+  uint32_t h = static_cast<uint32_t>(hash ^ (hash >> 32)) * 0x9e3779b1u;
+  // The address: one from the range (chosen by hash, as OVS), or the packet's own.
+  uint32_t addr[4];
+  const uint32_t* own = snat ? k.src : k.dst;
+  if (a.nat_family == 0 || all_zero(a.ip_min, 4)) {
+    std::memcpy(addr, own, 16);
+  } else {
+    if ((a.nat_family == 4) != (k.family == 4)) return false;  // family mismatch
+    const uint32_t span = addr_span(a.ip_min, a.ip_max, a.nat_family);
+    addr_add(a.ip_min, a.nat_family, span == UINT32_MAX ? h : h % (span + 1), addr);
+  }
+  // SNAT translates the source: the reply's destination; DNAT the destination: the
+  // reply's source.
+  std::memcpy(snat ? rev.dst : rev.src, addr, 16);
+  auto free_tuple = [&](const ConnKey& r) {
+    bool dir;
+    return table_.find(r, ConnTable::hash(r), dir) == 0;
+  };
+  if (k.proto != kProtoTcp && k.proto != kProtoUdp) {
+    // One candidate: ICMP identifiers and other protocols are not translated.
+    if (!free_tuple(rev)) return false;
+    c.key[1] = rev;
+    c.flags |= snat ? kConnSnat : kConnDnat;
+    return true;
+  }
+  // Ports. The translated source port lives in rev.dport, the destination in rev.sport.
+  const uint16_t orig_sport = flow::ntoh16(k.sport), orig_dport = flow::ntoh16(k.dport);
+  uint16_t s_lo, s_hi, s_cur;  // candidates for the source port
+  uint16_t d_lo = orig_dport, d_hi = orig_dport, d_cur = orig_dport;
+  if (snat && a.port_min != 0) {
+    s_lo = a.port_min;
+    s_hi = a.port_max;
+    s_cur = static_cast<uint16_t>(s_lo + h % (uint32_t(s_hi - s_lo) + 1));
+  } else {
+    port_class(orig_sport, s_lo, s_hi);
+    s_cur = orig_sport;
+  }
+  if (!snat && a.port_min != 0) {
+    d_lo = a.port_min;
+    d_hi = a.port_max;
+    d_cur = static_cast<uint16_t>(d_lo + h % (uint32_t(d_hi - d_lo) + 1));
+  }
+  // Tries up to `n` ports of [lo, hi] from `cur` on (wrapping), the other port fixed.
+  auto try_ports = [&](bool src_port, uint16_t lo, uint16_t hi, uint16_t cur, uint32_t n) -> bool {
+    const uint32_t range = uint32_t(hi - lo) + 1;
+    uint32_t p = cur;
+    for (uint32_t i = 0; i < std::min(n, range); ++i) {
+      if (p < lo || p > hi) p = lo;
+      const uint16_t be = flow::hton16(static_cast<uint16_t>(p));
+      (src_port ? rev.dport : rev.sport) = be;
+      if (free_tuple(rev)) return true;
+      ++p;
+    }
+    return false;
+  };
+  // As OVS: up to 128 ports from the preferred one, then shorter runs from random places
+  // (64, 32, 16, 8): the search is bounded whatever the range.
+  auto search = [&](bool src_port, uint16_t lo, uint16_t hi, uint16_t cur) -> bool {
+    if (try_ports(src_port, lo, hi, cur, 128)) return true;
+    for (uint32_t n = 64; n >= 8; n /= 2) {
+      h = h * 1103515245u + 12345u;
+      const uint16_t start = static_cast<uint16_t>(lo + (h >> 8) % (uint32_t(hi - lo) + 1));
+      if (try_ports(src_port, lo, hi, start, n)) return true;
+    }
+    return false;
+  };
+  rev.dport = flow::hton16(s_cur);
+  rev.sport = flow::hton16(d_cur);
+  bool ok;
+  if (!snat && a.port_min != 0) {  // DNAT with ports: the destination first, then sources
+    ok = search(false, d_lo, d_hi, d_cur);
+    if (!ok) {
+      rev.sport = flow::hton16(d_cur);
+      ok = search(true, s_lo, s_hi, s_cur);
+    }
+  } else {
+    ok = search(true, s_lo, s_hi, s_cur);
+  }
+  if (!ok) return false;
+  c.key[1] = rev;
+  c.flags |= snat ? kConnSnat : kConnDnat;
+  return true;
+}
+
+void Conntrack::nat_packet(const Conn& c, bool reply, bool related, Packet& p) {
+  const flow::PacketLayout& lay = *p.lay;
+  if (lay.l3_ofs == flow::kNoOffset || (c.flags & (kConnSnat | kConnDnat)) == 0) return;
+  uint8_t* l3 = p.frame + lay.l3_ofs;
+  const uint8_t family = lay.is_ipv4() ? 4 : 6;
+  uint8_t* l4 = lay.l4_ofs != flow::kNoOffset ? p.frame + lay.l4_ofs : nullptr;
+  const uint32_t l4_len = l4 != nullptr ? lay.l4_len : 0;
+  const Change ch = change_of(c, reply);
+  if (!related) {
+    p.rewritten |= rewrite(l3, family, c.key[0].proto, l4, l4_len, ch.src_side, ch.addr, ch.port);
+    return;
+  }
+  // An ICMP error: the outer address as for any packet of this direction (the sender may
+  // be a router: only the translated side changes), and the quoted packet, which
+  // travelled the other way, on the other side.
+  if (l4 == nullptr || l4_len < 8) return;
+  const uint8_t icmp_proto = family == 4 ? kProtoIcmp : kProtoIcmp6;
+  rewrite(l3, family, icmp_proto, l4, l4_len, ch.src_side, ch.addr, 0);
+  uint8_t* in = l4 + 8;
+  const uint32_t in_len = l4_len - 8;
+  const uint32_t ihl = family == 4 ? (in[0] & 0x0fu) * 4u : 40u;
+  if (in_len < ihl) return;
+  rewrite(in, family, c.key[0].proto, in + ihl, in_len - ihl, !ch.src_side, ch.addr, ch.port);
+  // The ICMP checksum covers the quote: computed again (a rare path).
+  l4[2] = l4[3] = 0;
+  uint32_t sum = 0;
+  if (family == 6) sum = flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, kProtoIcmp6, l4_len);
+  const uint16_t cs = flow::csum_finish(flow::csum_partial(l4, l4_len, sum));
+  std::memcpy(l4 + 2, &cs, 2);
+  p.rewritten = true;
+}
+
+}  // namespace gl::ct
