@@ -87,14 +87,18 @@ ConnTable::ConnTable(uint32_t capacity, unsigned contexts)
   mask_ = nb - 1;
   bucket_bytes_ = nb * sizeof(Bucket);
   buckets_ = static_cast<Bucket*>(map_zeroed(bucket_bytes_));
-  arena_bytes_ = (size_t(capacity_) + 1) * sizeof(Conn);
+  // Freed slots wait in their context's cache (up to 2 * kFreeBatch) before the shared
+  // list: the arena has room for those beside the capacity, so that `capacity`
+  // connections always fit whichever contexts freed what.
+  slots_ = capacity_ + contexts_ * 2 * kFreeBatch;
+  arena_bytes_ = (size_t(slots_) + 1) * sizeof(Conn);
   arena_ = static_cast<Conn*>(map_zeroed(arena_bytes_));
   ctx_ = std::make_unique<Ctx[]>(contexts_);
-  shared_free_.reserve(capacity_);
+  shared_free_.reserve(slots_);
   for (unsigned i = 0; i < contexts_; ++i) {
-    ctx_[i].owned.reserve(capacity_);  // address space; pages are touched as it fills
+    ctx_[i].owned.reserve(slots_);  // address space; pages are touched as it fills
     ctx_[i].free.reserve(2 * kFreeBatch);
-    ctx_[i].limbo.reserve(capacity_);
+    ctx_[i].limbo.reserve(slots_);
   }
 }
 
@@ -140,8 +144,8 @@ uint32_t ConnTable::alloc(unsigned ctx) {
   if (!c.free.empty()) {
     idx = c.free.back();
     c.free.pop_back();
-  } else if (bump_.load(std::memory_order_relaxed) <= capacity_ &&
-             (idx = bump_.fetch_add(1, std::memory_order_acq_rel)) <= capacity_) {
+  } else if (bump_.load(std::memory_order_relaxed) <= slots_ &&
+             (idx = bump_.fetch_add(1, std::memory_order_acq_rel)) <= slots_) {
     // a never-used slot
   } else {
     idx = 0;
@@ -158,9 +162,7 @@ uint32_t ConnTable::alloc(unsigned ctx) {
     idx = c.free.back();
     c.free.pop_back();
   }
-  Conn* cn = new (&arena_[idx]) Conn();
-  cn->dead.store(1, std::memory_order_relaxed);  // not linked yet
-  cn->owner = static_cast<uint8_t>(ctx);
+  arena_[idx].reset(static_cast<uint8_t>(ctx));
   return idx;
 }
 

@@ -81,6 +81,26 @@ struct alignas(64) Conn {
   uint32_t master = 0;   // the connection that expected this one (ALG)
   uint32_t seq_adj = 0;  // FTP NAT payload length change (orig direction)
 
+  // Makes a reused slot a fresh, unlinked connection (dead until inserted). The atomics
+  // are stored, not constructed: a concurrent dump may read them.
+  void reset(uint8_t owner_ctx) {
+    dead.store(1, std::memory_order_relaxed);
+    expires.store(0, std::memory_order_relaxed);
+    lock.store(0, std::memory_order_relaxed);
+    std::memset(static_cast<void*>(key), 0, sizeof key);
+    flags = 0;
+    tmo = 0;
+    other = OtherState::kFirst;
+    owner = owner_ctx;
+    policy = 0;
+    mark = 0;
+    owner_pos = 0;
+    std::memset(label, 0, sizeof label);
+    tcp = TcpConn{};
+    packets[0] = packets[1] = bytes[0] = bytes[1] = 0;
+    master = 0;
+    seq_adj = 0;
+  }
   void acquire() {
     while (lock.exchange(1, std::memory_order_acquire) != 0)
       while (lock.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
@@ -142,7 +162,8 @@ class ConnTable {
 
   // Connections linked now (any thread; approximate while others insert).
   uint32_t live() const { return live_.load(std::memory_order_relaxed); }
-  // Slots not yet reclaimed (dead, waiting for their owner's sweep or the grace period).
+  // Removed connections whose slots wait for a QSBR grace period (in their owners' limbo;
+  // one removed by another context gets there at its owner's next sweep).
   uint32_t pending_free() const;
   // Visits every live connection (control thread; concurrent changes may or may not be
   // seen). fn(idx) returns false to stop; returns the index to resume from (0: done).
@@ -181,6 +202,7 @@ class ConnTable {
   void release(unsigned ctx, uint32_t idx);
 
   uint32_t capacity_;
+  uint32_t slots_;  // arena size: capacity_ plus what the contexts' free caches may hold
   unsigned contexts_;
   uint64_t mask_;
   Conn* arena_ = nullptr;
@@ -209,7 +231,7 @@ uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpi
     const uint32_t idx = c.owned[c.cursor];
     Conn& cn = arena_[idx];
     bool gone = cn.dead.load(std::memory_order_acquire) != 0;
-    if (!gone && cn.expires.load(std::memory_order_relaxed) < now_ms) {
+    if (!gone && cn.expires.load(std::memory_order_relaxed) <= now_ms) {
       if (remove(idx)) {
         on_expire(idx);
         ++expired;

@@ -217,9 +217,23 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
     if (in_len < 40 || (in[0] >> 4) != 6) return false;
     std::memcpy(q.src, in + 8, 16);
     std::memcpy(q.dst, in + 24, 16);
-    q.proto = in[6];
-    ql4 = in + 40;
-    ql4_len = in_len - 40;
+    // Walk the quoted packet's extension headers (a fragment is never related).
+    uint8_t nh = in[6];
+    uint32_t off = 40;
+    for (uint32_t n = 0; n < flow::kMaxIpv6ExtHeaders; ++n) {
+      if (nh != flow::kIpv6HopByHop && nh != flow::kIpv6Routing && nh != flow::kIpv6DestOpts &&
+          nh != flow::kIpProtoAh)
+        break;
+      if (off + 8 > in_len) return false;
+      const uint32_t len =
+          nh == flow::kIpProtoAh ? (in[off + 1] + 2u) * 4u : (in[off + 1] + 1u) * 8u;
+      nh = in[off];
+      off += len;
+    }
+    if (nh == flow::kIpv6Fragment || off > in_len) return false;
+    q.proto = nh;
+    ql4 = in + off;
+    ql4_len = in_len - off;
   }
   if (std::memcmp(q.src, key.dst, 16) != 0) return false;
   // An error about an error is never related (l4_key refuses non-query ICMP types).
@@ -414,9 +428,12 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
   if (idx != 0) {
     Conn& c = table_.conn(idx);
     if (c.expires.load(std::memory_order_relaxed) <= now_ms) {
-      unlink(idx);  // expired but not swept yet: as if gone
+      if (table_.remove(idx)) {  // expired but not swept yet: as if gone
+        zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+        cs.add(cs.expired);
+      }
       idx = 0;
-    } else if (a.force && reply && !x.related) {
+    } else if (a.force && reply) {
       unlink(idx);  // force_commit: seen from the other side, start anew
       idx = 0;
     }
@@ -573,15 +590,17 @@ void Conntrack::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget) {
 uint32_t Conntrack::dump(uint32_t cursor, int zone, uint64_t now_ms,
                          const std::function<bool(const Entry&)>& fn) const {
   return table_.for_each(cursor, [&](uint32_t idx) {
-    const Conn& c = table_.conn(idx);
+    Conn& c = const_cast<Conn&>(table_.conn(idx));
     if (zone >= 0 && c.key[0].zone != zone) return true;
+    const uint64_t exp = c.expires.load(std::memory_order_relaxed);
+    if (exp <= now_ms) return true;  // expired, not swept yet: gone for the operator too
     Entry e{};
     e.orig = c.key[0];
     e.reply = c.key[1];
+    e.timeout_s = static_cast<uint32_t>((exp - now_ms) / 1000);  // whole seconds, as OVS
+    c.acquire();  // a consistent copy of what the PMDs update
     e.mark = c.mark;
     std::memcpy(e.label, c.label, 16);
-    const uint64_t exp = c.expires.load(std::memory_order_relaxed);
-    e.timeout_s = exp > now_ms ? static_cast<uint32_t>((exp - now_ms + 999) / 1000) : 0;
     e.tcp_state_orig = static_cast<uint8_t>(c.tcp.peer[0].state);
     e.tcp_state_reply = static_cast<uint8_t>(c.tcp.peer[1].state);
     e.flags = c.flags;
@@ -589,6 +608,7 @@ uint32_t Conntrack::dump(uint32_t cursor, int zone, uint64_t now_ms,
       e.packets[d] = c.packets[d];
       e.bytes[d] = c.bytes[d];
     }
+    c.release();
     return fn(e);
   });
 }

@@ -196,6 +196,8 @@ class Conntrack {
   void online(int slot) { table_.rcu().online(slot); }
 
   // ---- operator (control thread) ----
+  // They read connections that PMDs may free: the calling thread must be a registered
+  // context, online (gldp: Datapath::with_conntrack).
   // Calls fn for live connections (all zones, or `zone` when >= 0) from cursor on; fn
   // returns false to stop (resume from the returned cursor; 0 = done).
   uint32_t dump(uint32_t cursor, int zone, uint64_t now_ms,
