@@ -6,6 +6,7 @@
 #include <rte_mbuf.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -59,9 +60,6 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     if (!c) return std::unexpected(c.error());
     if (c->helper != odp::kCtHelperNone)
       return std::unexpected("ct: helpers (ALGs) are not supported by gldp yet");
-    if (c->timeout[0] != 0)
-      return std::unexpected(std::string("ct: timeout policy '") + c->timeout +
-                             "' is not supported by gldp yet");
     if (out.n == kMaxCtPerActions)
       return std::unexpected("ct: more than " + std::to_string(kMaxCtPerActions) +
                              " ct actions in one action list");
@@ -76,6 +74,18 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     a.set_label = c->has_labels;
     std::memcpy(a.label, c->labels, 16);
     std::memcpy(a.label_mask, c->labels_mask, 16);
+    // The timeout policy: a decimal id, as OVS's userspace datapath reads it (anything
+    // else, e.g. OVS's probe name, is the default policy 0).
+    if (c->timeout[0] != 0) {
+      char* end = nullptr;
+      const unsigned long id = std::strtoul(c->timeout, &end, 10);
+      if (end != nullptr && *end == 0 && id < ct::kMaxTimeoutPolicies)
+        a.policy = static_cast<uint16_t>(id);
+      else if (end != nullptr && *end == 0)
+        return std::unexpected(std::string("ct: timeout policy id ") + c->timeout +
+                               " is out of range (0.." +
+                               std::to_string(ct::kMaxTimeoutPolicies - 1) + ")");
+    }
     if (c->has_nat) {
       a.nat = true;
       a.nat_src = c->nat.src;

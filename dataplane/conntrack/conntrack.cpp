@@ -98,7 +98,14 @@ Conntrack::Conntrack(const Options& o)
       max_conns_(table_.capacity()),
       zone_limit_(std::make_unique<std::atomic<uint32_t>[]>(65536)),
       zone_count_(std::make_unique<std::atomic<uint32_t>[]>(65536)) {
-  for (size_t i = 0; i < kTimeoutCount; ++i) timeout_ms_[i] = kDefaultTimeoutSec[i] * 1000;
+  policy_ms_ = std::make_unique<std::atomic<uint32_t>[]>(kMaxTimeoutPolicies * kTimeoutCount);
+  policy_set_ = std::make_unique<std::atomic<bool>[]>(kMaxTimeoutPolicies);
+  for (uint32_t p = 0; p < kMaxTimeoutPolicies; ++p) {
+    policy_set_[p].store(p == 0, std::memory_order_relaxed);
+    for (size_t i = 0; i < kTimeoutCount; ++i)
+      policy_ms_[p * kTimeoutCount + i].store(kDefaultTimeoutSec[i] * 1000,
+                                              std::memory_order_relaxed);
+  }
   for (uint32_t z = 0; z < 65536; ++z) {
     zone_limit_[z].store(kUseDefault, std::memory_order_relaxed);
     zone_count_[z].store(0, std::memory_order_relaxed);
@@ -322,7 +329,7 @@ Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& 
     }
     if (u.refresh && r != Update::kInvalid && r != Update::kReopen) {
       c.tmo = static_cast<uint8_t>(tcp_class(u.timeout));
-      c.expires.store(expiry(tcp_class(u.timeout), now_ms), std::memory_order_relaxed);
+      c.expires.store(expiry(tcp_class(u.timeout), now_ms, c.policy), std::memory_order_relaxed);
     }
   } else {
     // UDP, other protocols, ICMP queries (OVS's "other" and "icmp" trackers): a reply
@@ -336,7 +343,7 @@ Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& 
     }
     const Timeout t = other_timeout(c.other, x.icmp);
     c.tmo = static_cast<uint8_t>(t);
-    c.expires.store(expiry(t, now_ms), std::memory_order_relaxed);
+    c.expires.store(expiry(t, now_ms, c.policy), std::memory_order_relaxed);
   }
   if (reply) c.flags |= kConnReplySeen;
   c.release();
@@ -380,7 +387,8 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
     t = other_timeout(OtherState::kFirst, x.icmp);
   }
   c.tmo = static_cast<uint8_t>(t);
-  c.expires.store(expiry(t, now_ms), std::memory_order_relaxed);
+  c.policy = a.policy;
+  c.expires.store(expiry(t, now_ms, c.policy), std::memory_order_relaxed);
   if ((a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash)) {
     table_.abandon(ctx, idx);
     zc.fetch_sub(1, std::memory_order_relaxed);
@@ -660,7 +668,47 @@ bool Conntrack::zone_has_own_limit(uint16_t zone) const {
 }
 
 void Conntrack::set_timeout(Timeout t, uint32_t sec) {
-  timeout_ms_[static_cast<size_t>(t)] = sec * 1000;
+  policy_ms_[static_cast<size_t>(t)].store(sec * 1000, std::memory_order_relaxed);
+}
+
+std::expected<void, std::string> Conntrack::set_timeout_policy(
+    uint32_t id, const std::array<uint32_t, kTimeoutCount>& sec, uint32_t present) {
+  if (id >= kMaxTimeoutPolicies)
+    return std::unexpected("timeout policy " + std::to_string(id) + ": id must be below " +
+                           std::to_string(kMaxTimeoutPolicies));
+  for (size_t i = 0; i < kTimeoutCount; ++i)
+    if ((present >> i) & 1 && sec[i] > 4000000)  // ms must fit 32 bits
+      return std::unexpected("timeout policy " + std::to_string(id) + ": " +
+                             std::string(kTimeoutNames[i]) + " " + std::to_string(sec[i]) +
+                             " s is more than 4000000 s");
+  for (size_t i = 0; i < kTimeoutCount; ++i) {
+    const uint32_t v = (present >> i) & 1 ? sec[i] : kDefaultTimeoutSec[i];
+    policy_ms_[id * kTimeoutCount + i].store(v * 1000, std::memory_order_relaxed);
+  }
+  policy_set_[id].store(true, std::memory_order_release);
+  return {};
+}
+
+std::expected<void, std::string> Conntrack::del_timeout_policy(uint32_t id) {
+  if (id == 0) return std::unexpected("the default timeout policy (0) cannot be deleted");
+  if (id >= kMaxTimeoutPolicies || !policy_set_[id].load(std::memory_order_relaxed))
+    return std::unexpected("no timeout policy " + std::to_string(id));
+  policy_set_[id].store(false, std::memory_order_release);
+  return {};
+}
+
+bool Conntrack::timeout_policy(uint32_t id, std::array<uint32_t, kTimeoutCount>& sec) const {
+  if (id >= kMaxTimeoutPolicies || !policy_set_[id].load(std::memory_order_relaxed)) return false;
+  for (size_t i = 0; i < kTimeoutCount; ++i)
+    sec[i] = policy_ms_[id * kTimeoutCount + i].load(std::memory_order_relaxed) / 1000;
+  return true;
+}
+
+std::vector<uint32_t> Conntrack::timeout_policy_ids() const {
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 0; id < kMaxTimeoutPolicies; ++id)
+    if (policy_set_[id].load(std::memory_order_relaxed)) ids.push_back(id);
+  return ids;
 }
 
 Stats Conntrack::stats() const {

@@ -78,7 +78,13 @@ struct Action {
   uint8_t nat_family = 0;                   // 0: no address range
   uint32_t ip_min[4] = {}, ip_max[4] = {};  // network order; IPv4 in [0]
   uint16_t port_min = 0, port_max = 0;      // host order
+  // Timeout policy of a new connection (OVS_CT_ATTR_TIMEOUT, a decimal policy id as OVS's
+  // userspace datapath reads it); 0 = the default policy.
+  uint16_t policy = 0;
 };
+
+// Timeout policies: ids below this (0 is the default policy, always present).
+inline constexpr uint32_t kMaxTimeoutPolicies = 1024;
 
 // The conntrack metadata of a packet (the datapath keeps it beside the flow key's
 // metadata words). conn caches the connection found by the last ct() of this pass through
@@ -223,7 +229,17 @@ class Conntrack {
   }
   // Timeout of a class, seconds (the default policy; settable for tests and operators).
   void set_timeout(Timeout t, uint32_t sec);
-  uint32_t timeout(Timeout t) const { return timeout_ms_[static_cast<size_t>(t)] / 1000; }
+  uint32_t timeout(Timeout t) const { return ms(0, t) / 1000; }
+  // Timeout policies (OVS's zone timeout policies, ct-set-timeout-policy): a policy is the
+  // defaults overlaid with the classes in `present` (bit i = Timeout i), replaced as a
+  // whole by a set. A connection keeps its policy id; while the id has no policy, the
+  // default one applies (as OVS). Id 0 is the default policy itself.
+  std::expected<void, std::string> set_timeout_policy(
+      uint32_t id, const std::array<uint32_t, kTimeoutCount>& sec, uint32_t present);
+  std::expected<void, std::string> del_timeout_policy(uint32_t id);
+  // The policy's seconds per class; false when there is no such policy.
+  bool timeout_policy(uint32_t id, std::array<uint32_t, kTimeoutCount>& sec) const;
+  std::vector<uint32_t> timeout_policy_ids() const;
   void set_tcp_seq_check(bool on) { opts_.tcp_seq_check = on; }
   bool tcp_seq_check() const { return opts_.tcp_seq_check; }
   Stats stats() const;
@@ -250,15 +266,23 @@ class Conntrack {
   bool nat_select(const Action& a, Conn& c, uint64_t hash) const;
   static void nat_packet(const Conn& c, bool reply, bool related, Packet& p);
   void unlink(uint32_t idx);  // remove + zone accounting
-  uint64_t expiry(Timeout t, uint64_t now_ms) const {
-    return now_ms + timeout_ms_[static_cast<size_t>(t)];
+  uint32_t ms(uint32_t policy, Timeout t) const {
+    if (policy != 0 && !policy_set_[policy].load(std::memory_order_relaxed)) policy = 0;
+    return policy_ms_[policy * kTimeoutCount + static_cast<size_t>(t)].load(
+        std::memory_order_relaxed);
+  }
+  uint64_t expiry(Timeout t, uint64_t now_ms, uint32_t policy) const {
+    return now_ms + ms(policy, t);
   }
   Counters& ctr(unsigned ctx) { return ctr_[ctx]; }
 
   Options opts_;
   ConnTable table_;
   std::unique_ptr<Counters[]> ctr_;
-  std::array<uint32_t, kTimeoutCount> timeout_ms_{};
+  // kMaxTimeoutPolicies x kTimeoutCount milliseconds; read by PMDs (relaxed: a packet
+  // may see a policy half replaced, which only mixes two valid timeouts).
+  std::unique_ptr<std::atomic<uint32_t>[]> policy_ms_;
+  std::unique_ptr<std::atomic<bool>[]> policy_set_;
   std::atomic<uint32_t> max_conns_;
   std::atomic<uint32_t> default_limit_{0};
   std::unique_ptr<std::atomic<uint32_t>[]> zone_limit_;  // 65536; kNoLimit = use default

@@ -1502,3 +1502,39 @@ TEST_CASE("Two contexts track the two directions of many connections at once",
     CHECK(ct.flush(-1) == kConns);
   }
 }
+
+// ---- timeout policies ---------------------------------------------------------------------
+
+TEST_CASE("A timeout policy sets its connections' timeouts; without it the defaults apply",
+          "[conntrack]") {
+  Conntrack ct(opts(64));
+  std::array<uint32_t, kTimeoutCount> sec{};
+  sec[static_cast<size_t>(Timeout::kOtherFirst)] = 3;
+  sec[static_cast<size_t>(Timeout::kOtherBidir)] = 7;
+  const uint32_t present = 1u << static_cast<unsigned>(Timeout::kOtherFirst) |
+                           1u << static_cast<unsigned>(Timeout::kOtherBidir);
+  REQUIRE(ct.set_timeout_policy(5, sec, present).has_value());
+  std::array<uint32_t, kTimeoutCount> got{};
+  REQUIRE(ct.timeout_policy(5, got));
+  CHECK(got[static_cast<size_t>(Timeout::kOtherFirst)] == 3);
+  CHECK(got[static_cast<size_t>(Timeout::kTcpEstablished)] == 86400);  // not present: default
+  CHECK(ct.timeout_policy_ids() == std::vector<uint32_t>{0, 5});
+  Action a = commit();
+  a.policy = 5;
+  REQUIRE(cs(run(ct, a, udp4(kA, kB, 1000, 53), kT0).state) == "+new+trk");
+  CHECK(dump_one(ct, kT0).timeout_s == 3);
+  REQUIRE(cs(run(ct, track(), udp4(kB, kA, 53, 1000), kT0 + 1000).state) == "+est+rpl+trk");
+  CHECK(dump_one(ct, kT0 + 1000).timeout_s == 7);
+  ct.sweep(0, kT0 + 8000);
+  CHECK(ct.n_conns() == 0);
+  // A connection of a deleted policy falls back to the defaults at its next update.
+  REQUIRE(cs(run(ct, a, udp4(kA, kB, 1001, 53), kT0).state) == "+new+trk");
+  REQUIRE(ct.del_timeout_policy(5).has_value());
+  REQUIRE(cs(run(ct, track(), udp4(kA, kB, 1001, 53), kT0).state) == "+new+trk");
+  CHECK(dump_one(ct, kT0).timeout_s == 60);
+  // Refusals name the problem.
+  CHECK(ct.del_timeout_policy(0).error() == "the default timeout policy (0) cannot be deleted");
+  CHECK(ct.del_timeout_policy(5).error() == "no timeout policy 5");
+  CHECK(ct.set_timeout_policy(kMaxTimeoutPolicies, sec, present).error() ==
+        "timeout policy 1024: id must be below 1024");
+}
