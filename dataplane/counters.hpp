@@ -67,6 +67,7 @@ enum class Drop : uint8_t {
   kEspInnerNotEthernet,  // decrypt: authentic, but the inner packet is not an Ethernet frame
   kEspTooBig,            // encrypt: the ESP packet would exceed the SA's underlay MTU
   kEspPeerMismatch,      // decrypt on an ESP port: the SA is not one of the port's peer
+  kCtFragExpired,        // ct(): an IP fragment whose datagram did not complete in time
   kCount
 };
 
@@ -86,6 +87,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)>
     "esp_dummy",         "esp_unsupported",
     "esp_crypto_error",  "esp_inner_not_ethernet",
     "esp_too_big",       "esp_peer_mismatch",
+    "ct_frag_expired",
 };
 
 static_assert(!kDropNames.back().empty(), "a Drop value has no name");

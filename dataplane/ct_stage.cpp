@@ -1,6 +1,7 @@
 // ct_stage.cpp — the PMD's conntrack stage: OVS's ct() on a run of packets of one flow as
-// one tracker batch (keys, hashes and prefetches for the run, then lookups), and the
-// per-context upkeep (expiry, reclamation). The tracker itself is dataplane/conntrack/.
+// one tracker batch (keys, hashes and prefetches for the run, then lookups), IP fragments
+// reassembled in front of the tracker (OVS's ipf), and the per-context upkeep (expiry,
+// reclamation). The tracker itself is dataplane/conntrack/.
 #include <cstring>
 
 #include "dataplane/pmd.hpp"
@@ -25,41 +26,114 @@ inline void ct_to_md(const ct::Md& c, PacketMd& m) {
   m.ct_conn = c.conn;
 }
 
+bool ipf_wants(const ct::Ipf& ipf, const flow::FlowKey& k, const flow::PacketLayout& lay) {
+  if ((k.nw_frag & flow::kFragAny) == 0 || lay.l3_ofs == flow::kNoOffset) return false;
+  const ct::IpfConfig c = ipf.config();
+  return lay.is_ipv4() ? c.v4_enabled : lay.is_ipv6() && c.v6_enabled;
+}
+
 }  // namespace
 
-void Pmd::ct_run(const ct::Action& a, rte_mbuf* const* pkts, PacketMd* md,
-                 const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n,
-                 bool* rewritten) {
+Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md,
+                           const flow::PacketLayout& lay, std::span<const uint8_t> rest,
+                           const CtActions* cts, int depth) {
+  ct::Conntrack& ct = dp_.conntrack();
+  ct::Completed& done = *ipf_done_;
+  const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
+  const ct::FragIn in{
+      rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), lay.l3_ofs, a.zone, md.recirc_id, m};
+  switch (ct.ipf().add(in, now_ms, done)) {
+    case ct::AddResult::kHeld:
+      return Frag::kHeld;
+    case ct::AddResult::kPass:
+      return Frag::kTrack;  // the tracker makes it +inv
+    case ct::AddResult::kInvalid:
+      md.ct_state = flow::kCsInvalid | flow::kCsTracked;
+      md.ct_zone = a.zone;
+      md.ct_mark = 0;
+      md.ct_conn = 0;
+      std::memset(md.ct_label, 0, sizeof md.ct_label);
+      return Frag::kDone;
+    case ct::AddResult::kComplete:
+      break;
+  }
+  // The datagram is complete: track the reassembled packet, give every fragment its result
+  // (and NAT's rewrite), and send the fragments on through the rest of the actions; the
+  // one in hand continues with the caller.
+  flow::FlowKey key;
+  flow::PacketLayout rlay;
+  std::memcpy(&key, &md, sizeof md);
+  flow::parse_packet(done.pkt, done.len, key, rlay);
+  ct::Md cmd;
+  md_to_ct(md, cmd);
+  ct::Packet cp{done.pkt, done.len, &key, &rlay, &cmd};
+  ct.execute(index_, a, &cp, 1, now_ms);
+  cmd.conn = 0;  // each fragment looks its connection up again, as in OVS
+  PacketMd fmd = md;
+  ct_to_md(cmd, fmd);
+  ct::Ipf::apply(done);
+  ctr_.ct_reassembled.add();
+  for (uint32_t i = 0; i < done.n; ++i) {
+    auto* f = static_cast<rte_mbuf*>(done.frags[i].handle);
+    if (f == m) continue;
+    PacketMd md2 = fmd;
+    flow::FlowKey fk;
+    flow::PacketLayout flay;
+    std::memcpy(&fk, &md2, sizeof md2);
+    flow::parse_packet(rte_pktmbuf_mtod(f, const uint8_t*), rte_pktmbuf_data_len(f), fk, flay);
+    exec_actions(f, md2, fk, flay, rest, true, depth, cts);
+  }
+  md = fmd;
+  return Frag::kDone;
+}
+
+void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow::FlowKey* keys,
+                 const flow::PacketLayout* lay, uint16_t n, bool* rewritten,
+                 std::span<const uint8_t> rest, const CtActions* cts, int depth) {
   ct::Md cmd[kBatch];
   ct::Packet cp[kBatch];
+  uint16_t at[kBatch];
   ct::Conntrack& ct = dp_.conntrack();
-  if (is_control_) ct.online(ct_slot_);
   for (uint16_t off = 0; off < n; off += kBatch) {
-    const uint16_t m = std::min<uint16_t>(kBatch, n - off);
-    for (uint16_t i = 0; i < m; ++i) {
-      rte_mbuf* p = pkts[off + i];
-      md_to_ct(md[off + i], cmd[i]);
-      cp[i] = ct::Packet{rte_pktmbuf_mtod(p, uint8_t*), rte_pktmbuf_data_len(p), &keys[off + i],
-                         &lay[off + i], &cmd[i]};
+    const uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
+    uint16_t m = 0;
+    for (uint16_t i = off; i < off + cnt; ++i) {
+      rte_mbuf* p = pkts[i];
+      if (rewritten != nullptr) rewritten[i] = false;
+      if (ipf_wants(ct.ipf(), keys[i], lay[i]) && ipf_done_ != nullptr) [[unlikely]] {
+        const Frag r = ct_fragment(a, p, md[i], lay[i], rest, cts, depth);
+        if (r == Frag::kHeld) pkts[i] = nullptr;  // the reassembly holds it now
+        if (r != Frag::kTrack) {
+          if (rewritten != nullptr) rewritten[i] = r == Frag::kDone;
+          continue;
+        }
+      }
+      md_to_ct(md[i], cmd[m]);
+      cp[m] = ct::Packet{rte_pktmbuf_mtod(p, uint8_t*), rte_pktmbuf_data_len(p), &keys[i], &lay[i],
+                         &cmd[m]};
+      at[m++] = i;
     }
+    if (m == 0) continue;
     ct.execute(index_, a, cp, m, dp_.ct_now_ms(now_tsc_));
-    for (uint16_t i = 0; i < m; ++i) {
-      ct_to_md(cmd[i], md[off + i]);
-      if (rewritten != nullptr) rewritten[off + i] = cp[i].rewritten;
+    for (uint16_t j = 0; j < m; ++j) {
+      ct_to_md(cmd[j], md[at[j]]);
+      if (rewritten != nullptr) rewritten[at[j]] = cp[j].rewritten;
     }
   }
-  if (is_control_) ct.offline(ct_slot_);
 }
 
 void Pmd::ct_sweep(uint64_t tsc) {
   ct::Conntrack& ct = dp_.conntrack();
-  if (is_control_) {
-    ct.online(ct_slot_);
-    ct.sweep(index_, dp_.ct_now_ms(tsc), 1024);
-    ct.offline(ct_slot_);
-  } else {
-    ct.sweep(index_, dp_.ct_now_ms(tsc));
-  }
+  const uint64_t now_ms = dp_.ct_now_ms(tsc);
+  if (is_control_) ct.online(ct_slot_);
+  ct.sweep(index_, now_ms, is_control_ ? 1024 : 64);
+  // Fragments whose datagram never completed: dropped and counted (OVS sends expired ones
+  // on as +inv; here they have no action list left to continue with).
+  ct.ipf().expire(now_ms, [this](void* h, ct::IpfRelease) {
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(h));
+    ctr_.drops[static_cast<size_t>(Drop::kCtFragExpired)].add();
+  });
+  if (is_control_) ct.offline(ct_slot_);
 }
 
 }  // namespace gl::dp

@@ -172,6 +172,8 @@ Datapath::Datapath() : cls_(rcu_) {}
 
 Datapath::~Datapath() {
   stop_pmds();
+  if (ct_ != nullptr)  // fragments still held for reassembly
+    ct_->ipf().drain([](void* h, ct::IpfRelease) { rte_pktmbuf_free(static_cast<rte_mbuf*>(h)); });
   hold_.release_all([](const flow::FlowKey&, MissHold::Packets pkts) {
     for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
   });

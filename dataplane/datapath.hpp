@@ -153,6 +153,7 @@ struct alignas(64) PmdCounters {
   Counter packets, batches, busy_cycles, idle_cycles;
   Counter emc_hits, megaflow_hits, misses, upcalls, upcalls_lost, recirculations;
   Counter esp_fragmented;  // IPv4 frames without DF fragmented before encryption
+  Counter ct_reassembled;  // IP datagrams reassembled from fragments for ct()
   std::array<Counter, static_cast<size_t>(Drop::kCount)> drops;
   std::array<Counter, flow::kParseResultCount> parse;
 };

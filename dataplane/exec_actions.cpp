@@ -104,18 +104,26 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
       case OVS_ACTION_ATTR_CT: {
         const ct::Action* ca = cts != nullptr ? cts->find(p.data()) : nullptr;
         if (ca == nullptr) break;  // cannot happen: every ct() was decoded with its list
+        // The actions after this one: what a datagram's other fragments run when this
+        // packet completes it.
+        const uint8_t* next = p.data() + odp::attr_align(p.size());
+        const std::span<const uint8_t> rest(
+            next, static_cast<size_t>(actions.data() + actions.size() -
+                                      std::min(next, actions.data() + actions.size())));
         bool natted = false;
+        rte_mbuf* mm = m;
         if (!modified) {
-          ct_run(*ca, &m, &md, &key, &lay, 1, &natted);
+          ct_run(*ca, &mm, &md, &key, &lay, 1, &natted, rest, cts, depth);
         } else {  // the tracker reads headers: parse what the actions made of the packet
           flow::FlowKey k2;
           flow::PacketLayout lay2;
           std::memcpy(&k2, &md, sizeof md);
           flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), k2,
                              lay2);
-          ct_run(*ca, &m, &md, &k2, &lay2, 1, &natted);
+          ct_run(*ca, &mm, &md, &k2, &lay2, 1, &natted, rest, cts, depth);
         }
         modified |= natted;
+        if (mm == nullptr) consumed = true;  // a fragment: the reassembly holds it
         break;
       }
       case OVS_ACTION_ATTR_CT_CLEAR:

@@ -51,6 +51,9 @@ Options:
                            while the handler keeps installing flows) and then run
                            through the flow that appeared, or sent up (default 50,
                            0 = off)
+  --ct-capacity N          connections the tracker's table holds (default 3000000,
+                           OVS's default maxconns; ~224 bytes each, memory is used as
+                           connections come); ct-set-maxconns may not exceed it
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).
@@ -148,6 +151,10 @@ int main(int argc, char** argv) {
       if (!value(v) || !parse_uint(v, 10000, n))
         return usage_error("--miss-hold-ms needs a number from 0 to 10000");
       opts.miss_hold_ms = static_cast<uint32_t>(n);
+    } else if (a == "--ct-capacity") {
+      if (!value(v) || !parse_uint(v, 1u << 30, n) || n < 16)
+        return usage_error("--ct-capacity needs a number from 16 to 1073741824");
+      opts.ct_capacity = static_cast<uint32_t>(n);
     } else if (a == "--emc-insert-inv-prob") {
       if (!value(v) || !parse_uint(v, UINT32_MAX, n))
         return usage_error("--emc-insert-inv-prob needs a number");

@@ -61,6 +61,9 @@ bool Pmd::init(std::string& err) {
   }
   worker_ = std::move(*w);
   no_key_ = flow::zero_key();
+  ipf_scratch_ = std::make_unique<uint8_t[]>(ct::kIpfScratchBytes);
+  ipf_done_ = std::make_unique<ct::Completed>();
+  ipf_done_->scratch = std::span<uint8_t>(ipf_scratch_.get(), ct::kIpfScratchBytes);
   if (is_control_) {  // online only while it runs packets (receive, rerun, execute)
     ct_slot_ = dp_.conntrack().register_context();
     if (ct_slot_ < 0) {
@@ -273,9 +276,10 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
       PacketMd mds[kBatch];
       bool natted[kBatch];
       for (uint16_t j = i; j < end; ++j) std::memcpy(&mds[j - i], &keys[j], sizeof(PacketMd));
-      ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i, natted);
       const std::span<const uint8_t> rest = after_first(a->span());
+      ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i, natted, rest, &a->ct, 0);
       for (uint16_t j = i; j < end; ++j) {
+        if (good[j] == nullptr) continue;  // a fragment the reassembly holds
         // NAT rewrote the packet: a later ct() in the list must see the new headers.
         if (natted[j - i] && a->ct.n > 1)
           flow::parse_packet(rte_pktmbuf_mtod(good[j], const uint8_t*),

@@ -157,10 +157,17 @@ class Pmd {
                     std::span<const uint8_t> actions, bool steal, int depth,
                     const CtActions* cts = nullptr);
   // Conntrack stage (ct_stage.cpp): ct() with `a` on pkts[0, n) (their keys and layouts
-  // from the parser), updating md; one tracker batch. The packets stay the caller's.
-  // rewritten[i] (if given): NAT changed packet i (its key is stale).
-  void ct_run(const ct::Action& a, rte_mbuf* const* pkts, PacketMd* md, const flow::FlowKey* keys,
-              const flow::PacketLayout* lay, uint16_t n, bool* rewritten = nullptr);
+  // from the parser), updating md; one tracker batch. The packets stay the caller's, but
+  // for IP fragments the reassembly takes (pkts[i] set to nullptr); when one completes a
+  // datagram, the datagram's other fragments run `rest` (the actions after this ct(),
+  // with `cts`, at `depth`) here. rewritten[i] (if given): NAT or reassembly changed
+  // packet i (its key is stale).
+  void ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow::FlowKey* keys,
+              const flow::PacketLayout* lay, uint16_t n, bool* rewritten,
+              std::span<const uint8_t> rest, const CtActions* cts, int depth);
+  enum class Frag : uint8_t { kTrack, kHeld, kDone };
+  Frag ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md, const flow::PacketLayout& lay,
+                   std::span<const uint8_t> rest, const CtActions* cts, int depth);
   // ESP: runs `type` (esp_encrypt of `group` / esp_decrypt) on pkts[0, n) as one burst,
   // then the rest of the flow's actions on each packet that survived. Takes ownership.
   void esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
@@ -212,7 +219,9 @@ class Pmd {
   const uint16_t index_;
   const bool is_control_;
   int rcu_slot_ = -1;
-  int ct_slot_ = -1;  // this context's slot in the tracker's QSBR
+  int ct_slot_ = -1;                        // this context's slot in the tracker's QSBR
+  std::unique_ptr<uint8_t[]> ipf_scratch_;  // a reassembled datagram (ct_fragment)
+  std::unique_ptr<ct::Completed> ipf_done_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
   std::atomic<const PmdRxConfig*> rx_cfg_{nullptr};

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "dataplane/conntrack/conn_table.hpp"
+#include "dataplane/conntrack/ipf.hpp"
 #include "dataplane/conntrack/tcp.hpp"
 #include "flowtables/flow_key.hpp"
 #include "flowtables/packet_parser.hpp"
@@ -244,6 +245,10 @@ class Conntrack {
   bool tcp_seq_check() const { return opts_.tcp_seq_check; }
   Stats stats() const;
   void clear_stats();
+  // Fragment reassembly in front of the tracker (OVS's ipf): the datapath hands it the
+  // fragments that reach ct() and tracks the datagrams it completes.
+  Ipf& ipf() { return ipf_; }
+  const Ipf& ipf() const { return ipf_; }
 
  private:
   struct Extracted;  // a packet's key and what the state machines need of it
@@ -287,6 +292,7 @@ class Conntrack {
   std::atomic<uint32_t> default_limit_{0};
   std::unique_ptr<std::atomic<uint32_t>[]> zone_limit_;  // 65536; kNoLimit = use default
   std::unique_ptr<std::atomic<uint32_t>[]> zone_count_;  // 65536
+  Ipf ipf_;
   static constexpr uint32_t kUseDefault = UINT32_MAX;
 };
 
