@@ -1,5 +1,6 @@
 #include "dataplane/server.hpp"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -12,9 +13,11 @@
 #include <cstring>
 #include <optional>
 
+#include <rte_cycles.h>
 #include <sodium.h>
 
 #include "dataplane/api/message.hpp"
+#include "dataplane/conntrack/conntrack.hpp"
 
 namespace gl::dp {
 
@@ -318,7 +321,7 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       info.n_flows = dp_.n_flows();
       info.features = api::kFeatureRecirc | api::kFeatureClone | api::kFeatureSample |
                       api::kFeatureHash | api::kFeatureSetMasked | api::kFeatureUfid |
-                      api::kFeatureEsp;
+                      api::kFeatureEsp | api::kFeatureConntrack;
       std::string cores;
       for (unsigned lc : dp_.options().pmd_lcores)
         cores += (cores.empty() ? "" : ",") + std::to_string(lc);
@@ -614,12 +617,425 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       sodium_memzero(const_cast<uint8_t*>(reply.data()), reply.size());
       return true;
     }
+    case MsgType::kCtDump:
+    case MsgType::kCtFlush:
+    case MsgType::kCtGetConfig:
+    case MsgType::kCtSetMaxConns:
+    case MsgType::kCtSetTcpSeqCheck:
+    case MsgType::kCtSetLimits:
+    case MsgType::kCtDelLimits:
+    case MsgType::kCtGetLimits:
+    case MsgType::kCtStats:
+      if (auto res = handle_ct(type, r, out); !res)
+        return fail(res.error().code, res.error().message);
+      break;
     case MsgType::kUpcall:
     default:
       return fail(EOPNOTSUPP, "unknown request type " + std::to_string(h.type));
   }
   send_reply(c, out.finish());
   return true;
+}
+
+}  // namespace gl::dp
+
+// ---- connection tracking ----------------------------------------------------------------
+
+namespace gl::dp {
+
+namespace {
+
+static_assert(ct::kConnSnat == api::kCtEntrySnat && ct::kConnDnat == api::kCtEntryDnat &&
+              ct::kConnAlgFtp == api::kCtEntryHelperFtp &&
+              ct::kConnAlgTftp == api::kCtEntryHelperTftp &&
+              ct::kConnRelated == api::kCtEntryRelated &&
+              ct::kConnReplySeen == api::kCtEntryReplySeen);
+
+constexpr uint8_t kIpprotoIcmp = 1, kIpprotoTcp = 6, kIpprotoUdp = 17, kIpprotoIcmp6 = 58,
+                  kIpprotoSctp = 132, kIpprotoUdpLite = 136;
+
+bool is_icmp(uint8_t proto) {
+  return proto == kIpprotoIcmp || proto == kIpprotoIcmp6;
+}
+// Protocols whose connections the tracker keys by ports (conntrack.cpp l4_key: TCP and
+// UDP; every other protocol by addresses alone, as OVS).
+bool has_ports(uint8_t proto) {
+  return proto == kIpprotoTcp || proto == kIpprotoUdp;
+}
+
+api::Error ct_error(int code, std::string text) {
+  return api::Error{code, std::move(text)};
+}
+
+std::string zone_range_error(const std::string& what, uint32_t zone) {
+  return what + " " + std::to_string(zone) + ": zone must be 0.." + std::to_string(api::kCtMaxZone);
+}
+
+// The tracker's key (conn_table.hpp: ICMP queries keep the identifier in sport and
+// type << 8 | code in dport) as the API's tuple.
+api::CtTuple tuple_to_wire(const ct::ConnKey& k) {
+  api::CtTuple t{};
+  std::memcpy(t.src, k.src, sizeof t.src);
+  std::memcpy(t.dst, k.dst, sizeof t.dst);
+  t.family = k.family;
+  t.proto = k.proto;
+  if (is_icmp(k.proto)) {
+    t.icmp_id = k.sport;
+    t.icmp_type = static_cast<uint8_t>(k.dport >> 8);
+    t.icmp_code = static_cast<uint8_t>(k.dport & 0xff);
+  } else {
+    t.sport = k.sport;
+    t.dport = k.dport;
+  }
+  return t;
+}
+
+api::CtEntry entry_to_wire(const ct::Entry& e) {
+  api::CtEntry w{};
+  w.orig = tuple_to_wire(e.orig);
+  w.reply = tuple_to_wire(e.reply);
+  for (int d = 0; d < 2; ++d) {
+    w.packets[d] = e.packets[d];
+    w.bytes[d] = e.bytes[d];
+  }
+  std::memcpy(w.label, e.label, sizeof w.label);
+  w.mark = e.mark;
+  w.timeout_s = e.timeout_s;
+  w.zone = e.orig.zone;
+  if (e.orig.proto == kIpprotoTcp) {
+    w.tcp_state_orig = e.tcp_state_orig;
+    w.tcp_state_reply = e.tcp_state_reply;
+  }
+  w.flags = e.flags;
+  return w;
+}
+
+// "udp,src=10.0.0.1,dst=10.0.0.2,sport=5000,dport=53" (OVS's dump syntax) for messages.
+std::string tuple_text(const api::CtTuple& t) {
+  char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?";
+  const int af = t.family == 6 ? AF_INET6 : AF_INET;
+  inet_ntop(af, t.src, src, sizeof src);
+  inet_ntop(af, t.dst, dst, sizeof dst);
+  const char* names[] = {"icmp", "tcp", "udp", "icmpv6", "sctp", "udplite"};
+  const uint8_t protos[] = {kIpprotoIcmp,  kIpprotoTcp,  kIpprotoUdp,
+                            kIpprotoIcmp6, kIpprotoSctp, kIpprotoUdpLite};
+  std::string s = "proto " + std::to_string(t.proto);
+  for (size_t i = 0; i < std::size(protos); ++i)
+    if (t.proto == protos[i]) s = names[i];
+  s += std::string(",src=") + src + ",dst=" + dst;
+  if (is_icmp(t.proto))
+    s += ",id=" + std::to_string(ntohs(t.icmp_id)) + ",type=" + std::to_string(t.icmp_type) +
+         ",code=" + std::to_string(t.icmp_code);
+  else if (has_ports(t.proto))
+    s += ",sport=" + std::to_string(ntohs(t.sport)) + ",dport=" + std::to_string(ntohs(t.dport));
+  return s;
+}
+
+// Checks a tuple field by field and makes the tracker's key of it in `zone`.
+std::expected<ct::ConnKey, std::string> tuple_from_wire(const api::CtTuple& t, uint16_t zone) {
+  if (t.family != 4 && t.family != 6)
+    return std::unexpected("tuple: family " + std::to_string(t.family) + " (want 4 or 6)");
+  for (uint8_t b : t.pad)
+    if (b != 0) return std::unexpected("tuple: padding must be zero");
+  if (t.family == 4) {
+    for (size_t i = 4; i < 16; ++i)
+      if (t.src[i] != 0 || t.dst[i] != 0)
+        return std::unexpected(
+            "tuple: an IPv4 address takes the first 4 bytes of src/dst, the rest must be zero");
+  }
+  if ((t.proto == kIpprotoIcmp && t.family != 4) || (t.proto == kIpprotoIcmp6 && t.family != 6))
+    return std::unexpected("tuple: protocol " + std::to_string(t.proto) + " needs family " +
+                           (t.proto == kIpprotoIcmp ? "4" : "6"));
+  if (is_icmp(t.proto)) {
+    if (t.sport != 0 || t.dport != 0)
+      return std::unexpected(
+          "tuple: an ICMP tuple has icmp_id, icmp_type and icmp_code; sport and dport must be 0");
+  } else {
+    if (t.icmp_id != 0 || t.icmp_type != 0 || t.icmp_code != 0)
+      return std::unexpected("tuple: icmp_id/icmp_type/icmp_code are for ICMP; protocol " +
+                             std::to_string(t.proto) + " must leave them 0");
+    if (!has_ports(t.proto) && (t.sport != 0 || t.dport != 0))
+      return std::unexpected("tuple: protocol " + std::to_string(t.proto) +
+                             " is tracked without ports; sport and dport must be 0");
+  }
+  ct::ConnKey k{};
+  std::memcpy(k.src, t.src, sizeof k.src);
+  std::memcpy(k.dst, t.dst, sizeof k.dst);
+  k.family = t.family;
+  k.proto = t.proto;
+  k.zone = zone;
+  if (is_icmp(t.proto)) {
+    k.sport = t.icmp_id;
+    k.dport = static_cast<uint16_t>(t.icmp_type << 8 | t.icmp_code);
+  } else {
+    k.sport = t.sport;
+    k.dport = t.dport;
+  }
+  return k;
+}
+
+bool all_zero(const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (size_t i = 0; i < n; ++i)
+    if (b[i] != 0) return false;
+  return true;
+}
+
+std::string hex32(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%x", v);
+  return b;
+}
+
+// Reads n zones (uint32_t each, padded to 8) and checks their range.
+std::expected<std::vector<uint16_t>, std::string> read_zones(MessageReader& r, uint32_t n,
+                                                             const char* what) {
+  std::span<const uint8_t> raw;
+  if (!r.read_padded(n * 4, raw))
+    return std::unexpected(std::string(what) + ": shorter than its count of " + std::to_string(n) +
+                           " zones");
+  std::vector<uint16_t> zones(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t z;
+    std::memcpy(&z, raw.data() + i * 4, 4);
+    if (z > api::kCtMaxZone)
+      return std::unexpected(zone_range_error(std::string(what) + ": zone", z));
+    zones[i] = static_cast<uint16_t>(z);
+  }
+  return zones;
+}
+
+}  // namespace
+
+std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r,
+                                                  MessageBuilder& out) {
+  const char* kShortMsg = "message too short for its type";
+  const char* kTrailing = "unexpected bytes after the message";
+  auto bad = [](std::string text) { return std::unexpected(ct_error(EINVAL, std::move(text))); };
+  switch (type) {
+    case MsgType::kCtDump: {
+      api::CtDumpRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.flags & ~api::kCtDumpZone) return bad("unknown ct dump flags " + hex32(req.flags));
+      if (req.pad != 0) return bad("ct dump: padding must be zero");
+      const bool by_zone = (req.flags & api::kCtDumpZone) != 0;
+      if (by_zone && req.zone > api::kCtMaxZone)
+        return bad(zone_range_error("ct dump: zone", req.zone));
+      if (!by_zone && req.zone != 0)
+        return bad("ct dump: zone " + std::to_string(req.zone) + " given without the zone flag");
+      if (req.cursor > UINT32_MAX)
+        return bad("ct dump: cursor " + std::to_string(req.cursor) + " is not one gldp returned");
+      size_t hdr_at = out.size();
+      out.append(api::CtDumpReply{});
+      uint32_t n = 0;
+      const uint64_t now = dp_.ct_now_ms(rte_rdtsc());
+      const uint32_t next = dp_.with_conntrack([&](ct::Conntrack& ct) {
+        return ct.dump(static_cast<uint32_t>(req.cursor), by_zone ? static_cast<int>(req.zone) : -1,
+                       now, [&](const ct::Entry& e) {
+                         if ((req.max_entries != 0 && n >= req.max_entries) ||
+                             out.size() + sizeof(api::CtEntry) > api::kMaxMessage)
+                           return false;
+                         out.append(entry_to_wire(e));
+                         ++n;
+                         return true;
+                       });
+      });
+      auto* dr = reinterpret_cast<api::CtDumpReply*>(out.data() + hdr_at);
+      dr->n = n;
+      dr->next_cursor = next;
+      return {};
+    }
+    case MsgType::kCtFlush: {
+      api::CtFlushRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.flags & ~(api::kCtFlushZone | api::kCtFlushTuple))
+        return bad("unknown ct flush flags " + hex32(req.flags));
+      const bool by_zone = (req.flags & api::kCtFlushZone) != 0;
+      if (by_zone && req.zone > api::kCtMaxZone)
+        return bad(zone_range_error("ct flush: zone", req.zone));
+      if (!by_zone && req.zone != 0)
+        return bad("ct flush: zone " + std::to_string(req.zone) + " given without the zone flag");
+      uint32_t n = 0;
+      if (req.flags & api::kCtFlushTuple) {
+        auto k = tuple_from_wire(req.tuple, static_cast<uint16_t>(req.zone));
+        if (!k) return bad("ct flush: " + k.error());
+        const bool found =
+            dp_.with_conntrack([&](ct::Conntrack& ct) { return ct.flush_tuple(*k); });
+        if (!found)
+          return std::unexpected(ct_error(ENOENT, "ct flush: no connection " +
+                                                      tuple_text(req.tuple) + " in zone " +
+                                                      std::to_string(req.zone)));
+        n = 1;
+      } else {
+        if (!all_zero(&req.tuple, sizeof req.tuple))
+          return bad("ct flush: a tuple given without the tuple flag");
+        n = dp_.with_conntrack(
+            [&](ct::Conntrack& ct) { return ct.flush(by_zone ? static_cast<int>(req.zone) : -1); });
+      }
+      out.append(api::CtFlushReply{n, 0});
+      return {};
+    }
+    case MsgType::kCtGetConfig: {
+      if (r.remaining() != 0) return bad(kTrailing);
+      api::CtConfigReply rep{};
+      dp_.with_conntrack([&](ct::Conntrack& ct) {
+        rep.n_conns = ct.n_conns();
+        rep.max_conns = ct.max_conns();
+        rep.capacity = ct.capacity();
+        rep.default_zone_limit = ct.default_zone_limit();
+        rep.tcp_seq_check = ct.tcp_seq_check() ? 1 : 0;
+      });
+      out.append(rep);
+      return {};
+    }
+    case MsgType::kCtSetMaxConns: {
+      api::CtSetMaxConnsRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.pad != 0) return bad("ct set maxconns: padding must be zero");
+      auto res =
+          dp_.with_conntrack([&](ct::Conntrack& ct) { return ct.set_max_conns(req.max_conns); });
+      if (!res) return bad(res.error());
+      return {};
+    }
+    case MsgType::kCtSetTcpSeqCheck: {
+      api::CtSetTcpSeqCheckRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.enabled > 1)
+        return bad("ct tcp sequence check: enabled must be 0 or 1, not " +
+                   std::to_string(req.enabled));
+      if (!all_zero(req.pad, sizeof req.pad))
+        return bad("ct tcp sequence check: padding must be zero");
+      dp_.with_conntrack([&](ct::Conntrack& ct) { ct.set_tcp_seq_check(req.enabled != 0); });
+      return {};
+    }
+    case MsgType::kCtSetLimits: {
+      api::CtSetLimitsRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (req.flags & ~api::kCtLimitsDefault)
+        return bad("unknown ct set limits flags " + hex32(req.flags));
+      if (!(req.flags & api::kCtLimitsDefault) && req.default_limit != 0)
+        return bad("ct set limits: default limit " + std::to_string(req.default_limit) +
+                   " given without the default flag");
+      if (req.pad != 0) return bad("ct set limits: padding must be zero");
+      if (req.n > api::kCtMaxZonesPerMsg)
+        return bad("ct set limits: " + std::to_string(req.n) + " zones (0.." +
+                   std::to_string(api::kCtMaxZonesPerMsg) + " per message)");
+      if (req.n == 0 && !(req.flags & api::kCtLimitsDefault))
+        return bad("ct set limits: neither a default limit nor zones");
+      // Check every entry before changing anything.
+      std::vector<api::CtZoneLimit> zl(req.n);
+      for (auto& z : zl) {
+        if (!r.read(z))
+          return bad("ct set limits: shorter than its count of " + std::to_string(req.n) +
+                     " zones");
+        if (z.zone > api::kCtMaxZone) return bad(zone_range_error("zone limit for zone", z.zone));
+        if (z.count != 0 || z.pad != 0)
+          return bad("zone limit for zone " + std::to_string(z.zone) +
+                     ": count and padding must be 0 in a set request");
+      }
+      if (r.remaining() != 0) return bad(kTrailing);
+      dp_.with_conntrack([&](ct::Conntrack& ct) {
+        if (req.flags & api::kCtLimitsDefault) ct.set_default_zone_limit(req.default_limit);
+        for (const auto& z : zl) ct.set_zone_limit(static_cast<uint16_t>(z.zone), z.limit);
+      });
+      return {};
+    }
+    case MsgType::kCtDelLimits:
+    case MsgType::kCtGetLimits: {
+      const bool del = type == MsgType::kCtDelLimits;
+      const char* what = del ? "ct del limits" : "ct get limits";
+      api::CtZonesRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (req.n > api::kCtMaxZonesPerMsg || (del && req.n == 0))
+        return bad(std::string(what) + ": " + std::to_string(req.n) + " zones (" +
+                   (del ? "1.." : "0..") + std::to_string(api::kCtMaxZonesPerMsg) +
+                   " per message)");
+      if ((del || req.n != 0) && req.cursor != 0)
+        return bad(std::string(what) + ": a cursor is only for listing every zone (n = 0)");
+      if (req.cursor > api::kCtMaxZone + 1)
+        return bad(std::string(what) + ": cursor " + std::to_string(req.cursor) +
+                   " is past the last zone");
+      auto zones = read_zones(r, req.n, what);
+      if (!zones) return bad(zones.error());
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (del) {
+        dp_.with_conntrack([&](ct::Conntrack& ct) {
+          for (uint16_t z : *zones) ct.del_zone_limit(z);
+        });
+        return {};
+      }
+      size_t hdr_at = out.size();
+      out.append(api::CtGetLimitsReply{});
+      uint32_t n = 0, next = 0, dflt = 0;
+      dp_.with_conntrack([&](ct::Conntrack& ct) {
+        dflt = ct.default_zone_limit();
+        auto put = [&](uint16_t z) {
+          out.append(api::CtZoneLimit{z, ct.zone_limit(z), ct.zone_count(z), 0});
+          ++n;
+        };
+        if (!zones->empty()) {
+          for (uint16_t z : *zones) put(z);
+          return;
+        }
+        for (uint32_t z = req.cursor; z <= api::kCtMaxZone; ++z) {
+          if (!ct.zone_has_own_limit(static_cast<uint16_t>(z))) continue;
+          if (n == api::kCtMaxZonesPerMsg) {
+            next = z;
+            return;
+          }
+          put(static_cast<uint16_t>(z));
+        }
+      });
+      auto* gr = reinterpret_cast<api::CtGetLimitsReply*>(out.data() + hdr_at);
+      gr->default_limit = dflt;
+      gr->n = n;
+      gr->next_cursor = next;
+      return {};
+    }
+    case MsgType::kCtStats: {
+      api::CtStatsRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.flags & ~api::kCtStatsClear) return bad("unknown ct stats flags " + hex32(req.flags));
+      if (req.pad != 0) return bad("ct stats: padding must be zero");
+      const ct::Stats s = dp_.with_conntrack([&](ct::Conntrack& ct) {
+        ct::Stats st = ct.stats();
+        if (req.flags & api::kCtStatsClear) ct.clear_stats();
+        return st;
+      });
+      api::CtStatsReply rep{};
+      rep.packets = s.packets;
+      rep.found = s.found;
+      rep.created = s.created;
+      rep.expired = s.expired;
+      rep.limit_global = s.limit_global;
+      rep.limit_zone = s.limit_zone;
+      rep.table_full = s.table_full;
+      rep.nat_exhausted = s.nat_exhausted;
+      rep.n_conns = s.n_conns;
+      rep.max_conns = s.max_conns;
+      rep.capacity = s.capacity;
+      rep.pending_free = s.pending_free;
+      rep.n_invalid = static_cast<uint32_t>(s.invalid.size());
+      for (uint32_t p = 0; p < s.by_proto.size(); ++p) rep.n_protos += s.by_proto[p] != 0;
+      out.append(rep);
+      for (size_t i = 0; i < s.invalid.size(); ++i) {
+        api::CtCounter c{};
+        api::set_fixed(c.name, sizeof c.name, ct::kInvalidNames[i]);
+        c.count = s.invalid[i];
+        out.append(c);
+      }
+      for (uint32_t p = 0; p < s.by_proto.size(); ++p)
+        if (s.by_proto[p] != 0) out.append(api::CtProtoCount{p, s.by_proto[p]});
+      return {};
+    }
+    default:
+      return std::unexpected(ct_error(EOPNOTSUPP, "not a conntrack request"));
+  }
 }
 
 }  // namespace gl::dp

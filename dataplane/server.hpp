@@ -2,9 +2,10 @@
 //
 // Purpose: listens on a Unix SOCK_SEQPACKET socket (mode 0600: root only), accepts
 // several clients, decodes and validates every request (message.hpp) and calls the
-// Datapath; delivers upcalls to subscribed clients. A malformed message gets an error
-// reply naming what is wrong; a message that cannot be framed (bad magic, oversized)
-// closes that connection only. gldp never exits because of a client.
+// Datapath (the connection tracker through Datapath::with_conntrack); delivers upcalls to
+// subscribed clients. A malformed message gets an error reply naming what is wrong; a
+// message that cannot be framed (bad magic, oversized) closes that connection only. gldp
+// never exits because of a client.
 // Thread-safety: runs on the control thread, the only thread that calls Datapath's
 // public methods. Complexity: one poll() per loop iteration, O(clients).
 #pragma once
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/api/message.hpp"
 #include "dataplane/datapath.hpp"
 
 namespace gl::dp {
@@ -48,6 +50,11 @@ class Server {
   void accept_clients();
   // Returns false when the connection must be closed.
   bool handle(ClientConn& c, std::span<const uint8_t> msg);
+  // The connection-tracking requests (kCt*): decodes and checks the payload, runs the
+  // operation on the tracker (through Datapath::with_conntrack) and appends the reply's
+  // payload to `out`; an error names what was wrong.
+  std::expected<void, api::Error> handle_ct(api::MsgType type, api::MessageReader& r,
+                                            api::MessageBuilder& out);
   size_t deliver_upcalls();  // returns how many were taken from the PMD queues
   // A request's port: its number, or (kPortAny) the port named `name`.
   std::expected<uint32_t, api::Error> resolve_port(uint32_t port_no,

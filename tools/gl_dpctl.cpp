@@ -1,12 +1,17 @@
 // gl-dpctl — ovs-dpctl-style control of a gldp datapath through the datapath API.
+#include <arpa/inet.h>
 #include <time.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +66,34 @@ Commands:
                                    SA while packets sent under it may still arrive)
   dump-sas [--show-keys] [--json]  SAs with counters; keys only with --show-keys
 
+Connection tracking (the tracker of OVS's ct() action; zones 0..65535):
+  dump-conntrack [zone=N] [-m] [-s] [--json]
+                                   connections in OVS's dump-conntrack format
+                                   (-m: status and both TCP ends; -s: packets, bytes,
+                                   timeout)
+  flush-conntrack [zone=N] [ORIG-TUPLE [REPLY-TUPLE]]
+                                   remove every connection, a zone's, or those matching
+                                   the tuples; a TUPLE is OVS's ct-tuple, e.g.
+                                   'ct_nw_src=10.1.1.1,ct_nw_dst=10.1.1.2,ct_nw_proto=17,
+                                   ct_tp_src=1000,ct_tp_dst=2000' (also ct_ipv6_src,
+                                   ct_ipv6_dst, icmp_id, icmp_type, icmp_code); fields
+                                   left out match anything
+  ct-stats-show [zone=N] [-m] [--json]
+                                   connections per protocol (-m: per TCP state) and the
+                                   tracker's counters (invalid packets by reason, limits)
+  ct-stats-clear                   zero the tracker's counters
+  ct-get-maxconns                  the global connection limit
+  ct-set-maxconns N                set it (0..the table's capacity)
+  ct-get-nconns                    connections tracked now
+  ct-set-limits [default=N] [zone=N,limit=N]...
+                                   connection limits: the default for zones without their
+                                   own, and per zone (0 = unlimited)
+  ct-get-limits [zone=N[,N...]]    the default and the zones' limits with their counts
+                                   (no zones: every zone with its own limit)
+  ct-del-limits zone=N[,N...]      zones fall back to the default limit
+  ct-enable-tcp-seq-chk | ct-disable-tcp-seq-chk | ct-get-tcp-seq-chk
+                                   TCP sequence-number checking (on by default)
+
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)
   -h, --help      this text
@@ -74,6 +107,7 @@ ACTIONS examples:
   hash(l4(0)),recirc(2)    clone(set(eth(dst=00:00:00:00:00:09)),3),2
   esp_encrypt(group=1),2   (encrypt with group 1's SA, send to the underlay port 2)
   esp_decrypt,recirc(1)    (on ESP from the underlay: decrypt, recirculate the inner frame)
+  ct(commit,zone=5),2    ct(zone=5),recirc(1)    (connection tracking)
 ESP example (one direction each way, static keys):
   gl-dpctl add-sa spi=0x1001 dir=out group=1 key=<72 hex digits> local=192.0.2.1 \
            remote=192.0.2.2 src_mac=02:00:00:00:ee:01 dst_mac=02:00:00:00:ee:02
@@ -533,6 +567,605 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
   return 0;
 }
 
+// ---- connection tracking ---------------------------------------------------------------
+
+// TCP states as OVS names them (CT_DPIF_TCPS_*), indexed by the wire's tcp_state_*.
+constexpr const char* kTcpStateNames[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RECV",
+                                          "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING",
+                                          "LAST_ACK",    "FIN_WAIT_2", "TIME_WAIT"};
+constexpr size_t kTcpStates = std::size(kTcpStateNames);
+
+std::string tcp_state_str(unsigned s) {
+  return s < kTcpStates ? kTcpStateNames[s] : "[" + std::to_string(s) + "]";
+}
+
+// The single state OVS's dump prints: the later end's, FIN_WAIT_2 shown as TIME_WAIT and
+// SYN_RECV as ESTABLISHED.
+unsigned coalesced_tcp_state(const gl::api::CtEntry& e) {
+  unsigned s = std::max(e.tcp_state_orig, e.tcp_state_reply);
+  if (s == 9) return 10;
+  if (s == 3) return 4;
+  return s;
+}
+
+bool ct_is_icmp(uint8_t proto) {
+  return proto == 1 || proto == 58;
+}
+// TCP and UDP connections are keyed by ports; other protocols by addresses alone.
+bool ct_has_ports(uint8_t proto) {
+  return proto == 6 || proto == 17;
+}
+
+std::string ct_proto_name(unsigned proto) {
+  switch (proto) {
+    case 1:
+      return "icmp";
+    case 58:
+      return "icmpv6";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 132:
+      return "sctp";
+    case 136:
+      return "udplite";
+    case 33:
+      return "dccp";
+    case 2:
+      return "igmp";
+    default:
+      return std::to_string(proto);
+  }
+}
+
+std::string ct_addr(const uint8_t* a, uint8_t family) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  inet_ntop(family == 6 ? AF_INET6 : AF_INET, a, buf, sizeof buf);
+  return buf;
+}
+
+// "src=10.0.0.1,dst=10.0.0.2,sport=1,dport=2" / "...,id=7,type=8,code=0" (OVS's syntax).
+std::string ct_tuple_str(const gl::api::CtTuple& t) {
+  std::string s = "src=" + ct_addr(t.src, t.family) + ",dst=" + ct_addr(t.dst, t.family);
+  if (ct_is_icmp(t.proto))
+    s += ",id=" + std::to_string(ntohs(t.icmp_id)) + ",type=" + std::to_string(t.icmp_type) +
+         ",code=" + std::to_string(t.icmp_code);
+  else
+    s += ",sport=" + std::to_string(ntohs(t.sport)) + ",dport=" + std::to_string(ntohs(t.dport));
+  return s;
+}
+
+// ct_label as OVS prints it: the 128-bit number in hex without leading zeros.
+std::string ct_label_str(const uint8_t* label) {
+  std::string s;
+  for (int i = 15; i >= 0; --i) {
+    if (s.empty() && label[i] == 0) continue;
+    char b[8];
+    std::snprintf(b, sizeof b, s.empty() ? "0x%x" : "%02x", label[i]);
+    s += b;
+  }
+  return s.empty() ? "0" : s;
+}
+
+bool label_zero(const uint8_t* label) {
+  for (int i = 0; i < 16; ++i)
+    if (label[i]) return false;
+  return true;
+}
+
+// Our entry flags under OVS's status names (CT_DPIF_STATUS_*).
+std::string ct_status_str(uint8_t f) {
+  std::string s;
+  auto add = [&](uint8_t bit, const char* name) {
+    if (f & bit) s += (s.empty() ? "" : "|") + std::string(name);
+  };
+  add(gl::api::kCtEntryRelated, "EXPECTED");
+  add(gl::api::kCtEntryReplySeen, "SEEN_REPLY");
+  add(gl::api::kCtEntrySnat, "SRC_NAT");
+  add(gl::api::kCtEntryDnat, "DST_NAT");
+  return s.empty() ? "0" : s;
+}
+
+json ct_status_list(uint8_t f) {
+  json a = json::array();
+  if (f & gl::api::kCtEntryRelated) a.push_back("EXPECTED");
+  if (f & gl::api::kCtEntryReplySeen) a.push_back("SEEN_REPLY");
+  if (f & gl::api::kCtEntrySnat) a.push_back("SRC_NAT");
+  if (f & gl::api::kCtEntryDnat) a.push_back("DST_NAT");
+  return a;
+}
+
+const char* ct_helper(uint8_t f) {
+  if (f & gl::api::kCtEntryHelperFtp) return "ftp";
+  if (f & gl::api::kCtEntryHelperTftp) return "tftp";
+  return nullptr;
+}
+
+// One connection in OVS's dump-conntrack format; verbose (-m) adds the status and both TCP
+// ends, stats (-s) the counters and the timeout.
+std::string ct_entry_str(const gl::api::CtEntry& e, bool verbose, bool stats) {
+  auto counters = [&](int d) {
+    if (!stats || (e.packets[d] == 0 && e.bytes[d] == 0)) return std::string();
+    return ",packets=" + std::to_string(e.packets[d]) + ",bytes=" + std::to_string(e.bytes[d]);
+  };
+  std::string s = ct_proto_name(e.orig.proto);
+  s += ",orig=(" + ct_tuple_str(e.orig) + counters(0) + ")";
+  s += ",reply=(" + ct_tuple_str(e.reply) + counters(1) + ")";
+  if (e.zone) s += ",zone=" + std::to_string(e.zone);
+  if (verbose) s += ",status=" + ct_status_str(e.flags);
+  if (stats) s += ",timeout=" + std::to_string(e.timeout_s);
+  if (e.mark) s += ",mark=" + std::to_string(e.mark);
+  if (!label_zero(e.label)) s += ",labels=" + ct_label_str(e.label);
+  if (e.orig.proto == 6) {
+    if (verbose)
+      s += ",protoinfo=(state_orig=" + tcp_state_str(e.tcp_state_orig) +
+           ",state_reply=" + tcp_state_str(e.tcp_state_reply) + ")";
+    else
+      s += ",protoinfo=(state=" + tcp_state_str(coalesced_tcp_state(e)) + ")";
+  }
+  if (const char* h = ct_helper(e.flags)) s += ",helper=" + std::string(h);
+  return s;
+}
+
+json ct_tuple_json(const gl::api::CtTuple& t) {
+  json j{{"src", ct_addr(t.src, t.family)}, {"dst", ct_addr(t.dst, t.family)}};
+  if (ct_is_icmp(t.proto)) {
+    j["id"] = ntohs(t.icmp_id);
+    j["type"] = t.icmp_type;
+    j["code"] = t.icmp_code;
+  } else {
+    j["sport"] = ntohs(t.sport);
+    j["dport"] = ntohs(t.dport);
+  }
+  return j;
+}
+
+json ct_entry_json(const gl::api::CtEntry& e) {
+  json j{{"proto", ct_proto_name(e.orig.proto)},
+         {"family", e.orig.family},
+         {"orig", ct_tuple_json(e.orig)},
+         {"reply", ct_tuple_json(e.reply)},
+         {"zone", e.zone},
+         {"mark", e.mark},
+         {"labels", ct_label_str(e.label)},
+         {"timeout", e.timeout_s},
+         {"status", ct_status_list(e.flags)},
+         {"packets_orig", e.packets[0]},
+         {"bytes_orig", e.bytes[0]},
+         {"packets_reply", e.packets[1]},
+         {"bytes_reply", e.bytes[1]}};
+  if (e.orig.proto == 6) {
+    j["state"] = tcp_state_str(coalesced_tcp_state(e));
+    j["state_orig"] = tcp_state_str(e.tcp_state_orig);
+    j["state_reply"] = tcp_state_str(e.tcp_state_reply);
+  }
+  if (const char* h = ct_helper(e.flags)) j["helper"] = h;
+  return j;
+}
+
+// "zone=N" → N (0..65535); an error message otherwise.
+std::string parse_zone_arg(const std::string& arg, uint32_t& zone) {
+  uint64_t v = 0;
+  if (arg.rfind("zone=", 0) != 0 || !parse_u64(arg.substr(5), UINT32_MAX, v))
+    return "bad zone '" + arg + "' (want zone=0..65535)";
+  if (v > gl::api::kCtMaxZone)
+    return "zone " + std::to_string(v) + ": zone must be 0.." + std::to_string(gl::api::kCtMaxZone);
+  zone = static_cast<uint32_t>(v);
+  return "";
+}
+
+int cmd_dump_conntrack(Client& c, std::optional<uint32_t> zone, bool verbose, bool stats,
+                       bool as_json) {
+  json all = json::array();
+  auto r = c.ct_dump(zone, [&](const gl::api::CtEntry& e) {
+    if (as_json)
+      all.push_back(ct_entry_json(e));
+    else
+      std::printf("%s\n", ct_entry_str(e, verbose, stats).c_str());
+    return true;
+  });
+  if (!r) return fail("dump-conntrack", r.error());
+  if (as_json) std::printf("%s\n", all.dump(2).c_str());
+  return 0;
+}
+
+// A conntrack tuple as flush-conntrack takes it (OVS's ct-tuple syntax); fields not given
+// match anything.
+struct CtMatch {
+  uint8_t family = 0;  // 0 = any
+  std::optional<uint8_t> proto;
+  std::optional<std::array<uint8_t, 16>> src, dst;
+  std::optional<uint16_t> sport, dport, icmp_id;  // host order
+  std::optional<uint8_t> icmp_type, icmp_code;
+};
+
+// Parses one tuple argument ("ct_nw_src=10.0.0.1,ct_nw_proto=17,ct_tp_dst=53") into m
+// (family and protocol are shared by the two tuples); returns an error message or "".
+std::string parse_ct_tuple(const std::string& text, CtMatch& m, uint8_t& family,
+                           std::optional<uint8_t>& proto) {
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string kv = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq + 1 == kv.size())
+      return "field '" + kv + "' has no value (want KEY=VALUE)";
+    std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    uint64_t n = 0;
+    if (k == "ct_nw_src" || k == "ct_nw_dst" || k == "ct_ipv6_src" || k == "ct_ipv6_dst") {
+      const bool v6 = k[3] == 'i';
+      auto& slot = k.ends_with("src") ? m.src : m.dst;
+      if (slot) return k + " is given twice";
+      if (family != 0 && family != (v6 ? 6 : 4))
+        return k + "=" + v + ": IPv4 and IPv6 fields in one match";
+      std::array<uint8_t, 16> a{};
+      if (v6) {
+        auto p = gl::odp::parse_ipv6(v);
+        if (!p) return k + "=" + v + ": bad IPv6 address";
+        a = *p;
+      } else {
+        auto p = gl::odp::parse_ipv4(v);
+        if (!p) return k + "=" + v + ": bad IPv4 address";
+        std::memcpy(a.data(), &*p, 4);
+      }
+      slot = a;
+      family = v6 ? 6 : 4;
+    } else if (k == "ct_nw_proto") {
+      if (!parse_u64(v, 255, n)) return k + "=" + v + ": want an IP protocol number 0..255";
+      if (proto && *proto != n) return k + " differs between the tuples";
+      proto = static_cast<uint8_t>(n);
+    } else if (k == "ct_tp_src" || k == "ct_tp_dst" || k == "icmp_id") {
+      if (!parse_u64(v, 65535, n)) return k + "=" + v + ": want 0..65535";
+      (k == "ct_tp_src"   ? m.sport
+       : k == "ct_tp_dst" ? m.dport
+                          : m.icmp_id) = static_cast<uint16_t>(n);
+    } else if (k == "icmp_type" || k == "icmp_code") {
+      if (!parse_u64(v, 255, n)) return k + "=" + v + ": want 0..255";
+      (k == "icmp_type" ? m.icmp_type : m.icmp_code) = static_cast<uint8_t>(n);
+    } else {
+      return "unknown tuple field '" + k +
+             "' (ct_nw_src, ct_nw_dst, ct_ipv6_src, ct_ipv6_dst, ct_nw_proto, ct_tp_src, "
+             "ct_tp_dst, icmp_id, icmp_type, icmp_code)";
+    }
+  }
+  return "";
+}
+
+bool ct_tuple_matches(const CtMatch& m, const gl::api::CtTuple& t) {
+  if (m.src && std::memcmp(m.src->data(), t.src, 16) != 0) return false;
+  if (m.dst && std::memcmp(m.dst->data(), t.dst, 16) != 0) return false;
+  if (ct_is_icmp(t.proto)) {
+    if (m.sport || m.dport) return false;
+    if (m.icmp_id && *m.icmp_id != ntohs(t.icmp_id)) return false;
+    if (m.icmp_type && *m.icmp_type != t.icmp_type) return false;
+    if (m.icmp_code && *m.icmp_code != t.icmp_code) return false;
+  } else {
+    if (m.icmp_id || m.icmp_type || m.icmp_code) return false;
+    if (m.sport && *m.sport != ntohs(t.sport)) return false;
+    if (m.dport && *m.dport != ntohs(t.dport)) return false;
+  }
+  return true;
+}
+
+int cmd_flush_conntrack(Client& c, const std::vector<std::string>& args) {
+  std::optional<uint32_t> zone;
+  std::vector<std::string> tuples;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i].rfind("zone=", 0) == 0) {
+      uint32_t z = 0;
+      if (std::string e = parse_zone_arg(args[i], z); !e.empty())
+        return usage_error("flush-conntrack: " + e);
+      if (zone) return usage_error("flush-conntrack: zone= given twice");
+      zone = z;
+    } else {
+      tuples.push_back(args[i]);
+    }
+  }
+  if (tuples.size() > 2)
+    return usage_error("flush-conntrack [zone=N] [ORIG-TUPLE [REPLY-TUPLE]]: too many arguments");
+  if (tuples.empty()) {
+    auto r = c.ct_flush(zone, nullptr);
+    if (!r) return fail("flush-conntrack", r.error());
+    return 0;
+  }
+  CtMatch orig, reply;
+  uint8_t family = 0;
+  std::optional<uint8_t> proto;
+  for (size_t i = 0; i < tuples.size(); ++i)
+    if (std::string e = parse_ct_tuple(tuples[i], i ? reply : orig, family, proto); !e.empty())
+      return usage_error("flush-conntrack: " + e);
+  for (const CtMatch* m : {&orig, &reply}) {
+    if ((m->sport || m->dport) && !proto)
+      return usage_error("flush-conntrack: a port is given without ct_nw_proto");
+    if ((m->icmp_id || m->icmp_type || m->icmp_code) && (!proto || !ct_is_icmp(*proto)))
+      return usage_error("flush-conntrack: icmp_* fields need ct_nw_proto=1 or 58");
+    if ((m->sport || m->dport) && proto && !ct_has_ports(*proto))
+      return usage_error("flush-conntrack: protocol " + std::to_string(*proto) +
+                         " is tracked without ports");
+  }
+  // A complete original tuple alone names one connection: gldp looks it up (in zone, 0 by
+  // default, as OVS). Anything else is matched against a dump, and every connection that
+  // matches is flushed in its own zone.
+  const bool complete = tuples.size() == 1 && orig.src && orig.dst && proto &&
+                        (ct_is_icmp(*proto)     ? orig.icmp_id && orig.icmp_type
+                         : ct_has_ports(*proto) ? orig.sport && orig.dport
+                                                : true);
+  if (complete) {
+    gl::api::CtTuple t{};
+    t.family = family;
+    t.proto = *proto;
+    std::memcpy(t.src, orig.src->data(), 16);
+    std::memcpy(t.dst, orig.dst->data(), 16);
+    if (ct_is_icmp(t.proto)) {
+      t.icmp_id = htons(*orig.icmp_id);
+      t.icmp_type = *orig.icmp_type;
+      t.icmp_code = orig.icmp_code.value_or(0);
+    } else if (ct_has_ports(t.proto)) {
+      t.sport = htons(*orig.sport);
+      t.dport = htons(*orig.dport);
+    }
+    auto r = c.ct_flush(zone.value_or(0), &t);
+    if (!r) return fail("flush-conntrack", r.error());
+    return 0;
+  }
+  std::vector<gl::api::CtEntry> hits;
+  auto r = c.ct_dump(zone, [&](const gl::api::CtEntry& e) {
+    if ((family == 0 || e.orig.family == family) && (!proto || e.orig.proto == *proto) &&
+        ct_tuple_matches(orig, e.orig) && ct_tuple_matches(reply, e.reply))
+      hits.push_back(e);
+    return true;
+  });
+  if (!r) return fail("flush-conntrack", r.error());
+  for (const auto& e : hits) {
+    auto f = c.ct_flush(e.zone, &e.orig);
+    // Gone meanwhile (expired, flushed by someone else): nothing left to do.
+    if (!f && f.error().code != ENOENT) return fail("flush-conntrack", f.error());
+  }
+  return 0;
+}
+
+int cmd_ct_stats_show(Client& c, std::optional<uint32_t> zone, bool verbose, bool as_json) {
+  // The connection counts as OVS's ct-stats-show computes them, from a dump.
+  uint64_t total = 0;
+  std::map<std::string, uint64_t> by_proto;
+  uint64_t tcp_states[kTcpStates] = {};
+  auto r = c.ct_dump(zone, [&](const gl::api::CtEntry& e) {
+    ++total;
+    const uint8_t p = e.orig.proto;
+    std::string name = p == 6     ? "TCP"
+                       : p == 17  ? "UDP"
+                       : p == 136 ? "UDPLITE"
+                       : p == 132 ? "SCTP"
+                       : p == 1   ? "ICMP"
+                       : p == 58  ? "ICMPV6"
+                       : p == 33  ? "DCCP"
+                       : p == 2   ? "IGMP"
+                                  : "Other";
+    ++by_proto[name];
+    if (p == 6) {
+      unsigned s = coalesced_tcp_state(e);
+      if (s < kTcpStates) ++tcp_states[s];
+    }
+    return true;
+  });
+  if (!r) return fail("ct-stats-show", r.error());
+  auto st = c.ct_stats();
+  if (!st) return fail("ct-stats-show", st.error());
+  auto cfg = c.ct_get_config();
+  if (!cfg) return fail("ct-stats-show", cfg.error());
+  const auto& t = st->totals;
+  if (as_json) {
+    json states = json::object();
+    for (size_t s = 0; s < kTcpStates; ++s)
+      if (tcp_states[s]) states[kTcpStateNames[s]] = tcp_states[s];
+    json inv = json::object();
+    for (auto& i : st->invalid) inv[i.name] = i.count;
+    json protos = json::object();
+    for (auto& p : st->protos) protos[ct_proto_name(p.proto)] = p.count;
+    json j{{"total", total},
+           {"by_proto", by_proto},
+           {"tcp_states", states},
+           {"tracker",
+            {{"connections", t.n_conns},
+             {"max_conns", t.max_conns},
+             {"capacity", t.capacity},
+             {"pending_free", t.pending_free},
+             {"default_zone_limit", cfg->default_zone_limit},
+             {"tcp_seq_check", cfg->tcp_seq_check != 0},
+             {"packets", t.packets},
+             {"found", t.found},
+             {"created", t.created},
+             {"expired", t.expired},
+             {"limit_global", t.limit_global},
+             {"limit_zone", t.limit_zone},
+             {"table_full", t.table_full},
+             {"nat_exhausted", t.nat_exhausted},
+             {"invalid", inv},
+             {"by_proto", protos}}}};
+    if (zone) j["zone"] = *zone;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("Connections Stats:\n    Total: %" PRIu64 "\n", total);
+  // OVS's order of the protocols.
+  for (const char* name : {"TCP", "UDP", "UDPLITE", "SCTP", "ICMP", "DCCP", "IGMP", "Other"}) {
+    auto it = by_proto.find(name);
+    if (it == by_proto.end()) continue;
+    std::printf("  %s: %" PRIu64 "\n", name, it->second);
+    if (verbose && std::string(name) == "TCP") {
+      std::printf("    Conn per TCP states:\n");
+      for (size_t s = 0; s < kTcpStates; ++s)
+        if (tcp_states[s]) std::printf("\t  [%s]=%" PRIu64 "\n", kTcpStateNames[s], tcp_states[s]);
+    }
+  }
+  std::printf("Tracker (all zones):\n");
+  std::printf(
+      "    connections: %u, max: %u, capacity: %u, default zone limit: %s\n", t.n_conns,
+      t.max_conns, t.capacity,
+      cfg->default_zone_limit ? std::to_string(cfg->default_zone_limit).c_str() : "unlimited");
+  std::printf("    TCP sequence checking: %s\n", cfg->tcp_seq_check ? "enabled" : "disabled");
+  std::printf("    packets: %" PRIu64 ", found: %" PRIu64 ", created: %" PRIu64
+              ", expired: %" PRIu64 "\n",
+              t.packets, t.found, t.created, t.expired);
+  std::printf("    commits refused: global limit: %" PRIu64 ", zone limit: %" PRIu64
+              ", table full: %" PRIu64 ", NAT range exhausted: %" PRIu64 "\n",
+              t.limit_global, t.limit_zone, t.table_full, t.nat_exhausted);
+  std::string inv;
+  for (auto& i : st->invalid)
+    if (i.count)
+      inv += std::string(inv.empty() ? "" : ", ") + i.name + ": " + std::to_string(i.count);
+  std::printf("    invalid: %s\n", inv.empty() ? "none" : inv.c_str());
+  return 0;
+}
+
+// "zone=N,limit=N" (either order) → a zone limit; an error message otherwise.
+std::string parse_zone_limit(const std::string& arg, gl::api::CtZoneLimit& zl) {
+  std::optional<uint64_t> zone, limit;
+  size_t pos = 0;
+  while (pos <= arg.size()) {
+    size_t comma = arg.find(',', pos);
+    std::string kv = arg.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? arg.size() + 1 : comma + 1;
+    size_t eq = kv.find('=');
+    std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    uint64_t n = 0;
+    if ((k != "zone" && k != "limit") || v.empty()) return "'" + arg + "': want zone=N,limit=N";
+    if (!parse_u64(v, UINT32_MAX, n)) return "'" + arg + "': " + k + "=" + v + " is not a number";
+    (k == "zone" ? zone : limit) = n;
+  }
+  if (!zone || !limit) return "'" + arg + "': want zone=N,limit=N";
+  if (*zone > gl::api::kCtMaxZone)
+    return "zone limit for zone " + std::to_string(*zone) + ": zone must be 0.." +
+           std::to_string(gl::api::kCtMaxZone);
+  zl = gl::api::CtZoneLimit{static_cast<uint32_t>(*zone), static_cast<uint32_t>(*limit), 0, 0};
+  return "";
+}
+
+// "zone=N[,N...]" → zones; an error message otherwise.
+std::string parse_zone_list(const std::string& arg, std::vector<uint32_t>& zones) {
+  if (arg.rfind("zone=", 0) != 0 || arg.size() == 5) return "'" + arg + "': want zone=N[,N...]";
+  size_t pos = 5;
+  while (pos <= arg.size()) {
+    size_t comma = arg.find(',', pos);
+    std::string v = arg.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? arg.size() + 1 : comma + 1;
+    uint64_t n = 0;
+    if (!parse_u64(v, UINT32_MAX, n)) return "'" + arg + "': zone '" + v + "' is not a number";
+    if (n > gl::api::kCtMaxZone)
+      return "zone " + std::to_string(n) + ": zone must be 0.." +
+             std::to_string(gl::api::kCtMaxZone);
+    zones.push_back(static_cast<uint32_t>(n));
+  }
+  return "";
+}
+
+int cmd_ct(Client& c, const std::string& cmd, const std::vector<std::string>& args) {
+  const size_t n = args.size() - 1;
+  if (cmd == "dump-conntrack" || cmd == "ct-stats-show") {
+    std::optional<uint32_t> zone;
+    bool verbose = false, stats = false, js = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a == "-m" || a == "--more" || (cmd == "ct-stats-show" && a == "verbose")) {
+        verbose = true;
+      } else if (cmd == "dump-conntrack" && (a == "-s" || a == "--statistics")) {
+        stats = true;
+      } else if (a == "--json") {
+        js = true;
+      } else if (a.rfind("zone=", 0) == 0) {
+        uint32_t z = 0;
+        if (std::string e = parse_zone_arg(a, z); !e.empty()) return usage_error(cmd + ": " + e);
+        zone = z;
+      } else {
+        return usage_error(cmd + ": unknown argument '" + a + "'");
+      }
+    }
+    return cmd == "ct-stats-show" ? cmd_ct_stats_show(c, zone, verbose, js)
+                                  : cmd_dump_conntrack(c, zone, verbose, stats, js);
+  }
+  if (cmd == "flush-conntrack") return cmd_flush_conntrack(c, args);
+  if (cmd == "ct-get-maxconns" || cmd == "ct-get-nconns" || cmd == "ct-get-tcp-seq-chk") {
+    if (n != 0) return usage_error(cmd + " takes no arguments");
+    auto r = c.ct_get_config();
+    if (!r) return fail(cmd, r.error());
+    if (cmd == "ct-get-maxconns")
+      std::printf("%u\n", r->max_conns);
+    else if (cmd == "ct-get-nconns")
+      std::printf("%u\n", r->n_conns);
+    else
+      std::printf("TCP sequence checking: %s\n", r->tcp_seq_check ? "enabled" : "disabled");
+    return 0;
+  }
+  if (cmd == "ct-set-maxconns") {
+    uint64_t v = 0;
+    if (n != 1 || !parse_u64(args[1], UINT32_MAX, v))
+      return usage_error("ct-set-maxconns N (N: 0..the table's capacity, ct-stats-show)");
+    auto r = c.ct_set_max_conns(static_cast<uint32_t>(v));
+    if (!r) return fail(cmd, r.error());
+    std::printf("setting maxconns successful\n");
+    return 0;
+  }
+  if (cmd == "ct-enable-tcp-seq-chk" || cmd == "ct-disable-tcp-seq-chk") {
+    if (n != 0) return usage_error(cmd + " takes no arguments");
+    const bool on = cmd == "ct-enable-tcp-seq-chk";
+    auto r = c.ct_set_tcp_seq_check(on);
+    if (!r) return fail(cmd, r.error());
+    std::printf("%s TCP sequence checking successful\n", on ? "enabling" : "disabling");
+    return 0;
+  }
+  if (cmd == "ct-set-limits") {
+    std::optional<uint32_t> dflt;
+    std::vector<gl::api::CtZoneLimit> zl;
+    for (size_t i = 1; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a.rfind("default=", 0) == 0) {
+        uint64_t v = 0;
+        if (!parse_u64(a.substr(8), UINT32_MAX, v))
+          return usage_error("ct-set-limits: bad default limit '" + a + "'");
+        dflt = static_cast<uint32_t>(v);
+        continue;
+      }
+      gl::api::CtZoneLimit z{};
+      if (std::string e = parse_zone_limit(a, z); !e.empty())
+        return usage_error("ct-set-limits: " + e);
+      zl.push_back(z);
+    }
+    if (!dflt && zl.empty()) return usage_error("ct-set-limits [default=N] [zone=N,limit=N]...");
+    auto r = c.ct_set_limits(dflt, zl);
+    if (!r) return fail(cmd, r.error());
+    return 0;
+  }
+  if (cmd == "ct-del-limits" || cmd == "ct-get-limits") {
+    const bool del = cmd == "ct-del-limits";
+    if (n > 1 || (del && n != 1))
+      return usage_error(cmd + (del ? " zone=N[,N...]" : " [zone=N[,N...]]"));
+    std::vector<uint32_t> zones;
+    if (n == 1)
+      if (std::string e = parse_zone_list(args[1], zones); !e.empty())
+        return usage_error(cmd + ": " + e);
+    if (del) {
+      auto r = c.ct_del_limits(zones);
+      if (!r) return fail(cmd, r.error());
+      return 0;
+    }
+    auto r = c.ct_get_limits(zones);
+    if (!r) return fail(cmd, r.error());
+    std::printf("default limit=%u\n", r->default_limit);
+    for (auto& z : r->zones) std::printf("zone=%u,limit=%u,count=%u\n", z.zone, z.limit, z.count);
+    return 0;
+  }
+  if (cmd == "ct-stats-clear") {
+    if (n != 0) return usage_error("ct-stats-clear takes no arguments");
+    auto r = c.ct_stats(true);
+    if (!r) return fail(cmd, r.error());
+    return 0;
+  }
+  return usage_error("unknown command '" + cmd + "'");
+}
+
 bool parse_opt_num(const std::string& arg, const char* key, unsigned long max, unsigned long& v) {
   std::string k = std::string(key) + "=";
   if (arg.rfind(k, 0) != 0) return false;
@@ -569,10 +1202,34 @@ int main(int argc, char** argv) {
   auto nargs = [&](size_t lo, size_t hi) { return args.size() - 1 >= lo && args.size() - 1 <= hi; };
 
   // Check the command line completely before connecting.
-  static const char* kCommands[] = {"show",       "add-port",  "del-port",    "set-port",
-                                    "add-flow",   "mod-flow",  "del-flow",    "get-flow",
-                                    "dump-flows", "del-flows", "stats-clear", "set-config",
-                                    "add-sa",     "del-sa",    "dump-sas"};
+  static const char* kCommands[] = {"show",
+                                    "add-port",
+                                    "del-port",
+                                    "set-port",
+                                    "add-flow",
+                                    "mod-flow",
+                                    "del-flow",
+                                    "get-flow",
+                                    "dump-flows",
+                                    "del-flows",
+                                    "stats-clear",
+                                    "set-config",
+                                    "add-sa",
+                                    "del-sa",
+                                    "dump-sas",
+                                    "dump-conntrack",
+                                    "flush-conntrack",
+                                    "ct-stats-show",
+                                    "ct-stats-clear",
+                                    "ct-get-maxconns",
+                                    "ct-set-maxconns",
+                                    "ct-get-nconns",
+                                    "ct-set-limits",
+                                    "ct-get-limits",
+                                    "ct-del-limits",
+                                    "ct-enable-tcp-seq-chk",
+                                    "ct-disable-tcp-seq-chk",
+                                    "ct-get-tcp-seq-chk"};
   bool known = false;
   for (const char* k : kCommands) known |= cmd == k;
   if (!known) return usage_error("unknown command '" + cmd + "'");
@@ -789,5 +1446,6 @@ int main(int argc, char** argv) {
     }
     return cmd_dump_sas(c, keys, js);
   }
+  if (cmd.rfind("ct-", 0) == 0 || cmd.ends_with("-conntrack")) return cmd_ct(c, cmd, args);
   return usage_error("unknown command '" + cmd + "'");
 }

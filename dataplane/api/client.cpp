@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -609,6 +610,182 @@ Result<std::vector<SaInfo>> Client::sa_dump(bool keys) {
     if (dr.next_cursor == 0 || dr.n == 0) return out;
     req.cursor = dr.next_cursor;
   }
+}
+
+// ---- connection tracking ----------------------------------------------------------------
+
+Result<void> Client::ct_dump(std::optional<uint32_t> zone,
+                             const std::function<bool(const CtEntry&)>& fn) {
+  CtDumpRequest req{};
+  if (zone) {
+    req.flags = kCtDumpZone;
+    req.zone = *zone;
+  }
+  for (;;) {
+    auto rep = simple(*this, MsgType::kCtDump, &req);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    (void)r.check_header();
+    CtDumpReply dr;
+    if (!r.read(dr)) return std::unexpected(proto_error("short ct dump reply"));
+    if (dr.next_cursor != 0 && dr.n == 0 && dr.next_cursor <= req.cursor)
+      return std::unexpected(proto_error("ct dump made no progress"));
+    for (uint32_t i = 0; i < dr.n; ++i) {
+      CtEntry e;
+      if (!r.read(e)) return std::unexpected(proto_error("truncated ct dump"));
+      if (!fn(e)) return {};
+    }
+    if (dr.next_cursor == 0) return {};
+    req.cursor = dr.next_cursor;
+  }
+}
+
+Result<uint32_t> Client::ct_flush(std::optional<uint32_t> zone, const CtTuple* tuple) {
+  CtFlushRequest req{};
+  if (zone) {
+    req.flags |= kCtFlushZone;
+    req.zone = *zone;
+  }
+  if (tuple != nullptr) {
+    req.flags |= kCtFlushTuple;
+    req.tuple = *tuple;
+  }
+  auto rep = simple(*this, MsgType::kCtFlush, &req);
+  if (!rep) return std::unexpected(rep.error());
+  auto fr = read_single<CtFlushReply>(*rep, "ct flush reply");
+  if (!fr) return std::unexpected(fr.error());
+  return fr->n_flushed;
+}
+
+Result<CtConfigReply> Client::ct_get_config() {
+  auto rep = simple<uint8_t>(*this, MsgType::kCtGetConfig, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<CtConfigReply>(*rep, "ct config reply");
+}
+
+Result<void> Client::ct_set_max_conns(uint32_t max_conns) {
+  CtSetMaxConnsRequest req{max_conns, 0};
+  auto rep = simple(*this, MsgType::kCtSetMaxConns, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::ct_set_tcp_seq_check(bool enabled) {
+  CtSetTcpSeqCheckRequest req{};
+  req.enabled = enabled ? 1 : 0;
+  auto rep = simple(*this, MsgType::kCtSetTcpSeqCheck, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::ct_set_limits(std::optional<uint32_t> default_limit,
+                                   std::span<const CtZoneLimit> zones) {
+  size_t done = 0;
+  bool first = true;
+  while (first || done < zones.size()) {
+    const size_t n = std::min<size_t>(kCtMaxZonesPerMsg, zones.size() - done);
+    uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kCtSetLimits, xid);
+    CtSetLimitsRequest req{};
+    if (first && default_limit) {
+      req.flags = kCtLimitsDefault;
+      req.default_limit = *default_limit;
+    }
+    req.n = static_cast<uint32_t>(n);
+    b.append(req);
+    for (size_t i = 0; i < n; ++i) {
+      CtZoneLimit z = zones[done + i];
+      z.count = 0;
+      z.pad = 0;
+      b.append(z);
+    }
+    auto rep = transact(b.finish(), xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    if (auto ok = check_reply(r, MsgType::kCtSetLimits); !ok) return ok;
+    done += n;
+    first = false;
+  }
+  return {};
+}
+
+namespace {
+
+// Finishes a kCtDelLimits / kCtGetLimits request for `zones` in b.
+std::span<const uint8_t> zones_request(MessageBuilder& b, std::span<const uint32_t> zones,
+                                       uint32_t cursor) {
+  b.append(CtZonesRequest{static_cast<uint32_t>(zones.size()), cursor});
+  b.append_padded(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(zones.data()),
+                                           zones.size() * sizeof(uint32_t)));
+  return b.finish();
+}
+
+}  // namespace
+
+Result<void> Client::ct_del_limits(std::span<const uint32_t> zones) {
+  if (zones.empty()) return std::unexpected(Error{EINVAL, "ct del limits: no zones given"});
+  for (size_t done = 0; done < zones.size();) {
+    const size_t n = std::min<size_t>(kCtMaxZonesPerMsg, zones.size() - done);
+    uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kCtDelLimits, xid);
+    auto rep = transact(zones_request(b, zones.subspan(done, n), 0), xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    if (auto ok = check_reply(r, MsgType::kCtDelLimits); !ok) return ok;
+    done += n;
+  }
+  return {};
+}
+
+Result<CtLimits> Client::ct_get_limits(std::span<const uint32_t> zones) {
+  CtLimits out;
+  size_t done = 0;
+  uint32_t cursor = 0;
+  for (;;) {
+    const size_t n = std::min<size_t>(kCtMaxZonesPerMsg, zones.size() - done);
+    uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kCtGetLimits, xid);
+    auto rep = transact(zones_request(b, zones.subspan(done, n), cursor), xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    if (auto ok = check_reply(r, MsgType::kCtGetLimits); !ok) return std::unexpected(ok.error());
+    CtGetLimitsReply gr;
+    if (!r.read(gr)) return std::unexpected(proto_error("short ct limits reply"));
+    out.default_limit = gr.default_limit;
+    for (uint32_t i = 0; i < gr.n; ++i) {
+      CtZoneLimit z;
+      if (!r.read(z)) return std::unexpected(proto_error("truncated ct limits reply"));
+      out.zones.push_back(z);
+    }
+    if (zones.empty()) {
+      if (gr.next_cursor == 0) return out;
+      if (gr.next_cursor <= cursor)
+        return std::unexpected(proto_error("ct limits made no progress"));
+      cursor = gr.next_cursor;
+    } else {
+      done += n;
+      if (done == zones.size()) return out;
+    }
+  }
+}
+
+Result<CtStats> Client::ct_stats(bool clear) {
+  CtStatsRequest req{clear ? kCtStatsClear : 0u, 0};
+  auto rep = simple(*this, MsgType::kCtStats, &req);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  (void)r.check_header();
+  CtStats s;
+  if (!r.read(s.totals)) return std::unexpected(proto_error("short ct stats"));
+  if (s.totals.n_invalid > 256 || s.totals.n_protos > 256)
+    return std::unexpected(proto_error("ct stats with impossible counts"));
+  s.invalid.resize(s.totals.n_invalid);
+  for (auto& c : s.invalid)
+    if (!r.read(c)) return std::unexpected(proto_error("truncated ct stats"));
+  s.protos.resize(s.totals.n_protos);
+  for (auto& p : s.protos)
+    if (!r.read(p)) return std::unexpected(proto_error("truncated ct stats"));
+  return s;
 }
 
 }  // namespace gl::api

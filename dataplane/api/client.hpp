@@ -1,9 +1,10 @@
 // client.hpp — the C++ client of the datapath API.
 //
 // Purpose: what gl-dpctl, the OVS provider (through the C ABI in gl_dpapi.h) and glctld
-// use to program gldp: ports, flows (batched), execute, upcalls, stats. Every call is a
-// request/reply over one SOCK_SEQPACKET connection; upcalls that arrive while waiting
-// for a reply are queued and handed out by recv_upcall().
+// use to program gldp: ports, flows (batched), execute, upcalls, stats, ESP SAs, the
+// connection tracker. Every call is a request/reply over one SOCK_SEQPACKET connection;
+// upcalls that arrive while waiting for a reply are queued and handed out by
+// recv_upcall().
 // Thread-safety: one Client per thread (or external locking). Complexity: each call is
 // one round trip per message; batches are split into as few messages as fit.
 #pragma once
@@ -60,6 +61,18 @@ struct Stats {
   StatsReply totals{};
   std::vector<PmdStats> pmds;
   std::vector<DropCounter> drops;
+};
+
+// Connection tracking (wire.hpp CtEntry and the kCt* messages).
+struct CtLimits {
+  uint32_t default_limit = 0;      // 0 = unlimited
+  std::vector<CtZoneLimit> zones;  // zone, limit, connections now
+};
+
+struct CtStats {
+  CtStatsReply totals{};
+  std::vector<CtCounter> invalid;    // +inv packets per reason, every reason
+  std::vector<CtProtoCount> protos;  // live connections per IP protocol (non-zero only)
 };
 
 // A UFID derived from a match, for flows installed without one (gl-dpctl add-flow):
@@ -120,6 +133,28 @@ class Client {
   Result<void> sa_add(const SaAddRequest& req);
   Result<void> sa_del(uint32_t spi, SaDir dir, uint32_t grace_ms = 0);
   Result<std::vector<SaInfo>> sa_dump(bool keys = false);
+
+  // Connection tracking. A zone outside 0..65535 is sent as is and refused by gldp.
+  // ct_dump calls fn for every connection (of `zone` when given) until the dump is
+  // complete or fn returns false; pages are fetched as fn consumes them.
+  Result<void> ct_dump(std::optional<uint32_t> zone, const std::function<bool(const CtEntry&)>& fn);
+  // Removes every connection, a zone's (zone), or the one with `tuple` in `zone` (0 when
+  // not given): returns how many were removed; ENOENT when the tuple names none.
+  Result<uint32_t> ct_flush(std::optional<uint32_t> zone = std::nullopt,
+                            const CtTuple* tuple = nullptr);
+  Result<CtConfigReply> ct_get_config();  // connections, max, capacity, seq check
+  Result<void> ct_set_max_conns(uint32_t max_conns);
+  Result<void> ct_set_tcp_seq_check(bool enabled);
+  // Sets the default (when given) and per-zone limits (count ignored). More zones than one
+  // message holds go in several messages, each applied as a whole.
+  Result<void> ct_set_limits(std::optional<uint32_t> default_limit,
+                             std::span<const CtZoneLimit> zones);
+  Result<void> ct_del_limits(std::span<const uint32_t> zones);
+  // The default limit and, for each zone asked for, its limit (its own or the default) and
+  // connections; with no zones, every zone that has its own limit.
+  Result<CtLimits> ct_get_limits(std::span<const uint32_t> zones = {});
+  // The tracker's counters; clear = zero them after reading.
+  Result<CtStats> ct_stats(bool clear = false);
 
   // Low level: send one request datagram and wait for its reply (queuing upcalls).
   Result<std::vector<uint8_t>> transact(std::span<const uint8_t> request, uint32_t xid);

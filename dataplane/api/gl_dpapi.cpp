@@ -175,6 +175,80 @@ static_assert(GL_CS_NEW == flow::kCsNew && GL_CS_ESTABLISHED == flow::kCsEstabli
               GL_CS_RELATED == flow::kCsRelated && GL_CS_REPLY_DIR == flow::kCsReplyDir &&
               GL_CS_INVALID == flow::kCsInvalid && GL_CS_TRACKED == flow::kCsTracked);
 
+GL_SAME_LAYOUT(gl_ct_tuple, api::CtTuple);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, src);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, dst);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, sport);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, dport);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, icmp_id);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, icmp_type);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, icmp_code);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, family);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, proto);
+GL_SAME_FIELD(gl_ct_tuple, api::CtTuple, pad);
+
+GL_SAME_LAYOUT(gl_ct_entry, api::CtEntry);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, orig);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, reply);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, packets);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, bytes);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, label);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, mark);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, timeout_s);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, zone);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, tcp_state_orig);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, tcp_state_reply);
+GL_SAME_FIELD(gl_ct_entry, api::CtEntry, flags);
+
+GL_SAME_LAYOUT(gl_ct_config, api::CtConfigReply);
+GL_SAME_FIELD(gl_ct_config, api::CtConfigReply, n_conns);
+GL_SAME_FIELD(gl_ct_config, api::CtConfigReply, max_conns);
+GL_SAME_FIELD(gl_ct_config, api::CtConfigReply, capacity);
+GL_SAME_FIELD(gl_ct_config, api::CtConfigReply, default_zone_limit);
+GL_SAME_FIELD(gl_ct_config, api::CtConfigReply, tcp_seq_check);
+
+GL_SAME_LAYOUT(gl_ct_zone_limit, api::CtZoneLimit);
+GL_SAME_FIELD(gl_ct_zone_limit, api::CtZoneLimit, zone);
+GL_SAME_FIELD(gl_ct_zone_limit, api::CtZoneLimit, limit);
+GL_SAME_FIELD(gl_ct_zone_limit, api::CtZoneLimit, count);
+GL_SAME_FIELD(gl_ct_zone_limit, api::CtZoneLimit, pad);
+
+GL_SAME_LAYOUT(gl_ct_counter, api::CtCounter);
+GL_SAME_FIELD(gl_ct_counter, api::CtCounter, name);
+GL_SAME_FIELD(gl_ct_counter, api::CtCounter, count);
+
+GL_SAME_LAYOUT(gl_ct_proto_count, api::CtProtoCount);
+GL_SAME_FIELD(gl_ct_proto_count, api::CtProtoCount, proto);
+GL_SAME_FIELD(gl_ct_proto_count, api::CtProtoCount, count);
+
+// gl_ct_stats starts with the wire CtStatsReply, then adds the two array pointers.
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, packets);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, found);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, created);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, expired);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, limit_global);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, limit_zone);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, table_full);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, nat_exhausted);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, n_conns);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, max_conns);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, capacity);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, pending_free);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, n_invalid);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, n_protos);
+static_assert(offsetof(gl_ct_stats, invalid) == sizeof(api::CtStatsReply));
+static_assert(sizeof(gl_ct_stats) % alignof(gl_ct_counter) == 0 &&
+              sizeof(gl_ct_counter) % alignof(gl_ct_proto_count) == 0);
+
+static_assert(GL_CT_MAX_ZONE == api::kCtMaxZone);
+static_assert(GL_DP_FEATURE_ESP == api::kFeatureEsp &&
+              GL_DP_FEATURE_CONNTRACK == api::kFeatureConntrack);
+static_assert(GL_CT_ENTRY_SNAT == api::kCtEntrySnat && GL_CT_ENTRY_DNAT == api::kCtEntryDnat &&
+              GL_CT_ENTRY_HELPER_FTP == api::kCtEntryHelperFtp &&
+              GL_CT_ENTRY_HELPER_TFTP == api::kCtEntryHelperTftp &&
+              GL_CT_ENTRY_RELATED == api::kCtEntryRelated &&
+              GL_CT_ENTRY_REPLY_SEEN == api::kCtEntryReplySeen);
+
 #undef GL_SAME_FIELD
 #undef GL_SAME_LAYOUT
 
@@ -196,6 +270,16 @@ struct gl_flow_dump {
   std::vector<uint8_t> page;
   std::optional<api::MessageReader> reader;  // over `page`
   uint32_t left = 0;                         // entries still unread in `page`
+};
+
+struct gl_ct_dump {
+  gl_dp* dp = nullptr;
+  api::CtDumpRequest req{};  // the next page's request (cursor advances)
+  bool last_page = false;
+  int error = 0;
+  std::vector<uint8_t> page;
+  std::optional<api::MessageReader> reader;
+  uint32_t left = 0;
 };
 
 namespace {
@@ -751,6 +835,223 @@ int gl_dp_recv_upcall(gl_dp* dp, int timeout_ms, gl_upcall* out) {
       out->packet_len = u.packet.size();
       return 0;
     }
+  });
+}
+
+// ---- connection tracking ------------------------------------------------------------------
+
+int gl_dp_ct_dump_start(gl_dp* dp, const uint32_t* zone, gl_ct_dump** out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_ct_dump_start: NULL out");
+  *out = nullptr;
+  return guarded(dp, [&] {
+    auto* d = new gl_ct_dump();
+    d->dp = dp;
+    if (zone != nullptr) {
+      d->req.flags = api::kCtDumpZone;
+      d->req.zone = *zone;
+    }
+    *out = d;
+    return 0;
+  });
+}
+
+namespace {
+
+int fetch_ct_page(gl_ct_dump* d) {
+  gl_dp* dp = d->dp;
+  const uint32_t xid = dp->client.next_xid();
+  api::MessageBuilder b(api::MsgType::kCtDump, xid);
+  b.append(d->req);
+  d->reader.reset();
+  auto rep = dp->client.transact(b.finish(), xid);
+  if (!rep) return fail(dp, rep.error());
+  d->page = std::move(*rep);
+  d->reader.emplace(d->page);
+  if (auto ok = check_reply(*d->reader, api::MsgType::kCtDump); !ok) return fail(dp, ok.error());
+  api::CtDumpReply dr;
+  if (!d->reader->read(dr)) return fail(dp, EPROTO, "protocol error: short ct dump reply");
+  if (dr.n == 0 && dr.next_cursor != 0 && dr.next_cursor <= d->req.cursor)
+    return fail(dp, EPROTO, "protocol error: ct dump made no progress");
+  d->left = dr.n;
+  d->req.cursor = dr.next_cursor;
+  d->last_page = dr.next_cursor == 0;
+  return 0;
+}
+
+}  // namespace
+
+int gl_dp_ct_dump_next(gl_ct_dump* d, gl_ct_entry* out) {
+  if (d == nullptr) return EINVAL;
+  if (out == nullptr) return fail(d->dp, EINVAL, "gl_dp_ct_dump_next: NULL out");
+  if (d->error != 0) return d->error;
+  int rc = guarded(d->dp, [&] {
+    while (d->left == 0) {
+      if (d->last_page) return ENOENT;
+      if (int e = fetch_ct_page(d); e != 0) return e;
+    }
+    api::CtEntry e;
+    if (!d->reader->read(e)) return fail(d->dp, EPROTO, "protocol error: truncated ct dump");
+    --d->left;
+    std::memcpy(out, &e, sizeof *out);
+    return 0;
+  });
+  if (rc != 0 && rc != ENOENT) d->error = rc;
+  return rc;
+}
+
+int gl_dp_ct_dump_done(gl_ct_dump* d) {
+  if (d == nullptr) return 0;
+  int rc = d->error;
+  delete d;
+  return rc;
+}
+
+int gl_dp_ct_flush(gl_dp* dp, const uint32_t* zone, const gl_ct_tuple* tuple, uint32_t* n_flushed) {
+  if (dp == nullptr) return EINVAL;
+  if (n_flushed != nullptr) *n_flushed = 0;
+  return guarded(dp, [&] {
+    std::optional<uint32_t> z;
+    if (zone != nullptr) z = *zone;
+    api::CtTuple t;
+    if (tuple != nullptr) std::memcpy(&t, tuple, sizeof t);
+    auto r = dp->client.ct_flush(z, tuple != nullptr ? &t : nullptr);
+    if (!r) return fail(dp, r.error());
+    if (n_flushed != nullptr) *n_flushed = *r;
+    return 0;
+  });
+}
+
+int gl_dp_ct_get_config(gl_dp* dp, gl_ct_config* out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_ct_get_config: NULL out");
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_get_config();
+    if (!r) return fail(dp, r.error());
+    std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_ct_get_maxconns(gl_dp* dp, uint32_t* max_conns) {
+  if (dp == nullptr) return EINVAL;
+  if (max_conns == nullptr) return fail(dp, EINVAL, "gl_dp_ct_get_maxconns: NULL out");
+  gl_ct_config c;
+  int rc = gl_dp_ct_get_config(dp, &c);
+  if (rc == 0) *max_conns = c.max_conns;
+  return rc;
+}
+
+int gl_dp_ct_get_nconns(gl_dp* dp, uint32_t* n_conns) {
+  if (dp == nullptr) return EINVAL;
+  if (n_conns == nullptr) return fail(dp, EINVAL, "gl_dp_ct_get_nconns: NULL out");
+  gl_ct_config c;
+  int rc = gl_dp_ct_get_config(dp, &c);
+  if (rc == 0) *n_conns = c.n_conns;
+  return rc;
+}
+
+int gl_dp_ct_set_maxconns(gl_dp* dp, uint32_t max_conns) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_set_max_conns(max_conns);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ct_set_tcp_seq_chk(gl_dp* dp, bool enabled) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_set_tcp_seq_check(enabled);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ct_get_tcp_seq_chk(gl_dp* dp, bool* enabled) {
+  if (dp == nullptr) return EINVAL;
+  if (enabled == nullptr) return fail(dp, EINVAL, "gl_dp_ct_get_tcp_seq_chk: NULL out");
+  gl_ct_config c;
+  int rc = gl_dp_ct_get_config(dp, &c);
+  if (rc == 0) *enabled = c.tcp_seq_check != 0;
+  return rc;
+}
+
+int gl_dp_ct_set_limits(gl_dp* dp, const uint32_t* default_limit, const gl_ct_zone_limit* zones,
+                        size_t n) {
+  if (dp == nullptr) return EINVAL;
+  if (zones == nullptr && n > 0) return fail(dp, EINVAL, "gl_dp_ct_set_limits: NULL zones");
+  return guarded(dp, [&] {
+    std::vector<api::CtZoneLimit> z(n);
+    if (n > 0) std::memcpy(z.data(), zones, n * sizeof *zones);
+    std::optional<uint32_t> d;
+    if (default_limit != nullptr) d = *default_limit;
+    auto r = dp->client.ct_set_limits(d, z);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ct_del_limits(gl_dp* dp, const uint32_t* zones, size_t n) {
+  if (dp == nullptr) return EINVAL;
+  if (zones == nullptr || n == 0) return fail(dp, EINVAL, "gl_dp_ct_del_limits: no zones");
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_del_limits(std::span<const uint32_t>(zones, n));
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ct_get_limits(gl_dp* dp, const uint32_t* zones, size_t n, uint32_t* default_limit,
+                        gl_ct_zone_limit** out, size_t* n_out) {
+  if (dp == nullptr) return EINVAL;
+  if (default_limit == nullptr || out == nullptr || n_out == nullptr)
+    return fail(dp, EINVAL, "gl_dp_ct_get_limits: NULL out");
+  if (zones == nullptr && n > 0) return fail(dp, EINVAL, "gl_dp_ct_get_limits: NULL zones");
+  *out = nullptr;
+  *n_out = 0;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_get_limits(std::span<const uint32_t>(zones, n));
+    if (!r) return fail(dp, r.error());
+    *default_limit = r->default_limit;
+    if (r->zones.empty()) return 0;
+    auto* a =
+        static_cast<gl_ct_zone_limit*>(std::malloc(r->zones.size() * sizeof(gl_ct_zone_limit)));
+    if (a == nullptr) return fail(dp, ENOMEM, "out of memory");
+    std::memcpy(a, r->zones.data(), r->zones.size() * sizeof(gl_ct_zone_limit));
+    *out = a;
+    *n_out = r->zones.size();
+    return 0;
+  });
+}
+
+int gl_dp_ct_get_stats(gl_dp* dp, gl_ct_stats** out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_ct_get_stats: NULL out");
+  *out = nullptr;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_stats(false);
+    if (!r) return fail(dp, r.error());
+    const size_t bytes = sizeof(gl_ct_stats) + r->invalid.size() * sizeof(gl_ct_counter) +
+                         r->protos.size() * sizeof(gl_ct_proto_count);
+    auto* s = static_cast<gl_ct_stats*>(std::calloc(1, bytes));
+    if (s == nullptr) return fail(dp, ENOMEM, "out of memory");
+    std::memcpy(s, &r->totals, sizeof r->totals);
+    s->invalid = reinterpret_cast<gl_ct_counter*>(s + 1);
+    s->protos = reinterpret_cast<gl_ct_proto_count*>(s->invalid + r->invalid.size());
+    s->n_invalid = static_cast<uint32_t>(r->invalid.size());
+    s->n_protos = static_cast<uint32_t>(r->protos.size());
+    if (!r->invalid.empty())
+      std::memcpy(s->invalid, r->invalid.data(), r->invalid.size() * sizeof(gl_ct_counter));
+    if (!r->protos.empty())
+      std::memcpy(s->protos, r->protos.data(), r->protos.size() * sizeof(gl_ct_proto_count));
+    *out = s;
+    return 0;
+  });
+}
+
+int gl_dp_ct_stats_clear(gl_dp* dp) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_stats(true);
+    return r ? 0 : fail(dp, r.error());
   });
 }
 

@@ -3,7 +3,8 @@
  * Purpose: lets C code (the OVS dpif provider dpif-gl in dataplane/ovs/, whose OVS
  * headers are C-only) program gldp without touching C++: ports, megaflows (batched put
  * and delete, get, paged dump), execute, upcalls, statistics and runtime configuration,
- * plus the ODP text syntax (parse/format of flows and actions) for tools and tests.
+ * the connection tracker (dump, flush, limits, counters), plus the ODP text syntax
+ * (parse/format of flows and actions) for tools and tests.
  * It is a thin layer over gl::api::Client (client.hpp); the structs below mirror the
  * wire structs of wire.hpp byte for byte (gl_dpapi.cpp static_asserts every size and
  * offset), so no field is converted on the way.
@@ -19,12 +20,12 @@
  * threads each open one). The text and UFID helpers are reentrant.
  *
  * Ownership: strings and buffers passed in are only read during the call. Memory the
- * library allocates for the caller (gl_dp_port_list, gl_dp_get_stats) is one block, freed
- * with gl_dp_free(). Pointers inside a gl_upcall are owned by the handle and stay valid
- * until the next call on that handle; pointers inside a gl_flow from
- * gl_dp_flow_dump_next are owned by the dump and stay valid until its next
- * gl_dp_flow_dump_next or gl_dp_flow_dump_done. gl_dp_flow_get copies actions into a
- * caller buffer.
+ * library allocates for the caller (gl_dp_port_list, gl_dp_get_stats, gl_dp_ct_get_limits,
+ * gl_dp_ct_get_stats) is one block, freed with gl_dp_free(). Pointers inside a gl_upcall
+ * are owned by the handle and stay valid until the next call on that handle; pointers
+ * inside a gl_flow from gl_dp_flow_dump_next are owned by the dump and stay valid until
+ * its next gl_dp_flow_dump_next or gl_dp_flow_dump_done. gl_dp_flow_get copies actions
+ * into a caller buffer; gl_dp_ct_dump_next copies into the caller's gl_ct_entry.
  *
  * Errors: every int-returning function returns 0 or a positive errno value; it never
  * aborts and never lets a C++ exception escape. A NULL pointer where one is required
@@ -68,6 +69,8 @@ extern "C" {
 #define GL_DP_FEATURE_HASH (1u << 3)
 #define GL_DP_FEATURE_SET_MASKED (1u << 4)
 #define GL_DP_FEATURE_UFID (1u << 5)
+#define GL_DP_FEATURE_ESP (1u << 6)       /* SA messages, esp_encrypt / esp_decrypt */
+#define GL_DP_FEATURE_CONNTRACK (1u << 7) /* ct() / ct_clear and the gl_dp_ct_* calls */
 
 /* gl_flow_put.flags */
 #define GL_FLOW_PUT_CREATE 0x1u     /* may create a new flow */
@@ -257,10 +260,106 @@ struct gl_upcall {
   size_t packet_len;
 };
 
+/* ---- connection tracking (mirrors of wire.hpp's Ct* structs) ------------------------ */
+
+#define GL_CT_MAX_ZONE 65535
+/* gl_ct_entry.flags */
+#define GL_CT_ENTRY_SNAT 0x01        /* source translated (NAT) */
+#define GL_CT_ENTRY_DNAT 0x02        /* destination translated */
+#define GL_CT_ENTRY_HELPER_FTP 0x04  /* FTP control connection (helper=ftp) */
+#define GL_CT_ENTRY_HELPER_TFTP 0x08 /* helper=tftp */
+#define GL_CT_ENTRY_RELATED 0x10     /* expected by a helper: +rel */
+#define GL_CT_ENTRY_REPLY_SEEN 0x20  /* a packet passed in the reply direction */
+
+/* One direction of a connection. Addresses network order (IPv4: the first 4 bytes, the
+ * rest zero). TCP and UDP: sport/dport (network order), ICMP fields zero.
+ * ICMP/ICMPv6 queries: icmp_id (network order), icmp_type, icmp_code of this direction
+ * (echo request 8 in the original tuple, echo reply 0 in the reply tuple), ports zero.
+ * Other protocols: ports and ICMP fields zero. Padding must be zero. */
+struct gl_ct_tuple {
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint16_t sport;
+  uint16_t dport;
+  uint16_t icmp_id;
+  uint8_t icmp_type;
+  uint8_t icmp_code;
+  uint8_t family; /* 4 or 6 */
+  uint8_t proto;  /* IP protocol */
+  uint8_t pad[6];
+};
+
+/* A connection as a dump reports it. */
+struct gl_ct_entry {
+  struct gl_ct_tuple orig;  /* originator -> responder */
+  struct gl_ct_tuple reply; /* what replies carry */
+  uint64_t packets[2];      /* [0] original direction, [1] reply direction */
+  uint64_t bytes[2];        /* IP bytes */
+  uint8_t label[16];        /* ct_label, a 128-bit little-endian number (= OVS's ovs_u128) */
+  uint32_t mark;            /* ct_mark */
+  uint32_t timeout_s;       /* seconds until it expires unless refreshed */
+  uint16_t zone;
+  uint8_t tcp_state_orig;  /* TCP: each end's state, OVS's CT_DPIF_TCPS_* numbering */
+  uint8_t tcp_state_reply; /* (0 CLOSED .. 10 TIME_WAIT); 0 for other protocols */
+  uint8_t flags;           /* GL_CT_ENTRY_* */
+  uint8_t pad[3];
+};
+
+struct gl_ct_config {
+  uint32_t n_conns;            /* connections tracked now */
+  uint32_t max_conns;          /* the global limit */
+  uint32_t capacity;           /* the table's size: the largest max_conns allowed */
+  uint32_t default_zone_limit; /* 0 = unlimited */
+  uint8_t tcp_seq_check;       /* 1: TCP sequence numbers are checked */
+  uint8_t pad[7];
+};
+
+/* A zone's connection limit (0 = unlimited); count: its connections (get only; 0 in a
+ * set). zone is 32 bits so that an out-of-range zone reaches gldp and is refused. */
+struct gl_ct_zone_limit {
+  uint32_t zone; /* 0..GL_CT_MAX_ZONE */
+  uint32_t limit;
+  uint32_t count;
+  uint32_t pad;
+};
+
+struct gl_ct_counter {
+  char name[GL_DP_NAME_LEN]; /* e.g. "tcp_window" */
+  uint64_t count;
+};
+
+struct gl_ct_proto_count {
+  uint32_t proto; /* IP protocol */
+  uint32_t count; /* live connections */
+};
+
+/* The tracker's counters: totals (mirroring the wire CtStatsReply), then n_invalid
+ * per-reason counts of +inv packets and n_protos protocols with live connections, in the
+ * same allocation (free with gl_dp_free). */
+struct gl_ct_stats {
+  uint64_t packets;       /* packets that went through ct() */
+  uint64_t found;         /* ... that belonged to a tracked connection */
+  uint64_t created;       /* connections committed */
+  uint64_t expired;       /* connections timed out */
+  uint64_t limit_global;  /* commits refused by max_conns */
+  uint64_t limit_zone;    /* commits refused by a zone's limit */
+  uint64_t table_full;    /* commits refused: no free slot or bucket */
+  uint64_t nat_exhausted; /* commits refused: no free address/port in the NAT range */
+  uint32_t n_conns;
+  uint32_t max_conns;
+  uint32_t capacity;
+  uint32_t pending_free; /* removed, memory not yet reclaimed */
+  uint32_t n_invalid;
+  uint32_t n_protos;
+  struct gl_ct_counter* invalid;
+  struct gl_ct_proto_count* protos;
+};
+
 /* ---- the handle ------------------------------------------------------------------- */
 
 struct gl_dp;
 struct gl_flow_dump;
+struct gl_ct_dump;
 
 /* Connects to gldp's socket. On success *out is a new handle; on failure *out is NULL
  * and gl_dp_last_error(NULL) names the reason (per thread). */
@@ -382,6 +481,55 @@ int gl_dp_recv_upcall(struct gl_dp* dp, int timeout_ms, struct gl_upcall* out);
  * batches, and replies can arrive behind them): a handler with some queued must not
  * wait for the socket before taking them with gl_dp_recv_upcall(dp, 0, ...). */
 size_t gl_dp_upcalls_queued(const struct gl_dp* dp);
+
+/* ---- connection tracking -------------------------------------------------------------
+ * The tracker of ct() (gl_dp_get_info: GL_DP_FEATURE_CONNTRACK). gldp refuses a zone
+ * outside 0..GL_CT_MAX_ZONE, a max_conns above the table's capacity and malformed tuples
+ * with EINVAL and a message naming the problem. */
+
+/* A dump of every connection, or of *zone's when zone is not NULL; pages are fetched on
+ * demand (other calls on dp may be made in between, e.g. flushing what was dumped). dp
+ * must outlive the dump. Zones are uint32_t in this API so that a bad one reaches gldp
+ * and is refused by name. */
+int gl_dp_ct_dump_start(struct gl_dp* dp, const uint32_t* zone, struct gl_ct_dump** out);
+/* Next connection: 0 and *out filled, ENOENT when the dump is complete, another errno
+ * when it failed (the dump then ends). */
+int gl_dp_ct_dump_next(struct gl_ct_dump* dump, struct gl_ct_entry* out);
+/* Frees the dump; 0, or the errno that ended it early. NULL is ignored (0). */
+int gl_dp_ct_dump_done(struct gl_ct_dump* dump);
+
+/* Removes connections: every one (zone and tuple NULL), *zone's (tuple NULL), or the one
+ * whose original or reply tuple is *tuple, in *zone (zone 0 when zone is NULL; ENOENT
+ * when there is none). n_flushed (may be NULL) receives how many were removed. */
+int gl_dp_ct_flush(struct gl_dp* dp, const uint32_t* zone, const struct gl_ct_tuple* tuple,
+                   uint32_t* n_flushed);
+
+int gl_dp_ct_get_config(struct gl_dp* dp, struct gl_ct_config* out);
+int gl_dp_ct_get_maxconns(struct gl_dp* dp, uint32_t* max_conns);
+int gl_dp_ct_get_nconns(struct gl_dp* dp, uint32_t* n_conns);
+/* The global connection limit, 0..capacity (EINVAL above it). */
+int gl_dp_ct_set_maxconns(struct gl_dp* dp, uint32_t max_conns);
+/* TCP sequence-number checking (OVS's ct-enable-tcp-seq-chk / ct-disable-tcp-seq-chk). */
+int gl_dp_ct_set_tcp_seq_chk(struct gl_dp* dp, bool enabled);
+int gl_dp_ct_get_tcp_seq_chk(struct gl_dp* dp, bool* enabled);
+
+/* Sets the default zone limit (when default_limit is not NULL) and the n zone limits
+ * (count ignored). Each message is checked as a whole before anything is applied (up to
+ * 4000 zones per message). */
+int gl_dp_ct_set_limits(struct gl_dp* dp, const uint32_t* default_limit,
+                        const struct gl_ct_zone_limit* zones, size_t n);
+/* Zones fall back to the default limit. */
+int gl_dp_ct_del_limits(struct gl_dp* dp, const uint32_t* zones, size_t n);
+/* The default limit and, for each of the n zones, its limit (its own or the default) and
+ * connections now; n = 0 lists every zone that has its own limit. *out is one allocation
+ * of *n_out entries (NULL when none), freed with gl_dp_free. */
+int gl_dp_ct_get_limits(struct gl_dp* dp, const uint32_t* zones, size_t n, uint32_t* default_limit,
+                        struct gl_ct_zone_limit** out, size_t* n_out);
+
+/* Counters in one block, free with gl_dp_free. */
+int gl_dp_ct_get_stats(struct gl_dp* dp, struct gl_ct_stats** out);
+/* Zeroes the counters (not the connections). */
+int gl_dp_ct_stats_clear(struct gl_dp* dp);
 
 /* ---- helpers (reentrant, no handle) --------------------------------------------------- */
 

@@ -49,6 +49,24 @@ std::string_view msg_type_name(MsgType t) {
       return "sa-del";
     case MsgType::kSaDump:
       return "sa-dump";
+    case MsgType::kCtDump:
+      return "ct-dump";
+    case MsgType::kCtFlush:
+      return "ct-flush";
+    case MsgType::kCtGetConfig:
+      return "ct-get-config";
+    case MsgType::kCtSetMaxConns:
+      return "ct-set-maxconns";
+    case MsgType::kCtSetTcpSeqCheck:
+      return "ct-set-tcp-seq-check";
+    case MsgType::kCtSetLimits:
+      return "ct-set-limits";
+    case MsgType::kCtDelLimits:
+      return "ct-del-limits";
+    case MsgType::kCtGetLimits:
+      return "ct-get-limits";
+    case MsgType::kCtStats:
+      return "ct-stats";
   }
   return "unknown";
 }

@@ -66,6 +66,15 @@ enum class MsgType : uint16_t {
   kSaAdd = 60,
   kSaDel = 61,
   kSaDump = 62,
+  kCtDump = 70,
+  kCtFlush = 71,
+  kCtGetConfig = 72,
+  kCtSetMaxConns = 73,
+  kCtSetTcpSeqCheck = 74,
+  kCtSetLimits = 75,
+  kCtDelLimits = 76,
+  kCtGetLimits = 77,
+  kCtStats = 78,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -108,7 +117,8 @@ inline constexpr uint64_t kFeatureSample = 1u << 2;
 inline constexpr uint64_t kFeatureHash = 1u << 3;
 inline constexpr uint64_t kFeatureSetMasked = 1u << 4;
 inline constexpr uint64_t kFeatureUfid = 1u << 5;
-inline constexpr uint64_t kFeatureEsp = 1u << 6;  // SA messages, esp_encrypt/esp_decrypt
+inline constexpr uint64_t kFeatureEsp = 1u << 6;        // SA messages, esp_encrypt/esp_decrypt
+inline constexpr uint64_t kFeatureConntrack = 1u << 7;  // ct() / ct_clear, the kCt* messages
 
 // ---- ports ------------------------------------------------------------------
 inline constexpr uint32_t kPortAny = 0xffffffffu;
@@ -425,6 +435,175 @@ struct SaInfo {
 };
 static_assert(sizeof(SaInfo) % 8 == 0);
 
+// ---- connection tracking --------------------------------------------------------------
+// The operator's and OVS's view of gldp's connection tracker (dataplane/conntrack/): dump,
+// flush, limits, TCP sequence checking, counters. Zones are 0..65535; zone fields of
+// requests are 32 bits wide so that an out-of-range zone is refused by name, not
+// truncated.
+inline constexpr uint32_t kCtMaxZone = 65535;
+
+// One direction of a connection. Addresses are network order (IPv4: the first 4 bytes,
+// the other 12 zero). TCP and UDP: sport/dport (network order), ICMP fields zero. ICMP and
+// ICMPv6 queries: icmp_id (network order), icmp_type, icmp_code (this direction's type:
+// echo request 8 one way, echo reply 0 the other), ports zero. Other IP protocols (SCTP
+// and UDP-Lite too: the tracker keys them by addresses, as OVS): everything but the
+// addresses zero.
+struct CtTuple {
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint16_t sport;
+  uint16_t dport;
+  uint16_t icmp_id;
+  uint8_t icmp_type;
+  uint8_t icmp_code;
+  uint8_t family;  // 4 or 6
+  uint8_t proto;   // IP protocol
+  uint8_t pad[6];  // zero
+};
+static_assert(sizeof(CtTuple) == 48);
+
+// CtEntry::flags (the tracker's kConn* flags).
+inline constexpr uint8_t kCtEntrySnat = 0x01;        // source translated (NAT)
+inline constexpr uint8_t kCtEntryDnat = 0x02;        // destination translated
+inline constexpr uint8_t kCtEntryHelperFtp = 0x04;   // FTP control connection (helper=ftp)
+inline constexpr uint8_t kCtEntryHelperTftp = 0x08;  // helper=tftp
+inline constexpr uint8_t kCtEntryRelated = 0x10;     // expected by a helper: +rel
+inline constexpr uint8_t kCtEntryReplySeen = 0x20;   // a packet passed in the reply direction
+
+// A connection as a dump reports it.
+struct CtEntry {
+  CtTuple orig;         // originator -> responder
+  CtTuple reply;        // what replies carry (orig reversed, after NAT)
+  uint64_t packets[2];  // [0] orig direction, [1] reply direction
+  uint64_t bytes[2];    // IP bytes
+  uint8_t label[16];    // ct_label: a 128-bit little-endian number (OVS's ovs_u128 in memory)
+  uint32_t mark;        // ct_mark
+  uint32_t timeout_s;   // seconds until it expires unless refreshed
+  uint16_t zone;
+  uint8_t tcp_state_orig;   // TCP only: each end's state, numbered as OVS's CT_DPIF_TCPS_*
+  uint8_t tcp_state_reply;  // (0 CLOSED .. 10 TIME_WAIT); 0 for other protocols
+  uint8_t flags;            // kCtEntry*
+  uint8_t pad[3];
+};
+static_assert(sizeof(CtEntry) == 160);
+
+inline constexpr uint32_t kCtDumpZone = 0x1;  // only connections of `zone`
+struct CtDumpRequest {
+  uint64_t cursor;       // 0 = start, else a next_cursor (<= 2^32 - 1)
+  uint32_t flags;        // kCtDump*
+  uint32_t zone;         // kCtDumpZone: 0..65535; else 0
+  uint32_t max_entries;  // 0 = as many as fit
+  uint32_t pad;
+};
+struct CtDumpReply {
+  uint64_t next_cursor;  // 0 = dump complete
+  uint32_t n;            // CtEntry[n] follow
+  uint32_t pad;
+};
+
+// Flush: every connection (no flags), a zone's (kCtFlushZone), or the one connection with
+// `tuple` as either of its tuples in `zone` (kCtFlushTuple; zone 0 unless kCtFlushZone is
+// given too, as OVS's ct_flush). ENOENT when a tuple names no connection.
+inline constexpr uint32_t kCtFlushZone = 0x1;
+inline constexpr uint32_t kCtFlushTuple = 0x2;
+struct CtFlushRequest {
+  uint32_t flags;  // kCtFlush*
+  uint32_t zone;   // with kCtFlushZone: 0..65535; else 0
+  CtTuple tuple;   // with kCtFlushTuple; else zero
+};
+struct CtFlushReply {
+  uint32_t n_flushed;  // connections removed
+  uint32_t pad;
+};
+
+// kCtGetConfig: no payload.
+struct CtConfigReply {
+  uint32_t n_conns;             // connections tracked now
+  uint32_t max_conns;           // the global limit (commits beyond it are refused)
+  uint32_t capacity;            // the table's size: the largest max_conns allowed
+  uint32_t default_zone_limit;  // 0 = unlimited
+  uint8_t tcp_seq_check;        // 1: TCP sequence numbers are checked (OVS's default)
+  uint8_t pad[7];
+};
+
+struct CtSetMaxConnsRequest {
+  uint32_t max_conns;  // 0..capacity
+  uint32_t pad;
+};
+
+struct CtSetTcpSeqCheckRequest {
+  uint8_t enabled;  // 0 or 1
+  uint8_t pad[7];
+};
+
+// A zone's connection limit (0 = unlimited). In a set request count must be 0; get replies
+// carry the zone's connections now.
+struct CtZoneLimit {
+  uint32_t zone;  // 0..65535
+  uint32_t limit;
+  uint32_t count;
+  uint32_t pad;
+};
+// Most zone limits per message (set/get) and zones per del/get request.
+inline constexpr uint32_t kCtMaxZonesPerMsg = 4000;  // 4000 entries of 16 bytes fit 64 KiB
+
+// kCtSetLimits: all entries are checked before any is applied.
+inline constexpr uint32_t kCtLimitsDefault = 0x1;  // also set the default limit
+struct CtSetLimitsRequest {
+  uint32_t flags;          // kCtLimits*
+  uint32_t default_limit;  // with kCtLimitsDefault; else 0
+  uint32_t n;              // CtZoneLimit[n] follow (0..kCtMaxZonesPerMsg)
+  uint32_t pad;
+};
+
+// kCtDelLimits (zones fall back to the default limit) and kCtGetLimits: n zones (uint32_t
+// each, padded to 8) follow. Get with n = 0 lists every zone that has its own limit, in
+// zone order from zone `cursor` on, a page per message (next_cursor 0 = complete); with
+// n > 0 the reply has one entry per zone asked for (its own or the default limit) and
+// cursor must be 0.
+struct CtZonesRequest {
+  uint32_t n;  // del: 1..kCtMaxZonesPerMsg; get: 0..kCtMaxZonesPerMsg
+  uint32_t cursor;
+};
+struct CtGetLimitsReply {
+  uint32_t default_limit;
+  uint32_t n;  // CtZoneLimit[n] follow
+  uint32_t next_cursor;
+  uint32_t pad;
+};
+
+// kCtStats: the tracker's counters, summed over every context. The request may ask to
+// zero them after reading.
+inline constexpr uint32_t kCtStatsClear = 0x1;
+struct CtStatsRequest {
+  uint32_t flags;  // kCtStats*
+  uint32_t pad;
+};
+struct CtCounter {
+  char name[kNameLen];  // e.g. "tcp_window"
+  uint64_t count;
+};
+struct CtProtoCount {
+  uint32_t proto;  // IP protocol
+  uint32_t count;  // live connections
+};
+struct CtStatsReply {
+  uint64_t packets;        // packets that went through ct()
+  uint64_t found;          // ... that belonged to a tracked connection
+  uint64_t created;        // connections committed
+  uint64_t expired;        // connections timed out
+  uint64_t limit_global;   // commits refused by the global limit (max_conns)
+  uint64_t limit_zone;     // commits refused by a zone's limit
+  uint64_t table_full;     // commits refused: no free slot or bucket
+  uint64_t nat_exhausted;  // commits refused: no free address/port in the NAT range
+  uint32_t n_conns;
+  uint32_t max_conns;
+  uint32_t capacity;
+  uint32_t pending_free;  // removed, memory not yet reclaimed
+  uint32_t n_invalid;     // CtCounter[n_invalid] follow: +inv packets per reason
+  uint32_t n_protos;      // then CtProtoCount[n_protos]: protocols with live connections
+};
+
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
 constexpr uint32_t pad8(uint32_t n) {
   return (n + 7u) & ~7u;
@@ -452,5 +631,11 @@ static_assert(sizeof(FlowPutEntry) % 8 == 0 && sizeof(FlowEntry) % 8 == 0);
 static_assert(sizeof(UpcallMsg) % 8 == 0 && sizeof(ExecuteRequest) % 8 == 0);
 static_assert(sizeof(PortInfo) % 8 == 0 && sizeof(EntryResult) % 8 == 0);
 static_assert(kWireSafe<SaAddRequest> && kWireSafe<SaInfo> && kWireSafe<SaDumpRequest>);
+static_assert(kWireSafe<CtEntry> && kWireSafe<CtFlushRequest> && kWireSafe<CtStatsReply>);
+static_assert(sizeof(CtDumpRequest) % 8 == 0 && sizeof(CtFlushRequest) % 8 == 0 &&
+              sizeof(CtConfigReply) % 8 == 0 && sizeof(CtZoneLimit) % 8 == 0 &&
+              sizeof(CtSetLimitsRequest) % 8 == 0 && sizeof(CtGetLimitsReply) % 8 == 0 &&
+              sizeof(CtCounter) % 8 == 0 && sizeof(CtProtoCount) % 8 == 0 &&
+              sizeof(CtStatsReply) % 8 == 0);
 
 }  // namespace gl::api

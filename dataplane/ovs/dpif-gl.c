@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "dataplane/api/gl_dpapi.h"
+#include "ct-dpif.h"
 #include "dp-packet.h"
 #include "dpif-provider.h"
 #include "flow.h"
@@ -35,6 +36,7 @@
 #include "netlink.h"
 #include "odp-util.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/list.h"
 #include "openvswitch/ofpbuf.h"
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
@@ -924,6 +926,14 @@ execute_md(const struct dp_packet *pkt, struct gl_flow_key *meta)
     meta->dp_hash = md->dp_hash;
     meta->pkt_mark = md->pkt_mark;
     meta->priority = md->skb_priority;
+    /* Conntrack metadata: what an earlier ct() said of the packet (OVS keeps it in
+     * pkt_metadata across the upcall); only meaningful while ct_state is set. */
+    if (md->ct_state) {
+        meta->ct_state = md->ct_state;
+        meta->ct_zone = md->ct_zone;
+        meta->ct_mark = md->ct_mark;
+        memcpy(meta->ct_label, &md->ct_label, sizeof meta->ct_label);
+    }
 }
 
 /* Executes ops[0..n) (all DPIF_OP_EXECUTE) in one batch: one round trip for an upcall
@@ -1231,6 +1241,361 @@ dpif_gl_get_datapath_version(void)
     return xstrdup("gldp");
 }
 
+/* ---- connection tracking ---------------------------------------------------------------
+ *
+ * gldp's tracker seen through OVS's ct-dpif interface (dpctl/dump-conntrack,
+ * flush-conntrack, ct-*). Entries are filled as OVS's userspace tracker fills them
+ * (lib/conntrack.c): tuples with ICMP id/type/code, zone, mark, labels, TCP states of both
+ * ends, timeout, helper; status and id stay 0, all entries count as bucket 0. gldp also
+ * has per-direction packet and byte counters, which `-s` shows (as the kernel datapath
+ * does). Timeout policies, fragment reassembly settings and ct_get_features are not
+ * offered yet: their callbacks are NULL (OVS reports "operation not supported"). */
+
+struct dpif_gl_ct_dump {
+    struct ct_dpif_dump_state up;
+    struct gl_dp *dp; /* Borrowed for the dump's life. */
+    struct gl_ct_dump *dump;
+};
+
+static bool
+ct_proto_is_icmp(uint8_t proto)
+{
+    return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
+
+static void
+ct_tuple_from_gl(const struct gl_ct_tuple *g, struct ct_dpif_tuple *t)
+{
+    memset(t, 0, sizeof *t);
+    t->ip_proto = g->proto;
+    if (g->family == 6) {
+        t->l3_type = AF_INET6;
+        memcpy(&t->src.in6, g->src, sizeof t->src.in6);
+        memcpy(&t->dst.in6, g->dst, sizeof t->dst.in6);
+    } else {
+        t->l3_type = AF_INET;
+        memcpy(&t->src.ip, g->src, sizeof t->src.ip);
+        memcpy(&t->dst.ip, g->dst, sizeof t->dst.ip);
+    }
+    if (ct_proto_is_icmp(g->proto)) {
+        t->icmp_id = g->icmp_id;
+        t->icmp_type = g->icmp_type;
+        t->icmp_code = g->icmp_code;
+    } else {
+        t->src_port = g->sport;
+        t->dst_port = g->dport;
+    }
+}
+
+static int
+ct_tuple_to_gl(const struct ct_dpif_tuple *t, struct gl_ct_tuple *g)
+{
+    memset(g, 0, sizeof *g);
+    g->proto = t->ip_proto;
+    if (t->l3_type == AF_INET) {
+        g->family = 4;
+        memcpy(g->src, &t->src.ip, sizeof t->src.ip);
+        memcpy(g->dst, &t->dst.ip, sizeof t->dst.ip);
+    } else if (t->l3_type == AF_INET6) {
+        g->family = 6;
+        memcpy(g->src, &t->src.in6, sizeof t->src.in6);
+        memcpy(g->dst, &t->dst.in6, sizeof t->dst.in6);
+    } else {
+        return EINVAL;
+    }
+    if (ct_proto_is_icmp(t->ip_proto)) {
+        g->icmp_id = t->icmp_id;
+        g->icmp_type = t->icmp_type;
+        g->icmp_code = t->icmp_code;
+    } else {
+        g->sport = t->src_port;
+        g->dport = t->dst_port;
+    }
+    return 0;
+}
+
+static void
+ct_entry_from_gl(const struct gl_ct_entry *g, struct ct_dpif_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    ct_tuple_from_gl(&g->orig, &e->tuple_orig);
+    ct_tuple_from_gl(&g->reply, &e->tuple_reply);
+    e->zone = g->zone;
+    e->counters_orig.packets = g->packets[0];
+    e->counters_orig.bytes = g->bytes[0];
+    e->counters_reply.packets = g->packets[1];
+    e->counters_reply.bytes = g->bytes[1];
+    e->mark = g->mark;
+    /* Our label is a little-endian 128-bit number: OVS's host-order ovs_u128 on the
+     * little-endian machines gldp runs on. */
+    BUILD_ASSERT_DECL(sizeof e->labels == sizeof g->label);
+    memcpy(&e->labels, g->label, sizeof e->labels);
+    e->timeout = g->timeout_s;
+    if (g->orig.proto == IPPROTO_TCP) {
+        e->protoinfo.proto = IPPROTO_TCP;
+        e->protoinfo.tcp.state_orig = g->tcp_state_orig;
+        e->protoinfo.tcp.state_reply = g->tcp_state_reply;
+    }
+    if (g->flags & GL_CT_ENTRY_HELPER_FTP) {
+        e->helper.name = xstrdup("ftp");
+    } else if (g->flags & GL_CT_ENTRY_HELPER_TFTP) {
+        e->helper.name = xstrdup("tftp");
+    }
+}
+
+static int
+dpif_gl_ct_dump_start(struct dpif *dpif, struct ct_dpif_dump_state **statep,
+                      const uint16_t *zone, int *ptot_bkts)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    uint32_t z = zone ? *zone : 0;
+    struct gl_ct_dump *gd = NULL;
+    error = gl_dp_ct_dump_start(dp, zone ? &z : NULL, &gd);
+    if (error) {
+        conn_put(d, dp, error);
+        return error;
+    }
+    struct dpif_gl_ct_dump *dump = xzalloc(sizeof *dump);
+    dump->dp = dp;
+    dump->dump = gd;
+    if (ptot_bkts) {
+        *ptot_bkts = 1; /* As OVS's userspace tracker: every entry in bucket 0. */
+    }
+    *statep = &dump->up;
+    return 0;
+}
+
+static int
+dpif_gl_ct_dump_next(struct dpif *dpif, struct ct_dpif_dump_state *state,
+                     struct ct_dpif_entry *entry)
+{
+    struct dpif_gl_ct_dump *dump = CONTAINER_OF(state, struct dpif_gl_ct_dump, up);
+    struct gl_ct_entry g;
+    int error = gl_dp_ct_dump_next(dump->dump, &g);
+    if (error == ENOENT) {
+        return EOF;
+    } else if (error) {
+        VLOG_WARN_RL(&rl, "%s: conntrack dump: %s", dpif_name(dpif),
+                     gl_dp_last_error(dump->dp));
+        return error;
+    }
+    ct_entry_from_gl(&g, entry);
+    return 0;
+}
+
+static int
+dpif_gl_ct_dump_done(struct dpif *dpif, struct ct_dpif_dump_state *state)
+{
+    const struct dpif_gl *d = dpif_gl_cast(dpif);
+    struct dpif_gl_ct_dump *dump = CONTAINER_OF(state, struct dpif_gl_ct_dump, up);
+    int error = gl_dp_ct_dump_done(dump->dump);
+    conn_put(d, dump->dp, error);
+    free(dump);
+    return error;
+}
+
+/* Logs gldp's message for a failed conntrack call 'what' (dpctl prints only the errno). */
+static void
+ct_log_error(const struct dpif *dpif, struct gl_dp *dp, const char *what, int error)
+{
+    if (error) {
+        VLOG_WARN_RL(&rl, "%s: %s: %s", dpif_name(dpif), what,
+                     dp ? gl_dp_last_error(dp) : ovs_strerror(error));
+    }
+}
+
+static int
+dpif_gl_ct_flush(struct dpif *dpif, const uint16_t *zone, const struct ct_dpif_tuple *tuple)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    struct gl_ct_tuple t;
+    if (tuple && ct_tuple_to_gl(tuple, &t)) {
+        VLOG_WARN_RL(&rl,
+                     "%s: conntrack flush: address family %" PRIu16 " is not IPv4 or IPv6",
+                     dpif_name(dpif), tuple->l3_type);
+        return EINVAL;
+    }
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    /* A tuple without a zone is looked up in zone 0, as the provider interface says. */
+    uint32_t z = zone ? *zone : 0;
+    error = gl_dp_ct_flush(dp, zone ? &z : NULL, tuple ? &t : NULL, NULL);
+    ct_log_error(dpif, dp, "conntrack flush", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ct_set_maxconns(struct dpif *dpif, uint32_t maxconns)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_set_maxconns(dp, maxconns);
+    ct_log_error(dpif, dp, "conntrack set maxconns", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ct_get_maxconns(struct dpif *dpif, uint32_t *maxconns)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_get_maxconns(dp, maxconns);
+    ct_log_error(dpif, dp, "conntrack get maxconns", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ct_get_nconns(struct dpif *dpif, uint32_t *nconns)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_get_nconns(dp, nconns);
+    ct_log_error(dpif, dp, "conntrack get nconns", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ct_set_tcp_seq_chk(struct dpif *dpif, bool enabled)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_set_tcp_seq_chk(dp, enabled);
+    ct_log_error(dpif, dp, "conntrack set tcp sequence check", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ct_get_tcp_seq_chk(struct dpif *dpif, bool *enabled)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_get_tcp_seq_chk(dp, enabled);
+    ct_log_error(dpif, dp, "conntrack get tcp sequence check", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+/* The zones of a list of struct ct_dpif_zone_limit, in a new array of *n. */
+static uint32_t *
+ct_zones_from_list(const struct ovs_list *zone_limits, size_t *n)
+{
+    const struct ct_dpif_zone_limit *zl;
+    uint32_t *zones = xmalloc((ovs_list_size(zone_limits) + 1) * sizeof *zones);
+    *n = 0;
+    LIST_FOR_EACH(zl, node, zone_limits)
+    {
+        zones[(*n)++] = zl->zone;
+    }
+    return zones;
+}
+
+static int
+dpif_gl_ct_set_limits(struct dpif *dpif, const uint32_t *default_limit,
+                      const struct ovs_list *zone_limits)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    size_t n = ovs_list_size(zone_limits);
+    if (!default_limit && !n) {
+        return 0;
+    }
+    struct gl_ct_zone_limit *zones = xcalloc(n + 1, sizeof *zones);
+    const struct ct_dpif_zone_limit *zl;
+    size_t i = 0;
+    LIST_FOR_EACH(zl, node, zone_limits)
+    {
+        zones[i].zone = zl->zone;
+        zones[i].limit = zl->limit;
+        i++;
+    }
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (dp) {
+        error = gl_dp_ct_set_limits(dp, default_limit, zones, n);
+        ct_log_error(dpif, dp, "conntrack set limits", error);
+        conn_put(d, dp, error);
+    }
+    free(zones);
+    return error;
+}
+
+static int
+dpif_gl_ct_get_limits(struct dpif *dpif, uint32_t *default_limit,
+                      const struct ovs_list *zone_limits_in,
+                      struct ovs_list *zone_limits_out)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    size_t n_in;
+    uint32_t *zones = ct_zones_from_list(zone_limits_in, &n_in);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (dp) {
+        struct gl_ct_zone_limit *out = NULL;
+        size_t n_out = 0;
+        error = gl_dp_ct_get_limits(dp, zones, n_in, default_limit, &out, &n_out);
+        ct_log_error(dpif, dp, "conntrack get limits", error);
+        conn_put(d, dp, error);
+        for (size_t i = 0; !error && i < n_out; i++) {
+            ct_dpif_push_zone_limit(zone_limits_out, out[i].zone, out[i].limit,
+                                    out[i].count);
+        }
+        gl_dp_free(out);
+    }
+    free(zones);
+    return error;
+}
+
+static int
+dpif_gl_ct_del_limits(struct dpif *dpif, const struct ovs_list *zone_limits)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    size_t n;
+    uint32_t *zones = ct_zones_from_list(zone_limits, &n);
+    int error = 0;
+    if (n) {
+        struct gl_dp *dp = conn_get(d, &error);
+        if (dp) {
+            error = gl_dp_ct_del_limits(dp, zones, n);
+            ct_log_error(dpif, dp, "conntrack delete limits", error);
+            conn_put(d, dp, error);
+        }
+    }
+    free(zones);
+    return error;
+}
+
 /* ---- meters: gldp has none ------------------------------------------------------------
  */
 
@@ -1299,6 +1664,18 @@ static const struct dpif_class dpif_gl_class = {
     .recv_wait = dpif_gl_recv_wait,
     .recv_purge = dpif_gl_recv_purge,
     .get_datapath_version = dpif_gl_get_datapath_version,
+    .ct_dump_start = dpif_gl_ct_dump_start,
+    .ct_dump_next = dpif_gl_ct_dump_next,
+    .ct_dump_done = dpif_gl_ct_dump_done,
+    .ct_flush = dpif_gl_ct_flush,
+    .ct_set_maxconns = dpif_gl_ct_set_maxconns,
+    .ct_get_maxconns = dpif_gl_ct_get_maxconns,
+    .ct_get_nconns = dpif_gl_ct_get_nconns,
+    .ct_set_tcp_seq_chk = dpif_gl_ct_set_tcp_seq_chk,
+    .ct_get_tcp_seq_chk = dpif_gl_ct_get_tcp_seq_chk,
+    .ct_set_limits = dpif_gl_ct_set_limits,
+    .ct_get_limits = dpif_gl_ct_get_limits,
+    .ct_del_limits = dpif_gl_ct_del_limits,
     .meter_get_features = dpif_gl_meter_get_features,
     .meter_set = dpif_gl_meter_set,
     .meter_get = dpif_gl_meter_get,

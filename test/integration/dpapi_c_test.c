@@ -294,8 +294,10 @@ static void test_text_helpers(void) {
         "actions_format: '%s'", buf);
   rc = gl_actions_parse("2,3", acts, 4, &len, err, sizeof err);
   check(rc == ENOBUFS && len == 16, "actions_parse into 4 bytes: ENOBUFS, needs %zu", len);
-  rc = gl_actions_parse("ct(commit)", acts, sizeof acts, &len, err, sizeof err);
-  check(rc == EINVAL && strstr(err, "ct") != NULL, "actions_parse of ct: '%s'", err);
+  rc = gl_actions_parse("trunc(100)", acts, sizeof acts, &len, err, sizeof err);
+  check(rc == EINVAL && strstr(err, "trunc") != NULL, "actions_parse of trunc: '%s'", err);
+  rc = gl_actions_parse("ct(commit,zone=5),2", acts, sizeof acts, &len, err, sizeof err);
+  check(rc == 0 && len > 8, "actions_parse of ct(commit,zone=5),2: rc %d '%s'", rc, err);
   rc = gl_actions_parse("drop", acts, sizeof acts, &len, NULL, 0);
   check(rc == 0 && len == 0, "actions_parse of drop: empty blob");
   rc = gl_actions_format(NULL, 0, buf, sizeof buf);
@@ -457,22 +459,22 @@ static void test_flows(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
   check(rc == 0 && res[0].error == ENOENT && strstr(res[0].message, "no such flow"),
         "modify-only of an unknown UFID: %d '%s'", res[0].error, res[0].message);
 
-  /* Refused entries in a mixed batch: unsupported ct action, no flags, oversized actions. */
-  static const uint8_t ct[4] = {4, 0, 12, 0}; /* OVS_ACTION_ATTR_CT, empty */
+  /* Refused entries in a mixed batch: an action gldp lacks, no flags, oversized actions. */
+  static const uint8_t trunc[8] = {8, 0, 13, 0, 100, 0, 0, 0}; /* OVS_ACTION_ATTR_TRUNC */
   struct gl_flow_put mixed[4];
   for (int i = 0; i < 4; i++) {
     mixed[i] = puts[0];
     mixed[i].key.ipv4_dst = 0x0a0a0a0a + (uint32_t)i;
     gl_ufid_from_match(&mixed[i].key, &mixed[i].mask, &mixed[i].ufid);
   }
-  mixed[0].actions = ct;
-  mixed[0].actions_len = sizeof ct;
+  mixed[0].actions = trunc;
+  mixed[0].actions_len = sizeof trunc;
   mixed[1].flags = 0;
   mixed[2].actions_len = GL_DP_MAX_ACTIONS + 1;
   rc = gl_dp_flow_put(dp, mixed, 4, res);
-  check(rc == 0 && res[0].error == EINVAL && strstr(res[0].message, "ct") != NULL &&
+  check(rc == 0 && res[0].error == EINVAL && strstr(res[0].message, "trunc") != NULL &&
             strstr(res[0].message, "not supported") != NULL,
-        "put with a ct action: %d '%s'", res[0].error, res[0].message);
+        "put with a trunc action: %d '%s'", res[0].error, res[0].message);
   check(res[1].error == EINVAL && strstr(res[1].message, "create") != NULL,
         "put without flags: %d '%s'", res[1].error, res[1].message);
   check(res[2].error == EINVAL && strstr(res[2].message, "4096") != NULL,
@@ -519,9 +521,9 @@ static void test_execute(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
   check(after == before + 1, "n2 tx_packets %llu -> %llu", (unsigned long long)before,
         (unsigned long long)after);
 
-  static const uint8_t ct[4] = {4, 0, 12, 0};
-  check_err(dp, gl_dp_execute(dp, &md, ct, sizeof ct, pkt, len), EINVAL, "ct",
-            "execute with a ct action");
+  static const uint8_t trunc[8] = {8, 0, 13, 0, 100, 0, 0, 0};
+  check_err(dp, gl_dp_execute(dp, &md, trunc, sizeof trunc, pkt, len), EINVAL, "trunc",
+            "execute with a trunc action");
   check_err(dp, gl_dp_execute(dp, &md, acts, alen, pkt, 10), EINVAL, "shorter than 14",
             "execute of a 10-byte packet");
   static uint8_t big[GL_DP_MAX_PACKET + 1];
@@ -539,8 +541,8 @@ static void test_execute(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
   fill_executes(ex, kBatch, &md, acts, alen, pkt, len);
   for (size_t i = 0; i < kBatch; i++) {
     if (i == 7) {
-      ex[i].actions = ct; /* refused by gldp */
-      ex[i].actions_len = sizeof ct;
+      ex[i].actions = trunc; /* refused by gldp */
+      ex[i].actions_len = sizeof trunc;
     } else if (i == 150) {
       ex[i].packet_len = 10; /* refused by gldp */
     } else if (i == 299) {
@@ -555,8 +557,8 @@ static void test_execute(struct gl_dp* dp, uint32_t n1, uint32_t n2) {
   size_t n_ok = 0;
   for (size_t i = 0; i < kBatch; i++) n_ok += res[i].error == 0;
   check(n_ok == n_good, "execute_batch: %zu of %zu good entries succeeded", n_ok, n_good);
-  check(res[7].error == EINVAL && strstr(res[7].message, "ct") != NULL,
-        "execute_batch entry with ct: %d '%s'", res[7].error, res[7].message);
+  check(res[7].error == EINVAL && strstr(res[7].message, "trunc") != NULL,
+        "execute_batch entry with trunc: %d '%s'", res[7].error, res[7].message);
   check(res[150].error == EINVAL && strstr(res[150].message, "shorter than 14") != NULL,
         "execute_batch 10-byte entry: %d '%s'", res[150].error, res[150].message);
   check(res[299].error == EMSGSIZE, "execute_batch oversized entry: %d '%s'", res[299].error,
@@ -819,6 +821,280 @@ static void test_stats_config(struct gl_dp* dp) {
         "last_error still names the last failing call");
 }
 
+/* ---- connection tracking ------------------------------------------------------------------ */
+
+static uint16_t csum(const uint8_t* p, size_t n) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+  if (n & 1) sum += (uint32_t)(p[n - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* Ethernet/IPv4 10.0.0.1 -> 10.0.0.2 with valid checksums: UDP sport -> 80 (no UDP
+ * checksum) when icmp_id is 0, else an ICMP echo request with that identifier. */
+static size_t build_ct_packet(uint8_t* p, uint16_t sport, uint16_t icmp_id) {
+  static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
+  memset(p, 0, 64);
+  memcpy(p, eth, sizeof eth);
+  uint8_t* ip = p + 14;
+  const uint8_t proto = icmp_id ? 1 : 17;
+  const uint16_t l4_len = 8 + 18;
+  ip[0] = 0x45;
+  ip[2] = 0;
+  ip[3] = (uint8_t)(20 + l4_len);
+  ip[8] = 64;
+  ip[9] = proto;
+  const uint8_t addrs[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+  memcpy(ip + 12, addrs, 8);
+  uint16_t c = csum(ip, 20);
+  ip[10] = (uint8_t)(c >> 8);
+  ip[11] = (uint8_t)c;
+  uint8_t* l4 = ip + 20;
+  if (icmp_id) {
+    l4[0] = 8; /* echo request */
+    l4[4] = (uint8_t)(icmp_id >> 8);
+    l4[5] = (uint8_t)icmp_id;
+    l4[7] = 1; /* sequence */
+    c = csum(l4, l4_len);
+    l4[2] = (uint8_t)(c >> 8);
+    l4[3] = (uint8_t)c;
+  } else {
+    l4[0] = (uint8_t)(sport >> 8);
+    l4[1] = (uint8_t)sport;
+    l4[3] = 80;
+    l4[5] = (uint8_t)l4_len;
+  }
+  return 64;
+}
+
+static bool ip_is(const uint8_t* a, uint8_t last) {
+  static const uint8_t want[16] = {10, 0, 0, 0};
+  return memcmp(a, want, 3) == 0 && a[3] == last && memcmp(a + 4, want + 4, 12) == 0;
+}
+
+/* Counts the connections of a full dump (zone NULL: all) and copies up to cap of them. */
+static int ct_dump_all(struct gl_dp* dp, const uint32_t* zone, struct gl_ct_entry* out, size_t cap,
+                       size_t* n) {
+  struct gl_ct_dump* d = NULL;
+  *n = 0;
+  int rc = gl_dp_ct_dump_start(dp, zone, &d);
+  if (rc != 0) return rc;
+  struct gl_ct_entry e;
+  while ((rc = gl_dp_ct_dump_next(d, &e)) == 0) {
+    if (*n < cap) out[*n] = e;
+    (*n)++;
+  }
+  int done = gl_dp_ct_dump_done(d);
+  return rc == ENOENT ? done : rc;
+}
+
+static uint32_t ct_nconns(struct gl_dp* dp) {
+  uint32_t n = UINT32_MAX;
+  gl_dp_ct_get_nconns(dp, &n);
+  return n;
+}
+
+static void test_conntrack(struct gl_dp* dp, uint32_t n2) {
+  struct gl_dp_info info;
+  memset(&info, 0, sizeof info);
+  check(gl_dp_get_info(dp, &info) == 0 && (info.features & GL_DP_FEATURE_CONNTRACK),
+        "info: features 0x%llx include conntrack", (unsigned long long)info.features);
+  struct gl_ct_config cfg;
+  int rc = gl_dp_ct_get_config(dp, &cfg);
+  check(rc == 0 && cfg.n_conns == 0 && cfg.capacity > 0 && cfg.max_conns == cfg.capacity &&
+            cfg.default_zone_limit == 0 && cfg.tcp_seq_check == 1,
+        "ct config: %u conns, max %u, capacity %u, default limit %u, seq check %u", cfg.n_conns,
+        cfg.max_conns, cfg.capacity, cfg.default_zone_limit, cfg.tcp_seq_check);
+  const uint32_t capacity = cfg.capacity;
+
+  /* Three UDP connections and a ping, committed in zone 5 by executes. */
+  uint8_t acts[64], pkt[64];
+  size_t alen = 0;
+  char text[64], err[128];
+  snprintf(text, sizeof text, "ct(commit,zone=5),%u", n2);
+  gl_actions_parse(text, acts, sizeof acts, &alen, err, sizeof err);
+  struct gl_flow_key md;
+  memset(&md, 0, sizeof md);
+  md.in_port = 1;
+  for (uint16_t sport = 1000; sport < 1003; sport++) {
+    size_t len = build_ct_packet(pkt, sport, 0);
+    rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+    if (rc) check(false, "execute ct: %s", gl_dp_last_error(dp));
+  }
+  size_t len = build_ct_packet(pkt, 1000, 0);
+  gl_dp_execute(dp, &md, acts, alen, pkt, len); /* a second packet of the first */
+  len = build_ct_packet(pkt, 0, 0x4242);
+  gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  for (int i = 0; i < 100 && ct_nconns(dp) < 4; i++) sleep_ms(10);
+  uint32_t n_max = 0;
+  rc = gl_dp_ct_get_maxconns(dp, &n_max);
+  check(ct_nconns(dp) == 4 && rc == 0 && n_max == capacity,
+        "4 connections after the executes (%u), maxconns %u", ct_nconns(dp), n_max);
+
+  struct gl_ct_entry ents[8];
+  size_t n = 0;
+  rc = ct_dump_all(dp, NULL, ents, 8, &n);
+  check(rc == 0 && n == 4, "dump: rc %d, %zu connections", rc, n);
+  const struct gl_ct_entry *u = NULL, *icmp = NULL;
+  for (size_t i = 0; i < n && i < 8; i++) {
+    if (ents[i].orig.proto == 17 && ents[i].orig.sport == be16(1000)) u = &ents[i];
+    if (ents[i].orig.proto == 1) icmp = &ents[i];
+  }
+  check(u != NULL && u->orig.family == 4 && ip_is(u->orig.src, 1) && ip_is(u->orig.dst, 2) &&
+            u->orig.dport == be16(80) && ip_is(u->reply.src, 2) && ip_is(u->reply.dst, 1) &&
+            u->reply.sport == be16(80) && u->reply.dport == be16(1000) && u->zone == 5,
+        "UDP entry: tuples and zone");
+  check(u != NULL && u->packets[0] == 2 && u->packets[1] == 0 && u->bytes[0] == 2 * 46 &&
+            u->timeout_s > 0 && u->timeout_s <= 60 && u->mark == 0 && u->flags == 0 &&
+            u->tcp_state_orig == 0,
+        "UDP entry: %llu packets (%llu bytes), timeout %u",
+        u ? (unsigned long long)u->packets[0] : 0, u ? (unsigned long long)u->bytes[0] : 0,
+        u ? u->timeout_s : 0);
+  check(icmp != NULL && icmp->orig.icmp_id == be16(0x4242) && icmp->orig.icmp_type == 8 &&
+            icmp->orig.icmp_code == 0 && icmp->orig.sport == 0 &&
+            icmp->reply.icmp_id == be16(0x4242) && icmp->reply.icmp_type == 0 &&
+            ip_is(icmp->reply.src, 2),
+        "ICMP entry: id 0x%x, types %u/%u", icmp ? be16(icmp->orig.icmp_id) : 0,
+        icmp ? icmp->orig.icmp_type : 0, icmp ? icmp->reply.icmp_type : 0);
+  uint32_t zone = 5;
+  rc = ct_dump_all(dp, &zone, ents, 8, &n);
+  check(rc == 0 && n == 4, "dump of zone 5: rc %d, %zu", rc, n);
+  zone = 6;
+  rc = ct_dump_all(dp, &zone, ents, 8, &n);
+  check(rc == 0 && n == 0, "dump of zone 6: rc %d, %zu", rc, n);
+  zone = 70000;
+  struct gl_ct_dump* d = NULL;
+  struct gl_ct_entry e;
+  rc = gl_dp_ct_dump_start(dp, &zone, &d);
+  int rc2 = gl_dp_ct_dump_next(d, &e);
+  check(rc == 0 && rc2 == EINVAL && strstr(gl_dp_last_error(dp), "zone must be 0..65535") &&
+            gl_dp_ct_dump_next(d, &e) == EINVAL && gl_dp_ct_dump_done(d) == EINVAL,
+        "dump of zone 70000: %d '%s', the dump stays failed", rc2, gl_dp_last_error(dp));
+
+  /* Flushing while a dump runs: each connection by its own original tuple. */
+  rc = gl_dp_ct_dump_start(dp, NULL, &d);
+  size_t flushed = 0;
+  while (rc == 0 && (rc = gl_dp_ct_dump_next(d, &e)) == 0) {
+    if (e.orig.proto != 17 || e.orig.sport == be16(1000)) continue;
+    uint32_t z = e.zone, nf = 0;
+    if (gl_dp_ct_flush(dp, &z, &e.orig, &nf) == 0 && nf == 1) flushed++;
+  }
+  check(rc == ENOENT && gl_dp_ct_dump_done(d) == 0 && flushed == 2 && ct_nconns(dp) == 2,
+        "flushed %zu connections during a dump, %u left", flushed, ct_nconns(dp));
+  struct gl_ct_tuple t = u->reply; /* the reply tuple names the connection too */
+  uint32_t nf = 0;
+  zone = 5;
+  check_err(dp, gl_dp_ct_flush(dp, NULL, &t, &nf), ENOENT, "no connection udp,src=10.0.0.2",
+            "flush of a zone 5 tuple in zone 0");
+  rc = gl_dp_ct_flush(dp, &zone, &t, &nf);
+  check(rc == 0 && nf == 1 && ct_nconns(dp) == 1, "flush by the reply tuple: rc %d, %u", rc, nf);
+  t.family = 5;
+  check_err(dp, gl_dp_ct_flush(dp, &zone, &t, &nf), EINVAL, "family 5", "flush: family 5");
+  t.family = 4;
+  t.icmp_type = 8;
+  check_err(dp, gl_dp_ct_flush(dp, &zone, &t, &nf), EINVAL, "must leave them 0",
+            "flush: a UDP tuple with an ICMP type");
+  zone = 70000;
+  check_err(dp, gl_dp_ct_flush(dp, &zone, NULL, &nf), EINVAL, "zone 70000: zone must be 0..65535",
+            "flush of zone 70000");
+  zone = 6;
+  rc = gl_dp_ct_flush(dp, &zone, NULL, &nf);
+  check(rc == 0 && nf == 0 && ct_nconns(dp) == 1, "flush of empty zone 6: %u", nf);
+
+  /* Limits: global, per zone. */
+  check_err(dp, gl_dp_ct_set_maxconns(dp, capacity + 1), EINVAL, "above the table's capacity",
+            "maxconns above the capacity");
+  rc = gl_dp_ct_set_maxconns(dp, 2);
+  rc2 = gl_dp_ct_get_maxconns(dp, &n_max);
+  check(rc == 0 && rc2 == 0 && n_max == 2, "maxconns 2: %u", n_max);
+  for (uint16_t sport = 2000; sport < 2003; sport++) {
+    len = build_ct_packet(pkt, sport, 0);
+    gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  }
+  check(ct_nconns(dp) == 2, "maxconns 2 holds: %u connections", ct_nconns(dp));
+  gl_dp_ct_set_maxconns(dp, capacity);
+  rc = gl_dp_ct_flush(dp, NULL, NULL, &nf);
+  check(rc == 0 && nf == 2 && ct_nconns(dp) == 0, "flush all: %u", nf);
+
+  uint32_t dflt = 10;
+  struct gl_ct_zone_limit zl[2] = {{5, 3, 0, 0}, {6, 0, 0, 0}};
+  rc = gl_dp_ct_set_limits(dp, &dflt, zl, 2);
+  check(rc == 0, "set limits: default 10, zone 5 limit 3, zone 6 unlimited: rc %d", rc);
+  for (uint16_t sport = 3000; sport < 3005; sport++) {
+    len = build_ct_packet(pkt, sport, 0);
+    gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  }
+  struct gl_ct_zone_limit* out = NULL;
+  size_t n_out = 0;
+  dflt = 0;
+  rc = gl_dp_ct_get_limits(dp, NULL, 0, &dflt, &out, &n_out);
+  check(rc == 0 && dflt == 10 && n_out == 2 && out[0].zone == 5 && out[0].limit == 3 &&
+            out[0].count == 3 && out[1].zone == 6 && out[1].limit == 0 && out[1].count == 0,
+        "get limits: default %u, %zu zones", dflt, n_out);
+  gl_dp_free(out);
+  const uint32_t ask[2] = {5, 7};
+  rc = gl_dp_ct_get_limits(dp, ask, 2, &dflt, &out, &n_out);
+  check(rc == 0 && n_out == 2 && out[1].zone == 7 && out[1].limit == 10 && out[1].count == 0,
+        "get limits of 5 and 7: zone 7 has the default");
+  gl_dp_free(out);
+  struct gl_ct_zone_limit bad[2] = {{8, 1, 0, 0}, {70000, 1, 0, 0}};
+  check_err(dp, gl_dp_ct_set_limits(dp, NULL, bad, 2), EINVAL,
+            "zone limit for zone 70000: zone must be 0..65535", "set limits with zone 70000");
+  rc = gl_dp_ct_get_limits(dp, NULL, 0, &dflt, &out, &n_out);
+  check(rc == 0 && n_out == 2, "a refused set changes nothing (%zu zones)", n_out);
+  gl_dp_free(out);
+  const uint32_t del[2] = {5, 6};
+  check(gl_dp_ct_del_limits(dp, del, 2) == 0, "del limits");
+  rc = gl_dp_ct_get_limits(dp, NULL, 0, &dflt, &out, &n_out);
+  check(rc == 0 && n_out == 0 && out == NULL, "no zone limits left (%zu)", n_out);
+  check_err(dp, gl_dp_ct_del_limits(dp, NULL, 0), EINVAL, "no zones", "del limits of nothing");
+  check_err(dp, gl_dp_ct_get_limits(dp, NULL, 0, NULL, &out, &n_out), EINVAL, "NULL",
+            "get limits with NULL out");
+  dflt = 0;
+  gl_dp_ct_set_limits(dp, &dflt, NULL, 0);
+
+  /* TCP sequence checking. */
+  bool on = true;
+  check(gl_dp_ct_set_tcp_seq_chk(dp, false) == 0 && gl_dp_ct_get_tcp_seq_chk(dp, &on) == 0 && !on,
+        "tcp seq check off");
+  check(gl_dp_ct_set_tcp_seq_chk(dp, true) == 0 && gl_dp_ct_get_tcp_seq_chk(dp, &on) == 0 && on,
+        "tcp seq check on");
+
+  /* Counters. */
+  struct gl_ct_stats* st = NULL;
+  rc = gl_dp_ct_get_stats(dp, &st);
+  check(rc == 0 && st != NULL, "ct stats: rc %d", rc);
+  if (st != NULL) {
+    bool names = st->n_invalid >= 10;
+    for (uint32_t i = 0; i < st->n_invalid; i++) names &= st->invalid[i].name[0] != '\0';
+    check(names && strcmp(st->invalid[0].name, "not_ip") == 0, "%u invalid reasons, first '%s'",
+          st->n_invalid, st->n_invalid ? st->invalid[0].name : "");
+    check(st->created == 8 && st->limit_global == 2 && st->limit_zone == 2 && st->found == 1 &&
+              st->n_conns == 3 && st->capacity == capacity,
+          "ct stats: created %llu, limit global %llu, zone %llu, found %llu, %u conns",
+          (unsigned long long)st->created, (unsigned long long)st->limit_global,
+          (unsigned long long)st->limit_zone, (unsigned long long)st->found, st->n_conns);
+    check(st->n_protos == 1 && st->protos[0].proto == 17 && st->protos[0].count == 3,
+          "per protocol: %u entries", st->n_protos);
+    gl_dp_free(st);
+  }
+  rc = gl_dp_ct_stats_clear(dp);
+  rc2 = gl_dp_ct_get_stats(dp, &st);
+  check(rc == 0 && rc2 == 0 && st->created == 0 && st->n_conns == 3,
+        "ct stats after clear: created %llu, %u conns",
+        rc2 ? 99ULL : (unsigned long long)st->created, rc2 ? 0 : st->n_conns);
+  gl_dp_free(st);
+  zone = 5;
+  rc = gl_dp_ct_flush(dp, &zone, NULL, &nf);
+  check(rc == 0 && nf == 3, "flush zone 5: %u", nf);
+
+  check(gl_dp_ct_dump_start(dp, NULL, NULL) == EINVAL, "dump_start(NULL out) is EINVAL");
+  check(gl_dp_ct_dump_next(NULL, &e) == EINVAL && gl_dp_ct_dump_done(NULL) == 0,
+        "dump_next(NULL) is EINVAL, dump_done(NULL) a no-op");
+  check(gl_dp_ct_get_config(NULL, &cfg) == EINVAL, "ct_get_config(NULL handle) is EINVAL");
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
@@ -837,6 +1113,7 @@ int main(int argc, char** argv) {
     test_upcalls(dp, sock, n1);
     test_miss_hold(dp, sock, n2);
     test_stats_config(dp);
+    test_conntrack(dp, n2);
     gl_dp_close(dp);
   }
   printf("%d passed, %d failed\n", n_passed, n_failed);

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """The datapath API under bad input: raw datagrams on gldp's socket.
 
+test_ct_messages checks every connection-tracking message the same way, and the replies'
+layout byte by byte against connections made by executing ct(commit) on scapy packets.
+
 Every malformed, truncated or oversized message gets an error reply naming what is wrong
 (or, when it cannot be framed at all, a clean close of that connection only); gldp keeps
 serving, and other clients are unaffected.
@@ -84,15 +87,15 @@ def test_bad_messages():
         struct.pack_into("<I", bad, 20, 64)
         expect_error(s, msg(T_FLOW_PUT, struct.pack("<II", 1, 0) + bytes(bad)), EINVAL,
                      "run past")
-        # Unknown action: the entry is refused by name, the message is fine.
-        ct = struct.pack("<HH", 4, 12)  # OVS_ACTION_ATTR_CT, empty
-        s.send(msg(T_FLOW_PUT, struct.pack("<II", 1, 0) + flow_put_entry(ct)))
+        # An action gldp does not have: the entry is refused by name, the message is fine.
+        trunc = struct.pack("<HHI", 8, 13, 100)  # OVS_ACTION_ATTR_TRUNC(max_len=100)
+        s.send(msg(T_FLOW_PUT, struct.pack("<II", 1, 0) + flow_put_entry(trunc)))
         err, _, data = reply(s)
         check(err == 0, f"batch reply error {err}")
         n, = struct.unpack_from("<I", data, HDR.size)
         e_err, = struct.unpack_from("<i", data, HDR.size + 8)
         e_msg = data[HDR.size + 8 + 40:HDR.size + 8 + 40 + 128].split(b"\0")[0].decode()
-        check(n == 1 and e_err == EINVAL and "ct" in e_msg, f"entry error {e_err} '{e_msg}'")
+        check(n == 1 and e_err == EINVAL and "trunc" in e_msg, f"entry error {e_err} '{e_msg}'")
         check("no flows" in env.dpctl("dump-flows").stdout or
               env.dpctl("dump-flows").stdout.strip() == "", "a refused flow was installed")
         # Execute batches: a lying count or lengths execute nothing; a bad entry fails
@@ -110,8 +113,8 @@ def test_bad_messages():
         expect_error(s, msg(T_EXEC_BATCH, struct.pack("<II", 2, 0) + ex + bytes(bad)),
                      EINVAL, "run past")
         expect_error(s, msg(T_EXEC_BATCH, struct.pack("<II", 0, 0)), EINVAL, "entries")
-        ct_ex = bytes(md) + struct.pack("<II", len(frame), 4) + ct + b"\0" * 4 + frame
-        s.send(msg(T_EXEC_BATCH, struct.pack("<II", 3, 0) + ex + ct_ex + ex))
+        bad_ex = bytes(md) + struct.pack("<II", len(frame), len(trunc)) + trunc + frame
+        s.send(msg(T_EXEC_BATCH, struct.pack("<II", 3, 0) + ex + bad_ex + ex))
         err, _, data = reply(s)
         n, = struct.unpack_from("<I", data, HDR.size)
         errs = [struct.unpack_from("<i", data, HDR.size + 8 + i * 168)[0] for i in range(3)]
@@ -182,5 +185,261 @@ def test_socket_permissions():
         check(mode == 0o600, f"socket mode {oct(mode)}, want 0o600")
 
 
+# ---- connection tracking ----------------------------------------------------------------
+T_EXECUTE = 20
+T_CT_DUMP, T_CT_FLUSH, T_CT_GET_CONFIG, T_CT_SET_MAXCONNS, T_CT_SET_SEQ = 70, 71, 72, 73, 74
+T_CT_SET_LIMITS, T_CT_DEL_LIMITS, T_CT_GET_LIMITS, T_CT_STATS = 75, 76, 77, 78
+ENOENT = 2
+CT_ENTRY = 160
+
+
+def ct_tuple(src=b"\x0a\0\0\x01", dst=b"\x0a\0\0\x02", sport=0, dport=0, icmp_id=0,
+             icmp_type=0, icmp_code=0, family=4, proto=17, pad=b"\0" * 6):
+    """A CtTuple (48 bytes); ports and the ICMP id are given in host order."""
+    return (src.ljust(16, b"\0") + dst.ljust(16, b"\0") +
+            struct.pack(">HHH", sport, dport, icmp_id) +
+            struct.pack("<BBBB", icmp_type, icmp_code, family, proto) + pad)
+
+
+def ct_flush_msg(flags=0, zone=0, tuple_=None):
+    return msg(T_CT_FLUSH, struct.pack("<II", flags, zone) + (tuple_ or b"\0" * 48))
+
+
+def ok_reply(s, raw, what):
+    s.send(raw)
+    err, text, data = reply(s)
+    check(err == 0, f"{what}: error {err} ({text})")
+    return data[HDR.size:]
+
+
+def ct_action_output(zone, port):
+    """ct(commit,zone=Z),PORT in the OVS datapath netlink encoding."""
+    inner = struct.pack("<HH", 4, 1) + struct.pack("<HHH", 6, 2, zone) + b"\0\0"
+    return struct.pack("<HH", 4 + len(inner), 12) + inner + struct.pack("<HHI", 8, 1, port)
+
+
+def execute(s, frame, actions, in_port=1):
+    md = bytearray(KEY_SIZE)
+    struct.pack_into("<I", md, 0, in_port)
+    pad_a = b"\0" * ((-len(actions)) % 8)
+    pad_p = b"\0" * ((-len(frame)) % 8)
+    ok_reply(s, msg(T_EXECUTE, bytes(md) + struct.pack("<II", len(frame), len(actions)) +
+                    actions + pad_a + frame + pad_p), "execute")
+
+
+def ct_dump_all(s, zone=None):
+    """Every CtEntry (raw 160 bytes) of a paged dump."""
+    entries, cursor = [], 0
+    while True:
+        flags, z = (1, zone) if zone is not None else (0, 0)
+        data = ok_reply(s, msg(T_CT_DUMP, struct.pack("<QIIII", cursor, flags, z, 2, 0)), "dump")
+        cursor, n = struct.unpack_from("<QI", data, 0)
+        check(len(data) == 16 + n * CT_ENTRY, f"dump page of {n} entries is {len(data)} bytes")
+        entries += [data[16 + i * CT_ENTRY:16 + (i + 1) * CT_ENTRY] for i in range(n)]
+        if cursor == 0:
+            return entries
+
+
+def test_ct_messages():
+    """Every conntrack message, well formed (connections made by executing ct(commit) on
+    scapy-built packets, their entries decoded byte by byte) and malformed."""
+    from scapy.all import ICMP, IP, UDP, Ether  # noqa: E402 - slow import, only here
+    with Env("t") as env:
+        env.gldp(ports=[("n1", "net_null0,no-rx=1"), ("n2", "net_null1,no-rx=1")])
+        s = conn(env)
+        info = ok_reply(s, msg(T_INFO), "info")
+        features, = struct.unpack_from("<Q", info, 56)
+        check(features & (1 << 7), f"info features 0x{features:x} lack conntrack (bit 7)")
+
+        # Connections: UDP 10.0.0.1:1000 -> 10.0.0.2:2000 and a ping, committed in zone 5.
+        eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        udp = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000, dport=2000) /
+                    (b"x" * 20))
+        ping = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(id=0x1234, seq=1))
+        execute(s, udp, ct_action_output(5, 2))
+        execute(s, udp, ct_action_output(5, 2))
+        execute(s, ping, ct_action_output(5, 2))
+        cfg = ok_reply(s, msg(T_CT_GET_CONFIG), "get config")
+        n_conns, max_conns, capacity, dflt, seq = struct.unpack_from("<IIIIB", cfg)
+        check(len(cfg) == 24 and n_conns == 2 and max_conns == capacity and capacity > 0 and
+              dflt == 0 and seq == 1, f"config {n_conns} {max_conns} {capacity} {dflt} {seq}")
+
+        entries = ct_dump_all(s)  # two pages of at most 2 entries (max_entries = 2)
+        check(len(entries) == 2, f"{len(entries)} entries")
+        by_proto = {e[41]: e for e in entries}
+        u, i = by_proto.get(17), by_proto.get(1)
+        check(u is not None and i is not None, "a UDP and an ICMP entry")
+        check(u[0:48] == ct_tuple(sport=1000, dport=2000), f"UDP orig tuple {u[0:48].hex()}")
+        check(u[48:96] == ct_tuple(src=b"\x0a\0\0\x02", dst=b"\x0a\0\0\x01", sport=2000,
+                                   dport=1000), f"UDP reply tuple {u[48:96].hex()}")
+        packets = struct.unpack_from("<QQ", u, 96)
+        byts = struct.unpack_from("<QQ", u, 112)
+        mark, timeout, zone, st_o, st_r, flags = struct.unpack_from("<IIHBBB", u, 144)
+        check(packets == (2, 0) and byts == (2 * 48, 0), f"UDP counters {packets} {byts}")
+        check(u[128:144] == b"\0" * 16 and mark == 0 and zone == 5 and 50 <= timeout <= 60 and
+              st_o == st_r == 0 and flags == 0,
+              f"UDP entry: mark {mark} timeout {timeout} zone {zone} states {st_o}/{st_r} "
+              f"flags {flags}")
+        check(i[0:48] == ct_tuple(icmp_id=0x1234, icmp_type=8, proto=1),
+              f"ICMP orig {i[:48].hex()}")
+        check(i[48:96] == ct_tuple(src=b"\x0a\0\0\x02", dst=b"\x0a\0\0\x01", icmp_id=0x1234,
+                                   icmp_type=0, proto=1), f"ICMP reply {i[48:96].hex()}")
+        check(sorted(ct_dump_all(s, zone=5)) == sorted(entries), "zone 5 dump")
+        check(ct_dump_all(s, zone=6) == [], "zone 6 dump is empty")
+
+        # Dump requests.
+        expect_error(s, msg(T_CT_DUMP, b"\0" * 8), EINVAL, "too short")
+        expect_error(s, msg(T_CT_DUMP, struct.pack("<QIIII", 0, 2, 0, 0, 0)), EINVAL,
+                     "unknown ct dump flags 0x2")
+        expect_error(s, msg(T_CT_DUMP, struct.pack("<QIIII", 0, 1, 70000, 0, 0)), EINVAL,
+                     "zone 70000: zone must be 0..65535")
+        expect_error(s, msg(T_CT_DUMP, struct.pack("<QIIII", 0, 0, 5, 0, 0)), EINVAL,
+                     "without the zone flag")
+        expect_error(s, msg(T_CT_DUMP, struct.pack("<QIIII", 1 << 33, 0, 0, 0, 0)), EINVAL,
+                     "not one gldp returned")
+        expect_error(s, msg(T_CT_DUMP, struct.pack("<QIIII", 0, 0, 0, 0, 0) + b"\0" * 8), EINVAL,
+                     "unexpected bytes")
+
+        # Flush requests.
+        good = ct_tuple(sport=1000, dport=2000)
+        expect_error(s, msg(T_CT_FLUSH, b"\0" * 20), EINVAL, "too short")
+        expect_error(s, ct_flush_msg(flags=4), EINVAL, "unknown ct flush flags 0x4")
+        expect_error(s, ct_flush_msg(flags=1, zone=70000), EINVAL,
+                     "zone 70000: zone must be 0..65535")
+        expect_error(s, ct_flush_msg(zone=5), EINVAL, "without the zone flag")
+        expect_error(s, ct_flush_msg(tuple_=good), EINVAL, "without the tuple flag")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(family=5)), EINVAL, "family 5")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(src=b"\x0a\0\0\x01\x01")), EINVAL,
+                     "first 4 bytes")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(proto=1, sport=1)), EINVAL,
+                     "sport and dport must be 0")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(proto=1, family=6)), EINVAL, "needs family 4")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(proto=17, icmp_type=8)), EINVAL,
+                     "must leave them 0")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(proto=47, sport=1)), EINVAL, "without ports")
+        expect_error(s, ct_flush_msg(3, 5, ct_tuple(pad=b"\1" + b"\0" * 5)), EINVAL, "padding")
+        expect_error(s, ct_flush_msg(2, 0, good), ENOENT,
+                     "no connection udp,src=10.0.0.1,dst=10.0.0.2,sport=1000,dport=2000 in zone 0")
+        # The reply tuple names the connection too.
+        rep = ok_reply(s, ct_flush_msg(3, 5, ct_tuple(src=b"\x0a\0\0\x02", dst=b"\x0a\0\0\x01",
+                                                       sport=2000, dport=1000)),
+                       "flush reply tuple")
+        check(struct.unpack_from("<I", rep)[0] == 1, "flushed one by its reply tuple")
+        rep = ok_reply(s, ct_flush_msg(3, 5, ct_tuple(icmp_id=0x1234, icmp_type=8, proto=1)),
+                       "flush icmp")
+        check(struct.unpack_from("<I", rep)[0] == 1 and ct_dump_all(s) == [], "ICMP flushed")
+        execute(s, udp, ct_action_output(7, 2))
+        rep = ok_reply(s, ct_flush_msg(1, 6), "flush zone 6")
+        check(struct.unpack_from("<I", rep)[0] == 0 and len(ct_dump_all(s)) == 1, "zone 6 empty")
+        rep = ok_reply(s, ct_flush_msg(), "flush all")
+        check(struct.unpack_from("<I", rep)[0] == 1 and ct_dump_all(s) == [], "all flushed")
+        # IPv6: 16-byte addresses, family 6.
+        from scapy.all import IPv6  # noqa: E402
+        a1, a2 = bytes.fromhex("fd00" + "00" * 13 + "01"), bytes.fromhex("fd00" + "00" * 13 + "02")
+        execute(s, bytes(eth / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=1000, dport=2000) /
+                         (b"x" * 20)), ct_action_output(5, 2))
+        e6 = ct_dump_all(s)
+        t6 = ct_tuple(src=a1, dst=a2, sport=1000, dport=2000, family=6)
+        check(len(e6) == 1 and e6[0][0:48] == t6 and
+              e6[0][48:96] == ct_tuple(src=a2, dst=a1, sport=2000, dport=1000, family=6),
+              f"IPv6 entry {[e.hex() for e in e6]}")
+        rep = ok_reply(s, ct_flush_msg(3, 5, t6), "flush IPv6 tuple")
+        check(struct.unpack_from("<I", rep)[0] == 1 and ct_dump_all(s) == [], "IPv6 flushed")
+
+        # Max connections and TCP sequence checking.
+        expect_error(s, msg(T_CT_GET_CONFIG, b"\0" * 8), EINVAL, "unexpected bytes")
+        expect_error(s, msg(T_CT_SET_MAXCONNS, b"\0" * 4), EINVAL, "too short")
+        expect_error(s, msg(T_CT_SET_MAXCONNS, struct.pack("<II", capacity + 1, 0)), EINVAL,
+                     f"maxconns {capacity + 1} is above the table's capacity {capacity}")
+        expect_error(s, msg(T_CT_SET_MAXCONNS, struct.pack("<II", 5, 1)), EINVAL, "padding")
+        ok_reply(s, msg(T_CT_SET_MAXCONNS, struct.pack("<II", 1, 0)), "maxconns 1")
+        execute(s, udp, ct_action_output(5, 2))
+        execute(s, ping, ct_action_output(5, 2))
+        check(len(ct_dump_all(s)) == 1, "maxconns 1 holds")
+        ok_reply(s, msg(T_CT_SET_MAXCONNS, struct.pack("<II", capacity, 0)), "maxconns back")
+        expect_error(s, msg(T_CT_SET_SEQ, struct.pack("<B7x", 2)), EINVAL,
+                     "enabled must be 0 or 1, not 2")
+        expect_error(s, msg(T_CT_SET_SEQ, struct.pack("<B6xB", 0, 1)), EINVAL, "padding")
+        ok_reply(s, msg(T_CT_SET_SEQ, struct.pack("<B7x", 0)), "seq check off")
+        cfg = ok_reply(s, msg(T_CT_GET_CONFIG), "get config")
+        check(cfg[16] == 0, "seq check reported off")
+        ok_reply(s, msg(T_CT_SET_SEQ, struct.pack("<B7x", 1)), "seq check on")
+
+        # Zone limits: a bad entry anywhere changes nothing.
+        def zl(zone, limit, count=0, pad=0):
+            return struct.pack("<IIII", zone, limit, count, pad)
+
+        def set_limits(flags, dflt, entries, n=None):
+            return msg(T_CT_SET_LIMITS, struct.pack("<IIII", flags, dflt,
+                                                    len(entries) if n is None else n, 0) +
+                       b"".join(entries))
+
+        def zones_msg(t, zones, cursor=0, n=None):
+            body = struct.pack("<" + "I" * len(zones), *zones)
+            body += b"\0" * ((-len(body)) % 8)
+            return msg(t, struct.pack("<II", len(zones) if n is None else n, cursor) + body)
+
+        def get_limits(zones=(), cursor=0):
+            d = ok_reply(s, zones_msg(T_CT_GET_LIMITS, list(zones), cursor), "get limits")
+            dflt, n, nxt = struct.unpack_from("<III", d)
+            check(len(d) == 16 + 16 * n, f"get limits reply of {n} is {len(d)} bytes")
+            return dflt, [struct.unpack_from("<III", d, 16 + 16 * k) for k in range(n)], nxt
+
+        expect_error(s, msg(T_CT_SET_LIMITS, b"\0" * 8), EINVAL, "too short")
+        expect_error(s, set_limits(2, 0, []), EINVAL, "unknown ct set limits flags 0x2")
+        expect_error(s, set_limits(0, 5, [zl(1, 1)]), EINVAL, "without the default flag")
+        expect_error(s, set_limits(0, 0, []), EINVAL, "neither a default limit nor zones")
+        expect_error(s, set_limits(0, 0, [zl(1, 1)], n=3), EINVAL, "shorter than its count of 3")
+        expect_error(s, set_limits(0, 0, [], n=5000), EINVAL, "5000 zones")
+        expect_error(s, set_limits(1, 9, [zl(3, 1), zl(70000, 1)]), EINVAL,
+                     "zone limit for zone 70000: zone must be 0..65535")
+        expect_error(s, set_limits(0, 0, [zl(3, 1, count=2)]), EINVAL, "count and padding")
+        expect_error(s, set_limits(0, 0, [zl(3, 1)]) + b"\0" * 8, EINVAL, "length")
+        check(get_limits() == (0, [], 0), f"a refused set changed something: {get_limits()}")
+        ok_reply(s, set_limits(1, 9, [zl(3, 1), zl(5, 2)]), "set limits")
+        check(get_limits() == (9, [(3, 1, 0), (5, 2, 1)], 0), f"limits {get_limits()}")
+        check(get_limits([5, 8]) == (9, [(5, 2, 1), (8, 9, 0)], 0), "limits of 5 and 8")
+        expect_error(s, zones_msg(T_CT_GET_LIMITS, [], cursor=70000), EINVAL,
+                     "past the last zone")
+        expect_error(s, zones_msg(T_CT_GET_LIMITS, [5], cursor=1), EINVAL, "a cursor is only")
+        expect_error(s, zones_msg(T_CT_GET_LIMITS, [70000]), EINVAL,
+                     "zone 70000: zone must be 0..65535")
+        expect_error(s, zones_msg(T_CT_GET_LIMITS, [5], n=9), EINVAL, "shorter than its count")
+        expect_error(s, zones_msg(T_CT_DEL_LIMITS, []), EINVAL, "0 zones (1..4000")
+        expect_error(s, zones_msg(T_CT_DEL_LIMITS, [70000]), EINVAL, "zone 70000")
+        expect_error(s, zones_msg(T_CT_DEL_LIMITS, [3], cursor=2), EINVAL, "a cursor is only")
+        ok_reply(s, zones_msg(T_CT_DEL_LIMITS, [3, 5]), "del limits")
+        check(get_limits() == (9, [], 0), f"after del: {get_limits()}")
+        # More zones with a limit than one reply holds: the list comes in pages.
+        ok_reply(s, set_limits(0, 0, [zl(z, 1) for z in range(100, 4100)]), "4000 limits")
+        ok_reply(s, set_limits(0, 0, [zl(z, 1) for z in range(4100, 4200)]), "100 more")
+        _, page1, nxt = get_limits()
+        check(len(page1) == 4000 and page1[0][0] == 100 and nxt == 4100,
+              f"page 1: {len(page1)} zones, next {nxt}")
+        _, page2, nxt = get_limits(cursor=nxt)
+        check(len(page2) == 100 and page2[-1][0] == 4199 and nxt == 0,
+              f"page 2: {len(page2)} zones, next {nxt}")
+        ok_reply(s, zones_msg(T_CT_DEL_LIMITS, list(range(100, 4100))), "del 4000")
+
+        # Stats.
+        expect_error(s, msg(T_CT_STATS, struct.pack("<II", 2, 0)), EINVAL,
+                     "unknown ct stats flags 0x2")
+        expect_error(s, msg(T_CT_STATS, struct.pack("<II", 0, 1)), EINVAL, "padding")
+        expect_error(s, msg(T_CT_STATS), EINVAL, "too short")
+        st = ok_reply(s, msg(T_CT_STATS, struct.pack("<II", 1, 0)), "stats and clear")
+        pk, found, created, expired, lim_g, lim_z, full, nat = struct.unpack_from("<8Q", st)
+        nc, mc, cap, pend, n_inv, n_protos = struct.unpack_from("<6I", st, 64)
+        names = [st[88 + 40 * k:88 + 40 * k + 32].split(b"\0")[0].decode() for k in range(n_inv)]
+        protos = [struct.unpack_from("<II", st, 88 + 40 * n_inv + 8 * k) for k in range(n_protos)]
+        check(len(st) == 88 + 40 * n_inv + 8 * n_protos, "stats reply length")
+        check(pk == 7 and created == 5 and lim_g == 1 and nc == 1 and cap == capacity,
+              f"stats: packets {pk} created {created} limit_global {lim_g} n_conns {nc}")
+        check("tcp_window" in names and "l4_checksum" in names, f"invalid reasons {names}")
+        check(protos == [(17, 1)], f"per protocol {protos}")
+        st = ok_reply(s, msg(T_CT_STATS, struct.pack("<II", 0, 0)), "stats after clear")
+        check(struct.unpack_from("<8Q", st) == (0,) * 8, "counters cleared")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 if __name__ == "__main__":
-    main([test_bad_messages, test_bad_sa_messages, test_socket_permissions])
+    main([test_bad_messages, test_bad_sa_messages, test_ct_messages, test_socket_permissions])

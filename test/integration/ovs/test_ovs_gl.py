@@ -66,7 +66,7 @@ def test_datapath_type():
         feats = env.appctl("dpif/show-dp-features", br).stdout
         want = {"Recirc": "Yes", "Ufid": "Yes", "Clone action": "Yes",
                 "Masked set action": "Yes", "Max VLAN headers": "1", "Sample nesting": "5",
-                "Max MPLS depth": "0", "CT state": "No", "Truncate action": "No",
+                "Max MPLS depth": "0", "CT state": "Yes", "CT state NAT": "Yes", "Conntrack clear": "Yes", "Truncate action": "No",
                 "Check pkt length action": "No", "Tunnel push pop": "No"}
         for k, v in want.items():
             m = re.search(rf"^{re.escape(k)}: (\S+)", feats, re.M)
