@@ -16,6 +16,21 @@ inline void md_to_ct(const PacketMd& m, ct::Md& c) {
   c.mark = m.ct_mark;
   std::memcpy(c.label, m.ct_label, 16);
   c.conn = m.ct_conn;
+  // ct_orig_tuple travels too: a second ct() in the zone leaves it as it was.
+  c.orig_proto = m.ct_nw_proto;
+  c.orig_sport = m.ct_tp_src;
+  c.orig_dport = m.ct_tp_dst;
+  if (m.ct_nw_src != 0 || m.ct_nw_dst != 0) {
+    c.orig_family = 4;
+    std::memset(c.orig_src, 0, 16);
+    std::memset(c.orig_dst, 0, 16);
+    c.orig_src[0] = m.ct_nw_src;
+    c.orig_dst[0] = m.ct_nw_dst;
+  } else {
+    c.orig_family = m.ct_nw_proto != 0 ? 6 : 0;
+    std::memcpy(c.orig_src, m.ct_ipv6_src, 16);
+    std::memcpy(c.orig_dst, m.ct_ipv6_dst, 16);
+  }
 }
 
 inline void ct_to_md(const ct::Md& c, PacketMd& m) {
@@ -24,6 +39,20 @@ inline void ct_to_md(const ct::Md& c, PacketMd& m) {
   m.ct_mark = c.mark;
   std::memcpy(m.ct_label, c.label, 16);
   m.ct_conn = c.conn;
+  m.ct_nw_src = m.ct_nw_dst = 0;
+  std::memset(m.ct_ipv6_src, 0, 16);
+  std::memset(m.ct_ipv6_dst, 0, 16);
+  if (c.orig_family == 4) {
+    m.ct_nw_src = c.orig_src[0];
+    m.ct_nw_dst = c.orig_dst[0];
+  } else if (c.orig_family == 6) {
+    std::memcpy(m.ct_ipv6_src, c.orig_src, 16);
+    std::memcpy(m.ct_ipv6_dst, c.orig_dst, 16);
+  }
+  const bool any = c.orig_family != 0;
+  m.ct_nw_proto = any ? c.orig_proto : 0;
+  m.ct_tp_src = any ? c.orig_sport : 0;
+  m.ct_tp_dst = any ? c.orig_dport : 0;
 }
 
 bool ipf_wants(const ct::Ipf& ipf, const flow::FlowKey& k, const flow::PacketLayout& lay) {
@@ -53,6 +82,7 @@ Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md,
       md.ct_mark = 0;
       md.ct_conn = 0;
       std::memset(md.ct_label, 0, sizeof md.ct_label);
+      std::memset(&md.ct_nw_src, 0, kMdHead);  // no orig tuple
       return Frag::kDone;
     case ct::AddResult::kComplete:
       break;
@@ -62,7 +92,7 @@ Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md,
   // one in hand continues with the caller.
   flow::FlowKey key;
   flow::PacketLayout rlay;
-  std::memcpy(&key, &md, sizeof md);
+  md_to_key(md, key);
   flow::parse_packet(done.pkt, done.len, key, rlay);
   ct::Md cmd;
   md_to_ct(md, cmd);
@@ -79,7 +109,7 @@ Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md,
     PacketMd md2 = fmd;
     flow::FlowKey fk;
     flow::PacketLayout flay;
-    std::memcpy(&fk, &md2, sizeof md2);
+    md_to_key(md2, fk);
     flow::parse_packet(rte_pktmbuf_mtod(f, const uint8_t*), rte_pktmbuf_data_len(f), fk, flay);
     exec_actions(f, md2, fk, flay, rest, true, depth, cts);
   }
@@ -111,6 +141,13 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow:
       md_to_ct(md[i], cmd[m]);
       cp[m] = ct::Packet{rte_pktmbuf_mtod(p, uint8_t*), rte_pktmbuf_data_len(p), &keys[i], &lay[i],
                          &cmd[m]};
+      // Checksums the NIC verified need no second look (OVS does the same).
+      const uint64_t ol = p->ol_flags;
+      cp[m].csum_good = static_cast<uint8_t>(
+          ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? ct::kCsumGoodL3
+                                                                             : 0) |
+          ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? ct::kCsumGoodL4
+                                                                             : 0));
       at[m++] = i;
     }
     if (m == 0) continue;

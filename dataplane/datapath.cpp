@@ -463,7 +463,8 @@ api::EntryResult Datapath::flow_put(const api::FlowPutEntry& e, std::span<const 
   if (auto v = decode_ct_actions(actions, cts); !v) return entry_error(EINVAL, v.error());
   flow::FlowMask zero = flow::zero_key();
   // Padding words must not be masked in: they never carry packet data.
-  if (e.mask.pad0 || e.mask.pad1 || e.mask.pad2 || e.mask.pad3 || zero.pad0)
+  if (e.mask.pad0 || e.mask.pad1 || e.mask.pad2 || e.mask.pad3 || e.mask.pad4[0] ||
+      e.mask.pad4[1] || e.mask.pad4[2] || zero.pad0)
     return entry_error(EINVAL, "mask covers padding bytes of the flow key");
   if (e.mask.in_port != 0 && e.mask.in_port != 0xffffffffu)
     return entry_error(EINVAL, "in_port must be matched exactly or not at all");
@@ -601,7 +602,7 @@ std::expected<void, api::Error> Datapath::execute(const flow::FlowKey& mdkey,
   std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(packet.size())), packet.data(),
               packet.size());
   PacketMd md;
-  std::memcpy(&md, &mdkey, sizeof md);
+  key_to_md(mdkey, md);
   control_->execute(m, md, acts, cts);
   return {};
 }
@@ -881,7 +882,7 @@ size_t Datapath::drain_upcalls(size_t max, const std::function<void(const Upcall
         now, 256, [&](const flow::FlowKey& k) { return cls_.lookup(k) != nullptr; },
         [&](const flow::FlowKey& k, MissHold::Packets pkts) {
           PacketMd md;
-          std::memcpy(&md, &k, sizeof md);
+          key_to_md(k, md);
           control_->rerun(const_cast<rte_mbuf**>(pkts.data()), static_cast<uint16_t>(pkts.size()),
                           md);
         },

@@ -423,7 +423,7 @@ bool Pmd::esp_divert(rte_mbuf* m, const flow::FlowKey& key, EspPending& to) {
   }
   if (vp == api::kPortAny) return false;
   to.pkts[to.n] = m;
-  std::memcpy(&to.md[to.n], &key, sizeof(PacketMd));
+  key_to_md(key, to.md[to.n]);
   to.md[to.n++].in_port = vp;
   return true;
 }

@@ -76,7 +76,7 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         const uint32_t pid = u.pid;
         const std::span<const uint8_t> userdata = u.userdata;
         flow::FlowKey k = key;
-        std::memcpy(&k, &md, sizeof md);
+        md_to_key(md, k);
         k.pad1 = 0;  // PacketMd::ct_conn
         if (take) {
           upcall(m, k, api::UpcallKind::kAction, pid, userdata);
@@ -117,7 +117,7 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         } else {  // the tracker reads headers: parse what the actions made of the packet
           flow::FlowKey k2;
           flow::PacketLayout lay2;
-          std::memcpy(&k2, &md, sizeof md);
+          md_to_key(md, k2);
           flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), k2,
                              lay2);
           ct_run(*ca, &mm, &md, &k2, &lay2, 1, &natted, rest, cts, depth);
@@ -132,6 +132,7 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
         md.ct_mark = 0;
         md.ct_conn = 0;
         std::memset(md.ct_label, 0, sizeof md.ct_label);
+        std::memset(&md.ct_nw_src, 0, kMdHead);  // ct_orig_tuple
         break;
       case OVS_ACTION_ATTR_PUSH_VLAN: {
         ovs_action_push_vlan pv;

@@ -183,7 +183,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
-    std::memcpy(&keys[ng], &md[i], sizeof(PacketMd));
+    md_to_key(md[i], keys[ng]);
     flow::ParseResult r = flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*),
                                              rte_pktmbuf_data_len(m), keys[ng], lay[ng]);
     if (r != flow::ParseResult::kOk) {
@@ -275,7 +275,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
       // batch, then each packet runs the rest of the actions.
       PacketMd mds[kBatch];
       bool natted[kBatch];
-      for (uint16_t j = i; j < end; ++j) std::memcpy(&mds[j - i], &keys[j], sizeof(PacketMd));
+      for (uint16_t j = i; j < end; ++j) key_to_md(keys[j], mds[j - i]);
       const std::span<const uint8_t> rest = after_first(a->span());
       ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i, natted, rest, &a->ct, 0);
       for (uint16_t j = i; j < end; ++j) {
@@ -312,7 +312,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     for (; i < end; ++i) {
       rte_mbuf* m = good[i];
       PacketMd pmd;
-      std::memcpy(&pmd, &keys[i], sizeof pmd);
+      key_to_md(keys[i], pmd);
       if (a->esp != 0) {
         // ESP: collect the run of this flow and process it as one burst.
         if (esp_.n > 0 && esp_.actions != a) esp_flush_pending();
@@ -499,7 +499,7 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
   now_tsc_ = rte_rdtsc();
   flow::FlowKey key;
   flow::PacketLayout lay;
-  std::memcpy(&key, &md, sizeof md);
+  md_to_key(md, key);
   flow::ParseResult r =
       flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), key, lay);
   if (flow::parse_is_drop(r)) {

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -34,8 +35,8 @@ namespace gl::dp {
 inline constexpr uint16_t kBatch = 32;
 inline constexpr int kMaxRecircDepth = 6;
 
-// The metadata words of a FlowKey (words 0..5): what travels with a packet between
-// recirculations and what an API execute request sets.
+// The metadata words of a FlowKey (words 0..5, then the ct_orig_tuple words 17..22): what
+// travels with a packet between recirculations and what an API execute request sets.
 struct PacketMd {
   uint32_t in_port;
   uint32_t recirc_id;
@@ -49,10 +50,32 @@ struct PacketMd {
   uint32_t ct_conn;  // the connection the last ct() found (ct::Md::conn): the flow key's
                      // padding, never matched; zero whenever a packet leaves the pipeline
   uint8_t ct_label[16];
+  // FlowKey words 17..22
+  uint32_t ct_nw_src;
+  uint32_t ct_nw_dst;
+  uint8_t ct_ipv6_src[16];
+  uint8_t ct_ipv6_dst[16];
+  uint16_t ct_tp_src;
+  uint16_t ct_tp_dst;
+  uint8_t ct_nw_proto;
+  uint8_t pad4[3];
 };
-static_assert(sizeof(PacketMd) == 48 && offsetof(flow::FlowKey, eth_dst) == 48);
+inline constexpr size_t kMdHead = 48;  // bytes of words 0..5
+static_assert(offsetof(flow::FlowKey, eth_dst) == kMdHead && sizeof(PacketMd) == 2 * kMdHead);
 static_assert(offsetof(PacketMd, priority) == offsetof(flow::FlowKey, priority));
 static_assert(offsetof(PacketMd, ct_label) == offsetof(flow::FlowKey, ct_label));
+static_assert(offsetof(PacketMd, ct_nw_src) == kMdHead &&
+              sizeof(flow::FlowKey) - offsetof(flow::FlowKey, ct_nw_src) == kMdHead);
+
+// The metadata into a key (its packet words untouched), and back.
+inline void md_to_key(const PacketMd& md, flow::FlowKey& k) {
+  std::memcpy(&k, &md, kMdHead);
+  std::memcpy(&k.ct_nw_src, &md.ct_nw_src, kMdHead);
+}
+inline void key_to_md(const flow::FlowKey& k, PacketMd& md) {
+  std::memcpy(&md, &k, kMdHead);
+  std::memcpy(&md.ct_nw_src, &k.ct_nw_src, kMdHead);
+}
 
 struct RxqRef {
   Port* port;

@@ -8,10 +8,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include <rte_cycles.h>
 #include <sodium.h>
@@ -626,6 +629,15 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kCtDelLimits:
     case MsgType::kCtGetLimits:
     case MsgType::kCtStats:
+    case MsgType::kCtSetTimeoutPolicy:
+    case MsgType::kCtGetTimeoutPolicy:
+    case MsgType::kCtDelTimeoutPolicy:
+    case MsgType::kCtDumpTimeoutPolicies:
+    case MsgType::kIpfSetEnabled:
+    case MsgType::kIpfSetMinFrag:
+    case MsgType::kIpfSetMaxNfrags:
+    case MsgType::kIpfGetStatus:
+    case MsgType::kIpfDump:
       if (auto res = handle_ct(type, r, out); !res)
         return fail(res.error().code, res.error().message);
       break;
@@ -803,6 +815,49 @@ std::expected<std::vector<uint16_t>, std::string> read_zones(MessageReader& r, u
     zones[i] = static_cast<uint16_t>(z);
   }
   return zones;
+}
+
+// The API's timeout classes and ipf bounds are the tracker's.
+static_assert(api::kCtTpCount == ct::kTimeoutCount && api::kCtTpCount <= api::kCtTpSlots);
+static_assert(api::kCtMaxTimeoutPolicies == ct::kMaxTimeoutPolicies);
+static_assert(api::kIpfMinFragLowerBound == ct::kIpfMinFragLowerBound &&
+              api::kIpfMaxNfragsUpperBound == ct::kIpfMaxNfragsUpperBound);
+constexpr bool same_tp_names() {
+  for (size_t i = 0; i < ct::kTimeoutCount; ++i)
+    if (api::kCtTpNames[i] != ct::kTimeoutNames[i]) return false;
+  return true;
+}
+static_assert(same_tp_names(), "kCtTpNames must list the tracker's timeout classes in order");
+// ipf: IpfCounter's per-reason arrays come from IpfFamilyStatus.
+static_assert(ct::kIpfDropCount <= 64 && ct::kIpfPassCount <= 64);
+
+api::CtTimeoutPolicy tp_to_wire(uint32_t id, const std::array<uint32_t, ct::kTimeoutCount>& sec) {
+  api::CtTimeoutPolicy w{};
+  w.id = id;
+  w.present = api::kCtTpAllClasses;
+  for (size_t i = 0; i < ct::kTimeoutCount; ++i) w.sec[i] = sec[i];
+  return w;
+}
+
+api::IpfFamilyStatusWire ipf_family_to_wire(const ct::IpfFamilyStatus& f) {
+  api::IpfFamilyStatusWire w{};
+  w.enabled = f.enabled ? 1 : 0;
+  w.min_frag_size = f.min_frag_size;
+  w.accepted = f.accepted;
+  w.completed_sent = f.completed_sent;
+  w.expired_sent = f.expired_sent;
+  w.too_small = f.too_small;
+  w.overlap = f.overlap;
+  w.purged = f.purged;
+  return w;
+}
+
+// "4" / "6" → the tracker's family; an error naming the field otherwise.
+std::expected<ct::IpfFamily, std::string> ipf_family(uint8_t family, const char* what) {
+  if (family == 4) return ct::IpfFamily::kV4;
+  if (family == 6) return ct::IpfFamily::kV6;
+  return std::unexpected(std::string(what) + ": family " + std::to_string(family) +
+                         " (want 4 or 6)");
 }
 
 }  // namespace
@@ -1031,6 +1086,177 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
       }
       for (uint32_t p = 0; p < s.by_proto.size(); ++p)
         if (s.by_proto[p] != 0) out.append(api::CtProtoCount{p, s.by_proto[p]});
+      return {};
+    }
+    case MsgType::kCtSetTimeoutPolicy: {
+      api::CtTimeoutPolicy req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      const std::string what = "timeout policy " + std::to_string(req.id);
+      if (req.present & ~api::kCtTpAllClasses)
+        return bad(what + ": unknown classes in the present mask " +
+                   hex32(req.present & ~api::kCtTpAllClasses) + " (bits 0.." +
+                   std::to_string(api::kCtTpCount - 1) + " are classes)");
+      if (req.id >= api::kCtMaxTimeoutPolicies)
+        return bad(what + ": id must be below " + std::to_string(api::kCtMaxTimeoutPolicies));
+      std::array<uint32_t, ct::kTimeoutCount> sec{};
+      for (size_t i = 0; i < api::kCtTpSlots; ++i) {
+        const bool given = i < api::kCtTpCount && ((req.present >> i) & 1);
+        if (!given && req.sec[i] != 0)
+          return bad(what + ": " +
+                     (i < api::kCtTpCount ? std::string(api::kCtTpNames[i])
+                                          : "slot " + std::to_string(i)) +
+                     " has " + std::to_string(req.sec[i]) + " s but is not in the present mask");
+        if (given && req.sec[i] > api::kCtTpMaxSec)
+          return bad(what + ": " + std::string(api::kCtTpNames[i]) + " " +
+                     std::to_string(req.sec[i]) + " s is more than " +
+                     std::to_string(api::kCtTpMaxSec) + " s");
+        if (i < api::kCtTpCount) sec[i] = req.sec[i];
+      }
+      auto res = dp_.with_conntrack(
+          [&](ct::Conntrack& ct) { return ct.set_timeout_policy(req.id, sec, req.present); });
+      if (!res) return bad(res.error());
+      return {};
+    }
+    case MsgType::kCtGetTimeoutPolicy:
+    case MsgType::kCtDelTimeoutPolicy: {
+      const bool del = type == MsgType::kCtDelTimeoutPolicy;
+      api::CtTimeoutPolicyId req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.pad != 0)
+        return bad(std::string(del ? "ct del" : "ct get") +
+                   " timeout policy: padding must be zero");
+      if (del && req.id == 0) return bad("the default timeout policy (0) cannot be deleted");
+      std::array<uint32_t, ct::kTimeoutCount> sec{};
+      const bool found = dp_.with_conntrack([&](ct::Conntrack& ct) {
+        if (!ct.timeout_policy(req.id, sec)) return false;
+        return !del || ct.del_timeout_policy(req.id).has_value();
+      });
+      if (!found)
+        return std::unexpected(ct_error(ENOENT, "no timeout policy " + std::to_string(req.id)));
+      if (!del) out.append(tp_to_wire(req.id, sec));
+      return {};
+    }
+    case MsgType::kCtDumpTimeoutPolicies: {
+      api::CtTpDumpRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.pad != 0) return bad("ct dump timeout policies: padding must be zero");
+      if (req.cursor >= api::kCtMaxTimeoutPolicies)
+        return bad("ct dump timeout policies: cursor " + std::to_string(req.cursor) +
+                   " is past the last policy id " + std::to_string(api::kCtMaxTimeoutPolicies - 1));
+      size_t hdr_at = out.size();
+      out.append(api::CtTpDumpReply{});
+      uint32_t n = 0, next = 0;
+      dp_.with_conntrack([&](ct::Conntrack& ct) {
+        for (uint32_t id : ct.timeout_policy_ids()) {
+          if (id < req.cursor) continue;
+          if (n == api::kCtTpPerPage) {
+            next = id;
+            return;
+          }
+          std::array<uint32_t, ct::kTimeoutCount> sec{};
+          if (!ct.timeout_policy(id, sec)) continue;  // deleted meanwhile: cannot happen here
+          out.append(tp_to_wire(id, sec));
+          ++n;
+        }
+      });
+      auto* dr = reinterpret_cast<api::CtTpDumpReply*>(out.data() + hdr_at);
+      dr->n = n;
+      dr->next_cursor = next;
+      return {};
+    }
+    case MsgType::kIpfSetEnabled: {
+      api::IpfSetEnabledRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      auto fam = ipf_family(req.family, "ipf set enabled");
+      if (!fam) return bad(fam.error());
+      if (req.enabled > 1)
+        return bad("ipf set enabled: enabled must be 0 or 1, not " + std::to_string(req.enabled));
+      if (!all_zero(req.pad, sizeof req.pad)) return bad("ipf set enabled: padding must be zero");
+      auto res = dp_.conntrack().ipf().set_enabled(*fam, req.enabled != 0);
+      if (!res) return bad(res.error());
+      return {};
+    }
+    case MsgType::kIpfSetMinFrag: {
+      api::IpfSetMinFragRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      auto fam = ipf_family(req.family, "ipf set min frag");
+      if (!fam) return bad(fam.error());
+      if (!all_zero(req.pad, sizeof req.pad)) return bad("ipf set min frag: padding must be zero");
+      auto res = dp_.conntrack().ipf().set_min_frag(*fam, req.min_frag);
+      if (!res) return bad(res.error());
+      return {};
+    }
+    case MsgType::kIpfSetMaxNfrags: {
+      api::IpfSetMaxNfragsRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.pad != 0) return bad("ipf set max nfrags: padding must be zero");
+      auto res = dp_.conntrack().ipf().set_max_nfrags(req.max_nfrags);
+      if (!res) return bad(res.error());
+      return {};
+    }
+    case MsgType::kIpfGetStatus: {
+      if (r.remaining() != 0) return bad(kTrailing);
+      const ct::Ipf& ipf = dp_.conntrack().ipf();
+      const ct::IpfStatus st = ipf.status();
+      api::IpfStatusReply rep{};
+      rep.v4 = ipf_family_to_wire(st.v4);
+      rep.v6 = ipf_family_to_wire(st.v6);
+      rep.nfrag = st.nfrag;
+      rep.nfrag_max = st.nfrag_max;
+      rep.nlists = st.nlists;
+      rep.timeout_ms = ipf.config().timeout_ms;
+      rep.n_invalid = static_cast<uint32_t>(ct::kIpfDropCount);
+      rep.n_passed = static_cast<uint32_t>(ct::kIpfPassCount);
+      out.append(rep);
+      for (size_t i = 0; i < ct::kIpfDropCount; ++i) {
+        api::IpfCounter c{};
+        api::set_fixed(c.name, sizeof c.name, ct::kIpfDropNames[i]);
+        c.v4 = st.v4.invalid[i];
+        c.v6 = st.v6.invalid[i];
+        out.append(c);
+      }
+      for (size_t i = 0; i < ct::kIpfPassCount; ++i) {
+        api::IpfCounter c{};
+        api::set_fixed(c.name, sizeof c.name, ct::kIpfPassNames[i]);
+        c.v4 = st.v4.passed[i];
+        c.v6 = st.v6.passed[i];
+        out.append(c);
+      }
+      return {};
+    }
+    case MsgType::kIpfDump: {
+      api::IpfDumpRequest req;
+      if (!r.read(req)) return bad(kShortMsg);
+      if (r.remaining() != 0) return bad(kTrailing);
+      if (req.pad != 0) return bad("ipf dump: padding must be zero");
+      const std::vector<ct::IpfListInfo> lists = dp_.conntrack().ipf().dump();
+      // Lists held are at most max_nfrags (one fragment each at least); a cursor past the
+      // lists now held (some completed or expired since the last page) ends the dump.
+      if (req.cursor > api::kIpfMaxNfragsUpperBound)
+        return bad("ipf dump: cursor " + std::to_string(req.cursor) + " is past the most lists (" +
+                   std::to_string(api::kIpfMaxNfragsUpperBound) + ") gldp holds");
+      size_t hdr_at = out.size();
+      out.append(api::IpfDumpReply{});
+      uint32_t n = 0, next = 0;
+      for (size_t i = req.cursor; i < lists.size(); ++i) {
+        std::string line = ct::format_ipf_list(lists[i]);
+        if (line.size() >= api::kIpfLineMax) line.resize(api::kIpfLineMax - 1);
+        if (out.size() + api::pad8(static_cast<uint32_t>(line.size() + 1)) > api::kMaxMessage) {
+          next = static_cast<uint32_t>(i);
+          break;
+        }
+        out.append_text(line);
+        ++n;
+      }
+      auto* dr = reinterpret_cast<api::IpfDumpReply*>(out.data() + hdr_at);
+      dr->n = n;
+      dr->next_cursor = next;
       return {};
     }
     default:

@@ -50,9 +50,10 @@ class Server {
   void accept_clients();
   // Returns false when the connection must be closed.
   bool handle(ClientConn& c, std::span<const uint8_t> msg);
-  // The connection-tracking requests (kCt*): decodes and checks the payload, runs the
-  // operation on the tracker (through Datapath::with_conntrack) and appends the reply's
-  // payload to `out`; an error names what was wrong.
+  // The connection-tracking requests (kCt*, timeout policies, kIpf* fragment reassembly):
+  // decodes and checks the payload, runs the operation on the tracker (through
+  // Datapath::with_conntrack; the ipf settings are atomics, read and set directly) and
+  // appends the reply's payload to `out`; an error names what was wrong.
   std::expected<void, api::Error> handle_ct(api::MsgType type, api::MessageReader& r,
                                             api::MessageBuilder& out);
   size_t deliver_upcalls();  // returns how many were taken from the PMD queues

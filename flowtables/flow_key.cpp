@@ -22,6 +22,11 @@ FlowMask exact_mask() {
   std::memset(m.arp_sha, 0xff, 6);
   std::memset(m.arp_tha, 0xff, 6);
   m.arp_op = 0xffff;
+  m.ct_nw_src = m.ct_nw_dst = 0xffffffffu;
+  std::memset(m.ct_ipv6_src, 0xff, 16);
+  std::memset(m.ct_ipv6_dst, 0xff, 16);
+  m.ct_tp_src = m.ct_tp_dst = 0xffff;
+  m.ct_nw_proto = 0xff;
   return m;
 }
 

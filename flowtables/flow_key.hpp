@@ -7,7 +7,8 @@
 // only touches the words a mask uses.
 //
 // Byte order: metadata (in_port, recirc_id, dp_hash, pkt_mark, priority, ct_mark,
-// ct_zone, ct_state) is host order; every packet field (addresses, ports, eth_type,
+// ct_zone, ct_state; the ct_orig_tuple words at the end are network order like packet
+// fields) is host order; every packet field (addresses, ports, eth_type,
 // vlan_tci, ipv6_label, tcp_flags, arp_op) is network order, exactly as on the wire,
 // so the parser copies bytes and set actions write them back without swapping.
 // ICMP/ICMPv6 type and code live in tp_src/tp_dst as htons(type)/htons(code), as OVS
@@ -91,8 +92,19 @@ struct alignas(8) FlowKey {
   // w16
   uint8_t arp_tha[6];
   uint16_t pad3;
+  // w17-w22: ct_orig_tuple, metadata like words 0..5: the original direction's tuple of
+  // the connection ct() found (OVS's ct_nw_src .. ct_tp_dst; network order; ICMP:
+  // ct_tp_src/dst = htons(type)/htons(code)); zero when not tracked.
+  uint32_t ct_nw_src;
+  uint32_t ct_nw_dst;
+  uint8_t ct_ipv6_src[16];
+  uint8_t ct_ipv6_dst[16];
+  uint16_t ct_tp_src;
+  uint16_t ct_tp_dst;
+  uint8_t ct_nw_proto;
+  uint8_t pad4[3];
 
-  static constexpr size_t kWords = 17;
+  static constexpr size_t kWords = 23;
 
   const AliasU64* words() const { return reinterpret_cast<const AliasU64*>(this); }
   AliasU64* words() { return reinterpret_cast<AliasU64*>(this); }

@@ -220,15 +220,17 @@ inline ParseResult parse_arp(const uint8_t* p, uint32_t avail, FlowKey& key) {
 
 inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
                              PacketLayout& layout) {
-  // Zero the packet fields; metadata words 0..5 stay the caller's. Words 6 and 7
-  // (Ethernet) are written whole below; IPv4 rewrites 8 and 13 whole.
+  // Zero the packet fields; metadata words 0..5 and 17..22 (ct_orig_tuple) stay the
+  // caller's. Words 6 and 7 (Ethernet) are written whole below; IPv4 rewrites 8 and 13.
   static_assert(offsetof(FlowKey, eth_dst) == 6 * 8 && offsetof(FlowKey, eth_type) == 6 * 8 + 6 &&
                 offsetof(FlowKey, eth_src) == 7 * 8 && offsetof(FlowKey, vlan_tci) == 7 * 8 + 6);
   // Word stores, not memset: GCC emits `rep stos` for this size, whose start-up cost
   // was a third of the parser's time.
   AliasU64* w = key.words();
+  constexpr size_t kPacketWordsEnd = offsetof(FlowKey, ct_nw_src) / 8;
+  static_assert(kPacketWordsEnd == 17);
 #pragma GCC unroll 9
-  for (size_t i = 8; i < FlowKey::kWords; ++i) w[i] = 0;
+  for (size_t i = 8; i < kPacketWordsEnd; ++i) w[i] = 0;
   layout = PacketLayout{kNoOffset, kNoOffset, kNoOffset, 0, 0, 0, 0};
 
   if (len > 0xffff) [[unlikely]]

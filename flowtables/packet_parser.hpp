@@ -4,7 +4,8 @@
 // a contiguous Ethernet frame, following OVS's miniflow_extract() semantics, and return a
 // PacketLayout (header offsets for set-field actions, checksum fix-ups, ESP) and a
 // ParseResult that classifies malformed packets. Metadata words 0..5 (in_port, recirc_id,
-// dp_hash, pkt_mark, ct_*, priority, ct_label) are never written: the caller sets them.
+// dp_hash, pkt_mark, ct_*, priority, ct_label) and 17..22 (ct_orig_tuple) are never
+// written: the caller sets them.
 //
 // Parsed: Ethernet II, 802.3 with LLC (eth_type 0x05ff) and LLC/SNAP (OUI 0: the SNAP
 // type, as OVS), one VLAN tag (outer TPID 0x8100 or 0x88a8; a second tag is not parsed:
@@ -214,9 +215,9 @@ struct ParseCounters {
 // ---- parsing ---------------------------------------------------------------------------
 
 // Parses the frame [data, data + len). Writes key words 6..16 (zeroed first) and `layout`;
-// never touches key words 0..5. Reads at most min(len, 65535) bytes (longer buffers are
-// parsed as their first 65535 bytes; the frame must be contiguous: linearise multi-segment
-// mbufs first). `data` may be null when len == 0.
+// never touches the metadata words 0..5 and 17..22. Reads at most min(len, 65535) bytes
+// (longer buffers are parsed as their first 65535 bytes; the frame must be contiguous:
+// linearise multi-segment mbufs first). `data` may be null when len == 0.
 // Returns kOk, an anomaly (forward with the partial key) or a drop (parse_is_drop()).
 ParseResult parse_packet(const uint8_t* data, uint32_t len, FlowKey& key, PacketLayout& layout);
 

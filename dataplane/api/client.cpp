@@ -788,4 +788,115 @@ Result<CtStats> Client::ct_stats(bool clear) {
   return s;
 }
 
+// ---- timeout policies and fragment reassembly ---------------------------------------------
+
+Result<void> Client::ct_set_timeout_policy(const CtTimeoutPolicy& tp) {
+  auto rep = simple(*this, MsgType::kCtSetTimeoutPolicy, &tp);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<CtTimeoutPolicy> Client::ct_get_timeout_policy(uint32_t id) {
+  CtTimeoutPolicyId req{id, 0};
+  auto rep = simple(*this, MsgType::kCtGetTimeoutPolicy, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<CtTimeoutPolicy>(*rep, "ct timeout policy reply");
+}
+
+Result<void> Client::ct_del_timeout_policy(uint32_t id) {
+  CtTimeoutPolicyId req{id, 0};
+  auto rep = simple(*this, MsgType::kCtDelTimeoutPolicy, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<std::vector<CtTimeoutPolicy>> Client::ct_dump_timeout_policies() {
+  std::vector<CtTimeoutPolicy> out;
+  CtTpDumpRequest req{};
+  for (;;) {
+    auto rep = simple(*this, MsgType::kCtDumpTimeoutPolicies, &req);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    (void)r.check_header();
+    CtTpDumpReply dr;
+    if (!r.read(dr)) return std::unexpected(proto_error("short timeout policy dump reply"));
+    if (dr.n > kCtTpPerPage) return std::unexpected(proto_error("timeout policy dump too long"));
+    for (uint32_t i = 0; i < dr.n; ++i) {
+      CtTimeoutPolicy tp;
+      if (!r.read(tp)) return std::unexpected(proto_error("truncated timeout policy dump"));
+      out.push_back(tp);
+    }
+    if (dr.next_cursor == 0) return out;
+    if (dr.next_cursor <= req.cursor)
+      return std::unexpected(proto_error("timeout policy dump made no progress"));
+    req.cursor = dr.next_cursor;
+  }
+}
+
+Result<void> Client::ipf_set_enabled(bool v6, bool enabled) {
+  IpfSetEnabledRequest req{};
+  req.family = v6 ? 6 : 4;
+  req.enabled = enabled ? 1 : 0;
+  auto rep = simple(*this, MsgType::kIpfSetEnabled, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::ipf_set_min_frag(bool v6, uint32_t min_frag) {
+  IpfSetMinFragRequest req{};
+  req.family = v6 ? 6 : 4;
+  req.min_frag = min_frag;
+  auto rep = simple(*this, MsgType::kIpfSetMinFrag, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::ipf_set_max_nfrags(uint32_t max_nfrags) {
+  IpfSetMaxNfragsRequest req{max_nfrags, 0};
+  auto rep = simple(*this, MsgType::kIpfSetMaxNfrags, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<IpfStatus> Client::ipf_get_status() {
+  auto rep = simple<uint8_t>(*this, MsgType::kIpfGetStatus, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  (void)r.check_header();
+  IpfStatus s;
+  if (!r.read(s.totals)) return std::unexpected(proto_error("short ipf status"));
+  if (s.totals.n_invalid > 64 || s.totals.n_passed > 64)
+    return std::unexpected(proto_error("ipf status with impossible counts"));
+  s.invalid.resize(s.totals.n_invalid);
+  for (auto& c : s.invalid)
+    if (!r.read(c)) return std::unexpected(proto_error("truncated ipf status"));
+  s.passed.resize(s.totals.n_passed);
+  for (auto& c : s.passed)
+    if (!r.read(c)) return std::unexpected(proto_error("truncated ipf status"));
+  return s;
+}
+
+Result<std::vector<std::string>> Client::ipf_dump() {
+  std::vector<std::string> out;
+  IpfDumpRequest req{};
+  for (;;) {
+    auto rep = simple(*this, MsgType::kIpfDump, &req);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    (void)r.check_header();
+    IpfDumpReply dr;
+    if (!r.read(dr)) return std::unexpected(proto_error("short ipf dump reply"));
+    for (uint32_t i = 0; i < dr.n; ++i) {
+      std::string_view line;
+      if (!r.read_text(kIpfLineMax, line))
+        return std::unexpected(proto_error("truncated ipf dump"));
+      out.emplace_back(line);
+    }
+    if (dr.next_cursor == 0) return out;
+    if (dr.next_cursor <= req.cursor)
+      return std::unexpected(proto_error("ipf dump made no progress"));
+    req.cursor = dr.next_cursor;
+  }
+}
+
 }  // namespace gl::api

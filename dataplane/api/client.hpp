@@ -75,6 +75,13 @@ struct CtStats {
   std::vector<CtProtoCount> protos;  // live connections per IP protocol (non-zero only)
 };
 
+// Fragment reassembly status (wire.hpp IpfStatusReply and its per-reason counters).
+struct IpfStatus {
+  IpfStatusReply totals{};
+  std::vector<IpfCounter> invalid;  // fragments refused, per reason (IPv4, IPv6)
+  std::vector<IpfCounter> passed;   // fragments sent on un-reassembled, per reason
+};
+
 // A UFID derived from a match, for flows installed without one (gl-dpctl add-flow):
 // the same match always gives the same UFID, so del-flow FLOW finds it.
 Ufid ufid_from_match(const flow::FlowMatch& m);
@@ -155,6 +162,21 @@ class Client {
   Result<CtLimits> ct_get_limits(std::span<const uint32_t> zones = {});
   // The tracker's counters; clear = zero them after reading.
   Result<CtStats> ct_stats(bool clear = false);
+  // Timeout policies (wire.hpp CtTimeoutPolicy): set creates or replaces one; get and dump
+  // report every class's seconds (present = kCtTpAllClasses); get and del of an id without
+  // a policy are ENOENT. The dump lists every policy, the default one (id 0) included.
+  Result<void> ct_set_timeout_policy(const CtTimeoutPolicy& tp);
+  Result<CtTimeoutPolicy> ct_get_timeout_policy(uint32_t id);
+  Result<void> ct_del_timeout_policy(uint32_t id);
+  Result<std::vector<CtTimeoutPolicy>> ct_dump_timeout_policies();
+  // Fragment reassembly (OVS's dpctl/ipf-*). gldp refuses a min_frag below 400 and a
+  // max_nfrags above 5000 (EINVAL, naming the bound).
+  Result<void> ipf_set_enabled(bool v6, bool enabled);
+  Result<void> ipf_set_min_frag(bool v6, uint32_t min_frag);
+  Result<void> ipf_set_max_nfrags(uint32_t max_nfrags);
+  Result<IpfStatus> ipf_get_status();
+  // The reassembly lists now, one line each in OVS's ipf-get-status -m form.
+  Result<std::vector<std::string>> ipf_dump();
 
   // Low level: send one request datagram and wait for its reply (queuing upcalls).
   Result<std::vector<uint8_t>> transact(std::span<const uint8_t> request, uint32_t xid);

@@ -35,7 +35,7 @@ namespace flow = gl::flow;
                 #C "." #f " differs from " #CPP)
 
 GL_SAME_LAYOUT(gl_flow_key, flow::FlowKey);
-static_assert(sizeof(gl_flow_key) == 136);
+static_assert(sizeof(gl_flow_key) == 184);
 static_assert(GL_DP_MAX_PORT_MTU == api::kMaxPortMtu);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, in_port);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, recirc_id);
@@ -69,6 +69,14 @@ GL_SAME_FIELD(gl_flow_key, flow::FlowKey, arp_sha);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, arp_op);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, arp_tha);
 GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pad3);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_nw_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_nw_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_ipv6_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_ipv6_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_tp_src);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_tp_dst);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, ct_nw_proto);
+GL_SAME_FIELD(gl_flow_key, flow::FlowKey, pad4);
 
 GL_SAME_LAYOUT(gl_ufid, api::Ufid);
 GL_SAME_FIELD(gl_ufid, api::Ufid, lo);
@@ -249,6 +257,56 @@ static_assert(GL_CT_ENTRY_SNAT == api::kCtEntrySnat && GL_CT_ENTRY_DNAT == api::
               GL_CT_ENTRY_RELATED == api::kCtEntryRelated &&
               GL_CT_ENTRY_REPLY_SEEN == api::kCtEntryReplySeen);
 
+GL_SAME_LAYOUT(gl_ct_timeout_policy, api::CtTimeoutPolicy);
+GL_SAME_FIELD(gl_ct_timeout_policy, api::CtTimeoutPolicy, id);
+GL_SAME_FIELD(gl_ct_timeout_policy, api::CtTimeoutPolicy, present);
+GL_SAME_FIELD(gl_ct_timeout_policy, api::CtTimeoutPolicy, sec);
+static_assert(GL_CT_TP_COUNT == api::kCtTpCount && GL_CT_TP_SLOTS == api::kCtTpSlots &&
+              GL_CT_TP_ALL == api::kCtTpAllClasses &&
+              GL_CT_MAX_TIMEOUT_POLICIES == api::kCtMaxTimeoutPolicies &&
+              GL_CT_TP_MAX_SEC == api::kCtTpMaxSec);
+static_assert(api::kCtTpNames[GL_CT_TP_TCP_SYN_SENT] == "tcp_syn_sent" &&
+              api::kCtTpNames[GL_CT_TP_TCP_SYN_RECV] == "tcp_syn_recv" &&
+              api::kCtTpNames[GL_CT_TP_TCP_ESTABLISHED] == "tcp_established" &&
+              api::kCtTpNames[GL_CT_TP_TCP_FIN_WAIT] == "tcp_fin_wait" &&
+              api::kCtTpNames[GL_CT_TP_TCP_TIME_WAIT] == "tcp_time_wait" &&
+              api::kCtTpNames[GL_CT_TP_TCP_CLOSE] == "tcp_close" &&
+              api::kCtTpNames[GL_CT_TP_UDP_FIRST] == "udp_first" &&
+              api::kCtTpNames[GL_CT_TP_UDP_SINGLE] == "udp_single" &&
+              api::kCtTpNames[GL_CT_TP_UDP_MULTIPLE] == "udp_multiple" &&
+              api::kCtTpNames[GL_CT_TP_ICMP_FIRST] == "icmp_first" &&
+              api::kCtTpNames[GL_CT_TP_ICMP_REPLY] == "icmp_reply");
+
+GL_SAME_LAYOUT(gl_ipf_family_status, api::IpfFamilyStatusWire);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, enabled);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, pad);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, min_frag_size);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, accepted);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, completed_sent);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, expired_sent);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, too_small);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, overlap);
+GL_SAME_FIELD(gl_ipf_family_status, api::IpfFamilyStatusWire, purged);
+
+GL_SAME_LAYOUT(gl_ipf_counter, api::IpfCounter);
+GL_SAME_FIELD(gl_ipf_counter, api::IpfCounter, name);
+GL_SAME_FIELD(gl_ipf_counter, api::IpfCounter, v4);
+GL_SAME_FIELD(gl_ipf_counter, api::IpfCounter, v6);
+
+// gl_ipf_status starts with the wire IpfStatusReply, then adds the two array pointers.
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, v4);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, v6);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, nfrag);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, nfrag_max);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, nlists);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, timeout_ms);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, n_invalid);
+GL_SAME_FIELD(gl_ipf_status, api::IpfStatusReply, n_passed);
+static_assert(offsetof(gl_ipf_status, invalid) == sizeof(api::IpfStatusReply));
+static_assert(sizeof(gl_ipf_status) % alignof(gl_ipf_counter) == 0);
+static_assert(GL_IPF_MIN_FRAG_LOWER_BOUND == api::kIpfMinFragLowerBound &&
+              GL_IPF_MAX_NFRAGS_UPPER_BOUND == api::kIpfMaxNfragsUpperBound);
+
 #undef GL_SAME_FIELD
 #undef GL_SAME_LAYOUT
 
@@ -270,6 +328,11 @@ struct gl_flow_dump {
   std::vector<uint8_t> page;
   std::optional<api::MessageReader> reader;  // over `page`
   uint32_t left = 0;                         // entries still unread in `page`
+};
+
+struct gl_ipf_dump {
+  std::vector<std::string> lines;  // fetched by start
+  size_t next = 0;
 };
 
 struct gl_ct_dump {
@@ -1055,7 +1118,139 @@ int gl_dp_ct_stats_clear(gl_dp* dp) {
   });
 }
 
+// ---- timeout policies and fragment reassembly ----------------------------------------------
+
+int gl_dp_ct_set_timeout_policy(gl_dp* dp, const gl_ct_timeout_policy* tp) {
+  if (dp == nullptr) return EINVAL;
+  if (tp == nullptr) return fail(dp, EINVAL, "gl_dp_ct_set_timeout_policy: NULL policy");
+  return guarded(dp, [&] {
+    api::CtTimeoutPolicy w;
+    std::memcpy(&w, tp, sizeof w);
+    auto r = dp->client.ct_set_timeout_policy(w);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ct_get_timeout_policy(gl_dp* dp, uint32_t id, gl_ct_timeout_policy* out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_ct_get_timeout_policy: NULL out");
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_get_timeout_policy(id);
+    if (!r) return fail(dp, r.error());
+    std::memcpy(out, &*r, sizeof *out);
+    return 0;
+  });
+}
+
+int gl_dp_ct_del_timeout_policy(gl_dp* dp, uint32_t id) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_del_timeout_policy(id);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ct_get_timeout_policies(gl_dp* dp, gl_ct_timeout_policy** out, size_t* n) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr || n == nullptr)
+    return fail(dp, EINVAL, "gl_dp_ct_get_timeout_policies: NULL out");
+  *out = nullptr;
+  *n = 0;
+  return guarded(dp, [&] {
+    auto r = dp->client.ct_dump_timeout_policies();
+    if (!r) return fail(dp, r.error());
+    if (r->empty()) return 0;
+    auto* a =
+        static_cast<gl_ct_timeout_policy*>(std::malloc(r->size() * sizeof(gl_ct_timeout_policy)));
+    if (a == nullptr) return fail(dp, ENOMEM, "out of memory");
+    std::memcpy(a, r->data(), r->size() * sizeof(gl_ct_timeout_policy));
+    *out = a;
+    *n = r->size();
+    return 0;
+  });
+}
+
+int gl_dp_ipf_set_enabled(gl_dp* dp, bool v6, bool enabled) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ipf_set_enabled(v6, enabled);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ipf_set_min_frag(gl_dp* dp, bool v6, uint32_t min_frag) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ipf_set_min_frag(v6, min_frag);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ipf_set_max_nfrags(gl_dp* dp, uint32_t max_nfrags) {
+  if (dp == nullptr) return EINVAL;
+  return guarded(dp, [&] {
+    auto r = dp->client.ipf_set_max_nfrags(max_nfrags);
+    return r ? 0 : fail(dp, r.error());
+  });
+}
+
+int gl_dp_ipf_get_status(gl_dp* dp, gl_ipf_status** out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_ipf_get_status: NULL out");
+  *out = nullptr;
+  return guarded(dp, [&] {
+    auto r = dp->client.ipf_get_status();
+    if (!r) return fail(dp, r.error());
+    const size_t bytes =
+        sizeof(gl_ipf_status) + (r->invalid.size() + r->passed.size()) * sizeof(gl_ipf_counter);
+    auto* s = static_cast<gl_ipf_status*>(std::calloc(1, bytes));
+    if (s == nullptr) return fail(dp, ENOMEM, "out of memory");
+    std::memcpy(s, &r->totals, sizeof r->totals);
+    s->invalid = reinterpret_cast<gl_ipf_counter*>(s + 1);
+    s->passed = s->invalid + r->invalid.size();
+    s->n_invalid = static_cast<uint32_t>(r->invalid.size());
+    s->n_passed = static_cast<uint32_t>(r->passed.size());
+    if (!r->invalid.empty())
+      std::memcpy(s->invalid, r->invalid.data(), r->invalid.size() * sizeof(gl_ipf_counter));
+    if (!r->passed.empty())
+      std::memcpy(s->passed, r->passed.data(), r->passed.size() * sizeof(gl_ipf_counter));
+    *out = s;
+    return 0;
+  });
+}
+
+int gl_dp_ipf_dump_start(gl_dp* dp, gl_ipf_dump** out) {
+  if (dp == nullptr) return EINVAL;
+  if (out == nullptr) return fail(dp, EINVAL, "gl_dp_ipf_dump_start: NULL out");
+  *out = nullptr;
+  return guarded(dp, [&] {
+    auto r = dp->client.ipf_dump();
+    if (!r) return fail(dp, r.error());
+    auto* d = new gl_ipf_dump();
+    d->lines = std::move(*r);
+    *out = d;
+    return 0;
+  });
+}
+
+int gl_dp_ipf_dump_next(gl_ipf_dump* d, const char** line) {
+  if (d == nullptr || line == nullptr) return EINVAL;
+  if (d->next >= d->lines.size()) return ENOENT;
+  *line = d->lines[d->next++].c_str();
+  return 0;
+}
+
+int gl_dp_ipf_dump_done(gl_ipf_dump* d) {
+  delete d;
+  return 0;
+}
+
 // ---- helpers ------------------------------------------------------------------------------
+
+const char* gl_ct_tp_name(unsigned cls) {
+  // kCtTpNames are views of string literals: NUL-terminated.
+  return cls < api::kCtTpCount ? api::kCtTpNames[cls].data() : nullptr;
+}
 
 int gl_ufid_from_match(const gl_flow_key* key, const gl_flow_key* mask, gl_ufid* out) {
   if (key == nullptr || mask == nullptr || out == nullptr) return EINVAL;

@@ -3,7 +3,8 @@
  * Purpose: lets C code (the OVS dpif provider dpif-gl in dataplane/ovs/, whose OVS
  * headers are C-only) program gldp without touching C++: ports, megaflows (batched put
  * and delete, get, paged dump), execute, upcalls, statistics and runtime configuration,
- * the connection tracker (dump, flush, limits, counters), plus the ODP text syntax
+ * the connection tracker (dump, flush, limits, counters, timeout policies, fragment
+ * reassembly), plus the ODP text syntax
  * (parse/format of flows and actions) for tools and tests.
  * It is a thin layer over gl::api::Client (client.hpp); the structs below mirror the
  * wire structs of wire.hpp byte for byte (gl_dpapi.cpp static_asserts every size and
@@ -21,7 +22,8 @@
  *
  * Ownership: strings and buffers passed in are only read during the call. Memory the
  * library allocates for the caller (gl_dp_port_list, gl_dp_get_stats, gl_dp_ct_get_limits,
- * gl_dp_ct_get_stats) is one block, freed with gl_dp_free(). Pointers inside a gl_upcall
+ * gl_dp_ct_get_stats, gl_dp_ct_get_timeout_policies, gl_dp_ipf_get_status) is one block,
+ * freed with gl_dp_free(). Pointers inside a gl_upcall
  * are owned by the handle and stay valid until the next call on that handle; pointers
  * inside a gl_flow from gl_dp_flow_dump_next are owned by the dump and stay valid until
  * its next gl_dp_flow_dump_next or gl_dp_flow_dump_done. gl_dp_flow_get copies actions
@@ -97,8 +99,9 @@ extern "C" {
 
 /* ---- plain data (mirrors of the wire structs) ---------------------------------------- */
 
-/* The flow key / mask: 136 bytes, 17 64-bit words, the layout of gl::flow::FlowKey.
- * Metadata (in_port .. priority) is host order; packet fields are network order.
+/* The flow key / mask: 184 bytes, 23 64-bit words, the layout of gl::flow::FlowKey.
+ * Metadata (in_port .. priority) is host order; packet fields and the conntrack original
+ * tuple (ct_nw_src .. ct_nw_proto, metadata set by ct()) are network order.
  * ICMP type/code live in tp_src/tp_dst as htons(type)/htons(code). Padding must be zero
  * (gldp refuses a mask that covers it). */
 struct gl_flow_key {
@@ -134,6 +137,14 @@ struct gl_flow_key {
   uint16_t arp_op;
   uint8_t arp_tha[6];
   uint16_t pad3;
+  uint32_t ct_nw_src; /* ct_orig_tuple: the original direction of the packet's connection */
+  uint32_t ct_nw_dst;
+  uint8_t ct_ipv6_src[16];
+  uint8_t ct_ipv6_dst[16];
+  uint16_t ct_tp_src; /* ICMP: htons(type) */
+  uint16_t ct_tp_dst; /* ICMP: htons(code) */
+  uint8_t ct_nw_proto;
+  uint8_t pad4[3];
 };
 
 /* Unique flow identifier (OVS's ovs_u128 order: lo = u64[0], hi = u64[1]). */
@@ -355,11 +366,81 @@ struct gl_ct_stats {
   struct gl_ct_proto_count* protos;
 };
 
+/* Timeout policies (OVS's zone timeout policies; ct(commit,timeout="ID") in an action picks
+ * one by its decimal id). Classes are indexes into sec[], named as OVS's attributes. */
+#define GL_CT_TP_TCP_SYN_SENT 0
+#define GL_CT_TP_TCP_SYN_RECV 1
+#define GL_CT_TP_TCP_ESTABLISHED 2
+#define GL_CT_TP_TCP_FIN_WAIT 3
+#define GL_CT_TP_TCP_TIME_WAIT 4
+#define GL_CT_TP_TCP_CLOSE 5
+#define GL_CT_TP_UDP_FIRST 6
+#define GL_CT_TP_UDP_SINGLE 7
+#define GL_CT_TP_UDP_MULTIPLE 8
+#define GL_CT_TP_ICMP_FIRST 9
+#define GL_CT_TP_ICMP_REPLY 10
+#define GL_CT_TP_COUNT 11                          /* classes in use */
+#define GL_CT_TP_SLOTS 16                          /* room in sec[] */
+#define GL_CT_TP_ALL ((1u << GL_CT_TP_COUNT) - 1u) /* every class */
+#define GL_CT_MAX_TIMEOUT_POLICIES 1024            /* ids 0..1023; 0 = the default policy */
+#define GL_CT_TP_MAX_SEC 4000000                   /* the longest timeout, seconds */
+
+/* A timeout policy. In a set: the classes whose bit is in present get sec[class], the
+ * others the defaults (sec[] must be 0 for them and for slots past GL_CT_TP_COUNT). In a
+ * get: every class's seconds, present = GL_CT_TP_ALL. */
+struct gl_ct_timeout_policy {
+  uint32_t id;
+  uint32_t present;
+  uint32_t sec[GL_CT_TP_SLOTS];
+};
+
+/* ---- IP fragment reassembly (mirrors of wire.hpp's Ipf* structs) --------------------- */
+
+#define GL_IPF_MIN_FRAG_LOWER_BOUND 400    /* gl_dp_ipf_set_min_frag refuses less */
+#define GL_IPF_MAX_NFRAGS_UPPER_BOUND 5000 /* gl_dp_ipf_set_max_nfrags refuses more */
+
+/* One family's status (OVS's struct dpif_ipf_proto_status). */
+struct gl_ipf_family_status {
+  uint8_t enabled; /* 0 or 1 */
+  uint8_t pad[3];
+  uint32_t min_frag_size;  /* bytes of a non-last fragment's IP packet */
+  uint64_t accepted;       /* fragments taken and held */
+  uint64_t completed_sent; /* ... sent on reassembled */
+  uint64_t expired_sent;   /* ... sent on as +inv when their datagram timed out */
+  uint64_t too_small;      /* refused: non-last fragments below min_frag_size */
+  uint64_t overlap;        /* refused: overlapping or duplicate data */
+  uint64_t purged;         /* ... dropped long after their datagram timed out */
+};
+
+/* A per-reason counter for IPv4 and IPv6. */
+struct gl_ipf_counter {
+  char name[GL_DP_NAME_LEN]; /* e.g. "l3_checksum", "disabled" */
+  uint64_t v4;
+  uint64_t v6;
+};
+
+/* Reassembly status: the first fields mirror the wire IpfStatusReply, then n_invalid
+ * counters of refused fragments and n_passed of fragments sent on un-reassembled, per
+ * reason, in the same allocation (free with gl_dp_free). */
+struct gl_ipf_status {
+  struct gl_ipf_family_status v4;
+  struct gl_ipf_family_status v6;
+  uint32_t nfrag;      /* fragments held now */
+  uint32_t nfrag_max;  /* the most held at once */
+  uint32_t nlists;     /* datagrams being reassembled */
+  uint32_t timeout_ms; /* a datagram's time to complete from its first fragment */
+  uint32_t n_invalid;
+  uint32_t n_passed;
+  struct gl_ipf_counter* invalid;
+  struct gl_ipf_counter* passed;
+};
+
 /* ---- the handle ------------------------------------------------------------------- */
 
 struct gl_dp;
 struct gl_flow_dump;
 struct gl_ct_dump;
+struct gl_ipf_dump;
 
 /* Connects to gldp's socket. On success *out is a new handle; on failure *out is NULL
  * and gl_dp_last_error(NULL) names the reason (per thread). */
@@ -531,8 +612,41 @@ int gl_dp_ct_get_stats(struct gl_dp* dp, struct gl_ct_stats** out);
 /* Zeroes the counters (not the connections). */
 int gl_dp_ct_stats_clear(struct gl_dp* dp);
 
+/* Timeout policies. Set creates or replaces policy tp->id (0..GL_CT_MAX_TIMEOUT_POLICIES-1;
+ * 0 changes the defaults) as a whole; EINVAL names a bad id, class or value. */
+int gl_dp_ct_set_timeout_policy(struct gl_dp* dp, const struct gl_ct_timeout_policy* tp);
+/* ENOENT when there is no policy id. */
+int gl_dp_ct_get_timeout_policy(struct gl_dp* dp, uint32_t id, struct gl_ct_timeout_policy* out);
+/* ENOENT when there is no policy id; the default policy (0) cannot be deleted (EINVAL).
+ * Connections committed with a deleted policy fall back to the defaults. */
+int gl_dp_ct_del_timeout_policy(struct gl_dp* dp, uint32_t id);
+/* Every policy (the default one, id 0, first), in id order: *out is one allocation of *n
+ * entries, freed with gl_dp_free. */
+int gl_dp_ct_get_timeout_policies(struct gl_dp* dp, struct gl_ct_timeout_policy** out, size_t* n);
+
+/* Fragment reassembly in front of the tracker (OVS's dpctl/ipf-*): on by default for both
+ * families, min_frag 1200 (v4) / 1280 (v6), 1000 fragments at most. */
+int gl_dp_ipf_set_enabled(struct gl_dp* dp, bool v6, bool enabled);
+/* EINVAL below GL_IPF_MIN_FRAG_LOWER_BOUND. */
+int gl_dp_ipf_set_min_frag(struct gl_dp* dp, bool v6, uint32_t min_frag);
+/* EINVAL above GL_IPF_MAX_NFRAGS_UPPER_BOUND. */
+int gl_dp_ipf_set_max_nfrags(struct gl_dp* dp, uint32_t max_nfrags);
+/* Status and counters in one block, free with gl_dp_free. */
+int gl_dp_ipf_get_status(struct gl_dp* dp, struct gl_ipf_status** out);
+/* The datagrams being reassembled, one line each in OVS's `dpctl/ipf-get-status -m` form
+ * ("(src=10.1.1.1,dst=10.1.1.2,recirc_id=0,ip_id=7,dl_type=0x800,zone=9,nw_proto=1,
+ * num_fragments=1,state=first frag)"). Start fetches every line; next hands them out: 0
+ * and *line (valid until the next next/done) or ENOENT at the end. */
+int gl_dp_ipf_dump_start(struct gl_dp* dp, struct gl_ipf_dump** out);
+int gl_dp_ipf_dump_next(struct gl_ipf_dump* dump, const char** line);
+/* Frees the dump (0). NULL is ignored. */
+int gl_dp_ipf_dump_done(struct gl_ipf_dump* dump);
+
 /* ---- helpers (reentrant, no handle) --------------------------------------------------- */
 
+/* OVS's name of timeout class cls (GL_CT_TP_*: "tcp_syn_sent" ... "icmp_reply"); NULL
+ * for cls >= GL_CT_TP_COUNT. */
+const char* gl_ct_tp_name(unsigned cls);
 /* The UFID gl-dpctl derives for a match installed without one: deterministic in
  * (key & mask, mask). */
 int gl_ufid_from_match(const struct gl_flow_key* key, const struct gl_flow_key* mask,

@@ -7,6 +7,7 @@
 // Thread-safety: an object per thread. Complexity: linear in the message size.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -108,6 +109,21 @@ class MessageReader {
     uint64_t padded = pad8(len);
     if (len > kMaxMessage || remaining() < padded) return false;
     out = msg_.subspan(pos_, len);
+    pos_ += padded;
+    return true;
+  }
+
+  // The next NUL-terminated string (append_text's form: padded to 8), at most `max` bytes
+  // with its NUL; false when it is not terminated within that or the datagram is short.
+  bool read_text(size_t max, std::string_view& out) {
+    const size_t avail = std::min(remaining(), max);
+    const auto* p = reinterpret_cast<const char*>(msg_.data() + pos_);
+    const void* nul = std::memchr(p, 0, avail);
+    if (nul == nullptr) return false;
+    const size_t len = static_cast<size_t>(static_cast<const char*>(nul) - p);
+    const size_t padded = pad8(static_cast<uint32_t>(len + 1));
+    if (remaining() < padded) return false;
+    out = std::string_view(p, len);
     pos_ += padded;
     return true;
   }

@@ -568,6 +568,17 @@ constexpr Field kFlowIpv6Addr[] = {{"src", Kind::kIpv6, GL_FK(ipv6_src)},
 constexpr Field kFlowArpOnly[] = {{"op", Kind::kBe16Dec, GL_FK(arp_op)},
                                   {"sha", Kind::kMac, GL_FK(arp_sha)},
                                   {"tha", Kind::kMac, GL_FK(arp_tha)}};
+// ct_orig_tuple (OVS's ct_tuple4 / ct_tuple6 keys).
+constexpr Field kFlowCtTuple4[] = {{"src", Kind::kIpv4, GL_FK(ct_nw_src)},
+                                   {"dst", Kind::kIpv4, GL_FK(ct_nw_dst)},
+                                   {"proto", Kind::kU8Dec, GL_FK(ct_nw_proto)},
+                                   {"tp_src", Kind::kBe16Dec, GL_FK(ct_tp_src)},
+                                   {"tp_dst", Kind::kBe16Dec, GL_FK(ct_tp_dst)}};
+constexpr Field kFlowCtTuple6[] = {{"src", Kind::kIpv6, GL_FK(ct_ipv6_src)},
+                                   {"dst", Kind::kIpv6, GL_FK(ct_ipv6_dst)},
+                                   {"proto", Kind::kU8Dec, GL_FK(ct_nw_proto)},
+                                   {"tp_src", Kind::kBe16Dec, GL_FK(ct_tp_src)},
+                                   {"tp_dst", Kind::kBe16Dec, GL_FK(ct_tp_dst)}};
 constexpr Field kFlowNwOnly[] = {{"proto", Kind::kU8Dec, GL_FK(nw_proto)},
                                  {"tos", Kind::kU8Hex, GL_FK(nw_tos)},
                                  {"ttl", Kind::kU8Dec, GL_FK(nw_ttl)},
@@ -623,8 +634,7 @@ const SetKey* find_set_key(uint16_t type) {
 }
 
 // Key names OVS knows that Goldilocks does not match on.
-constexpr std::string_view kUnsupportedKeys[] = {"tunnel",    "mpls",      "nd",  "nd_ext",
-                                                 "ct_tuple4", "ct_tuple6", "nsh", "unspec"};
+constexpr std::string_view kUnsupportedKeys[] = {"tunnel", "mpls", "nd", "nd_ext", "nsh", "unspec"};
 
 bool is_unsupported_key(std::string_view name) {
   for (std::string_view k : kUnsupportedKeys)
@@ -742,7 +752,7 @@ std::string format_u128(const uint8_t* b) {
 bool is_top_only_key(std::string_view n) {
   for (std::string_view t :
        {"recirc_id", "dp_hash", "skb_priority", "in_port", "skb_mark", "ct_state", "ct_zone",
-        "ct_mark", "ct_label", "eth", "vlan", "encap", "packet_type"})
+        "ct_mark", "ct_label", "ct_tuple4", "ct_tuple6", "eth", "vlan", "encap", "packet_type"})
     if (t == n) return true;
   return false;
 }
@@ -853,6 +863,8 @@ class FlowParser {
         return fail(ctx + "only packet_type(ns=0,id=0) (Ethernet) is supported");
       return {};
     }
+    if (n == "ct_tuple4") return parse_fields(n, c->args, kFlowCtTuple4, bytes(k_), bytes(m_));
+    if (n == "ct_tuple6") return parse_fields(n, c->args, kFlowCtTuple6, bytes(k_), bytes(m_));
     if (n == "eth") return parse_fields(n, c->args, kFlowEth, bytes(k_), bytes(m_));
     if (n == "eth_type") return eth_type(*c, scope, ctx);
     if (n == "vlan") return vlan(*c, ctx);
@@ -1052,6 +1064,10 @@ std::string format_flow(const FlowMatch& match) {
     if (!all_ones(m.ct_label, 16)) s += "/" + format_u128(m.ct_label);
     out.push_back(s + ")");
   }
+  if (!all_zero(m.ct_ipv6_src, 16) || !all_zero(m.ct_ipv6_dst, 16))
+    add_group(out, "ct_tuple6", kFlowCtTuple6, k, m);
+  else
+    add_group(out, "ct_tuple4", kFlowCtTuple4, k, m);
   add_group(out, "eth", kFlowEth, k, m);
 
   // Everything from eth_type on; inside encap() for a tagged match.

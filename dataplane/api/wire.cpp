@@ -67,6 +67,24 @@ std::string_view msg_type_name(MsgType t) {
       return "ct-get-limits";
     case MsgType::kCtStats:
       return "ct-stats";
+    case MsgType::kCtSetTimeoutPolicy:
+      return "ct-set-timeout-policy";
+    case MsgType::kCtGetTimeoutPolicy:
+      return "ct-get-timeout-policy";
+    case MsgType::kCtDelTimeoutPolicy:
+      return "ct-del-timeout-policy";
+    case MsgType::kCtDumpTimeoutPolicies:
+      return "ct-dump-timeout-policies";
+    case MsgType::kIpfSetEnabled:
+      return "ipf-set-enabled";
+    case MsgType::kIpfSetMinFrag:
+      return "ipf-set-min-frag";
+    case MsgType::kIpfSetMaxNfrags:
+      return "ipf-set-max-nfrags";
+    case MsgType::kIpfGetStatus:
+      return "ipf-get-status";
+    case MsgType::kIpfDump:
+      return "ipf-dump";
   }
   return "unknown";
 }

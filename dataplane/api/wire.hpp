@@ -33,7 +33,7 @@ namespace gl::api {
 static_assert(std::endian::native == std::endian::little, "dpapi is little-endian only");
 
 inline constexpr uint32_t kMagic = 0x50444c47;  // "GLDP" in memory order
-inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kVersion = 2;         // 2: the flow key carries ct_orig_tuple (184 bytes)
 // Largest datagram either side sends or accepts. Bigger is a protocol error.
 inline constexpr uint32_t kMaxMessage = 64 * 1024;
 inline constexpr uint32_t kMaxActions = 4096;  // bytes of encoded actions per flow
@@ -75,6 +75,15 @@ enum class MsgType : uint16_t {
   kCtDelLimits = 76,
   kCtGetLimits = 77,
   kCtStats = 78,
+  kCtSetTimeoutPolicy = 79,
+  kCtGetTimeoutPolicy = 80,
+  kCtDelTimeoutPolicy = 81,
+  kCtDumpTimeoutPolicies = 82,
+  kIpfSetEnabled = 83,
+  kIpfSetMinFrag = 84,
+  kIpfSetMaxNfrags = 85,
+  kIpfGetStatus = 86,
+  kIpfDump = 87,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -604,6 +613,121 @@ struct CtStatsReply {
   uint32_t n_protos;      // then CtProtoCount[n_protos]: protocols with live connections
 };
 
+// ---- conntrack timeout policies -------------------------------------------------------
+// OVS's zone timeout policies (ovs-vsctl add-zone-tp, ct(commit,timeout=ID)): a policy is
+// the tracker's default timeouts overlaid with the classes it names. The classes are the
+// tracker's (conntrack.hpp Timeout, in that order) under OVS's attribute names; sec[] has
+// room for kCtTpSlots, of which the first kCtTpCount are used.
+inline constexpr uint32_t kCtTpCount = 11;
+inline constexpr uint32_t kCtTpSlots = 16;
+inline constexpr uint32_t kCtTpAllClasses = (1u << kCtTpCount) - 1;
+inline constexpr std::string_view kCtTpNames[kCtTpCount] = {
+    "tcp_syn_sent", "tcp_syn_recv", "tcp_established", "tcp_fin_wait", "tcp_time_wait", "tcp_close",
+    "udp_first",    "udp_single",   "udp_multiple",    "icmp_first",   "icmp_reply"};
+// Policy ids are 0..kCtMaxTimeoutPolicies-1; 0 is the default policy (always there, cannot
+// be deleted; setting it changes the defaults).
+inline constexpr uint32_t kCtMaxTimeoutPolicies = 1024;
+// The longest timeout a class may have, seconds.
+inline constexpr uint32_t kCtTpMaxSec = 4000000;
+
+// kCtSetTimeoutPolicy: creates or replaces policy `id` as a whole (classes not in `present`
+// take the defaults). Slots not in `present` and slots past kCtTpCount must be zero.
+// kCtGetTimeoutPolicy / kCtDumpTimeoutPolicies reply with it: every class's seconds now
+// (the defaults where the set left a class out) and present = kCtTpAllClasses.
+struct CtTimeoutPolicy {
+  uint32_t id;
+  uint32_t present;          // bit i: class i (kCtTpNames[i]) is given
+  uint32_t sec[kCtTpSlots];  // seconds per class
+};
+static_assert(sizeof(CtTimeoutPolicy) == 72);
+
+// kCtGetTimeoutPolicy (ENOENT when there is no such policy) and kCtDelTimeoutPolicy
+// (ENOENT likewise; id 0 is refused).
+struct CtTimeoutPolicyId {
+  uint32_t id;
+  uint32_t pad;
+};
+
+// kCtDumpTimeoutPolicies: the policies with id >= cursor, in id order, a page per message.
+struct CtTpDumpRequest {
+  uint32_t cursor;  // 0 = start; else a next_cursor (1..kCtMaxTimeoutPolicies-1)
+  uint32_t pad;
+};
+struct CtTpDumpReply {
+  uint32_t n;            // CtTimeoutPolicy[n] follow
+  uint32_t next_cursor;  // 0 = dump complete
+};
+// Most policies per dump reply (72 bytes each: 512 fit 64 KiB with room to spare).
+inline constexpr uint32_t kCtTpPerPage = 512;
+
+// ---- IP fragment reassembly (the tracker's ipf, OVS's dpctl/ipf-*) ---------------------
+// Families are 4 (IPv4) or 6 (IPv6).
+inline constexpr uint32_t kIpfMinFragLowerBound = 400;     // set min frag refuses less
+inline constexpr uint32_t kIpfMaxNfragsUpperBound = 5000;  // set max nfrags refuses more
+
+struct IpfSetEnabledRequest {
+  uint8_t family;   // 4 or 6
+  uint8_t enabled;  // 0 or 1
+  uint8_t pad[6];
+};
+struct IpfSetMinFragRequest {
+  uint8_t family;  // 4 or 6
+  uint8_t pad[3];
+  uint32_t min_frag;  // bytes of a non-last fragment's IP packet, >= kIpfMinFragLowerBound
+};
+struct IpfSetMaxNfragsRequest {
+  uint32_t max_nfrags;  // fragments held at once, 0..kIpfMaxNfragsUpperBound
+  uint32_t pad;
+};
+
+// One family's half of kIpfGetStatus (OVS's struct dpif_ipf_proto_status).
+struct IpfFamilyStatusWire {
+  uint8_t enabled;  // 0 or 1
+  uint8_t pad[3];
+  uint32_t min_frag_size;
+  uint64_t accepted;        // fragments taken and held
+  uint64_t completed_sent;  // ... sent on reassembled (their datagram completed)
+  uint64_t expired_sent;    // ... sent on as +inv when their list timed out
+  uint64_t too_small;       // refused: a non-last fragment smaller than min_frag_size
+  uint64_t overlap;         // refused: overlapping or duplicate data
+  uint64_t purged;          // ... dropped, their list timed out long ago
+};
+static_assert(sizeof(IpfFamilyStatusWire) == 56);
+
+// A counter per reason, for IPv4 and IPv6.
+struct IpfCounter {
+  char name[kNameLen];  // e.g. "l3_checksum", "disabled"
+  uint64_t v4;
+  uint64_t v6;
+};
+
+// kIpfGetStatus: no payload. The reply: this, then IpfCounter[n_invalid] (fragments refused,
+// per reason) and IpfCounter[n_passed] (fragments sent on un-reassembled, per reason).
+struct IpfStatusReply {
+  IpfFamilyStatusWire v4;
+  IpfFamilyStatusWire v6;
+  uint32_t nfrag;       // fragments held now
+  uint32_t nfrag_max;   // the most held at once (max_nfrags)
+  uint32_t nlists;      // datagrams being reassembled now
+  uint32_t timeout_ms;  // a list's lifetime from its first fragment
+  uint32_t n_invalid;
+  uint32_t n_passed;
+};
+
+// kIpfDump: the reassembly lists (datagrams being reassembled), each as a line of OVS's
+// dpctl/ipf-get-status -m text: "(src=..,dst=..,recirc_id=..,ip_id=..,dl_type=0x800,zone=..,
+// nw_proto=..,num_fragments=..,state=..)". The lists are numbered in a snapshot taken per
+// page (lists that come or go between pages may be missed or shown twice).
+struct IpfDumpRequest {
+  uint32_t cursor;  // 0 = start; else a next_cursor
+  uint32_t pad;
+};
+struct IpfDumpReply {
+  uint32_t n;            // n NUL-terminated lines follow, each padded to 8
+  uint32_t next_cursor;  // 0 = dump complete
+};
+inline constexpr uint32_t kIpfLineMax = 256;  // longest line, NUL included
+
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
 constexpr uint32_t pad8(uint32_t n) {
   return (n + 7u) & ~7u;
@@ -637,5 +761,14 @@ static_assert(sizeof(CtDumpRequest) % 8 == 0 && sizeof(CtFlushRequest) % 8 == 0 
               sizeof(CtSetLimitsRequest) % 8 == 0 && sizeof(CtGetLimitsReply) % 8 == 0 &&
               sizeof(CtCounter) % 8 == 0 && sizeof(CtProtoCount) % 8 == 0 &&
               sizeof(CtStatsReply) % 8 == 0);
+static_assert(kWireSafe<CtTimeoutPolicy> && kWireSafe<IpfStatusReply> && kWireSafe<IpfCounter>);
+static_assert(sizeof(CtTimeoutPolicy) % 8 == 0 && sizeof(CtTimeoutPolicyId) % 8 == 0 &&
+              sizeof(CtTpDumpRequest) % 8 == 0 && sizeof(CtTpDumpReply) % 8 == 0 &&
+              sizeof(IpfSetEnabledRequest) % 8 == 0 && sizeof(IpfSetMinFragRequest) % 8 == 0 &&
+              sizeof(IpfSetMaxNfragsRequest) % 8 == 0 && sizeof(IpfStatusReply) % 8 == 0 &&
+              sizeof(IpfCounter) % 8 == 0 && sizeof(IpfDumpRequest) % 8 == 0 &&
+              sizeof(IpfDumpReply) % 8 == 0);
+static_assert(sizeof(MsgHeader) + sizeof(CtTpDumpReply) + kCtTpPerPage * sizeof(CtTimeoutPolicy) <=
+              kMaxMessage);
 
 }  // namespace gl::api

@@ -140,7 +140,7 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   key.family = family;
   key.proto = k.nw_proto;
   if (family == 4) {
-    if (!flow::ipv4_header_checksum_ok(l3, lay.l3_len)) {
+    if ((p.csum_good & kCsumGoodL3) == 0 && !flow::ipv4_header_checksum_ok(l3, lay.l3_len)) {
       why = Invalid::kL3Checksum;
       return false;
     }
@@ -176,7 +176,7 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   }
   // L4 checksums (OVS's tracker checks them on every packet it looks up: a corrupt
   // segment must not move the state). UDP over IPv4 may carry none.
-  if (opts_.check_l4_checksum) {
+  if (opts_.check_l4_checksum && (p.csum_good & kCsumGoodL4) == 0) {
     uint32_t sum = 0;
     if (proto != kProtoIcmp) {
       sum = family == 4 ? flow::ipv4_pseudo_sum(k.ipv4_src, k.ipv4_dst, proto,

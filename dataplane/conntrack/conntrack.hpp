@@ -113,7 +113,10 @@ struct Packet {
   const flow::PacketLayout* lay;
   Md* md;
   bool rewritten = false;  // out: NAT changed the packet (key and layout are stale)
+  uint8_t csum_good = 0;   // kCsumGoodL3 / kCsumGoodL4: the NIC verified it, skip the check
 };
+inline constexpr uint8_t kCsumGoodL3 = 0x1;
+inline constexpr uint8_t kCsumGoodL4 = 0x2;
 
 // Why a packet got +inv (counted per context, shown by ct-stats).
 enum class Invalid : uint8_t {

@@ -933,6 +933,21 @@ execute_md(const struct dp_packet *pkt, struct gl_flow_key *meta)
         meta->ct_zone = md->ct_zone;
         meta->ct_mark = md->ct_mark;
         memcpy(meta->ct_label, &md->ct_label, sizeof meta->ct_label);
+        if (md->ct_orig_tuple_ipv6) {
+            const struct ovs_key_ct_tuple_ipv6 *t = &md->ct_orig_tuple.ipv6;
+            memcpy(meta->ct_ipv6_src, &t->ipv6_src, 16);
+            memcpy(meta->ct_ipv6_dst, &t->ipv6_dst, 16);
+            meta->ct_tp_src = t->src_port;
+            meta->ct_tp_dst = t->dst_port;
+            meta->ct_nw_proto = t->ipv6_proto;
+        } else {
+            const struct ovs_key_ct_tuple_ipv4 *t = &md->ct_orig_tuple.ipv4;
+            meta->ct_nw_src = t->ipv4_src;
+            meta->ct_nw_dst = t->ipv4_dst;
+            meta->ct_tp_src = t->src_port;
+            meta->ct_tp_dst = t->dst_port;
+            meta->ct_nw_proto = t->ipv4_proto;
+        }
     }
 }
 
@@ -1248,8 +1263,8 @@ dpif_gl_get_datapath_version(void)
  * (lib/conntrack.c): tuples with ICMP id/type/code, zone, mark, labels, TCP states of both
  * ends, timeout, helper; status and id stay 0, all entries count as bucket 0. gldp also
  * has per-direction packet and byte counters, which `-s` shows (as the kernel datapath
- * does). Timeout policies, fragment reassembly settings and ct_get_features are not
- * offered yet: their callbacks are NULL (OVS reports "operation not supported"). */
+ * does). Timeout policies and fragment reassembly (dpctl/ipf-*) are gldp's, reached as
+ * OVS-DPDK reaches its own; see the comments at their callbacks below. */
 
 struct dpif_gl_ct_dump {
     struct ct_dpif_dump_state up;
@@ -1596,6 +1611,328 @@ dpif_gl_ct_del_limits(struct dpif *dpif, const struct ovs_list *zone_limits)
     return error;
 }
 
+/* ---- timeout policies ------------------------------------------------------------------
+ *
+ * OVSDB's zone timeout policies (ovs-vsctl add-zone-tp gl zone=N udp_first=S ...): ofproto
+ * gives each distinct policy an id, sets it here and names it in the commit of the zone's
+ * ct() actions; as on OVS-DPDK the name is the decimal id and generic (one policy for every
+ * protocol), so ofproto emits ct(commit,zone=N,timeout="ID") and gldp's tracker, which
+ * reads the attribute as that decimal id, applies it. gldp keeps the classes OVS's
+ * userspace tracker keeps (the GL_CT_TP_* of gl_dpapi.h); the kernel-only ones (close_wait,
+ * last_ack, syn_sent2, retransmit, unack) are ignored, as OVS-DPDK ignores them. */
+
+/* OVS's attribute for each gldp class. */
+static const enum ct_dpif_tp_attr gl_tp_attr[GL_CT_TP_COUNT] = {
+    [GL_CT_TP_TCP_SYN_SENT] = CT_DPIF_TP_ATTR_TCP_SYN_SENT,
+    [GL_CT_TP_TCP_SYN_RECV] = CT_DPIF_TP_ATTR_TCP_SYN_RECV,
+    [GL_CT_TP_TCP_ESTABLISHED] = CT_DPIF_TP_ATTR_TCP_ESTABLISHED,
+    [GL_CT_TP_TCP_FIN_WAIT] = CT_DPIF_TP_ATTR_TCP_FIN_WAIT,
+    [GL_CT_TP_TCP_TIME_WAIT] = CT_DPIF_TP_ATTR_TCP_TIME_WAIT,
+    [GL_CT_TP_TCP_CLOSE] = CT_DPIF_TP_ATTR_TCP_CLOSE,
+    [GL_CT_TP_UDP_FIRST] = CT_DPIF_TP_ATTR_UDP_FIRST,
+    [GL_CT_TP_UDP_SINGLE] = CT_DPIF_TP_ATTR_UDP_SINGLE,
+    [GL_CT_TP_UDP_MULTIPLE] = CT_DPIF_TP_ATTR_UDP_MULTIPLE,
+    [GL_CT_TP_ICMP_FIRST] = CT_DPIF_TP_ATTR_ICMP_FIRST,
+    [GL_CT_TP_ICMP_REPLY] = CT_DPIF_TP_ATTR_ICMP_REPLY,
+};
+BUILD_ASSERT_DECL(CT_DPIF_TP_ATTR_MAX <= 32);
+
+static void
+ct_tp_from_gl(const struct gl_ct_timeout_policy *g, struct ct_dpif_timeout_policy *tp)
+{
+    memset(tp, 0, sizeof *tp);
+    tp->id = g->id;
+    for (int i = 0; i < GL_CT_TP_COUNT; i++) {
+        if (g->present & (1u << i)) {
+            tp->present |= 1u << gl_tp_attr[i];
+            tp->attrs[gl_tp_attr[i]] = g->sec[i];
+        }
+    }
+}
+
+static int
+dpif_gl_ct_set_timeout_policy(struct dpif *dpif, const struct ct_dpif_timeout_policy *tp)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    struct gl_ct_timeout_policy g;
+    memset(&g, 0, sizeof g);
+    g.id = tp->id;
+    for (int i = 0; i < GL_CT_TP_COUNT; i++) {
+        if (tp->present & (1u << gl_tp_attr[i])) {
+            g.present |= 1u << i;
+            g.sec[i] = tp->attrs[gl_tp_attr[i]];
+        }
+    }
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_set_timeout_policy(dp, &g);
+    ct_log_error(dpif, dp, "conntrack set timeout policy", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ct_get_timeout_policy(struct dpif *dpif, uint32_t tp_id,
+                              struct ct_dpif_timeout_policy *tp)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct gl_ct_timeout_policy g;
+    error = gl_dp_ct_get_timeout_policy(dp, tp_id, &g);
+    if (error != ENOENT) { /* A missing policy is an answer, not a failure. */
+        ct_log_error(dpif, dp, "conntrack get timeout policy", error);
+    }
+    conn_put(d, dp, error);
+    if (!error) {
+        ct_tp_from_gl(&g, tp);
+    }
+    return error;
+}
+
+/* Deleting a policy that gldp does not have (gldp restarted since it was set) succeeds:
+ * ofproto retries a failed delete every 20 s for as long as it runs. */
+static int
+dpif_gl_ct_del_timeout_policy(struct dpif *dpif, uint32_t tp_id)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ct_del_timeout_policy(dp, tp_id);
+    if (error == ENOENT) {
+        VLOG_DBG("%s: timeout policy %" PRIu32 " was already gone", dpif_name(dpif), tp_id);
+        conn_put(d, dp, error);
+        return 0;
+    }
+    ct_log_error(dpif, dp, "conntrack delete timeout policy", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+/* The dump gives ofproto, when it starts, the policies a previous ovs-vswitchd left in
+ * gldp (gldp outlives it, like the kernel datapath): it reserves their ids and deletes
+ * them a little later. The default policy (id 0) is gldp's, not one OVS set: left out. */
+struct dpif_gl_tp_dump {
+    struct gl_ct_timeout_policy *tps;
+    size_t n, next;
+};
+
+static int
+dpif_gl_ct_timeout_policy_dump_start(struct dpif *dpif, void **statep)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct dpif_gl_tp_dump *dump = xzalloc(sizeof *dump);
+    error = gl_dp_ct_get_timeout_policies(dp, &dump->tps, &dump->n);
+    ct_log_error(dpif, dp, "conntrack timeout policy dump", error);
+    conn_put(d, dp, error);
+    if (error) {
+        free(dump);
+        return error;
+    }
+    *statep = dump;
+    return 0;
+}
+
+static int
+dpif_gl_ct_timeout_policy_dump_next(struct dpif *dpif OVS_UNUSED, void *state,
+                                    struct ct_dpif_timeout_policy *tp)
+{
+    struct dpif_gl_tp_dump *dump = state;
+    while (dump->next < dump->n) {
+        const struct gl_ct_timeout_policy *g = &dump->tps[dump->next++];
+        if (g->id != 0) {
+            ct_tp_from_gl(g, tp);
+            return 0;
+        }
+    }
+    return EOF;
+}
+
+static int
+dpif_gl_ct_timeout_policy_dump_done(struct dpif *dpif OVS_UNUSED, void *state)
+{
+    struct dpif_gl_tp_dump *dump = state;
+    gl_dp_free(dump->tps);
+    free(dump);
+    return 0;
+}
+
+/* As OVS-DPDK: the name is the decimal id, valid for every protocol. */
+static int
+dpif_gl_ct_get_timeout_policy_name(struct dpif *dpif OVS_UNUSED, uint32_t tp_id,
+                                   uint16_t dl_type OVS_UNUSED, uint8_t nw_proto OVS_UNUSED,
+                                   char **tp_name, bool *is_generic)
+{
+    *tp_name = xasprintf("%" PRIu32, tp_id);
+    *is_generic = true;
+    return 0;
+}
+
+/* gldp's NAT keeps the packet's own address when the range is all zero (nat(src) with
+ * no address), which is what all-zero SNAT asks for. */
+static int
+dpif_gl_ct_get_features(struct dpif *dpif OVS_UNUSED, enum ct_features *features)
+{
+    if (features) {
+        *features = CONNTRACK_F_ZERO_SNAT;
+    }
+    return 0;
+}
+
+/* ---- fragment reassembly (dpctl/ipf-*) -------------------------------------------------
+ *
+ * gldp reassembles fragments in front of its tracker as OVS-DPDK's ipf does, with the
+ * same settings and counters. gldp refuses a bad min_frag / max_nfrags with EINVAL (its
+ * reason in the log); OVS-DPDK returns 1 there, so dpctl's message ends in "(Invalid
+ * argument)" instead of "(Operation not permitted)". */
+
+static int
+dpif_gl_ipf_set_enabled(struct dpif *dpif, bool v6, bool enabled)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ipf_set_enabled(dp, v6, enabled);
+    ct_log_error(dpif, dp, "ipf set enabled", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ipf_set_min_frag(struct dpif *dpif, bool v6, uint32_t min_frag)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ipf_set_min_frag(dp, v6, min_frag);
+    ct_log_error(dpif, dp, "ipf set min frag", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static int
+dpif_gl_ipf_set_max_nfrags(struct dpif *dpif, uint32_t max_nfrags)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    error = gl_dp_ipf_set_max_nfrags(dp, max_nfrags);
+    ct_log_error(dpif, dp, "ipf set max nfrags", error);
+    conn_put(d, dp, error);
+    return error;
+}
+
+static void
+ipf_proto_status_from_gl(const struct gl_ipf_family_status *g,
+                         struct dpif_ipf_proto_status *p)
+{
+    p->nfrag_accepted = g->accepted;
+    p->nfrag_completed_sent = g->completed_sent;
+    p->nfrag_expired_sent = g->expired_sent;
+    p->nfrag_too_small = g->too_small;
+    p->nfrag_overlap = g->overlap;
+    p->nfrag_purged = g->purged;
+    p->min_frag_size = g->min_frag_size;
+    p->enabled = g->enabled != 0;
+}
+
+static int
+dpif_gl_ipf_get_status(struct dpif *dpif, struct dpif_ipf_status *status)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct gl_ipf_status *g = NULL;
+    error = gl_dp_ipf_get_status(dp, &g);
+    ct_log_error(dpif, dp, "ipf get status", error);
+    conn_put(d, dp, error);
+    if (!error) {
+        memset(status, 0, sizeof *status);
+        ipf_proto_status_from_gl(&g->v4, &status->v4);
+        ipf_proto_status_from_gl(&g->v6, &status->v6);
+        status->nfrag = g->nfrag;
+        status->nfrag_max = g->nfrag_max;
+    }
+    gl_dp_free(g);
+    return error;
+}
+
+/* The list dump's state (OVS names the type struct ipf_dump_ctx and defines it in its own
+ * ipf.c; ours is a different struct behind the same opaque pointer, only seen here). */
+struct dpif_gl_ipf_dump {
+    struct gl_ipf_dump *dump;
+};
+
+static int
+dpif_gl_ipf_dump_start(struct dpif *dpif, struct ipf_dump_ctx **ctxp)
+{
+    struct dpif_gl *d = dpif_gl_cast(dpif);
+    int error = 0;
+    struct gl_dp *dp = conn_get(d, &error);
+    if (!dp) {
+        return error;
+    }
+    struct gl_ipf_dump *gd = NULL;
+    error = gl_dp_ipf_dump_start(dp, &gd);
+    ct_log_error(dpif, dp, "ipf list dump", error);
+    conn_put(d, dp, error);
+    if (error) {
+        return error;
+    }
+    struct dpif_gl_ipf_dump *dump = xzalloc(sizeof *dump);
+    dump->dump = gd;
+    *ctxp = (struct ipf_dump_ctx *) dump;
+    return 0;
+}
+
+static int
+dpif_gl_ipf_dump_next(struct dpif *dpif OVS_UNUSED, void *ctx, char **line)
+{
+    struct dpif_gl_ipf_dump *dump = ctx;
+    const char *text = NULL;
+    int error = gl_dp_ipf_dump_next(dump->dump, &text);
+    if (error) {
+        return error == ENOENT ? EOF : error;
+    }
+    *line = xstrdup(text);
+    return 0;
+}
+
+static int
+dpif_gl_ipf_dump_done(struct dpif *dpif OVS_UNUSED, void *ctx)
+{
+    struct dpif_gl_ipf_dump *dump = ctx;
+    gl_dp_ipf_dump_done(dump->dump);
+    free(dump);
+    return 0;
+}
+
 /* ---- meters: gldp has none ------------------------------------------------------------
  */
 
@@ -1676,6 +2013,21 @@ static const struct dpif_class dpif_gl_class = {
     .ct_set_limits = dpif_gl_ct_set_limits,
     .ct_get_limits = dpif_gl_ct_get_limits,
     .ct_del_limits = dpif_gl_ct_del_limits,
+    .ct_set_timeout_policy = dpif_gl_ct_set_timeout_policy,
+    .ct_get_timeout_policy = dpif_gl_ct_get_timeout_policy,
+    .ct_del_timeout_policy = dpif_gl_ct_del_timeout_policy,
+    .ct_timeout_policy_dump_start = dpif_gl_ct_timeout_policy_dump_start,
+    .ct_timeout_policy_dump_next = dpif_gl_ct_timeout_policy_dump_next,
+    .ct_timeout_policy_dump_done = dpif_gl_ct_timeout_policy_dump_done,
+    .ct_get_timeout_policy_name = dpif_gl_ct_get_timeout_policy_name,
+    .ct_get_features = dpif_gl_ct_get_features,
+    .ipf_set_enabled = dpif_gl_ipf_set_enabled,
+    .ipf_set_min_frag = dpif_gl_ipf_set_min_frag,
+    .ipf_set_max_nfrags = dpif_gl_ipf_set_max_nfrags,
+    .ipf_get_status = dpif_gl_ipf_get_status,
+    .ipf_dump_start = dpif_gl_ipf_dump_start,
+    .ipf_dump_next = dpif_gl_ipf_dump_next,
+    .ipf_dump_done = dpif_gl_ipf_dump_done,
     .meter_get_features = dpif_gl_meter_get_features,
     .meter_set = dpif_gl_meter_set,
     .meter_get = dpif_gl_meter_get,

@@ -22,7 +22,8 @@
  *     and no second tag.
  *   - ct_state bits are the same on both sides (OVS's CS_* = the kernel's OVS_CS_F_*);
  *     ct_zone and ct_mark are host order; ct_label is OVS's host-order ovs_u128, byte 0
- *     least significant on both sides. */
+ *     least significant on both sides; the ct_orig_tuple fields (ct_nw_src ..
+ *     ct_nw_proto) are network order on both sides. */
 #define GL_FLOW_FIELDS(F)        \
     F(in_port.odp_port, in_port) \
     F(recirc_id, recirc_id)      \
@@ -50,7 +51,14 @@
     F(tp_dst, tp_dst)            \
     F(tcp_flags, tcp_flags)      \
     F(arp_sha, arp_sha)          \
-    F(arp_tha, arp_tha)
+    F(arp_tha, arp_tha)          \
+    F(ct_nw_src, ct_nw_src)      \
+    F(ct_nw_dst, ct_nw_dst)      \
+    F(ct_ipv6_src, ct_ipv6_src)  \
+    F(ct_ipv6_dst, ct_ipv6_dst)  \
+    F(ct_tp_src, ct_tp_src)      \
+    F(ct_tp_dst, ct_tp_dst)      \
+    F(ct_nw_proto, ct_nw_proto)
 
 struct gl_field {
     const char *name;
@@ -83,6 +91,9 @@ gl_flow_odp_support(void)
         .ct_zone = true,
         .ct_mark = true,
         .ct_label = true,
+        .ct_state_nat = true,
+        .ct_orig_tuple = true,
+        .ct_orig_tuple6 = true,
     };
     return &support;
 }

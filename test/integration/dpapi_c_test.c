@@ -174,7 +174,7 @@ static void test_info(struct gl_dp* dp, const char* sock) {
   struct gl_dp_info info;
   int rc = gl_dp_get_info(dp, &info);
   check(rc == 0, "get_info: rc %d", rc);
-  check(info.api_version == 1, "info: api_version %u", info.api_version);
+  check(info.api_version == 2, "info: api_version %u", info.api_version);
   check(info.version[0] != '\0', "info: version '%s'", info.version);
   check(info.n_pmds == 1 && strcmp(info.pmd_cores, "1") == 0, "info: %u PMD on cores '%s'",
         info.n_pmds, info.pmd_cores);
@@ -1095,6 +1095,196 @@ static void test_conntrack(struct gl_dp* dp, uint32_t n2) {
   check(gl_dp_ct_get_config(NULL, &cfg) == EINVAL, "ct_get_config(NULL handle) is EINVAL");
 }
 
+/* ---- timeout policies and fragment reassembly ---------------------------------------------- */
+
+/* An IPv4 fragment 10.0.0.1 -> 10.0.0.2 of UDP datagram id 0x77 (1000 -> 80, 488 bytes):
+ * the first (offset 0, MF, the UDP header and 472 bytes) or the last (offset 480, 8 bytes).
+ * Valid header checksum; no UDP checksum. Returns the frame length. */
+static size_t build_fragment(uint8_t* p, bool first) {
+  static const uint8_t eth[14] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
+  const size_t data = first ? 480 : 8;
+  memset(p, 0, 14 + 20 + data);
+  memcpy(p, eth, sizeof eth);
+  uint8_t* ip = p + 14;
+  ip[0] = 0x45;
+  ip[2] = (uint8_t)((20 + data) >> 8);
+  ip[3] = (uint8_t)(20 + data);
+  ip[5] = 0x77;
+  const uint16_t frag = first ? 0x2000 : 480 / 8; /* MF | offset in 8-byte units */
+  ip[6] = (uint8_t)(frag >> 8);
+  ip[7] = (uint8_t)frag;
+  ip[8] = 64;
+  ip[9] = 17;
+  const uint8_t addrs[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+  memcpy(ip + 12, addrs, 8);
+  uint16_t c = csum(ip, 20);
+  ip[10] = (uint8_t)(c >> 8);
+  ip[11] = (uint8_t)c;
+  if (first) {
+    uint8_t* udp = ip + 20;
+    udp[0] = 1000 >> 8;
+    udp[1] = 1000 & 0xff;
+    udp[3] = 80;
+    udp[4] = 488 >> 8;
+    udp[5] = 488 & 0xff;
+  }
+  return 14 + 20 + data;
+}
+
+static void test_timeout_policies_ipf(struct gl_dp* dp, uint32_t n2) {
+  /* Names. */
+  check(gl_ct_tp_name(GL_CT_TP_UDP_FIRST) != NULL &&
+            strcmp(gl_ct_tp_name(GL_CT_TP_UDP_FIRST), "udp_first") == 0 &&
+            strcmp(gl_ct_tp_name(GL_CT_TP_TCP_SYN_SENT), "tcp_syn_sent") == 0 &&
+            strcmp(gl_ct_tp_name(GL_CT_TP_ICMP_REPLY), "icmp_reply") == 0 &&
+            gl_ct_tp_name(GL_CT_TP_COUNT) == NULL,
+        "gl_ct_tp_name: udp_first, tcp_syn_sent, icmp_reply, NULL past the end");
+
+  /* Set, get, the list. */
+  struct gl_ct_timeout_policy tp;
+  memset(&tp, 0, sizeof tp);
+  tp.id = 7;
+  tp.present = 1u << GL_CT_TP_UDP_FIRST;
+  tp.sec[GL_CT_TP_UDP_FIRST] = 2;
+  int rc = gl_dp_ct_set_timeout_policy(dp, &tp);
+  check(rc == 0, "set timeout policy 7 udp_first=2: rc %d %s", rc, gl_dp_last_error(dp));
+  struct gl_ct_timeout_policy got;
+  memset(&got, 0xff, sizeof got);
+  rc = gl_dp_ct_get_timeout_policy(dp, 7, &got);
+  check(rc == 0 && got.id == 7 && got.present == GL_CT_TP_ALL && got.sec[GL_CT_TP_UDP_FIRST] == 2 &&
+            got.sec[GL_CT_TP_UDP_SINGLE] == 60 && got.sec[GL_CT_TP_TCP_ESTABLISHED] == 86400 &&
+            got.sec[GL_CT_TP_ICMP_REPLY] == 30 && got.sec[GL_CT_TP_COUNT] == 0,
+        "get timeout policy 7: present 0x%x, udp_first %u, udp_single %u", got.present,
+        got.sec[GL_CT_TP_UDP_FIRST], got.sec[GL_CT_TP_UDP_SINGLE]);
+  check_err(dp, gl_dp_ct_get_timeout_policy(dp, 8, &got), ENOENT, "no timeout policy 8",
+            "get of a missing policy");
+  tp.id = GL_CT_MAX_TIMEOUT_POLICIES;
+  check_err(dp, gl_dp_ct_set_timeout_policy(dp, &tp), EINVAL, "id must be below 1024",
+            "set of policy 1024");
+  tp.id = 8;
+  tp.present = 1u << GL_CT_TP_COUNT;
+  check_err(dp, gl_dp_ct_set_timeout_policy(dp, &tp), EINVAL, "unknown classes in the present mask",
+            "set with an unknown class");
+  tp.present = 1u << GL_CT_TP_UDP_FIRST;
+  tp.sec[GL_CT_TP_UDP_FIRST] = GL_CT_TP_MAX_SEC + 1;
+  check_err(dp, gl_dp_ct_set_timeout_policy(dp, &tp), EINVAL, "is more than 4000000 s",
+            "set with too long a timeout");
+  check_err(dp, gl_dp_ct_set_timeout_policy(dp, NULL), EINVAL, "NULL", "set of NULL");
+  check_err(dp, gl_dp_ct_get_timeout_policy(dp, 7, NULL), EINVAL, "NULL", "get into NULL");
+  struct gl_ct_timeout_policy* all = NULL;
+  size_t n = 0;
+  rc = gl_dp_ct_get_timeout_policies(dp, &all, &n);
+  check(rc == 0 && n == 2 && all[0].id == 0 && all[0].sec[GL_CT_TP_UDP_FIRST] == 60 &&
+            all[1].id == 7 && all[1].sec[GL_CT_TP_UDP_FIRST] == 2,
+        "the policy list: %zu policies (the default and 7)", n);
+  gl_dp_free(all);
+  check_err(dp, gl_dp_ct_get_timeout_policies(dp, NULL, &n), EINVAL, "NULL", "list into NULL");
+
+  /* A connection committed with timeout=7 gets policy 7's udp_first. */
+  uint8_t acts[96], pkt[600];
+  size_t alen = 0;
+  char text[96], err[128];
+  snprintf(text, sizeof text, "ct(commit,zone=11,timeout=7),%u", n2);
+  rc = gl_actions_parse(text, acts, sizeof acts, &alen, err, sizeof err);
+  check(rc == 0, "parse '%s': %s", text, rc ? err : "ok");
+  struct gl_flow_key md;
+  memset(&md, 0, sizeof md);
+  md.in_port = 1;
+  size_t len = build_ct_packet(pkt, 4321, 0);
+  rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  struct gl_ct_entry ents[4];
+  uint32_t zone = 11;
+  rc = ct_dump_all(dp, &zone, ents, 4, &n);
+  check(rc == 0 && n == 1 && ents[0].timeout_s <= 2,
+        "a connection committed with timeout=7: %zu in zone 11, timeout %u s", n,
+        n ? ents[0].timeout_s : 0);
+  uint32_t nf = 0;
+  gl_dp_ct_flush(dp, &zone, NULL, &nf);
+
+  /* Delete. */
+  check(gl_dp_ct_del_timeout_policy(dp, 7) == 0, "del timeout policy 7");
+  check_err(dp, gl_dp_ct_del_timeout_policy(dp, 7), ENOENT, "no timeout policy 7",
+            "del of a deleted policy");
+  check_err(dp, gl_dp_ct_del_timeout_policy(dp, 0), EINVAL, "cannot be deleted",
+            "del of the default policy");
+  rc = gl_dp_ct_get_timeout_policies(dp, &all, &n);
+  check(rc == 0 && n == 1 && all[0].id == 0, "only the default policy is left (%zu)", n);
+  gl_dp_free(all);
+
+  /* Fragment reassembly settings. */
+  struct gl_ipf_status* st = NULL;
+  rc = gl_dp_ipf_get_status(dp, &st);
+  check(rc == 0 && st->v4.enabled == 1 && st->v6.enabled == 1 && st->v4.min_frag_size == 1200 &&
+            st->v6.min_frag_size == 1280 && st->nfrag_max == 1000 && st->nfrag == 0 &&
+            st->timeout_ms == 15000 && st->n_invalid >= 5 && st->n_passed >= 4,
+        "ipf status: defaults, %u + %u reason counters", rc ? 0 : st->n_invalid,
+        rc ? 0 : st->n_passed);
+  bool names = rc == 0;
+  for (uint32_t i = 0; names && i < st->n_invalid; i++) names = st->invalid[i].name[0] != '\0';
+  for (uint32_t i = 0; names && i < st->n_passed; i++) names = st->passed[i].name[0] != '\0';
+  check(names && strcmp(st->passed[0].name, "disabled") == 0, "ipf counter names");
+  gl_dp_free(st);
+  check(gl_dp_ipf_set_enabled(dp, true, false) == 0, "ipf: disable v6");
+  check(gl_dp_ipf_set_min_frag(dp, false, 400) == 0, "ipf: v4 min frag 400");
+  check(gl_dp_ipf_set_min_frag(dp, true, 1300) == 0, "ipf: v6 min frag 1300");
+  check(gl_dp_ipf_set_max_nfrags(dp, 500) == 0, "ipf: max nfrags 500");
+  check_err(dp, gl_dp_ipf_set_min_frag(dp, false, GL_IPF_MIN_FRAG_LOWER_BOUND - 1), EINVAL, "399",
+            "ipf: min frag 399");
+  check_err(dp, gl_dp_ipf_set_max_nfrags(dp, GL_IPF_MAX_NFRAGS_UPPER_BOUND + 1), EINVAL, "5001",
+            "ipf: max nfrags 5001");
+  rc = gl_dp_ipf_get_status(dp, &st);
+  check(rc == 0 && st->v4.enabled == 1 && st->v6.enabled == 0 && st->v4.min_frag_size == 400 &&
+            st->v6.min_frag_size == 1300 && st->nfrag_max == 500,
+        "ipf status after the settings");
+  gl_dp_free(st);
+  check(gl_dp_ipf_set_enabled(dp, true, true) == 0, "ipf: enable v6 again");
+  check_err(dp, gl_dp_ipf_get_status(dp, NULL), EINVAL, "NULL", "ipf status into NULL");
+
+  /* A first fragment through ct() is held and listed; the last one completes it. */
+  snprintf(text, sizeof text, "ct(commit,zone=3),%u", n2);
+  gl_actions_parse(text, acts, sizeof acts, &alen, err, sizeof err);
+  len = build_fragment(pkt, true);
+  rc = gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  check(rc == 0, "execute the first fragment: rc %d %s", rc, rc ? gl_dp_last_error(dp) : "");
+  rc = gl_dp_ipf_get_status(dp, &st);
+  check(rc == 0 && st->nfrag == 1 && st->nlists == 1 && st->v4.accepted == 1,
+        "one fragment held: nfrag %u, accepted %llu", rc ? 0 : st->nfrag,
+        rc ? 0ULL : (unsigned long long)st->v4.accepted);
+  gl_dp_free(st);
+  struct gl_ipf_dump* d = NULL;
+  const char* line = NULL;
+  rc = gl_dp_ipf_dump_start(dp, &d);
+  int rc2 = rc == 0 ? gl_dp_ipf_dump_next(d, &line) : rc;
+  check(rc2 == 0 && line != NULL &&
+            strcmp(line,
+                   "(src=10.0.0.1,dst=10.0.0.2,recirc_id=0,ip_id=119,dl_type=0x800,zone=3,"
+                   "nw_proto=17,num_fragments=1,state=first frag)") == 0,
+        "ipf dump line: '%s'", line ? line : "(none)");
+  check(rc == 0 && gl_dp_ipf_dump_next(d, &line) == ENOENT && gl_dp_ipf_dump_done(d) == 0,
+        "ipf dump ends after one list");
+  check(gl_dp_ipf_dump_start(dp, NULL) == EINVAL && gl_dp_ipf_dump_next(NULL, &line) == EINVAL &&
+            gl_dp_ipf_dump_done(NULL) == 0,
+        "ipf dump with NULL arguments");
+  len = build_fragment(pkt, false);
+  gl_dp_execute(dp, &md, acts, alen, pkt, len);
+  rc = gl_dp_ipf_get_status(dp, &st);
+  check(rc == 0 && st->nfrag == 0 && st->v4.accepted == 2 && st->v4.completed_sent == 2,
+        "the datagram completed: nfrag %u, completed %llu", rc ? 0 : st->nfrag,
+        rc ? 0ULL : (unsigned long long)st->v4.completed_sent);
+  gl_dp_free(st);
+  zone = 3;
+  rc = ct_dump_all(dp, &zone, ents, 4, &n);
+  check(rc == 0 && n == 1 && ents[0].orig.sport == be16(1000) && ents[0].orig.dport == be16(80),
+        "the reassembled datagram is tracked in zone 3 (%zu)", n);
+  gl_dp_ct_flush(dp, &zone, NULL, &nf);
+  rc = gl_dp_ipf_dump_start(dp, &d);
+  check(rc == 0 && gl_dp_ipf_dump_next(d, &line) == ENOENT, "no lists left");
+  gl_dp_ipf_dump_done(d);
+  gl_dp_ipf_set_min_frag(dp, false, 1200);
+  gl_dp_ipf_set_min_frag(dp, true, 1280);
+  gl_dp_ipf_set_max_nfrags(dp, 1000);
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
@@ -1114,6 +1304,7 @@ int main(int argc, char** argv) {
     test_miss_hold(dp, sock, n2);
     test_stats_config(dp);
     test_conntrack(dp, n2);
+    test_timeout_policies_ipf(dp, n2);
     gl_dp_close(dp);
   }
   printf("%d passed, %d failed\n", n_passed, n_failed);

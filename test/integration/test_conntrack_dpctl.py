@@ -17,8 +17,21 @@ IPv4 from h1 committed in zone 5 (`ct(commit,zone=5),2`), replies tracked in zon
                         (OVS's hex), the translated reply tuple, status=SRC_NAT with -m
   test_ipv6             an IPv6 UDP connection: addresses in OVS's form, flushed by its
                         ct_ipv6_* tuple
-  test_bad_input        malformed zones, limits, tuples and numbers: usage errors (exit 2)
-                        naming the problem; refusals by gldp (exit 1) with its message
+  test_timeout_policy   ct-set-timeout-policy 7 udp_first=2 with ct(commit,zone=5,timeout=7):
+                        the UDP connection's timeout in dump-conntrack -s is <= 2 s and it is
+                        gone a few seconds later; ct-get-timeout-policy, ct-dump-timeout-
+                        policies (--json), ct-del-timeout-policy: later connections of the
+                        deleted policy get the defaults
+  test_ipf              ping -s 3000 between the namespaces (net_pcap ports: net_af_packet
+                        ones get IPv4 datagrams reassembled by the kernel) through
+                        ct(commit,zone=1),2 / ct(zone=1),1 after ipf-set-min-frag v4 400: the
+                        pings work and ipf-get-status (OVS's text, -m, --json) counts the
+                        fragments accepted and completed; with ipf-set-disabled v4 they reach
+                        the tracker as they are (+inv "fragment"); ipf-set-max-nfrags shows in
+                        the status
+  test_bad_input        malformed zones, limits, tuples, policies and numbers: usage errors
+                        (exit 2, before gldp is asked) naming the problem; refusals by gldp
+                        (exit 1) with its message
 """
 
 import json
@@ -29,7 +42,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gltest import Env, check, main  # noqa: E402
+from gltest import Env, binary, check, main, run  # noqa: E402
 
 MAC1 = "02:00:00:00:00:01"
 MAC2 = "02:00:00:00:00:02"
@@ -280,6 +293,116 @@ def test_ipv6():
         check(udp not in dump(env), f"IPv6 UDP connection not flushed: {dump(env)}")
 
 
+def test_timeout_policy():
+    with Env("t") as env:
+        ns1, o1, _ = env.host(1, IP1, mac=MAC1)
+        ns2, o2, _ = env.host(2, IP2, mac=MAC2)
+        env.gldp(ports=[("p1", f"net_af_packet0,iface={o1}"), ("p2", f"net_af_packet1,iface={o2}")])
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0806)", "2")
+        env.dpctl("add-flow", "in_port(2),eth_type(0x0806)", "1")
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0800)", "ct(commit,zone=5,timeout=7),2")
+        env.dpctl("add-flow", "in_port(2),eth_type(0x0800)", "ct(zone=5),1")
+        pols = env.dpctl("ct-dump-timeout-policies").stdout.splitlines()
+        check(pols == ["id=0 tcp_syn_sent=30 tcp_syn_recv=30 tcp_established=86400 "
+                       "tcp_fin_wait=900 tcp_time_wait=45 tcp_close=30 udp_first=60 "
+                       "udp_single=60 udp_multiple=30 icmp_first=60 icmp_reply=30"],
+              f"a new gldp has the default policy only: {pols}")
+        env.dpctl("ct-set-timeout-policy", "7", "udp_first=2")
+        got = env.dpctl("ct-get-timeout-policy", "7").stdout.strip()
+        check(got.startswith("id=7 tcp_syn_sent=30 ") and " udp_first=2 udp_single=60 " in got,
+              f"ct-get-timeout-policy 7: {got}")
+        js = json.loads(env.dpctl("ct-dump-timeout-policies", "--json").stdout)
+        check([p["id"] for p in js] == [0, 7] and js[1]["timeouts"]["udp_first"] == 2 and
+              js[1]["timeouts"]["icmp_reply"] == 30 and js[0]["default"], f"--json: {js}")
+
+        # A UDP connection committed with timeout=7 (UDP to a closed port: it stays in
+        # udp_first).
+        udp_send(env, ns1, 4000, 5000, count=1)
+        lines = wait_for(lambda: [ln for ln in dump(env, "-s") if "sport=4000" in ln])
+        m = re.search(r",timeout=(\d+)", lines[0]) if lines else None
+        check(m and int(m.group(1)) <= 2, f"timeout under policy 7: {lines}")
+        time.sleep(2.5)
+        check(wait_for(lambda: not [ln for ln in dump(env) if "sport=4000" in ln], timeout=3),
+              f"the connection outlived its 2 s: {dump(env, '-s')}")
+
+        # Deleted: connections naming policy 7 get the defaults.
+        env.dpctl("ct-del-timeout-policy", "7")
+        r = env.dpctl("ct-get-timeout-policy", "7", check_rc=False)
+        check(r.returncode == 1 and "no timeout policy 7" in r.stderr, f"get after del: {r.stderr}")
+        udp_send(env, ns1, 4001, 5000, count=1)
+        lines = wait_for(lambda: [ln for ln in dump(env, "-s") if "sport=4001" in ln])
+        m = re.search(r",timeout=(\d+)", lines[0]) if lines else None
+        check(m and 50 <= int(m.group(1)) <= 60, f"default udp_first after the del: {lines}")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
+def ipf_status(env):
+    return json.loads(env.dpctl("ipf-get-status", "--json").stdout)
+
+
+def test_ipf():
+    # net_pcap ports: on net_af_packet ports the kernel hands gldp IPv4 datagrams already
+    # reassembled (DPDK's af_packet PMD joins a PACKET_FANOUT group with the defrag flag), so
+    # gldp would never see the fragments (and drops datagrams above its 2 KB buffers).
+    with Env("f") as env:
+        ns1, o1, _ = env.host(1, IP1, mac=MAC1)
+        ns2, o2, _ = env.host(2, IP2, mac=MAC2)
+        env.gldp(ports=[("p1", f"net_pcap0,rx_iface_in={o1},tx_iface={o1}"),
+                        ("p2", f"net_pcap1,rx_iface_in={o2},tx_iface={o2}")])
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0806)", "2")
+        env.dpctl("add-flow", "in_port(2),eth_type(0x0806)", "1")
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0800)", "ct(commit,zone=1),2")
+        env.dpctl("add-flow", "in_port(2),eth_type(0x0800)", "ct(zone=1),1")
+        out = env.dpctl("ipf-set-min-frag", "v4", "400").stdout
+        check(out == "setting minimum fragment size successful\n", f"ipf-set-min-frag: {out!r}")
+        env.ping(ns1, IP2, count=1)  # ARP resolved, no fragments yet
+        st = ipf_status(env)
+        check(st["v4"]["accepted"] == 0 and st["v4"]["min_frag_size"] == 400, f"before: {st}")
+
+        env.ns(ns1, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", IP2)
+        st = ipf_status(env)
+        # 3 requests and 3 replies of 3008 ICMP bytes: 3 fragments each at MTU 1500.
+        check(st["v4"]["accepted"] >= 18 and st["v4"]["completed"] == st["v4"]["accepted"] and
+              st["nfrag"] == 0 and st["v4"]["too_small"] == 0, f"after the pings: {st}")
+        text = env.dpctl("ipf-get-status").stdout.splitlines()
+        check(text[:7] == ["        Fragmentation Module Status",
+                           "        ---------------------------",
+                           "        v4 enabled: 1",
+                           "        v6 enabled: 1",
+                           "        max num frags (v4/v6): 1000",
+                           "        num frag: 0",
+                           "        min v4 frag size: 400"] and
+              f"        v4 frags accepted: {st['v4']['accepted']}" in text and
+              f"        v4 frags completed: {st['v4']['completed']}" in text and
+              "        v6 frags purged: 0" == text[-1] and len(text) == 20,
+              "ipf-get-status:\n" + "\n".join(text))
+        more = env.dpctl("ipf-get-status", "-m").stdout
+        check(more.endswith("\n        Fragment Lists:\n\n"), f"ipf-get-status -m:\n{more}")
+        conns = [ln for ln in dump(env) if ln.startswith("icmp,")]
+        check(len(conns) >= 1, f"the reassembled pings were tracked: {dump(env)}")
+
+        # Reassembly off: the fragments reach the tracker as they are (+inv, counted as
+        # "fragment"); these flows forward them all the same.
+        def inv_fragments():
+            return json.loads(env.dpctl("ct-stats-show", "--json").stdout)["tracker"]["invalid"][
+                "fragment"]
+
+        before = inv_fragments()
+        out = env.dpctl("ipf-set-disabled", "v4").stdout
+        check(out == "disabling fragmentation reassembly successful\n", f"{out!r}")
+        env.ns(ns1, "ping", "-c", "1", "-W", "2", "-s", "3000", IP2)
+        st2 = ipf_status(env)
+        check(st2["v4"]["enabled"] is False and st2["v4"]["accepted"] == st["v4"]["accepted"] and
+              inv_fragments() >= before + 6, f"disabled: {st2}, +inv fragments {inv_fragments()}")
+        out = env.dpctl("ipf-set-enabled", "v4").stdout
+        check(out == "enabling fragmentation reassembly successful\n", f"{out!r}")
+        out = env.dpctl("ipf-set-max-nfrags", "500").stdout
+        check(out == "setting maximum fragments successful\n", f"{out!r}")
+        check("        max num frags (v4/v6): 500" in env.dpctl("ipf-get-status").stdout and
+              ipf_status(env)["v4"]["enabled"] is True, "max nfrags 500 and v4 enabled again")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 def test_bad_input():
     with Env("b") as env:
         env.gldp(ports=[("n1", "net_null0,no-rx=1")])
@@ -308,16 +431,51 @@ def test_bad_input():
             (["ct-del-limits"], 2, "ct-del-limits zone=N"),
             (["ct-del-limits", "zone=1,70000"], 2, "zone 70000: zone must be 0..65535"),
             (["ct-get-limits", "zones=1"], 2, "want zone=N"),
+            (["ct-set-timeout-policy"], 2, "want ct-set-timeout-policy ID [CLASS=SECONDS]"),
+            (["ct-set-timeout-policy", "x"], 2, "bad timeout policy id 'x'"),
+            (["ct-set-timeout-policy", "1024"], 2, "timeout policy 1024: id must be 0..1023"),
+            (["ct-set-timeout-policy", "3", "udp_frist=2"], 2,
+             "'udp_frist=2': want CLASS=SECONDS, CLASS one of tcp_syn_sent"),
+            (["ct-set-timeout-policy", "3", "udp_first=x"], 2, "seconds must be a number"),
+            (["ct-set-timeout-policy", "3", "udp_first=1", "udp_first=2"], 2,
+             "udp_first given twice"),
+            (["ct-set-timeout-policy", "3", "udp_first=4000001"], 1,
+             "timeout policy 3: udp_first 4000001 s is more than 4000000 s"),
+            (["ct-get-timeout-policy"], 2, "want ct-get-timeout-policy ID"),
+            (["ct-get-timeout-policy", "9"], 1, "no timeout policy 9"),
+            (["ct-get-timeout-policy", "1", "2"], 2, "too many arguments"),
+            (["ct-del-timeout-policy", "0"], 1, "the default timeout policy (0) cannot be deleted"),
+            (["ct-del-timeout-policy", "9"], 1, "no timeout policy 9"),
+            (["ct-dump-timeout-policies", "-x"], 2, "unknown argument '-x'"),
+            (["ipf-set-enabled"], 2, "want ipf-set-enabled v4|v6"),
+            (["ipf-set-disabled", "v5"], 2, "'v5': want v4 (IPv4) or v6 (IPv6)"),
+            (["ipf-set-min-frag", "v4"], 2, "want ipf-set-min-frag v4|v6 N"),
+            (["ipf-set-min-frag", "v4", "big"], 2, "minimum fragment size must be a number"),
+            (["ipf-set-min-frag", "v6", "399"], 1,
+             "requested minimum fragment size too small; see documentation (v6: 399 < 400)"),
+            (["ipf-set-max-nfrags"], 2, "want ipf-set-max-nfrags N"),
+            (["ipf-set-max-nfrags", "5001"], 1, "setting maximum fragments failed (5001 > 5000)"),
+            (["ipf-get-status", "--bogus"], 2, "unknown argument '--bogus'"),
         ]
         for args, rc, words in cases:
             r = env.dpctl(*args, check_rc=False)
             check(r.returncode == rc and words in r.stderr,
                   f"{args}: exit {r.returncode} (want {rc}), stderr '{r.stderr.strip()}' "
                   f"(want '{words}')")
-        check("flush-conntrack" in env.dpctl("--help").stdout and
-              "ct-set-limits" in env.dpctl("--help").stdout, "--help lists the ct commands")
+        helptext = env.dpctl("--help").stdout
+        for cmd in ("flush-conntrack", "ct-set-limits", "ct-set-timeout-policy",
+                    "ct-get-timeout-policy", "ct-del-timeout-policy", "ct-dump-timeout-policies",
+                    "ipf-set-enabled", "ipf-set-disabled", "ipf-set-min-frag",
+                    "ipf-set-max-nfrags", "ipf-get-status"):
+            check(cmd in helptext, f"--help lacks {cmd}")
+        # Usage errors are found before gldp is contacted.
+        r = run([binary("gl-dpctl"), "--socket", "/nonexistent.sock", "ipf-set-enabled", "v5"],
+                check_rc=False)
+        check(r.returncode == 2 and "want v4 (IPv4) or v6 (IPv6)" in r.stderr,
+              f"usage error without gldp: {r.returncode} {r.stderr}")
         check(env.gldp_proc.poll() is None, "gldp died")
 
 
 if __name__ == "__main__":
-    main([test_dump_and_flush, test_limits, test_mark_label_nat, test_ipv6, test_bad_input])
+    main([test_dump_and_flush, test_limits, test_mark_label_nat, test_ipv6, test_timeout_policy,
+          test_ipf, test_bad_input])

@@ -3,6 +3,9 @@
 
 test_ct_messages checks every connection-tracking message the same way, and the replies'
 layout byte by byte against connections made by executing ct(commit) on scapy packets.
+test_tp_ipf_messages does the same for timeout policies (a connection committed with
+ct(timeout="7") gets policy 7's timeout) and fragment reassembly (fragments executed
+through ct() are held, listed, reassembled and counted).
 
 Every malformed, truncated or oversized message gets an error reply naming what is wrong
 (or, when it cannot be framed at all, a clean close of that connection only); gldp keeps
@@ -21,7 +24,7 @@ MAGIC = 0x50444C47
 HDR = struct.Struct("<IHHIIiHH")  # magic version type length xid error flags reserved
 T_INFO, T_PORT_ADD, T_FLOW_PUT, T_FLOW_GET, T_EXEC_BATCH = 1, 2, 10, 12, 21
 EINVAL, EMSGSIZE, EPROTONOSUPPORT, EOPNOTSUPP = 22, 90, 93, 95
-KEY_SIZE = 136
+KEY_SIZE = 184
 
 
 def conn(env):
@@ -31,7 +34,7 @@ def conn(env):
     return s
 
 
-def msg(mtype, payload=b"", xid=7, version=1, length=None, flags=0, reserved=0):
+def msg(mtype, payload=b"", xid=7, version=2, length=None, flags=0, reserved=0):
     n = HDR.size + len(payload) if length is None else length
     return HDR.pack(MAGIC, version, mtype, n, xid, 0, flags, reserved) + payload
 
@@ -441,5 +444,222 @@ def test_ct_messages():
         check(env.gldp_proc.poll() is None, "gldp died")
 
 
+# ---- timeout policies and fragment reassembly ---------------------------------------------
+T_TP_SET, T_TP_GET, T_TP_DEL, T_TP_DUMP = 79, 80, 81, 82
+T_IPF_ENABLE, T_IPF_MIN_FRAG, T_IPF_MAX_NFRAGS, T_IPF_STATUS, T_IPF_DUMP = 83, 84, 85, 86, 87
+TP_NAMES = ["tcp_syn_sent", "tcp_syn_recv", "tcp_established", "tcp_fin_wait", "tcp_time_wait",
+            "tcp_close", "udp_first", "udp_single", "udp_multiple", "icmp_first", "icmp_reply"]
+TP_DEFAULTS = [30, 30, 86400, 900, 45, 30, 60, 60, 30, 60, 30]
+TP_ALL = (1 << 11) - 1
+TP_SIZE = 72
+IPF_FAMILY = struct.Struct("<B3xI6Q")  # enabled, min_frag_size, accepted .. purged
+
+
+def tp(tp_id, present=0, sec=None):
+    """A CtTimeoutPolicy: id, present mask, 16 second slots."""
+    slots = list(sec or []) + [0] * (16 - len(sec or []))
+    return struct.pack("<II16I", tp_id, present, *slots)
+
+
+def tp_classes(tp_id, **classes):
+    sec = [0] * 16
+    present = 0
+    for name, v in classes.items():
+        i = TP_NAMES.index(name)
+        present |= 1 << i
+        sec[i] = v
+    return tp(tp_id, present, sec)
+
+
+def tp_decode(b):
+    tp_id, present = struct.unpack_from("<II", b)
+    return tp_id, present, list(struct.unpack_from("<16I", b, 8))
+
+
+def ct_action_timeout(zone, port, policy):
+    """ct(commit,zone=Z,timeout="POLICY"),PORT in the netlink encoding."""
+    name = policy.encode() + b"\0"
+    inner = (struct.pack("<HH", 4, 1) + struct.pack("<HHH", 6, 2, zone) + b"\0\0" +
+             struct.pack("<HH", 4 + len(name), 9) + name + b"\0" * ((-len(name)) % 4))
+    return struct.pack("<HH", 4 + len(inner), 12) + inner + struct.pack("<HHI", 8, 1, port)
+
+
+def ipf_status(s):
+    d = ok_reply(s, msg(T_IPF_STATUS), "ipf status")
+    v4 = IPF_FAMILY.unpack_from(d, 0)
+    v6 = IPF_FAMILY.unpack_from(d, 56)
+    nfrag, nfrag_max, nlists, timeout_ms, n_inv, n_pass = struct.unpack_from("<6I", d, 112)
+    check(len(d) == 136 + 48 * (n_inv + n_pass), f"ipf status reply is {len(d)} bytes")
+    counters = {}
+    for k in range(n_inv + n_pass):
+        off = 136 + 48 * k
+        name = d[off:off + 32].split(b"\0")[0].decode()
+        counters[("inv:" if k < n_inv else "pass:") + name] = struct.unpack_from("<QQ", d, off + 32)
+    keys = ("enabled", "min_frag", "accepted", "completed", "expired", "too_small", "overlap",
+            "purged")
+    return {"v4": dict(zip(keys, v4)), "v6": dict(zip(keys, v6)), "nfrag": nfrag,
+            "nfrag_max": nfrag_max, "nlists": nlists, "timeout_ms": timeout_ms,
+            "counters": counters}
+
+
+def ipf_dump_lines(s):
+    lines, cursor = [], 0
+    while True:
+        d = ok_reply(s, msg(T_IPF_DUMP, struct.pack("<II", cursor, 0)), "ipf dump")
+        n, cursor = struct.unpack_from("<II", d)
+        off = 8
+        for _ in range(n):
+            end = d.index(b"\0", off)
+            lines.append(d[off:end].decode())
+            off += (end - off + 1 + 7) // 8 * 8
+        check(off == len(d), f"ipf dump page: {len(d) - off} bytes after {n} lines")
+        if cursor == 0:
+            return lines
+
+
+def test_tp_ipf_messages():
+    """Timeout policy and fragment reassembly messages, well formed and malformed."""
+    from scapy.all import IP, UDP, Ether, fragment  # noqa: E402 - slow import, only here
+    with Env("f") as env:
+        env.gldp(ports=[("n1", "net_null0,no-rx=1"), ("n2", "net_null1,no-rx=1")])
+        s = conn(env)
+
+        # Policy set: every field checked, nothing applied when refused.
+        expect_error(s, msg(T_TP_SET, b"\0" * 8), EINVAL, "too short")
+        expect_error(s, msg(T_TP_SET, tp(7) + b"\0" * 8), EINVAL, "unexpected bytes")
+        expect_error(s, msg(T_TP_SET, tp(7, 1 << 11)), EINVAL,
+                     "timeout policy 7: unknown classes in the present mask 0x800")
+        expect_error(s, msg(T_TP_SET, tp(1024, 1, [5])), EINVAL,
+                     "timeout policy 1024: id must be below 1024")
+        expect_error(s, msg(T_TP_SET, tp(7, 1 << 6, [0] * 6 + [2, 9])), EINVAL,
+                     "udp_single has 9 s but is not in the present mask")
+        expect_error(s, msg(T_TP_SET, tp(7, 0, [0] * 12 + [1])), EINVAL,
+                     "slot 12 has 1 s but is not in the present mask")
+        expect_error(s, msg(T_TP_SET, tp_classes(7, udp_first=4000001)), EINVAL,
+                     "udp_first 4000001 s is more than 4000000 s")
+        expect_error(s, msg(T_TP_GET, struct.pack("<II", 7, 0)), ENOENT, "no timeout policy 7")
+        ok_reply(s, msg(T_TP_SET, tp_classes(7, udp_first=2, icmp_reply=3)), "set policy 7")
+        got = ok_reply(s, msg(T_TP_GET, struct.pack("<II", 7, 0)), "get policy 7")
+        check(len(got) == TP_SIZE, f"get reply of {len(got)} bytes")
+        want = TP_DEFAULTS[:]
+        want[6], want[10] = 2, 3
+        check(tp_decode(got) == (7, TP_ALL, want + [0] * 5), f"policy 7: {tp_decode(got)}")
+        # A set replaces the policy as a whole: classes left out go back to the defaults.
+        ok_reply(s, msg(T_TP_SET, tp_classes(7, udp_first=2)), "replace policy 7")
+        want[10] = 30
+        got = ok_reply(s, msg(T_TP_GET, struct.pack("<II", 7, 0)), "get policy 7")
+        check(tp_decode(got) == (7, TP_ALL, want + [0] * 5), f"replaced policy 7: {tp_decode(got)}")
+        expect_error(s, msg(T_TP_GET, struct.pack("<II", 7, 1)), EINVAL, "padding")
+        expect_error(s, msg(T_TP_GET, struct.pack("<I", 7)), EINVAL, "too short")
+        got = ok_reply(s, msg(T_TP_GET, struct.pack("<II", 0, 0)), "get the default policy")
+        check(tp_decode(got) == (0, TP_ALL, TP_DEFAULTS + [0] * 5), f"policy 0: {tp_decode(got)}")
+
+        # A connection committed with timeout="7" gets udp_first = 2 s; without it, 60 s.
+        eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        udp = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000, dport=2000) /
+                    (b"x" * 20))
+        execute(s, udp, ct_action_timeout(5, 2, "7"))
+        udp2 = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1001, dport=2000) /
+                     (b"x" * 20))
+        execute(s, udp2, ct_action_output(5, 2))
+        timeouts = {struct.unpack_from(">H", e, 32)[0]: struct.unpack_from("<I", e, 148)[0]
+                    for e in ct_dump_all(s)}
+        check(timeouts.get(1000, 99) <= 2 and 50 <= timeouts.get(1001, 0) <= 60,
+              f"connection timeouts by source port: {timeouts}")
+
+        # Delete: the default policy stays; a missing policy is ENOENT.
+        expect_error(s, msg(T_TP_DEL, struct.pack("<II", 0, 0)), EINVAL,
+                     "the default timeout policy (0) cannot be deleted")
+        expect_error(s, msg(T_TP_DEL, struct.pack("<II", 9, 0)), ENOENT, "no timeout policy 9")
+        expect_error(s, msg(T_TP_DEL, struct.pack("<II", 7, 0) + b"\0" * 8), EINVAL,
+                     "unexpected bytes")
+        ok_reply(s, msg(T_TP_DEL, struct.pack("<II", 7, 0)), "del policy 7")
+        expect_error(s, msg(T_TP_GET, struct.pack("<II", 7, 0)), ENOENT, "no timeout policy 7")
+
+        # Dump: every policy in id order, in pages of at most 512.
+        for i in range(1, 601):
+            ok_reply(s, msg(T_TP_SET, tp_classes(i, udp_first=i)), f"set policy {i}")
+        pages, ids, cursor = 0, [], 0
+        while True:
+            d = ok_reply(s, msg(T_TP_DUMP, struct.pack("<II", cursor, 0)), "dump policies")
+            n, cursor = struct.unpack_from("<II", d)
+            check(len(d) == 8 + TP_SIZE * n, f"dump page of {n} is {len(d)} bytes")
+            for k in range(n):
+                tid, present, sec = tp_decode(d[8 + TP_SIZE * k:])
+                check(present == TP_ALL and sec[6] == (tid if tid else 60),
+                      f"dumped policy {tid}: {present:#x} {sec}")
+                ids.append(tid)
+            pages += 1
+            if cursor == 0:
+                break
+        check(ids == list(range(0, 601)) and pages == 2, f"dump: {len(ids)} ids in {pages} pages")
+        expect_error(s, msg(T_TP_DUMP, struct.pack("<II", 1024, 0)), EINVAL,
+                     "cursor 1024 is past the last policy id 1023")
+        expect_error(s, msg(T_TP_DUMP, struct.pack("<II", 0, 3)), EINVAL, "padding")
+        expect_error(s, msg(T_TP_DUMP), EINVAL, "too short")
+
+        # Fragment reassembly settings.
+        expect_error(s, msg(T_IPF_ENABLE, struct.pack("<BB6x", 5, 1)), EINVAL,
+                     "ipf set enabled: family 5 (want 4 or 6)")
+        expect_error(s, msg(T_IPF_ENABLE, struct.pack("<BB6x", 4, 2)), EINVAL,
+                     "enabled must be 0 or 1, not 2")
+        expect_error(s, msg(T_IPF_ENABLE, struct.pack("<BB5xB", 4, 1, 1)), EINVAL, "padding")
+        expect_error(s, msg(T_IPF_ENABLE, struct.pack("<BB", 4, 1)), EINVAL, "too short")
+        expect_error(s, msg(T_IPF_MIN_FRAG, struct.pack("<B3xI", 0, 1000)), EINVAL,
+                     "ipf set min frag: family 0")
+        expect_error(s, msg(T_IPF_MIN_FRAG, struct.pack("<B3xI", 4, 399)), EINVAL, "399")
+        expect_error(s, msg(T_IPF_MIN_FRAG, struct.pack("<BBxxI", 6, 1, 1000)), EINVAL, "padding")
+        expect_error(s, msg(T_IPF_MAX_NFRAGS, struct.pack("<II", 5001, 0)), EINVAL, "5001")
+        expect_error(s, msg(T_IPF_MAX_NFRAGS, struct.pack("<II", 500, 1)), EINVAL, "padding")
+        expect_error(s, msg(T_IPF_STATUS, b"\0" * 8), EINVAL, "unexpected bytes")
+        st = ipf_status(s)
+        check(st["v4"]["enabled"] == 1 and st["v6"]["enabled"] == 1 and
+              st["v4"]["min_frag"] == 1200 and st["v6"]["min_frag"] == 1280 and
+              st["nfrag_max"] == 1000 and st["nfrag"] == 0 and st["timeout_ms"] == 15000,
+              f"refused settings changed something: {st}")
+        check("inv:too_small" in st["counters"] and "pass:disabled" in st["counters"],
+              f"counter names: {list(st['counters'])}")
+        ok_reply(s, msg(T_IPF_ENABLE, struct.pack("<BB6x", 6, 0)), "disable v6")
+        ok_reply(s, msg(T_IPF_MIN_FRAG, struct.pack("<B3xI", 4, 400)), "min frag v4 400")
+        ok_reply(s, msg(T_IPF_MAX_NFRAGS, struct.pack("<II", 500, 0)), "max nfrags 500")
+        st = ipf_status(s)
+        check(st["v6"]["enabled"] == 0 and st["v4"]["enabled"] == 1 and
+              st["v4"]["min_frag"] == 400 and st["nfrag_max"] == 500, f"settings: {st}")
+        ok_reply(s, msg(T_IPF_ENABLE, struct.pack("<BB6x", 6, 1)), "enable v6")
+
+        # Fragments through ct(): the first two of three are held and listed, the third
+        # completes the datagram.
+        big = eth / IP(src="10.0.0.1", dst="10.0.0.2", id=0x4242) / UDP(sport=3000, dport=4000) / (
+            b"y" * 1500)
+        frags = [bytes(f) for f in fragment(big, fragsize=600)]
+        check(len(frags) == 3, f"{len(frags)} fragments")
+        execute(s, frags[0], ct_action_output(9, 2))
+        execute(s, frags[1], ct_action_output(9, 2))
+        st = ipf_status(s)
+        check(st["nfrag"] == 2 and st["nlists"] == 1 and st["v4"]["accepted"] == 2,
+              f"two fragments held: {st}")
+        lines = ipf_dump_lines(s)
+        check(lines == ["(src=10.0.0.1,dst=10.0.0.2,recirc_id=0,ip_id=16962,dl_type=0x800,zone=9,"
+                        "nw_proto=17,num_fragments=2,state=first frag)"], f"ipf dump: {lines}")
+        expect_error(s, msg(T_IPF_DUMP, struct.pack("<II", 5001, 0)), EINVAL, "cursor 5001")
+        expect_error(s, msg(T_IPF_DUMP, struct.pack("<II", 0, 1)), EINVAL, "padding")
+        execute(s, frags[2], ct_action_output(9, 2))
+        st = ipf_status(s)
+        check(st["nfrag"] == 0 and st["v4"]["accepted"] == 3 and st["v4"]["completed"] == 3,
+              f"datagram completed: {st}")
+        check(ipf_dump_lines(s) == [], "no lists left")
+        zone9 = [e for e in ct_dump_all(s, zone=9)]
+        check(len(zone9) == 1 and struct.unpack_from(">HH", zone9[0], 32) == (3000, 4000),
+              "the reassembled datagram was tracked")
+        # A non-last fragment below min_frag is refused and counted.
+        small = [bytes(f) for f in fragment(big, fragsize=256)]
+        execute(s, small[0], ct_action_output(9, 2))
+        st = ipf_status(s)
+        check(st["v4"]["too_small"] == 1 and st["counters"]["inv:too_small"][0] == 1 and
+              st["nfrag"] == 0, f"too small: {st}")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 if __name__ == "__main__":
-    main([test_bad_messages, test_bad_sa_messages, test_ct_messages, test_socket_permissions])
+    main([test_bad_messages, test_bad_sa_messages, test_ct_messages, test_tp_ipf_messages,
+          test_socket_permissions])

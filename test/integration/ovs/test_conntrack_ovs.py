@@ -10,6 +10,17 @@ ct_* callbacks into gldp's tracker.
                          del-limits, the TCP sequence check commands, flush-conntrack by full
                          tuple, by partial tuple and by zone answer as on OVS-DPDK; errors
                          (maxconns above the capacity, a tuple in the wrong zone) fail
+  test_ipf_commands      dpctl/ipf-set-enabled, ipf-set-disabled, ipf-set-min-frag,
+                         ipf-set-max-nfrags and ipf-get-status [-m] print what they print on
+                         OVS-DPDK and reach gldp; a refused min frag fails with gldp's reason
+                         in the log; ping -s 3000 through ct() flows (net_pcap ports) moves
+                         the v4 accepted/completed counters
+  test_zone_timeout_policy
+                         ovs-vsctl add-zone-tp gl zone=5 udp_first=2 ...: ofproto sets the
+                         policy in gldp (gl-dpctl ct-dump-timeout-policies) and commits zone 5
+                         with ct(...,timeout=ID); a UDP connection then has a timeout <= 2 s
+                         and is gone a few seconds later; del-zone-tp removes the policy from
+                         gldp; ofproto reports ct_zero_snat (ct_get_features)
 """
 
 import os
@@ -144,5 +155,137 @@ def test_dpctl_conntrack():
               "gldp and ovs-vswitchd-gl still run")
 
 
+def dpctl(env, *args, check_rc=True):
+    return env.appctl(f"dpctl/{args[0]}", *args[1:], check_rc=check_rc)
+
+
+def ipf_status_text(v4=1, v6=1, nfrag_max=1000, nfrag=0, min_v4=1200, min_v6=1280, acc4=0,
+                    comp4=0):
+    rows = [("v4 enabled", v4), ("v6 enabled", v6), ("max num frags (v4/v6)", nfrag_max),
+            ("num frag", nfrag), ("min v4 frag size", min_v4), ("v4 frags accepted", acc4),
+            ("v4 frags completed", comp4), ("v4 frags expired", 0), ("v4 frags too small", 0),
+            ("v4 frags overlapped", 0), ("v4 frags purged", 0), ("min v6 frag size", min_v6),
+            ("v6 frags accepted", 0), ("v6 frags completed", 0), ("v6 frags expired", 0),
+            ("v6 frags too small", 0), ("v6 frags overlapped", 0), ("v6 frags purged", 0)]
+    return ("        Fragmentation Module Status\n        ---------------------------\n" +
+            "".join(f"        {k}: {v}\n" for k, v in rows))
+
+
+def test_ipf_commands():
+    with OvsEnv("oi") as env:
+        env.start_all()
+        br = env.bridge()
+        check(dpctl(env, "ipf-get-status").stdout == ipf_status_text(),
+              f"defaults:\n{dpctl(env, 'ipf-get-status').stdout}")
+        for args, want in ((["ipf-set-enabled", "v4"],
+                            "enabling fragmentation reassembly successful"),
+                           (["ipf-set-disabled", "v6"],
+                            "disabling fragmentation reassembly successful"),
+                           (["ipf-set-min-frag", "v4", "1000"],
+                            "setting minimum fragment size successful"),
+                           (["ipf-set-max-nfrags", "500"], "setting maximum fragments successful")):
+            out = dpctl(env, *args).stdout
+            check(out.strip() == want, f"{args}: {out!r}")
+        st = dpctl(env, "ipf-get-status").stdout
+        check(st == ipf_status_text(v6=0, nfrag_max=500, min_v4=1000), f"ipf-get-status:\n{st}")
+        more = dpctl(env, "ipf-get-status", "-m").stdout
+        check(more == st + "\n        Fragment Lists:\n\n", f"ipf-get-status -m:\n{more!r}")
+        gl = env.dpctl("ipf-get-status").stdout
+        check(gl == st, f"gl-dpctl ipf-get-status differs:\n{gl}")
+        r = dpctl(env, "ipf-set-min-frag", "v4", "100", check_rc=False)
+        check(r.returncode != 0 and "requested minimum fragment size too small; see documentation "
+              "(Invalid argument)" in r.stderr, f"min frag 100: {r.returncode} {r.stderr}")
+        check("v4: 100 < 400" in env.vlog(), "gldp's reason is in the log")
+        r = dpctl(env, "ipf-set-max-nfrags", "6000", check_rc=False)
+        check(r.returncode != 0 and "setting maximum fragments failed" in r.stderr,
+              f"max nfrags 6000: {r.stderr}")
+        dpctl(env, "ipf-set-enabled", "v6")
+        dpctl(env, "ipf-set-min-frag", "v4", "400")
+
+        # Fragments through OVS's ct(): net_pcap ports (net_af_packet ones see IPv4 datagrams
+        # reassembled by the kernel).
+        ns1, o1, _ = env.host(1, IP1)
+        ns2, o2, _ = env.host(2, IP2)
+        for i, o in ((1, o1), (2, o2)):
+            env.add_port(br, o, "type=dpdk",
+                         f"options:dpdk-devargs=net_pcap_i{i},rx_iface_in={o},tx_iface={o}")
+        env.wait_ports(br, [o1, o2])
+        p1, p2 = env.ofport(o1), env.ofport(o2)
+        env.ofctl("del-flows", br)
+        env.ofctl("add-flow", br, "priority=0,actions=NORMAL")
+        env.ofctl("add-flow", br, f"priority=10,ip,in_port={p1},actions=ct(commit,zone=9),"
+                  f"output:{p2}")
+        env.ofctl("add-flow", br, f"priority=10,ip,in_port={p2},actions=ct(zone=9),output:{p1}")
+        env.ping(ns1, IP2, count=1)
+        env.ns(ns1, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", IP2)
+        st = dpctl(env, "ipf-get-status").stdout
+        acc = re.search(r"v4 frags accepted: (\d+)", st)
+        comp = re.search(r"v4 frags completed: (\d+)", st)
+        check(acc and comp and int(acc.group(1)) >= 18 and acc.group(1) == comp.group(1) and
+              "num frag: 0" in st and "min v4 frag size: 400" in st, f"after the pings:\n{st}")
+        check(env.gldp_proc.poll() is None and env.vswitchd_proc.poll() is None,
+              "gldp and ovs-vswitchd-gl still run")
+
+
+def test_zone_timeout_policy():
+    with OvsEnv("ot") as env:
+        env.start_all()
+        br = env.bridge()
+        ns1, o1, _ = env.host(1, IP1)
+        ns2, o2, _ = env.host(2, IP2)
+        env.add_port(br, o1, "type=dpdk", f"options:dpdk-devargs=net_af_packet_t1,iface={o1}")
+        env.add_port(br, o2, "type=dpdk", f"options:dpdk-devargs=net_af_packet_t2,iface={o2}")
+        env.wait_ports(br, [o1, o2])
+        p1, p2 = env.ofport(o1), env.ofport(o2)
+        env.ofctl("del-flows", br)
+        env.ofctl("add-flow", br, "priority=0,actions=NORMAL")
+        env.ofctl("add-flow", br, f"priority=10,ip,in_port={p1},actions=ct(commit,zone=5),"
+                  f"output:{p2}")
+        env.ofctl("add-flow", br, f"priority=10,ip,in_port={p2},actions=ct(zone=5),output:{p1}")
+        check("Datapath supports ct_zero_snat" in env.vlog(), "ct_get_features: all-zero SNAT")
+
+        # As OVS's tests (VSCTL_ADD_DATAPATH_TABLE): a Datapath record for type gl.
+        env.vsctl("--", "--id=@m", "create", "Datapath", "datapath_version=0", "--", "set",
+                  "Open_vSwitch", ".", "datapaths:gl=@m")
+        env.vsctl("add-zone-tp", "gl", "zone=5", "udp_first=2", "udp_single=2", "icmp_first=2",
+                  "icmp_reply=2")
+        check("ct_zero_snat=\"true\"" in env.vsctl("list", "Datapath").stdout,
+              "Datapath capabilities: ct_zero_snat")
+
+        def policies():
+            return [ln for ln in env.dpctl("ct-dump-timeout-policies").stdout.splitlines()
+                    if not ln.startswith("id=0 ")]
+
+        pols = wait_for(policies)
+        check(len(pols) == 1 and " udp_first=2 udp_single=2 " in pols[0] and
+              " icmp_first=2 icmp_reply=2" in pols[0] and " udp_multiple=30 " in pols[0],
+              f"gldp's policies: {pols}\n{env.vlog()}")
+        tp_id = pols[0].split()[0].split("=")[1]
+
+        udp_send(env, ns1, 4100, 5000, count=1)
+        lines = wait_for(lambda: [ln for ln in dpctl(env, "dump-conntrack", "-s").stdout
+                                  .splitlines() if "sport=4100" in ln])
+        m = re.search(r",timeout=(\d+)", lines[0]) if lines else None
+        check(m and int(m.group(1)) <= 2, f"timeout under the zone's policy: {lines}")
+        flows = dpctl(env, "dump-flows").stdout
+        check(f"ct(commit,zone=5,timeout={tp_id})" in flows, f"datapath flows:\n{flows}")
+        time.sleep(2.5)
+        check(wait_for(lambda: "sport=4100" not in dpctl(env, "dump-conntrack").stdout,
+                       timeout=3), "the connection outlived its 2 s")
+
+        # Removing the zone's policy: ofproto deletes it from gldp (its cleanup runs every
+        # 20 s) and commits without it.
+        env.vsctl("del-zone-tp", "gl", "zone=5")
+        check(wait_for(lambda: not policies(), timeout=30), f"policy left in gldp: {policies()}")
+        env.appctl("revalidator/purge")
+        udp_send(env, ns1, 4101, 5000, count=1)
+        lines = wait_for(lambda: [ln for ln in dpctl(env, "dump-conntrack", "-s").stdout
+                                  .splitlines() if "sport=4101" in ln])
+        m = re.search(r",timeout=(\d+)", lines[0]) if lines else None
+        check(m and 50 <= int(m.group(1)) <= 60, f"default timeout after del-zone-tp: {lines}")
+        check(env.gldp_proc.poll() is None and env.vswitchd_proc.poll() is None,
+              "gldp and ovs-vswitchd-gl still run")
+
+
 if __name__ == "__main__":
-    main([test_dpctl_conntrack])
+    main([test_dpctl_conntrack, test_ipf_commands, test_zone_timeout_policy])

@@ -24,6 +24,8 @@ const MacAddr kB = mac("02:00:00:00:00:02");  // the builder's default destinati
 constexpr uint16_t N = kNoOffset;
 constexpr uint8_t kMetaByte = 0xa5;  // metadata words are pre-filled with this
 constexpr size_t kMetaBytes = offsetof(FlowKey, eth_dst);
+// The key's second metadata part (ct_orig_tuple, words 17..22): also never written.
+constexpr size_t kTailMeta = offsetof(FlowKey, ct_nw_src);
 
 // ---- expected keys ---------------------------------------------------------------------
 
@@ -163,6 +165,7 @@ std::string key_str(const FlowKey& k) {
     s += ' ';
   };
   f("meta", &k, kMetaBytes);
+  f("meta2", &k.ct_nw_src, sizeof k - kTailMeta);
   f("dst", k.eth_dst, 6);
   f("src", k.eth_src, 6);
   f("type", &k.eth_type, 2);
@@ -232,6 +235,7 @@ void run_table(const std::vector<Case>& cases) {
     const Parsed p = parse_exact(c.pkt.data(), c.pkt.size());
     FlowKey want = c.key.k;
     std::memset(&want, kMetaByte, kMetaBytes);  // metadata must be left alone
+    std::memset(&want.ct_nw_src, kMetaByte, sizeof want - kTailMeta);
     CHECK(result_str(p.result) == result_str(c.result));
     CHECK(key_str(p.key) == key_str(want));
     CHECK(p.key == want);
@@ -250,13 +254,14 @@ std::string check_invariants(const uint8_t* d, size_t n, const Parsed& p) {
   const PacketLayout& l = p.layout;
   const auto* kb = reinterpret_cast<const uint8_t*>(&k);
   for (size_t i = 0; i < kMetaBytes; ++i) GL_EXPECT(kb[i] == kMetaByte);
+  for (size_t i = kTailMeta; i < sizeof k; ++i) GL_EXPECT(kb[i] == kMetaByte);
   GL_EXPECT(static_cast<size_t>(p.result) < kParseResultCount);
   GL_EXPECT(k.pad2 == 0 && k.pad3 == 0);
   if (parse_is_drop(p.result)) {
     GL_EXPECT(layout_str(l) == layout_str(kDropLayout));
     GL_EXPECT(n < 18);
     const size_t eth = p.result == ParseResult::kVlanTruncated ? 12 : 0;
-    for (size_t i = kMetaBytes; i < sizeof k; ++i) {
+    for (size_t i = kMetaBytes; i < kTailMeta; ++i) {
       const size_t f = i - kMetaBytes;  // eth_dst at 0..5, eth_src at 8..13
       if (eth != 0 && (f < 6 || (f >= 8 && f < 14))) continue;
       GL_EXPECT(kb[i] == 0);
@@ -858,6 +863,7 @@ TEST_CASE("the parser never writes the metadata words", "[packet_parser]") {
   REQUIRE(parse_packet(pkt.data(), static_cast<uint32_t>(pkt.size()), k, l) == ParseResult::kOk);
   const auto* b = reinterpret_cast<const uint8_t*>(&k);
   for (size_t i = 0; i < kMetaBytes; ++i) REQUIRE(b[i] == 0x77);
+  for (size_t i = kTailMeta; i < sizeof k; ++i) REQUIRE(b[i] == 0x77);
   CHECK(k.pad2 == 0);
   CHECK(k.arp_op == 0);
   REQUIRE(parse_packet(nullptr, 0, k, l) == ParseResult::kRunt);
