@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <expected>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -93,6 +95,27 @@ Connection tracking (the tracker of OVS's ct() action; zones 0..65535):
   ct-del-limits zone=N[,N...]      zones fall back to the default limit
   ct-enable-tcp-seq-chk | ct-disable-tcp-seq-chk | ct-get-tcp-seq-chk
                                    TCP sequence-number checking (on by default)
+  ct-set-timeout-policy ID [CLASS=SECONDS]...
+                                   create or replace timeout policy ID (1..1023; 0 changes
+                                   the defaults): the classes given, the defaults for the
+                                   rest; CLASS is tcp_syn_sent, tcp_syn_recv,
+                                   tcp_established, tcp_fin_wait, tcp_time_wait, tcp_close,
+                                   udp_first, udp_single, udp_multiple, icmp_first,
+                                   icmp_reply. ct(commit,timeout=ID) applies it
+  ct-get-timeout-policy ID [--json]
+                                   a policy's timeouts, every class
+  ct-del-timeout-policy ID         remove it (its connections fall back to the defaults)
+  ct-dump-timeout-policies [--json]
+                                   every policy, the default (id 0) first
+
+IP fragment reassembly (before ct(); OVS's dpctl/ipf-* with OVS's output):
+  ipf-set-enabled v4|v6 | ipf-set-disabled v4|v6
+                                   reassemble that family's fragments (on by default)
+  ipf-set-min-frag v4|v6 N         smallest non-last fragment accepted, bytes (>= 400;
+                                   defaults 1200 / 1280)
+  ipf-set-max-nfrags N             fragments held at once (0..5000, default 1000)
+  ipf-get-status [-m] [--json]     settings and counters (-m: the datagrams being
+                                   reassembled; --json: also refusals by reason)
 
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)
@@ -1166,6 +1189,249 @@ int cmd_ct(Client& c, const std::string& cmd, const std::vector<std::string>& ar
   return usage_error("unknown command '" + cmd + "'");
 }
 
+// ---- timeout policies and fragment reassembly ----------------------------------------------
+// These commands check their whole command line before gldp is contacted: parse_tp_ipf()
+// returns what to run once connected, or the usage error.
+using Op = std::function<int(Client&)>;
+
+bool is_tp_ipf_command(const std::string& cmd) {
+  for (const char* k : {"ct-set-timeout-policy", "ct-get-timeout-policy", "ct-del-timeout-policy",
+                        "ct-dump-timeout-policies", "ipf-set-enabled", "ipf-set-disabled",
+                        "ipf-set-min-frag", "ipf-set-max-nfrags", "ipf-get-status"})
+    if (cmd == k) return true;
+  return false;
+}
+
+std::string tp_class_list() {
+  std::string s;
+  for (auto n : gl::api::kCtTpNames) s += std::string(s.empty() ? "" : ", ") + std::string(n);
+  return s;
+}
+
+// "ID" → a policy id (0..1023); an error message otherwise.
+std::string parse_tp_id(const std::string& arg, uint32_t& id) {
+  uint64_t v = 0;
+  if (!parse_u64(arg, UINT32_MAX, v)) return "bad timeout policy id '" + arg + "' (want a number)";
+  if (v >= gl::api::kCtMaxTimeoutPolicies)
+    return "timeout policy " + std::to_string(v) + ": id must be 0.." +
+           std::to_string(gl::api::kCtMaxTimeoutPolicies - 1);
+  id = static_cast<uint32_t>(v);
+  return "";
+}
+
+// "id=7 tcp_syn_sent=30 ... icmp_reply=30": every class's seconds.
+std::string tp_line(const gl::api::CtTimeoutPolicy& tp) {
+  std::string s = "id=" + std::to_string(tp.id);
+  for (uint32_t i = 0; i < gl::api::kCtTpCount; ++i)
+    if ((tp.present >> i) & 1)
+      s += " " + std::string(gl::api::kCtTpNames[i]) + "=" + std::to_string(tp.sec[i]);
+  return s;
+}
+
+json tp_json(const gl::api::CtTimeoutPolicy& tp) {
+  json t = json::object();
+  for (uint32_t i = 0; i < gl::api::kCtTpCount; ++i)
+    if ((tp.present >> i) & 1) t[std::string(gl::api::kCtTpNames[i])] = tp.sec[i];
+  return json{{"id", tp.id}, {"default", tp.id == 0}, {"timeouts", t}};
+}
+
+// "v4" / "v6" → v6; an error message otherwise.
+std::string parse_family(const std::string& arg, bool& v6) {
+  if (arg == "v4" || arg == "v6") {
+    v6 = arg == "v6";
+    return "";
+  }
+  return "'" + arg + "': want v4 (IPv4) or v6 (IPv6)";
+}
+
+json ipf_family_json(const gl::api::IpfFamilyStatusWire& f, const gl::api::IpfStatus& st, bool v6) {
+  json inv = json::object(), passed = json::object();
+  for (const auto& c : st.invalid) inv[c.name] = v6 ? c.v6 : c.v4;
+  for (const auto& c : st.passed) passed[c.name] = v6 ? c.v6 : c.v4;
+  return json{{"enabled", f.enabled != 0}, {"min_frag_size", f.min_frag_size},
+              {"accepted", f.accepted},    {"completed", f.completed_sent},
+              {"expired", f.expired_sent}, {"too_small", f.too_small},
+              {"overlapped", f.overlap},   {"purged", f.purged},
+              {"invalid_by_reason", inv},  {"passed_by_reason", passed}};
+}
+
+int cmd_ipf_get_status(Client& c, bool more, bool as_json) {
+  auto st = c.ipf_get_status();
+  if (!st) return fail("ipf-get-status", st.error());
+  std::vector<std::string> lists;
+  if (more) {
+    auto d = c.ipf_dump();
+    if (!d) return fail("ipf-get-status", d.error());
+    lists = std::move(*d);
+  }
+  const gl::api::IpfStatusReply& t = st->totals;
+  if (as_json) {
+    json j{{"v4", ipf_family_json(t.v4, *st, false)},
+           {"v6", ipf_family_json(t.v6, *st, true)},
+           {"nfrag", t.nfrag},
+           {"max_nfrags", t.nfrag_max},
+           {"nlists", t.nlists},
+           {"timeout_ms", t.timeout_ms}};
+    if (more) j["lists"] = lists;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  // OVS's dpctl/ipf-get-status text, line for line.
+  std::printf("        Fragmentation Module Status\n");
+  std::printf("        ---------------------------\n");
+  std::printf("        v4 enabled: %u\n", unsigned{t.v4.enabled});
+  std::printf("        v6 enabled: %u\n", unsigned{t.v6.enabled});
+  std::printf("        max num frags (v4/v6): %u\n", t.nfrag_max);
+  std::printf("        num frag: %u\n", t.nfrag);
+  for (const auto* f : {&t.v4, &t.v6}) {
+    const char* v = f == &t.v4 ? "v4" : "v6";
+    std::printf("        min %s frag size: %u\n", v, f->min_frag_size);
+    std::printf("        %s frags accepted: %" PRIu64 "\n", v, f->accepted);
+    std::printf("        %s frags completed: %" PRIu64 "\n", v, f->completed_sent);
+    std::printf("        %s frags expired: %" PRIu64 "\n", v, f->expired_sent);
+    std::printf("        %s frags too small: %" PRIu64 "\n", v, f->too_small);
+    std::printf("        %s frags overlapped: %" PRIu64 "\n", v, f->overlap);
+    std::printf("        %s frags purged: %" PRIu64 "\n", v, f->purged);
+  }
+  if (more) {
+    std::printf("\n        Fragment Lists:\n\n");
+    for (const auto& l : lists) std::printf("%s\n", l.c_str());
+  }
+  return 0;
+}
+
+std::expected<Op, std::string> parse_tp_ipf(const std::string& cmd,
+                                            const std::vector<std::string>& args) {
+  const size_t n = args.size() - 1;
+  auto usage = [&](const std::string& text) { return std::unexpected(cmd + ": " + text); };
+  if (cmd == "ct-set-timeout-policy") {
+    if (n < 1) return usage("want ct-set-timeout-policy ID [CLASS=SECONDS]...");
+    gl::api::CtTimeoutPolicy tp{};
+    if (std::string e = parse_tp_id(args[1], tp.id); !e.empty()) return usage(e);
+    for (size_t i = 2; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      const size_t eq = a.find('=');
+      const std::string k = a.substr(0, eq);
+      uint32_t cls = gl::api::kCtTpCount;
+      for (uint32_t j = 0; j < gl::api::kCtTpCount; ++j)
+        if (k == gl::api::kCtTpNames[j]) cls = j;
+      if (eq == std::string::npos || cls == gl::api::kCtTpCount)
+        return usage("'" + a + "': want CLASS=SECONDS, CLASS one of " + tp_class_list());
+      if ((tp.present >> cls) & 1) return usage(k + " given twice");
+      uint64_t v = 0;
+      if (!parse_u64(a.substr(eq + 1), UINT32_MAX, v))
+        return usage("'" + a + "': seconds must be a number");
+      tp.present |= 1u << cls;
+      tp.sec[cls] = static_cast<uint32_t>(v);
+    }
+    return Op([tp, cmd](Client& c) {
+      auto r = c.ct_set_timeout_policy(tp);
+      return r ? 0 : fail(cmd, r.error());
+    });
+  }
+  if (cmd == "ct-get-timeout-policy" || cmd == "ct-del-timeout-policy") {
+    const bool del = cmd == "ct-del-timeout-policy";
+    bool js = false;
+    std::optional<uint32_t> id;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (!del && args[i] == "--json") {
+        js = true;
+        continue;
+      }
+      if (id) return usage("too many arguments");
+      uint32_t v = 0;
+      if (std::string e = parse_tp_id(args[i], v); !e.empty()) return usage(e);
+      id = v;
+    }
+    if (!id) return usage(del ? "want ct-del-timeout-policy ID" : "want ct-get-timeout-policy ID");
+    if (del)
+      return Op([id = *id, cmd](Client& c) {
+        auto r = c.ct_del_timeout_policy(id);
+        return r ? 0 : fail(cmd, r.error());
+      });
+    return Op([id = *id, js, cmd](Client& c) {
+      auto r = c.ct_get_timeout_policy(id);
+      if (!r) return fail(cmd, r.error());
+      if (js)
+        std::printf("%s\n", tp_json(*r).dump(2).c_str());
+      else
+        std::printf("%s\n", tp_line(*r).c_str());
+      return 0;
+    });
+  }
+  if (cmd == "ct-dump-timeout-policies") {
+    bool js = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] != "--json") return usage("unknown argument '" + args[i] + "'");
+      js = true;
+    }
+    return Op([js, cmd](Client& c) {
+      auto r = c.ct_dump_timeout_policies();
+      if (!r) return fail(cmd, r.error());
+      json all = json::array();
+      for (const auto& tp : *r) {
+        if (js)
+          all.push_back(tp_json(tp));
+        else
+          std::printf("%s\n", tp_line(tp).c_str());
+      }
+      if (js) std::printf("%s\n", all.dump(2).c_str());
+      return 0;
+    });
+  }
+  if (cmd == "ipf-set-enabled" || cmd == "ipf-set-disabled") {
+    const bool on = cmd == "ipf-set-enabled";
+    bool v6 = false;
+    if (n != 1) return usage("want " + cmd + " v4|v6");
+    if (std::string e = parse_family(args[1], v6); !e.empty()) return usage(e);
+    return Op([v6, on, cmd](Client& c) {
+      auto r = c.ipf_set_enabled(v6, on);
+      if (!r) return fail(cmd, r.error());
+      std::printf("%s fragmentation reassembly successful\n", on ? "enabling" : "disabling");
+      return 0;
+    });
+  }
+  if (cmd == "ipf-set-min-frag") {
+    bool v6 = false;
+    uint64_t v = 0;
+    if (n != 2) return usage("want ipf-set-min-frag v4|v6 N");
+    if (std::string e = parse_family(args[1], v6); !e.empty()) return usage(e);
+    if (!parse_u64(args[2], UINT32_MAX, v))
+      return usage("'" + args[2] + "': the minimum fragment size must be a number (bytes)");
+    return Op([v6, v, cmd](Client& c) {
+      auto r = c.ipf_set_min_frag(v6, static_cast<uint32_t>(v));
+      if (!r) return fail(cmd, r.error());
+      std::printf("setting minimum fragment size successful\n");
+      return 0;
+    });
+  }
+  if (cmd == "ipf-set-max-nfrags") {
+    uint64_t v = 0;
+    if (n != 1) return usage("want ipf-set-max-nfrags N");
+    if (!parse_u64(args[1], UINT32_MAX, v))
+      return usage("'" + args[1] + "': the maximum number of fragments must be a number");
+    return Op([v, cmd](Client& c) {
+      auto r = c.ipf_set_max_nfrags(static_cast<uint32_t>(v));
+      if (!r) return fail(cmd, r.error());
+      std::printf("setting maximum fragments successful\n");
+      return 0;
+    });
+  }
+  if (cmd == "ipf-get-status") {
+    bool more = false, js = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "-m" || args[i] == "--more")
+        more = true;
+      else if (args[i] == "--json")
+        js = true;
+      else
+        return usage("unknown argument '" + args[i] + "'");
+    }
+    return Op([more, js](Client& c) { return cmd_ipf_get_status(c, more, js); });
+  }
+  return std::unexpected("unknown command '" + cmd + "'");
+}
+
 bool parse_opt_num(const std::string& arg, const char* key, unsigned long max, unsigned long& v) {
   std::string k = std::string(key) + "=";
   if (arg.rfind(k, 0) != 0) return false;
@@ -1230,13 +1496,20 @@ int main(int argc, char** argv) {
                                     "ct-enable-tcp-seq-chk",
                                     "ct-disable-tcp-seq-chk",
                                     "ct-get-tcp-seq-chk"};
-  bool known = false;
+  bool known = is_tp_ipf_command(cmd);
   for (const char* k : kCommands) known |= cmd == k;
   if (!known) return usage_error("unknown command '" + cmd + "'");
+  std::optional<Op> op;
+  if (is_tp_ipf_command(cmd)) {
+    auto parsed = parse_tp_ipf(cmd, args);
+    if (!parsed) return usage_error(parsed.error());
+    op = std::move(*parsed);
+  }
 
   auto conn = Client::connect(sock);
   if (!conn) return fail("cannot reach gldp", conn.error());
   Client& c = *conn;
+  if (op) return (*op)(c);
 
   if (cmd == "show") {
     bool js = false;

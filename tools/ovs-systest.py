@@ -14,7 +14,7 @@ with datapath_type=netdev switched to gl.
 
 Which tests: by default the conformance target, i.e. the tests stock OVS passes on this
 machine (ovs-systest-baseline.md; BASELINE below), minus those that need what gldp does
-not offer through OVS (SKIP below: conntrack helpers, tunnels, MPLS, NSH, QoS, ...), which are
+not offer through OVS (SKIP below: FTP/TFTP, tunnels, MPLS, NSH, QoS, ...), which are
 reported as skipped with the reason. --all runs every test of the suite (minus SKIP),
 --no-skip also the SKIP ones, --tests runs exactly the numbers given. Tests run one at a time (each
 starts its own gldp with a PMD on core 1).
@@ -164,8 +164,8 @@ BASELINE = """
 # reported as skipped (--no-skip runs them anyway). Details: dataplane/ovs/README.md.
 SKIP = [
     (r"FTP|TFTP",
-     "conntrack helpers: gldp's tracker has no FTP/TFTP ALGs yet (ct(helper=...) is "
-     "refused)"),
+     "FTP/TFTP: OVS's tests need pyftpdlib/tftpy servers, which this machine does not "
+     "have (stock OVS skips them here too); gldp's helpers are unit-tested"),
     (r"vxlan|VXLAN|gre |GRE|geneve|erspan|^layer3 - ping|^ptap - ",
      "tunnel: dpif-gl refuses tunnel ports; gldp has no tunnel push/pop"),
     # (44-48 run: OVS skips the dp-support ones itself, the encap slow-path ones pass.)
@@ -409,7 +409,7 @@ def main():
     sel.add_argument("--all", action="store_true",
                      help="every test of the suite, not only the baseline's")
     ap.add_argument("--no-skip", action="store_true",
-                    help="also run the tests SKIP excludes (conntrack helpers, tunnels, ...)")
+                    help="also run the tests SKIP excludes (FTP/TFTP, tunnels, ...)")
     ap.add_argument("--list", action="store_true", help="print the selection and exit")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show autotest's output as it runs")

@@ -29,6 +29,10 @@ IPv4 from h1 committed in zone 5 (`ct(commit,zone=5),2`), replies tracked in zon
                         fragments accepted and completed; with ipf-set-disabled v4 they reach
                         the tracker as they are (+inv "fragment"); ipf-set-max-nfrags shows in
                         the status
+  test_two_pmds         two PMD threads, one polling each port: every connection's first
+                        packet is committed by one PMD and its replies tracked by the other;
+                        20 TCP connections and 20 UDP flows all end ESTABLISHED / replied
+                        (SEEN_REPLY), each once in the table, and both PMDs carried traffic
   test_bad_input        malformed zones, limits, tuples, policies and numbers: usage errors
                         (exit 2, before gldp is asked) naming the problem; refusals by gldp
                         (exit 1) with its message
@@ -403,6 +407,57 @@ def test_ipf():
         check(env.gldp_proc.poll() is None, "gldp died")
 
 
+def test_two_pmds():
+    with Env("kp") as env:
+        ns1, o1, _ = env.host(1, IP1, mac=MAC1)
+        ns2, o2, _ = env.host(2, IP2, mac=MAC2)
+        # Two PMDs on one CPU (this machine has two cores); each polls one port's queue.
+        env.gldp(ports=[("p1", f"net_af_packet0,iface={o1}"),
+                        ("p2", f"net_af_packet1,iface={o2}")],
+                 pmd_cores="1,2", extra=["--", "--lcores", "0@0,1@1,2@1"])
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0806)", "2")
+        env.dpctl("add-flow", "in_port(2),eth_type(0x0806)", "1")
+        env.dpctl("add-flow", "in_port(1),eth_type(0x0800)", "ct(commit,zone=5),2")
+        env.dpctl("add-flow", "recirc_id(0),in_port(2),eth_type(0x0800)", "ct(zone=5),recirc(1)")
+        # Replies pass only as replies of a connection the other PMD committed.
+        env.dpctl("add-flow", "recirc_id(1),in_port(2),ct_state(+est+rpl+trk),eth_type(0x0800)",
+                  "1")
+        pmds = env.show()["pmds"]
+        check(len(pmds) == 2 and all(p["rx_queues"] == 1 for p in pmds),
+              f"one rx queue per PMD: {pmds}")
+        env.ping(ns1, IP2, count=2)
+        finishers = [tcp_pair(env, ns1, ns2, 35000 + i, 9000 + i) for i in range(20)]
+        code = ("import socket\n"
+                f"r=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); r.bind(('{IP2}',7000))\n"
+                "r.settimeout(5)\n"
+                "for i in range(20):\n"
+                "    d,a=r.recvfrom(100); r.sendto(d,a)\n")
+        echo = subprocess.Popen(["ip", "netns", "exec", ns2, "/usr/bin/python3", "-c", code])
+        time.sleep(0.5)
+        client = ("import socket\n"
+                  "n=0\n"
+                  "for i in range(20):\n"
+                  "    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)\n"
+                  f"    s.bind(('{IP1}',6000+i)); s.sendto(b'q',('{IP2}',7000))\n"
+                  "    n+=len(s.recv(10))\n"
+                  "print(n)\n")
+        got = env.ns(ns1, "/usr/bin/python3", "-c", client).stdout.strip()
+        echo.wait(timeout=10)
+        check(got == "20", f"UDP replies through the other PMD: {got} of 20")
+        lines = dump(env, "-m")
+        tcp = [ln for ln in lines if ln.startswith("tcp,") and "dport=9" in ln]
+        udp = [ln for ln in lines if ln.startswith("udp,") and "dport=7000" in ln]
+        check(len(tcp) == 20 and all("state_orig=ESTABLISHED,state_reply=ESTABLISHED" in ln
+                                     for ln in tcp), f"20 TCP connections established: {tcp}")
+        check(len(udp) == 20 and all("SEEN_REPLY" in ln for ln in udp),
+              f"20 UDP flows replied: {udp}")
+        for f in finishers:
+            f()
+        pmds = env.show()["pmds"]
+        check(all(p["packets"] >= 40 for p in pmds), f"both PMDs carried traffic: {pmds}")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 def test_bad_input():
     with Env("b") as env:
         env.gldp(ports=[("n1", "net_null0,no-rx=1")])
@@ -478,4 +533,4 @@ def test_bad_input():
 
 if __name__ == "__main__":
     main([test_dump_and_flush, test_limits, test_mark_label_nat, test_ipv6, test_timeout_policy,
-          test_ipf, test_bad_input])
+          test_ipf, test_two_pmds, test_bad_input])
