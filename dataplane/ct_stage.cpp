@@ -141,6 +141,7 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow:
       md_to_ct(md[i], cmd[m]);
       cp[m] = ct::Packet{rte_pktmbuf_mtod(p, uint8_t*), rte_pktmbuf_data_len(p), &keys[i], &lay[i],
                          &cmd[m]};
+      cp[m].room = rte_pktmbuf_tailroom(p);  // the FTP helper's NAT may lengthen a payload
       // Checksums the NIC verified need no second look (OVS does the same).
       const uint64_t ol = p->ol_flags;
       cp[m].csum_good = static_cast<uint8_t>(
@@ -155,6 +156,13 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow:
     for (uint16_t j = 0; j < m; ++j) {
       ct_to_md(cmd[j], md[at[j]]);
       if (rewritten != nullptr) rewritten[at[j]] = cp[j].rewritten;
+      rte_mbuf* p = pkts[at[j]];
+      if (cp[j].len != rte_pktmbuf_data_len(p)) [[unlikely]] {  // an ALG rewrote a payload
+        if (cp[j].len > rte_pktmbuf_data_len(p))
+          rte_pktmbuf_append(p, static_cast<uint16_t>(cp[j].len - rte_pktmbuf_data_len(p)));
+        else
+          rte_pktmbuf_trim(p, static_cast<uint16_t>(rte_pktmbuf_data_len(p) - cp[j].len));
+      }
     }
   }
 }

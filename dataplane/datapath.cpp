@@ -58,8 +58,6 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     if (v.type != OVS_ACTION_ATTR_CT) continue;
     auto c = odp::decode_ct(v.payload);
     if (!c) return std::unexpected(c.error());
-    if (c->helper != odp::kCtHelperNone)
-      return std::unexpected("ct: helpers (ALGs) are not supported by gldp yet");
     if (out.n == kMaxCtPerActions)
       return std::unexpected("ct: more than " + std::to_string(kMaxCtPerActions) +
                              " ct actions in one action list");
@@ -68,6 +66,9 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     a.zone = c->zone;
     a.commit = c->commit || c->force_commit;
     a.force = c->force_commit;
+    a.helper = c->helper == odp::kCtHelperFtp    ? ct::kHelperFtp
+               : c->helper == odp::kCtHelperTftp ? ct::kHelperTftp
+                                                 : ct::kHelperNone;
     a.set_mark = c->has_mark && c->mark_mask != 0;
     a.mark = c->mark;
     a.mark_mask = c->mark_mask;

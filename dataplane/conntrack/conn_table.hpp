@@ -59,6 +59,7 @@ inline constexpr uint8_t kConnAlgFtp = 0x04;     // FTP control connection (help
 inline constexpr uint8_t kConnAlgTftp = 0x08;    // TFTP (helper=tftp)
 inline constexpr uint8_t kConnRelated = 0x10;    // an expected (ALG) connection: +rel
 inline constexpr uint8_t kConnReplySeen = 0x20;  // a reply passed (TCP/other/ICMP)
+inline constexpr uint8_t kConnSkewReply = 0x40;  // FTP NAT: seq_adj applies to replies
 
 // A connection. 192 bytes: with the two keys' share of the index (2 of 7 slots of a
 // bucket at <= 57% load, ~32 bytes) about 224 bytes per connection.
@@ -78,8 +79,10 @@ struct alignas(64) Conn {
   TcpConn tcp{};             // TCP only
   uint64_t packets[2] = {};  // per direction (orig, reply)
   uint64_t bytes[2] = {};
-  uint32_t master = 0;   // the connection that expected this one (ALG)
-  uint32_t seq_adj = 0;  // FTP NAT payload length change (orig direction)
+  uint32_t master = 0;  // the connection that expected this one (ALG, kConnRelated)
+  // FTP control connection with NAT: the payload length change so far (int32; direction:
+  // kConnSkewReply). A related connection: Conntrack::parent_check() of its parent's key.
+  uint32_t seq_adj = 0;
 
   // Makes a reused slot a fresh, unlinked connection (dead until inserted). The atomics
   // are stored, not constructed: a concurrent dump may read them.

@@ -265,6 +265,8 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
   // ct_orig_tuple: the connection's originator, else the packet's own tuple (a +new
   // packet not committed), else none.
   const ConnKey* o = c != nullptr ? &c->key[0] : own;
+  ConnKey parent;
+  if (c != nullptr && (c->flags & kConnRelated) != 0 && parent_key(*c, parent)) o = &parent;
   if (o == nullptr) {
     md.orig_family = 0;
     md.orig_proto = 0;
@@ -288,7 +290,8 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
 }
 
 void Conntrack::apply_mark_label(const Action& a, Conn& c, Md& md) const {
-  if (!a.set_mark && !a.set_label) return;
+  // A related (ALG) connection keeps its parent's mark and label (as OVS).
+  if ((!a.set_mark && !a.set_label) || (c.flags & kConnRelated) != 0) return;
   c.acquire();
   if (a.set_mark) c.mark = (c.mark & ~a.mark_mask) | (a.mark & a.mark_mask);
   if (a.set_label)
@@ -301,8 +304,13 @@ void Conntrack::apply_mark_label(const Action& a, Conn& c, Md& md) const {
 }
 
 void Conntrack::unlink(uint32_t idx) {
-  Conn& c = table_.conn(idx);
-  if (table_.remove(idx)) zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+  if (table_.remove(idx)) removed(idx);
+}
+
+void Conntrack::removed(uint32_t idx) {
+  const Conn& c = table_.conn(idx);
+  zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+  if ((c.flags & (kConnAlgFtp | kConnAlgTftp)) != 0) expect_.remove_parent(idx);
 }
 
 Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& x,
@@ -350,7 +358,8 @@ Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& 
   return r;
 }
 
-uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms) {
+uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms,
+                           const Expectation* exp) {
   Counters& cs = ctr(ctx);
   // Limits: the zone's (its own, else the default), then the global one. A refused commit
   // is counted; the packet stays +new, not committed (as OVS).
@@ -389,7 +398,28 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
   c.tmo = static_cast<uint8_t>(t);
   c.policy = a.policy;
   c.expires.store(expiry(t, now_ms, c.policy), std::memory_order_relaxed);
-  if ((a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash)) {
+  if (exp != nullptr) {
+    // An expected (ALG) connection: related for life, the parent's mark and label; with
+    // nat, the address the parent's NAT implies, ports untouched (OVS conn_not_found).
+    c.flags |= kConnRelated;
+    c.mark = exp->mark;
+    std::memcpy(c.label, exp->label, 16);
+    c.master = exp->parent;
+    c.seq_adj = parent_check(exp->parent_key);
+    if (a.nat) {
+      std::memcpy(exp->nat_rpl_dst ? c.key[1].dst : c.key[1].src, exp->nat_addr, 16);
+      c.flags |= exp->nat_rpl_dst ? kConnSnat : kConnDnat;
+    }
+  } else if (a.helper != kHelperNone) {
+    // Recorded when the committing packet is a control packet of that helper (OVS
+    // ct_verify_helper): TCP port 21 for FTP, UDP destination port 69 for TFTP.
+    if (a.helper == kHelperFtp && x.key.proto == kProtoTcp &&
+        (x.key.sport == flow::hton16(21) || x.key.dport == flow::hton16(21)))
+      c.flags |= kConnAlgFtp;
+    if (a.helper == kHelperTftp && x.key.proto == kProtoUdp && x.key.dport == flow::hton16(69))
+      c.flags |= kConnAlgTftp;
+  }
+  if (exp == nullptr && (a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash)) {
     table_.abandon(ctx, idx);
     zc.fetch_sub(1, std::memory_order_relaxed);
     cs.add(cs.nat_exhausted);  // as OVS: +new, neither committed nor translated
@@ -437,7 +467,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     Conn& c = table_.conn(idx);
     if (c.expires.load(std::memory_order_relaxed) <= now_ms) {
       if (table_.remove(idx)) {  // expired but not swept yet: as if gone
-        zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+        removed(idx);
         cs.add(cs.expired);
       }
       idx = 0;
@@ -462,9 +492,15 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     if (a.nat) md.conn = 0;
     return;
   }
+  // ALG control packets (alg.cpp), after the update and NAT: expectations, payload NAT.
+  auto alg = [&](Conn& c, bool dir) {
+    if ((c.flags & (kConnAlgFtp | kConnAlgTftp)) != 0 && (md.state & flow::kCsInvalid) == 0)
+      alg_ctl(c, dir, do_nat, p);
+  };
   if (idx != 0) {
     Conn& c = table_.conn(idx);
     cs.add(cs.found);
+    if ((c.flags & kConnAlgFtp) != 0 && do_nat) alg_pre(c, reply, p, x.tcp.ack);
     switch (update_found(c, reply, x, now_ms)) {
       case Update::kValid:
         md.state = static_cast<uint8_t>((md.state | flow::kCsEstablished) & ~flow::kCsNew);
@@ -482,9 +518,12 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
         break;
     }
     if (idx != 0) {
+      if ((c.flags & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
+        md.state |= flow::kCsRelated;
       write_md(md, a.zone, &c, idx, reply, nullptr);
       apply_mark_label(a, c, md);
       nat(c, reply, false);
+      alg(c, reply);
       if (a.nat) md.conn = 0;
       return;
     }
@@ -501,7 +540,14 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     return;
   }
   md.state = flow::kCsNew;
-  uint32_t made = a.commit ? create(ctx, a, x, now_ms) : 0;
+  // An expected connection (ALG): +rel (OVS expectation_lookup, source port wildcarded).
+  Expectation exp;
+  bool expected = false;
+  if (expect_.any()) {
+    expected = expect_.find(x.key, exp);
+    if (expected) md.state |= flow::kCsRelated;
+  }
+  uint32_t made = a.commit ? create(ctx, a, x, now_ms, expected ? &exp : nullptr) : 0;
   if (made == kRaced) {
     // Another context created it meanwhile (the two directions, or two copies, on two
     // PMDs): track the packet with that connection.
@@ -515,21 +561,29 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
       } else if (u == Update::kInvalid) {
         invalid(Invalid::kTcpWindow);
       }
+      if ((c.flags & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
+        md.state |= flow::kCsRelated;
       write_md(md, a.zone, &c, idx, reply, nullptr);
       apply_mark_label(a, c, md);
       nat(c, reply, false);
+      alg(c, reply);
       if (a.nat) md.conn = 0;
       return;
     }
   }
   if (made == 0) {  // not committed (no commit, over a limit, no room): +new
-    write_md(md, a.zone, nullptr, 0, false, &x.key);
+    write_md(md, a.zone, nullptr, 0, false, expected ? &exp.parent_key : &x.key);
+    if (expected) {  // OVS write_ct_md: the expectation's parent mark and label
+      md.mark = exp.mark;
+      std::memcpy(md.label, exp.label, 16);
+    }
     return;
   }
   Conn& c = table_.conn(made);
   write_md(md, a.zone, &c, made, false, nullptr);
   apply_mark_label(a, c, md);
   nat(c, false, false);
+  alg(c, false);
   if (a.nat) md.conn = 0;
 }
 
@@ -587,9 +641,7 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
 }
 
 void Conntrack::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget) {
-  const uint32_t n = table_.sweep(ctx, now_ms, budget, [this](uint32_t idx) {
-    zone_count_[table_.conn(idx).key[0].zone].fetch_sub(1, std::memory_order_relaxed);
-  });
+  const uint32_t n = table_.sweep(ctx, now_ms, budget, [this](uint32_t idx) { removed(idx); });
   if (n != 0) ctr(ctx).add(ctr(ctx).expired, n);
 }
 
@@ -730,6 +782,9 @@ Stats Conntrack::stats() const {
   s.max_conns = max_conns();
   s.capacity = table_.capacity();
   s.pending_free = table_.pending_free();
+  s.n_expectations = expect_.live();
+  s.exp_created = expect_.created();
+  s.exp_refused = expect_.refused();
   table_.for_each(0, [&](uint32_t idx) {
     ++s.by_proto[table_.conn(idx).key[0].proto];
     return true;

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/conntrack/alg.hpp"
 #include "dataplane/conntrack/conn_table.hpp"
 #include "dataplane/conntrack/ipf.hpp"
 #include "dataplane/conntrack/tcp.hpp"
@@ -82,6 +83,10 @@ struct Action {
   // Timeout policy of a new connection (OVS_CT_ATTR_TIMEOUT, a decimal policy id as OVS's
   // userspace datapath reads it); 0 = the default policy.
   uint16_t policy = 0;
+  // helper=ftp|tftp (kHelper*, alg.hpp): a connection committed by an FTP (TCP port 21) or
+  // TFTP (UDP port 69) control packet becomes a control connection whose packets create
+  // expectations (DESIGN.md "ALGs").
+  uint8_t helper = kHelperNone;
 };
 
 // Timeout policies: ids below this (0 is the default policy, always present).
@@ -114,6 +119,10 @@ struct Packet {
   Md* md;
   bool rewritten = false;  // out: NAT changed the packet (key and layout are stale)
   uint8_t csum_good = 0;   // kCsumGoodL3 / kCsumGoodL4: the NIC verified it, skip the check
+  // Bytes the frame may grow by (tailroom). The FTP helper's NAT rewrite of an address in
+  // a payload changes the length: `len` is then updated (in/out); a growth beyond `room`
+  // leaves the payload as it is (as OVS with too little room).
+  uint32_t room = 0;
 };
 inline constexpr uint8_t kCsumGoodL3 = 0x1;
 inline constexpr uint8_t kCsumGoodL4 = 0x2;
@@ -174,6 +183,9 @@ struct Stats {
   uint32_t capacity = 0;                 // the table's size (upper bound of max_conns)
   uint32_t pending_free = 0;             // removed, waiting for reclamation
   std::array<uint32_t, 256> by_proto{};  // live connections per IP protocol
+  uint32_t n_expectations = 0;           // ALG expectations alive
+  uint64_t exp_created = 0;              // ALG expectations made
+  uint64_t exp_refused = 0;              // ... refused (Expectations::kCapacity/kPerParent)
 };
 
 struct Options {
@@ -259,7 +271,8 @@ class Conntrack {
   void process_one(unsigned ctx, const Action& a, Packet& p, Extracted& x, uint64_t now_ms);
   // A new connection for x (its index), or 0 when refused (limits, no room: counted), or
   // kRaced when another context inserted one with this key first.
-  uint32_t create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms);
+  uint32_t create(unsigned ctx, const Action& a, const Extracted& x, uint64_t now_ms,
+                  const Expectation* exp);
   static constexpr uint32_t kRaced = UINT32_MAX;
   // The protocol's state machine on a connection found (OVS's CT_UPDATE_*).
   enum class Update : uint8_t { kValid, kValidNew, kInvalid, kReopen };
@@ -273,7 +286,20 @@ class Conntrack {
   // free), and rewrites a packet of direction `reply` (an ICMP error: and its quote).
   bool nat_select(const Action& a, Conn& c, uint64_t hash) const;
   static void nat_packet(const Conn& c, bool reply, bool related, Packet& p);
-  void unlink(uint32_t idx);  // remove + zone accounting
+  void unlink(uint32_t idx);   // remove + removed()
+  void removed(uint32_t idx);  // after a successful remove: zone count, expectations
+  // ALGs (alg.cpp). alg_pre: before the TCP state machine, an FTP control packet of the
+  // direction opposite to the NAT sequence skew gets its ack moved back (and `ack`, the
+  // parsed segment's). alg_ctl: after the update and NAT, a control packet of a control
+  // connection creates expectations and, with NAT, gets its payload address rewritten and
+  // its sequence numbers adjusted. parent_key: a related connection's parent tuple (false
+  // when the parent is gone).
+  void alg_pre(Conn& c, bool reply, Packet& p, uint32_t& ack);
+  void alg_ctl(Conn& c, bool reply, bool nat, Packet& p);
+  bool parent_key(const Conn& c, ConnKey& out) const;
+  static uint32_t parent_check(const ConnKey& k) {
+    return static_cast<uint32_t>(ConnTable::hash(k)) | 1u;
+  }
   uint32_t ms(uint32_t policy, Timeout t) const {
     if (policy != 0 && !policy_set_[policy].load(std::memory_order_relaxed)) policy = 0;
     return policy_ms_[policy * kTimeoutCount + static_cast<size_t>(t)].load(
@@ -296,6 +322,7 @@ class Conntrack {
   std::unique_ptr<std::atomic<uint32_t>[]> zone_limit_;  // 65536; kNoLimit = use default
   std::unique_ptr<std::atomic<uint32_t>[]> zone_count_;  // 65536
   Ipf ipf_;
+  Expectations expect_;
   static constexpr uint32_t kUseDefault = UINT32_MAX;
 };
 

@@ -1511,3 +1511,47 @@ TEST_CASE("ct: IP fragments are reassembled for tracking and forwarded as they c
   rig.inject(f2[0], 1);  // a duplicate
   CHECK(rig.sent(3).size() == 1);
 }
+
+TEST_CASE("ct: helper=ftp makes the announced data connection +rel", "[datapath][ct][alg]") {
+  Rig rig;
+  rig.add_flow("recirc_id(0),in_port(1),eth_type(0x0800)", "ct(zone=1),recirc(1)");
+  rig.add_flow("recirc_id(0),in_port(2),eth_type(0x0800)", "ct(zone=1),recirc(2)");
+  rig.add_flow("recirc_id(1),in_port(1),ct_state(+new-rel+trk),eth_type(0x0800)",
+               "ct(commit,zone=1,helper=ftp),2");
+  rig.add_flow("recirc_id(1),in_port(1),ct_state(+est+trk),eth_type(0x0800)", "2");
+  rig.add_flow("recirc_id(2),in_port(2),ct_state(+est+rpl+trk),eth_type(0x0800)", "1");
+  // From the server's side only related connections may open.
+  rig.add_flow("recirc_id(2),in_port(2),ct_state(+new+rel+trk),eth_type(0x0800)",
+               "ct(commit,zone=1),1");
+  rig.add_flow("recirc_id(2),in_port(2),ct_state(+new-rel+trk),eth_type(0x0800)", "drop");
+  auto tcp = [](bool ab, uint16_t sp, uint16_t dp, uint16_t flags, uint32_t seq, uint32_t ack,
+                std::string_view payload = {}) {
+    PacketBuilder b;
+    if (ab)
+      b.eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv4("10.0.0.1", "10.0.0.2");
+    else
+      b.eth("02:00:00:00:00:02", "02:00:00:00:00:01").ipv4("10.0.0.2", "10.0.0.1");
+    b.tcp(sp, dp).tcp_flags(flags).tcp_seq(seq).tcp_ack(ack);
+    if (!payload.empty()) b.payload(Bytes(payload.begin(), payload.end()));
+    return b.build();
+  };
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpPsh;
+  using gl::flow::kTcpSyn;
+  // A data connection from the server before any PORT: dropped.
+  rig.inject(tcp(false, 20, 1025, kTcpSyn, 7000, 0), 2);
+  CHECK(rig.sent(1).empty());
+  rig.inject(tcp(true, 40000, 21, kTcpSyn, 1000, 0), 1);
+  CHECK(rig.sent(2).size() == 1);
+  rig.inject(tcp(false, 21, 40000, kTcpSyn | kTcpAck, 5000, 1001), 2);
+  CHECK(rig.sent(1).size() == 1);
+  rig.inject(tcp(true, 40000, 21, kTcpAck, 1001, 5001), 1);
+  const Bytes port = tcp(true, 40000, 21, kTcpAck | kTcpPsh, 1001, 5001, "PORT 10,0,0,1,4,1\r\n");
+  rig.inject(port, 1);
+  CHECK(rig.sent(2).size() == 2);
+  // Now the server's connection to the announced port is related and accepted.
+  const Bytes data = tcp(false, 20, 1025, kTcpSyn, 7000, 0);
+  rig.inject(data, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{data});
+  CHECK(rig.dp->conntrack().n_conns() == 2);
+}
