@@ -40,28 +40,37 @@ def tsc_hz():
     return 0.0
 
 
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+ETH_IPV4 = bytes.fromhex("020000000002020000000001") + b"\x08\x00"
+
+
+def udp_frame(src, dst, sport, dport, ident=0, size=64):
+    """One UDP/IPv4 frame of `size` bytes (FCS excluded: 60 bytes for 64-byte frames), valid
+    IPv4 header checksum, UDP checksum 0 (none). Addresses are 32-bit integers."""
+    udp_len = size - 4 - 14 - 20
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + udp_len, ident & 0xFFFF, 0, 64, 17, 0,
+                     src, dst)
+    csum = sum(struct.unpack("!10H", ip))
+    csum = (csum & 0xFFFF) + (csum >> 16)
+    csum = (csum & 0xFFFF) + (csum >> 16)
+    ip = ip[:10] + struct.pack("!H", ~csum & 0xFFFF) + ip[12:]
+    return ETH_IPV4 + ip + struct.pack("!HHHH", sport, dport, udp_len, 0) + bytes(udp_len - 8)
+
+
+def write_frames(path, frames):
+    """A pcap file of `frames` (an iterable of bytes); returns how many were written."""
+    n = 0
+    with open(path, "wb") as f:
+        f.write(PCAP_HEADER)
+        for n, frame in enumerate(frames, 1):
+            f.write(struct.pack("<IIII", 0, n - 1, len(frame), len(frame)) + frame)
+    return n
+
+
 def write_pcap(path, n_flows, size=64):
     """n_flows UDP/IPv4 frames of `size` bytes (FCS excluded: 60 bytes for 64-byte frames)."""
-    frame_len = size - 4
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for i in range(n_flows):
-            src = 0x0A000000 | (i + 1)
-            dst = 0x0A640001
-            sport = 1024 + (i % 60000)
-            udp_len = frame_len - 14 - 20
-            ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + udp_len, i & 0xFFFF, 0, 64, 17, 0,
-                             src, dst)
-            csum = 0
-            for j in range(0, 20, 2):
-                csum += (ip[j] << 8) | ip[j + 1]
-            while csum >> 16:
-                csum = (csum & 0xFFFF) + (csum >> 16)
-            ip = ip[:10] + struct.pack("!H", ~csum & 0xFFFF) + ip[12:]
-            udp = struct.pack("!HHHH", sport, 5001, udp_len, 0) + bytes(udp_len - 8)
-            eth = bytes.fromhex("020000000002020000000001") + b"\x08\x00"
-            frame = eth + ip + udp
-            f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)) + frame)
+    write_frames(path, (udp_frame(0x0A000000 | (i + 1), 0x0A640001, 1024 + (i % 60000), 5001,
+                                  i, size) for i in range(n_flows)))
 
 
 def build_dir():
@@ -94,8 +103,9 @@ def pcap_packets(pcap):
             n += 1
 
 
-def start_gldp(workdir, ports, mbufs):
-    """gldp with its PMD on core 1 and `ports` [(name, devargs)], answering on its socket.
+def start_gldp(workdir, ports, mbufs, extra=()):
+    """gldp with its PMD on core 1 and `ports` [(name, devargs)], answering on its socket;
+    `extra`: more of gldp's arguments (e.g. "--", EAL arguments).
     Returns (process, gl-dpctl command prefix, log file); stop with kill_group()."""
     b = build_dir()
     sock = os.path.join(workdir, "gldp.sock")
@@ -104,6 +114,7 @@ def start_gldp(workdir, ports, mbufs):
            "--mbufs", str(mbufs)]
     for name, devargs in ports:
         cmd += ["--port", f"{name}={devargs}"]
+    cmd += list(extra)
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     dpctl = [os.path.join(b, "tools", "gl-dpctl"), "--socket", sock]
     for _ in range(300):
@@ -211,13 +222,21 @@ class OvsDpdk:
         subprocess.run(self.vsctl + ["add-br", br, "--", "set", "bridge", br,
                                      "datapath_type=netdev"], check=True, env=env)
         for i, (name, devargs) in enumerate(self.ports, 1):
-            subprocess.run(self.vsctl + ["add-port", br, name, "--", "set", "Interface", name,
-                                         "type=dpdk", f"options:dpdk-devargs={devargs}",
-                                         f"ofport_request={i}"], check=True, env=env)
-        br_mgmt = f"unix:{os.path.join(run_dir, br + '.mgmt')}"
-        subprocess.run(["ovs-ofctl", "del-flows", br_mgmt], check=True, env=env)
+            self.add_port(name, devargs, i)
+        self.mgmt = f"unix:{os.path.join(run_dir, br + '.mgmt')}"
+        subprocess.run(["ovs-ofctl", "del-flows", self.mgmt], check=True, env=env)
         for f in self.flows:
-            subprocess.run(["ovs-ofctl", "add-flow", br_mgmt, f], check=True, env=env)
+            self.add_flow(f)
+
+    def add_port(self, name, devargs, ofport):
+        """A DPDK port (vdev devargs) with OpenFlow port number `ofport`; returns once
+        ovs-vswitchd has applied it."""
+        subprocess.run(self.vsctl + ["add-port", self.bridge, name, "--", "set", "Interface",
+                                     name, "type=dpdk", f"options:dpdk-devargs={devargs}",
+                                     f"ofport_request={ofport}"], check=True, env=self.env)
+
+    def add_flow(self, flow):
+        subprocess.run(["ovs-ofctl", "add-flow", self.mgmt, flow], check=True, env=self.env)
 
     def appctl(self, *args):
         return subprocess.run(["ovs-appctl", "-t", self.ctl, *args], capture_output=True,
@@ -257,28 +276,54 @@ def bench_ovs(pcap, seconds, workdir, hugepages):
 
 # ---- OVS with datapath_type=gl ----------------------------------------------------------
 
+class OvsGl:
+    """ovs-vswitchd-gl + gldp (PMD on core 1) + ovsdb-server with a bridge of datapath type
+    gl, from the OVS integration tests' process helpers (test/integration/ovs/ovsgl.py),
+    all removed on exit: `with OvsGl("tag", gldp_extra) as o:` then o.env (ovsgl.OvsEnv),
+    o.br, o.add_port(name, devargs, ofport)."""
+
+    def __init__(self, tag, gldp_extra=()):
+        self.tag, self.gldp_extra = tag, list(gldp_extra)
+
+    def __enter__(self):
+        os.environ.setdefault("GL_BUILD_DIR", build_dir())
+        for d in (os.path.join(TOP, "test", "integration"),
+                  os.path.join(TOP, "test", "integration", "ovs")):
+            if d not in sys.path:
+                sys.path.insert(0, d)
+        import ovsgl  # noqa: E402 - test helpers: ovsdb-server + gldp + ovs-vswitchd-gl
+        self.env = env = ovsgl.OvsEnv(self.tag)
+        try:
+            env.ovsdb()
+            env.gldp(extra=self.gldp_extra)
+            env.vswitchd()
+            # ovs-vswitchd's threads stay off the PMD core, as OVS-DPDK's do through its
+            # dpdk-lcore-mask (threads created later inherit the main thread's affinity).
+            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(env.vswitchd_proc.pid)],
+                           capture_output=True)
+            self.br = env.bridge()
+        except BaseException:
+            env.cleanup()
+            raise
+        return self
+
+    def add_port(self, name, devargs, ofport):
+        self.env.add_port(self.br, name, "type=dpdk", f"options:dpdk-devargs={devargs}",
+                          f"ofport_request={ofport}")
+
+    def __exit__(self, *exc):
+        self.env.cleanup()
+        return False
+
+
 def bench_ovs_gl(pcap, seconds, workdir, hugepages):
     """The same rig through ovs-vswitchd-gl: OpenFlow rule from ovs-ofctl, megaflows in
-    gldp (PMD on core 1). Uses the OVS integration tests' process helpers."""
-    os.environ.setdefault("GL_BUILD_DIR", build_dir())
-    sys.path.insert(0, os.path.join(TOP, "test", "integration"))
-    sys.path.insert(0, os.path.join(TOP, "test", "integration", "ovs"))
-    import ovsgl  # noqa: E402 - test helpers: ovsdb-server + gldp + ovs-vswitchd-gl
+    gldp (PMD on core 1)."""
     mbufs = max(32767, 2 * pcap_packets(pcap) + 16384)
-    with ovsgl.OvsEnv("bf") as env:
-        env.ovsdb()
-        env.gldp(extra=["--mbufs", str(mbufs)])
-        env.vswitchd()
-        # ovs-vswitchd's threads stay off the PMD core, as OVS-DPDK's do through its
-        # dpdk-lcore-mask (threads created later inherit the main thread's affinity).
-        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(env.vswitchd_proc.pid)],
-                       capture_output=True)
-        br = env.bridge()
-        env.add_port(br, "in", "type=dpdk",
-                     f"options:dpdk-devargs=net_pcap0,rx_pcap={pcap},infinite_rx=1",
-                     "ofport_request=1")
-        env.add_port(br, "out", "type=dpdk", "options:dpdk-devargs=net_null0,no-rx=1",
-                     "ofport_request=2")
+    with OvsGl("bf", ["--mbufs", str(mbufs)]) as o:
+        env, br = o.env, o.br
+        o.add_port("in", f"net_pcap0,rx_pcap={pcap},infinite_rx=1", 1)
+        o.add_port("out", "net_null0,no-rx=1", 2)
         env.wait_ports(br, ["in", "out"])
         env.ofctl("del-flows", br)
         env.ofctl("add-flow", br, "in_port=1,actions=output:2")

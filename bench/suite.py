@@ -13,12 +13,16 @@ Scenarios
   forwarding   1 / 1k / 100k UDP flows of 64 B, net_pcap (infinite_rx) -> one rule ->
                net_null, one PMD: gldp (gl-dpctl), OVS with datapath_type=gl,
                OVS-DPDK (netdev), dpdk-testpmd io (the I/O limit)
-  tcp_cps      new TCP connections per second through the switch (gl-pktgen on veth)
+  tcp_cps      new TCP connections per second through the switch (gl-pktgen on veth):
+               gldp, OVS datapath gl, OVS-DPDK; plain rules and the conntrack firewall
   flow_setup   flow installation through the API (gl-bench-flow-install)
   classifier   megaflow lookup cost (gl-bench-classifier)
   esp          ESP encrypt/decrypt next to the raw AEAD limit (gl-bench-esp), and ESP
                encryption through gldp's pipeline (bench/esp_pipeline.py)
-  conntrack    firewall with established connections          (not yet)
+  conntrack    bench/conntrack.py: established connections (1k / 100k, --ct-1m adds
+               1M) through OVS datapath gl vs OVS-DPDK (ct(table=1), ct(commit)) and
+               gldp alone (gl-dpctl ct flows); new connections per second; memory per
+               connection; dump/flush of 1M connections while traffic runs
   rekey        loss during SA rotation                          (not yet)
 
 On a server with NICs: see bench/README.md (PCI devargs, several PMD cores, a 1..N PMD
@@ -130,16 +134,20 @@ def forwarding_scenario(a, work):
 
 def tcp_cps_scenario(a, work):
     """New TCP connections per second: gl-pktgen's client and server on two veth pairs
-    whose other ends are the switch's ports (port 1 <-> port 2), gldp and OVS-DPDK."""
+    whose other ends are the switch's ports (port 1 <-> port 2): gldp, OVS with datapath
+    gl and OVS-DPDK, each with plain forwarding rules and with the conntrack firewall
+    (bench/conntrack.py's OF_TCP_CT / GL_TCP_CT: ct(commit) on port 1's new connections,
+    established ones both ways)."""
     pktgen = find_bin("tools/pktgen/gl-pktgen")
     gldp = find_bin("dataplane/gldp")
     dpctl = find_bin("tools/gl-dpctl")
     if not (pktgen and gldp and dpctl):
         return {"gldp": "binaries missing", "ovs_dpdk": "binaries missing"}
+    import conntrack  # noqa: E402 - the conntrack rules
     tag = f"glb{os.getpid() % 100000}"
     links, ends = [], []
     n = 2000 if a.quick else 20000
-    out = {}
+    out = {"ct": {}}
     try:
         for i in (1, 2):
             gen, dp = f"{tag}g{i}", f"{tag}d{i}"
@@ -152,6 +160,8 @@ def tcp_cps_scenario(a, work):
             ends.append((gen, dp))
         switch_ports = [("p1", f"net_af_packet0,iface={ends[0][1]}"),
                         ("p2", f"net_af_packet1,iface={ends[1][1]}")]
+        plain_of = ["in_port=1,actions=output:2", "in_port=2,actions=output:1"]
+        plain_gl = [("in_port(1)", "2"), ("in_port(2)", "1")]
 
         def run_pktgen():
             # run_dpdk starts it again when its af_packet fanout group collides with the
@@ -169,43 +179,94 @@ def tcp_cps_scenario(a, work):
                     "seconds": secs,
                     "connections_per_s": c["established"] / secs if secs else None}
 
-        # gldp
-        p = None
-        try:
-            sock = os.path.join(work, "cps.sock")
-            args = [gldp, "--socket", sock, "--pmd-cores", "1"]
-            for name, devargs in switch_ports:
-                args += ["--port", f"{name}={devargs}"]
-            p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 start_new_session=True)
-            for _ in range(100):
-                if sh([dpctl, "--socket", sock, "show"]).returncode == 0:
-                    break
-                time.sleep(0.1)
-            sh([dpctl, "--socket", sock, "add-flow", "in_port(1)", "2"])
-            sh([dpctl, "--socket", sock, "add-flow", "in_port(2)", "1"])
-            out["gldp"] = run_pktgen()
-        except Exception as e:  # noqa: BLE001
-            out["gldp"] = {"error": str(e)[:300]}
-        finally:
-            forwarding.kill_group(p)
-        # OVS-DPDK, the same ports and rules
-        try:
-            with forwarding.OvsDpdk(work, forwarding.hugepages_usable(), switch_ports,
-                                    ["in_port=1,actions=output:2",
-                                     "in_port=2,actions=output:1"]):
-                time.sleep(3)
-                out["ovs_dpdk"] = run_pktgen()
-        except Exception as e:  # noqa: BLE001
-            out["ovs_dpdk"] = {"error": str(e)[:300]}
-        out["note"] = "generator on core 0, switch PMD on core 1; veth + af_packet"
-        g, o = out.get("gldp", {}), out.get("ovs_dpdk", {})
-        if g.get("connections_per_s") and o.get("connections_per_s"):
-            out["ratio_gldp_ovs_dpdk"] = g["connections_per_s"] / o["connections_per_s"]
+        for variant in ("plain", "ct"):
+            res = out if variant == "plain" else out["ct"]
+            gl_flows = plain_gl if variant == "plain" else conntrack.GL_TCP_CT
+            of_flows = plain_of if variant == "plain" else conntrack.OF_TCP_CT
+            print(f"tcp_cps {variant}: gldp, ovs_gl, ovs_dpdk...", flush=True)
+            # gldp
+            p = None
+            try:
+                sock = os.path.join(work, "cps.sock")
+                args = [gldp, "--socket", sock, "--pmd-cores", "1"]
+                for name, devargs in switch_ports:
+                    args += ["--port", f"{name}={devargs}"]
+                p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+                for _ in range(100):
+                    if sh([dpctl, "--socket", sock, "show"]).returncode == 0:
+                        break
+                    time.sleep(0.1)
+                conntrack.renice_pmd(p.pid, a.pmd_nice)
+                for match, actions in gl_flows:
+                    r = sh([dpctl, "--socket", sock, "add-flow", match, actions])
+                    if r.returncode != 0:
+                        raise RuntimeError(f"add-flow {match} {actions}: {r.stderr.strip()}")
+                res["gldp"] = run_pktgen()
+                if variant == "ct":
+                    r = sh([dpctl, "--socket", sock, "ct-get-nconns"])
+                    res["gldp"]["conns_tracked"] = r.stdout.strip() if r.returncode == 0 \
+                        else conntrack.MISSING
+            except Exception as e:  # noqa: BLE001
+                res["gldp"] = {"error": str(e)[:300]}
+            finally:
+                forwarding.kill_group(p)
+            # OVS with datapath gl, the same ports and OpenFlow rules as OVS-DPDK
+            if find_bin("ovs/ovs-vswitchd-gl"):
+                try:
+                    with forwarding.OvsGl("cps") as o:
+                        for i, (name, devargs) in enumerate(switch_ports, 1):
+                            o.add_port(name, devargs, i)
+                        o.env.wait_ports(o.br, [name for name, _ in switch_ports])
+                        o.env.ofctl("del-flows", o.br)
+                        for f in of_flows:
+                            o.env.ofctl("add-flow", o.br, f)
+                        conntrack.renice_pmd(o.env.gldp_proc.pid, a.pmd_nice)
+                        time.sleep(1)
+                        res["ovs_gl"] = run_pktgen()
+                        res["ovs_gl"]["megaflows"] = len(
+                            o.env.appctl("dpctl/dump-flows").stdout.strip().splitlines())
+                except Exception as e:  # noqa: BLE001
+                    res["ovs_gl"] = {"error": str(e)[:300]}
+            else:
+                res["ovs_gl"] = NOT_YET
+            # OVS-DPDK, the same ports and rules
+            try:
+                with forwarding.OvsDpdk(work, forwarding.hugepages_usable(), switch_ports,
+                                        of_flows) as ovs:
+                    time.sleep(3)
+                    conntrack.renice_pmd(ovs.procs[-1].pid, a.pmd_nice)
+                    res["ovs_dpdk"] = run_pktgen()
+                    res["ovs_dpdk"]["megaflows"] = len(
+                        ovs.appctl("dpctl/dump-flows").strip().splitlines())
+            except Exception as e:  # noqa: BLE001
+                res["ovs_dpdk"] = {"error": str(e)[:300]}
+            g, og, o = (res.get(k) for k in ("gldp", "ovs_gl", "ovs_dpdk"))
+            for name, x in (("ratio_gldp_ovs_dpdk", g), ("ratio_ovs_gl_ovs_dpdk", og)):
+                if isinstance(x, dict) and isinstance(o, dict) and x.get("connections_per_s") \
+                        and o.get("connections_per_s"):
+                    res[name] = x["connections_per_s"] / o["connections_per_s"]
+        out["note"] = "generator on core 0, switch PMD on core 1; veth + af_packet" + (
+            f"; PMD nice {a.pmd_nice}" if a.pmd_nice else "")
         return out
     finally:
         for l in links:
             sh(["ip", "link", "del", l])
+
+
+def conntrack_scenario(a, work):
+    """bench/conntrack.py: established-connection forwarding through OVS (datapath gl and
+    OVS-DPDK) and gldp alone, new connections per second, memory per connection, dump and
+    flush while traffic runs."""
+    import conntrack  # noqa: E402
+    conns = list(a.ct_conns) + ([1000000] if a.ct_1m and 1000000 not in a.ct_conns else [])
+    res = conntrack.bench(conns=conns, new_conns=200000 if a.quick else 1000000,
+                          seconds=a.seconds, warmup=2.0 if a.quick else 3.0,
+                          pmd_nice=a.pmd_nice, workdir=work,
+                          log=lambda m: print(m, flush=True))
+    res["table"] = conntrack.tables(res)
+    print(res["table"], flush=True)
+    return res
 
 
 def flow_setup_scenario(a, work):
@@ -300,16 +361,24 @@ def write_markdown(res, path):
           "## New TCP connections per second", ""]
     t = res["tcp_cps"]
     if isinstance(t, dict):
-        L += ["| system | established | failed | connections/s |", "|---|---:|---:|---:|"]
-        for k in ("gldp", "ovs_dpdk"):
-            v = t.get(k)
+        L += ["| system | plain rules: established | failed | connections/s |"
+              " conntrack firewall: established | failed | connections/s |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+        ct = t.get("ct") if isinstance(t.get("ct"), dict) else {}
+
+        def cells(v):
             if isinstance(v, dict) and "connections_per_s" in v:
-                L.append(f"| {k} | {v['established']} of {v['connections']} | {v['failed']} |"
-                         f" {v['connections_per_s']:.0f} |")
-            else:
-                L.append(f"| {k} | {v} | | |")
-        if "ratio_gldp_ovs_dpdk" in t:
-            L.append(f"\ngldp / OVS-DPDK = {t['ratio_gldp_ovs_dpdk']:.2f}x ({t['note']}).")
+                return (f"{v['established']} of {v['connections']} | {v['failed']} |"
+                        f" {v['connections_per_s']:.0f}")
+            return f"{v if v is not None else 'not run'} | |"
+        for k in ("gldp", "ovs_gl", "ovs_dpdk"):
+            L.append(f"| {k} | {cells(t.get(k))} | {cells(ct.get(k))} |")
+        for part, name in ((t, "plain rules"), (ct, "conntrack firewall")):
+            rr = [f"{label} {part[key]:.2f}x" for key, label in
+                  (("ratio_gldp_ovs_dpdk", "gldp / OVS-DPDK"),
+                   ("ratio_ovs_gl_ovs_dpdk", "OVS datapath gl / OVS-DPDK")) if key in part]
+            if rr:
+                L.append(f"\n{name}: " + ", ".join(rr) + f" ({t.get('note', '')}).")
     else:
         L.append(str(t))
     L += ["", "## Flow set-up", ""]
@@ -344,8 +413,23 @@ def write_markdown(res, path):
         L += ["", "Through gldp's whole pipeline (`bench/esp_pipeline.py`: net_pcap in, an ESP "
               "port over a net_null underlay; the pcap port's copy of every frame is part of "
               "the cost):", "", "```\n" + e["pipeline_table"] + "\n```"]
-    L += ["", "## Conntrack firewall with established connections", "", res["conntrack"],
-          "", "## Loss during rekey", "", res["rekey"], ""]
+    L += ["", "## Conntrack", ""]
+    c = res.get("conntrack")
+    if isinstance(c, dict) and c.get("table"):
+        L += ["`bench/conntrack.py` (one PMD core, 64 B UDP; OVS datapath gl and OVS-DPDK with"
+              " the same OpenFlow rules `ip,ct_state=-trk,actions=ct(table=1)`,"
+              " `ip,ct_state=+trk+new,actions=ct(commit),output:2`,"
+              " `ip,ct_state=+trk+est,actions=output:2`; gldp alone with the datapath flows"
+              " they become, zone 1). Cycles per packet: TSC Hz / packets per second; busy:"
+              " the PMD's own count. New connections: one pass over distinct 5-tuples"
+              f" through `ct(commit)`; the scenario took"
+              f" {res.get('scenario_seconds', {}).get('conntrack', '?')} s; other programs"
+              f" polling core 1: {', '.join(c.get('core1_others') or []) or 'none'}"
+              f"{', PMD nice ' + str(c['pmd_nice']) if c.get('pmd_nice') else ''}.",
+              "", "```", c["table"], "```"]
+    else:
+        L.append(str(c))
+    L += ["", "## Loss during rekey", "", res["rekey"], ""]
     with open(path, "w") as f:
         f.write("\n".join(L))
 
@@ -408,8 +492,16 @@ def main():
     ap.add_argument("--repeat", type=int, default=None, help="rounds per forwarding system")
     ap.add_argument("--flows", type=int, nargs="+", default=[1, 1000, 100000])
     ap.add_argument("--only", nargs="+",
-                    choices=["forwarding", "tcp_cps", "flow_setup", "classifier", "esp"],
+                    choices=["forwarding", "tcp_cps", "flow_setup", "classifier", "esp",
+                             "conntrack"],
                     help="run only these scenarios")
+    ap.add_argument("--ct-conns", type=int, nargs="+", default=[1000, 100000],
+                    help="conntrack: established connections (1000 100000)")
+    ap.add_argument("--ct-1m", action="store_true",
+                    help="conntrack: also 1M established connections (~9 GB, minutes)")
+    ap.add_argument("--pmd-nice", type=int, default=0,
+                    help="tcp_cps, conntrack: nice of the PMD under test (-20 when other "
+                         "programs poll core 1 too; default: unchanged)")
     ap.add_argument("--out", default=HERE, help="where RESULTS.md and results/ go")
     a = ap.parse_args()
     a.seconds = a.seconds or (2.0 if a.quick else 5.0)
@@ -426,16 +518,17 @@ def main():
     res.update({"machine": machine(), "quick": a.quick})
     scen = {"forwarding": forwarding_scenario, "tcp_cps": tcp_cps_scenario,
             "flow_setup": flow_setup_scenario, "classifier": classifier_scenario,
-            "esp": esp_scenario}
+            "esp": esp_scenario, "conntrack": conntrack_scenario}
     with tempfile.TemporaryDirectory(prefix="gl-suite-") as work:
         for name, fn in scen.items():
             if a.only and name not in a.only:
                 res.setdefault(name, "skipped")
                 continue
             print(f"== {name}", flush=True)
+            t0 = time.monotonic()
             res[name] = fn(a, work)
             res.setdefault("scenario_dates", {})[name] = res["machine"]["date"]
-    res["conntrack"] = NOT_YET
+            res.setdefault("scenario_seconds", {})[name] = round(time.monotonic() - t0)
     res["rekey"] = NOT_YET
     with open(latest, "w") as f:
         json.dump(res, f, indent=2)

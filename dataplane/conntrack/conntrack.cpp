@@ -497,6 +497,16 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     if ((c.flags & (kConnAlgFtp | kConnAlgTftp)) != 0 && (md.state & flow::kCsInvalid) == 0)
       alg_ctl(c, dir, do_nat, p);
   };
+  // The packet leaves with connection c: its metadata, mark/label, NAT, the ALG.
+  auto finish = [&](Conn& c, uint32_t i, bool dir) {
+    if ((c.flags & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
+      md.state |= flow::kCsRelated;
+    write_md(md, a.zone, &c, i, dir, nullptr);
+    apply_mark_label(a, c, md);
+    nat(c, dir, false);
+    alg(c, dir);
+    if (a.nat) md.conn = 0;  // translated: a later ct() looks it up again (as OVS)
+  };
   if (idx != 0) {
     Conn& c = table_.conn(idx);
     cs.add(cs.found);
@@ -518,13 +528,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
         break;
     }
     if (idx != 0) {
-      if ((c.flags & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
-        md.state |= flow::kCsRelated;
-      write_md(md, a.zone, &c, idx, reply, nullptr);
-      apply_mark_label(a, c, md);
-      nat(c, reply, false);
-      alg(c, reply);
-      if (a.nat) md.conn = 0;
+      finish(c, idx, reply);
       return;
     }
   }
@@ -561,13 +565,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
       } else if (u == Update::kInvalid) {
         invalid(Invalid::kTcpWindow);
       }
-      if ((c.flags & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
-        md.state |= flow::kCsRelated;
-      write_md(md, a.zone, &c, idx, reply, nullptr);
-      apply_mark_label(a, c, md);
-      nat(c, reply, false);
-      alg(c, reply);
-      if (a.nat) md.conn = 0;
+      finish(c, idx, reply);
       return;
     }
   }
@@ -579,12 +577,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     }
     return;
   }
-  Conn& c = table_.conn(made);
-  write_md(md, a.zone, &c, made, false, nullptr);
-  apply_mark_label(a, c, md);
-  nat(c, false, false);
-  alg(c, false);
-  if (a.nat) md.conn = 0;
+  finish(table_.conn(made), made, false);
 }
 
 void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n, uint64_t now_ms) {
