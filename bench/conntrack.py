@@ -764,7 +764,7 @@ def tables(res):
                          f" {_f(r['cycles_per_packet'], '{:.0f}'):>8}"
                          f" {_f(r['busy_cycles_per_packet'], '{:.0f}'):>12}"
                          f" {_f(r['recirc_per_packet'], '{:.2f}'):>10}"
-                         f" {_f(1 - r['mpps'] / r['rx_mpps'] if r['rx_mpps'] else None, '{:.1%}'):>7}"
+                         f" {_f(max(0.0, 1 - r['mpps'] / r['rx_mpps']) if r['rx_mpps'] else None, '{:.1%}'):>7}"
                          f" {_f(r['conns_tracked'], '{}'):>9}"
                          f"  {_f(row.get(f'ratio_{s}_ovs_dpdk'), '{:.2f}x')}")
         for n, row in est.items():
