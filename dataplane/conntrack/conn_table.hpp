@@ -137,6 +137,18 @@ class ConnTable {
   // connections are skipped. Lock-free; the result stays valid until the caller's next
   // quiescent point.
   uint32_t find(const ConnKey& k, uint64_t h, bool& reply) const;
+  // The first connection whose slot carries h's signature (0: none): a hint to prefetch
+  // before find() verifies the key (the lookup's second dependent miss overlapped with
+  // the other packets' lookups).
+  uint32_t candidate(uint64_t h) const;
+  void prefetch_conn(uint32_t idx) const {
+    if (idx != 0) {
+      const char* c = reinterpret_cast<const char*>(&arena_[idx]);
+      __builtin_prefetch(c);        // key[0], most of key[1]
+      __builtin_prefetch(c + 64);   // the rest of key[1], expiry, lock, mark, label
+      __builtin_prefetch(c + 128);  // TCP state, counters
+    }
+  }
 
   Conn& conn(uint32_t idx) { return arena_[idx]; }
   const Conn& conn(uint32_t idx) const { return arena_[idx]; }

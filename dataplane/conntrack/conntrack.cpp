@@ -627,7 +627,10 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
       table_.prefetch(x.hash);
       ok[i] = true;
     }
-    // Pass 2: look up and update.
+    // Pass 2: the buckets (prefetched in pass 1) name the candidate connection: prefetch
+    // it. Pass 3: look up and update.
+    for (uint16_t i = 0; i < m; ++i)
+      if (ok[i]) table_.prefetch_conn(table_.candidate(xs[i].hash));
     for (uint16_t i = 0; i < m; ++i)
       if (ok[i]) process_one(ctx, a, pkts[base + i], xs[i], now_ms);
   }
