@@ -229,7 +229,8 @@ class ConnTable {
   std::atomic<uint32_t> live_{0};
   std::atomic<uint64_t> collisions_{0};
   std::atomic<uint8_t> free_lock_{0};
-  std::vector<uint32_t> shared_free_;  // under free_lock_
+  std::vector<uint32_t> shared_free_;       // under free_lock_
+  std::atomic<uint32_t> shared_free_n_{0};  // its size, read without the lock
   flow::Qsbr rcu_;
 };
 
