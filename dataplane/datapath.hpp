@@ -166,7 +166,8 @@ struct DatapathOptions {
   // Repeated misses of a key whose first miss is with the handler are held up to this
   // long instead of sent up again (miss_hold.hpp); 0 = off.
   uint32_t miss_hold_ms = 50;
-  // Connection tracker: table slots (memory is used as connections come; ~224 bytes each).
+  // Connection tracker: table slots (memory is backed as connections come; 192 bytes each
+  // plus the index, sized for this capacity).
   uint32_t ct_capacity = 3000000;
 };
 

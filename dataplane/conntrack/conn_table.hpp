@@ -61,8 +61,8 @@ inline constexpr uint8_t kConnRelated = 0x10;    // an expected (ALG) connection
 inline constexpr uint8_t kConnReplySeen = 0x20;  // a reply passed (TCP/other/ICMP)
 inline constexpr uint8_t kConnSkewReply = 0x40;  // FTP NAT: seq_adj applies to replies
 
-// A connection. 192 bytes: with the two keys' share of the index (2 of 7 slots of a
-// bucket at <= 57% load, ~32 bytes) about 224 bytes per connection.
+// A connection. 192 bytes, plus its two keys' share of the index (sized for the table's
+// capacity: 32-64 bytes when full); see DESIGN.md for what was measured.
 struct alignas(64) Conn {
   ConnKey key[2];                    // [0] originator -> responder, [1] the reply tuple
   std::atomic<uint64_t> expires{0};  // ms (the tracker's clock)
