@@ -112,6 +112,7 @@ ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
   a->esp = 0;
   a->esp_group = 0;
   a->ct_first = false;
+  a->ct_recirc = -1;
   new (&a->ct) CtActions();
   (void)decode_ct_actions(a->span(), a->ct);  // checked by the caller before
   int n = 0;
@@ -121,10 +122,12 @@ ActionsBlob* ActionsBlob::create(std::span<const uint8_t> bytes) {
       a->esp_group = v.type == odp::kActionEspEncrypt ? v.u32() : 0;
     }
     if (n == 0 && v.type == OVS_ACTION_ATTR_CT) a->ct_first = true;
+    if (n == 1 && a->ct_first && v.type == OVS_ACTION_ATTR_RECIRC) a->ct_recirc = v.u32();
     ++n;
     if (v.type == OVS_ACTION_ATTR_OUTPUT) a->only_output = v.u32();
   }
   if (n != 1) a->only_output = -1;
+  if (n != 2) a->ct_recirc = -1;
   return a;
 }
 

@@ -115,6 +115,7 @@ struct ActionsBlob {
   uint16_t esp;         // first action when it is esp_encrypt/esp_decrypt, else 0
   uint32_t esp_group;   // esp_encrypt's group
   bool ct_first;        // the first action is ct(): the PMD runs it on a flow run at once
+  int64_t ct_recirc;    // the actions are exactly ct(...),recirc(N): N, else -1
   CtActions ct;
   alignas(8) uint8_t data[];  // netlink-encoded OVS_ACTION_ATTR_*
   std::span<const uint8_t> span() const { return {data, len}; }

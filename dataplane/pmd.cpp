@@ -280,6 +280,13 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
       ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i, natted, rest, &a->ct, 0);
       for (uint16_t j = i; j < end; ++j) {
         if (good[j] == nullptr) continue;  // a fragment the reassembly holds
+        if (a->ct_recirc >= 0 && recirc_->n < 2 * kBatch) {
+          // The usual rest, one recirc(N): queued without walking the action list.
+          mds[j - i].recirc_id = static_cast<uint32_t>(a->ct_recirc);
+          recirc_->pkts[recirc_->n] = good[j];
+          recirc_->md[recirc_->n++] = mds[j - i];
+          continue;
+        }
         // NAT rewrote the packet: a later ct() in the list must see the new headers.
         if (natted[j - i] && a->ct.n > 1)
           flow::parse_packet(rte_pktmbuf_mtod(good[j], const uint8_t*),

@@ -623,9 +623,15 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
         continue;
       }
       x.key.zone = a.zone;
-      x.hash = ConnTable::hash(x.key);
-      table_.prefetch(x.hash);
       ok[i] = true;
+    }
+    // Hashes in a loop of their own: reading a key's words right after extract()'s
+    // narrower stores to them defeats store forwarding (as in the PMD's parse/hash split:
+    // measured 9% of the whole PMD when hashed in the loop above).
+    for (uint16_t i = 0; i < m; ++i) {
+      if (!ok[i]) continue;
+      xs[i].hash = ConnTable::hash(xs[i].key);
+      table_.prefetch(xs[i].hash);
     }
     // Pass 2: the buckets (prefetched in pass 1) name the candidate connection: prefetch
     // it. Pass 3: look up and update.
