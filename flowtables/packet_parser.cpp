@@ -6,22 +6,15 @@
 #include <cstddef>
 #include <cstring>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
 namespace gl::flow {
 namespace {
 
-// A 16/32-bit field in memory order (as FlowKey stores packet fields).
-inline uint16_t raw16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline uint32_t raw32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+// Fields in memory order (as FlowKey stores packet fields).
+using flow::load_raw16;
+using flow::load_raw32;
 inline uint64_t raw64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -67,7 +60,7 @@ inline ParseResult parse_l4(const uint8_t* p, uint32_t avail, uint8_t proto, uin
     if (doff > avail) [[unlikely]]
       return ParseResult::kL4Truncated;
     std::memcpy(key_bytes(key) + offsetof(FlowKey, tp_src), p, 4);  // tp_src, tp_dst
-    key.tcp_flags = raw16(p + 12) & hton16(0x0fff);
+    key.tcp_flags = load_raw16(p + 12) & hton16(0x0fff);
   } else if (proto == kIpProtoUdp) {
     if (avail < kUdpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
@@ -75,8 +68,8 @@ inline ParseResult parse_l4(const uint8_t* p, uint32_t avail, uint8_t proto, uin
   } else if (proto == kIpProtoSctp) {
     if (avail < kSctpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
-    key.tp_src = raw16(p);
-    key.tp_dst = raw16(p + 2);
+    key.tp_src = load_raw16(p);
+    key.tp_dst = load_raw16(p + 2);
   } else if (proto == icmp_proto) {
     if (avail < kIcmpHeaderLen) [[unlikely]]
       return ParseResult::kL4Truncated;
@@ -144,7 +137,7 @@ inline ParseResult parse_ipv6(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
   if (kIpv6HeaderLen + plen > avail) [[unlikely]]
     return ParseResult::kIpv6BadPayloadLength;
 
-  const uint32_t vtcfl = ntoh32(raw32(p));
+  const uint32_t vtcfl = ntoh32(load_raw32(p));
   key.ipv6_label = hton32(vtcfl & 0x000fffffu);
   key.nw_tos = static_cast<uint8_t>(vtcfl >> 20);
   key.nw_ttl = p[7];
@@ -209,12 +202,12 @@ inline ParseResult parse_arp(const uint8_t* p, uint32_t avail, FlowKey& key) {
     return ParseResult::kArpBadFormat;
   }
   const uint16_t op = host16(p + 6);
-  key.arp_op = raw16(p + 6);
+  key.arp_op = load_raw16(p + 6);
   key.nw_proto = op <= 0xff ? static_cast<uint8_t>(op) : 0;
   std::memcpy(key.arp_sha, p + 8, 6);
-  key.ipv4_src = raw32(p + 14);
+  key.ipv4_src = load_raw32(p + 14);
   std::memcpy(key.arp_tha, p + 18, 6);
-  key.ipv4_dst = raw32(p + 24);
+  key.ipv4_dst = load_raw32(p + 24);
   return ParseResult::kOk;
 }
 
@@ -252,7 +245,7 @@ inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
       return ParseResult::kVlanTruncated;
     }
     layout.vlan_ofs = 12;
-    tci = raw16(data + 14) | hton16(kVlanCfi);
+    tci = load_raw16(data + 14) | hton16(kVlanCfi);
     ofs += kVlanTagLen;
     type = host16(data + ofs);
     // A second tag is not parsed: eth_type is its TPID and the frame is L2 only.

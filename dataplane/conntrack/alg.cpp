@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "dataplane/conntrack/conntrack.hpp"
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
 namespace gl::ct {
@@ -106,7 +107,6 @@ uint32_t Expectations::remove_parent(uint32_t parent) {
 
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;
 constexpr size_t kLargestMsg = 128;  // OVS LARGEST_FTP_MSG_OF_INTEREST
 
 bool is_digit(char c) {
@@ -238,30 +238,12 @@ bool parse_v6(std::string_view m, Announce& an) {
   return true;
 }
 
-uint16_t rd16be(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t rd32be_raw(const uint8_t* p) {  // as stored (network order)
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint32_t rd32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return flow::ntoh32(v);
-}
-void wr32(uint8_t* p, uint32_t host) {
-  const uint32_t v = flow::hton32(host);
-  std::memcpy(p, &v, 4);
-}
-
 // Moves the TCP sequence (off 4) or acknowledgement (off 8) number of the segment at l4
 // by `delta`, updating the checksum incrementally.
 void adjust(uint8_t* l4, int off, int32_t delta) {
   uint32_t old_be, new_be;
   std::memcpy(&old_be, l4 + off, 4);
-  wr32(l4 + off, rd32(l4 + off) + static_cast<uint32_t>(delta));
+  flow::store_be32(l4 + off, flow::load_be32(l4 + off) + static_cast<uint32_t>(delta));
   std::memcpy(&new_be, l4 + off, 4);
   uint16_t c;
   std::memcpy(&c, l4 + 16, 2);
@@ -282,7 +264,7 @@ bool Conntrack::parent_key(const Conn& c, ConnKey& out) const {
 
 void Conntrack::alg_pre(Conn& c, bool reply, Packet& p, uint32_t& ack) {
   const flow::PacketLayout& lay = *p.lay;
-  if (c.key[0].proto != kProtoTcp || lay.l4_ofs == flow::kNoOffset) return;
+  if (c.key[0].proto != flow::kIpProtoTcp || lay.l4_ofs == flow::kNoOffset) return;
   c.acquire();
   const auto skew = static_cast<int32_t>(c.seq_adj);
   const bool skew_reply = (c.flags & kConnSkewReply) != 0;
@@ -337,12 +319,12 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
   c.acquire();  // as OVS: the control connection's lock around its helper
   if ((c.flags & kConnAlgTftp) != 0) {
     // Every request to port 69: the server answers from a new port to the client's.
-    if (k0.proto == 17 && rd16be(l4 + 2) == 69) expect(k0.sport);
+    if (k0.proto == 17 && flow::load_be16(l4 + 2) == 69) expect(k0.sport);
     c.release();
     return;
   }
-  if (k0.proto != kProtoTcp ||
-      !(rd16be(l4) == 21 || rd16be(l4 + 2) == 21)) {  // FTP control packets only
+  if (k0.proto != flow::kIpProtoTcp ||
+      !(flow::load_be16(l4) == 21 || flow::load_be16(l4 + 2) == 21)) {  // FTP control packets only
     c.release();
     return;
   }
@@ -400,8 +382,8 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
         l4_len = static_cast<uint32_t>(static_cast<int32_t>(l4_len) + delta);
         changed = true;
         if (family == 4) {
-          const uint16_t tot = static_cast<uint16_t>(rd16be(l3 + 2) + delta);
-          const uint16_t old_be = flow::hton16(rd16be(l3 + 2));
+          const uint16_t tot = static_cast<uint16_t>(flow::load_be16(l3 + 2) + delta);
+          const uint16_t old_be = flow::hton16(flow::load_be16(l3 + 2));
           const uint16_t new_be = flow::hton16(tot);
           uint16_t ipc;
           std::memcpy(&ipc, l3 + 10, 2);
@@ -409,7 +391,8 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
           std::memcpy(l3 + 10, &ipc, 2);
           std::memcpy(l3 + 2, &new_be, 2);
         } else {
-          const uint16_t plen = flow::hton16(static_cast<uint16_t>(rd16be(l3 + 4) + delta));
+          const uint16_t plen =
+              flow::hton16(static_cast<uint16_t>(flow::load_be16(l3 + 4) + delta));
           std::memcpy(l3 + 4, &plen, 2);
         }
       }
@@ -418,18 +401,18 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
     // directions of an interesting message).
     if (nat && old_skew != 0) {
       if (reply != skew_reply) {
-        wr32(l4 + 8, rd32(l4 + 8) - static_cast<uint32_t>(old_skew));
+        flow::store_be32(l4 + 8, flow::load_be32(l4 + 8) - static_cast<uint32_t>(old_skew));
       } else {
-        wr32(l4 + 4, rd32(l4 + 4) + static_cast<uint32_t>(old_skew));
+        flow::store_be32(l4 + 4, flow::load_be32(l4 + 4) + static_cast<uint32_t>(old_skew));
       }
       changed = true;
     }
     if (changed) {  // the payload moved: the checksum again, in full
       l4[16] = l4[17] = 0;
-      const uint32_t sum = family == 4
-                               ? flow::ipv4_pseudo_sum(rd32be_raw(l3 + 12), rd32be_raw(l3 + 16),
-                                                       kProtoTcp, static_cast<uint16_t>(l4_len))
-                               : flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, kProtoTcp, l4_len);
+      const uint32_t sum =
+          family == 4 ? flow::ipv4_pseudo_sum(flow::load_raw32(l3 + 12), flow::load_raw32(l3 + 16),
+                                              flow::kIpProtoTcp, static_cast<uint16_t>(l4_len))
+                      : flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, flow::kIpProtoTcp, l4_len);
       const uint16_t cs = flow::l4_checksum(sum, l4, l4_len);
       std::memcpy(l4 + 16, &cs, 2);
       p.rewritten = true;

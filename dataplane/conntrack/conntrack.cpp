@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
 namespace gl::ct {
@@ -11,16 +12,6 @@ namespace {
 
 constexpr uint16_t kEthIpv4Be = 0x0008;  // htons(0x0800) as read little-endian
 constexpr uint16_t kEthIpv6Be = 0xdd86;
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmp6 = 58;
-
-inline uint16_t rd16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
 
 // ICMP types as OVS's tracker knows them: queries that open a connection, their replies,
 // and errors that relate to one. Any other type (router advertisements, ND, MLD, address
@@ -58,21 +49,21 @@ static_assert(static_cast<int>(Timeout::kTcpClose) == static_cast<int>(TcpTimeou
 Invalid l4_key(uint8_t proto, uint8_t family, const uint8_t* l4, uint32_t len, bool quoted,
                ConnKey& k) {
   switch (proto) {
-    case kProtoTcp:
-    case kProtoUdp:
+    case flow::kIpProtoTcp:
+    case flow::kIpProtoUdp:
       // A quoted packet needs only its first 8 bytes (ICMPv6 quotes the whole TCP header).
-      if (len < (proto == kProtoTcp && (!quoted || family == 6) ? 20u : 8u))
+      if (len < (proto == flow::kIpProtoTcp && (!quoted || family == 6) ? 20u : 8u))
         return Invalid::kTruncated;
-      k.sport = rd16(l4);
-      k.dport = rd16(l4 + 2);
+      k.sport = flow::load_raw16(l4);
+      k.dport = flow::load_raw16(l4 + 2);
       if (k.sport == 0 || k.dport == 0) return Invalid::kPortZero;
       return Invalid::kCount;
-    case kProtoIcmp:
-    case kProtoIcmp6:
-      if (len < 8 || (proto == kProtoIcmp) != (family == 4)) return Invalid::kTruncated;
+    case flow::kIpProtoIcmp:
+    case flow::kIpProtoIcmpv6:
+      if (len < 8 || (proto == flow::kIpProtoIcmp) != (family == 4)) return Invalid::kTruncated;
       if (!(icmp_is_request(family, l4[0]) || icmp_is_reply(family, l4[0])) || l4[1] != 0)
         return Invalid::kIcmpType;
-      k.sport = rd16(l4 + 4);
+      k.sport = flow::load_raw16(l4 + 4);
       k.dport = static_cast<uint16_t>(l4[0] << 8);
       return Invalid::kCount;
     default:
@@ -151,7 +142,8 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
     std::memcpy(key.dst, k.ipv6_dst, 16);
   }
   const uint8_t proto = k.nw_proto;
-  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoIcmp && proto != kProtoIcmp6)
+  if (proto != flow::kIpProtoTcp && proto != flow::kIpProtoUdp && proto != flow::kIpProtoIcmp &&
+      proto != flow::kIpProtoIcmpv6)
     return true;  // other IP protocols: addresses and protocol only
   if (lay.l4_ofs == flow::kNoOffset || lay.l4_proto != proto) {
     why = Invalid::kTruncated;
@@ -159,12 +151,12 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   }
   const uint8_t* l4 = p.frame + lay.l4_ofs;
   const uint32_t l4_len = lay.l4_len;
-  if (proto == kProtoTcp) {
+  if (proto == flow::kIpProtoTcp) {
     if (!tcp_parse(l4, l4_len, x.tcp)) {
       why = Invalid::kTruncated;
       return false;
     }
-  } else if (proto == kProtoUdp) {
+  } else if (proto == flow::kIpProtoUdp) {
     const uint32_t ulen = l4_len >= 8 ? static_cast<uint32_t>(l4[4] << 8 | l4[5]) : 0;
     if (ulen < 8 || ulen > l4_len) {
       why = Invalid::kTruncated;
@@ -178,18 +170,19 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   // segment must not move the state). UDP over IPv4 may carry none.
   if (opts_.check_l4_checksum && (p.csum_good & kCsumGoodL4) == 0) {
     uint32_t sum = 0;
-    if (proto != kProtoIcmp) {
+    if (proto != flow::kIpProtoIcmp) {
       sum = family == 4 ? flow::ipv4_pseudo_sum(k.ipv4_src, k.ipv4_dst, proto,
                                                 static_cast<uint16_t>(l4_len))
                         : flow::ipv6_pseudo_sum(k.ipv6_src, k.ipv6_dst, proto, l4_len);
     }
-    const bool no_udp_sum = proto == kProtoUdp && family == 4 && rd16(l4 + 6) == 0;
+    const bool no_udp_sum =
+        proto == flow::kIpProtoUdp && family == 4 && flow::load_raw16(l4 + 6) == 0;
     if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) {
       why = Invalid::kL4Checksum;
       return false;
     }
   }
-  if (proto == kProtoTcp || proto == kProtoUdp) {
+  if (proto == flow::kIpProtoTcp || proto == flow::kIpProtoUdp) {
     why = l4_key(proto, family, l4, l4_len, false, key);
     return why == Invalid::kCount;
   }
@@ -279,7 +272,7 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
   md.orig_proto = o->proto;
   std::memcpy(md.orig_src, o->src, 16);
   std::memcpy(md.orig_dst, o->dst, 16);
-  if (o->proto == kProtoIcmp || o->proto == kProtoIcmp6) {
+  if (o->proto == flow::kIpProtoIcmp || o->proto == flow::kIpProtoIcmpv6) {
     // ct_tp_src/dst of ICMP: type and code of the originating packet (network order).
     md.orig_sport = flow::hton16(static_cast<uint16_t>(o->dport >> 8));
     md.orig_dport = flow::hton16(static_cast<uint16_t>(o->dport & 0xff));
@@ -320,7 +313,7 @@ Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& 
   c.acquire();
   ++c.packets[dir];
   c.bytes[dir] += x.bytes;
-  if (x.key.proto == kProtoTcp) {
+  if (x.key.proto == flow::kIpProtoTcp) {
     const TcpUpdate u = tcp_update(c.tcp, x.tcp, reply, opts_.tcp_seq_check);
     switch (u.verdict) {
       case TcpVerdict::kValid:
@@ -389,7 +382,7 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
   c.packets[0] = 1;
   c.bytes[0] = x.bytes;
   Timeout t;
-  if (x.key.proto == kProtoTcp) {
+  if (x.key.proto == flow::kIpProtoTcp) {
     t = tcp_class(tcp_new_conn(c.tcp, x.tcp));
   } else {
     c.other = OtherState::kFirst;
@@ -413,10 +406,11 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
   } else if (a.helper != kHelperNone) {
     // Recorded when the committing packet is a control packet of that helper (OVS
     // ct_verify_helper): TCP port 21 for FTP, UDP destination port 69 for TFTP.
-    if (a.helper == kHelperFtp && x.key.proto == kProtoTcp &&
+    if (a.helper == kHelperFtp && x.key.proto == flow::kIpProtoTcp &&
         (x.key.sport == flow::hton16(21) || x.key.dport == flow::hton16(21)))
       c.flags |= kConnAlgFtp;
-    if (a.helper == kHelperTftp && x.key.proto == kProtoUdp && x.key.dport == flow::hton16(69))
+    if (a.helper == kHelperTftp && x.key.proto == flow::kIpProtoUdp &&
+        x.key.dport == flow::hton16(69))
       c.flags |= kConnAlgTftp;
   }
   if (exp == nullptr && (a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash)) {
@@ -533,7 +527,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     }
   }
   // No connection: may this packet open one?
-  if (x.key.proto == kProtoTcp && !tcp_valid_new(x.tcp)) {
+  if (x.key.proto == flow::kIpProtoTcp && !tcp_valid_new(x.tcp)) {
     invalid(Invalid::kTcpFlags);
     write_md(md, a.zone, nullptr, 0, false, nullptr);
     return;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <random>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
 namespace gl::ct {
@@ -35,26 +36,11 @@ static_assert((65535 - 60 + (kIpfMinFragLowerBound - 60) - 1) / (kIpfMinFragLowe
 
 constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kAh = 51, kDestOpts = 60;
 
-inline uint16_t be16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-inline uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline void put_be16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline uint32_t raw32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline uint16_t raw16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
+using flow::load_be16;
+using flow::load_be32;
+using flow::load_raw16;
+using flow::load_raw32;
+using flow::store_be16;
 
 [[noreturn]] void fatal(const char* what) {
   std::fprintf(stderr, "ipf: %s\n", what);
@@ -78,16 +64,16 @@ FragParse parse_v4(const uint8_t* p, uint32_t avail, uint32_t l3_ofs, FragInfo& 
   if (avail < 20 || (p[0] >> 4) != 4) return FragParse::kBadHeader;
   const uint32_t ihl = (p[0] & 0x0fu) * 4;
   if (ihl < 20 || ihl > avail) return FragParse::kBadHeader;
-  const uint32_t tot = be16(p + 2);
+  const uint32_t tot = load_be16(p + 2);
   if (tot < ihl || tot > avail) return FragParse::kBadHeader;
-  const uint16_t frag = be16(p + 6);
+  const uint16_t frag = load_be16(p + 6);
   if ((frag & 0x3fff) == 0) return FragParse::kNotFragment;
   if (flow::csum_fold(flow::csum_partial(p, ihl)) != 0xffff) return FragParse::kBadChecksum;
   fi = FragInfo{};
   fi.version = 4;
   fi.proto = p[9];
   fi.more = (frag & 0x2000) != 0;
-  fi.id = be16(p + 4);
+  fi.id = load_be16(p + 4);
   std::memcpy(fi.src, p + 12, 4);
   std::memcpy(fi.dst, p + 16, 4);
   fi.offset = (frag & 0x1fffu) * 8;
@@ -101,7 +87,7 @@ FragParse parse_v4(const uint8_t* p, uint32_t avail, uint32_t l3_ofs, FragInfo& 
 
 FragParse parse_v6(const uint8_t* p, uint32_t avail, uint32_t l3_ofs, FragInfo& fi) {
   if (avail < kIpv6HeaderLen || (p[0] >> 4) != 6) return FragParse::kBadHeader;
-  const uint32_t end = kIpv6HeaderLen + be16(p + 4);
+  const uint32_t end = kIpv6HeaderLen + load_be16(p + 4);
   if (end > avail) return FragParse::kBadHeader;
   uint8_t nh = p[6];
   uint32_t nh_ofs = 6;
@@ -117,13 +103,13 @@ FragParse parse_v6(const uint8_t* p, uint32_t avail, uint32_t l3_ofs, FragInfo& 
     nh = p[q];
     q += hlen;
   }
-  const uint16_t offlg = be16(p + q + 2);
+  const uint16_t offlg = load_be16(p + q + 2);
   if ((offlg & 0xfff9) == 0) return FragParse::kNotFragment;  // atomic (RFC 6946)
   fi = FragInfo{};
   fi.version = 6;
   fi.proto = p[q];
   fi.more = (offlg & 1) != 0;
-  fi.id = be32(p + q + 4);
+  fi.id = load_be32(p + q + 4);
   std::memcpy(fi.src, p + 8, 16);
   std::memcpy(fi.dst, p + 24, 16);
   fi.offset = offlg & 0xfff8u;
@@ -473,11 +459,11 @@ AddResult Ipf::add(const FragIn& f, uint64_t now_ms, Completed& out, IpfDrop* wh
   }
   uint8_t* ip = b + f0.l3_ofs;
   if (v6) {
-    put_be16(ip + 4, unfrag_len - kIpv6HeaderLen + total);
+    store_be16(ip + 4, unfrag_len - kIpv6HeaderLen + total);
     ip[nh_ofs] = f0.frame[f0.l3_ofs + unfrag_len];  // the fragment header's next header
   } else {
-    put_be16(ip + 2, unfrag_len + total);
-    put_be16(ip + 6, be16(ip + 6) & ~0x2000u);  // MF off; the offset is 0, DF kept
+    store_be16(ip + 2, unfrag_len + total);
+    store_be16(ip + 6, load_be16(ip + 6) & ~0x2000u);  // MF off; the offset is 0, DF kept
     ip[10] = ip[11] = 0;
     const uint16_t csum = flow::ipv4_header_checksum(ip, unfrag_len);
     std::memcpy(ip + 10, &csum, 2);
@@ -500,9 +486,9 @@ void Ipf::apply(const Completed& c, const uint8_t* reassembled) {
       std::memcpy(ip + 8, rip + 8, 32);  // source and destination
     } else {
       for (uint32_t ofs : {12u, 16u}) {
-        const uint32_t old_addr = raw32(ip + ofs), new_addr = raw32(rip + ofs);
+        const uint32_t old_addr = load_raw32(ip + ofs), new_addr = load_raw32(rip + ofs);
         if (old_addr == new_addr) continue;
-        const uint16_t csum = flow::csum_replace32(raw16(ip + 10), old_addr, new_addr);
+        const uint16_t csum = flow::csum_replace32(load_raw16(ip + 10), old_addr, new_addr);
         std::memcpy(ip + 10, &csum, 2);
         std::memcpy(ip + ofs, &new_addr, 4);
       }
@@ -531,15 +517,8 @@ uint32_t Ipf::expire_impl(uint64_t now_ms, uint32_t max_handles, ReleaseFn fn, v
         Counters& c = ctr(l.key.version == 6);
         l.expiring = true;
         while (n < kReleaseChunk && given + n < max_handles && l.head != kNil) {
-          Slot& s = slots_[l.head];
-          handles[n] = s.handle;
+          handles[n] = pop_frag(l);
           whys[n++] = purge ? IpfRelease::kPurged : IpfRelease::kExpired;
-          const uint32_t next = s.next;
-          s.next = free_slot_;
-          free_slot_ = l.head;
-          l.head = next;
-          --l.nfrags;
-          nfrag_.fetch_sub(1, std::memory_order_relaxed);
           (purge ? c.purged : c.expired).fetch_add(1, std::memory_order_relaxed);
         }
         if (l.head == kNil) unlink_list(li);
@@ -550,6 +529,18 @@ uint32_t Ipf::expire_impl(uint64_t now_ms, uint32_t max_handles, ReleaseFn fn, v
     if (n < kReleaseChunk) break;  // nothing more expired, or the budget is spent
   }
   return given;
+}
+
+void* Ipf::pop_frag(List& l) {
+  Slot& s = slots_[l.head];
+  void* h = s.handle;
+  const uint32_t next = s.next;
+  s.next = free_slot_;
+  free_slot_ = l.head;
+  l.head = next;
+  --l.nfrags;
+  nfrag_.fetch_sub(1, std::memory_order_relaxed);
+  return h;
 }
 
 uint32_t Ipf::drain_impl(ReleaseFn fn, void* ctx) {
@@ -564,14 +555,7 @@ uint32_t Ipf::drain_impl(ReleaseFn fn, void* ctx) {
         List& l = lists_[li];
         l.expiring = true;
         while (n < kReleaseChunk && l.head != kNil) {
-          Slot& s = slots_[l.head];
-          handles[n++] = s.handle;
-          const uint32_t next = s.next;
-          s.next = free_slot_;
-          free_slot_ = l.head;
-          l.head = next;
-          --l.nfrags;
-          nfrag_.fetch_sub(1, std::memory_order_relaxed);
+          handles[n++] = pop_frag(l);
         }
         if (l.head == kNil) unlink_list(li);
       }

@@ -300,6 +300,7 @@ class Ipf {
   uint32_t hash(const Key& k) const;
   uint32_t find(const Key& k, uint32_t h) const;
   void unlink_list(uint32_t li);  // hash chain + expiry FIFO; frees the list slot
+  void* pop_frag(List& l);        // the list's first fragment's handle; frees its slot
   uint32_t max_list_frags(bool v6) const;
   Counters& ctr(bool v6) const;
 

@@ -11,11 +11,6 @@ namespace gl::ct {
 
 namespace {
 
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmp6 = 58;
-
 bool all_zero(const uint32_t* a, int n) {
   for (int i = 0; i < n; ++i)
     if (a[i] != 0) return false;
@@ -58,12 +53,12 @@ bool rewrite(uint8_t* l3, uint8_t family, uint8_t proto, uint8_t* l4, uint32_t l
   uint8_t* csum = nullptr;
   bool udp = false;
   if (l4 != nullptr) {
-    if (proto == kProtoTcp && l4_len >= 18) {
+    if (proto == flow::kIpProtoTcp && l4_len >= 18) {
       csum = l4 + 16;
-    } else if (proto == kProtoUdp && l4_len >= 8) {
+    } else if (proto == flow::kIpProtoUdp && l4_len >= 8) {
       csum = l4 + 6;
       udp = true;
-    } else if (proto == kProtoIcmp6 && l4_len >= 4) {
+    } else if (proto == flow::kIpProtoIcmpv6 && l4_len >= 4) {
       csum = l4 + 2;
     }
   }
@@ -92,7 +87,7 @@ bool rewrite(uint8_t* l3, uint8_t family, uint8_t proto, uint8_t* l4, uint32_t l
       changed = true;
     }
   }
-  if (l4 != nullptr && (proto == kProtoTcp || proto == kProtoUdp) && l4_len >= 4) {
+  if (l4 != nullptr && (proto == flow::kIpProtoTcp || proto == flow::kIpProtoUdp) && l4_len >= 4) {
     uint8_t* pp = l4 + (src_side ? 0 : 2);
     uint16_t have;
     std::memcpy(&have, pp, 2);
@@ -149,7 +144,7 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash) const {
     bool dir;
     return table_.find(r, ConnTable::hash(r), dir) == 0;
   };
-  if (k.proto != kProtoTcp && k.proto != kProtoUdp) {
+  if (k.proto != flow::kIpProtoTcp && k.proto != flow::kIpProtoUdp) {
     // One candidate: ICMP identifiers and other protocols are not translated.
     if (!free_tuple(rev)) return false;
     c.key[1] = rev;
@@ -231,7 +226,7 @@ void Conntrack::nat_packet(const Conn& c, bool reply, bool related, Packet& p) {
   // be a router: only the translated side changes), and the quoted packet, which
   // travelled the other way, on the other side.
   if (l4 == nullptr || l4_len < 8) return;
-  const uint8_t icmp_proto = family == 4 ? kProtoIcmp : kProtoIcmp6;
+  const uint8_t icmp_proto = family == 4 ? flow::kIpProtoIcmp : flow::kIpProtoIcmpv6;
   rewrite(l3, family, icmp_proto, l4, l4_len, ch.src_side, ch.addr, 0);
   uint8_t* in = l4 + 8;
   const uint32_t in_len = l4_len - 8;
@@ -241,7 +236,7 @@ void Conntrack::nat_packet(const Conn& c, bool reply, bool related, Packet& p) {
   // The ICMP checksum covers the quote: computed again (a rare path).
   l4[2] = l4[3] = 0;
   uint32_t sum = 0;
-  if (family == 6) sum = flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, kProtoIcmp6, l4_len);
+  if (family == 6) sum = flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, flow::kIpProtoIcmpv6, l4_len);
   const uint16_t cs = flow::csum_finish(flow::csum_partial(l4, l4_len, sum));
   std::memcpy(l4 + 2, &cs, 2);
   p.rewritten = true;
