@@ -10,49 +10,53 @@ namespace gl::dp {
 
 namespace {
 
-inline void md_to_ct(const PacketMd& m, ct::Md& c) {
-  c.state = m.ct_state;
-  c.zone = m.ct_zone;
-  c.mark = m.ct_mark;
-  std::memcpy(c.label, m.ct_label, 16);
-  c.conn = m.ct_conn;
+// The tracker's metadata from a key's metadata words (0..5, 17..22), and back.
+inline void key_to_ct(const flow::FlowKey& k, ct::Md& c) {
+  c.state = k.ct_state;
+  c.zone = k.ct_zone;
+  c.mark = k.ct_mark;
+  std::memcpy(c.label, k.ct_label, 16);
+  c.conn = k.pad1;  // PacketMd::ct_conn
   // ct_orig_tuple travels too: a second ct() in the zone leaves it as it was.
-  c.orig_proto = m.ct_nw_proto;
-  c.orig_sport = m.ct_tp_src;
-  c.orig_dport = m.ct_tp_dst;
-  if (m.ct_nw_src != 0 || m.ct_nw_dst != 0) {
+  c.orig_proto = k.ct_nw_proto;
+  c.orig_sport = k.ct_tp_src;
+  c.orig_dport = k.ct_tp_dst;
+  if (k.ct_nw_src != 0 || k.ct_nw_dst != 0) {
     c.orig_family = 4;
     std::memset(c.orig_src, 0, 16);
     std::memset(c.orig_dst, 0, 16);
-    c.orig_src[0] = m.ct_nw_src;
-    c.orig_dst[0] = m.ct_nw_dst;
+    c.orig_src[0] = k.ct_nw_src;
+    c.orig_dst[0] = k.ct_nw_dst;
   } else {
-    c.orig_family = m.ct_nw_proto != 0 ? 6 : 0;
-    std::memcpy(c.orig_src, m.ct_ipv6_src, 16);
-    std::memcpy(c.orig_dst, m.ct_ipv6_dst, 16);
+    c.orig_family = k.ct_nw_proto != 0 ? 6 : 0;
+    std::memcpy(c.orig_src, k.ct_ipv6_src, 16);
+    std::memcpy(c.orig_dst, k.ct_ipv6_dst, 16);
   }
 }
 
-inline void ct_to_md(const ct::Md& c, PacketMd& m) {
-  m.ct_state = c.state;
-  m.ct_zone = c.zone;
-  m.ct_mark = c.mark;
-  std::memcpy(m.ct_label, c.label, 16);
-  m.ct_conn = c.conn;
-  m.ct_nw_src = m.ct_nw_dst = 0;
-  std::memset(m.ct_ipv6_src, 0, 16);
-  std::memset(m.ct_ipv6_dst, 0, 16);
+inline void ct_to_key(const ct::Md& c, flow::FlowKey& k) {
+  k.ct_state = c.state;
+  k.ct_zone = c.zone;
+  k.ct_mark = c.mark;
+  std::memcpy(k.ct_label, c.label, 16);
+  k.pad1 = c.conn;
   if (c.orig_family == 4) {
-    m.ct_nw_src = c.orig_src[0];
-    m.ct_nw_dst = c.orig_dst[0];
-  } else if (c.orig_family == 6) {
-    std::memcpy(m.ct_ipv6_src, c.orig_src, 16);
-    std::memcpy(m.ct_ipv6_dst, c.orig_dst, 16);
+    k.ct_nw_src = c.orig_src[0];
+    k.ct_nw_dst = c.orig_dst[0];
+    std::memset(k.ct_ipv6_src, 0, 32);
+  } else {
+    k.ct_nw_src = k.ct_nw_dst = 0;
+    if (c.orig_family == 6) {
+      std::memcpy(k.ct_ipv6_src, c.orig_src, 16);
+      std::memcpy(k.ct_ipv6_dst, c.orig_dst, 16);
+    } else {
+      std::memset(k.ct_ipv6_src, 0, 32);
+    }
   }
   const bool any = c.orig_family != 0;
-  m.ct_nw_proto = any ? c.orig_proto : 0;
-  m.ct_tp_src = any ? c.orig_sport : 0;
-  m.ct_tp_dst = any ? c.orig_dport : 0;
+  k.ct_nw_proto = any ? c.orig_proto : 0;
+  k.ct_tp_src = any ? c.orig_sport : 0;
+  k.ct_tp_dst = any ? c.orig_dport : 0;
 }
 
 bool ipf_wants(const ct::Ipf& ipf, const flow::FlowKey& k, const flow::PacketLayout& lay) {
@@ -63,26 +67,26 @@ bool ipf_wants(const ct::Ipf& ipf, const flow::FlowKey& k, const flow::PacketLay
 
 }  // namespace
 
-Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md,
+Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, flow::FlowKey& key,
                            const flow::PacketLayout& lay, std::span<const uint8_t> rest,
                            const CtActions* cts, int depth) {
   ct::Conntrack& ct = dp_.conntrack();
   ct::Completed& done = *ipf_done_;
   const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
   const ct::FragIn in{
-      rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), lay.l3_ofs, a.zone, md.recirc_id, m};
+      rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), lay.l3_ofs, a.zone, key.recirc_id, m};
   switch (ct.ipf().add(in, now_ms, done)) {
     case ct::AddResult::kHeld:
       return Frag::kHeld;
     case ct::AddResult::kPass:
       return Frag::kTrack;  // the tracker makes it +inv
     case ct::AddResult::kInvalid:
-      md.ct_state = flow::kCsInvalid | flow::kCsTracked;
-      md.ct_zone = a.zone;
-      md.ct_mark = 0;
-      md.ct_conn = 0;
-      std::memset(md.ct_label, 0, sizeof md.ct_label);
-      std::memset(&md.ct_nw_src, 0, kMdHead);  // no orig tuple
+      key.ct_state = flow::kCsInvalid | flow::kCsTracked;
+      key.ct_zone = a.zone;
+      key.ct_mark = 0;
+      key.pad1 = 0;  // ct_conn
+      std::memset(key.ct_label, 0, sizeof key.ct_label);
+      std::memset(&key.ct_nw_src, 0, kMdHead);  // no orig tuple
       return Frag::kDone;
     case ct::AddResult::kComplete:
       break;
@@ -90,34 +94,32 @@ Pmd::Frag Pmd::ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md,
   // The datagram is complete: track the reassembled packet, give every fragment its result
   // (and NAT's rewrite), and send the fragments on through the rest of the actions; the
   // one in hand continues with the caller.
-  flow::FlowKey key;
+  flow::FlowKey rkey = key;
   flow::PacketLayout rlay;
-  md_to_key(md, key);
-  flow::parse_packet(done.pkt, done.len, key, rlay);
+  flow::parse_packet(done.pkt, done.len, rkey, rlay);
   ct::Md cmd;
-  md_to_ct(md, cmd);
-  ct::Packet cp{done.pkt, done.len, &key, &rlay, &cmd};
+  key_to_ct(key, cmd);
+  ct::Packet cp{done.pkt, done.len, &rkey, &rlay, &cmd};
   ct.execute(index_, a, &cp, 1, now_ms);
   cmd.conn = 0;  // each fragment looks its connection up again, as in OVS
-  PacketMd fmd = md;
-  ct_to_md(cmd, fmd);
+  ct_to_key(cmd, key);
+  PacketMd fmd;
+  key_to_md(key, fmd);
   ct::Ipf::apply(done);
   ctr_.ct_reassembled.add();
   for (uint32_t i = 0; i < done.n; ++i) {
     auto* f = static_cast<rte_mbuf*>(done.frags[i].handle);
     if (f == m) continue;
     PacketMd md2 = fmd;
-    flow::FlowKey fk;
+    flow::FlowKey fk = key;
     flow::PacketLayout flay;
-    md_to_key(md2, fk);
     flow::parse_packet(rte_pktmbuf_mtod(f, const uint8_t*), rte_pktmbuf_data_len(f), fk, flay);
     exec_actions(f, md2, fk, flay, rest, true, depth, cts);
   }
-  md = fmd;
   return Frag::kDone;
 }
 
-void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow::FlowKey* keys,
+void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, flow::FlowKey* keys,
                  const flow::PacketLayout* lay, uint16_t n, bool* rewritten,
                  std::span<const uint8_t> rest, const CtActions* cts, int depth) {
   ct::Md cmd[kBatch];
@@ -131,14 +133,14 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow:
       rte_mbuf* p = pkts[i];
       if (rewritten != nullptr) rewritten[i] = false;
       if (ipf_wants(ct.ipf(), keys[i], lay[i]) && ipf_done_ != nullptr) [[unlikely]] {
-        const Frag r = ct_fragment(a, p, md[i], lay[i], rest, cts, depth);
+        const Frag r = ct_fragment(a, p, keys[i], lay[i], rest, cts, depth);
         if (r == Frag::kHeld) pkts[i] = nullptr;  // the reassembly holds it now
         if (r != Frag::kTrack) {
           if (rewritten != nullptr) rewritten[i] = r == Frag::kDone;
           continue;
         }
       }
-      md_to_ct(md[i], cmd[m]);
+      key_to_ct(keys[i], cmd[m]);
       cp[m] = ct::Packet{rte_pktmbuf_mtod(p, uint8_t*), rte_pktmbuf_data_len(p), &keys[i], &lay[i],
                          &cmd[m]};
       cp[m].room = rte_pktmbuf_tailroom(p);  // the FTP helper's NAT may lengthen a payload
@@ -154,7 +156,7 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow:
     if (m == 0) continue;
     ct.execute(index_, a, cp, m, dp_.ct_now_ms(now_tsc_));
     for (uint16_t j = 0; j < m; ++j) {
-      ct_to_md(cmd[j], md[at[j]]);
+      ct_to_key(cmd[j], keys[at[j]]);
       if (rewritten != nullptr) rewritten[at[j]] = cp[j].rewritten;
       rte_mbuf* p = pkts[at[j]];
       if (cp[j].len != rte_pktmbuf_data_len(p)) [[unlikely]] {  // an ALG rewrote a payload

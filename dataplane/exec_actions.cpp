@@ -112,16 +112,17 @@ void Pmd::exec_actions(rte_mbuf* m, PacketMd& md, const flow::FlowKey& key, flow
                                       std::min(next, actions.data() + actions.size())));
         bool natted = false;
         rte_mbuf* mm = m;
+        flow::FlowKey k2 = key;  // the tracker reads the metadata from the key's words
+        md_to_key(md, k2);
         if (!modified) {
-          ct_run(*ca, &mm, &md, &key, &lay, 1, &natted, rest, cts, depth);
+          ct_run(*ca, &mm, &k2, &lay, 1, &natted, rest, cts, depth);
         } else {  // the tracker reads headers: parse what the actions made of the packet
-          flow::FlowKey k2;
           flow::PacketLayout lay2;
-          md_to_key(md, k2);
           flow::parse_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), k2,
                              lay2);
-          ct_run(*ca, &mm, &md, &k2, &lay2, 1, &natted, rest, cts, depth);
+          ct_run(*ca, &mm, &k2, &lay2, 1, &natted, rest, cts, depth);
         }
+        key_to_md(k2, md);
         modified |= natted;
         if (mm == nullptr) consumed = true;  // a fragment: the reassembly holds it
         break;

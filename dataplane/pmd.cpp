@@ -171,8 +171,6 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
   flow::FlowKey keys[kBatch];
   flow::PacketLayout lay[kBatch];
   rte_mbuf* good[kBatch];
-  uint32_t hashes[kBatch];
-  const flow::ClsRule* rules[kBatch];
   RecircQueue recirc;
   RecircQueue* saved_recirc = recirc_;
   recirc_ = &recirc;
@@ -205,6 +203,28 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     esp_in.n = 0;
     esp_decrypt(esp_in.pkts, esp_in.md, en, kRecircZero);
   }
+  classify_and_act(good, keys, lay, ng, depth);
+  recirc_ = saved_recirc;
+  drain_recirc(recirc, depth);
+}
+
+void Pmd::drain_recirc(RecircQueue& recirc, int depth) {
+  if (recirc.n == 0) return;
+  if (depth + 1 > kMaxRecircDepth) {
+    for (uint16_t i = 0; i < recirc.n; ++i) drop(recirc.pkts[i], Drop::kRecircDepth);
+    return;
+  }
+  ctr_.recirculations.add(recirc.n);
+  for (uint16_t off = 0; off < recirc.n; off += kBatch) {
+    uint16_t cnt = std::min<uint16_t>(kBatch, recirc.n - off);
+    process(recirc.pkts + off, cnt, recirc.md + off, depth + 1);
+  }
+}
+
+void Pmd::classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLayout* lay,
+                           uint16_t ng, int depth) {
+  uint32_t hashes[kBatch];
+  const flow::ClsRule* rules[kBatch];
 
   // Phase 2: exact-match cache: hash and prefetch the whole batch, then look up. (Not
   // hashed in phase 1: a word read right after the parser's narrower stores to it misses
@@ -272,26 +292,54 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     const ActionsBlob* a = f->actions.load(std::memory_order_acquire);
     if (a->ct_first) {
       // ct() first (OVS's ct(...),recirc(N)): the run goes through the tracker as one
-      // batch, then each packet runs the rest of the actions.
-      PacketMd mds[kBatch];
+      // batch, its results written into the keys' metadata words, then each packet runs
+      // the rest of the actions.
       bool natted[kBatch];
-      for (uint16_t j = i; j < end; ++j) key_to_md(keys[j], mds[j - i]);
       const std::span<const uint8_t> rest = after_first(a->span());
-      ct_run(a->ct.act[0], good + i, mds, keys + i, lay + i, end - i, natted, rest, &a->ct, 0);
-      for (uint16_t j = i; j < end; ++j) {
-        if (good[j] == nullptr) continue;  // a fragment the reassembly holds
-        if (a->ct_recirc >= 0 && recirc_->n < 2 * kBatch) {
-          // The usual rest, one recirc(N): queued without walking the action list.
-          mds[j - i].recirc_id = static_cast<uint32_t>(a->ct_recirc);
-          recirc_->pkts[recirc_->n] = good[j];
-          recirc_->md[recirc_->n++] = mds[j - i];
+      const uint16_t cnt = end - i;
+      ct_run(a->ct.act[0], good + i, keys + i, lay + i, cnt, natted, rest, &a->ct, 0);
+      if (a->ct_recirc >= 0) {
+        // The usual rest, one recirc(N): the recirculation runs here and now on the keys
+        // in hand (no copy to the queue, no second parse; NAT's rewrites parsed again),
+        // as a pipeline level of its own.
+        uint16_t m = 0;
+        for (uint16_t j = i; j < end; ++j) {
+          if (good[j] == nullptr) continue;  // a fragment the reassembly holds
+          if (natted[j - i])
+            flow::parse_packet(rte_pktmbuf_mtod(good[j], const uint8_t*),
+                               rte_pktmbuf_data_len(good[j]), keys[j], lay[j]);
+          keys[j].recirc_id = static_cast<uint32_t>(a->ct_recirc);
+          if (m != j - i) {  // close the gaps the reassembly left
+            good[i + m] = good[j];
+            keys[i + m] = keys[j];
+            lay[i + m] = lay[j];
+          }
+          ++m;
+        }
+        i = end;
+        if (m == 0) continue;
+        if (depth + 1 > kMaxRecircDepth) [[unlikely]] {
+          for (uint16_t j = 0; j < m; ++j) drop(good[end - cnt + j], Drop::kRecircDepth);
           continue;
         }
+        ctr_.recirculations.add(m);
+        RecircQueue sub;
+        RecircQueue* saved = recirc_;
+        recirc_ = &sub;
+        classify_and_act(good + (end - cnt), keys + (end - cnt), lay + (end - cnt), m, depth + 1);
+        recirc_ = saved;
+        drain_recirc(sub, depth + 1);
+        continue;
+      }
+      for (uint16_t j = i; j < end; ++j) {
+        if (good[j] == nullptr) continue;  // a fragment the reassembly holds
         // NAT rewrote the packet: a later ct() in the list must see the new headers.
         if (natted[j - i] && a->ct.n > 1)
           flow::parse_packet(rte_pktmbuf_mtod(good[j], const uint8_t*),
                              rte_pktmbuf_data_len(good[j]), keys[j], lay[j]);
-        exec_actions(good[j], mds[j - i], keys[j], lay[j], rest, true, 0, &a->ct);
+        PacketMd md;
+        key_to_md(keys[j], md);
+        exec_actions(good[j], md, keys[j], lay[j], rest, true, 0, &a->ct);
       }
       i = end;
       continue;
@@ -332,19 +380,6 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     }
   }
   esp_flush_pending();
-
-  recirc_ = saved_recirc;
-  if (recirc.n > 0) {
-    if (depth + 1 > kMaxRecircDepth) {
-      for (uint16_t i = 0; i < recirc.n; ++i) drop(recirc.pkts[i], Drop::kRecircDepth);
-    } else {
-      ctr_.recirculations.add(recirc.n);
-      for (uint16_t off = 0; off < recirc.n; off += kBatch) {
-        uint16_t cnt = std::min<uint16_t>(kBatch, recirc.n - off);
-        process(recirc.pkts + off, cnt, recirc.md + off, depth + 1);
-      }
-    }
-  }
 }
 
 void Pmd::output(rte_mbuf* m, uint32_t port_no, uint32_t in_port) {

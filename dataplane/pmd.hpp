@@ -173,6 +173,13 @@ class Pmd {
   void run();
   // The pipeline: takes ownership of every packet.
   void process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth);
+  // Phases 2-4 of process() on parsed packets: exact-match cache, megaflow classifier,
+  // actions. keys[i] holds packet i's metadata; the keys of a run that ct() recirculates
+  // are rewritten in place and run again here (one level deeper).
+  void classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLayout* lay, uint16_t ng,
+                        int depth);
+  // Runs the packets a pipeline level queued for recirculation, at depth + 1.
+  void drain_recirc(RecircQueue& recirc, int depth);
   // Executes an action list on one packet. `steal`: the list may consume m (it is the
   // last use); otherwise it works on copies where it must send or keep the packet.
   // `cts`: the list's decoded ct() actions (nullptr when it has none).
@@ -180,17 +187,19 @@ class Pmd {
                     std::span<const uint8_t> actions, bool steal, int depth,
                     const CtActions* cts = nullptr);
   // Conntrack stage (ct_stage.cpp): ct() with `a` on pkts[0, n) (their keys and layouts
-  // from the parser), updating md; one tracker batch. The packets stay the caller's, but
+  // from the parser), writing its results into the keys' metadata words (ct_state ..
+  // ct_orig_tuple); one tracker batch. The packets stay the caller's, but
   // for IP fragments the reassembly takes (pkts[i] set to nullptr); when one completes a
   // datagram, the datagram's other fragments run `rest` (the actions after this ct(),
   // with `cts`, at `depth`) here. rewritten[i] (if given): NAT or reassembly changed
   // packet i (its key is stale).
-  void ct_run(const ct::Action& a, rte_mbuf** pkts, PacketMd* md, const flow::FlowKey* keys,
+  void ct_run(const ct::Action& a, rte_mbuf** pkts, flow::FlowKey* keys,
               const flow::PacketLayout* lay, uint16_t n, bool* rewritten,
               std::span<const uint8_t> rest, const CtActions* cts, int depth);
   enum class Frag : uint8_t { kTrack, kHeld, kDone };
-  Frag ct_fragment(const ct::Action& a, rte_mbuf* m, PacketMd& md, const flow::PacketLayout& lay,
-                   std::span<const uint8_t> rest, const CtActions* cts, int depth);
+  Frag ct_fragment(const ct::Action& a, rte_mbuf* m, flow::FlowKey& key,
+                   const flow::PacketLayout& lay, std::span<const uint8_t> rest,
+                   const CtActions* cts, int depth);
   // ESP: runs `type` (esp_encrypt of `group` / esp_decrypt) on pkts[0, n) as one burst,
   // then the rest of the flow's actions on each packet that survived. Takes ownership.
   void esp_run(uint16_t type, uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
