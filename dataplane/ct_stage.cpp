@@ -2,6 +2,7 @@
 // one tracker batch (keys, hashes and prefetches for the run, then lookups), IP fragments
 // reassembled in front of the tracker (OVS's ipf), and the per-context upkeep (expiry,
 // reclamation). The tracker itself is dataplane/conntrack/.
+#include <cstddef>
 #include <cstring>
 
 #include "dataplane/pmd.hpp"
@@ -10,53 +11,20 @@ namespace gl::dp {
 
 namespace {
 
-// The tracker's metadata from a key's metadata words (0..5, 17..22), and back.
+// The tracker's metadata is laid out as the key's metadata words 2..5 and 17..22.
+static_assert(offsetof(flow::FlowKey, ct_label) + 16 - offsetof(flow::FlowKey, ct_mark) ==
+              offsetof(ct::Md, orig_v4_src));
+static_assert(sizeof(flow::FlowKey) - offsetof(flow::FlowKey, ct_nw_src) ==
+              sizeof(ct::Md) - offsetof(ct::Md, orig_v4_src));
+static_assert(offsetof(flow::FlowKey, pad1) - offsetof(flow::FlowKey, ct_mark) ==
+              offsetof(ct::Md, conn));
 inline void key_to_ct(const flow::FlowKey& k, ct::Md& c) {
-  c.state = k.ct_state;
-  c.zone = k.ct_zone;
-  c.mark = k.ct_mark;
-  std::memcpy(c.label, k.ct_label, 16);
-  c.conn = k.pad1;  // PacketMd::ct_conn
-  // ct_orig_tuple travels too: a second ct() in the zone leaves it as it was.
-  c.orig_proto = k.ct_nw_proto;
-  c.orig_sport = k.ct_tp_src;
-  c.orig_dport = k.ct_tp_dst;
-  if (k.ct_nw_src != 0 || k.ct_nw_dst != 0) {
-    c.orig_family = 4;
-    std::memset(c.orig_src, 0, 16);
-    std::memset(c.orig_dst, 0, 16);
-    c.orig_src[0] = k.ct_nw_src;
-    c.orig_dst[0] = k.ct_nw_dst;
-  } else {
-    c.orig_family = k.ct_nw_proto != 0 ? 6 : 0;
-    std::memcpy(c.orig_src, k.ct_ipv6_src, 16);
-    std::memcpy(c.orig_dst, k.ct_ipv6_dst, 16);
-  }
+  std::memcpy(static_cast<void*>(&c), &k.ct_mark, offsetof(ct::Md, orig_v4_src));
+  std::memcpy(&c.orig_v4_src, &k.ct_nw_src, sizeof(ct::Md) - offsetof(ct::Md, orig_v4_src));
 }
-
 inline void ct_to_key(const ct::Md& c, flow::FlowKey& k) {
-  k.ct_state = c.state;
-  k.ct_zone = c.zone;
-  k.ct_mark = c.mark;
-  std::memcpy(k.ct_label, c.label, 16);
-  k.pad1 = c.conn;
-  if (c.orig_family == 4) {
-    k.ct_nw_src = c.orig_src[0];
-    k.ct_nw_dst = c.orig_dst[0];
-    std::memset(k.ct_ipv6_src, 0, 32);
-  } else {
-    k.ct_nw_src = k.ct_nw_dst = 0;
-    if (c.orig_family == 6) {
-      std::memcpy(k.ct_ipv6_src, c.orig_src, 16);
-      std::memcpy(k.ct_ipv6_dst, c.orig_dst, 16);
-    } else {
-      std::memset(k.ct_ipv6_src, 0, 32);
-    }
-  }
-  const bool any = c.orig_family != 0;
-  k.ct_nw_proto = any ? c.orig_proto : 0;
-  k.ct_tp_src = any ? c.orig_sport : 0;
-  k.ct_tp_dst = any ? c.orig_dport : 0;
+  std::memcpy(&k.ct_mark, &c, offsetof(ct::Md, orig_v4_src));
+  std::memcpy(&k.ct_nw_src, &c.orig_v4_src, sizeof(ct::Md) - offsetof(ct::Md, orig_v4_src));
 }
 
 bool ipf_wants(const ct::Ipf& ipf, const flow::FlowKey& k, const flow::PacketLayout& lay) {

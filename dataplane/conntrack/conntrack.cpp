@@ -260,18 +260,16 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
   const ConnKey* o = c != nullptr ? &c->key[0] : own;
   ConnKey parent;
   if (c != nullptr && (c->flags & kConnRelated) != 0 && parent_key(*c, parent)) o = &parent;
-  if (o == nullptr) {
-    md.orig_family = 0;
-    md.orig_proto = 0;
-    md.orig_sport = md.orig_dport = 0;
-    std::memset(md.orig_src, 0, 16);
-    std::memset(md.orig_dst, 0, 16);
-    return;
-  }
-  md.orig_family = o->family;
+  std::memset(&md.orig_v4_src, 0, sizeof(Md) - offsetof(Md, orig_v4_src));
+  if (o == nullptr) return;
   md.orig_proto = o->proto;
-  std::memcpy(md.orig_src, o->src, 16);
-  std::memcpy(md.orig_dst, o->dst, 16);
+  if (o->family == 4) {
+    md.orig_v4_src = o->src[0];
+    md.orig_v4_dst = o->dst[0];
+  } else {
+    std::memcpy(md.orig_v6_src, o->src, 16);
+    std::memcpy(md.orig_v6_dst, o->dst, 16);
+  }
   if (o->proto == flow::kIpProtoIcmp || o->proto == flow::kIpProtoIcmpv6) {
     // ct_tp_src/dst of ICMP: type and code of the originating packet (network order).
     md.orig_sport = flow::hton16(static_cast<uint16_t>(o->dport >> 8));

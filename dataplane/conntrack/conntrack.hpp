@@ -20,6 +20,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -92,23 +93,36 @@ struct Action {
 // Timeout policies: ids below this (0 is the default policy, always present).
 inline constexpr uint32_t kMaxTimeoutPolicies = 1024;
 
-// The conntrack metadata of a packet (the datapath keeps it beside the flow key's
-// metadata words). conn caches the connection found by the last ct() of this pass through
-// the pipeline (index << 1 | reply; 0 = none): a second ct() in the same zone reuses it
-// without running the state machine again, as OVS does; it must be cleared whenever the
-// packet leaves the pipeline (upcall, the API).
+// The conntrack metadata of a packet, laid out as the flow key's metadata words 2..5
+// (ct_mark .. ct_label) and 17..22 (ct_orig_tuple), so that the datapath copies it in and
+// out whole. conn caches the connection found by the last ct() of this pass through the
+// pipeline (index << 1 | reply; 0 = none; the key's padding): a second ct() in the same
+// zone reuses it without running the state machine again, as OVS does; it must be cleared
+// whenever the packet leaves the pipeline (upcall, the API).
 struct Md {
-  uint8_t state = 0;  // flow::kCs* bits
-  uint16_t zone = 0;
+  // flow key words 2..5
   uint32_t mark = 0;
-  uint8_t label[16] = {};
+  uint16_t zone = 0;
+  uint8_t state = 0;  // flow::kCs* bits
+  uint8_t pad0_ = 0;
+  uint32_t priority_ = 0;  // the key's skb priority: not the tracker's, carried through
   uint32_t conn = 0;
-  // ct_orig_tuple: the originator's tuple of the connection (zero when not tracked).
-  uint8_t orig_family = 0;  // 0, 4 or 6
-  uint8_t orig_proto = 0;
+  uint8_t label[16] = {};
+  // flow key words 17..22, ct_orig_tuple: the originator's tuple of the connection (all
+  // zero when none). IPv4 in orig_v4_*, IPv6 in orig_v6_* (the other family's zero).
+  uint32_t orig_v4_src = 0, orig_v4_dst = 0;
+  uint8_t orig_v6_src[16] = {}, orig_v6_dst[16] = {};
   uint16_t orig_sport = 0, orig_dport = 0;  // network order (ICMP: type, code)
-  uint32_t orig_src[4] = {}, orig_dst[4] = {};
+  uint8_t orig_proto = 0;
+  uint8_t pad4_[3] = {};
+
+  // 4 or 6 (0: no orig tuple), as the key's fields say it.
+  uint8_t orig_family() const {
+    if (orig_v4_src != 0 || orig_v4_dst != 0) return 4;
+    return orig_proto != 0 ? 6 : 0;
+  }
 };
+static_assert(sizeof(Md) == 80 && offsetof(Md, orig_v4_src) == 32);
 
 // One packet for execute(): the frame (writable: NAT rewrites it), what the parser found.
 struct Packet {

@@ -288,10 +288,10 @@ TEST_CASE("UDP: +new until a reply, +est+rpl for the reply, dump shows both tupl
   CHECK(m.conn != 0);
   CHECK(ct.n_conns() == 1);
   CHECK(ct.stats().created == 1);
-  CHECK(m.orig_family == 4);
+  CHECK(m.orig_family() == 4);
   CHECK(m.orig_proto == kUdp);
-  CHECK(m.orig_src[0] == gl::flow::ipv4_addr(kA));
-  CHECK(m.orig_dst[0] == gl::flow::ipv4_addr(kB));
+  CHECK(m.orig_v4_src == gl::flow::ipv4_addr(kA));
+  CHECK(m.orig_v4_dst == gl::flow::ipv4_addr(kB));
   CHECK(m.orig_sport == hton16(40000));
   CHECK(m.orig_dport == hton16(53));
 
@@ -304,7 +304,7 @@ TEST_CASE("UDP: +new until a reply, +est+rpl for the reply, dump shows both tupl
   // The reply.
   m = run(ct, track(5), reply, kT0 + 20);
   CHECK(cs(m.state) == "+est+rpl+trk");
-  CHECK(m.orig_src[0] == gl::flow::ipv4_addr(kA));  // still the originator's tuple
+  CHECK(m.orig_v4_src == gl::flow::ipv4_addr(kA));  // still the originator's tuple
   CHECK(m.orig_sport == hton16(40000));
 
   // After a reply the originator's packets are established.
@@ -510,8 +510,8 @@ TEST_CASE("TCP: a +inv segment of a connection still reports its mark and origin
       run(ct, track(), tcp4(kA, kB, 40000, 80, kAck, kS + 101 + 200000, kRs + 51, 10), kT0);
   CHECK(cs(m.state) == "+inv+trk");
   CHECK(m.mark == 0x77);
-  CHECK(m.orig_family == 4);
-  CHECK(m.orig_src[0] == gl::flow::ipv4_addr(kA));
+  CHECK(m.orig_family() == 4);
+  CHECK(m.orig_v4_src == gl::flow::ipv4_addr(kA));
   CHECK(m.orig_sport == hton16(40000));
 }
 
@@ -631,9 +631,9 @@ TEST_CASE("ICMP errors are +rel to the connection they quote, or +inv", "[conntr
     const Stats s = ct.stats();
     if (r.why == Invalid::kCount) {
       CHECK(invalid_total(s) == 0);
-      CHECK(m.orig_family == 4);  // the related connection's original tuple
-      CHECK(m.orig_src[0] == gl::flow::ipv4_addr(kA));
-      CHECK(m.orig_dst[0] == gl::flow::ipv4_addr(kB));
+      CHECK(m.orig_family() == 4);  // the related connection's original tuple
+      CHECK(m.orig_v4_src == gl::flow::ipv4_addr(kA));
+      CHECK(m.orig_v4_dst == gl::flow::ipv4_addr(kB));
     } else {
       CHECK(invalid(s, r.why) == 1);
       CHECK(m.conn == 0);
@@ -669,7 +669,7 @@ TEST_CASE("ICMPv6: echo 128/129 and errors 1-4 quoting a tracked UDP packet", "[
     Conntrack ct(opts(64));
     Md m = run(ct, commit(), echo6(kA6, kB6, 7, 1), kT0);
     CHECK(cs(m.state) == "+new+trk");
-    CHECK(m.orig_family == 6);
+    CHECK(m.orig_family() == 6);
     CHECK(m.orig_sport == hton16(128));
     m = run(ct, track(), echo6(kB6, kA6, 7, 1, true), kT0);
     CHECK(cs(m.state) == "+est+rpl+trk");
@@ -945,10 +945,10 @@ TEST_CASE("An uncommitted +new packet reports its own tuple as the original tupl
   Conntrack ct(opts(64));
   const Md m = run(ct, track(), udp4(kA, kB, 1000, 53), kT0);
   CHECK(cs(m.state) == "+new+trk");
-  CHECK(m.orig_family == 4);
+  CHECK(m.orig_family() == 4);
   CHECK(m.orig_proto == kUdp);
-  CHECK(m.orig_src[0] == gl::flow::ipv4_addr(kA));
-  CHECK(m.orig_dst[0] == gl::flow::ipv4_addr(kB));
+  CHECK(m.orig_v4_src == gl::flow::ipv4_addr(kA));
+  CHECK(m.orig_v4_dst == gl::flow::ipv4_addr(kB));
   CHECK(m.orig_sport == hton16(1000));
   CHECK(m.orig_dport == hton16(53));
 }
