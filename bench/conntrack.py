@@ -605,8 +605,10 @@ def run_new(system, k, new_pcap, new_frames, bg_pcap, bg_frames, a, work):
                                  new_frames)
         time.sleep(1)
         n0, rss0 = rig.nconns(), rss_kb(rig.pid())
-        res["commit"] = c = one_pass(rig, "new", f"net_pcap1,rx_pcap={new_pcap}", NEW_IN,
-                                              new_frames)
+        perf = os.path.join(a.perf, f"new-{system}.data") if a.perf else None
+        with perf_record(perf, 1):
+            res["commit"] = c = one_pass(rig, "new", f"net_pcap1,rx_pcap={new_pcap}", NEW_IN,
+                                         new_frames)
         time.sleep(1)
         n1, rss1 = rig.nconns(), rss_kb(rig.pid())
         res["conns_tracked"] = n1
@@ -852,7 +854,8 @@ def main():
                     help="nice value for the PMD thread of the system under test (e.g. -20 "
                          "when other programs poll core 1 too; default 0: unchanged)")
     ap.add_argument("--perf", metavar="DIR",
-                    help="perf record -C 1 during each established-traffic measurement")
+                    help="perf record -C 1 during each established-traffic measurement and "
+                         "for 1 s from the start of the cold new-connection pass")
     ap.add_argument("--json", help="write the figures to this file")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up as on Ctrl-C

@@ -161,6 +161,7 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
   }
   ct::Options co;
   co.capacity = o.ct_capacity;
+  co.populate_index = o.ct_populate_index;
   co.contexts = idx + 1;  // the PMDs, then the control thread
   dp->ct_ = std::make_unique<ct::Conntrack>(co);
   dp->tsc_per_ms_ = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
@@ -1028,6 +1029,9 @@ void Datapath::housekeeping() {
   rcu_.reclaim();
   uint64_t now = rte_rdtsc();
   control_->ct_sweep(now);
+  // Memory for the next 64k connections (12 MiB) backed here, on the control core: a
+  // burst of new connections does not take its page faults on a PMD.
+  if (ct_ != nullptr) ct_->prefault(65536);
   if (n_retiring_ != 0) retire_due_sas(now);
   if (now - last_rerank_tsc_ > rte_get_tsc_hz()) {
     cls_.rerank();

@@ -170,6 +170,8 @@ struct DatapathOptions {
   // Connection tracker: table slots (memory is backed as connections come; 192 bytes each
   // plus the index, sized for this capacity).
   uint32_t ct_capacity = 3000000;
+  // Back the tracker's whole index at start (gldp does; tests leave it to first use).
+  bool ct_populate_index = false;
 };
 
 class Datapath {

@@ -52,9 +52,10 @@ Options:
                            through the flow that appeared, or sent up (default 50,
                            0 = off)
   --ct-capacity N          connections the tracker's table holds (default 3000000,
-                           OVS's default maxconns; 192 bytes each plus the index,
-                           backed as connections come: 330 bytes each measured at 1M
-                           with the default); ct-set-maxconns may not exceed it
+                           OVS's default maxconns); ct-set-maxconns may not exceed it.
+                           Memory: the index, 32-64 bytes per connection of capacity
+                           (128 MiB for the default), resident from the start, plus
+                           192 bytes per connection, backed as connections come
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   unsigned long control_core = 0;
   std::vector<std::pair<std::string, std::string>> ports;
   gl::dp::DatapathOptions opts;
+  opts.ct_populate_index = true;
   std::vector<std::string> eal_extra;
 
   for (int i = 1; i < argc; ++i) {

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <new>
 #include <stdexcept>
 
@@ -81,7 +82,7 @@ ConnKey reverse_key(const ConnKey& k) {
   return r;
 }
 
-ConnTable::ConnTable(uint32_t capacity, unsigned contexts)
+ConnTable::ConnTable(uint32_t capacity, unsigned contexts, bool populate_index)
     : capacity_(std::max<uint32_t>(capacity, 16)), contexts_(contexts) {
   // Two keys per connection into 7-slot buckets: at most ~57% of the slots in use.
   uint64_t nb = 1;
@@ -93,6 +94,7 @@ ConnTable::ConnTable(uint32_t capacity, unsigned contexts)
   // of the lookup at 100k connections). The arena stays on small pages: a commit's first
   // touch of a huge page zeroes 2 MiB (measured: new connections 0.97 -> 0.60 M/s).
   buckets_ = static_cast<Bucket*>(map_zeroed(bucket_bytes_, true));
+  if (populate_index) madvise(buckets_, bucket_bytes_, MADV_POPULATE_WRITE);  // best effort
   // Freed slots wait in their context's cache (up to 2 * kFreeBatch) before the shared
   // list: the arena has room for those beside the capacity, so that `capacity`
   // connections always fit whichever contexts freed what.
@@ -182,6 +184,23 @@ uint32_t ConnTable::alloc(unsigned ctx) {
   }
   arena_[idx].reset(static_cast<uint8_t>(ctx));
   return idx;
+}
+
+size_t ConnTable::prefault(uint32_t ahead) {
+  if (!prefault_ok_) return 0;
+  constexpr size_t kPage = 4096;
+  const uint64_t next = bump_.load(std::memory_order_relaxed);
+  const uint64_t last = std::min<uint64_t>(next + ahead, uint64_t(slots_) + 1);
+  const size_t want = std::min((last * sizeof(Conn) + kPage - 1) / kPage * kPage, arena_bytes_);
+  size_t from = std::max(prefaulted_, next * sizeof(Conn) / kPage * kPage);
+  if (want <= from) return 0;
+  char* base = reinterpret_cast<char*>(arena_);
+  if (madvise(base + from, want - from, MADV_POPULATE_WRITE) != 0) {
+    prefault_ok_ = errno != EINVAL;  // an old kernel: stop asking
+    return 0;
+  }
+  prefaulted_ = want;
+  return want - from;
 }
 
 void ConnTable::abandon(unsigned ctx, uint32_t idx) {

@@ -120,7 +120,13 @@ ConnKey reverse_key(const ConnKey& k);
 class ConnTable {
  public:
   // capacity: the most connections the arena holds; contexts: PMDs + the control thread.
-  ConnTable(uint32_t capacity, unsigned contexts);
+  // populate_index: back the whole index at once (MADV_POPULATE_WRITE) rather than as
+  // keys land on its pages. Keys hash to random pages, so the index is all resident after
+  // a few thousand connections anyway; backing it up front keeps the first-touch faults
+  // (2 MiB zeroed each, milliseconds in a VM) off the PMDs.
+  ConnTable(uint32_t capacity, unsigned contexts, bool populate_index = false);
+  // Bytes of the index (resident once populated or used) and of one connection's slot.
+  size_t index_bytes() const { return bucket_bytes_; }
   ~ConnTable();
   ConnTable(const ConnTable&) = delete;
   ConnTable& operator=(const ConnTable&) = delete;
@@ -184,6 +190,11 @@ class ConnTable {
   // seen). fn(idx) returns false to stop; returns the index to resume from (0: done).
   template <typename Fn>
   uint32_t for_each(uint32_t from, Fn&& fn) const;
+  // Control thread: backs the arena's pages for the next `ahead` never-used slots
+  // (MADV_POPULATE_WRITE, which leaves contents as they are), so that commits on a PMD do
+  // not take the first-touch page faults. Returns the bytes newly backed (0: nothing to
+  // do, or the kernel cannot; then PMDs fault the pages in themselves, as before).
+  size_t prefault(uint32_t ahead);
   // Buckets whose both candidates were full at an insert (diagnostics).
   uint64_t insert_collisions() const { return collisions_.load(std::memory_order_relaxed); }
 
@@ -226,6 +237,8 @@ class ConnTable {
   size_t bucket_bytes_ = 0;
   std::unique_ptr<Ctx[]> ctx_;
   std::atomic<uint32_t> bump_{1};  // next never-used slot (0 is "none")
+  size_t prefaulted_ = 0;          // arena bytes prefault() has backed (control thread)
+  bool prefault_ok_ = true;        // the kernel has MADV_POPULATE_WRITE
   std::atomic<uint32_t> live_{0};
   std::atomic<uint64_t> collisions_{0};
   std::atomic<uint8_t> free_lock_{0};

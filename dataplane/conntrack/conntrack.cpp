@@ -84,7 +84,7 @@ struct Conntrack::Extracted {
 
 Conntrack::Conntrack(const Options& o)
     : opts_(o),
-      table_(o.capacity, std::max(1u, o.contexts)),
+      table_(o.capacity, std::max(1u, o.contexts), o.populate_index),
       ctr_(std::make_unique<Counters[]>(std::max(1u, o.contexts))),
       max_conns_(table_.capacity()),
       zone_limit_(std::make_unique<std::atomic<uint32_t>[]>(65536)),

@@ -207,6 +207,7 @@ struct Options {
   unsigned contexts = 1;        // PMDs + the control thread
   bool tcp_seq_check = true;
   bool check_l4_checksum = true;
+  bool populate_index = false;  // ConnTable's: back the whole index at construction
 };
 
 class Conntrack {
@@ -273,6 +274,9 @@ class Conntrack {
   void set_tcp_seq_check(bool on) { opts_.tcp_seq_check = on; }
   bool tcp_seq_check() const { return opts_.tcp_seq_check; }
   Stats stats() const;
+  // Control thread: backs memory for the next `ahead` new connections ahead of the PMDs
+  // (ConnTable::prefault()); call it from a periodic loop.
+  size_t prefault(uint32_t ahead) { return table_.prefault(ahead); }
   void clear_stats();
   // Fragment reassembly in front of the tracker (OVS's ipf): the datapath hands it the
   // fragments that reach ct() and tracks the datagrams it completes.
