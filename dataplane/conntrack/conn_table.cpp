@@ -131,7 +131,8 @@ uint32_t ConnTable::candidate(uint64_t h) const {
   for (uint64_t b : {h & mask_, (h >> 32) & mask_}) {
     for (const auto& s : buckets_[b].slot) {
       const uint64_t v = s.load(std::memory_order_relaxed);
-      if (v != kSlotEmpty && static_cast<uint32_t>(v >> 32) == sig) return slot_idx(v);
+      if (v != kSlotEmpty && static_cast<uint32_t>(v >> 32) == sig)
+        return static_cast<uint32_t>(v & 0xffffffffu);
     }
   }
   return 0;

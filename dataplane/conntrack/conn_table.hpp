@@ -146,10 +146,23 @@ class ConnTable {
   // The first connection whose slot carries h's signature (0: none): a hint to prefetch
   // before find() verifies the key (the lookup's second dependent miss overlapped with
   // the other packets' lookups).
+  // The result is the slot (index << 1 | reply; 0 = none): find_at() verifies it.
   uint32_t candidate(uint64_t h) const;
-  void prefetch_conn(uint32_t idx) const {
-    if (idx != 0) {
-      const char* c = reinterpret_cast<const char*>(&arena_[idx]);
+  // find() starting from candidate()'s slot `cand`: when its connection has key k (the
+  // usual case) no bucket is read again; otherwise find().
+  uint32_t find_at(const ConnKey& k, uint64_t h, uint32_t cand, bool& reply) const {
+    if (cand != 0) {
+      const Conn& cn = arena_[cand >> 1];
+      if (cn.key[cand & 1] == k && cn.dead.load(std::memory_order_acquire) == 0) {
+        reply = (cand & 1) != 0;
+        return cand >> 1;
+      }
+    }
+    return find(k, h, reply);
+  }
+  void prefetch_conn(uint32_t cand) const {
+    if (cand != 0) {
+      const char* c = reinterpret_cast<const char*>(&arena_[cand >> 1]);
       __builtin_prefetch(c);        // key[0], most of key[1]
       __builtin_prefetch(c + 64);   // the rest of key[1], expiry, lock, mark, label
       __builtin_prefetch(c + 128);  // TCP state, counters

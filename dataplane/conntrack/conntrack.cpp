@@ -76,6 +76,7 @@ Invalid l4_key(uint8_t proto, uint8_t family, const uint8_t* l4, uint32_t len, b
 struct Conntrack::Extracted {
   ConnKey key;
   uint64_t hash;
+  uint32_t cand;  // ConnTable::candidate() of hash (0: none)
   TcpSegment tcp;
   uint32_t bytes;
   bool related;  // an ICMP error: key is the reverse of the packet it quotes
@@ -464,7 +465,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
     idx = table_.find(r, ConnTable::hash(r), reply);
     if (idx != 0) reply = !reply;
   }
-  if (idx == 0) idx = table_.find(x.key, x.hash, reply);
+  if (idx == 0) idx = table_.find_at(x.key, x.hash, x.cand, reply);
   // NAT applies once per zone: to a packet not translated yet, when ct() asks for it.
   const bool do_nat = a.nat && !natted;
   auto nat = [&](const Conn& c, bool dir, bool related) {
@@ -646,7 +647,7 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
     // Pass 2: the buckets (prefetched in pass 1) name the candidate connection: prefetch
     // it. Pass 3: look up and update.
     for (uint16_t i = 0; i < m; ++i)
-      if (ok[i]) table_.prefetch_conn(table_.candidate(xs[i].hash));
+      if (ok[i]) table_.prefetch_conn(xs[i].cand = table_.candidate(xs[i].hash));
     for (uint16_t i = 0; i < m; ++i)
       if (ok[i]) process_one(ctx, a, pkts[base + i], xs[i], now_ms);
   }
