@@ -1,0 +1,124 @@
+#include "dataplane/firewall/fw_tables.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace gl::fw {
+
+namespace {
+
+uint32_t mask4(uint32_t host, unsigned len) {
+  return len == 0 ? 0 : host & (~0u << (32 - len));
+}
+
+uint64_t load_be64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
+  return v;
+}
+
+void mask6(uint64_t& hi, uint64_t& lo, unsigned len) {
+  if (len <= 64) {
+    hi = len == 0 ? 0 : hi & (~0ull << (64 - len));
+    lo = 0;
+  } else {
+    lo = len == 128 ? lo : lo & (~0ull << (128 - len));
+  }
+}
+
+std::string prefix_text(const Prefix& p, size_t i) {
+  return "prefix " + std::to_string(i) + " (family " + std::to_string(p.family) + ", /" +
+         std::to_string(p.len) + ")";
+}
+
+}  // namespace
+
+std::expected<IpCache, std::string> IpCache::build(std::span<const Prefix> prefixes) {
+  IpCache c;
+  for (size_t i = 0; i < prefixes.size(); ++i) {
+    const Prefix& p = prefixes[i];
+    if (p.family == 4) {
+      if (p.len > 32) return std::unexpected(prefix_text(p, i) + ": length beyond 32");
+      const uint32_t host = uint32_t(p.addr[0]) << 24 | uint32_t(p.addr[1]) << 16 |
+                            uint32_t(p.addr[2]) << 8 | p.addr[3];
+      const uint64_t key = uint64_t(p.len) << 32 | mask4(host, p.len);
+      auto [it, fresh] = c.v4_.emplace(key, p.identity);
+      if (!fresh && it->second != p.identity)
+        return std::unexpected(prefix_text(p, i) + ": the same prefix with two identities");
+      if (fresh) {
+        ++c.n_;
+        if (std::find(c.len4_.begin(), c.len4_.end(), p.len) == c.len4_.end())
+          c.len4_.push_back(p.len);
+      }
+    } else if (p.family == 6) {
+      if (p.len > 128) return std::unexpected(prefix_text(p, i) + ": length beyond 128");
+      Key6 k{load_be64(p.addr), load_be64(p.addr + 8), p.len};
+      mask6(k.hi, k.lo, p.len);
+      auto [it, fresh] = c.v6_.emplace(k, p.identity);
+      if (!fresh && it->second != p.identity)
+        return std::unexpected(prefix_text(p, i) + ": the same prefix with two identities");
+      if (fresh) {
+        ++c.n_;
+        if (std::find(c.len6_.begin(), c.len6_.end(), p.len) == c.len6_.end())
+          c.len6_.push_back(p.len);
+      }
+    } else {
+      return std::unexpected("prefix " + std::to_string(i) + ": family " +
+                             std::to_string(p.family) + " is neither 4 nor 6");
+    }
+  }
+  std::sort(c.len4_.rbegin(), c.len4_.rend());
+  std::sort(c.len6_.rbegin(), c.len6_.rend());
+  return c;
+}
+
+uint32_t IpCache::lookup4(uint32_t addr_be) const {
+  const uint32_t host = __builtin_bswap32(addr_be);
+  for (uint8_t len : len4_) {
+    auto it = v4_.find(uint64_t(len) << 32 | mask4(host, len));
+    if (it != v4_.end()) return it->second;
+  }
+  return kWorldIdentity;
+}
+
+uint32_t IpCache::lookup6(const uint8_t* addr) const {
+  const uint64_t hi = load_be64(addr), lo = load_be64(addr + 8);
+  for (uint8_t len : len6_) {
+    Key6 k{hi, lo, len};
+    mask6(k.hi, k.lo, len);
+    auto it = v6_.find(k);
+    if (it != v6_.end()) return it->second;
+  }
+  return kWorldIdentity;
+}
+
+PolicyTable::PolicyTable(Action default_action, std::vector<Entry> entries)
+    : default_(default_action), entries_(std::move(entries)) {
+  for (uint32_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].remote != kAnyIdentity) by_remote_.try_emplace(entries_[i].remote);
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    const uint32_t r = entries_[i].remote;
+    if (r == kAnyIdentity) {
+      any_.push_back(i);
+      for (auto& [id, list] : by_remote_) list.push_back(i);
+    } else {
+      by_remote_[r].push_back(i);
+    }
+  }
+}
+
+Verdict PolicyTable::lookup(uint32_t remote, uint8_t proto, uint16_t dport) const {
+  auto it = by_remote_.find(remote);
+  const std::vector<uint32_t>& list = it != by_remote_.end() ? it->second : any_;
+  // ICMP and protocols without ports: an entry's port range does not apply.
+  const bool ports = proto == 6 || proto == 17 || proto == 132;
+  for (uint32_t i : list) {
+    const Entry& e = entries_[i];
+    if (e.proto != 0 && e.proto != proto) continue;
+    if (ports && (dport < e.port_lo || dport > e.port_hi)) continue;
+    return {e.action, e.rule_id, e.log};
+  }
+  return {default_, 0, false};
+}
+
+}  // namespace gl::fw

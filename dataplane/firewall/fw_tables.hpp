@@ -1,0 +1,112 @@
+// fw_tables.hpp — the distributed firewall's compiled tables, as the dataplane reads them.
+//
+// Purpose: what gldp consults for the first packet of a connection at a workload port
+// (and again when the policy generation changed): the remote address's workload
+// identity (IpCache: longest-prefix match, as Cilium's ipcache) and the port's policy for
+// one direction ((identity, protocol, destination port) -> verdict, PolicyTable). glctld
+// compiles the policy (control/policy) and sends it through the datapath API; gldp builds
+// one immutable FwTables from it and publishes it with RCU (dataplane/DESIGN.md).
+// Thread-safety: built on the control side; after publication read-only, any number of
+// concurrent readers. Complexity: IpCache::lookup O(distinct prefix lengths) hash probes;
+// PolicyTable::lookup one hash probe + a scan of that identity's entries (first match).
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gl::fw {
+
+// Remote identities. 0 in a policy entry means any remote; 1 is the world (an address
+// the ipcache does not know). glctld numbers workloads and CIDR ranges from 2 up.
+inline constexpr uint32_t kAnyIdentity = 0;
+inline constexpr uint32_t kWorldIdentity = 1;
+
+enum class Action : uint8_t {
+  kAllow = 0,
+  kDeny = 1,    // dropped silently
+  kReject = 2,  // dropped, answered (TCP RST / ICMP unreachable)
+  kAllowEncrypted = 3,
+};
+inline constexpr const char* kActionNames[] = {"allow", "deny", "reject", "allow-encrypted"};
+
+// An address prefix and the identity of the addresses it covers. Addresses in network
+// order; IPv4 in addr[0..3].
+struct Prefix {
+  uint8_t family = 4;  // 4 or 6
+  uint8_t len = 32;    // prefix length (<= 32 / 128)
+  uint8_t addr[16] = {};
+  uint32_t identity = kWorldIdentity;
+};
+
+class IpCache {
+ public:
+  IpCache() = default;
+  // Fails (naming the entry) on a bad family or length, or the same prefix twice with
+  // different identities. Host bits beyond the length are ignored.
+  static std::expected<IpCache, std::string> build(std::span<const Prefix> prefixes);
+
+  // The identity of the longest prefix that covers the address; kWorldIdentity if none.
+  uint32_t lookup4(uint32_t addr_be) const;
+  uint32_t lookup6(const uint8_t* addr) const;
+  size_t size() const { return n_; }
+
+ private:
+  struct Key6 {
+    uint64_t hi, lo;  // masked address, host order
+    uint32_t len;
+    bool operator==(const Key6&) const = default;
+  };
+  struct Hash6 {
+    size_t operator()(const Key6& k) const {
+      return (k.hi * 0x9e3779b97f4a7c15ull) ^ (k.lo * 0xc2b2ae3d27d4eb4full) ^ k.len;
+    }
+  };
+  std::vector<uint8_t> len4_, len6_;           // prefix lengths present, longest first
+  std::unordered_map<uint64_t, uint32_t> v4_;  // len << 32 | masked address (host order)
+  std::unordered_map<Key6, uint32_t, Hash6> v6_;
+  size_t n_ = 0;
+};
+
+// One rule of a port's policy in one direction, after compilation: for remote `remote`
+// (kAnyIdentity: any), protocol `proto` (0: any IP protocol) and destination ports
+// [port_lo, port_hi] (ignored for ICMP and for protocols without ports).
+struct Entry {
+  uint32_t remote = kAnyIdentity;
+  uint8_t proto = 0;
+  uint16_t port_lo = 0, port_hi = 65535;
+  Action action = Action::kDeny;
+  bool log = false;
+  uint32_t rule_id = 0;
+};
+
+struct Verdict {
+  Action action = Action::kDeny;
+  uint32_t rule_id = 0;  // 0: the port's default action
+  bool log = false;
+};
+
+class PolicyTable {
+ public:
+  PolicyTable() = default;
+  // entries in evaluation order (the first that matches decides); default_action when
+  // none does.
+  PolicyTable(Action default_action, std::vector<Entry> entries);
+
+  Verdict lookup(uint32_t remote, uint8_t proto, uint16_t dport) const;
+  Action default_action() const { return default_; }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  Action default_ = Action::kDeny;
+  std::vector<Entry> entries_;
+  // Per remote identity named by some entry: the indexes of the entries that can apply
+  // to it (its own and the any-remote ones), in order. Other identities: any_.
+  std::unordered_map<uint32_t, std::vector<uint32_t>> by_remote_;
+  std::vector<uint32_t> any_;
+};
+
+}  // namespace gl::fw
