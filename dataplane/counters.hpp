@@ -68,6 +68,13 @@ enum class Drop : uint8_t {
   kEspTooBig,            // encrypt: the ESP packet would exceed the SA's underlay MTU
   kEspPeerMismatch,      // decrypt on an ESP port: the SA is not one of the port's peer
   kCtFragExpired,        // ct(): an IP fragment whose datagram did not complete in time
+  // The firewall stage at workload ports (fw_stage.cpp).
+  kFwSpoof,      // from a VM with a source MAC or address not registered for its port
+  kFwInvalid,    // the firewall's tracker said +inv (out of window, untracked ICMP error...)
+  kFwDeny,       // the first packet of a connection the policy denies
+  kFwReject,     // ... rejects (answered with a TCP RST / ICMP prohibited)
+  kFwConnLimit,  // a new connection over the workload's limit (or a full table)
+  kFwRevoked,    // a connection the current policy no longer allows (cut)
   kCount
 };
 
@@ -87,7 +94,10 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)>
     "esp_dummy",         "esp_unsupported",
     "esp_crypto_error",  "esp_inner_not_ethernet",
     "esp_too_big",       "esp_peer_mismatch",
-    "ct_frag_expired",
+    "ct_frag_expired",   "fw_spoof",
+    "fw_invalid",        "fw_deny",
+    "fw_reject",         "fw_conn_limit",
+    "fw_revoked",
 };
 
 static_assert(!kDropNames.back().empty(), "a Drop value has no name");

@@ -140,15 +140,16 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, flow::FlowKey* keys,
 void Pmd::ct_sweep(uint64_t tsc) {
   ct::Conntrack& ct = dp_.conntrack();
   const uint64_t now_ms = dp_.ct_now_ms(tsc);
-  if (is_control_) ct.online(ct_slot_);
+  if (is_control_) trackers_online();
   ct.sweep(index_, now_ms, is_control_ ? 1024 : 64);
+  dp_.fw_conntrack().sweep(index_, now_ms, is_control_ ? 1024 : 64);
   // Fragments whose datagram never completed: dropped and counted (OVS sends expired ones
   // on as +inv; here they have no action list left to continue with).
   ct.ipf().expire(now_ms, [this](void* h, ct::IpfRelease) {
     rte_pktmbuf_free(static_cast<rte_mbuf*>(h));
     ctr_.drops[static_cast<size_t>(Drop::kCtFragExpired)].add();
   });
-  if (is_control_) ct.offline(ct_slot_);
+  if (is_control_) trackers_offline();
 }
 
 }  // namespace gl::dp

@@ -164,6 +164,9 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
   co.populate_index = o.ct_populate_index;
   co.contexts = idx + 1;  // the PMDs, then the control thread
   dp->ct_ = std::make_unique<ct::Conntrack>(co);
+  ct::Options fo = co;
+  fo.capacity = o.fw_ct_capacity;
+  dp->fw_ct_ = std::make_unique<ct::Conntrack>(fo);
   dp->tsc_per_ms_ = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
   dp->control_ = std::make_unique<Pmd>(*dp, rte_get_main_lcore(), idx, true);
   if (!dp->control_->init(e)) return std::unexpected(e);
@@ -187,6 +190,7 @@ Datapath::~Datapath() {
   rcu_.synchronize();
   rcu_.reclaim();
   delete sa_tables_.exchange(nullptr);
+  delete fw_tables_.exchange(nullptr);
   for (SaEntry* e : sas_) delete e;
   sas_.clear();
   pmds_.clear();
@@ -1025,6 +1029,26 @@ void Datapath::ct_set_online(bool on) {
     ct_->offline(control_->ct_slot());
 }
 
+std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTables> t) {
+  if (t != nullptr) {
+    if (auto r = t->index(); !r) return std::unexpected(r.error());
+    // Each workload's connections are limited in its own zone of the firewall's tracker.
+    const fw::FwTables* old = firewall();
+    if (old != nullptr)
+      for (const fw::PortFirewall& p : old->ports)
+        if (t->port(p.port_no) == nullptr) fw_ct_->del_zone_limit(static_cast<uint16_t>(p.port_no));
+    for (const fw::PortFirewall& p : t->ports) {
+      if (p.conn_limit != 0)
+        fw_ct_->set_zone_limit(static_cast<uint16_t>(p.port_no), p.conn_limit);
+      else
+        fw_ct_->del_zone_limit(static_cast<uint16_t>(p.port_no));
+    }
+  }
+  const fw::FwTables* old = fw_tables_.exchange(t.release(), std::memory_order_acq_rel);
+  if (old != nullptr) rcu_.defer([old] { delete old; });
+  return {};
+}
+
 void Datapath::housekeeping() {
   rcu_.reclaim();
   uint64_t now = rte_rdtsc();
@@ -1032,6 +1056,7 @@ void Datapath::housekeeping() {
   // Memory for the next 64k connections (12 MiB) backed here, on the control core: a
   // burst of new connections does not take its page faults on a PMD.
   if (ct_ != nullptr) ct_->prefault(65536);
+  if (fw_ct_ != nullptr) fw_ct_->prefault(16384);
   if (n_retiring_ != 0) retire_due_sas(now);
   if (now - last_rerank_tsc_ > rte_get_tsc_hz()) {
     cls_.rerank();

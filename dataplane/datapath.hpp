@@ -31,6 +31,7 @@
 #include "dataplane/api/wire.hpp"
 #include "dataplane/conntrack/conntrack.hpp"
 #include "dataplane/counters.hpp"
+#include "dataplane/firewall/fw_tables.hpp"
 #include "dataplane/miss_hold.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/ufid_map.hpp"
@@ -172,6 +173,8 @@ struct DatapathOptions {
   uint32_t ct_capacity = 3000000;
   // Back the tracker's whole index at start (gldp does; tests leave it to first use).
   bool ct_populate_index = false;
+  // The firewall's own tracker (workload ports' connections, zone = port number).
+  uint32_t fw_ct_capacity = 1000000;
 };
 
 class Datapath {
@@ -232,6 +235,16 @@ class Datapath {
   // PMD side: the current SA tables (nullptr when there are no SAs).
   const SaTables* sa_tables() const { return sa_tables_.load(std::memory_order_acquire); }
 
+  // ---- distributed firewall (dataplane/DESIGN.md, "The distributed firewall stage") ----
+  // Control thread: publishes a new version (indexed, its ports' connection limits set in
+  // the firewall's tracker); the old one is freed after a grace period. nullptr removes
+  // the firewall from every port. Fails, changing nothing, on a port listed twice.
+  std::expected<void, std::string> set_firewall(std::unique_ptr<fw::FwTables> t);
+  // PMD side: the current version (nullptr: no workload port has a firewall).
+  const fw::FwTables* firewall() const { return fw_tables_.load(std::memory_order_acquire); }
+  ct::Conntrack& fw_conntrack() { return *fw_ct_; }
+  const ct::Conntrack& fw_conntrack() const { return *fw_ct_; }
+
   // ---- stats, housekeeping ----
   void fill_stats(api::StatsReply& totals, std::vector<api::PmdStats>& pmds,
                   std::vector<api::DropCounter>& drops) const;
@@ -287,6 +300,8 @@ class Datapath {
   std::vector<SaEntry*> sas_;            // control side, sorted by (dir, spi)
   std::atomic<const SaTables*> sa_tables_{nullptr};
   std::unique_ptr<ct::Conntrack> ct_;
+  std::unique_ptr<ct::Conntrack> fw_ct_;  // the firewall's tracker
+  std::atomic<const fw::FwTables*> fw_tables_{nullptr};
   uint64_t tsc_per_ms_ = 1;
   uint64_t boot_id_ = 0;
   uint64_t last_rerank_tsc_ = 0;

@@ -39,6 +39,7 @@ Pmd::~Pmd() {
   if (upcall_free_ != nullptr) rte_ring_free(upcall_free_);
   delete rx_cfg_.load();
   if (is_control_ && ct_slot_ >= 0) dp_.conntrack().unregister_context(ct_slot_);
+  if (is_control_ && fw_ct_slot_ >= 0) dp_.fw_conntrack().unregister_context(fw_ct_slot_);
 }
 
 bool Pmd::init(std::string& err) {
@@ -66,11 +67,12 @@ bool Pmd::init(std::string& err) {
   ipf_done_->scratch = std::span<uint8_t>(ipf_scratch_.get(), ct::kIpfScratchBytes);
   if (is_control_) {  // online only while it runs packets (receive, rerun, execute)
     ct_slot_ = dp_.conntrack().register_context();
-    if (ct_slot_ < 0) {
+    fw_ct_slot_ = dp_.fw_conntrack().register_context();
+    if (ct_slot_ < 0 || fw_ct_slot_ < 0) {
       err = "no conntrack reader slot for the control thread";
       return false;
     }
-    dp_.conntrack().offline(ct_slot_);
+    trackers_offline();
   }
   return true;
 }
@@ -124,6 +126,8 @@ void Pmd::run() {
   rcu_slot_ = rcu.register_reader();
   ct::Conntrack& ct = dp_.conntrack();
   ct_slot_ = ct.register_context();
+  ct::Conntrack& fw_ct = dp_.fw_conntrack();
+  fw_ct_slot_ = fw_ct.register_context();
   rte_mbuf* pkts[kBatch];
   uint64_t prev = rte_rdtsc();
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -159,12 +163,15 @@ void Pmd::run() {
     if ((loops_ & 15) == 0) ct_sweep(now);
     rcu.quiescent(rcu_slot_);
     ct.quiescent(ct_slot_);
+    fw_ct.quiescent(fw_ct_slot_);
   }
   flush_tx();
   rcu.unregister_reader(rcu_slot_);
   rcu_slot_ = -1;
   ct.unregister_context(ct_slot_);
   ct_slot_ = -1;
+  fw_ct.unregister_context(fw_ct_slot_);
+  fw_ct_slot_ = -1;
 }
 
 void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
@@ -202,6 +209,13 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
     const uint16_t en = esp_in.n;
     esp_in.n = 0;
     esp_decrypt(esp_in.pkts, esp_in.md, en, kRecircZero);
+  }
+  // The firewall of a workload port, on what its VM sent, before anything switches it.
+  if (depth == 0 && ng > 0) {
+    if (const fw::FwTables* t = dp_.firewall(); t != nullptr) [[unlikely]] {
+      if (const fw::PortFirewall* pf = t->port(keys[0].in_port); pf != nullptr)
+        ng = fw_from_vm(*t, *pf, good, keys, lay, ng);
+    }
   }
   classify_and_act(good, keys, lay, ng, depth);
   recirc_ = saved_recirc;
@@ -413,8 +427,14 @@ bool Pmd::mark_dirty(uint32_t port_no) {
 }
 
 void Pmd::send(Port& port, TxBuf& b) {
-  const uint16_t n = b.n;
+  uint16_t n = b.n;
   b.n = 0;
+  if (const fw::FwTables* t = dp_.firewall(); t != nullptr) [[unlikely]] {
+    if (const fw::PortFirewall* pf = t->port(port.port_no()); pf != nullptr) {
+      n = fw_to_vm(*t, *pf, b.pkts, n);  // what is sent to a workload: its firewall first
+      if (n == 0) return;
+    }
+  }
   if (port.is_esp()) {
     esp_port_tx(port, b.pkts, n);
   } else {
@@ -506,7 +526,7 @@ void Pmd::receive(rte_mbuf** pkts, uint16_t n, uint32_t in_port) {
 
 void Pmd::receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now) {
   now_tsc_ = now;
-  if (is_control_) dp_.conntrack().online(ct_slot_);
+  if (is_control_) trackers_online();
   if (rx_md_port_ != in_port) {
     for (PacketMd& md : rx_md_) md.in_port = in_port;
     rx_md_port_ = in_port;
@@ -517,7 +537,7 @@ void Pmd::receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now
     process(pkts + off, cnt, rx_md_, 0);
   }
   flush_tx();
-  if (is_control_) dp_.conntrack().offline(ct_slot_);
+  if (is_control_) trackers_offline();
 }
 
 void Pmd::rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md) {
@@ -527,13 +547,13 @@ void Pmd::rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md) {
     mds[i] = md;
     mds[i].ct_conn = 0;
   }
-  dp_.conntrack().online(ct_slot_);
+  trackers_online();
   for (uint16_t off = 0; off < n; off += kBatch) {
     uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
     process(pkts + off, cnt, mds, md.recirc_id != 0 ? 1 : 0);
   }
   flush_tx();
-  dp_.conntrack().offline(ct_slot_);
+  trackers_offline();
 }
 
 void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> actions,
@@ -553,7 +573,7 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
   recirc_ = &recirc;
   PacketMd md2 = md;
   md2.ct_conn = 0;
-  dp_.conntrack().online(ct_slot_);
+  trackers_online();
   uint16_t first = 0;
   uint32_t group = 0;
   for (const odp::ActionView& v : odp::ActionList(actions)) {
@@ -572,7 +592,7 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
       process(recirc.pkts + off, std::min<uint16_t>(kBatch, recirc.n - off), recirc.md + off, 1);
   }
   flush_tx();
-  dp_.conntrack().offline(ct_slot_);
+  trackers_offline();
 }
 
 }  // namespace gl::dp

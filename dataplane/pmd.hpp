@@ -197,6 +197,20 @@ class Pmd {
               const flow::PacketLayout* lay, uint16_t n, bool* rewritten,
               std::span<const uint8_t> rest, const CtActions* cts, int depth);
   enum class Frag : uint8_t { kTrack, kHeld, kDone };
+  // Firewall stage (fw_stage.cpp) at a workload port `pf` of version `t`. fw_from_vm: the
+  // packets the VM sent (parsed), before switching; fw_to_vm: a tx burst to the VM. Both
+  // drop (and count) what the guard or the policy refuses and return how many are left,
+  // moved to the front.
+  uint16_t fw_from_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts,
+                      flow::FlowKey* keys, flow::PacketLayout* lay, uint16_t n);
+  uint16_t fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts, uint16_t n);
+  void fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
+                const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep);
+  bool fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                 const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
+                 const flow::PacketLayout& lay, uint64_t now_ms);
+  void fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowKey& k,
+                 const flow::PacketLayout& lay);
   Frag ct_fragment(const ct::Action& a, rte_mbuf* m, flow::FlowKey& key,
                    const flow::PacketLayout& lay, std::span<const uint8_t> rest,
                    const CtActions* cts, int depth);
@@ -227,6 +241,15 @@ class Pmd {
   void flush_tx();
   void upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, uint32_t pid,
               std::span<const uint8_t> userdata);
+  // The control context's slots in both trackers, around running packets.
+  void trackers_online() {
+    dp_.conntrack().online(ct_slot_);
+    dp_.fw_conntrack().online(fw_ct_slot_);
+  }
+  void trackers_offline() {
+    dp_.conntrack().offline(ct_slot_);
+    dp_.fw_conntrack().offline(fw_ct_slot_);
+  }
   void drop(rte_mbuf* m, Drop why) {
     rte_pktmbuf_free(m);
     ctr_.drops[static_cast<size_t>(why)].add();
@@ -252,6 +275,7 @@ class Pmd {
   const bool is_control_;
   int rcu_slot_ = -1;
   int ct_slot_ = -1;                        // this context's slot in the tracker's QSBR
+  int fw_ct_slot_ = -1;                     // ... and in the firewall tracker's
   std::unique_ptr<uint8_t[]> ipf_scratch_;  // a reassembled datagram (ct_fragment)
   std::unique_ptr<ct::Completed> ipf_done_;
   std::atomic<bool> stop_{false};

@@ -699,6 +699,14 @@ uint32_t Conntrack::flush(int zone) {
   return n;
 }
 
+bool Conntrack::remove_conn(uint32_t md_conn) {
+  const uint32_t idx = md_conn >> 1;
+  if (idx == 0) return false;
+  if (!table_.remove(idx)) return false;
+  removed(idx);
+  return true;
+}
+
 bool Conntrack::flush_tuple(const ConnKey& k) {
   bool reply;
   const uint32_t idx = table_.find(k, ConnTable::hash(k), reply);

@@ -243,6 +243,9 @@ class Conntrack {
   uint32_t flush(int zone);
   // Removes the connection with this tuple (either direction) in k.zone; false if none.
   bool flush_tuple(const ConnKey& k);
+  // Removes the connection a packet's metadata names (Md::conn, from execute() in this
+  // pass); false when it is gone already. Any context.
+  bool remove_conn(uint32_t md_conn);
   // The global limit (<= capacity(): EINVAL beyond it).
   std::expected<void, std::string> set_max_conns(uint32_t n);
   uint32_t max_conns() const { return max_conns_.load(std::memory_order_relaxed); }

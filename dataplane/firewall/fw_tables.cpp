@@ -121,4 +121,47 @@ Verdict PolicyTable::lookup(uint32_t remote, uint8_t proto, uint16_t dport) cons
   return {default_, 0, false};
 }
 
+bool PortFirewall::source_ok4(uint32_t addr_be) const {
+  return std::find(ipv4.begin(), ipv4.end(), addr_be) != ipv4.end();
+}
+
+bool PortFirewall::source_ok6(const uint8_t* addr) const {
+  for (const auto& a : ipv6)
+    if (std::memcmp(a.data(), addr, 16) == 0) return true;
+  return false;
+}
+
+bool PortFirewall::mac_ok(const uint8_t* eth_src) const {
+  static constexpr uint8_t kZero[6] = {};
+  return std::memcmp(mac, kZero, 6) == 0 || std::memcmp(mac, eth_src, 6) == 0;
+}
+
+std::expected<void, std::string> FwTables::index() {
+  by_port.clear();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const uint32_t p = ports[i].port_no;
+    if (p >= by_port.size()) by_port.resize(p + 1, -1);
+    if (by_port[p] >= 0)
+      return std::unexpected("port " + std::to_string(p) + " has two firewall entries");
+    by_port[p] = static_cast<int32_t>(i);
+  }
+  return {};
+}
+
+void ConnVerdict::to_label(uint8_t label[16]) const {
+  std::memset(label, 0, 16);
+  for (int i = 0; i < 8; ++i) label[i] = static_cast<uint8_t>(generation >> (8 * i));
+  label[8] = to_vm ? 1 : 0;
+  label[9] = static_cast<uint8_t>(action);
+  label[15] = 0x47;  // 'G': a label the firewall wrote (an entry without it is not ours)
+}
+
+ConnVerdict ConnVerdict::from_label(const uint8_t label[16]) {
+  ConnVerdict v;
+  for (int i = 7; i >= 0; --i) v.generation = v.generation << 8 | label[i];
+  v.to_vm = label[8] != 0;
+  v.action = static_cast<Action>(label[9] & 3);
+  return v;
+}
+
 }  // namespace gl::fw

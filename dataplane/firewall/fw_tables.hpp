@@ -11,6 +11,7 @@
 // PolicyTable::lookup one hash probe + a scan of that identity's entries (first match).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <span>
@@ -107,6 +108,53 @@ class PolicyTable {
   // to it (its own and the any-remote ones), in order. Other identities: any_.
   std::unordered_map<uint32_t, std::vector<uint32_t>> by_remote_;
   std::vector<uint32_t> any_;
+};
+
+// A workload port's firewall: who the workload is, what it may send from, its policy in
+// both directions. Its connections live in the firewall's own tracker, in zone port_no.
+struct PortFirewall {
+  uint32_t port_no = 0;
+  uint32_t identity = 0;  // the workload's own identity (flow records, logs)
+  // Spoof guard (traffic from the VM): the only source MAC (all zero: not checked) and
+  // source addresses (network order). DHCP discovery (0.0.0.0, UDP 68 -> 67) and IPv6
+  // link-local / unspecified sources are allowed besides.
+  uint8_t mac[6] = {};
+  std::vector<uint32_t> ipv4;
+  std::vector<std::array<uint8_t, 16>> ipv6;
+  uint32_t conn_limit = 0;  // connections in its zone; 0 = no limit of its own
+  PolicyTable from_vm;      // what the VM sends: the remote is the destination
+  PolicyTable to_vm;        // what is sent to the VM: the remote is the source
+
+  bool source_ok4(uint32_t addr_be) const;
+  bool source_ok6(const uint8_t* addr) const;
+  bool mac_ok(const uint8_t* eth_src) const;
+};
+
+// One version of the firewall, published whole (RCU) and never changed afterwards.
+struct FwTables {
+  uint64_t generation = 0;  // glctld's policy version: connections remember theirs
+  IpCache ipcache;
+  std::vector<PortFirewall> ports;
+  std::vector<int32_t> by_port;  // port_no -> index into ports, -1: no firewall
+
+  // The firewall of port_no, nullptr when it has none.
+  const PortFirewall* port(uint32_t port_no) const {
+    if (port_no >= by_port.size() || by_port[port_no] < 0) return nullptr;
+    return &ports[static_cast<size_t>(by_port[port_no])];
+  }
+  // Fills by_port from ports; fails on a port listed twice.
+  std::expected<void, std::string> index();
+};
+
+// What a firewall connection remembers (the tracker's mark and label of its entry): the
+// rule that allowed it (mark), the generation it was allowed under and its direction.
+struct ConnVerdict {
+  uint64_t generation = 0;
+  bool to_vm = false;  // created by a packet to the VM (else by one from the VM)
+  Action action = Action::kAllow;
+
+  void to_label(uint8_t label[16]) const;
+  static ConnVerdict from_label(const uint8_t label[16]);
 };
 
 }  // namespace gl::fw

@@ -1555,3 +1555,210 @@ TEST_CASE("ct: helper=ftp makes the announced data connection +rel", "[datapath]
   CHECK(rig.sent(1) == std::vector<Bytes>{data});
   CHECK(rig.dp->conntrack().n_conns() == 2);
 }
+
+// ---- the firewall stage at workload ports ---------------------------------------------
+
+namespace {
+
+constexpr uint32_t kWeb = 10, kDb = 20;  // identities
+
+// Port 1: VM "web" 10.0.0.1, port 2: VM "db" 10.0.0.2; switching by plain flows. web may
+// open TCP 5432 to db (rule 1 at web's egress, rule 2 at db's ingress); telnet from web is
+// rejected (rule 3); nothing else is allowed. gen: the tables' generation; db_accepts:
+// whether db's ingress still allows web.
+std::unique_ptr<gl::fw::FwTables> web_db_policy(uint64_t gen, bool db_accepts,
+                                                uint32_t web_limit = 0) {
+  using gl::fw::Action;
+  using gl::fw::Entry;
+  auto t = std::make_unique<gl::fw::FwTables>();
+  t->generation = gen;
+  gl::fw::Prefix w, d;
+  w.family = d.family = 4;
+  w.len = d.len = 32;
+  const uint8_t wa[4] = {10, 0, 0, 1}, da[4] = {10, 0, 0, 2};
+  std::memcpy(w.addr, wa, 4);
+  std::memcpy(d.addr, da, 4);
+  w.identity = kWeb;
+  d.identity = kDb;
+  auto ipc = gl::fw::IpCache::build(std::vector<gl::fw::Prefix>{w, d});
+  REQUIRE(ipc);
+  t->ipcache = std::move(*ipc);
+  gl::fw::PortFirewall web, db;
+  web.port_no = 1;
+  web.identity = kWeb;
+  const uint8_t wm[6] = {2, 0, 0, 0, 0, 1}, dm[6] = {2, 0, 0, 0, 0, 2};
+  std::memcpy(web.mac, wm, 6);
+  uint32_t a;
+  std::memcpy(&a, wa, 4);
+  web.ipv4 = {a};
+  web.conn_limit = web_limit;
+  web.from_vm = gl::fw::PolicyTable(
+      Action::kDeny, {Entry{kDb, 6, 5432, 5432, Action::kAllow, false, 1},
+                      Entry{gl::fw::kAnyIdentity, 6, 23, 23, Action::kReject, true, 3}});
+  web.to_vm = gl::fw::PolicyTable(Action::kDeny, {});
+  db.port_no = 2;
+  db.identity = kDb;
+  std::memcpy(db.mac, dm, 6);
+  std::memcpy(&a, da, 4);
+  db.ipv4 = {a};
+  db.from_vm = gl::fw::PolicyTable(Action::kDeny, {});
+  std::vector<Entry> in;
+  if (db_accepts) in.push_back(Entry{kWeb, 6, 5432, 5432, Action::kAllow, false, 2});
+  db.to_vm = gl::fw::PolicyTable(Action::kDeny, in);
+  t->ports = {web, db};
+  return t;
+}
+
+PacketBuilder tcp4(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint16_t flags,
+                   uint32_t seq, uint32_t ack, const char* smac = "02:00:00:00:00:01",
+                   const char* dmac = "02:00:00:00:00:02") {
+  PacketBuilder b;
+  b.eth(smac, dmac).ipv4(src, dst).tcp(sport, dport).tcp_flags(flags).tcp_seq(seq).tcp_ack(ack);
+  return b;
+}
+
+void switch_flows(Rig& rig) {
+  rig.add_flow("in_port(1),eth_type(0x0800)", "2");
+  rig.add_flow("in_port(2),eth_type(0x0800)", "1");
+}
+
+}  // namespace
+
+TEST_CASE("firewall: policy by identity at both ends, replies by the connection, default deny",
+          "[datapath][firewall]") {
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpSyn;
+  Rig rig;
+  switch_flows(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
+  // web -> db:5432: allowed at web's egress (rule 1) and db's ingress (rule 2).
+  const Bytes syn = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build();
+  rig.inject(syn, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{syn});
+  const Bytes synack = tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
+                            "02:00:00:00:00:02", "02:00:00:00:00:01")
+                           .build();
+  rig.inject(synack, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{synack});  // the reply: the connection lets it by
+  const Bytes ack = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build();
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ack});
+  CHECK(rig.dp->fw_conntrack().n_conns() == 2);  // one in each port's zone
+  CHECK(rig.dp->conntrack().n_conns() == 0);     // OVS's tracker is not involved
+
+  // db may not open connections to web (db's egress: default deny).
+  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 80, kTcpSyn, 1, 0, "02:00:00:00:00:02",
+                  "02:00:00:00:00:01")
+                 .build(),
+             2);
+  CHECK(rig.sent(1).empty());
+  CHECK(rig.drops("fw_deny") == 1);
+  // web to db on another port: web's egress has no rule for it.
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40001, 6000, kTcpSyn, 1, 0).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 2);
+  // A SYN+ACK cannot open a connection (OVS's tracker: +inv), even to an allowed port.
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40002, 5432, kTcpSyn | kTcpAck, 1, 1).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_invalid") == 1);
+}
+
+TEST_CASE("firewall: the spoof guard drops foreign sources, lets DHCP discovery and ARP by",
+          "[datapath][firewall]") {
+  Rig rig;
+  rig.add_flow("in_port(1)", "2");
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
+  // Another source address, another source MAC.
+  rig.inject(tcp4("10.0.0.9", "10.0.0.2", 1, 5432, gl::flow::kTcpSyn, 1, 0).build(), 1);
+  rig.inject(
+      tcp4("10.0.0.1", "10.0.0.2", 1, 5432, gl::flow::kTcpSyn, 1, 0, "02:00:00:00:00:09").build(),
+      1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_spoof") == 2);
+  // ARP with its own addresses passes; with another sender address it does not.
+  PacketBuilder arp_ok, arp_bad;
+  arp_ok.eth("02:00:00:00:00:01", "ff:ff:ff:ff:ff:ff")
+      .arp_request("02:00:00:00:00:01", "10.0.0.1", "10.0.0.2");
+  arp_bad.eth("02:00:00:00:00:01", "ff:ff:ff:ff:ff:ff")
+      .arp_request("02:00:00:00:00:01", "10.0.0.7", "10.0.0.2");
+  rig.inject(arp_ok.build(), 1);
+  rig.inject(arp_bad.build(), 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{arp_ok.build()});
+  CHECK(rig.drops("fw_spoof") == 3);
+}
+
+TEST_CASE("firewall: reject answers the VM with a TCP RST for the segment it sent",
+          "[datapath][firewall]") {
+  Rig rig;
+  switch_flows(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 23, gl::flow::kTcpSyn, 1000, 0).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_reject") == 1);
+  const std::vector<Bytes> back = rig.sent(1);
+  REQUIRE(back.size() == 1);
+  const Bytes want = tcp4("10.0.0.2", "10.0.0.1", 23, 40000, gl::flow::kTcpRst | gl::flow::kTcpAck,
+                          0, 1001, "02:00:00:00:00:02", "02:00:00:00:00:01")
+                         .tcp_window(0)
+                         .ttl(64)
+                         .ip_id(0)
+                         .build();
+  CHECK(back[0] == want);
+}
+
+TEST_CASE("firewall: a new policy version cuts what it denies and keeps what it allows",
+          "[datapath][firewall]") {
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpSyn;
+  Rig rig;
+  switch_flows(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
+  const Bytes syn = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build();
+  rig.inject(syn, 1);
+  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
+                  "02:00:00:00:00:02", "02:00:00:00:00:01")
+                 .build(),
+             2);
+  const Bytes ack = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build();
+  rig.inject(ack, 1);
+  rig.sent(1);
+  rig.sent(2);
+  // The same policy again, a new generation: the connection is checked again, and passes.
+  REQUIRE(rig.dp->set_firewall(web_db_policy(2, true)));
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ack});
+  CHECK(rig.drops("fw_revoked") == 0);
+  // db no longer accepts web: the established connection is cut at db's port.
+  REQUIRE(rig.dp->set_firewall(web_db_policy(3, false)));
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_revoked") == 1);
+  // And a new one is refused at db's ingress.
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40001, 5432, kTcpSyn, 7, 0).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 1);
+  // Without a firewall the ports only switch.
+  REQUIRE(rig.dp->set_firewall(nullptr));
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ack});
+}
+
+TEST_CASE("firewall: a workload's connection limit holds its own new connections only",
+          "[datapath][firewall]") {
+  Rig rig;
+  switch_flows(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true, 2)));
+  for (uint16_t p = 0; p < 5; ++p)
+    rig.inject(tcp4("10.0.0.1", "10.0.0.2", static_cast<uint16_t>(41000 + p), 5432,
+                    gl::flow::kTcpSyn, 1, 0)
+                   .build(),
+               1);
+  CHECK(rig.sent(2).size() == 2);
+  CHECK(rig.drops("fw_conn_limit") == 3);
+  // Refusing a port listed twice leaves the running version as it was.
+  auto bad = web_db_policy(2, true);
+  bad->ports.push_back(bad->ports[0]);
+  CHECK_FALSE(rig.dp->set_firewall(std::move(bad)));
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 41009, 5432, gl::flow::kTcpSyn, 1, 0).build(), 1);
+  CHECK(rig.drops("fw_conn_limit") == 4);
+}

@@ -1,0 +1,288 @@
+// fw_stage.cpp — the distributed firewall at workload ports: the spoof guard and the
+// stateful policy check on what a VM sends (fw_from_vm, before switching) and on what is
+// sent to it (fw_to_vm, before its tx burst). Connections live in the firewall's own
+// tracker, zone = the port number; a first packet is checked against the compiled policy
+// (dataplane/firewall/fw_tables.hpp) and, when allowed, committed with its verdict, so
+// that the rest of the connection never runs the rules. Design: dataplane/DESIGN.md, "The
+// distributed firewall stage".
+#include <cstring>
+
+#include "dataplane/pmd.hpp"
+#include "flowtables/bytes.hpp"
+#include "flowtables/checksum.hpp"
+
+namespace gl::dp {
+
+namespace {
+
+constexpr uint16_t kEthIpv4Be = flow::hton16(0x0800);
+constexpr uint16_t kEthIpv6Be = flow::hton16(0x86dd);
+constexpr uint16_t kEthArpBe = flow::hton16(0x0806);
+constexpr uint8_t kLabelMarker = 0x47;  // fw::ConnVerdict::to_label's byte 15
+
+bool is_ip(const flow::FlowKey& k, const flow::PacketLayout& lay) {
+  return (k.eth_type == kEthIpv4Be && lay.is_ipv4()) || (k.eth_type == kEthIpv6Be && lay.is_ipv6());
+}
+
+// The spoof guard for a packet the VM sent (fw::PortFirewall's rules).
+bool source_ok(const fw::PortFirewall& pf, const flow::FlowKey& k) {
+  if (!pf.mac_ok(k.eth_src)) return false;
+  if (k.eth_type == kEthIpv4Be) {
+    if (pf.source_ok4(k.ipv4_src)) return true;
+    // DHCP discovery and requests before the workload has its address.
+    return k.ipv4_src == 0 && k.nw_proto == flow::kIpProtoUdp && k.tp_src == flow::hton16(68) &&
+           k.tp_dst == flow::hton16(67);
+  }
+  if (k.eth_type == kEthIpv6Be) {
+    if (pf.source_ok6(k.ipv6_src)) return true;
+    static constexpr uint8_t kZero[16] = {};
+    const bool link_local = k.ipv6_src[0] == 0xfe && (k.ipv6_src[1] & 0xc0) == 0x80;
+    return link_local || std::memcmp(k.ipv6_src, kZero, 16) == 0;  // DAD: unspecified
+  }
+  if (k.eth_type == kEthArpBe) {  // the sender's hardware and protocol addresses
+    if (!pf.mac_ok(k.arp_sha)) return false;
+    return k.ipv4_src == 0 || pf.source_ok4(k.ipv4_src);  // 0: an ARP probe
+  }
+  return true;  // other EtherTypes: the MAC check only
+}
+
+// The remote's identity and the verdict of the direction's policy for a packet's own
+// tuple (a first packet).
+fw::Verdict evaluate(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                     const flow::FlowKey& k) {
+  uint32_t remote;
+  if (k.eth_type == kEthIpv4Be)
+    remote = t.ipcache.lookup4(to_vm ? k.ipv4_src : k.ipv4_dst);
+  else
+    remote = t.ipcache.lookup6(to_vm ? k.ipv6_src : k.ipv6_dst);
+  const fw::PolicyTable& p = to_vm ? pf.to_vm : pf.from_vm;
+  return p.lookup(remote, k.nw_proto, flow::ntoh16(k.tp_dst));
+}
+
+// The same for a connection committed under an older generation, from its original
+// tuple (the tracker's metadata) and the direction it was created in.
+fw::Verdict reevaluate(const fw::FwTables& t, const fw::PortFirewall& pf, const fw::ConnVerdict& v,
+                       const ct::Md& md) {
+  uint32_t remote;
+  if (md.orig_family() == 4)
+    remote = t.ipcache.lookup4(v.to_vm ? md.orig_v4_src : md.orig_v4_dst);
+  else
+    remote = t.ipcache.lookup6(v.to_vm ? md.orig_v6_src : md.orig_v6_dst);
+  const fw::PolicyTable& p = v.to_vm ? pf.to_vm : pf.from_vm;
+  return p.lookup(remote, md.orig_proto, flow::ntoh16(md.orig_dport));
+}
+
+bool allowed(fw::Action a) {
+  return a == fw::Action::kAllow || a == fw::Action::kAllowEncrypted;
+}
+
+}  // namespace
+
+uint16_t Pmd::fw_from_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts,
+                         flow::FlowKey* keys, flow::PacketLayout* lay, uint16_t n) {
+  bool keep[kBatch];
+  for (uint16_t i = 0; i < n; ++i) {
+    keep[i] = source_ok(pf, keys[i]);
+    if (!keep[i]) drop(pkts[i], Drop::kFwSpoof);
+  }
+  fw_track(t, pf, false, pkts, keys, lay, n, keep);
+  uint16_t m = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (!keep[i]) continue;
+    if (m != i) {
+      pkts[m] = pkts[i];
+      keys[m] = keys[i];
+      lay[m] = lay[i];
+    }
+    ++m;
+  }
+  return m;
+}
+
+uint16_t Pmd::fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts,
+                       uint16_t n) {
+  flow::FlowKey keys[kBatch];
+  flow::PacketLayout lay[kBatch];
+  bool keep[kBatch];
+  for (uint16_t i = 0; i < n; ++i) {
+    keys[i] = flow::zero_key();
+    keys[i].in_port = pf.port_no;
+    const flow::ParseResult r = flow::parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*),
+                                                   rte_pktmbuf_data_len(pkts[i]), keys[i], lay[i]);
+    keep[i] = true;
+    if (r != flow::ParseResult::kOk && flow::parse_is_drop(r)) {
+      keep[i] = false;
+      drop(pkts[i], Drop::kParse);
+    }
+  }
+  // keys[i] and lay[i] are set for every i < n above (GCC cannot see it through the loop).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+  fw_track(t, pf, true, pkts, keys, lay, n, keep);
+#pragma GCC diagnostic pop
+  uint16_t m = 0;
+  for (uint16_t i = 0; i < n; ++i)
+    if (keep[i]) pkts[m++] = pkts[i];
+  return m;
+}
+
+void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
+                   const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n,
+                   bool* keep) {
+  ct::Conntrack& ct = dp_.fw_conntrack();
+  const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
+  ct::Action look;
+  look.zone = static_cast<uint16_t>(pf.port_no);
+  ct::Md md[kBatch];
+  ct::Packet cp[kBatch];
+  uint16_t at[kBatch];
+  uint16_t m = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (!keep[i] || !is_ip(keys[i], lay[i])) continue;  // non-IP passes (after the guard)
+    md[m] = ct::Md{};
+    cp[m] = ct::Packet{rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i]), &keys[i],
+                       &lay[i], &md[m]};
+    at[m++] = i;
+  }
+  if (m == 0) return;
+  ct.execute(index_, look, cp, m, now_ms);
+  for (uint16_t j = 0; j < m; ++j) {
+    const uint16_t i = at[j];
+    const ct::Md& r = md[j];
+    if ((r.state & flow::kCsInvalid) != 0) {
+      keep[i] = false;
+      drop(pkts[i], Drop::kFwInvalid);
+      continue;
+    }
+    if (r.conn != 0) {  // a connection the firewall committed (or one it relates to)
+      const fw::ConnVerdict v = fw::ConnVerdict::from_label(r.label);
+      if (r.label[15] == kLabelMarker && v.generation == t.generation) continue;
+      // Committed under an older policy: checked again with its original tuple.
+      const fw::Verdict nv = reevaluate(t, pf, v, r);
+      if (allowed(nv.action)) {
+        fw_commit(t, pf, v.to_vm, nv, pkts[i], keys[i], lay[i], now_ms);  // brought up to date
+        continue;
+      }
+      ct.remove_conn(r.conn);
+      keep[i] = false;
+      drop(pkts[i], Drop::kFwRevoked);
+      continue;
+    }
+    // A first packet: the policy decides.
+    const fw::Verdict v = evaluate(t, pf, to_vm, keys[i]);
+    if (allowed(v.action)) {
+      if (!fw_commit(t, pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms)) {
+        keep[i] = false;
+        drop(pkts[i], Drop::kFwConnLimit);
+      }
+      continue;
+    }
+    keep[i] = false;
+    if (v.action == fw::Action::kReject) {
+      if (!to_vm) fw_reject(pf, pkts[i], keys[i], lay[i]);
+      drop(pkts[i], Drop::kFwReject);
+    } else {
+      drop(pkts[i], Drop::kFwDeny);
+    }
+  }
+}
+
+bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                    const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
+                    const flow::PacketLayout& lay, uint64_t now_ms) {
+  ct::Action c;
+  c.zone = static_cast<uint16_t>(pf.port_no);
+  c.commit = true;
+  c.set_mark = true;
+  c.mark = v.rule_id;
+  c.mark_mask = ~0u;
+  c.set_label = true;
+  fw::ConnVerdict{t.generation, to_vm, v.action}.to_label(c.label);
+  std::memset(c.label_mask, 0xff, sizeof c.label_mask);
+  ct::Md md;
+  ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};
+  dp_.fw_conntrack().execute(index_, c, &p, 1, now_ms);
+  return md.conn != 0;  // 0: not committed (the zone's limit, or the table is full)
+}
+
+void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowKey& k,
+                    const flow::PacketLayout& lay) {
+  // The answer goes back to the VM, as if from the remote: a TCP RST for TCP, else an
+  // ICMP / ICMPv6 "administratively prohibited" quoting the packet.
+  if (lay.l3_ofs == flow::kNoOffset || lay.l4_ofs == flow::kNoOffset) return;
+  Port* port = dp_.port(pf.port_no);
+  rte_mbuf* r = port != nullptr ? rte_pktmbuf_alloc(dp_.pool()) : nullptr;
+  if (r == nullptr) return;
+  const uint8_t* in = rte_pktmbuf_mtod(pkt, const uint8_t*);
+  const bool v4 = k.eth_type == kEthIpv4Be;
+  const bool tcp = k.nw_proto == flow::kIpProtoTcp && lay.l4_len >= 20;
+  const uint32_t ip_len = v4 ? 20 : 40;
+  // ICMP quotes the offending IP packet: as much as fits in the minimum MTU.
+  const uint32_t quote =
+      tcp ? 0 : std::min<uint32_t>(lay.l3_len, v4 ? 576 - 20 - 8 : 1280 - 40 - 8);
+  const uint32_t l4_len = tcp ? 20 : 8 + quote;
+  const uint32_t total = 14 + ip_len + l4_len;
+  auto* o = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(total)));
+  if (o == nullptr) {
+    rte_pktmbuf_free(r);
+    return;
+  }
+  std::memset(o, 0, total);
+  std::memcpy(o, k.eth_src, 6);      // to the VM
+  std::memcpy(o + 6, k.eth_dst, 6);  // from where it sent the packet
+  std::memcpy(o + 12, &k.eth_type, 2);
+  uint8_t* ip = o + 14;
+  uint8_t* l4 = ip + ip_len;
+  const uint8_t proto = tcp ? flow::kIpProtoTcp : (v4 ? flow::kIpProtoIcmp : flow::kIpProtoIcmpv6);
+  if (v4) {
+    ip[0] = 0x45;
+    flow::store_be16(ip + 2, static_cast<uint16_t>(ip_len + l4_len));
+    ip[8] = 64;
+    ip[9] = proto;
+    std::memcpy(ip + 12, &k.ipv4_dst, 4);
+    std::memcpy(ip + 16, &k.ipv4_src, 4);
+  } else {
+    ip[0] = 0x60;
+    flow::store_be16(ip + 4, static_cast<uint16_t>(l4_len));
+    ip[6] = proto;
+    ip[7] = 64;
+    std::memcpy(ip + 8, k.ipv6_dst, 16);
+    std::memcpy(ip + 24, k.ipv6_src, 16);
+  }
+  if (tcp) {
+    const uint8_t* th = in + lay.l4_ofs;
+    std::memcpy(l4, th + 2, 2);  // ports swapped
+    std::memcpy(l4 + 2, th, 2);
+    const uint8_t flags = th[13];
+    const uint32_t seq = flow::load_be32(th + 4), ack = flow::load_be32(th + 8);
+    const uint32_t doff = (th[12] >> 4) * 4u;
+    const uint32_t payload = lay.l4_len > doff ? lay.l4_len - doff : 0;
+    if (flags & 0x10) {  // ACK set: RST with its acknowledgement as our sequence number
+      flow::store_be32(l4 + 4, ack);
+      l4[13] = 0x04;
+    } else {  // RST|ACK acknowledging everything the segment carried
+      flow::store_be32(l4 + 8, seq + payload + ((flags & 0x02) ? 1 : 0) + ((flags & 0x01) ? 1 : 0));
+      l4[13] = 0x14;
+    }
+    l4[12] = 5 << 4;
+  } else {
+    l4[0] = v4 ? 3 : 1;   // destination unreachable
+    l4[1] = v4 ? 13 : 1;  // administratively prohibited
+    std::memcpy(l4 + 8, in + lay.l3_ofs, quote);
+  }
+  uint32_t pseudo = 0;
+  if (v4) {
+    const uint16_t hc = flow::ipv4_header_checksum(ip, 20);
+    std::memcpy(ip + 10, &hc, 2);
+    if (tcp)
+      pseudo = flow::ipv4_pseudo_sum(k.ipv4_dst, k.ipv4_src, proto, static_cast<uint16_t>(l4_len));
+  } else {
+    pseudo = flow::ipv6_pseudo_sum(ip + 8, ip + 24, proto, l4_len);
+  }
+  const uint16_t sum = flow::l4_checksum(pseudo, l4, l4_len);
+  std::memcpy(l4 + (tcp ? 16 : 2), &sum, 2);
+  rte_mbuf* one[1] = {r};
+  port->tx(index_, one, 1, ctr_.drops[static_cast<size_t>(Drop::kTxFull)]);
+}
+
+}  // namespace gl::dp
