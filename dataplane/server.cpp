@@ -641,6 +641,16 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       if (auto res = handle_ct(type, r, out); !res)
         return fail(res.error().code, res.error().message);
       break;
+    case MsgType::kFwBegin:
+    case MsgType::kFwIpcache:
+    case MsgType::kFwPort:
+    case MsgType::kFwRules:
+    case MsgType::kFwCommit:
+    case MsgType::kFwClear:
+    case MsgType::kFwStatus:
+      if (auto res = handle_fw(c, type, r, out); !res)
+        return fail(res.error().code, res.error().message);
+      break;
     case MsgType::kUpcall:
     default:
       return fail(EOPNOTSUPP, "unknown request type " + std::to_string(h.type));
@@ -1262,6 +1272,200 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
     default:
       return std::unexpected(ct_error(EOPNOTSUPP, "not a conntrack request"));
   }
+}
+
+}  // namespace gl::dp
+
+// ---- the distributed firewall -----------------------------------------------------------
+
+namespace gl::dp {
+
+namespace {
+
+// A firewall's limits: what one version may hold (memory on the control side).
+constexpr size_t kFwMaxPrefixes = 1u << 20;
+constexpr size_t kFwMaxEntries = 1u << 21;
+
+bool valid_action(uint8_t a) {
+  return a <= static_cast<uint8_t>(fw::Action::kAllowEncrypted);
+}
+
+}  // namespace
+
+std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType type,
+                                                  api::MessageReader& r, api::MessageBuilder& out) {
+  auto bad = [](std::string m) { return std::unexpected(api::Error{EINVAL, std::move(m)}); };
+  auto staging = [&]() -> std::expected<FwStaging*, api::Error> {
+    if (c.fw == nullptr)
+      return std::unexpected(api::Error{EPROTO, std::string(api::msg_type_name(type)) +
+                                                    " outside a firewall transaction "
+                                                    "(fw-begin first)"});
+    return c.fw.get();
+  };
+  switch (type) {
+    case api::MsgType::kFwBegin: {
+      api::FwBeginRequest req;
+      if (!r.read(req) || r.remaining() != 0) return bad("fw begin: wants a generation only");
+      if (req.generation == 0) return bad("fw begin: generation 0 (versions count from 1)");
+      c.fw = std::make_shared<FwStaging>();
+      c.fw->generation = req.generation;
+      return {};
+    }
+    case api::MsgType::kFwIpcache: {
+      auto st = staging();
+      if (!st) return std::unexpected(st.error());
+      api::FwIpcacheRequest req;
+      if (!r.read(req)) return bad("fw ipcache: short message");
+      if (req.n == 0 || req.n > api::kFwMaxPrefixesPerMsg || req.pad != 0)
+        return bad("fw ipcache: " + std::to_string(req.n) + " prefixes (1.." +
+                   std::to_string(api::kFwMaxPrefixesPerMsg) + " per message, padding 0)");
+      if ((*st)->prefixes.size() + req.n > kFwMaxPrefixes)
+        return bad("fw ipcache: more than " + std::to_string(kFwMaxPrefixes) + " prefixes");
+      for (uint32_t i = 0; i < req.n; ++i) {
+        api::FwPrefixWire w;
+        if (!r.read(w))
+          return bad("fw ipcache: shorter than its count of " + std::to_string(req.n));
+        const std::string what = "fw ipcache prefix " + std::to_string((*st)->prefixes.size());
+        if (w.family != 4 && w.family != 6)
+          return bad(what + ": family " + std::to_string(w.family) + " (4 or 6)");
+        if (w.len > (w.family == 4 ? 32 : 128))
+          return bad(what + ": length " + std::to_string(w.len) + " too long");
+        if (w.identity < 2)
+          return bad(what + ": identity " + std::to_string(w.identity) + " (0 and 1 are reserved)");
+        if (w.pad[0] || w.pad[1]) return bad(what + ": padding must be zero");
+        fw::Prefix p;
+        p.family = w.family;
+        p.len = w.len;
+        std::memcpy(p.addr, w.addr, 16);
+        p.identity = w.identity;
+        (*st)->prefixes.push_back(p);
+      }
+      if (r.remaining() != 0) return bad("fw ipcache: trailing bytes");
+      return {};
+    }
+    case api::MsgType::kFwPort: {
+      auto st = staging();
+      if (!st) return std::unexpected(st.error());
+      api::FwPortWire w;
+      if (!r.read(w)) return bad("fw port: short message");
+      const std::string what = "fw port " + std::to_string(w.port_no);
+      if (w.port_no >= kMaxPorts || dp_.port(w.port_no) == nullptr)
+        return std::unexpected(api::Error{ENODEV, what + ": no such port"});
+      if (!valid_action(w.default_from_vm) || !valid_action(w.default_to_vm))
+        return bad(what + ": unknown default action");
+      if (w.n_ipv4 > api::kFwMaxAddrsPerPort || w.n_ipv6 > api::kFwMaxAddrsPerPort)
+        return bad(what + ": more than " + std::to_string(api::kFwMaxAddrsPerPort) +
+                   " addresses of a family");
+      static constexpr uint8_t kZero[sizeof w.pad] = {};
+      if (std::memcmp(w.pad, kZero, sizeof w.pad) != 0) return bad(what + ": padding must be zero");
+      for (const auto& p : (*st)->ports)
+        if (p.port_no == w.port_no) return bad(what + ": sent twice in one version");
+      fw::PortFirewall pf;
+      pf.port_no = w.port_no;
+      pf.identity = w.identity;
+      pf.conn_limit = w.conn_limit;
+      std::memcpy(pf.mac, w.mac, 6);
+      std::span<const uint8_t> v4;
+      if (!r.read_padded(w.n_ipv4 * 4u, v4)) return bad(what + ": short address list");
+      pf.ipv4.resize(w.n_ipv4);
+      if (w.n_ipv4 != 0) std::memcpy(pf.ipv4.data(), v4.data(), v4.size());
+      for (uint16_t i = 0; i < w.n_ipv6; ++i) {
+        std::array<uint8_t, 16> a;
+        if (!r.read(a)) return bad(what + ": short address list");
+        pf.ipv6.push_back(a);
+      }
+      if (r.remaining() != 0) return bad(what + ": trailing bytes");
+      (*st)->ports.push_back(std::move(pf));
+      (*st)->defaults.push_back(static_cast<fw::Action>(w.default_from_vm));
+      (*st)->defaults.push_back(static_cast<fw::Action>(w.default_to_vm));
+      (*st)->entries.resize((*st)->entries.size() + 2);
+      return {};
+    }
+    case api::MsgType::kFwRules: {
+      auto st = staging();
+      if (!st) return std::unexpected(st.error());
+      api::FwRulesRequest req;
+      if (!r.read(req)) return bad("fw rules: short message");
+      const std::string what = "fw rules of port " + std::to_string(req.port_no);
+      if (req.to_vm > 1 || req.pad[0] || req.pad[1] || req.pad[2] || req.pad2)
+        return bad(what + ": direction must be 0 or 1, padding zero");
+      if (req.n == 0 || req.n > api::kFwMaxEntriesPerMsg)
+        return bad(what + ": " + std::to_string(req.n) + " entries (1.." +
+                   std::to_string(api::kFwMaxEntriesPerMsg) + " per message)");
+      size_t at = (*st)->ports.size();
+      for (size_t i = 0; i < (*st)->ports.size(); ++i)
+        if ((*st)->ports[i].port_no == req.port_no) at = i;
+      if (at == (*st)->ports.size()) return bad(what + ": the port was not sent (fw-port first)");
+      if ((*st)->total_entries + req.n > kFwMaxEntries)
+        return bad(what + ": more than " + std::to_string(kFwMaxEntries) + " entries in a version");
+      std::vector<fw::Entry>& list = (*st)->entries[2 * at + req.to_vm];
+      for (uint32_t i = 0; i < req.n; ++i) {
+        api::FwEntryWire w;
+        if (!r.read(w)) return bad(what + ": shorter than its count of " + std::to_string(req.n));
+        const std::string ew = what + ", entry " + std::to_string(list.size());
+        if (!valid_action(w.action))
+          return bad(ew + ": unknown action " + std::to_string(w.action));
+        if (w.log > 1 || w.pad != 0) return bad(ew + ": log must be 0 or 1, padding zero");
+        if (w.port_lo > w.port_hi)
+          return bad(ew + ": port range " + std::to_string(w.port_lo) + "-" +
+                     std::to_string(w.port_hi) + " reversed");
+        if (w.remote == fw::kWorldIdentity || w.remote >= 2 || w.remote == fw::kAnyIdentity)
+          list.push_back(fw::Entry{w.remote, w.proto, w.port_lo, w.port_hi,
+                                   static_cast<fw::Action>(w.action), w.log != 0, w.rule_id});
+      }
+      if (r.remaining() != 0) return bad(what + ": trailing bytes");
+      (*st)->total_entries += req.n;
+      return {};
+    }
+    case api::MsgType::kFwCommit: {
+      auto st = staging();
+      if (!st) return std::unexpected(st.error());
+      api::FwCommitRequest req;
+      if (!r.read(req) || r.remaining() != 0) return bad("fw commit: wants a generation only");
+      std::shared_ptr<FwStaging> s = std::move(c.fw);  // the transaction ends here either way
+      if (req.generation != s->generation)
+        return bad("fw commit: generation " + std::to_string(req.generation) +
+                   " but the transaction began " + std::to_string(s->generation));
+      auto ipc = fw::IpCache::build(s->prefixes);
+      if (!ipc) return bad("fw commit: ipcache " + ipc.error());
+      auto t = std::make_unique<fw::FwTables>();
+      t->generation = s->generation;
+      t->ipcache = std::move(*ipc);
+      for (size_t i = 0; i < s->ports.size(); ++i) {
+        fw::PortFirewall& p = s->ports[i];
+        if (dp_.port(p.port_no) == nullptr)
+          return std::unexpected(
+              api::Error{ENODEV, "fw commit: port " + std::to_string(p.port_no) + " went away"});
+        p.from_vm = fw::PolicyTable(s->defaults[2 * i], std::move(s->entries[2 * i]));
+        p.to_vm = fw::PolicyTable(s->defaults[2 * i + 1], std::move(s->entries[2 * i + 1]));
+        t->ports.push_back(std::move(p));
+      }
+      if (auto res = dp_.set_firewall(std::move(t)); !res) return bad("fw commit: " + res.error());
+      return {};
+    }
+    case api::MsgType::kFwClear: {
+      if (r.remaining() != 0) return bad("fw clear: no payload expected");
+      c.fw.reset();
+      (void)dp_.set_firewall(nullptr);
+      return {};
+    }
+    case api::MsgType::kFwStatus: {
+      if (r.remaining() != 0) return bad("fw status: no payload expected");
+      api::FwStatusReply rep{};
+      if (const fw::FwTables* t = dp_.firewall(); t != nullptr) {
+        rep.generation = t->generation;
+        rep.n_ports = static_cast<uint32_t>(t->ports.size());
+        rep.n_prefixes = static_cast<uint32_t>(t->ipcache.size());
+      }
+      rep.n_conns = dp_.fw_conntrack().n_conns();
+      rep.capacity = dp_.fw_conntrack().capacity();
+      out.append(rep);
+      return {};
+    }
+    default:
+      break;
+  }
+  return std::unexpected(api::Error{EOPNOTSUPP, "not a firewall request"});
 }
 
 }  // namespace gl::dp

@@ -39,8 +39,18 @@ class Server {
   const Counters& counters() const { return ctr_; }
 
  private:
+  // A firewall version being received (kFwBegin .. kFwCommit) on one connection.
+  struct FwStaging {
+    uint64_t generation = 0;
+    std::vector<fw::Prefix> prefixes;
+    std::vector<fw::PortFirewall> ports;          // policies empty until commit
+    std::vector<fw::Action> defaults;             // per port: from, to
+    std::vector<std::vector<fw::Entry>> entries;  // per port: from, to (2 per port)
+    size_t total_entries = 0;
+  };
   struct ClientConn {
     int fd = -1;
+    std::shared_ptr<FwStaging> fw;  // an unfinished firewall transaction
     bool subscribed = false;
     bool misses = false;
     bool batch = false;  // kSubscribeBatch: upcalls as kUpcallBatch datagrams
@@ -55,6 +65,9 @@ class Server {
   // Datapath::with_conntrack; the ipf settings are atomics, read and set directly) and
   // appends the reply's payload to `out`; an error names what was wrong.
   std::expected<void, api::Error> handle_ct(api::MsgType type, api::MessageReader& r,
+                                            api::MessageBuilder& out);
+  // The firewall's transaction and status requests (kFw*).
+  std::expected<void, api::Error> handle_fw(ClientConn& c, api::MsgType type, api::MessageReader& r,
                                             api::MessageBuilder& out);
   size_t deliver_upcalls();  // returns how many were taken from the PMD queues
   // A request's port: its number, or (kPortAny) the port named `name`.

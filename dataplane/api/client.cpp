@@ -678,6 +678,87 @@ Result<void> Client::ct_set_tcp_seq_check(bool enabled) {
   return {};
 }
 
+Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
+                                std::span<const FwPortSpec> ports) {
+  auto send = [&](MessageBuilder& b, uint32_t xid, MsgType t) -> Result<void> {
+    auto rep = transact(b.finish(), xid);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    return check_reply(r, t);
+  };
+  {
+    const FwBeginRequest req{generation};
+    if (auto rep = simple(*this, MsgType::kFwBegin, &req); !rep)
+      return std::unexpected(rep.error());
+  }
+  for (size_t done = 0; done < ipcache.size();) {
+    const size_t n = std::min<size_t>(kFwMaxPrefixesPerMsg, ipcache.size() - done);
+    const uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFwIpcache, xid);
+    b.append(FwIpcacheRequest{static_cast<uint32_t>(n), 0});
+    for (size_t i = 0; i < n; ++i) b.append(ipcache[done + i]);
+    if (auto ok = send(b, xid, MsgType::kFwIpcache); !ok) return ok;
+    done += n;
+  }
+  for (const FwPortSpec& p : ports) {
+    if (p.ipv4.size() > kFwMaxAddrsPerPort || p.ipv6.size() > kFwMaxAddrsPerPort)
+      return std::unexpected(Error{EINVAL, "port " + std::to_string(p.port_no) + ": more than " +
+                                               std::to_string(kFwMaxAddrsPerPort) +
+                                               " addresses of a family"});
+    uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFwPort, xid);
+    FwPortWire w{};
+    w.port_no = p.port_no;
+    w.identity = p.identity;
+    w.conn_limit = p.conn_limit;
+    w.default_from_vm = p.default_from_vm;
+    w.default_to_vm = p.default_to_vm;
+    w.n_ipv4 = static_cast<uint16_t>(p.ipv4.size());
+    w.n_ipv6 = static_cast<uint16_t>(p.ipv6.size());
+    std::memcpy(w.mac, p.mac, 6);
+    b.append(w);
+    b.append_padded(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(p.ipv4.data()),
+                                             p.ipv4.size() * 4));
+    for (const auto& a : p.ipv6) b.append(a);
+    if (auto ok = send(b, xid, MsgType::kFwPort); !ok) return ok;
+    for (uint8_t dir = 0; dir < 2; ++dir) {
+      const std::vector<FwEntryWire>& es = dir == 0 ? p.from_vm : p.to_vm;
+      for (size_t done = 0; done < es.size();) {
+        const size_t n = std::min<size_t>(kFwMaxEntriesPerMsg, es.size() - done);
+        xid = next_xid();
+        MessageBuilder rb(MsgType::kFwRules, xid);
+        FwRulesRequest req{};
+        req.port_no = p.port_no;
+        req.to_vm = dir;
+        req.n = static_cast<uint32_t>(n);
+        rb.append(req);
+        for (size_t i = 0; i < n; ++i) {
+          FwEntryWire e = es[done + i];
+          e.pad = 0;
+          rb.append(e);
+        }
+        if (auto ok = send(rb, xid, MsgType::kFwRules); !ok) return ok;
+        done += n;
+      }
+    }
+  }
+  const FwCommitRequest req{generation};
+  if (auto rep = simple(*this, MsgType::kFwCommit, &req); !rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<void> Client::fw_clear() {
+  auto rep = simple<uint8_t>(*this, MsgType::kFwClear, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  return {};
+}
+
+Result<FwStatusReply> Client::fw_status() {
+  auto rep = simple<uint8_t>(*this, MsgType::kFwStatus, nullptr);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<FwStatusReply>(*rep, "fw status reply");
+}
+
 Result<void> Client::ct_set_limits(std::optional<uint32_t> default_limit,
                                    std::span<const CtZoneLimit> zones) {
   size_t done = 0;

@@ -9,6 +9,7 @@
 // one round trip per message; batches are split into as few messages as fit.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -64,6 +65,19 @@ struct Stats {
 };
 
 // Connection tracking (wire.hpp CtEntry and the kCt* messages).
+// One workload port of a firewall version (fw_install).
+struct FwPortSpec {
+  uint32_t port_no = 0;
+  uint32_t identity = 0;
+  uint32_t conn_limit = 0;
+  uint8_t mac[6] = {};
+  uint8_t default_from_vm = 1;  // fw::Action (deny)
+  uint8_t default_to_vm = 1;
+  std::vector<uint32_t> ipv4;  // network order
+  std::vector<std::array<uint8_t, 16>> ipv6;
+  std::vector<FwEntryWire> from_vm, to_vm;  // in evaluation order
+};
+
 struct CtLimits {
   uint32_t default_limit = 0;      // 0 = unlimited
   std::vector<CtZoneLimit> zones;  // zone, limit, connections now
@@ -160,6 +174,15 @@ class Client {
   // The default limit and, for each zone asked for, its limit (its own or the default) and
   // connections; with no zones, every zone that has its own limit.
   Result<CtLimits> ct_get_limits(std::span<const uint32_t> zones = {});
+
+  // ---- the distributed firewall ----
+  // Installs one firewall version as a transaction (kFwBegin, ipcache pages, each port and
+  // its entry pages, kFwCommit): in force for every port at once when it returns, or not
+  // at all (the error names the problem). generation > 0.
+  Result<void> fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
+                          std::span<const FwPortSpec> ports);
+  Result<void> fw_clear();  // no firewall on any port
+  Result<FwStatusReply> fw_status();
   // The tracker's counters; clear = zero them after reading.
   Result<CtStats> ct_stats(bool clear = false);
   // Timeout policies (wire.hpp CtTimeoutPolicy): set creates or replaces one; get and dump

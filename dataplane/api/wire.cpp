@@ -85,6 +85,20 @@ std::string_view msg_type_name(MsgType t) {
       return "ipf-get-status";
     case MsgType::kIpfDump:
       return "ipf-dump";
+    case MsgType::kFwBegin:
+      return "fw-begin";
+    case MsgType::kFwIpcache:
+      return "fw-ipcache";
+    case MsgType::kFwPort:
+      return "fw-port";
+    case MsgType::kFwRules:
+      return "fw-rules";
+    case MsgType::kFwCommit:
+      return "fw-commit";
+    case MsgType::kFwClear:
+      return "fw-clear";
+    case MsgType::kFwStatus:
+      return "fw-status";
   }
   return "unknown";
 }

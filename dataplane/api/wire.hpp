@@ -84,6 +84,13 @@ enum class MsgType : uint16_t {
   kIpfSetMaxNfrags = 85,
   kIpfGetStatus = 86,
   kIpfDump = 87,
+  kFwBegin = 90,
+  kFwIpcache = 91,
+  kFwPort = 92,
+  kFwRules = 93,
+  kFwCommit = 94,
+  kFwClear = 95,
+  kFwStatus = 96,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -728,6 +735,76 @@ struct IpfDumpReply {
 };
 inline constexpr uint32_t kIpfLineMax = 256;  // longest line, NUL included
 
+// ---- the distributed firewall (glctld -> gldp; dataplane/firewall/fw_tables.hpp) --------
+// A firewall version goes as a transaction on one connection: kFwBegin, then kFwIpcache
+// pages, each workload port's kFwPort followed by its kFwRules pages (in evaluation
+// order), then kFwCommit, which checks the whole version and publishes it atomically, or
+// changes nothing and names the problem. A new kFwBegin or the connection closing
+// discards an unfinished transaction. kFwClear removes the firewall from every port;
+// kFwStatus tells the version in force.
+// Identities: 0 any (in entries), 1 the world; actions: fw::Action (allow 0, deny 1,
+// reject 2, allow-encrypted 3).
+struct FwBeginRequest {
+  uint64_t generation;  // the version's number (connections remember it); > 0
+};
+struct FwPrefixWire {
+  uint8_t family;  // 4 or 6
+  uint8_t len;     // <= 32 / 128
+  uint8_t pad[2];
+  uint32_t identity;  // >= 2
+  uint8_t addr[16];   // network order; IPv4 in addr[0..3]
+};
+static_assert(sizeof(FwPrefixWire) == 24);
+struct FwIpcacheRequest {
+  uint32_t n;  // FwPrefixWire[n] follow, 1..kFwMaxPrefixesPerMsg
+  uint32_t pad;
+};
+inline constexpr uint32_t kFwMaxPrefixesPerMsg = 2600;
+// A workload port; its spoof-guard addresses follow: uint32_t[n_ipv4] (network order,
+// padded to 8), then 16-byte IPv6 addresses [n_ipv6].
+struct FwPortWire {
+  uint32_t port_no;         // a port of this gldp
+  uint32_t identity;        // the workload's own
+  uint32_t conn_limit;      // 0 = none
+  uint8_t default_from_vm;  // fw::Action when no entry matches, traffic from the VM
+  uint8_t default_to_vm;    // ... to the VM
+  uint16_t n_ipv4;
+  uint16_t n_ipv6;
+  uint8_t mac[6];  // all zero: the source MAC is not checked
+  uint8_t pad[8];
+};
+static_assert(sizeof(FwPortWire) == 32);
+inline constexpr uint32_t kFwMaxAddrsPerPort = 1024;
+struct FwEntryWire {
+  uint32_t remote;   // identity, 0 = any
+  uint32_t rule_id;  // reported in counters and logs; 0 is the default's
+  uint16_t port_lo;  // destination ports (host order), inclusive
+  uint16_t port_hi;
+  uint8_t proto;   // IP protocol, 0 = any
+  uint8_t action;  // fw::Action
+  uint8_t log;     // 0 or 1
+  uint8_t pad;
+};
+static_assert(sizeof(FwEntryWire) == 16);
+struct FwRulesRequest {
+  uint32_t port_no;  // a port of this transaction (its kFwPort came before)
+  uint8_t to_vm;     // 0: from the VM, 1: to the VM
+  uint8_t pad[3];
+  uint32_t n;  // FwEntryWire[n] follow, 1..kFwMaxEntriesPerMsg, appended in order
+  uint32_t pad2;
+};
+inline constexpr uint32_t kFwMaxEntriesPerMsg = 4000;
+struct FwCommitRequest {
+  uint64_t generation;  // the kFwBegin's
+};
+struct FwStatusReply {
+  uint64_t generation;  // 0: no firewall
+  uint32_t n_ports;
+  uint32_t n_prefixes;
+  uint32_t n_conns;  // in the firewall's tracker
+  uint32_t capacity;
+};
+
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
 constexpr uint32_t pad8(uint32_t n) {
   return (n + 7u) & ~7u;
@@ -770,5 +847,12 @@ static_assert(sizeof(CtTimeoutPolicy) % 8 == 0 && sizeof(CtTimeoutPolicyId) % 8 
               sizeof(IpfDumpReply) % 8 == 0);
 static_assert(sizeof(MsgHeader) + sizeof(CtTpDumpReply) + kCtTpPerPage * sizeof(CtTimeoutPolicy) <=
               kMaxMessage);
+static_assert(kWireSafe<FwPortWire> && kWireSafe<FwEntryWire> && kWireSafe<FwStatusReply>);
+static_assert(
+    sizeof(MsgHeader) + sizeof(FwIpcacheRequest) + kFwMaxPrefixesPerMsg * sizeof(FwPrefixWire) <=
+        kMaxMessage &&
+    sizeof(MsgHeader) + sizeof(FwRulesRequest) + kFwMaxEntriesPerMsg * sizeof(FwEntryWire) <=
+        kMaxMessage &&
+    sizeof(MsgHeader) + sizeof(FwPortWire) + kFwMaxAddrsPerPort * (4 + 16) <= kMaxMessage);
 
 }  // namespace gl::api

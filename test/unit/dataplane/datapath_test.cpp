@@ -6,6 +6,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,10 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/api/client.hpp"
 #include "dataplane/api/odp_actions.hpp"
 #include "dataplane/api/odp_text.hpp"
 #include "dataplane/datapath.hpp"
 #include "dataplane/eal_args.hpp"
+#include "dataplane/server.hpp"
 #include "flowtables/checksum.hpp"
 #include "flowtables/packet_builder.hpp"
 
@@ -1761,4 +1764,103 @@ TEST_CASE("firewall: a workload's connection limit holds its own new connections
   CHECK_FALSE(rig.dp->set_firewall(std::move(bad)));
   rig.inject(tcp4("10.0.0.1", "10.0.0.2", 41009, 5432, gl::flow::kTcpSyn, 1, 0).build(), 1);
   CHECK(rig.drops("fw_conn_limit") == 4);
+}
+
+namespace {
+
+// gldp's API server on this rig's datapath, in a thread, for as long as it lives. The
+// test talks to it with the real client; packets are injected after it stopped (the
+// server's housekeeping uses the control context too).
+struct ServerThread {
+  std::string path;
+  std::unique_ptr<gl::dp::Server> server;
+  std::atomic<bool> stop{false};
+  std::thread th;
+  explicit ServerThread(gl::dp::Datapath& dp)
+      : path("/tmp/gl-dptest-" + std::to_string(::getpid()) + ".sock") {
+    server = std::make_unique<gl::dp::Server>(dp, path);
+    std::string err;
+    REQUIRE(server->listen(err));
+    th = std::thread([this] { server->run(stop); });
+  }
+  void join() {
+    if (th.joinable()) {
+      stop = true;
+      th.join();
+    }
+  }
+  ~ServerThread() { join(); }
+};
+
+gl::api::FwEntryWire entry(uint32_t remote, uint8_t proto, uint16_t lo, uint16_t hi,
+                           gl::fw::Action a, uint32_t rule) {
+  gl::api::FwEntryWire e{};
+  e.remote = remote;
+  e.proto = proto;
+  e.port_lo = lo;
+  e.port_hi = hi;
+  e.action = static_cast<uint8_t>(a);
+  e.rule_id = rule;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("firewall through the API: a version installed as one transaction, errors named",
+          "[datapath][firewall][api]") {
+  using gl::fw::Action;
+  Rig rig;
+  switch_flows(rig);
+  ServerThread srv(*rig.dp);
+  auto c = gl::api::Client::connect(srv.path);
+  REQUIRE(c);
+  // Identities: web 10.0.0.1 (10), db 10.0.0.2 (20); web may reach db:5432 (both ends).
+  std::vector<gl::api::FwPrefixWire> ipc(2);
+  for (int i = 0; i < 2; ++i) {
+    ipc[i].family = 4;
+    ipc[i].len = 32;
+    const uint8_t a[4] = {10, 0, 0, static_cast<uint8_t>(i + 1)};
+    std::memcpy(ipc[i].addr, a, 4);
+    ipc[i].identity = i == 0 ? kWeb : kDb;
+  }
+  std::vector<gl::api::FwPortSpec> ports(2);
+  ports[0].port_no = 1;
+  ports[0].identity = kWeb;
+  ports[0].ipv4 = {gl::flow::ipv4_addr("10.0.0.1")};
+  ports[0].from_vm = {entry(kDb, 6, 5432, 5432, Action::kAllow, 1)};
+  ports[1].port_no = 2;
+  ports[1].identity = kDb;
+  ports[1].ipv4 = {gl::flow::ipv4_addr("10.0.0.2")};
+  ports[1].to_vm = {entry(kWeb, 6, 5432, 5432, Action::kAllow, 2)};
+  REQUIRE(c->fw_install(7, ipc, ports));
+  auto st = c->fw_status();
+  REQUIRE(st);
+  CHECK(st->generation == 7);
+  CHECK(st->n_ports == 2);
+  CHECK(st->n_prefixes == 2);
+
+  // Refusals name the problem and leave version 7 in force.
+  auto bad_ports = ports;
+  bad_ports[1].port_no = 9;
+  auto r = c->fw_install(8, ipc, bad_ports);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("fw port 9: no such port") != std::string::npos);
+  bad_ports = ports;
+  bad_ports[0].from_vm[0].port_lo = 6000;
+  r = c->fw_install(8, ipc, bad_ports);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("range 6000-5432 reversed") != std::string::npos);
+  auto bad_ipc = ipc;
+  bad_ipc[1].len = 40;
+  r = c->fw_install(8, bad_ipc, ports);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("length 40 too long") != std::string::npos);
+  CHECK(c->fw_status()->generation == 7);
+  srv.join();
+
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, gl::flow::kTcpSyn, 1, 0).build(), 1);
+  CHECK(rig.sent(2).size() == 1);
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 22, gl::flow::kTcpSyn, 1, 0).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 1);
 }
