@@ -284,6 +284,9 @@ class GldpRig:
         r = run(self.dpctl_cmd + ["dump-flows"])
         return len(r.stdout.strip().splitlines()) if r.returncode == 0 else None
 
+    def flush_dp_flows(self):
+        pass  # gl-dpctl's flows are the rules themselves
+
     def dump_cmd(self):
         return self.dpctl_cmd + ["dump-conntrack"], None, "gl-dpctl dump-conntrack"
 
@@ -339,6 +342,9 @@ class OvsGlRig:
     def megaflows(self):
         r = self.appctl("dpctl/dump-flows")
         return len(r.stdout.strip().splitlines()) if r.returncode == 0 else None
+
+    def flush_dp_flows(self):
+        self.appctl("dpctl/del-flows")
 
     def dump_cmd(self):
         return (["ovs-appctl", "-t", self.env.ctl, "dpctl/dump-conntrack"], self.env.env,
@@ -408,6 +414,9 @@ class OvsDpdkRig:
     def megaflows(self):
         r = self.appctl("dpctl/dump-flows")
         return len(r.stdout.strip().splitlines()) if r.returncode == 0 else None
+
+    def flush_dp_flows(self):
+        self.appctl("dpctl/del-flows")
 
     def dump_cmd(self):
         return (["ovs-appctl", "-t", self.o.ctl, "dpctl/dump-conntrack"], self.o.env,
@@ -482,6 +491,14 @@ def run_est(system, n, pcap, frames, a, work):
         rig.add_flows(GL_CT, OF_CT)
         rig.add_port("in", f"net_pcap0,rx_pcap={pcap},infinite_rx=1", EST_IN)
         renice_pmd(rig.pid(), a.pmd_nice)
+        # The port receives from the moment the datapath has it, before ovs-vswitchd has
+        # associated it with its OpenFlow port: OVS answers those first upcalls with
+        # exact-match drop flows ("received packet on unassociated datapath port"), which
+        # its revalidator later gives the right actions but never a wider match, so each of
+        # those connections would stay on a flow of its own. Flushed once OVS knows the
+        # port; the megaflows then come from ordinary upcalls (OVS-DPDK alike).
+        time.sleep(1.0)
+        rig.flush_dp_flows()
         # Warm-up: the first pass creates the connections (OVS datapath gl: the first
         # packets through the upcall), the second makes them bidirectional, then caches.
         time.sleep(a.warmup)
