@@ -117,6 +117,11 @@ IP fragment reassembly (before ct(); OVS's dpctl/ipf-* with OVS's output):
   ipf-get-status [-m] [--json]     settings and counters (-m: the datagrams being
                                    reassembled; --json: also refusals by reason)
 
+Distributed firewall (installed by glctld; glctl status tells why):
+  fw-status [--json]               the firewall version in force: its generation (0: none),
+                                   workload ports, ipcache prefixes, and the connections in
+                                   the firewall's tracker (of its capacity)
+
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)
   -h, --help      this text
@@ -1442,6 +1447,26 @@ bool parse_opt_num(const std::string& arg, const char* key, unsigned long max, u
   return !s.empty() && *end == '\0' && errno == 0 && v <= max;
 }
 
+int cmd_fw_status(Client& c, bool as_json) {
+  auto st = c.fw_status();
+  if (!st) return fail("fw-status", st.error());
+  if (as_json) {
+    std::printf("%s\n", json{{"generation", st->generation},
+                             {"ports", st->n_ports},
+                             {"prefixes", st->n_prefixes},
+                             {"connections", st->n_conns},
+                             {"capacity", st->capacity}}
+                            .dump(2)
+                            .c_str());
+    return 0;
+  }
+  std::printf("generation: %" PRIu64 "%s\n", st->generation,
+              st->generation == 0 ? " (no firewall)" : "");
+  std::printf("ports: %u\nprefixes: %u\nconnections: %u (capacity %u)\n", st->n_ports,
+              st->n_prefixes, st->n_conns, st->capacity);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1495,7 +1520,8 @@ int main(int argc, char** argv) {
                                     "ct-del-limits",
                                     "ct-enable-tcp-seq-chk",
                                     "ct-disable-tcp-seq-chk",
-                                    "ct-get-tcp-seq-chk"};
+                                    "ct-get-tcp-seq-chk",
+                                    "fw-status"};
   bool known = is_tp_ipf_command(cmd);
   for (const char* k : kCommands) known |= cmd == k;
   if (!known) return usage_error("unknown command '" + cmd + "'");
@@ -1720,5 +1746,15 @@ int main(int argc, char** argv) {
     return cmd_dump_sas(c, keys, js);
   }
   if (cmd.rfind("ct-", 0) == 0 || cmd.ends_with("-conntrack")) return cmd_ct(c, cmd, args);
+  if (cmd == "fw-status") {
+    bool js = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--json")
+        js = true;
+      else
+        return usage_error("fw-status: unknown argument '" + args[i] + "'");
+    }
+    return cmd_fw_status(c, js);
+  }
   return usage_error("unknown command '" + cmd + "'");
 }

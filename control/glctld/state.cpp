@@ -1,0 +1,237 @@
+#include "control/glctld/state.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/ovsdb/value.hpp"
+
+namespace gl::glctld {
+namespace {
+
+using Json = nlohmann::json;
+using policy::Problem;
+
+// Reads the columns of one row, collecting a problem for each value that does not fit.
+class RowReader {
+ public:
+  RowReader(const ovsdb::Row& row, std::string object, std::vector<Problem>& problems)
+      : row_(row), object_(std::move(object)), problems_(problems) {}
+
+  std::string string(std::string_view column) {
+    const Json* v = get(column);
+    if (v == nullptr) return {};
+    if (v->is_string()) return v->get<std::string>();
+    bad(column, "not a string: " + v->dump());
+    return {};
+  }
+  bool boolean(std::string_view column) {
+    const Json* v = get(column);
+    if (v == nullptr) return false;
+    if (v->is_boolean()) return v->get<bool>();
+    bad(column, "not a boolean: " + v->dump());
+    return false;
+  }
+  // An integer column that the model holds in 32 bits.
+  uint32_t u32(std::string_view column) {
+    const Json* v = get(column);
+    if (v == nullptr) return 0;
+    if (!v->is_number_integer()) {
+      bad(column, "not an integer: " + v->dump());
+      return 0;
+    }
+    const int64_t n = v->get<int64_t>();
+    if (n < 0 || n > std::numeric_limits<uint32_t>::max()) {
+      bad(column, std::to_string(n) + ": out of range 0..4294967295");
+      return 0;
+    }
+    return static_cast<uint32_t>(n);
+  }
+  std::vector<std::string> string_set(std::string_view column) {
+    const Json* v = get(column);
+    if (v == nullptr) return {};
+    auto s = ovsdb::string_set(*v);
+    if (s) return std::move(*s);
+    bad(column, s.error().message);
+    return {};
+  }
+  std::map<std::string, std::string> string_map(std::string_view column) {
+    const Json* v = get(column);
+    if (v == nullptr) return {};
+    auto m = ovsdb::string_map(*v);
+    if (m) return std::move(*m);
+    bad(column, m.error().message);
+    return {};
+  }
+  // An optional string column: nullopt when empty.
+  std::optional<std::string> optional_string(std::string_view column) {
+    const Json* v = get(column);
+    if (v == nullptr) return std::nullopt;
+    auto a = ovsdb::optional_atom(*v);
+    if (!a) {
+      bad(column, a.error().message);
+      return std::nullopt;
+    }
+    if (!a->has_value()) return std::nullopt;
+    if ((*a)->is_string()) return (*a)->get<std::string>();
+    bad(column, "not a string: " + (*a)->dump());
+    return std::nullopt;
+  }
+  std::optional<policy::Action> action(std::string_view column, std::string_view text) {
+    auto a = policy::parse_action(text);
+    if (!a) bad(column, "\"" + std::string(text) + "\": not an action");
+    return a;
+  }
+  void bad(std::string_view column, std::string message) {
+    problems_.push_back({object_, std::string(column), std::move(message)});
+  }
+
+ private:
+  const Json* get(std::string_view column) {
+    if (!row_.is_object()) {
+      if (!reported_shape_) problems_.push_back({object_, "", "row is not a JSON object"});
+      reported_shape_ = true;
+      return nullptr;
+    }
+    auto it = row_.find(column);
+    if (it == row_.end()) {
+      bad(column, "column missing (is the database's schema older than glctld's?)");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  const ovsdb::Row& row_;
+  std::string object_;
+  std::vector<Problem>& problems_;
+  bool reported_shape_ = false;
+};
+
+// "Workload web1", or "Workload row <uuid>" when the name is not a usable string.
+std::string named_object(std::string_view table, const ovsdb::Row& row, std::string_view uuid) {
+  if (row.is_object()) {
+    auto it = row.find("name");
+    if (it != row.end() && it->is_string() && policy::is_valid_name(it->get<std::string>()))
+      return std::string(table) + " " + it->get<std::string>();
+  }
+  return std::string(table) + " row " + std::string(uuid);
+}
+
+std::string rule_object(const ovsdb::Row& row, std::string_view uuid) {
+  if (row.is_object()) {
+    auto it = row.find("rule_id");
+    if (it != row.end() && it->is_number_integer() && it->get<int64_t>() > 0)
+      return std::string(kRuleTable) + " " + std::to_string(it->get<int64_t>());
+  }
+  return std::string(kRuleTable) + " row " + std::string(uuid);
+}
+
+void read_settings(const ovsdb::Table* table, policy::Settings& out,
+                   std::vector<Problem>& problems) {
+  if (table == nullptr || table->empty()) return;  // the defaults
+  if (table->size() > 1) {
+    problems.push_back({std::string(kSettingsTable), "",
+                        std::to_string(table->size()) + " settings rows (at most one)"});
+    return;
+  }
+  const auto& [uuid, row] = *table->begin();
+  RowReader r(row, std::string(kSettingsTable) + " settings", problems);
+  if (auto text = r.optional_string("default_action"); text) {
+    if (auto a = r.action("default_action", *text)) out.default_action = *a;
+  }
+  out.conn_limit = r.u32("conn_limit");
+}
+
+}  // namespace
+
+std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica) {
+  policy::DesiredState state;
+  std::vector<Problem> problems;
+  read_settings(replica.table(kSettingsTable), state.settings, problems);
+
+  if (const ovsdb::Table* t = replica.table(kWorkloadTable)) {
+    for (const auto& [uuid, row] : *t) {
+      RowReader r(row, named_object(kWorkloadTable, row, uuid), problems);
+      policy::Workload w;
+      w.name = r.string("name");
+      w.host = r.string("host");
+      w.port = r.string("port");
+      w.mac = r.string("mac");
+      w.ips = r.string_set("ips");
+      w.labels = r.string_map("labels");
+      state.workloads.push_back(std::move(w));
+    }
+  }
+  if (const ovsdb::Table* t = replica.table(kGroupTable)) {
+    for (const auto& [uuid, row] : *t) {
+      RowReader r(row, named_object(kGroupTable, row, uuid), problems);
+      policy::Group g;
+      g.name = r.string("name");
+      g.selector = r.string("selector");
+      g.members = r.string_set("members");
+      state.groups.push_back(std::move(g));
+    }
+  }
+  if (const ovsdb::Table* t = replica.table(kRuleTable)) {
+    for (const auto& [uuid, row] : *t) {
+      RowReader r(row, rule_object(row, uuid), problems);
+      policy::Rule rule;
+      rule.rule_id = r.u32("rule_id");
+      rule.priority = r.u32("priority");
+      rule.from = r.string("from");
+      rule.to = r.string("to");
+      rule.protocol = r.string("protocol");
+      rule.ports = r.string("ports");
+      const std::string action = r.string("action");
+      if (auto a = r.action("action", action)) rule.action = *a;
+      rule.log = r.boolean("log");
+      rule.description = r.string("description");
+      state.rules.push_back(std::move(rule));
+    }
+  }
+  if (!problems.empty()) return std::unexpected(policy::Error(std::move(problems)));
+
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  std::stable_sort(state.workloads.begin(), state.workloads.end(), by_name);
+  std::stable_sort(state.groups.begin(), state.groups.end(), by_name);
+  std::stable_sort(
+      state.rules.begin(), state.rules.end(),
+      [](const policy::Rule& a, const policy::Rule& b) { return a.rule_id < b.rule_id; });
+  return state;
+}
+
+nlohmann::json workload_row(const policy::Workload& w) {
+  return Json{{"name", w.name},
+              {"host", w.host},
+              {"port", w.port},
+              {"mac", w.mac},
+              {"ips", ovsdb::string_set_value(w.ips)},
+              {"labels", ovsdb::string_map_value(w.labels)}};
+}
+
+nlohmann::json group_row(const policy::Group& g) {
+  return Json{
+      {"name", g.name}, {"selector", g.selector}, {"members", ovsdb::string_set_value(g.members)}};
+}
+
+nlohmann::json rule_row(const policy::Rule& r) {
+  return Json{{"rule_id", r.rule_id},
+              {"priority", r.priority},
+              {"from", r.from},
+              {"to", r.to},
+              {"protocol", r.protocol},
+              {"ports", r.ports},
+              {"action", std::string(policy::action_name(r.action))},
+              {"log", r.log},
+              {"description", r.description}};
+}
+
+nlohmann::json default_action_value(policy::Action a) {
+  return ovsdb::optional_value(Json(std::string(policy::action_name(a))));
+}
+
+}  // namespace gl::glctld

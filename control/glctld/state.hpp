@@ -1,0 +1,54 @@
+// state.hpp — the Goldilocks OVSDB tables as the policy model's desired state, and back.
+//
+// Purpose: the one place that knows how the schema's columns (control/schema) map onto
+// policy::DesiredState: glctld reads its replica with desired_state(), glctl writes rows
+// built by workload_row() / group_row() / rule_row(), so the two never disagree.
+//   Goldilocks  (at most one row; none = the defaults) default_action (empty = deny),
+//               conn_limit
+//   Workload    name, host, port, mac, ips, labels
+//   Group       name, selector, members
+//   Rule        rule_id, priority, from, to, protocol, ports, action, log, description
+// The replica's rows are in the client's canonical form (control/ovsdb/replica.hpp). A value
+// that does not fit the model (a column missing or of another type, an integer out of the
+// model's range) is a problem naming the table, the row — by name ("Workload web1"), rule id
+// ("Rule 7"), or UUID when that is unusable ("Workload row 0d6c…") — and the column; every
+// such problem is reported. Syntax and consistency (MACs, addresses, selectors, references)
+// are policy::validate()'s business, not this file's. Workloads and groups come out sorted by
+// name, rules by id, so that the compiler's input and its error messages do not depend on
+// UUIDs.
+// Thread-safety: pure functions. Complexity: O(rows · log rows).
+#pragma once
+
+#include <array>
+#include <expected>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "control/ovsdb/replica.hpp"
+#include "control/policy/error.hpp"
+#include "control/policy/model.hpp"
+
+namespace gl::glctld {
+
+inline constexpr std::string_view kDatabase = "Goldilocks";
+inline constexpr std::string_view kSettingsTable = "Goldilocks";
+inline constexpr std::string_view kHostTable = "Host";
+inline constexpr std::string_view kWorkloadTable = "Workload";
+inline constexpr std::string_view kGroupTable = "Group";
+inline constexpr std::string_view kRuleTable = "Rule";
+// What glctld monitors.
+inline constexpr std::array<std::string_view, 5> kMonitoredTables = {
+    kSettingsTable, kHostTable, kWorkloadTable, kGroupTable, kRuleTable};
+
+// The desired state in the replica (tables absent from it count as empty).
+std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica);
+
+// Rows for transact (RFC 7047 wire notation), every column of the model given.
+nlohmann::json workload_row(const policy::Workload& w);
+nlohmann::json group_row(const policy::Group& g);
+nlohmann::json rule_row(const policy::Rule& r);
+// The settings row's default_action value: "deny" or "allow" (the schema allows no other).
+nlohmann::json default_action_value(policy::Action a);
+
+}  // namespace gl::glctld
