@@ -1,4 +1,5 @@
 #include "control/policy/address.hpp"
+#include "control/policy/text.hpp"
 
 #include <cstdio>
 
@@ -12,9 +13,7 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string quoted(std::string_view text) {
-  return "\"" + std::string(text) + "\"";
-}
+using text::quoted;
 
 // Dotted quad into out[0..3].
 bool parse_v4(std::string_view text, uint8_t* out) {

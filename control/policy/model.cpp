@@ -1,4 +1,5 @@
 #include "control/policy/model.hpp"
+#include "control/policy/text.hpp"
 
 #include <algorithm>
 #include <set>
@@ -13,9 +14,7 @@
 namespace gl::policy {
 namespace {
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using text::quoted;
 
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

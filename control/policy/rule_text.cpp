@@ -1,4 +1,5 @@
 #include "control/policy/rule_text.hpp"
+#include "control/policy/text.hpp"
 
 #include <set>
 #include <utility>
@@ -9,19 +10,9 @@
 namespace gl::policy {
 namespace {
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using text::is_space;
+using text::quoted;
+using text::trim;
 
 // A value in the canonical text: quoted (with \" and \\) only when needed, or always.
 std::string value_text(std::string_view v, bool always_quote) {

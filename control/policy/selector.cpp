@@ -1,4 +1,5 @@
 #include "control/policy/selector.hpp"
+#include "control/policy/text.hpp"
 
 #include "control/policy/model.hpp"
 
@@ -9,19 +10,9 @@ bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
+using text::is_space;
+using text::quoted;
+using text::trim;
 
 // Digits, dots and slashes with at least one dot: an IPv4 address or prefix, never a key.
 bool looks_like_ipv4(std::string_view s) {
