@@ -5,7 +5,9 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -13,6 +15,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "crypto/aead.hpp"
 #include "dataplane/api/client.hpp"
@@ -167,7 +170,19 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
   ct::Options fo = co;
   fo.capacity = o.fw_ct_capacity;
   dp->fw_ct_ = std::make_unique<ct::Conntrack>(fo);
+  dp->n_contexts_ = idx + 1;
+  dp->fw_rings_.reset(new fw::EventRing[dp->n_contexts_]);
+  Datapath* raw = dp.get();
+  dp->fw_ct_->set_end_hook([raw](unsigned ctx, const ct::Entry& conn, bool expired, uint64_t now) {
+    raw->fw_on_end(ctx, conn, expired, now);
+  });
   dp->tsc_per_ms_ = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
+  {  // the tracker's clock is the TSC's; records carry Unix time
+    const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    dp->unix_offset_ms_ = static_cast<uint64_t>(wall) - dp->ct_now_ms(rte_rdtsc());
+  }
   dp->control_ = std::make_unique<Pmd>(*dp, rte_get_main_lcore(), idx, true);
   if (!dp->control_->init(e)) return std::unexpected(e);
   dp->configure_miss_hold(o.miss_hold_ms);
@@ -1022,11 +1037,13 @@ std::expected<void, api::Error> Datapath::set_config(const std::string& key,
       err(EINVAL, "unknown config key '" + key + "' (known: emc-insert-inv-prob, miss-hold-ms)"));
 }
 
-void Datapath::ct_set_online(bool on) {
+void Datapath::ct_set_online(bool on, bool fw) {
+  ct::Conntrack& t = fw ? *fw_ct_ : *ct_;
+  const int slot = fw ? control_->fw_ct_slot() : control_->ct_slot();
   if (on)
-    ct_->online(control_->ct_slot());
+    t.online(slot);
   else
-    ct_->offline(control_->ct_slot());
+    t.offline(slot);
 }
 
 std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTables> t) {
@@ -1044,9 +1061,92 @@ std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTa
         fw_ct_->del_zone_limit(static_cast<uint16_t>(p.port_no));
     }
   }
+  if (t != nullptr) t->alloc_counters(n_contexts_);
   const fw::FwTables* old = fw_tables_.exchange(t.release(), std::memory_order_acq_rel);
-  if (old != nullptr) rcu_.defer([old] { delete old; });
+  if (old != nullptr) {
+    fw_retired_.push_back(old);  // still counted by fw_rule_stats() until folded
+    rcu_.defer([this, old] {     // no PMD counts into it any more: its counts become totals
+      fw_fold_counters(*old);
+      std::erase(fw_retired_, old);
+      delete old;
+    });
+  }
   return {};
+}
+
+void Datapath::fw_fold_counters(const fw::FwTables& t) {
+  for (uint32_t slot = 0; slot < t.rule_ids.size(); ++slot) {
+    const std::array<uint64_t, 3> c = t.counted(slot);
+    if (c[0] == 0 && c[1] == 0 && c[2] == 0) continue;
+    std::array<uint64_t, 3>& tot = fw_rule_totals_[t.rule_ids[slot]];
+    for (int i = 0; i < 3; ++i) tot[i] += c[i];
+  }
+}
+
+std::vector<std::pair<uint32_t, std::array<uint64_t, 3>>> Datapath::fw_rule_stats() const {
+  std::unordered_map<uint32_t, std::array<uint64_t, 3>> sum = fw_rule_totals_;
+  auto add = [&](const fw::FwTables& t) {
+    for (uint32_t slot = 0; slot < t.rule_ids.size(); ++slot) {
+      const std::array<uint64_t, 3> c = t.counted(slot);
+      std::array<uint64_t, 3>& tot = sum[t.rule_ids[slot]];
+      for (int i = 0; i < 3; ++i) tot[i] += c[i];
+    }
+  };
+  for (const fw::FwTables* t : fw_retired_) add(*t);
+  if (const fw::FwTables* t = firewall(); t != nullptr) add(*t);
+  std::vector<std::pair<uint32_t, std::array<uint64_t, 3>>> out(sum.begin(), sum.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Datapath::fw_events(size_t max, std::vector<fw::FwEvent>& out, uint64_t& lost) {
+  for (unsigned c = 0; c < n_contexts_; ++c)
+    fw_rings_[c].drain([this](const fw::FwEvent& e) {
+      if (fw_backlog_.size() >= kFwBacklog) {
+        ++fw_backlog_lost_;
+        return;
+      }
+      fw_backlog_.push_back(e);
+    });
+  lost = fw_backlog_lost_;
+  for (unsigned c = 0; c < n_contexts_; ++c) lost += fw_rings_[c].lost();
+  out.clear();
+  while (!fw_backlog_.empty() && out.size() < max) {
+    out.push_back(fw_backlog_.front());
+    fw_backlog_.pop_front();
+  }
+}
+
+void Datapath::fw_on_end(unsigned ctx, const ct::Entry& e, bool expired, uint64_t now_ms) {
+  if (!fw::ConnVerdict::is_ours(e.label)) return;
+  const fw::ConnVerdict v = fw::ConnVerdict::from_label(e.label);
+  if (!v.record) return;
+  fw::FwEvent ev{};
+  ev.kind = fw::EventKind::kEnd;
+  ev.reason = expired ? fw::EventReason::kExpired : fw::EventReason::kRemoved;
+  ev.time_ms = now_ms;
+  ev.start_ms = now_ms - static_cast<uint32_t>(static_cast<uint32_t>(now_ms) - v.start_ms);
+  for (int d = 0; d < 2; ++d) {
+    ev.packets[d] = e.packets[d];
+    ev.bytes[d] = e.bytes[d];
+  }
+  std::memcpy(ev.src, e.orig.src, 16);
+  std::memcpy(ev.dst, e.orig.dst, 16);
+  ev.proto = e.orig.proto;
+  ev.family = e.orig.family;
+  if (ev.proto == flow::kIpProtoIcmp || ev.proto == flow::kIpProtoIcmpv6) {
+    ev.icmp_type = static_cast<uint8_t>(e.orig.dport >> 8);
+    ev.icmp_code = static_cast<uint8_t>(e.orig.dport);
+  } else {
+    ev.sport = e.orig.sport;
+    ev.dport = e.orig.dport;
+  }
+  ev.port_no = e.orig.zone;
+  ev.rule_id = e.mark;
+  ev.generation = v.generation;
+  ev.action = static_cast<uint8_t>(v.action);
+  ev.to_vm = v.to_vm ? 1 : 0;
+  fw_event(ctx, ev);
 }
 
 void Datapath::housekeeping() {

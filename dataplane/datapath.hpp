@@ -19,18 +19,21 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <functional>
 #include <map>
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "crypto/sa.hpp"
 #include "dataplane/api/wire.hpp"
 #include "dataplane/conntrack/conntrack.hpp"
 #include "dataplane/counters.hpp"
+#include "dataplane/firewall/fw_events.hpp"
 #include "dataplane/firewall/fw_tables.hpp"
 #include "dataplane/miss_hold.hpp"
 #include "dataplane/port.hpp"
@@ -244,6 +247,20 @@ class Datapath {
   const fw::FwTables* firewall() const { return fw_tables_.load(std::memory_order_acquire); }
   ct::Conntrack& fw_conntrack() { return *fw_ct_; }
   const ct::Conntrack& fw_conntrack() const { return *fw_ct_; }
+  // Context ctx (a PMD's index, or the control thread's) reports an event: into its ring,
+  // lost (counted) when the ring is full.
+  void fw_event(unsigned ctx, const fw::FwEvent& e) { fw_rings_[ctx].push(e); }
+  // Control thread: up to `max` of the oldest events not handed out yet (the rings
+  // drained into a backlog of at most kFwBacklog first); lost: events dropped so far
+  // (rings and backlog full), cumulative.
+  static constexpr size_t kFwBacklog = 65536;
+  void fw_events(size_t max, std::vector<fw::FwEvent>& out, uint64_t& lost);
+  size_t fw_events_pending() const { return fw_backlog_.size(); }
+  // Control thread: per rule id, {packets, bytes, conns} counted since gldp started, over
+  // every version the rule was in (sorted by rule id; rule 0: the default actions).
+  std::vector<std::pair<uint32_t, std::array<uint64_t, 3>>> fw_rule_stats() const;
+  // Unix time (ms) of a tracker clock reading.
+  uint64_t unix_ms(uint64_t ct_ms) const { return ct_ms + unix_offset_ms_; }
 
   // ---- stats, housekeeping ----
   void fill_stats(api::StatsReply& totals, std::vector<api::PmdStats>& pmds,
@@ -266,8 +283,14 @@ class Datapath {
   // Control thread: fn(conntrack) with the control context online in the tracker's QSBR, for
   // what reads connections that PMDs may free meanwhile (dump, flush, stats).
   template <typename Fn>
-  decltype(auto) with_conntrack(Fn&& fn);
-  void ct_set_online(bool on);  // the control context's tracker slot (with_conntrack)
+  decltype(auto) with_conntrack(Fn&& fn) {
+    return with_tracker(false, std::forward<Fn>(fn));
+  }
+  // The same with the firewall's tracker when fw.
+  template <typename Fn>
+  decltype(auto) with_tracker(bool fw, Fn&& fn);
+  // The control context's slot in a tracker (with_tracker).
+  void ct_set_online(bool on, bool fw = false);
   const ct::Conntrack& conntrack() const { return *ct_; }
   // The tracker's clock (ms) from a TSC reading.
   uint64_t ct_now_ms(uint64_t tsc) const { return tsc / tsc_per_ms_; }
@@ -302,6 +325,16 @@ class Datapath {
   std::unique_ptr<ct::Conntrack> ct_;
   std::unique_ptr<ct::Conntrack> fw_ct_;  // the firewall's tracker
   std::atomic<const fw::FwTables*> fw_tables_{nullptr};
+  std::unique_ptr<fw::EventRing[]> fw_rings_;  // one per context (PMDs, then control)
+  unsigned n_contexts_ = 0;
+  std::deque<fw::FwEvent> fw_backlog_;
+  uint64_t fw_backlog_lost_ = 0;
+  // Counts of versions no longer in force, per rule id (control thread).
+  std::unordered_map<uint32_t, std::array<uint64_t, 3>> fw_rule_totals_;
+  std::vector<const fw::FwTables*> fw_retired_;  // replaced, not folded into the totals yet
+  void fw_fold_counters(const fw::FwTables& t);
+  void fw_on_end(unsigned ctx, const ct::Entry& e, bool expired, uint64_t now_ms);
+  uint64_t unix_offset_ms_ = 0;
   uint64_t tsc_per_ms_ = 1;
   uint64_t boot_id_ = 0;
   uint64_t last_rerank_tsc_ = 0;
@@ -314,11 +347,12 @@ class Datapath {
 }  // namespace gl::dp
 
 template <typename Fn>
-decltype(auto) gl::dp::Datapath::with_conntrack(Fn&& fn) {
+decltype(auto) gl::dp::Datapath::with_tracker(bool fw, Fn&& fn) {
   struct Online {
     Datapath& dp;
-    ~Online() { dp.ct_set_online(false); }
-  } on{*this};
-  ct_set_online(true);
-  return fn(*ct_);
+    bool fw;
+    ~Online() { dp.ct_set_online(false, fw); }
+  } on{*this, fw};
+  ct_set_online(true, fw);
+  return fn(fw ? *fw_ct_ : *ct_);
 }

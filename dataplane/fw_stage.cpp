@@ -18,7 +18,6 @@ namespace {
 constexpr uint16_t kEthIpv4Be = flow::hton16(0x0800);
 constexpr uint16_t kEthIpv6Be = flow::hton16(0x86dd);
 constexpr uint16_t kEthArpBe = flow::hton16(0x0806);
-constexpr uint8_t kLabelMarker = 0x47;  // fw::ConnVerdict::to_label's byte 15
 
 bool is_ip(const flow::FlowKey& k, const flow::PacketLayout& lay) {
   return (k.eth_type == kEthIpv4Be && lay.is_ipv4()) || (k.eth_type == kEthIpv6Be && lay.is_ipv6());
@@ -131,6 +130,8 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
                    bool* keep) {
   ct::Conntrack& ct = dp_.fw_conntrack();
   const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
+  const uint32_t gen32 = static_cast<uint32_t>(t.generation);
+  fw::RuleCounter* rc = t.counters(index_);
   ct::Action look;
   look.zone = static_cast<uint16_t>(pf.port_no);
   ct::Md md[kBatch];
@@ -149,47 +150,80 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
   for (uint16_t j = 0; j < m; ++j) {
     const uint16_t i = at[j];
     const ct::Md& r = md[j];
+    const uint64_t bytes = lay[i].l3_len;
     if ((r.state & flow::kCsInvalid) != 0) {
       keep[i] = false;
       drop(pkts[i], Drop::kFwInvalid);
+      if (t.record & fw::kRecordAll)
+        fw_refused(t, pf, to_vm, keys[i], fw::Verdict{}, fw::EventReason::kInvalid, now_ms);
       continue;
     }
     if (r.conn != 0) {  // a connection the firewall committed (or one it relates to)
       const fw::ConnVerdict v = fw::ConnVerdict::from_label(r.label);
-      if (r.label[15] == kLabelMarker && v.generation == t.generation) continue;
+      if (fw::ConnVerdict::is_ours(r.label) && v.generation == gen32) [[likely]] {
+        fw::RuleCounter& c = rc[v.slot];
+        c.add(c.packets, 1);
+        c.add(c.bytes, bytes);
+        continue;
+      }
       // Committed under an older policy: checked again with its original tuple.
       const fw::Verdict nv = reevaluate(t, pf, v, r);
       if (allowed(nv.action)) {
-        fw_commit(t, pf, v.to_vm, nv, pkts[i], keys[i], lay[i], now_ms);  // brought up to date
+        // Brought up to date, its start and record choice kept (a related connection
+        // without our label starts a record now).
+        const bool ours = fw::ConnVerdict::is_ours(r.label);
+        fw_commit(t, pf, v.to_vm, nv, pkts[i], keys[i], lay[i], now_ms,
+                  ours ? v.start_ms : static_cast<uint32_t>(now_ms), ours && v.record);
+        fw::RuleCounter& c = rc[nv.slot];
+        c.add(c.packets, 1);
+        c.add(c.bytes, bytes);
         continue;
       }
       ct.remove_conn(r.conn);
       keep[i] = false;
       drop(pkts[i], Drop::kFwRevoked);
+      if (t.record & (fw::kRecordAll | fw::kRecordDefaultRefusals) || nv.log)
+        fw_refused(t, pf, to_vm, keys[i], nv, fw::EventReason::kRevoked, now_ms);
       continue;
     }
     // A first packet: the policy decides.
     const fw::Verdict v = evaluate(t, pf, to_vm, keys[i]);
+    fw::RuleCounter& c = rc[v.slot];
+    c.add(c.packets, 1);
+    c.add(c.bytes, bytes);
     if (allowed(v.action)) {
-      if (!fw_commit(t, pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms)) {
-        keep[i] = false;
-        drop(pkts[i], Drop::kFwConnLimit);
+      const bool record = v.log || (t.record & fw::kRecordAll) != 0;
+      if (fw_commit(t, pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms,
+                    static_cast<uint32_t>(now_ms), record)) {
+        c.add(c.conns, 1);
+        if (record) fw_started(t, pf, to_vm, keys[i], v, now_ms);
+        continue;
       }
+      keep[i] = false;
+      drop(pkts[i], Drop::kFwConnLimit);
+      if (t.record & (fw::kRecordAll | fw::kRecordDefaultRefusals) || v.log)
+        fw_refused(t, pf, to_vm, keys[i], v, fw::EventReason::kConnLimit, now_ms);
       continue;
     }
+    c.add(c.conns, 1);
     keep[i] = false;
+    const bool record = v.log || (t.record & fw::kRecordAll) ||
+                        (v.rule_id == 0 && (t.record & fw::kRecordDefaultRefusals));
     if (v.action == fw::Action::kReject) {
       if (!to_vm) fw_reject(pf, pkts[i], keys[i], lay[i]);
       drop(pkts[i], Drop::kFwReject);
+      if (record) fw_refused(t, pf, to_vm, keys[i], v, fw::EventReason::kReject, now_ms);
     } else {
       drop(pkts[i], Drop::kFwDeny);
+      if (record) fw_refused(t, pf, to_vm, keys[i], v, fw::EventReason::kDeny, now_ms);
     }
   }
 }
 
 bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                     const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
-                    const flow::PacketLayout& lay, uint64_t now_ms) {
+                    const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms,
+                    bool record) {
   ct::Action c;
   c.zone = static_cast<uint16_t>(pf.port_no);
   c.commit = true;
@@ -197,12 +231,78 @@ bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_v
   c.mark = v.rule_id;
   c.mark_mask = ~0u;
   c.set_label = true;
-  fw::ConnVerdict{t.generation, to_vm, v.action}.to_label(c.label);
+  fw::ConnVerdict cv;
+  cv.generation = static_cast<uint32_t>(t.generation);
+  cv.to_vm = to_vm;
+  cv.action = v.action;
+  cv.slot = v.slot;
+  cv.record = record;
+  cv.start_ms = start_ms;
+  cv.to_label(c.label);
   std::memset(c.label_mask, 0xff, sizeof c.label_mask);
   ct::Md md;
   ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};
   dp_.fw_conntrack().execute(index_, c, &p, 1, now_ms);
   return md.conn != 0;  // 0: not committed (the zone's limit, or the table is full)
+}
+
+namespace {
+
+// An event's tuple from a packet's key.
+void event_tuple(fw::FwEvent& e, const flow::FlowKey& k) {
+  if (k.eth_type == kEthIpv4Be) {
+    e.family = 4;
+    e.src[0] = k.ipv4_src;
+    e.dst[0] = k.ipv4_dst;
+  } else {
+    e.family = 6;
+    std::memcpy(e.src, k.ipv6_src, 16);
+    std::memcpy(e.dst, k.ipv6_dst, 16);
+  }
+  e.proto = k.nw_proto;
+  if (k.nw_proto == flow::kIpProtoIcmp || k.nw_proto == flow::kIpProtoIcmpv6) {
+    e.icmp_type = static_cast<uint8_t>(flow::ntoh16(k.tp_src));
+    e.icmp_code = static_cast<uint8_t>(flow::ntoh16(k.tp_dst));
+  } else {
+    e.sport = k.tp_src;
+    e.dport = k.tp_dst;
+  }
+}
+
+}  // namespace
+
+void Pmd::fw_started(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                     const flow::FlowKey& k, const fw::Verdict& v, uint64_t now_ms) {
+  fw::FwEvent e{};
+  e.kind = fw::EventKind::kStart;
+  e.time_ms = e.start_ms = now_ms;
+  event_tuple(e, k);
+  e.port_no = pf.port_no;
+  e.rule_id = v.rule_id;
+  e.generation = static_cast<uint32_t>(t.generation);
+  e.action = static_cast<uint8_t>(v.action);
+  e.to_vm = to_vm ? 1 : 0;
+  dp_.fw_event(index_, e);
+}
+
+void Pmd::fw_refused(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                     const flow::FlowKey& k, const fw::Verdict& v, fw::EventReason why,
+                     uint64_t now_ms) {
+  uint32_t suppressed = 0;
+  if (!fw_rate_.allow(now_ms, suppressed)) return;
+  fw::FwEvent e{};
+  e.kind = fw::EventKind::kRefused;
+  e.reason = why;
+  e.time_ms = e.start_ms = now_ms;
+  e.packets[0] = 1;
+  event_tuple(e, k);
+  e.port_no = pf.port_no;
+  e.rule_id = v.rule_id;
+  e.generation = static_cast<uint32_t>(t.generation);
+  e.action = static_cast<uint8_t>(v.action);
+  e.to_vm = to_vm ? 1 : 0;
+  e.suppressed = suppressed;
+  dp_.fw_event(index_, e);
 }
 
 void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowKey& k,

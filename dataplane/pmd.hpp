@@ -130,8 +130,9 @@ class Pmd {
 
   int ct_slot() const {
     return ct_slot_;
-  }  // the tracker's QSBR slot (control: offline but
-     // while it runs packets or with_conntrack())
+  }                                               // the tracker's QSBR slot (control: offline but
+                                                  // while it runs packets or with_conntrack())
+  int fw_ct_slot() const { return fw_ct_slot_; }  // ... in the firewall's tracker
   unsigned lcore() const { return lcore_; }
   uint16_t index() const { return index_; }
   const PmdCounters& counters() const { return ctr_; }
@@ -208,7 +209,13 @@ class Pmd {
                 const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep);
   bool fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                  const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
-                 const flow::PacketLayout& lay, uint64_t now_ms);
+                 const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record);
+  // Events (fw_events.hpp): a recorded connection started; a packet refused (rate-limited).
+  void fw_started(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                  const flow::FlowKey& k, const fw::Verdict& v, uint64_t now_ms);
+  void fw_refused(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                  const flow::FlowKey& k, const fw::Verdict& v, fw::EventReason why,
+                  uint64_t now_ms);
   void fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowKey& k,
                  const flow::PacketLayout& lay);
   Frag ct_fragment(const ct::Action& a, rte_mbuf* m, flow::FlowKey& key,
@@ -276,6 +283,7 @@ class Pmd {
   int rcu_slot_ = -1;
   int ct_slot_ = -1;                        // this context's slot in the tracker's QSBR
   int fw_ct_slot_ = -1;                     // ... and in the firewall tracker's
+  fw::FwRateLimit fw_rate_;                 // the firewall's refusal events
   std::unique_ptr<uint8_t[]> ipf_scratch_;  // a reassembled datagram (ct_fragment)
   std::unique_ptr<ct::Completed> ipf_done_;
   std::atomic<bool> stop_{false};

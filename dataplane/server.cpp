@@ -641,6 +641,16 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       if (auto res = handle_ct(type, r, out); !res)
         return fail(res.error().code, res.error().message);
       break;
+    case MsgType::kFwCtDump:
+    case MsgType::kFwCtFlush:
+      if (auto res = handle_ct(type == MsgType::kFwCtDump ? MsgType::kCtDump : MsgType::kCtFlush, r,
+                               out, true);
+          !res)
+        return fail(res.error().code, res.error().message);
+      break;
+    case MsgType::kFwEvents:
+    case MsgType::kFwRuleStats:
+    case MsgType::kFwTrace:
     case MsgType::kFwBegin:
     case MsgType::kFwIpcache:
     case MsgType::kFwPort:
@@ -873,7 +883,7 @@ std::expected<ct::IpfFamily, std::string> ipf_family(uint8_t family, const char*
 }  // namespace
 
 std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r,
-                                                  MessageBuilder& out) {
+                                                  MessageBuilder& out, bool fw) {
   const char* kShortMsg = "message too short for its type";
   const char* kTrailing = "unexpected bytes after the message";
   auto bad = [](std::string text) { return std::unexpected(ct_error(EINVAL, std::move(text))); };
@@ -895,7 +905,7 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
       out.append(api::CtDumpReply{});
       uint32_t n = 0;
       const uint64_t now = dp_.ct_now_ms(rte_rdtsc());
-      const uint32_t next = dp_.with_conntrack([&](ct::Conntrack& ct) {
+      const uint32_t next = dp_.with_tracker(fw, [&](ct::Conntrack& ct) {
         return ct.dump(static_cast<uint32_t>(req.cursor), by_zone ? static_cast<int>(req.zone) : -1,
                        now, [&](const ct::Entry& e) {
                          if ((req.max_entries != 0 && n >= req.max_entries) ||
@@ -927,7 +937,7 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
         auto k = tuple_from_wire(req.tuple, static_cast<uint16_t>(req.zone));
         if (!k) return bad("ct flush: " + k.error());
         const bool found =
-            dp_.with_conntrack([&](ct::Conntrack& ct) { return ct.flush_tuple(*k); });
+            dp_.with_tracker(fw, [&](ct::Conntrack& ct) { return ct.flush_tuple(*k); });
         if (!found)
           return std::unexpected(ct_error(ENOENT, "ct flush: no connection " +
                                                       tuple_text(req.tuple) + " in zone " +
@@ -936,8 +946,9 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
       } else {
         if (!all_zero(&req.tuple, sizeof req.tuple))
           return bad("ct flush: a tuple given without the tuple flag");
-        n = dp_.with_conntrack(
-            [&](ct::Conntrack& ct) { return ct.flush(by_zone ? static_cast<int>(req.zone) : -1); });
+        n = dp_.with_tracker(fw, [&](ct::Conntrack& ct) {
+          return ct.flush(by_zone ? static_cast<int>(req.zone) : -1);
+        });
       }
       out.append(api::CtFlushReply{n, 0});
       return {};
@@ -1305,10 +1316,15 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
   switch (type) {
     case api::MsgType::kFwBegin: {
       api::FwBeginRequest req;
-      if (!r.read(req) || r.remaining() != 0) return bad("fw begin: wants a generation only");
+      if (!r.read(req) || r.remaining() != 0)
+        return bad("fw begin: wants a generation and the record flags only");
       if (req.generation == 0) return bad("fw begin: generation 0 (versions count from 1)");
+      if (req.record & ~(api::kFwRecordAll | api::kFwRecordDefaultRefusals))
+        return bad("fw begin: unknown record flags " + std::to_string(req.record));
+      if (req.pad != 0) return bad("fw begin: padding must be zero");
       c.fw = std::make_shared<FwStaging>();
       c.fw->generation = req.generation;
+      c.fw->record = req.record;
       return {};
     }
     case api::MsgType::kFwIpcache: {
@@ -1430,6 +1446,7 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       if (!ipc) return bad("fw commit: ipcache " + ipc.error());
       auto t = std::make_unique<fw::FwTables>();
       t->generation = s->generation;
+      t->record = s->record;
       t->ipcache = std::move(*ipc);
       for (size_t i = 0; i < s->ports.size(); ++i) {
         fw::PortFirewall& p = s->ports[i];
@@ -1459,6 +1476,128 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       }
       rep.n_conns = dp_.fw_conntrack().n_conns();
       rep.capacity = dp_.fw_conntrack().capacity();
+      out.append(rep);
+      return {};
+    }
+    case api::MsgType::kFwEvents: {
+      api::FwEventsRequest req;
+      if (!r.read(req) || r.remaining() != 0) return bad("fw events: wants a count only");
+      if (req.max == 0 || req.max > api::kFwMaxEventsPerMsg || req.pad != 0)
+        return bad("fw events: max " + std::to_string(req.max) + " (1.." +
+                   std::to_string(api::kFwMaxEventsPerMsg) + ", padding 0)");
+      std::vector<fw::FwEvent> evs;
+      uint64_t lost = 0;
+      dp_.fw_events(req.max, evs, lost);
+      api::FwEventsReply rep{};
+      rep.n = static_cast<uint32_t>(evs.size());
+      rep.pending = static_cast<uint32_t>(dp_.fw_events_pending());
+      rep.lost = lost;
+      out.append(rep);
+      for (const fw::FwEvent& e : evs) {
+        api::FwEventWire w{};
+        w.time_ms = dp_.unix_ms(e.time_ms);
+        w.start_ms = dp_.unix_ms(e.start_ms);
+        for (int d = 0; d < 2; ++d) {
+          w.packets[d] = e.packets[d];
+          w.bytes[d] = e.bytes[d];
+        }
+        std::memcpy(w.src, e.src, 16);
+        std::memcpy(w.dst, e.dst, 16);
+        w.sport = e.sport;
+        w.dport = e.dport;
+        w.proto = e.proto;
+        w.family = e.family;
+        w.icmp_type = e.icmp_type;
+        w.icmp_code = e.icmp_code;
+        w.port_no = e.port_no;
+        w.rule_id = e.rule_id;
+        w.generation = e.generation;
+        w.suppressed = e.suppressed;
+        w.kind = static_cast<uint8_t>(e.kind);
+        w.action = e.action;
+        w.to_vm = e.to_vm;
+        w.reason = static_cast<uint8_t>(e.reason);
+        out.append(w);
+      }
+      return {};
+    }
+    case api::MsgType::kFwRuleStats: {
+      api::FwRuleStatsRequest req;
+      if (!r.read(req) || r.remaining() != 0 || req.pad != 0)
+        return bad("fw rule stats: wants a cursor only (padding 0)");
+      const auto all = dp_.fw_rule_stats();
+      if (req.cursor > all.size())
+        return bad("fw rule stats: cursor " + std::to_string(req.cursor) + " past the end");
+      const size_t end =
+          std::min<size_t>(all.size(), req.cursor + size_t{api::kFwRuleStatsPerPage});
+      api::FwRuleStatsReply rep{};
+      rep.n = static_cast<uint32_t>(end - req.cursor);
+      rep.next_cursor = end < all.size() ? static_cast<uint32_t>(end) : 0;
+      out.append(rep);
+      for (size_t i = req.cursor; i < end; ++i) {
+        api::FwRuleStat st{};
+        st.rule_id = all[i].first;
+        st.packets = all[i].second[0];
+        st.bytes = all[i].second[1];
+        st.conns = all[i].second[2];
+        out.append(st);
+      }
+      return {};
+    }
+    case api::MsgType::kFwTrace: {
+      api::FwTraceRequest req;
+      if (!r.read(req) || r.remaining() != 0) return bad("fw trace: short or long message");
+      if (req.to_vm > 1 || req.has_mac > 1 || req.pad != 0)
+        return bad("fw trace: to_vm and has_mac are 0 or 1, padding 0");
+      auto k = tuple_from_wire(req.tuple, 0);
+      if (!k) return bad("fw trace: " + k.error());
+      api::FwTraceReply rep{};
+      rep.source_ok = 1;
+      rep.remote_identity = fw::kWorldIdentity;
+      if (const fw::FwTables* t = dp_.firewall(); t != nullptr) {
+        rep.generation = t->generation;
+        if (const fw::PortFirewall* pf = t->port(req.port_no); pf != nullptr) {
+          rep.has_fw = 1;
+          rep.local_identity = pf->identity;
+          const bool v4 = req.tuple.family == 4;
+          const uint8_t* remote = req.to_vm ? req.tuple.src : req.tuple.dst;
+          uint32_t a4;
+          std::memcpy(&a4, remote, 4);
+          rep.remote_identity = v4 ? t->ipcache.lookup4(a4) : t->ipcache.lookup6(remote);
+          const fw::PolicyTable& p = req.to_vm ? pf->to_vm : pf->from_vm;
+          const bool icmp = req.tuple.proto == 1 || req.tuple.proto == 58;
+          const fw::Verdict v =
+              p.lookup(rep.remote_identity, req.tuple.proto, icmp ? 0 : ntohs(req.tuple.dport));
+          rep.action = static_cast<uint8_t>(v.action);
+          rep.rule_id = v.rule_id;
+          rep.log = v.log ? 1 : 0;
+          if (!req.to_vm) {
+            uint32_t s4;
+            std::memcpy(&s4, req.tuple.src, 4);
+            bool ok = v4 ? pf->source_ok4(s4) : pf->source_ok6(req.tuple.src);
+            if (req.has_mac && !pf->mac_ok(req.src_mac)) ok = false;
+            rep.source_ok = ok ? 1 : 0;
+          }
+        }
+      }
+      k->zone = static_cast<uint16_t>(req.port_no);
+      ct::Entry e{};
+      bool reply = false;
+      const uint64_t now = dp_.ct_now_ms(rte_rdtsc());
+      const bool found =
+          req.port_no <= api::kCtMaxZone &&
+          dp_.with_tracker(true, [&](ct::Conntrack& ct) { return ct.lookup(*k, now, e, reply); });
+      if (found) {
+        rep.conn_found = 1;
+        rep.conn_reply = reply ? 1 : 0;
+        rep.conn = entry_to_wire(e);
+        const fw::ConnVerdict cv = fw::ConnVerdict::from_label(e.label);
+        rep.conn_action = static_cast<uint8_t>(cv.action);
+        rep.conn_current = fw::ConnVerdict::is_ours(e.label) &&
+                                   cv.generation == static_cast<uint32_t>(rep.generation)
+                               ? 1
+                               : 0;
+      }
       out.append(rep);
       return {};
     }

@@ -42,6 +42,7 @@ class Server {
   // A firewall version being received (kFwBegin .. kFwCommit) on one connection.
   struct FwStaging {
     uint64_t generation = 0;
+    uint32_t record = 0;  // fw::kRecord*
     std::vector<fw::Prefix> prefixes;
     std::vector<fw::PortFirewall> ports;          // policies empty until commit
     std::vector<fw::Action> defaults;             // per port: from, to
@@ -64,8 +65,9 @@ class Server {
   // decodes and checks the payload, runs the operation on the tracker (through
   // Datapath::with_conntrack; the ipf settings are atomics, read and set directly) and
   // appends the reply's payload to `out`; an error names what was wrong.
+  // fw: kCtDump / kCtFlush on the firewall's tracker (kFwCtDump / kFwCtFlush).
   std::expected<void, api::Error> handle_ct(api::MsgType type, api::MessageReader& r,
-                                            api::MessageBuilder& out);
+                                            api::MessageBuilder& out, bool fw = false);
   // The firewall's transaction and status requests (kFw*).
   std::expected<void, api::Error> handle_fw(ClientConn& c, api::MsgType type, api::MessageReader& r,
                                             api::MessageBuilder& out);

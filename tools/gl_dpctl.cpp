@@ -121,6 +121,22 @@ Distributed firewall (installed by glctld; glctl status tells why):
   fw-status [--json]               the firewall version in force: its generation (0: none),
                                    workload ports, ipcache prefixes, and the connections in
                                    the firewall's tracker (of its capacity)
+  fw-rule-stats [--json]           per rule id: connections allowed (deny/reject rules:
+                                   attempts refused), packets and bytes; rule 0 = the
+                                   ports' default actions
+  fw-dump-conntrack [zone=N] [-m] [-s] [--json]
+  fw-flush-conntrack [zone=N] [ORIG-TUPLE [REPLY-TUPLE]]
+                                   dump-conntrack / flush-conntrack on the firewall's own
+                                   tracker (zone = the workload's port number, mark = the
+                                   rule that allowed the connection)
+  fw-trace port=N from-vm|to-vm TUPLE [mac=MAC]
+                                   what the firewall in force does with a packet: the
+                                   remote's identity, the rule and action of its policy
+                                   for a first packet, the spoof guard (from-vm; mac= also
+                                   checks the source MAC) and the tracked connection of
+                                   the tuple; TUPLE as flush-conntrack's, complete
+  fw-events [max=N] [--json]       connection records and refusals waiting in gldp (each
+                                   is handed out once: glctld normally takes them)
 
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)
@@ -710,6 +726,10 @@ const char* ct_helper(uint8_t f) {
   return nullptr;
 }
 
+// fw-dump-conntrack / fw-flush-conntrack: dump-conntrack and flush-conntrack on the
+// firewall's tracker (kFwCtDump / kFwCtFlush) rather than OVS's.
+bool g_fw_tracker = false;
+
 // One connection in OVS's dump-conntrack format; verbose (-m) adds the status and both TCP
 // ends, stats (-s) the counters and the timeout.
 std::string ct_entry_str(const gl::api::CtEntry& e, bool verbose, bool stats) {
@@ -786,13 +806,16 @@ std::string parse_zone_arg(const std::string& arg, uint32_t& zone) {
 int cmd_dump_conntrack(Client& c, std::optional<uint32_t> zone, bool verbose, bool stats,
                        bool as_json) {
   json all = json::array();
-  auto r = c.ct_dump(zone, [&](const gl::api::CtEntry& e) {
-    if (as_json)
-      all.push_back(ct_entry_json(e));
-    else
-      std::printf("%s\n", ct_entry_str(e, verbose, stats).c_str());
-    return true;
-  });
+  auto r = c.ct_dump(
+      zone,
+      [&](const gl::api::CtEntry& e) {
+        if (as_json)
+          all.push_back(ct_entry_json(e));
+        else
+          std::printf("%s\n", ct_entry_str(e, verbose, stats).c_str());
+        return true;
+      },
+      g_fw_tracker);
   if (!r) return fail("dump-conntrack", r.error());
   if (as_json) std::printf("%s\n", all.dump(2).c_str());
   return 0;
@@ -895,7 +918,7 @@ int cmd_flush_conntrack(Client& c, const std::vector<std::string>& args) {
   if (tuples.size() > 2)
     return usage_error("flush-conntrack [zone=N] [ORIG-TUPLE [REPLY-TUPLE]]: too many arguments");
   if (tuples.empty()) {
-    auto r = c.ct_flush(zone, nullptr);
+    auto r = c.ct_flush(zone, nullptr, g_fw_tracker);
     if (!r) return fail("flush-conntrack", r.error());
     return 0;
   }
@@ -935,20 +958,23 @@ int cmd_flush_conntrack(Client& c, const std::vector<std::string>& args) {
       t.sport = htons(*orig.sport);
       t.dport = htons(*orig.dport);
     }
-    auto r = c.ct_flush(zone.value_or(0), &t);
+    auto r = c.ct_flush(zone.value_or(0), &t, g_fw_tracker);
     if (!r) return fail("flush-conntrack", r.error());
     return 0;
   }
   std::vector<gl::api::CtEntry> hits;
-  auto r = c.ct_dump(zone, [&](const gl::api::CtEntry& e) {
-    if ((family == 0 || e.orig.family == family) && (!proto || e.orig.proto == *proto) &&
-        ct_tuple_matches(orig, e.orig) && ct_tuple_matches(reply, e.reply))
-      hits.push_back(e);
-    return true;
-  });
+  auto r = c.ct_dump(
+      zone,
+      [&](const gl::api::CtEntry& e) {
+        if ((family == 0 || e.orig.family == family) && (!proto || e.orig.proto == *proto) &&
+            ct_tuple_matches(orig, e.orig) && ct_tuple_matches(reply, e.reply))
+          hits.push_back(e);
+        return true;
+      },
+      g_fw_tracker);
   if (!r) return fail("flush-conntrack", r.error());
   for (const auto& e : hits) {
-    auto f = c.ct_flush(e.zone, &e.orig);
+    auto f = c.ct_flush(e.zone, &e.orig, g_fw_tracker);
     // Gone meanwhile (expired, flushed by someone else): nothing left to do.
     if (!f && f.error().code != ENOENT) return fail("flush-conntrack", f.error());
   }
@@ -1467,6 +1493,190 @@ int cmd_fw_status(Client& c, bool as_json) {
   return 0;
 }
 
+const char* const kFwActions[] = {"allow", "deny", "reject", "allow-encrypted"};
+const char* fw_action_name(uint8_t a) {
+  return a < 4 ? kFwActions[a] : "?";
+}
+const char* const kFwReasons[] = {"",      "expired",    "removed", "deny",   "reject",
+                                  "spoof", "conn_limit", "invalid", "revoked"};
+const char* fw_reason_name(uint8_t r) {
+  return r < 9 ? kFwReasons[r] : "?";
+}
+
+json fw_event_json(const gl::api::FwEventWire& e) {
+  static const char* const kKinds[] = {"start", "end", "refused"};
+  gl::api::CtTuple t{};
+  std::memcpy(t.src, e.src, 16);
+  std::memcpy(t.dst, e.dst, 16);
+  t.family = e.family;
+  t.proto = e.proto;
+  t.sport = e.sport;
+  t.dport = e.dport;
+  t.icmp_type = e.icmp_type;
+  t.icmp_code = e.icmp_code;
+  json j{{"kind", e.kind < 3 ? kKinds[e.kind] : "?"},
+         {"time_ms", e.time_ms},
+         {"start_ms", e.start_ms},
+         {"port", e.port_no},
+         {"direction", e.to_vm ? "to-vm" : "from-vm"},
+         {"proto", ct_proto_name(e.proto)},
+         {"tuple", ct_tuple_json(t)},
+         {"rule_id", e.rule_id},
+         {"action", fw_action_name(e.action)},
+         {"generation", e.generation}};
+  if (e.reason != 0) j["reason"] = fw_reason_name(e.reason);
+  if (e.kind == gl::api::kFwEventEnd) {
+    j["packets"] = {e.packets[0], e.packets[1]};
+    j["bytes"] = {e.bytes[0], e.bytes[1]};
+  }
+  if (e.suppressed != 0) j["suppressed"] = e.suppressed;
+  return j;
+}
+
+int cmd_fw(Client& c, const std::string& cmd, const std::vector<std::string>& args) {
+  bool js = false;
+  if (cmd == "fw-rule-stats") {
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] != "--json") return usage_error(cmd + ": unknown argument '" + args[i] + "'");
+      js = true;
+    }
+    auto r = c.fw_rule_stats();
+    if (!r) return fail(cmd, r.error());
+    json all = json::array();
+    if (!js) std::printf("%-10s %12s %14s %16s\n", "rule", "connections", "packets", "bytes");
+    for (const auto& st : *r) {
+      if (js)
+        all.push_back(json{{"rule_id", st.rule_id},
+                           {"connections", st.conns},
+                           {"packets", st.packets},
+                           {"bytes", st.bytes}});
+      else
+        std::printf("%-10s %12" PRIu64 " %14" PRIu64 " %16" PRIu64 "\n",
+                    st.rule_id == 0 ? "default" : std::to_string(st.rule_id).c_str(), st.conns,
+                    st.packets, st.bytes);
+    }
+    if (js) std::printf("%s\n", all.dump(2).c_str());
+    return 0;
+  }
+  if (cmd == "fw-events") {
+    uint64_t max = gl::api::kFwMaxEventsPerMsg;
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] == "--json")
+        js = true;
+      else if (args[i].rfind("max=", 0) != 0 ||
+               !parse_u64(args[i].substr(4), gl::api::kFwMaxEventsPerMsg, max) || max == 0)
+        return usage_error(cmd + ": bad argument '" + args[i] + "' (max=1.." +
+                           std::to_string(gl::api::kFwMaxEventsPerMsg) + ", --json)");
+    }
+    auto r = c.fw_events(static_cast<uint32_t>(max));
+    if (!r) return fail(cmd, r.error());
+    json all = json::array();
+    for (const auto& e : r->events) {
+      json j = fw_event_json(e);
+      if (js)
+        all.push_back(j);
+      else
+        std::printf("%s\n", j.dump().c_str());
+    }
+    if (js)
+      std::printf(
+          "%s\n",
+          json{{"events", all}, {"pending", r->pending}, {"lost", r->lost}}.dump(2).c_str());
+    else
+      std::printf("(%zu events; %u pending, %" PRIu64 " lost)\n", r->events.size(), r->pending,
+                  r->lost);
+    return 0;
+  }
+  // fw-trace port=N from-vm|to-vm TUPLE [mac=MAC] [--json]
+  gl::api::FwTraceRequest req{};
+  bool have_port = false, have_dir = false;
+  std::string tuple;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    uint64_t v = 0;
+    if (a == "--json") {
+      js = true;
+    } else if (a.rfind("port=", 0) == 0 && parse_u64(a.substr(5), UINT32_MAX, v)) {
+      req.port_no = static_cast<uint32_t>(v);
+      have_port = true;
+    } else if (a == "from-vm" || a == "to-vm") {
+      req.to_vm = a == "to-vm" ? 1 : 0;
+      have_dir = true;
+    } else if (a.rfind("mac=", 0) == 0) {
+      auto m = gl::odp::parse_mac(a.substr(4));
+      if (!m) return usage_error(cmd + ": bad MAC '" + a.substr(4) + "'");
+      std::memcpy(req.src_mac, m->data(), 6);
+      req.has_mac = 1;
+    } else if (tuple.empty() && a.find('=') != std::string::npos) {
+      tuple = a;
+    } else {
+      return usage_error(cmd + ": unknown argument '" + a + "'");
+    }
+  }
+  if (!have_port || !have_dir || tuple.empty())
+    return usage_error("fw-trace port=N from-vm|to-vm TUPLE [mac=MAC] [--json]");
+  CtMatch m;
+  uint8_t family = 0;
+  std::optional<uint8_t> proto;
+  if (std::string e = parse_ct_tuple(tuple, m, family, proto); !e.empty())
+    return usage_error(cmd + ": " + e);
+  if (!m.src || !m.dst || !proto)
+    return usage_error(cmd + ": the tuple needs its source, destination and ct_nw_proto");
+  gl::api::CtTuple& t = req.tuple;
+  t.family = family;
+  t.proto = *proto;
+  std::memcpy(t.src, m.src->data(), 16);
+  std::memcpy(t.dst, m.dst->data(), 16);
+  if (ct_is_icmp(t.proto)) {
+    t.icmp_id = htons(m.icmp_id.value_or(0));
+    t.icmp_type = m.icmp_type.value_or(t.family == 4 ? 8 : 128);
+    t.icmp_code = m.icmp_code.value_or(0);
+  } else if (ct_has_ports(t.proto)) {
+    if (!m.sport || !m.dport) return usage_error(cmd + ": the tuple needs ct_tp_src and ct_tp_dst");
+    t.sport = htons(*m.sport);
+    t.dport = htons(*m.dport);
+  }
+  auto r = c.fw_trace(req);
+  if (!r) return fail(cmd, r.error());
+  const gl::api::FwTraceReply& tr = *r;
+  json j{{"generation", tr.generation},
+         {"port_has_firewall", tr.has_fw != 0},
+         {"local_identity", tr.local_identity},
+         {"remote_identity", tr.remote_identity},
+         {"rule_id", tr.rule_id},
+         {"action", fw_action_name(tr.action)},
+         {"log", tr.log != 0},
+         {"source_ok", tr.source_ok != 0}};
+  if (tr.conn_found)
+    j["connection"] = json{{"entry", ct_entry_json(tr.conn)},
+                           {"reply_direction", tr.conn_reply != 0},
+                           {"current_version", tr.conn_current != 0},
+                           {"action", fw_action_name(tr.conn_action)}};
+  if (js) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  if (!tr.has_fw) {
+    std::printf("port %u has no firewall (generation %" PRIu64 "): the packet is not checked\n",
+                req.port_no, tr.generation);
+    return 0;
+  }
+  std::printf("generation %" PRIu64 ", port %u (identity %u), %s\n", tr.generation, req.port_no,
+              tr.local_identity, req.to_vm ? "to the VM" : "from the VM");
+  if (!req.to_vm && !tr.source_ok) std::printf("spoof guard: source not registered: dropped\n");
+  std::printf("remote identity %u; first packet: rule %s -> %s%s\n", tr.remote_identity,
+              tr.rule_id == 0 ? "default" : std::to_string(tr.rule_id).c_str(),
+              fw_action_name(tr.action), tr.log ? ",log" : "");
+  if (tr.conn_found)
+    std::printf("tracked: %s (%s direction, %s)\n", ct_entry_str(tr.conn, true, true).c_str(),
+                tr.conn_reply ? "reply" : "original",
+                tr.conn_current ? "allowed by this version"
+                                : "from an older version: checked again by the next packet");
+  else
+    std::printf("tracked: no connection\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1521,7 +1731,12 @@ int main(int argc, char** argv) {
                                     "ct-enable-tcp-seq-chk",
                                     "ct-disable-tcp-seq-chk",
                                     "ct-get-tcp-seq-chk",
-                                    "fw-status"};
+                                    "fw-status",
+                                    "fw-rule-stats",
+                                    "fw-dump-conntrack",
+                                    "fw-flush-conntrack",
+                                    "fw-trace",
+                                    "fw-events"};
   bool known = is_tp_ipf_command(cmd);
   for (const char* k : kCommands) known |= cmd == k;
   if (!known) return usage_error("unknown command '" + cmd + "'");
@@ -1745,7 +1960,15 @@ int main(int argc, char** argv) {
     }
     return cmd_dump_sas(c, keys, js);
   }
+  if (cmd == "fw-dump-conntrack" || cmd == "fw-flush-conntrack") {
+    g_fw_tracker = true;
+    std::vector<std::string> rest = args;
+    rest[0] = cmd.substr(3);
+    return cmd_ct(c, rest[0], rest);
+  }
   if (cmd.rfind("ct-", 0) == 0 || cmd.ends_with("-conntrack")) return cmd_ct(c, cmd, args);
+  if (cmd == "fw-rule-stats" || cmd == "fw-events" || cmd == "fw-trace")
+    return cmd_fw(c, cmd, args);
   if (cmd == "fw-status") {
     bool js = false;
     for (size_t i = 1; i < args.size(); ++i) {

@@ -615,14 +615,14 @@ Result<std::vector<SaInfo>> Client::sa_dump(bool keys) {
 // ---- connection tracking ----------------------------------------------------------------
 
 Result<void> Client::ct_dump(std::optional<uint32_t> zone,
-                             const std::function<bool(const CtEntry&)>& fn) {
+                             const std::function<bool(const CtEntry&)>& fn, bool firewall) {
   CtDumpRequest req{};
   if (zone) {
     req.flags = kCtDumpZone;
     req.zone = *zone;
   }
   for (;;) {
-    auto rep = simple(*this, MsgType::kCtDump, &req);
+    auto rep = simple(*this, firewall ? MsgType::kFwCtDump : MsgType::kCtDump, &req);
     if (!rep) return std::unexpected(rep.error());
     MessageReader r(*rep);
     (void)r.check_header();
@@ -640,7 +640,8 @@ Result<void> Client::ct_dump(std::optional<uint32_t> zone,
   }
 }
 
-Result<uint32_t> Client::ct_flush(std::optional<uint32_t> zone, const CtTuple* tuple) {
+Result<uint32_t> Client::ct_flush(std::optional<uint32_t> zone, const CtTuple* tuple,
+                                  bool firewall) {
   CtFlushRequest req{};
   if (zone) {
     req.flags |= kCtFlushZone;
@@ -650,7 +651,7 @@ Result<uint32_t> Client::ct_flush(std::optional<uint32_t> zone, const CtTuple* t
     req.flags |= kCtFlushTuple;
     req.tuple = *tuple;
   }
-  auto rep = simple(*this, MsgType::kCtFlush, &req);
+  auto rep = simple(*this, firewall ? MsgType::kFwCtFlush : MsgType::kCtFlush, &req);
   if (!rep) return std::unexpected(rep.error());
   auto fr = read_single<CtFlushReply>(*rep, "ct flush reply");
   if (!fr) return std::unexpected(fr.error());
@@ -679,7 +680,7 @@ Result<void> Client::ct_set_tcp_seq_check(bool enabled) {
 }
 
 Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
-                                std::span<const FwPortSpec> ports) {
+                                std::span<const FwPortSpec> ports, uint32_t record) {
   auto send = [&](MessageBuilder& b, uint32_t xid, MsgType t) -> Result<void> {
     auto rep = transact(b.finish(), xid);
     if (!rep) return std::unexpected(rep.error());
@@ -687,7 +688,7 @@ Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWir
     return check_reply(r, t);
   };
   {
-    const FwBeginRequest req{generation};
+    const FwBeginRequest req{generation, record, 0};
     if (auto rep = simple(*this, MsgType::kFwBegin, &req); !rep)
       return std::unexpected(rep.error());
   }
@@ -757,6 +758,51 @@ Result<FwStatusReply> Client::fw_status() {
   auto rep = simple<uint8_t>(*this, MsgType::kFwStatus, nullptr);
   if (!rep) return std::unexpected(rep.error());
   return read_single<FwStatusReply>(*rep, "fw status reply");
+}
+
+Result<Client::FwEvents> Client::fw_events(uint32_t max) {
+  const FwEventsRequest req{max, 0};
+  auto rep = simple(*this, MsgType::kFwEvents, &req);
+  if (!rep) return std::unexpected(rep.error());
+  MessageReader r(*rep);
+  (void)r.check_header();
+  FwEventsReply er;
+  if (!r.read(er)) return std::unexpected(proto_error("short fw events reply"));
+  FwEvents out;
+  out.pending = er.pending;
+  out.lost = er.lost;
+  out.events.resize(er.n);
+  for (uint32_t i = 0; i < er.n; ++i)
+    if (!r.read(out.events[i])) return std::unexpected(proto_error("truncated fw events reply"));
+  return out;
+}
+
+Result<std::vector<FwRuleStat>> Client::fw_rule_stats() {
+  std::vector<FwRuleStat> out;
+  FwRuleStatsRequest req{};
+  for (;;) {
+    auto rep = simple(*this, MsgType::kFwRuleStats, &req);
+    if (!rep) return std::unexpected(rep.error());
+    MessageReader r(*rep);
+    (void)r.check_header();
+    FwRuleStatsReply sr;
+    if (!r.read(sr)) return std::unexpected(proto_error("short fw rule stats reply"));
+    for (uint32_t i = 0; i < sr.n; ++i) {
+      FwRuleStat st;
+      if (!r.read(st)) return std::unexpected(proto_error("truncated fw rule stats reply"));
+      out.push_back(st);
+    }
+    if (sr.next_cursor == 0) return out;
+    if (sr.next_cursor <= req.cursor)
+      return std::unexpected(proto_error("fw rule stats made no progress"));
+    req.cursor = sr.next_cursor;
+  }
+}
+
+Result<FwTraceReply> Client::fw_trace(const FwTraceRequest& req) {
+  auto rep = simple(*this, MsgType::kFwTrace, &req);
+  if (!rep) return std::unexpected(rep.error());
+  return read_single<FwTraceReply>(*rep, "fw trace reply");
 }
 
 Result<void> Client::ct_set_limits(std::optional<uint32_t> default_limit,

@@ -158,11 +158,14 @@ class Client {
   // Connection tracking. A zone outside 0..65535 is sent as is and refused by gldp.
   // ct_dump calls fn for every connection (of `zone` when given) until the dump is
   // complete or fn returns false; pages are fetched as fn consumes them.
-  Result<void> ct_dump(std::optional<uint32_t> zone, const std::function<bool(const CtEntry&)>& fn);
+  // firewall = true: the firewall's tracker (kFwCtDump), zone = a workload's port number.
+  Result<void> ct_dump(std::optional<uint32_t> zone, const std::function<bool(const CtEntry&)>& fn,
+                       bool firewall = false);
   // Removes every connection, a zone's (zone), or the one with `tuple` in `zone` (0 when
   // not given): returns how many were removed; ENOENT when the tuple names none.
+  // firewall = true: in the firewall's tracker (kFwCtFlush).
   Result<uint32_t> ct_flush(std::optional<uint32_t> zone = std::nullopt,
-                            const CtTuple* tuple = nullptr);
+                            const CtTuple* tuple = nullptr, bool firewall = false);
   Result<CtConfigReply> ct_get_config();  // connections, max, capacity, seq check
   Result<void> ct_set_max_conns(uint32_t max_conns);
   Result<void> ct_set_tcp_seq_check(bool enabled);
@@ -179,10 +182,21 @@ class Client {
   // Installs one firewall version as a transaction (kFwBegin, ipcache pages, each port and
   // its entry pages, kFwCommit): in force for every port at once when it returns, or not
   // at all (the error names the problem). generation > 0.
+  // record: kFwRecord* (events besides those of entries with log).
   Result<void> fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
-                          std::span<const FwPortSpec> ports);
+                          std::span<const FwPortSpec> ports, uint32_t record = 0);
   Result<void> fw_clear();  // no firewall on any port
   Result<FwStatusReply> fw_status();
+  // Up to max (1..kFwMaxEventsPerMsg) of the oldest events not handed out yet.
+  struct FwEvents {
+    std::vector<FwEventWire> events;
+    uint32_t pending = 0;  // still waiting
+    uint64_t lost = 0;     // dropped since gldp started
+  };
+  Result<FwEvents> fw_events(uint32_t max = kFwMaxEventsPerMsg);
+  // Every rule's counters (all pages), sorted by rule id.
+  Result<std::vector<FwRuleStat>> fw_rule_stats();
+  Result<FwTraceReply> fw_trace(const FwTraceRequest& req);
   // The tracker's counters; clear = zero them after reading.
   Result<CtStats> ct_stats(bool clear = false);
   // Timeout policies (wire.hpp CtTimeoutPolicy): set creates or replaces one; get and dump

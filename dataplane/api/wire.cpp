@@ -99,6 +99,16 @@ std::string_view msg_type_name(MsgType t) {
       return "fw-clear";
     case MsgType::kFwStatus:
       return "fw-status";
+    case MsgType::kFwEvents:
+      return "fw-events";
+    case MsgType::kFwRuleStats:
+      return "fw-rule-stats";
+    case MsgType::kFwCtDump:
+      return "fw-ct-dump";
+    case MsgType::kFwCtFlush:
+      return "fw-ct-flush";
+    case MsgType::kFwTrace:
+      return "fw-trace";
   }
   return "unknown";
 }

@@ -91,6 +91,11 @@ enum class MsgType : uint16_t {
   kFwCommit = 94,
   kFwClear = 95,
   kFwStatus = 96,
+  kFwEvents = 97,
+  kFwRuleStats = 98,
+  kFwCtDump = 99,
+  kFwCtFlush = 100,
+  kFwTrace = 101,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -746,7 +751,11 @@ inline constexpr uint32_t kIpfLineMax = 256;  // longest line, NUL included
 // reject 2, allow-encrypted 3).
 struct FwBeginRequest {
   uint64_t generation;  // the version's number (connections remember it); > 0
+  uint32_t record;      // kFwRecord*: events besides those of entries with `log`
+  uint32_t pad;
 };
+inline constexpr uint32_t kFwRecordAll = 0x1;              // every connection and refusal
+inline constexpr uint32_t kFwRecordDefaultRefusals = 0x2;  // refusals by a default action
 struct FwPrefixWire {
   uint8_t family;  // 4 or 6
   uint8_t len;     // <= 32 / 128
@@ -805,6 +814,98 @@ struct FwStatusReply {
   uint32_t capacity;
 };
 
+// ---- the firewall's runtime state (gldp -> glctld, operators) -------------------------
+// kFwEvents: connection records and refusals (dataplane/firewall/fw_events.hpp), oldest
+// first, each handed out once. Which exist is the version's choice (FwBeginRequest::record,
+// entries' log); refusals are rate-limited per PMD (`suppressed` says how many were not
+// reported before this one). Times are Unix ms.
+inline constexpr uint8_t kFwEventStart = 0;    // a recorded connection was allowed
+inline constexpr uint8_t kFwEventEnd = 1;      // ... ended (reason: 1 expired, 2 removed)
+inline constexpr uint8_t kFwEventRefused = 2;  // a packet refused (reason 3 deny, 4 reject,
+                                               // 5 spoof, 6 conn_limit, 7 invalid, 8 revoked)
+struct FwEventWire {
+  uint64_t time_ms;               // when (end: the end; refused: the packet)
+  uint64_t start_ms;              // the connection's start (refused: = time_ms)
+  uint64_t packets[2], bytes[2];  // end: originator->responder, back; IP bytes
+  uint8_t src[16], dst[16];       // the originator's tuple; IPv4 in the first 4 bytes
+  uint16_t sport, dport;          // network order (ICMP: 0)
+  uint8_t proto, family;          // IP protocol; 4 or 6
+  uint8_t icmp_type, icmp_code;
+  uint32_t port_no;     // the workload port
+  uint32_t rule_id;     // 0: the port's default action
+  uint32_t generation;  // low 32 bits of the version that decided
+  uint32_t suppressed;  // refused: refusals not reported before this one
+  uint8_t kind;         // kFwEvent*
+  uint8_t action;       // fw::Action
+  uint8_t to_vm;        // 1: towards the VM
+  uint8_t reason;
+  uint8_t pad[4];
+};
+static_assert(sizeof(FwEventWire) == 112);
+struct FwEventsRequest {
+  uint32_t max;  // 1..kFwMaxEventsPerMsg
+  uint32_t pad;
+};
+struct FwEventsReply {
+  uint32_t n;        // FwEventWire[n] follow
+  uint32_t pending;  // events still waiting after these (ask again)
+  uint64_t lost;     // events dropped so far (rings or backlog full), since gldp started
+};
+inline constexpr uint32_t kFwMaxEventsPerMsg = 500;
+
+// kFwRuleStats: per rule id, its hits since gldp started over every version it was in:
+// connections it allowed (deny/reject rules: attempts it refused), their packets and
+// bytes both ways (deny/reject: the packets refused). Rule 0: the ports' default actions.
+// Sorted by rule id, a page per message.
+struct FwRuleStatsRequest {
+  uint32_t cursor;  // 0 = start, else a next_cursor
+  uint32_t pad;
+};
+struct FwRuleStat {
+  uint32_t rule_id;
+  uint32_t pad;
+  uint64_t packets, bytes, conns;
+};
+struct FwRuleStatsReply {
+  uint32_t n;            // FwRuleStat[n] follow
+  uint32_t next_cursor;  // 0 = complete
+};
+inline constexpr uint32_t kFwRuleStatsPerPage = 1500;
+
+// kFwCtDump / kFwCtFlush: kCtDump / kCtFlush (same requests and replies) on the firewall's
+// own tracker, whose zone is the workload's port number. A connection's ct_mark is the
+// rule that allowed it; its label is fw::ConnVerdict's.
+
+// kFwTrace: what the firewall in force does with a packet at a workload port, and the
+// connection it would find: the remote's identity, the verdict of the direction's policy
+// for the packet as a first packet, the spoof guard (from the VM), and the tracked
+// connection of its tuple (either direction) in the port's zone.
+struct FwTraceRequest {
+  uint32_t port_no;
+  uint8_t to_vm;    // 0: sent by the VM, 1: sent to it
+  uint8_t has_mac;  // from the VM: check src_mac too
+  uint8_t src_mac[6];
+  uint32_t pad;
+  CtTuple tuple;  // the packet's (ICMP: icmp_type/code; queries icmp_id)
+};
+struct FwTraceReply {
+  uint64_t generation;       // the version in force (0: none)
+  uint32_t local_identity;   // the port's workload (0: the port has no firewall)
+  uint32_t remote_identity;  // the other end's (1: the world)
+  uint32_t rule_id;          // the verdict's rule (0: the default)
+  uint8_t action;            // fw::Action of the verdict
+  uint8_t log;
+  uint8_t has_fw;        // 1: the port has a firewall
+  uint8_t source_ok;     // from the VM: the spoof guard lets the source pass (else 1)
+  uint8_t conn_found;    // 1: a tracked connection has the tuple
+  uint8_t conn_reply;    // ... as its reply tuple
+  uint8_t conn_current;  // ... allowed under the version in force (else checked again)
+  uint8_t conn_action;   // ... the fw::Action it was allowed with
+  uint32_t pad;
+  CtEntry conn;  // when conn_found
+};
+static_assert(sizeof(FwTraceReply) == 32 + sizeof(CtEntry));
+
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).
 constexpr uint32_t pad8(uint32_t n) {
   return (n + 7u) & ~7u;
@@ -848,6 +949,16 @@ static_assert(sizeof(CtTimeoutPolicy) % 8 == 0 && sizeof(CtTimeoutPolicyId) % 8 
 static_assert(sizeof(MsgHeader) + sizeof(CtTpDumpReply) + kCtTpPerPage * sizeof(CtTimeoutPolicy) <=
               kMaxMessage);
 static_assert(kWireSafe<FwPortWire> && kWireSafe<FwEntryWire> && kWireSafe<FwStatusReply>);
+static_assert(kWireSafe<FwEventWire> && kWireSafe<FwRuleStat> && kWireSafe<FwTraceReply>);
+static_assert(sizeof(FwBeginRequest) % 8 == 0 && sizeof(FwEventsReply) % 8 == 0 &&
+              sizeof(FwRuleStat) % 8 == 0 && sizeof(FwTraceRequest) % 8 == 0 &&
+              sizeof(FwTraceReply) % 8 == 0);
+static_assert(sizeof(MsgHeader) + sizeof(FwEventsReply) +
+                      kFwMaxEventsPerMsg * sizeof(FwEventWire) <=
+                  kMaxMessage &&
+              sizeof(MsgHeader) + sizeof(FwRuleStatsReply) +
+                      kFwRuleStatsPerPage * sizeof(FwRuleStat) <=
+                  kMaxMessage);
 static_assert(
     sizeof(MsgHeader) + sizeof(FwIpcacheRequest) + kFwMaxPrefixesPerMsg * sizeof(FwPrefixWire) <=
         kMaxMessage &&

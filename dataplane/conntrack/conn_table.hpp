@@ -186,10 +186,13 @@ class ConnTable {
 
   // Owner side: examines up to `budget` of ctx's connections: unlinks those whose
   // expiry is before now_ms (each reported to on_expire(idx) once unlinked here) and
-  // moves dead ones to limbo; frees limbo entries whose grace period is over.
+  // moves dead ones to limbo, each reported to on_retire(idx, expired_here) first (every
+  // connection exactly once, however it was removed; its contents are intact until its
+  // slot is reused); frees limbo entries whose grace period is over.
   // Returns how many expired.
-  template <typename OnExpire>
-  uint32_t sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpire&& on_expire);
+  template <typename OnExpire, typename OnRetire>
+  uint32_t sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpire&& on_expire,
+                 OnRetire&& on_retire);
 
   // Context registration with the table's QSBR (one slot per context).
   flow::Qsbr& rcu() { return rcu_; }
@@ -262,8 +265,9 @@ class ConnTable {
 
 // ---- templates ----------------------------------------------------------------------
 
-template <typename OnExpire>
-uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpire&& on_expire) {
+template <typename OnExpire, typename OnRetire>
+uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpire&& on_expire,
+                          OnRetire&& on_retire) {
   Ctx& c = ctx_[ctx];
   uint32_t expired = 0;
   bool moved = false;
@@ -273,10 +277,12 @@ uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpi
     const uint32_t idx = c.owned[c.cursor];
     Conn& cn = arena_[idx];
     bool gone = cn.dead.load(std::memory_order_acquire) != 0;
+    bool expired_here = false;
     if (!gone && cn.expires.load(std::memory_order_relaxed) <= now_ms) {
       if (remove(idx)) {
         on_expire(idx);
         ++expired;
+        expired_here = true;
       }
       gone = true;  // removed here or by another context meanwhile: dead either way
     }
@@ -284,6 +290,7 @@ uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpi
       ++c.cursor;
       continue;
     }
+    on_retire(idx, expired_here);
     owned_remove(c, idx);  // the last entry moves to cursor: examined next
     c.limbo.push_back({0, idx});
     moved = true;

@@ -654,8 +654,43 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
 }
 
 void Conntrack::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget) {
-  const uint32_t n = table_.sweep(ctx, now_ms, budget, [this](uint32_t idx) { removed(idx); });
+  const uint32_t n = table_.sweep(
+      ctx, now_ms, budget, [this](uint32_t idx) { removed(idx); },
+      [this, ctx, now_ms](uint32_t idx, bool expired) {
+        if (!end_hook_) return;
+        Entry e{};
+        fill_entry(idx, e);
+        end_hook_(ctx, e, expired, now_ms);
+      });
   if (n != 0) ctr(ctx).add(ctr(ctx).expired, n);
+}
+
+void Conntrack::fill_entry(uint32_t idx, Entry& e) const {
+  Conn& c = const_cast<Conn&>(table_.conn(idx));
+  e.orig = c.key[0];
+  e.reply = c.key[1];
+  c.acquire();  // a consistent copy of what the PMDs update
+  e.mark = c.mark;
+  std::memcpy(e.label, c.label, 16);
+  e.tcp_state_orig = static_cast<uint8_t>(c.tcp.peer[0].state);
+  e.tcp_state_reply = static_cast<uint8_t>(c.tcp.peer[1].state);
+  e.flags = c.flags;
+  for (int d = 0; d < 2; ++d) {  // atomic_ref: the lock-free path writes them too
+    e.packets[d] = std::atomic_ref<uint64_t>(c.packets[d]).load(std::memory_order_relaxed);
+    e.bytes[d] = std::atomic_ref<uint64_t>(c.bytes[d]).load(std::memory_order_relaxed);
+  }
+  c.release();
+}
+
+bool Conntrack::lookup(const ConnKey& k, uint64_t now_ms, Entry& out, bool& reply) const {
+  const uint32_t idx = table_.find(k, ConnTable::hash(k), reply);
+  if (idx == 0) return false;
+  const uint64_t exp = table_.conn(idx).expires.load(std::memory_order_relaxed);
+  if (exp <= now_ms) return false;
+  out = Entry{};
+  fill_entry(idx, out);
+  out.timeout_s = static_cast<uint32_t>((exp - now_ms) / 1000);
+  return true;
 }
 
 // ---- operator -------------------------------------------------------------------------
@@ -668,20 +703,8 @@ uint32_t Conntrack::dump(uint32_t cursor, int zone, uint64_t now_ms,
     const uint64_t exp = c.expires.load(std::memory_order_relaxed);
     if (exp <= now_ms) return true;  // expired, not swept yet: gone for the operator too
     Entry e{};
-    e.orig = c.key[0];
-    e.reply = c.key[1];
+    fill_entry(idx, e);
     e.timeout_s = static_cast<uint32_t>((exp - now_ms) / 1000);  // whole seconds, as OVS
-    c.acquire();  // a consistent copy of what the PMDs update
-    e.mark = c.mark;
-    std::memcpy(e.label, c.label, 16);
-    e.tcp_state_orig = static_cast<uint8_t>(c.tcp.peer[0].state);
-    e.tcp_state_reply = static_cast<uint8_t>(c.tcp.peer[1].state);
-    e.flags = c.flags;
-    for (int d = 0; d < 2; ++d) {  // atomic_ref: the lock-free path writes them too
-      e.packets[d] = std::atomic_ref<uint64_t>(c.packets[d]).load(std::memory_order_relaxed);
-      e.bytes[d] = std::atomic_ref<uint64_t>(c.bytes[d]).load(std::memory_order_relaxed);
-    }
-    c.release();
     return fn(e);
   });
 }

@@ -246,6 +246,15 @@ class Conntrack {
   // Removes the connection a packet's metadata names (Md::conn, from execute() in this
   // pass); false when it is gone already. Any context.
   bool remove_conn(uint32_t md_conn);
+  // The live connection with tuple k (either direction, in k.zone): its entry and
+  // whether k is its reply tuple; false when there is none (or it has expired).
+  bool lookup(const ConnKey& k, uint64_t now_ms, Entry& out, bool& reply) const;
+  // Called by a connection's owner context at its sweep, once per connection that ended
+  // (expired, or removed by anyone), with the connection as a dump shows it (timeout_s
+  // 0), whether it expired, and the sweep's now_ms. Set before any context runs; runs on
+  // PMDs: no blocking.
+  using EndHook = std::function<void(unsigned ctx, const Entry& e, bool expired, uint64_t now_ms)>;
+  void set_end_hook(EndHook h) { end_hook_ = std::move(h); }
   // The global limit (<= capacity(): EINVAL beyond it).
   std::expected<void, std::string> set_max_conns(uint32_t n);
   uint32_t max_conns() const { return max_conns_.load(std::memory_order_relaxed); }
@@ -344,7 +353,10 @@ class Conntrack {
   std::unique_ptr<std::atomic<uint32_t>[]> zone_count_;  // 65536
   Ipf ipf_;
   Expectations expect_;
+  EndHook end_hook_;
   static constexpr uint32_t kUseDefault = UINT32_MAX;
+  // A consistent copy of connection idx for the operator (takes its lock).
+  void fill_entry(uint32_t idx, Entry& e) const;
 };
 
 }  // namespace gl::ct

@@ -116,9 +116,9 @@ Verdict PolicyTable::lookup(uint32_t remote, uint8_t proto, uint16_t dport) cons
     const Entry& e = entries_[i];
     if (e.proto != 0 && e.proto != proto) continue;
     if (ports && (dport < e.port_lo || dport > e.port_hi)) continue;
-    return {e.action, e.rule_id, e.log};
+    return {e.action, e.rule_id, e.log, e.slot};
   }
-  return {default_, 0, false};
+  return {default_, 0, false, 0};
 }
 
 bool PortFirewall::source_ok4(uint32_t addr_be) const {
@@ -145,22 +145,64 @@ std::expected<void, std::string> FwTables::index() {
       return std::unexpected("port " + std::to_string(p) + " has two firewall entries");
     by_port[p] = static_cast<int32_t>(i);
   }
+  // Counter slots in order of first appearance; rule 0 (the defaults) is slot 0.
+  rule_ids.assign(1, 0);
+  std::unordered_map<uint32_t, uint32_t> slot_of{{0, 0}};
+  auto slot = [&](uint32_t rule_id) {
+    auto [it, fresh] = slot_of.try_emplace(rule_id, static_cast<uint32_t>(rule_ids.size()));
+    if (fresh) rule_ids.push_back(rule_id);
+    return it->second;
+  };
+  for (PortFirewall& p : ports) {
+    p.from_vm.assign_slots(slot);
+    p.to_vm.assign_slots(slot);
+  }
+  if (rule_ids.size() > ConnVerdict::kMaxSlots)
+    return std::unexpected("more than " + std::to_string(ConnVerdict::kMaxSlots) + " rules");
   return {};
+}
+
+void FwTables::alloc_counters(unsigned contexts) {
+  // Each context's block starts on its own cache line (64 bytes: 8 counters of 24 bytes
+  // are 3 lines).
+  counter_stride = (rule_ids.size() + 7) & ~size_t{7};
+  if (counter_stride == 0) counter_stride = 8;
+  counter_contexts = contexts;
+  counter_mem.reset(new (std::align_val_t{64}) RuleCounter[counter_stride * contexts]);
+}
+
+std::array<uint64_t, 3> FwTables::counted(uint32_t slot) const {
+  std::array<uint64_t, 3> sum{};
+  for (unsigned c = 0; c < counter_contexts; ++c) {
+    const RuleCounter& r = counters(c)[slot];
+    sum[0] += r.packets.load(std::memory_order_relaxed);
+    sum[1] += r.bytes.load(std::memory_order_relaxed);
+    sum[2] += r.conns.load(std::memory_order_relaxed);
+  }
+  return sum;
 }
 
 void ConnVerdict::to_label(uint8_t label[16]) const {
   std::memset(label, 0, 16);
-  for (int i = 0; i < 8; ++i) label[i] = static_cast<uint8_t>(generation >> (8 * i));
+  std::memcpy(label, &generation, 4);  // little-endian, as the dpapi
+  std::memcpy(label + 4, &start_ms, 4);
   label[8] = to_vm ? 1 : 0;
   label[9] = static_cast<uint8_t>(action);
-  label[15] = 0x47;  // 'G': a label the firewall wrote (an entry without it is not ours)
+  label[10] = static_cast<uint8_t>(slot);
+  label[11] = static_cast<uint8_t>(slot >> 8);
+  label[12] = static_cast<uint8_t>(slot >> 16);
+  label[13] = record ? 1 : 0;
+  label[15] = kLabelMarker;  // 'G': a label the firewall wrote (an entry without it is not ours)
 }
 
 ConnVerdict ConnVerdict::from_label(const uint8_t label[16]) {
   ConnVerdict v;
-  for (int i = 7; i >= 0; --i) v.generation = v.generation << 8 | label[i];
+  std::memcpy(&v.generation, label, 4);
+  std::memcpy(&v.start_ms, label + 4, 4);
   v.to_vm = label[8] != 0;
   v.action = static_cast<Action>(label[9] & 3);
+  v.slot = uint32_t{label[10]} | uint32_t{label[11]} << 8 | uint32_t{label[12]} << 16;
+  v.record = label[13] != 0;
   return v;
 }
 

@@ -12,8 +12,10 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -82,12 +84,14 @@ struct Entry {
   Action action = Action::kDeny;
   bool log = false;
   uint32_t rule_id = 0;
+  uint32_t slot = 0;  // the rule's counters (FwTables::index() numbers them)
 };
 
 struct Verdict {
   Action action = Action::kDeny;
   uint32_t rule_id = 0;  // 0: the port's default action
   bool log = false;
+  uint32_t slot = 0;  // FwTables::rule_ids index (0: the defaults)
 };
 
 class PolicyTable {
@@ -100,6 +104,11 @@ class PolicyTable {
   Verdict lookup(uint32_t remote, uint8_t proto, uint16_t dport) const;
   Action default_action() const { return default_; }
   const std::vector<Entry>& entries() const { return entries_; }
+  // FwTables::index(): each entry's counter slot from its rule id.
+  template <typename SlotOf>
+  void assign_slots(SlotOf&& slot_of) {
+    for (Entry& e : entries_) e.slot = slot_of(e.rule_id);
+  }
 
  private:
   Action default_ = Action::kDeny;
@@ -130,31 +139,69 @@ struct PortFirewall {
   bool mac_ok(const uint8_t* eth_src) const;
 };
 
-// One version of the firewall, published whole (RCU) and never changed afterwards.
+// A rule's hits, counted per context (single writer) while its version is in force:
+// packets and bytes of the connections it allowed (both directions; for deny and reject
+// rules, of the packets refused), connections it allowed (deny, reject: attempts refused).
+struct RuleCounter {
+  std::atomic<uint64_t> packets{0}, bytes{0}, conns{0};
+  void add(std::atomic<uint64_t>& c, uint64_t n) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+// What the firewall reports as connection records and refusal events (FwTables::record).
+inline constexpr uint32_t kRecordAll = 0x1;              // every connection and refusal
+inline constexpr uint32_t kRecordDefaultRefusals = 0x2;  // refusals by a default action
+
+// One version of the firewall, published whole (RCU) and never changed afterwards (but
+// for its counters).
 struct FwTables {
   uint64_t generation = 0;  // glctld's policy version: connections remember theirs
+  uint32_t record = 0;      // kRecord*: besides what entries with `log` ask for
   IpCache ipcache;
   std::vector<PortFirewall> ports;
   std::vector<int32_t> by_port;  // port_no -> index into ports, -1: no firewall
+  // Counter slots: rule_ids[slot] is the slot's rule id; slot 0 is rule 0 (the ports'
+  // default actions). Filled by index().
+  std::vector<uint32_t> rule_ids;
+  // counters(ctx)[slot]: one block per context, alloc_counters() before publication.
+  std::unique_ptr<RuleCounter[]> counter_mem;
+  size_t counter_stride = 0;
+  unsigned counter_contexts = 0;
+
+  RuleCounter* counters(unsigned ctx) const { return &counter_mem[ctx * counter_stride]; }
+  void alloc_counters(unsigned contexts);
+  // The sum over contexts of slot's counters: {packets, bytes, conns}.
+  std::array<uint64_t, 3> counted(uint32_t slot) const;
 
   // The firewall of port_no, nullptr when it has none.
   const PortFirewall* port(uint32_t port_no) const {
     if (port_no >= by_port.size() || by_port[port_no] < 0) return nullptr;
     return &ports[static_cast<size_t>(by_port[port_no])];
   }
-  // Fills by_port from ports; fails on a port listed twice.
+  // Fills by_port from ports and numbers the rules' counter slots; fails on a port
+  // listed twice.
   std::expected<void, std::string> index();
 };
 
 // What a firewall connection remembers (the tracker's mark and label of its entry): the
-// rule that allowed it (mark), the generation it was allowed under and its direction.
+// rule that allowed it (mark), the generation it was allowed under (its low 32 bits), its
+// direction, the rule's counter slot in that generation, whether it is recorded, and when
+// it started (the tracker's clock, ms, modulo 2^32). Label bytes: 0-3 generation, 4-7
+// start, 8 to_vm, 9 action, 10-12 slot, 13 record, 15 the marker 'G'.
 struct ConnVerdict {
-  uint64_t generation = 0;
+  uint32_t generation = 0;
   bool to_vm = false;  // created by a packet to the VM (else by one from the VM)
   Action action = Action::kAllow;
+  uint32_t slot = 0;  // < 2^24
+  bool record = false;
+  uint32_t start_ms = 0;
 
   void to_label(uint8_t label[16]) const;
   static ConnVerdict from_label(const uint8_t label[16]);
+  static bool is_ours(const uint8_t label[16]) { return label[15] == kLabelMarker; }
+  static constexpr uint8_t kLabelMarker = 0x47;
+  static constexpr uint32_t kMaxSlots = 1u << 24;
 };
 
 }  // namespace gl::fw

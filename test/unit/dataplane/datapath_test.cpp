@@ -6,12 +6,15 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -1863,4 +1866,151 @@ TEST_CASE("firewall through the API: a version installed as one transaction, err
   rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 22, gl::flow::kTcpSyn, 1, 0).build(), 1);
   CHECK(rig.sent(2).empty());
   CHECK(rig.drops("fw_deny") == 1);
+}
+
+TEST_CASE("firewall: rule counters, connection records, refusals, trace and its own conntrack",
+          "[datapath][firewall][api]") {
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpSyn;
+  Rig rig;
+  switch_flows(rig);
+  auto t = web_db_policy(1, true);
+  t->record = gl::fw::kRecordAll;
+  REQUIRE(rig.dp->set_firewall(std::move(t)));
+  // A handshake web -> db:5432 (rule 1 at web, rule 2 at db), a denied SYN from db (db's
+  // default), a rejected telnet from web (rule 3).
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build(), 1);
+  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
+                  "02:00:00:00:00:02", "02:00:00:00:00:01")
+                 .build(),
+             2);
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build(), 1);
+  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 80, kTcpSyn, 1, 0, "02:00:00:00:00:02",
+                  "02:00:00:00:00:01")
+                 .build(),
+             2);
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40001, 23, kTcpSyn, 1, 0).build(), 1);
+  (void)rig.sent(1);
+  (void)rig.sent(2);
+
+  auto stats_of = [](gl::api::Client& c) {
+    auto st = c.fw_rule_stats();
+    REQUIRE(st);
+    std::map<uint32_t, gl::api::FwRuleStat> by;
+    for (const auto& s : *st) by[s.rule_id] = s;
+    return by;
+  };
+  {
+    ServerThread srv(*rig.dp);
+    auto c = gl::api::Client::connect(srv.path);
+    REQUIRE(c);
+    auto by = stats_of(*c);
+    // Each allowed rule: one connection, its three packets (both directions) at its port.
+    CHECK(by[1].conns == 1);
+    CHECK(by[1].packets == 3);
+    CHECK(by[1].bytes == 3 * 40);  // IP bytes: 20 + 20, no payload
+    CHECK(by[2].conns == 1);
+    CHECK(by[2].packets == 3);
+    CHECK(by[0].packets == 1);  // db's SYN, refused by its default
+    CHECK(by[0].conns == 1);
+    CHECK(by[3].packets == 1);  // telnet, rejected
+
+    // Records: both connections started; two refusals with their reasons.
+    auto ev = c->fw_events();
+    REQUIRE(ev);
+    int starts = 0;
+    std::set<std::string> refused;
+    for (const auto& e : ev->events) {
+      if (e.kind == gl::api::kFwEventStart) {
+        ++starts;
+        CHECK(e.proto == 6);
+        CHECK(ntohs(e.dport) == 5432);
+        CHECK(e.rule_id == (e.port_no == 1 ? 1u : 2u));
+        CHECK(e.to_vm == (e.port_no == 2 ? 1 : 0));
+        CHECK(e.start_ms > 1700000000000ull);  // Unix time
+      } else if (e.kind == gl::api::kFwEventRefused) {
+        refused.insert(std::to_string(e.rule_id) + ":" + std::to_string(e.reason));
+      }
+    }
+    CHECK(starts == 2);
+    CHECK(refused == std::set<std::string>{"0:3", "3:4"});  // deny by default, reject rule 3
+    CHECK(ev->lost == 0);
+    CHECK(c->fw_events()->events.empty());  // handed out once
+
+    // Trace: web's SYN to db:5432 from web's port: identities, rule 1, its connection.
+    gl::api::FwTraceRequest tr{};
+    tr.port_no = 1;
+    tr.tuple.family = 4;
+    tr.tuple.proto = 6;
+    const uint32_t a = gl::flow::ipv4_addr("10.0.0.1"), b = gl::flow::ipv4_addr("10.0.0.2");
+    std::memcpy(tr.tuple.src, &a, 4);
+    std::memcpy(tr.tuple.dst, &b, 4);
+    tr.tuple.sport = htons(40000);
+    tr.tuple.dport = htons(5432);
+    auto rep = c->fw_trace(tr);
+    REQUIRE(rep);
+    CHECK(rep->generation == 1);
+    CHECK(rep->has_fw == 1);
+    CHECK(rep->local_identity == kWeb);
+    CHECK(rep->remote_identity == kDb);
+    CHECK(rep->rule_id == 1);
+    CHECK(rep->action == 0);
+    CHECK(rep->source_ok == 1);
+    CHECK(rep->conn_found == 1);
+    CHECK(rep->conn_current == 1);
+    CHECK(rep->conn.mark == 1);
+    CHECK(rep->conn.packets[0] == 2);
+    // From db's port towards web:80: db's default denies; no connection. A foreign
+    // source at web's port fails the spoof guard.
+    tr.port_no = 2;
+    std::memcpy(tr.tuple.src, &b, 4);
+    std::memcpy(tr.tuple.dst, &a, 4);
+    tr.tuple.dport = htons(80);
+    rep = c->fw_trace(tr);
+    REQUIRE(rep);
+    CHECK(rep->rule_id == 0);
+    CHECK(rep->action == 1);
+    CHECK(rep->conn_found == 0);
+    tr.port_no = 1;
+    CHECK(c->fw_trace(tr)->source_ok == 0);
+
+    // The firewall's tracker: one connection per port's zone; OVS's tracker has none.
+    int n1 = 0, n_all = 0, n_ovs = 0;
+    REQUIRE(c->ct_dump(
+        1, [&](const gl::api::CtEntry&) { return ++n1, true; }, true));
+    REQUIRE(c->ct_dump(
+        std::nullopt, [&](const gl::api::CtEntry&) { return ++n_all, true; }, true));
+    REQUIRE(c->ct_dump(std::nullopt, [&](const gl::api::CtEntry&) { return ++n_ovs, true; }));
+    CHECK(n1 == 1);
+    CHECK(n_all == 2);
+    CHECK(n_ovs == 0);
+    auto fl = c->ct_flush(1u, nullptr, true);  // web's zone
+    REQUIRE(fl);
+    CHECK(*fl == 1);
+  }
+  // The owner's sweep reports the flushed connection's end with its counts.
+  rig.dp->housekeeping();
+  {
+    // A new version with the same rules: the counts carry over.
+    auto t2 = web_db_policy(2, true);
+    t2->record = gl::fw::kRecordAll;
+    REQUIRE(rig.dp->set_firewall(std::move(t2)));
+    ServerThread srv(*rig.dp);
+    auto c = gl::api::Client::connect(srv.path);
+    REQUIRE(c);
+    auto ev = c->fw_events();
+    REQUIRE(ev);
+    REQUIRE(ev->events.size() == 1);
+    const auto& e = ev->events[0];
+    CHECK(e.kind == gl::api::kFwEventEnd);
+    CHECK(e.reason == 2);  // removed
+    CHECK(e.port_no == 1);
+    CHECK(e.rule_id == 1);
+    CHECK(e.packets[0] == 2);
+    CHECK(e.packets[1] == 1);
+    CHECK(e.time_ms >= e.start_ms);
+    auto by = stats_of(*c);
+    CHECK(by[1].packets == 3);
+    CHECK(by[2].packets == 3);
+  }
 }
