@@ -193,8 +193,12 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
     c.add(c.bytes, bytes);
     if (allowed(v.action)) {
       const bool record = v.log || (t.record & fw::kRecordAll) != 0;
+      // A connection between two workloads of this host counts against the limit of the
+      // one that started it only: to the destination's zone it is uncounted, so that a
+      // flood stays within its sender's limit instead of filling its target's.
+      const bool uncounted = to_vm && fw_local_origin(t, pf, pkts[i], keys[i], lay[i], now_ms);
       if (fw_commit(t, pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms,
-                    static_cast<uint32_t>(now_ms), record)) {
+                    static_cast<uint32_t>(now_ms), record, uncounted)) {
         c.add(c.conns, 1);
         if (record) fw_started(t, pf, to_vm, keys[i], v, now_ms);
         continue;
@@ -222,11 +226,12 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
 
 bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                     const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
-                    const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms,
-                    bool record) {
+                    const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,
+                    bool uncounted) {
   ct::Action c;
   c.zone = static_cast<uint16_t>(pf.port_no);
   c.commit = true;
+  c.uncounted = uncounted;
   c.set_mark = true;
   c.mark = v.rule_id;
   c.mark_mask = ~0u;
@@ -244,6 +249,45 @@ bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_v
   ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};
   dp_.fw_conntrack().execute(index_, c, &p, 1, now_ms);
   return md.conn != 0;  // 0: not committed (the zone's limit, or the table is full)
+}
+
+bool Pmd::fw_local_origin(const fw::FwTables& t, const fw::PortFirewall& pf, const rte_mbuf* pkt,
+                          const flow::FlowKey& key, const flow::PacketLayout& lay,
+                          uint64_t now_ms) const {
+  const bool v4 = key.eth_type == kEthIpv4Be;
+  const uint32_t src_port = v4 ? t.local_port4(key.ipv4_src) : t.local_port6(key.ipv6_src);
+  if (src_port == 0 || src_port == pf.port_no || t.port(src_port) == nullptr) return false;
+  // The packet's tuple in the source workload's zone, as the tracker keys it.
+  ct::ConnKey k{};
+  k.zone = static_cast<uint16_t>(src_port);
+  k.family = v4 ? 4 : 6;
+  k.proto = key.nw_proto;
+  if (v4) {
+    k.src[0] = key.ipv4_src;
+    k.dst[0] = key.ipv4_dst;
+  } else {
+    std::memcpy(k.src, key.ipv6_src, 16);
+    std::memcpy(k.dst, key.ipv6_dst, 16);
+  }
+  switch (key.nw_proto) {
+    case flow::kIpProtoTcp:
+    case flow::kIpProtoUdp:
+      k.sport = key.tp_src;
+      k.dport = key.tp_dst;
+      break;
+    case flow::kIpProtoIcmp:
+    case flow::kIpProtoIcmpv6: {
+      // A query: identifier and type << 8 | code (the tracker's ICMP key).
+      if (!lay.has_l4() || lay.l4_len < 8) return false;
+      const uint8_t* l4 = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
+      k.sport = flow::load_raw16(l4 + 4);
+      k.dport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+      break;
+    }
+    default:
+      break;
+  }
+  return dp_.fw_conntrack().has_origin(k, now_ms);
 }
 
 namespace {

@@ -209,7 +209,13 @@ class Pmd {
                 const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep);
   bool fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                  const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
-                 const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record);
+                 const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,
+                 bool uncounted = false);
+  // Whether a packet sent to a VM belongs to a connection that another local workload
+  // started (committed in that workload's zone, so already counted against its limit).
+  bool fw_local_origin(const fw::FwTables& t, const fw::PortFirewall& pf, const rte_mbuf* pkt,
+                       const flow::FlowKey& key, const flow::PacketLayout& lay,
+                       uint64_t now_ms) const;
   // Events (fw_events.hpp): a recorded connection started; a packet refused (rate-limited).
   void fw_started(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                   const flow::FlowKey& k, const fw::Verdict& v, uint64_t now_ms);

@@ -60,6 +60,7 @@ inline constexpr uint8_t kConnAlgTftp = 0x08;    // TFTP (helper=tftp)
 inline constexpr uint8_t kConnRelated = 0x10;    // an expected (ALG) connection: +rel
 inline constexpr uint8_t kConnReplySeen = 0x20;  // a reply passed (TCP/other/ICMP)
 inline constexpr uint8_t kConnSkewReply = 0x40;  // FTP NAT: seq_adj applies to replies
+inline constexpr uint8_t kConnUncounted = 0x80;  // not counted in its zone (Action::uncounted)
 
 // A connection. 192 bytes, plus its two keys' share of the index (sized for the table's
 // capacity: 32-64 bytes when full); see DESIGN.md for what was measured.

@@ -301,7 +301,8 @@ void Conntrack::unlink(uint32_t idx) {
 
 void Conntrack::removed(uint32_t idx) {
   const Conn& c = table_.conn(idx);
-  zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
+  if ((c.flags & kConnUncounted) == 0)
+    zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
   if ((c.flags & (kConnAlgFtp | kConnAlgTftp)) != 0) expect_.remove_parent(idx);
 }
 
@@ -376,7 +377,9 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
   const uint16_t zone = a.zone;
   uint32_t zl = zone_limit_[zone].load(std::memory_order_relaxed);
   if (zl == kUseDefault) zl = default_limit_.load(std::memory_order_relaxed);
-  std::atomic<uint32_t>& zc = zone_count_[zone];
+  std::atomic<uint32_t> none{0};  // an uncounted connection's stand-in counter
+  std::atomic<uint32_t>& zc = a.uncounted ? none : zone_count_[zone];
+  if (a.uncounted) zl = 0;
   if (zc.fetch_add(1, std::memory_order_relaxed) >= zl && zl != 0) {
     zc.fetch_sub(1, std::memory_order_relaxed);
     cs.add(cs.limit_zone);
@@ -396,6 +399,7 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
   Conn& c = table_.conn(idx);
   c.key[0] = x.key;
   c.key[1] = reverse_key(x.key);
+  if (a.uncounted) c.flags |= kConnUncounted;
   c.packets[0] = 1;
   c.bytes[0] = x.bytes;
   Timeout t;
@@ -680,6 +684,12 @@ void Conntrack::fill_entry(uint32_t idx, Entry& e) const {
     e.bytes[d] = std::atomic_ref<uint64_t>(c.bytes[d]).load(std::memory_order_relaxed);
   }
   c.release();
+}
+
+bool Conntrack::has_origin(const ConnKey& k, uint64_t now_ms) const {
+  bool reply = false;
+  const uint32_t idx = table_.find(k, ConnTable::hash(k), reply);
+  return idx != 0 && !reply && table_.conn(idx).expires.load(std::memory_order_relaxed) > now_ms;
 }
 
 bool Conntrack::lookup(const ConnKey& k, uint64_t now_ms, Entry& out, bool& reply) const {

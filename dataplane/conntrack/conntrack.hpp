@@ -88,6 +88,10 @@ struct Action {
   // TFTP (UDP port 69) control packet becomes a control connection whose packets create
   // expectations (DESIGN.md "ALGs").
   uint8_t helper = kHelperNone;
+  // A new connection is not counted against its zone's limit (the global limit still
+  // applies): the firewall's to-VM commit of a connection that a local workload started,
+  // already counted in that workload's zone.
+  bool uncounted = false;
 };
 
 // Timeout policies: ids below this (0 is the default policy, always present).
@@ -249,6 +253,8 @@ class Conntrack {
   // The live connection with tuple k (either direction, in k.zone): its entry and
   // whether k is its reply tuple; false when there is none (or it has expired).
   bool lookup(const ConnKey& k, uint64_t now_ms, Entry& out, bool& reply) const;
+  // Whether k is the original direction of a live connection (packet path: no copy).
+  bool has_origin(const ConnKey& k, uint64_t now_ms) const;
   // Called by a connection's owner context at its sweep, once per connection that ended
   // (expired, or removed by anyone), with the connection as a dump shows it (timeout_s
   // 0), whether it expired, and the sweep's now_ms. Set before any context runs; runs on

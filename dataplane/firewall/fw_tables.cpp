@@ -145,6 +145,16 @@ std::expected<void, std::string> FwTables::index() {
       return std::unexpected("port " + std::to_string(p) + " has two firewall entries");
     by_port[p] = static_cast<int32_t>(i);
   }
+  // Registered addresses -> their port (an address registered twice keeps the first).
+  local4.clear();
+  local6.clear();
+  for (const PortFirewall& p : ports) {
+    for (uint32_t a : p.ipv4) local4.emplace_back(a, p.port_no);
+    for (const auto& a : p.ipv6) local6.emplace_back(a, p.port_no);
+  }
+  auto by_addr = [](const auto& a, const auto& b) { return a.first < b.first; };
+  std::stable_sort(local4.begin(), local4.end(), by_addr);
+  std::stable_sort(local6.begin(), local6.end(), by_addr);
   // Counter slots in order of first appearance; rule 0 (the defaults) is slot 0.
   rule_ids.assign(1, 0);
   std::unordered_map<uint32_t, uint32_t> slot_of{{0, 0}};
@@ -160,6 +170,21 @@ std::expected<void, std::string> FwTables::index() {
   if (rule_ids.size() > ConnVerdict::kMaxSlots)
     return std::unexpected("more than " + std::to_string(ConnVerdict::kMaxSlots) + " rules");
   return {};
+}
+
+uint32_t FwTables::local_port4(uint32_t addr_be) const {
+  auto it = std::lower_bound(local4.begin(), local4.end(), addr_be,
+                             [](const auto& e, uint32_t a) { return e.first < a; });
+  return it != local4.end() && it->first == addr_be ? it->second : 0;
+}
+
+uint32_t FwTables::local_port6(const uint8_t* addr) const {
+  std::array<uint8_t, 16> a;
+  std::memcpy(a.data(), addr, 16);
+  auto it =
+      std::lower_bound(local6.begin(), local6.end(), a,
+                       [](const auto& e, const std::array<uint8_t, 16>& x) { return e.first < x; });
+  return it != local6.end() && it->first == a ? it->second : 0;
 }
 
 void FwTables::alloc_counters(unsigned contexts) {

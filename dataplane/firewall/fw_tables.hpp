@@ -174,6 +174,13 @@ struct FwTables {
   // The sum over contexts of slot's counters: {packets, bytes, conns}.
   std::array<uint64_t, 3> counted(uint32_t slot) const;
 
+  // The local workload port a source address is registered to (its spoof guard list), 0
+  // when none: sorted by address, filled by index().
+  std::vector<std::pair<uint32_t, uint32_t>> local4;
+  std::vector<std::pair<std::array<uint8_t, 16>, uint32_t>> local6;
+  uint32_t local_port4(uint32_t addr_be) const;
+  uint32_t local_port6(const uint8_t* addr) const;
+
   // The firewall of port_no, nullptr when it has none.
   const PortFirewall* port(uint32_t port_no) const {
     if (port_no >= by_port.size() || by_port[port_no] < 0) return nullptr;

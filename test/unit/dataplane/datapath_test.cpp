@@ -1573,7 +1573,7 @@ constexpr uint32_t kWeb = 10, kDb = 20;  // identities
 // rejected (rule 3); nothing else is allowed. gen: the tables' generation; db_accepts:
 // whether db's ingress still allows web.
 std::unique_ptr<gl::fw::FwTables> web_db_policy(uint64_t gen, bool db_accepts,
-                                                uint32_t web_limit = 0) {
+                                                uint32_t web_limit = 0, uint32_t db_limit = 0) {
   using gl::fw::Action;
   using gl::fw::Entry;
   auto t = std::make_unique<gl::fw::FwTables>();
@@ -1586,7 +1586,10 @@ std::unique_ptr<gl::fw::FwTables> web_db_policy(uint64_t gen, bool db_accepts,
   std::memcpy(d.addr, da, 4);
   w.identity = kWeb;
   d.identity = kDb;
-  auto ipc = gl::fw::IpCache::build(std::vector<gl::fw::Prefix>{w, d});
+  gl::fw::Prefix rw = w;  // 10.0.1.9: a web workload on another host
+  const uint8_t rwa[4] = {10, 0, 1, 9};
+  std::memcpy(rw.addr, rwa, 4);
+  auto ipc = gl::fw::IpCache::build(std::vector<gl::fw::Prefix>{w, d, rw});
   REQUIRE(ipc);
   t->ipcache = std::move(*ipc);
   gl::fw::PortFirewall web, db;
@@ -1607,6 +1610,7 @@ std::unique_ptr<gl::fw::FwTables> web_db_policy(uint64_t gen, bool db_accepts,
   std::memcpy(db.mac, dm, 6);
   std::memcpy(&a, da, 4);
   db.ipv4 = {a};
+  db.conn_limit = db_limit;
   db.from_vm = gl::fw::PolicyTable(Action::kDeny, {});
   std::vector<Entry> in;
   if (db_accepts) in.push_back(Entry{kWeb, 6, 5432, 5432, Action::kAllow, false, 2});
@@ -1767,6 +1771,45 @@ TEST_CASE("firewall: a workload's connection limit holds its own new connections
   CHECK_FALSE(rig.dp->set_firewall(std::move(bad)));
   rig.inject(tcp4("10.0.0.1", "10.0.0.2", 41009, 5432, gl::flow::kTcpSyn, 1, 0).build(), 1);
   CHECK(rig.drops("fw_conn_limit") == 4);
+}
+
+TEST_CASE("firewall: a connection between two local workloads counts against its initiator",
+          "[datapath][firewall]") {
+  Rig rig;
+  switch_flows(rig);
+  rig.add_flow("in_port(3),eth_type(0x0800)", "2");  // port 3: the uplink
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true, 0, 2)));
+  // web (local, no limit of its own) opens 5 connections to db (limit 2): db's limit does
+  // not count them, or a flood from web would starve everyone else of db.
+  for (uint16_t p = 0; p < 5; ++p)
+    rig.inject(tcp4("10.0.0.1", "10.0.0.2", static_cast<uint16_t>(42000 + p), 5432,
+                    gl::flow::kTcpSyn, 1, 0)
+                   .build(),
+               1);
+  CHECK(rig.sent(2).size() == 5);
+  CHECK(rig.drops("fw_conn_limit") == 0);
+  CHECK(rig.dp->fw_conntrack().zone_count(2) == 0);
+  CHECK(rig.dp->fw_conntrack().zone_count(1) == 5);
+  // A web workload of another host, through the uplink: counted in db's zone, limit 2.
+  for (uint16_t p = 0; p < 3; ++p)
+    rig.inject(tcp4("10.0.1.9", "10.0.0.2", static_cast<uint16_t>(43000 + p), 5432,
+                    gl::flow::kTcpSyn, 1, 0, "02:00:00:00:00:09")
+                   .build(),
+               3);
+  CHECK(rig.sent(2).size() == 2);
+  CHECK(rig.drops("fw_conn_limit") == 1);
+  CHECK(rig.dp->fw_conntrack().zone_count(2) == 2);
+  // A packet from the uplink forging web's address is no local connection: it is
+  // counted too (refused here, db's limit is reached).
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 44000, 5432, gl::flow::kTcpSyn, 1, 0, "02:00:00:00:00:09")
+                 .build(),
+             3);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_conn_limit") == 2);
+  // Flushing the firewall's tracker releases both zones' counts.
+  rig.dp->fw_conntrack().flush(-1);
+  CHECK(rig.dp->fw_conntrack().zone_count(2) == 0);
+  CHECK(rig.dp->fw_conntrack().zone_count(1) == 0);
 }
 
 namespace {
