@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "control/glctld/daemon.hpp"
+#include "control/glctld/flow_export.hpp"
 #include "control/glctld/mgmt.hpp"
 #include "control/glctld/state.hpp"
 #include "control/ovsdb/client.hpp"
@@ -47,6 +48,10 @@ Settings:
   init                             create the settings row if there is none
   set-default deny|allow           what happens when no rule matches (default deny)
   set-conn-limit N                 connections per workload (0 = no limit)
+  set-flow-log PATH                every host's glctld writes flow records (JSON lines)
+                                   to PATH; "" turns it off
+  set-ipfix COLLECTOR              ... and exports them as IPFIX to udp:IP:PORT
+                                   (default port 4739); "" turns it off
 Workloads (a VM's vNIC on a host; KEY=VALUE arguments):
   add-workload NAME host=H port=P mac=M [ip=A[,A]]... [label=K=V]...
                                    port: its port name in gldp on host H
@@ -67,13 +72,25 @@ Rules (ovs-ofctl-style text; fields in any order):
                                    free id is taken; the rule's id is printed
   del-rule ID
   del-rules                        remove every rule
-  dump-rules                       every rule in canonical text, in evaluation order
+  dump-rules                       every rule in canonical text, in evaluation order,
+                                   with this host's hit counters (n_packets, n_bytes,
+                                   n_conns) when glctld answers
 Runtime state (from glctld):
   status                           generation in force, last install, rejected desired
                                    state and why, database and gldp connections, counts
   compiled                         the compiled policy of this host (identities,
                                    ipcache, each port's tables)
   identities                       identity numbers and what they stand for
+  dump-conntrack [WORKLOAD]        the firewall's connections (of one workload)
+  flush-conntrack [WORKLOAD]       remove them (the next packet is a first packet again)
+  trace WORKLOAD from-vm|to-vm PACKET
+                                   what the firewall does with PACKET at WORKLOAD's port
+                                   (and at the destination's, when it is on this host):
+                                   identities, rule, connection, verdict. PACKET e.g.
+                                   "tcp,dst=10.0.0.2,tp_dst=5432" (src defaults to the
+                                   workload's address from the VM, dst to it to the VM;
+                                   fields src= dst= tp_src= tp_dst= icmp_type= icmp_code=
+                                   icmp_id= dl_src=, protocol tcp|udp|icmp|icmp6|sctp|proto=N)
 
 Rule fields: id=N priority=N (0..65535, default 32768) from=SEL to=SEL
   ip|tcp|udp|icmp|icmp6|sctp|proto=N  tp_dst=P|LO-HI (repeat, or tp_dst="80,443")
@@ -351,6 +368,33 @@ int cmd_set_conn_limit(Ctx& ctx, const Args& a) {
   auto state = ctx.load();
   if (!state) return state.error();
   return write_settings(ctx, Json{{"conn_limit", *n}}, "set-conn-limit");
+}
+
+// set-flow-log PATH | set-flow-log "" (off); set-ipfix COLLECTOR | set-ipfix "" (off).
+int cmd_set_flow_log(Ctx& ctx, const Args& a) {
+  if (a.size() != 2) return usage_error("set-flow-log PATH (\"\" turns it off)");
+  if (!a[1].empty() && a[1][0] != '/')
+    return usage_error("set-flow-log: flow_log: \"" + a[1] +
+                       "\": an absolute path (glctld opens it on every host)");
+  auto state = ctx.load();
+  if (!state) return state.error();
+  return write_settings(
+      ctx, Json{{"flow_log", a[1].empty() ? Json::array({"set", Json::array()}) : Json(a[1])}},
+      "set-flow-log");
+}
+
+int cmd_set_ipfix(Ctx& ctx, const Args& a) {
+  if (a.size() != 2) return usage_error("set-ipfix COLLECTOR (\"\" turns it off)");
+  if (!a[1].empty()) {
+    if (auto t = glctld::parse_ipfix_target(a[1]); !t)
+      return usage_error("set-ipfix: ipfix_collector: " + t.error());
+  }
+  auto state = ctx.load();
+  if (!state) return state.error();
+  return write_settings(
+      ctx,
+      Json{{"ipfix_collector", a[1].empty() ? Json::array({"set", Json::array()}) : Json(a[1])}},
+      "set-ipfix");
 }
 
 // ---- workloads ---------------------------------------------------------------------------------
@@ -736,30 +780,67 @@ int cmd_dump_rules(Ctx& ctx, const Args& a) {
   std::stable_sort(rules.begin(), rules.end(), [](const policy::Rule& x, const policy::Rule& y) {
     return x.priority != y.priority ? x.priority > y.priority : x.rule_id < y.rule_id;
   });
+  // Hit counters from this host's glctld (gldp's, since it started), when it answers.
+  std::map<uint32_t, Json> stats;
+  bool have_stats = false;
+  if (auto r = glctld::mgmt_call(ctx.opt.mgmt, Json{{"cmd", "rule-stats"}}, ctx.opt.timeout); !r) {
+    std::fprintf(stderr, "glctl: no hit counters: %s\n", r.error().c_str());
+  } else if (r->contains("error")) {
+    std::fprintf(stderr, "glctl: no hit counters: %s\n", (*r)["error"].dump().c_str());
+  } else {
+    have_stats = true;
+    for (const Json& x : r->value("rules", Json::array())) stats[x.value("rule_id", 0u)] = x;
+  }
+  auto counter = [&](uint32_t id, const char* key) -> uint64_t {
+    auto it = stats.find(id);
+    return it == stats.end() ? 0 : it->second.value(key, uint64_t{0});
+  };
   if (ctx.opt.json) {
     Json all = Json::array();
-    for (const policy::Rule& r : rules)
-      all.push_back({{"rule_id", r.rule_id},
-                     {"priority", r.priority},
-                     {"from", r.from},
-                     {"to", r.to},
-                     {"protocol", r.protocol},
-                     {"ports", r.ports},
-                     {"action", std::string(policy::action_name(r.action))},
-                     {"log", r.log},
-                     {"description", r.description},
-                     {"text", policy::format_rule(r)}});
+    for (const policy::Rule& r : rules) {
+      Json j{{"rule_id", r.rule_id},
+             {"priority", r.priority},
+             {"from", r.from},
+             {"to", r.to},
+             {"protocol", r.protocol},
+             {"ports", r.ports},
+             {"action", std::string(policy::action_name(r.action))},
+             {"log", r.log},
+             {"description", r.description},
+             {"text", policy::format_rule(r)}};
+      if (have_stats) {
+        j["packets"] = counter(r.rule_id, "packets");
+        j["bytes"] = counter(r.rule_id, "bytes");
+        j["connections"] = counter(r.rule_id, "connections");
+      }
+      all.push_back(std::move(j));
+    }
+    if (have_stats)
+      all.push_back({{"rule_id", 0},
+                     {"text", "(default action)"},
+                     {"packets", counter(0, "packets")},
+                     {"bytes", counter(0, "bytes")},
+                     {"connections", counter(0, "connections")}});
     print_json(all);
     return kOk;
   }
-  for (const policy::Rule& r : rules) std::printf("%s\n", policy::format_rule(r).c_str());
+  auto prefix = [&](uint32_t id) -> std::string {
+    if (!have_stats) return "";
+    return "n_packets=" + std::to_string(counter(id, "packets")) +
+           ", n_bytes=" + std::to_string(counter(id, "bytes")) +
+           ", n_conns=" + std::to_string(counter(id, "connections")) + ", ";
+  };
+  for (const policy::Rule& r : rules)
+    std::printf("%s%s\n", prefix(r.rule_id).c_str(), policy::format_rule(r).c_str());
+  if (have_stats) std::printf("%s(default action)\n", prefix(0).c_str());
   return kOk;
 }
 
 // ---- runtime state from glctld -----------------------------------------------------------------
 
-std::expected<Json, int> ask_glctld(const Ctx& ctx, const std::string& cmd) {
-  auto reply = glctld::mgmt_call(ctx.opt.mgmt, Json{{"cmd", cmd}}, ctx.opt.timeout);
+std::expected<Json, int> ask_glctld_request(const Ctx& ctx, const Json& request) {
+  const std::string cmd = request.value("cmd", "");
+  auto reply = glctld::mgmt_call(ctx.opt.mgmt, request, ctx.opt.timeout);
   if (!reply) return std::unexpected(failure(reply.error()));
   if (auto e = reply->find("error"); e != reply->end()) {
     std::vector<std::string> lines{cmd + ": " +
@@ -770,6 +851,10 @@ std::expected<Json, int> ask_glctld(const Ctx& ctx, const std::string& cmd) {
     return std::unexpected(report(lines, kFailure));
   }
   return std::move(*reply);
+}
+
+std::expected<Json, int> ask_glctld(const Ctx& ctx, const char* cmd) {
+  return ask_glctld_request(ctx, Json{{"cmd", cmd}});
 }
 
 std::string str(const Json& j, const char* key) {
@@ -857,6 +942,129 @@ int cmd_identities(Ctx& ctx, const Args& a) {
   return kOk;
 }
 
+// "src=10.0.0.1,dst=10.0.0.2,sport=40000,dport=5432" (or icmp id/type/code).
+std::string tuple_text(const Json& t) {
+  std::string out = "src=" + str(t, "src") + ",dst=" + str(t, "dst");
+  if (t.contains("sport")) out += ",sport=" + str(t, "sport") + ",dport=" + str(t, "dport");
+  if (t.contains("icmp_type"))
+    out += ",id=" + str(t, "icmp_id") + ",type=" + str(t, "icmp_type") +
+           ",code=" + str(t, "icmp_code");
+  return out;
+}
+
+std::string proto_text(const Json& c) {
+  const int family = c.value("family", 4), proto = c.value("proto", 0);
+  switch (proto) {
+    case 6:
+      return family == 6 ? "tcp6" : "tcp";
+    case 17:
+      return family == 6 ? "udp6" : "udp";
+    case 1:
+      return "icmp";
+    case 58:
+      return "icmp6";
+    case 132:
+      return family == 6 ? "sctp6" : "sctp";
+    default:
+      return std::string(family == 6 ? "ipv6" : "ip") + ",proto=" + std::to_string(proto);
+  }
+}
+
+int cmd_dump_conntrack(Ctx& ctx, const Args& a) {
+  if (a.size() > 2) return usage_error("dump-conntrack [WORKLOAD]");
+  Json req{{"cmd", "conntrack"}};
+  if (a.size() == 2) req["workload"] = a[1];
+  auto s = ask_glctld_request(ctx, req);
+  if (!s) return s.error();
+  if (ctx.opt.json) {
+    print_json(*s);
+    return kOk;
+  }
+  for (const Json& c : s->value("connections", Json::array())) {
+    std::string line = str(c, "workload") + " " + str(c, "direction") + " " + proto_text(c) +
+                       ",orig=(" + tuple_text(c["orig"]) + "),reply=(" + tuple_text(c["reply"]) +
+                       ")";
+    const Json& p = c["packets"];
+    const Json& b = c["bytes"];
+    line +=
+        ",packets=" + p[0].dump() + "/" + p[1].dump() + ",bytes=" + b[0].dump() + "/" + b[1].dump();
+    if (c.contains("tcp_state"))
+      line += ",state=" + c["tcp_state"][0].get<std::string>() + "/" +
+              c["tcp_state"][1].get<std::string>();
+    line += ",timeout=" + str(c, "timeout_s") + "s,rule=" + str(c, "rule_id") +
+            ",action=" + str(c, "action");
+    if (!c.value("current", true)) line += ",policy=older";
+    const std::string names = str(c, "src_name") + " -> " + str(c, "dst_name");
+    if (names != " -> ") line += " (" + names + ")";
+    std::printf("%s\n", line.c_str());
+  }
+  if (s->value("truncated", false))
+    std::fprintf(stderr, "glctl: more connections than shown (the first %zu)\n",
+                 s->value("connections", Json::array()).size());
+  return kOk;
+}
+
+int cmd_flush_conntrack(Ctx& ctx, const Args& a) {
+  if (a.size() > 2) return usage_error("flush-conntrack [WORKLOAD]");
+  Json req{{"cmd", "flush-conntrack"}};
+  if (a.size() == 2) req["workload"] = a[1];
+  auto s = ask_glctld_request(ctx, req);
+  if (!s) return s.error();
+  if (ctx.opt.json)
+    print_json(*s);
+  else
+    std::printf("flushed %s connections\n", str(*s, "flushed").c_str());
+  return kOk;
+}
+
+int cmd_trace(Ctx& ctx, const Args& a) {
+  if (a.size() != 4 || (a[2] != "from-vm" && a[2] != "to-vm"))
+    return usage_error("trace WORKLOAD from-vm|to-vm PACKET");
+  auto s = ask_glctld_request(
+      ctx, Json{{"cmd", "trace"}, {"workload", a[1]}, {"direction", a[2]}, {"packet", a[3]}});
+  if (!s) return s.error();
+  if (ctx.opt.json) {
+    print_json(*s);
+    return kOk;
+  }
+  std::printf("generation %s\n", str(*s, "generation").c_str());
+  for (const Json& h : s->value("hops", Json::array())) {
+    std::printf("%s %s (port %s, identity %s): remote %s = %s (identity %s)\n",
+                str(h, "workload").c_str(), str(h, "direction").c_str(), str(h, "port").c_str(),
+                str(h, "identity").c_str(), str(h, "remote").c_str(),
+                str(h, "remote_name").empty() ? "?" : str(h, "remote_name").c_str(),
+                str(h, "remote_identity").c_str());
+    if (!h.value("has_firewall", false)) {
+      std::printf("  => %s\n", str(h, "verdict").c_str());
+      continue;
+    }
+    if (h.contains("source_ok"))
+      std::printf("  spoof guard: %s\n",
+                  h["source_ok"].get<bool>() ? "ok" : "source not registered");
+    std::printf("  first packet: %s -> %s%s\n",
+                h.value("rule_id", 0) == 0 ? "default action" : ("rule " + str(h, "rule")).c_str(),
+                str(h, "action").c_str(), h.value("log", false) ? ", log" : "");
+    if (h["connection"].is_null()) {
+      std::printf("  connection: none\n");
+    } else {
+      const Json& c = h["connection"];
+      std::string st;
+      if (c.contains("tcp_state"))
+        st = ", " + c["tcp_state"][0].get<std::string>() + "/" +
+             c["tcp_state"][1].get<std::string>();
+      std::printf("  connection: %s (%s direction%s, %s, rule %s, %s packets)\n",
+                  tuple_text(c["orig"]).c_str(),
+                  c.value("reply_direction", false) ? "reply" : "original", st.c_str(),
+                  c.value("current", false) ? "allowed by this version" : "of an older version",
+                  str(c, "rule_id").c_str(),
+                  (c["packets"][0].dump() + "/" + c["packets"][1].dump()).c_str());
+    }
+    std::printf("  => %s\n", str(h, "verdict").c_str());
+  }
+  std::printf("verdict: %s\n", str(*s, "verdict").c_str());
+  return kOk;
+}
+
 struct Command {
   const char* name;
   int (*run)(Ctx&, const Args&);
@@ -866,6 +1074,8 @@ constexpr Command kCommands[] = {
     {"init", cmd_init},
     {"set-default", cmd_set_default},
     {"set-conn-limit", cmd_set_conn_limit},
+    {"set-flow-log", cmd_set_flow_log},
+    {"set-ipfix", cmd_set_ipfix},
     {"add-workload", cmd_add_workload},
     {"set-workload", cmd_set_workload},
     {"del-workload", cmd_del_workload},
@@ -881,6 +1091,9 @@ constexpr Command kCommands[] = {
     {"status", cmd_status},
     {"compiled", cmd_compiled},
     {"identities", cmd_identities},
+    {"dump-conntrack", cmd_dump_conntrack},
+    {"flush-conntrack", cmd_flush_conntrack},
+    {"trace", cmd_trace},
 };
 
 }  // namespace

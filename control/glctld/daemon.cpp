@@ -9,6 +9,7 @@
 
 #include "control/glctld/state.hpp"
 #include "control/ovsdb/remote.hpp"
+#include "control/policy/rule_text.hpp"
 
 namespace gl::glctld {
 
@@ -16,6 +17,9 @@ namespace asio = boost::asio;
 using Json = nlohmann::json;
 
 namespace {
+
+constexpr const char* kCommands =
+    "status, compiled, identities, rule-stats, conntrack, flush-conntrack, trace";
 
 Json time_or_null(std::chrono::system_clock::time_point t) {
   if (t == std::chrono::system_clock::time_point{}) return nullptr;
@@ -72,15 +76,17 @@ std::expected<std::unique_ptr<Daemon>, std::string> Daemon::create(asio::io_cont
   d->db_.emplace(std::move(*client));
 
   Daemon* self = d.get();
-  auto mgmt = MgmtServer::create(io.get_executor(), d->opt_.mgmt_socket,
-                                 [self](const Json& request) { return self->handle(request); });
+  auto mgmt = MgmtServer::create_async(io.get_executor(), d->opt_.mgmt_socket,
+                                       [self](const Json& request, MgmtServer::Reply reply) {
+                                         self->handle_async(request, std::move(reply));
+                                       });
   if (!mgmt) return std::unexpected(mgmt.error());
   d->mgmt_ = std::move(*mgmt);
   return d;
 }
 
 Daemon::Daemon(asio::io_context& io, DaemonOptions options, Logger& log)
-    : io_(io), opt_(std::move(options)), log_(log), debounce_(io) {}
+    : io_(io), opt_(std::move(options)), log_(log), debounce_(io), poll_timer_(io) {}
 
 Daemon::~Daemon() {
   stop();
@@ -94,6 +100,7 @@ void Daemon::start() {
     loaded_ = true;
     schedule_compile();
   });
+  query_ = std::make_unique<DpQueryThread>(opt_.gldp_socket);
   std::weak_ptr<bool> alive = alive_;
   dp_ =
       std::make_unique<DpSyncThread>(opt_.make_link(), opt_.dp, [this, alive](const SyncReport& r) {
@@ -114,9 +121,12 @@ void Daemon::stop() {
   stopped_ = true;
   *alive_ = false;
   debounce_.cancel();
+  poll_timer_.cancel();
   if (db_) db_->stop();
   if (mgmt_) mgmt_->close();
   if (dp_) dp_->stop();  // joins: no report is posted after this
+  if (query_) query_->stop();
+  if (ipfix_) ipfix_->flush();
 }
 
 // ---- OVSDB --------------------------------------------------------------------------------
@@ -153,6 +163,7 @@ void Daemon::schedule_compile() {
 
 void Daemon::compile() {
   if (!db_ || !loaded_) return;
+  apply_export(export_settings(db_->replica()));
   ++compiles_;
   auto state = desired_state(db_->replica());
   if (!state) return reject(state.error());
@@ -166,10 +177,23 @@ void Daemon::compile() {
   n_workloads_ = state->workloads.size();
   n_groups_ = state->groups.size();
   n_rules_ = state->rules.size();
-  auto version = std::make_shared<const FwVersion>(to_fw_version(*compiled));
+  FwVersion fv = to_fw_version(*compiled);
+  // Flow export wants every connection and refusal reported; without it gldp reports
+  // only what rules with `log` decide.
+  fv.record = export_.any() ? api::kFwRecordAll : 0;
+  auto version = std::make_shared<const FwVersion>(std::move(fv));
+  rule_text_.clear();
+  for (const policy::Rule& rule : state->rules)
+    rule_text_[rule.rule_id] = policy::format_rule(rule);
   const bool changed = desired_ == nullptr || !same_version(*desired_, *version);
   compiled->generation = running_ ? running_->generation : 0;
   running_ = std::move(*compiled);
+  index_names(*state);
+  log_rules_ = false;
+  for (const policy::LocalWorkload& w : running_->workloads)
+    for (const auto* p : {&w.egress_from_vm, &w.ingress_to_vm})
+      for (const policy::PolicyEntry& e : p->entries) log_rules_ |= e.log;
+  arm_poll();
   if (!changed) {
     if (was_rejected) log_.info("desired state accepted again; the running policy is unchanged");
     return;
@@ -229,6 +253,7 @@ void Daemon::on_report(const SyncReport& r) {
   if (running_ && r.pushed_desired == desired_id_ && desired_id_ != 0)
     running_->generation = r.generation;
   dp_report_ = r;
+  port_nos_ = r.port_nos;
   have_report_ = true;
 }
 
@@ -237,7 +262,7 @@ void Daemon::on_report(const SyncReport& r) {
 Json Daemon::handle(const Json& request) {
   auto cmd = request.find("cmd");
   if (cmd == request.end() || !cmd->is_string())
-    return Json{{"error", "request without \"cmd\" (a string): status, compiled, identities"}};
+    return Json{{"error", std::string("request without \"cmd\" (a string): ") + kCommands}};
   const std::string name = cmd->get<std::string>();
   if (name == "status") return status_json();
   if (name == "identities") return identities_json();
@@ -252,7 +277,9 @@ Json Daemon::handle(const Json& request) {
                 {"policy", desired_id_},
                 {"text", policy::format_compiled(*running_)}};
   }
-  return Json{{"error", "unknown command \"" + name + "\" (status, compiled, identities)"}};
+  if (name == "rule-stats" || name == "conntrack" || name == "flush-conntrack" || name == "trace")
+    return Json{{"error", "\"" + name + "\" asks gldp: use handle_async"}};
+  return Json{{"error", "unknown command \"" + name + "\" (" + kCommands + ")"}};
 }
 
 Json Daemon::status_json() const {
@@ -295,6 +322,7 @@ Json Daemon::status_json() const {
       {"identities", running_ ? running_->identities.size() : 0},
       {"ports", dp_report_.ports},
       {"prefixes", dp_report_.prefixes},
+      {"flow_export", export_json()},
   };
   return j;
 }

@@ -24,10 +24,12 @@
 // O(size of the state).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,9 +39,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "control/glctld/dp_query.hpp"
 #include "control/glctld/dp_sync.hpp"
+#include "control/glctld/flow_export.hpp"
 #include "control/glctld/log.hpp"
 #include "control/glctld/mgmt.hpp"
+#include "control/glctld/state.hpp"
 #include "control/ovsdb/client.hpp"
 #include "control/policy/compiler.hpp"
 
@@ -62,6 +67,11 @@ struct DaemonOptions {
   std::chrono::milliseconds db_backoff_max{8000};
   // Makes the link to gldp; empty: ApiLink on gldp_socket. Tests pass a fake.
   std::function<std::unique_ptr<DataplaneLink>()> make_link;
+  // Flow records: how often gldp's events are fetched while anything wants them (an
+  // exporter configured, a rule with `log`), and the exporters' options.
+  std::chrono::milliseconds event_poll{200};
+  FlowLogOptions flow_log;
+  IpfixOptions ipfix;
 };
 
 class Daemon {
@@ -81,8 +91,13 @@ class Daemon {
   // the last version). Idempotent; io_context::run() returns once pending handlers ran.
   void stop();
 
-  // One management API request (a JSON object) -> its reply.
+  // One management API request (a JSON object) -> its reply. Commands that ask gldp
+  // (rule-stats, conntrack, flush-conntrack, trace) need handle_async.
   nlohmann::json handle(const nlohmann::json& request);
+  // Any request; `reply` runs once, on the io_context.
+  void handle_async(const nlohmann::json& request, MgmtServer::Reply reply);
+  // SIGHUP: the flow log's file is opened again (after logrotate moved it).
+  void reopen_logs();
 
  private:
   Daemon(boost::asio::io_context& io, DaemonOptions options, Logger& log);
@@ -95,6 +110,28 @@ class Daemon {
 
   nlohmann::json status_json() const;
   nlohmann::json identities_json() const;
+
+  // Runtime state from gldp and flow records (daemon_runtime.cpp).
+  void apply_export(const ExportSettings& s);
+  void index_names(const policy::DesiredState& state);
+  void arm_poll();
+  void poll_events();
+  void on_events(std::vector<api::FwEventWire> events, uint32_t pending, uint64_t lost,
+                 const std::string& error);
+  FlowRecord to_record(const api::FwEventWire& e) const;
+  uint32_t identity_of(uint8_t family, const uint8_t* addr) const;
+  std::string name_of(uint8_t family, const uint8_t* addr, uint32_t identity) const;
+  std::string workload_of_port(uint32_t port_no) const;
+  const policy::LocalWorkload* local_workload(const std::string& name) const;
+  uint32_t port_of(const std::string& workload) const;  // 0: not in gldp
+  // Runs `job` on the query thread; its result (or gldp's error) is handed to `done` on
+  // the io_context.
+  void ask_gldp(std::function<nlohmann::json(api::Client&, bool& link_ok)> job,
+                MgmtServer::Reply done);
+  void cmd_rule_stats(MgmtServer::Reply reply);
+  void cmd_conntrack(const nlohmann::json& request, MgmtServer::Reply reply, bool flush);
+  void cmd_trace(const nlohmann::json& request, MgmtServer::Reply reply);
+  nlohmann::json export_json() const;
 
   boost::asio::io_context& io_;
   DaemonOptions opt_;
@@ -129,10 +166,36 @@ class Daemon {
 
   // gldp, as the sync thread last reported.
   SyncReport dp_report_;
+  std::vector<std::pair<std::string, uint32_t>> port_nos_;  // workload -> port in gldp
   bool have_report_ = false;
   uint64_t pushes_ = 0;
   std::string dp_error_logged_;
   std::vector<MissingPort> missing_logged_;
+
+  // Runtime questions and events (daemon_runtime.cpp).
+  std::unique_ptr<DpQueryThread> query_;
+  boost::asio::steady_timer poll_timer_;
+  bool poll_armed_ = false;
+  bool poll_busy_ = false;
+  bool log_rules_ = false;  // the compiled policy has a rule with `log`
+  ExportSettings export_;
+  std::string flow_log_error_, ipfix_error_;
+  std::unique_ptr<FlowLogWriter> flow_log_;
+  std::unique_ptr<IpfixExporter> ipfix_;
+  TokenBucket log_bucket_{20, 100};  // `log` events into glctld's log without an exporter
+  uint64_t log_lines_suppressed_ = 0;
+  uint64_t events_ = 0;       // received from gldp
+  uint64_t event_polls_ = 0;  // event requests answered
+  uint64_t dp_events_lost_ = 0;
+  uint32_t dp_events_pending_ = 0;
+  std::string events_error_;
+  std::chrono::steady_clock::time_point last_tick_{};
+  std::map<uint32_t, std::string> rule_text_;  // rule id -> its text
+  // Address -> workload name (every workload of the cluster), identity lookup.
+  std::map<std::pair<uint8_t, std::array<uint8_t, 16>>, std::string> addr_name_;
+  std::map<std::pair<uint8_t, std::array<uint8_t, 16>>, uint32_t> host_identity_;
+  std::vector<policy::IpcacheEntry> cidr_identity_;  // longest first
+  std::map<uint32_t, std::string> identity_name_;    // CIDR identities: the prefix
 };
 
 }  // namespace gl::glctld

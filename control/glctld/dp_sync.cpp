@@ -105,6 +105,7 @@ bool same_spec(const api::FwPortSpec& a, const api::FwPortSpec& b) {
 }  // namespace
 
 bool same_version(const FwVersion& a, const FwVersion& b) {
+  if (a.record != b.record) return false;
   if (!same_bytes(a.ipcache, b.ipcache) || a.ports.size() != b.ports.size()) return false;
   for (size_t i = 0; i < a.ports.size(); ++i) {
     const PortPlan& x = a.ports[i];
@@ -144,9 +145,10 @@ std::expected<api::FwStatusReply, api::Error> ApiLink::fw_status() {
 
 std::expected<void, api::Error> ApiLink::fw_install(uint64_t generation,
                                                     std::span<const api::FwPrefixWire> ipcache,
-                                                    std::span<const api::FwPortSpec> ports) {
+                                                    std::span<const api::FwPortSpec> ports,
+                                                    uint32_t record) {
   if (!client_) return std::unexpected(api::Error{ENOTCONN, "not connected"});
-  return client_->fw_install(generation, ipcache, ports);
+  return client_->fw_install(generation, ipcache, ports, record);
 }
 
 bool is_transport_error(const api::Error& e) {
@@ -189,6 +191,7 @@ SyncReport DpSync::sync() {
     r.ports = pushed_ports_;
     r.prefixes = pushed_prefixes_;
     r.pushed_at = pushed_at_;
+    r.port_nos = pushed_names_;
   };
   fill();
   r.generation = pushed_generation_;
@@ -212,6 +215,7 @@ SyncReport DpSync::sync() {
     pushed_port_nos_.clear();
     pushed_present_.clear();
     pushed_ports_ = pushed_prefixes_ = 0;
+    pushed_names_.clear();
     fill();
   }
   seen_boot_ = true;
@@ -245,14 +249,16 @@ SyncReport DpSync::sync() {
   if (pushed_id_ == desired_id_ && nos == pushed_port_nos_ && present == pushed_present_) return r;
 
   std::vector<api::FwPortSpec> specs;
+  std::vector<std::pair<std::string, uint32_t>> names;
   specs.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (!present[i]) continue;
     specs.push_back(desired_->ports[i].spec);
     specs.back().port_no = nos[i];
+    names.emplace_back(desired_->ports[i].workload, nos[i]);
   }
   generation_ = std::max(generation_, status->generation) + 1;
-  if (auto ok = link_.fw_install(generation_, desired_->ipcache, specs); !ok)
+  if (auto ok = link_.fw_install(generation_, desired_->ipcache, specs, desired_->record); !ok)
     return fail(std::move(r), ok.error(), "fw install");
   pushed_generation_ = generation_;
   pushed_id_ = desired_id_;
@@ -260,6 +266,7 @@ SyncReport DpSync::sync() {
   pushed_present_ = std::move(present);
   pushed_ports_ = specs.size();
   pushed_prefixes_ = desired_->ipcache.size();
+  pushed_names_ = std::move(names);
   pushed_at_ = std::chrono::system_clock::now();
   fill();
   r.generation = generation_;

@@ -63,6 +63,7 @@ struct PortPlan {
 struct FwVersion {
   std::vector<api::FwPrefixWire> ipcache;
   std::vector<PortPlan> ports;  // sorted by workload name (the compiler's order)
+  uint32_t record = 0;          // api::kFwRecord*: which events gldp reports (flow export)
 };
 
 FwVersion to_fw_version(const policy::CompiledPolicy& policy);
@@ -91,7 +92,8 @@ class DataplaneLink {
   virtual std::expected<api::FwStatusReply, api::Error> fw_status() = 0;
   virtual std::expected<void, api::Error> fw_install(uint64_t generation,
                                                      std::span<const api::FwPrefixWire> ipcache,
-                                                     std::span<const api::FwPortSpec> ports) = 0;
+                                                     std::span<const api::FwPortSpec> ports,
+                                                     uint32_t record) = 0;
 };
 
 // The real link: an api::Client on gldp's socket.
@@ -106,7 +108,8 @@ class ApiLink : public DataplaneLink {
   std::expected<api::FwStatusReply, api::Error> fw_status() override;
   std::expected<void, api::Error> fw_install(uint64_t generation,
                                              std::span<const api::FwPrefixWire> ipcache,
-                                             std::span<const api::FwPortSpec> ports) override;
+                                             std::span<const api::FwPortSpec> ports,
+                                             uint32_t record) override;
 
  private:
   std::string path_;
@@ -128,7 +131,9 @@ struct SyncReport {
   uint64_t pushed = 0;            // this sync installed this generation (0: no install)
   size_t ports = 0;               // in the version of ours that gldp enforces
   size_t prefixes = 0;
-  std::vector<MissingPort> missing;                   // of the desired version, at this sync
+  std::vector<MissingPort> missing;  // of the desired version, at this sync
+  // The port number of each workload in the version of ours that gldp enforces.
+  std::vector<std::pair<std::string, uint32_t>> port_nos;
   std::string error;                                  // what failed ("" when nothing did)
   std::chrono::system_clock::time_point pushed_at{};  // when pushed_desired was installed
 };
@@ -161,6 +166,7 @@ class DpSync {
   std::vector<char> pushed_present_;
   size_t pushed_ports_ = 0;
   size_t pushed_prefixes_ = 0;
+  std::vector<std::pair<std::string, uint32_t>> pushed_names_;
   std::chrono::system_clock::time_point pushed_at_{};
 };
 

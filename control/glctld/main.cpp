@@ -1,7 +1,9 @@
 // glctld — the Goldilocks security control daemon: compiles the desired state in OVSDB into
 // gldp's firewall for this host and serves the management API (control/DESIGN.md).
 #include <signal.h>
+
 #include <unistd.h>
+#include <functional>
 
 #include <climits>
 #include <cstdio>
@@ -37,6 +39,8 @@ Options:
   -v, --verbose            log debug messages too
   -h, --help               this text
 
+Flow records go where the Goldilocks settings row says (glctl set-flow-log, set-ipfix).
+SIGHUP opens the log file and the flow log again (after logrotate moved them).
 Stops cleanly on SIGINT or SIGTERM. Exit status: 0 after a signal, 1 when it cannot start,
 2 for a usage error.
 )";
@@ -131,12 +135,27 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "glctld: cannot start: %s\n", daemon.error().c_str());
     return 1;
   }
+  // SIGHUP: logrotate moved the log files; open them again.
+  boost::asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (!log_file.empty()) {
+        if (auto ok = log.open(log_file); !ok) log.error("SIGHUP: " + ok.error());
+      }
+      (*daemon)->reopen_logs();
+      log.info("SIGHUP: log files reopened");
+      wait_hup();
+    });
+  };
+  wait_hup();
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.info(std::string("exiting on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
              "; gldp keeps enforcing the last policy");
     (*daemon)->stop();
+    hup.cancel();
   });
   (*daemon)->start();
   try {

@@ -51,7 +51,7 @@ class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
     std::string out;
   };
 
-  Impl(asio::any_io_executor ex, std::string path, Handler handler)
+  Impl(asio::any_io_executor ex, std::string path, AsyncHandler handler)
       : ex_(ex), acceptor_(ex), path_(std::move(path)), handler_(std::move(handler)) {}
 
   std::expected<void, std::string> listen() {
@@ -147,19 +147,23 @@ class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
     if (text.find_first_not_of(" \t") == std::string_view::npos) return read(it);  // blank
     Json request = Json::parse(text, nullptr, false);
-    Json response;
-    if (request.is_discarded()) {
-      response = Json{{"error", "request is not JSON"}};
-    } else if (!request.is_object()) {
-      response = Json{{"error", "request is not a JSON object"}};
-    } else {
-      try {
-        response = handler_(request);
-      } catch (const std::exception& e) {  // a bug in a handler must not end the daemon
-        response = Json{{"error", std::string("internal error: ") + e.what()}};
+    if (request.is_discarded()) return reply(it, Json{{"error", "request is not JSON"}}, false);
+    if (!request.is_object())
+      return reply(it, Json{{"error", "request is not a JSON object"}}, false);
+    auto self = shared_from_this();
+    auto once = std::make_shared<bool>(false);
+    try {
+      handler_(request, [self, it, once](Json response) {
+        if (*once || self->closed_) return;
+        *once = true;
+        self->reply(it, response, false);
+      });
+    } catch (const std::exception& e) {  // a bug in a handler must not end the daemon
+      if (!*once) {
+        *once = true;
+        reply(it, Json{{"error", std::string("internal error: ") + e.what()}}, false);
       }
     }
-    reply(it, response, false);
   }
 
   void reply(Iter it, const Json& response, bool close_after) {
@@ -176,7 +180,7 @@ class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
   asio::any_io_executor ex_;
   Local::acceptor acceptor_;
   std::string path_;
-  Handler handler_;
+  AsyncHandler handler_;
   std::list<Session> sessions_;
   bool closed_ = false;
   bool bound_ = false;
@@ -185,6 +189,12 @@ class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
 std::expected<std::unique_ptr<MgmtServer>, std::string> MgmtServer::create(asio::any_io_executor ex,
                                                                            const std::string& path,
                                                                            Handler handler) {
+  return create_async(
+      ex, path, [h = std::move(handler)](const Json& request, Reply reply) { reply(h(request)); });
+}
+
+std::expected<std::unique_ptr<MgmtServer>, std::string> MgmtServer::create_async(
+    asio::any_io_executor ex, const std::string& path, AsyncHandler handler) {
   auto impl = std::make_shared<Impl>(ex, path, std::move(handler));
   if (auto ok = impl->listen(); !ok) return std::unexpected(ok.error());
   impl->accept();

@@ -36,10 +36,17 @@ class MgmtServer {
  public:
   // Answers one request (a JSON object); the reply must be a JSON object.
   using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+  // Answers one request later: calls `reply` once, on the server's executor (a request
+  // that waits on gldp must not hold up the daemon). The session reads its next request
+  // after the reply, so replies stay in order.
+  using Reply = std::function<void(nlohmann::json)>;
+  using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   // Binds and listens on `path`; the error names the path and the reason.
   static std::expected<std::unique_ptr<MgmtServer>, std::string> create(
       boost::asio::any_io_executor ex, const std::string& path, Handler handler);
+  static std::expected<std::unique_ptr<MgmtServer>, std::string> create_async(
+      boost::asio::any_io_executor ex, const std::string& path, AsyncHandler handler);
   ~MgmtServer();
   MgmtServer(const MgmtServer&) = delete;
   MgmtServer& operator=(const MgmtServer&) = delete;

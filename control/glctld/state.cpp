@@ -148,6 +148,20 @@ void read_settings(const ovsdb::Table* table, policy::Settings& out,
 
 }  // namespace
 
+ExportSettings export_settings(const ovsdb::Replica& replica) {
+  ExportSettings out;
+  const ovsdb::Table* table = replica.table(kSettingsTable);
+  if (table == nullptr || table->size() != 1) return out;
+  std::vector<Problem> ignored;  // a malformed settings row is reported by desired_state()
+  RowReader r(table->begin()->second, std::string(kSettingsTable) + " settings", ignored);
+  out.flow_log = r.optional_string("flow_log").value_or("");
+  out.ipfix_collector = r.optional_string("ipfix_collector").value_or("");
+  const auto options = r.string_map("options");
+  if (auto it = options.find("ipfix_export_start"); it != options.end())
+    out.ipfix_export_start = it->second == "true";
+  return out;
+}
+
 std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica) {
   policy::DesiredState state;
   std::vector<Problem> problems;

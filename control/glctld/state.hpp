@@ -41,6 +41,18 @@ inline constexpr std::string_view kRuleTable = "Rule";
 inline constexpr std::array<std::string_view, 5> kMonitoredTables = {
     kSettingsTable, kHostTable, kWorkloadTable, kGroupTable, kRuleTable};
 
+// Where the firewall's flow records go (the settings row): flow_log, a file for JSON
+// lines; ipfix_collector, an IPFIX collector (parse_ipfix_target); options
+// ipfix_export_start=true exports start records too. Empty: not configured.
+struct ExportSettings {
+  std::string flow_log;
+  std::string ipfix_collector;
+  bool ipfix_export_start = false;
+  bool operator==(const ExportSettings&) const = default;
+  bool any() const { return !flow_log.empty() || !ipfix_collector.empty(); }
+};
+ExportSettings export_settings(const ovsdb::Replica& replica);
+
 // The desired state in the replica (tables absent from it count as empty).
 std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica);
 

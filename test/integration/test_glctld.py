@@ -150,19 +150,24 @@ def test_lifecycle():
             r = c.glctl("add-rule", "priority=100,from=app=web,to=app=db,tcp,tp_dst=5432,"
                         "actions=allow,log")
             check(r.stdout.strip() == "1", f"add-rule printed {r.stdout!r}, not the new id 1")
+            # The rule compiled and in force (the workloads alone may have been installed
+            # first, in an earlier generation).
+            st = wait_for(lambda: (lambda s: s if s["rules"] == 1 and s["in_force"] else None)(
+                c.status()), what="status to show the rule in force")
             f1 = c.wait_fw(lambda f: f["ports"] == 2 and f["prefixes"] == 3, "2 ports, 3 prefixes")
             check(f1["generation"] > f0["generation"], f"generation did not move: {f0} {f1}")
-            st = wait_for(lambda: (lambda s: s if s["generation"] == f1["generation"] else None)(
-                c.status()), what="status to show the generation")
+            check(f1["generation"] == st["generation"], f"gldp {f1}, glctld {st}")
             check(st["policy"] == "accepted" and st["errors"] == [], f"status: {st}")
             check((st["workloads"], st["local_workloads"], st["rules"], st["identities"])
                   == (3, 2, 1, 4), f"status counts: {st}")
             check(st["ovsdb"]["state"] == "connected" and st["gldp"]["reachable"], f"status: {st}")
 
             # Dumps.
+            # (with this host's hit counters from glctld, none yet)
             out = c.glctl("dump-rules").stdout.strip()
-            check(out == "id=1,priority=100,from=app=web,to=app=db,tcp,tp_dst=5432,actions=allow,"
-                  "log", f"dump-rules: {out}")
+            check(out == "n_packets=0, n_bytes=0, n_conns=0, id=1,priority=100,from=app=web,"
+                  "to=app=db,tcp,tp_dst=5432,actions=allow,log\n"
+                  "n_packets=0, n_bytes=0, n_conns=0, (default action)", f"dump-rules: {out}")
             lines = c.glctl("dump-workloads").stdout.strip().splitlines()
             check(lines[0] == f"db1 host={host} port=p2 mac={MAC2} ip={IP2} label=app=db "
                   "label=env=prod", f"dump-workloads: {lines}")
@@ -198,7 +203,7 @@ def test_lifecycle():
             time.sleep(1.5)  # a periodic re-check or two
             check(c.fw()["generation"] == f1["generation"], "a refused change moved the generation")
             check(c.status()["pushes"] == pushes, "a refused change was installed")
-            check(c.glctl("dump-rules").stdout.count("\n") == 1, "a refused rule was written")
+            check(c.glctl("dump-rules").stdout.count("\n") == 2, "a refused rule was written")
 
             # A workload whose port gldp does not have: left out, named; in once the port is.
             c.glctl("add-workload", "app3", f"host={host}", "port=p3", "mac=02:00:00:00:00:33",

@@ -32,10 +32,18 @@ rejected; app may reach db on TCP 5432 and UDP 5400.
                        (distinct source ports, raw frames): fw_conn_limit counts the excess,
                        the firewall's tracker holds no more than the zones' limits, web's own
                        next connection fails while the flood's entries live, and app still
-                       connects to db:5432 and gets its echo. FAILS until fixed: the flood's
-                       connections are also committed in db's zone (db's to-VM stage) under
-                       the same limit, so db's zone fills too and app's SYN is dropped
-                       (fw_conn_limit) at db's port
+                       connects to db:5432 and gets its echo (the flood's connections are
+                       committed in db's zone too, but counted against web, their initiator)
+  test_observability   glctl set-flow-log and set-ipfix (a collector on 127.0.0.1 captured by
+                       tshark -i lo): glctl trace predicts web -> db:5432 delivered through
+                       both ports (web's egress rule, db's ingress rule), db -> web dropped by
+                       the default action, web -> db:6001 rejected, and the traffic then does
+                       exactly that; dump-rules counts the connections per rule and the
+                       default action's refusals; dump-conntrack web shows the connection
+                       with its rule; flush-conntrack web removes it; the flow log has the
+                       start, deny, reject and end records (names, rule ids, both ways'
+                       counts) and tshark decodes the same connection and refusal from the
+                       captured IPFIX
 
 Run: GL_BUILD_DIR=<build> /usr/bin/python3 test/integration/ovs/test_fw_ovs.py [TEST...]
 (root). Namespaces, processes (by pid) and temp dirs are removed also on failure.
@@ -578,5 +586,169 @@ def test_syn_flood():
     with_rig("fl", body)
 
 
+IPFIX_SINK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+print("ready", flush=True)
+n = 0
+while True:
+    s.recv(65535)
+    n += 1
+    print("got", n, flush=True)
+"""
+
+IPFIX_PORT = 47391
+
+
+def flow_records(path):
+    try:
+        with open(path) as f:
+            return [json.loads(ln) for ln in f if ln.strip()]
+    except OSError:
+        return []
+
+
+def find(records, **want):
+    return [r for r in records if all(r.get(k) == v for k, v in want.items())]
+
+
+def test_observability():
+    def body(rig):
+        env, c = rig.env, rig.c
+        tmp = c.tmp
+        flows = os.path.join(tmp, "flows.jsonl")
+        pcap = f"/tmp/{env.tag}-ipfix.pcap"
+        env.files.append(pcap)
+        env.start([PY, "-c", IPFIX_SINK, str(IPFIX_PORT)], "ipfixsink")
+        wait_for(lambda: "ready" in env.log("ipfixsink"), what="IPFIX sink")
+        env.start(["tshark", "-n", "-i", "lo", "-f", f"udp port {IPFIX_PORT}", "-w", pcap],
+                  "tsharkcap")
+        wait_for(lambda: "Capturing on" in env.log("tsharkcap"), what="tshark capturing on lo")
+        rig.change("set-flow-log", flows)
+        # (the same install: gldp already reports every connection for the flow log)
+        c.glctl("set-ipfix", f"udp:127.0.0.1:{IPFIX_PORT}")
+        wait_for(lambda: "ipfix_state" in c.status()["flow_export"], what="glctld's exporter")
+        st = c.status()["flow_export"]
+        check(st["flow_log"] == flows and st["ipfix_collector"] == f"udp:127.0.0.1:{IPFIX_PORT}",
+              f"status: {st}")
+
+        def trace(workload, direction, packet):
+            return json.loads(c.glctl("--json", "trace", workload, direction, packet).stdout)
+
+        # What the firewall will do, before anything is sent.
+        t_ok = trace("web", "from-vm", f"tcp,dst={IP['db']},tp_dst=5432")
+        hops = t_ok["hops"]
+        check(t_ok["passes"] and t_ok["verdict"] == "delivered" and len(hops) == 2, f"{t_ok}")
+        check([h["workload"] for h in hops] == ["web", "db"] and
+              [h["direction"] for h in hops] == ["from-vm", "to-vm"], f"{hops}")
+        check(all(h["rule_id"] == rig.rule_id["web-db-5432"] for h in hops) and
+              hops[0]["remote_name"] == "db" and hops[1]["remote_name"] == "web" and
+              hops[0]["source_ok"], f"{hops}")
+        t_deny = trace("db", "from-vm", f"tcp,dst={IP['web']},tp_dst=5432")
+        check(not t_deny["passes"] and t_deny["hops"][0]["rule_id"] == 0 and
+              "default action" in t_deny["verdict"], f"{t_deny}")
+        t_rej = trace("web", "from-vm", f"tcp,dst={IP['db']},tp_dst=6001")
+        check(not t_rej["passes"] and t_rej["hops"][0]["action"] == "reject", f"{t_rej}")
+        t_spoof = trace("web", "from-vm", f"tcp,src={IP['app']},dst={IP['db']},tp_dst=5432")
+        check(not t_spoof["passes"] and "spoof" in t_spoof["verdict"], f"{t_spoof}")
+        text = c.glctl("trace", "web", "from-vm", f"tcp,dst={IP['db']},tp_dst=5432").stdout
+        check("verdict: delivered" in text and "web from-vm" in text and "db to-vm" in text,
+              f"glctl trace text:\n{text}")
+        print(f"glctl trace web from-vm tcp,dst={IP['db']},tp_dst=5432:\n{text}", flush=True)
+
+        # ... and what happens.
+        serve(env, rig.ns["db"], IP["db"], [5432, 6001], "tcpdb")
+        serve(env, rig.ns["web"], IP["web"], [5432], "tcpweb")
+        check(rig.tcp("web", "db", 5432, timeout=5)[0] == "OK hello", "web -> db:5432")
+        check(rig.tcp("db", "web", 5432)[0] == "TIMEOUT", "db -> web:5432")
+        check(rig.tcp("web", "db", 6001)[0] == "REFUSED", "web -> db:6001")
+        # The established connection, traced again: a packet of it.
+        t_est = trace("web", "from-vm", f"tcp,dst={IP['db']},tp_dst=5432")
+        check(t_est["passes"], f"{t_est}")
+
+        # Hit counters per rule.
+        rules = json.loads(c.glctl("--json", "dump-rules").stdout)
+        by_id = {r["rule_id"]: r for r in rules}
+        ok = by_id[rig.rule_id["web-db-5432"]]
+        check(ok["connections"] >= 2 and ok["packets"] >= 6 and ok["bytes"] > 0,
+              f"rule web-db-5432 (counted at web's egress and db's ingress): {ok}")
+        rej = by_id[rig.rule_id["web-db-6001"]]
+        check(rej["connections"] >= 1 and rej["packets"] >= 1, f"rule web-db-6001: {rej}")
+        check(by_id[0]["packets"] >= 1, f"default action: {by_id[0]}")
+        check(by_id[rig.rule_id["app-db-5400"]]["connections"] == 0, f"{rules}")
+        text = c.glctl("dump-rules").stdout
+        check("n_conns=" in text and "(default action)" in text, f"dump-rules:\n{text}")
+        print(f"glctl dump-rules:\n{text}", flush=True)
+
+        # The firewall's connections of web.
+        ct = json.loads(c.glctl("--json", "dump-conntrack", "web").stdout)["connections"]
+        mine = [x for x in ct if x["orig"].get("dport") == 5432 and x["orig"]["dst"] == IP["db"]]
+        check(mine and all(x["workload"] == "web" and x["direction"] == "egress" and
+                           x["rule_id"] == rig.rule_id["web-db-5432"] and x["current"]
+                           for x in mine), f"dump-conntrack web: {ct}")
+        text = c.glctl("dump-conntrack", "web").stdout
+        check(f"web egress tcp,orig=(src={IP['web']},dst={IP['db']}" in text, text)
+        print(f"glctl dump-conntrack web:\n{text}", flush=True)
+        r = c.glctl("dump-conntrack", "nobody", check_rc=False)
+        check(r.returncode == 1 and "not on this host" in r.stderr, f"{r.stderr}")
+        flushed = json.loads(c.glctl("--json", "flush-conntrack", "web").stdout)["flushed"]
+        check(flushed >= 1, f"flushed {flushed}")
+        ct = json.loads(c.glctl("--json", "dump-conntrack", "web").stdout)["connections"]
+        check(ct == [], f"after flush-conntrack web: {ct}")
+
+        # Flow records: start, deny, reject; end (removed by the flush) with both ways' counts.
+        def records_complete():
+            recs = flow_records(flows)
+            start = find(recs, event="start", workload="web", dport=5432, src=IP["web"])
+            end = find(recs, event="end", workload="web", dport=5432, src=IP["web"])
+            deny = find(recs, event="deny", workload="db", reason="deny", dport=5432,
+                        src=IP["db"])
+            rej = find(recs, event="deny", workload="web", reason="reject", dport=6001)
+            return recs if start and end and deny and rej else None
+        recs = wait_for(records_complete, what=f"flow records in {flows}")
+        s0 = find(recs, event="start", workload="web", dport=5432, src=IP["web"])[0]
+        check(s0["rule_id"] == rig.rule_id["web-db-5432"] and s0["src_name"] == "web" and
+              s0["dst_name"] == "db" and s0["direction"] == "egress" and
+              s0["action"] == "allow", f"start: {s0}")
+        e0 = [r for r in find(recs, event="end", workload="web", dport=5432, src=IP["web"])
+              if r.get("reason") == "removed"]
+        check(e0 and e0[-1]["initiator_packets"] >= 3 and e0[-1]["responder_packets"] >= 2 and
+              e0[-1]["initiator_bytes"] > 0, f"end: {e0}")
+        print("flow log (first lines):\n" + "\n".join(json.dumps(r) for r in recs[:4]), flush=True)
+        d0 = find(recs, event="deny", workload="db", reason="deny", dport=5432)[0]
+        check(d0["rule_id"] == 0 and d0["src_name"] == "db" and d0["dst_name"] == "web", f"{d0}")
+        st = c.status()["flow_export"]
+        check(st["events"] >= 4 and st["flow_log_state"]["written"] >= 4, f"status: {st}")
+
+        # IPFIX, as captured on lo and decoded by tshark.
+        wait_for(lambda: c.status()["flow_export"]["ipfix_state"]["records"] >= 3,
+                 what="IPFIX records sent")
+        time.sleep(1.0)
+        for p, name in env.procs:
+            if name.endswith("-tsharkcap.log"):
+                p.send_signal(2)
+                p.wait(timeout=10)
+        out = run(["tshark", "-n", "-r", pcap, "-d", f"udp.port=={IPFIX_PORT},cflow", "-T",
+                   "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,",
+                   "-e", "cflow.srcaddr", "-e", "cflow.dstaddr", "-e", "cflow.dstport",
+                   "-e", "cflow.firewall_event", "-e", "cflow.initiator_packets"]).stdout
+        print(f"tshark (srcaddr dstaddr dstport firewallEvent initiatorPackets):\n{out}",
+              flush=True)
+        rows = [ln.split("\t") for ln in out.splitlines()]
+        joined = {(a, b, p, e) for r in rows if len(r) >= 4
+                  for a, b, p, e in zip(r[0].split(","), r[1].split(","), r[2].split(","),
+                                        r[3].split(","))}
+        check((IP["web"], IP["db"], "5432", "2") in joined,
+              f"tshark: no end record web -> db:5432 in {sorted(joined)}")
+        check((IP["db"], IP["web"], "5432", "3") in joined,
+              f"tshark: no denied record db -> web:5432 in {sorted(joined)}")
+        c.glctl("set-ipfix", "")
+        rig.change("set-flow-log", "")
+        check(c.status()["flow_export"]["polling"] is False, f"{c.status()}")
+    with_rig("fo", body)
+
+
 if __name__ == "__main__":
-    main([test_policy_traffic, test_policy_change, test_spoof_guard, test_syn_flood])
+    main([test_policy_traffic, test_policy_change, test_spoof_guard, test_syn_flood,
+          test_observability])

@@ -244,7 +244,9 @@ TEST_CASE("daemon: management requests that are not understood get errors naming
           "[glctld][daemon][mgmt]") {
   Rig rig;
   Json r = rig.ask(Json{{"cmd", "reboot"}});
-  CHECK(r["error"] == "unknown command \"reboot\" (status, compiled, identities)");
+  CHECK(r["error"] ==
+        "unknown command \"reboot\" (status, compiled, identities, rule-stats, conntrack, "
+        "flush-conntrack, trace)");
   r = rig.ask(Json::object());
   CHECK(r["error"].get<std::string>().find("without \"cmd\"") != std::string::npos);
   r = rig.ask(Json{{"cmd", 5}});
@@ -334,4 +336,74 @@ TEST_CASE("mgmt: the socket is private, answers in order and survives a client t
   auto none = mgmt_call(dir.file("m.sock"), Json{{"cmd", "status"}}, 1s);
   REQUIRE_FALSE(none);
   CHECK(none.error().find(dir.file("m.sock")) != std::string::npos);
+}
+
+TEST_CASE("daemon: flow export follows the settings row; questions for gldp check their input",
+          "[glctld][daemon][flow_export]") {
+  Rig rig;
+  rig.server.client_transact(kBaseState);
+  REQUIRE(eventually([&] {
+    auto i = rig.g->last_install();
+    return i && i->ports.size() == 2;
+  }));
+  // No exporter: gldp reports only what rules with `log` decide.
+  CHECK(rig.g->last_install()->record == 0);
+  const std::string flow_log = rig.dir.file("flows.jsonl");
+  rig.server.client_transact(R"(["Goldilocks",
+    {"op":"update","table":"Goldilocks","where":[],
+     "row":{"flow_log":")" + flow_log +
+                             R"(","ipfix_collector":"udp:127.0.0.1:notaport"}}])");
+  // A new install asks gldp for every connection and refusal; the log file exists (0640).
+  REQUIRE(eventually([&] { return rig.g->last_install()->record == api::kFwRecordAll; }));
+  Json st = rig.status();
+  CHECK(st["flow_export"]["flow_log"] == flow_log);
+  CHECK(st["flow_export"]["polling"] == true);
+  struct stat sb {};
+  REQUIRE(::stat(flow_log.c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 0777) == 0640);
+  // A bad collector is reported, naming the part that is wrong; the file log still works.
+  CHECK(st["flow_export"]["ipfix_state"]["error"].get<std::string>().find("port") !=
+        std::string::npos);
+  CHECK(rig.log_text().find("ipfix:") != std::string::npos);
+  // gldp (a fake here, no API socket): the events poll reports it cannot reach it.
+  REQUIRE(
+      eventually([&] { return !rig.status()["flow_export"]["error"].get<std::string>().empty(); }));
+
+  // Questions that need gldp: bad input is refused before anything is asked ...
+  Json r = rig.ask(Json{{"cmd", "trace"}});
+  CHECK(r["error"] == "workload: required (a name)");
+  r = rig.ask(Json{{"cmd", "trace"}, {"workload", "web1"}, {"direction", "sideways"}});
+  CHECK(r["error"] == "direction: from-vm or to-vm");
+  r = rig.ask(Json{{"cmd", "trace"}, {"workload", "web2"}, {"direction", "from-vm"}});
+  CHECK(r["error"].get<std::string>().find("not on this host (hv1)") != std::string::npos);
+  r = rig.ask(Json{{"cmd", "trace"},
+                   {"workload", "web1"},
+                   {"direction", "from-vm"},
+                   {"packet", "tcp,dst=10.0.0.2,tp_dst=99999"}});
+  CHECK(r["error"] == "packet: tp_dst: 99999 is over 65535");
+  r = rig.ask(Json{{"cmd", "trace"},
+                   {"workload", "web1"},
+                   {"direction", "from-vm"},
+                   {"packet", "dst=10.0.0.2,tp_dst=80"}});
+  CHECK(r["error"].get<std::string>().find("no protocol") != std::string::npos);
+  r = rig.ask(Json{{"cmd", "conntrack"}, {"workload", "nobody"}});
+  CHECK(r["error"].get<std::string>().find("\"nobody\" is not on this host") != std::string::npos);
+  r = rig.ask(Json{{"cmd", "conntrack"}, {"max", 0}});
+  CHECK(r["error"] == "max: a number of connections, 1..1000000");
+  // ... and a gldp that cannot be reached is named in the error, the daemon answers on.
+  r = rig.ask(Json{{"cmd", "rule-stats"}});
+  CHECK(r["error"].get<std::string>().find("gldp at (fake)") != std::string::npos);
+  r = rig.ask(Json{{"cmd", "trace"},
+                   {"workload", "web1"},
+                   {"direction", "from-vm"},
+                   {"packet", "tcp,dst=10.0.0.2,tp_dst=5432"}});
+  CHECK(r["error"].get<std::string>().find("gldp at (fake)") != std::string::npos);
+  CHECK(rig.status()["host"] == "hv1");
+
+  // Export off again: the next install reports only `log` rules.
+  rig.server.client_transact(R"(["Goldilocks",
+    {"op":"update","table":"Goldilocks","where":[],
+     "row":{"flow_log":["set",[]],"ipfix_collector":["set",[]]}}])");
+  REQUIRE(eventually([&] { return rig.g->last_install()->record == 0; }));
+  CHECK(rig.status()["flow_export"]["flow_log"].is_null());
 }

@@ -26,6 +26,7 @@ struct FakeGldp {
     uint64_t generation = 0;
     std::vector<api::FwPrefixWire> ipcache;
     std::vector<api::FwPortSpec> ports;
+    uint32_t record = 0;
   };
 
   mutable std::mutex mu;
@@ -112,7 +113,8 @@ class FakeLink : public DataplaneLink {
   }
   std::expected<void, api::Error> fw_install(uint64_t generation,
                                              std::span<const api::FwPrefixWire> ipcache,
-                                             std::span<const api::FwPortSpec> ports) override {
+                                             std::span<const api::FwPortSpec> ports,
+                                             uint32_t record) override {
     std::lock_guard lock(g_->mu);
     if (auto e = broken()) return std::unexpected(*e);
     if (g_->refuse) return std::unexpected(*g_->refuse);
@@ -125,7 +127,7 @@ class FakeLink : public DataplaneLink {
     }
     g_->generation = generation;
     g_->installs.push_back(
-        {generation, {ipcache.begin(), ipcache.end()}, {ports.begin(), ports.end()}});
+        {generation, {ipcache.begin(), ipcache.end()}, {ports.begin(), ports.end()}, record});
     return {};
   }
 
