@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <expected>
+#include <fstream>
 #include <functional>
+#include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -137,6 +140,18 @@ Distributed firewall (installed by glctld; glctl status tells why):
                                    the tuple; TUPLE as flush-conntrack's, complete
   fw-events [max=N] [--json]       connection records and refusals waiting in gldp (each
                                    is handed out once: glctld normally takes them)
+  fw-install FILE|-                install a firewall version written as JSON (tests,
+                                   benchmarks, debugging; glctld puts its own back at its
+                                   next check): {"generation": N (default: the current + 1),
+                                   "record": "none"|"refusals"|"all", "ipcache":
+                                   [{"prefix": "10.0.0.0/24", "identity": 10}], "ports":
+                                   [{"port": 1, "identity": 10, "mac": "02:..", "ipv4":
+                                   ["10.0.0.1"], "ipv6": [], "conn_limit": 0,
+                                   "default_from_vm": "deny", "default_to_vm": "deny",
+                                   "from_vm": [{"remote": 20|"any", "proto": "tcp"|6,
+                                   "ports": "5432"|"1000-2000", "action": "allow", "log":
+                                   false, "rule_id": 1}], "to_vm": [...]}]}
+  fw-clear                         no firewall on any port
 
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)
@@ -1533,6 +1548,178 @@ json fw_event_json(const gl::api::FwEventWire& e) {
   return j;
 }
 
+// ---- fw-install: a firewall version from a JSON file (tests, benchmarks, debugging) ----
+
+std::expected<uint8_t, std::string> fw_action_code(const json& v, const std::string& where) {
+  if (v.is_string()) {
+    for (uint8_t i = 0; i < 4; ++i)
+      if (v.get<std::string>() == kFwActions[i]) return i;
+  }
+  return std::unexpected(where + ": " + v.dump() +
+                         " is not an action (allow, deny, reject, allow-encrypted)");
+}
+
+std::expected<gl::api::FwEntryWire, std::string> fw_entry_from_json(const json& e,
+                                                                    const std::string& where) {
+  gl::api::FwEntryWire w{};
+  if (!e.is_object()) return std::unexpected(where + ": an object");
+  for (const auto& [k, v] : e.items())
+    if (k != "remote" && k != "proto" && k != "ports" && k != "action" && k != "log" &&
+        k != "rule_id")
+      return std::unexpected(where + ": unknown field \"" + k + "\"");
+  const json remote = e.value("remote", json("any"));
+  if (remote == "any") {
+    w.remote = 0;
+  } else if (remote.is_number_unsigned() && remote.get<uint64_t>() <= UINT32_MAX) {
+    w.remote = remote.get<uint32_t>();
+  } else {
+    return std::unexpected(where + ".remote: an identity number or \"any\"");
+  }
+  const json proto = e.value("proto", json(0));
+  static const std::map<std::string, uint8_t> kProtos = {{"any", 0},  {"icmp", 1},   {"tcp", 6},
+                                                         {"udp", 17}, {"icmp6", 58}, {"sctp", 132}};
+  if (proto.is_string() && kProtos.count(proto.get<std::string>())) {
+    w.proto = kProtos.at(proto.get<std::string>());
+  } else if (proto.is_number_integer() && proto.get<int64_t>() >= 0 &&
+             proto.get<int64_t>() <= 255) {
+    w.proto = proto.get<uint8_t>();
+  } else {
+    return std::unexpected(where + ".proto: tcp, udp, icmp, icmp6, sctp, any or 0..255");
+  }
+  w.port_lo = 0;
+  w.port_hi = 65535;
+  if (auto p = e.find("ports"); p != e.end()) {
+    const std::string t = p->is_string() ? p->get<std::string>() : p->dump();
+    const size_t dash = t.find('-');
+    uint64_t lo = 0, hi = 0;
+    if (!parse_u64(t.substr(0, dash), 65535, lo) ||
+        !parse_u64(dash == std::string::npos ? t : t.substr(dash + 1), 65535, hi) || lo > hi)
+      return std::unexpected(where + ".ports: \"" + t + "\" is not P or LO-HI (0..65535)");
+    w.port_lo = static_cast<uint16_t>(lo);
+    w.port_hi = static_cast<uint16_t>(hi);
+  }
+  auto a = fw_action_code(e.value("action", json("allow")), where + ".action");
+  if (!a) return std::unexpected(a.error());
+  w.action = *a;
+  w.log = e.value("log", false) ? 1 : 0;
+  w.rule_id = e.value("rule_id", 0u);
+  return w;
+}
+
+std::expected<gl::api::FwPortSpec, std::string> fw_port_from_json(const json& p,
+                                                                  const std::string& where) {
+  gl::api::FwPortSpec s;
+  if (!p.is_object() || !p.contains("port") || !p["port"].is_number_unsigned())
+    return std::unexpected(where + ": an object with \"port\" (a port number)");
+  for (const auto& [k, v] : p.items())
+    if (k != "port" && k != "identity" && k != "mac" && k != "ipv4" && k != "ipv6" &&
+        k != "conn_limit" && k != "default_from_vm" && k != "default_to_vm" && k != "from_vm" &&
+        k != "to_vm")
+      return std::unexpected(where + ": unknown field \"" + k + "\"");
+  s.port_no = p["port"].get<uint32_t>();
+  s.identity = p.value("identity", 0u);
+  s.conn_limit = p.value("conn_limit", 0u);
+  if (auto m = p.find("mac"); m != p.end()) {
+    auto mac = gl::odp::parse_mac(m->is_string() ? m->get<std::string>() : "");
+    if (!mac) return std::unexpected(where + ".mac: not a MAC address");
+    std::memcpy(s.mac, mac->data(), 6);
+  }
+  for (const json& a : p.value("ipv4", json::array())) {
+    uint32_t be = 0;
+    if (!a.is_string() || inet_pton(AF_INET, a.get<std::string>().c_str(), &be) != 1)
+      return std::unexpected(where + ".ipv4: " + a.dump() + " is not an IPv4 address");
+    s.ipv4.push_back(be);
+  }
+  for (const json& a : p.value("ipv6", json::array())) {
+    std::array<uint8_t, 16> b{};
+    if (!a.is_string() || inet_pton(AF_INET6, a.get<std::string>().c_str(), b.data()) != 1)
+      return std::unexpected(where + ".ipv6: " + a.dump() + " is not an IPv6 address");
+    s.ipv6.push_back(b);
+  }
+  for (const char* d : {"default_from_vm", "default_to_vm"}) {
+    auto a = fw_action_code(p.value(d, json("deny")), where + "." + d);
+    if (!a) return std::unexpected(a.error());
+    (std::string(d) == "default_from_vm" ? s.default_from_vm : s.default_to_vm) = *a;
+  }
+  for (const char* d : {"from_vm", "to_vm"}) {
+    const json list = p.value(d, json::array());
+    if (!list.is_array()) return std::unexpected(where + "." + d + ": a list of entries");
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto e = fw_entry_from_json(list[i], where + "." + d + "[" + std::to_string(i) + "]");
+      if (!e) return std::unexpected(e.error());
+      (std::string(d) == "from_vm" ? s.from_vm : s.to_vm).push_back(*e);
+    }
+  }
+  return s;
+}
+
+int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
+  if (args.size() != 2) return usage_error("fw-install FILE|-");
+  std::string text;
+  if (args[1] == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream f(args[1]);
+    if (!f) return fail("fw-install", gl::api::Error{errno, args[1] + ": " + std::strerror(errno)});
+    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  const json v = json::parse(text, nullptr, false);
+  if (v.is_discarded() || !v.is_object()) return usage_error("fw-install: not a JSON object");
+  for (const auto& [k, x] : v.items())
+    if (k != "generation" && k != "record" && k != "ipcache" && k != "ports")
+      return usage_error("fw-install: unknown field \"" + k + "\"");
+  std::vector<gl::api::FwPrefixWire> ipcache;
+  const json ipc = v.value("ipcache", json::array());
+  for (size_t i = 0; i < ipc.size(); ++i) {
+    const json& e = ipc[i];
+    const std::string where = "ipcache[" + std::to_string(i) + "]";
+    gl::api::FwPrefixWire w{};
+    const std::string pfx = e.value("prefix", "");
+    const size_t slash = pfx.find('/');
+    const std::string addr = pfx.substr(0, slash);
+    if (inet_pton(AF_INET, addr.c_str(), w.addr) == 1) {
+      w.family = 4;
+    } else if (inet_pton(AF_INET6, addr.c_str(), w.addr) == 1) {
+      w.family = 6;
+    } else {
+      return usage_error("fw-install: " + where + ".prefix: \"" + pfx + "\" is not ADDR[/LEN]");
+    }
+    uint64_t len = w.family == 4 ? 32 : 128;
+    if (slash != std::string::npos && !parse_u64(pfx.substr(slash + 1), len, len))
+      return usage_error("fw-install: " + where + ".prefix: bad length in \"" + pfx + "\"");
+    w.len = static_cast<uint8_t>(len);
+    if (!e.contains("identity") || !e["identity"].is_number_unsigned())
+      return usage_error("fw-install: " + where + ".identity: a number >= 2");
+    w.identity = e["identity"].get<uint32_t>();
+    ipcache.push_back(w);
+  }
+  std::vector<gl::api::FwPortSpec> ports;
+  const json ps = v.value("ports", json::array());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    auto p = fw_port_from_json(ps[i], "ports[" + std::to_string(i) + "]");
+    if (!p) return usage_error("fw-install: " + p.error());
+    ports.push_back(std::move(*p));
+  }
+  uint32_t record = 0;
+  const json rec = v.value("record", json("none"));
+  if (rec == "all")
+    record = gl::api::kFwRecordAll;
+  else if (rec == "refusals")
+    record = gl::api::kFwRecordDefaultRefusals;
+  else if (rec != "none")
+    return usage_error("fw-install: record: all, refusals or none");
+  uint64_t gen = v.value("generation", uint64_t{0});
+  if (gen == 0) {
+    auto st = c.fw_status();
+    if (!st) return fail("fw-install", st.error());
+    gen = st->generation + 1;
+  }
+  if (auto r = c.fw_install(gen, ipcache, ports, record); !r) return fail("fw-install", r.error());
+  std::printf("generation %" PRIu64 " installed: %zu ports, %zu prefixes\n", gen, ports.size(),
+              ipcache.size());
+  return 0;
+}
+
 int cmd_fw(Client& c, const std::string& cmd, const std::vector<std::string>& args) {
   bool js = false;
   if (cmd == "fw-rule-stats") {
@@ -1736,6 +1923,8 @@ int main(int argc, char** argv) {
                                     "fw-dump-conntrack",
                                     "fw-flush-conntrack",
                                     "fw-trace",
+                                    "fw-install",
+                                    "fw-clear",
                                     "fw-events"};
   bool known = is_tp_ipf_command(cmd);
   for (const char* k : kCommands) known |= cmd == k;
@@ -1969,6 +2158,12 @@ int main(int argc, char** argv) {
   if (cmd.rfind("ct-", 0) == 0 || cmd.ends_with("-conntrack")) return cmd_ct(c, cmd, args);
   if (cmd == "fw-rule-stats" || cmd == "fw-events" || cmd == "fw-trace")
     return cmd_fw(c, cmd, args);
+  if (cmd == "fw-install") return cmd_fw_install(c, args);
+  if (cmd == "fw-clear") {
+    if (args.size() != 1) return usage_error("fw-clear takes no arguments");
+    if (auto r = c.fw_clear(); !r) return fail("fw-clear", r.error());
+    return 0;
+  }
   if (cmd == "fw-status") {
     bool js = false;
     for (size_t i = 1; i < args.size(); ++i) {
