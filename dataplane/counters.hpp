@@ -69,12 +69,14 @@ enum class Drop : uint8_t {
   kEspPeerMismatch,      // decrypt on an ESP port: the SA is not one of the port's peer
   kCtFragExpired,        // ct(): an IP fragment whose datagram did not complete in time
   // The firewall stage at workload ports (fw_stage.cpp).
-  kFwSpoof,      // from a VM with a source MAC or address not registered for its port
-  kFwInvalid,    // the firewall's tracker said +inv (out of window, untracked ICMP error...)
-  kFwDeny,       // the first packet of a connection the policy denies
-  kFwReject,     // ... rejects (answered with a TCP RST / ICMP prohibited)
-  kFwConnLimit,  // a new connection over the workload's limit (or a full table)
-  kFwRevoked,    // a connection the current policy no longer allows (cut)
+  kFwSpoof,       // from a VM with a source MAC or address not registered for its port
+  kFwInvalid,     // the firewall's tracker said +inv (out of window, untracked ICMP error...)
+  kFwDeny,        // the first packet of a connection the policy denies
+  kFwReject,      // ... rejects (answered with a TCP RST / ICMP prohibited)
+  kFwConnLimit,   // a new connection over the workload's limit (or a full table)
+  kFwRevoked,     // a connection the current policy no longer allows (cut)
+  kFwQuarantine,  // to or from a workload's port that the firewall in force has no policy
+                  // for yet (glctld named it before it existed: deny until configured)
   kCount
 };
 
@@ -97,7 +99,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)>
     "ct_frag_expired",   "fw_spoof",
     "fw_invalid",        "fw_deny",
     "fw_reject",         "fw_conn_limit",
-    "fw_revoked",
+    "fw_revoked",        "fw_quarantine",
 };
 
 static_assert(!kDropNames.back().empty(), "a Drop value has no name");

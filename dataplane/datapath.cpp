@@ -269,6 +269,10 @@ std::expected<api::PortInfo, api::Error> Datapath::port_add(const PortConfig& cf
   auto port = Port::open(cfg, no, pool_, static_cast<uint16_t>(pmds_.size() + 1));
   if (!port) return std::unexpected(err(EINVAL, port.error()));
   Port* raw = port->release();
+  // A workload's port the firewall in force names but has no policy for: closed before
+  // it can receive (glctld installs its policy at its next check).
+  fw_quarantine_[no].store(fw_quarantines(firewall(), no, cfg.name) ? 1 : 0,
+                           std::memory_order_relaxed);
   ports_[no].store(raw, std::memory_order_release);
   // ESP ports waiting for this underlay.
   for (auto& slot : ports_) {
@@ -371,6 +375,7 @@ std::expected<void, api::Error> Datapath::port_del(uint32_t port_no) {
     }
   }
   ports_[port_no].store(nullptr, std::memory_order_release);
+  fw_quarantine_[port_no].store(0, std::memory_order_relaxed);
   rebalance_rxqs();
   // Every PMD must stop polling and sending on the port before the device goes away.
   rcu_.synchronize();
@@ -1062,7 +1067,16 @@ std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTa
     }
   }
   if (t != nullptr) t->alloc_counters(n_contexts_);
+  // Quarantine: set for the new version's named ports before it is published (a port it
+  // binds is checked by its policy first), cleared for the others after.
+  for (uint32_t no = 0; no < kMaxPorts; ++no)
+    if (Port* p = port(no); p != nullptr && fw_quarantines(t.get(), no, p->name()))
+      fw_quarantine_[no].store(1, std::memory_order_relaxed);
+  const fw::FwTables* cur = t.get();
   const fw::FwTables* old = fw_tables_.exchange(t.release(), std::memory_order_acq_rel);
+  for (uint32_t no = 0; no < kMaxPorts; ++no)
+    if (Port* p = port(no); p == nullptr || !fw_quarantines(cur, no, p->name()))
+      fw_quarantine_[no].store(0, std::memory_order_relaxed);
   if (old != nullptr) {
     fw_retired_.push_back(old);  // still counted by fw_rule_stats() until folded
     rcu_.defer([this, old] {     // no PMD counts into it any more: its counts become totals
@@ -1072,6 +1086,11 @@ std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTa
     });
   }
   return {};
+}
+
+bool Datapath::fw_quarantines(const fw::FwTables* t, uint32_t no, const std::string& name) {
+  if (t == nullptr || t->port(no) != nullptr) return false;
+  return std::find(t->quarantine.begin(), t->quarantine.end(), name) != t->quarantine.end();
 }
 
 void Datapath::fw_fold_counters(const fw::FwTables& t) {

@@ -245,6 +245,11 @@ class Datapath {
   std::expected<void, std::string> set_firewall(std::unique_ptr<fw::FwTables> t);
   // PMD side: the current version (nullptr: no workload port has a firewall).
   const fw::FwTables* firewall() const { return fw_tables_.load(std::memory_order_acquire); }
+  // A port without a policy in the version in force whose name the version quarantines:
+  // its traffic is dropped both ways (set before the port is published, by port_add).
+  bool fw_quarantined(uint32_t port_no) const {
+    return port_no < kMaxPorts && fw_quarantine_[port_no].load(std::memory_order_relaxed) != 0;
+  }
   ct::Conntrack& fw_conntrack() { return *fw_ct_; }
   const ct::Conntrack& fw_conntrack() const { return *fw_ct_; }
   // Context ctx (a PMD's index, or the control thread's) reports an event: into its ring,
@@ -313,6 +318,9 @@ class Datapath {
   flow::Qsbr rcu_;
   flow::Classifier cls_;
   std::array<std::atomic<Port*>, kMaxPorts> ports_{};
+  std::array<std::atomic<uint8_t>, kMaxPorts> fw_quarantine_{};  // fw_quarantined()
+  // Whether port `name` (number no) is quarantined by version t.
+  static bool fw_quarantines(const fw::FwTables* t, uint32_t no, const std::string& name);
   std::vector<std::unique_ptr<Pmd>> pmds_;
   std::unique_ptr<Pmd> control_;  // the control thread's executor context (execute)
 

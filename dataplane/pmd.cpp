@@ -213,8 +213,12 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
   // The firewall of a workload port, on what its VM sent, before anything switches it.
   if (depth == 0 && ng > 0) {
     if (const fw::FwTables* t = dp_.firewall(); t != nullptr) [[unlikely]] {
-      if (const fw::PortFirewall* pf = t->port(keys[0].in_port); pf != nullptr)
+      if (const fw::PortFirewall* pf = t->port(keys[0].in_port); pf != nullptr) {
         ng = fw_from_vm(*t, *pf, good, keys, lay, ng);
+      } else if (dp_.fw_quarantined(keys[0].in_port)) {
+        for (uint16_t i = 0; i < ng; ++i) drop(good[i], Drop::kFwQuarantine);
+        ng = 0;
+      }
     }
   }
   classify_and_act(good, keys, lay, ng, depth);
@@ -433,6 +437,9 @@ void Pmd::send(Port& port, TxBuf& b) {
     if (const fw::PortFirewall* pf = t->port(port.port_no()); pf != nullptr) {
       n = fw_to_vm(*t, *pf, b.pkts, n);  // what is sent to a workload: its firewall first
       if (n == 0) return;
+    } else if (dp_.fw_quarantined(port.port_no())) {
+      for (uint16_t i = 0; i < n; ++i) drop(b.pkts[i], Drop::kFwQuarantine);
+      return;
     }
   }
   if (port.is_esp()) {

@@ -651,6 +651,7 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kFwEvents:
     case MsgType::kFwRuleStats:
     case MsgType::kFwTrace:
+    case MsgType::kFwQuarantine:
     case MsgType::kFwBegin:
     case MsgType::kFwIpcache:
     case MsgType::kFwPort:
@@ -1433,6 +1434,28 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       (*st)->total_entries += req.n;
       return {};
     }
+    case api::MsgType::kFwQuarantine: {
+      auto st = staging();
+      if (!st) return std::unexpected(st.error());
+      api::FwQuarantineRequest req;
+      if (!r.read(req) || req.pad != 0) return bad("fw quarantine: short message");
+      if (req.n == 0 || req.n > api::kFwMaxQuarantinePerMsg)
+        return bad("fw quarantine: " + std::to_string(req.n) + " names (1.." +
+                   std::to_string(api::kFwMaxQuarantinePerMsg) + " per message)");
+      if ((*st)->quarantine.size() + req.n > api::kFwMaxQuarantine)
+        return bad("fw quarantine: more than " + std::to_string(api::kFwMaxQuarantine) +
+                   " names in a version");
+      for (uint32_t i = 0; i < req.n; ++i) {
+        char name[api::kNameLen];
+        if (!r.read(name)) return bad("fw quarantine: short message");
+        const size_t len = ::strnlen(name, sizeof name);
+        if (len == 0 || len == sizeof name)
+          return bad("fw quarantine: name " + std::to_string(i) + " is empty or not terminated");
+        (*st)->quarantine.emplace_back(name, len);
+      }
+      if (r.remaining() != 0) return bad("fw quarantine: trailing bytes");
+      return {};
+    }
     case api::MsgType::kFwCommit: {
       auto st = staging();
       if (!st) return std::unexpected(st.error());
@@ -1448,6 +1471,7 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       t->generation = s->generation;
       t->record = s->record;
       t->ipcache = std::move(*ipc);
+      t->quarantine = std::move(s->quarantine);
       for (size_t i = 0; i < s->ports.size(); ++i) {
         fw::PortFirewall& p = s->ports[i];
         if (dp_.port(p.port_no) == nullptr)

@@ -45,6 +45,7 @@ class Server {
     uint32_t record = 0;  // fw::kRecord*
     std::vector<fw::Prefix> prefixes;
     std::vector<fw::PortFirewall> ports;          // policies empty until commit
+    std::vector<std::string> quarantine;          // kFwQuarantine names
     std::vector<fw::Action> defaults;             // per port: from, to
     std::vector<std::vector<fw::Entry>> entries;  // per port: from, to (2 per port)
     size_t total_entries = 0;

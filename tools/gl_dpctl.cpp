@@ -150,7 +150,9 @@ Distributed firewall (installed by glctld; glctl status tells why):
                                    "default_from_vm": "deny", "default_to_vm": "deny",
                                    "from_vm": [{"remote": 20|"any", "proto": "tcp"|6,
                                    "ports": "5432"|"1000-2000", "action": "allow", "log":
-                                   false, "rule_id": 1}], "to_vm": [...]}]}
+                                   false, "rule_id": 1}], "to_vm": [...]}], "quarantine":
+                                   ["vnet7"] (workload ports not there yet: closed
+                                   both ways when added, until a version binds them)}
   fw-clear                         no firewall on any port
 
 Options:
@@ -1666,7 +1668,7 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
   const json v = json::parse(text, nullptr, false);
   if (v.is_discarded() || !v.is_object()) return usage_error("fw-install: not a JSON object");
   for (const auto& [k, x] : v.items())
-    if (k != "generation" && k != "record" && k != "ipcache" && k != "ports")
+    if (k != "generation" && k != "record" && k != "ipcache" && k != "ports" && k != "quarantine")
       return usage_error("fw-install: unknown field \"" + k + "\"");
   std::vector<gl::api::FwPrefixWire> ipcache;
   const json ipc = v.value("ipcache", json::array());
@@ -1700,6 +1702,12 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
     if (!p) return usage_error("fw-install: " + p.error());
     ports.push_back(std::move(*p));
   }
+  std::vector<std::string> quarantine;
+  for (const json& q : v.value("quarantine", json::array())) {
+    if (!q.is_string() || q.get<std::string>().empty())
+      return usage_error("fw-install: quarantine: port names (strings)");
+    quarantine.push_back(q.get<std::string>());
+  }
   uint32_t record = 0;
   const json rec = v.value("record", json("none"));
   if (rec == "all")
@@ -1714,7 +1722,8 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
     if (!st) return fail("fw-install", st.error());
     gen = st->generation + 1;
   }
-  if (auto r = c.fw_install(gen, ipcache, ports, record); !r) return fail("fw-install", r.error());
+  if (auto r = c.fw_install(gen, ipcache, ports, record, quarantine); !r)
+    return fail("fw-install", r.error());
   std::printf("generation %" PRIu64 " installed: %zu ports, %zu prefixes\n", gen, ports.size(),
               ipcache.size());
   return 0;

@@ -146,9 +146,10 @@ std::expected<api::FwStatusReply, api::Error> ApiLink::fw_status() {
 std::expected<void, api::Error> ApiLink::fw_install(uint64_t generation,
                                                     std::span<const api::FwPrefixWire> ipcache,
                                                     std::span<const api::FwPortSpec> ports,
-                                                    uint32_t record) {
+                                                    uint32_t record,
+                                                    std::span<const std::string> quarantine) {
   if (!client_) return std::unexpected(api::Error{ENOTCONN, "not connected"});
-  return client_->fw_install(generation, ipcache, ports, record);
+  return client_->fw_install(generation, ipcache, ports, record, quarantine);
 }
 
 bool is_transport_error(const api::Error& e) {
@@ -258,7 +259,13 @@ SyncReport DpSync::sync() {
     names.emplace_back(desired_->ports[i].workload, nos[i]);
   }
   generation_ = std::max(generation_, status->generation) + 1;
-  if (auto ok = link_.fw_install(generation_, desired_->ipcache, specs, desired_->record); !ok)
+  // The workloads whose port gldp lacks are quarantined by name: should the port appear
+  // before the next sync binds its policy, it passes nothing meanwhile.
+  std::vector<std::string> quarantine;
+  for (const MissingPort& m : r.missing) quarantine.push_back(m.port);
+  if (auto ok =
+          link_.fw_install(generation_, desired_->ipcache, specs, desired_->record, quarantine);
+      !ok)
     return fail(std::move(r), ok.error(), "fw install");
   pushed_generation_ = generation_;
   pushed_id_ = desired_id_;

@@ -90,10 +90,10 @@ class DataplaneLink {
   // The number of the port called `name`; ENOENT when gldp has no such port.
   virtual std::expected<uint32_t, api::Error> port_no(const std::string& name) = 0;
   virtual std::expected<api::FwStatusReply, api::Error> fw_status() = 0;
-  virtual std::expected<void, api::Error> fw_install(uint64_t generation,
-                                                     std::span<const api::FwPrefixWire> ipcache,
-                                                     std::span<const api::FwPortSpec> ports,
-                                                     uint32_t record) = 0;
+  virtual std::expected<void, api::Error> fw_install(
+      uint64_t generation, std::span<const api::FwPrefixWire> ipcache,
+      std::span<const api::FwPortSpec> ports, uint32_t record,
+      std::span<const std::string> quarantine = {}) = 0;
 };
 
 // The real link: an api::Client on gldp's socket.
@@ -109,7 +109,8 @@ class ApiLink : public DataplaneLink {
   std::expected<void, api::Error> fw_install(uint64_t generation,
                                              std::span<const api::FwPrefixWire> ipcache,
                                              std::span<const api::FwPortSpec> ports,
-                                             uint32_t record) override;
+                                             uint32_t record,
+                                             std::span<const std::string> quarantine = {}) override;
 
  private:
   std::string path_;

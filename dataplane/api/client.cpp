@@ -680,7 +680,8 @@ Result<void> Client::ct_set_tcp_seq_check(bool enabled) {
 }
 
 Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
-                                std::span<const FwPortSpec> ports, uint32_t record) {
+                                std::span<const FwPortSpec> ports, uint32_t record,
+                                std::span<const std::string> quarantine) {
   auto send = [&](MessageBuilder& b, uint32_t xid, MsgType t) -> Result<void> {
     auto rep = transact(b.finish(), xid);
     if (!rep) return std::unexpected(rep.error());
@@ -742,6 +743,22 @@ Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWir
         done += n;
       }
     }
+  }
+  for (size_t done = 0; done < quarantine.size();) {
+    const size_t n = std::min<size_t>(kFwMaxQuarantinePerMsg, quarantine.size() - done);
+    const uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFwQuarantine, xid);
+    b.append(FwQuarantineRequest{static_cast<uint32_t>(n), 0});
+    for (size_t i = 0; i < n; ++i) {
+      char name[kNameLen] = {};
+      if (!set_fixed(name, sizeof name, quarantine[done + i]) || quarantine[done + i].empty())
+        return std::unexpected(Error{EINVAL, "quarantine: port name '" + quarantine[done + i] +
+                                                 "' is empty or longer than " +
+                                                 std::to_string(kNameLen - 1)});
+      b.append(name);
+    }
+    if (auto ok = send(b, xid, MsgType::kFwQuarantine); !ok) return ok;
+    done += n;
   }
   const FwCommitRequest req{generation};
   if (auto rep = simple(*this, MsgType::kFwCommit, &req); !rep) return std::unexpected(rep.error());

@@ -182,9 +182,11 @@ class Client {
   // Installs one firewall version as a transaction (kFwBegin, ipcache pages, each port and
   // its entry pages, kFwCommit): in force for every port at once when it returns, or not
   // at all (the error names the problem). generation > 0.
-  // record: kFwRecord* (events besides those of entries with log).
+  // record: kFwRecord* (events besides those of entries with log). quarantine: names of
+  // workload ports gldp does not have yet, closed when they are added (kFwQuarantine).
   Result<void> fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
-                          std::span<const FwPortSpec> ports, uint32_t record = 0);
+                          std::span<const FwPortSpec> ports, uint32_t record = 0,
+                          std::span<const std::string> quarantine = {});
   Result<void> fw_clear();  // no firewall on any port
   Result<FwStatusReply> fw_status();
   // Up to max (1..kFwMaxEventsPerMsg) of the oldest events not handed out yet.

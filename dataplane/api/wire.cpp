@@ -109,6 +109,8 @@ std::string_view msg_type_name(MsgType t) {
       return "fw-ct-flush";
     case MsgType::kFwTrace:
       return "fw-trace";
+    case MsgType::kFwQuarantine:
+      return "fw-quarantine";
   }
   return "unknown";
 }

@@ -96,6 +96,7 @@ enum class MsgType : uint16_t {
   kFwCtDump = 99,
   kFwCtFlush = 100,
   kFwTrace = 101,
+  kFwQuarantine = 102,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -769,6 +770,15 @@ struct FwIpcacheRequest {
   uint32_t pad;
 };
 inline constexpr uint32_t kFwMaxPrefixesPerMsg = 2600;
+// kFwQuarantine (in a transaction, any number of messages): names of workload ports gldp
+// does not have yet. A port added under one of these names while the version is in
+// force passes no packet either way (drop fw_quarantine) until a version binds it.
+struct FwQuarantineRequest {
+  uint32_t n;  // char[kNameLen][n] follow (each NUL-terminated), 1..kFwMaxQuarantinePerMsg
+  uint32_t pad;
+};
+inline constexpr uint32_t kFwMaxQuarantinePerMsg = 1000;
+inline constexpr uint32_t kFwMaxQuarantine = 65536;  // per version
 // A workload port; its spoof-guard addresses follow: uint32_t[n_ipv4] (network order,
 // padded to 8), then 16-byte IPv6 addresses [n_ipv6].
 struct FwPortWire {

@@ -160,6 +160,10 @@ struct FwTables {
   uint32_t record = 0;      // kRecord*: besides what entries with `log` ask for
   IpCache ipcache;
   std::vector<PortFirewall> ports;
+  // Names of workload ports that gldp does not have yet (glctld's view when it built the
+  // version): a port added under one of these names passes nothing until a version with
+  // its policy comes (Datapath::fw_quarantined).
+  std::vector<std::string> quarantine;
   std::vector<int32_t> by_port;  // port_no -> index into ports, -1: no firewall
   // Counter slots: rule_ids[slot] is the slot's rule id; slot 0 is rule 0 (the ports'
   // default actions). Filled by index().

@@ -1812,6 +1812,60 @@ TEST_CASE("firewall: a connection between two local workloads counts against its
   CHECK(rig.dp->fw_conntrack().zone_count(1) == 0);
 }
 
+TEST_CASE("firewall: a workload's port added before its policy passes nothing (quarantine)",
+          "[datapath][firewall]") {
+  Rig rig;
+  switch_flows(rig);
+  rig.add_flow("in_port(4),eth_type(0x0800)", "2");
+  rig.add_flow("in_port(3),eth_type(0x0800)", "4");  // port 3: the uplink
+  // The version names "late" (a workload whose port gldp does not have yet).
+  auto t = web_db_policy(1, true);
+  t->quarantine = {"late"};
+  REQUIRE(rig.dp->set_firewall(std::move(t)));
+  gl::dp::PortConfig pc;
+  pc.name = "late";
+  pc.devargs = "net_ring" + std::to_string(Rig::seq++);
+  pc.port_no = 4;
+  pc.n_rxq = 2;
+  auto added = rig.dp->port_add(pc);
+  REQUIRE(added);
+  rig.dpdk_ids.push_back(added->dpdk_port_id);
+  CHECK(rig.dp->fw_quarantined(4));
+  CHECK_FALSE(rig.dp->fw_quarantined(3));  // not a workload's port: untouched
+  // Nothing from it, nothing to it.
+  rig.inject(tcp4("10.0.0.4", "10.0.0.2", 40000, 5432, gl::flow::kTcpSyn, 1, 0).build(), 4);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_quarantine") == 1);
+  rig.inject(tcp4("10.0.1.9", "10.0.0.4", 40000, 22, gl::flow::kTcpSyn, 1, 0).build(), 3);
+  CHECK(rig.sent(4).empty());
+  CHECK(rig.drops("fw_quarantine") == 2);
+  // A version that binds it: it passes by its policy (no policy of its own: the default).
+  auto t2 = web_db_policy(2, true);
+  gl::fw::PortFirewall late;
+  late.port_no = 4;
+  late.from_vm = gl::fw::PolicyTable(gl::fw::Action::kAllow, {});
+  late.to_vm = gl::fw::PolicyTable(gl::fw::Action::kAllow, {});
+  t2->ports.push_back(late);
+  REQUIRE(rig.dp->set_firewall(std::move(t2)));
+  CHECK_FALSE(rig.dp->fw_quarantined(4));
+  rig.inject(tcp4("10.0.1.9", "10.0.0.4", 40001, 22, gl::flow::kTcpSyn, 1, 0).build(), 3);
+  CHECK(rig.sent(4).size() == 1);
+  // A version that neither binds nor names it: an ordinary port again.
+  REQUIRE(rig.dp->set_firewall(web_db_policy(3, true)));
+  CHECK_FALSE(rig.dp->fw_quarantined(4));
+  // Named again while it exists (glctld raced with its arrival): closed at once.
+  auto t4 = web_db_policy(4, true);
+  t4->quarantine = {"late"};
+  REQUIRE(rig.dp->set_firewall(std::move(t4)));
+  CHECK(rig.dp->fw_quarantined(4));
+  rig.inject(tcp4("10.0.0.4", "10.0.0.2", 40001, 5432, gl::flow::kTcpSyn, 1, 0).build(), 4);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_quarantine") == 3);
+  // Deleted: forgotten.
+  REQUIRE(rig.dp->port_del(4));
+  CHECK_FALSE(rig.dp->fw_quarantined(4));
+}
+
 namespace {
 
 // gldp's API server on this rig's datapath, in a thread, for as long as it lives. The

@@ -203,6 +203,8 @@ TEST_CASE("dp_sync: ports resolved by name, a missing one left out and picked up
   REQUIRE(inst->ports.size() == 1);
   CHECK(inst->ports[0].port_no == 3);
   CHECK(inst->ipcache.size() == 5);
+  // ... and its port name quarantined: gldp closes it should it appear before the next sync.
+  CHECK(inst->quarantine == std::vector<std::string>{"vnet2"});
 
   // Nothing changed: nothing installed.
   r = sync.sync();
@@ -219,6 +221,7 @@ TEST_CASE("dp_sync: ports resolved by name, a missing one left out and picked up
   REQUIRE(inst->ports.size() == 2);
   CHECK(inst->ports[0].port_no == 4);  // db1
   CHECK(inst->ports[1].port_no == 3);  // web1
+  CHECK(inst->quarantine.empty());
 
   // Re-added under another number: installed again.
   g->del_port("vnet2");
@@ -233,6 +236,7 @@ TEST_CASE("dp_sync: ports resolved by name, a missing one left out and picked up
   CHECK(r.pushed == 4);
   CHECK(g->last_install()->ports.size() == 1);
   CHECK(r.missing.size() == 1);
+  CHECK(g->last_install()->quarantine == std::vector<std::string>{"vnet2"});
 }
 
 TEST_CASE("dp_sync: installs again on a new version, a restarted gldp or a foreign generation",

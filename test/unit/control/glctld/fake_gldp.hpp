@@ -27,6 +27,7 @@ struct FakeGldp {
     std::vector<api::FwPrefixWire> ipcache;
     std::vector<api::FwPortSpec> ports;
     uint32_t record = 0;
+    std::vector<std::string> quarantine;
   };
 
   mutable std::mutex mu;
@@ -114,7 +115,8 @@ class FakeLink : public DataplaneLink {
   std::expected<void, api::Error> fw_install(uint64_t generation,
                                              std::span<const api::FwPrefixWire> ipcache,
                                              std::span<const api::FwPortSpec> ports,
-                                             uint32_t record) override {
+                                             uint32_t record,
+                                             std::span<const std::string> quarantine) override {
     std::lock_guard lock(g_->mu);
     if (auto e = broken()) return std::unexpected(*e);
     if (g_->refuse) return std::unexpected(*g_->refuse);
@@ -126,8 +128,11 @@ class FakeLink : public DataplaneLink {
             api::Error{ENODEV, "fw port " + std::to_string(p.port_no) + ": no such port"});
     }
     g_->generation = generation;
-    g_->installs.push_back(
-        {generation, {ipcache.begin(), ipcache.end()}, {ports.begin(), ports.end()}, record});
+    g_->installs.push_back({generation,
+                            {ipcache.begin(), ipcache.end()},
+                            {ports.begin(), ports.end()},
+                            record,
+                            {quarantine.begin(), quarantine.end()}});
     return {};
   }
 
