@@ -5,6 +5,7 @@
 // (dataplane/firewall/fw_tables.hpp) and, when allowed, committed with its verdict, so
 // that the rest of the connection never runs the rules. Design: dataplane/DESIGN.md, "The
 // distributed firewall stage".
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/pmd.hpp"
@@ -217,7 +218,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
     const bool record = v.log || (t.record & fw::kRecordAll) ||
                         (v.rule_id == 0 && (t.record & fw::kRecordDefaultRefusals));
     if (v.action == fw::Action::kReject) {
-      if (!to_vm) fw_reject(pf, pkts[i], keys[i], lay[i]);
+      fw_reject(pf, pkts[i], keys[i], lay[i], to_vm);
       drop(pkts[i], Drop::kFwReject);
       if (record) fw_refused(t, pf, to_vm, keys[i], v, fw::EventReason::kReject, now_ms);
     } else {
@@ -353,10 +354,11 @@ void Pmd::fw_refused(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_
 }
 
 void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowKey& k,
-                    const flow::PacketLayout& lay) {
-  // The answer goes back to the VM, as if from the remote: a TCP RST for TCP, else an
-  // ICMP / ICMPv6 "administratively prohibited" quoting the packet.
+                    const flow::PacketLayout& lay, bool to_vm) {
+  // The answer goes back to the sender, as if from the destination: a TCP RST for TCP,
+  // else an ICMP / ICMPv6 "administratively prohibited" quoting the packet.
   if (lay.l3_ofs == flow::kNoOffset || lay.l4_ofs == flow::kNoOffset) return;
+  if (to_vm && n_fw_answers_ == kBatch) return;  // more this burst: the rest go unanswered
   Port* port = dp_.port(pf.port_no);
   rte_mbuf* r = port != nullptr ? rte_pktmbuf_alloc(dp_.pool()) : nullptr;
   if (r == nullptr) return;
@@ -428,8 +430,32 @@ void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowK
   }
   const uint16_t sum = flow::l4_checksum(pseudo, l4, l4_len);
   std::memcpy(l4 + (tcp ? 16 : 2), &sum, 2);
+  if (to_vm) {
+    fw_answers_[n_fw_answers_] = r;
+    fw_answer_port_[n_fw_answers_++] = pf.port_no;
+    return;
+  }
   rte_mbuf* one[1] = {r};
   port->tx(index_, one, 1, ctr_.drops[static_cast<size_t>(Drop::kTxFull)]);
+}
+
+void Pmd::drain_fw_answers() {
+  // Each answer enters the pipeline on the VM's port, past its from-VM stage (depth 1):
+  // OVS's rules or the flows switch it back to the sender. Answers to answers cannot
+  // arise (a RST or ICMP error is never rejected with another).
+  while (n_fw_answers_ > 0) {
+    rte_mbuf* pkts[kBatch];
+    uint32_t ports[kBatch];
+    const uint16_t n = n_fw_answers_;
+    std::copy_n(fw_answers_, n, pkts);
+    std::copy_n(fw_answer_port_, n, ports);
+    n_fw_answers_ = 0;
+    PacketMd md[kBatch] = {};
+    for (uint16_t i = 0; i < n; ++i) md[i].in_port = ports[i];
+    ctr_.packets.add(n);
+    process(pkts, n, md, 1);
+    flush_tx();
+  }
 }
 
 }  // namespace gl::dp

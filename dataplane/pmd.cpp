@@ -166,6 +166,8 @@ void Pmd::run() {
     fw_ct.quiescent(fw_ct_slot_);
   }
   flush_tx();
+  rte_pktmbuf_free_bulk(fw_answers_, n_fw_answers_);  // answers of the last burst, if any
+  n_fw_answers_ = 0;
   rcu.unregister_reader(rcu_slot_);
   rcu_slot_ = -1;
   ct.unregister_context(ct_slot_);
@@ -544,6 +546,7 @@ void Pmd::receive_at(rte_mbuf** pkts, uint16_t n, uint32_t in_port, uint64_t now
     process(pkts + off, cnt, rx_md_, 0);
   }
   flush_tx();
+  drain_fw_answers();
   if (is_control_) trackers_offline();
 }
 
@@ -560,6 +563,7 @@ void Pmd::rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md) {
     process(pkts + off, cnt, mds, md.recirc_id != 0 ? 1 : 0);
   }
   flush_tx();
+  drain_fw_answers();
   trackers_offline();
 }
 
@@ -599,6 +603,7 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
       process(recirc.pkts + off, std::min<uint16_t>(kBatch, recirc.n - off), recirc.md + off, 1);
   }
   flush_tx();
+  drain_fw_answers();
   trackers_offline();
 }
 

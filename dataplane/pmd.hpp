@@ -222,8 +222,13 @@ class Pmd {
   void fw_refused(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                   const flow::FlowKey& k, const fw::Verdict& v, fw::EventReason why,
                   uint64_t now_ms);
+  // Answers a rejected packet (TCP RST, else ICMP prohibited) to its sender, as from its
+  // destination. From the VM (to_vm false): straight to the VM's port. To the VM: the
+  // answer is queued as if the VM had sent it and run through the pipeline after the
+  // burst (fw_answers_, drain_fw_answers()), past the VM's own from-VM stage (depth 1).
   void fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowKey& k,
-                 const flow::PacketLayout& lay);
+                 const flow::PacketLayout& lay, bool to_vm);
+  void drain_fw_answers();
   Frag ct_fragment(const ct::Action& a, rte_mbuf* m, flow::FlowKey& key,
                    const flow::PacketLayout& lay, std::span<const uint8_t> rest,
                    const CtActions* cts, int depth);
@@ -327,7 +332,11 @@ class Pmd {
   TokenBucket tb_repeat_;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   uint64_t now_tsc_ = 0;
-  RecircQueue* recirc_ = nullptr;           // queue of the pipeline level running now
+  RecircQueue* recirc_ = nullptr;  // queue of the pipeline level running now
+  // Answers to packets rejected on their way to a VM (fw_reject), with the VM's port.
+  rte_mbuf* fw_answers_[kBatch];
+  uint32_t fw_answer_port_[kBatch];
+  uint16_t n_fw_answers_ = 0;
   std::unique_ptr<crypto::Worker> worker_;  // this thread's crypto context (ESP)
   EspPending esp_;
   flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)

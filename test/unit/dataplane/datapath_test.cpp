@@ -1812,6 +1812,41 @@ TEST_CASE("firewall: a connection between two local workloads counts against its
   CHECK(rig.dp->fw_conntrack().zone_count(1) == 0);
 }
 
+TEST_CASE("firewall: a packet rejected on its way to a VM is answered to its sender",
+          "[datapath][firewall]") {
+  Rig rig;
+  rig.add_flow("in_port(3),eth_type(0x0800)", "2");  // port 3: the uplink
+  rig.add_flow("in_port(2),eth_type(0x0800)", "3");
+  auto t = web_db_policy(1, true);
+  // db rejects telnet from web workloads (10.0.1.9 is one on another host).
+  t->ports[1].to_vm = gl::fw::PolicyTable(
+      gl::fw::Action::kDeny, {gl::fw::Entry{kWeb, 6, 5432, 5432, gl::fw::Action::kAllow, false, 2},
+                              gl::fw::Entry{kWeb, 6, 23, 23, gl::fw::Action::kReject, false, 4}});
+  REQUIRE(rig.dp->set_firewall(std::move(t)));
+  rig.inject(tcp4("10.0.1.9", "10.0.0.2", 40000, 23, gl::flow::kTcpSyn, 1000, 0,
+                  "02:00:00:00:00:09", "02:00:00:00:00:02")
+                 .build(),
+             3);
+  CHECK(rig.sent(2).empty());  // db never sees it
+  CHECK(rig.drops("fw_reject") == 1);
+  // The RST comes back out of the uplink, from db's address and MAC (past db's own
+  // egress policy, which denies everything: the answer is the firewall's, not db's).
+  const auto back = rig.sent(3);
+  REQUIRE(back.size() == 1);
+  const Bytes& r = back[0];
+  REQUIRE(r.size() >= 54);
+  CHECK(Bytes(r.begin(), r.begin() + 12) ==
+        Bytes{2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 2});  // to the sender, from db
+  CHECK(Bytes(r.begin() + 26, r.begin() + 34) == Bytes{10, 0, 0, 2, 10, 0, 1, 9});  // IPs
+  CHECK(r[23] == 6);
+  CHECK((r[34] << 8 | r[35]) == 23);
+  CHECK((r[36] << 8 | r[37]) == 40000);
+  CHECK((uint32_t{r[42]} << 24 | uint32_t{r[43]} << 16 | uint32_t{r[44]} << 8 | r[45]) == 1001);
+  CHECK(r[47] == 0x14);  // RST|ACK
+  CHECK(gl::flow::ipv4_header_checksum_ok(r.data() + 14, 20));
+  CHECK(rig.drops("fw_deny") == 0);
+}
+
 TEST_CASE("firewall: a workload's port added before its policy passes nothing (quarantine)",
           "[datapath][firewall]") {
   Rig rig;
