@@ -182,13 +182,12 @@ void Daemon::compile() {
   // only what rules with `log` decide.
   fv.record = export_.any() ? api::kFwRecordAll : 0;
   auto version = std::make_shared<const FwVersion>(std::move(fv));
-  rule_text_.clear();
-  for (const policy::Rule& rule : state->rules)
-    rule_text_[rule.rule_id] = policy::format_rule(rule);
   const bool changed = desired_ == nullptr || !same_version(*desired_, *version);
   compiled->generation = running_ ? running_->generation : 0;
   running_ = std::move(*compiled);
   index_names(*state);
+  rules_ = std::move(state->rules);  // their texts are made when asked (rule_text())
+  rule_text_.clear();
   log_rules_ = false;
   for (const policy::LocalWorkload& w : running_->workloads)
     for (const auto* p : {&w.egress_from_vm, &w.ingress_to_vm})

@@ -190,7 +190,9 @@ class Daemon {
   uint32_t dp_events_pending_ = 0;
   std::string events_error_;
   std::chrono::steady_clock::time_point last_tick_{};
-  std::map<uint32_t, std::string> rule_text_;  // rule id -> its text
+  std::vector<policy::Rule> rules_;            // of the accepted desired state
+  std::map<uint32_t, std::string> rule_text_;  // rule id -> its text, made when first asked
+  const std::string* rule_text(uint32_t rule_id);
   // Address -> workload name (every workload of the cluster), identity lookup.
   std::map<std::pair<uint8_t, std::array<uint8_t, 16>>, std::string> addr_name_;
   std::map<std::pair<uint8_t, std::array<uint8_t, 16>>, uint32_t> host_identity_;

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "control/glctld/daemon.hpp"
+#include "control/policy/rule_text.hpp"
 #include "dataplane/firewall/fw_events.hpp"
 
 namespace gl::glctld {
@@ -525,6 +526,14 @@ Json Daemon::export_json() const {
 
 // ---- management commands that ask gldp -----------------------------------------------------
 
+const std::string* Daemon::rule_text(uint32_t rule_id) {
+  // Formatting every rule at each compile cost ~13 ms at 10k rules: done once when asked.
+  if (rule_text_.empty() && !rules_.empty())
+    for (const policy::Rule& r : rules_) rule_text_[r.rule_id] = policy::format_rule(r);
+  auto it = rule_text_.find(rule_id);
+  return it != rule_text_.end() ? &it->second : nullptr;
+}
+
 void Daemon::handle_async(const Json& request, MgmtServer::Reply reply) {
   auto cmd = request.find("cmd");
   const std::string name = cmd != request.end() && cmd->is_string() ? cmd->get<std::string>() : "";
@@ -583,8 +592,8 @@ void Daemon::cmd_rule_stats(MgmtServer::Reply reply) {
             const uint32_t id = r["rule_id"].get<uint32_t>();
             if (id == 0)
               r["text"] = "(default action)";
-            else if (auto it = rule_text_.find(id); it != rule_text_.end())
-              r["text"] = it->second;
+            else if (const std::string* text = rule_text(id))
+              r["text"] = *text;
           }
         j["generation"] = dp_report_.generation;
         reply(std::move(j));
@@ -793,8 +802,8 @@ void Daemon::cmd_trace(const Json& request, MgmtServer::Reply reply) {
                  {"verdict", text}};
           if (r.rule_id == 0)
             h["rule"] = "(default action)";
-          else if (auto it = rule_text_.find(r.rule_id); it != rule_text_.end())
-            h["rule"] = it->second;
+          else if (const std::string* rt = rule_text(r.rule_id))
+            h["rule"] = *rt;
           if (!in) h["source_ok"] = r.source_ok != 0;
           if (r.conn_found) {
             Json c{{"orig", tuple_json(r.conn.orig)},
