@@ -23,6 +23,11 @@ Scenarios
                1M) through OVS datapath gl vs OVS-DPDK (ct(table=1), ct(commit)) and
                gldp alone (gl-dpctl ct flows); new connections per second; memory per
                connection; dump/flush of 1M connections while traffic runs
+  firewall     bench/firewall.py: established connections (1k / 100k) through gldp's
+               distributed-firewall stage vs gldp plain, gldp ct() and OVS-DPDK ct();
+               new connections per second through the stage
+  policy       gl-bench-policy: 10k rules / 1k groups / 10k workloads compiled, the time
+               from a change to a new version for every port of a host
   rekey        loss during SA rotation                          (not yet)
 
 On a server with NICs: see bench/README.md (PCI devargs, several PMD cores, a 1..N PMD
@@ -269,6 +274,32 @@ def conntrack_scenario(a, work):
     return res
 
 
+def firewall_scenario(a, work):
+    """bench/firewall.py: the firewall stage next to its peers, same run."""
+    import types
+    import firewall  # noqa: E402
+    fa = types.SimpleNamespace(repeat=1 if a.quick else a.repeat, only=None,
+                               seconds=a.seconds, warmup=2.0 if a.quick else 3.0,
+                               pmd_nice=a.pmd_nice, perf=None)
+    conns = [1000] if a.quick else list(a.ct_conns)
+    res = firewall.bench(conns, 100000 if a.quick else 500000, list(firewall.SYSTEMS), fa,
+                         log=lambda m: print(m, flush=True))
+    res["table"] = firewall.tables(res)
+    print(res["table"], flush=True)
+    return res
+
+
+def policy_scenario(a, work):
+    b = find_bin("bench/gl-bench-policy")
+    if not b:
+        return NOT_YET
+    r = sh([b, "--quick"] if a.quick else [b], timeout=900)
+    out = r.stdout if r.returncode == 0 else "gl-bench-policy failed: " + (
+        r.stdout + r.stderr)[-1000:]
+    print(out, flush=True)
+    return {"table": out.strip()}
+
+
 def flow_setup_scenario(a, work):
     b = find_bin("bench/gl-bench-flow-install")
     gldp = find_bin("dataplane/gldp")
@@ -429,6 +460,17 @@ def write_markdown(res, path):
               "", "```", c["table"], "```"]
     else:
         L.append(str(c))
+    f = res.get("firewall")
+    if isinstance(f, dict) and f.get("table"):
+        L += ["", "## Distributed firewall", "",
+              "`bench/firewall.py` (one PMD core, 64 B UDP, both directions; method:"
+              " bench/README.md, \"The firewall stage\"); the scenario took"
+              f" {res.get('scenario_seconds', {}).get('firewall', '?')} s.",
+              "", "```", f["table"], "```"]
+    pol = res.get("policy")
+    if isinstance(pol, dict) and pol.get("table"):
+        L += ["", "## Policy scale", "", "`build/bench/gl-bench-policy`:", "", "```",
+              pol["table"], "```"]
     L += ["", "## Loss during rekey", "", res["rekey"], ""]
     with open(path, "w") as f:
         f.write("\n".join(L))
@@ -493,7 +535,7 @@ def main():
     ap.add_argument("--flows", type=int, nargs="+", default=[1, 1000, 100000])
     ap.add_argument("--only", nargs="+",
                     choices=["forwarding", "tcp_cps", "flow_setup", "classifier", "esp",
-                             "conntrack"],
+                             "conntrack", "firewall", "policy"],
                     help="run only these scenarios")
     ap.add_argument("--ct-conns", type=int, nargs="+", default=[1000, 100000],
                     help="conntrack: established connections (1000 100000)")
@@ -518,7 +560,8 @@ def main():
     res.update({"machine": machine(), "quick": a.quick})
     scen = {"forwarding": forwarding_scenario, "tcp_cps": tcp_cps_scenario,
             "flow_setup": flow_setup_scenario, "classifier": classifier_scenario,
-            "esp": esp_scenario, "conntrack": conntrack_scenario}
+            "esp": esp_scenario, "conntrack": conntrack_scenario,
+            "firewall": firewall_scenario, "policy": policy_scenario}
     with tempfile.TemporaryDirectory(prefix="gl-suite-") as work:
         for name, fn in scen.items():
             if a.only and name not in a.only:
