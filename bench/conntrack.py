@@ -584,10 +584,13 @@ def timed_op(rig, cmd, env, what, timeout=600):
             "window_s": during["seconds"]}
 
 
-def est_rounds(conns, systems, a, work, log):
+def est_rounds(conns, systems, a, work, log, pairs=None, what="conntrack"):
     """Item 1/2 for every N and system, a.repeat rounds (systems alternating within a
-    round); per N and system the median round by Mpps, the ratios to OVS-DPDK per round
-    and their median."""
+    round); per N and system the median round by Mpps, and for each (x, y) of `pairs`
+    (default: gldp and ovs_gl against ovs_dpdk) the ratio x / y per round and their
+    median (row["ratio_x_y"], with the rounds in row["ratio_x_y_rounds"])."""
+    if pairs is None:
+        pairs = [(s, "ovs_dpdk") for s in ("gldp", "ovs_gl")]
     pcaps = {}
     runs = {n: {s: [] for s in systems} for n in conns}
     try:
@@ -597,7 +600,7 @@ def est_rounds(conns, systems, a, work, log):
                     path = os.path.join(work, f"est{n}.pcap")
                     pcaps[n] = (path, write_conn_pcap(path, n, reply=True))
                 for s in systems:
-                    log(f"conntrack est, {n} connections: {s}"
+                    log(f"{what} est, {n} connections: {s}"
                         f"{f' (round {rnd + 1}/{a.repeat})' if a.repeat > 1 else ''}...")
                     try:
                         r = run_est(s, n, pcaps[n][0], pcaps[n][1], a, work)
@@ -618,15 +621,15 @@ def est_rounds(conns, systems, a, work, log):
             if a.repeat > 1:
                 row[s]["mpps_rounds"] = [round(r["mpps"], 3) if r.get("mpps") else None
                                          for r in runs[n][s]]
-        for s in ("gldp", "ovs_gl"):
-            if s not in systems or "ovs_dpdk" not in systems:
+        for x, y in pairs:
+            if x not in systems or y not in systems:
                 continue
-            rr = sorted(x["mpps"] / y["mpps"] for x, y in zip(runs[n][s], runs[n]["ovs_dpdk"])
-                        if x.get("mpps") and y.get("mpps"))
+            rr = sorted(p["mpps"] / q["mpps"] for p, q in zip(runs[n][x], runs[n][y])
+                        if p.get("mpps") and q.get("mpps"))
             if rr:
-                row[f"ratio_{s}_ovs_dpdk"] = rr[len(rr) // 2]
+                row[f"ratio_{x}_{y}"] = rr[len(rr) // 2]
                 if a.repeat > 1:
-                    row[f"ratio_{s}_ovs_dpdk_rounds"] = [round(x, 2) for x in rr]
+                    row[f"ratio_{x}_{y}_rounds"] = [round(v, 2) for v in rr]
         out[str(n)] = row
     return out
 

@@ -114,51 +114,14 @@ RIGS = {"gldp_plain": PlainRig, "gldp_fw": FwRig, "gldp_ct": ct.GldpRig,
         "ovs_dpdk": ct.OvsDpdkRig}
 
 
+PAIRS = [("gldp_fw", "ovs_dpdk"), ("gldp_fw", "gldp_plain"), ("gldp_fw", "gldp_ct"),
+         ("gldp_ct", "ovs_dpdk")]
+
+
 def est_rounds(conns, systems, a, work, log):
-    """Every N and system, a.repeat rounds (systems alternating); the median round by Mpps
-    per system, and the per-round ratios' medians."""
+    """conntrack.py's rounds (systems alternating, medians) with these rigs and ratios."""
     ct.RIGS.update(RIGS)  # conntrack.run_est looks the rig up there
-    runs = {n: {s: [] for s in systems} for n in conns}
-    pcaps = {}
-    try:
-        for rnd in range(a.repeat):
-            for n in conns:
-                if n not in pcaps:
-                    path = os.path.join(work, f"fwest{n}.pcap")
-                    pcaps[n] = (path, ct.write_conn_pcap(path, n, reply=True))
-                for s in systems:
-                    log(f"firewall est, {n} connections: {s}"
-                        f"{f' (round {rnd + 1}/{a.repeat})' if a.repeat > 1 else ''}...")
-                    try:
-                        r = ct.run_est(s, n, pcaps[n][0], pcaps[n][1], a, work)
-                    except Exception as e:  # noqa: BLE001 - a failed system is reported
-                        r = {"error": str(e)[-400:]}
-                    runs[n][s].append(r)
-                    log(f"    {ct.brief(r)}")
-    finally:
-        for path, _ in pcaps.values():
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-    out = {}
-    for n in conns:
-        row = {}
-        for s in systems:
-            ok = sorted((r for r in runs[n][s] if r.get("mpps")), key=lambda r: r["mpps"])
-            row[s] = dict(ok[len(ok) // 2]) if ok else runs[n][s][-1]
-            if a.repeat > 1:
-                row[s]["mpps_rounds"] = [round(r["mpps"], 3) if r.get("mpps") else None
-                                         for r in runs[n][s]]
-        for x, y in (("gldp_fw", "ovs_dpdk"), ("gldp_fw", "gldp_plain"), ("gldp_fw", "gldp_ct"),
-                     ("gldp_ct", "ovs_dpdk")):
-            if x not in systems or y not in systems:
-                continue
-            rr = sorted(p["mpps"] / q["mpps"] for p, q in zip(runs[n][x], runs[n][y])
-                        if p.get("mpps") and q.get("mpps"))
-            if rr:
-                row[f"ratio_{x}_{y}"] = rr[len(rr) // 2]
-                row[f"ratio_{x}_{y}_rounds"] = [round(v, 2) for v in rr]
-        out[str(n)] = row
-    return out
+    return ct.est_rounds(conns, systems, a, work, log, pairs=PAIRS, what="firewall")
 
 
 def run_new(system, k, pcap, frames, a, work):

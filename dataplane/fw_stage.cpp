@@ -317,12 +317,12 @@ void event_tuple(fw::FwEvent& e, const flow::FlowKey& k) {
   }
 }
 
-}  // namespace
-
-void Pmd::fw_started(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
-                     const flow::FlowKey& k, const fw::Verdict& v, uint64_t now_ms) {
+// An event about a packet's own tuple at a port, decided by v.
+fw::FwEvent packet_event(fw::EventKind kind, const fw::FwTables& t, const fw::PortFirewall& pf,
+                         bool to_vm, const flow::FlowKey& k, const fw::Verdict& v,
+                         uint64_t now_ms) {
   fw::FwEvent e{};
-  e.kind = fw::EventKind::kStart;
+  e.kind = kind;
   e.time_ms = e.start_ms = now_ms;
   event_tuple(e, k);
   e.port_no = pf.port_no;
@@ -330,7 +330,14 @@ void Pmd::fw_started(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_
   e.generation = static_cast<uint32_t>(t.generation);
   e.action = static_cast<uint8_t>(v.action);
   e.to_vm = to_vm ? 1 : 0;
-  dp_.fw_event(index_, e);
+  return e;
+}
+
+}  // namespace
+
+void Pmd::fw_started(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
+                     const flow::FlowKey& k, const fw::Verdict& v, uint64_t now_ms) {
+  dp_.fw_event(index_, packet_event(fw::EventKind::kStart, t, pf, to_vm, k, v, now_ms));
 }
 
 void Pmd::fw_refused(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
@@ -338,17 +345,9 @@ void Pmd::fw_refused(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_
                      uint64_t now_ms) {
   uint32_t suppressed = 0;
   if (!fw_rate_.allow(now_ms, suppressed)) return;
-  fw::FwEvent e{};
-  e.kind = fw::EventKind::kRefused;
+  fw::FwEvent e = packet_event(fw::EventKind::kRefused, t, pf, to_vm, k, v, now_ms);
   e.reason = why;
-  e.time_ms = e.start_ms = now_ms;
   e.packets[0] = 1;
-  event_tuple(e, k);
-  e.port_no = pf.port_no;
-  e.rule_id = v.rule_id;
-  e.generation = static_cast<uint32_t>(t.generation);
-  e.action = static_cast<uint8_t>(v.action);
-  e.to_vm = to_vm ? 1 : 0;
   e.suppressed = suppressed;
   dp_.fw_event(index_, e);
 }
