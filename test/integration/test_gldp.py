@@ -10,7 +10,9 @@
   test_port_removal        del-port under traffic: gldp survives, drops counted under
                            no_port, re-adding the port restores traffic
   test_two_pmds            two PMD threads, one rx queue each, traffic through both
-  test_bad_cli_input       invalid devargs / flows / actions / ports get clear errors
+  test_bad_cli_input       invalid devargs / flows / actions / ports get clear errors;
+                           fw-install of bad JSON names the field and changes nothing;
+                           a good one installs, fw-clear removes it
   test_port_mtu            set-port mtu=N: gldp and the kernel interface of an af_packet
                            port follow; out-of-range and unsupported devices refused
 """
@@ -212,6 +214,44 @@ def test_bad_cli_input():
             check(r.returncode != 0, f"{args} succeeded")
             check(want in (r.stderr + r.stdout), f"{args}: error does not mention '{want}':"
                   f" {r.stderr}")
+        # fw-install: a firewall version as JSON; every mistake names its field.
+        fw_cases = [
+            ("{not json", "not a JSON object"),
+            ('{"frob": 1}', 'unknown field "frob"'),
+            ('{"ports": [{"port": 1, "from_vm": [{"action": "maybe"}]}]}',
+             "ports[0].from_vm[0].action"),
+            ('{"ports": [{"port": 1, "to_vm": [{"ports": "9-3"}]}]}', "ports[0].to_vm[0].ports"),
+            ('{"ports": [{"port": 1, "ipv4": ["1.2.3"]}]}', "is not an IPv4 address"),
+            ('{"ports": [{"port": 99}]}', "no such port"),
+            ('{"ipcache": [{"prefix": "10.0.0.0/40", "identity": 10}]}', "bad length"),
+            ('{"record": "everything"}', "record: all, refusals or none"),
+        ]
+        path = f"/tmp/{env.tag}-fw.json"
+        env.files.append(path)
+        for text, want in fw_cases:
+            with open(path, "w") as f:
+                f.write(text)
+            r = env.dpctl("fw-install", path, check_rc=False)
+            check(r.returncode != 0, f"fw-install {text} succeeded")
+            check(want in (r.stderr + r.stdout), f"fw-install {text}: error does not mention "
+                  f"'{want}': {r.stderr}")
+        check(json.loads(env.dpctl("fw-status", "--json").stdout)["generation"] == 0,
+              "a refused fw-install changed the firewall")
+        with open(path, "w") as f:
+            f.write('{"ipcache": [{"prefix": "10.0.0.0/8", "identity": 10}], "ports": [{"port":'
+                    ' 1, "to_vm": [{"remote": 10, "proto": "udp", "ports": "1-100"}],'
+                    ' "quarantine_unused": 0}]}')
+        r = env.dpctl("fw-install", path, check_rc=False)
+        check(r.returncode == 2 and 'unknown field "quarantine_unused"' in r.stderr, r.stderr)
+        with open(path, "w") as f:
+            f.write('{"ipcache": [{"prefix": "10.0.0.0/8", "identity": 10}], "ports": [{"port":'
+                    ' 1, "to_vm": [{"remote": 10, "proto": "udp", "ports": "1-100"}]}],'
+                    ' "quarantine": ["vnet9"]}')
+        env.dpctl("fw-install", path)
+        st = json.loads(env.dpctl("fw-status", "--json").stdout)
+        check(st["generation"] == 1 and st["ports"] == 1 and st["prefixes"] == 1, f"{st}")
+        env.dpctl("fw-clear")
+        check(json.loads(env.dpctl("fw-status", "--json").stdout)["generation"] == 0, "fw-clear")
         check(env.gldp_proc.poll() is None, "gldp died on bad input")
         # gldp's own command line: usage errors exit 2 and say what is wrong.
         gldp_cases = [
