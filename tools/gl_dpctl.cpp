@@ -1875,7 +1875,7 @@ int cmd_fw(Client& c, const std::string& cmd, const std::vector<std::string>& ar
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
   std::string sock =
       std::getenv("GLDP_SOCKET") ? std::getenv("GLDP_SOCKET") : "/run/gldp/gldp.sock";
   std::vector<std::string> args;
@@ -2184,4 +2184,15 @@ int main(int argc, char** argv) {
     return cmd_fw_status(c, js);
   }
   return usage_error("unknown command '" + cmd + "'");
+}
+
+int main(int argc, char** argv) {
+  // A safety net: a JSON value of an unexpected type (a file given to fw-install, a reply)
+  // is an error message and exit 1, never an abort.
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gl-dpctl: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1098,7 +1098,7 @@ constexpr Command kCommands[] = {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
   Options opt;
   Args args;
   for (int i = 1; i < argc; ++i) {
@@ -1155,4 +1155,15 @@ int main(int argc, char** argv) {
     }
   }
   return usage_error("unknown command '" + args[0] + "'");
+}
+
+int main(int argc, char** argv) {
+  // A safety net: a JSON value of an unexpected type (a file given to fw-install, a reply)
+  // is an error message and exit 1, never an abort.
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "glctl: %s\n", e.what());
+    return 1;
+  }
 }

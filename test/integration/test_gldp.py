@@ -225,6 +225,7 @@ def test_bad_cli_input():
             ('{"ports": [{"port": 99}]}', "no such port"),
             ('{"ipcache": [{"prefix": "10.0.0.0/40", "identity": 10}]}', "bad length"),
             ('{"record": "everything"}', "record: all, refusals or none"),
+            ('{"ports": [{"port": 1, "identity": "x"}]}', "type must be number"),
         ]
         path = f"/tmp/{env.tag}-fw.json"
         env.files.append(path)
