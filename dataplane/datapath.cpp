@@ -375,11 +375,11 @@ std::expected<void, api::Error> Datapath::port_del(uint32_t port_no) {
     }
   }
   ports_[port_no].store(nullptr, std::memory_order_release);
-  fw_quarantine_[port_no].store(0, std::memory_order_relaxed);
   rebalance_rxqs();
   // Every PMD must stop polling and sending on the port before the device goes away.
   rcu_.synchronize();
   rcu_.reclaim();
+  fw_quarantine_[port_no].store(0, std::memory_order_relaxed);  // no PMD uses the port now
   delete p;
   return {};
 }
@@ -1072,11 +1072,15 @@ std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTa
   for (uint32_t no = 0; no < kMaxPorts; ++no)
     if (Port* p = port(no); p != nullptr && fw_quarantines(t.get(), no, p->name()))
       fw_quarantine_[no].store(1, std::memory_order_relaxed);
-  const fw::FwTables* cur = t.get();
   const fw::FwTables* old = fw_tables_.exchange(t.release(), std::memory_order_acq_rel);
-  for (uint32_t no = 0; no < kMaxPorts; ++no)
-    if (Port* p = port(no); p == nullptr || !fw_quarantines(cur, no, p->name()))
-      fw_quarantine_[no].store(0, std::memory_order_relaxed);
+  // Cleared only once no PMD can still hold the old version (which may not bind a port
+  // the new one does), against whatever version is in force by then.
+  rcu_.defer([this] {
+    const fw::FwTables* now = firewall();
+    for (uint32_t no = 0; no < kMaxPorts; ++no)
+      if (Port* p = port(no); p == nullptr || !fw_quarantines(now, no, p->name()))
+        fw_quarantine_[no].store(0, std::memory_order_relaxed);
+  });
   if (old != nullptr) {
     fw_retired_.push_back(old);  // still counted by fw_rule_stats() until folded
     rcu_.defer([this, old] {     // no PMD counts into it any more: its counts become totals

@@ -164,7 +164,8 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
     }
     if (r.conn != 0) {  // a connection the firewall committed (or one it relates to)
       const fw::ConnVerdict v = fw::ConnVerdict::from_label(r.label);
-      if (fw::ConnVerdict::is_ours(r.label) && v.generation == gen32) [[likely]] {
+      if (fw::ConnVerdict::is_ours(r.label) && v.generation == gen32 && v.slot < t.rule_ids.size())
+          [[likely]] {
         fw::RuleCounter& c = rc[v.slot];
         c.add(c.packets, 1);
         c.add(c.bytes, bytes);
@@ -357,7 +358,15 @@ void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowK
   // The answer goes back to the sender, as if from the destination: a TCP RST for TCP,
   // else an ICMP / ICMPv6 "administratively prohibited" quoting the packet.
   if (lay.l3_ofs == flow::kNoOffset || lay.l4_ofs == flow::kNoOffset) return;
-  if (to_vm && n_fw_answers_ == kBatch) return;  // more this burst: the rest go unanswered
+  // Never an answer to an answer: not to a RST, not to an ICMP error (two ports rejecting
+  // each other's answers would ping-pong forever), nor while answers are being run.
+  const uint8_t* l4in = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
+  if (k.nw_proto == flow::kIpProtoTcp && lay.l4_len >= 14 && (l4in[13] & 0x04) != 0) return;
+  if ((k.nw_proto == flow::kIpProtoIcmp && lay.l4_len >= 1 &&
+       (l4in[0] == 3 || l4in[0] == 4 || l4in[0] == 5 || l4in[0] == 11 || l4in[0] == 12)) ||
+      (k.nw_proto == flow::kIpProtoIcmpv6 && lay.l4_len >= 1 && l4in[0] < 128))
+    return;
+  if (to_vm && (fw_draining_ || n_fw_answers_ == kBatch)) return;  // the rest: unanswered
   Port* port = dp_.port(pf.port_no);
   rte_mbuf* r = port != nullptr ? rte_pktmbuf_alloc(dp_.pool()) : nullptr;
   if (r == nullptr) return;
@@ -440,9 +449,11 @@ void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowK
 
 void Pmd::drain_fw_answers() {
   // Each answer enters the pipeline on the VM's port, past its from-VM stage (depth 1):
-  // OVS's rules or the flows switch it back to the sender. Answers to answers cannot
-  // arise (a RST or ICMP error is never rejected with another).
-  while (n_fw_answers_ > 0) {
+  // OVS's rules or the flows switch it back to the sender. One round: an answer that is
+  // rejected on its way is not answered again (fw_reject while fw_draining_).
+  if (n_fw_answers_ == 0) return;
+  fw_draining_ = true;
+  {
     rte_mbuf* pkts[kBatch];
     uint32_t ports[kBatch];
     const uint16_t n = n_fw_answers_;
@@ -455,6 +466,7 @@ void Pmd::drain_fw_answers() {
     process(pkts, n, md, 1);
     flush_tx();
   }
+  fw_draining_ = false;
 }
 
 }  // namespace gl::dp

@@ -337,6 +337,7 @@ class Pmd {
   rte_mbuf* fw_answers_[kBatch];
   uint32_t fw_answer_port_[kBatch];
   uint16_t n_fw_answers_ = 0;
+  bool fw_draining_ = false;                // drain_fw_answers() runs: nothing more is answered
   std::unique_ptr<crypto::Worker> worker_;  // this thread's crypto context (ESP)
   EspPending esp_;
   flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)

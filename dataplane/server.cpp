@@ -1465,6 +1465,13 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       if (req.generation != s->generation)
         return bad("fw commit: generation " + std::to_string(req.generation) +
                    " but the transaction began " + std::to_string(s->generation));
+      // Connections remember the generation that allowed them: a number not above the one
+      // in force would let them skip the re-check (and their counter slots point into
+      // another version's table).
+      if (const fw::FwTables* cur = dp_.firewall();
+          cur != nullptr && s->generation <= cur->generation)
+        return bad("fw commit: generation " + std::to_string(s->generation) +
+                   " is not above the one in force (" + std::to_string(cur->generation) + ")");
       auto ipc = fw::IpCache::build(s->prefixes);
       if (!ipc) return bad("fw commit: ipcache " + ipc.error());
       auto t = std::make_unique<fw::FwTables>();
@@ -1488,6 +1495,8 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       if (r.remaining() != 0) return bad("fw clear: no payload expected");
       c.fw.reset();
       (void)dp_.set_firewall(nullptr);
+      // The firewall's connections go with it: a later version may reuse generations.
+      dp_.with_tracker(true, [](ct::Conntrack& ct) { return ct.flush(-1); });
       return {};
     }
     case api::MsgType::kFwStatus: {
@@ -1549,16 +1558,17 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       api::FwRuleStatsRequest req;
       if (!r.read(req) || r.remaining() != 0 || req.pad != 0)
         return bad("fw rule stats: wants a cursor only (padding 0)");
+      // The cursor is a rule id (the first one of the page), not an index: a version
+      // published or folded between pages neither skips nor repeats a rule.
       const auto all = dp_.fw_rule_stats();
-      if (req.cursor > all.size())
-        return bad("fw rule stats: cursor " + std::to_string(req.cursor) + " past the end");
-      const size_t end =
-          std::min<size_t>(all.size(), req.cursor + size_t{api::kFwRuleStatsPerPage});
+      size_t begin = 0;
+      while (begin < all.size() && all[begin].first < req.cursor) ++begin;
+      const size_t end = std::min<size_t>(all.size(), begin + size_t{api::kFwRuleStatsPerPage});
       api::FwRuleStatsReply rep{};
-      rep.n = static_cast<uint32_t>(end - req.cursor);
-      rep.next_cursor = end < all.size() ? static_cast<uint32_t>(end) : 0;
+      rep.n = static_cast<uint32_t>(end - begin);
+      rep.next_cursor = end < all.size() ? all[end].first : 0;
       out.append(rep);
-      for (size_t i = req.cursor; i < end; ++i) {
+      for (size_t i = begin; i < end; ++i) {
         api::FwRuleStat st{};
         st.rule_id = all[i].first;
         st.packets = all[i].second[0];

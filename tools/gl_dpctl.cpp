@@ -1552,6 +1552,33 @@ json fw_event_json(const gl::api::FwEventWire& e) {
 
 // ---- fw-install: a firewall version from a JSON file (tests, benchmarks, debugging) ----
 
+// Typed fields of fw-install's JSON: absent -> the default; the wrong type or a value out
+// of range -> an error naming the field (never a silent wrap or truncation).
+std::expected<uint64_t, std::string> json_uint(const json& o, const char* key, uint64_t def,
+                                               uint64_t max, const std::string& where) {
+  auto it = o.find(key);
+  if (it == o.end()) return def;
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > max)
+    return std::unexpected(where + "." + key + ": " + it->dump() + " is not a number 0.." +
+                           std::to_string(max));
+  return it->get<uint64_t>();
+}
+std::expected<bool, std::string> json_bool(const json& o, const char* key,
+                                           const std::string& where) {
+  auto it = o.find(key);
+  if (it == o.end()) return false;
+  if (!it->is_boolean()) return std::unexpected(where + "." + key + ": true or false");
+  return it->get<bool>();
+}
+std::expected<json, std::string> json_list(const json& o, const char* key,
+                                           const std::string& where) {
+  auto it = o.find(key);
+  if (it == o.end()) return json::array();
+  if (!it->is_array())
+    return std::unexpected(where + (where.empty() ? "" : ".") + key + ": a list");
+  return *it;
+}
+
 std::expected<uint8_t, std::string> fw_action_code(const json& v, const std::string& where) {
   if (v.is_string()) {
     for (uint8_t i = 0; i < 4; ++i)
@@ -1603,8 +1630,12 @@ std::expected<gl::api::FwEntryWire, std::string> fw_entry_from_json(const json& 
   auto a = fw_action_code(e.value("action", json("allow")), where + ".action");
   if (!a) return std::unexpected(a.error());
   w.action = *a;
-  w.log = e.value("log", false) ? 1 : 0;
-  w.rule_id = e.value("rule_id", 0u);
+  auto log = json_bool(e, "log", where);
+  if (!log) return std::unexpected(log.error());
+  w.log = *log ? 1 : 0;
+  auto rule = json_uint(e, "rule_id", 0, UINT32_MAX, where);
+  if (!rule) return std::unexpected(rule.error());
+  w.rule_id = static_cast<uint32_t>(*rule);
   return w;
 }
 
@@ -1618,21 +1649,31 @@ std::expected<gl::api::FwPortSpec, std::string> fw_port_from_json(const json& p,
         k != "conn_limit" && k != "default_from_vm" && k != "default_to_vm" && k != "from_vm" &&
         k != "to_vm")
       return std::unexpected(where + ": unknown field \"" + k + "\"");
-  s.port_no = p["port"].get<uint32_t>();
-  s.identity = p.value("identity", 0u);
-  s.conn_limit = p.value("conn_limit", 0u);
+  auto port = json_uint(p, "port", 0, UINT32_MAX, where);
+  auto identity = json_uint(p, "identity", 0, UINT32_MAX, where);
+  // (0xffffffff would be the tracker's "use the default" marker)
+  auto limit = json_uint(p, "conn_limit", 0, UINT32_MAX - 1, where);
+  for (const auto* x : {&port, &identity, &limit})
+    if (!*x) return std::unexpected(x->error());
+  s.port_no = static_cast<uint32_t>(*port);
+  s.identity = static_cast<uint32_t>(*identity);
+  s.conn_limit = static_cast<uint32_t>(*limit);
   if (auto m = p.find("mac"); m != p.end()) {
     auto mac = gl::odp::parse_mac(m->is_string() ? m->get<std::string>() : "");
     if (!mac) return std::unexpected(where + ".mac: not a MAC address");
     std::memcpy(s.mac, mac->data(), 6);
   }
-  for (const json& a : p.value("ipv4", json::array())) {
+  auto ipv4_list = json_list(p, "ipv4", where);
+  if (!ipv4_list) return std::unexpected(ipv4_list.error());
+  for (const json& a : *ipv4_list) {
     uint32_t be = 0;
     if (!a.is_string() || inet_pton(AF_INET, a.get<std::string>().c_str(), &be) != 1)
       return std::unexpected(where + ".ipv4: " + a.dump() + " is not an IPv4 address");
     s.ipv4.push_back(be);
   }
-  for (const json& a : p.value("ipv6", json::array())) {
+  auto ipv6_list = json_list(p, "ipv6", where);
+  if (!ipv6_list) return std::unexpected(ipv6_list.error());
+  for (const json& a : *ipv6_list) {
     std::array<uint8_t, 16> b{};
     if (!a.is_string() || inet_pton(AF_INET6, a.get<std::string>().c_str(), b.data()) != 1)
       return std::unexpected(where + ".ipv6: " + a.dump() + " is not an IPv6 address");
@@ -1671,12 +1712,16 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
     if (k != "generation" && k != "record" && k != "ipcache" && k != "ports" && k != "quarantine")
       return usage_error("fw-install: unknown field \"" + k + "\"");
   std::vector<gl::api::FwPrefixWire> ipcache;
-  const json ipc = v.value("ipcache", json::array());
+  auto ipc_list = json_list(v, "ipcache", "");
+  if (!ipc_list) return usage_error("fw-install: " + ipc_list.error());
+  const json& ipc = *ipc_list;
   for (size_t i = 0; i < ipc.size(); ++i) {
     const json& e = ipc[i];
     const std::string where = "ipcache[" + std::to_string(i) + "]";
     gl::api::FwPrefixWire w{};
-    const std::string pfx = e.value("prefix", "");
+    if (!e.is_object() || !e.contains("prefix") || !e["prefix"].is_string())
+      return usage_error("fw-install: " + where + ": an object with \"prefix\" (text)");
+    const std::string pfx = e["prefix"].get<std::string>();
     const size_t slash = pfx.find('/');
     const std::string addr = pfx.substr(0, slash);
     if (inet_pton(AF_INET, addr.c_str(), w.addr) == 1) {
@@ -1690,20 +1735,24 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
     if (slash != std::string::npos && !parse_u64(pfx.substr(slash + 1), len, len))
       return usage_error("fw-install: " + where + ".prefix: bad length in \"" + pfx + "\"");
     w.len = static_cast<uint8_t>(len);
-    if (!e.contains("identity") || !e["identity"].is_number_unsigned())
-      return usage_error("fw-install: " + where + ".identity: a number >= 2");
-    w.identity = e["identity"].get<uint32_t>();
+    auto id = json_uint(e, "identity", 0, UINT32_MAX, where);
+    if (!id || *id < 2) return usage_error("fw-install: " + where + ".identity: a number >= 2");
+    w.identity = static_cast<uint32_t>(*id);
     ipcache.push_back(w);
   }
   std::vector<gl::api::FwPortSpec> ports;
-  const json ps = v.value("ports", json::array());
+  auto ps_list = json_list(v, "ports", "");
+  if (!ps_list) return usage_error("fw-install: " + ps_list.error());
+  const json& ps = *ps_list;
   for (size_t i = 0; i < ps.size(); ++i) {
     auto p = fw_port_from_json(ps[i], "ports[" + std::to_string(i) + "]");
     if (!p) return usage_error("fw-install: " + p.error());
     ports.push_back(std::move(*p));
   }
   std::vector<std::string> quarantine;
-  for (const json& q : v.value("quarantine", json::array())) {
+  auto q_list = json_list(v, "quarantine", "");
+  if (!q_list) return usage_error("fw-install: " + q_list.error());
+  for (const json& q : *q_list) {
     if (!q.is_string() || q.get<std::string>().empty())
       return usage_error("fw-install: quarantine: port names (strings)");
     quarantine.push_back(q.get<std::string>());
@@ -1716,7 +1765,9 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
     record = gl::api::kFwRecordDefaultRefusals;
   else if (rec != "none")
     return usage_error("fw-install: record: all, refusals or none");
-  uint64_t gen = v.value("generation", uint64_t{0});
+  auto given = json_uint(v, "generation", 0, UINT64_MAX / 2, "");
+  if (!given) return usage_error("fw-install: " + given.error().substr(1));
+  uint64_t gen = *given;
   if (gen == 0) {
     auto st = c.fw_status();
     if (!st) return fail("fw-install", st.error());

@@ -982,15 +982,15 @@ int cmd_dump_conntrack(Ctx& ctx, const Args& a) {
   }
   for (const Json& c : s->value("connections", Json::array())) {
     std::string line = str(c, "workload") + " " + str(c, "direction") + " " + proto_text(c) +
-                       ",orig=(" + tuple_text(c["orig"]) + "),reply=(" + tuple_text(c["reply"]) +
-                       ")";
-    const Json& p = c["packets"];
-    const Json& b = c["bytes"];
-    line +=
-        ",packets=" + p[0].dump() + "/" + p[1].dump() + ",bytes=" + b[0].dump() + "/" + b[1].dump();
+                       ",orig=(" + tuple_text(c.at("orig")) + "),reply=(" +
+                       tuple_text(c.at("reply")) + ")";
+    const Json& p = c.at("packets");
+    const Json& b = c.at("bytes");
+    line += ",packets=" + p.at(0).dump() + "/" + p.at(1).dump() + ",bytes=" + b.at(0).dump() + "/" +
+            b.at(1).dump();
     if (c.contains("tcp_state"))
-      line += ",state=" + c["tcp_state"][0].get<std::string>() + "/" +
-              c["tcp_state"][1].get<std::string>();
+      line += ",state=" + c.at("tcp_state").at(0).get<std::string>() + "/" +
+              c.at("tcp_state").at(1).get<std::string>();
     line += ",timeout=" + str(c, "timeout_s") + "s,rule=" + str(c, "rule_id") +
             ",action=" + str(c, "action");
     if (!c.value("current", true)) line += ",policy=older";
@@ -1040,24 +1040,24 @@ int cmd_trace(Ctx& ctx, const Args& a) {
     }
     if (h.contains("source_ok"))
       std::printf("  spoof guard: %s\n",
-                  h["source_ok"].get<bool>() ? "ok" : "source not registered");
+                  h.at("source_ok").get<bool>() ? "ok" : "source not registered");
     std::printf("  first packet: %s -> %s%s\n",
                 h.value("rule_id", 0) == 0 ? "default action" : ("rule " + str(h, "rule")).c_str(),
                 str(h, "action").c_str(), h.value("log", false) ? ", log" : "");
-    if (h["connection"].is_null()) {
+    if (h.at("connection").is_null()) {
       std::printf("  connection: none\n");
     } else {
-      const Json& c = h["connection"];
+      const Json& c = h.at("connection");
       std::string st;
       if (c.contains("tcp_state"))
-        st = ", " + c["tcp_state"][0].get<std::string>() + "/" +
-             c["tcp_state"][1].get<std::string>();
+        st = ", " + c.at("tcp_state").at(0).get<std::string>() + "/" +
+             c.at("tcp_state").at(1).get<std::string>();
       std::printf("  connection: %s (%s direction%s, %s, rule %s, %s packets)\n",
-                  tuple_text(c["orig"]).c_str(),
+                  tuple_text(c.at("orig")).c_str(),
                   c.value("reply_direction", false) ? "reply" : "original", st.c_str(),
                   c.value("current", false) ? "allowed by this version" : "of an older version",
                   str(c, "rule_id").c_str(),
-                  (c["packets"][0].dump() + "/" + c["packets"][1].dump()).c_str());
+                  (c.at("packets").at(0).dump() + "/" + c.at("packets").at(1).dump()).c_str());
     }
     std::printf("  => %s\n", str(h, "verdict").c_str());
   }

@@ -235,6 +235,7 @@ SyncReport DpSync::sync() {
   const size_t n = desired_->ports.size();
   std::vector<uint32_t> nos(n, 0);
   std::vector<char> present(n, 0);
+  std::vector<std::string> quarantine;  // missing ports gldp could add under their name
   for (size_t i = 0; i < n; ++i) {
     const PortPlan& plan = desired_->ports[i];
     auto no = link_.port_no(plan.port);
@@ -245,6 +246,8 @@ SyncReport DpSync::sync() {
       return fail(std::move(r), no.error(), "port get");
     } else {
       r.missing.push_back({plan.workload, plan.port, no.error().message});
+      if (no.error().code == ENOENT && plan.port.size() < api::kNameLen)
+        quarantine.push_back(plan.port);
     }
   }
   if (pushed_id_ == desired_id_ && nos == pushed_port_nos_ && present == pushed_present_) return r;
@@ -260,9 +263,8 @@ SyncReport DpSync::sync() {
   }
   generation_ = std::max(generation_, status->generation) + 1;
   // The workloads whose port gldp lacks are quarantined by name: should the port appear
-  // before the next sync binds its policy, it passes nothing meanwhile.
-  std::vector<std::string> quarantine;
-  for (const MissingPort& m : r.missing) quarantine.push_back(m.port);
+  // before the next sync binds its policy, it passes nothing meanwhile. (A name gldp
+  // cannot hold, e.g. too long, is missing but not quarantined: it can never be added.)
   if (auto ok =
           link_.fw_install(generation_, desired_->ipcache, specs, desired_->record, quarantine);
       !ok)

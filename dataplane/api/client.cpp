@@ -785,6 +785,9 @@ Result<Client::FwEvents> Client::fw_events(uint32_t max) {
   (void)r.check_header();
   FwEventsReply er;
   if (!r.read(er)) return std::unexpected(proto_error("short fw events reply"));
+  if (er.n > kFwMaxEventsPerMsg || er.n > max)
+    return std::unexpected(proto_error("fw events reply with " + std::to_string(er.n) +
+                                       " events (asked for at most " + std::to_string(max) + ")"));
   FwEvents out;
   out.pending = er.pending;
   out.lost = er.lost;

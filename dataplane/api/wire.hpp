@@ -868,7 +868,7 @@ inline constexpr uint32_t kFwMaxEventsPerMsg = 500;
 // bytes both ways (deny/reject: the packets refused). Rule 0: the ports' default actions.
 // Sorted by rule id, a page per message.
 struct FwRuleStatsRequest {
-  uint32_t cursor;  // 0 = start, else a next_cursor
+  uint32_t cursor;  // 0 = start, else a next_cursor (the rule id the next page starts at)
   uint32_t pad;
 };
 struct FwRuleStat {

@@ -225,7 +225,12 @@ def test_bad_cli_input():
             ('{"ports": [{"port": 99}]}', "no such port"),
             ('{"ipcache": [{"prefix": "10.0.0.0/40", "identity": 10}]}', "bad length"),
             ('{"record": "everything"}', "record: all, refusals or none"),
-            ('{"ports": [{"port": 1, "identity": "x"}]}', "type must be number"),
+            ('{"ports": [{"port": 1, "identity": "x"}]}', "ports[0].identity"),
+            ('{"ports": [{"port": 1, "conn_limit": -1}]}', "ports[0].conn_limit"),
+            ('{"generation": -1}', "generation: -1 is not a number"),
+            ('{"ports": [{"port": 1, "to_vm": [{"log": 1}]}]}', "ports[0].to_vm[0].log"),
+            ('{"quarantine": "vnet7"}', "quarantine: a list"),
+            ('{"ipcache": [5]}', 'ipcache[0]: an object with "prefix"'),
         ]
         path = f"/tmp/{env.tag}-fw.json"
         env.files.append(path)
