@@ -798,16 +798,8 @@ int cmd_dump_rules(Ctx& ctx, const Args& a) {
   if (ctx.opt.json) {
     Json all = Json::array();
     for (const policy::Rule& r : rules) {
-      Json j{{"rule_id", r.rule_id},
-             {"priority", r.priority},
-             {"from", r.from},
-             {"to", r.to},
-             {"protocol", r.protocol},
-             {"ports", r.ports},
-             {"action", std::string(policy::action_name(r.action))},
-             {"log", r.log},
-             {"description", r.description},
-             {"text", policy::format_rule(r)}};
+      Json j = glctld::rule_row(r);  // every column, as written to the database
+      j["text"] = policy::format_rule(r);
       if (have_stats) {
         j["packets"] = counter(r.rule_id, "packets");
         j["bytes"] = counter(r.rule_id, "bytes");
