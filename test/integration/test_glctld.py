@@ -198,6 +198,12 @@ def test_lifecycle():
             refused(c.glctl("set-conn-limit", "-1", check_rc=False), 2, "conn_limit")
             refused(c.glctl("del-rule", "7", check_rc=False), 1, "no rule 7")
             refused(c.glctl("frobnicate", check_rc=False), 2, "unknown command")
+            refused(c.glctl("set-ipfix", "bogus:1", check_rc=False), 2, "ipfix_collector",
+                    'bad address "bogus"')
+            refused(c.glctl("set-flow-log", "relative.log", check_rc=False), 2, "flow_log",
+                    "an absolute path")
+            refused(c.glctl("trace", "web1", "sideways", "tcp", check_rc=False), 2,
+                    "trace WORKLOAD from-vm|to-vm PACKET")
             refused(c.glctl("--db", "tcp:db.example:6641", "dump-rules", check_rc=False), 2,
                     "not an IP address")
             time.sleep(1.5)  # a periodic re-check or two
