@@ -32,6 +32,7 @@ Figures only (nothing asserted); --json FILE writes them all.
 
   sudo /usr/bin/python3 bench/firewall.py [--conns 1000 100000 [1000000]] [--repeat 3]
        [--new-conns 500000] [--systems gldp_plain gldp_fw gldp_ct ovs_dpdk] [--only est|new]
+       [--perf DIR] [--json FILE]
 """
 
 import argparse
@@ -259,8 +260,12 @@ def main():
     ap.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     ap.add_argument("--pmd-nice", type=int, default=0)
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="perf record -C 1 during each established-traffic measurement and "
+                         "new-connection pass, into DIR")
     a = ap.parse_args()
-    a.perf = None
+    if a.perf:
+        os.makedirs(a.perf, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     res = bench(a.conns, a.new_conns, a.systems, a, log=lambda m: print(m, flush=True))
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import struct
@@ -105,7 +106,8 @@ def pcap_packets(pcap):
 
 def start_gldp(workdir, ports, mbufs, extra=()):
     """gldp with its PMD on core 1 and `ports` [(name, devargs)], answering on its socket;
-    `extra`: more of gldp's arguments (e.g. "--", EAL arguments).
+    `extra`: more of gldp's arguments (e.g. "--", EAL arguments). GL_GLDP_ARGS in the
+    environment adds gldp options of the user's (e.g. "--fw-ct-capacity 100000").
     Returns (process, gl-dpctl command prefix, log file); stop with kill_group()."""
     b = build_dir()
     sock = os.path.join(workdir, "gldp.sock")
@@ -114,6 +116,7 @@ def start_gldp(workdir, ports, mbufs, extra=()):
            "--mbufs", str(mbufs)]
     for name, devargs in ports:
         cmd += ["--port", f"{name}={devargs}"]
+    cmd += shlex.split(os.environ.get("GL_GLDP_ARGS", ""))
     cmd += list(extra)
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     dpctl = [os.path.join(b, "tools", "gl-dpctl"), "--socket", sock]

@@ -72,6 +72,19 @@ fw::Verdict reevaluate(const fw::FwTables& t, const fw::PortFirewall& pf, const 
   return p.lookup(remote, md.orig_proto, flow::ntoh16(md.orig_dport));
 }
 
+// What a connection's label records of the verdict that let it in.
+fw::ConnVerdict verdict_label(const fw::FwTables& t, bool to_vm, const fw::Verdict& v,
+                              uint32_t start_ms, bool record) {
+  fw::ConnVerdict cv;
+  cv.generation = static_cast<uint32_t>(t.generation);
+  cv.to_vm = to_vm;
+  cv.action = v.action;
+  cv.slot = v.slot;
+  cv.record = record;
+  cv.start_ms = start_ms;
+  return cv;
+}
+
 bool allowed(fw::Action a) {
   return a == fw::Action::kAllow || a == fw::Action::kAllowEncrypted;
 }
@@ -81,11 +94,13 @@ bool allowed(fw::Action a) {
 uint16_t Pmd::fw_from_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts,
                          flow::FlowKey* keys, flow::PacketLayout* lay, uint16_t n) {
   bool keep[kBatch];
+  bool done[kBatch];
   for (uint16_t i = 0; i < n; ++i) {
     keep[i] = source_ok(pf, keys[i]);
     if (!keep[i]) drop(pkts[i], Drop::kFwSpoof);
   }
-  fw_track(t, pf, false, pkts, keys, lay, n, keep);
+  fw_fast(t, pf, false, pkts, n, keep, done);
+  fw_track(t, pf, false, pkts, keys, lay, n, keep, done);
   uint16_t m = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (!keep[i]) continue;
@@ -104,24 +119,30 @@ uint16_t Pmd::fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mb
   flow::FlowKey keys[kBatch];
   flow::PacketLayout lay[kBatch];
   bool keep[kBatch];
+  bool done[kBatch];
+  for (uint16_t i = 0; i < n; ++i) keep[i] = true;
+  // Established connections are looked up from the frames; only what is left is parsed.
+  fw_fast(t, pf, true, pkts, n, keep, done);
   // parse_packet() writes the packet's words; the metadata words only need zeroing (two
   // 48-byte copies, not a whole-key memset per packet: that showed in profiles).
   PacketMd md{};
   md.in_port = pf.port_no;
+  bool rest = false;
   for (uint16_t i = 0; i < n; ++i) {
+    if (done[i]) continue;
+    rest = true;
     md_to_key(md, keys[i]);
     const flow::ParseResult r = flow::parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                                                    rte_pktmbuf_data_len(pkts[i]), keys[i], lay[i]);
-    keep[i] = true;
     if (r != flow::ParseResult::kOk && flow::parse_is_drop(r)) {
       keep[i] = false;
       drop(pkts[i], Drop::kParse);
     }
   }
-  // keys[i] and lay[i] are set for every i < n above (GCC cannot see it through the loop).
+  // keys[i] and lay[i] are set for every i that is not done (GCC cannot see it).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-  fw_track(t, pf, true, pkts, keys, lay, n, keep);
+  if (rest) fw_track(t, pf, true, pkts, keys, lay, n, keep, done);
 #pragma GCC diagnostic pop
   uint16_t m = 0;
   for (uint16_t i = 0; i < n; ++i)
@@ -129,9 +150,60 @@ uint16_t Pmd::fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mb
   return m;
 }
 
+void Pmd::fw_fast(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
+                  uint16_t n, bool* keep, bool* done) {
+  ct::Conntrack& ct = dp_.fw_conntrack();
+  // Ours (the marker) and of this version (the generation): the only connections whose
+  // packets need nothing but counting. Label layout: fw::ConnVerdict::to_label().
+  ct::Conntrack::LabelMatch want;
+  want.mask[0] = 0xffffffffu;
+  want.value[0] = static_cast<uint32_t>(t.generation);
+  want.mask[1] = uint64_t{0xff} << 56;
+  want.value[1] = uint64_t{fw::ConnVerdict::kLabelMarker} << 56;
+  ct::Conntrack::FastPacket fp[kBatch];
+  uint16_t at[kBatch];
+  uint16_t m = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    done[i] = false;
+    if (!keep[i]) continue;
+    fp[m].frame = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+    fp[m].len = rte_pktmbuf_data_len(pkts[i]);
+    at[m++] = i;
+  }
+  if (m == 0) return;
+  const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
+  ct.execute_established(index_, static_cast<uint16_t>(pf.port_no), want, fp, m, now_ms);
+  fw::RuleCounter* rc = t.counters(index_);
+  const size_t n_slots = t.rule_ids.size();
+  for (uint16_t j = 0; j < m; ++j) {
+    const ct::Conntrack::FastPacket& p = fp[j];
+    if (p.result == ct::Conntrack::FastPacket::kMiss) continue;
+    const uint16_t i = at[j];
+    done[i] = true;
+    if (p.result == ct::Conntrack::FastPacket::kInvalid) {
+      keep[i] = false;
+      if (t.record & fw::kRecordAll) {  // the event names the tuple: parse it for that
+        flow::FlowKey k{};
+        flow::PacketLayout l;
+        flow::parse_packet(p.frame, p.len, k, l);
+        fw_refused(t, pf, to_vm, k, fw::Verdict{}, fw::EventReason::kInvalid, now_ms);
+      }
+      drop(pkts[i], Drop::kFwInvalid);
+      continue;
+    }
+    const uint32_t slot =
+        uint32_t{p.label[10]} | uint32_t{p.label[11]} << 8 | uint32_t{p.label[12]} << 16;
+    if (slot < n_slots) [[likely]] {
+      fw::RuleCounter& c = rc[slot];
+      c.add(c.packets, 1);
+      c.add(c.bytes, p.bytes);
+    }
+  }
+}
+
 void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
-                   const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n,
-                   bool* keep) {
+                   const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep,
+                   const bool* done) {
   ct::Conntrack& ct = dp_.fw_conntrack();
   const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
   const uint32_t gen32 = static_cast<uint32_t>(t.generation);
@@ -143,7 +215,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
   uint16_t at[kBatch];
   uint16_t m = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (!keep[i] || !is_ip(keys[i], lay[i])) continue;  // non-IP passes (after the guard)
+    if (done[i] || !keep[i] || !is_ip(keys[i], lay[i])) continue;  // non-IP passes
     md[m] = ct::Md{};
     cp[m] = ct::Packet{rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i]), &keys[i],
                        &lay[i], &md[m]};
@@ -176,9 +248,13 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
       if (allowed(nv.action)) {
         // Brought up to date, its start and record choice kept (a related connection
         // without our label starts a record now).
+        // Relabelled in place (a second ct() pass would count the packet twice).
         const bool ours = fw::ConnVerdict::is_ours(r.label);
-        fw_commit(t, pf, v.to_vm, nv, pkts[i], keys[i], lay[i], now_ms,
-                  ours ? v.start_ms : static_cast<uint32_t>(now_ms), ours && v.record);
+        uint8_t label[16];
+        verdict_label(t, v.to_vm, nv, ours ? v.start_ms : static_cast<uint32_t>(now_ms),
+                      ours && v.record)
+            .to_label(label);
+        ct.set_mark_label(r.conn, nv.rule_id, label);
         fw::RuleCounter& c = rc[nv.slot];
         c.add(c.packets, 1);
         c.add(c.bytes, bytes);
@@ -241,14 +317,7 @@ bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_v
   c.mark = v.rule_id;
   c.mark_mask = ~0u;
   c.set_label = true;
-  fw::ConnVerdict cv;
-  cv.generation = static_cast<uint32_t>(t.generation);
-  cv.to_vm = to_vm;
-  cv.action = v.action;
-  cv.slot = v.slot;
-  cv.record = record;
-  cv.start_ms = start_ms;
-  cv.to_label(c.label);
+  verdict_label(t, to_vm, v, start_ms, record).to_label(c.label);
   std::memset(c.label_mask, 0xff, sizeof c.label_mask);
   ct::Md md;
   ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};

@@ -56,6 +56,8 @@ Options:
                            Memory: the index, 32-64 bytes per connection of capacity
                            (128 MiB for the default), resident from the start, plus
                            192 bytes per connection, backed as connections come
+  --fw-ct-capacity N       connections the firewall stage's own tracker holds
+                           (default 1000000; the same memory rule as --ct-capacity)
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).
@@ -158,6 +160,10 @@ int main(int argc, char** argv) {
       if (!value(v) || !parse_uint(v, 1u << 30, n) || n < 16)
         return usage_error("--ct-capacity needs a number from 16 to 1073741824");
       opts.ct_capacity = static_cast<uint32_t>(n);
+    } else if (a == "--fw-ct-capacity") {
+      if (!value(v) || !parse_uint(v, 1u << 30, n) || n < 16)
+        return usage_error("--fw-ct-capacity needs a number from 16 to 1073741824");
+      opts.fw_ct_capacity = static_cast<uint32_t>(n);
     } else if (a == "--emc-insert-inv-prob") {
       if (!value(v) || !parse_uint(v, UINT32_MAX, n))
         return usage_error("--emc-insert-inv-prob needs a number");

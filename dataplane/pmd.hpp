@@ -205,8 +205,16 @@ class Pmd {
   uint16_t fw_from_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts,
                       flow::FlowKey* keys, flow::PacketLayout* lay, uint16_t n);
   uint16_t fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts, uint16_t n);
+  // The established path: packets of connections committed under version t, looked up
+  // from their frames (Conntrack::execute_established()), counted; done[i] says which
+  // it took (kept, or dropped as invalid). The rest go to fw_track().
+  void fw_fast(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
+               uint16_t n, bool* keep, bool* done);
+  // Everything else (keys and layouts parsed): first packets, connections of an older
+  // version, relations; packets with done[i] set are skipped.
   void fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
-                const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep);
+                const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep,
+                const bool* done);
   bool fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                  const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
                  const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,

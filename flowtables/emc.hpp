@@ -81,7 +81,9 @@ class Emc {
 
   // Prefetches the bucket of `hash` (for the two-phase batch loop: hash and prefetch the
   // batch, then look up).
-  void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
+  [[gnu::always_inline]] void prefetch(uint32_t hash) const {
+    __builtin_prefetch(&buckets_[hash & mask_]);
+  }
 
   // Caches key -> rule with probability 1/inverse_prob. An entry for the same key is
   // updated in place; otherwise an empty or dead slot is used, else the candidate with

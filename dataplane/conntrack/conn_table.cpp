@@ -115,29 +115,6 @@ ConnTable::~ConnTable() {
   munmap(buckets_, bucket_bytes_);
 }
 
-uint64_t ConnTable::hash(const ConnKey& k) {
-  const flow::AliasU64* w = reinterpret_cast<const flow::AliasU64*>(&k);
-  uint32_t a = flow::hash_add64(0x2545f491u, w[0] ^ flow::rotl64(w[4], 17));
-  uint32_t b = flow::hash_add64(0x9e3779b9u, w[2]);
-  a = flow::hash_add64(a, w[1]);
-  b = flow::hash_add64(b, w[3]);
-  const uint32_t lo = flow::hash_finish(a ^ flow::rotl64(b, 11));
-  const uint32_t hi = flow::hash_finish(b + a * 0x27d4eb2du);
-  return (uint64_t(hi) << 32) | lo;
-}
-
-uint32_t ConnTable::candidate(uint64_t h) const {
-  const uint32_t sig = static_cast<uint32_t>(h >> 32);
-  for (uint64_t b : {h & mask_, (h >> 32) & mask_}) {
-    for (const auto& s : buckets_[b].slot) {
-      const uint64_t v = s.load(std::memory_order_relaxed);
-      if (v != kSlotEmpty && static_cast<uint32_t>(v >> 32) == sig)
-        return static_cast<uint32_t>(v & 0xffffffffu);
-    }
-  }
-  return 0;
-}
-
 uint32_t ConnTable::find(const ConnKey& k, uint64_t h, bool& reply) const {
   const uint32_t sig = static_cast<uint32_t>(h >> 32);
   const uint64_t bs[2] = {h & mask_, (h >> 32) & mask_};

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "dataplane/conntrack/tcp.hpp"
+#include "flowtables/flow_key.hpp"
 #include "flowtables/rcu.hpp"
 
 namespace gl::ct {
@@ -135,8 +136,22 @@ class ConnTable {
   uint32_t capacity() const { return capacity_; }
   unsigned contexts() const { return contexts_; }
 
-  static uint64_t hash(const ConnKey& k);
-  void prefetch(uint64_t h) const {
+  static uint64_t hash(const ConnKey& k) {
+    uint64_t w[5];
+    std::memcpy(w, &k, sizeof w);
+    return hash_words(w[0], w[1], w[2], w[3], w[4]);
+  }
+  // The same from the key's five little-endian 64-bit words (a key built in registers).
+  static uint64_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t w4) {
+    uint32_t a = flow::hash_add64(0x2545f491u, w0 ^ flow::rotl64(w4, 17));
+    uint32_t b = flow::hash_add64(0x9e3779b9u, w2);
+    a = flow::hash_add64(a, w1);
+    b = flow::hash_add64(b, w3);
+    const uint32_t lo = flow::hash_finish(a ^ flow::rotl64(b, 11));
+    const uint32_t hi = flow::hash_finish(b + a * 0x27d4eb2du);
+    return (uint64_t(hi) << 32) | lo;
+  }
+  [[gnu::always_inline]] void prefetch(uint64_t h) const {
     __builtin_prefetch(&buckets_[h & mask_]);
     __builtin_prefetch(&buckets_[(h >> 32) & mask_]);
   }
@@ -148,7 +163,17 @@ class ConnTable {
   // before find() verifies the key (the lookup's second dependent miss overlapped with
   // the other packets' lookups).
   // The result is the slot (index << 1 | reply; 0 = none): find_at() verifies it.
-  uint32_t candidate(uint64_t h) const;
+  uint32_t candidate(uint64_t h) const {
+    const uint32_t sig = static_cast<uint32_t>(h >> 32);
+    for (uint64_t b : {h & mask_, (h >> 32) & mask_}) {
+      for (const auto& s : buckets_[b].slot) {
+        const uint64_t v = s.load(std::memory_order_relaxed);
+        if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
+          return static_cast<uint32_t>(v & 0xffffffffu);
+      }
+    }
+    return 0;
+  }
   // find() starting from candidate()'s slot `cand`: when its connection has key k (the
   // usual case) no bucket is read again; otherwise find().
   uint32_t find_at(const ConnKey& k, uint64_t h, uint32_t cand, bool& reply) const {
@@ -161,7 +186,7 @@ class ConnTable {
     }
     return find(k, h, reply);
   }
-  void prefetch_conn(uint32_t cand) const {
+  [[gnu::always_inline]] void prefetch_conn(uint32_t cand) const {
     if (cand != 0) {
       const char* c = reinterpret_cast<const char*>(&arena_[cand >> 1]);
       __builtin_prefetch(c);        // key[0], most of key[1]

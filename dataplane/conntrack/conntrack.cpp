@@ -106,6 +106,47 @@ Conntrack::Conntrack(const Options& o)
 
 // ---- packet path ----------------------------------------------------------------------
 
+bool Conntrack::check_l4(Extracted& x, const uint8_t* l4, uint32_t l4_len, uint8_t csum_good,
+                         Invalid& why) const {
+  const ConnKey& key = x.key;
+  const uint8_t proto = key.proto;
+  const uint8_t family = key.family;
+  if (proto == flow::kIpProtoTcp) {
+    if (!tcp_parse(l4, l4_len, x.tcp)) {
+      why = Invalid::kTruncated;
+      return false;
+    }
+  } else if (proto == flow::kIpProtoUdp) {
+    const uint32_t ulen = l4_len >= 8 ? static_cast<uint32_t>(l4[4] << 8 | l4[5]) : 0;
+    if (ulen < 8 || ulen > l4_len) {
+      why = Invalid::kTruncated;
+      return false;
+    }
+  } else if (l4_len < 8) {
+    why = Invalid::kTruncated;
+    return false;
+  }
+  // L4 checksums (OVS's tracker checks them on every packet it looks up: a corrupt
+  // segment must not move the state). UDP over IPv4 may carry none.
+  if (opts_.check_l4_checksum && (csum_good & kCsumGoodL4) == 0) {
+    uint32_t sum = 0;
+    if (proto != flow::kIpProtoIcmp) {
+      sum =
+          family == 4
+              ? flow::ipv4_pseudo_sum(key.src[0], key.dst[0], proto, static_cast<uint16_t>(l4_len))
+              : flow::ipv6_pseudo_sum(reinterpret_cast<const uint8_t*>(key.src),
+                                      reinterpret_cast<const uint8_t*>(key.dst), proto, l4_len);
+    }
+    const bool no_udp_sum =
+        proto == flow::kIpProtoUdp && family == 4 && flow::load_raw16(l4 + 6) == 0;
+    if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) {
+      why = Invalid::kL4Checksum;
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   const flow::FlowKey& k = *p.key;
   const flow::PacketLayout& lay = *p.lay;
@@ -152,37 +193,7 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   }
   const uint8_t* l4 = p.frame + lay.l4_ofs;
   const uint32_t l4_len = lay.l4_len;
-  if (proto == flow::kIpProtoTcp) {
-    if (!tcp_parse(l4, l4_len, x.tcp)) {
-      why = Invalid::kTruncated;
-      return false;
-    }
-  } else if (proto == flow::kIpProtoUdp) {
-    const uint32_t ulen = l4_len >= 8 ? static_cast<uint32_t>(l4[4] << 8 | l4[5]) : 0;
-    if (ulen < 8 || ulen > l4_len) {
-      why = Invalid::kTruncated;
-      return false;
-    }
-  } else if (l4_len < 8) {
-    why = Invalid::kTruncated;
-    return false;
-  }
-  // L4 checksums (OVS's tracker checks them on every packet it looks up: a corrupt
-  // segment must not move the state). UDP over IPv4 may carry none.
-  if (opts_.check_l4_checksum && (p.csum_good & kCsumGoodL4) == 0) {
-    uint32_t sum = 0;
-    if (proto != flow::kIpProtoIcmp) {
-      sum = family == 4 ? flow::ipv4_pseudo_sum(k.ipv4_src, k.ipv4_dst, proto,
-                                                static_cast<uint16_t>(l4_len))
-                        : flow::ipv6_pseudo_sum(k.ipv6_src, k.ipv6_dst, proto, l4_len);
-    }
-    const bool no_udp_sum =
-        proto == flow::kIpProtoUdp && family == 4 && flow::load_raw16(l4 + 6) == 0;
-    if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) {
-      why = Invalid::kL4Checksum;
-      return false;
-    }
-  }
+  if (!check_l4(x, l4, l4_len, p.csum_good, why)) return false;
   if (proto == flow::kIpProtoTcp || proto == flow::kIpProtoUdp) {
     why = l4_key(proto, family, l4, l4_len, false, key);
     return why == Invalid::kCount;
@@ -242,6 +253,184 @@ bool Conntrack::extract(const Packet& p, Extracted& x, Invalid& why) const {
   key = reverse_key(q);
   x.related = true;
   return true;
+}
+
+// update_found()'s lock-free case: a non-TCP connection both ways already, where nothing
+// but the counters and the expiry change. No lock (whose exchange drains the store
+// buffer: measured as 70% of update_found()). The counters are plain loads and stores: a
+// direction arrives on one queue, so one thread writes it; two threads counting the same
+// direction at the same instant may lose one count (documented in DESIGN.md).
+inline bool Conntrack::update_bidir(Conn& c, bool reply, const Extracted& x,
+                                    uint64_t now_ms) const {
+  if (x.key.proto == flow::kIpProtoTcp ||
+      std::atomic_ref<OtherState>(c.other).load(std::memory_order_relaxed) != OtherState::kBidir ||
+      (std::atomic_ref<uint8_t>(c.flags).load(std::memory_order_relaxed) & kConnReplySeen) == 0)
+    return false;
+  const unsigned dir = reply ? 1 : 0;
+  std::atomic_ref<uint64_t> pk(c.packets[dir]), by(c.bytes[dir]);
+  pk.store(pk.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  by.store(by.load(std::memory_order_relaxed) + x.bytes, std::memory_order_relaxed);
+  const auto tmo = std::atomic_ref<uint8_t>(c.tmo).load(std::memory_order_relaxed);
+  c.expires.store(expiry(static_cast<Timeout>(tmo), now_ms, c.policy), std::memory_order_relaxed);
+  return true;
+}
+
+namespace {
+
+// The IPv4 header checksum of a 20-byte header (no options): five 32-bit words.
+inline bool ipv4_header20_ok(const uint8_t* ip) {
+  uint64_t s = 0;
+  for (int i = 0; i < 20; i += 4) s += flow::load_raw32(ip + i);
+  s = (s & 0xffffffffu) + (s >> 32);
+  return flow::csum_fold(static_cast<uint32_t>(s) + static_cast<uint32_t>(s >> 32)) == 0xffff;
+}
+
+}  // namespace
+
+bool Conntrack::extract_fast(const uint8_t* frame, uint32_t len, uint8_t csum_good, uint16_t zone,
+                             Extracted& x) const {
+  // Ethernet II without a VLAN tag; anything else is execute()'s (it parses the key).
+  if (len < 14) return false;
+  const uint16_t type = flow::load_raw16(frame + 12);
+  const uint8_t* l3 = frame + 14;
+  const uint32_t avail = len - 14;
+  // The key's five words (ConnKey's layout) built in registers: the hash reads them
+  // there, and they are stored whole (no narrow stores for wide loads to wait on).
+  uint64_t w0, w1 = 0, w2, w3 = 0;
+  uint64_t family;
+  uint8_t proto;
+  const uint8_t* l4;
+  uint32_t l4_len;
+  if (type == kEthIpv4Be) {
+    if (avail < 20) return false;
+    const uint32_t ihl = (l3[0] & 0x0fu) * 4u;
+    const uint32_t tot = static_cast<uint32_t>(l3[2] << 8 | l3[3]);
+    if ((l3[0] >> 4) != 4 || ihl < 20 || tot < ihl || tot > avail) return false;
+    if ((static_cast<uint32_t>(l3[6] << 8 | l3[7]) & 0x3fffu) != 0) return false;  // fragment
+    if ((csum_good & kCsumGoodL3) == 0 &&
+        !(ihl == 20 ? ipv4_header20_ok(l3) : flow::ipv4_header_checksum_ok(l3, tot)))
+      return false;
+    family = 4;
+    proto = l3[9];
+    w0 = flow::load_raw32(l3 + 12);
+    w2 = flow::load_raw32(l3 + 16);
+    x.bytes = tot;
+    l4 = l3 + ihl;
+    l4_len = tot - ihl;
+  } else if (type == kEthIpv6Be) {
+    if (avail < 40 || (l3[0] >> 4) != 6) return false;
+    const uint32_t plen = static_cast<uint32_t>(l3[4] << 8 | l3[5]);
+    if (40 + plen > avail) return false;
+    family = 6;
+    proto = l3[6];  // an extension header is not TCP or UDP: execute()'s
+    std::memcpy(&w0, l3 + 8, 8);
+    std::memcpy(&w1, l3 + 16, 8);
+    std::memcpy(&w2, l3 + 24, 8);
+    std::memcpy(&w3, l3 + 32, 8);
+    x.bytes = 40 + plen;
+    l4 = l3 + 40;
+    l4_len = plen;
+  } else {
+    return false;
+  }
+  if (proto == flow::kIpProtoUdp) {
+    if (l4_len < 8) return false;
+    const uint32_t ulen = static_cast<uint32_t>(l4[4] << 8 | l4[5]);
+    if (ulen < 8 || ulen > l4_len) return false;
+  } else if (proto == flow::kIpProtoTcp) {
+    if (!tcp_parse(l4, l4_len, x.tcp)) return false;
+  } else {
+    return false;
+  }
+  const uint32_t ports = flow::load_raw32(l4);  // sport, dport (network order)
+  if ((ports & 0xffffu) == 0 || (ports >> 16) == 0) return false;
+  if (opts_.check_l4_checksum && (csum_good & kCsumGoodL4) == 0) {
+    const uint32_t sum =
+        family == 4 ? flow::ipv4_pseudo_sum(static_cast<uint32_t>(w0), static_cast<uint32_t>(w2),
+                                            proto, static_cast<uint16_t>(l4_len))
+                    : flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, proto, l4_len);
+    const bool no_udp_sum =
+        proto == flow::kIpProtoUdp && family == 4 && flow::load_raw16(l4 + 6) == 0;
+    if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) return false;
+  }
+  const uint64_t w4 = ports | uint64_t{zone} << 32 | uint64_t{proto} << 48 | family << 56;
+  const uint64_t w[5] = {w0, w1, w2, w3, w4};
+  static_assert(sizeof(ConnKey) == sizeof w && offsetof(ConnKey, sport) == 32 &&
+                offsetof(ConnKey, zone) == 36 && offsetof(ConnKey, proto) == 38 &&
+                offsetof(ConnKey, family) == 39);
+  std::memcpy(&x.key, w, sizeof w);
+  x.hash = ConnTable::hash_words(w0, w1, w2, w3, w4);
+  x.related = false;
+  x.icmp = false;
+  return true;
+}
+
+void Conntrack::execute_established(unsigned ctx, uint16_t zone, const LabelMatch& want,
+                                    FastPacket* pkts, uint16_t n, uint64_t now_ms) {
+  Counters& cs = ctr(ctx);
+  Extracted xs[32];
+  bool ok[32];
+  constexpr uint8_t kSkip = kConnRelated | kConnAlgFtp | kConnAlgTftp | kConnSnat | kConnDnat;
+  for (uint16_t base = 0; base < n; base += 32) {
+    const uint16_t m = std::min<uint16_t>(32, n - base);
+    // Keys and hashes, prefetching the buckets; then the candidates, prefetched.
+    for (uint16_t i = 0; i < m; ++i) {
+      FastPacket& p = pkts[base + i];
+      p.result = FastPacket::kMiss;
+      ok[i] = extract_fast(p.frame, p.len, p.csum_good, zone, xs[i]);
+      if (ok[i]) table_.prefetch(xs[i].hash);
+    }
+    for (uint16_t i = 0; i < m; ++i)
+      if (ok[i]) table_.prefetch_conn(xs[i].cand = table_.candidate(xs[i].hash));
+    uint32_t handled = 0;
+    uint32_t invalid = 0;
+    for (uint16_t i = 0; i < m; ++i) {
+      if (!ok[i]) continue;
+      const Extracted& x = xs[i];
+      bool reply = false;
+      const uint32_t idx = table_.find_at(x.key, x.hash, x.cand, reply);
+      if (idx == 0) continue;
+      Conn& c = table_.conn(idx);
+      // Expired (execute() removes it), or not a plain connection: untouched here.
+      if (c.expires.load(std::memory_order_relaxed) <= now_ms) continue;
+      if ((std::atomic_ref<uint8_t>(c.flags).load(std::memory_order_relaxed) & kSkip) != 0)
+        continue;
+      uint64_t lw[2];
+      std::memcpy(lw, c.label, 16);
+      if ((lw[0] & want.mask[0]) != want.value[0] || (lw[1] & want.mask[1]) != want.value[1])
+        continue;
+      FastPacket& p = pkts[base + i];
+      if (update_bidir(c, reply, x, now_ms)) [[likely]] {
+        ++handled;
+        p.result = FastPacket::kTracked;
+        p.conn = idx << 1 | (reply ? 1u : 0u);
+        p.bytes = x.bytes;
+        p.label = c.label;
+        continue;
+      }
+      switch (update_found(c, reply, x, now_ms)) {
+        case Update::kValid:
+        case Update::kValidNew:
+          p.result = FastPacket::kTracked;
+          break;
+        case Update::kInvalid:
+          ++invalid;
+          p.result = FastPacket::kInvalid;
+          break;
+        case Update::kReopen:
+          unlink(idx);  // a new SYN after both ends closed: execute() starts it anew
+          continue;
+      }
+      ++handled;
+      p.conn = idx << 1 | (reply ? 1u : 0u);
+      p.bytes = x.bytes;
+      p.label = c.label;
+    }
+    // Counted as execute() counts them (a reopened connection's packet: there).
+    cs.add(cs.packets, handled);
+    cs.add(cs.found, handled);
+    if (invalid != 0) cs.add(cs.invalid[static_cast<size_t>(Invalid::kTcpWindow)], invalid);
+  }
 }
 
 void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply,
@@ -308,23 +497,9 @@ void Conntrack::removed(uint32_t idx) {
 
 Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& x,
                                           uint64_t now_ms) {
+  if (update_bidir(c, reply, x, now_ms)) return Update::kValid;
   const unsigned dir = reply ? 1 : 0;
   Update r = Update::kValid;
-  if (x.key.proto != flow::kIpProtoTcp &&
-      std::atomic_ref<OtherState>(c.other).load(std::memory_order_relaxed) == OtherState::kBidir &&
-      (std::atomic_ref<uint8_t>(c.flags).load(std::memory_order_relaxed) & kConnReplySeen) != 0) {
-    // A non-TCP connection both ways already: nothing but the counters and the expiry
-    // change, so no lock (whose exchange drains the store buffer: measured as 70% of this
-    // function). The counters are plain loads and stores: a direction arrives on one
-    // queue, so one thread writes it; two threads counting the same direction at the
-    // same instant may lose one count (documented in DESIGN.md).
-    std::atomic_ref<uint64_t> pk(c.packets[dir]), by(c.bytes[dir]);
-    pk.store(pk.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    by.store(by.load(std::memory_order_relaxed) + x.bytes, std::memory_order_relaxed);
-    const auto tmo = std::atomic_ref<uint8_t>(c.tmo).load(std::memory_order_relaxed);
-    c.expires.store(expiry(static_cast<Timeout>(tmo), now_ms, c.policy), std::memory_order_relaxed);
-    return r;
-  }
   c.acquire();
   {
     std::atomic_ref<uint64_t> pk(c.packets[dir]), by(c.bytes[dir]);
@@ -738,6 +913,14 @@ bool Conntrack::remove_conn(uint32_t md_conn) {
   if (!table_.remove(idx)) return false;
   removed(idx);
   return true;
+}
+
+void Conntrack::set_mark_label(uint32_t md_conn, uint32_t mark, const uint8_t label[16]) {
+  Conn& c = table_.conn(md_conn >> 1);
+  c.acquire();
+  c.mark = mark;
+  std::memcpy(c.label, label, 16);
+  c.release();
 }
 
 bool Conntrack::flush_tuple(const ConnKey& k) {

@@ -223,6 +223,33 @@ class Conntrack {
   // ---- packet path (any context) ----
   // Runs ct() with `a` on n packets of context ctx at time now_ms.
   void execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n, uint64_t now_ms);
+  // The established path without a parsed flow key (the firewall stage's): n raw frames
+  // looked up in `zone`. A packet is handled here when it is a plain IPv4 or IPv6 TCP or
+  // UDP frame (Ethernet II, untagged, not a fragment, no IPv6 extension header, checksums
+  // good) of a live connection without NAT, helper or relation whose label matches
+  // `want`: it is then tracked exactly as execute() would (counters, expiry, the TCP
+  // state machine): kTracked, or kInvalid (a segment out of window, counted). Every other
+  // packet is left as it was (kMiss) for execute(), which takes it from the start.
+  struct FastPacket {
+    enum Result : uint8_t { kMiss, kTracked, kInvalid };
+    const uint8_t* frame;  // in
+    uint32_t len;
+    uint8_t csum_good = 0;
+    Result result = kMiss;           // out
+    uint32_t conn = 0;               // Md::conn of the connection (kTracked, kInvalid)
+    uint32_t bytes = 0;              // the packet's IP length
+    const uint8_t* label = nullptr;  // the connection's label (until the next quiescent point)
+  };
+  // The label test: (label & mask) == value, on its two little-endian 64-bit halves.
+  struct LabelMatch {
+    uint64_t mask[2] = {};
+    uint64_t value[2] = {};
+  };
+  void execute_established(unsigned ctx, uint16_t zone, const LabelMatch& want, FastPacket* pkts,
+                           uint16_t n, uint64_t now_ms);
+  // Sets a connection's mark and label (Md::conn; as a ct(commit) with both masks full
+  // would), without tracking a packet. Any context.
+  void set_mark_label(uint32_t md_conn, uint32_t mark, const uint8_t label[16]);
   // ct_clear: forget everything conntrack said about the packet.
   static void clear(Md& md) { md = Md{}; }
 
@@ -304,6 +331,12 @@ class Conntrack {
  private:
   struct Extracted;  // a packet's key and what the state machines need of it
   bool extract(const Packet& p, Extracted& x, Invalid& why) const;
+  // extract()'s L4 checks (TCP header, UDP length, checksum) on x.key's protocol.
+  bool check_l4(Extracted& x, const uint8_t* l4, uint32_t l4_len, uint8_t csum_good,
+                Invalid& why) const;
+  // The key of a plain TCP/UDP frame (execute_established()); false for anything else.
+  bool extract_fast(const uint8_t* frame, uint32_t len, uint8_t csum_good, uint16_t zone,
+                    Extracted& x) const;
   void process_one(unsigned ctx, const Action& a, Packet& p, Extracted& x, uint64_t now_ms);
   // A new connection for x (its index), or 0 when refused (limits, no room: counted), or
   // kRaced when another context inserted one with this key first.
@@ -313,6 +346,7 @@ class Conntrack {
   // The protocol's state machine on a connection found (OVS's CT_UPDATE_*).
   enum class Update : uint8_t { kValid, kValidNew, kInvalid, kReopen };
   Update update_found(Conn& c, bool reply, const Extracted& x, uint64_t now_ms);
+  bool update_bidir(Conn& c, bool reply, const Extracted& x, uint64_t now_ms) const;
   // Writes the metadata ct() leaves: +trk, zone, the connection's mark, label and
   // originator (or `own`, the packet's tuple, when it has none), the cached connection.
   void write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply,
