@@ -333,32 +333,19 @@ bool Conntrack::extract_fast(const uint8_t* frame, uint32_t len, uint8_t csum_go
   } else {
     return false;
   }
-  if (proto == flow::kIpProtoUdp) {
-    if (l4_len < 8) return false;
-    const uint32_t ulen = static_cast<uint32_t>(l4[4] << 8 | l4[5]);
-    if (ulen < 8 || ulen > l4_len) return false;
-  } else if (proto == flow::kIpProtoTcp) {
-    if (!tcp_parse(l4, l4_len, x.tcp)) return false;
-  } else {
-    return false;
-  }
+  if (proto != flow::kIpProtoUdp && proto != flow::kIpProtoTcp) return false;
+  if (l4_len < 4) return false;
   const uint32_t ports = flow::load_raw32(l4);  // sport, dport (network order)
   if ((ports & 0xffffu) == 0 || (ports >> 16) == 0) return false;
-  if (opts_.check_l4_checksum && (csum_good & kCsumGoodL4) == 0) {
-    const uint32_t sum =
-        family == 4 ? flow::ipv4_pseudo_sum(static_cast<uint32_t>(w0), static_cast<uint32_t>(w2),
-                                            proto, static_cast<uint16_t>(l4_len))
-                    : flow::ipv6_pseudo_sum(l3 + 8, l3 + 24, proto, l4_len);
-    const bool no_udp_sum =
-        proto == flow::kIpProtoUdp && family == 4 && flow::load_raw16(l4 + 6) == 0;
-    if (!no_udp_sum && flow::csum_fold(flow::csum_partial(l4, l4_len, sum)) != 0xffff) return false;
-  }
   const uint64_t w4 = ports | uint64_t{zone} << 32 | uint64_t{proto} << 48 | family << 56;
   const uint64_t w[5] = {w0, w1, w2, w3, w4};
   static_assert(sizeof(ConnKey) == sizeof w && offsetof(ConnKey, sport) == 32 &&
                 offsetof(ConnKey, zone) == 36 && offsetof(ConnKey, proto) == 38 &&
                 offsetof(ConnKey, family) == 39);
   std::memcpy(&x.key, w, sizeof w);
+  // extract()'s own L4 checks (TCP header, UDP length, checksum) on the stored key.
+  Invalid why;
+  if (!check_l4(x, l4, l4_len, csum_good, why)) return false;
   x.hash = ConnTable::hash_words(w0, w1, w2, w3, w4);
   x.related = false;
   x.icmp = false;
