@@ -1180,6 +1180,9 @@ void Datapath::housekeeping() {
   // burst of new connections does not take its page faults on a PMD.
   if (ct_ != nullptr) ct_->prefault(65536);
   if (fw_ct_ != nullptr) fw_ct_->prefault(16384);
+  // The lookup indexes grow with the connections (small ones are faster to look up in).
+  if (ct_ != nullptr) ct_->grow_index();
+  if (fw_ct_ != nullptr) fw_ct_->grow_index();
   if (n_retiring_ != 0) retire_due_sas(now);
   if (now - last_rerank_tsc_ > rte_get_tsc_hz()) {
     cls_.rerank();

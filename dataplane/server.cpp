@@ -1097,6 +1097,8 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
       rep.max_conns = s.max_conns;
       rep.capacity = s.capacity;
       rep.pending_free = s.pending_free;
+      rep.index_bytes = s.index_bytes;
+      rep.index_grows = s.index_grows;
       rep.n_invalid = static_cast<uint32_t>(s.invalid.size());
       for (uint32_t p = 0; p < s.by_proto.size(); ++p) rep.n_protos += s.by_proto[p] != 0;
       out.append(rep);

@@ -1044,6 +1044,8 @@ int cmd_ct_stats_show(Client& c, std::optional<uint32_t> zone, bool verbose, boo
              {"max_conns", t.max_conns},
              {"capacity", t.capacity},
              {"pending_free", t.pending_free},
+             {"index_bytes", t.index_bytes},
+             {"index_grows", t.index_grows},
              {"default_zone_limit", cfg->default_zone_limit},
              {"tcp_seq_check", cfg->tcp_seq_check != 0},
              {"packets", t.packets},
@@ -1078,6 +1080,8 @@ int cmd_ct_stats_show(Client& c, std::optional<uint32_t> zone, bool verbose, boo
       t.max_conns, t.capacity,
       cfg->default_zone_limit ? std::to_string(cfg->default_zone_limit).c_str() : "unlimited");
   std::printf("    TCP sequence checking: %s\n", cfg->tcp_seq_check ? "enabled" : "disabled");
+  std::printf("    lookup index: %" PRIu64 " KiB (grown %u times)\n", t.index_bytes / 1024,
+              t.index_grows);
   std::printf("    packets: %" PRIu64 ", found: %" PRIu64 ", created: %" PRIu64
               ", expired: %" PRIu64 "\n",
               t.packets, t.found, t.created, t.expired);

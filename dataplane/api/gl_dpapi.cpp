@@ -244,6 +244,8 @@ GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, capacity);
 GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, pending_free);
 GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, n_invalid);
 GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, n_protos);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, index_bytes);
+GL_SAME_FIELD(gl_ct_stats, api::CtStatsReply, index_grows);
 static_assert(offsetof(gl_ct_stats, invalid) == sizeof(api::CtStatsReply));
 static_assert(sizeof(gl_ct_stats) % alignof(gl_ct_counter) == 0 &&
               sizeof(gl_ct_counter) % alignof(gl_ct_proto_count) == 0);

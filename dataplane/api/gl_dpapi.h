@@ -362,6 +362,9 @@ struct gl_ct_stats {
   uint32_t pending_free; /* removed, memory not yet reclaimed */
   uint32_t n_invalid;
   uint32_t n_protos;
+  uint64_t index_bytes; /* the lookup index's size now (it grows with the connections) */
+  uint32_t index_grows; /* times it grew */
+  uint32_t pad;
   struct gl_ct_counter* invalid;
   struct gl_ct_proto_count* protos;
 };

@@ -624,6 +624,9 @@ struct CtStatsReply {
   uint32_t pending_free;  // removed, memory not yet reclaimed
   uint32_t n_invalid;     // CtCounter[n_invalid] follow: +inv packets per reason
   uint32_t n_protos;      // then CtProtoCount[n_protos]: protocols with live connections
+  uint64_t index_bytes;   // the lookup index's size now (it grows with the connections)
+  uint32_t index_grows;   // times it grew
+  uint32_t pad;
 };
 
 // ---- conntrack timeout policies -------------------------------------------------------

@@ -84,17 +84,14 @@ ConnKey reverse_key(const ConnKey& k) {
 
 ConnTable::ConnTable(uint32_t capacity, unsigned contexts, bool populate_index)
     : capacity_(std::max<uint32_t>(capacity, 16)), contexts_(contexts) {
-  // Two keys per connection into 7-slot buckets: at most ~57% of the slots in use.
+  // Two keys per connection into 7-slot buckets: at most ~57% of the slots in use at
+  // capacity; the index starts smaller and grows (grow()).
   uint64_t nb = 1;
   while (nb * 7 < uint64_t(capacity_) * 2 * 7 / 4) nb <<= 1;
-  mask_ = nb - 1;
-  bucket_bytes_ = nb * sizeof(Bucket);
-  // The index on transparent huge pages (where the kernel offers them): lookups land on
-  // random lines of it, and with 4 KiB pages most were TLB misses (the index load was 80%
-  // of the lookup at 100k connections). The arena stays on small pages: a commit's first
-  // touch of a huge page zeroes 2 MiB (measured: new connections 0.97 -> 0.60 M/s).
-  buckets_ = static_cast<Bucket*>(map_zeroed(bucket_bytes_, true));
-  if (populate_index) madvise(buckets_, bucket_bytes_, MADV_POPULATE_WRITE);  // best effort
+  max_buckets_ = nb;
+  populate_index_ = populate_index;
+  index_.store(make_index(std::min<uint64_t>(nb, kInitialIndexBytes / sizeof(Bucket))),
+               std::memory_order_release);
   // Freed slots wait in their context's cache (up to 2 * kFreeBatch) before the shared
   // list: the arena has room for those beside the capacity, so that `capacity`
   // connections always fit whichever contexts freed what.
@@ -112,14 +109,78 @@ ConnTable::ConnTable(uint32_t capacity, unsigned contexts, bool populate_index)
 
 ConnTable::~ConnTable() {
   munmap(arena_, arena_bytes_);
-  munmap(buckets_, bucket_bytes_);
+  free_index(index_.load(std::memory_order_relaxed));
+  for (const Retired& r : retired_) free_index(r.ix);
 }
 
-uint32_t ConnTable::find(const ConnKey& k, uint64_t h, bool& reply) const {
+ConnTable::Index* ConnTable::make_index(uint64_t buckets) const {
+  auto ix = std::make_unique<Index>();
+  ix->mask = buckets - 1;
+  ix->near = std::min<uint64_t>(ix->mask, 4096 / sizeof(Bucket) - 1);
+  ix->bytes = buckets * sizeof(Bucket);
+  // On transparent huge pages (where the kernel offers them): lookups land on random
+  // lines of it, and with 4 KiB pages most were TLB misses (the index load was 80% of
+  // the lookup at 100k connections). The arena stays on small pages: a commit's first
+  // touch of a huge page zeroes 2 MiB (measured: new connections 0.97 -> 0.60 M/s).
+  ix->b = static_cast<Bucket*>(map_zeroed(ix->bytes, true));
+  if (populate_index_) madvise(ix->b, ix->bytes, MADV_POPULATE_WRITE);  // best effort
+  return ix.release();
+}
+
+void ConnTable::free_index(Index* ix) {
+  if (ix == nullptr) return;
+  munmap(ix->b, ix->bytes);
+  delete ix;
+}
+
+bool ConnTable::grow() {
+  while (!retired_.empty() && rcu_.grace_done(retired_.front().token)) {
+    free_index(retired_.front().ix);
+    retired_.erase(retired_.begin());
+  }
+  Index* old = index_.load(std::memory_order_acquire);
+  const uint64_t nb = old->mask + 1;
+  const uint64_t keys = uint64_t{live_.load(std::memory_order_relaxed)} * 2;
+  if (nb >= max_buckets_ || keys * 10 <= nb * 7 * 4) return false;
+  // The new size: keys at most 20% of its slots (two doublings' headroom), within the
+  // maximum. Backed (when populating) before any lock is taken.
+  uint64_t want = nb * 2;
+  while (want < max_buckets_ && keys * 10 > want * 7 * 2) want <<= 1;
+  Index* ix = make_index(std::min(want, max_buckets_));
+  // Every bucket of the old index locked, in ascending order (writers lock theirs
+  // ascending too): no insert or removal runs until the new index is in force.
+  for (uint64_t b = 0; b < nb; ++b) {
+    auto& l = old->b[b].lock;
+    while (l.exchange(1, std::memory_order_acquire) != 0)
+      while (l.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
+  }
+  bool ok = true;
+  for (uint64_t b = 0; b < nb && ok; ++b)
+    for (const auto& sl : old->b[b].slot) {
+      const uint64_t v = sl.load(std::memory_order_relaxed);
+      if (v != kSlotEmpty && !link_key(*ix, v, v)) {
+        ok = false;  // both candidates full at twice the size: practically never
+        break;
+      }
+    }
+  if (ok) index_.store(ix, std::memory_order_release);
+  for (uint64_t b = 0; b < nb; ++b) old->b[b].lock.store(0, std::memory_order_release);
+  if (!ok) {
+    free_index(ix);
+    return false;
+  }
+  // Readers may still be in the old index (its slots stay as they were: a lookup there
+  // may miss a connection inserted since, and execute() then finds it when it commits).
+  retired_.push_back({rcu_.start_grace(), old});
+  ++grows_;
+  return true;
+}
+
+uint32_t ConnTable::find_in(const Index& ix, const ConnKey& k, uint64_t h, bool& reply) const {
   const uint32_t sig = static_cast<uint32_t>(h >> 32);
-  const uint64_t bs[2] = {h & mask_, (h >> 32) & mask_};
+  const uint64_t bs[2] = {ix.bucket1(h), ix.bucket2(h)};
   for (uint64_t b : bs) {
-    const Bucket& bk = buckets_[b];
+    const Bucket& bk = ix.b[b];
     for (const auto& s : bk.slot) {
       const uint64_t v = s.load(std::memory_order_acquire);
       if (v == kSlotEmpty || static_cast<uint32_t>(v >> 32) != sig) continue;
@@ -186,24 +247,39 @@ void ConnTable::abandon(unsigned ctx, uint32_t idx) {
   ctx_[ctx].free.push_back(idx);  // never published: no grace period needed
 }
 
-void ConnTable::lock_buckets(uint32_t* b, int n) {
+void ConnTable::lock_buckets(const Index& ix, uint32_t* b, int n) {
   std::sort(b, b + n);
   for (int i = 0; i < n; ++i) {
     if (i > 0 && b[i] == b[i - 1]) continue;
-    auto& l = buckets_[b[i]].lock;
+    auto& l = ix.b[b[i]].lock;
     while (l.exchange(1, std::memory_order_acquire) != 0)
       while (l.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
   }
 }
 
-void ConnTable::unlock_buckets(const uint32_t* b, int n) {
+void ConnTable::unlock_buckets(const Index& ix, const uint32_t* b, int n) {
   for (int i = 0; i < n; ++i) {
     if (i > 0 && b[i] == b[i - 1]) continue;
-    buckets_[b[i]].lock.store(0, std::memory_order_release);
+    ix.b[b[i]].lock.store(0, std::memory_order_release);
   }
 }
 
-bool ConnTable::link_key(uint32_t b1, uint32_t b2, uint64_t slotval) {
+const ConnTable::Index& ConnTable::lock_keys(uint64_t h0, uint64_t h1, uint32_t* b) {
+  for (;;) {
+    const Index* ix = index_.load(std::memory_order_acquire);
+    b[0] = static_cast<uint32_t>(ix->bucket1(h0));
+    b[1] = static_cast<uint32_t>(ix->bucket2(h0));
+    b[2] = static_cast<uint32_t>(ix->bucket1(h1));
+    b[3] = static_cast<uint32_t>(ix->bucket2(h1));
+    lock_buckets(*ix, b, 4);
+    // grow() publishes the new index before it unlocks the old one's buckets: holding
+    // them, the index in force is still this one, or we waited for grow() to finish.
+    if (index_.load(std::memory_order_acquire) == ix) return *ix;
+    unlock_buckets(*ix, b, 4);
+  }
+}
+
+bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval) {
   auto free_slot = [&](Bucket& bk, int& used) -> std::atomic<uint64_t>* {
     std::atomic<uint64_t>* f = nullptr;
     used = 0;
@@ -216,20 +292,18 @@ bool ConnTable::link_key(uint32_t b1, uint32_t b2, uint64_t slotval) {
     return f;
   };
   int u1 = 0, u2 = 0;
-  std::atomic<uint64_t>* s1 = free_slot(buckets_[b1], u1);
-  std::atomic<uint64_t>* s2 = free_slot(buckets_[b2], u2);
+  std::atomic<uint64_t>* s1 = free_slot(ix.b[ix.bucket1(h)], u1);
+  std::atomic<uint64_t>* s2 = free_slot(ix.b[ix.bucket2(h)], u2);
   std::atomic<uint64_t>* s = s1 == nullptr ? s2 : (s2 == nullptr || u1 <= u2 ? s1 : s2);
   if (s == nullptr) return false;
   s->store(slotval, std::memory_order_release);
   return true;
 }
 
-void ConnTable::unlink_key(const ConnKey& k, uint32_t idx, uint32_t reply) {
-  const uint64_t h = hash(k);
-  const uint64_t want = make_slot(h, idx, reply);
-  for (uint64_t b : {h & mask_, (h >> 32) & mask_}) {
-    for (auto& s : buckets_[b].slot) {
-      if (s.load(std::memory_order_relaxed) == want) {
+void ConnTable::unlink_key(const Index& ix, uint64_t h, uint64_t slotval) {
+  for (uint64_t b : {ix.bucket1(h), ix.bucket2(h)}) {
+    for (auto& s : ix.b[b].slot) {
+      if (s.load(std::memory_order_relaxed) == slotval) {
         s.store(kSlotEmpty, std::memory_order_release);
         return;
       }
@@ -242,24 +316,22 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
   existing = 0;
   const uint64_t h0 = hash(cn.key[0]);
   const uint64_t h1 = hash(cn.key[1]);
-  uint32_t b[4] = {static_cast<uint32_t>(h0 & mask_), static_cast<uint32_t>((h0 >> 32) & mask_),
-                   static_cast<uint32_t>(h1 & mask_), static_cast<uint32_t>((h1 >> 32) & mask_)};
-  const uint32_t b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
-  lock_buckets(b, 4);
+  uint32_t b[4];
+  const Index& ix = lock_keys(h0, h1, b);
   bool ok = false;
   bool r;
   // Under the bucket locks no other insert of these keys can run: check, then link.
-  if (uint32_t e = find(cn.key[0], h0, r); e != 0) {
+  if (uint32_t e = find_in(ix, cn.key[0], h0, r); e != 0) {
     existing = e;
-  } else if (uint32_t e2 = find(cn.key[1], h1, r); e2 != 0) {
+  } else if (uint32_t e2 = find_in(ix, cn.key[1], h1, r); e2 != 0) {
     existing = e2;
   } else {
     cn.dead.store(0, std::memory_order_release);
-    if (link_key(b0, b1, make_slot(h0, idx, 0))) {
-      if (link_key(b2, b3, make_slot(h1, idx, 1))) {
+    if (link_key(ix, h0, make_slot(h0, idx, 0))) {
+      if (link_key(ix, h1, make_slot(h1, idx, 1))) {
         ok = true;
       } else {
-        unlink_key(cn.key[0], idx, 0);
+        unlink_key(ix, h0, make_slot(h0, idx, 0));
       }
     }
     if (!ok) {
@@ -267,7 +339,7 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
       collisions_.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  unlock_buckets(b, 4);
+  unlock_buckets(ix, b, 4);
   if (!ok) return false;
   live_.fetch_add(1, std::memory_order_relaxed);
   Ctx& c = ctx_[ctx];
@@ -280,16 +352,15 @@ bool ConnTable::remove(uint32_t idx) {
   Conn& cn = arena_[idx];
   const uint64_t h0 = hash(cn.key[0]);
   const uint64_t h1 = hash(cn.key[1]);
-  uint32_t b[4] = {static_cast<uint32_t>(h0 & mask_), static_cast<uint32_t>((h0 >> 32) & mask_),
-                   static_cast<uint32_t>(h1 & mask_), static_cast<uint32_t>((h1 >> 32) & mask_)};
-  lock_buckets(b, 4);
+  uint32_t b[4];
+  const Index& ix = lock_keys(h0, h1, b);
   uint8_t expect = 0;
   const bool was_live = cn.dead.compare_exchange_strong(expect, 1, std::memory_order_acq_rel);
   if (was_live) {
-    unlink_key(cn.key[0], idx, 0);
-    unlink_key(cn.key[1], idx, 1);
+    unlink_key(ix, h0, make_slot(h0, idx, 0));
+    unlink_key(ix, h1, make_slot(h1, idx, 1));
   }
-  unlock_buckets(b, 4);
+  unlock_buckets(ix, b, 4);
   if (was_live) live_.fetch_sub(1, std::memory_order_relaxed);
   return was_live;
 }

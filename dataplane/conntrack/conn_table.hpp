@@ -128,7 +128,9 @@ class ConnTable {
   // (2 MiB zeroed each, milliseconds in a VM) off the PMDs.
   ConnTable(uint32_t capacity, unsigned contexts, bool populate_index = false);
   // Bytes of the index (resident once populated or used) and of one connection's slot.
-  size_t index_bytes() const { return bucket_bytes_; }
+  size_t index_bytes() const { return index_.load(std::memory_order_acquire)->bytes; }
+  // The index's most bytes (its size at `capacity` connections).
+  size_t index_max_bytes() const { return max_buckets_ * sizeof(Bucket); }
   ~ConnTable();
   ConnTable(const ConnTable&) = delete;
   ConnTable& operator=(const ConnTable&) = delete;
@@ -143,30 +145,57 @@ class ConnTable {
   }
   // The same from the key's five little-endian 64-bit words (a key built in registers).
   static uint64_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t w4) {
-    uint32_t a = flow::hash_add64(0x2545f491u, w0 ^ flow::rotl64(w4, 17));
+    // Each word through its own CRC step (three independent chains), then mixed with a
+    // multiply: no two words are XORed together first (that lost the source address's
+    // last octet against the source port: 30000 keys of 10.0.x.y:1000+z had 540 distinct
+    // hashes, and a few thousand filled their buckets).
+    uint32_t a = flow::hash_add64(0x2545f491u, w0);
     uint32_t b = flow::hash_add64(0x9e3779b9u, w2);
+    const uint32_t c = flow::hash_add64(0x7f4a7c15u, w4);
     a = flow::hash_add64(a, w1);
     b = flow::hash_add64(b, w3);
-    const uint32_t lo = flow::hash_finish(a ^ flow::rotl64(b, 11));
-    const uint32_t hi = flow::hash_finish(b + a * 0x27d4eb2du);
+    const uint32_t lo = flow::hash_finish(a ^ flow::rotl64(b, 11) ^ (c * 0x9e3779b1u));
+    const uint32_t hi = flow::hash_finish(b + a * 0x27d4eb2du + (c ^ (c >> 15)) * 0x85ebca6bu);
     return (uint64_t(hi) << 32) | lo;
   }
+  // The index: 64-byte buckets of 7 slots, a key in one of its two candidate buckets.
+  // Both candidates come from the hash's upper half (the part a slot stores), so an
+  // index can be rebuilt at another size from its slots alone (grow()). The second is
+  // within the first's 4 KiB page, so that a lookup costs one TLB entry, not two.
+  struct alignas(64) Bucket {
+    std::atomic<uint32_t> lock;
+    uint32_t pad;
+    std::atomic<uint64_t> slot[7];  // hash >> 32 : 32 | idx:31 | reply:1 (0 = empty)
+  };
+  static_assert(sizeof(Bucket) == 64);
+  struct Index {
+    Bucket* b = nullptr;
+    uint64_t mask = 0;
+    uint64_t near = 0;  // the second bucket's offset mask: min(mask, 63)
+    size_t bytes = 0;
+    uint64_t bucket1(uint64_t h) const { return (h >> 32) & mask; }
+    uint64_t bucket2(uint64_t h) const { return bucket1(h) ^ (((h >> 58) & near) | 1); }
+  };
   [[gnu::always_inline]] void prefetch(uint64_t h) const {
-    __builtin_prefetch(&buckets_[h & mask_]);
-    __builtin_prefetch(&buckets_[(h >> 32) & mask_]);
+    const Index& ix = *index_.load(std::memory_order_acquire);
+    __builtin_prefetch(&ix.b[ix.bucket1(h)]);
+    __builtin_prefetch(&ix.b[ix.bucket2(h)]);
   }
   // The connection with key k (index, 0 when none) and whether k is its reply key. Dead
   // connections are skipped. Lock-free; the result stays valid until the caller's next
   // quiescent point.
-  uint32_t find(const ConnKey& k, uint64_t h, bool& reply) const;
+  uint32_t find(const ConnKey& k, uint64_t h, bool& reply) const {
+    return find_in(*index_.load(std::memory_order_acquire), k, h, reply);
+  }
   // The first connection whose slot carries h's signature (0: none): a hint to prefetch
   // before find() verifies the key (the lookup's second dependent miss overlapped with
   // the other packets' lookups).
   // The result is the slot (index << 1 | reply; 0 = none): find_at() verifies it.
   uint32_t candidate(uint64_t h) const {
     const uint32_t sig = static_cast<uint32_t>(h >> 32);
-    for (uint64_t b : {h & mask_, (h >> 32) & mask_}) {
-      for (const auto& s : buckets_[b].slot) {
+    const Index& ix = *index_.load(std::memory_order_acquire);
+    for (uint64_t b : {ix.bucket1(h), ix.bucket2(h)}) {
+      for (const auto& s : ix.b[b].slot) {
         const uint64_t v = s.load(std::memory_order_relaxed);
         if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
           return static_cast<uint32_t>(v & 0xffffffffu);
@@ -237,16 +266,22 @@ class ConnTable {
   // not take the first-touch page faults. Returns the bytes newly backed (0: nothing to
   // do, or the kernel cannot; then PMDs fault the pages in themselves, as before).
   size_t prefault(uint32_t ahead);
+  // Control thread: the index starts at 2 MiB (one huge page) and doubles while the
+  // connections fill more than 40% of its slots, up to its size at `capacity`: a lookup
+  // costs more the more pages the index spreads its keys over (1k connections: 225
+  // cycles a packet through the firewall stage with a 512 KiB index, 255 with 32 MiB),
+  // so it is only as large as the connections need. Growing holds every bucket lock of
+  // the index in force while its slots are copied into the new one: inserts and removals
+  // wait that long (about 1 ms per 100k connections), lookups do not. Replaced indexes
+  // are freed here once no reader can hold them, and a thread that inserts or removes
+  // holds the index it locks: it must be a registered reader (rcu()), online, as every
+  // context is. Returns true when it grew.
+  bool grow();
+  uint32_t grows() const { return grows_; }
   // Buckets whose both candidates were full at an insert (diagnostics).
   uint64_t insert_collisions() const { return collisions_.load(std::memory_order_relaxed); }
 
  private:
-  struct alignas(64) Bucket {
-    std::atomic<uint32_t> lock;
-    uint32_t pad;
-    std::atomic<uint64_t> slot[7];  // hash:32 | idx:31 | reply:1 (0 = empty)
-  };
-  static_assert(sizeof(Bucket) == 64);
   struct Limbo {
     uint64_t token;
     uint32_t idx;
@@ -260,11 +295,18 @@ class ConnTable {
     std::atomic<uint32_t> n_limbo{0};
   };
   static constexpr uint32_t kFreeBatch = 256;
+  static constexpr size_t kInitialIndexBytes = size_t{2} << 20;  // one huge page
 
-  bool link_key(uint32_t b1, uint32_t b2, uint64_t slotval);
-  void unlink_key(const ConnKey& k, uint32_t idx, uint32_t reply);
-  void lock_buckets(uint32_t* b, int n);
-  void unlock_buckets(const uint32_t* b, int n);
+  uint32_t find_in(const Index& ix, const ConnKey& k, uint64_t h, bool& reply) const;
+  static bool link_key(const Index& ix, uint64_t h, uint64_t slotval);
+  static void unlink_key(const Index& ix, uint64_t h, uint64_t slotval);
+  // Locks the candidate buckets of hashes h0 and h1 in the index in force (retrying when
+  // grow() replaced it meanwhile); b receives them for unlock_buckets().
+  const Index& lock_keys(uint64_t h0, uint64_t h1, uint32_t* b);
+  static void lock_buckets(const Index& ix, uint32_t* b, int n);
+  static void unlock_buckets(const Index& ix, const uint32_t* b, int n);
+  Index* make_index(uint64_t buckets) const;
+  static void free_index(Index* ix);
   void owned_remove(Ctx& c, uint32_t idx);
   void reclaim(unsigned ctx);
   void release(unsigned ctx, uint32_t idx);
@@ -272,11 +314,17 @@ class ConnTable {
   uint32_t capacity_;
   uint32_t slots_;  // arena size: capacity_ plus what the contexts' free caches may hold
   unsigned contexts_;
-  uint64_t mask_;
   Conn* arena_ = nullptr;
   size_t arena_bytes_ = 0;
-  Bucket* buckets_ = nullptr;
-  size_t bucket_bytes_ = 0;
+  uint64_t max_buckets_ = 0;  // the index's size at capacity_ connections
+  bool populate_index_ = false;
+  std::atomic<Index*> index_{nullptr};
+  struct Retired {
+    uint64_t token;
+    Index* ix;
+  };
+  std::vector<Retired> retired_;  // replaced indexes waiting for a grace period (grow())
+  uint32_t grows_ = 0;
   std::unique_ptr<Ctx[]> ctx_;
   std::atomic<uint32_t> bump_{1};  // next never-used slot (0 is "none")
   size_t prefaulted_ = 0;          // arena bytes prefault() has backed (control thread)

@@ -1003,6 +1003,8 @@ Stats Conntrack::stats() const {
       s.invalid[j] += c.invalid[j].load(std::memory_order_relaxed);
   }
   s.n_conns = table_.live();
+  s.index_bytes = table_.index_bytes();
+  s.index_grows = table_.grows();
   s.max_conns = max_conns();
   s.capacity = table_.capacity();
   s.pending_free = table_.pending_free();

@@ -196,10 +196,12 @@ struct Stats {
   uint64_t packets = 0, found = 0, created = 0, expired = 0;
   uint64_t limit_global = 0, limit_zone = 0, table_full = 0, nat_exhausted = 0;
   std::array<uint64_t, static_cast<size_t>(Invalid::kCount)> invalid{};
-  uint32_t n_conns = 0;                  // live connections
-  uint32_t max_conns = 0;                // the global limit
-  uint32_t capacity = 0;                 // the table's size (upper bound of max_conns)
-  uint32_t pending_free = 0;             // removed, waiting for reclamation
+  uint32_t n_conns = 0;       // live connections
+  uint32_t max_conns = 0;     // the global limit
+  uint32_t capacity = 0;      // the table's size (upper bound of max_conns)
+  uint32_t pending_free = 0;  // removed, waiting for reclamation
+  uint64_t index_bytes = 0;   // the lookup index now (ConnTable::grow())
+  uint32_t index_grows = 0;
   std::array<uint32_t, 256> by_proto{};  // live connections per IP protocol
   uint32_t n_expectations = 0;           // ALG expectations alive
   uint64_t exp_created = 0;              // ALG expectations made
@@ -322,6 +324,9 @@ class Conntrack {
   // Control thread: backs memory for the next `ahead` new connections ahead of the PMDs
   // (ConnTable::prefault()); call it from a periodic loop.
   size_t prefault(uint32_t ahead) { return table_.prefault(ahead); }
+  // Control thread: grows the lookup index when the connections need it
+  // (ConnTable::grow()); call it from a periodic loop. True when it grew.
+  bool grow_index() { return table_.grow(); }
   void clear_stats();
   // Fragment reassembly in front of the tracker (OVS's ipf): the datapath hands it the
   // fragments that reach ct() and tracks the datagrams it completes.

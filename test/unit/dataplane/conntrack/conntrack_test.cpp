@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -1573,6 +1574,130 @@ TEST_CASE("Table: prefault backs the memory of the next connections once, conten
   t.conn(idx).mark = 0x1234;
   t.prefault(100000);
   CHECK(t.conn(idx).mark == 0x1234);
+}
+
+// A UDP connection 10.x.y.z:1000+n -> 172.16.0.1:53 in zone 1, linked by context ctx
+// (its index; 0 when it could not be). No Catch2 macros: also called on other threads.
+uint32_t table_try_add(ConnTable& t, unsigned ctx, uint32_t n) {
+  const uint32_t idx = t.alloc(ctx);
+  if (idx == 0) return 0;
+  Conn& c = t.conn(idx);
+  c.key[0] = ConnKey{};
+  c.key[0].src[0] = flow::hton32(0x0a000000u | (n >> 8));
+  c.key[0].dst[0] = flow::hton32(0xac100001u);
+  c.key[0].sport = flow::hton16(static_cast<uint16_t>(1000 + (n & 0xff)));
+  c.key[0].dport = flow::hton16(53);
+  c.key[0].zone = 1;
+  c.key[0].proto = flow::kIpProtoUdp;
+  c.key[0].family = 4;
+  c.key[1] = reverse_key(c.key[0]);
+  uint32_t existing = 0;
+  return t.insert(ctx, idx, existing) ? idx : 0;
+}
+
+uint32_t table_add(ConnTable& t, unsigned ctx, uint32_t n) {
+  const uint32_t idx = table_try_add(t, ctx, n);
+  REQUIRE(idx != 0);
+  return idx;
+}
+
+bool table_has(const ConnTable& t, uint32_t idx) {
+  bool r0 = true, r1 = false;
+  const Conn& c = t.conn(idx);
+  return t.find(c.key[0], ConnTable::hash(c.key[0]), r0) == idx && !r0 &&
+         t.find(c.key[1], ConnTable::hash(c.key[1]), r1) == idx && r1;
+}
+
+TEST_CASE("Table: the index starts at 2 MiB and grows with the connections, all kept",
+          "[conntrack]") {
+  ConnTable t(1000000, 2);
+  CHECK(t.index_bytes() == (size_t{2} << 20));
+  CHECK(t.index_max_bytes() == (size_t{32} << 20));
+  std::vector<uint32_t> conns;
+  for (uint32_t n = 0; n < 30000; ++n) conns.push_back(table_add(t, 0, n));
+  CHECK_FALSE(t.grow());  // 60k keys in 229k slots: not yet
+  for (uint32_t n = 30000; n < 60000; ++n) conns.push_back(table_add(t, 0, n));
+  REQUIRE(t.grow());  // 120k keys: above 40%; to 20% or less: 8 MiB
+  CHECK(t.index_bytes() == (size_t{8} << 20));
+  CHECK(t.grows() == 1);
+  CHECK_FALSE(t.grow());
+  bool all = true;
+  for (uint32_t idx : conns) all = all && table_has(t, idx);
+  CHECK(all);
+  // Removal and insertion work in the new index.
+  for (size_t i = 0; i < conns.size(); i += 2) CHECK(t.remove(conns[i]));
+  for (size_t i = 0; i < conns.size(); ++i)
+    if (table_has(t, conns[i]) != (i % 2 == 1)) FAIL("connection " << i << " after removals");
+  const uint32_t more = table_add(t, 1, 70000);
+  CHECK(table_has(t, more));
+  CHECK(t.live() == 30001);
+  CHECK(t.insert_collisions() == 0);
+}
+
+TEST_CASE("Table: a small table's index is its full size and never grows", "[conntrack]") {
+  ConnTable t(1000, 1);
+  CHECK(t.index_bytes() == t.index_max_bytes());
+  for (uint32_t n = 0; n < 1000; ++n) table_add(t, 0, n);
+  CHECK_FALSE(t.grow());
+  CHECK(t.insert_collisions() == 0);
+}
+
+TEST_CASE("Table: lookups and inserts on other threads while the index grows", "[conntrack]") {
+  ConnTable t(2000000, 3);
+  std::vector<uint32_t> base;
+  for (uint32_t n = 0; n < 20000; ++n) base.push_back(table_add(t, 0, n));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> misses{0}, lookups{0};
+  // A reader: every base connection stays findable through every grow (RCU-style: it
+  // announces quiescence between passes, as a PMD does between bursts).
+  const int rslot = t.rcu().register_reader();
+  std::thread reader([&] {
+    while (!stop.load()) {
+      for (uint32_t idx : base) {
+        if (!table_has(t, idx)) misses.fetch_add(1);
+        lookups.fetch_add(1, std::memory_order_relaxed);
+      }
+      t.rcu().quiescent(rslot);
+    }
+    t.rcu().offline(rslot);
+  });
+  // A writer (context 1) inserting while this thread grows the index.
+  std::vector<uint32_t> added;
+  std::atomic<uint32_t> n_added{0}, failed{0};
+  // It is a reader too (inserting, it holds the index it locks), quiescent after each
+  // insert as a PMD is after each burst.
+  const int wslot = t.rcu().register_reader();
+  std::thread writer([&] {
+    for (uint32_t n = 20000; n < 400000; ++n) {
+      const uint32_t idx = table_try_add(t, 1, n);
+      if (idx == 0) failed.fetch_add(1);
+      added.push_back(idx);
+      n_added.store(static_cast<uint32_t>(added.size()), std::memory_order_release);
+      t.rcu().quiescent(wslot);
+    }
+    t.rcu().offline(wslot);
+  });
+  uint32_t grew = 0;
+  while (n_added.load(std::memory_order_acquire) < 380000) {
+    grew += t.grow() ? 1 : 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  writer.join();
+  grew += t.grow() ? 1 : 0;
+  stop.store(true);
+  reader.join();
+  t.rcu().unregister_reader(rslot);
+  t.rcu().unregister_reader(wslot);
+  CHECK(failed.load() == 0);
+  CHECK(grew >= 2);
+  CHECK(misses.load() == 0);
+  CHECK(lookups.load() > 0);
+  CHECK(t.live() == 400000);
+  bool all = true;
+  for (uint32_t idx : base) all = all && table_has(t, idx);
+  for (uint32_t idx : added) all = all && table_has(t, idx);
+  CHECK(all);
+  CHECK(t.insert_collisions() == 0);
 }
 
 }  // namespace gl::ct
