@@ -1,0 +1,245 @@
+// handshake.cpp — glctld's host-to-host handshake messages (see handshake.hpp).
+#include "crypto/handshake.hpp"
+
+#include <sodium.h>
+
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+namespace gl::crypto::hs {
+
+namespace {
+
+constexpr size_t kMac1At = kInitLen - 32, kMac2At = kInitLen - 16;  // init
+constexpr size_t kRMac1At = kResponseLen - 32, kRMac2At = kResponseLen - 16;
+constexpr std::string_view kPrologue = "goldilocks handshake v1";
+constexpr std::string_view kEspInfo = "goldilocks esp v1";
+
+std::span<const uint8_t> prologue() {
+  return {reinterpret_cast<const uint8_t*>(kPrologue.data()), kPrologue.size()};
+}
+
+// SHA-256(label || public key): the keys of mac1 and of cookie messages.
+std::array<uint8_t, 32> labelled_key(std::string_view label, const noise::Key& pub) {
+  std::array<uint8_t, 32> out{};
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  crypto_hash_sha256_update(&st, reinterpret_cast<const uint8_t*>(label.data()), label.size());
+  crypto_hash_sha256_update(&st, pub.data(), pub.size());
+  crypto_hash_sha256_final(&st, out.data());
+  return out;
+}
+
+std::array<uint8_t, 16> mac16(std::span<const uint8_t> key, std::span<const uint8_t> data) {
+  std::array<uint8_t, 16> out{};
+  crypto_generichash(out.data(), out.size(), data.data(), data.size(), key.data(), key.size());
+  return out;
+}
+
+void put32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t get32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+// One direction's ESP key and salt from its Noise transport key and SPI.
+void derive(const noise::Key& k, uint32_t spi, SaKeys& out) {
+  uint8_t info[kEspInfo.size() + 4];
+  std::memcpy(info, kEspInfo.data(), kEspInfo.size());
+  put32(info + kEspInfo.size(), spi);
+  noise::Key o1{}, o2{};
+  noise::hkdf2(k, info, o1, o2);
+  out.spi = spi;
+  out.key = o1;
+  std::memcpy(out.salt.data(), o2.data(), out.salt.size());
+  sodium_memzero(o1.data(), o1.size());
+  sodium_memzero(o2.data(), o2.size());
+}
+
+void init_sodium() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+}
+
+}  // namespace
+
+Tai64n tai64n(uint64_t unix_s, uint32_t ns) {
+  Tai64n t{};
+  const uint64_t label = 0x400000000000000aULL + unix_s;
+  for (int i = 0; i < 8; ++i) t[i] = static_cast<uint8_t>(label >> (56 - 8 * i));
+  for (int i = 0; i < 4; ++i) t[8 + i] = static_cast<uint8_t>(ns >> (24 - 8 * i));
+  return t;
+}
+
+Tai64n tai64n_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return tai64n(static_cast<uint64_t>(ts.tv_sec), static_cast<uint32_t>(ts.tv_nsec));
+}
+
+SaKeys::~SaKeys() {
+  sodium_memzero(key.data(), key.size());
+  sodium_memzero(salt.data(), salt.size());
+}
+
+Initiator::Initiator(const noise::KeyPair& self, const noise::Key& peer, uint32_t index,
+                     uint32_t spi_in, Cipher cipher, const Tai64n& now)
+    : self_(self),
+      peer_(peer),
+      index_(index),
+      spi_in_(spi_in),
+      cipher_(cipher),
+      hs_(noise::HandshakeIK::initiator(self, peer, prologue())) {
+  uint8_t payload[kInitPayload] = {};
+  std::memcpy(payload, now.data(), now.size());
+  put32(payload + 12, spi_in);
+  payload[16] = static_cast<uint8_t>(cipher);
+  msg_.assign(8, 0);
+  msg_[0] = kTypeInit;
+  msg_[1] = kVersion;
+  put32(msg_.data() + 4, index);
+  const std::vector<uint8_t> m1 = hs_.write_message1(payload);
+  sodium_memzero(payload, sizeof payload);
+  if (m1.empty()) {  // a low-order peer key: a message no responder accepts
+    msg_.clear();
+    return;
+  }
+  msg_.insert(msg_.end(), m1.begin(), m1.end());
+  const auto k1 = labelled_key("mac1----", peer);
+  mac1_ = mac16(k1, std::span<const uint8_t>(msg_.data(), kMac1At));
+  msg_.insert(msg_.end(), mac1_.begin(), mac1_.end());
+  msg_.resize(kInitLen, 0);  // mac2: none yet
+}
+
+bool Initiator::consume_cookie(std::span<const uint8_t> msg) {
+  if (msg.size() != kCookieLen || msg[0] != kTypeCookie || msg[1] != kVersion ||
+      get32(msg.data() + 4) != index_ || msg_.size() != kInitLen)
+    return false;
+  const auto ck = labelled_key("cookie--", peer_);
+  uint8_t cookie[16];
+  unsigned long long len = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, &len, nullptr, msg.data() + 32, 32,
+                                                 mac1_.data(), mac1_.size(), msg.data() + 8,
+                                                 ck.data()) != 0)
+    return false;
+  const auto m2 =
+      mac16(std::span<const uint8_t>(cookie, 16), std::span<const uint8_t>(msg_.data(), kMac2At));
+  std::memcpy(msg_.data() + kMac2At, m2.data(), m2.size());
+  sodium_memzero(cookie, sizeof cookie);
+  return true;
+}
+
+std::expected<SaPair, Error> Initiator::consume_response(std::span<const uint8_t> msg) {
+  if (message_type(msg) != kTypeResponse) return std::unexpected(Error::kBadType);
+  if (msg.size() != kResponseLen) return std::unexpected(Error::kTruncated);
+  if (msg[2] != 0 || msg[3] != 0) return std::unexpected(Error::kBadType);
+  if (get32(msg.data() + 8) != index_) return std::unexpected(Error::kBadIndex);
+  const auto k1 = labelled_key("mac1----", self_.pub);
+  const auto m1 = mac16(k1, msg.first(kRMac1At));
+  if (crypto_verify_16(m1.data(), msg.data() + kRMac1At) != 0)
+    return std::unexpected(Error::kBadMac1);
+  const auto payload = hs_.read_message2(msg.subspan(12, kRMac1At - 12));
+  if (!payload) return std::unexpected(Error::kDecrypt);
+  const uint8_t* p = payload->data();
+  const uint32_t peer_spi = get32(p);
+  if (peer_spi == 0 || p[4] != static_cast<uint8_t>(cipher_) || p[5] != 0 || p[6] != 0 || p[7] != 0)
+    return std::unexpected(Error::kBadPayload);
+  auto [c1, c2] = hs_.split();
+  SaPair sa;
+  sa.cipher = cipher_;
+  sa.peer = peer_;
+  sa.peer_index = get32(msg.data() + 4);
+  derive(c1.key(), peer_spi, sa.out);  // initiator -> responder
+  derive(c2.key(), spi_in_, sa.in);    // responder -> initiator
+  return sa;
+}
+
+Responder::Responder(const noise::KeyPair& self) : self_(self) {
+  init_sodium();
+  mac1_key_ = labelled_key("mac1----", self.pub);
+  cookie_key_ = labelled_key("cookie--", self.pub);
+  randombytes_buf(secret_.data(), secret_.size());
+}
+
+Responder::~Responder() {
+  sodium_memzero(secret_.data(), secret_.size());
+}
+
+void Responder::tick(uint64_t now_s) {
+  if (secret_at_ != 0 && now_s - secret_at_ < 120) return;
+  randombytes_buf(secret_.data(), secret_.size());
+  secret_at_ = now_s == 0 ? 1 : now_s;
+}
+
+std::array<uint8_t, 16> Responder::cookie_for(std::span<const uint8_t> source) const {
+  return mac16(secret_, source);
+}
+
+std::expected<Responder::Accepted, Error> Responder::consume_init(
+    std::span<const uint8_t> msg, std::span<const uint8_t> source, bool under_load,
+    const Lookup& lookup, uint32_t index, uint32_t spi_in, std::vector<uint8_t>& reply) {
+  reply.clear();
+  if (message_type(msg) != kTypeInit) return std::unexpected(Error::kBadType);
+  if (msg.size() != kInitLen) return std::unexpected(Error::kTruncated);
+  if (msg[2] != 0 || msg[3] != 0) return std::unexpected(Error::kBadType);
+  // Cheap checks first: nothing below costs a DH until the sender showed it knows our key
+  // (mac1) and, under load, that it receives at its address (mac2).
+  const auto m1 = mac16(mac1_key_, msg.first(kMac1At));
+  if (crypto_verify_16(m1.data(), msg.data() + kMac1At) != 0)
+    return std::unexpected(Error::kBadMac1);
+  if (under_load) {
+    const auto cookie = cookie_for(source);
+    const auto m2 = mac16(cookie, msg.first(kMac2At));
+    if (crypto_verify_16(m2.data(), msg.data() + kMac2At) != 0) {
+      reply.assign(kCookieLen, 0);
+      reply[0] = kTypeCookie;
+      reply[1] = kVersion;
+      std::memcpy(reply.data() + 4, msg.data() + 4, 4);  // the initiator's index
+      randombytes_buf(reply.data() + 8, 24);
+      unsigned long long len = 0;
+      crypto_aead_xchacha20poly1305_ietf_encrypt(reply.data() + 32, &len, cookie.data(),
+                                                 cookie.size(), msg.data() + kMac1At, 16, nullptr,
+                                                 reply.data() + 8, cookie_key_.data());
+      return std::unexpected(Error::kCookieSent);
+    }
+  }
+  auto hs = noise::HandshakeIK::responder(self_, prologue());
+  auto payload = hs.read_message1(msg.subspan(8, kMac1At - 8));
+  if (!payload) return std::unexpected(Error::kDecrypt);
+  const std::optional<PeerState> peer = lookup(hs.remote_static());
+  if (!peer) return std::unexpected(Error::kUnknownPeer);
+  const uint8_t* p = payload->data();
+  Accepted a;
+  std::memcpy(a.timestamp.data(), p, a.timestamp.size());
+  const uint32_t peer_spi = get32(p + 12);
+  if (peer_spi == 0 || p[16] >= kCipherCount || p[17] != 0 || p[18] != 0 || p[19] != 0)
+    return std::unexpected(Error::kBadPayload);
+  if (std::memcmp(a.timestamp.data(), peer->last.data(), a.timestamp.size()) <= 0)
+    return std::unexpected(Error::kReplay);
+  a.sa.cipher = static_cast<Cipher>(p[16]);
+  uint8_t rp[kResponsePayload] = {};
+  put32(rp, spi_in);
+  rp[4] = p[16];
+  sodium_memzero(payload->data(), payload->size());
+  const std::vector<uint8_t> m2 = hs.write_message2(rp);
+  if (m2.empty()) return std::unexpected(Error::kDecrypt);
+  a.response.assign(12, 0);
+  a.response[0] = kTypeResponse;
+  a.response[1] = kVersion;
+  put32(a.response.data() + 4, index);
+  std::memcpy(a.response.data() + 8, msg.data() + 4, 4);
+  a.response.insert(a.response.end(), m2.begin(), m2.end());
+  const auto rk = labelled_key("mac1----", hs.remote_static());
+  const auto rm1 = mac16(rk, a.response);
+  a.response.insert(a.response.end(), rm1.begin(), rm1.end());
+  a.response.resize(kResponseLen, 0);
+  a.sa.peer = hs.remote_static();
+  a.sa.peer_index = get32(msg.data() + 4);
+  auto [c1, c2] = hs.split();
+  derive(c1.key(), spi_in, a.sa.in);     // initiator -> responder
+  derive(c2.key(), peer_spi, a.sa.out);  // responder -> initiator
+  return a;
+}
+
+}  // namespace gl::crypto::hs
