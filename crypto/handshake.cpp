@@ -15,6 +15,11 @@ constexpr size_t kMac1At = kInitLen - 32, kMac2At = kInitLen - 16;  // init
 constexpr size_t kRMac1At = kResponseLen - 32, kRMac2At = kResponseLen - 16;
 constexpr std::string_view kPrologue = "goldilocks handshake v1";
 constexpr std::string_view kEspInfo = "goldilocks esp v1";
+constexpr size_t kConfirmHdr = 8;
+static_assert(kConfirmHdr + 16 == kConfirmLen);
+
+bool good_block(uint32_t spi) { return spi != 0 && spi % kMaxSenders == 0; }
+bool good_count(uint32_t n) { return n >= 1 && n <= kMaxSenders; }
 
 std::span<const uint8_t> prologue() {
   return {reinterpret_cast<const uint8_t*>(kPrologue.data()), kPrologue.size()};
@@ -83,19 +88,87 @@ SaKeys::~SaKeys() {
   sodium_memzero(salt.data(), salt.size());
 }
 
+SaPair::~SaPair() {
+  sodium_memzero(tx.data(), tx.size());
+  sodium_memzero(rx.data(), rx.size());
+}
+
+SaKeys SaPair::in_sa(uint32_t i) const {
+  SaKeys k;
+  derive(rx, spi_in + i, k);
+  return k;
+}
+
+SaKeys SaPair::out_sa(uint32_t i) const {
+  SaKeys k;
+  derive(tx, spi_out + i, k);
+  return k;
+}
+
+namespace {
+
+// The confirm (initiator -> responder) or its ack, sealed with the sender's transport key:
+// nonce 0 (the transport keys encrypt nothing else; ESP keys are derived from them).
+std::vector<uint8_t> seal_confirm(uint8_t type, uint32_t receiver, const noise::Key& k) {
+  std::vector<uint8_t> m(kConfirmLen, 0);
+  m[0] = type;
+  m[1] = kVersion;
+  put32(m.data() + 4, receiver);
+  const uint8_t nonce[12] = {};
+  unsigned long long len = 0;
+  crypto_aead_chacha20poly1305_ietf_encrypt(m.data() + kConfirmHdr, &len, nullptr, 0, m.data(),
+                                            kConfirmHdr, nullptr, nonce, k.data());
+  return m;
+}
+
+}  // namespace
+
+std::vector<uint8_t> SaPair::confirm() const {
+  return seal_confirm(initiator ? kTypeConfirm : kTypeConfirmAck, peer_index, tx);
+}
+
+bool SaPair::check_confirm(std::span<const uint8_t> msg) const {
+  if (msg.size() != kConfirmLen || message_type(msg) != (initiator ? kTypeConfirmAck : kTypeConfirm))
+    return false;
+  if (msg[2] != 0 || msg[3] != 0 || get32(msg.data() + 4) != index) return false;
+  const uint8_t nonce[12] = {};
+  return crypto_aead_chacha20poly1305_ietf_decrypt(nullptr, nullptr, nullptr,
+                                                   msg.data() + kConfirmHdr, 16, msg.data(),
+                                                   kConfirmHdr, nonce, rx.data()) == 0;
+}
+
+uint32_t receiver_index(std::span<const uint8_t> msg) {
+  switch (message_type(msg)) {
+    case kTypeResponse:
+      return msg.size() >= 12 ? get32(msg.data() + 8) : 0;
+    case kTypeCookie:
+    case kTypeConfirm:
+    case kTypeConfirmAck:
+      return msg.size() >= 8 ? get32(msg.data() + 4) : 0;
+    default:
+      return 0;
+  }
+}
+
 Initiator::Initiator(const noise::KeyPair& self, const noise::Key& peer, uint32_t index,
-                     uint32_t spi_in, Cipher cipher, const Tai64n& now)
+                     uint32_t spi_in, uint32_t n_senders, Cipher cipher, const Tai64n& now)
     : self_(self),
       peer_(peer),
       index_(index),
       spi_in_(spi_in),
+      n_senders_(n_senders),
       cipher_(cipher),
       hs_(noise::HandshakeIK::initiator(self, peer, prologue())) {
   uint8_t payload[kInitPayload] = {};
   std::memcpy(payload, now.data(), now.size());
   put32(payload + 12, spi_in);
   payload[16] = static_cast<uint8_t>(cipher);
+  payload[17] = static_cast<uint8_t>(n_senders);
   msg_.assign(8, 0);
+  if (!good_block(spi_in) || !good_count(n_senders)) {  // a caller bug: no message
+    msg_.clear();
+    return;
+  }
   msg_[0] = kTypeInit;
   msg_[1] = kVersion;
   put32(msg_.data() + 4, index);
@@ -143,15 +216,22 @@ std::expected<SaPair, Error> Initiator::consume_response(std::span<const uint8_t
   if (!payload) return std::unexpected(Error::kDecrypt);
   const uint8_t* p = payload->data();
   const uint32_t peer_spi = get32(p);
-  if (peer_spi == 0 || p[4] != static_cast<uint8_t>(cipher_) || p[5] != 0 || p[6] != 0 || p[7] != 0)
+  if (!good_block(peer_spi) || p[4] != static_cast<uint8_t>(cipher_) || !good_count(p[5]) ||
+      p[6] != 0 || p[7] != 0)
     return std::unexpected(Error::kBadPayload);
   auto [c1, c2] = hs_.split();
   SaPair sa;
   sa.cipher = cipher_;
   sa.peer = peer_;
+  sa.initiator = true;
+  sa.index = index_;
   sa.peer_index = get32(msg.data() + 4);
-  derive(c1.key(), peer_spi, sa.out);  // initiator -> responder
-  derive(c2.key(), spi_in_, sa.in);    // responder -> initiator
+  sa.spi_in = spi_in_;
+  sa.n_in = p[5];
+  sa.spi_out = peer_spi;
+  sa.n_out = n_senders_;
+  sa.tx = c1.key();  // initiator -> responder
+  sa.rx = c2.key();  // responder -> initiator
   return sa;
 }
 
@@ -178,8 +258,10 @@ std::array<uint8_t, 16> Responder::cookie_for(std::span<const uint8_t> source) c
 
 std::expected<Responder::Accepted, Error> Responder::consume_init(
     std::span<const uint8_t> msg, std::span<const uint8_t> source, bool under_load,
-    const Lookup& lookup, uint32_t index, uint32_t spi_in, std::vector<uint8_t>& reply) {
+    const Lookup& lookup, uint32_t index, uint32_t spi_in, uint32_t n_senders,
+    std::vector<uint8_t>& reply) {
   reply.clear();
+  if (!good_block(spi_in) || !good_count(n_senders)) return std::unexpected(Error::kBadPayload);
   if (message_type(msg) != kTypeInit) return std::unexpected(Error::kBadType);
   if (msg.size() != kInitLen) return std::unexpected(Error::kTruncated);
   if (msg[2] != 0 || msg[3] != 0) return std::unexpected(Error::kBadType);
@@ -213,7 +295,8 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
   Accepted a;
   std::memcpy(a.timestamp.data(), p, a.timestamp.size());
   const uint32_t peer_spi = get32(p + 12);
-  if (peer_spi == 0 || p[16] >= kCipherCount || p[17] != 0 || p[18] != 0 || p[19] != 0)
+  if (!good_block(peer_spi) || p[16] >= kCipherCount || !good_count(p[17]) || p[18] != 0 ||
+      p[19] != 0)
     return std::unexpected(Error::kBadPayload);
   if (std::memcmp(a.timestamp.data(), peer->last.data(), a.timestamp.size()) <= 0)
     return std::unexpected(Error::kReplay);
@@ -221,6 +304,8 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
   uint8_t rp[kResponsePayload] = {};
   put32(rp, spi_in);
   rp[4] = p[16];
+  rp[5] = static_cast<uint8_t>(n_senders);
+  const uint32_t peer_senders = p[17];
   sodium_memzero(payload->data(), payload->size());
   const std::vector<uint8_t> m2 = hs.write_message2(rp);
   if (m2.empty()) return std::unexpected(Error::kDecrypt);
@@ -236,9 +321,14 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
   a.response.resize(kResponseLen, 0);
   a.sa.peer = hs.remote_static();
   a.sa.peer_index = get32(msg.data() + 4);
+  a.sa.index = index;
+  a.sa.spi_in = spi_in;
+  a.sa.n_in = peer_senders;
+  a.sa.spi_out = peer_spi;
+  a.sa.n_out = n_senders;
   auto [c1, c2] = hs.split();
-  derive(c1.key(), spi_in, a.sa.in);     // initiator -> responder
-  derive(c2.key(), peer_spi, a.sa.out);  // responder -> initiator
+  a.sa.tx = c2.key();  // responder -> initiator
+  a.sa.rx = c1.key();  // initiator -> responder
   return a;
 }
 

@@ -75,6 +75,16 @@ Rules (ovs-ofctl-style text; fields in any order):
   dump-rules                       every rule in canonical text, in evaluation order,
                                    with this host's hit counters (n_packets, n_bytes,
                                    n_conns) when glctld answers
+Hosts and keys (ESP between hypervisors; glctld negotiates and rotates the keys):
+  add-host NAME UNDERLAY_IP PUBKEY a hypervisor: its tunnel address and its glctld's public
+                                   key (glctld --gen-key / --pubkey KEYFILE prints it)
+  revoke-host NAME                 every other host removes its SAs at once (its traffic
+                                   is dropped: fail closed) and refuses its handshakes
+  del-host NAME                    the same, and the row goes
+  dump-hosts
+  set-rekey SECONDS [packets=N]    new keys every SECONDS (default 120) and, with
+                                   packets=N, after N packets on an SA (0: off)
+  keys                             this host's sessions with each peer (from glctld)
 Runtime state (from glctld):
   status                           generation in force, last install, rejected desired
                                    state and why, database and gldp connections, counts
@@ -1057,6 +1067,172 @@ int cmd_trace(Ctx& ctx, const Args& a) {
   return kOk;
 }
 
+// ---- hosts and keys ----------------------------------------------------------------------------
+
+// The Host table as the database holds it; on failure prints why and returns the exit code.
+std::expected<glctld::HostTable, int> load_hosts(Ctx& ctx) {
+  auto state = ctx.load();
+  if (!state) return std::unexpected(state.error());
+  return glctld::host_table(ctx.replica());
+}
+
+std::optional<std::string> host_ip_problem(const std::string& ip) {
+  auto a = policy::IpAddress::parse(ip);
+  if (!a) return "underlay_ip: \"" + ip + "\": not an IPv4 or IPv6 address";
+  return std::nullopt;
+}
+
+int cmd_add_host(Ctx& ctx, const Args& a) {
+  if (a.size() != 4) return usage_error("add-host NAME UNDERLAY_IP PUBKEY");
+  glctld::HostEntry h{a[1], a[2], a[3], false};
+  if (!policy::is_valid_name(h.name))
+    return usage_error("add-host: name: \"" + h.name + "\": not a valid name");
+  if (auto p = host_ip_problem(h.underlay_ip)) return usage_error("add-host " + h.name + ": " + *p);
+  if (!glctld::key_from_base64(h.pubkey))
+    return usage_error("add-host " + h.name + ": pubkey: \"" + h.pubkey +
+                       "\": not a base64 X25519 public key (glctld --pubkey KEYFILE prints it)");
+  auto hosts = load_hosts(ctx);
+  if (!hosts) return hosts.error();
+  for (const glctld::HostEntry& o : hosts->hosts) {
+    if (o.name == h.name) return failure("add-host: host " + h.name + " already exists");
+    if (o.underlay_ip == h.underlay_ip)
+      return failure("add-host " + h.name + ": underlay_ip " + h.underlay_ip + " is host " +
+                     o.name + "'s");
+    if (o.pubkey == h.pubkey)
+      return failure("add-host " + h.name + ": pubkey is host " + o.name +
+                     "'s (every host has its own key)");
+  }
+  ovsdb::Transaction t;
+  t.insert(glctld::kHostTable, glctld::host_row(h));
+  return ctx.commit(std::move(t), "add-host " + h.name);
+}
+
+int cmd_del_host(Ctx& ctx, const Args& a) {
+  if (a.size() != 2) return usage_error("del-host NAME");
+  auto hosts = load_hosts(ctx);
+  if (!hosts) return hosts.error();
+  if (std::none_of(hosts->hosts.begin(), hosts->hosts.end(),
+                   [&](const glctld::HostEntry& h) { return h.name == a[1]; }))
+    return ctx.opt.if_exists ? kOk : failure("del-host: no host named " + a[1]);
+  ovsdb::Transaction t;
+  t.erase(glctld::kHostTable, name_is(a[1]));
+  return ctx.commit(std::move(t), "del-host " + a[1]);
+}
+
+int cmd_revoke_host(Ctx& ctx, const Args& a) {
+  if (a.size() != 2) return usage_error("revoke-host NAME");
+  auto hosts = load_hosts(ctx);
+  if (!hosts) return hosts.error();
+  if (std::none_of(hosts->hosts.begin(), hosts->hosts.end(),
+                   [&](const glctld::HostEntry& h) { return h.name == a[1]; }))
+    return failure("revoke-host: no host named " + a[1]);
+  ovsdb::Transaction t;
+  t.update(glctld::kHostTable, name_is(a[1]), Json{{"revoked", true}});
+  return ctx.commit(std::move(t), "revoke-host " + a[1]);
+}
+
+int cmd_dump_hosts(Ctx& ctx, const Args& a) {
+  if (a.size() != 1) return usage_error("dump-hosts takes no arguments");
+  auto hosts = load_hosts(ctx);
+  if (!hosts) return hosts.error();
+  if (ctx.opt.json) {
+    Json all = Json::array();
+    for (const glctld::HostEntry& h : hosts->hosts) all.push_back(glctld::host_row(h));
+    print_json(all);
+  } else {
+    for (const glctld::HostEntry& h : hosts->hosts)
+      std::printf("%s underlay_ip=%s pubkey=%s%s\n", h.name.c_str(), h.underlay_ip.c_str(),
+                  h.pubkey.c_str(), h.revoked ? " revoked" : "");
+  }
+  for (const policy::Problem& p : hosts->problems)
+    std::fprintf(stderr, "glctl: %s\n", p.text().c_str());
+  return kOk;
+}
+
+int cmd_set_rekey(Ctx& ctx, const Args& a) {
+  if (a.size() < 2 || a.size() > 3) return usage_error("set-rekey SECONDS [packets=N]");
+  auto n = parse_number(a[1], 86400);
+  if (!n || *n == 0)
+    return usage_error("set-rekey: rekey_seconds: \"" + a[1] + "\": want 1..86400 seconds");
+  std::optional<uint64_t> packets;
+  if (a.size() == 3) {
+    if (a[2].rfind("packets=", 0) != 0) return usage_error("set-rekey SECONDS [packets=N]");
+    packets = parse_number(a[2].substr(8), UINT64_MAX / 2);
+    if (!packets)
+      return usage_error("set-rekey: rekey_packets: \"" + a[2].substr(8) + "\": not a number");
+  }
+  auto state = ctx.load();
+  if (!state) return state.error();
+  Json columns{{"rekey_seconds", *n}};
+  if (packets) {
+    Json options = Json::array();
+    if (const ovsdb::Table* t = ctx.replica().table(glctld::kSettingsTable);
+        t != nullptr && t->size() == 1) {
+      const Json& row = t->begin()->second;
+      if (auto it = row.find("options"); it != row.end())
+        if (auto m = ovsdb::string_map(*it))
+          for (const auto& [k, v] : *m)
+            if (k != "rekey_packets") options.push_back(Json::array({k, v}));
+    }
+    if (*packets != 0) options.push_back(Json::array({"rekey_packets", std::to_string(*packets)}));
+    columns["options"] = Json::array({"map", options});
+  }
+  return write_settings(ctx, std::move(columns), "set-rekey");
+}
+
+int cmd_keys(Ctx& ctx, const Args& a) {
+  if (a.size() != 1) return usage_error("keys takes no arguments");
+  auto s = ask_glctld(ctx, "keys");
+  if (!s) return s.error();
+  if (ctx.opt.json) {
+    print_json(*s);
+    return kOk;
+  }
+  const Json& j = *s;
+  std::printf("host %s, underlay %s, key %s\n", str(j, "host").c_str(),
+              str(j, "underlay_ip").c_str(), str(j, "pubkey").c_str());
+  std::printf("handshakes on UDP port %s: %s", str(j, "port").c_str(),
+              j.value("listening", false) ? "listening" : "not listening");
+  if (!str(j, "problem").empty()) std::printf(" (%s)", str(j, "problem").c_str());
+  std::printf("\nrekey every %s s", str(j, "rekey_seconds").c_str());
+  if (j.value("rekey_packets", 0) != 0) std::printf(" or %s packets", str(j, "rekey_packets").c_str());
+  std::printf("\n");
+  for (const Json& p : j.value("peers", Json::array())) {
+    std::printf("peer %s (%s):", str(p, "name").c_str(), str(p, "underlay_ip").c_str());
+    if (!p.value("valid", false)) {
+      std::printf(" no session: %s\n", str(p, "problem").c_str());
+      continue;
+    }
+    const Json& s2 = p.at("active");
+    if (s2.is_null()) {
+      std::printf(" no session%s%s\n", p.value("handshaking", false) ? ", handshaking" : "",
+                  str(p, "problem").empty() ? "" : (" (" + str(p, "problem") + ")").c_str());
+    } else {
+      std::printf(" %s, %s, ESP port %s (group %s), in spi 0x%x+%s, out spi 0x%x+%s, %s, "
+                  "age %.1f s, %s sessions so far\n",
+                  str(s2, "state").c_str(), str(s2, "role").c_str(), str(p, "esp_port").c_str(),
+                  str(s2, "group").c_str(), s2.value("spi_in", 0u), str(s2, "n_in").c_str(),
+                  s2.value("spi_out", 0u), str(s2, "n_out").c_str(), str(s2, "cipher").c_str(),
+                  s2.value("age_s", 0.0), str(p, "sessions").c_str());
+    }
+    if (!str(p, "last_error").empty()) std::printf("  last error: %s\n", str(p, "last_error").c_str());
+  }
+  const Json c = j.value("counters", Json::object());
+  std::printf("sessions %s (rekeys %s), revocations %s, inits sent %s, responses sent %s, "
+              "cookies sent %s\n",
+              str(c, "sessions").c_str(), str(c, "rekeys").c_str(), str(c, "revocations").c_str(),
+              str(c, "inits_sent").c_str(), str(c, "responses_sent").c_str(),
+              str(c, "cookies_sent").c_str());
+  std::string refused;
+  for (const auto& [k, v] : c.value("refused", Json::object()).items())
+    if (v.get<uint64_t>() != 0) refused += " " + k + "=" + v.dump();
+  for (const char* k : {"wrong_source", "crossed", "rate_limited", "no_esp_port", "bad_confirm",
+                        "unknown_message", "install_errors"})
+    if (c.value(k, uint64_t{0}) != 0) refused += std::string(" ") + k + "=" + str(c, k);
+  if (!refused.empty()) std::printf("refused/dropped:%s\n", refused.c_str());
+  return kOk;
+}
+
 struct Command {
   const char* name;
   int (*run)(Ctx&, const Args&);
@@ -1086,6 +1262,12 @@ constexpr Command kCommands[] = {
     {"dump-conntrack", cmd_dump_conntrack},
     {"flush-conntrack", cmd_flush_conntrack},
     {"trace", cmd_trace},
+    {"add-host", cmd_add_host},
+    {"del-host", cmd_del_host},
+    {"revoke-host", cmd_revoke_host},
+    {"dump-hosts", cmd_dump_hosts},
+    {"set-rekey", cmd_set_rekey},
+    {"keys", cmd_keys},
 };
 
 }  // namespace

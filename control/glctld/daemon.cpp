@@ -19,7 +19,7 @@ using Json = nlohmann::json;
 namespace {
 
 constexpr const char* kCommands =
-    "status, compiled, identities, rule-stats, conntrack, flush-conntrack, trace";
+    "status, compiled, identities, keys, rule-stats, conntrack, flush-conntrack, trace";
 
 Json time_or_null(std::chrono::system_clock::time_point t) {
   if (t == std::chrono::system_clock::time_point{}) return nullptr;
@@ -82,6 +82,11 @@ std::expected<std::unique_ptr<Daemon>, std::string> Daemon::create(asio::io_cont
                                        });
   if (!mgmt) return std::unexpected(mgmt.error());
   d->mgmt_ = std::move(*mgmt);
+  if (!d->opt_.keys.key_file.empty()) {
+    auto km = KeyManager::create(io, d->opt_.keys, d->opt_.host, d->opt_.gldp_socket, log);
+    if (!km) return std::unexpected("--key-file " + km.error());
+    d->keys_ = std::move(*km);
+  }
   return d;
 }
 
@@ -113,6 +118,7 @@ void Daemon::start() {
   for (const std::string& r : opt_.db_remotes) remotes += (remotes.empty() ? "" : ",") + r;
   log_.info("glctld starting: host " + opt_.host + ", database " + remotes + ", gldp " +
             opt_.gldp_socket + ", management socket " + opt_.mgmt_socket);
+  if (keys_) keys_->start();
   db_->start();
 }
 
@@ -126,6 +132,7 @@ void Daemon::stop() {
   if (mgmt_) mgmt_->close();
   if (dp_) dp_->stop();  // joins: no report is posted after this
   if (query_) query_->stop();
+  if (keys_) keys_->stop();
   if (ipfix_) ipfix_->flush();
 }
 
@@ -164,6 +171,7 @@ void Daemon::schedule_compile() {
 void Daemon::compile() {
   if (!db_ || !loaded_) return;
   apply_export(export_settings(db_->replica()));
+  if (keys_) keys_->update(host_table(db_->replica()), key_settings(db_->replica()));
   ++compiles_;
   auto state = desired_state(db_->replica());
   if (!state) return reject(state.error());
@@ -265,6 +273,10 @@ Json Daemon::handle(const Json& request) {
   const std::string name = cmd->get<std::string>();
   if (name == "status") return status_json();
   if (name == "identities") return identities_json();
+  if (name == "keys") {
+    if (!keys_) return Json{{"error", "the key manager is off (glctld runs without --key-file)"}};
+    return keys_->status();
+  }
   if (name == "compiled") {
     if (!running_) {
       Json e{{"error", errors_.empty() ? "no policy compiled yet"
@@ -323,6 +335,18 @@ Json Daemon::status_json() const {
       {"prefixes", dp_report_.prefixes},
       {"flow_export", export_json()},
   };
+  if (keys_) {
+    const Json k = keys_->status();
+    size_t up = 0;
+    for (const Json& p : k["peers"]) up += p["active"].is_null() ? 0 : 1;
+    j["keys"] = {{"pubkey", k["pubkey"]},
+                 {"listening", k["listening"]},
+                 {"problem", k["problem"]},
+                 {"peers", k["peers"].size()},
+                 {"sessions_up", up}};
+  } else {
+    j["keys"] = nullptr;
+  }
   return j;
 }
 

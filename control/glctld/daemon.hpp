@@ -42,6 +42,7 @@
 #include "control/glctld/dp_query.hpp"
 #include "control/glctld/dp_sync.hpp"
 #include "control/glctld/flow_export.hpp"
+#include "control/glctld/keys.hpp"
 #include "control/glctld/log.hpp"
 #include "control/glctld/mgmt.hpp"
 #include "control/glctld/state.hpp"
@@ -72,6 +73,8 @@ struct DaemonOptions {
   std::chrono::milliseconds event_poll{200};
   FlowLogOptions flow_log;
   IpfixOptions ipfix;
+  // The key manager (keys.hpp); off without keys.key_file.
+  KeyOptions keys;
 };
 
 class Daemon {
@@ -140,6 +143,7 @@ class Daemon {
   std::optional<ovsdb::Client> db_;
   std::unique_ptr<MgmtServer> mgmt_;
   std::unique_ptr<DpSyncThread> dp_;
+  std::unique_ptr<KeyManager> keys_;
   boost::asio::steady_timer debounce_;
   bool compile_armed_ = false;
   bool loaded_ = false;  // the replica had its first full load

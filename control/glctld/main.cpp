@@ -36,8 +36,24 @@ Options:
   --mgmt-socket PATH       the management socket glctl talks to, created 0600
                            (default /run/goldilocks/glctld.sock)
   --log-file PATH          append the log there (default: stderr)
+
+Keys (ESP between hosts, negotiated and rotated; off without --key-file):
+  --key-file PATH          this host's private key (base64 X25519, mode 0600); the Host
+                           row named --host must carry its public key (glctl add-host)
+  --key-port N             UDP port of the host handshakes (default 4797), on the
+                           Host row's underlay_ip
+  --cipher NAME            aes256-gcm (default) or chacha20-poly1305
+  --gen-key PATH           make a new private key file (0600, never overwritten), print
+                           its public key and exit
+  --pubkey PATH            print the public key of a private key file and exit
+
   -v, --verbose            log debug messages too
   -h, --help               this text
+
+With keys, glctld runs a Noise IK handshake with every other host of the Host table whose
+ESP port gldp has (a gl_esp port from this host's underlay_ip to the peer's), installs
+the ESP SAs, rekeys every rekey_seconds (glctl set-rekey) without losing packets, and
+removes a host's SAs at once when its row is revoked or deleted.
 
 Flow records go where the Goldilocks settings row says (glctl set-flow-log, set-ipfix).
 SIGHUP opens the log file and the flow log again (after logrotate moved them).
@@ -86,7 +102,8 @@ int main(int argc, char** argv) {
       name = a.substr(0, eq);
       value = a.substr(eq + 1);
     } else if (a == "--db" || a == "--host" || a == "--gldp-socket" || a == "--mgmt-socket" ||
-               a == "--log-file") {
+               a == "--log-file" || a == "--key-file" || a == "--key-port" || a == "--cipher" ||
+               a == "--gen-key" || a == "--pubkey") {
       if (i + 1 >= argc) return usage_error(a + " needs a value");
       value = argv[++i];
     } else {
@@ -106,6 +123,37 @@ int main(int argc, char** argv) {
       opt.mgmt_socket = value;
     } else if (name == "--log-file") {
       log_file = value;
+    } else if (name == "--key-file") {
+      opt.keys.key_file = value;
+    } else if (name == "--key-port") {
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (*end != '\0' || n == 0 || n > 65535)
+        return usage_error("--key-port: '" + value + "' is not a port number 1..65535");
+      opt.keys.port = static_cast<uint16_t>(n);
+    } else if (name == "--cipher") {
+      if (value == "aes256-gcm")
+        opt.keys.cipher = gl::crypto::Cipher::aes256_gcm;
+      else if (value == "chacha20-poly1305")
+        opt.keys.cipher = gl::crypto::Cipher::chacha20_poly1305;
+      else
+        return usage_error("--cipher: '" + value + "' (aes256-gcm or chacha20-poly1305)");
+    } else if (name == "--gen-key") {
+      auto kp = gl::glctld::create_host_key(value);
+      if (!kp) {
+        std::fprintf(stderr, "glctld: %s\n", kp.error().c_str());
+        return 1;
+      }
+      std::printf("%s\n", gl::glctld::key_to_base64(kp->pub).c_str());
+      return 0;
+    } else if (name == "--pubkey") {
+      auto kp = gl::glctld::load_host_key(value);
+      if (!kp) {
+        std::fprintf(stderr, "glctld: %s\n", kp.error().c_str());
+        return 1;
+      }
+      std::printf("%s\n", gl::glctld::key_to_base64(kp->pub).c_str());
+      return 0;
     } else {
       return usage_error("unknown option '" + name + "'");
     }

@@ -162,6 +162,61 @@ ExportSettings export_settings(const ovsdb::Replica& replica) {
   return out;
 }
 
+HostTable host_table(const ovsdb::Replica& replica) {
+  HostTable out;
+  const ovsdb::Table* t = replica.table(kHostTable);
+  if (t == nullptr) return out;
+  for (const auto& [uuid, row] : *t) {
+    const size_t before = out.problems.size();
+    RowReader r(row, named_object(kHostTable, row, uuid), out.problems);
+    HostEntry h;
+    h.name = r.string("name");
+    h.underlay_ip = r.string("underlay_ip");
+    h.pubkey = r.string("pubkey");
+    h.revoked = r.boolean("revoked");
+    if (out.problems.size() == before) out.hosts.push_back(std::move(h));
+  }
+  std::stable_sort(out.hosts.begin(), out.hosts.end(),
+                   [](const HostEntry& a, const HostEntry& b) { return a.name < b.name; });
+  return out;
+}
+
+nlohmann::json host_row(const HostEntry& h) {
+  return Json{{"name", h.name},
+              {"underlay_ip", h.underlay_ip},
+              {"pubkey", h.pubkey},
+              {"revoked", h.revoked}};
+}
+
+KeySettings key_settings(const ovsdb::Replica& replica) {
+  KeySettings out;
+  const ovsdb::Table* table = replica.table(kSettingsTable);
+  if (table == nullptr || table->size() != 1) return out;
+  std::vector<Problem> ignored;
+  RowReader r(table->begin()->second, std::string(kSettingsTable) + " settings", ignored);
+  const Json* v = nullptr;
+  if (const auto& row = table->begin()->second; row.is_object()) {
+    auto it = row.find("rekey_seconds");
+    if (it != row.end()) v = &*it;
+  }
+  if (v != nullptr) {
+    auto a = ovsdb::optional_atom(*v);
+    if (a && a->has_value() && (*a)->is_number_integer()) {
+      const int64_t n = (*a)->get<int64_t>();
+      if (n >= 1 && n <= 86400) out.rekey_seconds = static_cast<uint32_t>(n);
+    }
+  }
+  const auto options = r.string_map("options");
+  if (auto it = options.find("rekey_packets"); it != options.end()) {
+    try {
+      out.rekey_packets = std::stoull(it->second);
+    } catch (const std::exception&) {
+      out.rekey_packets = 0;
+    }
+  }
+  return out;
+}
+
 std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica) {
   policy::DesiredState state;
   std::vector<Problem> problems;

@@ -20,6 +20,9 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
 #include <expected>
 #include <string_view>
 
@@ -52,6 +55,30 @@ struct ExportSettings {
   bool any() const { return !flow_log.empty() || !ipfix_collector.empty(); }
 };
 ExportSettings export_settings(const ovsdb::Replica& replica);
+
+// The Host table as written (the key manager checks addresses and keys): rows that do not
+// fit the schema's shape are left out and reported in `problems`.
+struct HostEntry {
+  std::string name;
+  std::string underlay_ip;
+  std::string pubkey;  // base64 X25519 public key
+  bool revoked = false;
+  bool operator==(const HostEntry&) const = default;
+};
+struct HostTable {
+  std::vector<HostEntry> hosts;  // sorted by name
+  std::vector<policy::Problem> problems;
+};
+HostTable host_table(const ovsdb::Replica& replica);
+nlohmann::json host_row(const HostEntry& h);
+// The settings row's rekey_seconds (empty or no row: 120) and its options
+// rekey_packets (0 = only ahead of sequence exhaustion).
+struct KeySettings {
+  uint32_t rekey_seconds = 120;
+  uint64_t rekey_packets = 0;
+  bool operator==(const KeySettings&) const = default;
+};
+KeySettings key_settings(const ovsdb::Replica& replica);
 
 // The desired state in the replica (tables absent from it count as empty).
 std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica);

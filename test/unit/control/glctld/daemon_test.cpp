@@ -245,7 +245,7 @@ TEST_CASE("daemon: management requests that are not understood get errors naming
   Rig rig;
   Json r = rig.ask(Json{{"cmd", "reboot"}});
   CHECK(r["error"] ==
-        "unknown command \"reboot\" (status, compiled, identities, rule-stats, conntrack, "
+        "unknown command \"reboot\" (status, compiled, identities, keys, rule-stats, conntrack, "
         "flush-conntrack, trace)");
   r = rig.ask(Json::object());
   CHECK(r["error"].get<std::string>().find("without \"cmd\"") != std::string::npos);
