@@ -18,8 +18,12 @@ constexpr std::string_view kEspInfo = "goldilocks esp v1";
 constexpr size_t kConfirmHdr = 8;
 static_assert(kConfirmHdr + 16 == kConfirmLen);
 
-bool good_block(uint32_t spi) { return spi != 0 && spi % kMaxSenders == 0; }
-bool good_count(uint32_t n) { return n >= 1 && n <= kMaxSenders; }
+bool good_block(uint32_t spi) {
+  return spi != 0 && spi % kMaxSenders == 0;
+}
+bool good_count(uint32_t n) {
+  return n >= 1 && n <= kMaxSenders;
+}
 
 std::span<const uint8_t> prologue() {
   return {reinterpret_cast<const uint8_t*>(kPrologue.data()), kPrologue.size()};
@@ -128,7 +132,8 @@ std::vector<uint8_t> SaPair::confirm() const {
 }
 
 bool SaPair::check_confirm(std::span<const uint8_t> msg) const {
-  if (msg.size() != kConfirmLen || message_type(msg) != (initiator ? kTypeConfirmAck : kTypeConfirm))
+  if (msg.size() != kConfirmLen ||
+      message_type(msg) != (initiator ? kTypeConfirmAck : kTypeConfirm))
     return false;
   if (msg[2] != 0 || msg[3] != 0 || get32(msg.data() + 4) != index) return false;
   const uint8_t nonce[12] = {};

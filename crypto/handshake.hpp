@@ -117,7 +117,7 @@ struct SaPair {
   uint32_t spi_out = 0;     // the peer's block
   uint32_t n_out = 0;       // how many of it this host sends on
   bool initiator = false;
-  noise::Key tx{}, rx{};    // transport keys: this host -> peer, peer -> this host
+  noise::Key tx{}, rx{};  // transport keys: this host -> peer, peer -> this host
   SaPair() = default;
   SaPair(const SaPair&) = default;
   SaPair& operator=(const SaPair&) = default;

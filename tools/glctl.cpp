@@ -1195,7 +1195,8 @@ int cmd_keys(Ctx& ctx, const Args& a) {
               j.value("listening", false) ? "listening" : "not listening");
   if (!str(j, "problem").empty()) std::printf(" (%s)", str(j, "problem").c_str());
   std::printf("\nrekey every %s s", str(j, "rekey_seconds").c_str());
-  if (j.value("rekey_packets", 0) != 0) std::printf(" or %s packets", str(j, "rekey_packets").c_str());
+  if (j.value("rekey_packets", 0) != 0)
+    std::printf(" or %s packets", str(j, "rekey_packets").c_str());
   std::printf("\n");
   for (const Json& p : j.value("peers", Json::array())) {
     std::printf("peer %s (%s):", str(p, "name").c_str(), str(p, "underlay_ip").c_str());
@@ -1208,21 +1209,24 @@ int cmd_keys(Ctx& ctx, const Args& a) {
       std::printf(" no session%s%s\n", p.value("handshaking", false) ? ", handshaking" : "",
                   str(p, "problem").empty() ? "" : (" (" + str(p, "problem") + ")").c_str());
     } else {
-      std::printf(" %s, %s, ESP port %s (group %s), in spi 0x%x+%s, out spi 0x%x+%s, %s, "
-                  "age %.1f s, %s sessions so far\n",
-                  str(s2, "state").c_str(), str(s2, "role").c_str(), str(p, "esp_port").c_str(),
-                  str(s2, "group").c_str(), s2.value("spi_in", 0u), str(s2, "n_in").c_str(),
-                  s2.value("spi_out", 0u), str(s2, "n_out").c_str(), str(s2, "cipher").c_str(),
-                  s2.value("age_s", 0.0), str(p, "sessions").c_str());
+      std::printf(
+          " %s, %s, ESP port %s (group %s), in spi 0x%x+%s, out spi 0x%x+%s, %s, "
+          "age %.1f s, %s sessions so far\n",
+          str(s2, "state").c_str(), str(s2, "role").c_str(), str(p, "esp_port").c_str(),
+          str(s2, "group").c_str(), s2.value("spi_in", 0u), str(s2, "n_in").c_str(),
+          s2.value("spi_out", 0u), str(s2, "n_out").c_str(), str(s2, "cipher").c_str(),
+          s2.value("age_s", 0.0), str(p, "sessions").c_str());
     }
-    if (!str(p, "last_error").empty()) std::printf("  last error: %s\n", str(p, "last_error").c_str());
+    if (!str(p, "last_error").empty())
+      std::printf("  last error: %s\n", str(p, "last_error").c_str());
   }
   const Json c = j.value("counters", Json::object());
-  std::printf("sessions %s (rekeys %s), revocations %s, inits sent %s, responses sent %s, "
-              "cookies sent %s\n",
-              str(c, "sessions").c_str(), str(c, "rekeys").c_str(), str(c, "revocations").c_str(),
-              str(c, "inits_sent").c_str(), str(c, "responses_sent").c_str(),
-              str(c, "cookies_sent").c_str());
+  std::printf(
+      "sessions %s (rekeys %s), revocations %s, inits sent %s, responses sent %s, "
+      "cookies sent %s\n",
+      str(c, "sessions").c_str(), str(c, "rekeys").c_str(), str(c, "revocations").c_str(),
+      str(c, "inits_sent").c_str(), str(c, "responses_sent").c_str(),
+      str(c, "cookies_sent").c_str());
   std::string refused;
   for (const auto& [k, v] : c.value("refused", Json::object()).items())
     if (v.get<uint64_t>() != 0) refused += " " + k + "=" + v.dump();

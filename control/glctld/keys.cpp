@@ -52,7 +52,7 @@ std::expected<noise::KeyPair, std::string> load_host_key(const std::string& path
   if (fd < 0)
     return std::unexpected(path + ": " + std::strerror(errno) +
                            (errno == ENOENT ? " (make one with glctld --gen-key FILE)" : ""));
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return std::unexpected(path + ": not a regular file");
@@ -221,15 +221,17 @@ bool same_ip(const std::string& a, const std::string& b) {
 
 // ---- life -------------------------------------------------------------------------------
 
-std::expected<std::unique_ptr<KeyManager>, std::string> KeyManager::create(
-    asio::io_context& io, KeyOptions options, std::string host, std::string gldp_socket,
-    Logger& log) {
+std::expected<std::unique_ptr<KeyManager>, std::string> KeyManager::create(asio::io_context& io,
+                                                                           KeyOptions options,
+                                                                           std::string host,
+                                                                           std::string gldp_socket,
+                                                                           Logger& log) {
   auto kp = load_host_key(options.key_file);
   if (!kp) return std::unexpected(kp.error());
   if (options.handshakes_per_second <= 0)
     return std::unexpected("handshakes per second must be positive");
-  return std::unique_ptr<KeyManager>(new KeyManager(io, std::move(options), std::move(host),
-                                                    std::move(gldp_socket), log, *kp));
+  return std::unique_ptr<KeyManager>(
+      new KeyManager(io, std::move(options), std::move(host), std::move(gldp_socket), log, *kp));
 }
 
 KeyManager::KeyManager(asio::io_context& io, KeyOptions options, std::string host,
@@ -280,8 +282,7 @@ void KeyManager::update(const HostTable& hosts, const KeySettings& settings) {
   std::string ip;
   bool revoked = false;
   if (me == nullptr) {
-    problem = "no Host row named " + host_ + " (glctl add-host " + host_ + " IP " + self_b64_ +
-              ")";
+    problem = "no Host row named " + host_ + " (glctl add-host " + host_ + " IP " + self_b64_ + ")";
   } else if (me->pubkey != self_b64_) {
     problem = "Host " + host_ + ": pubkey is not this host's key (" + self_b64_ + ")";
   } else if (me->revoked) {
@@ -290,7 +291,8 @@ void KeyManager::update(const HostTable& hosts, const KeySettings& settings) {
   } else if (auto a = parse_ip(me->underlay_ip); !a) {
     problem = "Host " + host_ + ": underlay_ip \"" + me->underlay_ip + "\" is not an address";
   } else if (a->first) {
-    problem = "Host " + host_ + ": IPv6 underlay addresses are not supported by the key "
+    problem = "Host " + host_ +
+              ": IPv6 underlay addresses are not supported by the key "
               "manager yet";
   } else {
     ip = me->underlay_ip;
@@ -299,8 +301,9 @@ void KeyManager::update(const HostTable& hosts, const KeySettings& settings) {
   self_problem_ = problem;
   self_revoked_ = revoked;
   if (ip != local_ip_) {
-    if (!local_ip_.empty()) revoke_all(ip.empty() ? "this host has no usable Host row"
-                                                  : "this host's underlay address changed");
+    if (!local_ip_.empty())
+      revoke_all(ip.empty() ? "this host has no usable Host row"
+                            : "this host's underlay address changed");
     local_ip_ = ip;
     boost::system::error_code ec;
     socket_.close(ec);
@@ -395,8 +398,7 @@ void KeyManager::send_to(const udp::endpoint& to, const std::vector<uint8_t>& ms
   if (!socket_.is_open()) return;
   auto buf = std::make_shared<std::vector<uint8_t>>(msg);
   ++c_.tx;
-  socket_.async_send_to(asio::buffer(*buf), to,
-                        [buf](const boost::system::error_code&, size_t) {});
+  socket_.async_send_to(asio::buffer(*buf), to, [buf](const boost::system::error_code&, size_t) {});
 }
 
 void KeyManager::send(const Peer& p, const std::vector<uint8_t>& msg) {
@@ -434,8 +436,7 @@ uint32_t KeyManager::new_index() {
 uint32_t KeyManager::new_block() {
   for (;;) {
     const uint32_t b = randombytes_random() & ~(hs::kMaxSenders - 1);
-    if (b >= kMinBlock && b <= 0xffffffffu - hs::kMaxSenders && blocks_.insert(b).second)
-      return b;
+    if (b >= kMinBlock && b <= 0xffffffffu - hs::kMaxSenders && blocks_.insert(b).second) return b;
   }
 }
 
@@ -594,8 +595,10 @@ void KeyManager::on_refresh(std::shared_ptr<DpView> v) {
     bool revoked = false;
     for (auto& [name, p] : peers_)
       if (same_ip(p->row.underlay_ip, remote)) {
-        if (p->valid) owner = p.get();
-        else revoked = p->row.revoked;
+        if (p->valid)
+          owner = p.get();
+        else
+          revoked = p->row.revoked;
       }
     if (owner == nullptr) {
       if (revoked) stale.emplace_back(s.cfg.spi, s.cfg.dir);
@@ -617,7 +620,8 @@ void KeyManager::on_refresh(std::shared_ptr<DpView> v) {
     dp_job(
         [stale](api::Client& c, bool& ok) -> std::string {
           for (auto [spi, dir] : stale)
-            if (auto r = c.sa_del(spi, static_cast<api::SaDir>(dir)); !r && is_transport(r.error())) {
+            if (auto r = c.sa_del(spi, static_cast<api::SaDir>(dir));
+                !r && is_transport(r.error())) {
               ok = false;
               return r.error().message;
             }
@@ -765,7 +769,8 @@ void KeyManager::start_handshake(Peer& p, const char* why) {
     p.next_init = now + std::chrono::seconds(1);
   };
   if (!socket_.is_open()) return not_now("not listening (" + bind_error_ + ")");
-  if (!dp_known_) return not_now("gldp not reachable" + (dp_error_.empty() ? "" : ": " + dp_error_));
+  if (!dp_known_)
+    return not_now("gldp not reachable" + (dp_error_.empty() ? "" : ": " + dp_error_));
   if (esp_port(p) == nullptr)
     return not_now("no ESP port in gldp with local=" + local_ip_ + " remote=" + p.row.underlay_ip);
   if (n_contexts() > hs::kMaxSenders)
@@ -796,7 +801,8 @@ void KeyManager::on_init(const udp::endpoint& from, std::span<const uint8_t> msg
   // far past it (a flood of valid cookies) inits are dropped.
   const double rate = opt_.handshakes_per_second;
   if (budget_at_ != Clock::time_point{})
-    budget_ = std::min(rate, budget_ + rate * std::chrono::duration<double>(now - budget_at_).count());
+    budget_ =
+        std::min(rate, budget_ + rate * std::chrono::duration<double>(now - budget_at_).count());
   budget_at_ = now;
   if (budget_ < -rate) {
     ++c_.rate_limited;
@@ -876,7 +882,8 @@ void KeyManager::on_init(const udp::endpoint& from, std::span<const uint8_t> msg
   index_peer_[index] = p->row.name;
   auto reqs = std::make_shared<KeyedRequests>();
   for (uint32_t i = 0; i < s->sa.n_in; ++i)
-    reqs->reqs.push_back(sa_request(s->sa.in_sa(i), false, s->sa.cipher, local_ip_, p->row.underlay_ip));
+    reqs->reqs.push_back(
+        sa_request(s->sa.in_sa(i), false, s->sa.cipher, local_ip_, p->row.underlay_ip));
   p->pending = std::move(s);
   const std::string name = p->row.name;
   dp_job(
@@ -1026,9 +1033,9 @@ void KeyManager::on_confirm(std::span<const uint8_t> msg) {
     ++c_.bad_confirm;
     return;
   }
-  Session* s = p->pending && p->pending->sa.index == idx   ? p->pending.get()
+  Session* s = p->pending && p->pending->sa.index == idx ? p->pending.get()
                : p->active && p->active->sa.index == idx ? p->active.get()
-                                                          : nullptr;
+                                                         : nullptr;
   if (s == nullptr || s->initiator || !s->sa.check_confirm(msg)) {
     ++c_.bad_confirm;
     return;
@@ -1166,8 +1173,7 @@ void KeyManager::tick() {
       }
     }
     // A responder's session that is never confirmed goes (with its inbound SAs).
-    if (p.pending && !p.pending->initiator &&
-        p.pending->state == Session::State::kAwaitConfirm &&
+    if (p.pending && !p.pending->initiator && p.pending->state == Session::State::kAwaitConfirm &&
         now - p.pending->created > opt_.pending_timeout) {
       index_peer_.erase(p.pending->sa.index);
       const uint32_t keep = p.active ? p.active->sa.spi_in : 0;
@@ -1190,12 +1196,11 @@ void KeyManager::tick() {
       else if (age >= rekey + std::chrono::seconds(15))
         why = "rekey by time (the peer did not)";
       else {
-        const uint64_t limit = settings_.rekey_packets != 0 ? settings_.rekey_packets
-                                                            : (uint64_t{1} << 62);
+        const uint64_t limit =
+            settings_.rekey_packets != 0 ? settings_.rekey_packets : (uint64_t{1} << 62);
         for (uint32_t i = 0; i < s.sa.n_out && why == nullptr; ++i) {
           auto it = out_seq_.find(s.sa.spi_out + i);
-          if (it != out_seq_.end() && it->second >= limit &&
-              age >= std::chrono::seconds(1))
+          if (it != out_seq_.end() && it->second >= limit && age >= std::chrono::seconds(1))
             why = "rekey by packets";
         }
       }

@@ -73,14 +73,14 @@ struct KeyOptions {
   uint16_t port = kDefaultKeyPort;
   crypto::Cipher cipher = crypto::Cipher::aes256_gcm;
   std::chrono::milliseconds tick{100};
-  std::chrono::milliseconds init_retry{1000};     // a handshake without answer is retried
-  std::chrono::milliseconds confirm_retry{200};   // a confirm without ack is resent
-  unsigned confirm_tries = 25;                    // then the handshake starts again
-  std::chrono::milliseconds grace{3000};          // older inbound SAs kept after a switch
-  std::chrono::milliseconds refresh{1000};        // gldp's ESP ports and SAs read again
-  std::chrono::seconds pending_timeout{30};       // a responder's unconfirmed session
-  double handshakes_per_second = 200;             // inits answered; more: under load
-  std::string arp_file = "/proc/net/arp";         // the peers' underlay MACs (IPv4)
+  std::chrono::milliseconds init_retry{1000};    // a handshake without answer is retried
+  std::chrono::milliseconds confirm_retry{200};  // a confirm without ack is resent
+  unsigned confirm_tries = 25;                   // then the handshake starts again
+  std::chrono::milliseconds grace{3000};         // older inbound SAs kept after a switch
+  std::chrono::milliseconds refresh{1000};       // gldp's ESP ports and SAs read again
+  std::chrono::seconds pending_timeout{30};      // a responder's unconfirmed session
+  double handshakes_per_second = 200;            // inits answered; more: under load
+  std::string arp_file = "/proc/net/arp";        // the peers' underlay MACs (IPv4)
 };
 
 // What the manager counts (status "keys").
@@ -103,9 +103,11 @@ struct KeyCounters {
 class KeyManager {
  public:
   // Loads the host key; the error says what is wrong. Binds nothing yet.
-  static std::expected<std::unique_ptr<KeyManager>, std::string> create(
-      boost::asio::io_context& io, KeyOptions options, std::string host,
-      std::string gldp_socket, Logger& log);
+  static std::expected<std::unique_ptr<KeyManager>, std::string> create(boost::asio::io_context& io,
+                                                                        KeyOptions options,
+                                                                        std::string host,
+                                                                        std::string gldp_socket,
+                                                                        Logger& log);
   ~KeyManager();
   KeyManager(const KeyManager&) = delete;
   KeyManager& operator=(const KeyManager&) = delete;

@@ -21,10 +21,10 @@
 
 #include <array>
 #include <cstdint>
-#include <string>
-#include <vector>
 #include <expected>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 

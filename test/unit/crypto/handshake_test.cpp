@@ -225,9 +225,9 @@ TEST_CASE("handshake: under load an init must carry a cookie for its source addr
           Error::kCookieSent);
   REQUIRE(l.consume_cookie(reply));
   r.tick(200);
-  CHECK(r.consume_init(l.message(), kSrc, true, spy, 8, 0x220, 3, reply).error() == Error::kCookieSent);
+  CHECK(r.consume_init(l.message(), kSrc, true, spy, 8, 0x220, 3, reply).error() ==
+        Error::kCookieSent);
 }
-
 
 TEST_CASE("handshake: SPI blocks and sender counts out of range are refused", "[handshake]") {
   Host a, b;
@@ -242,8 +242,7 @@ TEST_CASE("handshake: SPI blocks and sender counts out of range are refused", "[
   CHECK(Initiator(a.key, b.key.pub, 1, 0x110, 0, Cipher::aes256_gcm, tai64n(60, 0))
             .message()
             .empty());
-  CHECK(Initiator(a.key, b.key.pub, 1, 0x110, kMaxSenders + 1, Cipher::aes256_gcm,
-                  tai64n(60, 0))
+  CHECK(Initiator(a.key, b.key.pub, 1, 0x110, kMaxSenders + 1, Cipher::aes256_gcm, tai64n(60, 0))
             .message()
             .empty());
   Initiator i(a.key, b.key.pub, 1, 0x110, kMaxSenders, Cipher::aes256_gcm, tai64n(60, 0));
