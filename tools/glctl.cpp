@@ -1228,7 +1228,8 @@ int cmd_keys(Ctx& ctx, const Args& a) {
       str(c, "inits_sent").c_str(), str(c, "responses_sent").c_str(),
       str(c, "cookies_sent").c_str());
   std::string refused;
-  for (const auto& [k, v] : c.value("refused", Json::object()).items())
+  const Json refused_counts = c.value("refused", Json::object());
+  for (const auto& [k, v] : refused_counts.items())
     if (v.get<uint64_t>() != 0) refused += " " + k + "=" + v.dump();
   for (const char* k : {"wrong_source", "crossed", "rate_limited", "no_esp_port", "bad_confirm",
                         "unknown_message", "install_errors"})

@@ -1,0 +1,333 @@
+#!/usr/bin/python3
+"""Keys negotiated by glctld: two hypervisors, no key typed by anyone.
+
+Each hypervisor is a network namespace (hvA, hvB) holding its end of the underlay veth
+pair (192.0.2.1/24, 192.0.2.2/24, the kernel's: glctld's handshakes are UDP through it),
+the root end of its VM's veth, a gldp (af_packet on both; ESP port esp0 towards the other
+host; flows vm <-> esp0) and a glctld with its own host key (glctld --gen-key). One
+ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY).
+
+  test_keys_session       both glctlds bring a session up on their own; ping and UDP
+                          between the VMs go through it; the underlay carries ESP on the
+                          SPIs glctld reports (and UDP handshakes, ARP); gldp's SAs are
+                          the sessions'; no key material in any log; garbage datagrams on
+                          the handshake port are counted, nothing else happens
+  test_rekey_lossless     rekey every second under a paced UDP stream with sequence
+                          numbers: several rekeys, no datagram lost, none duplicated
+  test_revocation         revoke-host while a ping flood runs: the SAs between the hosts
+                          are gone on both within one second (measured), the VMs' traffic
+                          stops (esp_no_sa counts), nothing leaves in clear
+  test_glctld_restart     glctld A killed with SIGKILL: traffic keeps flowing on the
+                          installed SAs; restarted, it makes new sessions and the SAs of
+                          its previous life are retired (none left behind)
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gltest import Env, Failure, binary, check, main, run  # noqa: E402
+from test_glctld import SCHEMA, ctl_binary, wait_for  # noqa: E402
+
+from scapy.all import IP, UDP, rdpcap  # noqa: E402
+from scapy.layers.ipsec import ESP  # noqa: E402
+
+IP_A, IP_B = "192.0.2.1", "192.0.2.2"
+VM1, VM2 = "10.0.0.1", "10.0.0.2"
+
+
+class Hypervisor:
+    def __init__(self, cl, name, vm_outer, ul, ip, peer_ip):
+        self.cl = cl
+        env = cl.env
+        self.env = env
+        self.name = name
+        self.ns = f"gl{env.tag}{name}"
+        self.ip = ip
+        self.ul = ul
+        run(["ip", "netns", "add", self.ns])
+        env.netns.append(self.ns)
+        for dev in (vm_outer, ul):
+            run(["ip", "link", "set", dev, "netns", self.ns])
+            run(["ip", "-n", self.ns, "link", "set", dev, "up"])
+        run(["ip", "-n", self.ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", self.ns, "addr", "add", f"{ip}/24", "dev", ul])
+        self.sock = f"{cl.tmp}/{name}-gldp.sock"
+        self.mgmt = f"{cl.tmp}/{name}-glctld.sock"
+        self.key = f"{cl.tmp}/{name}.key"
+        cmd = ["ip", "netns", "exec", self.ns, binary("gldp"), "--socket", self.sock,
+               "--pmd-cores", "1", "--mbufs", "8192",
+               "--port", f"vm=net_af_packet0,iface={vm_outer}",
+               "--port", f"ul=net_af_packet1,iface={ul}"]
+        env.launch_gldp(cmd, self.sock, f"{name}-gldp")
+        r = self.dpctl("add-port", "esp0", f"gl_esp,underlay=ul,group=1,local={ip},remote={peer_ip}")
+        check("added port 3" in r.stdout, f"{name}'s ESP port: {r.stdout}")
+        self.dpctl("add-flow", "recirc_id(0),in_port(1)", "3")
+        self.dpctl("add-flow", "recirc_id(0),in_port(3)", "1")
+        self.pub = run([ctl_binary("glctld"), "--gen-key", self.key]).stdout.strip()
+        self.glctld = None
+
+    def start_glctld(self):
+        wrap = os.environ.get("GL_WRAP", "").split()
+        cmd = ["ip", "netns", "exec", self.ns, *wrap, ctl_binary("glctld"), "--db",
+               f"unix:{self.cl.db_sock}", "--host", self.name, "--gldp-socket", self.sock,
+               "--mgmt-socket", self.mgmt, "--key-file", self.key]
+        self.glctld = self.env.start(cmd, f"{self.name}-glctld")
+        wait_for(lambda: self.glctl("status", check_rc=False).returncode == 0,
+                 what=f"{self.name}'s glctld")
+
+    def dpctl(self, *args, check_rc=True):
+        return run([binary("gl-dpctl"), "--socket", self.sock, *args], check_rc=check_rc)
+
+    def glctl(self, *args, check_rc=True):
+        return run([ctl_binary("glctl"), "--db", f"unix:{self.cl.db_sock}", "--mgmt-socket",
+                    self.mgmt, *args], check_rc=check_rc)
+
+    def keys(self):
+        return json.loads(self.glctl("--json", "keys").stdout)
+
+    def sas(self, show_keys=False):
+        args = ["dump-sas", "--json"] + (["--show-keys"] if show_keys else [])
+        sas = json.loads(self.dpctl(*args).stdout)
+        for s in sas:
+            s["spi"] = int(s["spi"], 16)
+        return sas
+
+    def drops(self):
+        return json.loads(self.dpctl("show", "--json").stdout)["drops"]
+
+    def session(self, peer="hvB"):
+        for p in self.keys()["peers"]:
+            if p["name"] == peer and p["active"] is not None:
+                return p["active"]
+        return None
+
+
+class Cluster:
+    def __init__(self, env, rekey=None):
+        self.env = env
+        self.tmp = tempfile.mkdtemp(prefix=f"gl{env.tag}-")
+        env.files.append(self.tmp)
+        self.db = f"{self.tmp}/goldilocks.db"
+        self.db_sock = f"{self.tmp}/db.sock"
+        run(["ovsdb-tool", "create", self.db, SCHEMA])
+        oenv = dict(os.environ, OVS_RUNDIR=self.tmp, OVS_LOGDIR=self.tmp, OVS_DBDIR=self.tmp)
+        env.start(["ovsdb-server", "--no-chdir", f"--remote=punix:{self.db_sock}",
+                   f"--unixctl={self.tmp}/ovsdb.ctl", f"--log-file={self.tmp}/ovsdb.log",
+                   self.db], "ovsdb-server", env=oenv)
+        wait_for(lambda: run(["ovsdb-client", "--timeout=2", "list-dbs", f"unix:{self.db_sock}"],
+                             check_rc=False).returncode == 0, what="ovsdb-server")
+        self.ns1, o1, _ = env.host(1, VM1, mac="02:00:00:00:00:01")
+        self.ns2, o2, _ = env.host(2, VM2, mac="02:00:00:00:00:02")
+        ua, ub = f"gl{env.tag}ua"[:15], f"gl{env.tag}ub"[:15]
+        run(["ip", "link", "add", ua, "type", "veth", "peer", "name", ub])
+        env.links.append(ua)
+        for dev in (ua, ub):
+            run(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"], check_rc=False)
+            run(["ethtool", "-K", dev, "tx", "off", "rx", "off"], check_rc=False)
+        self.a = Hypervisor(self, "hvA", o1, ua, IP_A, IP_B)
+        self.b = Hypervisor(self, "hvB", o2, ub, IP_B, IP_A)
+        self.a.glctl("init")
+        if rekey:
+            self.a.glctl("set-rekey", str(rekey))
+        self.a.glctl("add-host", "hvA", IP_A, self.a.pub)
+        self.a.glctl("add-host", "hvB", IP_B, self.b.pub)
+        for hv in (self.a, self.b):
+            hv.start_glctld()
+
+    def wait_sessions(self, timeout=15):
+        wait_for(lambda: self.a.session("hvB") and self.b.session("hvA"), timeout=timeout,
+                 what="sessions on both hosts")
+        return self.a.session("hvB"), self.b.session("hvA")
+
+
+def udp_stream(env, src_ns, dst_ns, dst, port, count, rate):
+    """Sends `count` datagrams with sequence numbers at `rate` per second from src_ns;
+    returns a function that waits and returns (received, distinct, missing)."""
+    recv = (
+        "import socket,struct\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,8<<20)\n"
+        f"s.bind(('{dst}',{port})); s.settimeout(3)\n"
+        "seen=set(); n=0\n"
+        "try:\n"
+        "  while True:\n"
+        "    d=s.recv(2048); n+=1; seen.add(struct.unpack('!I',d[:4])[0])\n"
+        "except Exception: pass\n"
+        f"missing=[i for i in range({count}) if i not in seen]\n"
+        "print(n,len(seen),len(missing),missing[:20])\n"
+    )
+    r = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3", "-c", recv],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    send = (
+        "import socket,struct,time\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        f"t0=time.monotonic()\n"
+        f"for i in range({count}):\n"
+        f"  d=t0+i/{rate}-time.monotonic()\n"
+        "  if d>0: time.sleep(d)\n"
+        f"  s.sendto(struct.pack('!I',i)+b'x'*60,('{dst}',{port}))\n"
+    )
+    s = subprocess.Popen(["ip", "netns", "exec", src_ns, "/usr/bin/python3", "-c", send])
+
+    def wait():
+        s.wait(timeout=count / rate + 30)
+        out, _ = r.communicate(timeout=60)
+        f = out.split(maxsplit=3)
+        return int(f[0]), int(f[1]), int(f[2]), f[3] if len(f) > 3 else ""
+
+    return wait
+
+
+def test_keys_session():
+    with Env("ky") as env:
+        cl = Cluster(env)
+        a, b = cl.wait_sessions()
+        check(a["spi_out"] == b["spi_in"] and a["spi_in"] == b["spi_out"],
+              f"the two ends disagree on SPIs: A {a}, B {b}")
+        check(a["n_out"] == 2 and a["n_in"] == 2,
+              f"one PMD + the control thread on each side: 2 SAs each way, got {a}")
+        # gldp's SAs are the sessions': A's outbound SPIs are B's inbound ones.
+        sa_a, sa_b = cl.a.sas(), cl.b.sas()
+        out_a = sorted(s["spi"] for s in sa_a if s["dir"] == "out")
+        in_b = sorted(s["spi"] for s in sa_b if s["dir"] == "in")
+        check(out_a == [a["spi_out"], a["spi_out"] + 1], f"A's outbound SAs {out_a}, session {a}")
+        check(set(out_a) <= set(in_b), f"A sends on {out_a}, B accepts {in_b}")
+        check(sorted(str(s["pmd"]) for s in sa_a if s["dir"] == "out") == ["0", "control"],
+              f"outbound SAs not one per context: {sa_a}")
+
+        cap = subprocess.Popen(["ip", "netns", "exec", cl.b.ns, "tcpdump", "-i", cl.b.ul, "-U",
+                                "-nn", "-w", f"{cl.tmp}/ul.pcap"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        r = env.ping(cl.ns1, VM2, count=5)
+        check(" 0% packet loss" in r.stdout, f"ping through the negotiated SAs:\n{r.stdout}")
+        time.sleep(0.5)
+        cap.terminate()
+        cap.wait(timeout=10)
+        frames = rdpcap(f"{cl.tmp}/ul.pcap")
+        esp = [f for f in frames if f.haslayer(IP) and f[IP].proto == 50]
+        spis = {f[ESP].spi for f in esp if f.haslayer(ESP)}
+        check(len(esp) >= 5, f"only {len(esp)} ESP frames on the underlay")
+        check(spis <= set(range(a["spi_out"], a["spi_out"] + 2)),
+              f"SPIs on the wire {sorted(spis)}, A's session sends on {a['spi_out']}+2")
+        clear = [f for f in frames if f.haslayer(IP) and (
+            f[IP].src.startswith("10.0.0.") or f[IP].dst.startswith("10.0.0."))]
+        check(not clear, f"VM traffic in clear on the underlay: {clear[0].summary() if clear else ''}")
+
+        # No key material in the logs (the keys as gldp holds them).
+        keys = [s["key"] for hv in (cl.a, cl.b) for s in hv.sas(show_keys=True) if s.get("key")]
+        check(keys, "dump-sas --show-keys showed no keys")
+        logs = env.log("hvA-glctld") + env.log("hvB-glctld") + env.log("hvA-gldp")
+        for k in keys:
+            check(k[:16] not in logs, "key material in a log")
+        # Garbage on the handshake port: counted, no crash, the session stays.
+        junk = ("import socket\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                "for m in (b'\\x01\\x01\\x00\\x00'+b'\\x00'*152, b'\\x02\\x01\\x00\\x00'+b'y'*96,"
+                " b'\\x04\\x01\\x00\\x00'+b'z'*20, b'\\x09'*40, b'\\x01\\x01'):\n"
+                f"  s.sendto(m,('{IP_A}',4797))\n")
+        env.ns(cl.b.ns, "/usr/bin/python3", "-c", junk)
+        time.sleep(0.5)
+        k = cl.a.keys()
+        c = k["counters"]
+        check(c["refused"]["bad_mac1"] >= 1 and c["refused"]["bad_index"] >= 1 and
+              c["bad_confirm"] >= 1 and c["unknown_message"] >= 2,
+              f"garbage not counted: {c}")
+        check(cl.a.glctld.poll() is None, "glctld A died")
+        r = env.ping(cl.ns1, VM2, count=2)
+        check(" 0% packet loss" in r.stdout, "ping after the garbage")
+        text = cl.a.glctl("keys").stdout
+        check(re.search(r"peer hvB \(192\.0\.2\.2\): (active|await-ack), ", text),
+              f"glctl keys:\n{text}")
+
+
+def test_rekey_lossless():
+    with Env("kr") as env:
+        cl = Cluster(env, rekey=1)
+        first, _ = cl.wait_sessions()
+        env.ping(cl.ns1, VM2, count=2)
+        before = cl.a.keys()["counters"]["rekeys"] + cl.b.keys()["counters"]["rekeys"]
+        no_sa = [hv.drops().get("esp_no_sa", 0) for hv in (cl.a, cl.b)]
+        count, rate = 8000, 1000
+        wait = udp_stream(env, cl.ns1, cl.ns2, VM2, 5001, count, rate)
+        n, distinct, missing, which = wait()
+        after = cl.a.keys()["counters"]["rekeys"] + cl.b.keys()["counters"]["rekeys"]
+        print(f"  {count} datagrams at {rate}/s across {after - before} rekeys: received {n}, "
+              f"distinct {distinct}, missing {missing}")
+        check(after - before >= 4, f"only {after - before} rekeys in {count / rate:.0f} s")
+        check(missing == 0, f"{missing} datagrams lost across rekeys: {which}")
+        check(n == distinct, f"{n - distinct} duplicates")
+        # Old SAs do not pile up: per direction the current one and those in their grace.
+        sa_a = cl.a.sas()
+        n_in = sum(1 for s in sa_a if s["dir"] == "in")
+        check(n_in <= 2 * 6, f"{n_in} inbound SAs on A after the rekeys")
+        no_sa_after = [hv.drops().get("esp_no_sa", 0) for hv in (cl.a, cl.b)]
+        check(no_sa_after == no_sa, f"esp_no_sa drops during rekeys: {no_sa} -> {no_sa_after}")
+
+
+def test_revocation():
+    with Env("kv") as env:
+        cl = Cluster(env)
+        cl.wait_sessions()
+        env.ping(cl.ns1, VM2, count=2)
+        flood = subprocess.Popen(["ip", "netns", "exec", cl.ns1, "ping", "-i", "0.01", "-q",
+                                  VM2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            t0 = time.time()
+            cl.a.glctl("revoke-host", "hvB")
+            gone = {}
+            while time.time() - t0 < 5 and len(gone) < 2:
+                for name, hv in (("hvA", cl.a), ("hvB", cl.b)):
+                    if name not in gone and not hv.sas():
+                        gone[name] = time.time() - t0
+                time.sleep(0.02)
+            print(f"  SAs gone after revoke-host: A {gone.get('hvA')} s, B {gone.get('hvB')} s")
+            check(gone.get("hvA", 9) < 1.0, f"A still had SAs of B after 1 s ({gone})")
+            check(gone.get("hvB", 9) < 1.0, f"B (revoked) still had SAs after 1 s ({gone})")
+            before = cl.a.drops().get("esp_no_sa", 0)
+            time.sleep(1)
+            check(cl.a.drops().get("esp_no_sa", 0) > before,
+                  "A's traffic to the revoked host is not dropped as esp_no_sa")
+        finally:
+            flood.terminate()
+            flood.wait(timeout=10)
+        r = env.ping(cl.ns1, VM2, count=2, check_rc=False)
+        check(r.returncode != 0, "ping still works after revocation")
+        k = cl.a.keys()
+        p = next(p for p in k["peers"] if p["name"] == "hvB")
+        check(p["active"] is None and p["problem"] == "revoked", f"A's view of B: {p}")
+
+
+def test_glctld_restart():
+    with Env("kk") as env:
+        cl = Cluster(env)
+        first, _ = cl.wait_sessions()
+        env.ping(cl.ns1, VM2, count=2)
+        cl.a.glctld.kill()
+        cl.a.glctld.wait(timeout=10)
+        r = env.ping(cl.ns1, VM2, count=5)
+        check(" 0% packet loss" in r.stdout, "traffic stopped with glctld A down")
+        cl.a.start_glctld()
+        wait_for(lambda: (lambda s: s and s["spi_in"] != first["spi_in"])(cl.a.session("hvB")),
+                 timeout=15, what="a new session after the restart")
+        r = env.ping(cl.ns1, VM2, count=3)
+        check(" 0% packet loss" in r.stdout, "ping after glctld's restart")
+        new = cl.a.session("hvB")
+        # The previous life's inbound SAs go after their grace period.
+        def only_new():
+            spis = sorted(s["spi"] for s in cl.a.sas() if s["dir"] == "in")
+            want = [new["spi_in"] + i for i in range(new["n_in"])]
+            return spis == want or None
+        wait_for(only_new, timeout=10, what="A's old inbound SAs retired")
+
+
+if __name__ == "__main__":
+    main([test_keys_session, test_rekey_lossless, test_revocation, test_glctld_restart])
