@@ -17,6 +17,9 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
   test_revocation         revoke-host while a ping flood runs: the SAs between the hosts
                           are gone on both within one second (measured), the VMs' traffic
                           stops (esp_no_sa counts), nothing leaves in clear
+  test_handshake_flood    forged inits (valid mac1) from one address: past the budget
+                          glctld answers with cookies and does no Diffie-Hellman; the real
+                          peer keeps rekeying through the cookie round; the session lives
   test_glctld_restart     glctld A killed with SIGKILL: traffic keeps flowing on the
                           installed SAs; restarted, it makes new sessions and the SAs of
                           its previous life are retired (none left behind)
@@ -306,6 +309,46 @@ def test_revocation():
         check(p["active"] is None and p["problem"] == "revoked", f"A's view of B: {p}")
 
 
+def test_handshake_flood():
+    """Inits with a valid mac1 (the responder's public key is no secret) from one address:
+    beyond the budget (200 handshakes per second) glctld answers with cookies and does no
+    Diffie-Hellman; the real peer still rekeys through the cookie round."""
+    with Env("kf") as env:
+        cl = Cluster(env)
+        cl.wait_sessions()
+        cl.a.glctl("set-rekey", "1")
+        before = cl.a.keys()["counters"]
+        flood = (
+            "import socket,hashlib,os,time,base64\n"
+            f"pub=base64.b64decode('{cl.a.pub}')\n"
+            "k=hashlib.sha256(b'mac1----'+pub).digest()\n"
+            "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "t0=time.monotonic(); n=0\n"
+            "while time.monotonic()-t0<4:\n"
+            "  m=bytes([1,1,0,0])+os.urandom(120)\n"
+            "  m+=hashlib.blake2b(m,key=k,digest_size=16).digest()+bytes(16)\n"
+            f"  s.sendto(m,('{IP_A}',4797)); n+=1\n"
+            "  if n%200==0: time.sleep(0.01)\n"
+            "print(n, time.monotonic()-t0)\n")
+        out = env.ns(cl.b.ns, "/usr/bin/python3", "-c", flood).stdout.split()
+        sent, secs = int(out[0]), float(out[1])
+        time.sleep(1.5)
+        after = cl.a.keys()["counters"]
+        dh = (after["refused"]["decrypt"] - before["refused"]["decrypt"])
+        cookies = after["cookies_sent"] - before["cookies_sent"]
+        rekeys = (after["rekeys"] - before["rekeys"]) + cl.b.keys()["counters"]["rekeys"]
+        print(f"  {sent} forged inits in {secs:.1f} s: {dh} went to Diffie-Hellman, "
+              f"{cookies} cookies sent, {rekeys} rekeys of the real peer meanwhile")
+        check(dh <= 200 + 200 * (secs + 2), f"{dh} DH operations for {sent} forged inits")
+        # (some of the flood is lost in the socket's receive buffer: not every init is seen)
+        check(cookies >= 0.9 * (sent - dh), f"only {cookies} cookies for {sent - dh} inits over "
+              "budget")
+        check(rekeys >= 2, f"the real peer did not rekey through the flood ({rekeys})")
+        check(cl.a.glctld.poll() is None, "glctld A died")
+        r = env.ping(cl.ns1, VM2, count=3)
+        check(" 0% packet loss" in r.stdout, "ping after the flood")
+
+
 def test_glctld_restart():
     with Env("kk") as env:
         cl = Cluster(env)
@@ -330,4 +373,5 @@ def test_glctld_restart():
 
 
 if __name__ == "__main__":
-    main([test_keys_session, test_rekey_lossless, test_revocation, test_glctld_restart])
+    main([test_keys_session, test_rekey_lossless, test_revocation, test_handshake_flood,
+          test_glctld_restart])
