@@ -359,6 +359,7 @@ void KeyManager::update(const HostTable& hosts, const KeySettings& settings) {
     revoke(*it->second, "its Host row was removed");
     it = peers_.erase(it);
   }
+  if (started_ && !stopped_) tick();  // a new peer: its handshake starts now, not next tick
 }
 
 // ---- the socket ---------------------------------------------------------------------------

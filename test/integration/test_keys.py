@@ -112,7 +112,7 @@ class Hypervisor:
 
 
 class Cluster:
-    def __init__(self, env, rekey=None):
+    def __init__(self, env, rekey=None, add_b=True):
         self.env = env
         self.tmp = tempfile.mkdtemp(prefix=f"gl{env.tag}-")
         env.files.append(self.tmp)
@@ -139,7 +139,8 @@ class Cluster:
         if rekey:
             self.a.glctl("set-rekey", str(rekey))
         self.a.glctl("add-host", "hvA", IP_A, self.a.pub)
-        self.a.glctl("add-host", "hvB", IP_B, self.b.pub)
+        if add_b:  # else the caller adds it (glctl add-host hvB IP_B b.pub) when it wants
+            self.a.glctl("add-host", "hvB", IP_B, self.b.pub)
         for hv in (self.a, self.b):
             hv.start_glctld()
 
