@@ -1,21 +1,40 @@
 #!/usr/bin/env bash
-# The Goldilocks demo on one machine: installs what it needs, builds, then
+# The Goldilocks demo on one machine: installs what it needs, builds, then runs
+# tools/demo_cluster.py: three simulated hypervisors (gldp + Open vSwitch with datapath gl
+# + glctld each) on one underlay, the Goldilocks database as a 3-member Raft cluster,
+# workloads behind OVS ports, a policy (web -> db allowed and encrypted, the rest denied),
+# keys negotiated and rotated by glctld, a host revoked; a summary, then everything is
+# torn down (also on Ctrl-C).
+# Usage: tools/demo.sh [--keep]     (--keep: leave it running until Enter is pressed)
+#        tools/demo.sh --basic [--keep]   the older, smaller demo:
 #  1. starts gldp with two network-namespace "VMs" attached through net_af_packet ports,
 #     installs flows with gl-dpctl, sends ping and UDP across, prints flows and counters;
 #  2. starts two gldp "hypervisors" joined by an underlay link, each with a VM and an ESP
 #     port towards the other (fresh random keys), and shows the VMs talking while the
 #     underlay carries only ESP.
 # Everything it creates (namespaces, links, gldp) is removed when it ends.
-# Usage: tools/demo.sh [--keep]   (--keep: leave part 2 running until Enter is pressed)
+#     (--keep: leave part 2 running until Enter is pressed)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GL_BUILD_DIR:-$top/build}
 keep=0
-[ "${1:-}" = "--keep" ] && keep=1
-[ "${1:-}" = "--help" ] && { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+basic=0
+for a in "$@"; do
+  case $a in
+    --keep) keep=1 ;;
+    --basic) basic=1 ;;
+    --help | -h) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 "$top/tools/setup.sh"
 "$top/tools/build.sh"
+if [ "$basic" = 0 ]; then
+  args=()
+  [ "$keep" = 1 ] && args+=(--keep)
+  exec /usr/bin/python3 "$top/tools/demo_cluster.py" "${args[@]}"
+fi
 
 tag=gldemo$$
 sock=/tmp/$tag.sock

@@ -4,7 +4,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -257,6 +260,7 @@ KeyManager::~KeyManager() {
 void KeyManager::start() {
   if (started_) return;
   started_ = true;
+  open_esp_sink();
   log_.info("keys: host key " + self_b64_ + ", handshakes on UDP port " +
             std::to_string(opt_.port));
   arm_tick();
@@ -268,7 +272,30 @@ void KeyManager::stop() {
   boost::system::error_code ec;
   timer_.cancel();
   socket_.close(ec);
+  if (esp_sink_ >= 0) ::close(esp_sink_);
+  esp_sink_ = -1;
   if (dp_) dp_->stop();
+}
+
+// ESP to this host's address reaches gldp (af_packet, a tap) *and* the host's kernel when
+// both share the underlay interface; a kernel without an IPsec state for it answers every
+// packet with ICMP "protocol unreachable". A raw socket for protocol 50 makes the kernel
+// consider ESP delivered; its filter drops everything, so nothing is queued.
+void KeyManager::open_esp_sink() {
+  const int fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ESP);
+  if (fd < 0) {
+    log_.warn(std::string("keys: no raw ESP socket (") + std::strerror(errno) +
+              "): the host's kernel may answer ESP with ICMP protocol unreachable");
+    return;
+  }
+  sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+  sock_fprog prog{1, drop_all};
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+    log_.warn(std::string("keys: raw ESP socket filter: ") + std::strerror(errno));
+    ::close(fd);
+    return;
+  }
+  esp_sink_ = fd;
 }
 
 // ---- the Host table -----------------------------------------------------------------------
@@ -791,8 +818,10 @@ void KeyManager::start_handshake(Peer& p, const char* why) {
   ++p.init_tries;
   ++c_.inits_sent;
   send(p, p.init->message());
-  // Retries: every init_retry for ten tries, then five times slower.
-  p.next_init = now + (p.init_tries < 10 ? opt_.init_retry : 5 * opt_.init_retry);
+  // Retries: 125 ms, doubling up to init_retry (a peer that just appeared may not listen
+  // yet), then every init_retry; after ten tries five times slower.
+  const auto first = std::chrono::milliseconds(125) * (1u << std::min(p.init_tries - 1, 5u));
+  p.next_init = now + (p.init_tries >= 10 ? 5 * opt_.init_retry : std::min(first, opt_.init_retry));
 }
 
 void KeyManager::on_init(const udp::endpoint& from, std::span<const uint8_t> msg) {

@@ -141,6 +141,7 @@ class KeyManager {
              std::string gldp_socket, Logger& log, const crypto::noise::KeyPair& self);
 
   void bind_socket();
+  void open_esp_sink();
   void receive();
   void on_datagram(size_t n);
   void send(const Peer& p, const std::vector<uint8_t>& msg);
@@ -186,6 +187,7 @@ class KeyManager {
   std::unique_ptr<crypto::hs::Responder> responder_;
   std::unique_ptr<DpQueryThread> dp_;
   boost::asio::ip::udp::socket socket_;
+  int esp_sink_ = -1;  // raw IPPROTO_ESP socket, filter drops all (see open_esp_sink)
   boost::asio::ip::udp::endpoint from_;
   std::array<uint8_t, 512> buf_{};
   boost::asio::steady_timer timer_;
