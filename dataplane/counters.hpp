@@ -69,14 +69,16 @@ enum class Drop : uint8_t {
   kEspPeerMismatch,      // decrypt on an ESP port: the SA is not one of the port's peer
   kCtFragExpired,        // ct(): an IP fragment whose datagram did not complete in time
   // The firewall stage at workload ports (fw_stage.cpp).
-  kFwSpoof,       // from a VM with a source MAC or address not registered for its port
-  kFwInvalid,     // the firewall's tracker said +inv (out of window, untracked ICMP error...)
-  kFwDeny,        // the first packet of a connection the policy denies
-  kFwReject,      // ... rejects (answered with a TCP RST / ICMP prohibited)
-  kFwConnLimit,   // a new connection over the workload's limit (or a full table)
-  kFwRevoked,     // a connection the current policy no longer allows (cut)
-  kFwQuarantine,  // to or from a workload's port that the firewall in force has no policy
-                  // for yet (glctld named it before it existed: deny until configured)
+  kFwSpoof,         // from a VM with a source MAC or address not registered for its port
+  kFwInvalid,       // the firewall's tracker said +inv (out of window, untracked ICMP error...)
+  kFwDeny,          // the first packet of a connection the policy denies
+  kFwReject,        // ... rejects (answered with a TCP RST / ICMP prohibited)
+  kFwConnLimit,     // a new connection over the workload's limit (or a full table)
+  kFwRevoked,       // a connection the current policy no longer allows (cut)
+  kFwQuarantine,    // to or from a workload's port that the firewall in force has no policy
+                    // for yet (glctld named it before it existed: deny until configured)
+  kFwNotEncrypted,  // allow-encrypted traffic that arrived in clear (to the VM) or would
+                    // leave by a port that is neither an ESP port nor a workload's
   kCount
 };
 
@@ -100,6 +102,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)>
     "fw_invalid",        "fw_deny",
     "fw_reject",         "fw_conn_limit",
     "fw_revoked",        "fw_quarantine",
+    "fw_not_encrypted",
 };
 
 static_assert(!kDropNames.back().empty(), "a Drop value has no name");

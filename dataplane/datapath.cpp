@@ -4,6 +4,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -155,6 +156,12 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
                                       static_cast<int>(rte_socket_id()));
   if (dp->pool_ == nullptr)
     return std::unexpected(std::string("cannot create the mbuf pool: ") + rte_strerror(rte_errno));
+  // The firewall marks allow-encrypted packets from a VM with this flag (fw_stage.cpp).
+  static const rte_mbuf_dynflag kMustEncrypt = {"gl_dynflag_must_encrypt", 0};
+  const int bit = rte_mbuf_dynflag_register(&kMustEncrypt);
+  if (bit < 0)
+    return std::unexpected(std::string("cannot register an mbuf flag: ") + rte_strerror(rte_errno));
+  dp->must_encrypt_ = uint64_t{1} << bit;
   std::string e;
   uint16_t idx = 0;
   for (unsigned lc : o.pmd_lcores) {

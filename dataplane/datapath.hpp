@@ -283,6 +283,8 @@ class Datapath {
   const flow::Classifier& classifier() const { return cls_; }
   flow::Qsbr& rcu() { return rcu_; }
   rte_mempool* pool() const { return pool_; }
+  // The mbuf flag of packets that may leave only by an ESP (or a workload's) port.
+  uint64_t must_encrypt_flag() const { return must_encrypt_; }
   uint64_t dead_epoch() const { return dead_epoch_.load(std::memory_order_acquire); }
   ct::Conntrack& conntrack() { return *ct_; }
   // Control thread: fn(conntrack) with the control context online in the tracker's QSBR, for
@@ -315,6 +317,7 @@ class Datapath {
 
   DatapathOptions opts_;
   rte_mempool* pool_ = nullptr;
+  uint64_t must_encrypt_ = 0;
   flow::Qsbr rcu_;
   flow::Classifier cls_;
   std::array<std::atomic<Port*>, kMaxPorts> ports_{};

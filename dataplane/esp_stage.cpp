@@ -432,8 +432,10 @@ void Pmd::esp_port_tx(Port& port, rte_mbuf** in, uint16_t n) {
   rte_mbuf* pkts[kBatch];
   PacketMd md[kBatch];
   uint64_t bytes = 0;
+  const uint64_t must_encrypt = dp_.must_encrypt_flag();
   for (uint16_t i = 0; i < n; ++i) {
     pkts[i] = in[i];
+    pkts[i]->ol_flags &= ~must_encrypt;  // it is being encrypted: the underlay may take it
     md[i] = PacketMd{};
     md[i].in_port = pkts[i]->hash.usr;
     bytes += rte_pktmbuf_pkt_len(pkts[i]);

@@ -89,7 +89,70 @@ bool allowed(fw::Action a) {
   return a == fw::Action::kAllow || a == fw::Action::kAllowEncrypted;
 }
 
+constexpr uint8_t kEncryptedAction = static_cast<uint8_t>(fw::Action::kAllowEncrypted);
+
+// The tracker's key of a packet's tuple in `zone` (false: an ICMP query too short to key).
+bool conn_key_of(const flow::FlowKey& key, const flow::PacketLayout& lay, const rte_mbuf* pkt,
+                 uint16_t zone, ct::ConnKey& k) {
+  const bool v4 = key.eth_type == kEthIpv4Be;
+  k = ct::ConnKey{};
+  k.zone = zone;
+  k.family = v4 ? 4 : 6;
+  k.proto = key.nw_proto;
+  if (v4) {
+    k.src[0] = key.ipv4_src;
+    k.dst[0] = key.ipv4_dst;
+  } else {
+    std::memcpy(k.src, key.ipv6_src, 16);
+    std::memcpy(k.dst, key.ipv6_dst, 16);
+  }
+  switch (key.nw_proto) {
+    case flow::kIpProtoTcp:
+    case flow::kIpProtoUdp:
+      k.sport = key.tp_src;
+      k.dport = key.tp_dst;
+      break;
+    case flow::kIpProtoIcmp:
+    case flow::kIpProtoIcmpv6: {
+      // A query: identifier and type << 8 | code (the tracker's ICMP key).
+      if (!lay.has_l4() || lay.l4_len < 8) return false;
+      const uint8_t* l4 = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
+      k.sport = flow::load_raw16(l4 + 4);
+      k.dport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+      break;
+    }
+    default:
+      break;
+  }
+  return true;
+}
+
 }  // namespace
+
+bool Pmd::fw_arrived_encrypted(const fw::FwTables& t, const rte_mbuf* m) const {
+  const uint32_t from = m->hash.usr;  // output() keeps the packet's in_port there
+  if (t.port(from) != nullptr) return true;
+  const Port* p = from < kMaxPorts ? dp_.port(from) : nullptr;
+  return p != nullptr && p->is_esp();
+}
+
+void Pmd::fw_mark_executed(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf* m,
+                           const flow::FlowKey& key, const flow::PacketLayout& lay) {
+  if (!is_ip(key, lay)) return;
+  // The connection its arrival committed (either direction), else what the policy says of
+  // its tuple as a first packet.
+  ct::ConnKey k;
+  ct::Entry e;
+  bool reply = false;
+  const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
+  bool encrypted;
+  if (conn_key_of(key, lay, m, static_cast<uint16_t>(pf.port_no), k) &&
+      dp_.fw_conntrack().lookup(k, now_ms, e, reply) && fw::ConnVerdict::is_ours(e.label))
+    encrypted = e.label[9] == kEncryptedAction;
+  else
+    encrypted = evaluate(t, pf, false, key).action == fw::Action::kAllowEncrypted;
+  if (encrypted) m->ol_flags |= dp_.must_encrypt_flag();
+}
 
 uint16_t Pmd::fw_from_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf** pkts,
                          flow::FlowKey* keys, flow::PacketLayout* lay, uint16_t n) {
@@ -191,6 +254,15 @@ void Pmd::fw_fast(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
       drop(pkts[i], Drop::kFwInvalid);
       continue;
     }
+    if (p.label[9] == kEncryptedAction) [[unlikely]] {
+      if (!to_vm) {
+        pkts[i]->ol_flags |= dp_.must_encrypt_flag();
+      } else if (!fw_arrived_encrypted(t, pkts[i])) {
+        keep[i] = false;
+        drop(pkts[i], Drop::kFwNotEncrypted);
+        continue;
+      }
+    }
     const uint32_t slot =
         uint32_t{p.label[10]} | uint32_t{p.label[11]} << 8 | uint32_t{p.label[12]} << 16;
     if (slot < n_slots) [[likely]] {
@@ -238,6 +310,11 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
       const fw::ConnVerdict v = fw::ConnVerdict::from_label(r.label);
       if (fw::ConnVerdict::is_ours(r.label) && v.generation == gen32 && v.slot < t.rule_ids.size())
           [[likely]] {
+        if (!fw_encryption_ok(t, v.action, to_vm, pkts[i])) [[unlikely]] {
+          keep[i] = false;
+          drop(pkts[i], Drop::kFwNotEncrypted);
+          continue;
+        }
         fw::RuleCounter& c = rc[v.slot];
         c.add(c.packets, 1);
         c.add(c.bytes, bytes);
@@ -245,6 +322,11 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
       }
       // Committed under an older policy: checked again with its original tuple.
       const fw::Verdict nv = reevaluate(t, pf, v, r);
+      if (allowed(nv.action) && !fw_encryption_ok(t, nv.action, to_vm, pkts[i])) {
+        keep[i] = false;  // kept: the connection may go on, encrypted
+        drop(pkts[i], Drop::kFwNotEncrypted);
+        continue;
+      }
       if (allowed(nv.action)) {
         // Brought up to date, its start and record choice kept (a related connection
         // without our label starts a record now).
@@ -272,6 +354,14 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
     fw::RuleCounter& c = rc[v.slot];
     c.add(c.packets, 1);
     c.add(c.bytes, bytes);
+    if (allowed(v.action) && !fw_encryption_ok(t, v.action, to_vm, pkts[i])) {
+      // allow-encrypted, but it came in clear: refused, nothing committed.
+      keep[i] = false;
+      drop(pkts[i], Drop::kFwNotEncrypted);
+      if (t.record & (fw::kRecordAll | fw::kRecordDefaultRefusals) || v.log)
+        fw_refused(t, pf, to_vm, keys[i], v, fw::EventReason::kNotEncrypted, now_ms);
+      continue;
+    }
     if (allowed(v.action)) {
       const bool record = v.log || (t.record & fw::kRecordAll) != 0;
       // A connection between two workloads of this host counts against the limit of the
@@ -332,35 +422,8 @@ bool Pmd::fw_local_origin(const fw::FwTables& t, const fw::PortFirewall& pf, con
   const uint32_t src_port = v4 ? t.local_port4(key.ipv4_src) : t.local_port6(key.ipv6_src);
   if (src_port == 0 || src_port == pf.port_no || t.port(src_port) == nullptr) return false;
   // The packet's tuple in the source workload's zone, as the tracker keys it.
-  ct::ConnKey k{};
-  k.zone = static_cast<uint16_t>(src_port);
-  k.family = v4 ? 4 : 6;
-  k.proto = key.nw_proto;
-  if (v4) {
-    k.src[0] = key.ipv4_src;
-    k.dst[0] = key.ipv4_dst;
-  } else {
-    std::memcpy(k.src, key.ipv6_src, 16);
-    std::memcpy(k.dst, key.ipv6_dst, 16);
-  }
-  switch (key.nw_proto) {
-    case flow::kIpProtoTcp:
-    case flow::kIpProtoUdp:
-      k.sport = key.tp_src;
-      k.dport = key.tp_dst;
-      break;
-    case flow::kIpProtoIcmp:
-    case flow::kIpProtoIcmpv6: {
-      // A query: identifier and type << 8 | code (the tracker's ICMP key).
-      if (!lay.has_l4() || lay.l4_len < 8) return false;
-      const uint8_t* l4 = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
-      k.sport = flow::load_raw16(l4 + 4);
-      k.dport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
-      break;
-    }
-    default:
-      break;
-  }
+  ct::ConnKey k;
+  if (!conn_key_of(key, lay, pkt, static_cast<uint16_t>(src_port), k)) return false;
   return dp_.fw_conntrack().has_origin(k, now_ms);
 }
 

@@ -409,8 +409,9 @@ void Pmd::output(rte_mbuf* m, uint32_t port_no, uint32_t in_port) {
     return;
   }
   TxBuf& b = tx_[port_no];
-  // An ESP port encrypts at flush; remember where the packet came from (ICMP "too big").
-  if (port->is_esp()) m->hash.usr = in_port;
+  // Where the packet came from: an ESP port's ICMP "too big" goes back there, and a
+  // workload's firewall checks that allow-encrypted traffic arrived by an ESP port.
+  m->hash.usr = in_port;
   b.pkts[b.n++] = m;
   if (!mark_dirty(port_no)) [[unlikely]] {
     send(*port, b);  // the list is full (cannot happen in practice): send at once
@@ -442,6 +443,19 @@ void Pmd::send(Port& port, TxBuf& b) {
     } else if (dp_.fw_quarantined(port.port_no())) {
       for (uint16_t i = 0; i < n; ++i) drop(b.pkts[i], Drop::kFwQuarantine);
       return;
+    } else if (t->has_encrypted && !port.is_esp()) {
+      // Neither a workload's port nor an ESP port (an uplink, the underlay): what the
+      // policy says must be encrypted does not leave here (fail closed).
+      const uint64_t flag = dp_.must_encrypt_flag();
+      uint16_t m = 0;
+      for (uint16_t i = 0; i < n; ++i) {
+        if (b.pkts[i]->ol_flags & flag) [[unlikely]]
+          drop(b.pkts[i], Drop::kFwNotEncrypted);
+        else
+          b.pkts[m++] = b.pkts[i];
+      }
+      n = m;
+      if (n == 0) return;
     }
   }
   if (port.is_esp()) {
@@ -591,6 +605,14 @@ void Pmd::execute(rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> acti
     first = v.type;
     group = v.u32();
     break;
+  }
+  // A packet from a workload executed for OVS (the first of a flow, after the upcall):
+  // its firewall ran when it arrived, but the mark "may leave only encrypted" does not
+  // travel through the upcall: set it again here.
+  if (const fw::FwTables* t = dp_.firewall(); t != nullptr && t->has_encrypted && md.recirc_id == 0)
+      [[unlikely]] {
+    if (const fw::PortFirewall* pf = t->port(md.in_port); pf != nullptr)
+      fw_mark_executed(*t, *pf, m, key, lay);
   }
   if (first == odp::kActionEspEncrypt || first == odp::kActionEspDecrypt)
     esp_run(first, group, &m, &md2, 1, after_first(actions));

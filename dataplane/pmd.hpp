@@ -221,6 +221,25 @@ class Pmd {
                  bool uncounted = false);
   // Whether a packet sent to a VM belongs to a connection that another local workload
   // started (committed in that workload's zone, so already counted against its limit).
+  // execute(): marks a packet from a workload that belongs to (or would start) an
+  // allow-encrypted connection at its port.
+  // Whether a packet to a workload of an allow-encrypted connection came the way it must:
+  // by an ESP port (authenticated by an SA) or from a workload of this host.
+  bool fw_arrived_encrypted(const fw::FwTables& t, const rte_mbuf* m) const;
+  // An allowed packet of `action` at a workload's port: from the VM, allow-encrypted marks
+  // it (it may leave only by an ESP or workload port); to the VM, allow-encrypted needs
+  // fw_arrived_encrypted(). False: drop it (fw_not_encrypted).
+  bool fw_encryption_ok(const fw::FwTables& t, fw::Action action, bool to_vm, rte_mbuf* m) {
+    if (action != fw::Action::kAllowEncrypted) [[likely]]
+      return true;
+    if (!to_vm) {
+      m->ol_flags |= dp_.must_encrypt_flag();
+      return true;
+    }
+    return fw_arrived_encrypted(t, m);
+  }
+  void fw_mark_executed(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf* m,
+                        const flow::FlowKey& key, const flow::PacketLayout& lay);
   bool fw_local_origin(const fw::FwTables& t, const fw::PortFirewall& pf, const rte_mbuf* pkt,
                        const flow::FlowKey& key, const flow::PacketLayout& lay,
                        uint64_t now_ms) const;

@@ -163,9 +163,14 @@ std::expected<void, std::string> FwTables::index() {
     if (fresh) rule_ids.push_back(rule_id);
     return it->second;
   };
+  has_encrypted = false;
   for (PortFirewall& p : ports) {
     p.from_vm.assign_slots(slot);
     p.to_vm.assign_slots(slot);
+    for (const PolicyTable* pt : {&p.from_vm, &p.to_vm}) {
+      has_encrypted |= pt->default_action() == Action::kAllowEncrypted;
+      for (const Entry& e : pt->entries()) has_encrypted |= e.action == Action::kAllowEncrypted;
+    }
   }
   if (rule_ids.size() > ConnVerdict::kMaxSlots)
     return std::unexpected("more than " + std::to_string(ConnVerdict::kMaxSlots) + " rules");

@@ -158,6 +158,9 @@ inline constexpr uint32_t kRecordDefaultRefusals = 0x2;  // refusals by a defaul
 struct FwTables {
   uint64_t generation = 0;  // glctld's policy version: connections remember theirs
   uint32_t record = 0;      // kRecord*: besides what entries with `log` ask for
+  // Some entry or default action is allow-encrypted (index()): only then do ports other
+  // than workload and ESP ports look for packets that must not leave in clear.
+  bool has_encrypted = false;
   IpCache ipcache;
   std::vector<PortFirewall> ports;
   // Names of workload ports that gldp does not have yet (glctld's view when it built the

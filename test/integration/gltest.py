@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 
 BUILD = os.environ.get("GL_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 
@@ -220,5 +221,7 @@ def main(tests):
         except Exception as e:  # noqa: BLE001 - report every failure, keep going
             failed += 1
             print(f"FAIL {t.__name__}: {e}", flush=True)
+            if not isinstance(e, Failure):  # a bug in the test (or a tool's odd output)
+                traceback.print_exc()
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

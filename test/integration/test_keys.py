@@ -20,6 +20,10 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
   test_handshake_flood    forged inits (valid mac1) from one address: past the budget
                           glctld answers with cookies and does no Diffie-Hellman; the real
                           peer keeps rekeying through the cookie round; the session lives
+  test_allow_encrypted    web -> db:5432 allowed only encrypted: through the ESP ports it
+                          works; with A's flow sending the VM's traffic to the underlay in
+                          clear nothing leaves (fw_not_encrypted at A); SYNs claiming web's
+                          address in clear from the underlay are refused at db's port
   test_glctld_restart     glctld A killed with SIGKILL: traffic keeps flowing on the
                           installed SAs; restarted, it makes new sessions and the SAs of
                           its previous life are retired (none left behind)
@@ -350,6 +354,87 @@ def test_handshake_flood():
         check(" 0% packet loss" in r.stdout, "ping after the flood")
 
 
+def test_allow_encrypted():
+    """Policy says web -> db on TCP 5432 only encrypted (allow-encrypted, default deny).
+    Through the ESP ports it works. A's switch then sends the VM's traffic straight to the
+    underlay port (a wrong flow): nothing of it leaves in clear (fw_not_encrypted at A's
+    port). A frame claiming to be web's, in clear on the underlay to db:5432, is refused
+    at db's port (fw_not_encrypted), though an allow rule would let it through."""
+    with Env("ke") as env:
+        cl = Cluster(env)
+        cl.wait_sessions()
+        g = cl.a.glctl
+        g("add-workload", "web", "host=hvA", "port=vm", "mac=02:00:00:00:00:01", f"ip={VM1}",
+          "label=app=web")
+        g("add-workload", "db", "host=hvB", "port=vm", "mac=02:00:00:00:00:02", f"ip={VM2}",
+          "label=app=db")
+        g("add-rule", "priority=100,from=app=web,to=app=db,tcp,tp_dst=5432,actions=allow-encrypted")
+        for hv in (cl.a, cl.b):
+            wait_for(lambda: (lambda s: s["policy"] == "accepted" and s["in_force"] and
+                              s["local_workloads"] == 1)(json.loads(hv.glctl("--json", "status").stdout)),
+                     what=f"{hv.name}'s firewall")
+        srv = subprocess.Popen(["ip", "netns", "exec", cl.ns2, "/usr/bin/python3", "-c",
+                                "import socket\n"
+                                "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                                f"s.bind(('{VM2}',5432)); s.listen(8)\n"
+                                "while True:\n"
+                                "  c,_=s.accept(); c.sendall(b'db:'+c.recv(100)); c.close()\n"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+        env.procs.append((srv, ""))
+        time.sleep(0.5)
+        client = ("import socket,sys\n"
+                  "s=socket.socket(); s.settimeout(2)\n"
+                  "try:\n"
+                  f"  s.connect(('{VM2}',5432)); s.sendall(b'hi'); print(s.recv(100).decode())\n"
+                  "except Exception as e: print('failed', e)\n")
+        out = ""
+        for _ in range(5):  # the first try also resolves ARP
+            out = env.ns(cl.ns1, "/usr/bin/python3", "-c", client).stdout.strip()
+            if out == "db:hi":
+                break
+        check(out == "db:hi", f"web -> db:5432 through ESP: {out}")
+        env.ns(cl.ns1, "ip", "neigh", "replace", VM2, "lladdr", "02:00:00:00:00:02", "dev",
+               f"gl{env.tag}i1"[:15])
+
+        # A wrong flow at A: the VM's traffic straight to the underlay port, in clear.
+        cl.a.dpctl("del-flow", "recirc_id(0),in_port(1)")
+        cl.a.dpctl("add-flow", "recirc_id(0),in_port(1)", "2")
+        cap = subprocess.Popen(["ip", "netns", "exec", cl.b.ns, "tcpdump", "-i", cl.b.ul, "-U",
+                                "-nn", "-w", f"{cl.tmp}/clear.pcap"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        before = cl.a.drops().get("fw_not_encrypted", 0)
+        out = env.ns(cl.ns1, "/usr/bin/python3", "-c", client).stdout.strip()
+        time.sleep(1.0)
+        cap.terminate()
+        cap.wait(timeout=10)
+        leaked = [f for f in rdpcap(f"{cl.tmp}/clear.pcap")
+                  if f.haslayer(IP) and f[IP].dst == VM2]
+        n = cl.a.drops().get("fw_not_encrypted", 0) - before
+        print(f"  web -> db:5432 with A's flow to the underlay: {out}; fw_not_encrypted at A: "
+              f"{n}; frames to {VM2} on the underlay: {len(leaked)}")
+        check(out.startswith("failed"), f"web reached db in clear: {out}")
+        check(n >= 1, "A did not count fw_not_encrypted")
+        check(not leaked, f"{len(leaked)} frames to db left A in clear: "
+              f"{leaked[0].summary() if leaked else ''}")
+
+        # In clear on the underlay, web's address to db:5432, into B's VM port.
+        cl.b.dpctl("add-flow", "recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=6)", "1")
+        before = cl.b.drops().get("fw_not_encrypted", 0)
+        forged = (
+            "from scapy.all import Ether,IP,TCP,sendp\n"
+            "sendp([Ether(src='02:00:00:00:00:01',dst='02:00:00:00:00:02')/"
+            f"IP(src='{VM1}',dst='{VM2}')/TCP(sport=40000+i,dport=5432,flags='S') for i in range(5)],"
+            f" iface='{cl.a.ul}', verbose=False)\n")
+        env.ns(cl.a.ns, "/usr/bin/python3", "-c", forged)
+        deadline = time.time() + 5
+        while (n := cl.b.drops().get("fw_not_encrypted", 0) - before) < 5 and time.time() < deadline:
+            time.sleep(0.1)
+        print(f"  5 forged SYNs in clear from the underlay to db:5432: fw_not_encrypted at B: {n}")
+        check(n == 5, f"B counted {n} fw_not_encrypted of 5 forged SYNs")
+
+
 def test_glctld_restart():
     with Env("kk") as env:
         cl = Cluster(env)
@@ -375,4 +460,4 @@ def test_glctld_restart():
 
 if __name__ == "__main__":
     main([test_keys_session, test_rekey_lossless, test_revocation, test_handshake_flood,
-          test_glctld_restart])
+          test_allow_encrypted, test_glctld_restart])
