@@ -58,7 +58,7 @@ TEST_CASE("keys: a new key file is 0600, loads back to the same key, is never ov
   const std::string path = d.path + "/host.key";
   auto made = glctld::create_host_key(path);
   REQUIRE(made);
-  struct stat st{};
+  struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   auto loaded = glctld::load_host_key(path);
@@ -93,8 +93,8 @@ TEST_CASE("keys: a key file readable by others, missing or malformed is refused 
   CHECK(open.error().find("644") != std::string::npos);
 
   const std::string bad = d.path + "/bad.key";
-  for (const char* text : {"", "not base64 at all\n", "AAAA\n",
-                           "+g069ayJtW6BVU/TM9M/hknNsCNP8mFCIAGzbW0nRwg==\n"}) {
+  for (const char* text :
+       {"", "not base64 at all\n", "AAAA\n", "+g069ayJtW6BVU/TM9M/hknNsCNP8mFCIAGzbW0nRwg==\n"}) {
     INFO(text);
     unlink(bad.c_str());
     {
