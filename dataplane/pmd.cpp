@@ -371,6 +371,7 @@ void Pmd::classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLay
         TxBuf& b = tx_[port_no];
         uint16_t tn = b.n;
         for (; i < end; ++i) {
+          good[i]->hash.usr = keys[i].in_port;  // as output() does
           b.pkts[tn++] = good[i];
           if (tn == kBatch) {
             b.n = tn;
