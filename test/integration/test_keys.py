@@ -14,6 +14,8 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
                           the handshake port are counted, nothing else happens
   test_rekey_lossless     rekey every second under a paced UDP stream with sequence
                           numbers: several rekeys, no datagram lost, none duplicated
+  test_rekey_by_packets   set-rekey 120 packets=300: a 3000-datagram stream rekeys by
+                          packets, none lost
   test_revocation         revoke-host while a ping flood runs: the SAs between the hosts
                           are gone on both within one second (measured), the VMs' traffic
                           stops (esp_no_sa counts), nothing leaves in clear
@@ -280,6 +282,28 @@ def test_rekey_lossless():
         check(no_sa_after == no_sa, f"esp_no_sa drops during rekeys: {no_sa} -> {no_sa_after}")
 
 
+def test_rekey_by_packets():
+    """set-rekey 120 packets=300: a stream of 3000 datagrams (A -> B, 500/s) makes A rekey
+    by packets (not by time), losing none."""
+    with Env("kp") as env:
+        cl = Cluster(env)
+        cl.wait_sessions()
+        env.ping(cl.ns1, VM2, count=2)
+        cl.a.glctl("set-rekey", "120", "packets=300")
+        wait_for(lambda: cl.a.keys()["rekey_packets"] == 300, what="rekey_packets in force")
+        before = cl.a.keys()["counters"]["rekeys"] + cl.b.keys()["counters"]["rekeys"]
+        n, distinct, missing, which = udp_stream(env, cl.ns1, cl.ns2, VM2, 5002, 3000, 500)()
+        after = cl.a.keys()["counters"]["rekeys"] + cl.b.keys()["counters"]["rekeys"]
+        by_packets = 0
+        for name in ("hvA", "hvB"):
+            with open(f"/tmp/{env.tag}-{name}-glctld.log") as f:
+                by_packets += f.read().count("rekey by packets")
+        print(f"  3000 datagrams, rekey_packets=300: {after - before} rekeys "
+              f"({by_packets} logged as by packets), missing {missing}")
+        check(by_packets >= 3, f"only {by_packets} rekeys by packets")
+        check(missing == 0 and n == distinct, f"{missing} lost, {n - distinct} duplicated")
+
+
 def test_revocation():
     with Env("kv") as env:
         cl = Cluster(env)
@@ -459,5 +483,5 @@ def test_glctld_restart():
 
 
 if __name__ == "__main__":
-    main([test_keys_session, test_rekey_lossless, test_revocation, test_handshake_flood,
-          test_allow_encrypted, test_glctld_restart])
+    main([test_keys_session, test_rekey_lossless, test_rekey_by_packets, test_revocation,
+          test_handshake_flood, test_allow_encrypted, test_glctld_restart])
