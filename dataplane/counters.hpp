@@ -79,6 +79,7 @@ enum class Drop : uint8_t {
                     // for yet (glctld named it before it existed: deny until configured)
   kFwNotEncrypted,  // allow-encrypted traffic that arrived in clear (to the VM) or would
                     // leave by a port that is neither an ESP port nor a workload's
+  kFwHostMismatch,  // to a VM by an ESP port, from a workload address of another host
   kCount
 };
 
@@ -102,7 +103,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)>
     "fw_invalid",        "fw_deny",
     "fw_reject",         "fw_conn_limit",
     "fw_revoked",        "fw_quarantine",
-    "fw_not_encrypted",
+    "fw_not_encrypted",  "fw_host_mismatch",
 };
 
 static_assert(!kDropNames.back().empty(), "a Drop value has no name");

@@ -136,6 +136,17 @@ bool Pmd::fw_arrived_encrypted(const fw::FwTables& t, const rte_mbuf* m) const {
   return p != nullptr && p->is_esp();
 }
 
+bool Pmd::fw_host_ok(const fw::FwTables& t, const flow::FlowKey& k, const rte_mbuf* m) const {
+  const uint32_t from = m->hash.usr;
+  const Port* p = from < kMaxPorts ? dp_.port(from) : nullptr;
+  if (p == nullptr || !p->is_esp()) return true;  // not through a tunnel
+  const fw::IpHit h =
+      k.eth_type == kEthIpv4Be ? t.ipcache.hit4(k.ipv4_src) : t.ipcache.hit6(k.ipv6_src);
+  if (h.host == 0 || h.host >= t.hosts.size()) return true;  // not a workload's address
+  const EspPortArgs& a = p->esp_args();
+  return t.hosts[h.host].same(a.family, a.remote);
+}
+
 void Pmd::fw_mark_executed(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf* m,
                            const flow::FlowKey& key, const flow::PacketLayout& lay) {
   if (!is_ip(key, lay)) return;
@@ -321,6 +332,11 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
         continue;
       }
       // Committed under an older policy: checked again with its original tuple.
+      if (to_vm && !fw_host_ok(t, keys[i], pkts[i])) [[unlikely]] {
+        keep[i] = false;
+        drop(pkts[i], Drop::kFwHostMismatch);
+        continue;
+      }
       const fw::Verdict nv = reevaluate(t, pf, v, r);
       if (allowed(nv.action) && !fw_encryption_ok(t, nv.action, to_vm, pkts[i])) {
         keep[i] = false;  // kept: the connection may go on, encrypted
@@ -349,7 +365,14 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
         fw_refused(t, pf, to_vm, keys[i], nv, fw::EventReason::kRevoked, now_ms);
       continue;
     }
-    // A first packet: the policy decides.
+    // A first packet: the policy decides, after the source's host is checked.
+    if (to_vm && !fw_host_ok(t, keys[i], pkts[i])) [[unlikely]] {
+      keep[i] = false;
+      drop(pkts[i], Drop::kFwHostMismatch);
+      if (t.record & (fw::kRecordAll | fw::kRecordDefaultRefusals))
+        fw_refused(t, pf, to_vm, keys[i], fw::Verdict{}, fw::EventReason::kHostMismatch, now_ms);
+      continue;
+    }
     const fw::Verdict v = evaluate(t, pf, to_vm, keys[i]);
     fw::RuleCounter& c = rc[v.slot];
     c.add(c.packets, 1);

@@ -226,6 +226,10 @@ class Pmd {
   // Whether a packet to a workload of an allow-encrypted connection came the way it must:
   // by an ESP port (authenticated by an SA) or from a workload of this host.
   bool fw_arrived_encrypted(const fw::FwTables& t, const rte_mbuf* m) const;
+  // A packet to a workload that arrived by an ESP port: its source address, when it is a
+  // workload's, must be of a workload of the port's peer host (the host whose SA
+  // authenticated it).
+  bool fw_host_ok(const fw::FwTables& t, const flow::FlowKey& k, const rte_mbuf* m) const;
   // An allowed packet of `action` at a workload's port: from the VM, allow-encrypted marks
   // it (it may leave only by an ESP or workload port); to the VM, allow-encrypted needs
   // fw_arrived_encrypted(). False: drop it (fw_not_encrypted).

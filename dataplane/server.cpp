@@ -652,6 +652,7 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kFwRuleStats:
     case MsgType::kFwTrace:
     case MsgType::kFwQuarantine:
+    case MsgType::kFwHosts:
     case MsgType::kFwBegin:
     case MsgType::kFwIpcache:
     case MsgType::kFwPort:
@@ -1351,12 +1352,12 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
           return bad(what + ": length " + std::to_string(w.len) + " too long");
         if (w.identity < 2)
           return bad(what + ": identity " + std::to_string(w.identity) + " (0 and 1 are reserved)");
-        if (w.pad[0] || w.pad[1]) return bad(what + ": padding must be zero");
         fw::Prefix p;
         p.family = w.family;
         p.len = w.len;
         std::memcpy(p.addr, w.addr, 16);
         p.identity = w.identity;
+        p.host = w.host;  // checked against the hosts at commit
         (*st)->prefixes.push_back(p);
       }
       if (r.remaining() != 0) return bad("fw ipcache: trailing bytes");
@@ -1436,6 +1437,31 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       (*st)->total_entries += req.n;
       return {};
     }
+    case api::MsgType::kFwHosts: {
+      auto st = staging();
+      if (!st) return std::unexpected(st.error());
+      api::FwHostsRequest req;
+      if (!r.read(req) || req.pad != 0) return bad("fw hosts: short message");
+      if (req.n == 0 || req.n > api::kFwMaxHostsPerMsg)
+        return bad("fw hosts: " + std::to_string(req.n) + " hosts (1.." +
+                   std::to_string(api::kFwMaxHostsPerMsg) + " per message)");
+      if ((*st)->hosts.size() + req.n > api::kFwMaxHosts)
+        return bad("fw hosts: more than " + std::to_string(api::kFwMaxHosts) + " in a version");
+      for (uint32_t i = 0; i < req.n; ++i) {
+        api::FwHostWire w;
+        if (!r.read(w)) return bad("fw hosts: shorter than its count of " + std::to_string(req.n));
+        const std::string what = "fw host " + std::to_string((*st)->hosts.size() + 1);
+        if (w.family != 0 && w.family != 4 && w.family != 6)
+          return bad(what + ": family " + std::to_string(w.family) + " (4, 6, or 0: unknown)");
+        if (w.pad[0] || w.pad[1] || w.pad[2]) return bad(what + ": padding must be zero");
+        fw::HostAddr h;
+        h.family = w.family;
+        std::memcpy(h.addr, w.addr, 16);
+        (*st)->hosts.push_back(h);
+      }
+      if (r.remaining() != 0) return bad("fw hosts: trailing bytes");
+      return {};
+    }
     case api::MsgType::kFwQuarantine: {
       auto st = staging();
       if (!st) return std::unexpected(st.error());
@@ -1474,12 +1500,19 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
           cur != nullptr && s->generation <= cur->generation)
         return bad("fw commit: generation " + std::to_string(s->generation) +
                    " is not above the one in force (" + std::to_string(cur->generation) + ")");
+      for (size_t i = 0; i < s->prefixes.size(); ++i)
+        if (s->prefixes[i].host > s->hosts.size())
+          return bad("fw commit: ipcache prefix " + std::to_string(i) + ": host " +
+                     std::to_string(s->prefixes[i].host) + " but " +
+                     std::to_string(s->hosts.size()) + " hosts given");
       auto ipc = fw::IpCache::build(s->prefixes);
       if (!ipc) return bad("fw commit: ipcache " + ipc.error());
       auto t = std::make_unique<fw::FwTables>();
       t->generation = s->generation;
       t->record = s->record;
       t->ipcache = std::move(*ipc);
+      t->hosts.assign(1, fw::HostAddr{});  // host 0: none
+      t->hosts.insert(t->hosts.end(), s->hosts.begin(), s->hosts.end());
       t->quarantine = std::move(s->quarantine);
       for (size_t i = 0; i < s->ports.size(); ++i) {
         fw::PortFirewall& p = s->ports[i];

@@ -46,6 +46,7 @@ class Server {
     std::vector<fw::Prefix> prefixes;
     std::vector<fw::PortFirewall> ports;          // policies empty until commit
     std::vector<std::string> quarantine;          // kFwQuarantine names
+    std::vector<fw::HostAddr> hosts;              // kFwHosts, numbered from 1
     std::vector<fw::Action> defaults;             // per port: from, to
     std::vector<std::vector<fw::Entry>> entries;  // per port: from, to (2 per port)
     size_t total_entries = 0;

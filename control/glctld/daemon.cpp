@@ -185,7 +185,10 @@ void Daemon::compile() {
   n_workloads_ = state->workloads.size();
   n_groups_ = state->groups.size();
   n_rules_ = state->rules.size();
-  FwVersion fv = to_fw_version(*compiled);
+  std::map<std::string, std::string> host_ips;  // workloads' hosts -> underlay addresses
+  for (const HostEntry& h : host_table(db_->replica()).hosts)
+    if (!h.revoked) host_ips[h.name] = h.underlay_ip;
+  FwVersion fv = to_fw_version(*compiled, host_ips);
   // Flow export wants every connection and refusal reported; without it gldp reports
   // only what rules with `log` decide.
   fv.record = export_.any() ? api::kFwRecordAll : 0;

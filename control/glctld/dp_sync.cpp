@@ -50,10 +50,30 @@ api::FwPrefixWire to_fw_prefix(const policy::IpcacheEntry& e) {
   return w;
 }
 
-FwVersion to_fw_version(const policy::CompiledPolicy& policy) {
+FwVersion to_fw_version(const policy::CompiledPolicy& policy,
+                        const std::map<std::string, std::string>& host_ips) {
   FwVersion v;
   v.ipcache.reserve(policy.ipcache.size());
-  for (const policy::IpcacheEntry& e : policy.ipcache) v.ipcache.push_back(to_fw_prefix(e));
+  // Hosts numbered from 1 in name order, so that the same hosts give the same version.
+  std::map<std::string, uint16_t> host_no;
+  for (const policy::IpcacheEntry& e : policy.ipcache)
+    if (!e.host.empty()) host_no.emplace(e.host, 0);
+  uint16_t next = 0;
+  for (auto& [name, no] : host_no) {
+    no = ++next;
+    api::FwHostWire h{};
+    if (auto it = host_ips.find(name); it != host_ips.end()) {
+      if (auto a = policy::IpAddress::parse(it->second)) {
+        h.family = a->family == policy::Family::kIpv4 ? 4 : 6;
+        std::memcpy(h.addr, a->bytes.data(), sizeof h.addr);
+      }
+    }
+    v.hosts.push_back(h);
+  }
+  for (const policy::IpcacheEntry& e : policy.ipcache) {
+    v.ipcache.push_back(to_fw_prefix(e));
+    if (!e.host.empty()) v.ipcache.back().host = host_no[e.host];
+  }
   v.ports.reserve(policy.workloads.size());
   for (const policy::LocalWorkload& w : policy.workloads) {
     PortPlan p;
@@ -105,7 +125,7 @@ bool same_spec(const api::FwPortSpec& a, const api::FwPortSpec& b) {
 }  // namespace
 
 bool same_version(const FwVersion& a, const FwVersion& b) {
-  if (a.record != b.record) return false;
+  if (a.record != b.record || !same_bytes(a.hosts, b.hosts)) return false;
   if (!same_bytes(a.ipcache, b.ipcache) || a.ports.size() != b.ports.size()) return false;
   for (size_t i = 0; i < a.ports.size(); ++i) {
     const PortPlan& x = a.ports[i];
@@ -147,9 +167,10 @@ std::expected<void, api::Error> ApiLink::fw_install(uint64_t generation,
                                                     std::span<const api::FwPrefixWire> ipcache,
                                                     std::span<const api::FwPortSpec> ports,
                                                     uint32_t record,
-                                                    std::span<const std::string> quarantine) {
+                                                    std::span<const std::string> quarantine,
+                                                    std::span<const api::FwHostWire> hosts) {
   if (!client_) return std::unexpected(api::Error{ENOTCONN, "not connected"});
-  return client_->fw_install(generation, ipcache, ports, record, quarantine);
+  return client_->fw_install(generation, ipcache, ports, record, quarantine, hosts);
 }
 
 bool is_transport_error(const api::Error& e) {
@@ -265,8 +286,8 @@ SyncReport DpSync::sync() {
   // The workloads whose port gldp lacks are quarantined by name: should the port appear
   // before the next sync binds its policy, it passes nothing meanwhile. (A name gldp
   // cannot hold, e.g. too long, is missing but not quarantined: it can never be added.)
-  if (auto ok =
-          link_.fw_install(generation_, desired_->ipcache, specs, desired_->record, quarantine);
+  if (auto ok = link_.fw_install(generation_, desired_->ipcache, specs, desired_->record,
+                                 quarantine, desired_->hosts);
       !ok)
     return fail(std::move(r), ok.error(), "fw install");
   pushed_generation_ = generation_;

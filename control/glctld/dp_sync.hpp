@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,11 +63,17 @@ struct PortPlan {
 
 struct FwVersion {
   std::vector<api::FwPrefixWire> ipcache;
+  // The hosts ipcache entries of workloads name (FwPrefixWire::host - 1 indexes it): their
+  // underlay addresses from the Host table, family 0 for a host without a usable row.
+  std::vector<api::FwHostWire> hosts;
   std::vector<PortPlan> ports;  // sorted by workload name (the compiler's order)
   uint32_t record = 0;          // api::kFwRecord*: which events gldp reports (flow export)
 };
 
-FwVersion to_fw_version(const policy::CompiledPolicy& policy);
+// host_ips: host name -> underlay address (the Host table); workloads' hosts missing
+// from it get an unknown address (nothing arriving by an ESP port may claim them).
+FwVersion to_fw_version(const policy::CompiledPolicy& policy,
+                        const std::map<std::string, std::string>& host_ips = {});
 // Same prefixes and ports with the same contents (what makes a new install worth it).
 bool same_version(const FwVersion& a, const FwVersion& b);
 
@@ -93,7 +100,8 @@ class DataplaneLink {
   virtual std::expected<void, api::Error> fw_install(
       uint64_t generation, std::span<const api::FwPrefixWire> ipcache,
       std::span<const api::FwPortSpec> ports, uint32_t record,
-      std::span<const std::string> quarantine = {}) = 0;
+      std::span<const std::string> quarantine = {},
+      std::span<const api::FwHostWire> hosts = {}) = 0;
 };
 
 // The real link: an api::Client on gldp's socket.
@@ -110,7 +118,8 @@ class ApiLink : public DataplaneLink {
                                              std::span<const api::FwPrefixWire> ipcache,
                                              std::span<const api::FwPortSpec> ports,
                                              uint32_t record,
-                                             std::span<const std::string> quarantine = {}) override;
+                                             std::span<const std::string> quarantine = {},
+                                             std::span<const api::FwHostWire> hosts = {}) override;
 
  private:
   std::string path_;

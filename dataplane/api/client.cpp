@@ -681,7 +681,8 @@ Result<void> Client::ct_set_tcp_seq_check(bool enabled) {
 
 Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
                                 std::span<const FwPortSpec> ports, uint32_t record,
-                                std::span<const std::string> quarantine) {
+                                std::span<const std::string> quarantine,
+                                std::span<const FwHostWire> hosts) {
   auto send = [&](MessageBuilder& b, uint32_t xid, MsgType t) -> Result<void> {
     auto rep = transact(b.finish(), xid);
     if (!rep) return std::unexpected(rep.error());
@@ -692,6 +693,15 @@ Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWir
     const FwBeginRequest req{generation, record, 0};
     if (auto rep = simple(*this, MsgType::kFwBegin, &req); !rep)
       return std::unexpected(rep.error());
+  }
+  for (size_t done = 0; done < hosts.size();) {
+    const size_t n = std::min<size_t>(kFwMaxHostsPerMsg, hosts.size() - done);
+    const uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFwHosts, xid);
+    b.append(FwHostsRequest{static_cast<uint32_t>(n), 0});
+    for (size_t i = 0; i < n; ++i) b.append(hosts[done + i]);
+    if (auto ok = send(b, xid, MsgType::kFwHosts); !ok) return ok;
+    done += n;
   }
   for (size_t done = 0; done < ipcache.size();) {
     const size_t n = std::min<size_t>(kFwMaxPrefixesPerMsg, ipcache.size() - done);

@@ -186,7 +186,8 @@ class Client {
   // workload ports gldp does not have yet, closed when they are added (kFwQuarantine).
   Result<void> fw_install(uint64_t generation, std::span<const FwPrefixWire> ipcache,
                           std::span<const FwPortSpec> ports, uint32_t record = 0,
-                          std::span<const std::string> quarantine = {});
+                          std::span<const std::string> quarantine = {},
+                          std::span<const FwHostWire> hosts = {});
   Result<void> fw_clear();  // no firewall on any port
   Result<FwStatusReply> fw_status();
   // Up to max (1..kFwMaxEventsPerMsg) of the oldest events not handed out yet.

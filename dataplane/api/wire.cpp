@@ -111,6 +111,8 @@ std::string_view msg_type_name(MsgType t) {
       return "fw-trace";
     case MsgType::kFwQuarantine:
       return "fw-quarantine";
+    case MsgType::kFwHosts:
+      return "fw-hosts";
   }
   return "unknown";
 }

@@ -97,6 +97,7 @@ enum class MsgType : uint16_t {
   kFwCtFlush = 100,
   kFwTrace = 101,
   kFwQuarantine = 102,
+  kFwHosts = 103,
 };
 
 std::string_view msg_type_name(MsgType t);
@@ -763,7 +764,10 @@ inline constexpr uint32_t kFwRecordDefaultRefusals = 0x2;  // refusals by a defa
 struct FwPrefixWire {
   uint8_t family;  // 4 or 6
   uint8_t len;     // <= 32 / 128
-  uint8_t pad[2];
+  // A workload's address: its host, 1.. in the order of the version's kFwHosts entries;
+  // 0: none (a CIDR of the outside world). A packet that arrives by an ESP port with a
+  // source address of a workload must come from that workload's host (fw_host_mismatch).
+  uint16_t host;
   uint32_t identity;  // >= 2
   uint8_t addr[16];   // network order; IPv4 in addr[0..3]
 };
@@ -773,6 +777,21 @@ struct FwIpcacheRequest {
   uint32_t pad;
 };
 inline constexpr uint32_t kFwMaxPrefixesPerMsg = 2600;
+// kFwHosts (in a transaction, any number of messages, appended in order): the underlay
+// addresses of the hosts FwPrefixWire::host numbers from 1. family 0: a host without a
+// known address (nothing can arrive from it).
+struct FwHostWire {
+  uint8_t family;  // 4, 6, or 0
+  uint8_t pad[3];
+  uint8_t addr[16];  // network order; IPv4 in addr[0..3]
+};
+static_assert(sizeof(FwHostWire) == 20);
+struct FwHostsRequest {
+  uint32_t n;  // FwHostWire[n] follow, 1..kFwMaxHostsPerMsg
+  uint32_t pad;
+};
+inline constexpr uint32_t kFwMaxHostsPerMsg = 3000;
+inline constexpr uint32_t kFwMaxHosts = 65535;
 // kFwQuarantine (in a transaction, any number of messages): names of workload ports gldp
 // does not have yet. A port added under one of these names while the version is in
 // force passes no packet either way (drop fw_quarantine) until a version binds it.

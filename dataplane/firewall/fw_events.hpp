@@ -23,19 +23,20 @@ enum class EventKind : uint8_t { kStart = 0, kEnd = 1, kRefused = 2 };
 // Why a connection ended (kEnd) or a packet was refused (kRefused).
 enum class EventReason : uint8_t {
   kNone = 0,
-  kExpired = 1,       // end: timed out
-  kRemoved = 2,       // end: removed (flush, a new policy cut it, TCP reopened it)
-  kDeny = 3,          // refused: the policy's deny (a rule or the default)
-  kReject = 4,        // refused: reject (answered)
-  kSpoof = 5,         // refused: a source the workload does not own
-  kConnLimit = 6,     // refused: the workload's connection limit (or a full table)
-  kInvalid = 7,       // refused: the tracker said invalid
-  kRevoked = 8,       // refused: a connection the current policy denies (then cut)
-  kNotEncrypted = 9,  // refused: allow-encrypted, but it arrived in clear
+  kExpired = 1,        // end: timed out
+  kRemoved = 2,        // end: removed (flush, a new policy cut it, TCP reopened it)
+  kDeny = 3,           // refused: the policy's deny (a rule or the default)
+  kReject = 4,         // refused: reject (answered)
+  kSpoof = 5,          // refused: a source the workload does not own
+  kConnLimit = 6,      // refused: the workload's connection limit (or a full table)
+  kInvalid = 7,        // refused: the tracker said invalid
+  kRevoked = 8,        // refused: a connection the current policy denies (then cut)
+  kNotEncrypted = 9,   // refused: allow-encrypted, but it arrived in clear
+  kHostMismatch = 10,  // refused: by an ESP port, a workload address of another host
 };
 inline constexpr const char* kEventReasonNames[] = {
-    "",      "expired",    "removed", "deny",    "reject",
-    "spoof", "conn_limit", "invalid", "revoked", "not_encrypted"};
+    "",           "expired", "removed", "deny",          "reject",       "spoof",
+    "conn_limit", "invalid", "revoked", "not_encrypted", "host_mismatch"};
 
 // One event. Addresses network order (IPv4 in [0]); ports network order (ICMP: 0).
 struct FwEvent {

@@ -42,8 +42,8 @@ std::expected<IpCache, std::string> IpCache::build(std::span<const Prefix> prefi
       const uint32_t host = uint32_t(p.addr[0]) << 24 | uint32_t(p.addr[1]) << 16 |
                             uint32_t(p.addr[2]) << 8 | p.addr[3];
       const uint64_t key = uint64_t(p.len) << 32 | mask4(host, p.len);
-      auto [it, fresh] = c.v4_.emplace(key, p.identity);
-      if (!fresh && it->second != p.identity)
+      auto [it, fresh] = c.v4_.emplace(key, IpHit{p.identity, p.host});
+      if (!fresh && it->second.identity != p.identity)
         return std::unexpected(prefix_text(p, i) + ": the same prefix with two identities");
       if (fresh) {
         ++c.n_;
@@ -54,8 +54,8 @@ std::expected<IpCache, std::string> IpCache::build(std::span<const Prefix> prefi
       if (p.len > 128) return std::unexpected(prefix_text(p, i) + ": length beyond 128");
       Key6 k{load_be64(p.addr), load_be64(p.addr + 8), p.len};
       mask6(k.hi, k.lo, p.len);
-      auto [it, fresh] = c.v6_.emplace(k, p.identity);
-      if (!fresh && it->second != p.identity)
+      auto [it, fresh] = c.v6_.emplace(k, IpHit{p.identity, p.host});
+      if (!fresh && it->second.identity != p.identity)
         return std::unexpected(prefix_text(p, i) + ": the same prefix with two identities");
       if (fresh) {
         ++c.n_;
@@ -72,16 +72,16 @@ std::expected<IpCache, std::string> IpCache::build(std::span<const Prefix> prefi
   return c;
 }
 
-uint32_t IpCache::lookup4(uint32_t addr_be) const {
+IpHit IpCache::hit4(uint32_t addr_be) const {
   const uint32_t host = __builtin_bswap32(addr_be);
   for (uint8_t len : len4_) {
     auto it = v4_.find(uint64_t(len) << 32 | mask4(host, len));
     if (it != v4_.end()) return it->second;
   }
-  return kWorldIdentity;
+  return IpHit{};
 }
 
-uint32_t IpCache::lookup6(const uint8_t* addr) const {
+IpHit IpCache::hit6(const uint8_t* addr) const {
   const uint64_t hi = load_be64(addr), lo = load_be64(addr + 8);
   for (uint8_t len : len6_) {
     Key6 k{hi, lo, len};
@@ -89,7 +89,7 @@ uint32_t IpCache::lookup6(const uint8_t* addr) const {
     auto it = v6_.find(k);
     if (it != v6_.end()) return it->second;
   }
-  return kWorldIdentity;
+  return IpHit{};
 }
 
 PolicyTable::PolicyTable(Action default_action, std::vector<Entry> entries)

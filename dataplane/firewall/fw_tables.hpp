@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <expected>
 #include <memory>
 #include <span>
@@ -43,6 +44,22 @@ struct Prefix {
   uint8_t len = 32;    // prefix length (<= 32 / 128)
   uint8_t addr[16] = {};
   uint32_t identity = kWorldIdentity;
+  uint16_t host = 0;  // a workload's host (FwTables::hosts), 0: none
+};
+
+// A host's underlay address (family 0: unknown).
+struct HostAddr {
+  uint8_t family = 0;
+  uint8_t addr[16] = {};
+  bool same(uint8_t fam, const uint8_t* a) const {
+    return family != 0 && family == fam && std::memcmp(addr, a, family == 4 ? 4 : 16) == 0;
+  }
+};
+
+// What the ipcache knows of an address: its identity and, for a workload, its host.
+struct IpHit {
+  uint32_t identity = kWorldIdentity;
+  uint16_t host = 0;
 };
 
 class IpCache {
@@ -53,8 +70,11 @@ class IpCache {
   static std::expected<IpCache, std::string> build(std::span<const Prefix> prefixes);
 
   // The identity of the longest prefix that covers the address; kWorldIdentity if none.
-  uint32_t lookup4(uint32_t addr_be) const;
-  uint32_t lookup6(const uint8_t* addr) const;
+  uint32_t lookup4(uint32_t addr_be) const { return hit4(addr_be).identity; }
+  uint32_t lookup6(const uint8_t* addr) const { return hit6(addr).identity; }
+  // ... with the prefix's host.
+  IpHit hit4(uint32_t addr_be) const;
+  IpHit hit6(const uint8_t* addr) const;
   size_t size() const { return n_; }
 
  private:
@@ -68,9 +88,9 @@ class IpCache {
       return (k.hi * 0x9e3779b97f4a7c15ull) ^ (k.lo * 0xc2b2ae3d27d4eb4full) ^ k.len;
     }
   };
-  std::vector<uint8_t> len4_, len6_;           // prefix lengths present, longest first
-  std::unordered_map<uint64_t, uint32_t> v4_;  // len << 32 | masked address (host order)
-  std::unordered_map<Key6, uint32_t, Hash6> v6_;
+  std::vector<uint8_t> len4_, len6_;        // prefix lengths present, longest first
+  std::unordered_map<uint64_t, IpHit> v4_;  // len << 32 | masked address (host order)
+  std::unordered_map<Key6, IpHit, Hash6> v6_;
   size_t n_ = 0;
 };
 
@@ -162,6 +182,7 @@ struct FwTables {
   // than workload and ESP ports look for packets that must not leave in clear.
   bool has_encrypted = false;
   IpCache ipcache;
+  std::vector<HostAddr> hosts;  // [0]: none; Prefix::host indexes it
   std::vector<PortFirewall> ports;
   // Names of workload ports that gldp does not have yet (glctld's view when it built the
   // version): a port added under one of these names passes nothing until a version with

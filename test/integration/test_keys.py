@@ -26,6 +26,9 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
                           works; with A's flow sending the VM's traffic to the underlay in
                           clear nothing leaves (fw_not_encrypted at A); SYNs claiming web's
                           address in clear from the underlay are refused at db's port
+  test_identity_across_hosts  SYNs through A's SA from web's address (A's workload) are
+                          let in at db's port; from the address of a workload of another host
+                          they are refused (fw_host_mismatch)
   test_glctld_restart     glctld A killed with SIGKILL: traffic keeps flowing on the
                           installed SAs; restarted, it makes new sessions and the SAs of
                           its previous life are retired (none left behind)
@@ -459,6 +462,62 @@ def test_allow_encrypted():
         check(n == 5, f"B counted {n} fw_not_encrypted of 5 forged SYNs")
 
 
+def test_identity_across_hosts():
+    """db (on B) accepts TCP 5432 from web (on A) and from ghost, a workload of a third
+    host hvC (registered, not running). A, playing a compromised host, sends SYNs through
+    its ESP port to db: from web's address they pass B's check; from ghost's address they
+    are refused at db's port (fw_host_mismatch): A's SA cannot vouch for hvC's workloads."""
+    with Env("ki") as env:
+        cl = Cluster(env)
+        cl.wait_sessions()
+        g = cl.a.glctl
+        g("add-host", "hvC", "192.0.2.3", "XcxlcdOpL6wqqSPAn6ZVeDaYeXTb48kEJnWZRb3T9xI=")
+        g("add-workload", "web", "host=hvA", "port=vm", "mac=02:00:00:00:00:01", f"ip={VM1}",
+          "label=app=web")
+        g("add-workload", "db", "host=hvB", "port=vm", "mac=02:00:00:00:00:02", f"ip={VM2}",
+          "label=app=db")
+        g("add-workload", "ghost", "host=hvC", "port=vm", "mac=02:00:00:00:00:09",
+          "ip=10.0.0.9", "label=app=ghost")
+        g("add-rule", "priority=100,from=app=web|app=ghost,to=app=db,tcp,tp_dst=5432,actions=allow")
+        wait_for(lambda: (lambda s: s["policy"] == "accepted" and s["in_force"] and
+                          s["local_workloads"] == 1)(json.loads(cl.b.glctl("--json", "status").stdout)),
+                 what="B's firewall")
+        # A forwards what arrives on its underlay port from those addresses into its ESP
+        # port (a host that encrypts whatever it likes).
+        for src in (VM1, "10.0.0.9"):
+            cl.a.dpctl("add-flow", f"recirc_id(0),in_port(2),eth_type(0x0800),ipv4(src={src},proto=6)",
+                       "3")
+
+        def syns(src, first_port):
+            code = ("from scapy.all import Ether,IP,TCP,sendp\n"
+                    "sendp([Ether(src='02:00:00:00:00:aa',dst='02:00:00:00:00:02')/"
+                    f"IP(src='{src}',dst='{VM2}')/TCP(sport={first_port}+i,dport=5432,flags='S')"
+                    f" for i in range(5)], iface='{cl.b.ul}', verbose=False)\n")
+            env.ns(cl.b.ns, "/usr/bin/python3", "-c", code)
+
+        def counters():
+            d = cl.b.drops()
+            stats = json.loads(cl.b.dpctl("fw-rule-stats", "--json").stdout)
+            if isinstance(stats, dict):
+                stats = stats.get("rules", [])
+            conns = sum(r.get("connections", r.get("conns", 0)) for r in stats
+                        if r.get("rule_id", 0) != 0)
+            return d.get("fw_host_mismatch", 0), conns
+
+        m0, c0 = counters()
+        syns(VM1, 41000)
+        wait_for(lambda: counters()[1] >= c0 + 5, timeout=5, what="web's SYNs let in at db")
+        m1, c1 = counters()
+        syns("10.0.0.9", 42000)
+        wait_for(lambda: counters()[0] >= m1 + 5, timeout=5, what="ghost's SYNs refused at db")
+        m2, c2 = counters()
+        print(f"  through A's SA: 5 SYNs from web's address -> {c1 - c0} connections at db, "
+              f"{m1 - m0} refused; 5 from hvC's ghost -> {c2 - c1} connections, {m2 - m1} "
+              "refused (fw_host_mismatch)")
+        check(m1 == m0 and c1 - c0 == 5, "web's SYNs through A's SA were not let in")
+        check(m2 - m1 == 5 and c2 == c1, "ghost's SYNs through A's SA were not refused")
+
+
 def test_glctld_restart():
     with Env("kk") as env:
         cl = Cluster(env)
@@ -484,4 +543,5 @@ def test_glctld_restart():
 
 if __name__ == "__main__":
     main([test_keys_session, test_rekey_lossless, test_rekey_by_packets, test_revocation,
-          test_handshake_flood, test_allow_encrypted, test_glctld_restart])
+          test_handshake_flood, test_allow_encrypted, test_identity_across_hosts,
+          test_glctld_restart])

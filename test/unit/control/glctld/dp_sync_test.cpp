@@ -97,9 +97,27 @@ TEST_CASE("dp_sync: a compiled policy becomes fw_install's arguments field by fi
     CHECK(w.identity == e.identity);
     CHECK(w.identity >= 2);  // gldp reserves 0 and 1
     CHECK(std::memcmp(w.addr, e.prefix.address.bytes.data(), 16) == 0);
-    CHECK(w.pad[0] == 0);
-    CHECK(w.pad[1] == 0);
+    // A workload's address names its host (1.. into v.hosts), a CIDR none.
+    if (e.host.empty()) {
+      CHECK(w.host == 0);
+    } else {
+      REQUIRE(w.host >= 1);
+      REQUIRE(w.host <= v.hosts.size());
+      CHECK(v.hosts[w.host - 1].family == 0);  // no Host table given: unknown addresses
+    }
   }
+  CHECK(v.hosts.size() == 2);  // hv1 and hv2, in name order
+  // With the Host table's addresses: the same entries, the hosts' addresses filled in, and
+  // a different version (an address change is a change to install).
+  const FwVersion v2 = to_fw_version(c, {{"hv1", "192.0.2.1"}, {"hv2", "2001:db8::2"}});
+  REQUIRE(v2.hosts.size() == 2);
+  CHECK(v2.hosts[0].family == 4);
+  CHECK(v2.hosts[0].addr[0] == 192);
+  CHECK(v2.hosts[0].addr[3] == 1);
+  CHECK(v2.hosts[1].family == 6);
+  CHECK(v2.hosts[1].addr[0] == 0x20);
+  CHECK_FALSE(same_version(v, v2));
+  CHECK(same_version(v2, to_fw_version(c, {{"hv1", "192.0.2.1"}, {"hv2", "2001:db8::2"}})));
 
   // The ports: hv1's two workloads, sorted by name, unresolved.
   REQUIRE(v.ports.size() == 2);

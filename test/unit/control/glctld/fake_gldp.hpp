@@ -116,7 +116,8 @@ class FakeLink : public DataplaneLink {
                                              std::span<const api::FwPrefixWire> ipcache,
                                              std::span<const api::FwPortSpec> ports,
                                              uint32_t record,
-                                             std::span<const std::string> quarantine) override {
+                                             std::span<const std::string> quarantine,
+                                             std::span<const api::FwHostWire> = {}) override {
     std::lock_guard lock(g_->mu);
     if (auto e = broken()) return std::unexpected(*e);
     if (g_->refuse) return std::unexpected(*g_->refuse);
