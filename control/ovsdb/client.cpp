@@ -1,8 +1,10 @@
 // client.cpp — see client.hpp and control/DESIGN.md ("OVSDB client").
 #include "control/ovsdb/client.hpp"
 
+#include <array>
 #include <atomic>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -56,6 +58,10 @@ namespace {
 
 inline constexpr size_t kReadChunk = 64 * 1024;
 inline constexpr std::string_view kMonitorId = "gl-monitor";
+inline constexpr std::string_view kServerMonitorId = "gl-server";
+// The _Server.Database columns the client reads (those the server's schema has).
+inline constexpr std::array<const char*, 8> kServerColumns = {
+    "name", "model", "connected", "leader", "schema", "index", "cid", "sid"};
 inline constexpr std::string_view kProbePayload = "gl-probe";
 
 struct AtomicCounters {
@@ -64,6 +70,8 @@ struct AtomicCounters {
   std::atomic<uint64_t> disconnects{0}, parse_errors{0}, overflows{0}, protocol_errors{0};
   std::atomic<uint64_t> echo_answered{0}, probes_sent{0}, probe_timeouts{0}, full_loads{0};
   std::atomic<uint64_t> resumes{0}, updates{0}, requests_failed{0}, last_backoff_ms{0};
+  std::atomic<uint64_t> server_updates{0};
+  std::array<std::atomic<uint64_t>, kSkipCount> skipped{};
 };
 
 void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -112,7 +120,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
         probe_timer_(ex),
         backoff_timer_(ex),
         framer_(opt_.max_message),
-        rbuf_(kReadChunk) {}
+        rbuf_(kReadChunk),
+        member_check_(opt_.leader_only) {}
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
@@ -156,8 +165,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   bool session_open() const { return state_ == State::kSyncing || state_ == State::kConnected; }
 
-  void request(std::string method, Json params, Done done) {
-    if (!session_open()) {
+  // Callers' requests go only to a checked server (connected state); the client's own
+  // (`internal`: _Server, schema, monitor, probe) also while syncing.
+  void request(std::string method, Json params, Done done, bool internal = false) {
+    if (internal ? !session_open() : state_ != State::kConnected) {
       asio::post(ex_, [done = std::move(done), method] {
         done(make_error(Errc::kNotConnected, method + ": not connected"));
       });
@@ -212,6 +223,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   Executor ex_;
   ClientOptions opt_;
   RemoteSet remotes_;
+  ServerDb server_db_;     // the current (or last) server's _Server row of opt_.db
+  std::string last_skip_;  // "<remote>: <reason>" of the last server left
 
  private:
   struct Pending {
@@ -279,10 +292,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     log(LogLevel::kInfo, "connected to " + remotes_.current().to_string());
     read();
     arm_probe();
-    if (opt_.monitor && !opt_.db.empty()) {
+    if (!opt_.db.empty()) {
       set_state(State::kSyncing, remotes_.current().to_string());
       if (gen != gen_) return;
-      fetch_schema();
+      check_server();
     } else {
       connected(remotes_.current().to_string());
     }
@@ -294,7 +307,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   // Drops the transport, fails pending requests, schedules the next attempt.
-  void fail(const std::string& reason) {
+  void fail(const std::string& reason, std::optional<LogLevel> level = std::nullopt) {
     if (state_ == State::kStopped || state_ == State::kIdle || state_ == State::kBackoff) return;
     const bool had_session = session_connected_;
     if (had_session) {
@@ -305,7 +318,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     close_transport();
     const auto delay = backoff_.next_delay();
     counters_.last_backoff_ms.store(uint64_t(delay.count()), std::memory_order_relaxed);
-    log(had_session ? LogLevel::kWarn : LogLevel::kDebug,
+    log(level         ? *level
+        : had_session ? LogLevel::kWarn
+                      : LogLevel::kDebug,
         reason + "; next attempt in " + std::to_string(delay.count()) + " ms");
     const uint64_t gen = gen_;
     auto self = shared_from_this();
@@ -334,6 +349,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     writing_ = false;
     framer_.reset();
     monitoring_ = false;
+    server_monitoring_ = false;
     session_connected_ = false;
   }
 
@@ -454,7 +470,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     if (idle >= interval && !probe_outstanding_) {
       probe_outstanding_ = true;
       bump(counters_.probes_sent);
-      request("echo", Json::array({kProbePayload}), [](const Result<Json>&) {});
+      request(
+          "echo", Json::array({kProbePayload}), [](const Result<Json>&) {}, true);
     }
     arm_probe();
   }
@@ -509,6 +526,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   void on_notification(const std::string& name, const Json& params) {
     if (name != "update" && name != "update2" && name != "update3") return;  // locked, stolen..
+    if (name == "update2" && server_monitoring_ && params.is_array() && params.size() == 2 &&
+        params[0] == kServerMonitorId) {
+      return on_server_update(params[1]);
+    }
     if (!monitoring_ || !params.is_array() || params.empty() || params[0] != kMonitorId) {
       return protocol_error(name + " for no monitor of ours");
     }
@@ -538,35 +559,154 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     fail(why + "; reloading");
   }
 
+  // ---- the _Server check -------------------------------------------------------------------
+
+  // Reads (and monitors) the server's _Server.Database row of our database, as OVS IDL
+  // does; a server without _Server, or that will not monitor it, is used unchecked.
+  void check_server() {
+    server_db_ = ServerDb{};
+    server_accepted_ = false;
+    const uint64_t gen = gen_;
+    auto self = shared_from_this();
+    request(
+        "get_schema", Json::array({"_Server"}),
+        [self, gen](const Result<Json>& r) {
+          if (gen != self->gen_) return;
+          if (!r) return self->unchecked("no _Server database (" + r.error().message + ")");
+          auto s = Schema::parse(*r);
+          const TableSchema* t = s ? s->table("Database") : nullptr;
+          if (!t || !t->column("name")) {
+            return self->unchecked("_Server has no usable Database table");
+          }
+          Json cols = Json::array();
+          for (const char* c : kServerColumns) {
+            if (t->column(c)) cols.push_back(c);
+          }
+          self->server_schema_ = std::make_shared<const Schema>(std::move(*s));
+          Json where = Json::array({Json::array({"name", "==", self->opt_.db})});
+          Json req = {{"Database", Json::array({{{"columns", cols}, {"where", where}}})}};
+          self->request(
+              "monitor_cond", Json::array({"_Server", kServerMonitorId, std::move(req)}),
+              [self, gen](const Result<Json>& m) {
+                if (gen != self->gen_) return;
+                if (!m) return self->unchecked("_Server not monitored (" + m.error().message + ")");
+                auto rows = Replica::load_update2(*self->server_schema_, {"Database"}, *m);
+                if (!rows) {
+                  bump(self->counters_.protocol_errors);
+                  return self->fail("_Server rows do not load: " + rows.error().message);
+                }
+                self->server_replica_ = std::move(*rows);
+                self->server_monitoring_ = true;
+                if (!self->evaluate_server()) return;
+                self->after_check();
+              },
+              true);
+        },
+        true);
+  }
+
+  void unchecked(const std::string& why) {
+    log(LogLevel::kDebug, remotes_.current().to_string() + ": " + why + "; used unchecked");
+    after_check();
+  }
+
+  // Applies MemberCheck to the current row; leaves the server (and returns false) if it
+  // fails.
+  bool evaluate_server() {
+    const Table* t = server_replica_.table("Database");
+    const Row* row = nullptr;
+    if (t) {
+      for (const auto& [uuid, r] : *t) {
+        if (r.value("name", "") == opt_.db) row = &r;
+      }
+    }
+    if (!row) {
+      server_db_ = ServerDb{};
+      server_db_.checked = true;
+      skip(Skip::kNoDatabase, "no database " + opt_.db + " on the server");
+      return false;
+    }
+    auto db = ServerDb::from_row(*row);
+    if (!db) {
+      bump(counters_.protocol_errors);
+      fail(db.error().message);
+      return false;
+    }
+    server_db_ = std::move(*db);
+    const MemberCheck::Verdict v = member_check_.check(server_db_);
+    if (!v.ok()) {
+      skip(*v.skip, v.reason);
+      return false;
+    }
+    if (!server_accepted_) {
+      server_accepted_ = true;
+      log(LogLevel::kInfo, remotes_.current().to_string() + ": " + server_db_.to_string());
+    }
+    return true;
+  }
+
+  void on_server_update(const Json& updates) {
+    bump(counters_.server_updates);
+    auto changes = server_replica_.apply_update2(*server_schema_, updates);
+    if (!changes) {
+      bump(counters_.protocol_errors);
+      return fail("_Server update does not apply: " + changes.error().message);
+    }
+    evaluate_server();
+  }
+
+  // The server is not one to use: on to the next remote, with the usual back-off.
+  void skip(Skip why, const std::string& reason) {
+    bump(counters_.skipped[static_cast<size_t>(why)]);
+    last_skip_ = remotes_.current().to_string() + ": " + reason;
+    fail(last_skip_,
+         why == Skip::kNotLeader || why == Skip::kRelay ? LogLevel::kInfo : LogLevel::kWarn);
+  }
+
+  // The server passed (or has no _Server): schema and monitor, or straight to connected.
+  void after_check() {
+    if (!opt_.monitor) return connected(remotes_.current().to_string());
+    if (server_db_.schema) {  // _Server carries the schema: no get_schema round trip
+      Json j = Json::parse(*server_db_.schema, nullptr, false);
+      if (!j.is_discarded()) return on_schema(j);
+    }
+    fetch_schema();
+  }
+
   // ---- schema and monitor ------------------------------------------------------------------
 
   void fetch_schema() {
     const uint64_t gen = gen_;
     auto self = shared_from_this();
-    request("get_schema", Json::array({opt_.db}), [self, gen](const Result<Json>& r) {
-      if (gen != self->gen_) return;
-      if (!r) return self->fail("get_schema " + self->opt_.db + ": " + r.error().message);
-      auto s = Schema::parse(*r);
-      if (!s) {
-        bump(self->counters_.protocol_errors);
-        return self->fail("schema of " + self->opt_.db + ": " + s.error().message);
-      }
-      if (self->schema_ && self->schema_->json() != s->json()) {
-        self->log(LogLevel::kInfo, "schema of " + self->opt_.db + " changed: full reload");
-        self->replica_.set_last_txn_id({});
-      }
-      self->schema_ = std::make_shared<const Schema>(std::move(*s));
-      self->tables_ = self->opt_.tables;
-      if (self->tables_.empty()) {
-        for (const auto& [name, t] : self->schema_->tables()) self->tables_.push_back(name);
-      }
-      for (const std::string& t : self->tables_) {
-        if (!self->schema_->table(t)) {
-          return self->fail("database " + self->opt_.db + " has no table " + t);
-        }
-      }
-      self->send_monitor(self->opt_.max_monitor_method);
-    });
+    request(
+        "get_schema", Json::array({opt_.db}),
+        [self, gen](const Result<Json>& r) {
+          if (gen != self->gen_) return;
+          if (!r) return self->fail("get_schema " + self->opt_.db + ": " + r.error().message);
+          self->on_schema(*r);
+        },
+        true);
+  }
+
+  void on_schema(const Json& json) {
+    auto s = Schema::parse(json);
+    if (!s) {
+      bump(counters_.protocol_errors);
+      return fail("schema of " + opt_.db + ": " + s.error().message);
+    }
+    if (schema_ && schema_->json() != s->json()) {
+      log(LogLevel::kInfo, "schema of " + opt_.db + " changed: full reload");
+      replica_.set_last_txn_id({});
+    }
+    schema_ = std::make_shared<const Schema>(std::move(*s));
+    tables_ = opt_.tables;
+    if (tables_.empty()) {
+      for (const auto& [name, t] : schema_->tables()) tables_.push_back(name);
+    }
+    for (const std::string& t : tables_) {
+      if (!schema_->table(t)) return fail("database " + opt_.db + " has no table " + t);
+    }
+    send_monitor(opt_.max_monitor_method);
   }
 
   void send_monitor(MonitorMethod m) {
@@ -586,20 +726,22 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     }
     const uint64_t gen = gen_;
     auto self = shared_from_this();
-    request(std::string(monitor_method_name(m)), std::move(params),
-            [self, gen, m, can_resume](const Result<Json>& r) {
-              if (gen != self->gen_) return;
-              if (!r) {
-                if (r.error().code == Errc::kRpcError &&
-                    r.error().server_error == "unknown method" && m != MonitorMethod::kMonitor) {
-                  self->log(LogLevel::kInfo, std::string(monitor_method_name(m)) +
-                                                 " not offered by the server; stepping down");
-                  return self->send_monitor(static_cast<MonitorMethod>(uint8_t(m) - 1));
-                }
-                return self->fail(r.error().message);
-              }
-              self->on_monitor_reply(m, can_resume, *r);
-            });
+    request(
+        std::string(monitor_method_name(m)), std::move(params),
+        [self, gen, m, can_resume](const Result<Json>& r) {
+          if (gen != self->gen_) return;
+          if (!r) {
+            if (r.error().code == Errc::kRpcError && r.error().server_error == "unknown method" &&
+                m != MonitorMethod::kMonitor) {
+              self->log(LogLevel::kInfo, std::string(monitor_method_name(m)) +
+                                             " not offered by the server; stepping down");
+              return self->send_monitor(static_cast<MonitorMethod>(uint8_t(m) - 1));
+            }
+            return self->fail(r.error().message);
+          }
+          self->on_monitor_reply(m, can_resume, *r);
+        },
+        true);
   }
 
   void on_monitor_reply(MonitorMethod m, bool asked_resume, const Json& result) {
@@ -677,6 +819,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   bool monitoring_ = false;  // the monitor of this session is set up
   bool have_replica_ = false;
   std::vector<std::string> tables_;
+  MemberCheck member_check_;
+  std::shared_ptr<const Schema> server_schema_;  // of _Server, on this connection
+  Replica server_replica_;                       // the monitored _Server.Database row
+  bool server_monitoring_ = false;               // the _Server monitor of this session is up
+  bool server_accepted_ = false;                 // logged that this server passed
 };
 
 // ---- Client --------------------------------------------------------------------------------
@@ -779,6 +926,12 @@ MonitorMethod Client::monitor_method() const {
 std::string Client::remote() const {
   return impl_->remotes_.current().to_string();
 }
+const ServerDb& Client::server_db() const {
+  return impl_->server_db_;
+}
+const std::string& Client::last_skip() const {
+  return impl_->last_skip_;
+}
 Client::Executor Client::get_executor() const {
   return impl_->ex_;
 }
@@ -807,6 +960,8 @@ Counters Client::counters() const {
   c.updates = ld(a.updates);
   c.requests_failed = ld(a.requests_failed);
   c.last_backoff_ms = ld(a.last_backoff_ms);
+  c.server_updates = ld(a.server_updates);
+  for (size_t i = 0; i < kSkipCount; ++i) c.skipped[i] = ld(a.skipped[i]);
   return c;
 }
 

@@ -2,7 +2,10 @@
 // replica of a database's tables, echo/inactivity probe, reconnect with back-off.
 //
 // Purpose: glctld's view of the cluster's desired state. A Client connects to one of a
-// list of remotes ("unix:PATH", "tcp:IP:PORT", tried round-robin), fetches the schema of
+// list of remotes ("unix:PATH", "tcp:IP:PORT", tried round-robin), reads the server's
+// `_Server` row of the configured database and leaves, for the next remote, a Raft member
+// that is not connected to its cluster, is behind, or (leader_only) is not the leader —
+// also later in the session, when that row changes. It then fetches the schema of
 // the configured database and monitors its tables (monitor_cond_since when the server
 // offers it, else monitor_cond, else monitor), keeping an in-memory Replica. When the
 // session drops it reconnects with exponential back-off; with monitor_cond_since it
@@ -10,8 +13,9 @@
 // falls back to a full reload when the server no longer has that id. A full (re)load
 // replaces the replica in one step and is reported as the row changes it made plus a
 // "resynced" signal. Requests (list_dbs, get_schema, transact, echo, any other method via
-// call()) complete through callbacks with Result<T>; requests pending when the session
-// drops complete with Errc::kDisconnected. See control/DESIGN.md, "OVSDB client".
+// call()) complete through callbacks with Result<T>; they are sent only in the connected
+// state (a server not yet checked gets none: Errc::kNotConnected); requests pending when
+// the session drops complete with Errc::kDisconnected. See control/DESIGN.md, "OVSDB client".
 //
 // Usage:
 //   boost::asio::io_context io;
@@ -34,6 +38,7 @@
 // Complexity: per message O(size) to frame and parse; updates as in replica.hpp.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -63,7 +68,7 @@ std::string_view monitor_method_name(MonitorMethod m);
 enum class State : uint8_t {
   kIdle,        // not started
   kConnecting,  // connect() in progress
-  kSyncing,     // connected; fetching the schema and setting up the monitor
+  kSyncing,     // connected; checking _Server, fetching the schema, setting up the monitor
   kConnected,   // session up, replica current (or no monitor configured)
   kBackoff,     // waiting before the next connection attempt
   kStopped,     // stop() was called
@@ -78,6 +83,11 @@ struct ClientOptions {
   bool monitor = true;               // keep a replica of `tables` of `db`
   std::vector<std::string> tables;   // tables to monitor; empty = every table of the schema
   MonitorMethod max_monitor_method = MonitorMethod::kMonitorCondSince;
+
+  // Use only the leader of a Raft cluster (as OVS IDL's default); false: any member that
+  // is connected to its cluster and not behind. Standalone servers are always used.
+  bool leader_only = true;
+
   std::chrono::milliseconds probe_interval{5000};  // echo after this idle; 0 = no probe
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{8000};
@@ -108,6 +118,17 @@ struct Counters {
   uint64_t updates = 0;           // update/update2/update3 notifications applied
   uint64_t requests_failed = 0;   // requests completed with kDisconnected / kCancelled
   uint64_t last_backoff_ms = 0;   // the most recent back-off delay
+
+  // Raft: _Server.Database changes received, and the servers left after the _Server
+  // check, by reason (indexed by Skip; remote.hpp).
+  uint64_t server_updates = 0;
+  std::array<uint64_t, kSkipCount> skipped{};
+  uint64_t skips(Skip s) const { return skipped[static_cast<size_t>(s)]; }
+  uint64_t skipped_total() const {
+    uint64_t n = 0;
+    for (uint64_t v : skipped) n += v;
+    return n;
+  }
 };
 
 class Client {
@@ -162,6 +183,12 @@ class Client {
   MonitorMethod monitor_method() const;
   // The remote of the current (or last) connection attempt, as a string.
   std::string remote() const;
+  // What the current (or last) server's `_Server` said about the database (checked is
+  // false when it has no `_Server`, or before the first check).
+  const ServerDb& server_db() const;
+  // Why the last server was left, with its remote: "tcp:127.0.0.1:6642: not the leader"
+  // ("" if none was).
+  const std::string& last_skip() const;
   Counters counters() const;  // any thread
   Executor get_executor() const;
 

@@ -152,6 +152,10 @@ TEST_CASE(
   require_connected(io, c);
   CHECK(c.monitor_method() == MonitorMethod::kMonitorCondSince);
   CHECK(rec.resyncs == 1);
+  // A standalone server passes the _Server check as it is.
+  CHECK(c.server_db().checked);
+  CHECK(c.server_db().model == "standalone");
+  CHECK(c.counters().skipped_total() == 0);
   for (const char* t : {"Goldilocks", "Host", "Workload", "Group", "Rule"}) {
     REQUIRE(c.replica().table(t));
     CHECK(c.replica().table(t)->empty());
@@ -377,6 +381,7 @@ TEST_CASE("client: steps down to monitor when the server refuses monitor_cond", 
   c.start();
   require_connected(io, c);
   CHECK(c.monitor_method() == MonitorMethod::kMonitor);
+  CHECK_FALSE(c.server_db().checked);  // no monitor_cond on _Server either: used unchecked
   CHECK(c.replica().row_count() == 7);
   server.client_transact(R"(["Goldilocks",{"op":"insert","table":"Host","row":{"name":"hv9"}}])");
   REQUIRE(run_until(io, [&] { return find_row(c.replica(), "Host", "hv9") != nullptr; }));
@@ -511,6 +516,8 @@ TEST_CASE("client: clustered database: reconnect resumes with monitor_cond_since
   c.start();
   require_connected(io, c);
   REQUIRE(c.monitor_method() == MonitorMethod::kMonitorCondSince);
+  CHECK(c.server_db().model == "clustered");
+  CHECK(c.server_db().leader);  // a one-member cluster: its member leads
   CHECK_FALSE(c.replica().last_txn_id().empty());
   CHECK(c.counters().full_loads == 1);
   // ovsdb-server keeps a transaction in its history only while the history holds fewer

@@ -65,7 +65,9 @@ class FakeServer {
   void serve_monitor(Json schema, std::function<Json(const Json& params)> monitor_reply) {
     on_message = [this, schema, monitor_reply](const Json& m) {
       const std::string method = m.value("method", "");
-      if (method == "get_schema") {
+      if (method == "get_schema" && m["params"][0] == "_Server") {  // an OVS before 2.9
+        send({{"id", m["id"]}, {"result", nullptr}, {"error", {{"error", "unknown database"}}}});
+      } else if (method == "get_schema") {
         send({{"id", m["id"]}, {"result", schema}, {"error", nullptr}});
       } else if (method == "monitor_cond_since") {
         send({{"id", m["id"]}, {"result", monitor_reply(m["params"])}, {"error", nullptr}});
@@ -349,4 +351,81 @@ TEST_CASE("client: bad options are refused by create()", "[ovsdb][client]") {
   auto r = Client::create(io.get_executor(), o);
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error().message, Catch::Contains("localhost"));
+}
+
+TEST_CASE(
+    "fake server: the _Server row decides: stale members are left and a change drops the "
+    "session",
+    "[ovsdb][fake]") {
+  TempDir dir;
+  asio::io_context io;
+  FakeServer fs(io, dir.file("s.sock"));
+  const Json server_schema = Json::parse(R"({"name":"_Server","version":"1.2.0","tables":{
+      "Database":{"columns":{"name":{"type":"string"},"model":{"type":"string"},
+        "connected":{"type":"boolean"},"leader":{"type":"boolean"},
+        "schema":{"type":{"key":"string","min":0}},"index":{"type":{"key":"integer","min":0}},
+        "cid":{"type":{"key":"uuid","min":0}},"sid":{"type":{"key":"uuid","min":0}}}}}})");
+  // The index each connection's _Server row reports: 10, then 8 (behind), then 11.
+  const std::vector<int> indexes = {10, 8, 11};
+  std::vector<Json> server_monitors;
+  int data_schema_requests = 0;
+  fs.on_message = [&](const Json& m) {
+    const std::string method = m.value("method", "");
+    const Json& p = m["params"];
+    if (method == "get_schema" && p[0] == "_Server") {
+      fs.send(reply(m["id"], server_schema));
+    } else if (method == "get_schema") {
+      ++data_schema_requests;
+      fs.send(reply(m["id"], kTinySchema));
+    } else if (method == "monitor_cond" && p[0] == "_Server") {
+      server_monitors.push_back(p);
+      const int index = indexes[std::min(server_monitors.size(), indexes.size()) - 1];
+      fs.send(reply(m["id"], Json{{"Database",
+                                   {{kUuidA,
+                                     {{"initial",
+                                       {{"name", "T"},
+                                        {"model", "clustered"},
+                                        {"connected", true},
+                                        {"leader", true},
+                                        {"index", index},
+                                        {"schema", kTinySchema.dump()},
+                                        {"cid", Json::array({"uuid", kTxn1})}}}}}}}}));
+    } else if (method == "monitor_cond_since") {
+      fs.send(reply(m["id"], Json::array({false, kTxn1, Json::object()})));
+    } else if (method == "echo") {
+      fs.send(reply(m["id"], p));
+    }
+  };
+  ClientOptions o = monitored(dir.file("s.sock"));
+  Client c = make_client(io, o);
+  c.start();
+  REQUIRE(run_until(io, [&] { return c.is_connected(); }));
+  REQUIRE(server_monitors.size() == 1);
+  // Only the row of our database, and only the columns the client reads.
+  CHECK(server_monitors[0][1] == "gl-server");
+  CHECK(server_monitors[0][2]["Database"][0]["where"] == Json::parse(R"([["name","==","T"]])"));
+  CHECK(server_monitors[0][2]["Database"][0]["columns"].size() == 8);
+  CHECK(data_schema_requests == 0);  // the schema came with the _Server row
+  CHECK(c.server_db().index == 10u);
+  CHECK(c.server_db().cid == kTxn1);
+
+  // The row changes: the index moves on (nothing to do), then leadership is lost.
+  auto update = [&](const Json& modify) {
+    fs.send(Json{
+        {"method", "update2"},
+        {"params", Json::array({"gl-server", {{"Database", {{kUuidA, {{"modify", modify}}}}}}})},
+        {"id", nullptr}});
+  };
+  update({{"index", 12}});
+  REQUIRE(run_until(io, [&] { return c.counters().server_updates == 1; }));
+  CHECK(c.is_connected());
+  CHECK(c.server_db().index == 12u);
+  update({{"leader", false}});
+  REQUIRE(run_until(io, [&] { return c.counters().skips(Skip::kNotLeader) == 1; }));
+  CHECK(c.last_skip() == "unix:" + dir.file("s.sock") + ": not the leader");
+  // Next connection: index 8 < 12 already seen: stale, left. The one after: 11 < 12 too.
+  REQUIRE(run_until(io, [&] { return c.counters().skips(Skip::kStale) >= 2; }));
+  CHECK_FALSE(c.is_connected());
+  CHECK_THAT(c.last_skip(), Catch::EndsWith("stale data (index 11, already saw 12)"));
+  CHECK(c.counters().protocol_errors == 0);
 }

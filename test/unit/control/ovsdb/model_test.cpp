@@ -376,3 +376,104 @@ TEST_CASE("backoff: doubles up to the cap and resets", "[ovsdb][remote]") {
   b.reset();
   CHECK(b.next_delay() == milliseconds(100));
 }
+
+TEST_CASE("server db: _Server.Database rows are read from the replica's canonical form",
+          "[ovsdb][remote]") {
+  const char* kCid = "ab0aecbf-eef9-47c5-b59f-cdc569dee43b";
+  auto db = ServerDb::from_row(
+      Json{{"name", "Goldilocks"},
+           {"model", "clustered"},
+           {"connected", true},
+           {"leader", false},
+           {"index", Json::parse(R"(["set",[42]])")},
+           {"cid", Json::parse(R"(["set",[["uuid","ab0aecbf-eef9-47c5-b59f-cdc569dee43b"]]])")},
+           {"sid", Json::parse(R"(["set",[]])")},
+           {"schema", Json::parse(R"(["set",["{}"]])")}});
+  REQUIRE(db);
+  CHECK(db->checked);
+  CHECK(db->name == "Goldilocks");
+  CHECK(db->model == "clustered");
+  CHECK(db->connected);
+  CHECK_FALSE(db->leader);
+  CHECK(db->index == 42u);
+  CHECK(db->cid == kCid);
+  CHECK(db->sid.empty());
+  CHECK(db->schema == "{}");
+  CHECK(db->to_string() == "clustered follower index 42");
+
+  // A standalone row: no index, no ids, no schema column monitored.
+  auto sa = ServerDb::from_row(
+      Json{{"name", "Goldilocks"}, {"model", "standalone"}, {"connected", true}, {"leader", true}});
+  REQUIRE(sa);
+  CHECK_FALSE(sa->index);
+  CHECK_FALSE(sa->schema);
+  CHECK(sa->to_string() == "standalone");
+
+  CHECK_FALSE(ServerDb::from_row(Json{{"connected", "yes"}}));
+  CHECK_FALSE(ServerDb::from_row(Json{{"index", Json::parse(R"(["set",["x"]])")}}));
+  CHECK_FALSE(ServerDb::from_row(Json{{"cid", Json::parse(R"(["set",["not-a-uuid"]])")}}));
+  CHECK_FALSE(ServerDb::from_row(Json::array()));
+}
+
+TEST_CASE("member check: OVS IDL's rules for Raft members, relays and standalone servers",
+          "[ovsdb][remote]") {
+  auto member = [](bool connected, bool leader, uint64_t index, std::string cid = "c1") {
+    ServerDb d;
+    d.checked = true;
+    d.model = "clustered";
+    d.connected = connected;
+    d.leader = leader;
+    d.index = index;
+    d.cid = std::move(cid);
+    d.schema = "{}";
+    return d;
+  };
+  MemberCheck leader_only(true);
+  CHECK(leader_only.check(ServerDb{}).ok());  // no _Server: used as it is
+  ServerDb standalone;
+  standalone.checked = true;
+  standalone.model = "standalone";
+  CHECK(leader_only.check(standalone).ok());
+
+  auto v = leader_only.check(member(true, false, 10));
+  CHECK(v.skip == Skip::kNotLeader);
+  CHECK(v.reason == "not the leader");
+  v = leader_only.check(member(false, true, 10));
+  CHECK(v.skip == Skip::kDisconnected);
+  CHECK(v.reason == "not connected to the cluster");
+  ServerDb joining = member(false, false, 0);
+  joining.schema.reset();
+  CHECK(leader_only.check(joining).skip == Skip::kNotJoined);
+  CHECK(leader_only.min_index() == 0);  // nothing accepted yet
+
+  CHECK(leader_only.check(member(true, true, 10)).ok());
+  CHECK(leader_only.min_index() == 10);
+  // A later leader that has not applied what the client saw is behind: stale.
+  v = leader_only.check(member(true, true, 9));
+  CHECK(v.skip == Skip::kStale);
+  CHECK(v.reason == "stale data (index 9, already saw 10)");
+  CHECK(leader_only.check(member(true, true, 10)).ok());
+  CHECK(leader_only.check(member(true, true, 12)).ok());
+  CHECK(leader_only.min_index() == 12);
+  // Another cluster (a new cluster id): its indexes start again.
+  CHECK(leader_only.check(member(true, true, 3, "c2")).ok());
+  CHECK(leader_only.min_index() == 3);
+
+  MemberCheck any(false);
+  CHECK(any.check(member(true, false, 5)).ok());
+  CHECK(any.check(member(false, false, 5)).skip == Skip::kDisconnected);
+  CHECK(any.check(member(true, false, 4)).skip == Skip::kStale);
+
+  ServerDb relay;
+  relay.checked = true;
+  relay.model = "relay";
+  relay.connected = true;
+  relay.schema = "{}";
+  CHECK(any.check(relay).ok());
+  CHECK(leader_only.check(relay).skip == Skip::kRelay);
+  relay.connected = false;
+  CHECK(any.check(relay).skip == Skip::kDisconnected);
+
+  CHECK(skip_name(Skip::kNotLeader) == "not_leader");
+  CHECK(skip_name(Skip::kCount) == "?");
+}

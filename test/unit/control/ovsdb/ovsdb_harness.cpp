@@ -1,7 +1,9 @@
 // ovsdb_harness.cpp — see ovsdb_harness.hpp.
 #include "ovsdb_harness.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -98,6 +100,27 @@ bool can_connect(const std::string& path) {
   return ok;
 }
 
+// A TCP port on 127.0.0.1 that the kernel considers free now (bound to port 0, closed).
+uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + strerror(errno));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    close(fd);
+    throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + strerror(errno));
+  }
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+std::vector<std::string> server_env(const std::string& d) {
+  return {"OVS_RUNDIR=" + d, "OVS_LOGDIR=" + d, "OVS_DBDIR=" + d, "OVS_SYSCONFDIR=" + d};
+}
+
 }  // namespace
 
 // ---- TempDir -------------------------------------------------------------------------------
@@ -157,8 +180,7 @@ void OvsdbServer::start() {
   if (opt_.tcp) argv.push_back("--remote=ptcp:0:127.0.0.1");
   argv.push_back(db_);
   const std::string d = dir_.path();
-  pid_ = spawn(argv, dir_.file("ovsdb-server.out"),
-               {"OVS_RUNDIR=" + d, "OVS_LOGDIR=" + d, "OVS_DBDIR=" + d, "OVS_SYSCONFDIR=" + d});
+  pid_ = spawn(argv, dir_.file("ovsdb-server.out"), server_env(d));
   paused_ = false;
   wait_ready();
 }
@@ -230,6 +252,148 @@ CommandResult OvsdbServer::appctl(const std::vector<std::string>& args) {
 
 std::string OvsdbServer::log_text() const {
   return read_file(log_);
+}
+
+// ---- OvsdbCluster --------------------------------------------------------------------------
+
+OvsdbCluster::OvsdbCluster(Options o) : opt_(o) {
+  members_.resize(opt_.members);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    Member& m = members_[i];
+    const std::string n = "s" + std::to_string(i);
+    m.db = dir_.file(n + ".db");
+    m.sock = dir_.file(n + ".sock");
+    m.ctl = dir_.file(n + ".ctl");
+    m.log = dir_.file(n + ".log");
+    m.raft_port = free_port();
+    m.client_port = free_port();
+  }
+  auto raft = [&](size_t i) { return "tcp:127.0.0.1:" + std::to_string(members_[i].raft_port); };
+  auto r = run_command({GL_OVSDB_TOOL, "--election-timer=" + std::to_string(opt_.election_timer_ms),
+                        "create-cluster", members_[0].db, schema_path(), raft(0)});
+  if (r.status != 0) throw std::runtime_error("ovsdb-tool create-cluster failed: " + r.output);
+  try {  // the destructor does not run when the constructor throws
+    start(0);
+    wait_leader();
+    for (size_t i = 1; i < members_.size(); ++i) {
+      r = run_command(
+          {GL_OVSDB_TOOL, "join-cluster", members_[i].db, "Goldilocks", raft(i), raft(0)});
+      if (r.status != 0) throw std::runtime_error("ovsdb-tool join-cluster failed: " + r.output);
+      start(i);
+    }
+    for (size_t i = 1; i < members_.size(); ++i) wait_follower(i);
+  } catch (...) {
+    for (size_t i = 0; i < members_.size(); ++i) kill(i);
+    throw;
+  }
+}
+
+OvsdbCluster::~OvsdbCluster() {
+  for (size_t i = 0; i < members_.size(); ++i) kill(i);
+}
+
+void OvsdbCluster::start(size_t i) {
+  Member& m = members_.at(i);
+  if (m.pid > 0) throw std::runtime_error("member already running");
+  std::vector<std::string> argv = {GL_OVSDB_SERVER,
+                                   "--no-chdir",
+                                   "--unixctl=" + m.ctl,
+                                   "--log-file=" + m.log,
+                                   "--remote=punix:" + m.sock,
+                                   "--remote=ptcp:" + std::to_string(m.client_port) + ":127.0.0.1",
+                                   m.db};
+  m.pid = spawn(argv, m.log + ".out", server_env(dir_.path()));
+  wait_accepting(i);
+}
+
+void OvsdbCluster::wait_accepting(size_t i) {
+  Member& m = members_[i];
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int st = 0;
+    if (waitpid(m.pid, &st, WNOHANG) == m.pid) {
+      m.pid = -1;
+      throw std::runtime_error("ovsdb-server s" + std::to_string(i) +
+                               " exited at start: " + read_file(m.log + ".out") + log_text(i));
+    }
+    if (can_connect(m.sock)) return;
+    std::this_thread::sleep_for(10ms);
+  }
+  throw std::runtime_error("ovsdb-server s" + std::to_string(i) + " not accepting within 15 s");
+}
+
+void OvsdbCluster::kill(size_t i) {
+  Member& m = members_.at(i);
+  if (m.pid <= 0) return;
+  ::kill(m.pid, SIGKILL);
+  int st = 0;
+  waitpid(m.pid, &st, 0);
+  m.pid = -1;
+}
+
+std::string OvsdbCluster::remote(size_t i) const {
+  return "tcp:127.0.0.1:" + std::to_string(members_.at(i).client_port);
+}
+
+CommandResult OvsdbCluster::appctl(size_t i, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {GL_OVS_APPCTL, "--timeout=10", "-t", members_.at(i).ctl};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv);
+}
+
+std::string OvsdbCluster::status(size_t i) {
+  return appctl(i, {"cluster/status", "Goldilocks"}).output;
+}
+
+std::optional<size_t> OvsdbCluster::leader() {
+  std::optional<size_t> found;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (!running(i)) continue;
+    if (status(i).find("Role: leader") != std::string::npos) {
+      if (found) return std::nullopt;  // two say so (an old leader not yet told): ask again
+      found = i;
+    }
+  }
+  return found;
+}
+
+size_t OvsdbCluster::wait_leader(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto l = leader()) return *l;
+    std::this_thread::sleep_for(20ms);
+  }
+  std::string all;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (running(i)) all += "s" + std::to_string(i) + ":\n" + status(i);
+  }
+  throw std::runtime_error("no Raft leader within the timeout:\n" + all);
+}
+
+void OvsdbCluster::wait_follower(size_t i, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string st;
+  while (std::chrono::steady_clock::now() < deadline) {
+    st = status(i);
+    if (st.find("Status: cluster member") != std::string::npos &&
+        st.find("Role: follower") != std::string::npos &&
+        st.find("Leader: unknown") == std::string::npos &&
+        st.find("Leader: self") == std::string::npos) {
+      return;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  throw std::runtime_error("s" + std::to_string(i) + " does not follow a leader:\n" + st);
+}
+
+std::string OvsdbCluster::client_transact(size_t i, const std::string& json_ops) {
+  auto r = run_command({GL_OVSDB_CLIENT, "--timeout=10", "transact", unix_remote(i), json_ops});
+  if (r.status != 0) throw std::runtime_error("ovsdb-client transact failed: " + r.output);
+  return r.output;
+}
+
+std::string OvsdbCluster::log_text(size_t i) const {
+  return read_file(members_.at(i).log);
 }
 
 // ---- io helpers ----------------------------------------------------------------------------

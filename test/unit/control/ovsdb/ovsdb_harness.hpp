@@ -99,6 +99,61 @@ class OvsdbServer {
   bool paused_ = false;
 };
 
+// A Raft cluster of ovsdb-servers on 127.0.0.1, all our children, in one temp dir:
+// member i has its own database file, unix socket, unixctl socket and log, a Raft port and
+// a client port ("tcp:127.0.0.1:PORT", fixed for the cluster's life so that a restarted
+// member keeps its remote). The ports are chosen by the kernel (bind to port 0) when the
+// cluster is made. Members are killed by pid on destruction (and die with the test binary:
+// PR_SET_PDEATHSIG).
+class OvsdbCluster {
+ public:
+  struct Options {
+    size_t members = 3;
+    int election_timer_ms = 500;  // ovsdb-tool create-cluster --election-timer
+  };
+  // Creates the cluster (create-cluster, then join-cluster for the others), starts every
+  // member and waits until all are members and one is the leader.
+  explicit OvsdbCluster(Options o);
+  OvsdbCluster() : OvsdbCluster(Options{}) {}
+  ~OvsdbCluster();
+  OvsdbCluster(const OvsdbCluster&) = delete;
+  OvsdbCluster& operator=(const OvsdbCluster&) = delete;
+
+  size_t size() const { return members_.size(); }
+  // Starts member i and waits until it accepts connections (not until it joined or leads).
+  void start(size_t i);
+  void kill(size_t i);  // SIGKILL and reap
+  bool running(size_t i) const { return members_[i].pid > 0; }
+
+  std::string remote(size_t i) const;  // "tcp:127.0.0.1:PORT" for clients
+  std::string unix_remote(size_t i) const { return "unix:" + members_[i].sock; }
+  // The running member that says it is the leader, if exactly one does.
+  std::optional<size_t> leader();
+  // Waits for a leader among the running members (throws after `timeout`).
+  size_t wait_leader(std::chrono::milliseconds timeout = 15s);
+  // Waits until member i follows a known leader (it rejoined after a restart).
+  void wait_follower(size_t i, std::chrono::milliseconds timeout = 15s);
+  // ovs-appctl -t <member i's unixctl> args...
+  CommandResult appctl(size_t i, const std::vector<std::string>& args);
+  std::string status(size_t i);  // cluster/status Goldilocks
+  // ovsdb-client transact on member i (it must be the leader: ovsdb-client is leader-only).
+  std::string client_transact(size_t i, const std::string& json_ops);
+  std::string log_text(size_t i) const;
+
+ private:
+  struct Member {
+    std::string db, sock, ctl, log;
+    uint16_t raft_port = 0;
+    uint16_t client_port = 0;
+    pid_t pid = -1;
+  };
+  void wait_accepting(size_t i);
+
+  Options opt_;
+  TempDir dir_;
+  std::vector<Member> members_;
+};
+
 // Runs `io` until pred() holds or `timeout` passes; returns pred().
 bool run_until(boost::asio::io_context& io, const std::function<bool()>& pred,
                std::chrono::milliseconds timeout = 10s);
