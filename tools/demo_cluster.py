@@ -154,6 +154,7 @@ class Demo:
     def database(self):
         step("the cluster database: three ovsdb-server members of Goldilocks in Raft")
         self.db_socks = []
+        self.db_procs = []
         for i in range(3):
             db = os.path.join(self.tmp, f"gl{i + 1}.db")
             raft = f"tcp:127.0.0.1:{self.base_port + i}"
@@ -164,26 +165,31 @@ class Demo:
                           f"tcp:127.0.0.1:{self.base_port}"])
             sock = os.path.join(self.tmp, f"gl{i + 1}.sock")
             ctl = os.path.join(self.tmp, f"gl{i + 1}.ctl")
-            self.start(["ovsdb-server", "--no-chdir", f"--remote=punix:{sock}",
-                        f"--unixctl={ctl}", f"--log-file={self.tmp}/gl{i + 1}.log",
-                        f"--pidfile={self.tmp}/gl{i + 1}.pid", db], f"gl{i + 1}.out")
+            self.db_procs.append(
+                self.start(["ovsdb-server", "--no-chdir", f"--remote=punix:{sock}",
+                            f"--unixctl={ctl}", f"--log-file={self.tmp}/gl{i + 1}.log",
+                            f"--pidfile={self.tmp}/gl{i + 1}.pid", db], f"gl{i + 1}.out"))
             self.db_socks.append(sock)
         self.db_ctls = [os.path.join(self.tmp, f"gl{i + 1}.ctl") for i in range(3)]
 
-        def has_leader():
-            for ctl in self.db_ctls:
-                r = self.run(["ovs-appctl", "-t", ctl, "cluster/status", "Goldilocks"],
-                             check=False)
-                if "Role: leader" in r.stdout:
-                    return ctl
-            return None
-        leader = self.wait(has_leader, "a Raft leader", timeout=30)
+        self.wait(lambda: self.leader() is not None, "a Raft leader", timeout=30)
+        leader = self.leader()
         self.wait(lambda: all(self.run(["ovs-appctl", "-t", c, "cluster/status", "Goldilocks"],
                                        check=False).stdout.count("Status: cluster member")
                               for c in self.db_ctls), "three cluster members", timeout=30)
         say(f"   members on unix:{self.tmp}/gl{{1,2,3}}.sock, Raft on 127.0.0.1:"
-            f"{self.base_port}-{self.base_port + 2}; leader: {os.path.basename(leader)[:3]}")
+            f"{self.base_port}-{self.base_port + 2}; leader: gl{leader + 1}")
         self.db_remote = ",".join(f"unix:{s}" for s in self.db_socks)
+
+    def leader(self):
+        """The index of the member that says it leads (None: none does)."""
+        for i, ctl in enumerate(self.db_ctls):
+            if self.db_procs[i].poll() is not None:
+                continue
+            r = self.run(["ovs-appctl", "-t", ctl, "cluster/status", "Goldilocks"], check=False)
+            if "Role: leader" in r.stdout:
+                return i
+        return None
 
     def glctl(self, *args, check=True):
         return self.run([GLCTL, "--db", self.db_remote, *args], check=check)
@@ -463,6 +469,21 @@ class Demo:
                             "datagrams lost")
         if got != count or k1 - k0 < 2:
             self.problems.append("the rekey under load lost datagrams (or did not rekey)")
+
+        step("the database loses its Raft leader (kill -9); changes keep flowing")
+        old = self.leader()
+        self.db_procs[old].kill()
+        self.db_procs[old].wait()
+        t0 = time.time()
+        self.glctl("set-rekey", "60")  # glctl reaches the remaining members
+        self.wait(lambda: all(self.keys(hv)["rekey_seconds"] == 60 for hv in self.hvs.values()),
+                  "every glctld to see the change", timeout=30)
+        t_change = time.time() - t0
+        self.wait(lambda: self.leader() is not None, "a new Raft leader", timeout=30)
+        say(f"   gl{old + 1} (the leader) killed; gl{self.leader() + 1} leads now; glctl set-rekey "
+            f"60 reached every host's glctld {t_change * 1000:.0f} ms after the kill")
+        self.summary.append(f"Raft leader killed: a change reached every glctld in "
+                            f"{t_change * 1000:.0f} ms")
 
         step("glctl revoke-host hvC: hvA and hvB remove their SAs with hvC")
         t0 = time.time()

@@ -209,11 +209,17 @@ class Db {
       if (s == ovsdb::State::kBackoff) {
         ++failures_;
         reason_ = std::string(reason);
+        // A cluster member that answers but may not serve yet (an election, a member
+        // catching up): worth waiting for, up to --timeout.
+        if (reason.find("leader") != std::string_view::npos ||
+            reason.find("cluster") != std::string_view::npos ||
+            reason.find("behind") != std::string_view::npos)
+          transient_ = true;
       }
     });
     client_->start();
     const size_t n = opt_.db.size();
-    run_until([&] { return client_->is_connected() || failures_ >= n; });
+    run_until([&] { return client_->is_connected() || (failures_ >= n && !transient_); });
     if (client_->is_connected()) return {};
     const std::string where = "the database at " + join(opt_.db, ",");
     if (failures_ == 0) return std::unexpected("no answer from " + where);
@@ -250,6 +256,7 @@ class Db {
   asio::io_context io_;
   std::optional<ovsdb::Client> client_;
   size_t failures_ = 0;
+  bool transient_ = false;
   std::string reason_;
 };
 
