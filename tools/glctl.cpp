@@ -82,8 +82,9 @@ Hosts and keys (ESP between hypervisors; glctld negotiates and rotates the keys)
                                    is dropped: fail closed) and refuses its handshakes
   del-host NAME                    the same, and the row goes
   dump-hosts
-  set-rekey SECONDS [packets=N]    new keys every SECONDS (default 120) and, with
-                                   packets=N, after N packets on an SA (0: off)
+  set-rekey SECONDS [packets=N] [bytes=N]
+                                   new keys every SECONDS (default 120), and after N
+                                   packets / bytes on an outbound SA (0: off)
   keys                             this host's sessions with each peer (from glctld)
 Runtime state (from glctld):
   status                           generation in force, last install, rejected desired
@@ -1157,21 +1158,28 @@ int cmd_dump_hosts(Ctx& ctx, const Args& a) {
 }
 
 int cmd_set_rekey(Ctx& ctx, const Args& a) {
-  if (a.size() < 2 || a.size() > 3) return usage_error("set-rekey SECONDS [packets=N]");
+  constexpr const char* kUse = "set-rekey SECONDS [packets=N] [bytes=N]";
+  if (a.size() < 2 || a.size() > 4) return usage_error(kUse);
   auto n = parse_number(a[1], 86400);
   if (!n || *n == 0)
     return usage_error("set-rekey: rekey_seconds: \"" + a[1] + "\": want 1..86400 seconds");
-  std::optional<uint64_t> packets;
-  if (a.size() == 3) {
-    if (a[2].rfind("packets=", 0) != 0) return usage_error("set-rekey SECONDS [packets=N]");
-    packets = parse_number(a[2].substr(8), UINT64_MAX / 2);
-    if (!packets)
-      return usage_error("set-rekey: rekey_packets: \"" + a[2].substr(8) + "\": not a number");
+  std::map<std::string, uint64_t> limits;  // option -> value (0: remove it)
+  for (size_t i = 2; i < a.size(); ++i) {
+    const size_t eq = a[i].find('=');
+    const std::string key = eq == std::string::npos ? a[i] : a[i].substr(0, eq);
+    if (eq == std::string::npos || (key != "packets" && key != "bytes"))
+      return usage_error(std::string(kUse) + ": \"" + a[i] + "\"");
+    auto v = parse_number(a[i].substr(eq + 1), UINT64_MAX / 2);
+    if (!v)
+      return usage_error("set-rekey: rekey_" + key + ": \"" + a[i].substr(eq + 1) +
+                         "\": not a number (0 turns it off)");
+    if (!limits.emplace("rekey_" + key, *v).second)
+      return usage_error("set-rekey: " + key + "= given twice");
   }
   auto state = ctx.load();
   if (!state) return state.error();
   Json columns{{"rekey_seconds", *n}};
-  if (packets) {
+  if (!limits.empty()) {
     Json options = Json::array();
     if (const ovsdb::Table* t = ctx.replica().table(glctld::kSettingsTable);
         t != nullptr && t->size() == 1) {
@@ -1179,9 +1187,10 @@ int cmd_set_rekey(Ctx& ctx, const Args& a) {
       if (auto it = row.find("options"); it != row.end())
         if (auto m = ovsdb::string_map(*it))
           for (const auto& [k, v] : *m)
-            if (k != "rekey_packets") options.push_back(Json::array({k, v}));
+            if (!limits.contains(k)) options.push_back(Json::array({k, v}));
     }
-    if (*packets != 0) options.push_back(Json::array({"rekey_packets", std::to_string(*packets)}));
+    for (const auto& [k, v] : limits)
+      if (v != 0) options.push_back(Json::array({k, std::to_string(v)}));
     columns["options"] = Json::array({"map", options});
   }
   return write_settings(ctx, std::move(columns), "set-rekey");

@@ -608,8 +608,12 @@ void KeyManager::on_refresh(std::shared_ptr<DpView> v) {
   esp_ports_ = std::move(v->esp);
   dp_known_ = true;
   out_seq_.clear();
+  out_bytes_.clear();
   for (const api::SaInfo& s : v->sas)
-    if (s.cfg.dir == static_cast<uint8_t>(api::SaDir::kOut)) out_seq_[s.cfg.spi] = s.seq;
+    if (s.cfg.dir == static_cast<uint8_t>(api::SaDir::kOut)) {
+      out_seq_[s.cfg.spi] = s.seq;
+      out_bytes_[s.cfg.spi] = s.bytes;
+    }
   if (!first || local_ip_.empty()) return;
   // First look at this gldp: SAs a previous glctld installed keep carrying traffic until
   // new sessions replace them; their inbound SPI blocks are reserved and retired then.
@@ -1228,10 +1232,14 @@ void KeyManager::tick() {
       else {
         const uint64_t limit =
             settings_.rekey_packets != 0 ? settings_.rekey_packets : (uint64_t{1} << 62);
-        for (uint32_t i = 0; i < s.sa.n_out && why == nullptr; ++i) {
+        for (uint32_t i = 0; i < s.sa.n_out && why == nullptr && age >= std::chrono::seconds(1);
+             ++i) {
           auto it = out_seq_.find(s.sa.spi_out + i);
-          if (it != out_seq_.end() && it->second >= limit && age >= std::chrono::seconds(1))
-            why = "rekey by packets";
+          if (it != out_seq_.end() && it->second >= limit) why = "rekey by packets";
+          auto b = out_bytes_.find(s.sa.spi_out + i);
+          if (settings_.rekey_bytes != 0 && b != out_bytes_.end() &&
+              b->second >= settings_.rekey_bytes)
+            why = "rekey by bytes";
         }
       }
     }
@@ -1291,6 +1299,7 @@ Json KeyManager::status() const {
               {"problem", self_problem_.empty() ? bind_error_ : self_problem_},
               {"rekey_seconds", settings_.rekey_seconds},
               {"rekey_packets", settings_.rekey_packets},
+              {"rekey_bytes", settings_.rekey_bytes},
               {"gldp", {{"reachable", dp_known_}, {"error", dp_error_}, {"n_pmds", n_pmds_}}},
               {"peers", peers},
               {"counters",

@@ -214,7 +214,8 @@ class KeyManager {
   std::string dp_error_;
   bool refresh_busy_ = false;
   Clock::time_point next_refresh_{};
-  std::map<uint32_t, uint64_t> out_seq_;  // outbound SPI -> last sequence number used
+  std::map<uint32_t, uint64_t> out_seq_;    // outbound SPI -> last sequence number used
+  std::map<uint32_t, uint64_t> out_bytes_;  // outbound SPI -> clear-text bytes sent
 
   // The handshake budget (inits answered per second).
   double budget_ = 0;

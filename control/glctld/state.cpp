@@ -207,13 +207,17 @@ KeySettings key_settings(const ovsdb::Replica& replica) {
     }
   }
   const auto options = r.string_map("options");
-  if (auto it = options.find("rekey_packets"); it != options.end()) {
+  auto number = [&](const char* key) -> uint64_t {
+    auto it = options.find(key);
+    if (it == options.end()) return 0;
     try {
-      out.rekey_packets = std::stoull(it->second);
+      return std::stoull(it->second);
     } catch (const std::exception&) {
-      out.rekey_packets = 0;
+      return 0;
     }
-  }
+  };
+  out.rekey_packets = number("rekey_packets");
+  out.rekey_bytes = number("rekey_bytes");
   return out;
 }
 

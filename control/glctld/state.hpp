@@ -72,10 +72,11 @@ struct HostTable {
 HostTable host_table(const ovsdb::Replica& replica);
 nlohmann::json host_row(const HostEntry& h);
 // The settings row's rekey_seconds (empty or no row: 120) and its options
-// rekey_packets (0 = only ahead of sequence exhaustion).
+// rekey_packets and rekey_bytes (0 = only ahead of sequence exhaustion).
 struct KeySettings {
   uint32_t rekey_seconds = 120;
   uint64_t rekey_packets = 0;
+  uint64_t rekey_bytes = 0;
   bool operator==(const KeySettings&) const = default;
 };
 KeySettings key_settings(const ovsdb::Replica& replica);

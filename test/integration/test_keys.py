@@ -14,8 +14,8 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
                           the handshake port are counted, nothing else happens
   test_rekey_lossless     rekey every second under a paced UDP stream with sequence
                           numbers: several rekeys, no datagram lost, none duplicated
-  test_rekey_by_packets   set-rekey 120 packets=300: a 3000-datagram stream rekeys by
-                          packets, none lost
+  test_rekey_by_packets   set-rekey 120 packets=300, then bytes=40000: a 3000-datagram
+                          stream rekeys by packets, then by bytes, none lost
   test_revocation         revoke-host while a ping flood runs: the SAs between the hosts
                           are gone on both within one second (measured), the VMs' traffic
                           stops (esp_no_sa counts), nothing leaves in clear
@@ -29,6 +29,9 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
   test_identity_across_hosts  SYNs through A's SA from web's address (A's workload) are
                           let in at db's port; from the address of a workload of another host
                           they are refused (fw_host_mismatch)
+  test_workload_moves     web (A) -> db (B) allowed; both workloads move to the other host
+                          (their rows: host, port, MAC, address): web (now B) reaches db (now A),
+                          db -> web stays denied: the policy follows the labels
   test_glctld_restart     glctld A killed with SIGKILL: traffic keeps flowing on the
                           installed SAs; restarted, it makes new sessions and the SAs of
                           its previous life are retired (none left behind)
@@ -305,6 +308,18 @@ def test_rekey_by_packets():
               f"({by_packets} logged as by packets), missing {missing}")
         check(by_packets >= 3, f"only {by_packets} rekeys by packets")
         check(missing == 0 and n == distinct, f"{missing} lost, {n - distinct} duplicated")
+        # By bytes: 40 kB on an SA (the stream's frames are ~100 bytes each).
+        cl.a.glctl("set-rekey", "120", "packets=0", "bytes=40000")
+        wait_for(lambda: (lambda k: k["rekey_bytes"] == 40000 and k["rekey_packets"] == 0)(
+            cl.a.keys()), what="rekey_bytes in force")
+        n, distinct, missing, which = udp_stream(env, cl.ns1, cl.ns2, VM2, 5003, 3000, 500)()
+        by_bytes = 0
+        for name in ("hvA", "hvB"):
+            with open(f"/tmp/{env.tag}-{name}-glctld.log") as f:
+                by_bytes += f.read().count("rekey by bytes")
+        print(f"  3000 datagrams, rekey_bytes=40000: {by_bytes} rekeys by bytes, missing {missing}")
+        check(by_bytes >= 3, f"only {by_bytes} rekeys by bytes")
+        check(missing == 0 and n == distinct, f"{missing} lost, {n - distinct} duplicated")
 
 
 def test_revocation():
@@ -518,6 +533,75 @@ def test_identity_across_hosts():
         check(m2 - m1 == 5 and c2 == c1, "ghost's SYNs through A's SA were not refused")
 
 
+def tcp_try(env, ns, dst, port, tries=5):
+    client = ("import socket\n"
+              "s=socket.socket(); s.settimeout(2)\n"
+              "try:\n"
+              f"  s.connect(('{dst}',{port})); s.sendall(b'hi'); print(s.recv(100).decode())\n"
+              "except Exception as e: print('failed', e)\n")
+    out = ""
+    for _ in range(tries):
+        out = env.ns(ns, "/usr/bin/python3", "-c", client).stdout.strip()
+        if not out.startswith("failed"):
+            break
+    return out
+
+
+def echo_server(env, ns, addr, port):
+    srv = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+                            "import socket\n"
+                            "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                            f"s.bind(('{addr}',{port})); s.listen(8)\n"
+                            "while True:\n"
+                            "  c,_=s.accept(); c.sendall(b'echo:'+c.recv(100)); c.close()\n"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    env.procs.append((srv, ""))
+    time.sleep(0.5)
+
+
+def test_workload_moves():
+    """web (on A) may reach db (on B) on TCP 5432, encrypted. The two workloads then move
+    to each other's host (Workload rows: host, port, MAC, address): the rule follows the
+    labels, so the new web reaches the new db across the hosts the other way round, and the
+    old direction is now db -> web, denied."""
+    with Env("km") as env:
+        cl = Cluster(env)
+        cl.wait_sessions()
+        g = cl.a.glctl
+        g("add-workload", "web", "host=hvA", "port=vm", "mac=02:00:00:00:00:01", f"ip={VM1}",
+          "label=app=web")
+        g("add-workload", "db", "host=hvB", "port=vm", "mac=02:00:00:00:00:02", f"ip={VM2}",
+          "label=app=db")
+        g("add-rule", "priority=100,from=app=web,to=app=db,tcp,tp_dst=5432,actions=allow-encrypted")
+
+        def in_force(n_local=1):
+            for hv in (cl.a, cl.b):
+                wait_for(lambda: (lambda s: s["policy"] == "accepted" and s["in_force"] and
+                                  s["local_workloads"] == n_local)(
+                                      json.loads(hv.glctl("--json", "status").stdout)),
+                         what=f"{hv.name}'s firewall")
+        in_force()
+        echo_server(env, cl.ns2, VM2, 5432)
+        echo_server(env, cl.ns1, VM1, 5432)
+        before = tcp_try(env, cl.ns1, VM2, 5432)
+        denied_before = tcp_try(env, cl.ns2, VM1, 5432, tries=1)
+        # The move: web leaves A, db comes to A with web's former port and address, web
+        # comes back on B.
+        g("del-workload", "web")
+        g("set-workload", "db", "host=hvA", "port=vm", "mac=02:00:00:00:00:01", f"ip={VM1}")
+        g("add-workload", "web", "host=hvB", "port=vm", "mac=02:00:00:00:00:02", f"ip={VM2}",
+          "label=app=web")
+        in_force()
+        after = tcp_try(env, cl.ns2, VM1, 5432)
+        denied_after = tcp_try(env, cl.ns1, VM2, 5432, tries=1)
+        print(f"  before the move: web(A)->db(B) {before!r}, db(B)->web(A) {denied_before!r}; "
+              f"after: web(B)->db(A) {after!r}, db(A)->web(B) {denied_after!r}")
+        check(before == "echo:hi" and denied_before.startswith("failed"), "before the move")
+        check(after == "echo:hi", f"web -> db after the move: {after}")
+        check(denied_after.startswith("failed"), f"db -> web after the move: {denied_after}")
+
+
 def test_glctld_restart():
     with Env("kk") as env:
         cl = Cluster(env)
@@ -544,4 +628,4 @@ def test_glctld_restart():
 if __name__ == "__main__":
     main([test_keys_session, test_rekey_lossless, test_rekey_by_packets, test_revocation,
           test_handshake_flood, test_allow_encrypted, test_identity_across_hosts,
-          test_glctld_restart])
+          test_workload_moves, test_glctld_restart])

@@ -114,7 +114,8 @@ TEST_CASE("keys: Host rows and the rekey settings as glctld reads them", "[glctl
   auto r = replica_of(Json::parse(R"({
     "Host": [{"name": "hvB", "underlay_ip": "192.0.2.2", "pubkey": "b", "revoked": true},
              {"name": "hvA", "underlay_ip": "192.0.2.1", "pubkey": "a", "revoked": false}],
-    "Goldilocks": [{"rekey_seconds": 5, "options": ["map", [["rekey_packets", "1000"]]]}]})"));
+    "Goldilocks": [{"rekey_seconds": 5,
+                    "options": ["map", [["rekey_packets", "1000"], ["rekey_bytes", "5000000"]]]}]})"));
   const glctld::HostTable t = glctld::host_table(r);
   REQUIRE(t.problems.empty());
   REQUIRE(t.hosts.size() == 2);
@@ -123,10 +124,11 @@ TEST_CASE("keys: Host rows and the rekey settings as glctld reads them", "[glctl
   const glctld::KeySettings k = glctld::key_settings(r);
   CHECK(k.rekey_seconds == 5);
   CHECK(k.rekey_packets == 1000);
+  CHECK(k.rekey_bytes == 5000000);
   // No settings row, or no rekey_seconds: two minutes, no packet limit.
-  CHECK(glctld::key_settings(replica_of(Json::object())) == glctld::KeySettings{120, 0});
+  CHECK(glctld::key_settings(replica_of(Json::object())) == glctld::KeySettings{120, 0, 0});
   CHECK(glctld::key_settings(replica_of(Json::parse(R"({"Goldilocks": [{"conn_limit": 1}]})"))) ==
-        glctld::KeySettings{120, 0});
+        glctld::KeySettings{120, 0, 0});
   // A host row written by glctl's builder reads back the same.
   const glctld::HostEntry h{"hvC", "2001:db8::3", "c", false};
   auto r2 = replica_of(Json{{"Host", Json::array({glctld::host_row(h)})}});
