@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,6 +80,98 @@ def pktgen(env, cl, rate, seconds, i1, i2):
     return json.loads(r.stdout)
 
 
+def pipeline(seconds):
+    """ESP through gldp's whole pipeline at full speed (bench/esp_pipeline.py's rig: a
+    net_pcap port replaying 1000 UDP flows of 64 B into an ESP port over a net_null
+    underlay, PMD on core 1) with the SAs negotiated by glctld, without rekeys and with a
+    rekey every second, same run. The peer host is a second gldp (PMD on core 0) with an
+    ESP port back, and its glctld; the glctlds talk over a veth pair between two
+    namespaces. Returns {"no_rekey": {...}, "rekey_1s": {...}}."""
+    sys.path.insert(0, HERE)
+    import forwarding
+    from test_glctld import SCHEMA, ctl_binary, wait_for
+    out = {}
+    with Env("bq") as env:
+        tmp = tempfile.mkdtemp(prefix=f"gl{env.tag}-")
+        env.files.append(tmp)
+        pcap = os.path.join(tmp, "in.pcap")
+        forwarding.write_pcap(pcap, 1000, 64)
+        mbufs = max(32767, 2 * forwarding.pcap_packets(pcap) + 16384)
+        pa, dpa, loga = forwarding.start_gldp(
+            tmp, [("in", f"net_pcap0,rx_pcap={pcap},infinite_rx=1"), ("ul", "net_null0,no-rx=1")],
+            mbufs)
+        env.procs.append((pa, loga.name))
+        sock_b = os.path.join(tmp, "b.sock")
+        env.launch_gldp([binary("gldp"), "--socket", sock_b, "--pmd-cores", "0", "--control-core", "1",
+                         "--port", "ul=net_null1,no-rx=1"], sock_b, "gldp-b")
+
+        def dpctl(cmd, *args):
+            return run(cmd + list(args)).stdout
+        dpb = [binary("gl-dpctl"), "--socket", sock_b]
+        dpctl(dpa, "add-port", "esp1", "gl_esp,underlay=ul,group=1,local=192.0.2.1,remote=192.0.2.2")
+        dpctl(dpa, "add-flow", "in_port(1)", "3")
+        dpctl(dpb, "add-port", "esp1", "gl_esp,underlay=ul,group=1,local=192.0.2.2,remote=192.0.2.1")
+        # The hosts' kernels: a veth pair between two namespaces, for the handshakes.
+        nss = []
+        for n in ("a", "b"):
+            ns = f"gl{env.tag}{n}"
+            run(["ip", "netns", "add", ns])
+            env.netns.append(ns)
+            nss.append(ns)
+        run(["ip", "link", "add", f"gl{env.tag}va", "type", "veth", "peer", "name", f"gl{env.tag}vb"])
+        for ns, dev, ip in ((nss[0], f"gl{env.tag}va", "192.0.2.1"),
+                            (nss[1], f"gl{env.tag}vb", "192.0.2.2")):
+            run(["ip", "link", "set", dev, "netns", ns])
+            run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev])
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+        db = os.path.join(tmp, "gl.db")
+        db_sock = os.path.join(tmp, "db.sock")
+        run(["ovsdb-tool", "create", db, SCHEMA])
+        env.start(["ovsdb-server", "--no-chdir", f"--remote=punix:{db_sock}",
+                   f"--unixctl={tmp}/db.ctl", db], "ovsdb")
+        wait_for(lambda: os.path.exists(db_sock), what="ovsdb-server")
+        glctl = [ctl_binary("glctl"), "--db", f"unix:{db_sock}"]
+        keys = {}
+        for n, ns, sock, ip in (("hvA", nss[0], os.path.join(tmp, "gldp.sock"), "192.0.2.1"),
+                                ("hvB", nss[1], sock_b, "192.0.2.2")):
+            key = os.path.join(tmp, f"{n}.key")
+            pub = run([ctl_binary("glctld"), "--gen-key", key]).stdout.strip()
+            run(glctl + ["add-host", n, ip, pub])
+            mgmt = os.path.join(tmp, f"{n}.mgmt")
+            env.start(["ip", "netns", "exec", ns, ctl_binary("glctld"), "--db", f"unix:{db_sock}",
+                       "--host", n, "--gldp-socket", sock, "--mgmt-socket", mgmt,
+                       "--key-file", key], f"glctld-{n}")
+            keys[n] = mgmt
+
+        def kj(n):
+            r = run([ctl_binary("glctl"), "--mgmt-socket", keys[n], "--json", "keys"],
+                    check_rc=False)
+            return json.loads(r.stdout) if r.returncode == 0 else None
+        wait_for(lambda: all(k and k["peers"] and k["peers"][0]["active"]
+                             for k in (kj("hvA"), kj("hvB"))), timeout=30, what="sessions")
+
+        def measure(name):
+            def show():
+                return json.loads(dpctl(dpa, "show", "--json"))
+            s0, t0 = show(), time.time()
+            r0 = kj("hvA")["counters"]["rekeys"] + kj("hvB")["counters"]["rekeys"]
+            time.sleep(seconds)
+            s1, t1 = show(), time.time()
+            r1 = kj("hvA")["counters"]["rekeys"] + kj("hvB")["counters"]["rekeys"]
+
+            def tx(s):
+                return next(x for x in s["ports"] if x["name"] == "ul")["tx_packets"]
+            drops = {k: v - s0["drops"].get(k, 0) for k, v in s1["drops"].items()
+                     if v - s0["drops"].get(k, 0)}
+            out[name] = {"mpps": (tx(s1) - tx(s0)) / (t1 - t0) / 1e6, "rekeys": r1 - r0,
+                         "drops": drops}
+        for rk, name in ((86400, "no_rekey"), (1, "rekey_1s"), (86400, "no_rekey_again")):
+            run(glctl + ["set-rekey", str(rk)])
+            time.sleep(3)
+            measure(name)
+    return out
+
+
 def rekeys(cl):
     return cl.a.keys()["counters"]["rekeys"] + cl.b.keys()["counters"]["rekeys"]
 
@@ -88,8 +181,18 @@ def main():
     ap.add_argument("--rate", default="20k", help="the fixed rate (gl-pktgen --rate)")
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--only", choices=["pipeline"], help="only the full-speed ESP pipeline part")
     args = ap.parse_args()
     out = {}
+    if args.only == "pipeline":
+        out["pipeline"] = p = pipeline(args.seconds)
+        print("ESP pipeline (64 B, 1000 flows, PMD core 1), SAs from glctld:")
+        for k, v in p.items():
+            print(f"  {k:16s} {v['mpps']:6.2f} Mpps  rekeys {v['rekeys']:3d}  drops {v['drops'] or '-'}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
+        return
 
     hb = subprocess.run(["taskset", "-c", "1", binary("gl-bench-handshake"), "--json", "-"],
                         capture_output=True, text=True, check=True,

@@ -178,9 +178,11 @@ int main(int argc, char** argv) {
     if (c == control_core)
       return usage_error("PMD core " + std::to_string(c) + " is also the control core");
 
-  // EAL: the control core first (it becomes the main lcore), then the PMD cores.
+  // EAL: the control core is the main lcore (DPDK would take the lowest of the list), then
+  // the PMD cores.
   std::string lcores = std::to_string(control_core);
   for (unsigned c : opts.pmd_lcores) lcores += "," + std::to_string(c);
+  eal_extra.push_back("--main-lcore=" + std::to_string(control_core));
   auto args =
       gl::dp::eal_args("gldp", lcores, eal_extra, /*want_pci=*/false, 512 + opts.n_mbufs / 8);
   auto argv_eal = gl::dp::to_argv(args);
