@@ -74,8 +74,9 @@ fw::Verdict reevaluate(const fw::FwTables& t, const fw::PortFirewall& pf, const 
 
 // What a connection's label records of the verdict that let it in.
 fw::ConnVerdict verdict_label(const fw::FwTables& t, bool to_vm, const fw::Verdict& v,
-                              uint32_t start_ms, bool record) {
+                              uint32_t start_ms, bool record, uint8_t via = 0) {
   fw::ConnVerdict cv;
+  cv.via = via;
   cv.generation = static_cast<uint32_t>(t.generation);
   cv.to_vm = to_vm;
   cv.action = v.action;
@@ -145,6 +146,26 @@ bool Pmd::fw_host_ok(const fw::FwTables& t, const flow::FlowKey& k, const rte_mb
   if (h.host == 0 || h.host >= t.hosts.size()) return true;  // not a workload's address
   const EspPortArgs& a = p->esp_args();
   return t.hosts[h.host].same(a.family, a.remote);
+}
+
+uint8_t Pmd::fw_via(const fw::FwTables& t, bool to_vm, const flow::FlowKey& k,
+                    const rte_mbuf* m) const {
+  if (to_vm) {
+    const uint32_t from = m->hash.usr;
+    const Port* p = from < kMaxPorts ? dp_.port(from) : nullptr;
+    return p != nullptr && p->is_esp() ? static_cast<uint8_t>(from) : 0;
+  }
+  if (t.hosts.size() <= 1) return 0;  // no workload of another host anywhere
+  const bool v4 = k.eth_type == kEthIpv4Be;
+  const fw::IpHit h = v4 ? t.ipcache.hit4(k.ipv4_dst) : t.ipcache.hit6(k.ipv6_dst);
+  if (h.host == 0 || h.host >= t.hosts.size() || t.hosts[h.host].family == 0) return 0;
+  const fw::HostAddr& host = t.hosts[h.host];
+  for (uint32_t no = 1; no < kMaxPorts; ++no) {  // a new connection to a remote workload
+    const Port* p = dp_.port(no);
+    if (p != nullptr && p->is_esp() && host.same(p->esp_args().family, p->esp_args().remote))
+      return static_cast<uint8_t>(no);
+  }
+  return 0;  // no ESP port towards its host (clear traffic, or this host's own workload)
 }
 
 void Pmd::fw_mark_executed(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf* m,
@@ -265,6 +286,11 @@ void Pmd::fw_fast(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
       drop(pkts[i], Drop::kFwInvalid);
       continue;
     }
+    if (to_vm && p.label[14] != 0 && pkts[i]->hash.usr != p.label[14]) [[unlikely]] {
+      keep[i] = false;  // not by the ESP port of the remote workload's host
+      drop(pkts[i], Drop::kFwHostMismatch);
+      continue;
+    }
     if (p.label[9] == kEncryptedAction) [[unlikely]] {
       if (!to_vm) {
         pkts[i]->ol_flags |= dp_.must_encrypt_flag();
@@ -321,6 +347,11 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
       const fw::ConnVerdict v = fw::ConnVerdict::from_label(r.label);
       if (fw::ConnVerdict::is_ours(r.label) && v.generation == gen32 && v.slot < t.rule_ids.size())
           [[likely]] {
+        if (to_vm && v.via != 0 && pkts[i]->hash.usr != v.via) [[unlikely]] {
+          keep[i] = false;
+          drop(pkts[i], Drop::kFwHostMismatch);
+          continue;
+        }
         if (!fw_encryption_ok(t, v.action, to_vm, pkts[i])) [[unlikely]] {
           keep[i] = false;
           drop(pkts[i], Drop::kFwNotEncrypted);
@@ -350,7 +381,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
         const bool ours = fw::ConnVerdict::is_ours(r.label);
         uint8_t label[16];
         verdict_label(t, v.to_vm, nv, ours ? v.start_ms : static_cast<uint32_t>(now_ms),
-                      ours && v.record)
+                      ours && v.record, ours ? v.via : 0)
             .to_label(label);
         ct.set_mark_label(r.conn, nv.rule_id, label);
         fw::RuleCounter& c = rc[nv.slot];
@@ -392,7 +423,8 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
       // flood stays within its sender's limit instead of filling its target's.
       const bool uncounted = to_vm && fw_local_origin(t, pf, pkts[i], keys[i], lay[i], now_ms);
       if (fw_commit(t, pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms,
-                    static_cast<uint32_t>(now_ms), record, uncounted)) {
+                    static_cast<uint32_t>(now_ms), record, uncounted,
+                    fw_via(t, to_vm, keys[i], pkts[i]))) {
         c.add(c.conns, 1);
         if (record) fw_started(t, pf, to_vm, keys[i], v, now_ms);
         continue;
@@ -421,7 +453,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
 bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                     const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
                     const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,
-                    bool uncounted) {
+                    bool uncounted, uint8_t via) {
   ct::Action c;
   c.zone = static_cast<uint16_t>(pf.port_no);
   c.commit = true;
@@ -430,7 +462,7 @@ bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_v
   c.mark = v.rule_id;
   c.mark_mask = ~0u;
   c.set_label = true;
-  verdict_label(t, to_vm, v, start_ms, record).to_label(c.label);
+  verdict_label(t, to_vm, v, start_ms, record, via).to_label(c.label);
   std::memset(c.label_mask, 0xff, sizeof c.label_mask);
   ct::Md md;
   ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};

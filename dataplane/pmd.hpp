@@ -218,7 +218,12 @@ class Pmd {
   bool fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
                  const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
                  const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,
-                 bool uncounted = false);
+                 bool uncounted = false, uint8_t via = 0);
+  // The ESP port (< 256) a new connection's packets to the VM must arrive by: to the VM,
+  // the ESP port it arrived by; from the VM to a workload of another host, the ESP port
+  // towards that host; 0 otherwise (any way).
+  uint8_t fw_via(const fw::FwTables& t, bool to_vm, const flow::FlowKey& k,
+                 const rte_mbuf* m) const;
   // Whether a packet sent to a VM belongs to a connection that another local workload
   // started (committed in that workload's zone, so already counted against its limit).
   // execute(): marks a packet from a workload that belongs to (or would start) an

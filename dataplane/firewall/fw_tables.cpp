@@ -222,6 +222,7 @@ void ConnVerdict::to_label(uint8_t label[16]) const {
   label[11] = static_cast<uint8_t>(slot >> 8);
   label[12] = static_cast<uint8_t>(slot >> 16);
   label[13] = record ? 1 : 0;
+  label[14] = via;
   label[15] = kLabelMarker;  // 'G': a label the firewall wrote (an entry without it is not ours)
 }
 
@@ -233,6 +234,7 @@ ConnVerdict ConnVerdict::from_label(const uint8_t label[16]) {
   v.action = static_cast<Action>(label[9] & 3);
   v.slot = uint32_t{label[10]} | uint32_t{label[11]} << 8 | uint32_t{label[12]} << 16;
   v.record = label[13] != 0;
+  v.via = label[14];
   return v;
 }
 

@@ -231,6 +231,9 @@ struct ConnVerdict {
   uint32_t slot = 0;  // < 2^24
   bool record = false;
   uint32_t start_ms = 0;
+  // The ESP port its packets to the VM must arrive by (the port towards the remote
+  // workload's host), 0: any way. Label byte 14 (port numbers are below 256).
+  uint8_t via = 0;
 
   void to_label(uint8_t label[16]) const;
   static ConnVerdict from_label(const uint8_t label[16]);

@@ -28,7 +28,8 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
                           address in clear from the underlay are refused at db's port
   test_identity_across_hosts  SYNs through A's SA from web's address (A's workload) are
                           let in at db's port; from the address of a workload of another host
-                          they are refused (fw_host_mismatch)
+                          they are refused (fw_host_mismatch); datagrams of an established
+                          connection injected in clear from the underlay are dropped
   test_workload_moves     web (A) -> db (B) allowed; both workloads move to the other host
                           (their rows: host, port, MAC, address): web (now B) reaches db (now A),
                           db -> web stays denied: the policy follows the labels
@@ -48,6 +49,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from gltest import Env, Failure, binary, check, main, run  # noqa: E402
 from test_glctld import SCHEMA, ctl_binary, wait_for  # noqa: E402
+from test_gldp import udp_receiver  # noqa: E402
 
 from scapy.all import IP, UDP, rdpcap  # noqa: E402
 from scapy.layers.ipsec import ESP  # noqa: E402
@@ -531,6 +533,32 @@ def test_identity_across_hosts():
               "refused (fw_host_mismatch)")
         check(m1 == m0 and c1 - c0 == 5, "web's SYNs through A's SA were not let in")
         check(m2 - m1 == 5 and c2 == c1, "ghost's SYNs through A's SA were not refused")
+
+        # An established connection keeps to its way in: web's UDP to db:5005 (through the
+        # ESP ports), then datagrams of the same 5-tuple in clear from the underlay into
+        # db's port are dropped (fw_host_mismatch), web's own keep arriving.
+        g("add-rule", "priority=100,from=app=web,to=app=db,udp,tp_dst=5005,actions=allow")
+        wait_for(lambda: json.loads(cl.b.glctl("--json", "status").stdout)["rules"] == 2,
+                 what="the UDP rule")
+        wait = udp_receiver(env, cl.ns2, VM2, 5005, 10, timeout=6)
+        send = ("import socket,time\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('{0}',33333))\n"
+                "for i in range(5): s.sendto(b'web',('{1}',5005)); time.sleep(0.05)\n")
+        env.ns(cl.ns1, "/usr/bin/python3", "-c", send.format(VM1, VM2))
+        cl.b.dpctl("add-flow", "recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=17)", "1")
+        m3 = cl.b.drops().get("fw_host_mismatch", 0)
+        forged = ("from scapy.all import Ether,IP,UDP,sendp\n"
+                  "sendp([Ether(src='02:00:00:00:00:aa',dst='02:00:00:00:00:02')/"
+                  f"IP(src='{VM1}',dst='{VM2}')/UDP(sport=33333,dport=5005)/b'forged'"
+                  f" for i in range(5)], iface='{cl.b.ul}', verbose=False)\n")
+        env.ns(cl.b.ns, "/usr/bin/python3", "-c", forged)
+        env.ns(cl.ns1, "/usr/bin/python3", "-c", send.format(VM1, VM2))
+        got = wait()
+        m4 = cl.b.drops().get("fw_host_mismatch", 0)
+        print(f"  established UDP web -> db:5005: {got} of web's 10 datagrams arrived; 5 of the "
+              f"same tuple in clear from the underlay: {m4 - m3} dropped (fw_host_mismatch)")
+        check(m4 - m3 == 5, f"{m4 - m3} of 5 clear datagrams into the connection dropped")
+        check(got == 10, f"web's own datagrams: {got} of 10")
 
 
 def tcp_try(env, ns, dst, port, tries=5):
