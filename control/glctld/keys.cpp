@@ -139,6 +139,10 @@ struct KeyManager::Peer {
   std::chrono::system_clock::time_point last_session{};
 };
 
+KeyManager::KeyedRequests::~KeyedRequests() {
+  if (!reqs.empty()) sodium_memzero(reqs.data(), reqs.size() * sizeof(api::SaAddRequest));
+}
+
 struct KeyManager::DpView {
   std::string error;
   uint64_t boot_id = 0;
@@ -168,14 +172,6 @@ bool is_transport(const api::Error& e) {
   return e.code == ECONNRESET || e.code == EPIPE || e.code == ETIMEDOUT || e.code == EPROTO ||
          e.code == ENOTCONN || e.code == ECONNREFUSED || e.code == ENOENT;
 }
-
-// Requests carrying keys, wiped when the last copy of the job goes.
-struct KeyedRequests {
-  std::vector<api::SaAddRequest> reqs;
-  ~KeyedRequests() {
-    if (!reqs.empty()) sodium_memzero(reqs.data(), reqs.size() * sizeof(api::SaAddRequest));
-  }
-};
 
 api::SaAddRequest sa_request(const hs::SaKeys& k, bool out, crypto::Cipher cipher,
                              const std::string& local, const std::string& remote) {
@@ -663,25 +659,8 @@ void KeyManager::on_refresh(std::shared_ptr<DpView> v) {
   }
 }
 
-void KeyManager::forget_sessions() {
-  for (auto& [name, p] : peers_) {
-    if (p->init) index_peer_.erase(p->init->index());
-    if (p->active) index_peer_.erase(p->active->sa.index);
-    if (p->pending) index_peer_.erase(p->pending->sa.index);
-    for (const auto& b : p->blocks) free_block(b.spi);
-    if (p->init) free_block(p->init_block);
-    p->init.reset();
-    p->active.reset();
-    p->pending.reset();
-    p->blocks.clear();
-    p->init_tries = 0;
-    p->next_init = Clock::now();
-  }
-}
-
-// Removes every SA between this host and `p` at once (no grace) and forgets its sessions.
-void KeyManager::revoke(Peer& p, const char* why) {
-  const bool had = p.active || p.pending || p.init || !p.blocks.empty();
+// Forgets a peer's handshake and sessions, their indexes and SPI blocks (gldp is not told).
+void KeyManager::clear_peer(Peer& p) {
   if (p.init) index_peer_.erase(p.init->index());
   if (p.active) index_peer_.erase(p.active->sa.index);
   if (p.pending) index_peer_.erase(p.pending->sa.index);
@@ -691,14 +670,20 @@ void KeyManager::revoke(Peer& p, const char* why) {
   p.active.reset();
   p.pending.reset();
   p.blocks.clear();
-  p.last_ts = {};
-  ++c_.revocations;
-  const std::string remote = p.row.underlay_ip, local = local_ip_, name = p.row.name;
-  log_.info("keys: peer " + name + " (" + remote + "): " + why + "; removing its SAs" +
-            (had ? "" : " (none known)"));
-  if (local.empty()) return;
+  p.init_tries = 0;
+  p.next_init = Clock::now();
+}
+
+void KeyManager::forget_sessions() {
+  for (auto& [name, p] : peers_) clear_peer(*p);
+}
+
+// Deletes (no grace) every SA in gldp with this local address and, unless empty, this
+// remote address.
+void KeyManager::delete_sas(const std::string& local, const std::string& remote,
+                            const std::string& what) {
   dp_job(
-      [remote, local](api::Client& c, bool& ok) -> std::string {
+      [local, remote](api::Client& c, bool& ok) -> std::string {
         auto sas = c.sa_dump(false);
         if (!sas) {
           ok = !is_transport(sas.error());
@@ -707,7 +692,7 @@ void KeyManager::revoke(Peer& p, const char* why) {
         for (const api::SaInfo& s : *sas) {
           const bool v6 = s.cfg.addr_v6 != 0;
           if (!same_ip(ip_text(s.cfg.local, v6), local) ||
-              !same_ip(ip_text(s.cfg.remote, v6), remote))
+              (!remote.empty() && !same_ip(ip_text(s.cfg.remote, v6), remote)))
             continue;
           if (auto r = c.sa_del(s.cfg.spi, static_cast<api::SaDir>(s.cfg.dir)); !r) {
             ok = !is_transport(r.error());
@@ -716,46 +701,27 @@ void KeyManager::revoke(Peer& p, const char* why) {
         }
         return {};
       },
-      [this, name](std::string e) {
-        if (!e.empty()) log_.error("keys: removing " + name + "'s SAs: " + e);
+      [this, what](std::string e) {
+        if (!e.empty()) log_.error("keys: removing " + what + ": " + e);
       });
 }
 
-void KeyManager::revoke_all(const char* why) {
-  const std::string local = local_ip_;
-  for (auto& [name, p] : peers_) {
-    if (p->init) index_peer_.erase(p->init->index());
-    if (p->active) index_peer_.erase(p->active->sa.index);
-    if (p->pending) index_peer_.erase(p->pending->sa.index);
-    for (const auto& b : p->blocks) free_block(b.spi);
-    if (p->init) free_block(p->init_block);
-    p->init.reset();
-    p->active.reset();
-    p->pending.reset();
-    p->blocks.clear();
-  }
+// Removes every SA between this host and `p` at once (no grace) and forgets its sessions.
+void KeyManager::revoke(Peer& p, const char* why) {
+  const bool had = p.active || p.pending || p.init || !p.blocks.empty();
+  clear_peer(p);
+  p.last_ts = {};
   ++c_.revocations;
-  log_.warn(std::string("keys: ") + why + ": removing every SA of " + local);
-  if (local.empty()) return;
-  dp_job(
-      [local](api::Client& c, bool& ok) -> std::string {
-        auto sas = c.sa_dump(false);
-        if (!sas) {
-          ok = !is_transport(sas.error());
-          return sas.error().message;
-        }
-        for (const api::SaInfo& s : *sas) {
-          if (!same_ip(ip_text(s.cfg.local, s.cfg.addr_v6 != 0), local)) continue;
-          if (auto r = c.sa_del(s.cfg.spi, static_cast<api::SaDir>(s.cfg.dir)); !r) {
-            ok = !is_transport(r.error());
-            if (!ok) return r.error().message;
-          }
-        }
-        return {};
-      },
-      [this](std::string e) {
-        if (!e.empty()) log_.error("keys: removing SAs: " + e);
-      });
+  log_.info("keys: peer " + p.row.name + " (" + p.row.underlay_ip + "): " + why +
+            "; removing its SAs" + (had ? "" : " (none known)"));
+  if (!local_ip_.empty()) delete_sas(local_ip_, p.row.underlay_ip, p.row.name + "'s SAs");
+}
+
+void KeyManager::revoke_all(const char* why) {
+  for (auto& [name, p] : peers_) clear_peer(*p);
+  ++c_.revocations;
+  log_.warn(std::string("keys: ") + why + ": removing every SA of " + local_ip_);
+  if (!local_ip_.empty()) delete_sas(local_ip_, "", "SAs");
 }
 
 // Old inbound SAs of `p` go after the grace period (packets sent under them may still be
@@ -793,6 +759,36 @@ void KeyManager::retire_others(Peer& p, uint32_t keep) {
 }
 
 // ---- handshakes -------------------------------------------------------------------------
+
+// A gldp job adding the SAs in order; the error names the first SA refused.
+std::function<std::string(api::Client&, bool&)> KeyManager::install_job(
+    std::shared_ptr<KeyedRequests> reqs) {
+  return [reqs](api::Client& c, bool& ok) -> std::string {
+    for (const api::SaAddRequest& r : reqs->reqs)
+      if (auto e = c.sa_add(r); !e) {
+        ok = !is_transport(e.error());
+        return std::string("sa-add ") + (r.cfg.dir == 0 ? "outbound" : "inbound") + " spi " +
+               std::to_string(r.cfg.spi) + ": " + e.error().message;
+      }
+    return {};
+  };
+}
+
+// This host's outbound SAs of a session: one per context (i == n_pmds: the control
+// thread), in the ESP port's group, replacing what the slots hold.
+void KeyManager::add_outbound(KeyedRequests& reqs, const hs::SaPair& sa, uint32_t group,
+                              const EspPort& esp, const std::array<uint8_t, 6>& peer_mac,
+                              const std::string& remote) const {
+  for (uint32_t i = 0; i < sa.n_out; ++i) {
+    api::SaAddRequest r = sa_request(sa.out_sa(i), true, sa.cipher, local_ip_, remote);
+    r.cfg.group = group;
+    r.cfg.pmd = i;
+    std::memcpy(r.cfg.src_mac, esp.underlay_mac.data(), 6);
+    std::memcpy(r.cfg.dst_mac, peer_mac.data(), 6);
+    r.flags = api::kSaAddReplace;
+    reqs.reqs.push_back(r);
+  }
+}
 
 void KeyManager::start_handshake(Peer& p, const char* why) {
   const Clock::time_point now = Clock::now();
@@ -920,16 +916,8 @@ void KeyManager::on_init(const udp::endpoint& from, std::span<const uint8_t> msg
         sa_request(s->sa.in_sa(i), false, s->sa.cipher, local_ip_, p->row.underlay_ip));
   p->pending = std::move(s);
   const std::string name = p->row.name;
-  dp_job(
-      [reqs](api::Client& c, bool& ok) -> std::string {
-        for (const api::SaAddRequest& r : reqs->reqs)
-          if (auto e = c.sa_add(r); !e) {
-            ok = !is_transport(e.error());
-            return "sa-add inbound spi " + std::to_string(r.cfg.spi) + ": " + e.error().message;
-          }
-        return {};
-      },
-      [this, name, index](std::string e) { installed_in_responder(name, index, std::move(e)); });
+  dp_job(install_job(reqs),
+         [this, name, index](std::string e) { installed_in_responder(name, index, std::move(e)); });
 }
 
 void KeyManager::installed_in_responder(const std::string& name, uint32_t index, std::string e) {
@@ -989,29 +977,11 @@ void KeyManager::on_response(std::span<const uint8_t> msg) {
   for (uint32_t i = 0; i < s->sa.n_in; ++i)
     reqs->reqs.push_back(
         sa_request(s->sa.in_sa(i), false, s->sa.cipher, local_ip_, p->row.underlay_ip));
-  for (uint32_t i = 0; i < s->sa.n_out; ++i) {
-    api::SaAddRequest r =
-        sa_request(s->sa.out_sa(i), true, s->sa.cipher, local_ip_, p->row.underlay_ip);
-    r.cfg.group = s->group;
-    r.cfg.pmd = i;  // i == n_pmds: the control thread
-    std::memcpy(r.cfg.src_mac, esp->underlay_mac.data(), 6);
-    std::memcpy(r.cfg.dst_mac, mac->data(), 6);
-    r.flags = api::kSaAddReplace;
-    reqs->reqs.push_back(r);
-  }
+  add_outbound(*reqs, s->sa, s->group, *esp, *mac, p->row.underlay_ip);
   p->pending = std::move(s);
   const std::string name = p->row.name;
-  dp_job(
-      [reqs](api::Client& c, bool& ok) -> std::string {
-        for (const api::SaAddRequest& r : reqs->reqs)
-          if (auto e = c.sa_add(r); !e) {
-            ok = !is_transport(e.error());
-            return std::string("sa-add ") + (r.cfg.dir == 0 ? "outbound" : "inbound") + " spi " +
-                   std::to_string(r.cfg.spi) + ": " + e.error().message;
-          }
-        return {};
-      },
-      [this, name, idx](std::string e) { installed_initiator(name, idx, std::move(e)); });
+  dp_job(install_job(reqs),
+         [this, name, idx](std::string e) { installed_initiator(name, idx, std::move(e)); });
 }
 
 void KeyManager::installed_initiator(const std::string& name, uint32_t index, std::string e) {
@@ -1090,27 +1060,10 @@ void KeyManager::on_confirm(std::span<const uint8_t> msg) {
   }
   s->state = Session::State::kInstalling;
   auto reqs = std::make_shared<KeyedRequests>();
-  for (uint32_t i = 0; i < s->sa.n_out; ++i) {
-    api::SaAddRequest r =
-        sa_request(s->sa.out_sa(i), true, s->sa.cipher, local_ip_, p->row.underlay_ip);
-    r.cfg.group = esp->group;
-    r.cfg.pmd = i;
-    std::memcpy(r.cfg.src_mac, esp->underlay_mac.data(), 6);
-    std::memcpy(r.cfg.dst_mac, mac->data(), 6);
-    r.flags = api::kSaAddReplace;
-    reqs->reqs.push_back(r);
-  }
+  add_outbound(*reqs, s->sa, esp->group, *esp, *mac, p->row.underlay_ip);
   const std::string name = p->row.name;
-  dp_job(
-      [reqs](api::Client& c, bool& ok) -> std::string {
-        for (const api::SaAddRequest& r : reqs->reqs)
-          if (auto e = c.sa_add(r); !e) {
-            ok = !is_transport(e.error());
-            return "sa-add outbound spi " + std::to_string(r.cfg.spi) + ": " + e.error().message;
-          }
-        return {};
-      },
-      [this, name, idx](std::string e) { installed_out_responder(name, idx, std::move(e)); });
+  dp_job(install_job(reqs),
+         [this, name, idx](std::string e) { installed_out_responder(name, idx, std::move(e)); });
 }
 
 void KeyManager::installed_out_responder(const std::string& name, uint32_t index, std::string e) {

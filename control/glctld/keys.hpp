@@ -135,6 +135,11 @@ class KeyManager {
     bool underlay_found = false;
   };
   struct DpView;
+  // SA requests carrying keys, wiped when the last copy of the job holding them goes.
+  struct KeyedRequests {
+    std::vector<api::SaAddRequest> reqs;
+    ~KeyedRequests();
+  };
   using Clock = std::chrono::steady_clock;
 
   KeyManager(boost::asio::io_context& io, KeyOptions options, std::string host,
@@ -163,6 +168,13 @@ class KeyManager {
   void installed_out_responder(const std::string& peer, uint32_t index, std::string error);
   void retire_others(Peer& p, uint32_t keep_block);
   void revoke(Peer& p, const char* why);
+  void clear_peer(Peer& p);
+  void delete_sas(const std::string& local, const std::string& remote, const std::string& what);
+  static std::function<std::string(api::Client&, bool&)> install_job(
+      std::shared_ptr<KeyedRequests> reqs);
+  void add_outbound(KeyedRequests& reqs, const crypto::hs::SaPair& sa, uint32_t group,
+                    const EspPort& esp, const std::array<uint8_t, 6>& peer_mac,
+                    const std::string& remote) const;
   void revoke_all(const char* why);
   void forget_sessions();
   const EspPort* esp_port(const Peer& p) const;
