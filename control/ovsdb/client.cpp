@@ -56,6 +56,8 @@ std::string_view state_name(State s) {
 
 namespace {
 
+constexpr std::chrono::milliseconds kLeaderRetry{250};
+
 inline constexpr size_t kReadChunk = 64 * 1024;
 inline constexpr std::string_view kMonitorId = "gl-monitor";
 inline constexpr std::string_view kServerMonitorId = "gl-server";
@@ -307,7 +309,12 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   // Drops the transport, fails pending requests, schedules the next attempt.
-  void fail(const std::string& reason, std::optional<LogLevel> level = std::nullopt) {
+  // not_leader: a live member of a connected cluster that is not the leader (an election is
+  // on, or the list starts with followers): the next attempt comes within kLeaderRetry,
+  // whatever the back-off has grown to, so a failover waits for the election, not for
+  // the doubling.
+  void fail(const std::string& reason, std::optional<LogLevel> level = std::nullopt,
+            bool not_leader = false) {
     if (state_ == State::kStopped || state_ == State::kIdle || state_ == State::kBackoff) return;
     const bool had_session = session_connected_;
     if (had_session) {
@@ -316,7 +323,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       bump(counters_.connect_failures);
     }
     close_transport();
-    const auto delay = backoff_.next_delay();
+    auto delay = backoff_.next_delay();
+    if (not_leader) delay = std::min(delay, kLeaderRetry);
     counters_.last_backoff_ms.store(uint64_t(delay.count()), std::memory_order_relaxed);
     log(level         ? *level
         : had_session ? LogLevel::kWarn
@@ -660,7 +668,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     bump(counters_.skipped[static_cast<size_t>(why)]);
     last_skip_ = remotes_.current().to_string() + ": " + reason;
     fail(last_skip_,
-         why == Skip::kNotLeader || why == Skip::kRelay ? LogLevel::kInfo : LogLevel::kWarn);
+         why == Skip::kNotLeader || why == Skip::kRelay ? LogLevel::kInfo : LogLevel::kWarn,
+         why == Skip::kNotLeader);
   }
 
   // The server passed (or has no _Server): schema and monitor, or straight to connected.
