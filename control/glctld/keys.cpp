@@ -62,14 +62,9 @@ std::expected<noise::KeyPair, std::string> load_host_key(const std::string& path
   }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
-    return std::unexpected(path + ": readable by others (mode " +
-                           std::to_string(st.st_mode & 0777) + " octal " +
-                           [&] {
-                             char b[8];
-                             std::snprintf(b, sizeof b, "%03o", st.st_mode & 0777);
-                             return std::string(b);
-                           }() +
-                           "); chmod 600 it");
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
+    return std::unexpected(path + ": readable by others (mode " + mode + "); chmod 600 it");
   }
   char text[128] = {};
   const ssize_t n = ::read(fd, text, sizeof text - 1);

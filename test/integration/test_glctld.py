@@ -386,5 +386,67 @@ def test_traffic():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_hosts_cli():
+    """glctl's host and key commands: every bad input named, exit 2 before the database is
+    touched for syntax, exit 1 for a refused change; glctld's key file checked at start."""
+    tmp = tempfile.mkdtemp(prefix="gl-glctld-")
+    try:
+        with Env("gk") as env:
+            c = Control(env, tmp)
+            env.gldp(ports=NULL_PORTS)
+            key = os.path.join(tmp, "h.key")
+            pub = run([ctl_binary("glctld"), "--gen-key", key]).stdout.strip()
+            check(len(pub) == 44, f"--gen-key printed {pub!r}")
+            check(run([ctl_binary("glctld"), "--pubkey", key]).stdout.strip() == pub,
+                  "--pubkey prints another key")
+            refused(run([ctl_binary("glctld"), "--gen-key", key], check_rc=False), 1,
+                    "not overwritten")
+            os.chmod(key, 0o644)
+            r = run([ctl_binary("glctld"), "--db", f"unix:{c.db_sock}", "--gldp-socket", env.sock,
+                     "--mgmt-socket", c.mgmt, "--key-file", key], check_rc=False, timeout=10)
+            refused(r, 1, "readable by others", "chmod 600")
+            os.chmod(key, 0o600)
+            refused(run([ctl_binary("glctld"), "--key-port", "70000"], check_rc=False), 2,
+                    "--key-port")
+            refused(run([ctl_binary("glctld"), "--cipher", "des"], check_rc=False), 2, "--cipher")
+
+            c.glctl("init")
+            refused(c.glctl("add-host", "h1", "300.1.1.1", pub, check_rc=False), 2,
+                    "underlay_ip", "300.1.1.1")
+            refused(c.glctl("add-host", "h1", "192.0.2.1", "not-a-key", check_rc=False), 2,
+                    "pubkey", "glctld --pubkey")
+            refused(c.glctl("add-host", "h 1", "192.0.2.1", pub, check_rc=False), 2, "name")
+            refused(c.glctl("add-host", "h1", "192.0.2.1", check_rc=False), 2,
+                    "add-host NAME UNDERLAY_IP PUBKEY")
+            c.glctl("add-host", "h1", "192.0.2.1", pub)
+            refused(c.glctl("add-host", "h1", "192.0.2.9", pub, check_rc=False), 1,
+                    "already exists")
+            other = run([ctl_binary("glctld"), "--gen-key", os.path.join(tmp, "o.key")]).stdout.strip()
+            refused(c.glctl("add-host", "h2", "192.0.2.1", other, check_rc=False), 1,
+                    "192.0.2.1 is host h1's")
+            refused(c.glctl("add-host", "h2", "192.0.2.2", pub, check_rc=False), 1,
+                    "pubkey is host h1's")
+            refused(c.glctl("revoke-host", "nobody", check_rc=False), 1, "no host named nobody")
+            refused(c.glctl("del-host", "nobody", check_rc=False), 1, "no host named nobody")
+            c.glctl("--if-exists", "del-host", "nobody")
+            refused(c.glctl("set-rekey", "0", check_rc=False), 2, "1..86400")
+            refused(c.glctl("set-rekey", "5", "packets=x", check_rc=False), 2, "rekey_packets")
+            refused(c.glctl("set-rekey", "5", "bytes=1", "bytes=2", check_rc=False), 2,
+                    "given twice")
+            refused(c.glctl("set-rekey", "5", "seconds=1", check_rc=False), 2, "set-rekey")
+            c.glctl("set-rekey", "5", "packets=100")
+            c.glctl("revoke-host", "h1")
+            hosts = json.loads(c.glctl("--json", "dump-hosts").stdout)
+            check(hosts == [{"name": "h1", "underlay_ip": "192.0.2.1", "pubkey": pub,
+                             "revoked": True}], f"dump-hosts: {hosts}")
+            # glctld without --key-file: the keys command says the manager is off.
+            c.start_glctld(host="h1")
+            refused(c.glctl("keys", check_rc=False), 1, "key manager is off")
+            c.glctl("del-host", "h1")
+            check(json.loads(c.glctl("--json", "dump-hosts").stdout) == [], "del-host")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main([test_lifecycle, test_traffic])
+    main([test_lifecycle, test_traffic, test_hosts_cli])
