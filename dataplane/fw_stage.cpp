@@ -157,6 +157,8 @@ uint8_t Pmd::fw_via(const fw::FwTables& t, bool to_vm, const flow::FlowKey& k,
   }
   if (t.hosts.size() <= 1) return 0;  // no workload of another host anywhere
   const bool v4 = k.eth_type == kEthIpv4Be;
+  // A workload of this host (a binary search) has no ESP port to come back by.
+  if (v4 ? t.local_port4(k.ipv4_dst) != 0 : t.local_port6(k.ipv6_dst) != 0) return 0;
   const fw::IpHit h = v4 ? t.ipcache.hit4(k.ipv4_dst) : t.ipcache.hit6(k.ipv6_dst);
   if (h.host == 0 || h.host >= t.hosts.size() || t.hosts[h.host].family == 0) return 0;
   const fw::HostAddr& host = t.hosts[h.host];
