@@ -252,19 +252,38 @@ void Pmd::classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLay
   const flow::FlowKey* miss_keys[kBatch];
   uint16_t miss_idx[kBatch];
   uint16_t nmiss = 0;
-  for (uint16_t i = 0; i < ng; ++i) {
-    hashes[i] = flow::hash_microflow(keys[i]);
-    emc_->prefetch(hashes[i]);
-  }
-  for (uint16_t i = 0; i < ng; ++i) {
-    rules[i] = emc_->find(keys[i], hashes[i]);
-    if (rules[i] == nullptr) {
-      miss_keys[nmiss] = &keys[i];
-      miss_idx[nmiss++] = i;
+  // EMC off (insert probability 0), or stepped aside (emc_bypass_, pmd.hpp) in a batch
+  // that is not a sample: the classifier alone, no hash or probe of the cache.
+  const bool use_emc =
+      emc_->insert_inverse_prob() != 0 && (!emc_bypass_ || ++emc_batches_ % kEmcSample == 0);
+  if (use_emc) {
+    for (uint16_t i = 0; i < ng; ++i) {
+      hashes[i] = flow::hash_microflow(keys[i]);
+      emc_->prefetch(hashes[i]);
     }
+    for (uint16_t i = 0; i < ng; ++i) {
+      rules[i] = emc_->find(keys[i], hashes[i]);
+      if (rules[i] == nullptr) {
+        miss_keys[nmiss] = &keys[i];
+        miss_idx[nmiss++] = i;
+      }
+    }
+    emc_->count(ng - nmiss, nmiss);
+    ctr_.emc_hits.add(ng - nmiss);
+    emc_win_lookups_ += ng;
+    emc_win_hits_ += ng - nmiss;
+    if (emc_win_lookups_ >= kEmcWindow) {
+      emc_bypass_ = emc_bypass_ ? emc_win_hits_ * 5 < emc_win_lookups_
+                                : emc_win_hits_ * 10 < emc_win_lookups_;
+      emc_win_lookups_ = emc_win_hits_ = 0;
+    }
+  } else {
+    for (uint16_t i = 0; i < ng; ++i) {
+      miss_keys[i] = &keys[i];
+      miss_idx[i] = i;
+    }
+    nmiss = ng;
   }
-  emc_->count(ng - nmiss, nmiss);
-  ctr_.emc_hits.add(ng - nmiss);
 
   // Phase 3: megaflow classifier for the EMC misses, as one batch.
   if (nmiss > 0) {
@@ -275,7 +294,7 @@ void Pmd::classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLay
       uint16_t i = miss_idx[j];
       if (found[j] != nullptr) {
         rules[i] = found[j];
-        emc_->insert(keys[i], hashes[i], found[j]);
+        if (use_emc) emc_->insert(keys[i], hashes[i], found[j]);
         ++hits;
       } else {
         ctr_.misses.add();

@@ -337,6 +337,17 @@ class Pmd {
   std::atomic<bool> running_{false};
   std::atomic<const PmdRxConfig*> rx_cfg_{nullptr};
   std::unique_ptr<flow::Emc> emc_;
+  // The EMC steps aside when it does not pay: over each window of kEmcWindow lookups, a
+  // hit rate below 1/10 (many more microflows than entries, e.g. 100k connections: each
+  // lookup a miss on an L2-cold bucket plus the classifier) turns it off; while off, one
+  // batch in kEmcSample still looks up and inserts, and a window at 1/5 or more turns it
+  // on again (the flows got fewer).
+  static constexpr uint32_t kEmcWindow = 8192;
+  static constexpr uint32_t kEmcSample = 16;
+  uint32_t emc_win_lookups_ = 0;
+  uint32_t emc_win_hits_ = 0;
+  uint32_t emc_batches_ = 0;
+  bool emc_bypass_ = false;
   uint64_t seen_dead_epoch_ = 0;
   uint32_t loops_ = 0;
   std::atomic<uint32_t> emc_prob_req_;
