@@ -141,7 +141,7 @@ bool ConnTable::grow() {
   Index* old = index_.load(std::memory_order_acquire);
   const uint64_t nb = old->mask + 1;
   const uint64_t keys = uint64_t{live_.load(std::memory_order_relaxed)} * 2;
-  if (nb >= max_buckets_ || keys * 10 <= nb * 7 * 4) return false;
+  if (nb >= max_buckets_ || keys * 10 <= nb * 7 * 3) return false;
   // The new size: keys at most 20% of its slots (two doublings' headroom), within the
   // maximum. Backed (when populating) before any lock is taken.
   uint64_t want = nb * 2;
