@@ -191,42 +191,46 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The Datapath lives in this scope: its destructor frees ports, rings and mempools,
+  // which must happen before eal_cleanup() on every path, the error paths included.
   int rc = 0;
   {
     auto dp = gl::dp::Datapath::create(opts);
     if (!dp) {
       std::fprintf(stderr, "gldp: %s\n", dp.error().c_str());
-      gl::dp::eal_cleanup();
-      return 1;
+      rc = 1;
     }
-    for (auto& [name, devargs] : ports) {
+    for (size_t i = 0; rc == 0 && i < ports.size(); ++i) {
+      const auto& [name, devargs] = ports[i];
       gl::dp::PortConfig pc;
       pc.name = name;
       pc.devargs = devargs;
       auto r = (*dp)->port_add(pc);
       if (!r) {
         std::fprintf(stderr, "gldp: port %s: %s\n", name.c_str(), r.error().message.c_str());
-        gl::dp::eal_cleanup();
-        return 1;
+        rc = 1;
+        break;
       }
       std::printf("gldp: port %u %s (%s)\n", r->port_no, name.c_str(), devargs.c_str());
     }
-    gl::dp::Server server(**dp, socket_path);
-    std::string err;
-    if (!server.listen(err)) {
-      std::fprintf(stderr, "gldp: %s\n", err.c_str());
-      rc = 1;
-    } else {
-      std::signal(SIGINT, on_signal);
-      std::signal(SIGTERM, on_signal);
-      std::signal(SIGPIPE, SIG_IGN);
-      (*dp)->start_pmds();
-      std::printf("gldp: serving %s, PMD cores %s\n", socket_path.c_str(), pmd_cores.c_str());
-      std::fflush(stdout);
-      server.run(g_stop);
-      std::printf("gldp: stopping\n");
+    if (rc == 0) {
+      gl::dp::Server server(**dp, socket_path);
+      std::string err;
+      if (!server.listen(err)) {
+        std::fprintf(stderr, "gldp: %s\n", err.c_str());
+        rc = 1;
+      } else {
+        std::signal(SIGINT, on_signal);
+        std::signal(SIGTERM, on_signal);
+        std::signal(SIGPIPE, SIG_IGN);
+        (*dp)->start_pmds();
+        std::printf("gldp: serving %s, PMD cores %s\n", socket_path.c_str(), pmd_cores.c_str());
+        std::fflush(stdout);
+        server.run(g_stop);
+        std::printf("gldp: stopping\n");
+      }
+      (*dp)->stop_pmds();
     }
-    (*dp)->stop_pmds();
   }
   gl::dp::eal_cleanup();
   return rc;
