@@ -115,19 +115,43 @@ void Server::accept_clients() {
 }
 
 void Server::close_client(size_t i) {
+  // Queued replies may hold key material (an SA dump with keys): wiped, not just freed.
+  for (auto& m : clients_[i].out) sodium_memzero(m.data(), m.size());
   ::close(clients_[i].fd);
   clients_.erase(clients_.begin() + static_cast<long>(i));
 }
 
 void Server::send_reply(ClientConn& c, std::span<const uint8_t> msg) {
-  // Replies may block briefly when a client does not read; upcalls never do (see
-  // deliver_upcalls). A client that stops reading loses its replies, not gldp.
-  for (int tries = 0; tries < 1000; ++tries) {
-    ssize_t n = ::send(c.fd, msg.data(), msg.size(), MSG_NOSIGNAL);
-    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return;
-    pollfd p{c.fd, POLLOUT, 0};
-    ::poll(&p, 1, 10);
+  if (c.overflow) return;
+  if (c.out.empty()) {
+    for (;;) {
+      const ssize_t n = ::send(c.fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) return;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return;  // the client is gone: poll reports it
+      break;
+    }
   }
+  // The client does not read: the reply waits in its queue, and gldp goes on.
+  c.out.emplace_back(msg.begin(), msg.end());
+  c.out_bytes += msg.size();
+  ++ctr_.replies_queued;
+  if (c.out_bytes > kMaxBacklog) c.overflow = true;
+}
+
+bool Server::flush_replies(ClientConn& c) {
+  while (!c.out.empty()) {
+    std::vector<uint8_t>& m = c.out.front();
+    const ssize_t n = ::send(c.fd, m.data(), m.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN;
+    }
+    c.out_bytes -= m.size();
+    sodium_memzero(m.data(), m.size());
+    c.out.pop_front();
+  }
+  return true;
 }
 
 void Server::run(const std::atomic<bool>& stop) {
@@ -140,7 +164,10 @@ void Server::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     pfds.clear();
     pfds.push_back({listen_fd_, POLLIN, 0});
-    for (auto& c : clients_) pfds.push_back({c.fd, POLLIN, 0});
+    // A client with replies waiting is polled for room to send them, not for requests
+    // (it is not read until it has read its replies).
+    for (auto& c : clients_)
+      pfds.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
     // Upcalls are polled from the PMD rings (a PMD never makes a syscall to wake us): wake
     // often while anyone subscribes: every 20 us while upcalls flow (not 0: spinning here
     // takes half of the core from a handler that shares it, which is the bottleneck of a
@@ -170,7 +197,8 @@ void Server::run(const std::atomic<bool>& stop) {
         if (i >= clients_.size() || pfds[k].revents == 0) continue;
         bool keep = true;
         if (pfds[k].revents & (POLLERR | POLLHUP | POLLNVAL)) keep = false;
-        while (keep) {
+        if (keep && !clients_[i].out.empty()) keep = flush_replies(clients_[i]);
+        while (keep && clients_[i].out.empty()) {
           ssize_t n = ::recv(clients_[i].fd, rxbuf_.data(), rxbuf_.size(), MSG_TRUNC);
           if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) keep = false;
@@ -192,6 +220,14 @@ void Server::run(const std::atomic<bool>& stop) {
             break;
           }
           keep = handle(clients_[i], std::span<const uint8_t>(rxbuf_.data(), n));
+          if (clients_[i].overflow) {
+            ++ctr_.closed_backlog;
+            std::fprintf(stderr,
+                         "gldp: closing a client (pid %u) that left over %zu bytes of replies "
+                         "unread\n",
+                         clients_[i].pid, kMaxBacklog);
+            keep = false;
+          }
         }
         if (!keep) close_client(i);
       }

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <memory>
 #include <string>
@@ -35,7 +36,12 @@ class Server {
     uint64_t requests = 0;
     uint64_t bad_requests = 0;     // error replies for malformed requests
     uint64_t closed_protocol = 0;  // connections closed for unframeable input
+    uint64_t replies_queued = 0;   // replies that waited for a client to read
+    uint64_t closed_backlog = 0;   // connections closed: replies over kMaxBacklog unread
   };
+  // Replies a client may leave unread before it is disconnected (as OVS's jsonrpc drops a
+  // session over its backlog). While any wait, its further requests are not read.
+  static constexpr size_t kMaxBacklog = 4u << 20;
   const Counters& counters() const { return ctr_; }
 
  private:
@@ -58,6 +64,11 @@ class Server {
     bool misses = false;
     bool batch = false;  // kSubscribeBatch: upcalls as kUpcallBatch datagrams
     uint32_t pid = 0;
+    // Replies the socket could not take yet, oldest first: the control thread never
+    // waits for a client (it delivers upcalls, reclaims RCU memory, retires SAs).
+    std::deque<std::vector<uint8_t>> out;
+    size_t out_bytes = 0;
+    bool overflow = false;  // over kMaxBacklog: closed after the request in hand
   };
 
   void accept_clients();
@@ -78,6 +89,8 @@ class Server {
   std::expected<uint32_t, api::Error> resolve_port(uint32_t port_no,
                                                    const char (&name)[api::kNameLen]);
   void send_reply(ClientConn& c, std::span<const uint8_t> msg);
+  // Sends what c.out holds, as far as the socket takes it; false when the client is gone.
+  bool flush_replies(ClientConn& c);
   void close_client(size_t i);
 
   Datapath& dp_;

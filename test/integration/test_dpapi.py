@@ -188,6 +188,52 @@ def test_socket_permissions():
         check(mode == 0o600, f"socket mode {oct(mode)}, want 0o600")
 
 
+def test_client_never_reads():
+    """A client that sends requests and never reads the replies: gldp's control thread does
+    not wait for it (it used to block up to 10 s per reply once the socket filled), so other
+    clients are served at once; the stalled client's replies wait for it, in order, and
+    are all there when it reads."""
+    import time
+    with Env("r") as env:
+        env.gldp(ports=[("n1", "net_null0,no-rx=1")])
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(env.sock)
+        slow.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until gldp stops taking its requests
+            try:
+                slow.send(msg(T_INFO, xid=sent))
+                sent += 1
+            except BlockingIOError:
+                time.sleep(0.2)
+                try:
+                    slow.send(msg(T_INFO, xid=sent))
+                    sent += 1
+                except BlockingIOError:
+                    break
+        check(sent > 100, f"only {sent} requests went out")
+        print(f"  {sent} requests sent, {time.monotonic() - deadline + 10:.1f} s", flush=True)
+        # Another client is served promptly meanwhile, again and again.
+        fast = conn(env)
+        t0 = time.monotonic()
+        for i in range(20):
+            ok_reply(fast, msg(T_INFO, xid=1000 + i), "info while another client stalls")
+        took = time.monotonic() - t0
+        check(took < 2.0, f"20 requests of another client took {took:.1f} s")
+        # The stalled client reads: every reply it asked for, in order.
+        slow.setblocking(True)
+        slow.settimeout(5)
+        got = 0
+        while got < sent:
+            data = slow.recv(70000)
+            xid = HDR.unpack_from(data)[4]
+            check(xid == got, f"reply {got} of the stalled client has xid {xid}")
+            got += 1
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 # ---- connection tracking ----------------------------------------------------------------
 T_EXECUTE = 20
 T_CT_DUMP, T_CT_FLUSH, T_CT_GET_CONFIG, T_CT_SET_MAXCONNS, T_CT_SET_SEQ = 70, 71, 72, 73, 74
@@ -668,4 +714,4 @@ def test_tp_ipf_messages():
 
 if __name__ == "__main__":
     main([test_bad_messages, test_bad_sa_messages, test_ct_messages, test_tp_ipf_messages,
-          test_socket_permissions])
+          test_socket_permissions, test_client_never_reads])
