@@ -349,6 +349,8 @@ class Pmd {
   uint32_t emc_batches_ = 0;
   bool emc_bypass_ = false;
   uint64_t seen_dead_epoch_ = 0;
+  uint64_t last_emc_sweep_tsc_ = 0;
+  const uint64_t emc_sweep_gap_tsc_ = rte_get_tsc_hz() / 1000;  // 1 ms
   uint32_t loops_ = 0;
   std::atomic<uint32_t> emc_prob_req_;
   PmdCounters ctr_;
