@@ -102,8 +102,14 @@ class OvsEnv(gltest.Env):
         br = name or f"glb{self.tag}"[:15]
         self.bridges.append(br)
         self.links.append(br)  # the internal port's tap, if anything is left of it
-        self.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=gl",
-                   "fail-mode=standalone")
+        r = self.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=gl",
+                       "fail-mode=standalone")
+        # The bridge's own port is added without complaint (OVS used to report "could not
+        # add network device ... (Invalid argument)" here although the bridge worked).
+        bad = [line for line in self.vlog().splitlines()
+               if "could not add network device" in line or "failed to create bridge" in line]
+        if r.stderr.strip() or bad:
+            raise Failure(f"add-br {br}: {r.stderr}{bad}")
         return br
 
     def add_port(self, br, name, *settings):
