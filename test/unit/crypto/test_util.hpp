@@ -159,6 +159,60 @@ inline Result run1(Sa& sa, Worker& w, Buf& b) {
   return r;
 }
 
+// An ESP packet over IPv4 whose decrypted payload is exactly `plain` (which must carry
+// its own trailer), encrypted with the AEAD directly: for malformed-but-authentic input.
+inline std::vector<uint8_t> craft_esp(Worker& w, const SaShape& s, uint64_t seq,
+                                      const std::vector<uint8_t>& plain) {
+  const auto km = test_keymat();
+  const AeadImpl* impl = aead_impl(s.backend, s.cipher);
+  auto key = std::make_unique<AeadKey>();
+  impl->expand(*key, km.data());
+  std::vector<uint8_t> pkt(20 + 16 + plain.size() + kIcvLen);
+  const auto tot = static_cast<uint16_t>(pkt.size());
+  const uint8_t ip[20] = {0x45,
+                          0,
+                          static_cast<uint8_t>(tot >> 8),
+                          static_cast<uint8_t>(tot),
+                          0,
+                          1,
+                          0x40,
+                          0,
+                          64,
+                          kProtoEsp,
+                          0,
+                          0,
+                          192,
+                          0,
+                          2,
+                          1,
+                          192,
+                          0,
+                          2,
+                          2};
+  std::memcpy(pkt.data(), ip, 20);
+  uint8_t* esp = pkt.data() + 20;
+  for (int i = 0; i < 4; ++i) esp[i] = static_cast<uint8_t>(s.spi >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i) esp[4 + i] = static_cast<uint8_t>(seq >> (24 - 8 * i));
+  for (int i = 0; i < 8; ++i) esp[8 + i] = static_cast<uint8_t>(seq >> (56 - 8 * i));
+  if (!plain.empty()) std::memcpy(esp + 16, plain.data(), plain.size());
+  uint8_t aad[12];
+  std::memcpy(aad, esp, 4);
+  for (int i = 0; i < 8; ++i) aad[4 + i] = static_cast<uint8_t>(seq >> (56 - 8 * i));
+  AeadOp op{};
+  op.key = key.get();
+  op.data = esp + 16;
+  op.len = static_cast<uint32_t>(plain.size());
+  op.tag = esp + 16 + plain.size();
+  op.aad = aad;
+  op.aad_len = s.esn ? 12 : 8;
+  if (!s.esn) std::memcpy(aad + 4, esp + 4, 4);
+  std::memcpy(op.nonce, km.data() + kKeyLen, 4);
+  std::memcpy(op.nonce + 4, esp + 8, 8);
+  uint8_t ok = 0;
+  impl->encrypt(w, &op, 1, &ok);
+  return pkt;
+}
+
 // Minimal IPv4 / IPv6 packets (header + payload) for tests.
 std::vector<uint8_t> ipv4_packet(uint8_t proto, size_t payload_len, uint8_t fill = 0x5a);
 std::vector<uint8_t> ipv6_packet(uint8_t nh, size_t payload_len, uint8_t fill = 0x5a);
