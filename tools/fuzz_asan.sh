@@ -15,12 +15,12 @@ if [ ! -f "$dir/build.ninja" ]; then
   cmake -S "$top" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGL_WERROR=ON \
     -DGL_SANITIZE=ON -DGL_BUILD_DATAPLANE=OFF "${launcher[@]}" >/dev/null
 fi
-targets=(gl-fuzz-parser gl-fuzz-conntrack gl-fuzz-handshake gl-fuzz-rule gl-fuzz-esp)
+targets=(gl-fuzz-parser gl-fuzz-conntrack gl-fuzz-handshake gl-fuzz-rule gl-fuzz-esp gl-fuzz-ovsdb)
 ninja -C "$dir" -j "${GL_JOBS:-$(nproc)}" "${targets[@]}" >/dev/null
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 declare -A runs=([gl-fuzz-parser]=300000 [gl-fuzz-conntrack]=300000 [gl-fuzz-handshake]=20000
-                 [gl-fuzz-rule]=300000 [gl-fuzz-esp]=200000)
+                 [gl-fuzz-rule]=300000 [gl-fuzz-esp]=200000 [gl-fuzz-ovsdb]=100000)
 for t in "${targets[@]}"; do
   n=$(( ${runs[$t]} * scale ))
   printf '%s (ASan+UBSan, %d inputs): ' "$t" "$n"
