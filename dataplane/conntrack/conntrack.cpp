@@ -835,8 +835,10 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
       const Extracted& x = xs[i];
       // The established path: a live connection, no relation, helper or translation to
       // apply, whose update is the lock-free one (update_bidir: both ways seen, not TCP).
-      // What process_one() would do for it, without its general cases.
-      if (plain_action && !x.related && (md.state & (flow::kCsSrcNat | flow::kCsDstNat)) == 0) {
+      // What process_one() would do for it, without its general cases. TCP always takes
+      // the state machine (process_one): not looked up here first, then again there.
+      if (plain_action && !x.related && x.key.proto != flow::kIpProtoTcp &&
+          (md.state & (flow::kCsSrcNat | flow::kCsDstNat)) == 0) {
         bool reply = false;
         const uint32_t idx = table_.find_at(x.key, x.hash, x.cand, reply);
         if (idx != 0) {
