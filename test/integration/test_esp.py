@@ -256,6 +256,10 @@ def test_esp_rotation():
     with Env("t") as env:
         ns1, ns2, ua, ub, a, b = topology(env)
         env.ping(ns1, "10.0.0.2", count=2)
+        # What the rotation drops, not what the set-up did: a VM's first packets (IPv6
+        # autoconf, ARP) may meet a flow whose SA is not installed yet (esp_no_sa) or reach
+        # the peer before its inbound SA (esp_unknown_spi); seen in CI, once each.
+        drops0 = b.drops()
         n = 3000
         wait = udp_receiver(env, ns2, "10.0.0.2", 5002, n, timeout=30)
         code = ("import socket,time\n"
@@ -284,8 +288,9 @@ def test_esp_rotation():
         outs = [x["spi"] for x in json.loads(a.dpctl("dump-sas", "--json").stdout)
                 if x["dir"] == "out"]
         check(outs == ["0x1003"], f"A's outbound SAs after replace: {outs}")
-        esp_drops = {k: v for k, v in b.drops().items() if k.startswith("esp_") and v}
-        check(not esp_drops, f"B dropped ESP: {esp_drops}")
+        esp_drops = {k: v - drops0.get(k, 0) for k, v in b.drops().items()
+                     if k.startswith("esp_") and v != drops0.get(k, 0)}
+        check(not esp_drops, f"B dropped ESP during the rotation: {esp_drops}")
 
 
 def test_esp_mtu():
