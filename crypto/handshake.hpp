@@ -93,9 +93,15 @@ enum class Error : uint8_t {
   kBadPayload,   // payload fields out of range (cipher, reserved bytes, SPI 0)
   kCount,
 };
-inline constexpr std::array<std::string_view, static_cast<size_t>(Error::kCount)> kErrorNames = {
-    "truncated",    "bad_type", "bad_mac1",  "cookie_sent", "decrypt",
-    "unknown_peer", "replay",   "bad_index", "bad_payload"};
+inline constexpr flow::EnumName<Error> kErrorTable[] = {
+    {Error::kTruncated, "truncated"},    {Error::kBadType, "bad_type"},
+    {Error::kBadMac1, "bad_mac1"},       {Error::kCookieSent, "cookie_sent"},
+    {Error::kDecrypt, "decrypt"},        {Error::kUnknownPeer, "unknown_peer"},
+    {Error::kReplay, "replay"},          {Error::kBadIndex, "bad_index"},
+    {Error::kBadPayload, "bad_payload"},
+};
+inline constexpr auto kErrorNames = flow::enum_names(kErrorTable);
+static_assert(kErrorNames.size() == static_cast<size_t>(Error::kCount));
 
 // One direction's ESP keying.
 struct SaKeys {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "flowtables/enum_names.hpp"
 namespace gl::crypto {
 
 // Packets per batch call (the datapath's burst size).
@@ -40,7 +41,7 @@ enum class Mode : uint8_t { tunnel, transport };
 enum class Direction : uint8_t { outbound, inbound };
 
 // Per-packet outcome of an encap/decap batch. Everything but `ok` is a drop; each value
-// has its own counter per SA. Keep kResultNames in the same order.
+// has its own counter per SA, named in kResultTable.
 enum class Result : uint8_t {
   ok,
   bad_length,       // truncated, not a multiple of 4, outer length > buffer, > 64 KiB
@@ -57,10 +58,23 @@ enum class Result : uint8_t {
   crypto_error,     // the AEAD backend rejected the operation (should not happen)
 };
 inline constexpr size_t kResultCount = 13;
-inline constexpr std::array<std::string_view, kResultCount> kResultNames = {
-    "ok",          "bad_length",  "no_room",         "unknown_spi", "too_old",       "replay",
-    "auth_failed", "bad_padding", "bad_next_header", "dummy",       "seq_exhausted", "unsupported",
-    "crypto_error"};
+inline constexpr flow::EnumName<Result> kResultTable[] = {
+    {Result::ok, "ok"},
+    {Result::bad_length, "bad_length"},
+    {Result::no_room, "no_room"},
+    {Result::unknown_spi, "unknown_spi"},
+    {Result::too_old, "too_old"},
+    {Result::replay, "replay"},
+    {Result::auth_failed, "auth_failed"},
+    {Result::bad_padding, "bad_padding"},
+    {Result::bad_next_header, "bad_next_header"},
+    {Result::dummy, "dummy"},
+    {Result::seq_exhausted, "seq_exhausted"},
+    {Result::unsupported, "unsupported"},
+    {Result::crypto_error, "crypto_error"},
+};
+inline constexpr auto kResultNames = flow::enum_names(kResultTable);
+static_assert(kResultNames.size() == kResultCount);
 
 constexpr std::string_view name(Result r) {
   return kResultNames[static_cast<size_t>(r)];

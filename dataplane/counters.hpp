@@ -1,7 +1,7 @@
 // counters.hpp — per-PMD counters and the datapath's drop reasons.
 //
 // Purpose: every packet the datapath drops is counted under one reason from `Drop`
-// (names in kDropNames, shown by gl-dpctl show / stats). Counters are single-writer
+// (names in kDropTable, shown by gl-dpctl show / stats). Counters are single-writer
 // (one PMD thread, or the control thread for its own instance) and read by the control
 // thread: a relaxed load + store, no locked instruction on the fast path.
 // Thread-safety: one writer per Counter; any number of readers. Complexity: O(1).
@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string_view>
+
+#include "flowtables/enum_names.hpp"
 
 namespace gl::dp {
 
@@ -55,7 +57,7 @@ enum class Drop : uint8_t {
   kEspBadOuter,          // decrypt: not IPv4/IPv6 behind Ethernet, bad outer IPv4 checksum
   kEspBadLength,         // crypto Result::bad_length
   kEspUnknownSpi,        // decrypt: no inbound SA with this SPI
-  kEspWrongPmd,          // decrypt: the SPI's SA belongs to another PMD
+  kEspWrongPmd,          // decrypt: the SPI's SA belongs to another context, which cannot take it
   kEspTooOld,            // decrypt: left of the anti-replay window
   kEspReplay,            // decrypt: sequence number already seen
   kEspAuthFailed,        // decrypt: ICV mismatch
@@ -67,6 +69,7 @@ enum class Drop : uint8_t {
   kEspInnerNotEthernet,  // decrypt: authentic, but the inner packet is not an Ethernet frame
   kEspTooBig,            // encrypt: the ESP packet would exceed the SA's underlay MTU
   kEspPeerMismatch,      // decrypt on an ESP port: the SA is not one of the port's peer
+  kEspHandoffFull,       // decrypt: the owning context's handoff queue was full
   kCtFragExpired,        // ct(): an IP fragment whose datagram did not complete in time
   // The firewall stage at workload ports (fw_stage.cpp).
   kFwSpoof,         // from a VM with a source MAC or address not registered for its port
@@ -83,30 +86,52 @@ enum class Drop : uint8_t {
   kCount
 };
 
-inline constexpr std::array<std::string_view, static_cast<size_t>(Drop::kCount)> kDropNames = {
-    "action_drop",       "no_port",
-    "tx_full",           "upcall_queue_full",
-    "upcall_rate_limit", "upcall_undelivered",
-    "recirc_depth",      "no_mbuf",
-    "push_vlan_no_room", "recirc_overflow",
-    "parse_error",       "esp_no_sa",
-    "esp_sa_expired",    "esp_no_room",
-    "esp_multi_seg",     "esp_bad_outer",
-    "esp_bad_length",    "esp_unknown_spi",
-    "esp_wrong_pmd",     "esp_too_old",
-    "esp_replay",        "esp_auth_failed",
-    "esp_bad_padding",   "esp_bad_next_header",
-    "esp_dummy",         "esp_unsupported",
-    "esp_crypto_error",  "esp_inner_not_ethernet",
-    "esp_too_big",       "esp_peer_mismatch",
-    "ct_frag_expired",   "fw_spoof",
-    "fw_invalid",        "fw_deny",
-    "fw_reject",         "fw_conn_limit",
-    "fw_revoked",        "fw_quarantine",
-    "fw_not_encrypted",  "fw_host_mismatch",
+// Every reason's name, beside its value (checked: a reorder does not compile).
+inline constexpr flow::EnumName<Drop> kDropTable[] = {
+    {Drop::kActionDrop, "action_drop"},
+    {Drop::kNoPort, "no_port"},
+    {Drop::kTxFull, "tx_full"},
+    {Drop::kUpcallQueueFull, "upcall_queue_full"},
+    {Drop::kUpcallRateLimit, "upcall_rate_limit"},
+    {Drop::kUpcallUndelivered, "upcall_undelivered"},
+    {Drop::kRecircDepth, "recirc_depth"},
+    {Drop::kNoMbuf, "no_mbuf"},
+    {Drop::kPushVlanNoRoom, "push_vlan_no_room"},
+    {Drop::kRecircOverflow, "recirc_overflow"},
+    {Drop::kParse, "parse_error"},
+    {Drop::kEspNoSa, "esp_no_sa"},
+    {Drop::kEspSaExpired, "esp_sa_expired"},
+    {Drop::kEspNoRoom, "esp_no_room"},
+    {Drop::kEspMultiSeg, "esp_multi_seg"},
+    {Drop::kEspBadOuter, "esp_bad_outer"},
+    {Drop::kEspBadLength, "esp_bad_length"},
+    {Drop::kEspUnknownSpi, "esp_unknown_spi"},
+    {Drop::kEspWrongPmd, "esp_wrong_pmd"},
+    {Drop::kEspTooOld, "esp_too_old"},
+    {Drop::kEspReplay, "esp_replay"},
+    {Drop::kEspAuthFailed, "esp_auth_failed"},
+    {Drop::kEspBadPadding, "esp_bad_padding"},
+    {Drop::kEspBadNextHeader, "esp_bad_next_header"},
+    {Drop::kEspDummy, "esp_dummy"},
+    {Drop::kEspUnsupported, "esp_unsupported"},
+    {Drop::kEspCryptoError, "esp_crypto_error"},
+    {Drop::kEspInnerNotEthernet, "esp_inner_not_ethernet"},
+    {Drop::kEspTooBig, "esp_too_big"},
+    {Drop::kEspPeerMismatch, "esp_peer_mismatch"},
+    {Drop::kEspHandoffFull, "esp_handoff_full"},
+    {Drop::kCtFragExpired, "ct_frag_expired"},
+    {Drop::kFwSpoof, "fw_spoof"},
+    {Drop::kFwInvalid, "fw_invalid"},
+    {Drop::kFwDeny, "fw_deny"},
+    {Drop::kFwReject, "fw_reject"},
+    {Drop::kFwConnLimit, "fw_conn_limit"},
+    {Drop::kFwRevoked, "fw_revoked"},
+    {Drop::kFwQuarantine, "fw_quarantine"},
+    {Drop::kFwNotEncrypted, "fw_not_encrypted"},
+    {Drop::kFwHostMismatch, "fw_host_mismatch"},
 };
-
-static_assert(!kDropNames.back().empty(), "a Drop value has no name");
+inline constexpr auto kDropNames = flow::enum_names(kDropTable);
+static_assert(kDropNames.size() == static_cast<size_t>(Drop::kCount), "a Drop value has no name");
 
 constexpr std::string_view drop_name(Drop d) {
   return kDropNames[static_cast<size_t>(d)];

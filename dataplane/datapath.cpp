@@ -827,6 +827,7 @@ void Datapath::publish_sa_tables() {
       const api::SaConfigWire& c = e->cfg;
       if (c.dir == static_cast<uint8_t>(api::SaDir::kIn)) {
         in_all.push_back(e->sa.get());
+        if (c.pmd != api::kSaPmdAny) t->inbound_owner.push_back(uint64_t{c.spi} << 32 | c.pmd);
         for (size_t i = 0; i < n_ctx; ++i)
           if (c.pmd == api::kSaPmdAny || c.pmd == i) in[i].push_back(e->sa.get());
         continue;
@@ -847,6 +848,7 @@ void Datapath::publish_sa_tables() {
     // Duplicates were refused by sa_add, so build() cannot fail.
     for (size_t i = 0; i < n_ctx; ++i) t->inbound.push_back(*crypto::SaTable::build(in[i]));
     t->inbound_all = *crypto::SaTable::build(in_all);
+    std::sort(t->inbound_owner.begin(), t->inbound_owner.end());
   }
   const SaTables* old = sa_tables_.exchange(t, std::memory_order_acq_rel);
   if (old != nullptr) rcu_.defer([old] { delete old; });
@@ -989,6 +991,7 @@ void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
     s.upcalls_lost = c.upcalls_lost.get();
     s.recirculations = c.recirculations.get();
     s.esp_fragmented = c.esp_fragmented.get();
+    s.esp_handoffs = c.esp_handoffs.get();
     pmds.push_back(s);
     add(*p);
   }
@@ -1011,9 +1014,9 @@ void Datapath::fill_stats(api::StatsReply& t, std::vector<api::PmdStats>& pmds,
 
 void Datapath::clear_stats() {
   auto clear = [](PmdCounters& c) {
-    for (Counter* x :
-         {&c.packets, &c.batches, &c.busy_cycles, &c.idle_cycles, &c.emc_hits, &c.megaflow_hits,
-          &c.misses, &c.upcalls, &c.upcalls_lost, &c.recirculations, &c.esp_fragmented})
+    for (Counter* x : {&c.packets, &c.batches, &c.busy_cycles, &c.idle_cycles, &c.emc_hits,
+                       &c.megaflow_hits, &c.misses, &c.upcalls, &c.upcalls_lost, &c.recirculations,
+                       &c.esp_fragmented, &c.esp_handoffs})
       x->reset();
     for (auto& x : c.drops) x.reset();
     for (auto& x : c.parse) x.reset();
@@ -1183,6 +1186,7 @@ void Datapath::housekeeping() {
   rcu_.reclaim();
   uint64_t now = rte_rdtsc();
   control_->ct_sweep(now);
+  control_->esp_handoff_drain();  // ESP packets of the control context's inbound SAs
   // Memory for the next 64k connections (12 MiB) backed here, on the control core: a
   // burst of new connections does not take its page faults on a PMD.
   if (ct_ != nullptr) ct_->prefault(65536);

@@ -16,6 +16,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -80,6 +81,13 @@ struct SaTables {
   std::vector<EspGroup> groups;          // sorted by id
   std::vector<crypto::SaTable> inbound;  // per context: the SPIs it may process
   crypto::SaTable inbound_all;           // every inbound SA (error path: wrong PMD)
+  std::vector<uint64_t> inbound_owner;   // spi << 32 | context, for SAs of one context; sorted
+  // The context an inbound SPI belongs to; kNoOwner for none or any.
+  static constexpr uint32_t kNoOwner = UINT32_MAX;
+  uint32_t owner(uint32_t spi) const {
+    auto it = std::lower_bound(inbound_owner.begin(), inbound_owner.end(), uint64_t{spi} << 32);
+    return it != inbound_owner.end() && (*it >> 32) == spi ? static_cast<uint32_t>(*it) : kNoOwner;
+  }
   const EspGroup* group(uint32_t id) const {
     size_t lo = 0, hi = groups.size();
     while (lo < hi) {
@@ -158,6 +166,7 @@ struct alignas(64) PmdCounters {
   Counter packets, batches, busy_cycles, idle_cycles;
   Counter emc_hits, megaflow_hits, misses, upcalls, upcalls_lost, recirculations;
   Counter esp_fragmented;  // IPv4 frames without DF fragmented before encryption
+  Counter esp_handoffs;    // ESP packets handed to the context that owns their SA
   Counter ct_reassembled;  // IP datagrams reassembled from fragments for ct()
   std::array<Counter, static_cast<size_t>(Drop::kCount)> drops;
   std::array<Counter, flow::kParseResultCount> parse;
@@ -187,6 +196,9 @@ class Datapath {
 
   void start_pmds();
   void stop_pmds();
+  // Context i: PMD i for i < n_pmds, the control context for i == n_pmds (tests drive the
+  // ESP handoff of a PMD whose thread is not running through it).
+  Pmd& context(size_t i) { return i < pmds_.size() ? *pmds_[i] : *control_; }
 
   // ---- ports ----
   std::expected<api::PortInfo, api::Error> port_add(const PortConfig& cfg);

@@ -5,6 +5,7 @@
 #include <linux/openvswitch.h>
 
 #include <cstring>
+#include <utility>
 
 #include "crypto/esp.hpp"
 #include "dataplane/pmd.hpp"
@@ -20,13 +21,25 @@ using detail::kEthTypeIpv6Be;
 
 namespace {
 
-constexpr Drop kEspDrop[crypto::kResultCount] = {
-    Drop::kActionDrop,  // ok: never used
-    Drop::kEspBadLength, Drop::kEspNoRoom,     Drop::kEspUnknownSpi,  Drop::kEspTooOld,
-    Drop::kEspReplay,    Drop::kEspAuthFailed, Drop::kEspBadPadding,  Drop::kEspBadNextHeader,
-    Drop::kEspDummy,     Drop::kEspSaExpired,  Drop::kEspUnsupported, Drop::kEspCryptoError,
+// The drop reason of each crypto result (checked: a reorder of either enum does not compile).
+using R = crypto::Result;
+constexpr std::pair<R, Drop> kEspDropTable[] = {
+    {R::ok, Drop::kActionDrop},  // never used
+    {R::bad_length, Drop::kEspBadLength},
+    {R::no_room, Drop::kEspNoRoom},
+    {R::unknown_spi, Drop::kEspUnknownSpi},
+    {R::too_old, Drop::kEspTooOld},
+    {R::replay, Drop::kEspReplay},
+    {R::auth_failed, Drop::kEspAuthFailed},
+    {R::bad_padding, Drop::kEspBadPadding},
+    {R::bad_next_header, Drop::kEspBadNextHeader},
+    {R::dummy, Drop::kEspDummy},
+    {R::seq_exhausted, Drop::kEspSaExpired},
+    {R::unsupported, Drop::kEspUnsupported},
+    {R::crypto_error, Drop::kEspCryptoError},
 };
-static_assert(static_cast<size_t>(crypto::Result::crypto_error) == crypto::kResultCount - 1);
+constexpr auto kEspDrop = flow::enum_map(kEspDropTable);
+static_assert(kEspDrop.size() == crypto::kResultCount);
 
 // The packets of one ESP burst: crypto buffers, the mbufs they live in and their index in
 // the caller's batch (for their metadata).
@@ -129,10 +142,8 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
   EspStage st;
   // The usual rest is one output (an ESP port's underlay, or esp_encrypt(..),N): send
   // directly instead of walking the action list per packet.
-  const bool only_output = rest.size() == 8 && rest[0] == 8 && rest[1] == 0 &&
-                           rest[2] == OVS_ACTION_ATTR_OUTPUT && rest[3] == 0;
   uint32_t out_port = 0;
-  if (only_output) std::memcpy(&out_port, rest.data() + 4, 4);
+  const bool only_output = odp::single_u32_action(rest, OVS_ACTION_ATTR_OUTPUT, out_port);
   // Encrypts and sends what st holds (one SA burst), in order.
   auto run_stage = [&] {
     if (st.k == 0) return;
@@ -381,10 +392,17 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
     rte_mbuf* m = st.ms[j];
     if (res[j] != crypto::Result::ok) {
       Drop why = kEspDrop[static_cast<size_t>(res[j])];
-      // Error path only: an SPI another context owns is a steering problem, not an attack.
-      if (res[j] == crypto::Result::unknown_spi &&
-          t->inbound_all.find(crypto::esp_peek_spi(st.bufs[j])) != nullptr)
-        why = Drop::kEspWrongPmd;
+      if (res[j] == crypto::Result::unknown_spi) {
+        // An SPI another context owns (its replay window is that context's alone): the
+        // packet goes there, untouched (an unknown SPI leaves the buffer as it was).
+        const uint32_t spi = crypto::esp_peek_spi(st.bufs[j]);
+        const uint32_t owner = t->owner(spi);
+        if (owner != SaTables::kNoOwner && owner != index_ && !in_handoff_) {
+          if (esp_handoff(owner, m, md[st.idx[j]], rest, why)) continue;
+        } else if (t->inbound_all.find(spi) != nullptr) {
+          why = Drop::kEspWrongPmd;  // owned by no one context (any), yet not ours: a race
+        }
+      }
       drop(m, why);
       continue;
     }
@@ -409,6 +427,59 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
     flow::PacketLayout lay{};
     exec_actions(m, md[st.idx[j]], no_key_, lay, rest, true, 0);
   }
+}
+
+bool Pmd::esp_handoff(uint32_t owner, rte_mbuf* m, const PacketMd& md,
+                      std::span<const uint8_t> rest, Drop& why) {
+  if (owner > dp_.pmds_.size() || rest.size() > kHandoffRest) {  // neither can happen
+    why = Drop::kEspWrongPmd;
+    return false;
+  }
+  EspHandoff h;
+  h.m = m;
+  h.md = md;
+  h.rest_len = static_cast<uint32_t>(rest.size());
+  std::memcpy(h.rest, rest.data(), rest.size());
+  if (rte_ring_mp_enqueue_elem(dp_.context(owner).handoff_ring(), &h, sizeof h) != 0) {
+    why = Drop::kEspHandoffFull;
+    return false;
+  }
+  ctr_.esp_handoffs.add();
+  return true;
+}
+
+void Pmd::esp_handoff_drain() {
+  EspHandoff hs[kBatch];
+  const unsigned n = rte_ring_sc_dequeue_burst_elem(handoff_, hs, sizeof hs[0], kBatch, nullptr);
+  if (n == 0) return;
+  if (is_control_) {
+    now_tsc_ = rte_rdtsc();
+    trackers_online();
+  }
+  RecircQueue recirc;
+  RecircQueue* saved = recirc_;
+  recirc_ = &recirc;
+  in_handoff_ = true;
+  // Runs of the same remaining actions decrypt as one burst.
+  rte_mbuf* pkts[kBatch];
+  PacketMd md[kBatch];
+  for (unsigned i = 0; i < n;) {
+    unsigned k = 0;
+    const EspHandoff& first = hs[i];
+    while (i < n && hs[i].rest_len == first.rest_len &&
+           std::memcmp(hs[i].rest, first.rest, first.rest_len) == 0) {
+      pkts[k] = hs[i].m;
+      md[k++] = hs[i++].md;
+    }
+    esp_decrypt(pkts, md, static_cast<uint16_t>(k),
+                std::span<const uint8_t>(first.rest, first.rest_len));
+  }
+  in_handoff_ = false;
+  recirc_ = saved;
+  drain_recirc(recirc, 0);
+  flush_tx();
+  drain_fw_answers();
+  if (is_control_) trackers_offline();
 }
 
 bool Pmd::esp_divert(rte_mbuf* m, const flow::FlowKey& key, EspPending& to) {
@@ -442,10 +513,8 @@ void Pmd::esp_port_tx(Port& port, rte_mbuf** in, uint16_t n) {
   }
   port.count_tx(index_, n, bytes);
   // OUTPUT(underlay); an underlay that is gone (kPortAny) makes that a no_port drop.
-  alignas(4) uint8_t out[8] = {8, 0, OVS_ACTION_ATTR_OUTPUT, 0};
-  const uint32_t ul = port.esp_underlay();
-  std::memcpy(out + 4, &ul, 4);
-  esp_encrypt(port.esp_group(), pkts, md, n, std::span<const uint8_t>(out, 8));
+  const odp::U32Action out = odp::u32_action(OVS_ACTION_ATTR_OUTPUT, port.esp_underlay());
+  esp_encrypt(port.esp_group(), pkts, md, n, out.span());
 }
 
 }  // namespace gl::dp

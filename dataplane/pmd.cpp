@@ -37,6 +37,11 @@ Pmd::~Pmd() {
     rte_ring_free(upcall_full_);
   }
   if (upcall_free_ != nullptr) rte_ring_free(upcall_free_);
+  if (handoff_ != nullptr) {
+    EspHandoff h;
+    while (rte_ring_dequeue_elem(handoff_, &h, sizeof h) == 0) rte_pktmbuf_free(h.m);
+    rte_ring_free(handoff_);
+  }
   delete rx_cfg_.load();
   if (is_control_ && ct_slot_ >= 0) dp_.conntrack().unregister_context(ct_slot_);
   if (is_control_ && fw_ct_slot_ >= 0) dp_.fw_conntrack().unregister_context(fw_ct_slot_);
@@ -50,6 +55,13 @@ bool Pmd::init(std::string& err) {
   upcall_full_ = rte_ring_create(name, kUpcallSlots, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (upcall_free_ == nullptr || upcall_full_ == nullptr) {
     err = std::string("cannot create upcall rings: ") + rte_strerror(rte_errno);
+    return false;
+  }
+  std::snprintf(name, sizeof name, "gl_esph_%u", index_);
+  handoff_ = rte_ring_create_elem(name, sizeof(EspHandoff), kHandoffSlots, SOCKET_ID_ANY,
+                                  RING_F_SC_DEQ);  // any context enqueues, the owner dequeues
+  if (handoff_ == nullptr) {
+    err = std::string("cannot create the ESP handoff ring: ") + rte_strerror(rte_errno);
     return false;
   }
   slots_ = std::make_unique<UpcallSlot[]>(kUpcallSlots - 1);
@@ -141,6 +153,11 @@ void Pmd::run() {
       got += n;
       ctr_.batches.add();
       receive_at(pkts, n, q.port->port_no(), prev);  // prev: the loop's last timestamp
+    }
+    if (rte_ring_count(handoff_) != 0) [[unlikely]] {
+      now_tsc_ = prev;
+      esp_handoff_drain();
+      got += 1;  // busy: the time counts as work
     }
     uint64_t now = rte_rdtsc();
     if (got) {

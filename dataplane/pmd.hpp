@@ -149,6 +149,12 @@ class Pmd {
   // How long a miss sent up counts as "with the handler" (the miss hold's longest window;
   // 0 = holding off: every miss is charged to the one bucket). Any thread.
   void set_repeat_window(uint64_t tsc) { repeat_window_.store(tsc, std::memory_order_relaxed); }
+  // ESP handoff (esp_stage.cpp, as VPP's esp-decrypt-handoff): an ESP packet whose inbound
+  // SA belongs to another context is queued to that context, with its metadata and the
+  // actions after esp_decrypt, and decrypted there. Any context may queue (multi-producer
+  // ring); only the owner drains: its PMD loop, or the control thread's housekeeping for
+  // the control context (and tests, for a PMD that is not running).
+  void esp_handoff_drain();
 
  private:
   struct TxBuf {
@@ -164,6 +170,18 @@ class Pmd {
     rte_mbuf* pkts[kBatch];
     PacketMd md[kBatch];
   };
+  // One handed-off ESP packet: the rest of its action list travels by value (the flow
+  // it came from may be gone by the time the owner runs it). Validation makes that rest
+  // one recirc(N) (odp_actions.cpp), 8 bytes.
+  static constexpr size_t kHandoffRest = 20;
+  struct EspHandoff {
+    rte_mbuf* m;
+    PacketMd md;
+    uint32_t rest_len;
+    uint8_t rest[kHandoffRest];
+  };
+  static_assert(sizeof(EspHandoff) % 8 == 0);
+  static constexpr unsigned kHandoffSlots = 512;
   struct RecircQueue {
     uint16_t n = 0;
     rte_mbuf* pkts[2 * kBatch];
@@ -279,6 +297,11 @@ class Pmd {
   void esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
                    std::span<const uint8_t> rest);
   void esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const uint8_t> rest);
+  // Queues m (unknown here, its SPI owned by context `owner`) to the owner; false when
+  // that cannot be done (m not taken: the caller drops it).
+  bool esp_handoff(uint32_t owner, rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> rest,
+                   Drop& why);
+  rte_ring* handoff_ring() const { return handoff_; }
   // A frame too big for the SA's underlay MTU: ICMP "fragmentation needed" back for IPv4
   // with DF, then dropped (esp_too_big).
   void esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame);
@@ -388,6 +411,8 @@ class Pmd {
   uint16_t n_fw_answers_ = 0;
   bool fw_draining_ = false;                // drain_fw_answers() runs: nothing more is answered
   std::unique_ptr<crypto::Worker> worker_;  // this thread's crypto context (ESP)
+  rte_ring* handoff_ = nullptr;             // EspHandoff entries other contexts queued to us
+  bool in_handoff_ = false;                 // running handed-off packets: never hand on again
   EspPending esp_;
   flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)
   PacketMd rx_md_[kBatch] = {};  // metadata of received packets (only in_port varies)

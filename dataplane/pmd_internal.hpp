@@ -33,7 +33,7 @@ constexpr uint8_t kIpProtoEsp = 50;
 constexpr uint16_t kEthTypeIpv4Be = 0x0008;  // 0x0800 in network order, read little-endian
 constexpr uint16_t kEthTypeIpv6Be = 0xdd86;
 // recirc(0): what follows the decryption of an ESP port's packet.
-alignas(4) constexpr uint8_t kRecircZeroBytes[8] = {8, 0, OVS_ACTION_ATTR_RECIRC, 0, 0, 0, 0, 0};
-constexpr std::span<const uint8_t> kRecircZero{kRecircZeroBytes, 8};
+inline constexpr odp::U32Action kRecircZeroAction = odp::u32_action(OVS_ACTION_ATTR_RECIRC, 0);
+inline constexpr std::span<const uint8_t> kRecircZero = kRecircZeroAction.span();
 
 }  // namespace gl::dp::detail

@@ -109,6 +109,19 @@ void Server::accept_clients() {
   for (;;) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
+    // Only root (or gldp's own user) programs the datapath. The socket file is 0600 in a
+    // 0700 directory; the peer's credentials are checked too, in case someone loosened
+    // those modes (or passed the socket on).
+    ucred cr{};
+    socklen_t crlen = sizeof cr;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0 ||
+        (cr.uid != 0 && cr.uid != ::geteuid())) {
+      if (ctr_.refused_peer++ % 1000 == 0)  // a hostile user cannot flood the log
+        std::fprintf(stderr, "gldp: refused an API client (pid %d, uid %u): not root\n",
+                     static_cast<int>(cr.pid), static_cast<unsigned>(cr.uid));
+      ::close(fd);
+      continue;
+    }
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSndBuf, sizeof kSndBuf);
     clients_.push_back(ClientConn{fd});
   }

@@ -38,6 +38,7 @@ class Server {
     uint64_t closed_protocol = 0;  // connections closed for unframeable input
     uint64_t replies_queued = 0;   // replies that waited for a client to read
     uint64_t closed_backlog = 0;   // connections closed: replies over kMaxBacklog unread
+    uint64_t refused_peer = 0;     // connections refused: the peer is neither root nor us
   };
   // Replies a client may leave unread before it is disconnected (as OVS's jsonrpc drops a
   // session over its backlog). While any wait, its further requests are not read.

@@ -57,6 +57,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "flowtables/enum_names.hpp"
 #include "flowtables/flow_key.hpp"
 
 namespace gl::flow {
@@ -124,23 +125,25 @@ enum class ParseResult : uint8_t {
 
 inline constexpr size_t kParseResultCount = 15;
 
-inline constexpr std::array<std::string_view, kParseResultCount> kParseResultNames = {
-    "ok",
-    "ipv4_truncated",
-    "ipv4_bad_version",
-    "ipv4_bad_ihl",
-    "ipv4_bad_total_length",
-    "ipv6_truncated",
-    "ipv6_bad_version",
-    "ipv6_bad_payload_length",
-    "ipv6_bad_ext_chain",
-    "l4_truncated",
-    "tcp_bad_offset",
-    "arp_truncated",
-    "arp_bad_format",
-    "runt",
-    "vlan_truncated",
+inline constexpr EnumName<ParseResult> kParseResultTable[] = {
+    {ParseResult::kOk, "ok"},
+    {ParseResult::kIpv4Truncated, "ipv4_truncated"},
+    {ParseResult::kIpv4BadVersion, "ipv4_bad_version"},
+    {ParseResult::kIpv4BadIhl, "ipv4_bad_ihl"},
+    {ParseResult::kIpv4BadTotalLength, "ipv4_bad_total_length"},
+    {ParseResult::kIpv6Truncated, "ipv6_truncated"},
+    {ParseResult::kIpv6BadVersion, "ipv6_bad_version"},
+    {ParseResult::kIpv6BadPayloadLength, "ipv6_bad_payload_length"},
+    {ParseResult::kIpv6BadExtChain, "ipv6_bad_ext_chain"},
+    {ParseResult::kL4Truncated, "l4_truncated"},
+    {ParseResult::kTcpBadOffset, "tcp_bad_offset"},
+    {ParseResult::kArpTruncated, "arp_truncated"},
+    {ParseResult::kArpBadFormat, "arp_bad_format"},
+    {ParseResult::kRunt, "runt"},
+    {ParseResult::kVlanTruncated, "vlan_truncated"},
 };
+inline constexpr auto kParseResultNames = enum_names(kParseResultTable);
+static_assert(kParseResultNames.size() == kParseResultCount);
 static_assert(static_cast<size_t>(ParseResult::kVlanTruncated) + 1 == kParseResultCount);
 
 constexpr std::string_view parse_result_name(ParseResult r) {

@@ -295,6 +295,7 @@ int cmd_show(Client& c, bool as_json) {
                     {"upcalls_lost", p.upcalls_lost},
                     {"recirculations", p.recirculations},
                     {"esp_fragmented", p.esp_fragmented},
+                    {"esp_handoffs", p.esp_handoffs},
                     {"busy_cycles", p.busy_cycles},
                     {"idle_cycles", p.idle_cycles},
                     {"cycles_per_packet", cpp}});

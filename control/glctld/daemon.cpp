@@ -337,6 +337,7 @@ Json Daemon::status_json() const {
       {"ports", dp_report_.ports},
       {"prefixes", dp_report_.prefixes},
       {"flow_export", export_json()},
+      {"mgmt_refused", mgmt_ ? mgmt_->refused_peers() : 0},
   };
   if (keys_) {
     const Json k = keys_->status();

@@ -185,7 +185,10 @@ api::SaAddRequest sa_request(const hs::SaKeys& k, bool out, crypto::Cipher ciphe
     std::memcpy(c.local, l->second.data(), 16);
     std::memcpy(c.remote, rm->second.data(), 16);
   }
-  c.pmd = api::kSaPmdAny;
+  // Inbound: PMD 0 owns the SA (its replay window is single-writer); a packet that
+  // another context receives (another PMD, or the control thread executing an upcalled
+  // packet for OVS) is handed to PMD 0. Outbound: the caller names the context.
+  c.pmd = 0;
   std::memcpy(r.keymat, k.key.data(), 32);
   std::memcpy(r.keymat + 32, k.salt.data(), 4);
   return r;

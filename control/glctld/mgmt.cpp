@@ -40,6 +40,16 @@ bool socket_alive(const std::string& path) {
   return alive;
 }
 
+// Only root (or glctld's own user) may talk to glctld: the socket is 0600 in a 0700
+// directory, and the peer's credentials are checked as well, in case those modes were
+// loosened or the socket passed on.
+bool peer_trusted(int fd) {
+  ucred cr{};
+  socklen_t len = sizeof cr;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) return false;
+  return cr.uid == 0 || cr.uid == ::geteuid();
+}
+
 }  // namespace
 
 class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
@@ -87,7 +97,11 @@ class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
     acceptor_.async_accept([self](boost::system::error_code ec, Local::socket s) {
       if (self->closed_) return;
       if (!ec) {
-        if (self->sessions_.size() >= kMaxMgmtSessions) {
+        if (!peer_trusted(s.native_handle())) {
+          ++self->refused_;
+          boost::system::error_code ignored;
+          s.close(ignored);
+        } else if (self->sessions_.size() >= kMaxMgmtSessions) {
           boost::system::error_code ignored;
           s.close(ignored);
         } else {
@@ -184,6 +198,9 @@ class MgmtServer::Impl : public std::enable_shared_from_this<MgmtServer::Impl> {
   std::list<Session> sessions_;
   bool closed_ = false;
   bool bound_ = false;
+
+ public:
+  uint64_t refused_ = 0;  // connections from a peer neither root nor glctld's user
 };
 
 std::expected<std::unique_ptr<MgmtServer>, std::string> MgmtServer::create(asio::any_io_executor ex,
@@ -211,6 +228,10 @@ void MgmtServer::close() {
 
 const std::string& MgmtServer::path() const {
   return impl_->path();
+}
+
+uint64_t MgmtServer::refused_peers() const {
+  return impl_->refused_;
 }
 
 // ---- the client -----------------------------------------------------------------------------

@@ -54,6 +54,8 @@ class MgmtServer {
   // Stops accepting, closes every session and removes the socket file.
   void close();
   const std::string& path() const;
+  // Connections refused because the peer is neither root nor this process's user.
+  uint64_t refused_peers() const;
 
   class Impl;
 

@@ -134,6 +134,7 @@ GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, emc_hits);
 GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, megaflow_hits);
 GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, misses);
 GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, esp_fragmented);
+GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, esp_handoffs);
 GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, upcalls);
 GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, upcalls_lost);
 GL_SAME_FIELD(gl_pmd_stats, api::PmdStats, recirculations);

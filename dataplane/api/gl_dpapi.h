@@ -208,6 +208,7 @@ struct gl_pmd_stats {
   uint64_t upcalls_lost;
   uint64_t recirculations;
   uint64_t esp_fragmented; /* IPv4 frames without DF fragmented to fit an ESP tunnel */
+  uint64_t esp_handoffs;   /* ESP packets handed to the context that owns their inbound SA */
 };
 
 struct gl_drop_counter {

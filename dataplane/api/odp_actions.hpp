@@ -83,6 +83,25 @@ inline constexpr size_t attr_align(size_t n) {
   return (n + 3) & ~size_t{3};
 }
 
+// One action with a u32 argument (output, recirc, esp_encrypt), encoded in place: what
+// the datapath writes on the fast path (no allocation, unlike ActionWriter).
+struct U32Action {
+  alignas(4) uint8_t bytes[8];
+  constexpr std::span<const uint8_t> span() const { return {bytes, 8}; }
+};
+constexpr U32Action u32_action(uint16_t type, uint32_t arg) {
+  return U32Action{{8, 0, static_cast<uint8_t>(type), static_cast<uint8_t>(type >> 8),
+                    static_cast<uint8_t>(arg), static_cast<uint8_t>(arg >> 8),
+                    static_cast<uint8_t>(arg >> 16), static_cast<uint8_t>(arg >> 24)}};
+}
+// Whether `list` is exactly one action of `type` with a u32 argument (then in `arg`).
+inline bool single_u32_action(std::span<const uint8_t> list, uint16_t type, uint32_t& arg) {
+  if (list.size() != 8 || list[0] != 8 || list[1] != 0 || (list[2] | list[3] << 8) != type)
+    return false;
+  arg = static_cast<uint32_t>(list[4] | list[5] << 8 | list[6] << 16 | list[7] << 24);
+  return true;
+}
+
 // Name of an OVS_ACTION_ATTR_* type as OVS prints it ("output", "set", "ct", ...), or
 // "unknown" for types past the UAPI enum.
 constexpr std::string_view action_name(uint16_t type) {

@@ -33,7 +33,8 @@ namespace gl::api {
 static_assert(std::endian::native == std::endian::little, "dpapi is little-endian only");
 
 inline constexpr uint32_t kMagic = 0x50444c47;  // "GLDP" in memory order
-inline constexpr uint16_t kVersion = 2;         // 2: the flow key carries ct_orig_tuple (184 bytes)
+// 2: the flow key carries ct_orig_tuple (184 bytes); 3: PmdStats carries esp_handoffs.
+inline constexpr uint16_t kVersion = 3;
 // Largest datagram either side sends or accepts. Bigger is a protocol error.
 inline constexpr uint32_t kMaxMessage = 64 * 1024;
 inline constexpr uint32_t kMaxActions = 4096;  // bytes of encoded actions per flow
@@ -342,6 +343,7 @@ struct PmdStats {
   uint64_t upcalls_lost;  // queue full or rate limited
   uint64_t recirculations;
   uint64_t esp_fragmented;  // IPv4 frames without DF fragmented to fit an ESP tunnel
+  uint64_t esp_handoffs;    // ESP packets handed to the context that owns their inbound SA
 };
 
 struct DropCounter {

@@ -174,7 +174,7 @@ static void test_info(struct gl_dp* dp, const char* sock) {
   struct gl_dp_info info;
   int rc = gl_dp_get_info(dp, &info);
   check(rc == 0, "get_info: rc %d", rc);
-  check(info.api_version == 2, "info: api_version %u", info.api_version);
+  check(info.api_version == 3, "info: api_version %u", info.api_version);
   check(info.version[0] != '\0', "info: version '%s'", info.version);
   check(info.n_pmds == 1 && strcmp(info.pmd_cores, "1") == 0, "info: %u PMD on cores '%s'",
         info.n_pmds, info.pmd_cores);

@@ -18,7 +18,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gltest import Env, check, main  # noqa: E402
+from gltest import Env, check, main, run  # noqa: E402
 
 MAGIC = 0x50444C47
 HDR = struct.Struct("<IHHIIiHH")  # magic version type length xid error flags reserved
@@ -34,7 +34,7 @@ def conn(env):
     return s
 
 
-def msg(mtype, payload=b"", xid=7, version=2, length=None, flags=0, reserved=0):
+def msg(mtype, payload=b"", xid=7, version=3, length=None, flags=0, reserved=0):
     n = HDR.size + len(payload) if length is None else length
     return HDR.pack(MAGIC, version, mtype, n, xid, 0, flags, reserved) + payload
 
@@ -181,11 +181,40 @@ def test_bad_sa_messages():
         check(env.gldp_proc.poll() is None, "gldp died")
 
 
+NOBODY_CLIENT = """
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print("EACCES"); sys.exit(0)
+try:  # gldp closes it at once: the send may already find it closed
+    s.send(bytes.fromhex(sys.argv[2]))
+    data = s.recv(70000)
+    print("EOF" if not data else "REPLY")
+except (ConnectionResetError, BrokenPipeError):
+    print("EOF")
+"""
+
+
 def test_socket_permissions():
+    """Only root programs the datapath: the socket is 0600, and a non-root peer that gets
+    through anyway (the mode loosened) is refused by its credentials (SO_PEERCRED)."""
     with Env("p") as env:
         env.gldp(ports=[("n1", "net_null0")])
         mode = os.stat(env.sock).st_mode & 0o777
         check(mode == 0o600, f"socket mode {oct(mode)}, want 0o600")
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                  "/usr/bin/python3", "-c", NOBODY_CLIENT, env.sock, msg(T_INFO).hex()]
+        r = run(nobody)
+        check(r.stdout.strip() == "EACCES", f"nobody, socket 0600: {r.stdout!r} {r.stderr!r}")
+        os.chmod(env.sock, 0o666)
+        r = run(nobody)
+        check(r.stdout.strip() == "EOF", f"nobody, socket 0666: {r.stdout!r} {r.stderr!r}")
+        check("refused an API client" in env.log("gldp") and "uid 65534" in env.log("gldp"),
+              f"gldp's log: {env.log('gldp')[-500:]}")
+        ok_reply(conn(env), msg(T_INFO), "root after the refusal")
 
 
 def test_client_never_reads():

@@ -63,13 +63,18 @@ K4 = bytes((i * 17 + 9) & 0xff for i in range(36))  # A -> B after rotation, spi
 class Hv:
     """One gldp with its own socket."""
 
-    def __init__(self, env, name, vm_if, ul_if):
+    def __init__(self, env, name, vm_if, ul_if, two_pmds=False):
         self.env = env
         self.name = name
         self.sock = f"/tmp/{env.tag}-{name}.sock"
-        cmd = [binary("gldp"), "--socket", self.sock, "--pmd-cores", "1", "--mbufs", "8192",
+        # Two PMDs time-share core 1 (lcores 1 and 2 both on CPU 1): the rx queues go
+        # round-robin in port order, the VM's port to PMD 0, the underlay's to PMD 1.
+        cores = ["--pmd-cores", "1,2"] if two_pmds else ["--pmd-cores", "1"]
+        cmd = [binary("gldp"), "--socket", self.sock, *cores, "--mbufs", "8192",
                "--port", f"vm=net_af_packet0,iface={vm_if}",
                "--port", f"ul=net_af_packet1,iface={ul_if}"]
+        if two_pmds:
+            cmd += ["--", "--lcores", "0@0,1@1,2@1"]
         self.proc = env.launch_gldp(cmd, self.sock, name)
 
     def dpctl(self, *args, check_rc=True):
@@ -91,12 +96,12 @@ def underlay_link(env):
     return ua, ub
 
 
-def topology(env, mtu=None):
+def topology(env, mtu=None, b_two_pmds=False):
     ns1, o1, _ = env.host(1, "10.0.0.1", mac=MAC1)
     ns2, o2, _ = env.host(2, "10.0.0.2", mac=MAC2)
     ua, ub = underlay_link(env)
     a = Hv(env, "hvA", o1, ua)
-    b = Hv(env, "hvB", o2, ub)
+    b = Hv(env, "hvB", o2, ub, two_pmds=b_two_pmds)
     for hv in (a, b):
         hv.dpctl("add-flow", "recirc_id(0),in_port(1)", "esp_encrypt(group=1),2")
         hv.dpctl("add-flow", "recirc_id(0),in_port(2),eth_type(0x0800),ipv4(proto=50)",
@@ -252,6 +257,28 @@ def test_esp_fail_closed():
         env.ping(ns1, "10.0.0.2", count=3)
 
 
+def test_esp_handoff():
+    """B runs two PMDs: its underlay is polled by PMD 1, but its inbound SA (pmd=0, the
+    default) belongs to PMD 0. Every ESP packet is handed to PMD 0 and decrypted there
+    (before: all dropped as esp_wrong_pmd)."""
+    with Env("h") as env:
+        ns1, ns2, ua, ub, a, b = topology(env, b_two_pmds=True)
+        show = json.loads(b.dpctl("show", "--json").stdout)
+        check(len(show["pmds"]) == 2, f"B has {len(show['pmds'])} PMDs, want 2")
+        env.ping(ns1, "10.0.0.2", count=3)
+        n = 500
+        wait = udp_receiver(env, ns2, "10.0.0.2", 5003, n, timeout=20)
+        udp_send(env, ns1, "10.0.0.2", 5003, n)
+        got = wait()
+        check(got == n, f"{got} of {n} datagrams crossed the handoff")
+        show = json.loads(b.dpctl("show", "--json").stdout)
+        moved = [p["esp_handoffs"] for p in show["pmds"]]
+        check(moved[0] == 0 and moved[1] >= n + 3, f"handoffs per PMD {moved}")
+        drops = show["drops"]
+        for k in ("esp_wrong_pmd", "esp_handoff_full", "esp_replay", "esp_unknown_spi"):
+            check(drops.get(k, 0) == 0, f"B dropped {k}: {drops.get(k)}")
+
+
 def test_esp_rotation():
     with Env("t") as env:
         ns1, ns2, ua, ub, a, b = topology(env)
@@ -375,5 +402,6 @@ def test_esp_cli():
 
 
 if __name__ == "__main__":
-    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_rotation, test_esp_mtu,
+    main([test_esp_traffic_and_interop, test_esp_cli, test_esp_handoff, test_esp_rotation,
+          test_esp_mtu,
           test_esp_fail_closed])

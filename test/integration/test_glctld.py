@@ -63,6 +63,19 @@ def wait_for(fn, timeout=10.0, what="condition"):
         time.sleep(0.1)
 
 
+NOBODY_MGMT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b'{"cmd": "status"}\\n')
+    print("EOF" if not s.recv(65536) else "REPLY")
+except (ConnectionResetError, BrokenPipeError):
+    print("EOF")
+"""
+
+
 class Control:
     """ovsdb-server and glctld of one test, files in a temp dir, processes started through
     the Env (so they are killed by pid at cleanup, also on failure)."""
@@ -270,6 +283,15 @@ def test_lifecycle():
                            "the change after the outage")
             check(f5["ports"] == 3, f"after the outage: {f5}")
             check(c.status()["rules"] == 2, "the new rule is not counted")
+
+            # A non-root peer is refused by its credentials, even with the modes loosened.
+            os.chmod(tmp, 0o755)
+            os.chmod(c.mgmt, 0o666)
+            r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     "/usr/bin/python3", "-c", NOBODY_MGMT, c.mgmt])
+            check(r.stdout.strip() == "EOF", f"nobody on the management socket: {r.stdout!r}")
+            check(c.status()["mgmt_refused"] == 1, f"mgmt_refused {c.status()['mgmt_refused']}")
+            os.chmod(tmp, 0o700)
 
             # SIGTERM: glctld exits cleanly; gldp keeps enforcing.
             c.glctld.send_signal(signal.SIGTERM)

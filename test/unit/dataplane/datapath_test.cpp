@@ -23,6 +23,7 @@
 #include "dataplane/api/odp_text.hpp"
 #include "dataplane/datapath.hpp"
 #include "dataplane/eal_args.hpp"
+#include "dataplane/pmd.hpp"
 #include "dataplane/server.hpp"
 #include "flowtables/checksum.hpp"
 #include "flowtables/packet_builder.hpp"
@@ -728,9 +729,11 @@ TEST_CASE("esp_decrypt counts tampering, replays, unknown SPIs, bad outer header
   rig.execute(unknown, dec, 2);
   CHECK(rig.drops("esp_unknown_spi") == 1);
   Bytes other_pmd = good;
-  other_pmd[34 + 2] = 0x30;  // SPI 0x3000 belongs to PMD 0, not the control context
+  other_pmd[34 + 2] = 0x30;  // SPI 0x3000 belongs to PMD 0: handed off, fails there
   rig.execute(other_pmd, dec, 2);
-  CHECK(rig.drops("esp_wrong_pmd") == 1);
+  rig.dp->context(0).esp_handoff_drain();
+  CHECK(rig.drops("esp_auth_failed") == 3);
+  CHECK(rig.drops("esp_wrong_pmd") == 0);
   Bytes bad_csum = good;
   bad_csum[14 + 10] ^= 0xff;
   rig.execute(bad_csum, dec, 2);
@@ -739,6 +742,51 @@ TEST_CASE("esp_decrypt counts tampering, replays, unknown SPIs, bad outer header
   CHECK(info.results[0] == 1);
   CHECK(info.results[static_cast<size_t>(gl::crypto::Result::auth_failed)] == 2);
   CHECK(info.results[static_cast<size_t>(gl::crypto::Result::replay)] == 1);
+}
+
+TEST_CASE("esp_decrypt hands a packet to the context that owns its SA", "[datapath][esp]") {
+  Rig rig;
+  const Bytes km = keymat(5);
+  add_sa(rig, sa_req(0x4000, gl::api::SaDir::kOut, km));       // the control context's
+  add_sa(rig, sa_req(0x4000, gl::api::SaDir::kIn, km, 0, 0));  // PMD 0's (not running)
+  const Bytes clear = udp_frame(9, 80);
+  std::vector<Bytes> esp;
+  for (int i = 0; i < 3; ++i) {
+    rig.execute(clear, "esp_encrypt(group=1),2");
+    auto s = rig.sent(2);
+    REQUIRE(s.size() == 1);
+    esp.push_back(s[0]);
+  }
+  rig.add_flow("recirc_id(7)", "3");
+  auto handoffs = [&] {
+    gl::api::StatsReply t{};
+    std::vector<gl::api::PmdStats> p;
+    std::vector<gl::api::DropCounter> d;
+    rig.dp->fill_stats(t, p, d);
+    return p.at(0).esp_handoffs;  // PMD 0's: what it queued to others (none here)
+  };
+  // Executed on the control context: queued to PMD 0, decrypted there (its replay window),
+  // then the actions after esp_decrypt run on PMD 0.
+  rig.execute(esp[0], "esp_decrypt,recirc(7)", 2);
+  rig.execute(esp[1], "esp_decrypt,recirc(7)", 2);
+  CHECK(rig.sent(3).empty());  // not yet: PMD 0 has not run
+  rig.dp->context(0).esp_handoff_drain();
+  CHECK(rig.sent(3) == std::vector<Bytes>{clear, clear});
+  CHECK(rig.drops("esp_unknown_spi") == 0);
+  CHECK(rig.drops("esp_wrong_pmd") == 0);
+  CHECK(handoffs() == 0);
+  // A replay handed off is refused by the owner's window.
+  rig.execute(esp[0], "esp_decrypt,recirc(7)", 2);
+  rig.dp->context(0).esp_handoff_drain();
+  CHECK(rig.drops("esp_replay") == 1);
+  CHECK(rig.sent(3).empty());
+  // The owner's queue is bounded: past it, counted drops (nothing waits unbounded).
+  for (int i = 0; i < 520; ++i) rig.execute(esp[2], "esp_decrypt,recirc(7)", 2);
+  CHECK(rig.drops("esp_handoff_full") == 520 - 511);
+  for (int i = 0; i < 20; ++i) rig.dp->context(0).esp_handoff_drain();
+  CHECK(rig.sent(3).size() == 1);  // one decrypts; the other 510 are replays of it
+  CHECK(rig.drops("esp_replay") == 1 + 510);
+  CHECK(rig.drops("esp_wrong_pmd") == 0);
 }
 
 TEST_CASE("SA add / del validate every field with clear errors", "[datapath][esp][api]") {

@@ -935,3 +935,24 @@ TEST_CASE("mutated CT blobs: valid ones print, parse back and decode the same",
   }
   CHECK(valid > 1000);
 }
+
+TEST_CASE("u32_action encodes as ActionWriter does; single_u32_action reads it back",
+          "[odp][actions]") {
+  const gl::odp::U32Action out = gl::odp::u32_action(OVS_ACTION_ATTR_OUTPUT, 0x01020304);
+  gl::odp::ActionWriter w;
+  w.output(0x01020304);
+  const auto span = out.span();
+  CHECK(std::vector<uint8_t>(span.begin(), span.end()) == w.data());
+  const gl::odp::U32Action esp = gl::odp::u32_action(gl::odp::kActionEspEncrypt, 9);
+  gl::odp::ActionWriter w2;
+  w2.esp_encrypt(9);
+  CHECK(std::vector<uint8_t>(esp.span().begin(), esp.span().end()) == w2.data());
+  uint32_t arg = 0;
+  CHECK(gl::odp::single_u32_action(out.span(), OVS_ACTION_ATTR_OUTPUT, arg));
+  CHECK(arg == 0x01020304);
+  CHECK(gl::odp::single_u32_action(esp.span(), gl::odp::kActionEspEncrypt, arg));
+  CHECK(arg == 9);
+  CHECK_FALSE(gl::odp::single_u32_action(out.span(), OVS_ACTION_ATTR_RECIRC, arg));
+  w.output(2);  // two actions: not a single one
+  CHECK_FALSE(gl::odp::single_u32_action(w.data(), OVS_ACTION_ATTR_OUTPUT, arg));
+}
