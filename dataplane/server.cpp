@@ -709,8 +709,17 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
     case MsgType::kFwCommit:
     case MsgType::kFwClear:
     case MsgType::kFwStatus:
-      if (auto res = handle_fw(c, type, r, out); !res)
+      if (auto res = handle_fw(c, type, r, out); !res) {
+        // A refused part of a transaction ends it: what was staged is gone, and a commit
+        // that follows is refused (outside a transaction), so a client that missed the
+        // error cannot install half a version.
+        if (c.fw != nullptr && type != MsgType::kFwEvents && type != MsgType::kFwRuleStats &&
+            type != MsgType::kFwTrace && type != MsgType::kFwStatus) {
+          c.fw.reset();
+          return fail(res.error().code, res.error().message + " (the transaction is abandoned)");
+        }
         return fail(res.error().code, res.error().message);
+      }
       break;
     case MsgType::kUpcall:
     default:

@@ -364,11 +364,12 @@ class Demo:
         return got
 
     # ---- the story ----------------------------------------------------------------------
-    def main(self, keep, stream_s):
+    def setup(self):
+        """The cluster database, the policy, three hypervisors and their sessions (what
+        the story and bench/soak.py start from)."""
         for b in (GLDP, DPCTL, GLCTLD, GLCTL, VSWITCHD):
             if not os.path.exists(b):
                 raise Failure(f"{b} is missing: build first (tools/build.sh)")
-        t_start = time.time()
         self.database()
         step("policy and hosts into the cluster database (glctl, given all three members)")
         self.glctl("init")
@@ -396,6 +397,10 @@ class Demo:
         say("   " + "\n   ".join(self.run([GLCTL, "--mgmt-socket", self.hvs["hvA"]["mgmt"],
                                              "keys"]).stdout.strip().splitlines()))
         self.summary.append(f"keys negotiated for 3 host pairs in {t_keys * 1000:.0f} ms")
+
+    def main(self, keep, stream_s):
+        t_start = time.time()
+        self.setup()
 
         step("web1 (hvA) -> db1 (hvB) on TCP 5432: allowed, encrypted; the underlay seen from "
              "its bridge")

@@ -751,7 +751,8 @@ inline constexpr uint32_t kIpfLineMax = 256;  // longest line, NUL included
 // A firewall version goes as a transaction on one connection: kFwBegin, then kFwIpcache
 // pages, each workload port's kFwPort followed by its kFwRules pages (in evaluation
 // order), then kFwCommit, which checks the whole version and publishes it atomically, or
-// changes nothing and names the problem. A new kFwBegin or the connection closing
+// changes nothing and names the problem. A new kFwBegin, a refused message of the
+// transaction (its error says "the transaction is abandoned") or the connection closing
 // discards an unfinished transaction. kFwClear removes the firewall from every port;
 // kFwStatus tells the version in force.
 // Identities: 0 any (in entries), 1 the world; actions: fw::Action (allow 0, deny 1,

@@ -181,6 +181,125 @@ def test_bad_sa_messages():
         check(env.gldp_proc.poll() is None, "gldp died")
 
 
+T_FW_BEGIN, T_FW_IPCACHE, T_FW_PORT, T_FW_RULES, T_FW_COMMIT, T_FW_CLEAR, T_FW_STATUS = range(90, 97)
+T_FW_QUARANTINE, T_FW_HOSTS = 102, 103
+EPROTO, ENODEV = 71, 19
+
+
+def fw_prefix(ip4, identity, family=4, length=32, host=0):
+    return struct.pack("<BBHI", family, length, host, identity) + bytes(ip4) + bytes(12)
+
+
+def fw_port(port_no, identity=10, defaults=(0, 0), n_ipv4=0, pad=b"\0" * 8):
+    return struct.pack("<IIIBBHH", port_no, identity, 0, defaults[0], defaults[1], n_ipv4,
+                       0) + bytes(6) + pad
+
+
+def fw_status(s):
+    data = ok_reply(s, msg(T_FW_STATUS), "fw status")
+    return struct.unpack_from("<Q", data)[0]
+
+
+def test_fw_messages():
+    """The firewall's transaction on the API socket with hostile input: messages out of
+    order, malformed, truncated (counts larger than what follows), oversized counts. Each
+    is refused with an error that names the problem, a refused message abandons its
+    transaction (a commit after it is refused too), and the version in force never
+    changes; a well-formed transaction then commits."""
+    with Env("w") as env:
+        env.gldp(ports=[("n1", "net_null0,no-rx=1"), ("n2", "net_null1,no-rx=1")])
+        s = conn(env)
+        begin = lambda gen, rec=0: msg(T_FW_BEGIN, struct.pack("<QII", gen, rec, 0))  # noqa
+        commit = lambda gen: msg(T_FW_COMMIT, struct.pack("<Q", gen))  # noqa
+        one_prefix = struct.pack("<II", 1, 0) + fw_prefix([10, 0, 0, 1], 10)
+        # Out of order: no transaction open.
+        for t, payload in ((T_FW_IPCACHE, one_prefix), (T_FW_PORT, fw_port(1)),
+                           (T_FW_HOSTS, struct.pack("<II", 1, 0) + bytes(20)),
+                           (T_FW_QUARANTINE, struct.pack("<II", 1, 0) + b"vm1".ljust(32, b"\0")),
+                           (T_FW_COMMIT, struct.pack("<Q", 1))):
+            expect_error(s, msg(t, payload), EPROTO, "outside a firewall transaction")
+        # A malformed begin.
+        expect_error(s, begin(0), EINVAL, "generation 0")
+        expect_error(s, begin(1, rec=8), EINVAL, "unknown record flags")
+        expect_error(s, msg(T_FW_BEGIN, struct.pack("<QI", 1, 0)), EINVAL, "record flags only")
+
+        def refused_in_transaction(t, payload, code, words):
+            """In a fresh transaction: `payload` refused, and the transaction with it."""
+            ok_reply(s, begin(5), "fw begin")
+            expect_error(s, msg(t, payload), code, words)
+            s.send(commit(5))
+            err, text, _ = reply(s)
+            check(err == EPROTO and "outside a firewall transaction" in text,
+                  f"commit after a refused {t}: error {err} ({text})")
+
+        cases = [
+            (T_FW_IPCACHE, struct.pack("<II", 0, 0), EINVAL, "0 prefixes"),
+            (T_FW_IPCACHE, struct.pack("<II", 3000, 0), EINVAL, "3000 prefixes"),
+            (T_FW_IPCACHE, struct.pack("<II", 5, 0) + fw_prefix([10, 0, 0, 1], 10), EINVAL,
+             "shorter than its count of 5"),
+            (T_FW_IPCACHE, struct.pack("<II", 1, 0) + fw_prefix([10, 0, 0, 1], 10, family=5),
+             EINVAL, "family 5"),
+            (T_FW_IPCACHE, struct.pack("<II", 1, 0) + fw_prefix([10, 0, 0, 1], 1), EINVAL,
+             "reserved"),
+            (T_FW_IPCACHE, struct.pack("<II", 1, 0) + fw_prefix([10, 0, 0, 1], 10, length=33),
+             EINVAL, "too long"),
+            (T_FW_IPCACHE, one_prefix + b"\0" * 8, EINVAL, "trailing bytes"),
+            (T_FW_HOSTS, struct.pack("<II", 2, 0) + bytes(20), EINVAL, "shorter than its count"),
+            (T_FW_HOSTS, struct.pack("<II", 4000, 0), EINVAL, "4000 hosts"),
+            (T_FW_HOSTS, struct.pack("<II", 1, 0) + bytes([9]) + bytes(19), EINVAL, "family 9"),
+            (T_FW_HOSTS, struct.pack("<II", 1, 0) + bytes([4, 1]) + bytes(18), EINVAL, "padding"),
+            (T_FW_QUARANTINE, struct.pack("<II", 1, 0) + b"x" * 32, EINVAL, "not terminated"),
+            (T_FW_QUARANTINE, struct.pack("<II", 2000, 0), EINVAL, "2000 names"),
+            (T_FW_PORT, fw_port(99), ENODEV, "no such port"),
+            (T_FW_PORT, fw_port(1, defaults=(7, 0)), EINVAL, "unknown default action"),
+            (T_FW_PORT, fw_port(1, n_ipv4=2000), EINVAL, "more than 1024"),
+            (T_FW_PORT, fw_port(1, n_ipv4=3), EINVAL, "short address list"),
+            (T_FW_PORT, fw_port(1, pad=b"\1" + b"\0" * 7), EINVAL, "padding"),
+            (T_FW_PORT, fw_port(1)[:20], EINVAL, "short message"),
+            (T_FW_RULES, struct.pack("<IB3xII", 1, 0, 1, 0) + bytes(16), EINVAL, "fw-port first"),
+        ]
+        for t, payload, code, words in cases:
+            refused_in_transaction(t, payload, code, words)
+        check(fw_status(s) == 0, "a refused transaction put a firewall in force")
+
+        # Rules of a port sent in the transaction: a reversed range, a lying count.
+        rules = lambda n, entries: msg(T_FW_RULES, struct.pack("<IB3xII", 1, 1, n, 0) + entries)  # noqa
+        entry = lambda lo, hi, action=0: struct.pack("<IIHHBBBB", 0, 3, lo, hi, 17, action, 0, 0)  # noqa
+        for payload, words in ((rules(1, entry(90, 80)), "reversed"),
+                               (rules(3, entry(80, 90)), "shorter than its count of 3"),
+                               (rules(1, entry(80, 90, action=9)), "unknown action 9"),
+                               (rules(5000, b""), "5000 entries")):
+            ok_reply(s, begin(5), "fw begin")
+            ok_reply(s, msg(T_FW_PORT, fw_port(1)), "fw port")
+            expect_error(s, payload, EINVAL, words)
+            s.send(commit(5))
+            err, text, _ = reply(s)
+            check(err == EPROTO, f"commit after refused rules: error {err} ({text})")
+        # A port twice; a commit of another generation; a prefix naming a host not given.
+        ok_reply(s, begin(5), "fw begin")
+        ok_reply(s, msg(T_FW_PORT, fw_port(1)), "fw port")
+        expect_error(s, msg(T_FW_PORT, fw_port(1)), EINVAL, "sent twice")
+        ok_reply(s, begin(5), "fw begin")
+        expect_error(s, commit(6), EINVAL, "but the transaction began 5")
+        ok_reply(s, begin(5), "fw begin")
+        ok_reply(s, msg(T_FW_IPCACHE, struct.pack("<II", 1, 0) +
+                        fw_prefix([10, 0, 0, 1], 10, host=3)), "fw ipcache")
+        expect_error(s, commit(5), EINVAL, "host 3 but 0 hosts given")
+        check(fw_status(s) == 0, "a refused transaction put a firewall in force")
+
+        # A well-formed version commits; the same generation again is refused.
+        ok_reply(s, begin(7), "fw begin")
+        ok_reply(s, msg(T_FW_IPCACHE, one_prefix), "fw ipcache")
+        ok_reply(s, msg(T_FW_PORT, fw_port(1)), "fw port")
+        ok_reply(s, rules(1, entry(80, 90)), "fw rules")
+        ok_reply(s, commit(7), "fw commit")
+        check(fw_status(s) == 7, f"generation in force {fw_status(s)}, want 7")
+        ok_reply(s, begin(7), "fw begin")
+        expect_error(s, commit(7), EINVAL, "not above the one in force (7)")
+        check(fw_status(s) == 7, "the refused commit changed the version in force")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 NOBODY_CLIENT = """
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -743,4 +862,4 @@ def test_tp_ipf_messages():
 
 if __name__ == "__main__":
     main([test_bad_messages, test_bad_sa_messages, test_ct_messages, test_tp_ipf_messages,
-          test_socket_permissions, test_client_never_reads])
+          test_fw_messages, test_socket_permissions, test_client_never_reads])

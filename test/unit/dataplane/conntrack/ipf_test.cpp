@@ -1065,7 +1065,7 @@ TEST_CASE("ipf: status mirrors dpif_ipf_status; dump shows lists in OVS's text",
   other.drain([](void*, IpfRelease) {});
 }
 
-TEST_CASE("ipf: two threads reassembling at once", "[ipf]") {
+TEST_CASE("ipf: two threads reassembling at once", "[ipf][threads]") {
   constexpr int kPerThread = 300;
   Ipf ipf;
   std::vector<std::vector<Bytes>> wholes(2);
