@@ -19,7 +19,7 @@
 //     blocking (up to 30 s per reply from a hung gldp) and the daemon's io_context must
 //     keep serving OVSDB and the management API: a sync when the desired version changes,
 //     every `interval` to pick up ports that appear and gldp restarts, and with
-//     exponential back-off while gldp is unreachable or refuses.
+//     every backoff_min while gldp is unreachable, exponential back-off while it refuses.
 // DataplaneLink is what DpSync needs from gldp; ApiLink is the real one (api::Client on the
 // gldp socket); the tests use a fake.
 //

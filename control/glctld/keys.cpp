@@ -1127,7 +1127,11 @@ void KeyManager::arm_tick() {
 void KeyManager::tick() {
   const Clock::time_point now = Clock::now();
   if (now >= next_refresh_) {
-    next_refresh_ = now + opt_.refresh;
+    // gldp away (restarting?): look every 100 ms, so that the handshakes that give it
+    // SAs again start as soon as it is back, not up to a refresh period later.
+    next_refresh_ = now + (dp_error_.empty() ? opt_.refresh
+                                             : std::min<std::chrono::milliseconds>(
+                                                   opt_.refresh, std::chrono::milliseconds(100)));
     refresh();
   }
   responder_->tick(static_cast<uint64_t>(

@@ -1642,7 +1642,8 @@ TEST_CASE("Table: a small table's index is its full size and never grows", "[con
   CHECK(t.insert_collisions() == 0);
 }
 
-TEST_CASE("Table: lookups and inserts on other threads while the index grows", "[conntrack][threads]") {
+TEST_CASE("Table: lookups and inserts on other threads while the index grows",
+          "[conntrack][threads]") {
   ConnTable t(2000000, 3);
   std::vector<uint32_t> base;
   for (uint32_t n = 0; n < 20000; ++n) base.push_back(table_add(t, 0, n));
