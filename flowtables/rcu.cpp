@@ -33,9 +33,9 @@ void Qsbr::unregister_reader(int slot) {
 }
 
 uint64_t Qsbr::min_seen() const {
-  // Pairs with the fence in online(): either the reader sees the writer's unlink, or we
-  // see the reader online.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Pairs with online()'s read-modify-write of sync_: either the reader sees the writer's
+  // unlink, or we see the reader online.
+  sync_.fetch_add(1, std::memory_order_seq_cst);
   uint64_t min = kOffline;
   const int hw = high_water_.load(std::memory_order_acquire);
   for (int i = 0; i < hw; ++i) {

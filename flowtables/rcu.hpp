@@ -59,8 +59,12 @@ class Qsbr {
   // Reader: leave the extended quiescent state; references may be taken after it returns.
   void online(int slot) {
     slots_[slot].seen.store(epoch_.load(std::memory_order_acquire), std::memory_order_relaxed);
-    // Store-load barrier: the writer must see us online before we read any pointer.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Store-load ordering against min_seen(): both sides do a read-modify-write of sync_.
+    // Whichever comes second in sync_'s order synchronizes with the first: either the
+    // writer sees us online, or we see its unlinks. (A fence on each side would do on the
+    // hardware; ThreadSanitizer does not model fences, and this needs no #if for it.
+    // online() is rare: not on a PMD's per-batch path.)
+    sync_.fetch_add(1, std::memory_order_seq_cst);
   }
 
   // Writer: starts a grace period after the caller's unlinks; returns its token.
@@ -93,7 +97,8 @@ class Qsbr {
   uint64_t min_seen() const;
 
   alignas(64) std::atomic<uint64_t> epoch_{1};
-  std::atomic<int> high_water_{0};  // slots [0, high_water_) may be in use
+  std::atomic<int> high_water_{0};                     // slots [0, high_water_) may be in use
+  alignas(64) mutable std::atomic<uint64_t> sync_{0};  // online() <-> min_seen() ordering
   Slot slots_[kMaxReaders];
 
   mutable std::mutex deferred_mu_;  // control side only

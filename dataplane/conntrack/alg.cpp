@@ -267,7 +267,7 @@ void Conntrack::alg_pre(Conn& c, bool reply, Packet& p, uint32_t& ack) {
   if (c.key[0].proto != flow::kIpProtoTcp || lay.l4_ofs == flow::kNoOffset) return;
   c.acquire();
   const auto skew = static_cast<int32_t>(c.seq_adj);
-  const bool skew_reply = (c.flags & kConnSkewReply) != 0;
+  const bool skew_reply = (c.flags_now() & kConnSkewReply) != 0;
   c.release();
   if (skew == 0 || reply == skew_reply) return;
   uint8_t* l4 = p.frame + lay.l4_ofs;
@@ -289,7 +289,7 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
   uint8_t* l4 = p.frame + lay.l4_ofs;
   const ConnKey& k0 = c.key[0];
   const ConnKey& k1 = c.key[1];
-  const bool dnat = (c.flags & kConnDnat) != 0;
+  const bool dnat = (c.flags_now() & kConnDnat) != 0;
   // OVS expectation_create: the data connection's originator and where its NAT goes,
   // from the direction of the packet that announced it.
   auto expect = [&](uint16_t dst_port_be) {
@@ -317,7 +317,7 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
     expect_.add(e, c.dead);
   };
   c.acquire();  // as OVS: the control connection's lock around its helper
-  if ((c.flags & kConnAlgTftp) != 0) {
+  if ((c.flags_now() & kConnAlgTftp) != 0) {
     // Every request to port 69: the server answers from a new port to the client's.
     if (k0.proto == 17 && flow::load_be16(l4 + 2) == 69) expect(k0.sport);
     c.release();
@@ -338,7 +338,7 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
   const uint8_t family = k0.family;
   const std::string_view msg = ftp_msg(payload, l4_len - thl);
   const auto old_skew = static_cast<int32_t>(c.seq_adj);
-  const bool skew_reply = (c.flags & kConnSkewReply) != 0;
+  const bool skew_reply = (c.flags_now() & kConnSkewReply) != 0;
   int32_t delta = 0;
   bool changed = false;
   if (is_interest(msg, family)) {
@@ -419,8 +419,8 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
     }
     if (delta != 0) {
       c.seq_adj = static_cast<uint32_t>(old_skew + delta);
-      c.flags =
-          static_cast<uint8_t>(reply ? (c.flags | kConnSkewReply) : (c.flags & ~kConnSkewReply));
+      c.flags_store(static_cast<uint8_t>(reply ? (c.flags_now() | kConnSkewReply)
+                                               : (c.flags_now() & ~kConnSkewReply)));
     }
   } else if (nat && old_skew != 0 && reply == skew_reply) {
     // Later segments of the skewed direction: seq moves by the skew (after the state

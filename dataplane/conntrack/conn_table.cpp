@@ -326,7 +326,6 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
   } else if (uint32_t e2 = find_in(ix, cn.key[1], h1, r); e2 != 0) {
     existing = e2;
   } else {
-    cn.dead.store(0, std::memory_order_release);
     if (link_key(ix, h0, make_slot(h0, idx, 0))) {
       if (link_key(ix, h1, make_slot(h1, idx, 1))) {
         ok = true;
@@ -334,10 +333,15 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
         unlink_key(ix, h0, make_slot(h0, idx, 0));
       }
     }
-    if (!ok) {
-      cn.dead.store(1, std::memory_order_release);
+    // Live only once both keys are linked (still under the bucket locks, so no other
+    // insert of these keys can look meanwhile; a lock-free lookup that finds a slot
+    // first sees it dead and misses, as it would a moment earlier). A slot that failed
+    // to link was never live: abandon() may hand it out again at once without a walker
+    // (dump, stats) reading it while it is rebuilt (found by ThreadSanitizer).
+    if (ok)
+      cn.dead.store(0, std::memory_order_release);
+    else
       collisions_.fetch_add(1, std::memory_order_relaxed);
-    }
   }
   unlock_buckets(ix, b, 4);
   if (!ok) return false;

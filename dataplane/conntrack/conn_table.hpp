@@ -66,11 +66,20 @@ inline constexpr uint8_t kConnUncounted = 0x80;  // not counted in its zone (Act
 // A connection. 192 bytes, plus its two keys' share of the index (sized for the table's
 // capacity: 32-64 bytes when full); see DESIGN.md for what was measured.
 struct alignas(64) Conn {
+  // flags once the connection is published: every context reads them without the lock,
+  // the lock holder changes kConnReplySeen / kConnSkewReply: relaxed atomic accesses
+  // (found by ThreadSanitizer, tools/sanitize.sh tsan).
+  uint8_t flags_now() const {
+    return std::atomic_ref<uint8_t>(const_cast<uint8_t&>(flags)).load(std::memory_order_relaxed);
+  }
+  void flags_store(uint8_t v) {  // with the lock held
+    std::atomic_ref<uint8_t>(flags).store(v, std::memory_order_relaxed);
+  }
   ConnKey key[2];                    // [0] originator -> responder, [1] the reply tuple
   std::atomic<uint64_t> expires{0};  // ms (the tracker's clock)
   std::atomic<uint8_t> lock{0};      // guards everything below that changes
   std::atomic<uint8_t> dead{0};      // unlinked; the owner frees it after a grace period
-  uint8_t flags = 0;                 // kConn*
+  uint8_t flags = 0;                 // kConn*: written plainly only before publication
   uint8_t tmo = 0;                   // timeout class (Timeout) of the last update
   OtherState other = OtherState::kFirst;
   uint8_t owner = 0;    // context that created it (expires and frees it)

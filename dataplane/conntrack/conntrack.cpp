@@ -278,7 +278,7 @@ inline bool Conntrack::update_bidir(Conn& c, bool reply, const Extracted& x,
                                     uint64_t now_ms) const {
   if (x.key.proto == flow::kIpProtoTcp ||
       std::atomic_ref<OtherState>(c.other).load(std::memory_order_relaxed) != OtherState::kBidir ||
-      (std::atomic_ref<uint8_t>(c.flags).load(std::memory_order_relaxed) & kConnReplySeen) == 0)
+      (c.flags_now() & kConnReplySeen) == 0)
     return false;
   const unsigned dir = reply ? 1 : 0;
   std::atomic_ref<uint64_t> pk(c.packets[dir]), by(c.bytes[dir]);
@@ -380,8 +380,7 @@ void Conntrack::execute_established(unsigned ctx, uint16_t zone, const LabelMatc
       Conn& c = table_.conn(idx);
       // Expired (execute() removes it), or not a plain connection: untouched here.
       if (c.expires.load(std::memory_order_relaxed) <= now_ms) continue;
-      if ((std::atomic_ref<uint8_t>(c.flags).load(std::memory_order_relaxed) & kSkip) != 0)
-        continue;
+      if ((c.flags_now() & kSkip) != 0) continue;
       uint64_t lw[2];
       std::memcpy(lw, c.label, 16);
       if ((lw[0] & want.mask[0]) != want.value[0] || (lw[1] & want.mask[1]) != want.value[1])
@@ -436,7 +435,7 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
   // packet not committed), else none.
   const ConnKey* o = c != nullptr ? &c->key[0] : own;
   ConnKey parent;
-  if (c != nullptr && (c->flags & kConnRelated) != 0 && parent_key(*c, parent)) o = &parent;
+  if (c != nullptr && (c->flags_now() & kConnRelated) != 0 && parent_key(*c, parent)) o = &parent;
   std::memset(&md.orig_v4_src, 0, sizeof(Md) - offsetof(Md, orig_v4_src));
   if (o == nullptr) return;
   md.orig_proto = o->proto;
@@ -459,7 +458,7 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
 
 void Conntrack::apply_mark_label(const Action& a, Conn& c, Md& md) const {
   // A related (ALG) connection keeps its parent's mark and label (as OVS).
-  if ((!a.set_mark && !a.set_label) || (c.flags & kConnRelated) != 0) return;
+  if ((!a.set_mark && !a.set_label) || (c.flags_now() & kConnRelated) != 0) return;
   c.acquire();
   if (a.set_mark) c.mark = (c.mark & ~a.mark_mask) | (a.mark & a.mark_mask);
   if (a.set_label)
@@ -477,9 +476,9 @@ void Conntrack::unlink(uint32_t idx) {
 
 void Conntrack::removed(uint32_t idx) {
   const Conn& c = table_.conn(idx);
-  if ((c.flags & kConnUncounted) == 0)
+  if ((c.flags_now() & kConnUncounted) == 0)
     zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
-  if ((c.flags & (kConnAlgFtp | kConnAlgTftp)) != 0) expect_.remove_parent(idx);
+  if ((c.flags_now() & (kConnAlgFtp | kConnAlgTftp)) != 0) expect_.remove_parent(idx);
 }
 
 Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& x,
@@ -526,7 +525,7 @@ Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& 
     c.tmo = static_cast<uint8_t>(t);
     c.expires.store(expiry(t, now_ms, c.policy), std::memory_order_relaxed);
   }
-  if (reply) c.flags |= kConnReplySeen;
+  if (reply && (c.flags_now() & kConnReplySeen) == 0) c.flags_store(c.flags_now() | kConnReplySeen);
   c.release();
   return r;
 }
@@ -635,9 +634,9 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
   // NAT applies once per zone: to a packet not translated yet, when ct() asks for it.
   const bool do_nat = a.nat && !natted;
   auto nat = [&](const Conn& c, bool dir, bool related) {
-    if (!do_nat || (c.flags & (kConnSnat | kConnDnat)) == 0) return;
+    if (!do_nat || (c.flags_now() & (kConnSnat | kConnDnat)) == 0) return;
     nat_packet(c, dir, related, p);
-    const bool src = ((c.flags & kConnSnat) != 0) != dir;  // the side that changed
+    const bool src = ((c.flags_now() & kConnSnat) != 0) != dir;  // the side that changed
     md.state |= src ? flow::kCsSrcNat : flow::kCsDstNat;
   };
   if (idx != 0) {
@@ -671,12 +670,12 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
   }
   // ALG control packets (alg.cpp), after the update and NAT: expectations, payload NAT.
   auto alg = [&](Conn& c, bool dir) {
-    if ((c.flags & (kConnAlgFtp | kConnAlgTftp)) != 0 && (md.state & flow::kCsInvalid) == 0)
+    if ((c.flags_now() & (kConnAlgFtp | kConnAlgTftp)) != 0 && (md.state & flow::kCsInvalid) == 0)
       alg_ctl(c, dir, do_nat, p);
   };
   // The packet leaves with connection c: its metadata, mark/label, NAT, the ALG.
   auto finish = [&](Conn& c, uint32_t i, bool dir) {
-    if ((c.flags & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
+    if ((c.flags_now() & kConnRelated) != 0 && (md.state & flow::kCsInvalid) == 0)
       md.state |= flow::kCsRelated;
     write_md(md, a.zone, &c, i, dir, nullptr);
     apply_mark_label(a, c, md);
@@ -687,7 +686,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
   if (idx != 0) {
     Conn& c = table_.conn(idx);
     cs.add(cs.found);
-    if ((c.flags & kConnAlgFtp) != 0 && do_nat) alg_pre(c, reply, p, x.tcp.ack);
+    if ((c.flags_now() & kConnAlgFtp) != 0 && do_nat) alg_pre(c, reply, p, x.tcp.ack);
     switch (update_found(c, reply, x, now_ms)) {
       case Update::kValid:
         md.state = static_cast<uint8_t>((md.state | flow::kCsEstablished) & ~flow::kCsNew);
@@ -844,8 +843,7 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
         if (idx != 0) {
           Conn& c = table_.conn(idx);
           if (c.expires.load(std::memory_order_relaxed) > now_ms &&
-              (std::atomic_ref<uint8_t>(c.flags).load(std::memory_order_relaxed) &
-               (kConnRelated | kConnAlgFtp | kConnAlgTftp)) == 0 &&
+              (c.flags_now() & (kConnRelated | kConnAlgFtp | kConnAlgTftp)) == 0 &&
               update_bidir(c, reply, x, now_ms)) {
             ++fast_found;
             md.state = static_cast<uint8_t>(((md.state | flow::kCsEstablished) & ~flow::kCsNew) |
@@ -883,7 +881,7 @@ void Conntrack::fill_entry(uint32_t idx, Entry& e) const {
   std::memcpy(e.label, c.label, 16);
   e.tcp_state_orig = static_cast<uint8_t>(c.tcp.peer[0].state);
   e.tcp_state_reply = static_cast<uint8_t>(c.tcp.peer[1].state);
-  e.flags = c.flags;
+  e.flags = c.flags_now();
   for (int d = 0; d < 2; ++d) {  // atomic_ref: the lock-free path writes them too
     e.packets[d] = std::atomic_ref<uint64_t>(c.packets[d]).load(std::memory_order_relaxed);
     e.bytes[d] = std::atomic_ref<uint64_t>(c.bytes[d]).load(std::memory_order_relaxed);

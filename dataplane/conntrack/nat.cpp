@@ -112,7 +112,7 @@ struct Change {
   uint16_t port;
 };
 Change change_of(const Conn& c, bool reply) {
-  const bool snat = (c.flags & kConnSnat) != 0;
+  const bool snat = (c.flags_now() & kConnSnat) != 0;
   if (!reply)
     return snat ? Change{true, c.key[1].dst, c.key[1].dport}
                 : Change{false, c.key[1].src, c.key[1].sport};
@@ -212,7 +212,7 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash) const {
 
 void Conntrack::nat_packet(const Conn& c, bool reply, bool related, Packet& p) {
   const flow::PacketLayout& lay = *p.lay;
-  if (lay.l3_ofs == flow::kNoOffset || (c.flags & (kConnSnat | kConnDnat)) == 0) return;
+  if (lay.l3_ofs == flow::kNoOffset || (c.flags_now() & (kConnSnat | kConnDnat)) == 0) return;
   uint8_t* l3 = p.frame + lay.l3_ofs;
   const uint8_t family = lay.is_ipv4() ? 4 : 6;
   uint8_t* l4 = lay.l4_ofs != flow::kNoOffset ? p.frame + lay.l4_ofs : nullptr;

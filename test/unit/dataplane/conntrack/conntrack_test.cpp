@@ -1397,7 +1397,7 @@ TEST_CASE("A slot freed by one context can be used by another", "[conntrack]") {
 // ---- two contexts -------------------------------------------------------------------------
 
 TEST_CASE("Two contexts track the two directions of many connections at once",
-          "[conntrack][threads]") {
+          "[conntrack][threads][arena-walk]") {
   constexpr uint32_t kUdpConns = 1024;
   constexpr uint32_t kTcpConns = 1024;
   constexpr uint32_t kConns = kUdpConns + kTcpConns;
