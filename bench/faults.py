@@ -73,20 +73,7 @@ class Faults(soak.Soak):
                               recv], stdout=subprocess.PIPE, text=True)
         self.procs.append(r)
         time.sleep(0.5)
-        send = ("import socket,struct,time\n"
-                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); t0=time.monotonic()\n"
-                "s.setblocking(False)  # an outage must not hold the pacing up\n"
-                "sent=0\n"
-                f"for i in range({count}):\n"
-                f"  d=t0+i/{rate}-time.monotonic()\n"
-                "  if d>0: time.sleep(d)\n"
-                "  try:\n"
-                f"    s.sendto(struct.pack('!I',i)+b'x'*60,('{dst}',{port})); sent+=1\n"
-                "  except OSError: pass\n"
-                "print(sent)\n")
-        snd = subprocess.Popen(["ip", "netns", "exec", self.vm("web1"), "/usr/bin/python3",
-                                "-c", send], stdout=subprocess.PIPE, text=True)
-        self.procs.append(snd)
+        snd = self.udp_sender(dst, port, count, rate)
 
         def wait():
             out, _ = snd.communicate(timeout=seconds + 60)

@@ -89,6 +89,26 @@ class Soak(dc.Demo):
                                         "status"]).stdout)["generation"]
                 for n, hv in self.hvs.items()}
 
+    def udp_sender(self, dst, port, count, rate):
+        """web1 sends `count` numbered datagrams (4-byte sequence number, 64 bytes) to
+        dst:port at `rate` per second; never blocks (an outage must not hold the pacing
+        up); prints how many the socket took. Returns the process."""
+        send = ("import socket,struct,time\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); t0=time.monotonic()\n"
+                "s.setblocking(False)\n"
+                "sent=0\n"
+                f"for i in range({count}):\n"
+                f"  d=t0+i/{rate}-time.monotonic()\n"
+                "  if d>0: time.sleep(d)\n"
+                "  try:\n"
+                f"    s.sendto(struct.pack('!I',i)+b'x'*60,('{dst}',{port})); sent+=1\n"
+                "  except OSError: pass\n"
+                "print(sent)\n")
+        p = subprocess.Popen(["ip", "netns", "exec", self.vm("web1"), "/usr/bin/python3", "-c",
+                              send], stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
+
     def udp_start(self, count, rate, port, run_s):
         dst = dc.WORKLOADS["db1"][1]
         recv = ("import socket,struct,time\n"
@@ -105,20 +125,7 @@ class Soak(dc.Demo):
             stdout=subprocess.PIPE, text=True)
         self.procs.append(self.udp_recv)
         time.sleep(0.5)
-        send = ("import socket,struct,time\n"
-                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); t0=time.monotonic()\n"
-                "sent=0\n"
-                f"for i in range({count}):\n"
-                f"  d=t0+i/{rate}-time.monotonic()\n"
-                "  if d>0: time.sleep(d)\n"
-                "  try:\n"
-                f"    s.sendto(struct.pack('!I',i)+b'x'*60,('{dst}',{port})); sent+=1\n"
-                "  except OSError: pass\n"
-                "print(sent)\n")
-        self.udp_send = subprocess.Popen(
-            ["ip", "netns", "exec", self.vm("web1"), "/usr/bin/python3", "-c", send],
-            stdout=subprocess.PIPE, text=True)
-        self.procs.append(self.udp_send)
+        self.udp_send = self.udp_sender(dst, port, count, rate)
 
     def soak(self, duration, rate, rekey_s, policy_every, results):
         self.setup()
