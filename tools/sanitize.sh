@@ -4,9 +4,11 @@
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer (BUILD/asan, the build fuzz:asan
 #         uses): the packet parser, classifier, EMC and RCU (test_flowtables), ESP, AEAD,
 #         replay window and handshake (test_crypto), the connection tracker with NAT,
-#         fragments and helpers (test_conntrack), the firewall's tables (test_firewall),
-#         the policy compiler (test_policy) and glctld's OVSDB client against the real
-#         ovsdb-server (test_ovsdb).
+#         fragments and helpers (test_conntrack), the firewall's tables (test_firewall).
+#         `tools/sanitize.sh asan BUILD --all` adds the policy compiler (test_policy) and
+#         glctld's OVSDB client against the real ovsdb-server (test_ovsdb): clean on
+#         2026-12-06, left out of CTest for time (about 9 minutes for all six on a cold
+#         2-core machine).
 #   tsan  ThreadSanitizer (BUILD/tsan): the tests that run threads against each other
 #         (tag [threads]): RCU publication and reclamation with readers, the classifier
 #         with concurrent readers while the writer churns, lookups and inserts on other
@@ -14,7 +16,7 @@
 #         (Not the test of two contexts with dumps running: see below.)
 # What is not covered: the DPDK parts (gldp's PMDs, rte_ring handoffs, mempools), whose
 # DPDK libraries are not built with the sanitizers; the integration tests cover those.
-# Usage: tools/sanitize.sh asan|tsan [BUILD]   (CTest runs them as sanitize:asan/tsan)
+# Usage: tools/sanitize.sh asan|tsan [BUILD] [--all]   (CTest: sanitize:asan/tsan)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:?usage: tools/sanitize.sh asan|tsan [BUILD]}
@@ -25,7 +27,8 @@ case $mode in
   asan)
     dir=$build/asan
     flags=(-DGL_SANITIZE=ON)
-    tests=(test_flowtables test_crypto test_conntrack test_firewall test_policy test_ovsdb)
+    tests=(test_flowtables test_crypto test_conntrack test_firewall)
+    if [ "${3:-}" = "--all" ]; then tests+=(test_policy test_ovsdb); fi
     filter=()
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
