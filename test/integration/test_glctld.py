@@ -377,8 +377,12 @@ def test_traffic():
             c.glctl("add-rule", "priority=100,from=app=web,to=app=db,tcp,tp_dst=5432,actions=allow")
             c.glctl("add-rule",
                     "priority=100,from=app=web,to=app=db,tcp,tp_dst=6000,actions=reject")
-            f = c.wait_fw(lambda f: f["ports"] == 2 and f["prefixes"] == 2, "the policy in gldp")
-            wait_for(lambda: c.status()["generation"] == f["generation"], what="status")
+            c.wait_fw(lambda f: f["ports"] == 2 and f["prefixes"] == 2, "the policy in gldp")
+            # Both rules in force: the version with the workloads may go out before the
+            # one with the rules (CI saw the first one's generation, then waited for a
+            # status that had already moved past it).
+            wait_for(lambda: (s := c.status())["in_force"] and s["rules"] == 2 and
+                     s["generation"] == c.fw()["generation"], what="the whole policy in force")
 
             serve(env, ns2, IP2, [5432, 5433, 6000], "srv2")
             serve(env, ns1, IP1, [5432], "srv1")
