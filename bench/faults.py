@@ -55,23 +55,7 @@ class Faults(soak.Soak):
         and returns (sent, received, lost, longest run of missing datagrams)."""
         dst = dc.WORKLOADS["db1"][1]
         count = int(rate * seconds)
-        recv = ("import socket,struct,time,json\n"
-                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-                "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,16<<20)\n"
-                f"s.bind(('{dst}',{port})); s.settimeout(1)\n"
-                f"end=time.monotonic()+{seconds + 15}; seen=set()\n"
-                f"while time.monotonic()<end and len(seen)<{count}:\n"
-                "  try: d=s.recv(2048)\n"
-                "  except socket.timeout: continue\n"
-                f"  if len(d)>=4 and struct.unpack('!I',d[:4])[0]<{count}:\n"
-                "    seen.add(struct.unpack('!I',d[:4])[0])  # not the conn-limit flood's\n"
-                "run=best=0\n"
-                f"for i in range({count}):\n"
-                "  run = 0 if i in seen else run+1; best=max(best,run)\n"
-                "print(json.dumps([len(seen), best]))\n")
-        r = subprocess.Popen(["ip", "netns", "exec", self.vm("db1"), "/usr/bin/python3", "-c",
-                              recv], stdout=subprocess.PIPE, text=True)
-        self.procs.append(r)
+        r = self.udp_receiver(dst, port, count, seconds + 15)
         time.sleep(0.5)
         snd = self.udp_sender(dst, port, count, rate)
 

@@ -89,6 +89,29 @@ class Soak(dc.Demo):
                                         "status"]).stdout)["generation"]
                 for n, hv in self.hvs.items()}
 
+    def udp_receiver(self, dst, port, count, run_s):
+        """db1 counts the numbered datagrams 0..count-1 arriving on dst:port for up to
+        run_s seconds (anything else, e.g. a flood's, is ignored); prints [how many
+        arrived, the longest run of missing ones]. Returns the process."""
+        recv = ("import socket,struct,time,json\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,16<<20)\n"
+                f"s.bind(('{dst}',{port})); s.settimeout(1)\n"
+                f"end=time.monotonic()+{run_s}; seen=set()\n"
+                f"while time.monotonic()<end and len(seen)<{count}:\n"
+                "  try: d=s.recv(2048)\n"
+                "  except socket.timeout: continue\n"
+                f"  if len(d)>=4 and struct.unpack('!I',d[:4])[0]<{count}:\n"
+                "    seen.add(struct.unpack('!I',d[:4])[0])\n"
+                "run=best=0\n"
+                f"for i in range({count}):\n"
+                "  run = 0 if i in seen else run+1; best=max(best,run)\n"
+                "print(json.dumps([len(seen), best]))\n")
+        p = subprocess.Popen(["ip", "netns", "exec", self.vm("db1"), "/usr/bin/python3", "-c",
+                              recv], stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
+
     def udp_sender(self, dst, port, count, rate):
         """web1 sends `count` numbered datagrams (4-byte sequence number, 64 bytes) to
         dst:port at `rate` per second; never blocks (an outage must not hold the pacing
@@ -111,19 +134,7 @@ class Soak(dc.Demo):
 
     def udp_start(self, count, rate, port, run_s):
         dst = dc.WORKLOADS["db1"][1]
-        recv = ("import socket,struct,time\n"
-                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-                "s.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,16<<20)\n"
-                f"s.bind(('{dst}',{port})); s.settimeout(1)\n"
-                f"end=time.monotonic()+{run_s + 15}; seen=set()\n"
-                f"while time.monotonic()<end and len(seen)<{count}:\n"
-                "  try: seen.add(struct.unpack('!I',s.recv(2048)[:4])[0])\n"
-                "  except socket.timeout: pass\n"
-                "print(len(seen))\n")
-        self.udp_recv = subprocess.Popen(
-            ["ip", "netns", "exec", self.vm("db1"), "/usr/bin/python3", "-c", recv],
-            stdout=subprocess.PIPE, text=True)
-        self.procs.append(self.udp_recv)
+        self.udp_recv = self.udp_receiver(dst, port, count, run_s + 15)
         time.sleep(0.5)
         self.udp_send = self.udp_sender(dst, port, count, rate)
 
@@ -185,7 +196,7 @@ class Soak(dc.Demo):
         out, _ = self.udp_send.communicate(timeout=duration + 60)
         sent = int(out.strip() or 0)
         out, _ = self.udp_recv.communicate(timeout=60)
-        received = int(out.strip() or 0)
+        received = json.loads(out)[0]
         drops1 = self.drops()
         rekeys = self.rekeys() - rekeys0
         gens1 = self.generations()
