@@ -89,6 +89,15 @@ class Soak(dc.Demo):
                                         "status"]).stdout)["generation"]
                 for n, hv in self.hvs.items()}
 
+    def python_in(self, workload, code):
+        """Runs Debian's python3 with `code` in the workload's namespace; its stdout is
+        piped, and cleanup() kills it if it still runs. Returns the process."""
+        # Its own process group: cleanup() kills by group, also when the soak fails.
+        p = subprocess.Popen(["ip", "netns", "exec", self.vm(workload), "/usr/bin/python3", "-c",
+                              code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.procs.append(p)
+        return p
+
     def udp_receiver(self, dst, port, count, run_s):
         """db1 counts the numbered datagrams 0..count-1 arriving on dst:port for up to
         run_s seconds (anything else, e.g. a flood's, is ignored); prints [how many
@@ -107,10 +116,7 @@ class Soak(dc.Demo):
                 f"for i in range({count}):\n"
                 "  run = 0 if i in seen else run+1; best=max(best,run)\n"
                 "print(json.dumps([len(seen), best]))\n")
-        p = subprocess.Popen(["ip", "netns", "exec", self.vm("db1"), "/usr/bin/python3", "-c",
-                              recv], stdout=subprocess.PIPE, text=True)
-        self.procs.append(p)
-        return p
+        return self.python_in("db1", recv)
 
     def udp_sender(self, dst, port, count, rate):
         """web1 sends `count` numbered datagrams (4-byte sequence number, 64 bytes) to
@@ -127,10 +133,7 @@ class Soak(dc.Demo):
                 f"    s.sendto(struct.pack('!I',i)+b'x'*60,('{dst}',{port})); sent+=1\n"
                 "  except OSError: pass\n"
                 "print(sent)\n")
-        p = subprocess.Popen(["ip", "netns", "exec", self.vm("web1"), "/usr/bin/python3", "-c",
-                              send], stdout=subprocess.PIPE, text=True)
-        self.procs.append(p)
-        return p
+        return self.python_in("web1", send)
 
     def udp_start(self, count, rate, port, run_s):
         dst = dc.WORKLOADS["db1"][1]

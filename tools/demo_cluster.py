@@ -349,8 +349,8 @@ class Demo:
                 "except Exception: pass\n"
                 f"print(len(seen), {count}-len([i for i in range({count}) if i in seen]))\n")
         r = subprocess.Popen(["ip", "netns", "exec", self.vm(dst), "/usr/bin/python3", "-c", recv],
-                             stdout=subprocess.PIPE, text=True)
-        self.procs.append(r)
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.procs.append(r)  # own process group: cleanup() kills by group
         time.sleep(0.5)
         send = ("import socket,struct,time\n"
                 "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); t0=time.monotonic()\n"
@@ -407,7 +407,7 @@ class Demo:
         cap_file = os.path.join(self.tmp, "underlay.pcap")
         cap = subprocess.Popen(["ip", "netns", "exec", self.ul_ns, "tcpdump", "-i", "br0", "-U",
                                 "-nn", "-w", cap_file], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(cap)
         time.sleep(1)
         self.tcp_server("db1", 5432)
