@@ -12,7 +12,7 @@ namespace gl::crypto::hs {
 namespace {
 
 constexpr size_t kMac1At = kInitLen - 32, kMac2At = kInitLen - 16;  // init
-constexpr size_t kRMac1At = kResponseLen - 32, kRMac2At = kResponseLen - 16;
+constexpr size_t kRMac1At = kResponseLen - 32;  // response (its mac2 is not used)
 constexpr std::string_view kPrologue = "goldilocks handshake v1";
 constexpr std::string_view kEspInfo = "goldilocks esp v1";
 constexpr size_t kConfirmHdr = 8;

@@ -20,6 +20,8 @@ done
 packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config git clang-format autoconf
+  # the fuzz targets under libFuzzer (tools/fuzz.sh)
+  clang-16 libfuzzer-16-dev
   # libraries
   libdpdk-dev dpdk dpdk-dev libsodium-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   catch2 libipsec-mb-dev libpcap-dev libnuma-dev libssl-dev libcap-ng-dev libunbound-dev

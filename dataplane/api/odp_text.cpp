@@ -1118,6 +1118,9 @@ std::string format_flow(const FlowMatch& match) {
     if (tmask || m.eth_type) out.push_back(vlan_fields(tci, tmask, true));
     out.insert(out.end(), inner.begin(), inner.end());
   }
+  // A match of nothing (every field wildcarded, e.g. from eth_type(0x81/0),vlan()) still
+  // needs text that parses back to it: "" is refused as an empty flow.
+  if (out.empty()) return "recirc_id(0/0)";
   return join(out);
 }
 

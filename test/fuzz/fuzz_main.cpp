@@ -1,11 +1,13 @@
 // The driver of the fuzz targets: feeds a target `--runs N` inputs made by mutating its
 // built-in seeds with a fixed-seed PRNG (byte flips, truncation, splices, random bytes),
 // so a CI run is repeatable; `--seed S` explores other inputs. The targets keep
-// libFuzzer's entry point, so a coverage-guided fuzzer can drive them too.
+// libFuzzer's entry point, so a coverage-guided fuzzer drives them too (tools/fuzz.sh);
+// `--write-seeds DIR` writes the seeds as files, the start of a libFuzzer corpus.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,8 +25,23 @@ int main(int argc, char** argv) {
       runs = std::strtoul(argv[++i], nullptr, 10);
     } else if (a == "--seed" && i + 1 < argc) {
       seed = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
+    } else if (a == "--write-seeds" && i + 1 < argc) {
+      const std::string dir = argv[++i];
+      const auto seeds = fuzz_seeds();
+      for (size_t k = 0; k < seeds.size(); ++k) {
+        const std::string path = dir + "/seed-" + std::to_string(k);
+        std::ofstream f(path, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(seeds[k].data()),
+                static_cast<std::streamsize>(seeds[k].size()));
+        if (!f) {
+          std::fprintf(stderr, "%s: cannot write %s\n", argv[0], path.c_str());
+          return 1;
+        }
+      }
+      std::printf("%zu seeds written to %s\n", seeds.size(), dir.c_str());
+      return 0;
     } else {
-      std::fprintf(stderr, "usage: %s [--runs N] [--seed S]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--runs N] [--seed S] [--write-seeds DIR]\n", argv[0]);
       return 2;
     }
   }

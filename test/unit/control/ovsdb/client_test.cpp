@@ -10,7 +10,6 @@
 
 using namespace gl::ovsdb;
 using namespace gl::ovsdb::test;
-using Json = nlohmann::json;
 namespace asio = boost::asio;
 
 namespace {

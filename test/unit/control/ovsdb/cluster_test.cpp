@@ -19,7 +19,6 @@
 
 using namespace gl::ovsdb;
 using namespace gl::ovsdb::test;
-using Json = nlohmann::json;
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 

@@ -15,7 +15,6 @@
 
 using namespace gl::ovsdb;
 using namespace gl::ovsdb::test;
-using Json = nlohmann::json;
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
 

@@ -14,7 +14,6 @@
 #include "ovsdb_harness.hpp"
 
 using namespace gl::ovsdb;
-using Json = nlohmann::json;
 
 namespace {
 
