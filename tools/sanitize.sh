@@ -12,8 +12,9 @@
 #   tsan  ThreadSanitizer (BUILD/tsan): the tests that run threads against each other
 #         (tag [threads]): RCU publication and reclamation with readers, the classifier
 #         with concurrent readers while the writer churns, lookups and inserts on other
-#         threads while the tracker's index grows, two threads reassembling fragments.
-#         (Not the test of two contexts with dumps running: see below.)
+#         threads while the tracker's index grows, two threads reassembling fragments,
+#         two contexts tracking both directions of the same connections while the control
+#         thread dumps and counts them.
 # What is not covered: the DPDK parts (gldp's PMDs, rte_ring handoffs, mempools), whose
 # DPDK libraries are not built with the sanitizers; the integration tests cover those.
 # Usage: tools/sanitize.sh asan|tsan [BUILD]   (CTest: sanitize:asan/tsan)
@@ -36,11 +37,7 @@ case $mode in
   tsan)
     dir=$build/tsan
     tests=(test_flowtables test_conntrack)
-    # Known, not yet fixed: a dump or stats() walks the tracker's arena directly, and a
-    # slot retired before the walker came online may be reused while it reads it (a torn
-    # entry in a dump, never a crash: the arena stays mapped). The test that runs dumps
-    # against two working contexts ([arena-walk]) reports it, so it is left out here.
-    filter=("[threads]~[arena-walk]")
+    filter=("[threads]")
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     ;;
   *)

@@ -42,11 +42,11 @@ uint32_t Expectations::find_locked(const ConnKey& k, uint32_t b) const {
   return kNil;
 }
 
-bool Expectations::add(const Expectation& e, const std::atomic<uint8_t>& parent_dead) {
+bool Expectations::add(const Expectation& e, const std::atomic<uint8_t>& parent_live) {
   const uint32_t b = bucket(e.key);
   lock();
   bool ok = true;
-  if (parent_dead.load(std::memory_order_acquire) != 0) {
+  if (parent_live.load(std::memory_order_acquire) == 0) {
     ok = false;
   } else if (find_locked(e.key, b) == kNil) {
     uint32_t mine = 0;
@@ -257,7 +257,7 @@ void adjust(uint8_t* l4, int off, int32_t delta) {
 
 bool Conntrack::parent_key(const Conn& c, ConnKey& out) const {
   const Conn& pc = table_.conn(c.master);
-  if (c.master == 0 || pc.dead.load(std::memory_order_acquire) != 0) return false;
+  if (c.master == 0 || pc.live.load(std::memory_order_acquire) == 0) return false;
   out = pc.key[0];
   return parent_check(out) == c.seq_adj;
 }
@@ -314,7 +314,7 @@ void Conntrack::alg_ctl(Conn& c, bool reply, bool nat, Packet& p) {
     e.parent = static_cast<uint32_t>(&c - &table_.conn(0));
     e.mark = c.mark;
     std::memcpy(e.label, c.label, 16);
-    expect_.add(e, c.dead);
+    expect_.add(e, c.live);
   };
   c.acquire();  // as OVS: the control connection's lock around its helper
   if ((c.flags_now() & kConnAlgTftp) != 0) {

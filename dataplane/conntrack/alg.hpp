@@ -53,9 +53,9 @@ class Expectations {
   bool any() const { return live_.load(std::memory_order_relaxed) != 0; }
   uint32_t live() const { return live_.load(std::memory_order_relaxed); }
   // Adds e unless one with its key exists (true: added or present). Refused (false,
-  // counted) when the table or the parent's share is full, or `parent_dead` is set (the
+  // counted) when the table or the parent's share is full, or `parent_live` is 0 (the
   // parent was unlinked meanwhile: its remove_parent() may have run already).
-  bool add(const Expectation& e, const std::atomic<uint8_t>& parent_dead);
+  bool add(const Expectation& e, const std::atomic<uint8_t>& parent_live);
   // The expectation matching k (k.sport is ignored); false when none.
   bool find(const ConnKey& k, Expectation& out) const;
   // Removes the expectations of a parent connection; returns how many.

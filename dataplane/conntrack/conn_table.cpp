@@ -187,7 +187,7 @@ uint32_t ConnTable::find_in(const Index& ix, const ConnKey& k, uint64_t h, bool&
       const uint32_t idx = slot_idx(v);
       const Conn& cn = arena_[idx];
       const uint32_t r = static_cast<uint32_t>(v & 1);
-      if (cn.key[r] == k && cn.dead.load(std::memory_order_acquire) == 0) {
+      if (cn.key[r] == k && cn.live.load(std::memory_order_acquire) != 0) {
         reply = r != 0;
         return idx;
       }
@@ -243,7 +243,6 @@ size_t ConnTable::prefault(uint32_t ahead) {
 }
 
 void ConnTable::abandon(unsigned ctx, uint32_t idx) {
-  arena_[idx].key[0].family = 0;
   ctx_[ctx].free.push_back(idx);  // never published: no grace period needed
 }
 
@@ -339,7 +338,7 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
     // to link was never live: abandon() may hand it out again at once without a walker
     // (dump, stats) reading it while it is rebuilt (found by ThreadSanitizer).
     if (ok)
-      cn.dead.store(0, std::memory_order_release);
+      cn.live.store(1, std::memory_order_release);
     else
       collisions_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -358,8 +357,8 @@ bool ConnTable::remove(uint32_t idx) {
   const uint64_t h1 = hash(cn.key[1]);
   uint32_t b[4];
   const Index& ix = lock_keys(h0, h1, b);
-  uint8_t expect = 0;
-  const bool was_live = cn.dead.compare_exchange_strong(expect, 1, std::memory_order_acq_rel);
+  uint8_t expect = 1;
+  const bool was_live = cn.live.compare_exchange_strong(expect, 0, std::memory_order_acq_rel);
   if (was_live) {
     unlink_key(ix, h0, make_slot(h0, idx, 0));
     unlink_key(ix, h1, make_slot(h1, idx, 1));
@@ -395,7 +394,6 @@ void ConnTable::reclaim(unsigned ctx) {
 
 void ConnTable::release(unsigned ctx, uint32_t idx) {
   Ctx& c = ctx_[ctx];
-  arena_[idx].key[0].family = 0;
   c.free.push_back(idx);
   if (c.free.size() >= 2 * kFreeBatch) {
     while (free_lock_.exchange(1, std::memory_order_acquire) != 0) __builtin_ia32_pause();

@@ -78,9 +78,12 @@ struct alignas(64) Conn {
   ConnKey key[2];                    // [0] originator -> responder, [1] the reply tuple
   std::atomic<uint64_t> expires{0};  // ms (the tracker's clock)
   std::atomic<uint8_t> lock{0};      // guards everything below that changes
-  std::atomic<uint8_t> dead{0};      // unlinked; the owner frees it after a grace period
-  uint8_t flags = 0;                 // kConn*: written plainly only before publication
-  uint8_t tmo = 0;                   // timeout class (Timeout) of the last update
+  // 1 while linked. 0 in a slot never used (the arena's untouched zero pages), one being
+  // built, and one unlinked (its owner frees it after a grace period): a walker (dump,
+  // stats) skips the slot unless it reads 1, which orders its reads after the insert.
+  std::atomic<uint8_t> live{0};
+  uint8_t flags = 0;  // kConn*: written plainly only before publication
+  uint8_t tmo = 0;    // timeout class (Timeout) of the last update
   OtherState other = OtherState::kFirst;
   uint8_t owner = 0;    // context that created it (expires and frees it)
   uint16_t policy = 0;  // timeout policy index (0 = the defaults)
@@ -95,10 +98,10 @@ struct alignas(64) Conn {
   // kConnSkewReply). A related connection: Conntrack::parent_check() of its parent's key.
   uint32_t seq_adj = 0;
 
-  // Makes a reused slot a fresh, unlinked connection (dead until inserted). The atomics
+  // Makes a reused slot a fresh, unlinked connection (not live until inserted). The atomics
   // are stored, not constructed: a concurrent dump may read them.
   void reset(uint8_t owner_ctx) {
-    dead.store(1, std::memory_order_relaxed);
+    live.store(0, std::memory_order_relaxed);
     expires.store(0, std::memory_order_relaxed);
     lock.store(0, std::memory_order_relaxed);
     std::memset(static_cast<void*>(key), 0, sizeof key);
@@ -217,7 +220,7 @@ class ConnTable {
   uint32_t find_at(const ConnKey& k, uint64_t h, uint32_t cand, bool& reply) const {
     if (cand != 0) {
       const Conn& cn = arena_[cand >> 1];
-      if (cn.key[cand & 1] == k && cn.dead.load(std::memory_order_acquire) == 0) {
+      if (cn.key[cand & 1] == k && cn.live.load(std::memory_order_acquire) != 0) {
         reply = (cand & 1) != 0;
         return cand >> 1;
       }
@@ -359,7 +362,7 @@ uint32_t ConnTable::sweep(unsigned ctx, uint64_t now_ms, uint32_t budget, OnExpi
     if (c.cursor >= c.owned.size()) c.cursor = 0;
     const uint32_t idx = c.owned[c.cursor];
     Conn& cn = arena_[idx];
-    bool gone = cn.dead.load(std::memory_order_acquire) != 0;
+    bool gone = cn.live.load(std::memory_order_acquire) == 0;
     bool expired_here = false;
     if (!gone && cn.expires.load(std::memory_order_relaxed) <= now_ms) {
       if (remove(idx)) {
@@ -393,7 +396,7 @@ uint32_t ConnTable::for_each(uint32_t from, Fn&& fn) const {
   const uint32_t end = bump_.load(std::memory_order_acquire);
   for (uint32_t idx = from == 0 ? 1 : from; idx < end; ++idx) {
     const Conn& cn = arena_[idx];
-    if (cn.dead.load(std::memory_order_acquire) != 0 || cn.key[0].family == 0) continue;
+    if (cn.live.load(std::memory_order_acquire) == 0) continue;
     if (!fn(idx)) return idx;
   }
   return 0;

@@ -508,21 +508,25 @@ Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& 
         break;
     }
     if (u.refresh && r != Update::kInvalid && r != Update::kReopen) {
-      c.tmo = static_cast<uint8_t>(tcp_class(u.timeout));
+      std::atomic_ref<uint8_t>(c.tmo).store(static_cast<uint8_t>(tcp_class(u.timeout)),
+                                            std::memory_order_relaxed);
       c.expires.store(expiry(tcp_class(u.timeout), now_ms, c.policy), std::memory_order_relaxed);
     }
   } else {
     // UDP, other protocols, ICMP queries (OVS's "other" and "icmp" trackers): a reply
     // makes the connection bidirectional; until then every packet from the originator is
     // +new (first -> multiple for the others).
+    // other and tmo: update_bidir() reads them without the lock (relaxed atomic accesses,
+    // found by ThreadSanitizer).
+    std::atomic_ref<OtherState> other(c.other);
     if (reply) {
-      c.other = OtherState::kBidir;
-    } else if (c.other != OtherState::kBidir) {
-      if (!x.icmp) c.other = OtherState::kMultiple;
+      other.store(OtherState::kBidir, std::memory_order_relaxed);
+    } else if (other.load(std::memory_order_relaxed) != OtherState::kBidir) {
+      if (!x.icmp) other.store(OtherState::kMultiple, std::memory_order_relaxed);
       r = Update::kValidNew;
     }
-    const Timeout t = other_timeout(c.other, x.icmp);
-    c.tmo = static_cast<uint8_t>(t);
+    const Timeout t = other_timeout(other.load(std::memory_order_relaxed), x.icmp);
+    std::atomic_ref<uint8_t>(c.tmo).store(static_cast<uint8_t>(t), std::memory_order_relaxed);
     c.expires.store(expiry(t, now_ms, c.policy), std::memory_order_relaxed);
   }
   if (reply && (c.flags_now() & kConnReplySeen) == 0) c.flags_store(c.flags_now() | kConnReplySeen);
@@ -784,7 +788,7 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
         // the connection's metadata again, no state machine (OVS's process_one_fast).
         const uint32_t idx = md.conn >> 1;
         Conn& c = table_.conn(idx);
-        if (c.dead.load(std::memory_order_acquire) == 0 && c.key[0].zone == a.zone) {
+        if (c.live.load(std::memory_order_acquire) != 0 && c.key[0].zone == a.zone) {
           md.state |= flow::kCsTracked;
           md.zone = a.zone;
           md.mark = c.mark;
