@@ -23,6 +23,12 @@ missing datagrams / rate. Faults (each on a stream of its own):
   conn-limit      glctl set-conn-limit 20, then web1 opens 2000 new UDP connections to
                   db1:5001 (other source ports): the new ones over web1's limit are dropped
                   (fw_conn_limit), the established stream keeps flowing
+  ct-full         the firewall's connection table full: gldp runs with --fw-ct-capacity
+                  CT_FULL_CAPACITY (when this fault is asked for), web1 (no per-workload
+                  limit) opens 2.5x that many new UDP connections to db1:5001; the tables
+                  of hvA and hvB fill, new connections are dropped (fw_conn_limit; the
+                  tracker counts table_full), the established stream keeps flowing; then
+                  glctl flush-conntrack on both empties them
 
 Prints a table (fault, sent, lost, outage seconds, what the fault did) and --json FILE
 writes it. Figures only, except that it exits 1 when a process does not come back or the
@@ -35,7 +41,6 @@ set-up fails.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -46,10 +51,16 @@ import demo_cluster as dc  # noqa: E402
 import soak  # noqa: E402
 
 FAULTS = ("vswitchd-kill9", "glctld-kill9", "gldp-kill9", "ovsdb-leader", "sa-expiry",
-          "conn-limit")
+          "conn-limit", "ct-full")
+CT_FULL_CAPACITY = 4000
 
 
 class Faults(soak.Soak):
+    def fw_conns(self, host):
+        """Connections in the firewall's tracker of a host's gldp."""
+        st = json.loads(self.dpctl(self.hvs[host], "fw-status", "--json").stdout)
+        return st["connections"]
+
     def stream(self, port, rate, seconds):
         """Starts a numbered stream web1 -> db1:port; returns a function that waits for it
         and returns (sent, received, lost, longest run of missing datagrams)."""
@@ -136,6 +147,24 @@ class Faults(soak.Soak):
             self.glctl("set-conn-limit", "0")
             return (f"2000 new connections from web1 over a limit of 20: "
                     f"{self.drops().get('fw_conn_limit', 0) - d0} dropped (fw_conn_limit)")
+        if fault == "ct-full":
+            d0 = self.drops().get("fw_conn_limit", 0)
+            n = int(CT_FULL_CAPACITY * 2.5)
+            flood = ("import socket\n"
+                     f"for i in range({n}):\n"
+                     "  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                     f"  s.sendto(b'\\xff'*8,('{dc.WORKLOADS['db1'][1]}',5001)); s.close()\n")
+            self.run(["/usr/bin/python3", "-c", flood], ns=self.vm("web1"))
+            time.sleep(1.0)
+            dropped = self.drops().get("fw_conn_limit", 0) - d0
+            full = {h: self.fw_conns(h) for h in ("hvA", "hvB")}
+            for h in ("hvA", "hvB"):
+                self.run([dc.GLCTL, "--mgmt-socket", self.hvs[h]["mgmt"], "flush-conntrack"])
+            after = {h: self.fw_conns(h) for h in ("hvA", "hvB")}
+            return (f"{n} new connections from web1, tables of {CT_FULL_CAPACITY}: "
+                    f"{dropped} dropped (fw_conn_limit); connections hvA/hvB "
+                    f"{full['hvA']}/{full['hvB']}, after flush-conntrack "
+                    f"{after['hvA']}/{after['hvB']}")
         raise ValueError(fault)
 
     def all(self, faults, rate, seconds, at):
@@ -168,7 +197,8 @@ def main():
     ap.add_argument("--at", type=float, default=5)
     ap.add_argument("--json")
     a = ap.parse_args()
-    f = Faults()
+    f = Faults(gldp_args=["--fw-ct-capacity", str(CT_FULL_CAPACITY)]
+               if "ct-full" in a.faults else [])
     rows = []
     rc = 1
     try:

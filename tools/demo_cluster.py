@@ -71,7 +71,8 @@ class Failure(Exception):
 
 
 class Demo:
-    def __init__(self):
+    def __init__(self, gldp_args=()):
+        self.gldp_args = list(gldp_args)  # more gldp options (bench/faults.py: a small table)
         self.tag = f"gd{os.getpid() % 10000}"
         self.tmp = tempfile.mkdtemp(prefix=f"{self.tag}-")
         self.procs = []
@@ -212,7 +213,8 @@ class Demo:
         self.run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "ul0"])
         # gldp (ports come from OVS), then OVS with datapath type gl.
         hv["sock"] = os.path.join(d, "gldp.sock")
-        self.start([GLDP, "--socket", hv["sock"], "--pmd-cores", "1"], f"{name}/gldp.log", ns=ns)
+        self.start([GLDP, "--socket", hv["sock"], "--pmd-cores", "1", *self.gldp_args],
+                   f"{name}/gldp.log", ns=ns)
         self.wait(lambda: self.run([DPCTL, "--socket", hv["sock"], "show"],
                                    check=False).returncode == 0, f"{name}'s gldp")
         hv["env"] = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d,
@@ -232,8 +234,11 @@ class Demo:
         vs = lambda *a: self.run(hv["vsctl"] + list(a), env=hv["env"])  # noqa: E731
         vs("add-br", "br-ul", "--", "set", "bridge", "br-ul", "datapath_type=gl",
            "fail-mode=secure")
+        # af_packet rings of 4096 frames (DPDK's default is 512): the three PMDs share core
+        # 1, and a burst (a flood of new connections) overflowed a 512-frame ring in the
+        # kernel while its PMD waited for the core (bench/faults.py).
         vs("add-port", "br-ul", "ul0", "--", "set", "Interface", "ul0", "type=dpdk",
-           f"options:dpdk-devargs=net_af_packet_ul{i},iface=ul0")
+           f"options:dpdk-devargs=net_af_packet_ul{i},iface=ul0,framecnt=4096")
         vs("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=gl",
            "fail-mode=secure")
         hv["esp"] = {}
@@ -253,7 +258,7 @@ class Demo:
             self.run(["ip", "-n", vm, "link", "set", "eth0", "address", mac])
             self.run(["ip", "-n", vm, "addr", "add", f"{addr}/24", "dev", "eth0"])
             vs("add-port", "br-int", outer, "--", "set", "Interface", outer, "type=dpdk",
-               f"options:dpdk-devargs=net_af_packet_{w},iface={outer}")
+               f"options:dpdk-devargs=net_af_packet_{w},iface={outer},framecnt=4096")
             hv["vms"][w] = (vm, outer)
         # Wait until every port is in the datapath, then the OpenFlow rules.
         ports = ["ul0"] + list(hv["esp"].values()) + [o for _, o in hv["vms"].values()]
