@@ -237,10 +237,14 @@ uint16_t Pmd::fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mb
     }
   }
   // keys[i] and lay[i] are set for every i that is not done (GCC cannot see it).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   if (rest) fw_track(t, pf, true, pkts, keys, lay, n, keep, done);
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
   uint16_t m = 0;
   for (uint16_t i = 0; i < n; ++i)
     if (keep[i]) pkts[m++] = pkts[i];

@@ -101,7 +101,6 @@ class Server {
   std::vector<uint8_t> rxbuf_;
   std::vector<uint8_t> upcall_pkt_;  // copy of a multi-segment upcall packet
   uint64_t upcall_delivered_ = 0, upcall_lost_ = 0;
-  uint32_t rr_ = 0;  // round robin over miss subscribers
   Counters ctr_;
 };
 

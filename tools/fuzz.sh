@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The fuzz targets coverage-guided with libFuzzer (clang-16) under AddressSanitizer +
 # UndefinedBehaviorSanitizer: configures and builds them (and only the libraries they
-# need, no DPDK) into BUILD/fuzz, then runs each for a bounded time starting from its
-# committed corpus (test/fuzz/corpus/NAME). Inputs found on the way go to a scratch copy
+# need; DPDK's own libraries stay uninstrumented) into BUILD/fuzz, then runs each for a
+# bounded time starting from its committed corpus (test/fuzz/corpus/NAME). Inputs found on the way go to a scratch copy
 # of the corpus, never into the source tree. Any crash, timeout, leak, out-of-memory or
 # sanitizer report fails (exit != 0); the input that did it is kept in
 # BUILD/fuzz/artifacts/ and named in the output.
 #
 #   tools/fuzz.sh [BUILD] [--seconds N] [--only NAME] [--merge]
 #     --seconds N  time per target (default 20; CTest's fuzz:libfuzzer uses the default)
-#     --only NAME  one target (parser, conntrack, handshake, rule, esp, ovsdb, odp)
+#     --only NAME  one target (parser, conntrack, handshake, rule, esp, ovsdb, odp, dpapi)
 #     --merge      afterwards, fold what the run found into the committed corpus,
 #                  minimized (libFuzzer -merge=1): for a maintainer to review and commit
 #
@@ -38,7 +38,7 @@ case $seconds in '' | *[!0-9]*) echo "tools/fuzz.sh: --seconds wants a whole num
 . "$top/tools/lib/asan_tree.sh"
 asan_tree "$build"
 dir=$asan_dir
-all=(parser conntrack handshake rule esp ovsdb odp)
+all=(parser conntrack handshake rule esp ovsdb odp dpapi)
 names=("${all[@]}")
 if [ -n "$only" ]; then
   if [[ " ${all[*]} " != *" $only "* ]]; then

@@ -17,8 +17,10 @@
 #include <cstring>
 #include <expected>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -168,6 +170,7 @@ struct RuleCounter {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 };
+static_assert(std::is_trivially_destructible_v<RuleCounter>);  // freed without destructors
 
 // What the firewall reports as connection records and refusal events (FwTables::record).
 inline constexpr uint32_t kRecordAll = 0x1;              // every connection and refusal
@@ -193,7 +196,12 @@ struct FwTables {
   // default actions). Filled by index().
   std::vector<uint32_t> rule_ids;
   // counters(ctx)[slot]: one block per context, alloc_counters() before publication.
-  std::unique_ptr<RuleCounter[]> counter_mem;
+  // Allocated 64-byte aligned (alloc_counters): freed by the matching aligned delete
+  // (AddressSanitizer: a plain delete[] is a new/delete alignment mismatch).
+  struct AlignedDelete {
+    void operator()(RuleCounter* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<RuleCounter[], AlignedDelete> counter_mem;
   size_t counter_stride = 0;
   unsigned counter_contexts = 0;
 

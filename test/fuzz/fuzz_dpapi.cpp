@@ -13,8 +13,8 @@
 //
 // Safety: the fuzzer must not make gldp touch the machine. A kPortAdd is sent only when
 // its devargs name a net_ring or net_null device (memory only); others are skipped.
-// DPDK is not built with the sanitizers, so this runs in the normal build only (the
-// deterministic driver, fuzz:gl-fuzz-dpapi); our own code in it is what it checks.
+// Runs under the deterministic driver (fuzz:gl-fuzz-dpapi) and under libFuzzer with ASan +
+// UBSan (tools/fuzz.sh): our code is instrumented, Debian's DPDK libraries are not.
 #include <poll.h>
 #include <rte_eal.h>
 #include <sys/socket.h>
