@@ -16,7 +16,8 @@
 #         with concurrent readers while the writer churns, lookups and inserts on other
 #         threads while the tracker's index grows, two threads reassembling fragments,
 #         two contexts tracking both directions of the same connections while the control
-#         thread dumps and counts them.
+#         thread dumps and counts them, the firewall's event ring (a PMD pushes, the
+#         control thread drains).
 # What is not covered: PMD threads against each other (the rte_ring handoffs: TSan would
 # need DPDK built with it) and DPDK's own code; the integration tests cover those.
 # Usage: tools/sanitize.sh asan|tsan [BUILD]   (CTest: sanitize:asan/tsan)
@@ -39,7 +40,7 @@ case $mode in
     ;;
   tsan)
     dir=$build/tsan
-    tests=(test_flowtables test_conntrack)
+    tests=(test_flowtables test_conntrack test_firewall)
     filter=("[threads]")
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     ;;
