@@ -926,13 +926,17 @@ int main(int argc, char** argv) {
       t->total[i].wall_ms = t->compile[i].wall_ms + t->convert[i].wall_ms + t->same[i].wall_ms;
       t->total[i].cpu_ms = t->compile[i].cpu_ms + t->convert[i].cpu_ms + t->same[i].cpu_ms;
       // glctld's path: the replica update arrives, then Daemon::compile().
+      // glctld's StateCache has read the replica before the change (its initial load).
       gl::ovsdb::Replica r = *replica;
+      gd::StateCache cache;
+      if (!cache.state(r)) return 1;
       auto v = timed(t->glctld[i], [&]() -> std::expected<gd::FwVersion, std::string> {
-        if (auto u = r.apply_update2(*schema, ch->update); !u)
-          return std::unexpected("update2: " + u.error().message);
-        auto s = gd::desired_state(r);
+        auto u = r.apply_update2(*schema, ch->update);
+        if (!u) return std::unexpected("update2: " + u.error().message);
+        cache.note(*u);  // the client's change handler
+        auto s = cache.state(r);
         if (!s) return std::unexpected("desired_state: " + s.error().text());
-        auto c2 = pol::compile(*s, o.host, 0, base.allocator);
+        auto c2 = pol::compile(**s, o.host, 0, base.allocator);
         if (!c2) return std::unexpected("compile: " + c2.error().text());
         gd::FwVersion fv = gd::to_fw_version(*c2);
         // (glctld formats rule texts only when asked: dump-rules, trace)
@@ -964,7 +968,7 @@ int main(int argc, char** argv) {
     print_row("to_fw_version()", t->convert);
     print_row("same_version() (differs)", t->same);
     print_row("new version for every port: the three above", t->total);
-    print_row("glctld: update2, desired_state + the above", t->glctld);
+    print_row("glctld: update2, the rows it names read, + the above", t->glctld);
     std::printf("ports whose tables changed: %zu of %zu; ipcache entries changed: %zu\n",
                 ports_changed(v0, t->version), v0.ports.size(), ipcache_changed(v0, t->version));
   }

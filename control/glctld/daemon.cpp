@@ -100,8 +100,12 @@ Daemon::~Daemon() {
 void Daemon::start() {
   db_->set_state_handler(
       [this](ovsdb::State s, std::string_view reason) { on_db_state(s, reason); });
-  db_->set_change_handler([this](const std::vector<ovsdb::RowChange>&) { schedule_compile(); });
+  db_->set_change_handler([this](const std::vector<ovsdb::RowChange>& changes) {
+    state_cache_.note(changes);
+    schedule_compile();
+  });
   db_->set_resync_handler([this](const ovsdb::Replica&) {
+    state_cache_.invalidate();
     loaded_ = true;
     schedule_compile();
   });
@@ -173,18 +177,19 @@ void Daemon::compile() {
   apply_export(export_settings(db_->replica()));
   if (keys_) keys_->update(host_table(db_->replica()), key_settings(db_->replica()));
   ++compiles_;
-  auto state = desired_state(db_->replica());
-  if (!state) return reject(state.error());
-  auto compiled = policy::compile(*state, opt_.host, 0,
+  auto read = state_cache_.state(db_->replica());
+  if (!read) return reject(read.error());
+  const policy::DesiredState& state = **read;
+  auto compiled = policy::compile(state, opt_.host, 0,
                                   running_ ? running_->allocator : policy::IdentityAllocator{});
   if (!compiled) return reject(compiled.error());
 
   const bool was_rejected = !errors_.empty();
   errors_.clear();
   accepted_at_ = std::chrono::system_clock::now();
-  n_workloads_ = state->workloads.size();
-  n_groups_ = state->groups.size();
-  n_rules_ = state->rules.size();
+  n_workloads_ = state.workloads.size();
+  n_groups_ = state.groups.size();
+  n_rules_ = state.rules.size();
   std::map<std::string, std::string> host_ips;  // workloads' hosts -> underlay addresses
   for (const HostEntry& h : host_table(db_->replica()).hosts)
     if (!h.revoked) host_ips[h.name] = h.underlay_ip;
@@ -196,8 +201,8 @@ void Daemon::compile() {
   const bool changed = desired_ == nullptr || !same_version(*desired_, *version);
   compiled->generation = running_ ? running_->generation : 0;
   running_ = std::move(*compiled);
-  index_names(*state);
-  rules_ = std::move(state->rules);  // their texts are made when asked (rule_text())
+  index_names(state);
+  rules_ = state.rules;  // their texts are made when asked (rule_text())
   rule_text_.clear();
   log_rules_ = false;
   for (const policy::LocalWorkload& w : running_->workloads)

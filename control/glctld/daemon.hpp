@@ -195,6 +195,7 @@ class Daemon {
   std::string events_error_;
   std::chrono::steady_clock::time_point last_tick_{};
   std::vector<policy::Rule> rules_;            // of the accepted desired state
+  StateCache state_cache_;                     // the replica as a desired state
   std::map<uint32_t, std::string> rule_text_;  // rule id -> its text, made when first asked
   const std::string* rule_text(uint32_t rule_id);
   // Address -> workload name (every workload of the cluster), identity lookup.

@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -221,60 +222,199 @@ KeySettings key_settings(const ovsdb::Replica& replica) {
   return out;
 }
 
+namespace {
+
+policy::Workload read_workload(const ovsdb::Row& row, std::string_view uuid,
+                               std::vector<Problem>& problems) {
+  RowReader r(row, named_object(kWorkloadTable, row, uuid), problems);
+  policy::Workload w;
+  w.name = r.string("name");
+  w.host = r.string("host");
+  w.port = r.string("port");
+  w.mac = r.string("mac");
+  w.ips = r.string_set("ips");
+  w.labels = r.string_map("labels");
+  return w;
+}
+
+policy::Group read_group(const ovsdb::Row& row, std::string_view uuid,
+                         std::vector<Problem>& problems) {
+  RowReader r(row, named_object(kGroupTable, row, uuid), problems);
+  policy::Group g;
+  g.name = r.string("name");
+  g.selector = r.string("selector");
+  g.members = r.string_set("members");
+  return g;
+}
+
+policy::Rule read_rule(const ovsdb::Row& row, std::string_view uuid,
+                       std::vector<Problem>& problems) {
+  RowReader r(row, rule_object(row, uuid), problems);
+  policy::Rule rule;
+  rule.rule_id = r.u32("rule_id");
+  rule.priority = r.u32("priority");
+  rule.from = r.string("from");
+  rule.to = r.string("to");
+  rule.protocol = r.string("protocol");
+  rule.ports = r.string("ports");
+  const std::string action = r.string("action");
+  if (auto a = r.action("action", action)) rule.action = *a;
+  rule.log = r.boolean("log");
+  rule.description = r.string("description");
+  return rule;
+}
+
+// The order desired_state() gives (ties: the replica's row order, by UUID).
+bool before(const policy::Workload& a, const policy::Workload& b) {
+  return a.name < b.name;
+}
+bool before(const policy::Group& a, const policy::Group& b) {
+  return a.name < b.name;
+}
+bool before(const policy::Rule& a, const policy::Rule& b) {
+  return a.rule_id < b.rule_id;
+}
+
+}  // namespace
+
 std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica) {
   policy::DesiredState state;
   std::vector<Problem> problems;
   read_settings(replica.table(kSettingsTable), state.settings, problems);
-
-  if (const ovsdb::Table* t = replica.table(kWorkloadTable)) {
-    for (const auto& [uuid, row] : *t) {
-      RowReader r(row, named_object(kWorkloadTable, row, uuid), problems);
-      policy::Workload w;
-      w.name = r.string("name");
-      w.host = r.string("host");
-      w.port = r.string("port");
-      w.mac = r.string("mac");
-      w.ips = r.string_set("ips");
-      w.labels = r.string_map("labels");
-      state.workloads.push_back(std::move(w));
-    }
-  }
-  if (const ovsdb::Table* t = replica.table(kGroupTable)) {
-    for (const auto& [uuid, row] : *t) {
-      RowReader r(row, named_object(kGroupTable, row, uuid), problems);
-      policy::Group g;
-      g.name = r.string("name");
-      g.selector = r.string("selector");
-      g.members = r.string_set("members");
-      state.groups.push_back(std::move(g));
-    }
-  }
-  if (const ovsdb::Table* t = replica.table(kRuleTable)) {
-    for (const auto& [uuid, row] : *t) {
-      RowReader r(row, rule_object(row, uuid), problems);
-      policy::Rule rule;
-      rule.rule_id = r.u32("rule_id");
-      rule.priority = r.u32("priority");
-      rule.from = r.string("from");
-      rule.to = r.string("to");
-      rule.protocol = r.string("protocol");
-      rule.ports = r.string("ports");
-      const std::string action = r.string("action");
-      if (auto a = r.action("action", action)) rule.action = *a;
-      rule.log = r.boolean("log");
-      rule.description = r.string("description");
-      state.rules.push_back(std::move(rule));
-    }
-  }
+  if (const ovsdb::Table* t = replica.table(kWorkloadTable))
+    for (const auto& [uuid, row] : *t)
+      state.workloads.push_back(read_workload(row, uuid, problems));
+  if (const ovsdb::Table* t = replica.table(kGroupTable))
+    for (const auto& [uuid, row] : *t) state.groups.push_back(read_group(row, uuid, problems));
+  if (const ovsdb::Table* t = replica.table(kRuleTable))
+    for (const auto& [uuid, row] : *t) state.rules.push_back(read_rule(row, uuid, problems));
   if (!problems.empty()) return std::unexpected(policy::Error(std::move(problems)));
 
-  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
-  std::stable_sort(state.workloads.begin(), state.workloads.end(), by_name);
-  std::stable_sort(state.groups.begin(), state.groups.end(), by_name);
-  std::stable_sort(
-      state.rules.begin(), state.rules.end(),
-      [](const policy::Rule& a, const policy::Rule& b) { return a.rule_id < b.rule_id; });
+  auto by_key = [](const auto& a, const auto& b) { return before(a, b); };
+  std::stable_sort(state.workloads.begin(), state.workloads.end(), by_key);
+  std::stable_sort(state.groups.begin(), state.groups.end(), by_key);
+  std::stable_sort(state.rules.begin(), state.rules.end(), by_key);
   return state;
+}
+
+// ---- StateCache ---------------------------------------------------------------------------
+
+template <typename T>
+void StateCache::Rows<T>::apply(const ovsdb::Table* table, std::vector<T>& items,
+                                const Reader<T>& read) {
+  // The row's model object, or nullopt when it is absent or does not fit (its problems kept).
+  auto read_row = [&](const std::string& uuid, const ovsdb::Row* row) -> std::optional<T> {
+    problems.erase(uuid);
+    if (row == nullptr) return std::nullopt;
+    std::vector<Problem> p;
+    T item = read(*row, uuid, p);
+    if (p.empty()) return item;
+    problems.emplace(uuid, std::move(p));
+    return std::nullopt;
+  };
+  bool reorder = full;
+  if (full) {
+    items.clear();
+    uuids.clear();
+    problems.clear();
+    if (table != nullptr)
+      for (const auto& [uuid, row] : *table)
+        if (auto item = read_row(uuid, &row)) {
+          items.push_back(std::move(*item));
+          uuids.push_back(uuid);
+        }
+  } else if (!dirty.empty()) {
+    std::unordered_map<std::string_view, size_t> at;  // uuid -> position
+    at.reserve(uuids.size());
+    for (size_t i = 0; i < uuids.size(); ++i) at.emplace(uuids[i], i);
+    std::vector<bool> gone(items.size(), false);
+    bool any_gone = false;
+    for (const std::string& uuid : dirty) {
+      const ovsdb::Row* row = nullptr;
+      if (table != nullptr)
+        if (auto r = table->find(uuid); r != table->end()) row = &r->second;
+      std::optional<T> item = read_row(uuid, row);
+      const auto it = at.find(uuid);
+      if (it == at.end()) {
+        if (!item) continue;
+        items.push_back(std::move(*item));
+        uuids.push_back(uuid);
+        reorder = true;
+      } else if (!item) {
+        gone[it->second] = any_gone = true;
+      } else {
+        // A changed sort key moves the row; an unchanged one keeps its place.
+        T& old = items[it->second];
+        reorder |= before(old, *item) || before(*item, old);
+        old = std::move(*item);
+      }
+    }
+    if (any_gone) {
+      size_t out = 0;
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i < gone.size() && gone[i]) continue;
+        if (out != i) {
+          items[out] = std::move(items[i]);
+          uuids[out] = std::move(uuids[i]);
+        }
+        ++out;
+      }
+      items.resize(out);
+      uuids.resize(out);
+    }
+  }
+  if (reorder) {
+    // desired_state()'s order: the key, then the replica's row order (by UUID).
+    std::vector<size_t> order(items.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      if (before(items[x], items[y])) return true;
+      if (before(items[y], items[x])) return false;
+      return uuids[x] < uuids[y];
+    });
+    std::vector<T> sorted_items;
+    std::vector<std::string> sorted_uuids;
+    sorted_items.reserve(items.size());
+    sorted_uuids.reserve(items.size());
+    for (size_t i : order) {
+      sorted_items.push_back(std::move(items[i]));
+      sorted_uuids.push_back(std::move(uuids[i]));
+    }
+    items = std::move(sorted_items);
+    uuids = std::move(sorted_uuids);
+  }
+  full = false;
+  dirty.clear();
+}
+
+void StateCache::note(const std::vector<ovsdb::RowChange>& changes) {
+  for (const ovsdb::RowChange& c : changes) {
+    if (c.table == kWorkloadTable)
+      workloads_.dirty.insert(c.uuid);
+    else if (c.table == kGroupTable)
+      groups_.dirty.insert(c.uuid);
+    else if (c.table == kRuleTable)
+      rules_.dirty.insert(c.uuid);
+  }
+}
+
+void StateCache::invalidate() {
+  workloads_.full = groups_.full = rules_.full = true;
+}
+
+std::expected<const policy::DesiredState*, policy::Error> StateCache::state(
+    const ovsdb::Replica& replica) {
+  state_.settings = policy::Settings{};
+  std::vector<Problem> problems;
+  read_settings(replica.table(kSettingsTable), state_.settings, problems);
+  workloads_.apply(replica.table(kWorkloadTable), state_.workloads, read_workload);
+  groups_.apply(replica.table(kGroupTable), state_.groups, read_group);
+  rules_.apply(replica.table(kRuleTable), state_.rules, read_rule);
+  // desired_state()'s problems: settings, then each table's rows in the replica's order.
+  for (const auto* rows : {&workloads_.problems, &groups_.problems, &rules_.problems})
+    for (const auto& [uuid, p] : *rows) problems.insert(problems.end(), p.begin(), p.end());
+  if (!problems.empty()) return std::unexpected(policy::Error(std::move(problems)));
+  return &state_;
 }
 
 nlohmann::json workload_row(const policy::Workload& w) {

@@ -22,6 +22,8 @@
 #include <array>
 #include <cstdint>
 #include <expected>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,6 +85,38 @@ KeySettings key_settings(const ovsdb::Replica& replica);
 
 // The desired state in the replica (tables absent from it count as empty).
 std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Replica& replica);
+
+// desired_state() kept up to date row by row: on a change, glctld reads the rows an update
+// names instead of the whole replica (10k workloads and rules: 20 ms each time, measured
+// by gl-bench-policy). state() equals desired_state() of the same replica, its problems
+// and order included, as long as every change since the last state() was note()d or
+// invalidate() was called (a resync). Not thread-safe; O(changed rows + rows when one
+// is added, removed or renamed).
+class StateCache {
+ public:
+  // The client's change handler: which rows to read again at the next state().
+  void note(const std::vector<ovsdb::RowChange>& changes);
+  // Everything is read again at the next state() (the initial load, a resync).
+  void invalidate();
+  // The desired state of `replica`; valid until the next state().
+  std::expected<const policy::DesiredState*, policy::Error> state(const ovsdb::Replica& replica);
+
+ private:
+  template <typename T>
+  using Reader = T (*)(const ovsdb::Row&, std::string_view, std::vector<policy::Problem>&);
+  template <typename T>
+  struct Rows {
+    bool full = true;
+    std::set<std::string> dirty;
+    std::vector<std::string> uuids;  // of the state's items, position by position
+    std::map<std::string, std::vector<policy::Problem>> problems;  // rows that do not fit
+    void apply(const ovsdb::Table* table, std::vector<T>& items, const Reader<T>& read);
+  };
+  policy::DesiredState state_;
+  Rows<policy::Workload> workloads_;
+  Rows<policy::Group> groups_;
+  Rows<policy::Rule> rules_;
+};
 
 // Rows for transact (RFC 7047 wire notation), every column of the model given.
 nlohmann::json workload_row(const policy::Workload& w);

@@ -267,16 +267,20 @@ std::expected<void, Error> validate(const DesiredState& state) {
                    quoted(action_name(state.settings.default_action)) + ": must be allow or deny"});
 
   // ---- workloads (the maps hold views into `state` and indices of workloads)
-  NameSet workload_names;
-  std::unordered_map<std::string, size_t> ports;                   // host '\0' port
-  std::unordered_map<std::string, size_t> macs;                    // host '\0' mac
-  std::unordered_map<IpAddress, size_t, IpAddressHash> addresses;  // address
+  // (Sized up front and object names made only for a problem: 10k workloads are
+  // validated on every change, gl-bench-policy.)
+  const size_t n_workloads = state.workloads.size();
+  NameSet workload_names(2 * n_workloads);
+  std::unordered_map<std::string, size_t> ports(2 * n_workloads);  // host '\0' port
+  std::unordered_map<std::string, size_t> macs(2 * n_workloads);   // host '\0' mac
+  std::unordered_map<IpAddress, size_t, IpAddressHash> addresses(2 * n_workloads);
   auto name_of = [&](size_t i) { return state.workloads[i].name; };
-  for (size_t i = 0; i < state.workloads.size(); ++i) {
+  std::string slot;             // host '\0' port or mac
+  std::vector<IpAddress> seen;  // the workload's addresses so far
+  for (size_t i = 0; i < n_workloads; ++i) {
     const Workload& w = state.workloads[i];
-    const std::string obj = indexed_object("workload", w.name, i);
     auto add = [&](const char* field, std::string message) {
-      out.push_back({obj, field, std::move(message)});
+      out.push_back({indexed_object("workload", w.name, i), field, std::move(message)});
     };
     if (!is_valid_name(w.name)) {
       add("name", quoted(w.name) + ": not a valid name ([A-Za-z0-9][A-Za-z0-9._-]*, 1..64)");
@@ -286,7 +290,9 @@ std::expected<void, Error> validate(const DesiredState& state) {
     if (!is_valid_host(w.host)) add("host", quoted(w.host) + ": not a valid host name");
     if (!is_valid_port_name(w.port)) {
       add("port", quoted(w.port) + ": not a valid port name");
-    } else if (auto [it, fresh] = ports.try_emplace(w.host + '\0' + w.port, i); !fresh) {
+    } else if (auto [it, fresh] =
+                   ports.try_emplace((slot = w.host, slot += '\0', slot += w.port), i);
+               !fresh) {
       add("port", quoted(w.port) + ": already used by workload " + name_of(it->second) +
                       " on host " + w.host);
     }
@@ -294,13 +300,13 @@ std::expected<void, Error> validate(const DesiredState& state) {
       add("mac", quoted(w.mac) + ": not a MAC address (aa:bb:cc:dd:ee:ff)");
     } else if ((*mac)[0] & 1 || *mac == Mac{}) {
       add("mac", quoted(w.mac) + ": not a unicast MAC address");
-    } else if (auto [it, fresh] =
-                   macs.try_emplace(w.host + '\0' + std::string(mac->begin(), mac->end()), i);
+    } else if (auto [it, fresh] = macs.try_emplace(
+                   (slot = w.host, slot += '\0', slot.append(mac->begin(), mac->end()), slot), i);
                !fresh) {
       add("mac", quoted(w.mac) + ": already used by workload " + name_of(it->second) + " on host " +
                      w.host);
     }
-    std::set<IpAddress> own;
+    seen.clear();
     for (const std::string& text : w.ips) {
       auto ip = IpAddress::parse(text);
       if (!ip) {
@@ -308,10 +314,12 @@ std::expected<void, Error> validate(const DesiredState& state) {
                                                        : ip.error());
       } else if (!is_unicast(*ip)) {
         add("ips", quoted(text) + ": not a unicast address");
-      } else if (!own.insert(*ip).second) {
+      } else if (std::find(seen.begin(), seen.end(), *ip) != seen.end()) {
         add("ips", quoted(text) + ": listed twice");
-      } else if (auto [it, fresh] = addresses.try_emplace(*ip, i); !fresh) {
-        add("ips", quoted(text) + ": already used by workload " + name_of(it->second));
+      } else {
+        seen.push_back(*ip);
+        if (auto [it, fresh] = addresses.try_emplace(*ip, i); !fresh)
+          add("ips", quoted(text) + ": already used by workload " + name_of(it->second));
       }
     }
     for (const auto& [key, value] : w.labels) {

@@ -83,6 +83,7 @@ struct DesiredState {
   std::vector<Workload> workloads;
   std::vector<Group> groups;
   std::vector<Rule> rules;
+  bool operator==(const DesiredState&) const = default;
 };
 
 // ---- field syntax ------------------------------------------------------------------

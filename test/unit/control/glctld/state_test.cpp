@@ -24,6 +24,7 @@ Json schema_json() {
 
 ovsdb::Schema parse_schema(const Json& j) {
   auto s = ovsdb::Schema::parse(j);
+  INFO((s ? "" : s.error().message));
   REQUIRE(s);
   return *s;
 }
@@ -239,4 +240,103 @@ TEST_CASE("state: more than one settings row is refused", "[glctld][state]") {
   REQUIRE_FALSE(state);
   CHECK(problem_texts(state.error()) ==
         std::vector<std::string>{"Goldilocks: 2 settings rows (at most one)"});
+}
+
+TEST_CASE("state: the cache follows inserts, modifies, renames, deletes and bad rows",
+          "[glctld][state]") {
+  // glctld's StateCache reads only the rows an update names; after every update it must
+  // say exactly what desired_state() of the whole replica says (objects, order, problems).
+  // The schema is loosened so that updates can also make rows that do not fit (a rule's
+  // action outside the model) and mend them again.
+  Json sj = schema_json();
+  sj["tables"]["Rule"]["columns"]["action"] = Json{{"type", "string"}};
+  const ovsdb::Schema schema = parse_schema(sj);
+  std::vector<std::string> tables;
+  for (std::string_view t : glctld::kMonitoredTables) tables.emplace_back(t);
+  auto loaded = ovsdb::Replica::load_update2(schema, tables, Json::object());
+  REQUIRE(loaded);
+  ovsdb::Replica replica = std::move(*loaded);
+  glctld::StateCache cache;
+
+  uint32_t seed = 12345;
+  auto rnd = [&](uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+  };
+  // Names from small pools, so that renames collide and reorder.
+  auto name = [&] { return "w" + std::to_string(rnd(12)); };
+  // Now and then a value that does not fit (deletes and later modifies mend them).
+  auto action = [&]() -> const char* {
+    const char* actions[] = {"allow", "deny", "reject", "allow-encrypted"};
+    return rnd(25) == 0 ? "bogus" : actions[rnd(4)];
+  };
+  auto new_row = [&](const std::string& table) -> Json {
+    if (table == "Workload")
+      return Json{{"name", name()},
+                  {"host", "hv" + std::to_string(rnd(3))},
+                  {"port", "p" + std::to_string(rnd(50))},
+                  {"mac", "02:00:00:00:00:01"},
+                  {"ips", Json::array({"set", Json::array({"10.0.0." + std::to_string(rnd(9))})})},
+                  {"labels", Json::array({"map", Json::array({Json::array({"app", "web"})})})}};
+    if (table == "Group")
+      return Json{{"name", "g" + std::to_string(rnd(8))}, {"selector", "app=web"}};
+    return Json{
+        {"rule_id", 1 + rnd(10)}, {"priority", rnd(3)}, {"from", "any"},      {"to", "any"},
+        {"protocol", "tcp"},      {"ports", ""},        {"action", action()}, {"log", false},
+        {"description", ""}};
+  };
+  auto modify = [&](const std::string& table) -> Json {
+    if (table == "Workload") {
+      switch (rnd(3)) {
+        case 0:
+          return Json{{"name", name()}};
+        case 1:
+          return Json{{"port", "p" + std::to_string(rnd(50))}};
+        default:
+          return Json{{"host", "hv" + std::to_string(rnd(3))}};
+      }
+    }
+    if (table == "Group") return Json{{"name", "g" + std::to_string(rnd(8))}};
+    if (rnd(2) == 0) return Json{{"rule_id", 1 + rnd(10)}};
+    return Json{{"action", action()}};
+  };
+  int next_uuid = 1;
+  int compared = 0, refused = 0;
+  const char* row_tables[] = {"Workload", "Group", "Rule"};
+  for (int step = 0; step < 400; ++step) {
+    Json updates = Json::object();
+    for (uint32_t k = 1 + rnd(4); k > 0; --k) {
+      const std::string table = row_tables[rnd(3)];
+      const ovsdb::Table* t = replica.table(table);
+      const bool have = t != nullptr && !t->empty();
+      const uint32_t op = have ? rnd(3) : 0;
+      if (op == 0) {
+        updates[table][uuid_n(next_uuid++)] = Json{{"insert", new_row(table)}};
+        continue;
+      }
+      auto it = t->begin();
+      std::advance(it, rnd(static_cast<uint32_t>(t->size())));
+      if (updates.contains(table) && updates[table].contains(it->first)) continue;
+      updates[table][it->first] =
+          op == 1 ? Json{{"modify", modify(table)}} : Json{{"delete", nullptr}};
+    }
+    auto changes = replica.apply_update2(schema, updates);
+    INFO("step " << step << ": " << updates.dump());
+    REQUIRE(changes);
+    cache.note(*changes);
+    if (rnd(50) == 0) cache.invalidate();  // a resync now and then
+    auto want = glctld::desired_state(replica);
+    auto got = cache.state(replica);
+    REQUIRE(want.has_value() == got.has_value());
+    if (want) {
+      CHECK(**got == *want);
+      ++compared;
+    } else {
+      CHECK(problem_texts(got.error()) == problem_texts(want.error()));
+      ++refused;
+    }
+  }
+  // Both outcomes were exercised many times.
+  CHECK(compared > 50);
+  CHECK(refused > 50);
 }
