@@ -729,16 +729,29 @@ def test_observability():
             if name.endswith("-tsharkcap.log"):
                 p.send_signal(2)
                 p.wait(timeout=10)
+        # Record by record (a message may mix IPv4 and IPv6 records, so tshark's per-field
+        # lists of a whole message do not line up): each "Flow N" of the JSON decode.
         out = run(["tshark", "-n", "-r", pcap, "-d", f"udp.port=={IPFIX_PORT},cflow", "-T",
-                   "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,",
-                   "-e", "cflow.srcaddr", "-e", "cflow.dstaddr", "-e", "cflow.dstport",
-                   "-e", "cflow.firewall_event", "-e", "cflow.initiator_packets"]).stdout
-        print(f"tshark (srcaddr dstaddr dstport firewallEvent initiatorPackets):\n{out}",
-              flush=True)
-        rows = [ln.split("\t") for ln in out.splitlines()]
-        joined = {(a, b, p, e) for r in rows if len(r) >= 4
-                  for a, b, p, e in zip(r[0].split(","), r[1].split(","), r[2].split(","),
-                                        r[3].split(","))}
+                   "json", "--no-duplicate-keys"]).stdout
+        records = []
+
+        def walk(o):
+            if isinstance(o, dict):
+                if "cflow.firewall_event" in o:
+                    records.append(o)
+                    return
+                for v in o.values():
+                    walk(v)
+            elif isinstance(o, list):
+                for v in o:
+                    walk(v)
+        walk(json.loads(out or "[]"))
+        joined = {(r.get("cflow.srcaddr", r.get("cflow.srcaddrv6", "")),
+                   r.get("cflow.dstaddr", r.get("cflow.dstaddrv6", "")),
+                   r.get("cflow.dstport", ""), r.get("cflow.firewall_event", ""))
+                  for r in records}
+        print("tshark (srcaddr dstaddr dstport firewallEvent):\n" +
+              "\n".join(" ".join(t) for t in sorted(joined)), flush=True)
         check((IP["web"], IP["db"], "5432", "2") in joined,
               f"tshark: no end record web -> db:5432 in {sorted(joined)}")
         check((IP["db"], IP["web"], "5432", "3") in joined,
