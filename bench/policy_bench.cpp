@@ -711,7 +711,7 @@ int bench_gldp(const Options& o, const pol::CompiledPolicy& base, const gd::FwVe
   std::vector<Sample> install(o.repeat), e2e(o.repeat);
   for (int i = 0; i < o.repeat; ++i) {
     // The full version (after the first round, also a change back from the changed one).
-    auto ok = timed(install[i], [&] { return link.fw_install(++gen, v0.ipcache, full, 0); });
+    auto ok = timed(install[i], [&] { return link.fw_install(++gen, v0.ipcache, full, 0, {}, v0.hosts); });
     if (!ok) {
       std::printf("fw_install: %s\n", ok.error().message.c_str());
       return 1;
@@ -723,7 +723,7 @@ int bench_gldp(const Options& o, const pol::CompiledPolicy& base, const gd::FwVe
       gd::FwVersion v = gd::to_fw_version(*c);
       if (gd::same_version(v0, v)) return std::unexpected(std::string("no change"));
       const std::vector<api::FwPortSpec> specs = specs_on(v, nos);
-      auto r = link.fw_install(++gen, v.ipcache, specs, 0);
+      auto r = link.fw_install(++gen, v.ipcache, specs, 0, {}, v.hosts);  // as DpSync
       if (!r) return std::unexpected(r.error().message);
       return {};
     });
