@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "dataplane/pmd.hpp"
+#include "dataplane/pmd_internal.hpp"
 
 namespace gl::dp {
 
@@ -111,14 +112,8 @@ void Pmd::ct_run(const ct::Action& a, rte_mbuf** pkts, flow::FlowKey* keys,
       key_to_ct(keys[i], cmd[m]);
       cp[m] = ct::Packet{rte_pktmbuf_mtod(p, uint8_t*), rte_pktmbuf_data_len(p), &keys[i], &lay[i],
                          &cmd[m]};
-      cp[m].room = rte_pktmbuf_tailroom(p);  // the FTP helper's NAT may lengthen a payload
-      // Checksums the NIC verified need no second look (OVS does the same).
-      const uint64_t ol = p->ol_flags;
-      cp[m].csum_good = static_cast<uint8_t>(
-          ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? ct::kCsumGoodL3
-                                                                             : 0) |
-          ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? ct::kCsumGoodL4
-                                                                             : 0));
+      cp[m].room = rte_pktmbuf_tailroom(p);    // the FTP helper's NAT may lengthen a payload
+      cp[m].csum_good = detail::csum_good(p);  // what the NIC verified
       at[m++] = i;
     }
     if (m == 0) continue;

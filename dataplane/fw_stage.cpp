@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "dataplane/pmd.hpp"
+#include "dataplane/pmd_internal.hpp"
 #include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
@@ -269,6 +270,7 @@ void Pmd::fw_fast(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
     if (!keep[i]) continue;
     fp[m].frame = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
     fp[m].len = rte_pktmbuf_data_len(pkts[i]);
+    fp[m].csum_good = detail::csum_good(pkts[i]);  // as ct() does: what the port verified
     at[m++] = i;
   }
   if (m == 0) return;
@@ -334,6 +336,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
     md[m] = ct::Md{};
     cp[m] = ct::Packet{rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i]), &keys[i],
                        &lay[i], &md[m]};
+    cp[m].csum_good = detail::csum_good(pkts[i]);
     at[m++] = i;
   }
   if (m == 0) return;
@@ -472,6 +475,7 @@ bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_v
   std::memset(c.label_mask, 0xff, sizeof c.label_mask);
   ct::Md md;
   ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};
+  p.csum_good = detail::csum_good(pkt);
   dp_.fw_conntrack().execute(index_, c, &p, 1, now_ms);
   return md.conn != 0;  // 0: not committed (the zone's limit, or the table is full)
 }

@@ -1,5 +1,5 @@
 // pmd_internal.hpp — helpers shared by the PMD's stage files (pmd.cpp, exec_actions.cpp,
-// esp_stage.cpp). Not part of any public interface.
+// esp_stage.cpp, ct_stage.cpp, fw_stage.cpp). Not part of any public interface.
 // Thread-safety: pure functions and constants. Complexity: O(1).
 #pragma once
 
@@ -10,7 +10,10 @@
 #include <cstring>
 #include <span>
 
+#include <rte_mbuf.h>
+
 #include "dataplane/api/odp_actions.hpp"
+#include "dataplane/conntrack/conntrack.hpp"
 
 namespace gl::dp::detail {
 
@@ -35,5 +38,14 @@ constexpr uint16_t kEthTypeIpv6Be = 0xdd86;
 // recirc(0): what follows the decryption of an ESP port's packet.
 inline constexpr odp::U32Action kRecircZeroAction = odp::u32_action(OVS_ACTION_ATTR_RECIRC, 0);
 inline constexpr std::span<const uint8_t> kRecircZero = kRecircZeroAction.span();
+
+// The checksums the port (a NIC, vhost) verified, as the tracker takes them
+// (ct::Packet::csum_good): it does not check those again (OVS does the same).
+inline uint8_t csum_good(const rte_mbuf* m) {
+  const uint64_t ol = m->ol_flags;
+  return static_cast<uint8_t>(
+      ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? ct::kCsumGoodL3 : 0) |
+      ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? ct::kCsumGoodL4 : 0));
+}
 
 }  // namespace gl::dp::detail

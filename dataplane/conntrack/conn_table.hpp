@@ -75,9 +75,47 @@ struct alignas(64) Conn {
   void flags_store(uint8_t v) {  // with the lock held
     std::atomic_ref<uint8_t>(flags).store(v, std::memory_order_relaxed);
   }
+  // mark and label likewise: the lock holder changes them (ct(commit) with set_mark /
+  // set_label, the firewall relabelling a connection for a new policy generation) while
+  // the established path, a second ct() and the metadata read them without the lock:
+  // relaxed atomic accesses, and read_mark_label() for a consistent copy of both.
+  // (The seqlock without fences, which ThreadSanitizer cannot check: the stores release
+  // and the reader's loads acquire, so a reader that sees a store sees the odd sequence
+  // taken before it. Plain moves on x86.)
+  void mark_store(uint32_t v) {
+    std::atomic_ref<uint32_t>(mark).store(v, std::memory_order_release);
+  }
+  void label_store(const uint8_t in[16]) {
+    uint64_t w[2];
+    std::memcpy(w, in, 16);
+    std::atomic_ref<uint64_t>(label[0]).store(w[0], std::memory_order_release);
+    std::atomic_ref<uint64_t>(label[1]).store(w[1], std::memory_order_release);
+  }
+  // Mark and label as one lock holder left them (the lock's sequence is a seqlock for
+  // them); false when one was changing them meanwhile: the caller reads again, or takes
+  // the lock. (A relabel between a label's two words would otherwise pair a firewall
+  // generation with another generation's rule slot: found by the [threads] test.)
+  [[gnu::always_inline]] bool read_mark_label(uint32_t& m, uint8_t out[16]) const {
+    const uint8_t s1 = lock.load(std::memory_order_acquire);
+    if ((s1 & 1) != 0) return false;
+    m = std::atomic_ref<uint32_t>(const_cast<uint32_t&>(mark)).load(std::memory_order_acquire);
+    uint64_t w[2];
+    w[0] =
+        std::atomic_ref<uint64_t>(const_cast<uint64_t&>(label[0])).load(std::memory_order_acquire);
+    w[1] =
+        std::atomic_ref<uint64_t>(const_cast<uint64_t&>(label[1])).load(std::memory_order_acquire);
+    std::memcpy(out, w, 16);
+    return lock.load(std::memory_order_relaxed) == s1;
+  }
+  // The same, waiting out a lock holder.
+  void load_mark_label(uint32_t& m, uint8_t out[16]) const {
+    while (!read_mark_label(m, out)) __builtin_ia32_pause();
+  }
   ConnKey key[2];                    // [0] originator -> responder, [1] the reply tuple
   std::atomic<uint64_t> expires{0};  // ms (the tracker's clock)
-  std::atomic<uint8_t> lock{0};      // guards everything below that changes
+  // Guards everything below that changes. A sequence: odd while held (acquire() makes
+  // it odd, release() even again), so that read_mark_label() can tell a change happened.
+  std::atomic<uint8_t> lock{0};
   // 1 while linked. 0 in a slot never used (the arena's untouched zero pages), one being
   // built, and one unlinked (its owner frees it after a grace period): a walker (dump,
   // stats) skips the slot unless it reads 1, which orders its reads after the insert.
@@ -85,11 +123,11 @@ struct alignas(64) Conn {
   uint8_t flags = 0;  // kConn*: written plainly only before publication
   uint8_t tmo = 0;    // timeout class (Timeout) of the last update
   OtherState other = OtherState::kFirst;
-  uint8_t owner = 0;    // context that created it (expires and frees it)
-  uint16_t policy = 0;  // timeout policy index (0 = the defaults)
-  uint32_t mark = 0;
-  uint32_t owner_pos = 0;  // index in the owner's list
-  uint8_t label[16] = {};
+  uint8_t owner = 0;         // context that created it (expires and frees it)
+  uint16_t policy = 0;       // timeout policy index (0 = the defaults)
+  uint32_t mark = 0;         // mark_store() / read_mark_label() once published
+  uint32_t owner_pos = 0;    // index in the owner's list
+  uint64_t label[2] = {};    // 16 bytes in memory order; label_store() / read_mark_label()
   TcpConn tcp{};             // TCP only
   uint64_t packets[2] = {};  // per direction (orig, reply)
   uint64_t bytes[2] = {};
@@ -119,10 +157,19 @@ struct alignas(64) Conn {
     seq_adj = 0;
   }
   void acquire() {
-    while (lock.exchange(1, std::memory_order_acquire) != 0)
-      while (lock.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
+    for (;;) {
+      uint8_t v = lock.load(std::memory_order_relaxed);
+      if ((v & 1) == 0 &&
+          lock.compare_exchange_weak(v, static_cast<uint8_t>(v + 1), std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+        break;
+      __builtin_ia32_pause();
+    }
   }
-  void release() { lock.store(0, std::memory_order_release); }
+  void release() {
+    lock.store(static_cast<uint8_t>(lock.load(std::memory_order_relaxed) + 1),
+               std::memory_order_release);
+  }
 };
 static_assert(sizeof(Conn) == 192, "keep a connection in three cache lines");
 

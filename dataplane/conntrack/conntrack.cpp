@@ -381,17 +381,19 @@ void Conntrack::execute_established(unsigned ctx, uint16_t zone, const LabelMatc
       // Expired (execute() removes it), or not a plain connection: untouched here.
       if (c.expires.load(std::memory_order_relaxed) <= now_ms) continue;
       if ((c.flags_now() & kSkip) != 0) continue;
+      FastPacket& p = pkts[base + i];
+      uint32_t mark;
+      // The packet's copy; a lock holder changing the label meanwhile: execute()'s turn.
+      if (!c.read_mark_label(mark, p.label)) continue;
       uint64_t lw[2];
-      std::memcpy(lw, c.label, 16);
+      std::memcpy(lw, p.label, 16);
       if ((lw[0] & want.mask[0]) != want.value[0] || (lw[1] & want.mask[1]) != want.value[1])
         continue;
-      FastPacket& p = pkts[base + i];
       if (update_bidir(c, reply, x, now_ms)) [[likely]] {
         ++handled;
         p.result = FastPacket::kTracked;
         p.conn = idx << 1 | (reply ? 1u : 0u);
         p.bytes = x.bytes;
-        p.label = c.label;
         continue;
       }
       switch (update_found(c, reply, x, now_ms)) {
@@ -410,7 +412,6 @@ void Conntrack::execute_established(unsigned ctx, uint16_t zone, const LabelMatc
       ++handled;
       p.conn = idx << 1 | (reply ? 1u : 0u);
       p.bytes = x.bytes;
-      p.label = c.label;
     }
     // Counted as execute() counts them (a reopened connection's packet: there).
     cs.add(cs.packets, handled);
@@ -428,8 +429,7 @@ void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, boo
     md.mark = 0;
     std::memset(md.label, 0, 16);
   } else {
-    md.mark = c->mark;
-    std::memcpy(md.label, c->label, 16);
+    c->load_mark_label(md.mark, md.label);
   }
   // ct_orig_tuple: the connection's originator, else the packet's own tuple (a +new
   // packet not committed), else none.
@@ -460,13 +460,17 @@ void Conntrack::apply_mark_label(const Action& a, Conn& c, Md& md) const {
   // A related (ALG) connection keeps its parent's mark and label (as OVS).
   if ((!a.set_mark && !a.set_label) || (c.flags_now() & kConnRelated) != 0) return;
   c.acquire();
-  if (a.set_mark) c.mark = (c.mark & ~a.mark_mask) | (a.mark & a.mark_mask);
-  if (a.set_label)
+  if (a.set_mark) c.mark_store((c.mark & ~a.mark_mask) | (a.mark & a.mark_mask));
+  uint8_t label[16];
+  std::memcpy(label, c.label, 16);  // the lock holder's own view
+  if (a.set_label) {
     for (int i = 0; i < 16; ++i)
-      c.label[i] =
-          static_cast<uint8_t>((c.label[i] & ~a.label_mask[i]) | (a.label[i] & a.label_mask[i]));
+      label[i] =
+          static_cast<uint8_t>((label[i] & ~a.label_mask[i]) | (a.label[i] & a.label_mask[i]));
+    c.label_store(label);
+  }
   md.mark = c.mark;
-  std::memcpy(md.label, c.label, 16);
+  std::memcpy(md.label, label, 16);
   c.release();
 }
 
@@ -791,8 +795,7 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
         if (c.live.load(std::memory_order_acquire) != 0 && c.key[0].zone == a.zone) {
           md.state |= flow::kCsTracked;
           md.zone = a.zone;
-          md.mark = c.mark;
-          std::memcpy(md.label, c.label, 16);
+          c.load_mark_label(md.mark, md.label);
           apply_mark_label(a, c, md);
           continue;
         }
@@ -950,8 +953,8 @@ bool Conntrack::remove_conn(uint32_t md_conn) {
 void Conntrack::set_mark_label(uint32_t md_conn, uint32_t mark, const uint8_t label[16]) {
   Conn& c = table_.conn(md_conn >> 1);
   c.acquire();
-  c.mark = mark;
-  std::memcpy(c.label, label, 16);
+  c.mark_store(mark);
+  c.label_store(label);
   c.release();
 }
 

@@ -240,7 +240,7 @@ class Conntrack {
     Result result = kMiss;           // out
     uint32_t conn = 0;               // Md::conn of the connection (kTracked, kInvalid)
     uint32_t bytes = 0;              // the packet's IP length
-    const uint8_t* label = nullptr;  // the connection's label (until the next quiescent point)
+    uint8_t label[16] = {};          // the connection's label, as it matched `want`
   };
   // The label test: (label & mask) == value, on its two little-endian 64-bit halves.
   struct LabelMatch {

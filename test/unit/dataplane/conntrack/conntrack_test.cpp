@@ -1701,4 +1701,144 @@ TEST_CASE("Table: lookups and inserts on other threads while the index grows",
   CHECK(t.insert_collisions() == 0);
 }
 
+// ---- the established path (execute_established) ------------------------------------------
+
+namespace {
+
+// A label whose word 0 is `gen` and whose word 1 carries `slot` in every byte but the top
+// one (the marker 0x5a): a reader can tell a torn label (word 0 of one, word 1 of another).
+void gen_label(uint32_t gen, uint8_t slot, uint8_t out[16]) {
+  const uint64_t w0 = gen;
+  const uint64_t w1 =
+      (uint64_t{0x5a} << 56) | (0x0101010101010101ull & 0x00ffffffffffffffull) * slot;
+  std::memcpy(out, &w0, 8);
+  std::memcpy(out + 8, &w1, 8);
+}
+
+Conntrack::LabelMatch match_gen(uint32_t gen) {
+  Conntrack::LabelMatch m;
+  m.mask[0] = 0xffffffffu;
+  m.value[0] = gen;
+  m.mask[1] = uint64_t{0xff} << 56;
+  m.value[1] = uint64_t{0x5a} << 56;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("Established path: tracks what matches the label, leaves the rest to execute()",
+          "[conntrack]") {
+  Conntrack ct(opts(64));
+  Frame out(udp4(kA, kB, 1000, 53, 12)), back(udp4(kB, kA, 53, 1000, 40));
+  Frame other(udp4(kA, kB, 1001, 53, 12));
+  Action a = commit(7);
+  a.set_label = true;
+  gen_label(3, 9, a.label);
+  std::memset(a.label_mask, 0xff, 16);
+  Md md;
+  Packet p = out.packet(&md);
+  ct.execute(0, a, &p, 1, kT0);
+  REQUIRE(md.conn != 0);
+
+  Conntrack::FastPacket fp[3];
+  auto load = [&](Conntrack::FastPacket& f, Frame& fr) {
+    f = Conntrack::FastPacket{};
+    f.frame = fr.bytes.data();
+    f.len = static_cast<uint32_t>(fr.bytes.size());
+  };
+  // Before any reply: the reply is the connection's; the label matches: tracked.
+  load(fp[0], back);
+  load(fp[1], other);  // no such connection
+  load(fp[2], out);
+  ct.execute_established(0, 7, match_gen(3), fp, 3, kT0 + 1);
+  CHECK(fp[0].result == Conntrack::FastPacket::kTracked);
+  CHECK(fp[0].conn == (md.conn | 1u));  // the reply direction
+  CHECK(fp[0].bytes == 68);
+  CHECK(fp[1].result == Conntrack::FastPacket::kMiss);
+  CHECK(fp[2].result == Conntrack::FastPacket::kTracked);
+  uint8_t want[16];
+  gen_label(3, 9, want);
+  CHECK(std::memcmp(fp[2].label, want, 16) == 0);
+  // Another generation, another zone: left for execute().
+  load(fp[0], out);
+  ct.execute_established(0, 7, match_gen(4), fp, 1, kT0 + 2);
+  CHECK(fp[0].result == Conntrack::FastPacket::kMiss);
+  load(fp[0], out);
+  ct.execute_established(0, 8, match_gen(3), fp, 1, kT0 + 2);
+  CHECK(fp[0].result == Conntrack::FastPacket::kMiss);
+  // Relabelled to generation 4: found under it, with the new label.
+  gen_label(4, 11, want);
+  ct.set_mark_label(md.conn, 1, want);
+  load(fp[0], out);
+  ct.execute_established(0, 7, match_gen(4), fp, 1, kT0 + 3);
+  REQUIRE(fp[0].result == Conntrack::FastPacket::kTracked);
+  CHECK(std::memcmp(fp[0].label, want, 16) == 0);
+  // Counted as execute() counts: both directions, bytes included.
+  std::vector<Entry> es = dump(ct, kT0 + 3);
+  REQUIRE(es.size() == 1);
+  CHECK(es[0].packets[0] == 3);  // the commit, two established
+  CHECK(es[0].packets[1] == 1);
+  CHECK(es[0].bytes[1] == 68);
+}
+
+TEST_CASE("Established path: a relabel on another thread never tears the label it returns",
+          "[conntrack][threads]") {
+  // The firewall relabels a connection for a new policy generation (set_mark_label, under
+  // the connection's lock) while another PMD matches its label lock-free. Each packet the
+  // established path takes must carry one whole label: the generation it matched and the
+  // rule slot that went with that generation, never a mix of two.
+  Conntrack ct(opts(64, 2));
+  Frame out(udp4(kA, kB, 1000, 53, 12)), back(udp4(kB, kA, 53, 1000, 40));
+  Action a = commit();
+  a.set_label = true;
+  gen_label(0, 0, a.label);
+  std::memset(a.label_mask, 0xff, 16);
+  Md md;
+  Packet p = out.packet(&md);
+  ct.execute(0, a, &p, 1, kT0);
+  Md md2;
+  Packet p2 = back.packet(&md2);
+  ct.execute(0, track(), &p2, 1, kT0);  // bidirectional: the lock-free update applies
+  REQUIRE(md.conn != 0);
+  constexpr uint32_t kGens = 20000;
+  std::atomic<uint32_t> published{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    uint8_t l[16];
+    for (uint32_t g = 1; g <= kGens; ++g) {
+      gen_label(g, static_cast<uint8_t>(g * 7), l);
+      ct.set_mark_label(md.conn, g, l);
+      published.store(g, std::memory_order_release);
+    }
+    stop.store(true);
+  });
+  const int slot = ct.register_context();
+  uint64_t tracked = 0, torn = 0;
+  while (!stop.load()) {
+    const uint32_t g = published.load(std::memory_order_acquire);
+    Conntrack::FastPacket fp[8];
+    for (auto& f : fp) {
+      f = Conntrack::FastPacket{};
+      f.frame = out.bytes.data();
+      f.len = static_cast<uint32_t>(out.bytes.size());
+    }
+    // The generation published last (or the one after, if the writer moved on).
+    for (uint32_t want : {g, g + 1}) {
+      ct.execute_established(1, 0, match_gen(want), fp, 8, kT0 + 1);
+      for (const auto& f : fp) {
+        if (f.result != Conntrack::FastPacket::kTracked) continue;
+        ++tracked;
+        uint8_t expect[16];
+        gen_label(want, static_cast<uint8_t>(want * 7), expect);
+        if (std::memcmp(f.label, expect, 16) != 0) ++torn;
+      }
+    }
+    ct.quiescent(slot);
+  }
+  ct.unregister_context(slot);
+  writer.join();
+  CHECK(torn == 0);
+  CHECK(tracked > 0);
+}
+
 }  // namespace gl::ct
