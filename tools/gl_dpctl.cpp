@@ -22,6 +22,8 @@
 
 #include "dataplane/api/client.hpp"
 #include "dataplane/api/odp_text.hpp"
+#include "dataplane/firewall/fw_events.hpp"
+#include "dataplane/firewall/fw_tables.hpp"
 
 namespace {
 
@@ -1515,14 +1517,13 @@ int cmd_fw_status(Client& c, bool as_json) {
   return 0;
 }
 
-const char* const kFwActions[] = {"allow", "deny", "reject", "allow-encrypted"};
+// The firewall's own name tables (fw_tables.hpp, fw_events.hpp): one place each.
+// (Views of string literals: their data() is null-terminated.)
 const char* fw_action_name(uint8_t a) {
-  return a < 4 ? kFwActions[a] : "?";
+  return gl::fw::action_name(a).data();
 }
-const char* const kFwReasons[] = {"",      "expired",    "removed", "deny",   "reject",
-                                  "spoof", "conn_limit", "invalid", "revoked"};
 const char* fw_reason_name(uint8_t r) {
-  return r < 9 ? kFwReasons[r] : "?";
+  return gl::fw::event_reason_name(r).data();
 }
 
 json fw_event_json(const gl::api::FwEventWire& e) {
@@ -1586,8 +1587,8 @@ std::expected<json, std::string> json_list(const json& o, const char* key,
 
 std::expected<uint8_t, std::string> fw_action_code(const json& v, const std::string& where) {
   if (v.is_string()) {
-    for (uint8_t i = 0; i < 4; ++i)
-      if (v.get<std::string>() == kFwActions[i]) return i;
+    for (size_t i = 0; i < gl::fw::kActionNames.size(); ++i)
+      if (v.get<std::string>() == gl::fw::kActionNames[i]) return static_cast<uint8_t>(i);
   }
   return std::unexpected(where + ": " + v.dump() +
                          " is not an action (allow, deny, reject, allow-encrypted)");

@@ -14,6 +14,7 @@
 #include "control/glctld/daemon.hpp"
 #include "control/policy/rule_text.hpp"
 #include "dataplane/firewall/fw_events.hpp"
+#include "dataplane/firewall/fw_tables.hpp"
 
 namespace gl::glctld {
 
@@ -22,19 +23,9 @@ using Json = nlohmann::json;
 
 namespace {
 
+// The firewall's name tables (views of string literals: data() is null-terminated).
 const char* action_name(uint8_t a) {
-  switch (a) {
-    case 0:
-      return "allow";
-    case 1:
-      return "deny";
-    case 2:
-      return "reject";
-    case 3:
-      return "allow-encrypted";
-    default:
-      return "?";
-  }
+  return fw::action_name(a).data();
 }
 
 bool allows(uint8_t a) {
@@ -42,7 +33,7 @@ bool allows(uint8_t a) {
 }
 
 const char* reason_name(uint8_t r) {
-  return r < std::size(fw::kEventReasonNames) ? fw::kEventReasonNames[r] : "?";
+  return fw::event_reason_name(r).data();
 }
 
 // OVS's CT_DPIF_TCPS_* numbering (api::CtEntry).

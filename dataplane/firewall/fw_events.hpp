@@ -16,6 +16,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string_view>
+
+#include "flowtables/enum_names.hpp"
 
 namespace gl::fw {
 
@@ -34,9 +37,26 @@ enum class EventReason : uint8_t {
   kNotEncrypted = 9,   // refused: allow-encrypted, but it arrived in clear
   kHostMismatch = 10,  // refused: by an ESP port, a workload address of another host
 };
-inline constexpr const char* kEventReasonNames[] = {
-    "",           "expired", "removed", "deny",          "reject",       "spoof",
-    "conn_limit", "invalid", "revoked", "not_encrypted", "host_mismatch"};
+inline constexpr flow::EnumName<EventReason> kEventReasonTable[] = {
+    {EventReason::kNone, "none"},
+    {EventReason::kExpired, "expired"},
+    {EventReason::kRemoved, "removed"},
+    {EventReason::kDeny, "deny"},
+    {EventReason::kReject, "reject"},
+    {EventReason::kSpoof, "spoof"},
+    {EventReason::kConnLimit, "conn_limit"},
+    {EventReason::kInvalid, "invalid"},
+    {EventReason::kRevoked, "revoked"},
+    {EventReason::kNotEncrypted, "not_encrypted"},
+    {EventReason::kHostMismatch, "host_mismatch"},
+};
+inline constexpr auto kEventReasonNames = flow::enum_names(kEventReasonTable);
+static_assert(kEventReasonNames.size() == static_cast<size_t>(EventReason::kHostMismatch) + 1);
+// An event's reason as its outputs show it: "" for none, "?" for a value no version defines.
+inline std::string_view event_reason_name(uint8_t r) {
+  if (r == 0) return "";
+  return r < kEventReasonNames.size() ? kEventReasonNames[r] : "?";
+}
 
 // One event. Addresses network order (IPv4 in [0]); ports network order (ICMP: 0).
 struct FwEvent {

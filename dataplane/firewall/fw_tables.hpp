@@ -20,9 +20,12 @@
 #include <new>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
+
+#include "flowtables/enum_names.hpp"
 
 namespace gl::fw {
 
@@ -37,7 +40,18 @@ enum class Action : uint8_t {
   kReject = 2,  // dropped, answered (TCP RST / ICMP unreachable)
   kAllowEncrypted = 3,
 };
-inline constexpr const char* kActionNames[] = {"allow", "deny", "reject", "allow-encrypted"};
+inline constexpr flow::EnumName<Action> kActionTable[] = {
+    {Action::kAllow, "allow"},
+    {Action::kDeny, "deny"},
+    {Action::kReject, "reject"},
+    {Action::kAllowEncrypted, "allow-encrypted"},
+};
+inline constexpr auto kActionNames = flow::enum_names(kActionTable);
+static_assert(kActionNames.size() == static_cast<size_t>(Action::kAllowEncrypted) + 1);
+// An action code's name ("?" for a value that is not an action).
+inline std::string_view action_name(uint8_t a) {
+  return a < kActionNames.size() ? kActionNames[a] : "?";
+}
 
 // An address prefix and the identity of the addresses it covers. Addresses in network
 // order; IPv4 in addr[0..3].
