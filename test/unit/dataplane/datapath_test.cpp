@@ -1677,6 +1677,21 @@ PacketBuilder tcp4(const char* src, const char* dst, uint16_t sport, uint16_t dp
   return b;
 }
 
+// web:40000 -> db:5432 through the handshake (both ports' stages pass it); the sent
+// frames are taken.
+void open_web_db(Rig& rig) {
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpSyn;
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build(), 1);
+  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
+                  "02:00:00:00:00:02", "02:00:00:00:00:01")
+                 .build(),
+             2);
+  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build(), 1);
+  REQUIRE(rig.sent(1).size() == 1);
+  REQUIRE(rig.sent(2).size() == 2);
+}
+
 void switch_flows(Rig& rig) {
   rig.add_flow("in_port(1),eth_type(0x0800)", "2");
   rig.add_flow("in_port(2),eth_type(0x0800)", "1");
@@ -1728,18 +1743,10 @@ TEST_CASE("firewall: checksums the port verified are not checked again, others a
   // As ct() (and OVS): a corrupt segment must not move a connection's state, so the stage's
   // tracker checks L3/L4 checksums, except those the NIC or vhost marked good.
   using gl::flow::kTcpAck;
-  using gl::flow::kTcpSyn;
   Rig rig;
   switch_flows(rig);
   REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
-  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build(), 1);
-  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
-                  "02:00:00:00:00:02", "02:00:00:00:00:01")
-                 .build(),
-             2);
-  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build(), 1);
-  rig.sent(1);
-  REQUIRE(rig.sent(2).size() == 2);
+  open_web_db(rig);
   Bytes bad = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).payload(10).build();
   bad[14 + 20 + 16] ^= 0x5a;  // the TCP checksum
   // Established, but corrupt: the tracker refuses it (at web's egress, the first stage).
@@ -1806,16 +1813,8 @@ TEST_CASE("firewall: a new policy version cuts what it denies and keeps what it 
   Rig rig;
   switch_flows(rig);
   REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
-  const Bytes syn = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build();
-  rig.inject(syn, 1);
-  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
-                  "02:00:00:00:00:02", "02:00:00:00:00:01")
-                 .build(),
-             2);
+  open_web_db(rig);
   const Bytes ack = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build();
-  rig.inject(ack, 1);
-  rig.sent(1);
-  rig.sent(2);
   // The same policy again, a new generation: the connection is checked again, and passes.
   REQUIRE(rig.dp->set_firewall(web_db_policy(2, true)));
   rig.inject(ack, 1);
@@ -2115,12 +2114,7 @@ TEST_CASE("firewall: rule counters, connection records, refusals, trace and its 
   REQUIRE(rig.dp->set_firewall(std::move(t)));
   // A handshake web -> db:5432 (rule 1 at web, rule 2 at db), a denied SYN from db (db's
   // default), a rejected telnet from web (rule 3).
-  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpSyn, 100, 0).build(), 1);
-  rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101,
-                  "02:00:00:00:00:02", "02:00:00:00:00:01")
-                 .build(),
-             2);
-  rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build(), 1);
+  open_web_db(rig);
   rig.inject(tcp4("10.0.0.2", "10.0.0.1", 5432, 80, kTcpSyn, 1, 0, "02:00:00:00:00:02",
                   "02:00:00:00:00:01")
                  .build(),

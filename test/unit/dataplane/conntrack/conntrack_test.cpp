@@ -1715,6 +1715,26 @@ void gen_label(uint32_t gen, uint8_t slot, uint8_t out[16]) {
   std::memcpy(out + 8, &w1, 8);
 }
 
+// Commits `f`'s connection in `zone` with gen_label(gen, slot); its Md::conn.
+uint32_t commit_labelled(Conntrack& ct, Frame& f, uint16_t zone, uint32_t gen, uint8_t slot) {
+  Action a = commit(zone);
+  a.set_label = true;
+  gen_label(gen, slot, a.label);
+  std::memset(a.label_mask, 0xff, 16);
+  Md md;
+  Packet p = f.packet(&md);
+  ct.execute(0, a, &p, 1, kT0);
+  return md.conn;
+}
+
+// A FastPacket of frame f (what the firewall stage hands execute_established()).
+Conntrack::FastPacket fast(const Frame& f) {
+  Conntrack::FastPacket p;
+  p.frame = f.bytes.data();
+  p.len = static_cast<uint32_t>(f.bytes.size());
+  return p;
+}
+
 Conntrack::LabelMatch match_gen(uint32_t gen) {
   Conntrack::LabelMatch m;
   m.mask[0] = 0xffffffffu;
@@ -1731,28 +1751,14 @@ TEST_CASE("Established path: tracks what matches the label, leaves the rest to e
   Conntrack ct(opts(64));
   Frame out(udp4(kA, kB, 1000, 53, 12)), back(udp4(kB, kA, 53, 1000, 40));
   Frame other(udp4(kA, kB, 1001, 53, 12));
-  Action a = commit(7);
-  a.set_label = true;
-  gen_label(3, 9, a.label);
-  std::memset(a.label_mask, 0xff, 16);
-  Md md;
-  Packet p = out.packet(&md);
-  ct.execute(0, a, &p, 1, kT0);
-  REQUIRE(md.conn != 0);
+  const uint32_t conn = commit_labelled(ct, out, 7, 3, 9);
+  REQUIRE(conn != 0);
 
-  Conntrack::FastPacket fp[3];
-  auto load = [&](Conntrack::FastPacket& f, Frame& fr) {
-    f = Conntrack::FastPacket{};
-    f.frame = fr.bytes.data();
-    f.len = static_cast<uint32_t>(fr.bytes.size());
-  };
   // Before any reply: the reply is the connection's; the label matches: tracked.
-  load(fp[0], back);
-  load(fp[1], other);  // no such connection
-  load(fp[2], out);
+  Conntrack::FastPacket fp[3] = {fast(back), fast(other), fast(out)};  // other: no such
   ct.execute_established(0, 7, match_gen(3), fp, 3, kT0 + 1);
   CHECK(fp[0].result == Conntrack::FastPacket::kTracked);
-  CHECK(fp[0].conn == (md.conn | 1u));  // the reply direction
+  CHECK(fp[0].conn == (conn | 1u));  // the reply direction
   CHECK(fp[0].bytes == 68);
   CHECK(fp[1].result == Conntrack::FastPacket::kMiss);
   CHECK(fp[2].result == Conntrack::FastPacket::kTracked);
@@ -1760,16 +1766,16 @@ TEST_CASE("Established path: tracks what matches the label, leaves the rest to e
   gen_label(3, 9, want);
   CHECK(std::memcmp(fp[2].label, want, 16) == 0);
   // Another generation, another zone: left for execute().
-  load(fp[0], out);
+  fp[0] = fast(out);
   ct.execute_established(0, 7, match_gen(4), fp, 1, kT0 + 2);
   CHECK(fp[0].result == Conntrack::FastPacket::kMiss);
-  load(fp[0], out);
+  fp[0] = fast(out);
   ct.execute_established(0, 8, match_gen(3), fp, 1, kT0 + 2);
   CHECK(fp[0].result == Conntrack::FastPacket::kMiss);
   // Relabelled to generation 4: found under it, with the new label.
   gen_label(4, 11, want);
-  ct.set_mark_label(md.conn, 1, want);
-  load(fp[0], out);
+  ct.set_mark_label(conn, 1, want);
+  fp[0] = fast(out);
   ct.execute_established(0, 7, match_gen(4), fp, 1, kT0 + 3);
   REQUIRE(fp[0].result == Conntrack::FastPacket::kTracked);
   CHECK(std::memcmp(fp[0].label, want, 16) == 0);
@@ -1789,17 +1795,11 @@ TEST_CASE("Established path: a relabel on another thread never tears the label i
   // rule slot that went with that generation, never a mix of two.
   Conntrack ct(opts(64, 2));
   Frame out(udp4(kA, kB, 1000, 53, 12)), back(udp4(kB, kA, 53, 1000, 40));
-  Action a = commit();
-  a.set_label = true;
-  gen_label(0, 0, a.label);
-  std::memset(a.label_mask, 0xff, 16);
-  Md md;
-  Packet p = out.packet(&md);
-  ct.execute(0, a, &p, 1, kT0);
+  const uint32_t conn = commit_labelled(ct, out, 0, 0, 0);
+  REQUIRE(conn != 0);
   Md md2;
   Packet p2 = back.packet(&md2);
   ct.execute(0, track(), &p2, 1, kT0);  // bidirectional: the lock-free update applies
-  REQUIRE(md.conn != 0);
   constexpr uint32_t kGens = 20000;
   std::atomic<uint32_t> published{0};
   std::atomic<bool> stop{false};
@@ -1807,7 +1807,7 @@ TEST_CASE("Established path: a relabel on another thread never tears the label i
     uint8_t l[16];
     for (uint32_t g = 1; g <= kGens; ++g) {
       gen_label(g, static_cast<uint8_t>(g * 7), l);
-      ct.set_mark_label(md.conn, g, l);
+      ct.set_mark_label(conn, g, l);
       published.store(g, std::memory_order_release);
     }
     stop.store(true);
@@ -1816,14 +1816,10 @@ TEST_CASE("Established path: a relabel on another thread never tears the label i
   uint64_t tracked = 0, torn = 0;
   while (!stop.load()) {
     const uint32_t g = published.load(std::memory_order_acquire);
-    Conntrack::FastPacket fp[8];
-    for (auto& f : fp) {
-      f = Conntrack::FastPacket{};
-      f.frame = out.bytes.data();
-      f.len = static_cast<uint32_t>(out.bytes.size());
-    }
     // The generation published last (or the one after, if the writer moved on).
     for (uint32_t want : {g, g + 1}) {
+      Conntrack::FastPacket fp[8];
+      for (auto& f : fp) f = fast(out);
       ct.execute_established(1, 0, match_gen(want), fp, 8, kT0 + 1);
       for (const auto& f : fp) {
         if (f.result != Conntrack::FastPacket::kTracked) continue;
