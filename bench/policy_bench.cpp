@@ -711,7 +711,8 @@ int bench_gldp(const Options& o, const pol::CompiledPolicy& base, const gd::FwVe
   std::vector<Sample> install(o.repeat), e2e(o.repeat);
   for (int i = 0; i < o.repeat; ++i) {
     // The full version (after the first round, also a change back from the changed one).
-    auto ok = timed(install[i], [&] { return link.fw_install(++gen, v0.ipcache, full, 0, {}, v0.hosts); });
+    auto ok = timed(install[i],
+                    [&] { return link.fw_install(++gen, v0.ipcache, full, 0, {}, v0.hosts); });
     if (!ok) {
       std::printf("fw_install: %s\n", ok.error().message.c_str());
       return 1;

@@ -20,8 +20,10 @@ done
 packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config git clang-format autoconf
-  # the fuzz targets under libFuzzer (tools/fuzz.sh)
-  clang-16 libfuzzer-16-dev
+  # the fuzz targets under libFuzzer and the ASan/UBSan tree (tools/fuzz.sh, sanitize.sh):
+  # libclang-rt-16-dev holds clang-16's sanitizer and fuzzer runtimes (a fresh machine
+  # lacks them: CI failed to link the fuzz targets without it)
+  clang-16 libfuzzer-16-dev libclang-rt-16-dev
   # libraries
   libdpdk-dev dpdk dpdk-dev libsodium-dev libboost-dev libboost-system-dev nlohmann-json3-dev
   catch2 libipsec-mb-dev libpcap-dev libnuma-dev libssl-dev libcap-ng-dev libunbound-dev

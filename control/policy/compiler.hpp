@@ -28,9 +28,10 @@
 // built (the dataplane glue converts it into its own RCU-published tables).
 // Complexity: selectors are resolved once per distinct text, with bitsets over the W
 // workloads (O(W/64) per term); then O(L) per distinct resolved selector to find the L
-// local workloads it picks and O(R) over the R rules, plus the entries emitted and O(P²) for P rule prefixes; 10k workloads, 1k groups and 10k
-// rules compile in tens of milliseconds (control/DESIGN.md). evaluate() is
-// O(log I + entries of that identity + wildcard entries); lookup_identity() is linear.
+// local workloads it picks and O(R) over the R rules, plus the entries emitted and O(P²) for P rule
+// prefixes; 10k workloads, 1k groups and 10k rules compile in tens of milliseconds
+// (control/DESIGN.md). evaluate() is O(log I + entries of that identity + wildcard entries);
+// lookup_identity() is linear.
 #pragma once
 
 #include <cstdint>
