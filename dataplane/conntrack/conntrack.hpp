@@ -237,10 +237,10 @@ class Conntrack {
     const uint8_t* frame;  // in
     uint32_t len;
     uint8_t csum_good = 0;
-    Result result = kMiss;           // out
-    uint32_t conn = 0;               // Md::conn of the connection (kTracked, kInvalid)
-    uint32_t bytes = 0;              // the packet's IP length
-    uint8_t label[16] = {};          // the connection's label, as it matched `want`
+    Result result = kMiss;   // out
+    uint32_t conn = 0;       // Md::conn of the connection (kTracked, kInvalid)
+    uint32_t bytes = 0;      // the packet's IP length
+    uint8_t label[16] = {};  // the connection's label, as it matched `want`
   };
   // The label test: (label & mask) == value, on its two little-endian 64-bit halves.
   struct LabelMatch {
