@@ -90,8 +90,9 @@ std::expected<policy::DesiredState, policy::Error> desired_state(const ovsdb::Re
 // names instead of the whole replica (10k workloads and rules: 20 ms each time, measured
 // by gl-bench-policy). state() equals desired_state() of the same replica, its problems
 // and order included, as long as every change since the last state() was note()d or
-// invalidate() was called (a resync). Not thread-safe; O(changed rows + rows when one
-// is added, removed or renamed).
+// invalidate() was called (a resync). Not thread-safe. Per state() with changes: the
+// changed rows read, a hash of the table's UUIDs (O(rows), no row read), and a sort when a
+// row was added, removed or changed its sort key.
 class StateCache {
  public:
   // The client's change handler: which rows to read again at the next state().
