@@ -181,6 +181,9 @@ uint32_t ConnTable::find_in(const Index& ix, const ConnKey& k, uint64_t h, bool&
   const uint64_t bs[2] = {ix.bucket1(h), ix.bucket2(h)};
   for (uint64_t b : bs) {
     const Bucket& bk = ix.b[b];
+    // The second bucket holds none of the first's keys (link_key() counts them there
+    // before it stores one, unlink_key() after it clears one).
+    if (b == bs[1] && ix.b[bs[0]].spill.load(std::memory_order_acquire) == 0) break;
     for (const auto& s : bk.slot) {
       const uint64_t v = s.load(std::memory_order_acquire);
       if (v == kSlotEmpty || static_cast<uint32_t>(v >> 32) != sig) continue;
@@ -290,22 +293,41 @@ bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval) {
     }
     return f;
   };
+  // The first bucket while it has room to spare (a lookup then reads one line), else the
+  // less loaded (two-choice balance where the index is crowded).
+  constexpr int kFirstUpTo = 5;  // of 7
+  Bucket& b1 = ix.b[ix.bucket1(h)];
   int u1 = 0, u2 = 0;
-  std::atomic<uint64_t>* s1 = free_slot(ix.b[ix.bucket1(h)], u1);
+  std::atomic<uint64_t>* s1 = free_slot(b1, u1);
+  if (s1 != nullptr && u1 < kFirstUpTo) {
+    s1->store(slotval, std::memory_order_release);
+    return true;
+  }
   std::atomic<uint64_t>* s2 = free_slot(ix.b[ix.bucket2(h)], u2);
-  std::atomic<uint64_t>* s = s1 == nullptr ? s2 : (s2 == nullptr || u1 <= u2 ? s1 : s2);
-  if (s == nullptr) return false;
-  s->store(slotval, std::memory_order_release);
+  if (s1 != nullptr && (s2 == nullptr || u1 <= u2)) {
+    s1->store(slotval, std::memory_order_release);
+    return true;
+  }
+  if (s2 == nullptr) return false;
+  // Counted before the slot is visible: a lookup that finds the slot has seen the count.
+  b1.spill.store(b1.spill.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  s2->store(slotval, std::memory_order_release);
   return true;
 }
 
 void ConnTable::unlink_key(const Index& ix, uint64_t h, uint64_t slotval) {
-  for (uint64_t b : {ix.bucket1(h), ix.bucket2(h)}) {
-    for (auto& s : ix.b[b].slot) {
-      if (s.load(std::memory_order_relaxed) == slotval) {
-        s.store(kSlotEmpty, std::memory_order_release);
-        return;
-      }
+  Bucket& b1 = ix.b[ix.bucket1(h)];
+  for (auto& s : b1.slot) {
+    if (s.load(std::memory_order_relaxed) == slotval) {
+      s.store(kSlotEmpty, std::memory_order_release);
+      return;
+    }
+  }
+  for (auto& s : ix.b[ix.bucket2(h)].slot) {
+    if (s.load(std::memory_order_relaxed) == slotval) {
+      s.store(kSlotEmpty, std::memory_order_release);
+      b1.spill.store(b1.spill.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+      return;
     }
   }
 }

@@ -221,9 +221,12 @@ class ConnTable {
   // Both candidates come from the hash's upper half (the part a slot stores), so an
   // index can be rebuilt at another size from its slots alone (grow()). The second is
   // within the first's 4 KiB page, so that a lookup costs one TLB entry, not two.
+  // A key goes to its first bucket unless that one is crowded (link_key()), and the first
+  // bucket counts its keys held by their second (spill): a lookup reads the second only
+  // when that count is not 0, so that most lookups (and misses) read one line, not two.
   struct alignas(64) Bucket {
     std::atomic<uint32_t> lock;
-    uint32_t pad;
+    std::atomic<uint32_t> spill;    // keys whose first bucket this is, in their second
     std::atomic<uint64_t> slot[7];  // hash >> 32 : 32 | idx:31 | reply:1 (0 = empty)
   };
   static_assert(sizeof(Bucket) == 64);
@@ -235,10 +238,10 @@ class ConnTable {
     uint64_t bucket1(uint64_t h) const { return (h >> 32) & mask; }
     uint64_t bucket2(uint64_t h) const { return bucket1(h) ^ (((h >> 58) & near) | 1); }
   };
+  // The key's first bucket (the second is read only when the first has spilled).
   [[gnu::always_inline]] void prefetch(uint64_t h) const {
     const Index& ix = *index_.load(std::memory_order_acquire);
     __builtin_prefetch(&ix.b[ix.bucket1(h)]);
-    __builtin_prefetch(&ix.b[ix.bucket2(h)]);
   }
   // The connection with key k (index, 0 when none) and whether k is its reply key. Dead
   // connections are skipped. Lock-free; the result stays valid until the caller's next
@@ -253,12 +256,17 @@ class ConnTable {
   uint32_t candidate(uint64_t h) const {
     const uint32_t sig = static_cast<uint32_t>(h >> 32);
     const Index& ix = *index_.load(std::memory_order_acquire);
-    for (uint64_t b : {ix.bucket1(h), ix.bucket2(h)}) {
-      for (const auto& s : ix.b[b].slot) {
-        const uint64_t v = s.load(std::memory_order_relaxed);
-        if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
-          return static_cast<uint32_t>(v & 0xffffffffu);
-      }
+    const Bucket& b1 = ix.b[ix.bucket1(h)];
+    for (const auto& s : b1.slot) {
+      const uint64_t v = s.load(std::memory_order_relaxed);
+      if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
+        return static_cast<uint32_t>(v & 0xffffffffu);
+    }
+    if (b1.spill.load(std::memory_order_relaxed) == 0) return 0;
+    for (const auto& s : ix.b[ix.bucket2(h)].slot) {
+      const uint64_t v = s.load(std::memory_order_relaxed);
+      if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
+        return static_cast<uint32_t>(v & 0xffffffffu);
     }
     return 0;
   }

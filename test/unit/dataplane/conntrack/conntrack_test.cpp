@@ -1634,6 +1634,45 @@ TEST_CASE("Table: the index starts at 2 MiB and grows with the connections, all 
   CHECK(t.insert_collisions() == 0);
 }
 
+TEST_CASE("Table: keys crowding their first bucket are found in their second until removed",
+          "[conntrack]") {
+  // A key goes to its first bucket while that one has room to spare, else (the crowded
+  // case) to the less loaded of its two; lookups read the second only when the first
+  // counts keys there.
+  ConnTable t(1000, 1);
+  const uint64_t mask = t.index_bytes() / sizeof(ConnTable::Bucket) - 1;
+  auto first_bucket = [&](uint32_t n) {
+    ConnKey k{};
+    k.src[0] = flow::hton32(0x0a000000u | (n >> 8));
+    k.dst[0] = flow::hton32(0xac100001u);
+    k.sport = flow::hton16(static_cast<uint16_t>(1000 + (n & 0xff)));
+    k.dport = flow::hton16(53);
+    k.zone = 1;
+    k.proto = flow::kIpProtoUdp;
+    k.family = 4;
+    return (ConnTable::hash(k) >> 32) & mask;
+  };
+  // 12 connections whose originator keys share a first bucket (7 slots).
+  const uint64_t target = first_bucket(0);
+  std::vector<uint32_t> ns;
+  for (uint32_t n = 0; ns.size() < 12 && n < (1u << 24); ++n)
+    if (first_bucket(n) == target) ns.push_back(n);
+  REQUIRE(ns.size() == 12);
+  std::vector<uint32_t> conns;
+  for (uint32_t n : ns) conns.push_back(table_add(t, 0, n));
+  for (uint32_t idx : conns) CHECK(table_has(t, idx));
+  // The ones in the first bucket go; the spilled ones are still found, and the other way.
+  for (size_t i = 0; i < 5; ++i) CHECK(t.remove(conns[i]));
+  for (size_t i = 0; i < conns.size(); ++i) CHECK(table_has(t, conns[i]) == (i >= 5));
+  for (size_t i = 5; i < conns.size(); ++i) CHECK(t.remove(conns[i]));
+  for (uint32_t idx : conns) CHECK_FALSE(table_has(t, idx));
+  // Freed and reinserted (slots reused after a grace period elsewhere: fresh ones here).
+  std::vector<uint32_t> again;
+  for (uint32_t n : ns) again.push_back(table_add(t, 0, n));
+  for (uint32_t idx : again) CHECK(table_has(t, idx));
+  CHECK(t.live() == 12);
+}
+
 TEST_CASE("Table: a small table's index is its full size and never grows", "[conntrack]") {
   ConnTable t(1000, 1);
   CHECK(t.index_bytes() == t.index_max_bytes());
