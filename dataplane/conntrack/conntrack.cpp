@@ -289,8 +289,9 @@ inline bool Conntrack::update_bidir(Conn& c, bool reply, const Extracted& x,
   return true;
 }
 
-bool Conntrack::extract_fast(const uint8_t* frame, uint32_t len, uint8_t csum_good, uint16_t zone,
-                             Extracted& x) const {
+[[gnu::always_inline]] inline bool Conntrack::extract_fast(const uint8_t* frame, uint32_t len,
+                                                           uint8_t csum_good, uint16_t zone,
+                                                           Extracted& x) const {
   // Ethernet II without a VLAN tag; anything else is execute()'s (it parses the key).
   if (len < 14) return false;
   const uint16_t type = flow::load_raw16(frame + 12);
