@@ -146,8 +146,10 @@ def run_new(system, k, pcap, frames, a, work):
             rig.add_flows(ct.GL_CT + ct.GL_NEW, ct.OF_CT + ct.OF_NEW)
         time.sleep(1)
         n0, rss0 = rig.nconns(), ct.rss_kb(rig.pid())
-        res["commit"] = c = ct.one_pass(rig, "new", f"net_pcap1,rx_pcap={pcap}", ct.NEW_IN,
-                                        frames)
+        perf = os.path.join(a.perf, f"new-{system}.data") if a.perf else None
+        with ct.perf_record(perf, 1):
+            res["commit"] = c = ct.one_pass(rig, "new", f"net_pcap1,rx_pcap={pcap}", ct.NEW_IN,
+                                            frames)
         time.sleep(1)
         n1, rss1 = rig.nconns(), ct.rss_kb(rig.pid())
         created = n1 - n0 if isinstance(n1, int) and isinstance(n0, int) else None
