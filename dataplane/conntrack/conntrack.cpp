@@ -421,8 +421,9 @@ void Conntrack::execute_established(unsigned ctx, uint16_t zone, const LabelMatc
   }
 }
 
-void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c, uint32_t idx, bool reply,
-                         const ConnKey* own) const {
+[[gnu::always_inline]] inline void Conntrack::write_md(Md& md, uint16_t zone, const Conn* c,
+                                                       uint32_t idx, bool reply,
+                                                       const ConnKey* own) const {
   md.state |= flow::kCsTracked;
   md.zone = zone;
   md.conn = c != nullptr ? (idx << 1 | (reply ? 1u : 0u)) : 0;
