@@ -120,8 +120,9 @@ Conntrack::Conntrack(const Options& o)
 
 // ---- packet path ----------------------------------------------------------------------
 
-bool Conntrack::check_l4(Extracted& x, const uint8_t* l4, uint32_t l4_len, uint8_t csum_good,
-                         Invalid& why) const {
+[[gnu::always_inline]] inline bool Conntrack::check_l4(Extracted& x, const uint8_t* l4,
+                                                       uint32_t l4_len, uint8_t csum_good,
+                                                       Invalid& why) const {
   const ConnKey& key = x.key;
   const uint8_t proto = key.proto;
   const uint8_t family = key.family;
