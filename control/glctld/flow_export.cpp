@@ -13,6 +13,8 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include "control/glctld/log.hpp"
+#include "dataplane/firewall/fw_events.hpp"
+#include "dataplane/firewall/fw_tables.hpp"
 
 namespace gl::glctld {
 
@@ -301,18 +303,16 @@ std::span<const Field> template_fields(uint8_t family) {
 }
 
 uint8_t action_code(std::string_view action) {
-  static constexpr std::string_view kNames[] = {"allow", "deny", "reject", "allow-encrypted"};
-  for (size_t i = 0; i < std::size(kNames); ++i)
-    if (action == kNames[i]) return static_cast<uint8_t>(i);
+  for (size_t i = 0; i < fw::kActionNames.size(); ++i)
+    if (action == fw::kActionNames[i]) return static_cast<uint8_t>(i);
   return 255;
 }
 
 uint8_t reason_code(std::string_view reason) {
-  // fw::EventReason's order (dataplane/firewall/fw_events.hpp).
-  static constexpr std::string_view kNames[] = {
-      "", "expired", "removed", "deny", "reject", "spoof", "conn_limit", "invalid", "revoked"};
-  for (size_t i = 0; i < std::size(kNames); ++i)
-    if (reason == kNames[i]) return static_cast<uint8_t>(i);
+  if (reason.empty()) return 0;  // fw::event_reason_name(): "" for none
+  // From 1: "none" is not a name an event shows.
+  for (size_t i = 1; i < fw::kEventReasonNames.size(); ++i)
+    if (reason == fw::kEventReasonNames[i]) return static_cast<uint8_t>(i);
   return 255;
 }
 

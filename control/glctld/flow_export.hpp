@@ -188,8 +188,8 @@ enum GlIe : uint16_t {
   kGlRuleId = 1,          // unsigned32: the rule that decided, 0 = the port's default
   kGlSourceIdentity = 2,  // unsigned32
   kGlDestinationIdentity = 3,
-  kGlAction = 4,           // unsigned8: 0 allow, 1 deny, 2 reject, 3 allow-encrypted
-  kGlReason = 5,           // unsigned8: fw::EventReason (0 none, 1 expired ... 8 revoked)
+  kGlAction = 4,           // unsigned8: fw::Action (0 allow, 1 deny, 2 reject, 3 allow-encrypted)
+  kGlReason = 5,           // unsigned8: fw::EventReason (0 none, 1 expired ... 10 host_mismatch)
   kGlSuppressed = 6,       // unsigned64: deny events the dataplane dropped before this one
   kGlSourceName = 7,       // string
   kGlDestinationName = 8,  // string
@@ -209,9 +209,11 @@ struct Field {
 // The template of family 4 or 6, in record order.
 std::span<const Field> template_fields(uint8_t family);
 
-// "allow" -> 0 ... "allow-encrypted" -> 3; anything else 255.
+// fw::Action's number of its name (fw::kActionNames: "allow" -> 0 ... "allow-encrypted"
+// -> 3); anything else 255.
 uint8_t action_code(std::string_view action);
-// fw::EventReason's numbers: "" 0, "expired" 1, ... "revoked" 8; anything else 255.
+// fw::EventReason's number of its name as fw::event_reason_name() gives it ("" 0,
+// "expired" 1, ... "host_mismatch" 10); anything else 255.
 uint8_t reason_code(std::string_view reason);
 
 }  // namespace ipfix

@@ -26,6 +26,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "control/glctld/flow_export.hpp"
+#include "dataplane/firewall/fw_events.hpp"
+#include "dataplane/firewall/fw_tables.hpp"
 
 using namespace gl::glctld;
 using namespace std::chrono_literals;
@@ -709,6 +711,40 @@ TEST_CASE("flow_export: IPFIX messages field by field", "[flow_export]") {
     CHECK(s.records[1].u(32) == (3 << 8 | 13));
     CHECK(s.records[1].u(7) == 0);
     CHECK(s.records[1].u(11) == 0);
+  }
+  SECTION("every refusal reason and action has the dataplane's number") {
+    // IPFIX carries fw::EventReason and fw::Action as numbers: a collector reads the
+    // reasons added after "revoked" as theirs, not as 255 (glctld had its own list,
+    // which stopped at "revoked").
+    Capture cap3;
+    auto ex3 = make_exporter(cap3, o);
+    FlowRecord clear = icmp6_deny();
+    clear.action = "allow-encrypted";
+    clear.reason = "not_encrypted";
+    FlowRecord other_host = icmp6_deny();
+    other_host.action = "allow";
+    other_host.reason = "host_mismatch";
+    CHECK(ex3->add(clear));
+    CHECK(ex3->add(other_host));
+    ex3->flush();
+    REQUIRE(cap3.messages.size() == 2);
+    Decoder d3;
+    d3.decode(cap3.messages[0]);
+    const Message r = d3.decode(cap3.messages[1]);
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[0].u(4, kPen) == 3);   // allow-encrypted
+    CHECK(r.records[0].u(5, kPen) == 9);   // not_encrypted
+    CHECK(r.records[1].u(4, kPen) == 0);   // allow
+    CHECK(r.records[1].u(5, kPen) == 10);  // host_mismatch
+    for (unsigned v = 0; v < 256; ++v) {
+      const std::string_view reason = gl::fw::event_reason_name(static_cast<uint8_t>(v));
+      if (reason != "?" && ipfix::reason_code(reason) != v) FAIL("reason " << v << " " << reason);
+      const std::string_view action = gl::fw::action_name(static_cast<uint8_t>(v));
+      if (action != "?" && ipfix::action_code(action) != v) FAIL("action " << v << " " << action);
+    }
+    CHECK(ipfix::reason_code("none") == 255);
+    CHECK(ipfix::reason_code("bogus") == 255);
+    CHECK(ipfix::action_code("") == 255);
   }
   SECTION("a record of no known family is refused and counted") {
     FlowRecord r = tcp_end_v4();
