@@ -22,6 +22,7 @@
 
 #include "dataplane/api/client.hpp"
 #include "dataplane/api/odp_text.hpp"
+#include "dataplane/conntrack/tcp.hpp"
 #include "dataplane/firewall/fw_events.hpp"
 #include "dataplane/firewall/fw_tables.hpp"
 
@@ -633,14 +634,13 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
 
 // ---- connection tracking ---------------------------------------------------------------
 
-// TCP states as OVS names them (CT_DPIF_TCPS_*), indexed by the wire's tcp_state_*.
-constexpr const char* kTcpStateNames[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RECV",
-                                          "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING",
-                                          "LAST_ACK",    "FIN_WAIT_2", "TIME_WAIT"};
-constexpr size_t kTcpStates = std::size(kTcpStateNames);
+// TCP states as OVS names them (CT_DPIF_TCPS_*), indexed by the wire's tcp_state_*: the
+// tracker's table.
+constexpr size_t kTcpStates = gl::ct::kTcpStateNames.size();
 
 std::string tcp_state_str(unsigned s) {
-  return s < kTcpStates ? kTcpStateNames[s] : "[" + std::to_string(s) + "]";
+  return s < gl::ct::kTcpStateNames.size() ? std::string(gl::ct::kTcpStateNames[s])
+                                           : "[" + std::to_string(s) + "]";
 }
 
 // The single state OVS's dump prints: the later end's, FIN_WAIT_2 shown as TIME_WAIT and
@@ -1034,7 +1034,7 @@ int cmd_ct_stats_show(Client& c, std::optional<uint32_t> zone, bool verbose, boo
   if (as_json) {
     json states = json::object();
     for (size_t s = 0; s < kTcpStates; ++s)
-      if (tcp_states[s]) states[kTcpStateNames[s]] = tcp_states[s];
+      if (tcp_states[s]) states[std::string(gl::ct::kTcpStateNames[s])] = tcp_states[s];
     json inv = json::object();
     for (auto& i : st->invalid) inv[i.name] = i.count;
     json protos = json::object();
@@ -1074,7 +1074,8 @@ int cmd_ct_stats_show(Client& c, std::optional<uint32_t> zone, bool verbose, boo
     if (verbose && std::string(name) == "TCP") {
       std::printf("    Conn per TCP states:\n");
       for (size_t s = 0; s < kTcpStates; ++s)
-        if (tcp_states[s]) std::printf("\t  [%s]=%" PRIu64 "\n", kTcpStateNames[s], tcp_states[s]);
+        if (tcp_states[s])
+          std::printf("\t  [%s]=%" PRIu64 "\n", gl::ct::kTcpStateNames[s].data(), tcp_states[s]);
     }
   }
   std::printf("Tracker (all zones):\n");

@@ -13,6 +13,7 @@
 
 #include "control/glctld/daemon.hpp"
 #include "control/policy/rule_text.hpp"
+#include "dataplane/conntrack/tcp.hpp"
 #include "dataplane/firewall/fw_events.hpp"
 #include "dataplane/firewall/fw_tables.hpp"
 
@@ -36,12 +37,9 @@ const char* reason_name(uint8_t r) {
   return fw::event_reason_name(r).data();
 }
 
-// OVS's CT_DPIF_TCPS_* numbering (api::CtEntry).
+// OVS's CT_DPIF_TCPS_* numbering (api::CtEntry): the tracker's own names.
 const char* tcp_state_name(uint8_t s) {
-  static constexpr const char* kNames[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RECV",
-                                           "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING",
-                                           "LAST_ACK",    "FIN_WAIT_2", "TIME_WAIT"};
-  return s < std::size(kNames) ? kNames[s] : "?";
+  return ct::tcp_state_name(static_cast<ct::TcpState>(s)).data();  // literals: NUL-terminated
 }
 
 bool is_icmp(uint8_t family, uint8_t proto) {

@@ -85,14 +85,6 @@ uint16_t descale(uint16_t win, uint8_t shift) {
 
 }  // namespace
 
-std::string_view tcp_state_name(TcpState s) {
-  static constexpr std::array<std::string_view, static_cast<size_t>(TcpState::kCount)> kNames = {
-      "CLOSED",     "LISTEN",  "SYN_SENT", "SYN_RECV",   "ESTABLISHED", "CLOSE_WAIT",
-      "FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT"};
-  const auto i = static_cast<size_t>(s);
-  return i < kNames.size() ? kNames[i] : "?";
-}
-
 std::string_view tcp_timeout_name(TcpTimeout t) {
   static constexpr std::array<std::string_view, static_cast<size_t>(TcpTimeout::kCount)> kNames = {
       "first_packet", "opening", "established", "closing", "fin_wait", "closed"};

@@ -63,6 +63,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "flowtables/enum_names.hpp"
 #include "flowtables/packet_parser.hpp"
 
 namespace gl::ct {
@@ -93,9 +94,24 @@ enum class TcpState : uint8_t {
   kCount
 };
 
-// "CLOSED", "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1",
-// "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT" as OVS prints them; "?" out of range.
-std::string_view tcp_state_name(TcpState s);
+// The states as OVS prints them (its CT_DPIF_TCPS_* numbering is TcpState's, and the
+// datapath API's api::CtEntry::tcp_state_* carry it): the one table gl-dpctl and glctld
+// print from too.
+inline constexpr flow::EnumName<TcpState> kTcpStateTable[] = {
+    {TcpState::kClosed, "CLOSED"},           {TcpState::kListen, "LISTEN"},
+    {TcpState::kSynSent, "SYN_SENT"},        {TcpState::kSynRecv, "SYN_RECV"},
+    {TcpState::kEstablished, "ESTABLISHED"}, {TcpState::kCloseWait, "CLOSE_WAIT"},
+    {TcpState::kFinWait1, "FIN_WAIT_1"},     {TcpState::kClosing, "CLOSING"},
+    {TcpState::kLastAck, "LAST_ACK"},        {TcpState::kFinWait2, "FIN_WAIT_2"},
+    {TcpState::kTimeWait, "TIME_WAIT"},
+};
+inline constexpr auto kTcpStateNames = flow::enum_names(kTcpStateTable);
+static_assert(kTcpStateNames.size() == static_cast<size_t>(TcpState::kCount));
+// kTcpStateNames' entry; "?" out of range.
+inline std::string_view tcp_state_name(TcpState s) {
+  const auto i = static_cast<size_t>(s);
+  return i < kTcpStateNames.size() ? kTcpStateNames[i] : "?";
+}
 
 // Timeout classes (OVS's CT_TM_TCP_*); the caller maps a class to seconds.
 enum class TcpTimeout : uint8_t {
