@@ -27,15 +27,24 @@ enum class Cipher : uint8_t {
   chacha20_poly1305,  // RFC 7634
 };
 inline constexpr size_t kCipherCount = 2;
-inline constexpr std::array<std::string_view, kCipherCount> kCipherNames = {"aes256-gcm",
-                                                                            "chacha20-poly1305"};
+inline constexpr flow::EnumName<Cipher> kCipherTable[] = {
+    {Cipher::aes256_gcm, "aes256-gcm"},
+    {Cipher::chacha20_poly1305, "chacha20-poly1305"},
+};
+inline constexpr auto kCipherNames = flow::enum_names(kCipherTable);
+static_assert(kCipherNames.size() == kCipherCount);
 
 enum class Backend : uint8_t {
   sodium,    // libsodium
   ipsec_mb,  // intel-ipsec-mb, job/burst API
 };
 inline constexpr size_t kBackendCount = 2;
-inline constexpr std::array<std::string_view, kBackendCount> kBackendNames = {"sodium", "ipsec-mb"};
+inline constexpr flow::EnumName<Backend> kBackendTable[] = {
+    {Backend::sodium, "sodium"},
+    {Backend::ipsec_mb, "ipsec-mb"},
+};
+inline constexpr auto kBackendNames = flow::enum_names(kBackendTable);
+static_assert(kBackendNames.size() == kBackendCount);
 
 enum class Mode : uint8_t { tunnel, transport };
 enum class Direction : uint8_t { outbound, inbound };

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/ovsdb/error.hpp"
+#include "flowtables/enum_names.hpp"
 
 namespace gl::ovsdb {
 
@@ -93,9 +94,16 @@ enum class Skip : uint8_t {
   kCount,
 };
 inline constexpr size_t kSkipCount = static_cast<size_t>(Skip::kCount);
-inline constexpr std::array<std::string_view, kSkipCount> kSkipNames = {
-    "no_database", "not_joined", "disconnected", "not_leader", "stale", "relay",
+inline constexpr flow::EnumName<Skip> kSkipTable[] = {
+    {Skip::kNoDatabase, "no_database"},
+    {Skip::kNotJoined, "not_joined"},
+    {Skip::kDisconnected, "disconnected"},
+    {Skip::kNotLeader, "not_leader"},
+    {Skip::kStale, "stale"},
+    {Skip::kRelay, "relay"},
 };
+inline constexpr auto kSkipNames = flow::enum_names(kSkipTable);
+static_assert(kSkipNames.size() == kSkipCount);
 constexpr std::string_view skip_name(Skip s) {
   const auto i = static_cast<size_t>(s);
   return i < kSkipNames.size() ? kSkipNames[i] : std::string_view{"?"};

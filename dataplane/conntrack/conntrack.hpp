@@ -55,9 +55,16 @@ enum class Timeout : uint8_t {
 };
 inline constexpr size_t kTimeoutCount = static_cast<size_t>(Timeout::kCount);
 // OVS's names for them (dpctl/ct-set-timeout-policy attributes).
-inline constexpr std::array<std::string_view, kTimeoutCount> kTimeoutNames = {
-    "tcp_syn_sent", "tcp_syn_recv", "tcp_established", "tcp_fin_wait", "tcp_time_wait", "tcp_close",
-    "udp_first",    "udp_single",   "udp_multiple",    "icmp_first",   "icmp_reply"};
+inline constexpr flow::EnumName<Timeout> kTimeoutTable[] = {
+    {Timeout::kTcpSynSent, "tcp_syn_sent"},        {Timeout::kTcpSynRecv, "tcp_syn_recv"},
+    {Timeout::kTcpEstablished, "tcp_established"}, {Timeout::kTcpFinWait, "tcp_fin_wait"},
+    {Timeout::kTcpTimeWait, "tcp_time_wait"},      {Timeout::kTcpClose, "tcp_close"},
+    {Timeout::kOtherFirst, "udp_first"},           {Timeout::kOtherMultiple, "udp_single"},
+    {Timeout::kOtherBidir, "udp_multiple"},        {Timeout::kIcmpFirst, "icmp_first"},
+    {Timeout::kIcmpReply, "icmp_reply"},
+};
+inline constexpr auto kTimeoutNames = flow::enum_names(kTimeoutTable);
+static_assert(kTimeoutNames.size() == kTimeoutCount);
 // OVS's defaults, seconds.
 inline constexpr std::array<uint32_t, kTimeoutCount> kDefaultTimeoutSec = {
     30, 30, 24 * 60 * 60, 15 * 60, 45, 30, 60, 60, 30, 60, 30};

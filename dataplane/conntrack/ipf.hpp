@@ -52,6 +52,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "flowtables/enum_names.hpp"
+
 namespace gl::ct {
 
 // OVS's bounds and defaults (lib/ipf.c).
@@ -94,8 +96,13 @@ enum class IpfDrop : uint8_t {
   kCount
 };
 inline constexpr size_t kIpfDropCount = static_cast<size_t>(IpfDrop::kCount);
-inline constexpr std::array<std::string_view, kIpfDropCount> kIpfDropNames = {
-    "l3_checksum", "bad_header", "bad_length", "too_small", "overlap"};
+inline constexpr flow::EnumName<IpfDrop> kIpfDropTable[] = {
+    {IpfDrop::kL3Checksum, "l3_checksum"}, {IpfDrop::kHeader, "bad_header"},
+    {IpfDrop::kLength, "bad_length"},      {IpfDrop::kTooSmall, "too_small"},
+    {IpfDrop::kOverlap, "overlap"},
+};
+inline constexpr auto kIpfDropNames = flow::enum_names(kIpfDropTable);
+static_assert(kIpfDropNames.size() == kIpfDropCount);
 
 // Why add() let a fragment through un-reassembled (kPass). Counted per family.
 enum class IpfPass : uint8_t {
@@ -107,8 +114,13 @@ enum class IpfPass : uint8_t {
   kCount
 };
 inline constexpr size_t kIpfPassCount = static_cast<size_t>(IpfPass::kCount);
-inline constexpr std::array<std::string_view, kIpfPassCount> kIpfPassNames = {
-    "disabled", "full", "list_done", "list_full", "not_fragment"};
+inline constexpr flow::EnumName<IpfPass> kIpfPassTable[] = {
+    {IpfPass::kDisabled, "disabled"},        {IpfPass::kFull, "full"},
+    {IpfPass::kListDone, "list_done"},       {IpfPass::kListFull, "list_full"},
+    {IpfPass::kNotFragment, "not_fragment"},
+};
+inline constexpr auto kIpfPassNames = flow::enum_names(kIpfPassTable);
+static_assert(kIpfPassNames.size() == kIpfPassCount);
 
 // dpif_ipf_status's per-family half, plus gldp's breakdowns.
 struct IpfFamilyStatus {
