@@ -739,8 +739,7 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   }
 
   const crypto::Cipher cipher = static_cast<crypto::Cipher>(c.cipher);
-  static constexpr const char* kBackendReq[] = {"auto", "sodium", "ipsec-mb"};
-  auto be = crypto::choose_backend(kBackendReq[c.backend], cipher);
+  auto be = crypto::choose_backend(api::kSaBackendNames[c.backend], cipher);
   if (!be) return std::unexpected(err(ENOTSUP, be.error()));
   crypto::SaConfig sc;
   sc.spi = c.spi;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/types.hpp"
 #include "dataplane/api/client.hpp"
 #include "dataplane/api/odp_text.hpp"
 #include "dataplane/conntrack/tcp.hpp"
@@ -369,12 +370,11 @@ int cmd_show(Client& c, bool as_json) {
 
 // ---- ESP SAs -------------------------------------------------------------------------
 
-constexpr const char* kCipherNames[] = {"aes256-gcm", "chacha20-poly1305"};
-constexpr const char* kBackendNames[] = {"auto", "sodium", "ipsec-mb"};
-constexpr const char* kResultNames[] = {
-    "ok",          "bad_length",  "no_room",         "unknown_spi", "too_old",       "replay",
-    "auth_failed", "bad_padding", "bad_next_header", "dummy",       "seq_exhausted", "unsupported",
-    "crypto_error"};
+// The wire's cipher and backend names, and the per-SA counters' (crypto::Result's).
+constexpr const auto& kCipherNames = gl::api::kSaCipherNames;
+constexpr const auto& kBackendNames = gl::api::kSaBackendNames;
+constexpr const auto& kResultNames = gl::crypto::kResultNames;
+static_assert(std::size(gl::crypto::kResultNames) <= gl::api::kSaResults);
 
 bool parse_u64(const std::string& s, uint64_t max, uint64_t& v) {
   if (s.empty() || s[0] == '-') return false;
@@ -460,7 +460,7 @@ std::string parse_sa_add(const std::vector<std::string>& args, uint32_t n_pmds,
         return bad("want aes256-gcm or chacha20-poly1305");
     } else if (k == "backend") {
       bool found = false;
-      for (uint8_t b = 0; b < 3; ++b)
+      for (uint8_t b = 0; b < kBackendNames.size(); ++b)
         if (v == kBackendNames[b]) c.backend = b, found = true;
       if (!found) return bad("want auto, sodium or ipsec-mb");
     } else if (k == "esn" || k == "df") {
@@ -573,7 +573,7 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
            {"dir", out ? "out" : "in"},
            {"mode", k.mode == 0 ? "tunnel" : "transport"},
            {"cipher", kCipherNames[k.cipher & 1]},
-           {"backend", kBackendNames[k.backend < 3 ? k.backend : 0]},
+           {"backend", kBackendNames[k.backend < kBackendNames.size() ? k.backend : 0]},
            {"esn", k.esn != 0},
            {"local", ip_str(k.local, k.addr_v6)},
            {"remote", ip_str(k.remote, k.addr_v6)},
@@ -625,7 +625,7 @@ int cmd_dump_sas(Client& c, bool keys, bool as_json) {
                 s.results[0], s.bytes, s.expired ? " EXPIRED" : "");
     if (s.retire_ms) std::printf(" retiring-in:%ums", s.retire_ms);
     for (size_t r = 1; r < std::size(kResultNames); ++r)
-      if (s.results[r]) std::printf(" %s:%" PRIu64, kResultNames[r], s.results[r]);
+      if (s.results[r]) std::printf(" %s:%" PRIu64, kResultNames[r].data(), s.results[r]);
     std::printf("\n");
   }
   if (as_json) std::printf("%s\n", all.dump(2).c_str());

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "flowtables/enum_names.hpp"
 #include "flowtables/flow_key.hpp"
 
 namespace gl::api {
@@ -386,6 +387,18 @@ enum class SaDir : uint8_t { kOut = 0, kIn = 1 };
 enum class SaMode : uint8_t { kTunnel = 0, kTransport = 1 };
 enum class SaCipher : uint8_t { kAes256Gcm = 0, kChacha20Poly1305 = 1 };
 enum class SaBackend : uint8_t { kAuto = 0, kSodium = 1, kIpsecMb = 2 };
+// Their names (gl-dpctl's add-sa / dump-sas words; crypto::choose_backend()'s requests).
+inline constexpr flow::EnumName<SaCipher> kSaCipherTable[] = {
+    {SaCipher::kAes256Gcm, "aes256-gcm"},
+    {SaCipher::kChacha20Poly1305, "chacha20-poly1305"},
+};
+inline constexpr auto kSaCipherNames = flow::enum_names(kSaCipherTable);
+inline constexpr flow::EnumName<SaBackend> kSaBackendTable[] = {
+    {SaBackend::kAuto, "auto"},
+    {SaBackend::kSodium, "sodium"},
+    {SaBackend::kIpsecMb, "ipsec-mb"},
+};
+inline constexpr auto kSaBackendNames = flow::enum_names(kSaBackendTable);
 
 struct SaConfigWire {
   uint32_t spi;  // >= 256
