@@ -15,6 +15,9 @@
                            a good one installs, fw-clear removes it
   test_port_mtu            set-port mtu=N: gldp and the kernel interface of an af_packet
                            port follow; out-of-range and unsupported devices refused
+  test_emc                 the PMD's exact-match cache: one flow's packets hit it after the
+                           first; a deleted flow is not served from it (packets then miss);
+                           emc-insert-inv-prob 0 leaves it empty (megaflow hits instead)
 """
 
 import json
@@ -135,6 +138,57 @@ def test_flow_actions():
         time.sleep(0.5)
         d1 = env.drops().get("action_drop", 0)
         check(d1 - d0 == 25, f"action_drop rose by {d1 - d0}, want 25")
+
+
+def test_emc():
+    # The unit tests run the control context, whose EMC never inserts: this is the PMD's.
+    with Env("e") as env:
+        ns1, ns2 = two_hosts(env)
+        env.dpctl("add-flow", "in_port(2)", "1")
+        env.dpctl("add-flow", "in_port(1)", "2")
+        env.dpctl("set-config", "emc-insert-inv-prob", "1")  # every miss inserts
+        env.ping(ns1, "10.0.0.2", count=2)  # ARP resolved both ways
+
+        def pmd():
+            return env.show()["pmds"][0]
+
+        def udp(n):
+            wait = udp_receiver(env, ns2, "10.0.0.2", 5001, n, timeout=3)
+            udp_send(env, ns1, "10.0.0.2", 5001, n)
+            return wait()
+
+        p0 = pmd()
+        got = udp(200)
+        p1 = pmd()
+        check(got == 200, f"UDP: received {got} of 200")
+        emc = p1["emc_hits"] - p0["emc_hits"]
+        mf = p1["megaflow_hits"] - p0["megaflow_hits"]
+        # One 5-tuple: the first rx burst's datagrams (up to 32) all miss it and insert, the
+        # rest hit (and the VMs' own ARP/ND frames may add a few either way).
+        check(emc >= 150 and mf <= 45, f"EMC hits +{emc}, megaflow hits +{mf} for 200 datagrams")
+
+        # The flow goes: its EMC entries must not forward anything more.
+        d0 = sum(env.drops().values())
+        env.dpctl("del-flow", "in_port(1)")
+        got = udp(50)
+        p2 = pmd()
+        check(got == 0, f"{got} datagrams delivered by a deleted flow (stale EMC entry)")
+        # (The other VM's own frames, ARP or ND, may hit its flow meanwhile: a few.)
+        check(p2["emc_hits"] - p1["emc_hits"] < 5,
+              f"EMC hits +{p2['emc_hits'] - p1['emc_hits']} after the flow was deleted")
+        check(p2["misses"] - p1["misses"] >= 50, f"misses +{p2['misses'] - p1['misses']}")
+        check(sum(env.drops().values()) - d0 >= 50, f"drops {env.drops()}")
+
+        # Insertion off: the flow again, served by the megaflow classifier alone.
+        env.dpctl("set-config", "emc-insert-inv-prob", "0")
+        env.dpctl("add-flow", "in_port(1)", "2")
+        got = udp(100)
+        p3 = pmd()
+        check(got == 100, f"UDP: received {got} of 100")
+        check(p3["emc_hits"] - p2["emc_hits"] < 5,
+              f"EMC hits +{p3['emc_hits'] - p2['emc_hits']} with insertion off")
+        check(p3["megaflow_hits"] - p2["megaflow_hits"] >= 100,
+              f"megaflow hits +{p3['megaflow_hits'] - p2['megaflow_hits']}")
 
 
 def test_upcall_client():
@@ -311,4 +365,4 @@ def test_port_mtu():
 
 if __name__ == "__main__":
     main([test_ping_and_udp, test_flow_actions, test_upcall_client, test_port_removal,
-          test_two_pmds, test_bad_cli_input, test_port_mtu])
+          test_two_pmds, test_bad_cli_input, test_port_mtu, test_emc])
