@@ -15,6 +15,10 @@
                            a good one installs, fw-clear removes it
   test_port_mtu            set-port mtu=N: gldp and the kernel interface of an af_packet
                            port follow; out-of-range and unsupported devices refused
+  test_startup_errors      gldp refused at start (a port that cannot be created after one
+                           that was, cores the EAL does not have, an unknown option): a
+                           clear message, exit status 1 or 2 (no crash on the way out:
+                           ports freed before the EAL is cleaned up), no socket left
   test_emc                 the PMD's exact-match cache: one flow's packets hit it after the
                            first; a deleted flow is not served from it (packets then miss);
                            emc-insert-inv-prob 0 leaves it empty (megaflow hits instead)
@@ -138,6 +142,26 @@ def test_flow_actions():
         time.sleep(0.5)
         d1 = env.drops().get("action_drop", 0)
         check(d1 - d0 == 25, f"action_drop rose by {d1 - d0}, want 25")
+
+
+def test_startup_errors():
+    with Env("s") as env:
+        sock = f"/tmp/{env.tag}-bad.sock"
+        env.files.append(sock)
+        cases = [
+            # The Datapath already holds port a (rings, mempool) when b fails.
+            (["--port", "a=net_null0", "--port", "b=net_nosuchdriver1"],
+             "cannot create device from devargs 'net_nosuchdriver1'"),
+            (["--pmd-cores", "99"], "cannot start the DPDK EAL"),
+            (["--frobnicate"], "unknown option '--frobnicate'"),
+            (["--port", "noequals"], "--port needs NAME=DEVARGS"),
+        ]
+        for args, want in cases:
+            r = run([binary("gldp"), "--socket", sock] + args, check_rc=False, timeout=60)
+            check(r.returncode in (1, 2), f"gldp {args}: exit status {r.returncode}"
+                  f" (a negative status is a signal)\n{r.stderr[-2000:]}")
+            check(want in r.stderr, f"gldp {args}: no '{want}' in:\n{r.stderr[-2000:]}")
+            check(not os.path.exists(sock), f"gldp {args} left its socket behind")
 
 
 def test_emc():
@@ -365,4 +389,4 @@ def test_port_mtu():
 
 if __name__ == "__main__":
     main([test_ping_and_udp, test_flow_actions, test_upcall_client, test_port_removal,
-          test_two_pmds, test_bad_cli_input, test_port_mtu, test_emc])
+          test_two_pmds, test_bad_cli_input, test_port_mtu, test_emc, test_startup_errors])
