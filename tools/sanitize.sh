@@ -7,7 +7,9 @@
 #         (test_crypto), the connection tracker with NAT, fragments and helpers
 #         (test_conntrack), the firewall's tables (test_firewall), the policy compiler
 #         (test_policy), glctld's OVSDB client against the real ovsdb-server
-#         (test_ovsdb), and gldp's datapath in-process (test_datapath, test_miss_hold: EAL
+#         (test_ovsdb), glctld's state cache, sync engine, daemon, keys and
+#         management socket against a scripted gldp (test_glctld), its flow records, log
+#         and IPFIX exporter (test_flow_export), and gldp's datapath in-process (test_datapath, test_miss_hold: EAL
 #         with --no-huge, net_ring ports, the pipeline run on the test's thread; our code
 #         instrumented, Debian's DPDK libraries not). About 5 minutes from cold on a
 #         2-core machine, with fuzz:libfuzzer building the libraries first.
@@ -33,7 +35,7 @@ case $mode in
     asan_tree "$build"
     dir=$asan_dir
     tests=(test_flowtables test_crypto test_conntrack test_firewall test_policy test_ovsdb
-           test_datapath test_miss_hold)
+           test_glctld test_flow_export test_datapath test_miss_hold)
     filter=()
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
