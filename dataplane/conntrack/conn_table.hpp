@@ -256,19 +256,17 @@ class ConnTable {
   uint32_t candidate(uint64_t h) const {
     const uint32_t sig = static_cast<uint32_t>(h >> 32);
     const Index& ix = *index_.load(std::memory_order_acquire);
+    auto scan = [sig](const Bucket& b) -> uint32_t {
+      for (const auto& s : b.slot) {
+        const uint64_t v = s.load(std::memory_order_relaxed);
+        if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
+          return static_cast<uint32_t>(v & 0xffffffffu);
+      }
+      return 0;
+    };
     const Bucket& b1 = ix.b[ix.bucket1(h)];
-    for (const auto& s : b1.slot) {
-      const uint64_t v = s.load(std::memory_order_relaxed);
-      if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
-        return static_cast<uint32_t>(v & 0xffffffffu);
-    }
-    if (b1.spill.load(std::memory_order_relaxed) == 0) return 0;
-    for (const auto& s : ix.b[ix.bucket2(h)].slot) {
-      const uint64_t v = s.load(std::memory_order_relaxed);
-      if (v != 0 && static_cast<uint32_t>(v >> 32) == sig)
-        return static_cast<uint32_t>(v & 0xffffffffu);
-    }
-    return 0;
+    if (const uint32_t c = scan(b1); c != 0) return c;
+    return b1.spill.load(std::memory_order_relaxed) == 0 ? 0 : scan(ix.b[ix.bucket2(h)]);
   }
   // find() starting from candidate()'s slot `cand`: when its connection has key k (the
   // usual case) no bucket is read again; otherwise find().
