@@ -266,6 +266,9 @@ def test_esp_handoff():
         show = json.loads(b.dpctl("show", "--json").stdout)
         check(len(show["pmds"]) == 2, f"B has {len(show['pmds'])} PMDs, want 2")
         env.ping(ns1, "10.0.0.2", count=3)
+        # What the handoff traffic drops, not the set-up (a VM's first packets may reach B
+        # before its inbound SA: esp_unknown_spi, seen once in CI; see test_esp_rotation).
+        drops0 = b.drops()
         n = 500
         wait = udp_receiver(env, ns2, "10.0.0.2", 5003, n, timeout=20)
         udp_send(env, ns1, "10.0.0.2", 5003, n)
@@ -276,7 +279,8 @@ def test_esp_handoff():
         check(moved[0] == 0 and moved[1] >= n + 3, f"handoffs per PMD {moved}")
         drops = show["drops"]
         for k in ("esp_wrong_pmd", "esp_handoff_full", "esp_replay", "esp_unknown_spi"):
-            check(drops.get(k, 0) == 0, f"B dropped {k}: {drops.get(k)}")
+            d = drops.get(k, 0) - drops0.get(k, 0)
+            check(d == 0, f"B dropped {k}: {d} during the handoff traffic")
 
 
 def test_esp_rotation():
