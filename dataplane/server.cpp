@@ -1,7 +1,9 @@
 #include "dataplane/server.hpp"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -122,8 +124,12 @@ void Server::accept_clients() {
       ::close(fd);
       continue;
     }
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSndBuf, sizeof kSndBuf);
+    // As root, the size asked for, whatever net.core.wmem_max says (as OVS asks for its
+    // netlink sockets' buffers with SO_RCVBUFFORCE).
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSndBuf, sizeof kSndBuf) != 0)
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSndBuf, sizeof kSndBuf);
     clients_.push_back(ClientConn{fd});
+    clients_.back().peer_pid = cr.pid;
   }
 }
 
@@ -134,12 +140,44 @@ void Server::close_client(size_t i) {
   clients_.erase(clients_.begin() + static_cast<long>(i));
 }
 
+namespace {
+
+// Bytes the kernel holds for the socket's peer: memory of the datagrams it has not read yet.
+size_t socket_outq(int fd) {
+  int n = 0;
+  return ::ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+}  // namespace
+
+void Server::account_reads(ClientConn& c) {
+  if (c.subscribed || c.unread == 0) return;
+  const size_t q = socket_outq(c.fd);
+  if (q == 0 || q < c.outq) c.unread = 0;  // it has read something: it is alive
+  c.outq = q;
+}
+
+void Server::account_sent(ClientConn& c, size_t bytes) {
+  if (c.subscribed) return;
+  const size_t q = socket_outq(c.fd);
+  c.unread = q == 0 ? 0 : q < c.outq ? bytes : c.unread + bytes;
+  c.outq = q;
+}
+
 void Server::send_reply(ClientConn& c, std::span<const uint8_t> msg) {
   if (c.overflow) return;
+  account_reads(c);
+  if (c.unread + c.out_bytes + msg.size() > kMaxBacklog) {
+    c.overflow = true;  // the caller closes the client
+    return;
+  }
   if (c.out.empty()) {
     for (;;) {
       const ssize_t n = ::send(c.fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n >= 0) return;
+      if (n >= 0) {
+        account_sent(c, msg.size());
+        return;
+      }
       if (errno == EINTR) continue;
       if (errno != EAGAIN) return;  // the client is gone: poll reports it
       break;
@@ -149,10 +187,10 @@ void Server::send_reply(ClientConn& c, std::span<const uint8_t> msg) {
   c.out.emplace_back(msg.begin(), msg.end());
   c.out_bytes += msg.size();
   ++ctr_.replies_queued;
-  if (c.out_bytes > kMaxBacklog) c.overflow = true;
 }
 
 bool Server::flush_replies(ClientConn& c) {
+  account_reads(c);
   while (!c.out.empty()) {
     std::vector<uint8_t>& m = c.out.front();
     const ssize_t n = ::send(c.fd, m.data(), m.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -161,6 +199,7 @@ bool Server::flush_replies(ClientConn& c) {
       return errno == EAGAIN;
     }
     c.out_bytes -= m.size();
+    account_sent(c, m.size());
     sodium_memzero(m.data(), m.size());
     c.out.pop_front();
   }
@@ -236,9 +275,10 @@ void Server::run(const std::atomic<bool>& stop) {
           if (clients_[i].overflow) {
             ++ctr_.closed_backlog;
             std::fprintf(stderr,
-                         "gldp: closing a client (pid %u) that left over %zu bytes of replies "
-                         "unread\n",
-                         clients_[i].pid, kMaxBacklog);
+                         "gldp: closing a client (pid %d) that left over %zu bytes of replies "
+                         "unread (%zu sent since it last read, %zu queued, and one more due)\n",
+                         static_cast<int>(clients_[i].peer_pid), kMaxBacklog, clients_[i].unread,
+                         clients_[i].out_bytes);
             keep = false;
           }
         }
@@ -597,6 +637,12 @@ bool Server::handle(ClientConn& c, std::span<const uint8_t> msg) {
       for (auto& d : drops)
         if (std::string_view(d.name) == drop_name(Drop::kUpcallUndelivered))
           d.count += upcall_lost_;
+      // The API's own: clients closed for leaving too many replies unread.
+      api::DropCounter backlog{};
+      api::set_fixed(backlog.name, sizeof backlog.name, "api_closed_backlog");
+      backlog.count = ctr_.closed_backlog;
+      drops.push_back(backlog);
+      t.n_drops = static_cast<uint32_t>(drops.size());
       t.upcalls_delivered = upcall_delivered_;
       t.upcalls_lost = upcall_lost_;
       for (auto& p : pmds) t.upcalls_lost += p.upcalls_lost;

@@ -10,6 +10,8 @@
 // public methods. Complexity: one poll() per loop iteration, O(clients).
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -40,8 +42,14 @@ class Server {
     uint64_t closed_backlog = 0;   // connections closed: replies over kMaxBacklog unread
     uint64_t refused_peer = 0;     // connections refused: the peer is neither root nor us
   };
-  // Replies a client may leave unread before it is disconnected (as OVS's jsonrpc drops a
-  // session over its backlog). While any wait, its further requests are not read.
+  // Bytes of replies a client may leave unread (sent since it last read anything, plus our
+  // queue) before it is disconnected, as OVS's jsonrpc drops a session over its backlog:
+  // the reply that would take it over is not sent. A reply the socket cannot take waits in
+  // our queue, and the client's further requests are not read until it has been sent, so
+  // the queue holds one reply at most; the backlog is in the socket (up to twice kSndBuf),
+  // and gldp sees the client read from it by the socket's SIOCOUTQ going down. Upcall
+  // subscribers are exempt: their socket holds upcalls too (dropped when it is full), and a
+  // handler is not cut off in a burst.
   static constexpr size_t kMaxBacklog = 4u << 20;
   const Counters& counters() const { return ctr_; }
 
@@ -69,7 +77,12 @@ class Server {
     // waits for a client (it delivers upcalls, reclaims RCU memory, retires SAs).
     std::deque<std::vector<uint8_t>> out;
     size_t out_bytes = 0;
-    bool overflow = false;  // over kMaxBacklog: closed after the request in hand
+    // Bytes of replies sent since the client last read anything (seen as the socket's
+    // SIOCOUTQ, the memory of what it has not read, going down from `outq` or to 0).
+    size_t unread = 0;
+    size_t outq = 0;
+    bool overflow = false;  // a reply would take it over kMaxBacklog: closed, not sent
+    pid_t peer_pid = 0;     // the client's process (SO_PEERCRED), for the log
   };
 
   void accept_clients();
@@ -89,7 +102,13 @@ class Server {
   // A request's port: its number, or (kPortAny) the port named `name`.
   std::expected<uint32_t, api::Error> resolve_port(uint32_t port_no,
                                                    const char (&name)[api::kNameLen]);
+  // Sends a reply, queues it if the socket is full, or (over kMaxBacklog) drops it and
+  // marks the client for closing.
   void send_reply(ClientConn& c, std::span<const uint8_t> msg);
+  // Brings c.unread up to date with what the client has read since the last reply.
+  void account_reads(ClientConn& c);
+  // Records that `bytes` of reply went into c's socket.
+  void account_sent(ClientConn& c, size_t bytes);
   // Sends what c.out holds, as far as the socket takes it; false when the client is gone.
   bool flush_replies(ClientConn& c);
   void close_client(size_t i);

@@ -382,6 +382,100 @@ def test_client_never_reads():
         check(env.gldp_proc.poll() is None, "gldp died")
 
 
+def test_client_over_backlog():
+    """A client that asks for large replies (flow dumps of nearly 64 KiB) and never reads
+    them: once the replies it left unread would pass gldp's limit (Server::kMaxBacklog,
+    4 MiB), gldp does not send that reply and closes the client (it used to count only its
+    own queue, which holds one reply at most, so it never did): the client reads every
+    reply sent before, in order, then the end of the connection. Counted (drop
+    api_closed_backlog) and logged; another client is served before and after, and gldp
+    goes on."""
+    import time
+    T_FLOW_DUMP, limit = 13, 4 << 20
+    with Env("b") as env:
+        env.gldp(ports=[("n1", "net_null0,no-rx=1")])
+        s = conn(env)
+        # 200 flows, in_port=1,pkt_mark=N actions=output:1: a dump page holds 151 of them.
+        out1 = struct.pack("<HHI", 8, 1, 1)
+        for first in (0, 100):
+            entries = b""
+            for i in range(first, first + 100):
+                e = bytearray(flow_put_entry(out1, ufid=(i + 1, 0xB0)))
+                struct.pack_into("<I", e, 24 + 12, i)  # key.pkt_mark
+                struct.pack_into("<I", e, 24 + KEY_SIZE + 12, 0xFFFFFFFF)  # its mask
+                entries += bytes(e)
+            data = ok_reply(s, msg(T_FLOW_PUT, struct.pack("<II", 100, 0) + entries), "flow put")
+            errs = [struct.unpack_from("<i", data, 8 + i * 168)[0] for i in range(100)]
+            check(errs == [0] * 100, f"flow put entry errors {set(errs)}")
+        dump = msg(T_FLOW_DUMP, struct.pack("<QII", 0, 0, 0))
+        page = len(ok_reply(s, dump, "flow dump")) + HDR.size
+        check(page > 60000, f"a dump page is {page} bytes")
+        other = conn(env)
+        ok_reply(other, msg(T_INFO), "info before")
+
+        # The hog: asks for three times the limit of dumps and reads none of them.
+        hog = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        hog.connect(env.sock)
+        hog.setblocking(False)
+        sent, gone, deadline = 0, None, time.monotonic() + 10
+        while sent < 3 * limit // page and gone is None and time.monotonic() < deadline:
+            try:
+                hog.send(msg(T_FLOW_DUMP, struct.pack("<QII", 0, 0, 0), xid=sent))
+                sent += 1
+            except BlockingIOError:  # gldp is not reading it (any more)
+                time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError) as e:
+                gone = e
+        print(f"  {sent} dumps of {page} bytes asked for"
+              f"{f', then {type(gone).__name__}' if gone else ''}", flush=True)
+        check(sent > limit // page, f"only {sent} requests went out")
+        # gldp works through the requests (a dump takes a while): wait for the close.
+        deadline = time.monotonic() + 20
+        while (closes := env.drops().get("api_closed_backlog")) != 1 and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        check(closes == 1, f"api_closed_backlog {closes} after 20 s, want 1")
+
+        # It reads: the replies gldp sent, in order, then the end of the connection (the
+        # kernel may report ECONNRESET first: gldp closed it with requests unread).
+        hog.setblocking(True)
+        hog.settimeout(5)
+        got, reset, eof = 0, False, False
+        try:
+            while not eof:
+                try:
+                    data = hog.recv(70000)
+                except ConnectionResetError:
+                    reset = True
+                    continue
+                if not data:
+                    eof = True
+                    break
+                _, _, mtype, _, xid, err, flags, _ = HDR.unpack_from(data)
+                check(mtype == T_FLOW_DUMP and err == 0 and flags & 1 and len(data) == page,
+                      f"reply {got}: type {mtype} error {err} {len(data)} bytes")
+                check(xid == got, f"reply {got} has xid {xid}")
+                got += 1
+        except socket.timeout:
+            check(False, f"gldp did not close the client: it read {got} replies "
+                         f"({got * page} bytes) of {sent}, then nothing for 5 s")
+        print(f"  {got} replies ({got * page} bytes) read, then the end"
+              f"{' (after ECONNRESET)' if reset else ''}", flush=True)
+        # Exactly as many as fit under the limit: the one that would pass it was not sent.
+        check(got == limit // page, f"{got} replies of {page} bytes before the close, "
+                                    f"want {limit // page}")
+        hog.close()
+
+        log = env.log("gldp")
+        check(f"closing a client (pid {os.getpid()}) that left over {limit} bytes of replies "
+              "unread" in log, f"gldp's log: {log[-500:]}")
+        # The other client, and a new one, are served as before; gldp goes on.
+        ok_reply(other, msg(T_INFO), "info after")
+        check(len(ok_reply(other, dump, "flow dump after")) + HDR.size == page, "dump page")
+        ok_reply(conn(env), msg(T_INFO), "a new client after")
+        check(env.gldp_proc.poll() is None, "gldp died")
+
+
 # ---- connection tracking ----------------------------------------------------------------
 T_EXECUTE = 20
 T_CT_DUMP, T_CT_FLUSH, T_CT_GET_CONFIG, T_CT_SET_MAXCONNS, T_CT_SET_SEQ = 70, 71, 72, 73, 74
@@ -862,4 +956,5 @@ def test_tp_ipf_messages():
 
 if __name__ == "__main__":
     main([test_bad_messages, test_bad_sa_messages, test_ct_messages, test_tp_ipf_messages,
-          test_fw_messages, test_socket_permissions, test_client_never_reads])
+          test_fw_messages, test_socket_permissions, test_client_never_reads,
+          test_client_over_backlog])
