@@ -9,7 +9,7 @@
 #
 #   tools/fuzz.sh [BUILD] [--seconds N] [--only NAME] [--merge]
 #     --seconds N  time per target (default 20; CTest's fuzz:libfuzzer uses the default)
-#     --only NAME  one target (parser, conntrack, handshake, rule, esp, ovsdb, odp, dpapi)
+#     --only NAME  one target (parser, conntrack, handshake, rule, esp, ovsdb, odp, dpapi, mgmt)
 #     --merge      afterwards, fold what the run found into the committed corpus,
 #                  minimized (libFuzzer -merge=1): for a maintainer to review and commit
 #
@@ -38,7 +38,7 @@ case $seconds in '' | *[!0-9]*) echo "tools/fuzz.sh: --seconds wants a whole num
 . "$top/tools/lib/asan_tree.sh"
 asan_tree "$build"
 dir=$asan_dir
-all=(parser conntrack handshake rule esp ovsdb odp dpapi)
+all=(parser conntrack handshake rule esp ovsdb odp dpapi mgmt)
 names=("${all[@]}")
 if [ -n "$only" ]; then
   if [[ " ${all[*]} " != *" $only "* ]]; then
