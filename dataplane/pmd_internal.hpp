@@ -40,12 +40,19 @@ inline constexpr odp::U32Action kRecircZeroAction = odp::u32_action(OVS_ACTION_A
 inline constexpr std::span<const uint8_t> kRecircZero = kRecircZeroAction.span();
 
 // The checksums the port (a NIC, vhost) verified, as the tracker takes them
-// (ct::Packet::csum_good): it does not check those again (OVS does the same).
+// (ct::Packet::csum_good): it does not check those again (OVS does the same). GOOD, and
+// NONE: "the checksum in the packet is not correct, but the data's integrity is verified"
+// (a guest's offloaded checksum, left partial, that vhost received intact). BAD and
+// UNKNOWN: the tracker computes it (and finds a bad one bad).
 inline uint8_t csum_good(const rte_mbuf* m) {
   const uint64_t ol = m->ol_flags;
+  const uint64_t l3 = ol & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  const uint64_t l4 = ol & RTE_MBUF_F_RX_L4_CKSUM_MASK;
   return static_cast<uint8_t>(
-      ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? ct::kCsumGoodL3 : 0) |
-      ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? ct::kCsumGoodL4 : 0));
+      (l3 == RTE_MBUF_F_RX_IP_CKSUM_GOOD || l3 == RTE_MBUF_F_RX_IP_CKSUM_NONE ? ct::kCsumGoodL3
+                                                                              : 0) |
+      (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE ? ct::kCsumGoodL4
+                                                                              : 0));
 }
 
 }  // namespace gl::dp::detail

@@ -154,6 +154,14 @@ std::expected<std::unique_ptr<Port>, std::string> Port::open(const PortConfig& c
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & dev_info.flow_type_rss_offloads;
   }
+  // Checksums verified by the device where it offers IPv4, UDP and TCP (as OVS-DPDK asks
+  // for them): the trackers then skip their own computation for what it marks good (a
+  // NIC's is free; a vhost port's spares the computation for a guest's offloaded
+  // checksum; net_tap verifies in software, on a path that costs a syscall anyway).
+  if ((dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_CHECKSUM) == RTE_ETH_RX_OFFLOAD_CHECKSUM) {
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_CHECKSUM;
+    p->rx_checksum_ = true;
+  }
   if ((rc = rte_eth_dev_configure(id, p->n_rxq_, p->n_txq_, &conf)) != 0)
     return std::unexpected("cannot configure " + devname + ": " + rte_err(rc));
   uint16_t nrx = kRxDesc, ntx = kTxDesc;
@@ -217,6 +225,7 @@ api::PortInfo Port::info() const {
   api::set_fixed(pi.name, sizeof pi.name, cfg_.name);
   api::set_fixed(pi.devargs, sizeof pi.devargs, cfg_.devargs);
   api::set_fixed(pi.driver, sizeof pi.driver, driver_.substr(0, sizeof pi.driver - 1));
+  pi.offloads = rx_checksum_ ? api::kPortRxChecksum : 0;
   if (esp_) {
     // MTU and link follow the underlay (Datapath::port_info fills them in).
     for (uint16_t u = 0; u < n_users_; ++u) {

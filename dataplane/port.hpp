@@ -154,6 +154,7 @@ class Port {
   uint16_t n_rxq_ = 1, n_txq_ = 1;
   bool tx_shared_ = false;  // fewer tx queues than users: lock per queue
   bool started_ = false;
+  bool rx_checksum_ = false;  // the device verifies IPv4/UDP/TCP checksums (RX offload)
   std::string driver_;
   rte_device* device_ = nullptr;
   std::unique_ptr<rte_spinlock_t[]> tx_locks_;

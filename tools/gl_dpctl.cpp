@@ -261,6 +261,7 @@ json port_json(const gl::api::PortInfo& p) {
               {"mtu", p.mtu},
               {"link_up", p.link_up != 0},
               {"link_speed_mbps", p.link_speed_mbps},
+              {"rx_checksum_offload", (p.offloads & gl::api::kPortRxChecksum) != 0},
               {"rx_queues", p.n_rxq},
               {"tx_queues", p.n_txq},
               {"rx_packets", p.stats.rx_packets},
@@ -338,8 +339,9 @@ int cmd_show(Client& c, bool as_json) {
                 st->totals.misses_held, st->totals.misses_held_run, st->totals.misses_held_sent_up,
                 st->totals.misses_hold_full);
   for (auto& p : *ports) {
-    std::printf("  port %u: %s (%s) %s mtu %u %s\n", p.port_no, p.name, p.driver,
-                mac_str(p.mac).c_str(), p.mtu, p.link_up ? "up" : "down");
+    std::printf("  port %u: %s (%s) %s mtu %u %s%s\n", p.port_no, p.name, p.driver,
+                mac_str(p.mac).c_str(), p.mtu, p.link_up ? "up" : "down",
+                (p.offloads & gl::api::kPortRxChecksum) != 0 ? " rx-checksum-offload" : "");
     std::printf("    RX packets:%" PRIu64 " bytes:%" PRIu64 " dropped:%" PRIu64 " errors:%" PRIu64
                 "\n",
                 p.stats.rx_packets, p.stats.rx_bytes, p.stats.rx_dropped, p.stats.rx_errors);

@@ -118,6 +118,8 @@ GL_SAME_FIELD(gl_port_info, api::PortInfo, devargs);
 GL_SAME_FIELD(gl_port_info, api::PortInfo, driver);
 GL_SAME_FIELD(gl_port_info, api::PortInfo, mac);
 GL_SAME_FIELD(gl_port_info, api::PortInfo, link_up);
+GL_SAME_FIELD(gl_port_info, api::PortInfo, offloads);
+static_assert(GL_PORT_RX_CHECKSUM == api::kPortRxChecksum);
 GL_SAME_FIELD(gl_port_info, api::PortInfo, link_speed_mbps);
 GL_SAME_FIELD(gl_port_info, api::PortInfo, n_rxq);
 GL_SAME_FIELD(gl_port_info, api::PortInfo, n_txq);

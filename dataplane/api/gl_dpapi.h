@@ -62,6 +62,7 @@ extern "C" {
 #define GL_DP_MAX_PACKET 9216
 #define GL_DP_MAX_USERDATA 256
 #define GL_PORT_ANY 0xffffffffu /* "choose a port number" / "use the name" */
+#define GL_PORT_RX_CHECKSUM 0x1 /* gl_port_info.offloads */
 #define GL_UFID_STRLEN 37       /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
 
 /* gl_dp_info.features */
@@ -188,7 +189,7 @@ struct gl_port_info {
   char driver[GL_DP_NAME_LEN];
   uint8_t mac[6];
   uint8_t link_up;
-  uint8_t pad0;
+  uint8_t offloads; /* GL_PORT_RX_CHECKSUM: the device verifies checksums on receive */
   uint32_t link_speed_mbps;
   uint16_t n_rxq, n_txq;
   struct gl_port_stats stats;

@@ -192,11 +192,15 @@ struct PortInfo {
   char driver[kNameLen];
   uint8_t mac[6];
   uint8_t link_up;
-  uint8_t pad0;
+  uint8_t offloads;  // kPortRxChecksum: the device verifies checksums on receive
   uint32_t link_speed_mbps;
   uint16_t n_rxq, n_txq;
   PortStats stats;
 };
+// PortInfo::offloads. kPortRxChecksum: IPv4, UDP and TCP checksums are verified by the
+// device (gldp asks for that wherever the device offers all three, as OVS-DPDK does), so
+// the trackers do not compute them again for packets it marks good.
+inline constexpr uint8_t kPortRxChecksum = 0x1;
 
 struct PortListReply {
   uint32_t n;

@@ -562,6 +562,9 @@ netdev_gl_get_status(const struct netdev *netdev, struct smap *smap)
         smap_add_format(smap, "n_rxq", "%u", info.n_rxq);
         smap_add_format(smap, "n_txq", "%u", info.n_txq);
         smap_add_format(smap, "link_speed", "%" PRIu32 " Mbps", info.link_speed_mbps);
+        /* As netdev-dpdk reports it. */
+        smap_add(smap, "rx_csum_offload",
+                 info.offloads & GL_PORT_RX_CHECKSUM ? "true" : "false");
     }
     return error == ENOENT ? 0 : error;
 }

@@ -73,6 +73,14 @@ def test_datapath_type():
         # Interface status comes from gldp.
         status = env.vsctl("get", "Interface", o1, "status").stdout
         check("net_af_packet" in status, f"status {status}")
+        # Checksum offload as netdev-dpdk reports it: af_packet offers none; the bridge's
+        # own port (net_tap) verifies IPv4/UDP/TCP checksums on receive, which gldp asks for.
+        check('rx_csum_offload="false"' in status, f"{o1} status {status}")
+        bstatus = env.vsctl("get", "Interface", br, "status").stdout
+        check('rx_csum_offload="true"' in bstatus and "net_tap" in bstatus,
+              f"{br} status {bstatus}")
+        offl = {p["name"]: p["rx_checksum_offload"] for p in env.show()["ports"]}
+        check(offl.get(br) is True and offl.get(o1) is False, f"gl-dpctl show: {offl}")
         mac = env.vsctl("get", "Interface", o1, "mac_in_use").stdout.strip().strip('"')
         gl_mac = next(p for p in env.show()["ports"] if p["name"] == o1)["mac"]
         check(mac.lower() == gl_mac.lower(), f"mac_in_use {mac} vs gldp {gl_mac}")
