@@ -297,7 +297,8 @@ class Datapath {
   rte_mempool* pool() const { return pool_; }
   // The mbuf flag of packets that may leave only by an ESP (or a workload's) port.
   uint64_t must_encrypt_flag() const { return must_encrypt_; }
-  uint64_t dead_epoch() const { return dead_epoch_.load(std::memory_order_acquire); }
+  // Bumped when flows die (after they are marked dead): PMDs sweep their EMCs.
+  const std::atomic<uint64_t>& dead_epoch_counter() const { return dead_epoch_; }
   ct::Conntrack& conntrack() { return *ct_; }
   // Control thread: fn(conntrack) with the control context online in the tracker's QSBR, for
   // what reads connections that PMDs may free meanwhile (dump, flush, stats).

@@ -166,28 +166,14 @@ void Pmd::run() {
       ctr_.idle_cycles.add(now - prev);
     }
     prev = now;
-    // Quiescent point: no references held. Sweep the EMC first if flows died, so that no
-    // EMC entry points at a flow freed after this grace period. A sweep walks the whole
-    // EMC: during a storm of deletes (each one a new dead epoch) it runs at most once a
-    // millisecond, and until it has run this PMD does not declare the flow domain
-    // quiescent (reclamation waits up to 1 ms more; the PMD never waits).
-    bool may_quiesce = true;
-    const uint64_t de = dp_.dead_epoch();
-    if (de != seen_dead_epoch_) {
-      if (now - last_emc_sweep_tsc_ >= emc_sweep_gap_tsc_) {
-        emc_->sweep_dead();
-        seen_dead_epoch_ = de;
-        last_emc_sweep_tsc_ = now;
-      } else {
-        may_quiesce = false;
-      }
-    }
     uint32_t prob = emc_prob_req_.load(std::memory_order_acquire);
     if (prob != emc_->insert_inverse_prob()) emc_->set_insert_inverse_prob(prob);
     // Conntrack upkeep: this PMD's connections expire and are reclaimed here, a slice at a
     // time (no global sweep), before the quiescent point that lets reclamation progress.
     if ((loops_ & 15) == 0) ct_sweep(now);
-    if (may_quiesce) rcu.quiescent(rcu_slot_);
+    // Quiescent point: no references held, except the EMC's entries: after flows died, the
+    // pass that swept them out ends in the quiescent state (flow::EmcSweeper).
+    emc_sweep_.end_batch(*emc_, rcu, rcu_slot_, dp_.dead_epoch_counter(), now);
     ct.quiescent(ct_slot_);
     fw_ct.quiescent(fw_ct_slot_);
   }

@@ -371,9 +371,9 @@ class Pmd {
   uint32_t emc_win_hits_ = 0;
   uint32_t emc_batches_ = 0;
   bool emc_bypass_ = false;
-  uint64_t seen_dead_epoch_ = 0;
-  uint64_t last_emc_sweep_tsc_ = 0;
-  const uint64_t emc_sweep_gap_tsc_ = rte_get_tsc_hz() / 1000;  // 1 ms
+  // The EMC's sweep of dead flows and the PMD's quiescent state (Pmd::run): a slice of
+  // 64 buckets (256 entries) per loop, at most one pass begun a millisecond.
+  flow::EmcSweeper emc_sweep_{64, rte_get_tsc_hz() / 1000};
   uint32_t loops_ = 0;
   std::atomic<uint32_t> emc_prob_req_;
   PmdCounters ctr_;

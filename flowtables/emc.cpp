@@ -1,5 +1,6 @@
 #include "flowtables/emc.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
@@ -40,7 +41,13 @@ void Emc::insert(const FlowKey& key, uint32_t hash, const ClsRule* rule) {
 }
 
 void Emc::sweep_dead() {
-  for (uint32_t i = 0; i <= mask_; ++i) {
+  uint32_t pos = 0;
+  sweep_dead_slice(pos, mask_ + 1);
+}
+
+bool Emc::sweep_dead_slice(uint32_t& pos, uint32_t n) {
+  const uint32_t end = pos + std::min(n, mask_ + 1 - pos);
+  for (uint32_t i = pos; i < end; ++i) {
     Bucket& b = buckets_[i];
     for (int w = 0; w < kWays; ++w) {
       if (b.rule[w] != nullptr && b.rule[w]->dead.load(std::memory_order_acquire)) {
@@ -49,6 +56,8 @@ void Emc::sweep_dead() {
       }
     }
   }
+  pos = end > mask_ ? 0 : end;
+  return pos == 0;
 }
 
 void Emc::clear() {

@@ -13,14 +13,16 @@
 // the classifier's contract when every rule has the same priority (datapath megaflows);
 // it must not be used for rule sets where a higher-priority rule may overlap.
 //
-// Entries hold `const ClsRule*` without a reference: the owner must call sweep_dead()
-// after rules are removed and before declaring a quiescent state, so that no entry can
-// point at a rule freed after the grace period. lookup() also ignores dead rules.
+// Entries hold `const ClsRule*` without a reference: after rules are removed, the owner
+// must sweep (sweep_dead(), or a whole pass of sweep_dead_slice()) before it declares a
+// quiescent state that covers their removal (Qsbr::quiescent_as_of() of the epoch read
+// when the pass began), so that no entry can point at a rule freed after the grace
+// period. lookup() also ignores dead rules.
 //
 // Thread-safety: single-threaded, owned by one PMD. stats() may be read from any thread
 // (the counters are atomics written with a relaxed load + store, never an RMW).
 // Complexity: lookup/insert O(1) (one bucket, one masked compare per candidate);
-// sweep_dead/clear O(entries).
+// sweep_dead/clear O(entries); sweep_dead_slice O(n buckets).
 #pragma once
 
 #include <emmintrin.h>
@@ -32,6 +34,7 @@
 
 #include "flowtables/classifier.hpp"
 #include "flowtables/flow_key.hpp"
+#include "flowtables/rcu.hpp"
 
 namespace gl::flow {
 
@@ -98,6 +101,11 @@ class Emc {
 
   // Drops every entry whose rule is dead. Call after removals, before quiescing.
   void sweep_dead();
+  // The same a slice at a time (a PMD spreads a pass over its loop iterations): drops the
+  // dead entries of buckets [pos, pos + n) and advances pos; true when that reached the
+  // last bucket (pos is 0 again, ready for the next pass).
+  bool sweep_dead_slice(uint32_t& pos, uint32_t n);
+  uint32_t buckets() const { return mask_ + 1; }
   // Drops every entry.
   void clear();
 
@@ -134,6 +142,58 @@ class Emc {
   mutable std::atomic<uint64_t> hits_{0};
   mutable std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> inserts_{0};
+};
+
+// The owner's side of that protocol, run at the end of each batch (a PMD's loop): when
+// rules died (the writer marks them dead, then bumps `dead_epoch`, then retires them
+// under RCU), sweeps the EMC a slice per batch (a walk of the whole cache at once stalls
+// the owner for tens of microseconds, at every delete of a storm) and reports a quiescent
+// state as of the epoch read when the pass began, once the pass has covered the cache;
+// otherwise reports one as of the epoch read now. A pass begins at most once per `gap`
+// (in the unit of `now`): during a storm of deletes, one walk per gap, spread over batches.
+// The RCU epoch is read before the dead epoch: a rule whose grace period began before the
+// epoch read was marked dead and counted before it, so the dead epoch read next shows it
+// (the other way round, a rule retired between the two reads was missed by both, and
+// freed while an entry still pointed at it).
+// Thread-safety: the owner's thread only. Complexity: O(slice buckets) per batch in a pass.
+class EmcSweeper {
+ public:
+  EmcSweeper(uint32_t slice_buckets, uint64_t gap) : slice_(slice_buckets), gap_(gap) {}
+  void end_batch(Emc& emc, Qsbr& rcu, int slot, const std::atomic<uint64_t>& dead_epoch,
+                 uint64_t now) {
+    const uint64_t qe = rcu.epoch();
+    const uint64_t de = dead_epoch.load(std::memory_order_acquire);
+    if (!pass_ && de != seen_dead_ && now - last_start_ >= gap_) {
+      pass_ = true;
+      pos_ = 0;
+      pass_dead_ = de;
+      pass_rcu_ = qe;
+      last_start_ = now;
+    }
+    if (pass_) {
+      if (emc.sweep_dead_slice(pos_, slice_)) {
+        pass_ = false;
+        seen_dead_ = pass_dead_;
+        rcu.quiescent_as_of(slot, pass_rcu_);
+        ++passes_;
+      }
+    } else if (de == seen_dead_) {
+      rcu.quiescent_as_of(slot, qe);
+    }
+  }
+  bool in_pass() const { return pass_; }
+  uint64_t passes() const { return passes_; }
+
+ private:
+  const uint32_t slice_;
+  const uint64_t gap_;
+  uint64_t seen_dead_ = 0;   // rules dead as of this dead epoch are swept
+  bool pass_ = false;        // a pass is under way
+  uint32_t pos_ = 0;         // its next bucket
+  uint64_t pass_dead_ = 0;   // the dead epoch when it began
+  uint64_t pass_rcu_ = 0;    // the RCU epoch when it began
+  uint64_t last_start_ = 0;  // `now` when it began
+  uint64_t passes_ = 0;
 };
 
 }  // namespace gl::flow

@@ -54,6 +54,15 @@ class Qsbr {
   void quiescent(int slot) {
     slots_[slot].seen.store(epoch_.load(std::memory_order_acquire), std::memory_order_release);
   }
+  // Reader: "I hold no reference to anything retired before I read `epoch` (epoch())":
+  // a quiescent state that took a while to reach, e.g. a cache of references swept a
+  // slice per batch since then. `epoch` must not be older than the last one reported.
+  void quiescent_as_of(int slot, uint64_t epoch) {
+    slots_[slot].seen.store(epoch, std::memory_order_release);
+  }
+  // The epoch now, for quiescent_as_of() (acquire: what was retired before it is seen
+  // unlinked by the reader's later loads).
+  uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // Reader: extended quiescent state (before blocking, sleeping, or a long idle spell).
   void offline(int slot) { slots_[slot].seen.store(kOffline, std::memory_order_release); }
   // Reader: leave the extended quiescent state; references may be taken after it returns.

@@ -1,9 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "flowtables/classifier.hpp"
 #include "flowtables/emc.hpp"
+#include "flowtables/rcu.hpp"
 
 using namespace gl::flow;
 
@@ -156,4 +160,153 @@ TEST_CASE("ClsRule::matches agrees with key_matches for masks of 0 to 11 words",
       CHECK_FALSE(key_matches(bad, r.key, r.mask));
     }
   }
+}
+
+TEST_CASE("EMC sweep in slices: a pass covers every bucket once, then starts again", "[emc]") {
+  Emc emc(64);  // 16 buckets
+  REQUIRE(emc.buckets() == 16);
+  emc.set_insert_inverse_prob(1);
+  ClsRule doomed;
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 40; ++i) keys.push_back(key_n(i));
+  for (const FlowKey& k : keys) emc.insert(k, hash_key(k), &doomed);
+  auto held = [&] {  // entries still pointing at the rule (it looks alive again meanwhile)
+    doomed.dead = false;
+    int n = 0;
+    for (const FlowKey& k : keys) n += emc.lookup(k, hash_key(k)) == &doomed;
+    doomed.dead = true;
+    return n;
+  };
+  const int before = held();
+  REQUIRE(before > 20);
+  doomed.dead = true;
+  uint32_t pos = 0;
+  // 5 + 5 buckets: not the end, part of the entries gone.
+  CHECK_FALSE(emc.sweep_dead_slice(pos, 5));
+  CHECK(pos == 5);
+  CHECK_FALSE(emc.sweep_dead_slice(pos, 5));
+  CHECK(pos == 10);
+  const int mid = held();
+  CHECK(mid > 0);
+  CHECK(mid < before);
+  // The last 6 (asked for 8): the pass is complete, pos back at 0, nothing left.
+  CHECK(emc.sweep_dead_slice(pos, 8));
+  CHECK(pos == 0);
+  CHECK(held() == 0);
+  // A whole pass in one slice.
+  for (const FlowKey& k : keys) emc.insert(k, hash_key(k), &doomed);
+  doomed.dead = true;
+  CHECK(emc.sweep_dead_slice(pos, 1000));
+  CHECK(pos == 0);
+  CHECK(held() == 0);
+}
+
+namespace {
+
+// A rule of the threads test. Reclaiming one makes it alive again with state kReused: the
+// memory of a freed rule taken by a new one. An EMC entry still pointing at it would
+// return it, and the reader sees kReused.
+struct TRule : ClsRule {
+  static constexpr int kLive = 1, kReused = 2;
+  std::atomic<int> state{kLive};
+};
+
+}  // namespace
+
+TEST_CASE("EMC swept a slice per batch: no entry outlives its rule's grace period (threads)",
+          "[emc][rcu][threads]") {
+  // The PMD's protocol (EmcSweeper, at the end of each of Pmd::run's loops) against a
+  // writer retiring rules as the datapath does (marked dead, dead epoch bumped, freed
+  // after a grace period).
+  constexpr int kRules = 16;
+  Qsbr rcu;
+  std::atomic<TRule*> cur[kRules];
+  for (auto& c : cur) c.store(new TRule);
+  std::atomic<uint64_t> dead_epoch{0};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> errors{0}, lookups{0}, passes{0};
+  std::vector<TRule*> graveyard;  // freed at the end
+
+  std::thread reader([&] {
+    const int slot = rcu.register_reader();
+    if (slot < 0) {
+      errors.fetch_add(1);
+      return;
+    }
+    Emc emc(256);  // 64 buckets, swept 4 at a time
+    emc.set_insert_inverse_prob(1);
+    EmcSweeper sweep(4, 0);
+    FlowKey keys[kRules];
+    uint32_t hashes[kRules];
+    for (int i = 0; i < kRules; ++i) {
+      keys[i] = key_n(static_cast<uint32_t>(i));
+      hashes[i] = hash_key(keys[i]);
+    }
+    uint64_t n = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (int i = 0; i < kRules; ++i) {
+        const ClsRule* r = emc.find(keys[i], hashes[i]);
+        if (r == nullptr) {
+          r = cur[i].load(std::memory_order_acquire);
+          emc.insert(keys[i], hashes[i], r);
+        }
+        if (static_cast<const TRule*>(r)->state.load(std::memory_order_relaxed) != TRule::kLive)
+          errors.fetch_add(1);
+        ++n;
+      }
+      sweep.end_batch(emc, rcu, slot, dead_epoch, n);
+    }
+    lookups.fetch_add(n);
+    passes.fetch_add(sweep.passes());
+    rcu.unregister_reader(slot);
+  });
+
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  uint64_t retired = 0;
+  uint32_t rng = 1;
+  while (std::chrono::steady_clock::now() < end) {
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    TRule* old = cur[rng % kRules].exchange(new TRule, std::memory_order_acq_rel);
+    old->dead.store(true, std::memory_order_release);  // as Classifier::remove()
+    dead_epoch.fetch_add(1, std::memory_order_release);
+    rcu.defer([old, &graveyard] {
+      old->state.store(TRule::kReused, std::memory_order_relaxed);
+      old->dead.store(false, std::memory_order_relaxed);
+      graveyard.push_back(old);
+    });
+    ++retired;
+    rcu.reclaim();
+    if (retired % 32 == 0) std::this_thread::yield();
+  }
+  stop = true;
+  reader.join();
+  rcu.synchronize();
+  rcu.reclaim();
+  CHECK(errors.load() == 0);
+  CHECK(lookups.load() > 0);
+  CHECK(passes.load() > 0);
+  CHECK(graveyard.size() == retired);
+  for (TRule* r : graveyard) delete r;
+  for (auto& c : cur) delete c.load();
+}
+
+TEST_CASE("RCU: a quiescent state as of an earlier epoch ends only the grace periods before it",
+          "[rcu]") {
+  Qsbr rcu;
+  const int a = rcu.register_reader();
+  REQUIRE(a >= 0);
+  const uint64_t e0 = rcu.epoch();
+  const uint64_t t1 = rcu.start_grace();  // after e0
+  rcu.quiescent_as_of(a, e0);
+  CHECK_FALSE(rcu.grace_done(t1));
+  const uint64_t e1 = rcu.epoch();
+  const uint64_t t2 = rcu.start_grace();
+  rcu.quiescent_as_of(a, e1);
+  CHECK(rcu.grace_done(t1));
+  CHECK_FALSE(rcu.grace_done(t2));
+  rcu.quiescent(a);
+  CHECK(rcu.grace_done(t2));
+  rcu.unregister_reader(a);
 }
