@@ -60,8 +60,20 @@ if ! ninja -C "$dir" -j "${GL_JOBS:-$(nproc)}" "${tests[@]}" >"$dir/build-tests.
   echo "$(basename "$0"): the build failed (log: $dir/build-tests.log)" >&2
   exit 1
 fi
+# Each test's whole output in $dir/NAME.log; a failure prints its checks and reports (and
+# the others still run).
+failed=0
 for t in "${tests[@]}"; do
   bin=$(find "$dir/test/unit" -name "$t" -type f -perm -u+x | head -1)
   echo "$t ($mode):"
-  "$bin" "${filter[@]}" | tail -2
+  if "$bin" "${filter[@]}" >"$dir/$t.log" 2>&1; then
+    tail -2 "$dir/$t.log"
+  else
+    failed=1
+    grep -E -B2 -A14 "FAILED|ERROR: (Address|Thread|Undefined)|WARNING: ThreadSanitizer|runtime error" \
+      "$dir/$t.log" | head -120 || true
+    tail -3 "$dir/$t.log"
+    echo "$t ($mode) FAILED (whole output: $dir/$t.log)"
+  fi
 done
+exit $failed
