@@ -15,6 +15,13 @@ ct_* callbacks into gldp's tracker.
                          OVS-DPDK and reach gldp; a refused min frag fails with gldp's reason
                          in the log; ping -s 3000 through ct() flows (net_pcap ports) moves
                          the v4 accepted/completed counters
+  test_stateful_acl      a stateful ACL in OpenFlow (table 0: ip -> ct(table=1,zone=7);
+                         table 1: +new from h1 -> ct(commit),h2; +est either way; else
+                         drop): h1 opens TCP to h2 and talks; h2 cannot open TCP or send UDP
+                         to h1 (nothing tracked from h2); dump-conntrack shows the
+                         connection ESTABLISHED in zone 7; dpctl/flush-conntrack cuts it:
+                         the server's answer (and retransmits) after the flush are +new from
+                         h2, dropped by a datapath flow whose counters move
   test_zone_timeout_policy
                          ovs-vsctl add-zone-tp gl zone=5 udp_first=2 ...: ofproto sets the
                          policy in gldp (gl-dpctl ct-dump-timeout-policies) and commits zone 5
@@ -287,5 +294,128 @@ def test_zone_timeout_policy():
               "gldp and ovs-vswitchd-gl still run")
 
 
+def chat_pair(env, ns1, ns2, sport, dport):
+    """A TCP connection IP1:sport (ns1) -> IP2:dport (ns2) whose server echoes each line;
+    say(text) sends a line from the client and returns the echo, or None after 2 s. The
+    processes are the Env's (killed at its end)."""
+    import subprocess
+    srv = subprocess.Popen(
+        ["ip", "netns", "exec", ns2, "/usr/bin/python3", "-c",
+         "import socket\n"
+         "l=socket.socket(); l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+         f"l.bind(('{IP2}',{dport})); l.listen(1); l.settimeout(30)\n"
+         "c,_=l.accept(); c.settimeout(60)\n"
+         "import time\n"
+         "while True:\n"
+         "  d=c.recv(100)\n"
+         "  if not d: break\n"
+         "  if d.startswith(b'later'): time.sleep(1)\n"
+         "  c.sendall(d)\n"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env.procs.append((srv, "/dev/null"))
+    time.sleep(0.5)
+    cli = subprocess.Popen(
+        ["ip", "netns", "exec", ns1, "/usr/bin/python3", "-u", "-c",
+         "import socket,sys\n"
+         "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+         f"s.bind(('{IP1}',{sport})); s.settimeout(10); s.connect(('{IP2}',{dport}))\n"
+         "print('connected')\n"
+         "s.settimeout(2)\n"
+         "for line in sys.stdin:\n"
+         "  s.sendall(line.strip().encode())\n"
+         "  try: print('echo ' + s.recv(100).decode())\n"
+         "  except OSError: print('none')\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    env.procs.append((cli, "/dev/null"))
+    first = cli.stdout.readline().strip()
+    check(first == "connected", f"TCP connect h1 -> h2: '{first}' {'' if first else cli.stderr.read()}")
+
+    def send(text):
+        cli.stdin.write(text + "\n")
+        cli.stdin.flush()
+
+    def answer():
+        out = cli.stdout.readline().strip()
+        return out[5:] if out.startswith("echo ") else None
+
+    def say(text):
+        send(text)
+        return answer()
+
+    say.send, say.answer = send, answer
+    return say
+
+
+def test_stateful_acl():
+    with OvsEnv("oa") as env:
+        env.start_all()
+        br = env.bridge()
+        ns1, o1, _ = env.host(1, IP1)
+        ns2, o2, _ = env.host(2, IP2)
+        env.add_port(br, o1, "type=dpdk", f"options:dpdk-devargs=net_af_packet_a1,iface={o1}")
+        env.add_port(br, o2, "type=dpdk", f"options:dpdk-devargs=net_af_packet_a2,iface={o2}")
+        env.wait_ports(br, [o1, o2])
+        p1, p2 = env.ofport(o1), env.ofport(o2)
+        env.ofctl("del-flows", br)
+        for f in ("table=0,priority=10,arp,actions=NORMAL",
+                  "table=0,priority=10,ip,actions=ct(table=1,zone=7)",
+                  "table=0,priority=0,actions=drop",
+                  f"table=1,priority=10,ip,ct_state=+trk+new,in_port={p1},"
+                  f"actions=ct(commit,zone=7),output:{p2}",
+                  f"table=1,priority=10,ip,ct_state=+trk+est,in_port={p1},actions=output:{p2}",
+                  f"table=1,priority=10,ip,ct_state=+trk+est,in_port={p2},actions=output:{p1}",
+                  "table=1,priority=0,actions=drop"):
+            env.ofctl("add-flow", br, f)
+
+        # h1 -> h2: allowed, replies pass.
+        say = chat_pair(env, ns1, ns2, 35000, 8081)
+        check(say("one") == "one", "h1 -> h2 TCP: no echo")
+        lines = [ln for ln in dpctl(env, "dump-conntrack", "zone=7").stdout.splitlines() if ln]
+        want = (f"tcp,orig=(src={IP1},dst={IP2},sport=35000,dport=8081),"
+                f"reply=(src={IP2},dst={IP1},sport=8081,dport=35000),zone=7,"
+                "protoinfo=(state=ESTABLISHED)")
+        check(lines == [want], f"dump-conntrack zone=7:\n{lines}")
+
+        # h2 -> h1: a new connection from h2 is dropped (TCP and UDP), nothing is tracked.
+        r = env.ns(ns2, "/usr/bin/python3", "-c",
+                   "import socket,sys\n"
+                   "s=socket.socket(); s.settimeout(2)\n"
+                   f"try: s.connect(('{IP1}',22)); print('connected')\n"
+                   "except socket.timeout: print('timeout')\n"
+                   "except OSError as e: print('error', e)\n", check_rc=False)
+        check(r.stdout.strip() == "timeout", f"h2 -> h1 TCP connect: {r.stdout} {r.stderr}")
+        env.ns(ns2, "/usr/bin/python3", "-c",
+               "import socket\n"
+               "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+               f"s.sendto(b'x',('{IP1}',5001))\n")
+        time.sleep(0.5)
+        lines = [ln for ln in dpctl(env, "dump-conntrack").stdout.splitlines() if ln]
+        check(lines == [want], f"h2's attempts left connections behind:\n{lines}")
+        check(say("two") == "two", "the allowed connection stalled meanwhile")
+
+        # The flush cuts it: the server answers 1 s after the request, the flush comes in
+        # between, and its segments (and retransmits) are +new from h2: dropped. (A segment
+        # of the client would open it again: OVS's tracker picks a connection up
+        # mid-stream from a plain ACK.)
+        def dropped():
+            flows = dpctl(env, "dump-flows").stdout
+            return sum(int(m.group(1)) for m in
+                       re.finditer(r"ct_state\([^)]*\).*packets:(\d+).*actions:drop", flows))
+        d0 = dropped()
+        say.send("later")
+        time.sleep(0.3)  # the request is through (and acknowledged)
+        dpctl(env, "flush-conntrack")
+        check(dpctl(env, "dump-conntrack").stdout.strip() == "", "flush left connections")
+        check(say.answer() is None, "the server's answer got through after the flush")
+        check(dpctl(env, "dump-conntrack").stdout.strip() == "",
+              "the flushed connection came back (from h2's side)")
+        d1 = dropped()
+        check(d1 > d0, f"no drop flow counted the cut segments ({d0} -> {d1}):\n"
+              f"{dpctl(env, 'dump-flows').stdout}")
+        check(env.gldp_proc.poll() is None and env.vswitchd_proc.poll() is None,
+              "gldp and ovs-vswitchd-gl still run")
+
+
 if __name__ == "__main__":
-    main([test_dpctl_conntrack, test_ipf_commands, test_zone_timeout_policy])
+    main([test_dpctl_conntrack, test_ipf_commands, test_zone_timeout_policy, test_stateful_acl])
