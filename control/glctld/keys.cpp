@@ -98,6 +98,12 @@ std::expected<noise::KeyPair, std::string> create_host_key(const std::string& pa
   return kp;
 }
 
+std::chrono::milliseconds sa_lifetime(uint32_t rekey_seconds) {
+  const std::chrono::milliseconds rekey = std::chrono::seconds(rekey_seconds);
+  return std::min(std::max(rekey * 3 / 2, rekey + std::chrono::seconds(30)),
+                  std::chrono::milliseconds(api::kSaMaxGraceMs));
+}
+
 // ---- internals ------------------------------------------------------------------------
 
 struct KeyManager::Session {
@@ -106,6 +112,9 @@ struct KeyManager::Session {
   enum class State : uint8_t { kInstalling, kAwaitConfirm, kAwaitAck, kActive } state{};
   bool acked = false;  // initiator: the peer confirmed the switch
   Clock::time_point created{}, activated{};
+  // When gldp removes the session's SAs (their hard lifetime, from `created`): each
+  // install gives its SAs what is left of it, so that all of a session's SAs go together.
+  Clock::time_point expires{};
   unsigned confirms = 0;
   Clock::time_point next_confirm{};
   uint32_t group = 0;
@@ -760,16 +769,31 @@ void KeyManager::retire_others(Peer& p, uint32_t keep) {
 
 // A gldp job adding the SAs in order; the error names the first SA refused.
 std::function<std::string(api::Client&, bool&)> KeyManager::install_job(
-    std::shared_ptr<KeyedRequests> reqs) {
-  return [reqs](api::Client& c, bool& ok) -> std::string {
+    std::shared_ptr<KeyedRequests> reqs, uint32_t lifetime_ms) {
+  return [reqs, lifetime_ms](api::Client& c, bool& ok) -> std::string {
     for (const api::SaAddRequest& r : reqs->reqs)
       if (auto e = c.sa_add(r); !e) {
         ok = !is_transport(e.error());
         return std::string("sa-add ") + (r.cfg.dir == 0 ? "outbound" : "inbound") + " spi " +
                std::to_string(r.cfg.spi) + ": " + e.error().message;
       }
+    // The hard lifetime, kept by gldp: the SAs go then unless replaced (outbound) or
+    // retired (inbound, a shorter grace) first. A later sa-del reschedules.
+    for (const api::SaAddRequest& r : reqs->reqs)
+      if (auto e = c.sa_del(r.cfg.spi, static_cast<api::SaDir>(r.cfg.dir), lifetime_ms); !e) {
+        ok = !is_transport(e.error());
+        return std::string("lifetime of ") + (r.cfg.dir == 0 ? "outbound" : "inbound") + " spi " +
+               std::to_string(r.cfg.spi) + ": " + e.error().message;
+      }
     return {};
   };
+}
+
+uint32_t KeyManager::lifetime_left_ms(const Session& s) const {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(s.expires - Clock::now()).count();
+  return static_cast<uint32_t>(
+      std::clamp<int64_t>(left, 1000, static_cast<int64_t>(api::kSaMaxGraceMs)));
 }
 
 // This host's outbound SAs of a session: one per context (i == n_pmds: the control
@@ -904,6 +928,7 @@ void KeyManager::on_init(const udp::endpoint& from, std::span<const uint8_t> msg
   s->initiator = false;
   s->state = Session::State::kInstalling;
   s->created = now;
+  s->expires = now + sa_lifetime(settings_.rekey_seconds);
   s->group = esp->group;
   s->response = std::move(acc->response);
   p->blocks.push_back({block, s->sa.n_in});
@@ -912,9 +937,10 @@ void KeyManager::on_init(const udp::endpoint& from, std::span<const uint8_t> msg
   for (uint32_t i = 0; i < s->sa.n_in; ++i)
     reqs->reqs.push_back(
         sa_request(s->sa.in_sa(i), false, s->sa.cipher, local_ip_, p->row.underlay_ip));
+  const uint32_t lifetime = lifetime_left_ms(*s);
   p->pending = std::move(s);
   const std::string name = p->row.name;
-  dp_job(install_job(reqs),
+  dp_job(install_job(reqs, lifetime),
          [this, name, index](std::string e) { installed_in_responder(name, index, std::move(e)); });
 }
 
@@ -967,6 +993,7 @@ void KeyManager::on_response(std::span<const uint8_t> msg) {
   s->initiator = true;
   s->state = Session::State::kInstalling;
   s->created = Clock::now();
+  s->expires = s->created + sa_lifetime(settings_.rekey_seconds);
   s->group = esp->group;
   p->blocks.push_back({p->init_block, s->sa.n_in});
   p->init.reset();  // its index now names the session
@@ -976,9 +1003,10 @@ void KeyManager::on_response(std::span<const uint8_t> msg) {
     reqs->reqs.push_back(
         sa_request(s->sa.in_sa(i), false, s->sa.cipher, local_ip_, p->row.underlay_ip));
   add_outbound(*reqs, s->sa, s->group, *esp, *mac, p->row.underlay_ip);
+  const uint32_t lifetime = lifetime_left_ms(*s);
   p->pending = std::move(s);
   const std::string name = p->row.name;
-  dp_job(install_job(reqs),
+  dp_job(install_job(reqs, lifetime),
          [this, name, idx](std::string e) { installed_initiator(name, idx, std::move(e)); });
 }
 
@@ -1060,7 +1088,7 @@ void KeyManager::on_confirm(std::span<const uint8_t> msg) {
   auto reqs = std::make_shared<KeyedRequests>();
   add_outbound(*reqs, s->sa, esp->group, *esp, *mac, p->row.underlay_ip);
   const std::string name = p->row.name;
-  dp_job(install_job(reqs),
+  dp_job(install_job(reqs, lifetime_left_ms(*s)),
          [this, name, idx](std::string e) { installed_out_responder(name, idx, std::move(e)); });
 }
 
@@ -1184,6 +1212,8 @@ void KeyManager::tick() {
         why = "rekey by time";
       else if (age >= rekey + std::chrono::seconds(15))
         why = "rekey by time (the peer did not)";
+      else if (now + kLifetimeMargin >= s.expires)
+        why = "rekey ahead of the SAs' lifetime";
       else {
         const uint64_t limit =
             settings_.rekey_packets != 0 ? settings_.rekey_packets : (uint64_t{1} << 62);
@@ -1217,6 +1247,7 @@ Json KeyManager::status() const {
                 {"n_out", s.sa.n_out},
                 {"cipher", std::string(crypto::name(s.sa.cipher))},
                 {"group", s.group},
+                {"lifetime_left_s", std::chrono::duration<double>(s.expires - now).count()},
                 {"age_s", std::chrono::duration<double>(
                               now - (s.activated != Clock::time_point{} ? s.activated : s.created))
                               .count()}};
@@ -1255,6 +1286,8 @@ Json KeyManager::status() const {
               {"rekey_seconds", settings_.rekey_seconds},
               {"rekey_packets", settings_.rekey_packets},
               {"rekey_bytes", settings_.rekey_bytes},
+              {"sa_lifetime_seconds",
+               std::chrono::duration<double>(sa_lifetime(settings_.rekey_seconds)).count()},
               {"gldp", {{"reachable", dp_known_}, {"error", dp_error_}, {"n_pmds", n_pmds_}}},
               {"peers", peers},
               {"counters",

@@ -21,9 +21,12 @@
 //
 // Each side switches its outbound SAs only when the other side's inbound SAs are in
 // place, and old inbound SAs stay for a grace period after the switch, so a rekey under
-// load loses no packet. A peer removed, revoked or given another key or address loses
-// every SA at once (gldp then drops its traffic: esp_no_sa; fail closed); this host's own
-// row revoked removes all of them.
+// load loses no packet. Every SA has a hard lifetime (sa_lifetime(rekey_seconds)) that gldp
+// itself enforces: each install is followed by an sa-del with that grace, so an SA nobody
+// replaces (glctld dead or stopped, the peer unreachable) is removed by gldp on time and
+// its traffic dropped (esp_no_sa / esp_unknown_spi), not sent on under an old key. A peer
+// removed, revoked or given another key or address loses every SA at once (gldp then drops
+// its traffic: esp_no_sa; fail closed); this host's own row revoked removes all of them.
 //
 // Host keys: a file with the base64 X25519 private key, mode 0600 (refused when group or
 // others may read it); `glctld --gen-key FILE` makes one and prints the public key for
@@ -59,6 +62,14 @@
 namespace gl::glctld {
 
 inline constexpr uint16_t kDefaultKeyPort = 4797;
+
+// The hard lifetime of an SA installed under `rekey_seconds`: 1.5 times it, at least
+// rekey_seconds + 30 s (room for the responder's fallback rekey 15 s after the initiator's
+// and for retries), at most an hour (gldp's longest sa-del grace). An SA gets older than
+// rekey_seconds only when no rekey can happen; sessions are rekeyed kLifetimeMargin before
+// their lifetime runs out in any case (a lifetime capped at an hour, a setting lengthened).
+std::chrono::milliseconds sa_lifetime(uint32_t rekey_seconds);
+inline constexpr std::chrono::seconds kLifetimeMargin{10};
 
 // Host keys.
 std::string key_to_base64(const crypto::noise::Key& k);
@@ -170,8 +181,12 @@ class KeyManager {
   void revoke(Peer& p, const char* why);
   void clear_peer(Peer& p);
   void delete_sas(const std::string& local, const std::string& remote, const std::string& what);
+  // Adds the SAs in order, then gives each the hard lifetime `lifetime_ms` (sa-del with
+  // that grace).
   static std::function<std::string(api::Client&, bool&)> install_job(
-      std::shared_ptr<KeyedRequests> reqs);
+      std::shared_ptr<KeyedRequests> reqs, uint32_t lifetime_ms);
+  // Milliseconds left of a session's lifetime (at least 1 s), for SAs installed now.
+  uint32_t lifetime_left_ms(const Session& s) const;
   void add_outbound(KeyedRequests& reqs, const crypto::hs::SaPair& sa, uint32_t group,
                     const EspPort& esp, const std::array<uint8_t, 6>& peer_mac,
                     const std::string& remote) const;

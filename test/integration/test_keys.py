@@ -36,11 +36,17 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
   test_glctld_restart     glctld A killed with SIGKILL: traffic keeps flowing on the
                           installed SAs; restarted, it makes new sessions and the SAs of
                           its previous life are retired (none left behind)
+  test_sa_lifetime        set-rekey 1: every SA glctld installs has a hard lifetime of 31 s
+                          in gldp; glctld A stopped (SIGSTOP), so that nothing rekeys: A's
+                          SAs run out in gldp on their own, A's traffic to B is dropped and
+                          counted (esp_no_sa), nothing leaves in clear; SIGCONT: new
+                          sessions, traffic again
 """
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -653,7 +659,53 @@ def test_glctld_restart():
         wait_for(only_new, timeout=10, what="A's old inbound SAs retired")
 
 
+def test_sa_lifetime():
+    with Env("ke") as env:
+        cl = Cluster(env, rekey=1)
+        cl.wait_sessions()
+        env.ping(cl.ns1, VM2, count=2)
+        check(cl.a.keys()["sa_lifetime_seconds"] == 31, f"lifetime {cl.a.keys()}")
+        # Every SA of the sessions is due to go in gldp (retire_ms), within the lifetime.
+        sas = cl.a.sas() + cl.b.sas()
+        check(sas and all(0 < s["retire_ms"] <= 31000 for s in sas),
+              f"SAs without a lifetime in gldp: {[(s['spi'], s['retire_ms']) for s in sas]}")
+        cap = subprocess.Popen(["ip", "netns", "exec", cl.b.ns, "tcpdump", "-i", cl.b.ul, "-U",
+                                "-nn", "-w", f"{cl.tmp}/ul.pcap"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        flood = subprocess.Popen(["ip", "netns", "exec", cl.ns1, "ping", "-i", "0.05", "-q",
+                                  VM2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid = cl.a.glctld.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            wait_for(lambda: not [s for s in cl.a.sas() if s["dir"] == "out"], timeout=40,
+                     what="A's outbound SAs to run out with glctld A stopped")
+            gone = time.time() - t0
+            before = cl.a.drops().get("esp_no_sa", 0)
+            time.sleep(1)
+            dropped = cl.a.drops().get("esp_no_sa", 0) - before
+            print(f"  glctld A stopped: A's outbound SAs gone after {gone:.1f} s, then "
+                  f"{dropped} pings dropped in 1 s (esp_no_sa)")
+            check(dropped > 0, "A's traffic to B not dropped as esp_no_sa once its SAs ran out")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            flood.terminate()
+            flood.wait(timeout=10)
+        t0 = time.time()
+        wait_for(lambda: [s for s in cl.a.sas() if s["dir"] == "out"], timeout=15,
+                 what="A's outbound SAs again after SIGCONT")
+        print(f"  SIGCONT: A's outbound SAs back after {time.time() - t0:.1f} s")
+        r = env.ping(cl.ns1, VM2, count=3)
+        check(" 0% packet loss" in r.stdout, "ping after glctld A came back")
+        cap.terminate()
+        cap.wait(timeout=10)
+        frames = rdpcap(f"{cl.tmp}/ul.pcap")
+        clear = [f for f in frames if f.haslayer(IP) and (
+            f[IP].src.startswith("10.0.0.") or f[IP].dst.startswith("10.0.0."))]
+        check(not clear, f"VM traffic in clear on the underlay: {clear[0].summary() if clear else ''}")
+
+
 if __name__ == "__main__":
     main([test_keys_session, test_rekey_lossless, test_rekey_by_packets, test_revocation,
           test_handshake_flood, test_allow_encrypted, test_identity_across_hosts,
-          test_workload_moves, test_glctld_restart])
+          test_workload_moves, test_glctld_restart, test_sa_lifetime])

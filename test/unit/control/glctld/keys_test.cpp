@@ -134,3 +134,17 @@ TEST_CASE("keys: Host rows and the rekey settings as glctld reads them", "[glctl
   auto r2 = replica_of(Json{{"Host", Json::array({glctld::host_row(h)})}});
   REQUIRE(glctld::host_table(r2).hosts == std::vector<glctld::HostEntry>{h});
 }
+
+TEST_CASE("keys: an SA's hard lifetime from rekey_seconds", "[glctld][keys]") {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  CHECK(glctld::sa_lifetime(1) == seconds(31));     // at least rekey + 30 s
+  CHECK(glctld::sa_lifetime(60) == seconds(90));    // the two meet
+  CHECK(glctld::sa_lifetime(120) == seconds(180));  // 1.5 x: WireGuard's 120 s / 180 s
+  CHECK(glctld::sa_lifetime(2400) == seconds(3600));
+  CHECK(glctld::sa_lifetime(3000) == milliseconds(api::kSaMaxGraceMs));  // gldp's longest grace
+  CHECK(glctld::sa_lifetime(86400) == milliseconds(api::kSaMaxGraceMs));
+  // Rekeyed by time well before it (the responder's fallback 15 s later included).
+  for (uint32_t r : {1u, 2u, 5u, 60u, 120u, 2400u})
+    CHECK(glctld::sa_lifetime(r) - glctld::kLifetimeMargin > seconds(r + 15));
+}
