@@ -25,6 +25,55 @@ bool is_ip(const flow::FlowKey& k, const flow::PacketLayout& lay) {
   return (k.eth_type == kEthIpv4Be && lay.is_ipv4()) || (k.eth_type == kEthIpv6Be && lay.is_ipv6());
 }
 
+bool link_local6(const uint8_t* a) {
+  return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;  // fe80::/10
+}
+
+// Neighbour discovery and MLD (ICMPv6 130-136, 143): link-local signalling that a tracker
+// cannot follow (Linux's conntrack leaves exactly these untracked). They pass the stage as
+// ARP does, after the spoof guard (nd_ok); a redirect (137) is tracked (+inv).
+bool is_nd(const flow::FlowKey& k, const flow::PacketLayout& lay) {
+  if (k.eth_type != kEthIpv6Be || k.nw_proto != flow::kIpProtoIcmpv6 || !lay.has_l4() ||
+      (k.nw_frag & flow::kFragAny) != 0)
+    return false;
+  const uint16_t t = flow::ntoh16(k.tp_src);
+  return (t >= 130 && t <= 136) || t == 143;
+}
+
+// The spoof guard of a solicitation or advertisement the VM sends (as the ARP sender's
+// addresses): its link-layer address options name the port's MAC, and an advertisement's
+// target is one of its addresses or link-local. A malformed one is refused.
+bool nd_ok(const fw::PortFirewall& pf, const flow::FlowKey& k, const flow::PacketLayout& lay,
+           const rte_mbuf* pkt) {
+  const uint16_t type = flow::ntoh16(k.tp_src);
+  if (type != 135 && type != 136) return true;
+  const uint8_t* l4 = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
+  const uint32_t len = lay.l4_len;
+  if (len < 24) return false;
+  if (type == 136 && !pf.source_ok6(l4 + 8) && !link_local6(l4 + 8)) return false;
+  for (uint32_t o = 24; o < len;) {  // options: type, length in 8-byte units, data
+    const uint32_t olen = o + 2 <= len ? l4[o + 1] * 8u : 0;
+    if (olen == 0 || o + olen > len) return false;
+    if ((l4[o] == 1 || l4[o] == 2) && !pf.mac_ok(l4 + o + 2)) return false;
+    o += olen;
+  }
+  return true;
+}
+
+// Whether a packet went from one host to one host, so that it may be answered (RFC 1812
+// 4.3.2.7, RFC 4443 2.4 (e), as Linux's icmp_send): no group MAC, no multicast or
+// broadcast address, no unspecified source (the answer would be sent from a group address
+// or to nobody).
+bool unicast_exchange(const flow::FlowKey& k) {
+  if ((k.eth_dst[0] & 1) != 0 || (k.eth_src[0] & 1) != 0) return false;
+  if (k.eth_type == kEthIpv4Be) {
+    const uint32_t s = flow::ntoh32(k.ipv4_src), d = flow::ntoh32(k.ipv4_dst);
+    return s != 0 && (s >> 28) < 14 && (d >> 28) < 14;  // 224/4 multicast, 240/4 and broadcast
+  }
+  static constexpr uint8_t kZero[16] = {};
+  return k.ipv6_src[0] != 0xff && k.ipv6_dst[0] != 0xff && std::memcmp(k.ipv6_src, kZero, 16) != 0;
+}
+
 // The spoof guard for a packet the VM sent (fw::PortFirewall's rules).
 bool source_ok(const fw::PortFirewall& pf, const flow::FlowKey& k) {
   if (!pf.mac_ok(k.eth_src)) return false;
@@ -37,8 +86,7 @@ bool source_ok(const fw::PortFirewall& pf, const flow::FlowKey& k) {
   if (k.eth_type == kEthIpv6Be) {
     if (pf.source_ok6(k.ipv6_src)) return true;
     static constexpr uint8_t kZero[16] = {};
-    const bool link_local = k.ipv6_src[0] == 0xfe && (k.ipv6_src[1] & 0xc0) == 0x80;
-    return link_local || std::memcmp(k.ipv6_src, kZero, 16) == 0;  // DAD: unspecified
+    return link_local6(k.ipv6_src) || std::memcmp(k.ipv6_src, kZero, 16) == 0;  // DAD: ::
   }
   if (k.eth_type == kEthArpBe) {  // the sender's hardware and protocol addresses
     if (!pf.mac_ok(k.arp_sha)) return false;
@@ -173,7 +221,7 @@ uint8_t Pmd::fw_via(const fw::FwTables& t, bool to_vm, const flow::FlowKey& k,
 
 void Pmd::fw_mark_executed(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mbuf* m,
                            const flow::FlowKey& key, const flow::PacketLayout& lay) {
-  if (!is_ip(key, lay)) return;
+  if (!is_ip(key, lay) || is_nd(key, lay)) return;
   // The connection its arrival committed (either direction), else what the policy says of
   // its tuple as a first packet.
   ct::ConnKey k;
@@ -194,7 +242,8 @@ uint16_t Pmd::fw_from_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_
   bool keep[kBatch];
   bool done[kBatch];
   for (uint16_t i = 0; i < n; ++i) {
-    keep[i] = source_ok(pf, keys[i]);
+    keep[i] =
+        source_ok(pf, keys[i]) && (!is_nd(keys[i], lay[i]) || nd_ok(pf, keys[i], lay[i], pkts[i]));
     if (!keep[i]) drop(pkts[i], Drop::kFwSpoof);
   }
   fw_fast(t, pf, false, pkts, n, keep, done);
@@ -332,7 +381,8 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
   uint16_t at[kBatch];
   uint16_t m = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (done[i] || !keep[i] || !is_ip(keys[i], lay[i])) continue;  // non-IP passes
+    if (done[i] || !keep[i] || !is_ip(keys[i], lay[i]) || is_nd(keys[i], lay[i]))
+      continue;  // non-IP, ND and MLD pass
     md[m] = ct::Md{};
     cp[m] = ct::Packet{rte_pktmbuf_mtod(pkts[i], uint8_t*), rte_pktmbuf_data_len(pkts[i]), &keys[i],
                        &lay[i], &md[m]};
@@ -563,6 +613,7 @@ void Pmd::fw_reject(const fw::PortFirewall& pf, rte_mbuf* pkt, const flow::FlowK
        (l4in[0] == 3 || l4in[0] == 4 || l4in[0] == 5 || l4in[0] == 11 || l4in[0] == 12)) ||
       (k.nw_proto == flow::kIpProtoIcmpv6 && lay.l4_len >= 1 && l4in[0] < 128))
     return;
+  if (!unicast_exchange(k)) return;  // nor to a broadcast or multicast
   if (to_vm && (fw_draining_ || n_fw_answers_ == kBatch)) return;  // the rest: unanswered
   Port* port = dp_.port(pf.port_no);
   rte_mbuf* r = port != nullptr ? rte_pktmbuf_alloc(dp_.pool()) : nullptr;

@@ -2258,3 +2258,523 @@ TEST_CASE("firewall: rule counters, connection records, refusals, trace and its 
     CHECK(by[2].packets == 3);
   }
 }
+
+// ---- the firewall stage: answers, IPv6, ICMP errors --------------------------------------
+
+namespace {
+
+constexpr const char* kWebMac = "02:00:00:00:00:01";
+constexpr const char* kDbMac = "02:00:00:00:00:02";
+constexpr const char* kRouterMac = "02:00:00:00:00:fe";  // a router behind port 3
+
+// web_db_policy, dual stack: web also has fd00::1, db fd00::2, the remote web workload
+// fd00:1::9; the same identities, so the same rules apply to both families.
+std::unique_ptr<gl::fw::FwTables> web_db_policy6(uint64_t gen, bool db_accepts = true) {
+  auto t = web_db_policy(gen, db_accepts);
+  std::vector<gl::fw::Prefix> all;
+  auto add = [&](const char* text, uint32_t identity) {
+    gl::fw::Prefix p;
+    p.identity = identity;
+    if (std::strchr(text, ':') != nullptr) {
+      p.family = 6;
+      p.len = 128;
+      const auto a = gl::flow::ipv6_addr(text);
+      std::memcpy(p.addr, a.data(), 16);
+    } else {
+      const uint32_t a = gl::flow::ipv4_addr(text);
+      std::memcpy(p.addr, &a, 4);
+    }
+    all.push_back(p);
+  };
+  add("10.0.0.1", kWeb);
+  add("10.0.0.2", kDb);
+  add("10.0.1.9", kWeb);
+  add("fd00::1", kWeb);
+  add("fd00::2", kDb);
+  add("fd00:1::9", kWeb);
+  auto ipc = gl::fw::IpCache::build(all);
+  REQUIRE(ipc);
+  t->ipcache = std::move(*ipc);
+  t->ports[0].ipv6 = {gl::flow::ipv6_addr("fd00::1")};
+  t->ports[1].ipv6 = {gl::flow::ipv6_addr("fd00::2")};
+  return t;
+}
+
+// Appends entries to a policy table (evaluated after its own).
+void add_rules(gl::fw::PolicyTable& p, const std::vector<gl::fw::Entry>& more) {
+  std::vector<gl::fw::Entry> e = p.entries();
+  e.insert(e.end(), more.begin(), more.end());
+  p = gl::fw::PolicyTable(p.default_action(), std::move(e));
+}
+
+// UDP on top: web may send UDP 7000 to db (rule 5 at web's egress, rule 6 at db's
+// ingress); syslog (UDP 514) from web is rejected (rule 7).
+std::unique_ptr<gl::fw::FwTables> with_udp(std::unique_ptr<gl::fw::FwTables> t) {
+  using gl::fw::Action;
+  using gl::fw::Entry;
+  add_rules(t->ports[0].from_vm,
+            {Entry{kDb, 17, 7000, 7000, Action::kAllow, false, 5},
+             Entry{gl::fw::kAnyIdentity, 17, 514, 514, Action::kReject, false, 7}});
+  add_rules(t->ports[1].to_vm, {Entry{kWeb, 17, 7000, 7000, Action::kAllow, false, 6}});
+  return t;
+}
+
+// Both families, both ways between ports 1 and 2; port 3 (an uplink) by destination MAC.
+void switch_flows_all(Rig& rig) {
+  rig.add_flow("in_port(1)", "2");
+  rig.add_flow("in_port(2)", "1");
+  rig.add_flow("in_port(3),eth(dst=02:00:00:00:00:01)", "1");
+  rig.add_flow("in_port(3),eth(dst=02:00:00:00:00:02)", "2");
+}
+
+PacketBuilder& ip(PacketBuilder& b, const char* src, const char* dst) {
+  if (std::strchr(src, ':') != nullptr) return b.ipv6(src, dst);
+  return b.ipv4(src, dst);
+}
+
+PacketBuilder tcp_seg(const char* src, const char* dst, uint16_t sport, uint16_t dport,
+                      uint16_t flags, uint32_t seq, uint32_t ack, const char* smac = kWebMac,
+                      const char* dmac = kDbMac) {
+  PacketBuilder b;
+  b.eth(smac, dmac);
+  ip(b, src, dst).tcp(sport, dport).tcp_flags(flags).tcp_seq(seq).tcp_ack(ack);
+  return b;
+}
+
+PacketBuilder udp_dgram(const char* src, const char* dst, uint16_t sport, uint16_t dport,
+                        size_t payload, const char* smac = kWebMac, const char* dmac = kDbMac) {
+  PacketBuilder b;
+  b.eth(smac, dmac);
+  ip(b, src, dst).udp(sport, dport).payload(payload);
+  return b;
+}
+
+// An ICMP (IPv4) or ICMPv6 error from src to dst quoting `quoted` (a frame: its IP
+// packet, cut to quote_len bytes).
+Bytes icmp_error(const char* src, const char* dst, uint8_t type, uint8_t code, uint32_t rest,
+                 const Bytes& quoted, size_t quote_len, const char* smac, const char* dmac) {
+  PacketBuilder b;
+  b.eth(smac, dmac);
+  const bool v6 = std::strchr(src, ':') != nullptr;
+  ip(b, src, dst);
+  if (v6)
+    b.icmpv6(type, code, rest);
+  else
+    b.icmp(type, code, rest);
+  const size_t n = std::min(quote_len, quoted.size() - 14);
+  b.payload(std::span<const uint8_t>(quoted.data() + 14, n));
+  return b.build();
+}
+
+uint16_t be16_at(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
+}
+
+// The checksums of an answer, checked from its bytes here (RFC 1071 sums over the
+// fields as they are on the wire, not with the code that wrote them): IPv4 header and
+// ICMP message; IPv6 upper-layer packet with its pseudo header (RFC 8200 section 8.1).
+bool ipv4_header_sum_ok(const Bytes& f) {
+  const size_t ihl = (f[14] & 0x0f) * 4u;
+  return gl::flow::inet_checksum(f.data() + 14, ihl) == 0;
+}
+bool icmp4_sum_ok(const Bytes& f) {
+  const size_t ihl = (f[14] & 0x0f) * 4u;
+  const size_t total = be16_at(f, 16);
+  return gl::flow::inet_checksum(f.data() + 14 + ihl, total - ihl) == 0;
+}
+bool ipv6_upper_sum_ok(const Bytes& f) {
+  const uint8_t* ip6 = f.data() + 14;
+  const uint32_t plen = be16_at(f, 18);
+  Bytes ph(ip6 + 8, ip6 + 40);  // source and destination addresses
+  const uint8_t rest[8] = {
+      0, 0,     static_cast<uint8_t>(plen >> 8), static_cast<uint8_t>(plen), 0, 0,
+      0, ip6[6]};  // upper-layer length, zero, next header
+  ph.insert(ph.end(), rest, rest + 8);
+  ph.insert(ph.end(), ip6 + 40, ip6 + 40 + plen);
+  return gl::flow::inet_checksum(ph.data(), ph.size()) == 0;
+}
+
+// A rule's {packets, bytes, conns} (fw_rule_stats).
+std::array<uint64_t, 3> rule_stat(Rig& rig, uint32_t rule_id) {
+  for (const auto& [id, c] : rig.dp->fw_rule_stats())
+    if (id == rule_id) return c;
+  return {0, 0, 0};
+}
+
+// Neighbour discovery (RFC 4861): a solicitation for `target` (with a source link-layer
+// address option unless from ::) and an advertisement (solicited, override) of `target`
+// with a target link-layer address option.
+Bytes nd_ns(const char* src, const char* dst, const char* dmac, const char* target,
+            const char* smac, const char* sll) {
+  Bytes body;
+  const auto t = gl::flow::ipv6_addr(target);
+  body.insert(body.end(), t.begin(), t.end());
+  if (sll != nullptr) {
+    body.push_back(1);
+    body.push_back(1);
+    const auto m = gl::flow::mac(sll);
+    body.insert(body.end(), m.begin(), m.end());
+  }
+  PacketBuilder b;
+  b.eth(smac, dmac).ipv6(src, dst).ttl(255).icmpv6(135, 0, 0).payload(body);
+  return b.build();
+}
+Bytes nd_na(const char* src, const char* dst, const char* dmac, const char* target,
+            const char* smac, const char* tll) {
+  Bytes body;
+  const auto t = gl::flow::ipv6_addr(target);
+  body.insert(body.end(), t.begin(), t.end());
+  body.push_back(2);
+  body.push_back(1);
+  const auto m = gl::flow::mac(tll);
+  body.insert(body.end(), m.begin(), m.end());
+  PacketBuilder b;
+  b.eth(smac, dmac).ipv6(src, dst).ttl(255).icmpv6(136, 0, 0x60000000u).payload(body);
+  return b.build();
+}
+
+}  // namespace
+
+TEST_CASE("firewall: reject answers a UDP datagram with ICMP administratively prohibited",
+          "[datapath][firewall]") {
+  // As iptables' REJECT --reject-with icmp-admin-prohibited: destination unreachable,
+  // code 13 (RFC 1812 5.2.7.1), from the address the datagram was sent to, quoting as
+  // much of it as fits in 576 bytes (RFC 1812 4.3.2.3), out of the port it came in by.
+  Rig rig;
+  switch_flows_all(rig);
+  REQUIRE(rig.dp->set_firewall(with_udp(web_db_policy(1, true))));
+  auto check_answer = [&](const Bytes& dgram, size_t want_quote) {
+    const std::vector<Bytes> back = rig.sent(1);
+    REQUIRE(back.size() == 1);
+    const Bytes& r = back[0];
+    REQUIRE(r.size() == 14 + 20 + 8 + want_quote);
+    CHECK(Bytes(r.begin(), r.begin() + 14) ==
+          Bytes{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00});  // to web, from db's MAC
+    CHECK(r[14] == 0x45);
+    CHECK(be16_at(r, 16) == 20 + 8 + want_quote);  // total length
+    CHECK(be16_at(r, 20) == 0);                    // not a fragment
+    CHECK(r[22] == 64);                            // TTL
+    CHECK(r[23] == 1);                             // ICMP
+    CHECK(Bytes(r.begin() + 26, r.begin() + 34) ==
+          Bytes{10, 0, 0, 2, 10, 0, 0, 1});  // addresses swapped
+    CHECK(ipv4_header_sum_ok(r));
+    CHECK(r[34] == 3);   // destination unreachable
+    CHECK(r[35] == 13);  // communication administratively prohibited
+    CHECK(Bytes(r.begin() + 38, r.begin() + 42) == Bytes{0, 0, 0, 0});  // unused
+    CHECK(icmp4_sum_ok(r));
+    // The quote: the offending IP header and the start of its payload, as sent.
+    REQUIRE(want_quote >= 20 + 8);
+    CHECK(Bytes(r.begin() + 42, r.end()) ==
+          Bytes(dgram.begin() + 14, dgram.begin() + 14 + static_cast<long>(want_quote)));
+  };
+
+  const Bytes small = udp_dgram("10.0.0.1", "10.0.0.2", 5140, 514, 100).build();
+  rig.inject(small, 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_reject") == 1);
+  check_answer(small, 20 + 8 + 100);             // whole
+  CHECK(rig.dp->fw_conntrack().n_conns() == 0);  // nothing committed
+  // Rule 7 counts the refused datagram and the attempt (a rule's "connections").
+  CHECK(rule_stat(rig, 7)[0] == 1);
+  CHECK(rule_stat(rig, 7)[1] == 20 + 8 + 100);
+  CHECK(rule_stat(rig, 7)[2] == 1);
+
+  // A large datagram: quoted up to 576 bytes of ICMP packet (548 of the datagram).
+  const Bytes big = udp_dgram("10.0.0.1", "10.0.0.2", 5141, 514, 1000).build();
+  rig.inject(big, 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_reject") == 2);
+  check_answer(big, 576 - 20 - 8);
+
+  // Never an answer to a broadcast or multicast (RFC 1812 4.3.2.7; Linux's icmp_send):
+  // refused and counted all the same.
+  rig.inject(
+      udp_dgram("10.0.0.1", "10.0.0.255", 5142, 514, 10, kWebMac, "ff:ff:ff:ff:ff:ff").build(), 1);
+  rig.inject(
+      udp_dgram("10.0.0.1", "224.0.0.251", 5143, 514, 10, kWebMac, "01:00:5e:00:00:fb").build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.sent(1).empty());
+  CHECK(rig.drops("fw_reject") == 4);
+  // Allowed UDP passes (and its reply comes back by the connection).
+  const Bytes ok = udp_dgram("10.0.0.1", "10.0.0.2", 5000, 7000, 20).build();
+  rig.inject(ok, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ok});
+  const Bytes reply = udp_dgram("10.0.0.2", "10.0.0.1", 7000, 5000, 20, kDbMac, kWebMac).build();
+  rig.inject(reply, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{reply});
+}
+
+TEST_CASE("firewall (IPv6): policy by identity, replies by the connection, default deny",
+          "[datapath][firewall][ipv6]") {
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpSyn;
+  Rig rig;
+  switch_flows_all(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy6(1)));
+  // web -> db:5432 allowed (rules 1 and 2, by identity), the handshake and data pass.
+  const Bytes syn = tcp_seg("fd00::1", "fd00::2", 40000, 5432, kTcpSyn, 100, 0).build();
+  rig.inject(syn, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{syn});
+  const Bytes synack =
+      tcp_seg("fd00::2", "fd00::1", 5432, 40000, kTcpSyn | kTcpAck, 500, 101, kDbMac, kWebMac)
+          .build();
+  rig.inject(synack, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{synack});
+  const Bytes ack = tcp_seg("fd00::1", "fd00::2", 40000, 5432, kTcpAck, 101, 501).build();
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ack});
+  const Bytes data = tcp_seg("fd00::2", "fd00::1", 5432, 40000, kTcpAck, 501, 101, kDbMac, kWebMac)
+                         .payload(100)
+                         .build();
+  rig.inject(data, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{data});
+  CHECK(rig.dp->fw_conntrack().n_conns() == 2);  // one in each port's zone
+  CHECK(rule_stat(rig, 1)[2] == 1);
+  CHECK(rule_stat(rig, 2)[2] == 1);
+  CHECK(rule_stat(rig, 1)[0] == 4);
+
+  // db may not open a connection to web (db's egress: default deny).
+  rig.inject(tcp_seg("fd00::2", "fd00::1", 5432, 80, kTcpSyn, 1, 0, kDbMac, kWebMac).build(), 2);
+  CHECK(rig.sent(1).empty());
+  CHECK(rig.drops("fw_deny") == 1);
+  // web to db on a port no rule allows.
+  rig.inject(tcp_seg("fd00::1", "fd00::2", 40001, 6000, kTcpSyn, 1, 0).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 2);
+  // A remote web workload (through the uplink, to db): allowed at db's ingress; an
+  // unknown address (the world) is not.
+  const Bytes remote =
+      tcp_seg("fd00:1::9", "fd00::2", 41000, 5432, kTcpSyn, 1, 0, kRouterMac, kDbMac).build();
+  rig.inject(remote, 3);
+  CHECK(rig.sent(2) == std::vector<Bytes>{remote});
+  rig.inject(
+      tcp_seg("2001:db8::7", "fd00::2", 41000, 5432, kTcpSyn, 1, 0, kRouterMac, kDbMac).build(), 3);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 3);
+  // A new version where db no longer accepts web cuts the established connection.
+  REQUIRE(rig.dp->set_firewall(web_db_policy6(2, false)));
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_revoked") == 1);
+}
+
+TEST_CASE("firewall (IPv6): reject answers TCP with a RST and UDP with ICMPv6 prohibited",
+          "[datapath][firewall][ipv6]") {
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpRst;
+  using gl::flow::kTcpSyn;
+  Rig rig;
+  switch_flows_all(rig);
+  REQUIRE(rig.dp->set_firewall(with_udp(web_db_policy6(1))));
+
+  SECTION("TCP: RST|ACK acknowledging the SYN (and its data), valid checksum") {
+    // A SYN carrying 10 bytes (TCP Fast Open): the RST acknowledges seq + 1 + 10.
+    const Bytes syn =
+        tcp_seg("fd00::1", "fd00::2", 40000, 23, kTcpSyn, 0xfffffff0u, 0).payload(10).build();
+    rig.inject(syn, 1);
+    CHECK(rig.sent(2).empty());
+    CHECK(rig.drops("fw_reject") == 1);
+    const std::vector<Bytes> back = rig.sent(1);
+    REQUIRE(back.size() == 1);
+    const Bytes& r = back[0];
+    REQUIRE(r.size() == 14 + 40 + 20);
+    CHECK(Bytes(r.begin(), r.begin() + 14) ==
+          Bytes{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd});
+    CHECK(r[14] >> 4 == 6);
+    CHECK(be16_at(r, 18) == 20);  // payload length
+    CHECK(r[20] == 6);            // next header: TCP
+    CHECK(r[21] == 64);           // hop limit
+    // Source: db (the address the SYN was for), destination: web.
+    CHECK(Bytes(r.begin() + 22, r.begin() + 38) == Bytes(syn.begin() + 38, syn.begin() + 54));
+    CHECK(Bytes(r.begin() + 38, r.begin() + 54) == Bytes(syn.begin() + 22, syn.begin() + 38));
+    CHECK(be16_at(r, 54) == 23);
+    CHECK(be16_at(r, 56) == 40000);
+    CHECK(be32(r, 58) == 0);                           // seq: the SYN carried no ACK
+    CHECK(be32(r, 62) == uint32_t{0xfffffff0u + 11});  // ack: SYN + 10 bytes (wraps)
+    CHECK(r[66] >> 4 == 5);                            // no options
+    CHECK(r[67] == (kTcpRst | kTcpAck));
+    CHECK(be16_at(r, 68) == 0);  // window
+    CHECK(ipv6_upper_sum_ok(r));
+    // The same frame as a builder makes it.
+    CHECK(r == tcp_seg("fd00::2", "fd00::1", 23, 40000, kTcpRst | kTcpAck, 0, 0xfffffff0u + 11,
+                       kDbMac, kWebMac)
+                   .tcp_window(0)
+                   .build());
+    CHECK(rig.dp->fw_conntrack().n_conns() == 0);
+    CHECK(rule_stat(rig, 3)[0] == 1);  // telnet: rule 3
+  }
+
+  SECTION("UDP: ICMPv6 destination unreachable, administratively prohibited") {
+    // RFC 4443 3.1, code 1; the quote: as much of the datagram as fits in 1280 bytes.
+    auto check_answer = [&](const Bytes& dgram, size_t want_quote) {
+      const std::vector<Bytes> back = rig.sent(1);
+      REQUIRE(back.size() == 1);
+      const Bytes& r = back[0];
+      REQUIRE(r.size() == 14 + 40 + 8 + want_quote);
+      CHECK(Bytes(r.begin(), r.begin() + 14) ==
+            Bytes{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd});
+      CHECK(be16_at(r, 18) == 8 + want_quote);
+      CHECK(r[20] == 58);  // ICMPv6
+      CHECK(r[21] == 64);
+      CHECK(Bytes(r.begin() + 22, r.begin() + 38) == Bytes(dgram.begin() + 38, dgram.begin() + 54));
+      CHECK(Bytes(r.begin() + 38, r.begin() + 54) == Bytes(dgram.begin() + 22, dgram.begin() + 38));
+      CHECK(r[54] == 1);  // destination unreachable
+      CHECK(r[55] == 1);  // communication with destination administratively prohibited
+      CHECK(be32(r, 58) == 0);
+      CHECK(ipv6_upper_sum_ok(r));
+      CHECK(Bytes(r.begin() + 62, r.end()) ==
+            Bytes(dgram.begin() + 14, dgram.begin() + 14 + static_cast<long>(want_quote)));
+    };
+    const Bytes small = udp_dgram("fd00::1", "fd00::2", 5140, 514, 33).build();  // odd length
+    rig.inject(small, 1);
+    CHECK(rig.sent(2).empty());
+    CHECK(rig.drops("fw_reject") == 1);
+    check_answer(small, 40 + 8 + 33);
+    const Bytes big = udp_dgram("fd00::1", "fd00::2", 5141, 514, 1400).build();
+    rig.inject(big, 1);
+    CHECK(rig.drops("fw_reject") == 2);
+    check_answer(big, 1280 - 40 - 8);
+    CHECK(rule_stat(rig, 7)[2] == 2);
+    // Never an answer to a multicast destination (RFC 4443 2.4 (e)).
+    rig.inject(
+        udp_dgram("fd00::1", "ff02::fb", 5353, 514, 10, kWebMac, "33:33:00:00:00:fb").build(), 1);
+    CHECK(rig.sent(1).empty());
+    CHECK(rig.sent(2).empty());
+    CHECK(rig.drops("fw_reject") == 3);
+  }
+}
+
+TEST_CASE("firewall (IPv6): the spoof guard drops foreign sources, lets ND and DAD by",
+          "[datapath][firewall][ipv6]") {
+  Rig rig;
+  switch_flows_all(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy6(1)));
+  // Another global source, or its own address from another MAC: dropped at web's port.
+  rig.inject(tcp_seg("fd00::9", "fd00::2", 40000, 5432, gl::flow::kTcpSyn, 1, 0).build(), 1);
+  rig.inject(
+      tcp_seg("fd00::1", "fd00::2", 40000, 5432, gl::flow::kTcpSyn, 1, 0, "02:00:00:00:00:09")
+          .build(),
+      1);
+  // db's address, from web.
+  rig.inject(tcp_seg("fd00::2", "fd00::1", 5432, 40000, gl::flow::kTcpSyn, 1, 0).build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_spoof") == 3);
+  CHECK(rig.dp->fw_conntrack().n_conns() == 0);
+  // Its registered address passes the guard (and the policy: web may open db:5432).
+  const Bytes own = tcp_seg("fd00::1", "fd00::2", 40000, 5432, gl::flow::kTcpSyn, 1, 0).build();
+  rig.inject(own, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{own});
+
+  // Neighbour discovery, as a guest does it: duplicate address detection from :: for
+  // its addresses, address resolution from its link-local address, and the answer.
+  const Bytes dad = nd_ns("::", "ff02::1:ff00:1", "33:33:ff:00:00:01", "fd00::1", kWebMac, nullptr);
+  rig.inject(dad, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{dad});
+  const Bytes ns =
+      nd_ns("fe80::1", "ff02::1:ff00:2", "33:33:ff:00:00:02", "fd00::2", kWebMac, kWebMac);
+  rig.inject(ns, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ns});
+  const Bytes na = nd_na("fd00::2", "fe80::1", kWebMac, "fd00::2", kDbMac, kDbMac);
+  rig.inject(na, 2);
+  CHECK(rig.sent(1) == std::vector<Bytes>{na});
+  // Link-local to link-local (fe80::/10: fe80:: to febf::).
+  const Bytes ns_ll =
+      nd_ns("febf::1", "ff02::1:ff00:2", "33:33:ff:00:00:02", "fe80::2", kWebMac, kWebMac);
+  rig.inject(ns_ll, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{ns_ll});
+  CHECK(rig.drops("fw_spoof") == 3);
+  CHECK(rig.drops("fw_invalid") == 0);
+  // ... but not from fec0:: (outside fe80::/10), and ND does not lend another workload's
+  // address or MAC: an advertisement of db's address from web, a solicitation whose
+  // link-layer address is not web's.
+  rig.inject(nd_ns("fec0::1", "ff02::1:ff00:2", "33:33:ff:00:00:02", "fd00::2", kWebMac, kWebMac),
+             1);
+  rig.inject(nd_na("fe80::1", "ff02::1", "33:33:00:00:00:01", "fd00::2", kWebMac, kWebMac), 1);
+  rig.inject(nd_ns("fe80::1", "ff02::1:ff00:2", "33:33:ff:00:00:02", "fd00::2", kWebMac,
+                   "02:00:00:00:00:09"),
+             1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_spoof") == 6);
+  // Its own address advertised (unsolicited, after a change of MAC, say) passes.
+  const Bytes na_own =
+      nd_na("fe80::1", "ff02::1", "33:33:00:00:00:01", "fd00::1", kWebMac, kWebMac);
+  rig.inject(na_own, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{na_own});
+}
+
+TEST_CASE("firewall: ICMP errors about an allowed connection pass, others are dropped",
+          "[datapath][firewall][ipv6]") {
+  // As the connection tracker (RELATED): a router's "fragmentation needed" / "packet too
+  // big" for a connection's packet reaches the workload (path MTU discovery), and so does
+  // the peer's "port unreachable" for its datagram; an error quoting a tuple of no
+  // connection is dropped (fw_invalid).
+  using gl::flow::kTcpAck;
+  using gl::flow::kTcpSyn;
+  Rig rig;
+  switch_flows_all(rig);
+  REQUIRE(rig.dp->set_firewall(with_udp(web_db_policy6(1))));
+  // A router's quote: the IP header and 8 bytes (RFC 792), or as much as fits in 1280
+  // bytes (RFC 4443); the peer's: the whole datagram (as Linux).
+  struct Family {
+    const char *web, *db, *router;
+    uint8_t unreach, port_unreach, too_big, too_big_code;
+    uint32_t mtu_field;  // ICMP: the next-hop MTU in the low 16 bits (RFC 1191)
+    size_t router_quote;
+  };
+  const Family fams[] = {
+      {"10.0.0.1", "10.0.0.2", "10.0.0.254", 3, 3, 3, 4, 1400, 20 + 8},
+      {"fd00::1", "fd00::2", "fd00::fe", 1, 4, 2, 0, 1280, 1280 - 40 - 8},
+  };
+  constexpr size_t kWhole = 65535;
+  uint64_t invalid = 0;
+  for (const Family& f : fams) {
+    INFO(f.web);
+    // UDP web:5000 -> db:7000, allowed; db has no socket there: port unreachable back.
+    const Bytes dgram = udp_dgram(f.web, f.db, 5000, 7000, 64).build();
+    rig.inject(dgram, 1);
+    CHECK(rig.sent(2) == std::vector<Bytes>{dgram});
+    const Bytes unreach =
+        icmp_error(f.db, f.web, f.unreach, f.port_unreach, 0, dgram, kWhole, kDbMac, kWebMac);
+    rig.inject(unreach, 2);  // db's egress and web's ingress: related to the datagram's
+    CHECK(rig.sent(1) == std::vector<Bytes>{unreach});
+    // The same about a datagram web never sent (another source port): no connection.
+    const Bytes other = udp_dgram(f.web, f.db, 5001, 7000, 64).build();
+    rig.inject(
+        icmp_error(f.db, f.web, f.unreach, f.port_unreach, 0, other, kWhole, kDbMac, kWebMac), 2);
+    CHECK(rig.sent(1).empty());
+    CHECK(rig.drops("fw_invalid") == ++invalid);
+
+    // TCP web:40000 -> db:5432, established; a router on the path says the segment was
+    // too big: it reaches web (by the uplink, to web's ingress).
+    const Bytes syn = tcp_seg(f.web, f.db, 40000, 5432, kTcpSyn, 100, 0).build();
+    rig.inject(syn, 1);
+    const Bytes synack =
+        tcp_seg(f.db, f.web, 5432, 40000, kTcpSyn | kTcpAck, 500, 101, kDbMac, kWebMac).build();
+    rig.inject(synack, 2);
+    const Bytes data = tcp_seg(f.web, f.db, 40000, 5432, kTcpAck, 101, 501).payload(1300).build();
+    rig.inject(data, 1);
+    CHECK(rig.sent(2).size() == 2);
+    CHECK(rig.sent(1).size() == 1);
+    const Bytes too_big = icmp_error(f.router, f.web, f.too_big, f.too_big_code, f.mtu_field, data,
+                                     f.router_quote, kRouterMac, kWebMac);
+    rig.inject(too_big, 3);
+    CHECK(rig.sent(1) == std::vector<Bytes>{too_big});
+    // About a segment of no connection (another source port): dropped.
+    const Bytes stray = tcp_seg(f.web, f.db, 40001, 5432, kTcpAck, 101, 501).payload(1300).build();
+    rig.inject(icmp_error(f.router, f.web, f.too_big, f.too_big_code, f.mtu_field, stray,
+                          f.router_quote, kRouterMac, kWebMac),
+               3);
+    CHECK(rig.sent(1).empty());
+    CHECK(rig.drops("fw_invalid") == ++invalid);
+    // ... and so is one quoting a packet web did not send (the quote's source must be
+    // the error's destination).
+    const Bytes foreign = tcp_seg(f.db, f.web, 5432, 40000, kTcpAck, 501, 101).build();
+    rig.inject(icmp_error(f.router, f.web, f.too_big, f.too_big_code, f.mtu_field, foreign, kWhole,
+                          kRouterMac, kWebMac),
+               3);
+    CHECK(rig.sent(1).empty());
+    CHECK(rig.drops("fw_invalid") == ++invalid);
+  }
+  CHECK(rig.drops("fw_deny") == 0);
+  CHECK(rig.drops("fw_spoof") == 0);
+}
