@@ -606,7 +606,11 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
         x.key.dport == flow::hton16(69))
       c.flags |= kConnAlgTftp;
   }
-  if (exp == nullptr && (a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash)) {
+  uint32_t nat_lookups = 0;
+  const bool nat_ok =
+      exp != nullptr || (!a.nat_src && !a.nat_dst) || nat_select(a, c, x.hash, nat_lookups);
+  if (nat_lookups != 0) cs.add(cs.nat_lookups, nat_lookups);
+  if (!nat_ok) {
     table_.abandon(ctx, idx);
     zc.fetch_sub(1, std::memory_order_relaxed);
     cs.add(cs.nat_exhausted);  // as OVS: +new, neither committed nor translated
@@ -1050,6 +1054,7 @@ Stats Conntrack::stats() const {
     s.limit_zone += c.limit_zone.load(std::memory_order_relaxed);
     s.table_full += c.table_full.load(std::memory_order_relaxed);
     s.nat_exhausted += c.nat_exhausted.load(std::memory_order_relaxed);
+    s.nat_lookups += c.nat_lookups.load(std::memory_order_relaxed);
     for (size_t j = 0; j < s.invalid.size(); ++j)
       s.invalid[j] += c.invalid[j].load(std::memory_order_relaxed);
   }
@@ -1080,6 +1085,7 @@ void Conntrack::clear_stats() {
     c.limit_zone = 0;
     c.table_full = 0;
     c.nat_exhausted = 0;
+    c.nat_lookups = 0;
     for (auto& v : c.invalid) v = 0;
   }
 }

@@ -182,6 +182,7 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> limit_zone{0};     // commits refused: the zone's limit
   std::atomic<uint64_t> table_full{0};     // commits refused: no slot / bucket full
   std::atomic<uint64_t> nat_exhausted{0};  // commits refused: no free NAT tuple
+  std::atomic<uint64_t> nat_lookups{0};    // candidate NAT tuples looked up (bounded per commit)
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Invalid::kCount)> invalid{};
   void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -202,6 +203,7 @@ struct Entry {
 struct Stats {
   uint64_t packets = 0, found = 0, created = 0, expired = 0;
   uint64_t limit_global = 0, limit_zone = 0, table_full = 0, nat_exhausted = 0;
+  uint64_t nat_lookups = 0;
   std::array<uint64_t, static_cast<size_t>(Invalid::kCount)> invalid{};
   uint32_t n_conns = 0;       // live connections
   uint32_t max_conns = 0;     // the global limit
@@ -365,8 +367,9 @@ class Conntrack {
                 const ConnKey* own) const;
   void apply_mark_label(const Action& a, Conn& c, Md& md) const;
   // NAT (nat.cpp): picks the translated reply tuple of a new connection (false: none is
-  // free), and rewrites a packet of direction `reply` (an ICMP error: and its quote).
-  bool nat_select(const Action& a, Conn& c, uint64_t hash) const;
+  // free; `lookups`: how many candidates it looked up), and rewrites a packet of direction
+  // `reply` (an ICMP error: and its quote).
+  bool nat_select(const Action& a, Conn& c, uint64_t hash, uint32_t& lookups) const;
   static void nat_packet(const Conn& c, bool reply, bool related, Packet& p);
   void unlink(uint32_t idx);   // remove + removed()
   void removed(uint32_t idx);  // after a successful remove: zone count, expectations

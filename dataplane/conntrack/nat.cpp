@@ -122,7 +122,7 @@ Change change_of(const Conn& c, bool reply) {
 
 }  // namespace
 
-bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash) const {
+bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint32_t& lookups) const {
   const ConnKey& k = c.key[0];
   ConnKey rev = reverse_key(k);
   const bool snat = a.nat_src;
@@ -141,6 +141,7 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash) const {
   // reply's source.
   std::memcpy(snat ? rev.dst : rev.src, addr, 16);
   auto free_tuple = [&](const ConnKey& r) {
+    ++lookups;
     bool dir;
     return table_.find(r, ConnTable::hash(r), dir) == 0;
   };
