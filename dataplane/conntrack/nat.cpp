@@ -219,8 +219,16 @@ void Conntrack::nat_packet(const Conn& c, bool reply, bool related, Packet& p) {
   uint8_t* l4 = lay.l4_ofs != flow::kNoOffset ? p.frame + lay.l4_ofs : nullptr;
   const uint32_t l4_len = l4 != nullptr ? lay.l4_len : 0;
   const Change ch = change_of(c, reply);
+  // The tuple this direction's packets leave with: as OVS's pat_packet, both ports come
+  // from it (a DNAT whose destination ports were all taken moved the source port).
+  const ConnKey& to = reply ? c.key[0] : c.key[1];
   if (!related) {
-    p.rewritten |= rewrite(l3, family, c.key[0].proto, l4, l4_len, ch.src_side, ch.addr, ch.port);
+    const bool side =
+        rewrite(l3, family, c.key[0].proto, l4, l4_len, ch.src_side, ch.addr, ch.port);
+    const bool other =
+        ch.src_side ? rewrite(l3, family, c.key[0].proto, l4, l4_len, false, to.src, to.sport)
+                    : rewrite(l3, family, c.key[0].proto, l4, l4_len, true, to.dst, to.dport);
+    p.rewritten |= side || other;
     return;
   }
   // An ICMP error: the outer address as for any packet of this direction (the sender may
@@ -234,6 +242,10 @@ void Conntrack::nat_packet(const Conn& c, bool reply, bool related, Packet& p) {
   const uint32_t ihl = family == 4 ? (in[0] & 0x0fu) * 4u : 40u;
   if (in_len < ihl) return;
   rewrite(in, family, c.key[0].proto, in + ihl, in_len - ihl, !ch.src_side, ch.addr, ch.port);
+  if (ch.src_side)
+    rewrite(in, family, c.key[0].proto, in + ihl, in_len - ihl, true, to.src, to.sport);
+  else
+    rewrite(in, family, c.key[0].proto, in + ihl, in_len - ihl, false, to.dst, to.dport);
   // The ICMP checksum covers the quote: computed again (a rare path).
   l4[2] = l4[3] = 0;
   uint32_t sum = 0;

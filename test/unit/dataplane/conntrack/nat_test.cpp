@@ -325,6 +325,44 @@ TEST_CASE("NAT: DNAT spreads connections over the range by hash; each keeps its 
   CHECK(ports.size() == 4);
 }
 
+TEST_CASE("NAT: DNAT whose reply tuple is taken moves the client's source port, both ways",
+          "[conntrack][nat]") {
+  // Two VIPs balanced to the same single backend address and port: the same client port to
+  // both would give two connections one reply tuple. OVS (nat_get_unique_tuple) then searches
+  // the source port in its class, and pat_packet() writes both ports of every packet.
+  Conntrack ct(Options{.capacity = 1024});
+  const uint32_t client = v4("10.0.0.1"), vip1 = v4("192.0.2.80"), vip2 = v4("192.0.2.81"),
+                 backend = v4("10.1.0.10");
+  const Action lb = dnat("10.1.0.10", "10.1.0.10", 8080, 8080);
+  Bytes a = udp4(client, vip1, 5000, 53);
+  REQUIRE(cs(run(ct, lb, a).state) == "+new+trk+dnat");
+  CHECK(a == udp4(client, backend, 5000, 8080));
+  Bytes b = udp4(client, vip2, 5000, 53);
+  REQUIRE(cs(run(ct, lb, b).state) == "+new+trk+dnat");
+  Entry second{};
+  for (const Entry& x : dump(ct))
+    if (x.orig.dst[0] == vip2) second = x;
+  INFO("second connection: reply " << text(second.reply));
+  CHECK(second.reply.src[0] == backend);
+  CHECK(second.reply.sport == hton16(8080));
+  CHECK(second.reply.dst[0] == client);
+  const uint16_t moved = ntoh16(second.reply.dport);
+  CHECK(moved == 5001);  // the next port of its class (1024-65535) from the original
+  // The packet carries the moved source port: else the backend's reply would have the first
+  // connection's tuple.
+  CHECK(b == udp4(client, backend, moved, 8080));
+  CHECK(checksum_errors(b) == "");
+  // The backend's reply to it goes back as from the second VIP, to the client's own port.
+  Bytes r = udp4(backend, client, 8080, moved);
+  CHECK(cs(run(ct, unnat(), r).state) == "+est+rpl+trk+snat");
+  CHECK(r == udp4(vip2, client, 53, 5000));
+  CHECK(checksum_errors(r) == "");
+  // And the reply to the first connection from the first VIP.
+  Bytes r1 = udp4(backend, client, 8080, 5000);
+  CHECK(cs(run(ct, unnat(), r1).state) == "+est+rpl+trk+snat");
+  CHECK(r1 == udp4(vip1, client, 53, 5000));
+}
+
 // ---- SNAT ------------------------------------------------------------------------------------
 
 TEST_CASE(
