@@ -42,10 +42,13 @@ bool is_nd(const flow::FlowKey& k, const flow::PacketLayout& lay) {
 
 // The spoof guard of a solicitation or advertisement the VM sends (as the ARP sender's
 // addresses): its link-layer address options name the port's MAC, and an advertisement's
-// target is one of its addresses or link-local. A malformed one is refused.
+// target is one of its addresses or link-local. A malformed one is refused. A router
+// advertisement from a workload is refused (RA guard, RFC 6105: a workload is not the
+// segment's router; a rogue one would take its neighbours' traffic).
 bool nd_ok(const fw::PortFirewall& pf, const flow::FlowKey& k, const flow::PacketLayout& lay,
            const rte_mbuf* pkt) {
   const uint16_t type = flow::ntoh16(k.tp_src);
+  if (type == 134) return false;
   if (type != 135 && type != 136) return true;
   const uint8_t* l4 = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
   const uint32_t len = lay.l4_len;

@@ -2700,6 +2700,22 @@ TEST_CASE("firewall (IPv6): the spoof guard drops foreign sources, lets ND and D
       nd_na("fe80::1", "ff02::1", "33:33:00:00:00:01", "fd00::1", kWebMac, kWebMac);
   rig.inject(na_own, 1);
   CHECK(rig.sent(2) == std::vector<Bytes>{na_own});
+  // A router advertisement from a workload (a rogue router): refused (RA guard); its
+  // router solicitation passes.
+  PacketBuilder ra;
+  ra.eth(kWebMac, "33:33:00:00:00:01")
+      .ipv6("fe80::1", "ff02::1")
+      .ttl(255)
+      .icmpv6(134, 0, 0x40000708u)
+      .payload(Bytes(8, 0));
+  rig.inject(ra.build(), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_spoof") == 7);
+  PacketBuilder rs;
+  rs.eth(kWebMac, "33:33:00:00:00:02").ipv6("fe80::1", "ff02::2").ttl(255).icmpv6(133, 0, 0);
+  const Bytes rs_b = rs.build();
+  rig.inject(rs_b, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{rs_b});
 }
 
 TEST_CASE("firewall: ICMP errors about an allowed connection pass, others are dropped",
