@@ -182,10 +182,12 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint32_t& lo
     }
     return false;
   };
-  // As OVS: up to 128 ports from the preferred one, then shorter runs from random places
-  // (64, 32, 16, 8): the search is bounded whatever the range.
+  // As OVS: up to 128 ports from the preferred one, then, when that did not cover the
+  // range, shorter runs from random places (64, 32, 16, 8): the search is bounded whatever
+  // the range, and a range of up to 128 ports is tried once, port by port.
   auto search = [&](bool src_port, uint16_t lo, uint16_t hi, uint16_t cur) -> bool {
     if (try_ports(src_port, lo, hi, cur, 128)) return true;
+    if (uint32_t(hi - lo) + 1 <= 128) return false;
     for (uint32_t n = 64; n >= 8; n /= 2) {
       h = h * 1103515245u + 12345u;
       const uint16_t start = static_cast<uint16_t>(lo + (h >> 8) % (uint32_t(hi - lo) + 1));
