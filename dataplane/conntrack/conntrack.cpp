@@ -606,11 +606,7 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
         x.key.dport == flow::hton16(69))
       c.flags |= kConnAlgTftp;
   }
-  uint32_t nat_lookups = 0;
-  const bool nat_ok =
-      exp != nullptr || (!a.nat_src && !a.nat_dst) || nat_select(a, c, x.hash, nat_lookups);
-  if (nat_lookups != 0) cs.add(cs.nat_lookups, nat_lookups);
-  if (!nat_ok) {
+  if (exp == nullptr && (a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash, now_ms, cs)) {
     table_.abandon(ctx, idx);
     zc.fetch_sub(1, std::memory_order_relaxed);
     cs.add(cs.nat_exhausted);  // as OVS: +new, neither committed nor translated

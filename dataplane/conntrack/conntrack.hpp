@@ -367,9 +367,10 @@ class Conntrack {
                 const ConnKey* own) const;
   void apply_mark_label(const Action& a, Conn& c, Md& md) const;
   // NAT (nat.cpp): picks the translated reply tuple of a new connection (false: none is
-  // free; `lookups`: how many candidates it looked up), and rewrites a packet of direction
-  // `reply` (an ICMP error: and its quote).
-  bool nat_select(const Action& a, Conn& c, uint64_t hash, uint32_t& lookups) const;
+  // free; counted in cs: the candidates looked up, and the expired connections that held
+  // one, removed as a lookup does), and rewrites a packet of direction `reply` (an ICMP
+  // error: and its quote).
+  bool nat_select(const Action& a, Conn& c, uint64_t hash, uint64_t now_ms, Counters& cs);
   static void nat_packet(const Conn& c, bool reply, bool related, Packet& p);
   void unlink(uint32_t idx);   // remove + removed()
   void removed(uint32_t idx);  // after a successful remove: zone count, expectations

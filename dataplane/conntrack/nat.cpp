@@ -122,7 +122,7 @@ Change change_of(const Conn& c, bool reply) {
 
 }  // namespace
 
-bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint32_t& lookups) const {
+bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint64_t now_ms, Counters& cs) {
   const ConnKey& k = c.key[0];
   ConnKey rev = reverse_key(k);
   const bool snat = a.nat_src;
@@ -140,10 +140,25 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint32_t& lo
   // SNAT translates the source: the reply's destination; DNAT the destination: the
   // reply's source.
   std::memcpy(snat ? rev.dst : rev.src, addr, 16);
+  // A tuple is free when no live connection has it: one that has expired but was not swept
+  // yet is removed, as a packet's lookup would (OVS's conn_lookup skips expired ones).
+  uint32_t lookups = 0;
+  struct Count {  // the lookups, counted once whichever way this returns
+    Counters& cs;
+    const uint32_t& n;
+    ~Count() { cs.add(cs.nat_lookups, n); }
+  } count{cs, lookups};
   auto free_tuple = [&](const ConnKey& r) {
     ++lookups;
     bool dir;
-    return table_.find(r, ConnTable::hash(r), dir) == 0;
+    const uint32_t idx = table_.find(r, ConnTable::hash(r), dir);
+    if (idx == 0) return true;
+    if (table_.conn(idx).expires.load(std::memory_order_relaxed) > now_ms) return false;
+    if (table_.remove(idx)) {
+      removed(idx);
+      cs.add(cs.expired);
+    }
+    return true;
   };
   if (k.proto != flow::kIpProtoTcp && k.proto != flow::kIpProtoUdp) {
     // One candidate: ICMP identifiers and other protocols are not translated.

@@ -554,6 +554,30 @@ TEST_CASE("NAT: protocols without ports have one candidate tuple", "[conntrack][
   CHECK(checksum_errors(r) == "");
 }
 
+TEST_CASE("NAT: a tuple held by an expired connection is free (OVS's lookup skips expired ones)",
+          "[conntrack][nat]") {
+  Conntrack ct(Options{.capacity = 64});
+  const uint32_t server = v4("10.0.0.2"), x = v4("192.168.9.1");
+  const Action masq = snat("192.168.9.1", "192.168.9.1", 1000, 1000);
+  Bytes f1 = udp4(v4("10.0.0.1"), server, 40000, 80);
+  REQUIRE(cs(run(ct, masq, f1).state) == "+new+trk+snat");
+  // Still alive: the one port is taken.
+  Bytes f2 = udp4(v4("10.0.0.3"), server, 40000, 80);
+  CHECK(cs(run(ct, masq, f2, kT0 + 1000).state) == "+new+trk");
+  // After its timeout (udp_single, 60 s), before any sweep: the port is free again.
+  const uint64_t later = kT0 + 61'000;
+  f2 = udp4(v4("10.0.0.3"), server, 40000, 80);
+  CHECK(cs(run(ct, masq, f2, later).state) == "+new+trk+snat");
+  CHECK(f2 == udp4(x, server, 1000, 80));
+  CHECK(ct.n_conns() == 1);
+  CHECK(ct.stats().expired == 1);  // the old one, removed by the search
+  ct.sweep(0, later);              // and its owner's sweep takes it off its list
+  CHECK(ct.n_conns() == 1);
+  Bytes back = udp4(server, x, 80, 1000);
+  CHECK(cs(run(ct, unnat(), back, later).state) == "+est+rpl+trk+dnat");
+  CHECK(back == udp4(server, v4("10.0.0.3"), 80, 40000));
+}
+
 // ---- IPv6 ------------------------------------------------------------------------------------
 
 TEST_CASE("NAT: IPv6 SNAT to an address and port range, UDP and ICMPv6", "[conntrack][nat]") {
