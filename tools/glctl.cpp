@@ -92,8 +92,11 @@ Runtime state (from glctld):
   compiled                         the compiled policy of this host (identities,
                                    ipcache, each port's tables)
   identities                       identity numbers and what they stand for
-  dump-conntrack [WORKLOAD]        the firewall's connections (of one workload)
-  flush-conntrack [WORKLOAD]       remove them (the next packet is a first packet again)
+  dump-conntrack [WORKLOAD|zone=N] the firewall's connections (of one workload, or of
+                                   conntrack zone N, 0..65535: the firewall's zone of a
+                                   workload is its port number, as dumps show it)
+  flush-conntrack [WORKLOAD|zone=N]
+                                   remove them (the next packet is a first packet again)
   trace WORKLOAD from-vm|to-vm PACKET
                                    what the firewall does with PACKET at WORKLOAD's port
                                    (and at the destination's, when it is on this host):
@@ -980,10 +983,31 @@ std::string proto_text(const Json& c) {
   }
 }
 
+// The optional WORKLOAD|zone=N argument of dump-conntrack and flush-conntrack into the
+// request (zone: 0..65535, else a usage error naming it). False after a usage error.
+bool conntrack_scope(const Args& a, const std::string& cmd, Json& req, int& rc) {
+  if (a.size() > 2) {
+    rc = usage_error(cmd + " [WORKLOAD|zone=N]");
+    return false;
+  }
+  if (a.size() < 2) return true;
+  if (a[1].starts_with("zone=")) {
+    const std::string v = a[1].substr(5);
+    auto zone = parse_number(v, UINT16_MAX);
+    if (!zone) {
+      rc = usage_error(cmd + ": zone: \"" + v + "\": a conntrack zone, 0..65535");
+      return false;
+    }
+    req["zone"] = *zone;
+  } else {
+    req["workload"] = a[1];
+  }
+  return true;
+}
+
 int cmd_dump_conntrack(Ctx& ctx, const Args& a) {
-  if (a.size() > 2) return usage_error("dump-conntrack [WORKLOAD]");
   Json req{{"cmd", "conntrack"}};
-  if (a.size() == 2) req["workload"] = a[1];
+  if (int rc = kOk; !conntrack_scope(a, "dump-conntrack", req, rc)) return rc;
   auto s = ask_glctld_request(ctx, req);
   if (!s) return s.error();
   if (ctx.opt.json) {
@@ -1015,9 +1039,8 @@ int cmd_dump_conntrack(Ctx& ctx, const Args& a) {
 }
 
 int cmd_flush_conntrack(Ctx& ctx, const Args& a) {
-  if (a.size() > 2) return usage_error("flush-conntrack [WORKLOAD]");
   Json req{{"cmd", "flush-conntrack"}};
-  if (a.size() == 2) req["workload"] = a[1];
+  if (int rc = kOk; !conntrack_scope(a, "flush-conntrack", req, rc)) return rc;
   auto s = ask_glctld_request(ctx, req);
   if (!s) return s.error();
   if (ctx.opt.json)

@@ -603,6 +603,14 @@ void Daemon::cmd_conntrack(const Json& request, MgmtServer::Reply reply, bool fl
       return reply(Json{{"error", "workload \"" + workload + "\": its port is not in gldp"}});
     zone = port;
   }
+  // zone=N: a conntrack zone of the firewall's tracker (a workload's is its port number).
+  if (auto z = request.find("zone"); z != request.end() && !z->is_null()) {
+    if (!workload.empty())
+      return reply(Json{{"error", "zone: give a workload or a zone, not both"}});
+    if (!z->is_number_unsigned() || z->get<uint64_t>() > UINT16_MAX)
+      return reply(Json{{"error", "zone: a conntrack zone, 0..65535"}});
+    zone = z->get<uint32_t>();
+  }
   if (flush) {
     ask_gldp(
         [zone](api::Client& c, bool& ok) -> Json {
@@ -613,8 +621,9 @@ void Daemon::cmd_conntrack(const Json& request, MgmtServer::Reply reply, bool fl
           }
           return Json{{"flushed", *r}};
         },
-        [reply, workload](Json j) {
+        [reply, workload, zone](Json j) {
           if (!workload.empty()) j["workload"] = workload;
+          if (zone && !j.contains("error")) j["zone"] = *zone;
           reply(std::move(j));
         });
     return;
@@ -646,7 +655,7 @@ void Daemon::cmd_conntrack(const Json& request, MgmtServer::Reply reply, bool fl
         }
         return Json::object();
       },
-      [this, reply, entries, truncated](Json j) {
+      [this, reply, entries, truncated, zone](Json j) {
         if (j.contains("error")) return reply(std::move(j));
         const uint32_t gen32 = static_cast<uint32_t>(dp_report_.generation);
         Json list = Json::array();
@@ -675,9 +684,11 @@ void Daemon::cmd_conntrack(const Json& request, MgmtServer::Reply reply, bool fl
           }
           list.push_back(std::move(c));
         }
-        reply(Json{{"generation", dp_report_.generation},
-                   {"connections", list},
-                   {"truncated", *truncated}});
+        Json out{{"generation", dp_report_.generation},
+                 {"connections", list},
+                 {"truncated", *truncated}};
+        if (zone) out["zone"] = *zone;
+        reply(std::move(out));
       });
 }
 

@@ -22,7 +22,9 @@ fw-status shows what gldp enforces.
                    default deny. TCP h1->h2:5432 connects and the echo comes back (replies
                    pass); h1->h2:5433 and h2->h1:5432 time out though servers listen; h1->h2:6000
                    is refused (the firewall's RST); ping is denied until glctl adds an ICMP rule;
-                   gldp counts fw_deny and fw_reject.
+                   gldp counts fw_deny and fw_reject. dump-conntrack zone=N (web's zone)
+                   lists what dump-conntrack web lists, zone=70000 is a usage error naming
+                   zone, flush-conntrack zone=N empties it.
 """
 
 import json
@@ -354,6 +356,41 @@ def serve(env, ns, ip, ports, name):
     return p
 
 
+def conntrack_by_zone(c):
+    """dump-conntrack / flush-conntrack zone=N (#11): web's zone (its port number, as the
+    dumps show it) lists the connections dump-conntrack web lists; a bad zone is a usage
+    error naming zone; flush-conntrack zone=N empties it."""
+    def tuples(conns):
+        return sorted(json.dumps([x["zone"], x["workload"], x["orig"], x["reply"]],
+                                 sort_keys=True) for x in conns)
+
+    by_w = json.loads(c.glctl("--json", "dump-conntrack", "web").stdout)["connections"]
+    check(by_w, "dump-conntrack web: no connections after web -> db:5432")
+    zones = {x["zone"] for x in by_w}
+    check(len(zones) == 1, f"web's connections in zones {zones}")
+    zone = zones.pop()
+
+    def same():  # retried: a connection may come or go between two dumps
+        w = json.loads(c.glctl("--json", "dump-conntrack", "web").stdout)["connections"]
+        z = json.loads(c.glctl("--json", "dump-conntrack", f"zone={zone}").stdout)
+        return z if z["zone"] == zone and tuples(z["connections"]) == tuples(w) else None
+    by_z = wait_for(same, timeout=5, what=f"dump-conntrack zone={zone} == dump-conntrack web")
+    check(all(x["workload"] == "web" for x in by_z["connections"]), f"zone {zone}: {by_z}")
+    text = c.glctl("dump-conntrack", f"zone={zone}").stdout
+    check(sum(ln.startswith("web ") for ln in text.splitlines()) == len(by_z["connections"]),
+          f"dump-conntrack zone={zone}:\n{text}")
+    db_zone = json.loads(c.glctl("--json", "dump-conntrack", "db").stdout)["zone"]
+    check(db_zone != zone, f"web and db share zone {zone}")
+    for bad in ("70000", "-1", "x", ""):
+        for cmd in ("dump-conntrack", "flush-conntrack"):
+            refused(c.glctl(cmd, f"zone={bad}", check_rc=False), 2, "zone", "0..65535")
+    flushed = json.loads(c.glctl("--json", "flush-conntrack", f"zone={zone}").stdout)
+    check(flushed["zone"] == zone and flushed["flushed"] >= len(by_z["connections"]),
+          f"flush-conntrack zone={zone}: {flushed}")
+    left = json.loads(c.glctl("--json", "dump-conntrack", "web").stdout)["connections"]
+    check(left == [], f"web's connections after flush-conntrack zone={zone}: {left}")
+
+
 def test_traffic():
     tmp = tempfile.mkdtemp(prefix="gl-glctld-")
     try:
@@ -396,6 +433,7 @@ def test_traffic():
             check(r == "REFUSED", f"web -> db:6000 (reject: the firewall's RST): {r}")
             r = tcp(env, ns1, IP2, 5432, timeout=5)
             check(r == "OK hello", f"web -> db:5432 again: {r}")
+            conntrack_by_zone(c)
 
             check(env.ping(ns1, IP2, count=2, check_rc=False).returncode != 0,
                   "ping passed under default deny")

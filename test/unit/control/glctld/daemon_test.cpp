@@ -390,6 +390,19 @@ TEST_CASE("daemon: flow export follows the settings row; questions for gldp chec
   CHECK(r["error"].get<std::string>().find("\"nobody\" is not on this host") != std::string::npos);
   r = rig.ask(Json{{"cmd", "conntrack"}, {"max", 0}});
   CHECK(r["error"] == "max: a number of connections, 1..1000000");
+  // zone=N (glctl dump-conntrack/flush-conntrack zone=N): 0..65535, not with a workload.
+  for (const char* cmd : {"conntrack", "flush-conntrack"}) {
+    INFO(cmd);
+    for (const Json& bad : {Json(70000), Json(-1), Json("5"), Json(1.5)}) {
+      r = rig.ask(Json{{"cmd", cmd}, {"zone", bad}});
+      CHECK(r["error"] == "zone: a conntrack zone, 0..65535");
+    }
+    r = rig.ask(Json{{"cmd", cmd}, {"zone", 2}, {"workload", "web1"}});
+    CHECK(r["error"] == "zone: give a workload or a zone, not both");
+    // A good zone gets as far as gldp.
+    r = rig.ask(Json{{"cmd", cmd}, {"zone", 65535}});
+    CHECK(r["error"].get<std::string>().find("gldp at (fake)") != std::string::npos);
+  }
   // ... and a gldp that cannot be reached is named in the error, the daemon answers on.
   r = rig.ask(Json{{"cmd", "rule-stats"}});
   CHECK(r["error"].get<std::string>().find("gldp at (fake)") != std::string::npos);
