@@ -228,7 +228,7 @@ void Pmd::process(rte_mbuf** pkts, uint16_t n, const PacketMd* md, int depth) {
   if (depth == 0 && ng > 0) {
     if (const fw::FwTables* t = dp_.firewall(); t != nullptr) [[unlikely]] {
       if (const fw::PortFirewall* pf = t->port(keys[0].in_port); pf != nullptr) {
-        ng = fw_from_vm(*t, *pf, good, keys, lay, ng);
+        if (!rerunning_) ng = fw_from_vm(*t, *pf, good, keys, lay, ng);
       } else if (dp_.fw_quarantined(keys[0].in_port)) {
         for (uint16_t i = 0; i < ng; ++i) drop(good[i], Drop::kFwQuarantine);
         ng = 0;
@@ -604,10 +604,15 @@ void Pmd::rerun(rte_mbuf** pkts, uint16_t n, const PacketMd& md) {
     mds[i].ct_conn = 0;
   }
   trackers_online();
+  // Held misses passed their port's firewall when they arrived (it committed or counted
+  // them there): not again, or a rule's counters and the connection's would count them
+  // twice.
+  rerunning_ = true;
   for (uint16_t off = 0; off < n; off += kBatch) {
     uint16_t cnt = std::min<uint16_t>(kBatch, n - off);
     process(pkts + off, cnt, mds, md.recirc_id != 0 ? 1 : 0);
   }
+  rerunning_ = false;
   flush_tx();
   drain_fw_answers();
   trackers_offline();

@@ -375,6 +375,7 @@ class Pmd {
   // 64 buckets (256 entries) per loop, at most one pass begun a millisecond.
   flow::EmcSweeper emc_sweep_{64, rte_get_tsc_hz() / 1000};
   uint32_t loops_ = 0;
+  bool rerunning_ = false;  // rerun(): held misses, their from-VM firewall already passed
   std::atomic<uint32_t> emc_prob_req_;
   PmdCounters ctr_;
   rte_ring* upcall_free_ = nullptr;  // control → PMD: empty slots
