@@ -1848,12 +1848,20 @@ TEST_CASE("Established path: a relabel on another thread never tears the label i
   constexpr uint32_t kGens = 20000;
   std::atomic<uint32_t> published{0};
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rounds{0};  // the reader's passes
   std::thread writer([&] {
     uint8_t l[16];
     for (uint32_t g = 1; g <= kGens; ++g) {
       gen_label(g, static_cast<uint8_t>(g * 7), l);
       ct.set_mark_label(conn, g, l);
       published.store(g, std::memory_order_release);
+      // Every 256 generations, one pass of the reader under a label that stays put: on a
+      // loaded machine the writer could otherwise finish before the reader ran at all
+      // (sanitize:tsan in CI: 'tracked > 0' failed once in ~6 runs).
+      if (g % 256 == 0) {
+        const uint64_t r0 = rounds.load();
+        while (rounds.load() < r0 + 2) std::this_thread::yield();
+      }
     }
     stop.store(true);
   });
@@ -1875,6 +1883,7 @@ TEST_CASE("Established path: a relabel on another thread never tears the label i
       }
     }
     ct.quiescent(slot);
+    rounds.fetch_add(1);
   }
   ct.unregister_context(slot);
   writer.join();

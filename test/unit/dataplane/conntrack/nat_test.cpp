@@ -37,7 +37,6 @@ using Ip6 = gl::flow::Ipv6Addr;
 
 constexpr uint64_t kT0 = 1'000'000;  // the injected clock, ms
 constexpr uint8_t kUdp = 17;
-constexpr uint8_t kTcp = 6;
 constexpr uint16_t kSyn = gl::flow::kTcpSyn;
 constexpr uint16_t kAck = gl::flow::kTcpAck;
 
