@@ -53,17 +53,23 @@ def udp_send(env, ns, src_port, dst_port, count=5):
     env.ns(ns, "/usr/bin/python3", "-c", code)
 
 
+def two_hosts(env, tag):
+    """OVS and gldp started, a datapath-gl bridge with h1 (IP1) and h2 (IP2) on af_packet
+    ports, its flows deleted. Returns (bridge, ns1, ns2, ofport of h1, ofport of h2)."""
+    env.start_all()
+    br = env.bridge()
+    ns1, o1, _ = env.host(1, IP1)
+    ns2, o2, _ = env.host(2, IP2)
+    env.add_port(br, o1, "type=dpdk", f"options:dpdk-devargs=net_af_packet_{tag}1,iface={o1}")
+    env.add_port(br, o2, "type=dpdk", f"options:dpdk-devargs=net_af_packet_{tag}2,iface={o2}")
+    env.wait_ports(br, [o1, o2])
+    env.ofctl("del-flows", br)
+    return br, ns1, ns2, env.ofport(o1), env.ofport(o2)
+
+
 def test_dpctl_conntrack():
     with OvsEnv("oc") as env:
-        env.start_all()
-        br = env.bridge()
-        ns1, o1, _ = env.host(1, IP1)
-        ns2, o2, _ = env.host(2, IP2)
-        env.add_port(br, o1, "type=dpdk", f"options:dpdk-devargs=net_af_packet_c1,iface={o1}")
-        env.add_port(br, o2, "type=dpdk", f"options:dpdk-devargs=net_af_packet_c2,iface={o2}")
-        env.wait_ports(br, [o1, o2])
-        p1, p2 = env.ofport(o1), env.ofport(o2)
-        env.ofctl("del-flows", br)
+        br, ns1, ns2, p1, p2 = two_hosts(env, "c")
         env.ofctl("add-flow", br, "priority=0,actions=NORMAL")
         env.ofctl("add-flow", br, f"priority=10,ip,in_port={p1},actions=ct(commit,zone=5,"
                   "exec(set_field:5->ct_mark,set_field:0x1234->ct_label)),"
@@ -236,15 +242,7 @@ def test_ipf_commands():
 
 def test_zone_timeout_policy():
     with OvsEnv("ot") as env:
-        env.start_all()
-        br = env.bridge()
-        ns1, o1, _ = env.host(1, IP1)
-        ns2, o2, _ = env.host(2, IP2)
-        env.add_port(br, o1, "type=dpdk", f"options:dpdk-devargs=net_af_packet_t1,iface={o1}")
-        env.add_port(br, o2, "type=dpdk", f"options:dpdk-devargs=net_af_packet_t2,iface={o2}")
-        env.wait_ports(br, [o1, o2])
-        p1, p2 = env.ofport(o1), env.ofport(o2)
-        env.ofctl("del-flows", br)
+        br, ns1, ns2, p1, p2 = two_hosts(env, "t")
         env.ofctl("add-flow", br, "priority=0,actions=NORMAL")
         env.ofctl("add-flow", br, f"priority=10,ip,in_port={p1},actions=ct(commit,zone=5),"
                   f"output:{p2}")
@@ -349,15 +347,7 @@ def chat_pair(env, ns1, ns2, sport, dport):
 
 def test_stateful_acl():
     with OvsEnv("oa") as env:
-        env.start_all()
-        br = env.bridge()
-        ns1, o1, _ = env.host(1, IP1)
-        ns2, o2, _ = env.host(2, IP2)
-        env.add_port(br, o1, "type=dpdk", f"options:dpdk-devargs=net_af_packet_a1,iface={o1}")
-        env.add_port(br, o2, "type=dpdk", f"options:dpdk-devargs=net_af_packet_a2,iface={o2}")
-        env.wait_ports(br, [o1, o2])
-        p1, p2 = env.ofport(o1), env.ofport(o2)
-        env.ofctl("del-flows", br)
+        br, ns1, ns2, p1, p2 = two_hosts(env, "a")
         for f in ("table=0,priority=10,arp,actions=NORMAL",
                   "table=0,priority=10,ip,actions=ct(table=1,zone=7)",
                   "table=0,priority=0,actions=drop",
