@@ -65,6 +65,11 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
     if (out.n == kMaxCtPerActions)
       return std::unexpected("ct: more than " + std::to_string(kMaxCtPerActions) +
                              " ct actions in one action list");
+    // OVS's userspace datapath accepts an eventmask and ignores it; gldp sends no
+    // conntrack events, so it refuses one (OVS's probe then stops asking for it).
+    if (c->has_eventmask)
+      return std::unexpected(
+          std::string("ct: eventmask is not supported (gldp generates no conntrack events)"));
     ct::Action& a = out.act[out.n];
     a = ct::Action{};
     a.zone = c->zone;
@@ -100,6 +105,10 @@ std::expected<void, std::string> decode_ct_actions(std::span<const uint8_t> acti
       std::memcpy(a.ip_max, c->nat.ip_max, 16);
       a.port_min = c->nat.port_min;
       a.port_max = c->nat.port_max;
+      a.nat_persistent = c->nat.persistent;
+      a.nat_port = c->nat.proto_random ? ct::kNatPortRandom
+                   : c->nat.proto_hash ? ct::kNatPortHash
+                                       : ct::kNatPortDefault;
     }
     out.payload[out.n++] = v.payload.data();
   }

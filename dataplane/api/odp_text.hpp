@@ -78,7 +78,8 @@ std::string format_flow(const flow::FlowMatch& match);
 //   commit | force_commit, zone=N (0..65535), mark=V[/M] (hexadecimal, "0x" optional, as
 //   OVS's "%x"; no mask = 0xffffffff), label=V[/M] (128-bit, hex or decimal; no mask =
 //   all ones), helper=ftp|tftp, timeout=NAME (1..31 printable characters other than
-//   space , ( ) =), eventmask=N (a Goldilocks addition: OVS neither parses nor prints it),
+//   space , ( ) =), eventmask=N (a Goldilocks addition: OVS neither parses nor prints it;
+//   the codec carries it, gldp's datapath refuses it),
 //   nat | nat(src[=RANGE] | dst[=RANGE] [,persistent] [,hash | ,random]) with RANGE
 //   IPv4 `A[-B][:P[-Q]]` or IPv6 `[A][-[B]][:P[-Q]]` (brackets optional without ports).
 // Unlike OVS's parser, persistent/hash/random are kept without an address range (as

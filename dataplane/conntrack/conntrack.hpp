@@ -69,6 +69,9 @@ static_assert(kTimeoutNames.size() == kTimeoutCount);
 inline constexpr std::array<uint32_t, kTimeoutCount> kDefaultTimeoutSec = {
     30, 30, 24 * 60 * 60, 15 * 60, 45, 30, 60, 60, 30, 60, 30};
 
+// How NAT picks a translated port (Action::nat_port).
+inline constexpr uint8_t kNatPortDefault = 0, kNatPortHash = 1, kNatPortRandom = 2;
+
 // What ct() is asked to do (decoded once from the flow's action; see odp::CtAction).
 struct Action {
   uint16_t zone = 0;
@@ -88,6 +91,16 @@ struct Action {
   uint8_t nat_family = 0;                   // 0: no address range
   uint32_t ip_min[4] = {}, ip_max[4] = {};  // network order; IPv4 in [0]
   uint16_t port_min = 0, port_max = 0;      // host order
+  // nat's flags, as Linux's nf_nat reads them (OVS's userspace datapath ignores them):
+  // persistent: the address is chosen by a hash of the client's (original source) address
+  // alone, so all of a client's connections get the same one (SNAT: the same outside
+  // address; DNAT: the same backend); otherwise by a hash of the whole connection.
+  // hash / random: the translated port is not kept but the search for a free one starts
+  // at a place in its range chosen by a hash of the connection / at random, for each
+  // connection (the default keeps a source port when free, and starts a range's search by
+  // hash).
+  bool nat_persistent = false;
+  uint8_t nat_port = kNatPortDefault;  // kNatPort*
   // Timeout policy of a new connection (OVS_CT_ATTR_TIMEOUT, a decimal policy id as OVS's
   // userspace datapath reads it); 0 = the default policy.
   uint16_t policy = 0;

@@ -2,6 +2,7 @@
 // packets of NAT'd connections in both directions (ICMP errors: the quoted packet too).
 // Semantics are OVS userspace conntrack's (lib/conntrack.c nat_get_unique_tuple,
 // nat_packet, nat_inner_packet); see DESIGN.md "NAT".
+#include <cstdint>
 #include <cstring>
 
 #include "dataplane/conntrack/conntrack.hpp"
@@ -120,6 +121,29 @@ Change change_of(const Conn& c, bool reply) {
               : Change{true, c.key[0].dst, c.key[0].dport};
 }
 
+// A hash of an address alone (nat persistent: a client's connections share a choice).
+uint32_t addr_hash(const uint32_t* a, uint8_t family) {
+  uint32_t h = 0x2545f491u;
+  for (int i = 0; i < (family == 4 ? 1 : 4); ++i) h = (h ^ a[i]) * 0x9e3779b1u;
+  // murmur3's finaliser: every input bit reaches the low bits that pick the address.
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+
+// nat random: a new number per connection, from a generator per thread (splitmix64),
+// seeded from its own address and the clock on first use.
+uint32_t nat_random(uint64_t now_ms) {
+  thread_local uint64_t state = 0;
+  if (state == 0) state = reinterpret_cast<uintptr_t>(&state) ^ (now_ms << 20) ^ 1;
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
 }  // namespace
 
 bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint64_t now_ms, Counters& cs) {
@@ -135,7 +159,8 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint64_t now
   } else {
     if ((a.nat_family == 4) != (k.family == 4)) return false;  // family mismatch
     const uint32_t span = addr_span(a.ip_min, a.ip_max, a.nat_family);
-    addr_add(a.ip_min, a.nat_family, span == UINT32_MAX ? h : h % (span + 1), addr);
+    const uint32_t ah = a.nat_persistent ? addr_hash(k.src, k.family) : h;
+    addr_add(a.ip_min, a.nat_family, span == UINT32_MAX ? ah : ah % (span + 1), addr);
   }
   // SNAT translates the source: the reply's destination; DNAT the destination: the
   // reply's source.
@@ -168,6 +193,8 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint64_t now
     return true;
   }
   // Ports. The translated source port lives in rev.dport, the destination in rev.sport.
+  // nat random: the starting places (and the search's later ones) are drawn at random.
+  if (a.nat_port == kNatPortRandom) h = nat_random(now_ms);
   const uint16_t orig_sport = flow::ntoh16(k.sport), orig_dport = flow::ntoh16(k.dport);
   uint16_t s_lo, s_hi, s_cur;  // candidates for the source port
   uint16_t d_lo = orig_dport, d_hi = orig_dport, d_cur = orig_dport;
@@ -178,6 +205,10 @@ bool Conntrack::nat_select(const Action& a, Conn& c, uint64_t hash, uint64_t now
   } else {
     port_class(orig_sport, s_lo, s_hi);
     s_cur = orig_sport;
+    // SNAT with hash or random does not keep the source port (Linux's
+    // NF_NAT_RANGE_PROTO_RANDOM_ALL); a DNAT's source port is only a clash fallback.
+    if (snat && a.nat_port != kNatPortDefault)
+      s_cur = static_cast<uint16_t>(s_lo + h % (uint32_t(s_hi - s_lo) + 1));
   }
   if (!snat && a.port_min != 0) {
     d_lo = a.port_min;

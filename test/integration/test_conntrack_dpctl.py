@@ -511,6 +511,9 @@ def test_bad_input():
             (["ipf-set-max-nfrags"], 2, "want ipf-set-max-nfrags N"),
             (["ipf-set-max-nfrags", "5001"], 1, "setting maximum fragments failed (5001 > 5000)"),
             (["ipf-get-status", "--bogus"], 2, "unknown argument '--bogus'"),
+            # Refused, never ignored: gldp sends no conntrack events.
+            (["add-flow", "in_port(1),eth_type(0x0800)", "ct(commit,eventmask=0x1f),recirc(1)"],
+             1, "ct: eventmask is not supported (gldp generates no conntrack events)"),
         ]
         for args, rc, words in cases:
             r = env.dpctl(*args, check_rc=False)

@@ -70,6 +70,11 @@ def test_datapath_type():
         for k, v in want.items():
             m = re.search(rf"^{re.escape(k)}: (\S+)", feats, re.M)
             check(m and m.group(1) == v, f"{k} should be {v}:\n{feats}")
+        # gldp refuses a ct eventmask (it generates no conntrack events): OVS's probe sees it.
+        with open(f"{env.rundir}/ovs-vswitchd.log") as f:
+            vlog = f.read()
+        check("Datapath does not support eventmask in conntrack action" in vlog and
+              "Datapath supports eventmask" not in vlog, f"eventmask probe:\n{vlog[-3000:]}")
         # Interface status comes from gldp.
         status = env.vsctl("get", "Interface", o1, "status").stdout
         check("net_af_packet" in status, f"status {status}")

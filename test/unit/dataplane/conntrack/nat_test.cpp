@@ -647,3 +647,134 @@ TEST_CASE("NAT: IPv6 DNAT to an address and port range, TCP", "[conntrack][nat]"
   CHECK(ack == tcp6(client, backend, 40000, bport, kAck, 1001, 5001));
   CHECK(checksum_errors(ack) == "");
 }
+
+// ---- nat's flags: persistent, hash, random (Linux nf_nat's meaning) ---------------------------
+
+TEST_CASE("NAT: persistent DNAT sends all of a client's connections to one backend",
+          "[conntrack][nat]") {
+  const uint32_t vip = v4("192.0.2.80"), first = v4("10.1.0.10");
+  Action lb = dnat("10.1.0.10", "10.1.0.17");
+  SECTION("without persistent, one client's connections spread over the backends") {
+    Conntrack ct(Options{.capacity = 1024});
+    const uint32_t client = v4("10.0.1.1");
+    std::set<uint32_t> backends;
+    for (uint16_t sp = 5000; sp < 5032; ++sp) {
+      Bytes f = udp4(client, vip, sp, 53);
+      REQUIRE(cs(run(ct, lb, f).state) == "+new+trk+dnat");
+      backends.insert(find_conn(ct, client, sp).reply.src[0]);
+    }
+    CHECK(backends.size() > 1);
+  }
+  SECTION("with persistent, each client keeps one backend; clients still spread") {
+    lb.nat_persistent = true;
+    Conntrack ct(Options{.capacity = 4096});
+    std::set<uint32_t> all;
+    for (uint32_t i = 1; i <= 32; ++i) {
+      const uint32_t client = v4("10.0.1." + std::to_string(i));
+      std::set<uint32_t> backends;
+      for (uint16_t sp = 5000; sp < 5032; ++sp) {
+        Bytes f = udp4(client, vip, sp, 53);
+        REQUIRE(cs(run(ct, lb, f).state) == "+new+trk+dnat");
+        const uint32_t b = find_conn(ct, client, sp).reply.src[0];
+        CHECK(f == udp4(client, b, sp, 53));
+        backends.insert(b);
+      }
+      INFO("client " << i);
+      CHECK(backends.size() == 1);
+      CHECK(ntoh32(*backends.begin()) - ntoh32(first) <= 7);
+      all.insert(*backends.begin());
+    }
+    CHECK(all.size() >= 4);  // 32 clients over 8 backends by a hash of their address
+  }
+}
+
+TEST_CASE("NAT: persistent SNAT gives a client one outside address for every server",
+          "[conntrack][nat]") {
+  Action masq = snat("192.168.9.1", "192.168.9.8");
+  masq.nat_persistent = true;
+  Conntrack ct(Options{.capacity = 1024});
+  const uint32_t client = v4("10.0.0.1");
+  std::set<uint32_t> outside;
+  for (uint32_t s = 1; s <= 16; ++s) {
+    const uint32_t server = v4("203.0.113." + std::to_string(s));
+    Bytes f = udp4(client, server, 4000 + s, 80);
+    REQUIRE(cs(run(ct, masq, f).state) == "+new+trk+snat");
+    const Entry e = find_conn(ct, client, static_cast<uint16_t>(4000 + s));
+    CHECK(f == udp4(e.reply.dst[0], server, 4000 + s, 80));  // the port is kept
+    outside.insert(e.reply.dst[0]);
+  }
+  CHECK(outside.size() == 1);
+}
+
+TEST_CASE("NAT: SNAT with hash or random does not keep the source port", "[conntrack][nat]") {
+  const uint32_t client = v4("10.0.0.1"), server = v4("10.0.0.2"), x = v4("192.168.9.1");
+  // The port a fresh table gives the connection client:sp -> server:80.
+  auto pick = [&](uint8_t how, uint16_t sp, uint16_t pmin = 0, uint16_t pmax = 0) {
+    Action masq = snat("192.168.9.1", "192.168.9.1", pmin, pmax);
+    masq.nat_port = how;
+    Conntrack ct(Options{.capacity = 64});
+    Bytes f = udp4(client, server, sp, 80);
+    REQUIRE(cs(run(ct, masq, f).state) == "+new+trk+snat");
+    const uint16_t port = ntoh16(find_conn(ct, client, sp).reply.dport);
+    CHECK(f == udp4(x, server, port, 80));
+    CHECK(checksum_errors(f) == "");
+    return port;
+  };
+  for (uint8_t how : {kNatPortHash, kNatPortRandom}) {
+    INFO((how == kNatPortHash ? "hash" : "random"));
+    int kept = 0;
+    for (uint16_t sp : {100, 700, 5000, 40000, 65535}) {
+      INFO("source port " << sp);
+      const uint16_t p = pick(how, sp);
+      kept += p == sp;
+      // Still in the original port's class (OVS's and Linux's classes).
+      if (sp < 512) {
+        CHECK((p >= 1 && p <= 511));
+      } else if (sp < 1024) {
+        CHECK((p >= 600 && p <= 1023));
+      } else {
+        CHECK(p >= 1024);
+      }
+    }
+    CHECK(kept <= 1);
+  }
+  // The default keeps it.
+  CHECK(pick(kNatPortDefault, 40000) == 40000);
+  // hash: the same connection gets the same port in every table; random: not so.
+  std::set<uint16_t> hashed, drawn;
+  for (int i = 0; i < 6; ++i) {
+    hashed.insert(pick(kNatPortHash, 40000, 10000, 60000));
+    drawn.insert(pick(kNatPortRandom, 40000, 10000, 60000));
+  }
+  CHECK(hashed.size() == 1);
+  CHECK(drawn.size() >= 4);  // six draws from 50001 ports
+  for (uint16_t p : drawn) {
+    CHECK(p >= 10000);
+    CHECK(p <= 60000);
+  }
+}
+
+TEST_CASE("NAT: random fills a port range with distinct reply tuples", "[conntrack][nat]") {
+  const uint32_t server = v4("10.0.0.2"), x = v4("192.168.9.1");
+  Action masq = snat("192.168.9.1", "192.168.9.1", 2000, 2063);
+  masq.nat_port = kNatPortRandom;
+  Conntrack ct(Options{.capacity = 1024});
+  std::set<uint16_t> ports;
+  for (uint32_t i = 1; i <= 64; ++i) {
+    const uint32_t client = v4("10.0.2." + std::to_string(i));
+    Bytes f = udp4(client, server, 7000, 80);
+    REQUIRE(cs(run(ct, masq, f).state) == "+new+trk+snat");
+    const uint16_t p = ntoh16(find_conn(ct, client, 7000).reply.dport);
+    CHECK(f == udp4(x, server, p, 80));
+    ports.insert(p);
+  }
+  CHECK(ports.size() == 64);
+  CHECK(*ports.begin() == 2000);
+  CHECK(*ports.rbegin() == 2063);
+  // The range is full: not committed, not translated, counted.
+  const Bytes orig = udp4(v4("10.0.3.1"), server, 7000, 80);
+  Bytes extra = orig;
+  CHECK(cs(run(ct, masq, extra).state) == "+new+trk");
+  CHECK(extra == orig);
+  CHECK(ct.stats().nat_exhausted == 1);
+}
