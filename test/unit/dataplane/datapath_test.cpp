@@ -1429,6 +1429,35 @@ TEST_CASE("ct: replies pass, unsolicited packets from the other side do not", "[
   CHECK(rig.sent(1).empty());
 }
 
+TEST_CASE("ct_clear: the packet leaves untracked; a later ct() looks the connection up again",
+          "[datapath][ct]") {
+  Rig rig;
+  rig.add_flow("recirc_id(0),in_port(1),eth_type(0x0800)",
+               "ct(commit,zone=3,mark=0x7/0xff,label=0x5/0xff),recirc(1)");
+  // Tracked, with everything ct() sets: state, zone, mark, label, original tuple.
+  rig.add_flow(
+      "recirc_id(1),ct_state(+new+trk),ct_zone(0x3),ct_mark(0x7),ct_label(0x5),"
+      "ct_tuple4(src=10.0.0.1,dst=10.0.0.2,proto=17,tp_src=1234,tp_dst=80),eth_type(0x0800)",
+      "ct_clear,recirc(2)");
+  // Cleared: all of it zero (a field left over would match neither flow: a miss).
+  rig.add_flow(
+      "recirc_id(2),ct_state(-new-est-trk),ct_zone(0),ct_mark(0),ct_label(0),"
+      "ct_tuple4(src=0.0.0.0,dst=0.0.0.0,proto=0,tp_src=0,tp_dst=0),eth_type(0x0800)",
+      "ct(zone=3),recirc(3)");
+  rig.add_flow("recirc_id(2),ct_state(+trk)", "3");  // not cleared
+  // The ct() after ct_clear finds the committed connection again (its mark and label come
+  // from the table, not from what the packet carried).
+  rig.add_flow("recirc_id(3),ct_state(+new+trk),ct_zone(0x3),ct_mark(0x7),ct_label(0x5)", "2");
+  const Bytes pkt = udp_ab().build();
+  rig.inject(pkt, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{pkt});
+  CHECK(rig.sent(3).empty());
+  CHECK(rig.dp->conntrack().n_conns() == 1);
+  // A second packet: the same way (the connection exists, UDP is +new until a reply).
+  rig.inject(pkt, 1);
+  CHECK(rig.sent(2) == std::vector<Bytes>{pkt});
+}
+
 TEST_CASE("ct: a second ct() in the same zone reuses the connection, another zone starts over",
           "[datapath][ct]") {
   Rig rig;
