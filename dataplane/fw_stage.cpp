@@ -37,7 +37,7 @@ bool is_nd(const flow::FlowKey& k, const flow::PacketLayout& lay) {
       (k.nw_frag & flow::kFragAny) != 0)
     return false;
   const uint16_t t = flow::ntoh16(k.tp_src);
-  return (t >= 130 && t <= 136) || t == 143;
+  return t <= 0xff && fw::untracked_icmp6(static_cast<uint8_t>(t));
 }
 
 // The spoof guard of a solicitation or advertisement the VM sends (as the ARP sender's
@@ -48,7 +48,7 @@ bool is_nd(const flow::FlowKey& k, const flow::PacketLayout& lay) {
 bool nd_ok(const fw::PortFirewall& pf, const flow::FlowKey& k, const flow::PacketLayout& lay,
            const rte_mbuf* pkt) {
   const uint16_t type = flow::ntoh16(k.tp_src);
-  if (type == 134) return false;
+  if (type == fw::kIcmp6RouterAdvert) return false;
   if (type != 135 && type != 136) return true;
   const uint8_t* l4 = rte_pktmbuf_mtod(pkt, const uint8_t*) + lay.l4_ofs;
   const uint32_t len = lay.l4_len;
@@ -80,17 +80,11 @@ bool unicast_exchange(const flow::FlowKey& k) {
 // The spoof guard for a packet the VM sent (fw::PortFirewall's rules).
 bool source_ok(const fw::PortFirewall& pf, const flow::FlowKey& k) {
   if (!pf.mac_ok(k.eth_src)) return false;
-  if (k.eth_type == kEthIpv4Be) {
-    if (pf.source_ok4(k.ipv4_src)) return true;
-    // DHCP discovery and requests before the workload has its address.
-    return k.ipv4_src == 0 && k.nw_proto == flow::kIpProtoUdp && k.tp_src == flow::hton16(68) &&
-           k.tp_dst == flow::hton16(67);
-  }
-  if (k.eth_type == kEthIpv6Be) {
-    if (pf.source_ok6(k.ipv6_src)) return true;
-    static constexpr uint8_t kZero[16] = {};
-    return link_local6(k.ipv6_src) || std::memcmp(k.ipv6_src, kZero, 16) == 0;  // DAD: ::
-  }
+  // DHCP discovery and requests before the workload has its address; IPv6 link-local and
+  // DAD's ::.
+  if (k.eth_type == kEthIpv4Be)
+    return pf.source_addr_ok4(k.ipv4_src, k.nw_proto, k.tp_src, k.tp_dst);
+  if (k.eth_type == kEthIpv6Be) return pf.source_addr_ok6(k.ipv6_src);
   if (k.eth_type == kEthArpBe) {  // the sender's hardware and protocol addresses
     if (!pf.mac_ok(k.arp_sha)) return false;
     return k.ipv4_src == 0 || pf.source_ok4(k.ipv4_src);  // 0: an ARP probe

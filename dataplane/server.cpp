@@ -1744,13 +1744,19 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
           rep.action = static_cast<uint8_t>(v.action);
           rep.rule_id = v.rule_id;
           rep.log = v.log ? 1 : 0;
-          if (!req.to_vm) {
+          if (!req.to_vm) {  // the stage's spoof guard (fw_stage.cpp source_ok)
             uint32_t s4;
             std::memcpy(&s4, req.tuple.src, 4);
-            bool ok = v4 ? pf->source_ok4(s4) : pf->source_ok6(req.tuple.src);
+            bool ok =
+                v4 ? pf->source_addr_ok4(s4, req.tuple.proto, req.tuple.sport, req.tuple.dport)
+                   : pf->source_addr_ok6(req.tuple.src);
             if (req.has_mac && !pf->mac_ok(req.src_mac)) ok = false;
             rep.source_ok = ok ? 1 : 0;
           }
+          if (!v4 && req.tuple.proto == 58 && fw::untracked_icmp6(req.tuple.icmp_type))
+            rep.untracked = !req.to_vm && req.tuple.icmp_type == fw::kIcmp6RouterAdvert
+                                ? api::kFwTraceRaGuard
+                                : api::kFwTraceNdPass;
         }
       }
       k->zone = static_cast<uint16_t>(req.port_no);

@@ -1902,7 +1902,10 @@ int cmd_fw(Client& c, const std::string& cmd, const std::vector<std::string>& ar
          {"rule_id", tr.rule_id},
          {"action", fw_action_name(tr.action)},
          {"log", tr.log != 0},
-         {"source_ok", tr.source_ok != 0}};
+         {"source_ok", tr.source_ok != 0},
+         {"untracked", tr.untracked == gl::api::kFwTraceNdPass    ? "nd"
+                       : tr.untracked == gl::api::kFwTraceRaGuard ? "ra-guard"
+                                                                  : ""}};
   if (tr.conn_found)
     j["connection"] = json{{"entry", ct_entry_json(tr.conn)},
                            {"reply_direction", tr.conn_reply != 0},
@@ -1920,6 +1923,11 @@ int cmd_fw(Client& c, const std::string& cmd, const std::vector<std::string>& ar
   std::printf("generation %" PRIu64 ", port %u (identity %u), %s\n", tr.generation, req.port_no,
               tr.local_identity, req.to_vm ? "to the VM" : "from the VM");
   if (!req.to_vm && !tr.source_ok) std::printf("spoof guard: source not registered: dropped\n");
+  if (tr.untracked == gl::api::kFwTraceRaGuard)
+    std::printf("RA guard: a router advertisement from the VM: dropped\n");
+  else if (tr.untracked == gl::api::kFwTraceNdPass)
+    std::printf("neighbour discovery / MLD: passes untracked after the spoof guard%s\n",
+                req.to_vm ? "" : " (link-layer address options checked on the packet)");
   std::printf("remote identity %u; first packet: rule %s -> %s%s\n", tr.remote_identity,
               tr.rule_id == 0 ? "default" : std::to_string(tr.rule_id).c_str(),
               fw_action_name(tr.action), tr.log ? ",log" : "");

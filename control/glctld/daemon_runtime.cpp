@@ -191,6 +191,14 @@ std::pair<bool, std::string> hop_verdict(const api::FwTraceReply& r, bool to_vm)
   if (!r.has_fw) return {true, "passes unchecked: the port has no firewall"};
   if (!to_vm && !r.source_ok)
     return {false, "dropped by the spoof guard: the source is not the workload's (fw_spoof)"};
+  if (r.untracked == api::kFwTraceRaGuard)
+    return {false,
+            "dropped by the RA guard: a workload may not send router advertisements "
+            "(fw_spoof)"};
+  if (r.untracked == api::kFwTraceNdPass)
+    return {true, std::string("passes untracked: neighbour discovery or MLD, not subject to "
+                              "the policy") +
+                      (to_vm ? "" : " (its link-layer address options must name the port's MAC)")};
   if (r.conn_found && r.conn_current)
     return {true, std::string("passes: ") + (r.conn_reply ? "a reply of" : "a packet of") +
                       " an established connection allowed by this policy version"};
@@ -799,6 +807,7 @@ void Daemon::cmd_trace(const Json& request, MgmtServer::Reply reply) {
                  {"action", action_name(r.action)},
                  {"log", r.log != 0},
                  {"passes", ok},
+                 {"untracked", r.untracked != 0},
                  {"verdict", text}};
           if (r.rule_id == 0)
             h["rule"] = "(default action)";

@@ -953,9 +953,14 @@ struct FwTraceReply {
   uint8_t conn_reply;    // ... as its reply tuple
   uint8_t conn_current;  // ... allowed under the version in force (else checked again)
   uint8_t conn_action;   // ... the fw::Action it was allowed with
-  uint32_t pad;
+  uint8_t untracked;     // ICMPv6 ND/MLD (fw::untracked_icmp6): kFwTraceNd*; else 0
+  uint8_t pad[3];
   CtEntry conn;  // when conn_found
 };
+// FwTraceReply::untracked: neighbour discovery or MLD passes the stage untracked after the
+// spoof guard (its link-layer address options are checked on the packet, which a trace
+// does not have), or a router advertisement from the VM is dropped (RA guard, fw_spoof).
+inline constexpr uint8_t kFwTraceNdPass = 1, kFwTraceRaGuard = 2;
 static_assert(sizeof(FwTraceReply) == 32 + sizeof(CtEntry));
 
 // Round n up to a multiple of 8 (variable parts of messages are 8-byte padded).

@@ -131,6 +131,22 @@ bool PortFirewall::source_ok6(const uint8_t* addr) const {
   return false;
 }
 
+bool PortFirewall::source_addr_ok4(uint32_t src_be, uint8_t proto, uint16_t sport_be,
+                                   uint16_t dport_be) const {
+  if (source_ok4(src_be)) return true;
+  uint8_t sp[2], dp[2];  // network order
+  std::memcpy(sp, &sport_be, 2);
+  std::memcpy(dp, &dport_be, 2);
+  return src_be == 0 && proto == 17 && sp[0] == 0 && sp[1] == 68 && dp[0] == 0 && dp[1] == 67;
+}
+
+bool PortFirewall::source_addr_ok6(const uint8_t* src) const {
+  if (source_ok6(src)) return true;
+  static constexpr uint8_t kZero[16] = {};
+  const bool link_local = src[0] == 0xfe && (src[1] & 0xc0) == 0x80;  // fe80::/10
+  return link_local || std::memcmp(src, kZero, 16) == 0;
+}
+
 bool PortFirewall::mac_ok(const uint8_t* eth_src) const {
   static constexpr uint8_t kZero[6] = {};
   return std::memcmp(mac, kZero, 6) == 0 || std::memcmp(mac, eth_src, 6) == 0;

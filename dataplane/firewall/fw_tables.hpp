@@ -173,7 +173,21 @@ struct PortFirewall {
   bool source_ok4(uint32_t addr_be) const;
   bool source_ok6(const uint8_t* addr) const;
   bool mac_ok(const uint8_t* eth_src) const;
+  // The spoof guard's source address rule for a packet the VM sends (the MAC aside; ports
+  // in network order): a registered address, or DHCP discovery (0.0.0.0, UDP 68 -> 67);
+  // IPv6 also link-local and :: (DAD). The stage and its trace both ask this.
+  bool source_addr_ok4(uint32_t src_be, uint8_t proto, uint16_t sport_be, uint16_t dport_be) const;
+  bool source_addr_ok6(const uint8_t* src) const;
 };
+
+// ICMPv6 neighbour discovery and MLD (130-136, 143): link-local signalling a tracker
+// cannot follow. The stage lets them pass untracked after the spoof guard (their
+// link-layer address options must name the port's MAC, an advertisement's target be the
+// workload's); a router advertisement from a workload is refused (RA guard, RFC 6105).
+inline constexpr uint8_t kIcmp6RouterAdvert = 134;
+constexpr bool untracked_icmp6(uint8_t type) {
+  return (type >= 130 && type <= 136) || type == 143;
+}
 
 // A rule's hits, counted per context (single writer) while its version is in force:
 // packets and bytes of the connections it allowed (both directions; for deny and reject

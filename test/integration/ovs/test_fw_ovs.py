@@ -652,6 +652,13 @@ def test_observability():
         check(not t_rej["passes"] and t_rej["hops"][0]["action"] == "reject", f"{t_rej}")
         t_spoof = trace("web", "from-vm", f"tcp,src={IP['app']},dst={IP['db']},tp_dst=5432")
         check(not t_spoof["passes"] and "spoof" in t_spoof["verdict"], f"{t_spoof}")
+        # IPv6 neighbour discovery and MLD pass untracked, as the stage lets them; a router
+        # advertisement from a workload is the RA guard's.
+        t_mld = trace("web", "from-vm", "icmp6,src=fe80::1,dst=ff02::16,icmp_type=143")
+        check(t_mld["passes"] and t_mld["hops"][0]["untracked"] and
+              "untracked" in t_mld["hops"][0]["verdict"], f"{t_mld}")
+        t_ra = trace("web", "from-vm", "icmp6,src=fe80::1,dst=ff02::1,icmp_type=134")
+        check(not t_ra["passes"] and "RA guard" in t_ra["verdict"], f"{t_ra}")
         text = c.glctl("trace", "web", "from-vm", f"tcp,dst={IP['db']},tp_dst=5432").stdout
         check("verdict: delivered" in text and "web from-vm" in text and "db to-vm" in text,
               f"glctl trace text:\n{text}")

@@ -2246,6 +2246,40 @@ TEST_CASE("firewall: rule counters, connection records, refusals, trace and its 
     CHECK(rep->conn_found == 0);
     tr.port_no = 1;
     CHECK(c->fw_trace(tr)->source_ok == 0);
+    // The trace asks the stage's own spoof guard: DHCP discovery from 0.0.0.0 passes it.
+    tr.tuple.proto = 17;
+    std::memset(tr.tuple.src, 0, 16);
+    std::memset(tr.tuple.dst, 0xff, 4);
+    tr.tuple.sport = htons(68);
+    tr.tuple.dport = htons(67);
+    rep = c->fw_trace(tr);
+    CHECK(rep->source_ok == 1);
+    CHECK(rep->untracked == 0);
+    // IPv6 neighbour discovery from web's link-local address passes untracked; a router
+    // advertisement is the RA guard's; an echo request is tracked and checked.
+    const gl::flow::Ipv6Addr ll = gl::flow::ipv6_addr("fe80::1"),
+                             all_routers = gl::flow::ipv6_addr("ff02::2");
+    tr.tuple = {};
+    tr.tuple.family = 6;
+    tr.tuple.proto = 58;
+    std::memcpy(tr.tuple.src, ll.data(), 16);
+    std::memcpy(tr.tuple.dst, all_routers.data(), 16);
+    struct Nd {
+      uint8_t type, to_vm, untracked;
+    };
+    for (const Nd nd : {Nd{135, 0, gl::api::kFwTraceNdPass}, Nd{136, 1, gl::api::kFwTraceNdPass},
+                        Nd{143, 0, gl::api::kFwTraceNdPass}, Nd{133, 0, gl::api::kFwTraceNdPass},
+                        Nd{134, 0, gl::api::kFwTraceRaGuard}, Nd{134, 1, gl::api::kFwTraceNdPass},
+                        Nd{128, 0, 0}, Nd{137, 0, 0}}) {
+      INFO("ICMPv6 type " << int(nd.type) << (nd.to_vm ? " to" : " from") << " the VM");
+      tr.tuple.icmp_type = nd.type;
+      tr.to_vm = nd.to_vm;
+      rep = c->fw_trace(tr);
+      REQUIRE(rep);
+      CHECK(rep->untracked == nd.untracked);
+      CHECK(rep->source_ok == 1);  // link-local: the spoof guard lets it through
+    }
+    tr.to_vm = 0;
 
     // The firewall's tracker: one connection per port's zone; OVS's tracker has none.
     int n1 = 0, n_all = 0, n_ovs = 0;
