@@ -1236,7 +1236,8 @@ int cmd_keys(Ctx& ctx, const Args& a) {
   std::printf("\nrekey every %s s", str(j, "rekey_seconds").c_str());
   if (j.value("rekey_packets", 0) != 0)
     std::printf(" or %s packets", str(j, "rekey_packets").c_str());
-  std::printf("\n");
+  std::printf("; SA lifetime %.0f s (gldp removes an SA then, unless replaced)\n",
+              j.value("sa_lifetime_seconds", 0.0));
   for (const Json& p : j.value("peers", Json::array())) {
     std::printf("peer %s (%s):", str(p, "name").c_str(), str(p, "underlay_ip").c_str());
     if (!p.value("valid", false)) {
@@ -1250,11 +1251,11 @@ int cmd_keys(Ctx& ctx, const Args& a) {
     } else {
       std::printf(
           " %s, %s, ESP port %s (group %s), in spi 0x%x+%s, out spi 0x%x+%s, %s, "
-          "age %.1f s, %s sessions so far\n",
+          "age %.1f s, lifetime left %.1f s, %s sessions so far\n",
           str(s2, "state").c_str(), str(s2, "role").c_str(), str(p, "esp_port").c_str(),
           str(s2, "group").c_str(), s2.value("spi_in", 0u), str(s2, "n_in").c_str(),
           s2.value("spi_out", 0u), str(s2, "n_out").c_str(), str(s2, "cipher").c_str(),
-          s2.value("age_s", 0.0), str(p, "sessions").c_str());
+          s2.value("age_s", 0.0), s2.value("lifetime_left_s", 0.0), str(p, "sessions").c_str());
     }
     if (!str(p, "last_error").empty())
       std::printf("  last error: %s\n", str(p, "last_error").c_str());

@@ -665,6 +665,8 @@ def test_sa_lifetime():
         cl.wait_sessions()
         env.ping(cl.ns1, VM2, count=2)
         check(cl.a.keys()["sa_lifetime_seconds"] == 31, f"lifetime {cl.a.keys()}")
+        text = cl.a.glctl("keys").stdout
+        check("SA lifetime 31 s" in text and "lifetime left" in text, f"glctl keys:\n{text}")
         # Every SA of the sessions is due to go in gldp (retire_ms), within the lifetime.
         sas = cl.a.sas() + cl.b.sas()
         check(sas and all(0 < s["retire_ms"] <= 31000 for s in sas),
