@@ -79,8 +79,9 @@ MISSING = "n/a (command missing)"
 SYSTEMS = ("gldp", "ovs_gl", "ovs_dpdk")
 CORE0 = ["taskset", "-c", "0"]  # the benchmark's own commands stay off the PMD core
 
-# Port numbers, the same in gldp and in OpenFlow (ofport_request).
-EST_IN, OUT, NEW_IN, BASE_IN, NEW2_IN = 1, 2, 3, 4, 5
+# Port numbers, the same in gldp and in OpenFlow (ofport_request). PRIME_IN: the one-pass
+# port that establishes the connections before a generator's traffic (--source memif).
+EST_IN, OUT, NEW_IN, BASE_IN, NEW2_IN, PRIME_IN = 1, 2, 3, 4, 5, 6
 
 # Addresses: established-connection traffic 10.0.0.0/9 <-> 172.16.0.1, new connections
 # 10.128.0.0/9 -> 192.168.0.1 (never the same 5-tuples).
@@ -92,6 +93,7 @@ OF_CT = ["table=0,priority=10,ip,ct_state=-trk,actions=ct(table=1)",
          "table=1,priority=10,ip,ct_state=+trk+new,actions=ct(commit),output:2",
          "table=1,priority=10,ip,ct_state=+trk+est,actions=output:2"]
 GL_CT = [("recirc_id(0),in_port(1),eth_type(0x0800)", "ct(zone=1),recirc(1)"),
+         (f"recirc_id(0),in_port({PRIME_IN}),eth_type(0x0800)", "ct(zone=1),recirc(1)"),
          ("recirc_id(1),ct_state(+new+trk)", "ct(commit,zone=1),2"),
          ("recirc_id(1),ct_state(+est+trk)", "2")]
 # New connections (port 3) and the no-ct baseline (port 4).
@@ -140,6 +142,53 @@ def write_conn_pcap(path, n, reply, net=EST_NET, peer=EST_PEER, primer=0):
     first = fw.udp_frame(net | 0x7FFFFE, peer, 1023, 5001)
     return fw.write_frames(path, itertools.chain(itertools.repeat(first, primer),
                                                  conn_frames(n, net, peer, reply)))
+
+
+# --source memif: gl-pktgen's flows (source port fastest over 1024..61023, then the source
+# address from 10.0.0.1) to 172.16.0.1:5001, and the primer pass's pcap of the same
+# connections, each frame followed by its reply.
+PG_PORTS = 60000
+
+
+def pg_flow(i):
+    return EST_NET | (1 + i // PG_PORTS), 1024 + i % PG_PORTS
+
+
+def write_pg_prime_pcap(path, n):
+    """The one-pass file that establishes gl-pktgen's n connections: PRIMER copies of
+    connection 0's frame (see write_conn_pcap), then every connection's frame and its
+    reply. Returns the frames."""
+    def frames():
+        a0, p0 = pg_flow(0)
+        yield from itertools.repeat(fw.udp_frame(a0, EST_PEER, p0, 5001), PRIMER)
+        for i in range(n):
+            a, sport = pg_flow(i)
+            yield fw.udp_frame(a, EST_PEER, sport, 5001, i)
+            yield fw.udp_frame(EST_PEER, a, 5001, sport, i)
+    return fw.write_frames(path, frames())
+
+
+def start_pktgen(work, n, sock):
+    """gl-pktgen on core 0 sending n flows (pg_flow) of 64 B UDP as fast as the memif ring
+    to the switch takes them (the switch's port is the memif server at `sock`); stop with
+    fw.kill_group()."""
+    hi = pg_flow(n - 1)[0]
+    eal = [f"--file-prefix=gl-ctbench-pg-{os.getpid()}", "--no-pci", "--no-telemetry"]
+    eal += ["--in-memory"] if fw.hugepages_usable() else ["--no-huge", "--no-shconf", "-m",
+                                                         "512"]
+    cmd = CORE0 + [os.path.join(fw.build_dir(), "tools", "pktgen", "gl-pktgen"),
+                   "--tx", f"net_memif0,role=client,socket={sock}",
+                   "--flows", str(n), "--src-ip", f"{fmt_ip(EST_NET | 1)}-{fmt_ip(hi)}",
+                   "--src-port", f"1024-{1024 + min(n, PG_PORTS) - 1}",
+                   "--dst-ip", fmt_ip(EST_PEER), "--dst-port", "5001",
+                   "--duration", "3600", "--quiet", "--lcores", "0", "--"] + eal
+    log = open(os.path.join(work, "pktgen.log"), "w")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True), log
+
+
+def fmt_ip(v):
+    return ".".join(str((v >> s) & 255) for s in (24, 16, 8, 0))
 
 
 def hugepages_free_bytes():
@@ -482,6 +531,8 @@ def settle(rig, most=60.0):
 
 def run_est(system, n, pcap, frames, a, work):
     """Item 1/2: established-connection forwarding of n connections through `system`."""
+    if getattr(a, "source", "pcap") == "memif":
+        return run_est_memif(system, n, pcap, frames, a, work)
     if system == "ovs_dpdk" and frames > OVS_DPDK_MAX_FRAMES:
         return {"skipped": f"n/a: {frames} frames do not fit OVS-DPDK's mempool (262144 "
                            "mbufs; infinite_rx keeps every frame in one)"}
@@ -501,28 +552,68 @@ def run_est(system, n, pcap, frames, a, work):
         rig.flush_dp_flows()
         # Warm-up: the first pass creates the connections (OVS datapath gl: the first
         # packets through the upcall), the second makes them bidirectional, then caches.
-        time.sleep(a.warmup)
-        settled = settle(rig)
-        perf = os.path.join(a.perf, f"est-{system}-{n}.data") if a.perf else None
-        with perf_record(perf, a.seconds):
-            s0 = rig.snap()
-            time.sleep(a.seconds)
-            s1 = rig.snap()
-        r = rate(s0, s1)
-        r["conns"] = n
-        r["settle_s"] = settled
-        r["conns_tracked"] = rig.nconns()
-        r["megaflows"] = rig.megaflows()
-        if "drops" in s1:
-            r["drops"] = {k: v - s0["drops"].get(k, 0) for k, v in s1["drops"].items()
-                          if v - s0["drops"].get(k, 0)}
-        st = rig.ct_stats()
-        if st is not None:
-            r["ct_stats"] = st
+        r = measure_est(rig, system, n, a)
         if eal:
             r["note"] = "gldp without hugepages (the mbufs do not fit)"
-        if perf:
-            r["perf"] = perf
+        return r
+
+
+def measure_est(rig, system, n, a):
+    """The measurement once traffic flows: warm-up, settle, a.seconds of snapshots."""
+    time.sleep(a.warmup)
+    settled = settle(rig)
+    perf = os.path.join(a.perf, f"est-{system}-{n}.data") if a.perf else None
+    with perf_record(perf, a.seconds):
+        s0 = rig.snap()
+        time.sleep(a.seconds)
+        s1 = rig.snap()
+    r = rate(s0, s1)
+    r["conns"] = n
+    r["settle_s"] = settled
+    r["conns_tracked"] = rig.nconns()
+    r["megaflows"] = rig.megaflows()
+    if "drops" in s1:
+        r["drops"] = {k: v - s0["drops"].get(k, 0) for k, v in s1["drops"].items()
+                      if v - s0["drops"].get(k, 0)}
+    st = rig.ct_stats()
+    if st is not None:
+        r["ct_stats"] = st
+    if perf:
+        r["perf"] = perf
+    return r
+
+
+def run_est_memif(system, n, prime_pcap, prime_frames, a, work):
+    """Item 1/2 with --source memif: no file held in mbufs, so OVS-DPDK can take 1M
+    connections too. A one-pass net_pcap port (PRIME_IN) reads prime_pcap (every
+    connection's frame and its reply: afterwards all n are established), then gl-pktgen
+    on core 0 sends the connections' forward frames round robin over net_memif into port
+    EST_IN (the memif server). The PMD pays for memif's receive copy here, which a net_pcap
+    replay does not: the same for every system, and a ceiling (see bench/README.md)."""
+    with RIGS[system](work, 65536, []) as rig:
+        rig.add_port("out", "net_null0,no-rx=1", OUT)
+        rig.add_flows(GL_CT, OF_CT)
+        renice_pmd(rig.pid(), a.pmd_nice)
+        prime = one_pass(rig, "prime", f"net_pcap1,rx_pcap={prime_pcap}", PRIME_IN,
+                         prime_frames, timeout=600)
+        sock = os.path.join(work, f"memif-{system}.sock")
+        with contextlib.suppress(OSError):
+            os.unlink(sock)
+        rig.add_port("in", f"net_memif0,role=server,socket={sock}", EST_IN)
+        gen, glog = start_pktgen(work, n, sock)
+        try:
+            time.sleep(1.0)
+            rig.flush_dp_flows()  # as run_est: no flows from before OVS knew the port
+            if gen.poll() is not None:
+                glog.flush()
+                raise RuntimeError("gl-pktgen exited: " +
+                                   open(glog.name).read()[-1500:])
+            r = measure_est(rig, system, n, a)
+        finally:
+            fw.kill_group(gen)
+            glog.close()
+        r["source"] = "memif"
+        r["prime"] = {k: prime[k] for k in ("frames", "packets", "forwarded")}
         return r
 
 
@@ -598,7 +689,10 @@ def est_rounds(conns, systems, a, work, log, pairs=None, what="conntrack"):
             for n in conns:
                 if n not in pcaps:
                     path = os.path.join(work, f"est{n}.pcap")
-                    pcaps[n] = (path, write_conn_pcap(path, n, reply=True))
+                    if getattr(a, "source", "pcap") == "memif":
+                        pcaps[n] = (path, write_pg_prime_pcap(path, n))
+                    else:
+                        pcaps[n] = (path, write_conn_pcap(path, n, reply=True))
                 for s in systems:
                     log(f"{what} est, {n} connections: {s}"
                         f"{f' (round {rnd + 1}/{a.repeat})' if a.repeat > 1 else ''}...")
@@ -716,15 +810,17 @@ def run_new(system, k, new_pcap, new_frames, bg_pcap, bg_frames, a, work):
 
 def bench(conns=(1000, 100000), new_conns=1000000, bg_conns=1000, seconds=5.0, warmup=3.0,
           systems=SYSTEMS, only=None, perf=None, skip_dump=False, pmd_nice=0, repeat=1,
-          workdir=None, log=print):
+          workdir=None, log=print, source="pcap"):
     """Runs the benchmark; returns a dict of figures (bench/suite.py calls this)."""
     a = argparse.Namespace(seconds=seconds, warmup=warmup, perf=perf, bg_conns=bg_conns,
-                           skip_dump=skip_dump, pmd_nice=pmd_nice, repeat=repeat)
+                           skip_dump=skip_dump, pmd_nice=pmd_nice, repeat=repeat,
+                           source=source)
     work = workdir or tempfile.mkdtemp(prefix="gl-ctbench-")
     started = time.monotonic()
     res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "hugepages": fw.hugepages_usable(),
            "systems": list(systems), "seconds": seconds, "warmup": warmup,
-           "pmd_nice": pmd_nice, "repeat": repeat, "core1_others": core1_others()}
+           "pmd_nice": pmd_nice, "repeat": repeat, "source": source,
+           "core1_others": core1_others()}
     try:
         if perf:
             os.makedirs(perf, exist_ok=True)
@@ -785,13 +881,22 @@ def _f(v, spec):
     return spec.format(v) if isinstance(v, (int, float)) else (str(v) if v is not None else "-")
 
 
+def source_words(res):
+    """How the established traffic reached the switch (--source)."""
+    if res.get("source") == "memif":
+        return ("established by a one-pass pcap, then the forward frames from gl-pktgen on "
+                "core 0 over net_memif: the PMD pays memif's copy, and a gldp system may be "
+                "bound by the generator (compare busy cyc/pkt)")
+    return "both directions replayed by net_pcap infinite_rx"
+
+
 def tables(res):
     """The figures as text tables (printed, and put into bench/RESULTS.md by the suite)."""
     L = []
     est = res.get("est") or {}
     if est:
         rounds = res.get("repeat", 1)
-        L += ["Established connections (64 B UDP, both directions, one PMD core"
+        L += [f"Established connections (64 B UDP, {source_words(res)}, one PMD core"
               f"{f'; median of {rounds} rounds' if rounds > 1 else ''}):",
               f"{'conns':>8} {'system':<9} {'Mpps':>7} {'cyc/pkt':>8} {'busy cyc/pkt':>12}"
               f" {'recirc/pkt':>10} {'not fwd':>7} {'tracked':>9}  vs OVS-DPDK"]
@@ -873,6 +978,13 @@ def tables(res):
     return "\n".join(L)
 
 
+SOURCE_HELP = ("where the established traffic comes from: pcap (default; a net_pcap port "
+               "with infinite_rx replays the connections from mbufs: OVS-DPDK cannot hold "
+               "more than 240k frames) or memif (a one-pass pcap establishes the "
+               "connections, then gl-pktgen on core 0 sends them over net_memif: any "
+               "number of connections for every system, the memif copy paid by the PMD)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -897,11 +1009,14 @@ def main():
     ap.add_argument("--perf", metavar="DIR",
                     help="perf record -C 1 during each established-traffic measurement and "
                          "for 1 s from the start of the cold new-connection pass")
+    ap.add_argument("--source", choices=["pcap", "memif"], default="pcap",
+                    help=SOURCE_HELP)
     ap.add_argument("--json", help="write the figures to this file")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up as on Ctrl-C
     res = bench(a.conns, a.new_conns, a.bg_conns, a.seconds, a.warmup, a.systems, a.only,
-                a.perf, a.skip_dump, a.pmd_nice, a.repeat, log=lambda m: print(m, flush=True))
+                a.perf, a.skip_dump, a.pmd_nice, a.repeat, log=lambda m: print(m, flush=True),
+                source=a.source)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
     print()

@@ -21,7 +21,8 @@ by its reply B -> A; everything goes to a net_null port 2. Systems:
   gldp_ct     gldp with the datapath flows of conntrack.py (ct(zone=1),recirc(1); +new:
               ct(commit),2; +est: 2): what an OpenFlow ct() firewall becomes in gldp
   ovs_dpdk    OVS-DPDK (ovs-vswitchd-dpdk) with conntrack.py's OpenFlow ct() rules: the
-              peer; it holds at most 240k frames (skipped at 1M)
+              peer; it holds at most 240k frames (skipped at 1M with --source pcap;
+              --source memif: see bench/conntrack.py)
 
 New connections (--new-conns K distinct 5-tuples 10.128.0.0/9 -> 192.168.0.1:5001, read
 once): through the stage (gldp_fw, port 3 -> 2, each packet a new connection committed by
@@ -51,7 +52,7 @@ import forwarding as fwd  # noqa: E402
 
 SYSTEMS = ("gldp_plain", "gldp_fw", "gldp_ct", "ovs_dpdk")
 PLAIN = [(f"recirc_id(0),in_port({p})", "2") for p in (ct.EST_IN, ct.NEW_IN, ct.BASE_IN,
-                                                       ct.NEW2_IN)]
+                                                       ct.NEW2_IN, ct.PRIME_IN)]
 
 
 def ip4(v):
@@ -169,8 +170,8 @@ def tables(res):
     L = []
     est = res.get("est") or {}
     if est:
-        L += ["Established connections through the firewall stage (64 B UDP, both directions, "
-              "one PMD core"
+        L += ["Established connections through the firewall stage (64 B UDP, "
+              + ct.source_words(res) + ", one PMD core"
               + (f"; median of {res['repeat']} rounds" if res.get("repeat", 1) > 1 else "")
               + "):",
               f"{'conns':>8} {'system':<11} {'Mpps':>7} {'cyc/pkt':>8} {'busy cyc/pkt':>12}"
@@ -198,6 +199,15 @@ def tables(res):
                     L.append(f"{'':>8} {x} / {y}: {v:.2f}x"
                              f"{f' (target {want})' if want else ''}"
                              f"{f'  rounds {rounds}' if rounds and len(rounds) > 1 else ''}")
+            if res.get("source") == "memif":
+                # The generator may bound gldp's rates (plain forwarding above all): the
+                # PMD's busy cycles per packet are what each system costs.
+                for x, y in (("gldp_fw", "gldp_plain"), ("gldp_fw", "ovs_dpdk")):
+                    bx = (row.get(x) or {}).get("busy_cycles_per_packet")
+                    by = (row.get(y) or {}).get("busy_cycles_per_packet")
+                    if bx and by:
+                        L.append(f"{'':>8} {x} / {y} by busy cycles per packet ({y}'s / "
+                                 f"{x}'s): {by / bx:.2f}x")
     new = res.get("new") or {}
     if new:
         L += ["", "New connections (distinct 64 B UDP 5-tuples, one pass, one PMD core):",
@@ -223,7 +233,7 @@ def tables(res):
 
 
 def bench(conns, new_conns, systems, a, log=print):
-    res = {"repeat": a.repeat, "core1_others": ct.core1_others()}
+    res = {"repeat": a.repeat, "source": getattr(a, "source", "pcap"), "core1_others": ct.core1_others()}
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gl-fwbench-") as work:
         if a.only in (None, "est"):
@@ -261,6 +271,8 @@ def main():
     ap.add_argument("--only", choices=["est", "new"])
     ap.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     ap.add_argument("--pmd-nice", type=int, default=0)
+    ap.add_argument("--source", choices=["pcap", "memif"], default="pcap",
+                    help=ct.SOURCE_HELP)
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--perf", metavar="DIR",
                     help="perf record -C 1 during each established-traffic measurement and "
