@@ -158,7 +158,7 @@ bool ConnTable::grow() {
   for (uint64_t b = 0; b < nb && ok; ++b)
     for (const auto& sl : old->b[b].slot) {
       const uint64_t v = sl.load(std::memory_order_relaxed);
-      if (v != kSlotEmpty && !link_key(*ix, v, v)) {
+      if (v != kSlotEmpty && !link_key(*ix, v, v, nullptr, 0)) {
         ok = false;  // both candidates full at twice the size: practically never
         break;
       }
@@ -281,7 +281,46 @@ const ConnTable::Index& ConnTable::lock_keys(uint64_t h0, uint64_t h1, uint32_t*
   }
 }
 
-bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval) {
+// Both candidate buckets of a key full: makes room in `bucket` by moving one of its keys
+// that sits in its first bucket (this one) to its own second, one cuckoo step; returns the
+// freed slot, or nullptr. Only that direction: a lookup reads a key's first bucket, then
+// its second when the first has spilled, and here the spill count goes up before the key
+// appears in its second bucket and the key leaves its first only after that, so a lookup
+// meanwhile finds it in one or both (moving a key back to its first bucket could hide it
+// from a lookup between the two reads). The second bucket is locked too: already, when it
+// is one of the caller's, else by a try-lock (the caller holds locks out of ascending
+// order from here on; a busy bucket is skipped, never waited for).
+std::atomic<uint64_t>* ConnTable::make_room(const Index& ix, uint64_t bucket, const uint32_t* held,
+                                            int n) {
+  Bucket& bk = ix.b[bucket];
+  for (auto& s : bk.slot) {
+    const uint64_t v = s.load(std::memory_order_relaxed);
+    const uint64_t hh = v & 0xffffffff00000000ull;  // the slot keeps the hash's upper half
+    if (v == kSlotEmpty || ix.bucket1(hh) != bucket) continue;  // spilled here from elsewhere
+    const uint64_t alt = ix.bucket2(hh);
+    Bucket& ab = ix.b[alt];
+    const bool have = std::find(held, held + n, static_cast<uint32_t>(alt)) != held + n;
+    if (!have && ab.lock.exchange(1, std::memory_order_acquire) != 0) continue;
+    std::atomic<uint64_t>* to = nullptr;
+    for (auto& a : ab.slot)
+      if (a.load(std::memory_order_relaxed) == kSlotEmpty) {
+        to = &a;
+        break;
+      }
+    if (to != nullptr) {
+      bk.spill.store(bk.spill.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+      to->store(v, std::memory_order_release);
+      s.store(kSlotEmpty, std::memory_order_release);
+      moves_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!have) ab.lock.store(0, std::memory_order_release);
+    if (to != nullptr) return &s;
+  }
+  return nullptr;
+}
+
+bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval, const uint32_t* held,
+                         int n) {
   auto free_slot = [&](Bucket& bk, int& used) -> std::atomic<uint64_t>* {
     std::atomic<uint64_t>* f = nullptr;
     used = 0;
@@ -307,6 +346,14 @@ bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval) {
   if (s1 != nullptr && (s2 == nullptr || u1 <= u2)) {
     s1->store(slotval, std::memory_order_release);
     return true;
+  }
+  if (s1 == nullptr && s2 == nullptr) {  // both full: one cuckoo step, into either
+    s1 = make_room(ix, ix.bucket1(h), held, n);
+    if (s1 != nullptr) {
+      s1->store(slotval, std::memory_order_release);
+      return true;
+    }
+    s2 = make_room(ix, ix.bucket2(h), held, n);
   }
   if (s2 == nullptr) return false;
   // Counted before the slot is visible: a lookup that finds the slot has seen the count.
@@ -347,8 +394,8 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
   } else if (uint32_t e2 = find_in(ix, cn.key[1], h1, r); e2 != 0) {
     existing = e2;
   } else {
-    if (link_key(ix, h0, make_slot(h0, idx, 0))) {
-      if (link_key(ix, h1, make_slot(h1, idx, 1))) {
+    if (link_key(ix, h0, make_slot(h0, idx, 0), b, 4)) {
+      if (link_key(ix, h1, make_slot(h1, idx, 1), b, 4)) {
         ok = true;
       } else {
         unlink_key(ix, h0, make_slot(h0, idx, 0));

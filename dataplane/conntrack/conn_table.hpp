@@ -345,6 +345,8 @@ class ConnTable {
   uint32_t grows() const { return grows_; }
   // Buckets whose both candidates were full at an insert (diagnostics).
   uint64_t insert_collisions() const { return collisions_.load(std::memory_order_relaxed); }
+  // Keys moved to their second bucket to make room for another (make_room()).
+  uint64_t insert_moves() const { return moves_.load(std::memory_order_relaxed); }
 
  private:
   struct Limbo {
@@ -363,7 +365,9 @@ class ConnTable {
   static constexpr size_t kInitialIndexBytes = size_t{2} << 20;  // one huge page
 
   uint32_t find_in(const Index& ix, const ConnKey& k, uint64_t h, bool& reply) const;
-  static bool link_key(const Index& ix, uint64_t h, uint64_t slotval);
+  // held: the n buckets the caller has locked (make_room() try-locks any other).
+  bool link_key(const Index& ix, uint64_t h, uint64_t slotval, const uint32_t* held, int n);
+  std::atomic<uint64_t>* make_room(const Index& ix, uint64_t bucket, const uint32_t* held, int n);
   static void unlink_key(const Index& ix, uint64_t h, uint64_t slotval);
   // Locks the candidate buckets of hashes h0 and h1 in the index in force (retrying when
   // grow() replaced it meanwhile); b receives them for unlock_buckets().
@@ -396,6 +400,7 @@ class ConnTable {
   bool prefault_ok_ = true;        // the kernel has MADV_POPULATE_WRITE
   std::atomic<uint32_t> live_{0};
   std::atomic<uint64_t> collisions_{0};
+  std::atomic<uint64_t> moves_{0};
   std::atomic<uint8_t> free_lock_{0};
   std::vector<uint32_t> shared_free_;       // under free_lock_
   std::atomic<uint32_t> shared_free_n_{0};  // its size, read without the lock

@@ -1634,6 +1634,41 @@ TEST_CASE("Table: the index starts at 2 MiB and grows with the connections, all 
   CHECK(t.insert_collisions() == 0);
 }
 
+TEST_CASE("Table: an index that did not grow in time fills to 75% before it refuses a key",
+          "[conntrack]") {
+  // A burst of new connections can outrun grow() (the control thread's, every 1-20 ms):
+  // the keys then fill the index past its 30%. A key whose two buckets are both full makes
+  // room by moving a key of one of them that sits in its first bucket to its own second
+  // (one cuckoo step): about 80% here; before that, the first refusal came at 57%.
+  ConnTable t(1000000, 2);
+  const size_t slots = t.index_bytes() / 64 * 7;
+  std::vector<uint32_t> conns;
+  for (uint32_t n = 0;; ++n) {
+    const uint32_t idx = table_try_add(t, 0, n);
+    if (idx == 0) break;
+    conns.push_back(idx);
+  }
+  const double fill = 2.0 * static_cast<double>(conns.size()) / static_cast<double>(slots);
+  INFO(conns.size() << " connections, " << 2 * conns.size() << " keys in " << slots
+                    << " slots: " << fill * 100 << "%");
+  CHECK(fill >= 0.75);
+  CHECK(t.insert_collisions() == 1);
+  // Every connection is found by both keys, also after the moves, and removal unlinks
+  // them (the spill counts stay right: a lookup of a removed one misses).
+  bool all = true;
+  for (uint32_t idx : conns) all = all && table_has(t, idx);
+  CHECK(all);
+  for (size_t i = 0; i < conns.size(); i += 3) CHECK(t.remove(conns[i]));
+  for (size_t i = 0; i < conns.size(); ++i)
+    if (table_has(t, conns[i]) != (i % 3 != 0)) FAIL("connection " << i << " after removals");
+  // The index grows from there and keeps the rest; the refused one fits now.
+  REQUIRE(t.grow());
+  all = true;
+  for (size_t i = 1; i < conns.size(); ++i) all = all && (table_has(t, conns[i]) == (i % 3 != 0));
+  CHECK(all);
+  CHECK(table_try_add(t, 0, static_cast<uint32_t>(conns.size())) != 0);
+}
+
 TEST_CASE("Table: keys crowding their first bucket are found in their second until removed",
           "[conntrack]") {
   // A key goes to its first bucket while that one has room to spare, else (the crowded
@@ -1744,6 +1779,43 @@ TEST_CASE("Table: lookups and inserts on other threads while the index grows",
   for (uint32_t idx : added) all = all && table_has(t, idx);
   CHECK(all);
   CHECK(t.insert_collisions() == 0);
+}
+
+TEST_CASE("Table: keys moved to make room are never missed by a lookup on another thread",
+          "[conntrack][threads]") {
+  // No grow(): a writer fills the index until it refuses a key, moving keys to their
+  // second bucket on the way, while a reader looks the first 40000 up again and again.
+  ConnTable t(1000000, 2);
+  std::vector<uint32_t> base;
+  for (uint32_t n = 0; n < 40000; ++n) base.push_back(table_add(t, 0, n));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> misses{0}, passes{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      for (uint32_t idx : base)
+        if (!table_has(t, idx)) misses.fetch_add(1);
+      passes.fetch_add(1);
+    }
+  });
+  while (passes.load() == 0) std::this_thread::yield();
+  uint32_t n = 40000;
+  while (table_try_add(t, 1, n) != 0) {
+    ++n;
+    if (n % (n < 60000 ? 4096 : 128) == 0) {  // the reader runs through it as it crowds
+      const uint64_t p = passes.load();
+      while (passes.load() == p) std::this_thread::yield();
+    }
+  }
+  const uint64_t p = passes.load();
+  while (passes.load() < p + 2) std::this_thread::yield();
+  stop.store(true);
+  reader.join();
+  INFO(n << " connections, " << t.insert_moves() << " keys moved, " << passes.load() << " passes");
+  CHECK(t.insert_moves() > 300);
+  CHECK(misses.load() == 0);
+  bool all = true;
+  for (uint32_t idx : base) all = all && table_has(t, idx);
+  CHECK(all);
 }
 
 // ---- the established path (execute_established) ------------------------------------------
