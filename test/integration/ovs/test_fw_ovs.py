@@ -44,6 +44,14 @@ rejected; app may reach db on TCP 5432 and UDP 5400.
                        start, deny, reject and end records (names, rule ids, both ways'
                        counts) and tshark decodes the same connection and refusal from the
                        captured IPFIX
+  test_ipv6            dual-stack workloads (IPv6 on, fd79::N registered too): ping6 and TCP
+                       web -> db pass (rules by label cover both families), db -> web are
+                       denied while db's neighbour discovery still resolves web (ND and MLD
+                       pass untracked); a router advertisement from web never gives db a
+                       default route (one written straight into db's link does: the
+                       control) and counts as fw_spoof; an NA from web claiming db's
+                       address leaves app's neighbour entry for db alone (written straight
+                       into app's link, the same NA takes it: the control)
 
 Run: GL_BUILD_DIR=<build> /usr/bin/python3 test/integration/ovs/test_fw_ovs.py [TEST...]
 (root). Namespaces, processes (by pid) and temp dirs are removed also on failure.
@@ -67,6 +75,7 @@ NET = "10.79.0"
 NAMES = ("web", "db", "app")
 IP = {"web": f"{NET}.1", "db": f"{NET}.2", "app": f"{NET}.3"}
 MAC = {"web": "02:00:00:79:00:01", "db": "02:00:00:79:00:02", "app": "02:00:00:79:00:03"}
+IP6 = {"web": "fd79::1", "db": "fd79::2", "app": "fd79::3"}
 SPOOF_IP = f"{NET}.11"     # a second address in web's namespace, not registered for web
 SPOOF_MAC = "02:00:00:79:00:99"
 CONN_LIMIT = 100
@@ -285,17 +294,20 @@ class Rig:
     """OVS on datapath gl with three namespace workloads on one NORMAL bridge, and glctld
     programming the firewall from a private Goldilocks ovsdb-server."""
 
-    def __init__(self, env, tmp):
+    def __init__(self, env, tmp, ipv6=False):
         self.env = env
         env.start_all()
         self.br = env.bridge()
         self.ns, self.outer, self.inner = {}, {}, {}
         for i, n in enumerate(NAMES, 1):
             ns, outer, inner = env.host(i, IP[n], mac=MAC[n])
-            # No IPv6 chatter from the "VMs" (it would be denied and counted as fw_deny).
-            for k in ("all", "default", inner):
-                run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                     f"net.ipv6.conf.{k}.disable_ipv6=1"], check_rc=False)
+            if ipv6:  # dual stack: IP6 besides IP, link-local, ND, MLD, RAs accepted
+                run(["ip", "-n", ns, "-6", "addr", "add", f"{IP6[n]}/64", "dev", inner,
+                     "nodad"])
+            else:  # no IPv6 chatter from the "VMs" (fewer packets to account for)
+                for k in ("all", "default", inner):
+                    run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                         f"net.ipv6.conf.{k}.disable_ipv6=1"], check_rc=False)
             self.ns[n], self.outer[n], self.inner[n] = ns, outer, inner
             env.add_port(self.br, outer, "type=dpdk",
                          f"options:dpdk-devargs=net_af_packet_f{i},iface={outer}")
@@ -311,8 +323,9 @@ class Rig:
         self.c.start_glctld(host=host)
         self.c.glctl("init")
         for n in NAMES:  # the workload's port: its OVS interface, the same name in gldp
+            ips = f"{IP[n]},{IP6[n]}" if ipv6 else IP[n]
             self.c.glctl("add-workload", n, f"host={host}", f"port={self.outer[n]}",
-                         f"mac={MAC[n]}", f"ip={IP[n]}", f"label=app={n}")
+                         f"mac={MAC[n]}", f"ip={ips}", f"label=app={n}")
         self.rule_id = {}
         for name, text in RULES.items():
             self.rule_id[name] = int(self.c.glctl("add-rule", text).stdout.strip())
@@ -321,7 +334,8 @@ class Rig:
                                s["rules"] == len(RULES) and s["local_workloads"] == 3 else None)(
                                    self.c.status()), what="glctld to install the whole policy")
         f = self.c.fw()
-        check(f["generation"] == st["generation"] and f["ports"] == 3 and f["prefixes"] == 3,
+        check(f["generation"] == st["generation"] and f["ports"] == 3 and
+              f["prefixes"] == (6 if ipv6 else 3),
               f"gldp enforces {f}, glctld reports {st}")
 
     def change(self, *glctl_args):
@@ -381,11 +395,11 @@ def delta(before, after):
     return {k: after[k] - before[k] for k in after}
 
 
-def with_rig(tag, body):
+def with_rig(tag, body, ipv6=False):
     tmp = tempfile.mkdtemp(prefix="gl-fwovs-")
     try:
         with OvsEnv(tag) as env:
-            rig = Rig(env, tmp)
+            rig = Rig(env, tmp, ipv6=ipv6)
             body(rig)
             rig.alive()
     finally:
@@ -601,6 +615,137 @@ while True:
 IPFIX_PORT = 47391
 
 
+# IPv6 TCP: a server echoing on one port (argv: address port), a client (address port
+# timeout) printing "OK <echo>", "TIMEOUT", "REFUSED" or "ERROR ...".
+TCP6_SERVER = """
+import socket, sys
+l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(16); l.settimeout(120)
+print("ready", flush=True)
+while True:
+    c, _ = l.accept(); c.settimeout(5)
+    try:
+        c.sendall(c.recv(100))
+    except OSError:
+        pass
+    c.close()
+"""
+TCP6_CLIENT = TCP_CLIENT.replace("socket.socket()", "socket.socket(socket.AF_INET6)")
+
+# Router advertisement (argv: iface, src MAC, src link-local, prefix): a default router
+# and an autoconf prefix for everyone on the link.
+SCAPY_RA = """
+import sys
+from scapy.all import Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr, ICMPv6NDOptPrefixInfo, sendp
+iface, mac, src, prefix = sys.argv[1:5]
+ra = (Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=src, dst="ff02::1", hlim=255) /
+      ICMPv6ND_RA(routerlifetime=1800) / ICMPv6NDOptSrcLLAddr(lladdr=mac) /
+      ICMPv6NDOptPrefixInfo(prefix=prefix, prefixlen=64, L=1, A=1))
+sendp(ra, iface=iface, count=3, inter=0.1, verbose=False)
+"""
+
+# Unsolicited neighbour advertisement (argv: iface, src MAC, src address, target, target's
+# link-layer address): "target is at lladdr", override set, to all nodes.
+SCAPY_NA = """
+import sys
+from scapy.all import Ether, IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, sendp
+iface, mac, src, target, lladdr = sys.argv[1:6]
+na = (Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=src, dst="ff02::1", hlim=255) /
+      ICMPv6ND_NA(tgt=target, R=0, S=0, O=1) / ICMPv6NDOptDstLLAddr(lladdr=lladdr))
+sendp(na, iface=iface, count=3, inter=0.1, verbose=False)
+"""
+
+
+def link_local(env, ns, dev):
+    out = json.loads(env.ns(ns, "ip", "-6", "-j", "addr", "show", "dev", dev,
+                            "scope", "link").stdout)
+    return next(a["local"] for i in out for a in i.get("addr_info", [])
+                if a.get("scope") == "link" and ":" in a.get("local", ""))
+
+
+def neigh_mac(env, ns, addr):
+    """The link-layer address `ns` has for `addr` ("" when none)."""
+    out = json.loads(env.ns(ns, "ip", "-6", "-j", "neigh", "show", addr).stdout or "[]")
+    return next((n.get("lladdr", "") for n in out), "")
+
+
+def test_ipv6():
+    """Dual-stack workloads: neighbour discovery and MLD pass the stage untracked (NS/NA
+    spoof-checked), so IPv6 works where policy allows it, and only there; a workload's
+    router advertisement and an advertisement of another workload's address are dropped."""
+    def body(rig):
+        env = rig.env
+        web, db, app = rig.ns["web"], rig.ns["db"], rig.ns["app"]
+        rig.change("add-rule", "priority=100,from=app=web,to=app=db,icmp6,actions=allow")
+        # 1. ping6 web -> db: ND both ways through both ports, echo tracked.
+        r = env.ns(web, "ping", "-6", "-c", "3", "-i", "0.3", "-W", "2", IP6["db"],
+                   check_rc=False)
+        check(" 0% packet loss" in r.stdout, f"ping6 web -> db (allowed):\n{r.stdout}")
+        # 2. db -> web: no rule, dropped; its neighbour discovery is not policy and works.
+        d0 = rig.drops()
+        r = env.ns(db, "ping", "-6", "-c", "2", "-i", "0.3", "-W", "1", IP6["web"],
+                   check_rc=False)
+        check(" 0 received" in r.stdout, f"ping6 db -> web (no rule) got through:\n{r.stdout}")
+        check(delta(d0, rig.drops())["fw_deny"] >= 2, f"db's echo requests not fw_deny")
+        check(neigh_mac(env, db, IP6["web"]) == MAC["web"],
+              f"db resolved web's address: {neigh_mac(env, db, IP6['web'])!r}")
+        # 3. TCP over IPv6 by the same rules as IPv4: web -> db:5432 allowed, db -> web denied.
+        env.start(["ip", "netns", "exec", db, PY, "-c", TCP6_SERVER, IP6["db"], "5432"],
+                  "tcp6db")
+        env.start(["ip", "netns", "exec", web, PY, "-c", TCP6_SERVER, IP6["web"], "5432"],
+                  "tcp6web")
+        wait_for(lambda: "ready" in env.log("tcp6db") and "ready" in env.log("tcp6web"),
+                 what="IPv6 TCP servers")
+        r = env.ns(web, PY, "-c", TCP6_CLIENT, IP6["db"], "5432", "5").stdout.split()
+        check(r[:2] == ["OK", "hello"], f"TCP web -> [{IP6['db']}]:5432 (allowed): {r}")
+        r = env.ns(db, PY, "-c", TCP6_CLIENT, IP6["web"], "5432", "2").stdout.split()
+        check(r[0] == "TIMEOUT", f"TCP db -> [{IP6['web']}]:5432 (no rule): {r}")
+
+        # 4. RA guard. db takes router advertisements: one written straight into db's link
+        # (from the root namespace, not through the switch) gives it a default route ...
+        check(env.ns(db, "ip", "-6", "route", "show", "default").stdout.strip() == "",
+              "db has an IPv6 default route before any RA")
+        run([PY, "-c", SCAPY_RA, rig.outer["db"], "02:00:00:79:00:fe", "fe80::fe",
+             "fd98::"])
+        wait_for(lambda: env.ns(db, "ip", "-6", "route", "show", "default").stdout.strip(),
+                 timeout=5, what="db to take the control RA's default route")
+        env.ns(db, "ip", "-6", "route", "flush", "default")
+        env.ns(db, "ip", "-6", "addr", "flush", "dev", rig.inner["db"], "scope", "global",
+               "dynamic", check_rc=False)
+        # ... web's, through the switch, is dropped at web's port.
+        d1 = rig.drops()
+        env.ns(web, PY, "-c", SCAPY_RA, rig.inner["web"], MAC["web"],
+               link_local(env, web, rig.inner["web"]), "fd99::")
+        time.sleep(1.5)
+        routes = env.ns(db, "ip", "-6", "route", "show", "default").stdout.strip()
+        check(routes == "", f"web's router advertisement reached db: {routes}")
+        check(delta(d1, rig.drops())["fw_spoof"] >= 3, f"web's RAs not counted as fw_spoof")
+
+        # 5. web advertises db's address as its own MAC: app's neighbour entry for db stays.
+        env.ns(app, "ping", "-6", "-c", "1", "-W", "1", IP6["db"], check_rc=False)  # ND only
+        check(neigh_mac(env, app, IP6["db"]) == MAC["db"],
+              f"app resolved db: {neigh_mac(env, app, IP6['db'])!r}")
+        # (app believes such an advertisement: written straight into app's link, it takes
+        # db's entry; put back.)
+        run([PY, "-c", SCAPY_NA, rig.outer["app"], MAC["web"], IP6["web"], IP6["db"],
+             MAC["web"]])
+        wait_for(lambda: neigh_mac(env, app, IP6["db"]) == MAC["web"], timeout=5,
+                 what="app to take the control NA")
+        env.ns(app, "ip", "-6", "neigh", "replace", IP6["db"], "lladdr", MAC["db"], "dev",
+               rig.inner["app"], "nud", "reachable")
+        d2 = rig.drops()
+        env.ns(web, PY, "-c", SCAPY_NA, rig.inner["web"], MAC["web"], IP6["web"], IP6["db"],
+               MAC["web"])
+        time.sleep(0.5)
+        check(neigh_mac(env, app, IP6["db"]) == MAC["db"],
+              f"web's forged NA took db's address at app: {neigh_mac(env, app, IP6['db'])!r}")
+        check(delta(d2, rig.drops())["fw_spoof"] >= 3, "web's forged NAs not counted as fw_spoof")
+        # web's own advertisement passes (the guard, not the rest).
+        check(env.ns(web, "ping", "-6", "-c", "1", "-W", "2", IP6["db"], check_rc=False)
+              .returncode == 0, "ping6 web -> db after the forged NAs")
+    with_rig("f6", body, ipv6=True)
+
+
 def flow_records(path):
     try:
         with open(path) as f:
@@ -771,4 +916,4 @@ def test_observability():
 
 if __name__ == "__main__":
     main([test_policy_traffic, test_policy_change, test_spoof_guard, test_syn_flood,
-          test_observability])
+          test_observability, test_ipv6])
