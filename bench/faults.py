@@ -30,8 +30,8 @@ missing datagrams / rate. Faults (each on a stream of its own):
                   set-rekey 2 (glctld gives every SA it installs a hard lifetime, here 32 s,
                   that gldp itself keeps: control/DESIGN.md, "The key manager"), then
                   glctld on hvA is stopped (SIGSTOP); web1's SAs to hvB run out in gldp and
-                  the stream must be dropped and counted there (esp_no_sa / esp_sa_expired
-                  on hvA, esp_unknown_spi on hvB: every datagram lost), never sent in clear
+                  the stream must be dropped and counted there (esp_sa_retired on hvA,
+                  and on hvB for what was in flight: every datagram lost), never sent in clear
                   (a capture of the underlay bridge: no frame with a workload's address in
                   clear), until glctld is let go again (SIGCONT) 5 s after the first drop;
                   reported: when the SAs ran out, the outage, how long after SIGCONT SAs
@@ -83,7 +83,8 @@ EXPIRY_HOLD = 5.0      # s of dropped stream before glctld is let go again
 EXPIRY_WAIT = 50.0     # s after SIGSTOP: the SAs have not run out by then -> a failure
 EXPIRY_SECONDS = 75.0  # the sa-expiry stream's length
 # Drop reasons that an expired (removed) SA leaves for the stream: encrypt on hvA, decrypt on hvB.
-EXPIRY_DROPS = {"hvA": ("esp_no_sa", "esp_sa_expired"), "hvB": ("esp_unknown_spi",)}
+EXPIRY_DROPS = {"hvA": ("esp_sa_retired", "esp_no_sa", "esp_sa_expired"),
+                "hvB": ("esp_sa_retired", "esp_unknown_spi")}
 
 
 class Faults(soak.Soak):

@@ -78,10 +78,11 @@ CHURN_HOSTS = ("hvA", "hvC")  # web1's and cache1's: the rule changes their port
 UPSTREAM_A = ("parse_error", "fw_spoof", "fw_invalid", "fw_deny", "fw_reject", "fw_conn_limit",
               "fw_revoked", "fw_quarantine", "fw_not_encrypted", "no_port",
               "upcall_queue_full", "upcall_rate_limit", "upcall_undelivered", "recirc_depth",
-              "recirc_overflow", "no_mbuf", "esp_no_sa", "esp_sa_expired", "esp_no_room",
+              "recirc_overflow", "no_mbuf", "esp_no_sa", "esp_sa_expired", "esp_sa_retired",
+              "esp_no_room",
               "esp_multi_seg", "esp_bad_length", "esp_crypto_error", "esp_too_big")
 # hvB: ul0 in, esp_decrypt (and the handoff to PMD 0), switching, the firewall's to-VM check.
-UPSTREAM_B = ("parse_error", "esp_bad_outer", "esp_bad_length", "esp_unknown_spi",
+UPSTREAM_B = ("parse_error", "esp_bad_outer", "esp_bad_length", "esp_unknown_spi", "esp_sa_retired",
               "esp_wrong_pmd", "esp_too_old", "esp_replay", "esp_auth_failed", "esp_bad_padding",
               "esp_bad_next_header", "esp_unsupported", "esp_crypto_error",
               "esp_inner_not_ethernet", "esp_peer_mismatch", "esp_handoff_full", "no_port",

@@ -52,6 +52,8 @@ enum class Drop : uint8_t {
   // ESP (esp_encrypt / esp_decrypt). Fail closed: nothing is ever sent in clear.
   kEspNoSa,              // encrypt: no SA for this group and PMD (missing or removed)
   kEspSaExpired,         // encrypt: the SA's sequence numbers are used up (expired)
+  kEspSaRetired,         // the SA ran out its lifetime (sa-del with a grace) and none
+                         // replaced it: encrypt, its group and PMD; decrypt, its SPI
   kEspNoRoom,            // encrypt: no headroom/tailroom for ESP + underlay L2
   kEspMultiSeg,          // multi-segment mbuf (ESP needs one contiguous buffer)
   kEspBadOuter,          // decrypt: not IPv4/IPv6 behind Ethernet, bad outer IPv4 checksum
@@ -101,6 +103,7 @@ inline constexpr flow::EnumName<Drop> kDropTable[] = {
     {Drop::kParse, "parse_error"},
     {Drop::kEspNoSa, "esp_no_sa"},
     {Drop::kEspSaExpired, "esp_sa_expired"},
+    {Drop::kEspSaRetired, "esp_sa_retired"},
     {Drop::kEspNoRoom, "esp_no_room"},
     {Drop::kEspMultiSeg, "esp_multi_seg"},
     {Drop::kEspBadOuter, "esp_bad_outer"},

@@ -775,6 +775,8 @@ std::expected<void, api::Error> Datapath::sa_add(const api::SaAddRequest& req) {
   if (!out) e->cfg.replay_window = sc.replay_window;
   std::memcpy(e->keymat, req.keymat, sizeof e->keymat);
   sas_.insert(pos, e);
+  if (out) std::erase(retired_out_, uint64_t{c.group} << 32 | c.pmd);
+  if (!out) std::erase(retired_in_, c.spi);
   if (replaced != nullptr) {
     if (replaced->retire_tsc != 0) --n_retiring_;  // it was retiring: it goes now
     sas_.erase(std::find(sas_.begin(), sas_.end(), replaced));
@@ -820,6 +822,18 @@ void Datapath::retire_due_sas(uint64_t now) {
   }
   if (gone.empty()) return;
   n_retiring_ -= gone.size();
+  // Their traffic from now on is esp_sa_retired (unless an SA replaces them).
+  for (const SaEntry* e : gone) {
+    const api::SaConfigWire& c = e->cfg;
+    if (c.dir == static_cast<uint8_t>(api::SaDir::kOut)) {
+      const uint64_t k = uint64_t{c.group} << 32 | c.pmd;
+      if (std::find(retired_out_.begin(), retired_out_.end(), k) == retired_out_.end())
+        retired_out_.push_back(k);
+    } else {
+      retired_in_.push_back(c.spi);
+      if (retired_in_.size() > kMaxRetiredIn) retired_in_.erase(retired_in_.begin());
+    }
+  }
   publish_sa_tables();
   for (SaEntry* e : gone) rcu_.defer([e] { delete e; });
 }
@@ -827,8 +841,12 @@ void Datapath::retire_due_sas(uint64_t now) {
 void Datapath::publish_sa_tables() {
   const size_t n_ctx = pmds_.size() + 1;
   SaTables* t = nullptr;
-  if (!sas_.empty()) {
+  if (!sas_.empty() || !retired_out_.empty() || !retired_in_.empty()) {
     t = new SaTables();
+    t->retired_out = retired_out_;
+    std::sort(t->retired_out.begin(), t->retired_out.end());
+    t->retired_in = retired_in_;
+    std::sort(t->retired_in.begin(), t->retired_in.end());
     std::vector<std::vector<crypto::Sa*>> in(n_ctx);
     std::vector<crypto::Sa*> in_all;
     for (SaEntry* e : sas_) {

@@ -82,6 +82,17 @@ struct SaTables {
   std::vector<crypto::SaTable> inbound;  // per context: the SPIs it may process
   crypto::SaTable inbound_all;           // every inbound SA (error path: wrong PMD)
   std::vector<uint64_t> inbound_owner;   // spi << 32 | context, for SAs of one context; sorted
+  // SAs that ran out their lifetime (Datapath::retire_due_sas) and were not replaced, so
+  // that their traffic counts as esp_sa_retired, not as a missing SA: outbound by
+  // group << 32 | context (cleared when an SA comes for it), inbound by SPI; sorted.
+  std::vector<uint64_t> retired_out;
+  std::vector<uint32_t> retired_in;
+  bool out_retired(uint32_t group, uint32_t ctx) const {
+    return std::binary_search(retired_out.begin(), retired_out.end(), uint64_t{group} << 32 | ctx);
+  }
+  bool in_retired(uint32_t spi) const {
+    return std::binary_search(retired_in.begin(), retired_in.end(), spi);
+  }
   // The context an inbound SPI belongs to; kNoOwner for none or any.
   static constexpr uint32_t kNoOwner = UINT32_MAX;
   uint32_t owner(uint32_t spi) const {
@@ -327,6 +338,11 @@ class Datapath {
   void publish_sa_tables();           // rebuilds SaTables from sas_ and swaps it in (RCU)
   void retire_due_sas(uint64_t now);  // removes SAs whose sa-del grace has run out
   size_t n_retiring_ = 0;
+  // What SaTables::retired_out / retired_in publish: outbound (group << 32 | context)
+  // until an SA comes for it; the last kMaxRetiredIn inbound SPIs, oldest first.
+  static constexpr size_t kMaxRetiredIn = 1024;
+  std::vector<uint64_t> retired_out_;
+  std::vector<uint32_t> retired_in_;
 
   DatapathOptions opts_;
   rte_mempool* pool_ = nullptr;

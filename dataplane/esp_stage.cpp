@@ -134,7 +134,9 @@ void Pmd::esp_encrypt(uint32_t group, rte_mbuf** pkts, PacketMd* md, uint16_t n,
   crypto::Sa* sa = slot != nullptr ? slot->sa : nullptr;
   // Fail closed: without a usable SA nothing leaves, in clear or otherwise.
   if (sa == nullptr || sa->expired()) {
-    const Drop why = sa == nullptr ? Drop::kEspNoSa : Drop::kEspSaExpired;
+    const Drop why = sa != nullptr                                   ? Drop::kEspSaExpired
+                     : t != nullptr && t->out_retired(group, index_) ? Drop::kEspSaRetired
+                                                                     : Drop::kEspNoSa;
     rte_pktmbuf_free_bulk(pkts, n);
     ctr_.drops[static_cast<size_t>(why)].add(n);
     return;
@@ -401,6 +403,8 @@ void Pmd::esp_decrypt(rte_mbuf** pkts, PacketMd* md, uint16_t n, std::span<const
           if (esp_handoff(owner, m, md[st.idx[j]], rest, why)) continue;
         } else if (t->inbound_all.find(spi) != nullptr) {
           why = Drop::kEspWrongPmd;  // owned by no one context (any), yet not ours: a race
+        } else if (t->in_retired(spi)) {
+          why = Drop::kEspSaRetired;
         }
       }
       drop(m, why);

@@ -39,7 +39,7 @@ ovsdb-server (root namespace) holds the Host rows (glctl add-host NAME IP PUBKEY
   test_sa_lifetime        set-rekey 1: every SA glctld installs has a hard lifetime of 31 s
                           in gldp; glctld A stopped (SIGSTOP), so that nothing rekeys: A's
                           SAs run out in gldp on their own, A's traffic to B is dropped and
-                          counted (esp_no_sa), nothing leaves in clear; SIGCONT: new
+                          counted (esp_sa_retired), nothing leaves in clear; SIGCONT: new
                           sessions, traffic again
 """
 
@@ -683,12 +683,13 @@ def test_sa_lifetime():
             wait_for(lambda: not [s for s in cl.a.sas() if s["dir"] == "out"], timeout=40,
                      what="A's outbound SAs to run out with glctld A stopped")
             gone = time.time() - t0
-            before = cl.a.drops().get("esp_no_sa", 0)
+            before = cl.a.drops().get("esp_sa_retired", 0)
             time.sleep(1)
-            dropped = cl.a.drops().get("esp_no_sa", 0) - before
+            dropped = cl.a.drops().get("esp_sa_retired", 0) - before
             print(f"  glctld A stopped: A's outbound SAs gone after {gone:.1f} s, then "
-                  f"{dropped} pings dropped in 1 s (esp_no_sa)")
-            check(dropped > 0, "A's traffic to B not dropped as esp_no_sa once its SAs ran out")
+                  f"{dropped} pings dropped in 1 s (esp_sa_retired)")
+            check(dropped > 0,
+                  "A's traffic to B not dropped as esp_sa_retired once its SAs ran out")
         finally:
             os.kill(pid, signal.SIGCONT)
             flood.terminate()

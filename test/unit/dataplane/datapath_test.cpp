@@ -1326,7 +1326,8 @@ TEST_CASE("underlay MTU: IPv4 without DF is fragmented before encryption", "[dat
   CHECK(rig.sent(2).empty());
 }
 
-TEST_CASE("sa-del with a grace keeps the SA working until it runs out", "[datapath][esp]") {
+TEST_CASE("sa-del with a grace keeps the SA working until it runs out, then esp_sa_retired",
+          "[datapath][esp]") {
   Rig rig;
   const Bytes km = keymat(11);
   add_sa(rig, sa_req(0x5000, gl::api::SaDir::kOut, km));
@@ -1354,13 +1355,33 @@ TEST_CASE("sa-del with a grace keeps the SA working until it runs out", "[datapa
     return true;
   });
   CHECK_FALSE(found);
+  // Its traffic is told apart from an SPI never seen: the SA ran out its lifetime.
   rig.inject(e2, 2);
   CHECK(rig.sent(3).empty());
+  CHECK(rig.drops("esp_sa_retired") == 1);
+  CHECK(rig.drops("esp_unknown_spi") == 0);
+  Bytes other = e2;
+  other[34 + 3] ^= 0x01;  // SPI 0x5001: never installed
+  rig.inject(other, 2);
   CHECK(rig.drops("esp_unknown_spi") == 1);
-  // A grace then a del without one: removed at once; unknown SPIs are refused either way.
-  REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 60000));
-  REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 0));
-  CHECK(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 10).error().code == ENOENT);
+  // The outbound SA too: after its grace the group's traffic is esp_sa_retired (never in
+  // clear) until an SA comes for it again.
+  REQUIRE(rig.dp->sa_del(0x5000, gl::api::SaDir::kOut, 20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  rig.dp->housekeeping();
+  rig.execute(udp_frame(3, 40), "esp_encrypt(group=1),2");
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("esp_sa_retired") == 2);
+  CHECK(rig.drops("esp_no_sa") == 0);
+  add_sa(rig, sa_req(0x5002, gl::api::SaDir::kOut, keymat(12)));
+  CHECK(encrypt(4).size() > 40);
+  // A grace then a del without one: removed at once, which is no lifetime: esp_no_sa.
+  REQUIRE(rig.dp->sa_del(0x5002, gl::api::SaDir::kOut, 60000));
+  REQUIRE(rig.dp->sa_del(0x5002, gl::api::SaDir::kOut, 0));
+  CHECK(rig.dp->sa_del(0x5002, gl::api::SaDir::kOut, 10).error().code == ENOENT);
+  rig.execute(udp_frame(5, 40), "esp_encrypt(group=1),2");
+  CHECK(rig.drops("esp_no_sa") == 1);
+  CHECK(rig.drops("esp_sa_retired") == 2);
 }
 
 // ---- conntrack ---------------------------------------------------------------------------
