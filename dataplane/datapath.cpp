@@ -915,16 +915,15 @@ size_t Datapath::drain_upcalls(size_t max, const std::function<void(const Upcall
   size_t done = 0;
   const uint64_t now = rte_rdtsc();
   auto drain = [&](Pmd& p) {
-    void* s;
-    while (done < max && rte_ring_sc_dequeue(p.upcall_ring(), &s) == 0) {
-      auto* slot = static_cast<UpcallSlot*>(s);
+    UpcallSlot* slot;
+    while (done < max && p.upcall_queue().pop(slot)) {
       if (slot->kind != static_cast<uint8_t>(api::UpcallKind::kMiss) ||
           !hold_.on_miss(slot->key, slot->mbuf, now)) {
         fn(*slot);
         rte_pktmbuf_free(slot->mbuf);
       }
       slot->mbuf = nullptr;
-      rte_ring_sp_enqueue(p.upcall_free_ring(), slot);
+      p.upcall_free_queue().push(slot);  // cannot fail: the slot came from it
       ++done;
     }
   };

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <rte_mempool.h>
-#include <rte_ring.h>
 
 #include <algorithm>
 #include <array>

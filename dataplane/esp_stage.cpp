@@ -444,7 +444,7 @@ bool Pmd::esp_handoff(uint32_t owner, rte_mbuf* m, const PacketMd& md,
   h.md = md;
   h.rest_len = static_cast<uint32_t>(rest.size());
   std::memcpy(h.rest, rest.data(), rest.size());
-  if (rte_ring_mp_enqueue_elem(dp_.context(owner).handoff_ring(), &h, sizeof h) != 0) {
+  if (!dp_.context(owner).handoff_queue().push(h)) {
     why = Drop::kEspHandoffFull;
     return false;
   }
@@ -454,7 +454,7 @@ bool Pmd::esp_handoff(uint32_t owner, rte_mbuf* m, const PacketMd& md,
 
 void Pmd::esp_handoff_drain() {
   EspHandoff hs[kBatch];
-  const unsigned n = rte_ring_sc_dequeue_burst_elem(handoff_, hs, sizeof hs[0], kBatch, nullptr);
+  const unsigned n = handoff_->pop_burst(hs, kBatch);
   if (n == 0) return;
   if (is_control_) {
     now_tsc_ = rte_rdtsc();

@@ -31,16 +31,12 @@ Pmd::Pmd(Datapath& dp, unsigned lcore, uint16_t index, bool is_control)
 Pmd::~Pmd() {
   stop();
   if (upcall_full_ != nullptr) {
-    void* p;
-    while (rte_ring_dequeue(upcall_full_, &p) == 0)
-      rte_pktmbuf_free(static_cast<UpcallSlot*>(p)->mbuf);
-    rte_ring_free(upcall_full_);
+    UpcallSlot* s;
+    while (upcall_full_->pop(s)) rte_pktmbuf_free(s->mbuf);
   }
-  if (upcall_free_ != nullptr) rte_ring_free(upcall_free_);
   if (handoff_ != nullptr) {
     EspHandoff h;
-    while (rte_ring_dequeue_elem(handoff_, &h, sizeof h) == 0) rte_pktmbuf_free(h.m);
-    rte_ring_free(handoff_);
+    while (handoff_->pop(h)) rte_pktmbuf_free(h.m);
   }
   delete rx_cfg_.load();
   if (is_control_ && ct_slot_ >= 0) dp_.conntrack().unregister_context(ct_slot_);
@@ -48,24 +44,11 @@ Pmd::~Pmd() {
 }
 
 bool Pmd::init(std::string& err) {
-  char name[RTE_RING_NAMESIZE];
-  std::snprintf(name, sizeof name, "gl_upf_%u", index_);
-  upcall_free_ = rte_ring_create(name, kUpcallSlots, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  std::snprintf(name, sizeof name, "gl_upq_%u", index_);
-  upcall_full_ = rte_ring_create(name, kUpcallSlots, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (upcall_free_ == nullptr || upcall_full_ == nullptr) {
-    err = std::string("cannot create upcall rings: ") + rte_strerror(rte_errno);
-    return false;
-  }
-  std::snprintf(name, sizeof name, "gl_esph_%u", index_);
-  handoff_ = rte_ring_create_elem(name, sizeof(EspHandoff), kHandoffSlots, SOCKET_ID_ANY,
-                                  RING_F_SC_DEQ);  // any context enqueues, the owner dequeues
-  if (handoff_ == nullptr) {
-    err = std::string("cannot create the ESP handoff ring: ") + rte_strerror(rte_errno);
-    return false;
-  }
-  slots_ = std::make_unique<UpcallSlot[]>(kUpcallSlots - 1);
-  for (uint32_t i = 0; i < kUpcallSlots - 1; ++i) rte_ring_enqueue(upcall_free_, &slots_[i]);
+  upcall_free_ = std::make_unique<UpcallQueue>();
+  upcall_full_ = std::make_unique<UpcallQueue>();
+  handoff_ = std::make_unique<HandoffQueue>();  // any context pushes, this one pops
+  slots_ = std::make_unique<UpcallSlot[]>(kUpcallSlots);
+  for (uint32_t i = 0; i < kUpcallSlots; ++i) upcall_free_->push(&slots_[i]);
   rx_cfg_.store(new PmdRxConfig{}, std::memory_order_release);
   auto w = crypto::Worker::create();
   if (!w) {
@@ -154,7 +137,7 @@ void Pmd::run() {
       ctr_.batches.add();
       receive_at(pkts, n, q.port->port_no(), prev);  // prev: the loop's last timestamp
     }
-    if (rte_ring_count(handoff_) != 0) [[unlikely]] {
+    if (handoff_->ready()) [[unlikely]] {
       now_tsc_ = prev;
       esp_handoff_drain();
       got += 1;  // busy: the time counts as work
@@ -553,8 +536,8 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
     drop(m, Drop::kUpcallRateLimit);
     return;
   }
-  void* p;
-  if (rte_ring_sc_dequeue(upcall_free_, &p) != 0) {
+  UpcallSlot* s;
+  if (!upcall_free_->pop(s)) {
     ctr_.upcalls_lost.add();
     drop(m, Drop::kUpcallQueueFull);  // not recorded: the next miss is a first one again
     return;
@@ -563,7 +546,6 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
     rec.set->hash[rec.way] = rec.hash;
     rec.set->tsc[rec.way] = rec.now;
   }
-  auto* s = static_cast<UpcallSlot*>(p);
   s->mbuf = m;
   s->key = key;
   s->key.pad1 = 0;  // PacketMd::ct_conn: meaningless outside this pass
@@ -571,7 +553,7 @@ void Pmd::upcall(rte_mbuf* m, const flow::FlowKey& key, api::UpcallKind kind, ui
   s->pid = pid;
   s->userdata_len = static_cast<uint16_t>(std::min<size_t>(userdata.size(), api::kMaxUserdata));
   if (s->userdata_len) std::memcpy(s->userdata, userdata.data(), s->userdata_len);
-  rte_ring_sp_enqueue(upcall_full_, s);  // cannot fail: as many slots as ring entries
+  upcall_full_->push(s);  // cannot fail: as many slots as queue entries
   ctr_.upcalls.add();
 }
 

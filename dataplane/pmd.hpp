@@ -15,7 +15,6 @@
 #pragma once
 
 #include <rte_mbuf.h>
-#include <rte_ring.h>
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +25,7 @@
 #include "crypto/aead.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/datapath.hpp"
+#include "flowtables/bounded_queue.hpp"
 #include "flowtables/emc.hpp"
 #include "flowtables/flow_key.hpp"
 #include "flowtables/packet_parser.hpp"
@@ -143,8 +143,10 @@ class Pmd {
   void request_emc_insert_inv_prob(uint32_t v) {
     emc_prob_req_.store(v, std::memory_order_release);
   }
-  rte_ring* upcall_ring() const { return upcall_full_; }
-  rte_ring* upcall_free_ring() const { return upcall_free_; }
+  // Upcall slots: filled ones PMD -> control thread, empty ones back (one consumer each).
+  using UpcallQueue = flow::BoundedQueue<UpcallSlot*, kUpcallSlots>;
+  UpcallQueue& upcall_queue() { return *upcall_full_; }
+  UpcallQueue& upcall_free_queue() { return *upcall_free_; }
   void set_upcall_rate(uint32_t per_sec);
   // How long a miss sent up counts as "with the handler" (the miss hold's longest window;
   // 0 = holding off: every miss is charged to the one bucket). Any thread.
@@ -301,7 +303,9 @@ class Pmd {
   // that cannot be done (m not taken: the caller drops it).
   bool esp_handoff(uint32_t owner, rte_mbuf* m, const PacketMd& md, std::span<const uint8_t> rest,
                    Drop& why);
-  rte_ring* handoff_ring() const { return handoff_; }
+  // ESP packets other contexts hand to this one (any producer; this context consumes).
+  using HandoffQueue = flow::BoundedQueue<EspHandoff, kHandoffSlots>;
+  HandoffQueue& handoff_queue() { return *handoff_; }
   // A frame too big for the SA's underlay MTU: ICMP "fragmentation needed" back for IPv4
   // with DF, then dropped (esp_too_big).
   void esp_too_big(rte_mbuf* m, const PacketMd& md, uint32_t max_frame);
@@ -378,8 +382,8 @@ class Pmd {
   bool rerunning_ = false;  // rerun(): held misses, their from-VM firewall already passed
   std::atomic<uint32_t> emc_prob_req_;
   PmdCounters ctr_;
-  rte_ring* upcall_free_ = nullptr;  // control → PMD: empty slots
-  rte_ring* upcall_full_ = nullptr;  // PMD → control: filled slots
+  std::unique_ptr<UpcallQueue> upcall_free_;  // control → PMD: empty slots
+  std::unique_ptr<UpcallQueue> upcall_full_;  // PMD → control: filled slots
   std::unique_ptr<UpcallSlot[]> slots_;
   // Upcall token bucket (in TSC units).
   struct TokenBucket {
@@ -412,7 +416,7 @@ class Pmd {
   uint16_t n_fw_answers_ = 0;
   bool fw_draining_ = false;                // drain_fw_answers() runs: nothing more is answered
   std::unique_ptr<crypto::Worker> worker_;  // this thread's crypto context (ESP)
-  rte_ring* handoff_ = nullptr;             // EspHandoff entries other contexts queued to us
+  std::unique_ptr<HandoffQueue> handoff_;   // EspHandoff entries other contexts queued to us
   bool in_handoff_ = false;                 // running handed-off packets: never hand on again
   EspPending esp_;
   flow::FlowKey no_key_{};       // key for the actions after an ESP action (outputs, recirc)

@@ -783,11 +783,12 @@ TEST_CASE("esp_decrypt hands a packet to the context that owns its SA", "[datapa
   CHECK(rig.drops("esp_replay") == 1);
   CHECK(rig.sent(3).empty());
   // The owner's queue is bounded: past it, counted drops (nothing waits unbounded).
-  for (int i = 0; i < 520; ++i) rig.execute(esp[2], "esp_decrypt,recirc(7)", 2);
-  CHECK(rig.drops("esp_handoff_full") == 520 - 511);
+  constexpr int kQueue = 512;  // the handoff queue (Pmd::kHandoffSlots)
+  for (int i = 0; i < kQueue + 9; ++i) rig.execute(esp[2], "esp_decrypt,recirc(7)", 2);
+  CHECK(rig.drops("esp_handoff_full") == 9);
   for (int i = 0; i < 20; ++i) rig.dp->context(0).esp_handoff_drain();
-  CHECK(rig.sent(3).size() == 1);  // one decrypts; the other 510 are replays of it
-  CHECK(rig.drops("esp_replay") == 1 + 510);
+  CHECK(rig.sent(3).size() == 1);  // one decrypts; the other 511 are replays of it
+  CHECK(rig.drops("esp_replay") == 1 + kQueue - 1);
   CHECK(rig.drops("esp_wrong_pmd") == 0);
 }
 
