@@ -310,9 +310,10 @@ def test_lifecycle():
 SERVER = """
 import select, socket, sys
 ip = sys.argv[1]
+family = socket.AF_INET6 if ":" in ip else socket.AF_INET
 ls = []
 for p in sys.argv[2:]:
-    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l = socket.socket(family); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind((ip, int(p))); l.listen(16); ls.append(l)
 print("ready", flush=True)
 while True:

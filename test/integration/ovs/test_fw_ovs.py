@@ -94,7 +94,8 @@ RULES = {  # name -> rule text (default deny)
 
 TCP_CLIENT = """
 import socket, sys, time
-s = socket.socket(); s.settimeout(float(sys.argv[3]))
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.settimeout(float(sys.argv[3]))
 t = time.time()
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
@@ -615,23 +616,6 @@ while True:
 IPFIX_PORT = 47391
 
 
-# IPv6 TCP: a server echoing on one port (argv: address port), a client (address port
-# timeout) printing "OK <echo>", "TIMEOUT", "REFUSED" or "ERROR ...".
-TCP6_SERVER = """
-import socket, sys
-l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(16); l.settimeout(120)
-print("ready", flush=True)
-while True:
-    c, _ = l.accept(); c.settimeout(5)
-    try:
-        c.sendall(c.recv(100))
-    except OSError:
-        pass
-    c.close()
-"""
-TCP6_CLIENT = TCP_CLIENT.replace("socket.socket()", "socket.socket(socket.AF_INET6)")
-
 # Router advertisement (argv: iface, src MAC, src link-local, prefix): a default router
 # and an autoconf prefix for everyone on the link.
 SCAPY_RA = """
@@ -690,15 +674,11 @@ def test_ipv6():
         check(neigh_mac(env, db, IP6["web"]) == MAC["web"],
               f"db resolved web's address: {neigh_mac(env, db, IP6['web'])!r}")
         # 3. TCP over IPv6 by the same rules as IPv4: web -> db:5432 allowed, db -> web denied.
-        env.start(["ip", "netns", "exec", db, PY, "-c", TCP6_SERVER, IP6["db"], "5432"],
-                  "tcp6db")
-        env.start(["ip", "netns", "exec", web, PY, "-c", TCP6_SERVER, IP6["web"], "5432"],
-                  "tcp6web")
-        wait_for(lambda: "ready" in env.log("tcp6db") and "ready" in env.log("tcp6web"),
-                 what="IPv6 TCP servers")
-        r = env.ns(web, PY, "-c", TCP6_CLIENT, IP6["db"], "5432", "5").stdout.split()
+        serve(env, db, IP6["db"], [5432], "tcp6db")
+        serve(env, web, IP6["web"], [5432], "tcp6web")
+        r = env.ns(web, PY, "-c", TCP_CLIENT, IP6["db"], "5432", "5").stdout.split()
         check(r[:2] == ["OK", "hello"], f"TCP web -> [{IP6['db']}]:5432 (allowed): {r}")
-        r = env.ns(db, PY, "-c", TCP6_CLIENT, IP6["web"], "5432", "2").stdout.split()
+        r = env.ns(db, PY, "-c", TCP_CLIENT, IP6["web"], "5432", "2").stdout.split()
         check(r[0] == "TIMEOUT", f"TCP db -> [{IP6['web']}]:5432 (no rule): {r}")
 
         # 4. RA guard. db takes router advertisements: one written straight into db's link
