@@ -829,6 +829,7 @@ void Datapath::retire_due_sas(uint64_t now) {
       const uint64_t k = uint64_t{c.group} << 32 | c.pmd;
       if (std::find(retired_out_.begin(), retired_out_.end(), k) == retired_out_.end())
         retired_out_.push_back(k);
+      if (retired_out_.size() > kMaxRetiredOut) retired_out_.erase(retired_out_.begin());
     } else {
       retired_in_.push_back(c.spi);
       if (retired_in_.size() > kMaxRetiredIn) retired_in_.erase(retired_in_.begin());

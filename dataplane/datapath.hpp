@@ -338,8 +338,9 @@ class Datapath {
   void retire_due_sas(uint64_t now);  // removes SAs whose sa-del grace has run out
   size_t n_retiring_ = 0;
   // What SaTables::retired_out / retired_in publish: outbound (group << 32 | context)
-  // until an SA comes for it; the last kMaxRetiredIn inbound SPIs, oldest first.
-  static constexpr size_t kMaxRetiredIn = 1024;
+  // until an SA comes for it, inbound SPIs; the last kMaxRetiredOut / kMaxRetiredIn of
+  // them, oldest first (bounded whatever the control plane does).
+  static constexpr size_t kMaxRetiredIn = 1024, kMaxRetiredOut = 4096;
   std::vector<uint64_t> retired_out_;
   std::vector<uint32_t> retired_in_;
 
