@@ -1089,7 +1089,8 @@ void Datapath::ct_set_online(bool on, bool fw) {
 
 std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTables> t) {
   if (t != nullptr) {
-    if (auto r = t->index(); !r) return std::unexpected(r.error());
+    // Slots and generations continue from the version in force (this thread publishes).
+    if (auto r = t->index(firewall()); !r) return std::unexpected(r.error());
     // Each workload's connections are limited in its own zone of the firewall's tracker.
     const fw::FwTables* old = firewall();
     if (old != nullptr)

@@ -119,11 +119,12 @@ fw::Verdict reevaluate(const fw::FwTables& t, const fw::PortFirewall& pf, const 
 }
 
 // What a connection's label records of the verdict that let it in.
-fw::ConnVerdict verdict_label(const fw::FwTables& t, bool to_vm, const fw::Verdict& v,
+// Its generation is the port's (fw::PortFirewall::generation), not the version's.
+fw::ConnVerdict verdict_label(const fw::PortFirewall& pf, bool to_vm, const fw::Verdict& v,
                               uint32_t start_ms, bool record, uint8_t via = 0) {
   fw::ConnVerdict cv;
   cv.via = via;
-  cv.generation = static_cast<uint32_t>(t.generation);
+  cv.generation = static_cast<uint32_t>(pf.generation);
   cv.to_vm = to_vm;
   cv.action = v.action;
   cv.slot = v.slot;
@@ -301,11 +302,11 @@ uint16_t Pmd::fw_to_vm(const fw::FwTables& t, const fw::PortFirewall& pf, rte_mb
 void Pmd::fw_fast(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
                   uint16_t n, bool* keep, bool* done) {
   ct::Conntrack& ct = dp_.fw_conntrack();
-  // Ours (the marker) and of this version (the generation): the only connections whose
-  // packets need nothing but counting. Label layout: fw::ConnVerdict::to_label().
+  // Ours (the marker) and of the port's generation: the only connections whose packets
+  // need nothing but counting. Label layout: fw::ConnVerdict::to_label().
   ct::Conntrack::LabelMatch want;
   want.mask[0] = 0xffffffffu;
-  want.value[0] = static_cast<uint32_t>(t.generation);
+  want.value[0] = static_cast<uint32_t>(pf.generation);
   want.mask[1] = uint64_t{0xff} << 56;
   want.value[1] = uint64_t{fw::ConnVerdict::kLabelMarker} << 56;
   ct::Conntrack::FastPacket fp[kBatch];
@@ -369,7 +370,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
                    const bool* done) {
   ct::Conntrack& ct = dp_.fw_conntrack();
   const uint64_t now_ms = dp_.ct_now_ms(now_tsc_);
-  const uint32_t gen32 = static_cast<uint32_t>(t.generation);
+  const uint32_t gen32 = static_cast<uint32_t>(pf.generation);
   fw::RuleCounter* rc = t.counters(index_);
   ct::Action look;
   look.zone = static_cast<uint16_t>(pf.port_no);
@@ -436,7 +437,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
         // Relabelled in place (a second ct() pass would count the packet twice).
         const bool ours = fw::ConnVerdict::is_ours(r.label);
         uint8_t label[16];
-        verdict_label(t, v.to_vm, nv, ours ? v.start_ms : static_cast<uint32_t>(now_ms),
+        verdict_label(pf, v.to_vm, nv, ours ? v.start_ms : static_cast<uint32_t>(now_ms),
                       ours && v.record, ours ? v.via : 0)
             .to_label(label);
         ct.set_mark_label(r.conn, nv.rule_id, label);
@@ -478,9 +479,8 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
       // one that started it only: to the destination's zone it is uncounted, so that a
       // flood stays within its sender's limit instead of filling its target's.
       const bool uncounted = to_vm && fw_local_origin(t, pf, pkts[i], keys[i], lay[i], now_ms);
-      if (fw_commit(t, pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms,
-                    static_cast<uint32_t>(now_ms), record, uncounted,
-                    fw_via(t, to_vm, keys[i], pkts[i]))) {
+      if (fw_commit(pf, to_vm, v, pkts[i], keys[i], lay[i], now_ms, static_cast<uint32_t>(now_ms),
+                    record, uncounted, fw_via(t, to_vm, keys[i], pkts[i]))) {
         c.add(c.conns, 1);
         if (record) fw_started(t, pf, to_vm, keys[i], v, now_ms);
         continue;
@@ -506,10 +506,9 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
   }
 }
 
-bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
-                    const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
-                    const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,
-                    bool uncounted, uint8_t via) {
+bool Pmd::fw_commit(const fw::PortFirewall& pf, bool to_vm, const fw::Verdict& v, rte_mbuf* pkt,
+                    const flow::FlowKey& key, const flow::PacketLayout& lay, uint64_t now_ms,
+                    uint32_t start_ms, bool record, bool uncounted, uint8_t via) {
   ct::Action c;
   c.zone = static_cast<uint16_t>(pf.port_no);
   c.commit = true;
@@ -518,7 +517,7 @@ bool Pmd::fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_v
   c.mark = v.rule_id;
   c.mark_mask = ~0u;
   c.set_label = true;
-  verdict_label(t, to_vm, v, start_ms, record, via).to_label(c.label);
+  verdict_label(pf, to_vm, v, start_ms, record, via).to_label(c.label);
   std::memset(c.label_mask, 0xff, sizeof c.label_mask);
   ct::Md md;
   ct::Packet p{rte_pktmbuf_mtod(pkt, uint8_t*), rte_pktmbuf_data_len(pkt), &key, &lay, &md};

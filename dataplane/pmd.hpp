@@ -235,10 +235,9 @@ class Pmd {
   void fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm, rte_mbuf** pkts,
                 const flow::FlowKey* keys, const flow::PacketLayout* lay, uint16_t n, bool* keep,
                 const bool* done);
-  bool fw_commit(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm,
-                 const fw::Verdict& v, rte_mbuf* pkt, const flow::FlowKey& key,
-                 const flow::PacketLayout& lay, uint64_t now_ms, uint32_t start_ms, bool record,
-                 bool uncounted = false, uint8_t via = 0);
+  bool fw_commit(const fw::PortFirewall& pf, bool to_vm, const fw::Verdict& v, rte_mbuf* pkt,
+                 const flow::FlowKey& key, const flow::PacketLayout& lay, uint64_t now_ms,
+                 uint32_t start_ms, bool record, bool uncounted = false, uint8_t via = 0);
   // The ESP port (< 256) a new connection's packets to the VM must arrive by: to the VM,
   // the ESP port it arrived by; from the VM to a workload of another host, the ESP port
   // towards that host; 0 otherwise (any way).

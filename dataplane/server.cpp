@@ -844,7 +844,9 @@ api::CtEntry entry_to_wire(const ct::Entry& e) {
     w.tcp_state_orig = e.tcp_state_orig;
     w.tcp_state_reply = e.tcp_state_reply;
   }
-  w.flags = e.flags;
+  // The wire's flags (the tracker's own bits above them stay inside).
+  w.flags = e.flags & (api::kCtEntrySnat | api::kCtEntryDnat | api::kCtEntryHelperFtp |
+                       api::kCtEntryHelperTftp | api::kCtEntryRelated | api::kCtEntryReplySeen);
   return w;
 }
 
@@ -1011,16 +1013,25 @@ std::expected<void, api::Error> Server::handle_ct(MsgType type, MessageReader& r
       out.append(api::CtDumpReply{});
       uint32_t n = 0;
       const uint64_t now = dp_.ct_now_ms(rte_rdtsc());
+      const fw::FwTables* fwt = fw ? dp_.firewall() : nullptr;  // this thread publishes it
       const uint32_t next = dp_.with_tracker(fw, [&](ct::Conntrack& ct) {
-        return ct.dump(static_cast<uint32_t>(req.cursor), by_zone ? static_cast<int>(req.zone) : -1,
-                       now, [&](const ct::Entry& e) {
-                         if ((req.max_entries != 0 && n >= req.max_entries) ||
-                             out.size() + sizeof(api::CtEntry) > api::kMaxMessage)
-                           return false;
-                         out.append(entry_to_wire(e));
-                         ++n;
-                         return true;
-                       });
+        return ct.dump(
+            static_cast<uint32_t>(req.cursor), by_zone ? static_cast<int>(req.zone) : -1, now,
+            [&](const ct::Entry& e) {
+              if ((req.max_entries != 0 && n >= req.max_entries) ||
+                  out.size() + sizeof(api::CtEntry) > api::kMaxMessage)
+                return false;
+              api::CtEntry w = entry_to_wire(e);
+              if (const fw::PortFirewall* pf = fwt != nullptr ? fwt->port(e.orig.zone) : nullptr;
+                  pf != nullptr && fw::ConnVerdict::is_ours(e.label))
+                w.fw_current = fw::ConnVerdict::from_label(e.label).generation ==
+                                       static_cast<uint32_t>(pf->generation)
+                                   ? 1
+                                   : 0;
+              out.append(w);
+              ++n;
+              return true;
+            });
       });
       auto* dr = reinterpret_cast<api::CtDumpReply*>(out.data() + hdr_at);
       dr->n = n;
@@ -1411,6 +1422,18 @@ bool valid_action(uint8_t a) {
 
 }  // namespace
 
+std::expected<void, api::Error> Server::fw_delta_base(uint64_t base) const {
+  const fw::FwTables* cur = dp_.firewall();
+  if (cur == nullptr)
+    return std::unexpected(api::Error{ESTALE, "fw delta: based on version " + std::to_string(base) +
+                                                  ", but no firewall is in force"});
+  if (cur->generation != base)
+    return std::unexpected(
+        api::Error{ESTALE, "fw delta: based on version " + std::to_string(base) + ", but version " +
+                               std::to_string(cur->generation) + " is in force"});
+  return {};
+}
+
 std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType type,
                                                   api::MessageReader& r, api::MessageBuilder& out) {
   auto bad = [](std::string m) { return std::unexpected(api::Error{EINVAL, std::move(m)}); };
@@ -1429,15 +1452,27 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       if (req.generation == 0) return bad("fw begin: generation 0 (versions count from 1)");
       if (req.record & ~(api::kFwRecordAll | api::kFwRecordDefaultRefusals))
         return bad("fw begin: unknown record flags " + std::to_string(req.record));
-      if (req.pad != 0) return bad("fw begin: padding must be zero");
+      if (req.flags & ~(api::kFwBeginDelta | api::kFwBeginNewIpcache))
+        return bad("fw begin: unknown flags " + std::to_string(req.flags));
+      const bool delta = (req.flags & api::kFwBeginDelta) != 0;
+      if (!delta && (req.flags != 0 || req.base != 0))
+        return bad("fw begin: a base and the new-ipcache flag belong to a delta only");
+      if (delta) {
+        if (auto st = fw_delta_base(req.base); !st) return std::unexpected(st.error());
+      }
       c.fw = std::make_shared<FwStaging>();
       c.fw->generation = req.generation;
       c.fw->record = req.record;
+      c.fw->delta = delta;
+      c.fw->new_ipcache = (req.flags & api::kFwBeginNewIpcache) != 0;
+      c.fw->base = req.base;
       return {};
     }
     case api::MsgType::kFwIpcache: {
       auto st = staging();
       if (!st) return std::unexpected(st.error());
+      if ((*st)->delta && !(*st)->new_ipcache)
+        return bad("fw ipcache: this delta keeps the ipcache (no new-ipcache flag at fw begin)");
       api::FwIpcacheRequest req;
       if (!r.read(req)) return bad("fw ipcache: short message");
       if (req.n == 0 || req.n > api::kFwMaxPrefixesPerMsg || req.pad != 0)
@@ -1473,6 +1508,22 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       api::FwPortWire w;
       if (!r.read(w)) return bad("fw port: short message");
       const std::string what = "fw port " + std::to_string(w.port_no);
+      if (w.flags & ~api::kFwPortRemove) return bad(what + ": unknown flags");
+      for (const auto& p : (*st)->ports)
+        if (p.port_no == w.port_no) return bad(what + ": sent twice in one version");
+      if (std::find((*st)->removed.begin(), (*st)->removed.end(), w.port_no) !=
+          (*st)->removed.end())
+        return bad(what + ": sent twice in one version");
+      if (w.flags & api::kFwPortRemove) {
+        // Leaves the firewall (it may be gone from gldp already).
+        if (!(*st)->delta) return bad(what + ": remove is for a delta (a version lists its ports)");
+        static constexpr uint8_t kZero7[sizeof w.pad] = {};
+        if (w.identity != 0 || w.conn_limit != 0 || w.n_ipv4 != 0 || w.n_ipv6 != 0 ||
+            std::memcmp(w.pad, kZero7, sizeof w.pad) != 0 || r.remaining() != 0)
+          return bad(what + ": a removed port carries nothing but its number");
+        (*st)->removed.push_back(w.port_no);
+        return {};
+      }
       if (w.port_no >= kMaxPorts || dp_.port(w.port_no) == nullptr)
         return std::unexpected(api::Error{ENODEV, what + ": no such port"});
       if (!valid_action(w.default_from_vm) || !valid_action(w.default_to_vm))
@@ -1482,8 +1533,6 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
                    " addresses of a family");
       static constexpr uint8_t kZero[sizeof w.pad] = {};
       if (std::memcmp(w.pad, kZero, sizeof w.pad) != 0) return bad(what + ": padding must be zero");
-      for (const auto& p : (*st)->ports)
-        if (p.port_no == w.port_no) return bad(what + ": sent twice in one version");
       fw::PortFirewall pf;
       pf.port_no = w.port_no;
       pf.identity = w.identity;
@@ -1544,6 +1593,8 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
     case api::MsgType::kFwHosts: {
       auto st = staging();
       if (!st) return std::unexpected(st.error());
+      if ((*st)->delta && !(*st)->new_ipcache)
+        return bad("fw hosts: this delta keeps the hosts (no new-ipcache flag at fw begin)");
       api::FwHostsRequest req;
       if (!r.read(req) || req.pad != 0) return bad("fw hosts: short message");
       if (req.n == 0 || req.n > api::kFwMaxHostsPerMsg)
@@ -1600,10 +1651,21 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       // Connections remember the generation that allowed them: a number not above the one
       // in force would let them skip the re-check (and their counter slots point into
       // another version's table).
-      if (const fw::FwTables* cur = dp_.firewall();
-          cur != nullptr && s->generation <= cur->generation)
+      const fw::FwTables* cur = dp_.firewall();
+      if (cur != nullptr && s->generation <= cur->generation)
         return bad("fw commit: generation " + std::to_string(s->generation) +
                    " is not above the one in force (" + std::to_string(cur->generation) + ")");
+      if (s->delta) {  // another client may have installed a version since fw begin
+        if (auto based = fw_delta_base(s->base); !based) return std::unexpected(based.error());
+        for (uint32_t no : s->removed)
+          if (cur->port(no) == nullptr)
+            return bad("fw commit: port " + std::to_string(no) +
+                       " is removed but has no firewall in version " + std::to_string(s->base));
+        if (!s->new_ipcache) {
+          s->prefixes = cur->ipcache.prefixes();
+          s->hosts.assign(cur->hosts.begin() + 1, cur->hosts.end());  // [0] is "none"
+        }
+      }
       for (size_t i = 0; i < s->prefixes.size(); ++i)
         if (s->prefixes[i].host > s->hosts.size())
           return bad("fw commit: ipcache prefix " + std::to_string(i) + ": host " +
@@ -1626,6 +1688,22 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
         p.from_vm = fw::PolicyTable(s->defaults[2 * i], std::move(s->entries[2 * i]));
         p.to_vm = fw::PolicyTable(s->defaults[2 * i + 1], std::move(s->entries[2 * i + 1]));
         t->ports.push_back(std::move(p));
+      }
+      if (s->delta) {
+        // The ports the delta neither sent nor removed keep their tables.
+        size_t total = s->total_entries;
+        std::vector<uint32_t> sent;
+        for (const fw::PortFirewall& p : t->ports) sent.push_back(p.port_no);
+        for (const fw::PortFirewall& p : cur->ports) {
+          if (std::find(sent.begin(), sent.end(), p.port_no) != sent.end() ||
+              std::find(s->removed.begin(), s->removed.end(), p.port_no) != s->removed.end())
+            continue;
+          total += p.from_vm.entries().size() + p.to_vm.entries().size();
+          t->ports.push_back(p);
+        }
+        if (total > kFwMaxEntries)
+          return bad("fw commit: more than " + std::to_string(kFwMaxEntries) +
+                     " entries in the version the delta makes");
       }
       if (auto res = dp_.set_firewall(std::move(t)); !res) return bad("fw commit: " + res.error());
       return {};
@@ -1727,10 +1805,12 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
       api::FwTraceReply rep{};
       rep.source_ok = 1;
       rep.remote_identity = fw::kWorldIdentity;
+      uint64_t port_generation = 0;  // what a connection's verdict must carry to be current
       if (const fw::FwTables* t = dp_.firewall(); t != nullptr) {
         rep.generation = t->generation;
         if (const fw::PortFirewall* pf = t->port(req.port_no); pf != nullptr) {
           rep.has_fw = 1;
+          port_generation = pf->generation;
           rep.local_identity = pf->identity;
           const bool v4 = req.tuple.family == 4;
           const uint8_t* remote = req.to_vm ? req.tuple.src : req.tuple.dst;
@@ -1772,8 +1852,8 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
         rep.conn = entry_to_wire(e);
         const fw::ConnVerdict cv = fw::ConnVerdict::from_label(e.label);
         rep.conn_action = static_cast<uint8_t>(cv.action);
-        rep.conn_current = fw::ConnVerdict::is_ours(e.label) &&
-                                   cv.generation == static_cast<uint32_t>(rep.generation)
+        rep.conn_current = fw::ConnVerdict::is_ours(e.label) && port_generation != 0 &&
+                                   cv.generation == static_cast<uint32_t>(port_generation)
                                ? 1
                                : 0;
       }

@@ -65,6 +65,10 @@ class Server {
     std::vector<fw::Action> defaults;             // per port: from, to
     std::vector<std::vector<fw::Entry>> entries;  // per port: from, to (2 per port)
     size_t total_entries = 0;
+    bool delta = false;        // api::kFwBeginDelta: changes to the version `base`
+    bool new_ipcache = false;  // api::kFwBeginNewIpcache
+    uint64_t base = 0;
+    std::vector<uint32_t> removed;  // kFwPortRemove
   };
   struct ClientConn {
     int fd = -1;
@@ -96,6 +100,8 @@ class Server {
   std::expected<void, api::Error> handle_ct(api::MsgType type, api::MessageReader& r,
                                             api::MessageBuilder& out, bool fw = false);
   // The firewall's transaction and status requests (kFw*).
+  // ESTALE unless version `base` is the firewall in force (a delta's precondition).
+  std::expected<void, api::Error> fw_delta_base(uint64_t base) const;
   std::expected<void, api::Error> handle_fw(ClientConn& c, api::MsgType type, api::MessageReader& r,
                                             api::MessageBuilder& out);
   size_t deliver_upcalls();  // returns how many were taken from the PMD queues

@@ -665,7 +665,6 @@ void Daemon::cmd_conntrack(const Json& request, MgmtServer::Reply reply, bool fl
       },
       [this, reply, entries, truncated, zone](Json j) {
         if (j.contains("error")) return reply(std::move(j));
-        const uint32_t gen32 = static_cast<uint32_t>(dp_report_.generation);
         Json list = Json::array();
         for (const api::CtEntry& e : *entries) {
           Json c{{"workload", workload_of_port(e.zone)},
@@ -688,7 +687,7 @@ void Daemon::cmd_conntrack(const Json& request, MgmtServer::Reply reply, bool fl
           if (read_label(e.label, v)) {
             c["direction"] = v.to_vm ? "ingress" : "egress";
             c["action"] = action_name(v.action);
-            c["current"] = v.generation == gen32;
+            c["current"] = e.fw_current != 0;  // of its port's policy in force (gldp says)
           }
           list.push_back(std::move(c));
         }

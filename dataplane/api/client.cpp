@@ -683,16 +683,42 @@ Result<void> Client::fw_install(uint64_t generation, std::span<const FwPrefixWir
                                 std::span<const FwPortSpec> ports, uint32_t record,
                                 std::span<const std::string> quarantine,
                                 std::span<const FwHostWire> hosts) {
+  const FwBeginRequest begin{generation, record, 0, 0};
+  return fw_transaction(begin, ipcache, hosts, ports, {}, quarantine);
+}
+
+Result<void> Client::fw_update(uint64_t generation, const FwDelta& d) {
+  const FwBeginRequest begin{generation, d.record,
+                             kFwBeginDelta | (d.new_ipcache ? kFwBeginNewIpcache : 0u), d.base};
+  if (!d.new_ipcache && (!d.ipcache.empty() || !d.hosts.empty()))
+    return std::unexpected(
+        Error{EINVAL, "fw update: an ipcache or hosts given without new_ipcache"});
+  return fw_transaction(begin, d.ipcache, d.hosts, d.ports, d.removed, d.quarantine);
+}
+
+Result<void> Client::fw_transaction(const FwBeginRequest& begin,
+                                    std::span<const FwPrefixWire> ipcache,
+                                    std::span<const FwHostWire> hosts,
+                                    std::span<const FwPortSpec> ports,
+                                    std::span<const uint32_t> removed,
+                                    std::span<const std::string> quarantine) {
+  const uint64_t generation = begin.generation;
   auto send = [&](MessageBuilder& b, uint32_t xid, MsgType t) -> Result<void> {
     auto rep = transact(b.finish(), xid);
     if (!rep) return std::unexpected(rep.error());
     MessageReader r(*rep);
     return check_reply(r, t);
   };
-  {
-    const FwBeginRequest req{generation, record, 0};
-    if (auto rep = simple(*this, MsgType::kFwBegin, &req); !rep)
-      return std::unexpected(rep.error());
+  if (auto rep = simple(*this, MsgType::kFwBegin, &begin); !rep)
+    return std::unexpected(rep.error());
+  for (uint32_t no : removed) {
+    const uint32_t xid = next_xid();
+    MessageBuilder b(MsgType::kFwPort, xid);
+    FwPortWire w{};
+    w.port_no = no;
+    w.flags = kFwPortRemove;
+    b.append(w);
+    if (auto ok = send(b, xid, MsgType::kFwPort); !ok) return ok;
   }
   for (size_t done = 0; done < hosts.size();) {
     const size_t n = std::min<size_t>(kFwMaxHostsPerMsg, hosts.size() - done);

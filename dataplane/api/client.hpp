@@ -189,6 +189,21 @@ class Client {
                           std::span<const std::string> quarantine = {},
                           std::span<const FwHostWire> hosts = {});
   Result<void> fw_clear();  // no firewall on any port
+  // A version written as its changes to version `base`, which must be in force
+  // (wire.hpp kFwBeginDelta; ESTALE when another is): ports replace theirs or are added,
+  // `removed` leave the firewall, the others keep their tables; the ipcache and hosts are
+  // kept unless new_ipcache (then these replace both); the quarantine is the whole list.
+  struct FwDelta {
+    uint64_t base = 0;
+    uint32_t record = 0;
+    bool new_ipcache = false;
+    std::span<const FwPrefixWire> ipcache;
+    std::span<const FwHostWire> hosts;
+    std::span<const FwPortSpec> ports;
+    std::span<const uint32_t> removed;
+    std::span<const std::string> quarantine;
+  };
+  Result<void> fw_update(uint64_t generation, const FwDelta& delta);
   Result<FwStatusReply> fw_status();
   // Up to max (1..kFwMaxEventsPerMsg) of the oldest events not handed out yet.
   struct FwEvents {
@@ -232,6 +247,12 @@ class Client {
   Result<std::vector<EntryResult>> batch_pipeline(
       MsgType type, size_t total, const std::function<uint32_t(MessageBuilder&, size_t)>& fill);
   bool queue_if_upcall(const std::vector<uint8_t>& msg);
+  // fw_install and fw_update: kFwBegin, hosts, ipcache, removed ports, ports with their
+  // rules, quarantine, kFwCommit.
+  Result<void> fw_transaction(const FwBeginRequest& begin, std::span<const FwPrefixWire> ipcache,
+                              std::span<const FwHostWire> hosts, std::span<const FwPortSpec> ports,
+                              std::span<const uint32_t> removed,
+                              std::span<const std::string> quarantine);
 
   int fd_ = -1;
   uint32_t xid_ = 0;

@@ -525,7 +525,10 @@ struct CtEntry {
   uint8_t tcp_state_orig;   // TCP only: each end's state, numbered as OVS's CT_DPIF_TCPS_*
   uint8_t tcp_state_reply;  // (0 CLOSED .. 10 TIME_WAIT); 0 for other protocols
   uint8_t flags;            // kCtEntry*
-  uint8_t pad[3];
+  // The firewall's tracker only (kFwCtDump): 1 when the verdict it carries is of its port's
+  // policy in force (its next packet is not checked again), else 0.
+  uint8_t fw_current;
+  uint8_t pad[2];
 };
 static_assert(sizeof(CtEntry) == 160);
 
@@ -772,13 +775,24 @@ inline constexpr uint32_t kIpfLineMax = 256;  // longest line, NUL included
 // transaction (its error says "the transaction is abandoned") or the connection closing
 // discards an unfinished transaction. kFwClear removes the firewall from every port;
 // kFwStatus tells the version in force.
+// A delta (kFwBeginDelta) is a version written as its changes to the one in force, which
+// must be `base` (else ESTALE, nothing changes): the ports it sends replace theirs or are
+// added, ports sent with kFwPortRemove leave the firewall, every other port keeps its
+// tables; the ipcache and the hosts are kept unless kFwBeginNewIpcache is set (then the
+// transaction's, possibly none, replace both); the quarantine is always the
+// transaction's. gldp compares each port with the version in force either way: a port
+// whose policy did not change (nor the ipcache, hosts, record flags) keeps its
+// connections' verdicts without a re-check.
 // Identities: 0 any (in entries), 1 the world; actions: fw::Action (allow 0, deny 1,
 // reject 2, allow-encrypted 3).
 struct FwBeginRequest {
   uint64_t generation;  // the version's number (connections remember it); > 0
   uint32_t record;      // kFwRecord*: events besides those of entries with `log`
-  uint32_t pad;
+  uint32_t flags;       // kFwBegin*
+  uint64_t base;        // kFwBeginDelta: the generation in force it changes; else 0
 };
+inline constexpr uint32_t kFwBeginDelta = 0x1;             // changes to `base` (see above)
+inline constexpr uint32_t kFwBeginNewIpcache = 0x2;        // (a delta) the ipcache and hosts sent
 inline constexpr uint32_t kFwRecordAll = 0x1;              // every connection and refusal
 inline constexpr uint32_t kFwRecordDefaultRefusals = 0x2;  // refusals by a default action
 struct FwPrefixWire {
@@ -832,9 +846,12 @@ struct FwPortWire {
   uint16_t n_ipv4;
   uint16_t n_ipv6;
   uint8_t mac[6];  // all zero: the source MAC is not checked
-  uint8_t pad[8];
+  uint8_t flags;   // kFwPort*
+  uint8_t pad[7];
 };
 static_assert(sizeof(FwPortWire) == 32);
+// (a delta only) the port leaves the firewall: no addresses, no kFwRules follow.
+inline constexpr uint8_t kFwPortRemove = 0x1;
 inline constexpr uint32_t kFwMaxAddrsPerPort = 1024;
 struct FwEntryWire {
   uint32_t remote;   // identity, 0 = any

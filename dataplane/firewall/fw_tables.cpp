@@ -69,6 +69,7 @@ std::expected<IpCache, std::string> IpCache::build(std::span<const Prefix> prefi
   }
   std::sort(c.len4_.rbegin(), c.len4_.rend());
   std::sort(c.len6_.rbegin(), c.len6_.rend());
+  c.source_.assign(prefixes.begin(), prefixes.end());
   return c;
 }
 
@@ -107,6 +108,12 @@ PolicyTable::PolicyTable(Action default_action, std::vector<Entry> entries)
   }
 }
 
+bool PolicyTable::same_policy(const PolicyTable& o) const {
+  return default_ == o.default_ &&
+         std::equal(entries_.begin(), entries_.end(), o.entries_.begin(), o.entries_.end(),
+                    [](const Entry& a, const Entry& b) { return a.same_rule(b); });
+}
+
 Verdict PolicyTable::lookup(uint32_t remote, uint8_t proto, uint16_t dport) const {
   auto it = by_remote_.find(remote);
   const std::vector<uint32_t>& list = it != by_remote_.end() ? it->second : any_;
@@ -119,6 +126,12 @@ Verdict PolicyTable::lookup(uint32_t remote, uint8_t proto, uint16_t dport) cons
     return {e.action, e.rule_id, e.log, e.slot};
   }
   return {default_, 0, false, 0};
+}
+
+bool PortFirewall::same_policy(const PortFirewall& o) const {
+  return port_no == o.port_no && identity == o.identity && conn_limit == o.conn_limit &&
+         std::memcmp(mac, o.mac, sizeof mac) == 0 && ipv4 == o.ipv4 && ipv6 == o.ipv6 &&
+         from_vm.same_policy(o.from_vm) && to_vm.same_policy(o.to_vm);
 }
 
 bool PortFirewall::source_ok4(uint32_t addr_be) const {
@@ -152,7 +165,7 @@ bool PortFirewall::mac_ok(const uint8_t* eth_src) const {
   return std::memcmp(mac, kZero, 6) == 0 || std::memcmp(mac, eth_src, 6) == 0;
 }
 
-std::expected<void, std::string> FwTables::index() {
+std::expected<void, std::string> FwTables::index(const FwTables* prev) {
   by_port.clear();
   for (size_t i = 0; i < ports.size(); ++i) {
     const uint32_t p = ports[i].port_no;
@@ -171,13 +184,41 @@ std::expected<void, std::string> FwTables::index() {
   auto by_addr = [](const auto& a, const auto& b) { return a.first < b.first; };
   std::stable_sort(local4.begin(), local4.end(), by_addr);
   std::stable_sort(local6.begin(), local6.end(), by_addr);
-  // Counter slots in order of first appearance; rule 0 (the defaults) is slot 0.
-  rule_ids.assign(1, 0);
+  // Counter slots. Rule 0 (the defaults) is slot 0; a rule prev numbered keeps its slot;
+  // the others take the slots prev's removed rules left (lowest first), then new ones in
+  // order of first appearance. So the table is no longer than the most rules a version
+  // had, and a slot never changes rule while a connection may still count into it (a
+  // port whose generation is kept has the same rules, so the same slots).
   std::unordered_map<uint32_t, uint32_t> slot_of{{0, 0}};
+  for (const PortFirewall& p : ports)
+    for (const PolicyTable* pt : {&p.from_vm, &p.to_vm})
+      for (const Entry& e : pt->entries()) slot_of.try_emplace(e.rule_id, UINT32_MAX);
+  rule_ids.assign(1, 0);
+  std::vector<uint32_t> free_slots;
+  if (prev != nullptr) {
+    rule_ids.resize(prev->rule_ids.size(), 0);
+    for (uint32_t s = 1; s < prev->rule_ids.size(); ++s) {
+      auto it = slot_of.find(prev->rule_ids[s]);
+      if (it != slot_of.end() && it->second == UINT32_MAX && prev->rule_ids[s] != 0) {
+        it->second = s;
+        rule_ids[s] = prev->rule_ids[s];
+      } else {
+        free_slots.push_back(s);
+      }
+    }
+  }
+  size_t next_free = 0;
   auto slot = [&](uint32_t rule_id) {
-    auto [it, fresh] = slot_of.try_emplace(rule_id, static_cast<uint32_t>(rule_ids.size()));
-    if (fresh) rule_ids.push_back(rule_id);
-    return it->second;
+    uint32_t& s = slot_of[rule_id];
+    if (s != UINT32_MAX) return s;
+    if (next_free < free_slots.size()) {
+      s = free_slots[next_free++];
+      rule_ids[s] = rule_id;
+    } else {
+      s = static_cast<uint32_t>(rule_ids.size());
+      rule_ids.push_back(rule_id);
+    }
+    return s;
   };
   has_encrypted = false;
   for (PortFirewall& p : ports) {
@@ -188,8 +229,19 @@ std::expected<void, std::string> FwTables::index() {
       for (const Entry& e : pt->entries()) has_encrypted |= e.action == Action::kAllowEncrypted;
     }
   }
+  // Trailing slots no rule took: gone.
+  for (size_t k = free_slots.size(); k > next_free && free_slots[k - 1] == rule_ids.size() - 1; --k)
+    rule_ids.pop_back();
   if (rule_ids.size() > ConnVerdict::kMaxSlots)
     return std::unexpected("more than " + std::to_string(ConnVerdict::kMaxSlots) + " rules");
+  // Generations: what decides a port's verdicts is its own policy and the version's
+  // ipcache, hosts and record flags.
+  const bool same_globals = prev != nullptr && prev->record == record && prev->hosts == hosts &&
+                            prev->ipcache.prefixes() == ipcache.prefixes();
+  for (PortFirewall& p : ports) {
+    const PortFirewall* was = same_globals ? prev->port(p.port_no) : nullptr;
+    p.generation = was != nullptr && was->same_policy(p) ? was->generation : generation;
+  }
   return {};
 }
 

@@ -61,6 +61,7 @@ struct Prefix {
   uint8_t addr[16] = {};
   uint32_t identity = kWorldIdentity;
   uint16_t host = 0;  // a workload's host (FwTables::hosts), 0: none
+  bool operator==(const Prefix&) const = default;
 };
 
 // A host's underlay address (family 0: unknown).
@@ -70,6 +71,7 @@ struct HostAddr {
   bool same(uint8_t fam, const uint8_t* a) const {
     return family != 0 && family == fam && std::memcmp(addr, a, family == 4 ? 4 : 16) == 0;
   }
+  bool operator==(const HostAddr&) const = default;
 };
 
 // What the ipcache knows of an address: its identity and, for a workload, its host.
@@ -92,6 +94,9 @@ class IpCache {
   IpHit hit4(uint32_t addr_be) const;
   IpHit hit6(const uint8_t* addr) const;
   size_t size() const { return n_; }
+  // The prefixes it was built from, as given: two caches built from equal lists answer
+  // alike (FwTables::index() compares versions by them).
+  const std::vector<Prefix>& prefixes() const { return source_; }
 
  private:
   struct Key6 {
@@ -108,6 +113,7 @@ class IpCache {
   std::unordered_map<uint64_t, IpHit> v4_;  // len << 32 | masked address (host order)
   std::unordered_map<Key6, IpHit, Hash6> v6_;
   size_t n_ = 0;
+  std::vector<Prefix> source_;
 };
 
 // One rule of a port's policy in one direction, after compilation: for remote `remote`
@@ -121,6 +127,11 @@ struct Entry {
   bool log = false;
   uint32_t rule_id = 0;
   uint32_t slot = 0;  // the rule's counters (FwTables::index() numbers them)
+  // The same rule (the counter slot aside).
+  bool same_rule(const Entry& o) const {
+    return remote == o.remote && proto == o.proto && port_lo == o.port_lo && port_hi == o.port_hi &&
+           action == o.action && log == o.log && rule_id == o.rule_id;
+  }
 };
 
 struct Verdict {
@@ -140,6 +151,8 @@ class PolicyTable {
   Verdict lookup(uint32_t remote, uint8_t proto, uint16_t dport) const;
   Action default_action() const { return default_; }
   const std::vector<Entry>& entries() const { return entries_; }
+  // The same default and entries in the same order: the same verdicts.
+  bool same_policy(const PolicyTable& o) const;
   // FwTables::index(): each entry's counter slot from its rule id.
   template <typename SlotOf>
   void assign_slots(SlotOf&& slot_of) {
@@ -169,6 +182,14 @@ struct PortFirewall {
   uint32_t conn_limit = 0;  // connections in its zone; 0 = no limit of its own
   PolicyTable from_vm;      // what the VM sends: the remote is the destination
   PolicyTable to_vm;        // what is sent to the VM: the remote is the source
+  // The generation its connections' verdicts must carry to need no re-check: the version
+  // that last changed what decides them (this port's fields above, the ipcache, the hosts,
+  // the record flags). FwTables::index() sets it: a version that leaves a port's policy as
+  // it was does not send the port's connections through the rules again.
+  uint64_t generation = 0;
+
+  // The same workload, spoof guard, limit and policy (generation aside).
+  bool same_policy(const PortFirewall& o) const;
 
   bool source_ok4(uint32_t addr_be) const;
   bool source_ok6(const uint8_t* addr) const;
@@ -221,7 +242,8 @@ struct FwTables {
   std::vector<std::string> quarantine;
   std::vector<int32_t> by_port;  // port_no -> index into ports, -1: no firewall
   // Counter slots: rule_ids[slot] is the slot's rule id; slot 0 is rule 0 (the ports'
-  // default actions). Filled by index().
+  // default actions), and so is a slot no rule of this version uses (one a removed rule
+  // held: nothing counts into it). Filled by index().
   std::vector<uint32_t> rule_ids;
   // counters(ctx)[slot]: one block per context, alloc_counters() before publication.
   // Allocated 64-byte aligned (alloc_counters): freed by the matching aligned delete
@@ -250,9 +272,12 @@ struct FwTables {
     if (port_no >= by_port.size() || by_port[port_no] < 0) return nullptr;
     return &ports[static_cast<size_t>(by_port[port_no])];
   }
-  // Fills by_port from ports and numbers the rules' counter slots; fails on a port
-  // listed twice.
-  std::expected<void, std::string> index();
+  // Fills by_port from ports, numbers the rules' counter slots and sets each port's
+  // generation; fails on a port listed twice. prev: the version this one replaces (nullptr:
+  // none). A rule id it numbered keeps its slot (a connection on a port whose generation
+  // is kept counts into its slot without a re-check); a port whose policy is the same as
+  // in prev, under the same ipcache, hosts and record flags, keeps prev's generation.
+  std::expected<void, std::string> index(const FwTables* prev = nullptr);
 };
 
 // What a firewall connection remembers (the tracker's mark and label of its entry): the

@@ -2090,6 +2090,13 @@ struct ServerThread {
   ~ServerThread() { join(); }
 };
 
+// A rule's {packets, bytes, conns} (fw_rule_stats).
+std::array<uint64_t, 3> rule_stat(Rig& rig, uint32_t rule_id) {
+  for (const auto& [id, c] : rig.dp->fw_rule_stats())
+    if (id == rule_id) return c;
+  return {0, 0, 0};
+}
+
 gl::api::FwEntryWire entry(uint32_t remote, uint8_t proto, uint16_t lo, uint16_t hi,
                            gl::fw::Action a, uint32_t rule) {
   gl::api::FwEntryWire e{};
@@ -2166,6 +2173,171 @@ TEST_CASE("firewall through the API: a version installed as one transaction, err
   rig.inject(tcp4("10.0.0.1", "10.0.0.2", 40000, 22, gl::flow::kTcpSyn, 1, 0).build(), 1);
   CHECK(rig.sent(2).empty());
   CHECK(rig.drops("fw_deny") == 1);
+}
+
+// zone -> fw_current of the firewall's connections (kFwCtDump through the API).
+std::map<uint32_t, int> fw_current_by_zone(Rig& rig) {
+  ServerThread srv(*rig.dp);
+  auto c = gl::api::Client::connect(srv.path);
+  REQUIRE(c);
+  std::map<uint32_t, int> m;
+  REQUIRE(c->ct_dump(
+      std::nullopt,
+      [&](const gl::api::CtEntry& e) {
+        m[e.zone] = e.fw_current;
+        return true;
+      },
+      true));
+  return m;
+}
+
+TEST_CASE("firewall: a version that changes one port re-checks only that port's connections",
+          "[datapath][firewall]") {
+  using gl::flow::kTcpAck;
+  using gl::fw::Action;
+  using gl::fw::Entry;
+  Rig rig;
+  switch_flows(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
+  open_web_db(rig);  // 3 packets each under rule 1 (web) and rule 2 (db)
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 1}, {2, 1}});
+  // Version 2: web's egress gains rule 7 ahead of its others; db's policy is as it was.
+  auto t = web_db_policy(2, true);
+  t->ports[0].from_vm = gl::fw::PolicyTable(
+      Action::kDeny, {Entry{kDb, 17, 53, 53, Action::kAllow, false, 7},
+                      Entry{kDb, 6, 5432, 5432, Action::kAllow, false, 1},
+                      Entry{gl::fw::kAnyIdentity, 6, 23, 23, Action::kReject, true, 3}});
+  REQUIRE(rig.dp->set_firewall(std::move(t)));
+  // db's connection needs no re-check; web's does, on its next packet.
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 0}, {2, 1}});
+  const Bytes ack = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build();
+  rig.inject(ack, 1);
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2).size() == 2);
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 1}, {2, 1}});
+  // Each packet counted under the rule that allowed it at each port (db's connection
+  // kept its counter slot although version 2 numbers a new rule).
+  CHECK(rule_stat(rig, 1)[0] == 5);
+  CHECK(rule_stat(rig, 2)[0] == 5);
+  CHECK(rule_stat(rig, 3)[0] == 0);
+  CHECK(rule_stat(rig, 7)[0] == 0);
+  CHECK(rig.drops("fw_revoked") == 0);
+  // The same policy as a new version: nothing to re-check anywhere.
+  REQUIRE(rig.dp->set_firewall(web_db_policy(3, true)));
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 0}, {2, 1}});
+  // db stops accepting web: its connection is cut at its next packet.
+  REQUIRE(rig.dp->set_firewall(web_db_policy(4, false)));
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 0}, {2, 0}});
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_revoked") == 1);
+}
+
+TEST_CASE("firewall through the API: a delta changes the ports it names, on the version it names",
+          "[datapath][firewall][api]") {
+  using gl::flow::kTcpSyn;
+  using gl::fw::Action;
+  Rig rig;
+  switch_flows(rig);
+  std::vector<gl::api::FwPrefixWire> ipc(2);
+  for (int i = 0; i < 2; ++i) {
+    ipc[i].family = 4;
+    ipc[i].len = 32;
+    const uint8_t a[4] = {10, 0, 0, static_cast<uint8_t>(i + 1)};
+    std::memcpy(ipc[i].addr, a, 4);
+    ipc[i].identity = i == 0 ? kWeb : kDb;
+  }
+  std::vector<gl::api::FwPortSpec> ports(2);
+  ports[0].port_no = 1;
+  ports[0].identity = kWeb;
+  ports[0].ipv4 = {gl::flow::ipv4_addr("10.0.0.1")};
+  ports[0].from_vm = {entry(kDb, 6, 5432, 5432, Action::kAllow, 1)};
+  ports[1].port_no = 2;
+  ports[1].identity = kDb;
+  ports[1].ipv4 = {gl::flow::ipv4_addr("10.0.0.2")};
+  ports[1].to_vm = {entry(kWeb, 6, 5432, 5432, Action::kAllow, 2)};
+  auto syn = [](uint16_t sport, uint16_t dport) {
+    return tcp4("10.0.0.1", "10.0.0.2", sport, dport, kTcpSyn, 1, 0).build();
+  };
+  {
+    ServerThread srv(*rig.dp);
+    auto c = gl::api::Client::connect(srv.path);
+    REQUIRE(c);
+    REQUIRE(c->fw_install(7, ipc, ports));
+    // Version 8 as a delta of 7: web may also reach db:6379; db is not sent.
+    std::vector<gl::api::FwPortSpec> web{ports[0]};
+    web[0].from_vm.push_back(entry(kDb, 6, 6379, 6379, Action::kAllow, 4));
+    gl::api::Client::FwDelta d;
+    d.base = 7;
+    d.ports = web;
+    REQUIRE(c->fw_update(8, d));
+    auto st = c->fw_status();
+    REQUIRE(st);
+    CHECK(st->generation == 8);
+    CHECK(st->n_ports == 2);
+    CHECK(st->n_prefixes == 2);
+    // A delta on a version no longer in force changes nothing.
+    auto r = c->fw_update(9, d);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ESTALE);
+    CHECK(r.error().message.find("based on version 7, but version 8 is in force") !=
+          std::string::npos);
+    // An ipcache in a delta that keeps it, removing a port without a firewall: named.
+    gl::api::Client::FwDelta bad = d;
+    bad.base = 8;
+    bad.ports = {};
+    bad.ipcache = ipc;
+    r = c->fw_update(9, bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("without new_ipcache") != std::string::npos);
+    const uint32_t gone[] = {3};
+    bad.ipcache = {};
+    bad.removed = gone;
+    r = c->fw_update(9, bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("port 3 is removed but has no firewall in version 8") !=
+          std::string::npos);
+    CHECK(c->fw_status()->generation == 8);
+    srv.join();
+  }
+  // web's new rule lets the SYN out; db's ingress (kept from version 7) still refuses it.
+  rig.inject(syn(40000, 6379), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 1);
+  rig.inject(syn(40001, 5432), 1);
+  CHECK(rig.sent(2).size() == 1);
+  {
+    // Version 9: db leaves the firewall; 10: a new ipcache in which 10.0.0.2 is not db.
+    ServerThread srv(*rig.dp);
+    auto c = gl::api::Client::connect(srv.path);
+    REQUIRE(c);
+    const uint32_t db_port[] = {2};
+    gl::api::Client::FwDelta d;
+    d.base = 8;
+    d.removed = db_port;
+    REQUIRE(c->fw_update(9, d));
+    CHECK(c->fw_status()->n_ports == 1);
+    srv.join();
+  }
+  rig.inject(syn(40002, 6379), 1);
+  CHECK(rig.sent(2).size() == 1);
+  {
+    ServerThread srv(*rig.dp);
+    auto c = gl::api::Client::connect(srv.path);
+    REQUIRE(c);
+    std::vector<gl::api::FwPrefixWire> ipc2{ipc[0]};
+    gl::api::Client::FwDelta d;
+    d.base = 9;
+    d.new_ipcache = true;
+    d.ipcache = ipc2;
+    REQUIRE(c->fw_update(10, d));
+    CHECK(c->fw_status()->n_prefixes == 1);
+    srv.join();
+  }
+  // 10.0.0.2 is the world now: web's rules (for db) no longer allow it.
+  rig.inject(syn(40003, 5432), 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_deny") == 2);
 }
 
 TEST_CASE("firewall: rule counters, connection records, refusals, trace and its own conntrack",
@@ -2477,13 +2649,6 @@ bool ipv6_upper_sum_ok(const Bytes& f) {
   ph.insert(ph.end(), rest, rest + 8);
   ph.insert(ph.end(), ip6 + 40, ip6 + 40 + plen);
   return gl::flow::inet_checksum(ph.data(), ph.size()) == 0;
-}
-
-// A rule's {packets, bytes, conns} (fw_rule_stats).
-std::array<uint64_t, 3> rule_stat(Rig& rig, uint32_t rule_id) {
-  for (const auto& [id, c] : rig.dp->fw_rule_stats())
-    if (id == rule_id) return c;
-  return {0, 0, 0};
 }
 
 // Neighbour discovery (RFC 4861): a solicitation for `target` (with a source link-layer

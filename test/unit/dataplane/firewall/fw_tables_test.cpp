@@ -7,7 +7,10 @@
 
 #include <arpa/inet.h>
 
+#include <map>
+#include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,7 +47,138 @@ std::vector<uint8_t> a6(const char* text) {
   return a;
 }
 
+// A port whose to-VM policy is `rules` (rule id i allows TCP port i from anyone).
+PortFirewall port_with(uint32_t port_no, std::vector<uint32_t> rules) {
+  PortFirewall p;
+  p.port_no = port_no;
+  p.identity = 100 + port_no;
+  std::vector<Entry> es;
+  for (uint32_t id : rules)
+    es.push_back(Entry{kAnyIdentity, 6, static_cast<uint16_t>(id), static_cast<uint16_t>(id),
+                       Action::kAllow, false, id});
+  p.to_vm = PolicyTable(Action::kDeny, es);
+  return p;
+}
+
+std::unique_ptr<FwTables> version(uint64_t gen, std::vector<PortFirewall> ports,
+                                  std::vector<Prefix> prefixes = {}) {
+  auto t = std::make_unique<FwTables>();
+  t->generation = gen;
+  auto ipc = IpCache::build(prefixes);
+  REQUIRE(ipc);
+  t->ipcache = std::move(*ipc);
+  t->hosts.assign(1, HostAddr{});
+  t->ports = std::move(ports);
+  return t;
+}
+
+// rule id -> slot, from the entries (what connections' labels hold).
+std::map<uint32_t, uint32_t> slots_of(const FwTables& t) {
+  std::map<uint32_t, uint32_t> m;
+  for (const PortFirewall& p : t.ports)
+    for (const Entry& e : p.to_vm.entries()) {
+      m[e.rule_id] = e.slot;
+      REQUIRE(t.rule_ids.at(e.slot) == e.rule_id);
+    }
+  return m;
+}
+
 }  // namespace
+
+TEST_CASE("FwTables::index: a rule keeps its counter slot across versions, freed slots are reused",
+          "[firewall]") {
+  auto v1 = version(1, {port_with(1, {10, 11}), port_with(2, {20})});
+  REQUIRE(v1->index());
+  const auto s1 = slots_of(*v1);
+  CHECK(v1->rule_ids.size() == 4);  // rule 0 and three rules
+  // Version 2: a new rule ahead of the others on port 1, rule 11 gone, port 2 as before.
+  auto v2 = version(2, {port_with(1, {30, 10}), port_with(2, {20})});
+  REQUIRE(v2->index(v1.get()));
+  const auto s2 = slots_of(*v2);
+  CHECK(s2.at(10) == s1.at(10));
+  CHECK(s2.at(20) == s1.at(20));
+  CHECK(s2.at(30) == s1.at(11));  // the slot rule 11 left
+  CHECK(v2->rule_ids.size() == 4);
+  // Version 3: two rules fewer: the table shrinks at its end only.
+  auto v3 = version(3, {port_with(1, {10})});
+  REQUIRE(v3->index(v2.get()));
+  CHECK(slots_of(*v3).at(10) == s1.at(10));
+  CHECK(v3->rule_ids.size() == s1.at(10) + 1);
+  // Many versions of changing rules: slots stay unique and the table no longer than the
+  // most rules a version had.
+  std::mt19937 rng(7);
+  std::unique_ptr<FwTables> prev = std::move(v3);
+  for (uint64_t g = 4; g < 200; ++g) {
+    std::vector<uint32_t> a, b;
+    for (uint32_t id = 1; id <= 40; ++id) {
+      if (rng() % 3 == 0) a.push_back(id);
+      if (rng() % 4 == 0) b.push_back(id + 100);
+    }
+    auto v = version(g, {port_with(1, a), port_with(2, b)});
+    REQUIRE(v->index(prev.get()));
+    const auto s = slots_of(*v);
+    const auto before = slots_of(*prev);
+    std::set<uint32_t> used;
+    for (const auto& [id, slot] : s) {
+      CHECK(used.insert(slot).second);
+      if (auto it = before.find(id); it != before.end()) CHECK(slot == it->second);
+    }
+    CHECK(v->rule_ids.size() <= 81);
+    prev = std::move(v);
+  }
+}
+
+TEST_CASE("FwTables::index: a port keeps its generation while its policy and the globals stay",
+          "[firewall]") {
+  auto v1 = version(1, {port_with(1, {10}), port_with(2, {20})}, {v4("10.0.0.0", 8, 5)});
+  REQUIRE(v1->index());
+  CHECK(v1->port(1)->generation == 1);
+  CHECK(v1->port(2)->generation == 1);
+  // Port 2's rules change: only port 2 takes the new generation.
+  auto v2 = version(2, {port_with(1, {10}), port_with(2, {20, 21})}, {v4("10.0.0.0", 8, 5)});
+  REQUIRE(v2->index(v1.get()));
+  CHECK(v2->port(1)->generation == 1);
+  CHECK(v2->port(2)->generation == 2);
+  // Its connection limit, addresses or identity are its policy too.
+  auto v3 = version(3, {port_with(1, {10}), port_with(2, {20, 21})}, {v4("10.0.0.0", 8, 5)});
+  v3->ports[0].conn_limit = 5;
+  REQUIRE(v3->index(v2.get()));
+  CHECK(v3->port(1)->generation == 3);
+  CHECK(v3->port(2)->generation == 2);
+  auto v4_ = version(4, v3->ports, {v4("10.0.0.0", 8, 5)});
+  v4_->ports[1].ipv4 = {a4("10.0.0.2")};
+  REQUIRE(v4_->index(v3.get()));
+  CHECK(v4_->port(1)->generation == 3);
+  CHECK(v4_->port(2)->generation == 4);
+  // The ipcache, the hosts or the record flags: every port.
+  auto v5 = version(5, v4_->ports, {v4("10.0.0.0", 8, 6)});
+  REQUIRE(v5->index(v4_.get()));
+  CHECK(v5->port(1)->generation == 5);
+  CHECK(v5->port(2)->generation == 5);
+  auto v6 = version(6, v5->ports, {v4("10.0.0.0", 8, 6)});
+  v6->record = kRecordAll;
+  REQUIRE(v6->index(v5.get()));
+  CHECK(v6->port(1)->generation == 6);
+  auto v7 = version(7, v6->ports, {v4("10.0.0.0", 8, 6)});
+  v7->record = kRecordAll;
+  HostAddr h;
+  h.family = 4;
+  v7->hosts.push_back(h);
+  REQUIRE(v7->index(v6.get()));
+  CHECK(v7->port(2)->generation == 7);
+  // A port that left and came back with the same policy starts afresh.
+  auto v8 = version(8, {v7->ports[0]}, {v4("10.0.0.0", 8, 6)});
+  v8->record = kRecordAll;
+  v8->hosts = v7->hosts;
+  REQUIRE(v8->index(v7.get()));
+  CHECK(v8->port(1)->generation == 7);
+  auto v9 = version(9, v7->ports, {v4("10.0.0.0", 8, 6)});
+  v9->record = kRecordAll;
+  v9->hosts = v7->hosts;
+  REQUIRE(v9->index(v8.get()));
+  CHECK(v9->port(1)->generation == 7);
+  CHECK(v9->port(2)->generation == 9);
+}
 
 TEST_CASE("IpCache: the longest prefix decides; unknown addresses are the world", "[firewall]") {
   const std::vector<Prefix> ps = {
