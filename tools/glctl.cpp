@@ -902,6 +902,16 @@ int cmd_status(Ctx& ctx, const Args& a) {
   if (!str(j, "last_push").empty())
     std::printf(" (installed %s; %s installs)", str(j, "last_push").c_str(),
                 str(j, "pushes").c_str());
+  if (const Json li = j.value("last_install", Json()); li.is_object()) {
+    if (li.value("delta", false))
+      std::printf("; last as a delta: %s ports sent, %s removed, %s", str(li, "ports_sent").c_str(),
+                  str(li, "ports_removed").c_str(),
+                  li.value("new_ipcache", false) ? "new ipcache" : "ipcache kept");
+    else
+      std::printf("; last whole: %s ports", str(li, "ports_sent").c_str());
+    if (!str(li, "delta_refused").empty())
+      std::printf(" (gldp refused the delta: %s)", str(li, "delta_refused").c_str());
+  }
   std::printf("\n");
   const Json db = j.value("ovsdb", Json::object());
   std::printf("ovsdb: %s %s", str(db, "state").c_str(), str(db, "remote").c_str());

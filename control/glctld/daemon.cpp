@@ -260,10 +260,22 @@ void Daemon::on_report(const SyncReport& r) {
   missing_logged_ = r.missing;
   if (r.pushed != 0) {
     ++pushes_;
+    if (!r.delta_refused.empty())
+      log_.warn("gldp refused a delta (" + r.delta_refused + "); installed the whole version");
+    const std::string how = r.delta ? "a delta: " + std::to_string(r.ports_sent) + " ports sent, " +
+                                          std::to_string(r.ports_removed) + " removed, " +
+                                          (r.delta_ipcache ? "new ipcache" : "ipcache kept")
+                                    : "whole";
     log_.info("gldp: installed generation " + std::to_string(r.pushed) + " (policy " +
-              std::to_string(r.pushed_desired) + "): " + std::to_string(r.ports) + " ports, " +
-              std::to_string(r.prefixes) + " prefixes" +
+              std::to_string(r.pushed_desired) + ") as " + how + "; " + std::to_string(r.ports) +
+              " ports, " + std::to_string(r.prefixes) + " prefixes" +
               (r.missing.empty() ? "" : ", " + std::to_string(r.missing.size()) + " left out"));
+    last_install_ = Json{{"generation", r.pushed},
+                         {"delta", r.delta},
+                         {"ports_sent", r.ports_sent},
+                         {"ports_removed", r.ports_removed},
+                         {"new_ipcache", !r.delta || r.delta_ipcache},
+                         {"delta_refused", r.delta_refused}};
   }
   if (running_ && r.pushed_desired == desired_id_ && desired_id_ != 0)
     running_->generation = r.generation;
@@ -315,6 +327,7 @@ Json Daemon::status_json() const {
       {"policy_id", desired_id_},
       {"in_force", dp_report_.pushed_desired == desired_id_ && desired_id_ != 0},
       {"last_push", time_or_null(dp_report_.pushed_at)},
+      {"last_install", last_install_},
       {"pushes", pushes_},
       {"errors", errors_},
       {"rejected_at", errors_.empty() ? Json(nullptr) : time_or_null(rejected_at_)},

@@ -173,6 +173,7 @@ class Daemon {
   std::vector<std::pair<std::string, uint32_t>> port_nos_;  // workload -> port in gldp
   bool have_report_ = false;
   uint64_t pushes_ = 0;
+  nlohmann::json last_install_ = nullptr;  // how the last install went (status "last_install")
   std::string dp_error_logged_;
   std::vector<MissingPort> missing_logged_;
 

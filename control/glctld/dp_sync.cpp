@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 #include "dataplane/firewall/fw_tables.hpp"
@@ -173,6 +174,12 @@ std::expected<void, api::Error> ApiLink::fw_install(uint64_t generation,
   return client_->fw_install(generation, ipcache, ports, record, quarantine, hosts);
 }
 
+std::expected<void, api::Error> ApiLink::fw_update(uint64_t generation,
+                                                   const api::Client::FwDelta& delta) {
+  if (!client_) return std::unexpected(api::Error{ENOTCONN, "not connected"});
+  return client_->fw_update(generation, delta);
+}
+
 bool is_transport_error(const api::Error& e) {
   switch (e.code) {
     case ECONNRESET:
@@ -238,6 +245,8 @@ SyncReport DpSync::sync() {
     pushed_present_.clear();
     pushed_ports_ = pushed_prefixes_ = 0;
     pushed_names_.clear();
+    pushed_version_.reset();
+    pushed_specs_.clear();
     fill();
   }
   seen_boot_ = true;
@@ -286,10 +295,54 @@ SyncReport DpSync::sync() {
   // The workloads whose port gldp lacks are quarantined by name: should the port appear
   // before the next sync binds its policy, it passes nothing meanwhile. (A name gldp
   // cannot hold, e.g. too long, is missing but not quarantined: it can never be added.)
-  if (auto ok = link_.fw_install(generation_, desired_->ipcache, specs, desired_->record,
-                                 quarantine, desired_->hosts);
-      !ok)
-    return fail(std::move(r), ok.error(), "fw install");
+  // When gldp enforces the version we sent last, only what changed goes: the ports whose
+  // tables differ, those that left, the ipcache and hosts if they changed.
+  bool installed = false;
+  if (pushed_version_ != nullptr && status->generation == pushed_generation_ &&
+      pushed_generation_ != 0) {
+    std::vector<api::FwPortSpec> changed;
+    std::vector<uint32_t> removed;
+    std::unordered_map<uint32_t, const api::FwPortSpec*> was;
+    for (const api::FwPortSpec& sp : pushed_specs_) was.emplace(sp.port_no, &sp);
+    for (const api::FwPortSpec& sp : specs) {
+      auto it = was.find(sp.port_no);
+      if (it == was.end() || !same_spec(*it->second, sp)) changed.push_back(sp);
+      if (it != was.end()) was.erase(it);
+    }
+    for (const auto& [no, sp] : was) removed.push_back(no);
+    std::sort(removed.begin(), removed.end());
+    api::Client::FwDelta d;
+    d.base = pushed_generation_;
+    d.record = desired_->record;
+    d.new_ipcache = !same_bytes(desired_->ipcache, pushed_version_->ipcache) ||
+                    !same_bytes(desired_->hosts, pushed_version_->hosts);
+    if (d.new_ipcache) {
+      d.ipcache = desired_->ipcache;
+      d.hosts = desired_->hosts;
+    }
+    d.ports = changed;
+    d.removed = removed;
+    d.quarantine = quarantine;
+    if (auto ok = link_.fw_update(generation_, d); ok) {
+      installed = true;
+      r.delta = true;
+      r.ports_sent = changed.size();
+      r.ports_removed = removed.size();
+      r.delta_ipcache = d.new_ipcache;
+    } else if (!link_.connected() || is_transport_error(ok.error())) {
+      return fail(std::move(r), ok.error(), "fw update");
+    } else {
+      // Refused (another version came in meanwhile, a gldp without deltas): whole.
+      r.delta_refused = ok.error().message;  // nothing changed: the generation is unused
+    }
+  }
+  if (!installed) {
+    if (auto ok = link_.fw_install(generation_, desired_->ipcache, specs, desired_->record,
+                                   quarantine, desired_->hosts);
+        !ok)
+      return fail(std::move(r), ok.error(), "fw install");
+    r.ports_sent = specs.size();
+  }
   pushed_generation_ = generation_;
   pushed_id_ = desired_id_;
   pushed_port_nos_ = std::move(nos);
@@ -298,6 +351,8 @@ SyncReport DpSync::sync() {
   pushed_prefixes_ = desired_->ipcache.size();
   pushed_names_ = std::move(names);
   pushed_at_ = std::chrono::system_clock::now();
+  pushed_version_ = desired_;
+  pushed_specs_ = std::move(specs);
   fill();
   r.generation = generation_;
   r.pushed = generation_;

@@ -102,6 +102,10 @@ class DataplaneLink {
       std::span<const api::FwPortSpec> ports, uint32_t record,
       std::span<const std::string> quarantine = {},
       std::span<const api::FwHostWire> hosts = {}) = 0;
+  // A version as its changes to the one in force (api::Client::fw_update): ESTALE when
+  // delta.base is not in force; a gldp that cannot take deltas refuses (EINVAL).
+  virtual std::expected<void, api::Error> fw_update(uint64_t generation,
+                                                    const api::Client::FwDelta& delta) = 0;
 };
 
 // The real link: an api::Client on gldp's socket.
@@ -120,6 +124,8 @@ class ApiLink : public DataplaneLink {
                                              uint32_t record,
                                              std::span<const std::string> quarantine = {},
                                              std::span<const api::FwHostWire> hosts = {}) override;
+  std::expected<void, api::Error> fw_update(uint64_t generation,
+                                            const api::Client::FwDelta& delta) override;
 
  private:
   std::string path_;
@@ -144,6 +150,14 @@ struct SyncReport {
   std::vector<MissingPort> missing;  // of the desired version, at this sync
   // The port number of each workload in the version of ours that gldp enforces.
   std::vector<std::pair<std::string, uint32_t>> port_nos;
+  // How this sync's install went (pushed != 0): as a delta of the version in force, with
+  // the ports it sent (changed or added) and removed; or whole (delta false: all ports
+  // sent). delta_refused: gldp refused the delta (why), and the whole version went in.
+  bool delta = false;
+  size_t ports_sent = 0;
+  size_t ports_removed = 0;
+  bool delta_ipcache = false;  // the delta replaced the ipcache and hosts
+  std::string delta_refused;
   std::string error;                                  // what failed ("" when nothing did)
   std::chrono::system_clock::time_point pushed_at{};  // when pushed_desired was installed
 };
@@ -178,6 +192,10 @@ class DpSync {
   size_t pushed_prefixes_ = 0;
   std::vector<std::pair<std::string, uint32_t>> pushed_names_;
   std::chrono::system_clock::time_point pushed_at_{};
+  // The version in gldp as we sent it, for the next delta: its ipcache, hosts and record
+  // (the FwVersion) and its ports with their numbers, sorted by port number.
+  std::shared_ptr<const FwVersion> pushed_version_;
+  std::vector<api::FwPortSpec> pushed_specs_;
 };
 
 class DpSyncThread {

@@ -237,6 +237,15 @@ def test_lifecycle():
             env.dpctl("add-port", "p3", "net_null2,no-rx=1")
             f3 = c.wait_fw(lambda f: f["ports"] == 3, "the port to be picked up")
             check(f3["generation"] > f2["generation"], f"{f2} -> {f3}")
+            # ... as a delta of the version in force: the new port alone.
+            li = wait_for(lambda: (lambda s: s["last_install"] if s["last_install"] and
+                                   s["last_install"]["generation"] == f3["generation"] else None)(
+                c.status()), what="status to report the install of the new port")
+            check(li["delta"] and li["ports_sent"] == 1 and li["ports_removed"] == 0
+                  and not li["new_ipcache"] and li["delta_refused"] == "", f"last_install: {li}")
+            out = c.glctl("status").stdout
+            check("last as a delta: 1 ports sent, 0 removed, ipcache kept" in out,
+                  f"glctl status: {out}")
 
             # A bad desired state written behind glctl's back: rejected, reported, kept out.
             c.transact([{"op": "insert", "table": "Workload",

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "control/glctld/dp_sync.hpp"
@@ -230,31 +231,120 @@ TEST_CASE("dp_sync: ports resolved by name, a missing one left out and picked up
   CHECK(r.missing.size() == 1);
   CHECK(g->install_count() == 1);
 
-  // The port appears: the next sync installs both.
+  // The port appears: the next sync adds it, as a delta of what gldp enforces (web1's
+  // port is not sent again).
+  auto port_set = [](const FakeGldp::Install& i) {
+    std::set<uint32_t> s;
+    for (const api::FwPortSpec& p : i.ports) s.insert(p.port_no);
+    return s;
+  };
   g->add_port("vnet2", 4);
   r = sync.sync();
   CHECK(r.pushed == 2);
   CHECK(r.missing.empty());
+  CHECK(r.delta);
+  CHECK(r.ports_sent == 1);
   inst = g->last_install();
-  REQUIRE(inst->ports.size() == 2);
-  CHECK(inst->ports[0].port_no == 4);  // db1
-  CHECK(inst->ports[1].port_no == 3);  // web1
+  CHECK(port_set(*inst) == std::set<uint32_t>{3, 4});
+  CHECK(inst->delta);
+  CHECK(inst->sent == std::vector<uint32_t>{4});
+  CHECK(inst->removed.empty());
+  CHECK_FALSE(inst->new_ipcache);
   CHECK(inst->quarantine.empty());
 
-  // Re-added under another number: installed again.
+  // Re-added under another number: the old number leaves, the new one comes.
   g->del_port("vnet2");
   g->add_port("vnet2", 9);
   r = sync.sync();
   CHECK(r.pushed == 3);
-  CHECK(g->last_install()->ports[0].port_no == 9);
+  inst = g->last_install();
+  CHECK(port_set(*inst) == std::set<uint32_t>{3, 9});
+  CHECK(inst->sent == std::vector<uint32_t>{9});
+  CHECK(inst->removed == std::vector<uint32_t>{4});
 
-  // It goes away: left out again.
+  // It goes away: left out again (removed, quarantined).
   g->del_port("vnet2");
   r = sync.sync();
   CHECK(r.pushed == 4);
-  CHECK(g->last_install()->ports.size() == 1);
+  CHECK(r.ports_removed == 1);
+  CHECK(port_set(*g->last_install()) == std::set<uint32_t>{3});
+  CHECK(g->last_install()->sent.empty());
   CHECK(r.missing.size() == 1);
   CHECK(g->last_install()->quarantine == std::vector<std::string>{"vnet2"});
+}
+
+TEST_CASE("dp_sync: a change goes as a delta of the version in force, whole when it must",
+          "[glctld][dp_sync]") {
+  auto g = std::make_shared<FakeGldp>();
+  g->add_port("vnet1", 1);
+  g->add_port("vnet2", 2);
+  FakeLink link(g);
+  DpSync sync(link);
+  const policy::DesiredState s1 = example_state();
+  sync.set_desired(version_of(s1), 1);
+  SyncReport r = sync.sync();
+  CHECK(r.pushed == 1);
+  CHECK_FALSE(r.delta);  // nothing of ours in force yet: whole
+  CHECK(r.ports_sent == 2);
+  const FakeGldp::Install whole = *g->last_install();
+
+  // A rule's port changes (from a CIDR to db: db1's ingress only): db1's port alone is
+  // sent.
+  policy::DesiredState s2 = s1;
+  s2.rules[1] =
+      rule("priority=90,from=192.0.2.0/24,to=app=db,tcp,tp_dst=2222,actions=allow-encrypted", 2);
+  sync.set_desired(version_of(s2), 2);
+  r = sync.sync();
+  CHECK(r.pushed == 2);
+  CHECK(r.delta);
+  CHECK(r.ports_sent == 1);
+  auto inst = g->last_install();
+  CHECK(inst->sent == std::vector<uint32_t>{2});
+  CHECK_FALSE(inst->new_ipcache);
+  // What gldp now enforces is the whole version a full install would have made.
+  const FwVersion v2 = *version_of(s2);
+  REQUIRE(inst->ports.size() == 2);
+  for (const api::FwPortSpec& p : inst->ports) {
+    const api::FwPortSpec& want = v2.ports[p.port_no == 2 ? 0 : 1].spec;  // db1, web1
+    CHECK(p.to_vm.size() == want.to_vm.size());
+    CHECK(p.from_vm.size() == want.from_vm.size());
+  }
+  CHECK(inst->ipcache.size() == whole.ipcache.size());
+
+  // A new workload elsewhere: the ipcache changes, sent whole with the hosts; no port.
+  policy::DesiredState s3 = s2;
+  s3.workloads.push_back(
+      {"cache1", "hv2", "vnet7", "02:00:00:00:00:07", {"10.0.0.7"}, {{"app", "cache"}}});
+  sync.set_desired(version_of(s3), 3);
+  r = sync.sync();
+  CHECK(r.pushed == 3);
+  CHECK(r.delta);
+  inst = g->last_install();
+  CHECK(inst->new_ipcache);
+  CHECK(inst->ipcache.size() == whole.ipcache.size() + 1);
+
+  // Another writer installed meanwhile: ours goes whole (a delta of theirs would be wrong).
+  {
+    std::lock_guard lock(g->mu);
+    g->installs.push_back(FakeGldp::Install{});
+    g->generation = 50;
+  }
+  r = sync.sync();
+  CHECK(r.pushed == 51);
+  CHECK_FALSE(r.delta);
+  CHECK_FALSE(g->last_install()->delta);
+  CHECK(g->last_install()->ports.size() == 2);
+
+  // A gldp that refuses deltas: the whole version goes in the same sync, the refusal said.
+  g->no_deltas = true;
+  sync.set_desired(version_of(s1), 4);
+  r = sync.sync();
+  CHECK(r.pushed == 52);
+  CHECK(r.error.empty());
+  CHECK_FALSE(r.delta);
+  CHECK(r.delta_refused.find("unknown flags") != std::string::npos);
+  CHECK(g->last_install()->ports.size() == 2);
+  CHECK(g->current_generation() == 52);
 }
 
 TEST_CASE("dp_sync: installs again on a new version, a restarted gldp or a foreign generation",

@@ -9,6 +9,7 @@
 // it); a FakeLink belongs to one thread. Complexity: trivial.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <memory>
@@ -28,6 +29,12 @@ struct FakeGldp {
     std::vector<api::FwPortSpec> ports;
     uint32_t record = 0;
     std::vector<std::string> quarantine;
+    // Sent as a delta (ports: the resulting version's, in gldp's order: kept ports first,
+    // then the sent ones); what the delta carried.
+    bool delta = false;
+    std::vector<uint32_t> sent;  // port numbers
+    std::vector<uint32_t> removed;
+    bool new_ipcache = false;
   };
 
   mutable std::mutex mu;
@@ -36,6 +43,7 @@ struct FakeGldp {
   uint64_t generation = 0;
   std::map<std::string, uint32_t> ports;
   std::optional<api::Error> refuse;  // the next installs fail with this
+  bool no_deltas = false;            // a gldp that refuses deltas (EINVAL)
   std::vector<Install> installs;
   int connects = 0;
 
@@ -134,6 +142,51 @@ class FakeLink : public DataplaneLink {
                             {ports.begin(), ports.end()},
                             record,
                             {quarantine.begin(), quarantine.end()}});
+    return {};
+  }
+  // gldp's rules for a delta (dataplane/server.cpp): the base in force, removed ports with
+  // a firewall, sent ports that exist.
+  std::expected<void, api::Error> fw_update(uint64_t generation,
+                                            const api::Client::FwDelta& d) override {
+    std::lock_guard lock(g_->mu);
+    if (auto e = broken()) return std::unexpected(*e);
+    if (g_->refuse) return std::unexpected(*g_->refuse);
+    if (g_->no_deltas) return std::unexpected(api::Error{EINVAL, "fw begin: unknown flags 1"});
+    if (g_->installs.empty() || g_->generation != d.base)
+      return std::unexpected(api::Error{
+          ESTALE, "fw delta: based on version " + std::to_string(d.base) + ", but version " +
+                      std::to_string(g_->generation) + " is in force"});
+    if (generation <= g_->generation)
+      return std::unexpected(api::Error{EINVAL, "fw commit: generation not above"});
+    FakeGldp::Install next = g_->installs.back();
+    next.generation = generation;
+    next.record = d.record;
+    next.quarantine.assign(d.quarantine.begin(), d.quarantine.end());
+    if (d.new_ipcache) next.ipcache.assign(d.ipcache.begin(), d.ipcache.end());
+    for (uint32_t no : d.removed) {
+      auto it = std::find_if(next.ports.begin(), next.ports.end(),
+                             [&](const api::FwPortSpec& p) { return p.port_no == no; });
+      if (it == next.ports.end())
+        return std::unexpected(api::Error{
+            EINVAL, "fw commit: port " + std::to_string(no) + " is removed but has no firewall"});
+      next.ports.erase(it);
+    }
+    next.sent.clear();
+    for (const api::FwPortSpec& p : d.ports) {
+      bool known = false;
+      for (const auto& [name, no] : g_->ports) known |= no == p.port_no;
+      if (!known)
+        return std::unexpected(
+            api::Error{ENODEV, "fw port " + std::to_string(p.port_no) + ": no such port"});
+      std::erase_if(next.ports, [&](const api::FwPortSpec& q) { return q.port_no == p.port_no; });
+      next.ports.push_back(p);
+      next.sent.push_back(p.port_no);
+    }
+    next.delta = true;
+    next.removed.assign(d.removed.begin(), d.removed.end());
+    next.new_ipcache = d.new_ipcache;
+    g_->generation = generation;
+    g_->installs.push_back(std::move(next));
     return {};
   }
 
