@@ -11,7 +11,8 @@
 // for one host, to_fw_version(), same_version(), desired_state() of the OVSDB replica, then
 // two changes (one rule's port; one remote workload's label) end to end from the replica
 // update to the new version. With --gldp-socket it also installs the versions into a
-// running gldp through glctld's ApiLink (ports mapped onto the ports gldp has).
+// running gldp through glctld's ApiLink (ports mapped onto the ports gldp has): whole, and
+// the change through glctld's DpSync as it sends it (a delta of the version in force).
 // Numbers are informative only: nothing here asserts a timing.
 // Thread-safety: single-threaded. Complexity: full size ~1 s per repeat (--quick: well under
 // one second in all).
@@ -666,6 +667,28 @@ std::vector<api::FwPortSpec> specs_on(const gd::FwVersion& v, const std::vector<
   return out;
 }
 
+// glctld's link with the workloads' port names mapped onto the ports gldp has (the bench's
+// workloads are named, gldp's ports are whatever it was started with).
+class MappedLink : public gd::ApiLink {
+ public:
+  MappedLink(std::string path, std::map<std::string, uint32_t> names)
+      : ApiLink(std::move(path)), names_(std::move(names)) {}
+  std::expected<uint32_t, api::Error> port_no(const std::string& name) override {
+    auto it = names_.find(name);
+    if (it == names_.end()) return std::unexpected(api::Error{ENOENT, "not mapped: " + name});
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, uint32_t> names_;
+};
+
+// v with its first n ports only (the ones gldp has a port for).
+std::shared_ptr<const gd::FwVersion> first_ports(gd::FwVersion v, size_t n) {
+  if (v.ports.size() > n) v.ports.resize(n);
+  return std::make_shared<const gd::FwVersion>(std::move(v));
+}
+
 int bench_gldp(const Options& o, const pol::CompiledPolicy& base, const gd::FwVersion& v0,
                const Change& change, const std::string& host) {
   std::printf("\n== gldp at %s ==\n", o.gldp_socket.c_str());
@@ -708,7 +731,15 @@ int bench_gldp(const Options& o, const pol::CompiledPolicy& base, const gd::FwVe
   }
   const uint64_t before = st->generation;
   uint64_t gen = before;
-  std::vector<Sample> install(o.repeat), e2e(o.repeat);
+  // glctld's own path: DpSync on a link whose port names are gldp's first n ports.
+  std::map<std::string, uint32_t> names;
+  for (size_t i = 0; i < n; ++i) names[v0.ports[i].port] = nos[i];
+  MappedLink sync_link(o.gldp_socket, names);
+  gd::DpSync sync(sync_link);
+  const std::shared_ptr<const gd::FwVersion> v0n = first_ports(v0, n);
+  uint64_t desired_id = 0;
+  size_t delta_sent = 0;
+  std::vector<Sample> install(o.repeat), e2e(o.repeat), e2e_delta(o.repeat), delta_sync(o.repeat);
   for (int i = 0; i < o.repeat; ++i) {
     // The full version (after the first round, also a change back from the changed one).
     auto ok = timed(install[i],
@@ -732,10 +763,38 @@ int bench_gldp(const Options& o, const pol::CompiledPolicy& base, const gd::FwVe
       std::printf("change: %s\n", done.error().c_str());
       return 1;
     }
+    // The same change through DpSync, after it installed the unchanged version (whole:
+    // the generation in force was not its own): a delta.
+    sync.set_desired(v0n, ++desired_id);
+    if (gd::SyncReport r = sync.sync(); r.pushed == 0 || !r.error.empty()) {
+      std::printf("DpSync, the unchanged version: %s\n", r.error.c_str());
+      return 1;
+    }
+    done = timed(e2e_delta[i], [&]() -> std::expected<void, std::string> {
+      auto c = pol::compile(change.state, host, 0, base.allocator);
+      if (!c) return std::unexpected(c.error().text());
+      std::shared_ptr<const gd::FwVersion> v = first_ports(gd::to_fw_version(*c), n);
+      if (gd::same_version(*v0n, *v)) return std::unexpected(std::string("no change"));
+      sync.set_desired(v, ++desired_id);
+      const gd::SyncReport r = timed(delta_sync[i], [&] { return sync.sync(); });
+      if (!r.error.empty()) return std::unexpected(r.error);
+      if (!r.delta) return std::unexpected("not a delta: " + r.delta_refused);
+      delta_sent = r.ports_sent;
+      return {};
+    });
+    if (!done) {
+      std::printf("change through DpSync: %s\n", done.error().c_str());
+      return 1;
+    }
+    gen = sync.generation();
   }
   print_header();
   print_row("fw_install, the full version", install);
   print_row("change: compile + to_fw_version + same + fw_install", e2e);
+  print_row("change: compile + to_fw_version + DpSync (delta)", e2e_delta);
+  print_row("  of which DpSync::sync() (port numbers, the delta)", delta_sync);
+  std::printf("the delta sent %zu of %zu ports (DpSync also asks gldp for each port's number)\n",
+              delta_sent, n);
   if (auto s2 = link.fw_status(); s2)
     std::printf("gldp enforces generation %llu on %u ports, %u prefixes\n",
                 static_cast<unsigned long long>(s2->generation), s2->n_ports, s2->n_prefixes);
