@@ -390,6 +390,21 @@ std::vector<std::vector<uint8_t>> fuzz_seeds() {
     }
     const std::string quarantine[] = {"vm9"};
     if (!c.fw_install(1, ipc, ports, 0, quarantine)) die("seed: firewall version refused");
+    // Deltas: port 2's rules changed, then port 1 out and a new ipcache.
+    std::vector<api::FwPortSpec> changed{ports[1]};
+    changed[0].to_vm[0].port_lo = 5000;
+    api::Client::FwDelta d;
+    d.base = 1;
+    d.ports = changed;
+    if (!c.fw_update(2, d)) die("seed: firewall delta refused");
+    const uint32_t out[] = {1};
+    api::Client::FwDelta d2;
+    d2.base = 2;
+    d2.removed = out;
+    d2.new_ipcache = true;
+    d2.ipcache = std::span<const api::FwPrefixWire>(ipc).first(1);
+    if (!c.fw_update(3, d2)) die("seed: second firewall delta refused");
+    (void)c.fw_update(4, d);  // stale: refused
     (void)c.fw_status();
     (void)c.fw_rule_stats();
     api::FwTraceRequest tr{};
