@@ -135,7 +135,9 @@ Distributed firewall (installed by glctld; glctl status tells why):
   fw-flush-conntrack [zone=N] [ORIG-TUPLE [REPLY-TUPLE]]
                                    dump-conntrack / flush-conntrack on the firewall's own
                                    tracker (zone = the workload's port number, mark = the
-                                   rule that allowed the connection)
+                                   rule that allowed the connection; policy=older / JSON
+                                   "current": false: allowed by an older policy of its
+                                   port, checked again at its next packet)
   fw-trace port=N from-vm|to-vm TUPLE [mac=MAC]
                                    what the firewall in force does with a packet: the
                                    remote's identity, the rule and action of its policy
@@ -157,6 +159,14 @@ Distributed firewall (installed by glctld; glctl status tells why):
                                    false, "rule_id": 1}], "to_vm": [...]}], "quarantine":
                                    ["vnet7"] (workload ports not there yet: closed
                                    both ways when added, until a version binds them)}
+  fw-update FILE|-                 install a version as its changes to the one in force
+                                   (refused, nothing changed, if another came meanwhile):
+                                   fw-install's fields, and "base": N (default: the
+                                   generation in force), "remove": [port numbers]; "ports"
+                                   replace theirs or are added, other ports keep their
+                                   tables (and their connections need no re-check);
+                                   "ipcache", when given, replaces the ipcache and the
+                                   hosts; "quarantine" is the whole list
   fw-clear                         no firewall on any port
 
 Options:
@@ -775,6 +785,8 @@ std::string ct_entry_str(const gl::api::CtEntry& e, bool verbose, bool stats) {
       s += ",protoinfo=(state=" + tcp_state_str(coalesced_tcp_state(e)) + ")";
   }
   if (const char* h = ct_helper(e.flags)) s += ",helper=" + std::string(h);
+  // The firewall's: a verdict of an older policy of its port (re-checked at its next packet).
+  if (g_fw_tracker && e.fw_current == 0) s += ",policy=older";
   return s;
 }
 
@@ -811,6 +823,7 @@ json ct_entry_json(const gl::api::CtEntry& e) {
     j["state_reply"] = tcp_state_str(e.tcp_state_reply);
   }
   if (const char* h = ct_helper(e.flags)) j["helper"] = h;
+  if (g_fw_tracker) j["current"] = e.fw_current != 0;
   return j;
 }
 
@@ -1705,31 +1718,47 @@ std::expected<gl::api::FwPortSpec, std::string> fw_port_from_json(const json& p,
   return s;
 }
 
-int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
-  if (args.size() != 2) return usage_error("fw-install FILE|-");
+// fw-install's and fw-update's JSON, parsed. delta: fw-update (base, remove allowed).
+struct FwJson {
+  uint64_t generation = 0;  // 0: the current + 1
+  uint64_t base = 0;        // fw-update: 0 = the generation in force
+  uint32_t record = 0;
+  bool has_ipcache = false;
+  std::vector<gl::api::FwPrefixWire> ipcache;
+  std::vector<gl::api::FwPortSpec> ports;
+  std::vector<uint32_t> remove;
+  std::vector<std::string> quarantine;
+};
+
+std::expected<FwJson, std::string> fw_json(const std::string& cmd, const std::string& file,
+                                           bool delta) {
   std::string text;
-  if (args[1] == "-") {
+  if (file == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   } else {
-    std::ifstream f(args[1]);
-    if (!f) return fail("fw-install", gl::api::Error{errno, args[1] + ": " + std::strerror(errno)});
+    std::ifstream f(file);
+    if (!f) return std::unexpected(file + ": " + std::strerror(errno));
     text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
   const json v = json::parse(text, nullptr, false);
-  if (v.is_discarded() || !v.is_object()) return usage_error("fw-install: not a JSON object");
+  if (v.is_discarded() || !v.is_object()) return std::unexpected("not a JSON object");
   for (const auto& [k, x] : v.items())
-    if (k != "generation" && k != "record" && k != "ipcache" && k != "ports" && k != "quarantine")
-      return usage_error("fw-install: unknown field \"" + k + "\"");
-  std::vector<gl::api::FwPrefixWire> ipcache;
+    if (k != "generation" && k != "record" && k != "ipcache" && k != "ports" && k != "quarantine" &&
+        (!delta || (k != "base" && k != "remove")))
+      return std::unexpected("unknown field \"" + k + "\"" +
+                             (k == "base" || k == "remove" ? " (fw-update's)" : ""));
+  (void)cmd;
+  FwJson out;
+  out.has_ipcache = v.contains("ipcache");
   auto ipc_list = json_list(v, "ipcache", "");
-  if (!ipc_list) return usage_error("fw-install: " + ipc_list.error());
+  if (!ipc_list) return std::unexpected(ipc_list.error());
   const json& ipc = *ipc_list;
   for (size_t i = 0; i < ipc.size(); ++i) {
     const json& e = ipc[i];
     const std::string where = "ipcache[" + std::to_string(i) + "]";
     gl::api::FwPrefixWire w{};
     if (!e.is_object() || !e.contains("prefix") || !e["prefix"].is_string())
-      return usage_error("fw-install: " + where + ": an object with \"prefix\" (text)");
+      return std::unexpected(where + ": an object with \"prefix\" (text)");
     const std::string pfx = e["prefix"].get<std::string>();
     const size_t slash = pfx.find('/');
     const std::string addr = pfx.substr(0, slash);
@@ -1738,54 +1767,88 @@ int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
     } else if (inet_pton(AF_INET6, addr.c_str(), w.addr) == 1) {
       w.family = 6;
     } else {
-      return usage_error("fw-install: " + where + ".prefix: \"" + pfx + "\" is not ADDR[/LEN]");
+      return std::unexpected(where + ".prefix: \"" + pfx + "\" is not ADDR[/LEN]");
     }
     uint64_t len = w.family == 4 ? 32 : 128;
     if (slash != std::string::npos && !parse_u64(pfx.substr(slash + 1), len, len))
-      return usage_error("fw-install: " + where + ".prefix: bad length in \"" + pfx + "\"");
+      return std::unexpected(where + ".prefix: bad length in \"" + pfx + "\"");
     w.len = static_cast<uint8_t>(len);
     auto id = json_uint(e, "identity", 0, UINT32_MAX, where);
-    if (!id || *id < 2) return usage_error("fw-install: " + where + ".identity: a number >= 2");
+    if (!id || *id < 2) return std::unexpected(where + ".identity: a number >= 2");
     w.identity = static_cast<uint32_t>(*id);
-    ipcache.push_back(w);
+    out.ipcache.push_back(w);
   }
-  std::vector<gl::api::FwPortSpec> ports;
   auto ps_list = json_list(v, "ports", "");
-  if (!ps_list) return usage_error("fw-install: " + ps_list.error());
+  if (!ps_list) return std::unexpected(ps_list.error());
   const json& ps = *ps_list;
   for (size_t i = 0; i < ps.size(); ++i) {
     auto p = fw_port_from_json(ps[i], "ports[" + std::to_string(i) + "]");
-    if (!p) return usage_error("fw-install: " + p.error());
-    ports.push_back(std::move(*p));
+    if (!p) return std::unexpected(p.error());
+    out.ports.push_back(std::move(*p));
   }
-  std::vector<std::string> quarantine;
+  auto rm_list = json_list(v, "remove", "");
+  if (!rm_list) return std::unexpected(rm_list.error());
+  for (const json& n : *rm_list) {
+    if (!n.is_number_unsigned() || n.get<uint64_t>() > UINT32_MAX)
+      return std::unexpected("remove: port numbers");
+    out.remove.push_back(n.get<uint32_t>());
+  }
   auto q_list = json_list(v, "quarantine", "");
-  if (!q_list) return usage_error("fw-install: " + q_list.error());
+  if (!q_list) return std::unexpected(q_list.error());
   for (const json& q : *q_list) {
     if (!q.is_string() || q.get<std::string>().empty())
-      return usage_error("fw-install: quarantine: port names (strings)");
-    quarantine.push_back(q.get<std::string>());
+      return std::unexpected("quarantine: port names (strings)");
+    out.quarantine.push_back(q.get<std::string>());
   }
-  uint32_t record = 0;
   const json rec = v.value("record", json("none"));
   if (rec == "all")
-    record = gl::api::kFwRecordAll;
+    out.record = gl::api::kFwRecordAll;
   else if (rec == "refusals")
-    record = gl::api::kFwRecordDefaultRefusals;
+    out.record = gl::api::kFwRecordDefaultRefusals;
   else if (rec != "none")
-    return usage_error("fw-install: record: all, refusals or none");
+    return std::unexpected("record: all, refusals or none");
   auto given = json_uint(v, "generation", 0, UINT64_MAX / 2, "");
-  if (!given) return usage_error("fw-install: " + given.error().substr(1));
-  uint64_t gen = *given;
-  if (gen == 0) {
+  if (!given) return std::unexpected(given.error().substr(1));
+  out.generation = *given;
+  auto base = json_uint(v, "base", 0, UINT64_MAX / 2, "");
+  if (!base) return std::unexpected(base.error().substr(1));
+  out.base = *base;
+  return out;
+}
+
+int cmd_fw_install(Client& c, const std::vector<std::string>& args) {
+  const bool delta = args[0] == "fw-update";
+  if (args.size() != 2) return usage_error(args[0] + " FILE|-");
+  auto v = fw_json(args[0], args[1], delta);
+  if (!v) return usage_error(args[0] + ": " + v.error());
+  uint64_t gen = v->generation;
+  uint64_t base = v->base;
+  if (gen == 0 || (delta && base == 0)) {
     auto st = c.fw_status();
-    if (!st) return fail("fw-install", st.error());
-    gen = st->generation + 1;
+    if (!st) return fail(args[0], st.error());
+    if (gen == 0) gen = st->generation + 1;
+    if (base == 0) base = st->generation;
   }
-  if (auto r = c.fw_install(gen, ipcache, ports, record, quarantine); !r)
-    return fail("fw-install", r.error());
-  std::printf("generation %" PRIu64 " installed: %zu ports, %zu prefixes\n", gen, ports.size(),
-              ipcache.size());
+  if (!delta) {
+    if (auto r = c.fw_install(gen, v->ipcache, v->ports, v->record, v->quarantine); !r)
+      return fail(args[0], r.error());
+    std::printf("generation %" PRIu64 " installed: %zu ports, %zu prefixes\n", gen, v->ports.size(),
+                v->ipcache.size());
+    return 0;
+  }
+  gl::api::Client::FwDelta d;
+  d.base = base;
+  d.record = v->record;
+  d.new_ipcache = v->has_ipcache;
+  d.ipcache = v->ipcache;
+  d.ports = v->ports;
+  d.removed = v->remove;
+  d.quarantine = v->quarantine;
+  if (auto r = c.fw_update(gen, d); !r) return fail(args[0], r.error());
+  std::printf("generation %" PRIu64 " installed as a delta of %" PRIu64
+              ": %zu ports sent, %zu removed, %s\n",
+              gen, base, v->ports.size(), v->remove.size(),
+              v->has_ipcache ? "a new ipcache" : "the ipcache kept");
   return 0;
 }
 
@@ -2001,6 +2064,7 @@ static int run_main(int argc, char** argv) {
                                     "fw-flush-conntrack",
                                     "fw-trace",
                                     "fw-install",
+                                    "fw-update",
                                     "fw-clear",
                                     "fw-events"};
   bool known = is_tp_ipf_command(cmd);
@@ -2235,7 +2299,7 @@ static int run_main(int argc, char** argv) {
   if (cmd.rfind("ct-", 0) == 0 || cmd.ends_with("-conntrack")) return cmd_ct(c, cmd, args);
   if (cmd == "fw-rule-stats" || cmd == "fw-events" || cmd == "fw-trace")
     return cmd_fw(c, cmd, args);
-  if (cmd == "fw-install") return cmd_fw_install(c, args);
+  if (cmd == "fw-install" || cmd == "fw-update") return cmd_fw_install(c, args);
   if (cmd == "fw-clear") {
     if (args.size() != 1) return usage_error("fw-clear takes no arguments");
     if (auto r = c.fw_clear(); !r) return fail("fw-clear", r.error());

@@ -23,7 +23,7 @@ from gltest import Env, check, main, run  # noqa: E402
 MAGIC = 0x50444C47
 HDR = struct.Struct("<IHHIIiHH")  # magic version type length xid error flags reserved
 T_INFO, T_PORT_ADD, T_FLOW_PUT, T_FLOW_GET, T_EXEC_BATCH = 1, 2, 10, 12, 21
-EINVAL, EMSGSIZE, EPROTONOSUPPORT, EOPNOTSUPP = 22, 90, 93, 95
+EINVAL, EMSGSIZE, EPROTONOSUPPORT, EOPNOTSUPP, ESTALE = 22, 90, 93, 95, 116
 KEY_SIZE = 184
 
 
@@ -190,9 +190,9 @@ def fw_prefix(ip4, identity, family=4, length=32, host=0):
     return struct.pack("<BBHI", family, length, host, identity) + bytes(ip4) + bytes(12)
 
 
-def fw_port(port_no, identity=10, defaults=(0, 0), n_ipv4=0, pad=b"\0" * 8):
+def fw_port(port_no, identity=10, defaults=(0, 0), n_ipv4=0, pad=b"\0" * 7, flags=0):
     return struct.pack("<IIIBBHH", port_no, identity, 0, defaults[0], defaults[1], n_ipv4,
-                       0) + bytes(6) + pad
+                       0) + bytes(6) + bytes([flags]) + pad
 
 
 def fw_status(s):
@@ -209,7 +209,8 @@ def test_fw_messages():
     with Env("w") as env:
         env.gldp(ports=[("n1", "net_null0,no-rx=1"), ("n2", "net_null1,no-rx=1")])
         s = conn(env)
-        begin = lambda gen, rec=0: msg(T_FW_BEGIN, struct.pack("<QII", gen, rec, 0))  # noqa
+        begin = lambda gen, rec=0, flags=0, base=0: msg(  # noqa
+            T_FW_BEGIN, struct.pack("<QIIQ", gen, rec, flags, base))
         commit = lambda gen: msg(T_FW_COMMIT, struct.pack("<Q", gen))  # noqa
         one_prefix = struct.pack("<II", 1, 0) + fw_prefix([10, 0, 0, 1], 10)
         # Out of order: no transaction open.
@@ -222,6 +223,10 @@ def test_fw_messages():
         expect_error(s, begin(0), EINVAL, "generation 0")
         expect_error(s, begin(1, rec=8), EINVAL, "unknown record flags")
         expect_error(s, msg(T_FW_BEGIN, struct.pack("<QI", 1, 0)), EINVAL, "record flags only")
+        expect_error(s, begin(1, flags=4), EINVAL, "unknown flags 4")
+        expect_error(s, begin(1, flags=2), EINVAL, "belong to a delta only")
+        expect_error(s, begin(1, base=3), EINVAL, "belong to a delta only")
+        expect_error(s, begin(2, flags=1, base=1), ESTALE, "no firewall is in force")
 
         def refused_in_transaction(t, payload, code, words):
             """In a fresh transaction: `payload` refused, and the transaction with it."""
@@ -254,7 +259,9 @@ def test_fw_messages():
             (T_FW_PORT, fw_port(1, defaults=(7, 0)), EINVAL, "unknown default action"),
             (T_FW_PORT, fw_port(1, n_ipv4=2000), EINVAL, "more than 1024"),
             (T_FW_PORT, fw_port(1, n_ipv4=3), EINVAL, "short address list"),
-            (T_FW_PORT, fw_port(1, pad=b"\1" + b"\0" * 7), EINVAL, "padding"),
+            (T_FW_PORT, fw_port(1, pad=b"\1" + b"\0" * 6), EINVAL, "padding"),
+            (T_FW_PORT, fw_port(1, flags=2), EINVAL, "unknown flags"),
+            (T_FW_PORT, fw_port(1, flags=1), EINVAL, "remove is for a delta"),
             (T_FW_PORT, fw_port(1)[:20], EINVAL, "short message"),
             (T_FW_RULES, struct.pack("<IB3xII", 1, 0, 1, 0) + bytes(16), EINVAL, "fw-port first"),
         ]
@@ -297,6 +304,28 @@ def test_fw_messages():
         ok_reply(s, begin(7), "fw begin")
         expect_error(s, commit(7), EINVAL, "not above the one in force (7)")
         check(fw_status(s) == 7, "the refused commit changed the version in force")
+
+        # Deltas of version 7: on another base, an ipcache without the new-ipcache flag, a
+        # removed port that carries more than its number or has no firewall: refused.
+        expect_error(s, begin(8, flags=1, base=6), ESTALE, "but version 7 is in force")
+        ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
+        expect_error(s, msg(T_FW_IPCACHE, one_prefix), EINVAL, "keeps the ipcache")
+        ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
+        expect_error(s, msg(T_FW_PORT, fw_port(1, flags=1)), EINVAL, "nothing but its number")
+        ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
+        ok_reply(s, msg(T_FW_PORT, fw_port(2, identity=0, flags=1)), "fw port (remove)")
+        expect_error(s, commit(8), EINVAL, "port 2 is removed but has no firewall in version 7")
+        # A delta adding port 2 commits; a second one removes port 1.
+        ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
+        ok_reply(s, msg(T_FW_PORT, fw_port(2)), "fw port")
+        ok_reply(s, commit(8), "fw commit (delta)")
+        st = ok_reply(s, msg(T_FW_STATUS), "fw status")
+        check(struct.unpack_from("<QII", st) == (8, 2, 1), f"after the delta: {st.hex()}")
+        ok_reply(s, begin(9, flags=1, base=8), "fw begin (delta)")
+        ok_reply(s, msg(T_FW_PORT, fw_port(1, identity=0, flags=1)), "fw port (remove)")
+        ok_reply(s, commit(9), "fw commit (delta)")
+        st = ok_reply(s, msg(T_FW_STATUS), "fw status")
+        check(struct.unpack_from("<QII", st) == (9, 1, 1), f"after the second delta: {st.hex()}")
         check(env.gldp_proc.poll() is None, "gldp died")
 
 

@@ -12,7 +12,9 @@
   test_two_pmds            two PMD threads, one rx queue each, traffic through both
   test_bad_cli_input       invalid devargs / flows / actions / ports get clear errors;
                            fw-install of bad JSON names the field and changes nothing;
-                           a good one installs, fw-clear removes it
+                           a good one installs, fw-update changes it as a delta (a
+                           stale base and a port without a firewall refused), fw-clear
+                           removes it
   test_port_mtu            set-port mtu=N: gldp and the kernel interface of an af_packet
                            port follow; out-of-range and unsupported devices refused
   test_startup_errors      gldp refused at start (a port that cannot be created after one
@@ -339,6 +341,28 @@ def test_bad_cli_input():
         env.dpctl("fw-install", path)
         st = json.loads(env.dpctl("fw-status", "--json").stdout)
         check(st["generation"] == 1 and st["ports"] == 1 and st["prefixes"] == 1, f"{st}")
+        # fw-update: a delta of the version in force; a stale base changes nothing.
+        def fw_update(text, ok=True):
+            with open(path, "w") as f:
+                f.write(text)
+            return env.dpctl("fw-update", path, check_rc=ok)
+        r = fw_update('{"ports": [{"port": 2, "to_vm": [{"remote": 10, "proto": "tcp"}]}]}')
+        check("generation 2 installed as a delta of 1: 1 ports sent, 0 removed, the ipcache kept"
+              in r.stdout, r.stdout)
+        st = json.loads(env.dpctl("fw-status", "--json").stdout)
+        check(st["generation"] == 2 and st["ports"] == 2 and st["prefixes"] == 1, f"{st}")
+        r = fw_update('{"base": 1, "remove": [2]}', ok=False)
+        check(r.returncode == 1 and "based on version 1, but version 2 is in force" in r.stderr,
+              r.stderr)
+        r = fw_update('{"remove": [2], "ipcache": []}')
+        check("1 ports sent" not in r.stdout and "1 removed, a new ipcache" in r.stdout, r.stdout)
+        st = json.loads(env.dpctl("fw-status", "--json").stdout)
+        check(st["generation"] == 3 and st["ports"] == 1 and st["prefixes"] == 0, f"{st}")
+        r = fw_update('{"remove": [7]}', ok=False)
+        check("port 7 is removed but has no firewall in version 3" in r.stderr, r.stderr)
+        r = env.dpctl("fw-install", path, check_rc=False)
+        check(r.returncode == 2 and "unknown field \"remove\" (fw-update's)" in r.stderr,
+              r.stderr)
         env.dpctl("fw-clear")
         check(json.loads(env.dpctl("fw-status", "--json").stdout)["generation"] == 0, "fw-clear")
         check(env.gldp_proc.poll() is None, "gldp died on bad input")
