@@ -1663,7 +1663,8 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
                        " is removed but has no firewall in version " + std::to_string(s->base));
         if (!s->new_ipcache) {
           s->prefixes = cur->ipcache.prefixes();
-          s->hosts.assign(cur->hosts.begin() + 1, cur->hosts.end());  // [0] is "none"
+          if (!cur->hosts.empty())  // [0] is "none"
+            s->hosts.assign(cur->hosts.begin() + 1, cur->hosts.end());
         }
       }
       for (size_t i = 0; i < s->prefixes.size(); ++i)
