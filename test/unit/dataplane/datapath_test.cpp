@@ -2109,17 +2109,10 @@ gl::api::FwEntryWire entry(uint32_t remote, uint8_t proto, uint16_t lo, uint16_t
   return e;
 }
 
-}  // namespace
-
-TEST_CASE("firewall through the API: a version installed as one transaction, errors named",
-          "[datapath][firewall][api]") {
+// web_db_policy's identities and rule 1 / rule 2 as fw_install's arguments: web 10.0.0.1
+// (10) on port 1, db 10.0.0.2 (20) on port 2; web may reach db:5432 (both ends).
+std::pair<std::vector<gl::api::FwPrefixWire>, std::vector<gl::api::FwPortSpec>> web_db_wire() {
   using gl::fw::Action;
-  Rig rig;
-  switch_flows(rig);
-  ServerThread srv(*rig.dp);
-  auto c = gl::api::Client::connect(srv.path);
-  REQUIRE(c);
-  // Identities: web 10.0.0.1 (10), db 10.0.0.2 (20); web may reach db:5432 (both ends).
   std::vector<gl::api::FwPrefixWire> ipc(2);
   for (int i = 0; i < 2; ++i) {
     ipc[i].family = 4;
@@ -2137,6 +2130,21 @@ TEST_CASE("firewall through the API: a version installed as one transaction, err
   ports[1].identity = kDb;
   ports[1].ipv4 = {gl::flow::ipv4_addr("10.0.0.2")};
   ports[1].to_vm = {entry(kWeb, 6, 5432, 5432, Action::kAllow, 2)};
+  return {ipc, ports};
+}
+
+}  // namespace
+
+TEST_CASE("firewall through the API: a version installed as one transaction, errors named",
+          "[datapath][firewall][api]") {
+  using gl::fw::Action;
+  Rig rig;
+  switch_flows(rig);
+  ServerThread srv(*rig.dp);
+  auto c = gl::api::Client::connect(srv.path);
+  REQUIRE(c);
+  // Identities: web 10.0.0.1 (10), db 10.0.0.2 (20); web may reach db:5432 (both ends).
+  auto [ipc, ports] = web_db_wire();
   REQUIRE(c->fw_install(7, ipc, ports));
   auto st = c->fw_status();
   REQUIRE(st);
@@ -2239,23 +2247,7 @@ TEST_CASE("firewall through the API: a delta changes the ports it names, on the 
   using gl::fw::Action;
   Rig rig;
   switch_flows(rig);
-  std::vector<gl::api::FwPrefixWire> ipc(2);
-  for (int i = 0; i < 2; ++i) {
-    ipc[i].family = 4;
-    ipc[i].len = 32;
-    const uint8_t a[4] = {10, 0, 0, static_cast<uint8_t>(i + 1)};
-    std::memcpy(ipc[i].addr, a, 4);
-    ipc[i].identity = i == 0 ? kWeb : kDb;
-  }
-  std::vector<gl::api::FwPortSpec> ports(2);
-  ports[0].port_no = 1;
-  ports[0].identity = kWeb;
-  ports[0].ipv4 = {gl::flow::ipv4_addr("10.0.0.1")};
-  ports[0].from_vm = {entry(kDb, 6, 5432, 5432, Action::kAllow, 1)};
-  ports[1].port_no = 2;
-  ports[1].identity = kDb;
-  ports[1].ipv4 = {gl::flow::ipv4_addr("10.0.0.2")};
-  ports[1].to_vm = {entry(kWeb, 6, 5432, 5432, Action::kAllow, 2)};
+  auto [ipc, ports] = web_db_wire();
   auto syn = [](uint16_t sport, uint16_t dport) {
     return tcp4("10.0.0.1", "10.0.0.2", sport, dport, kTcpSyn, 1, 0).build();
   };

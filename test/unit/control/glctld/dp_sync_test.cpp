@@ -62,6 +62,14 @@ std::shared_ptr<const FwVersion> version_of(const policy::DesiredState& s) {
   return std::make_shared<const FwVersion>(to_fw_version(compile_for(s, "hv1")));
 }
 
+// A fake gldp with web1's port vnet1 (1) and db1's vnet2 (2).
+std::shared_ptr<FakeGldp> gldp_with_web1_db1() {
+  auto g = std::make_shared<FakeGldp>();
+  g->add_port("vnet1", 1);
+  g->add_port("vnet2", 2);
+  return g;
+}
+
 }  // namespace
 
 TEST_CASE("dp_sync: policy actions map onto the dataplane's action codes", "[glctld][dp_sync]") {
@@ -275,9 +283,7 @@ TEST_CASE("dp_sync: ports resolved by name, a missing one left out and picked up
 
 TEST_CASE("dp_sync: a change goes as a delta of the version in force, whole when it must",
           "[glctld][dp_sync]") {
-  auto g = std::make_shared<FakeGldp>();
-  g->add_port("vnet1", 1);
-  g->add_port("vnet2", 2);
+  auto g = gldp_with_web1_db1();
   FakeLink link(g);
   DpSync sync(link);
   const policy::DesiredState s1 = example_state();
@@ -349,9 +355,7 @@ TEST_CASE("dp_sync: a change goes as a delta of the version in force, whole when
 
 TEST_CASE("dp_sync: installs again on a new version, a restarted gldp or a foreign generation",
           "[glctld][dp_sync]") {
-  auto g = std::make_shared<FakeGldp>();
-  g->add_port("vnet1", 1);
-  g->add_port("vnet2", 2);
+  auto g = gldp_with_web1_db1();
   FakeLink link(g);
   DpSync sync(link);
 
@@ -404,9 +408,7 @@ TEST_CASE("dp_sync: installs again on a new version, a restarted gldp or a forei
 
 TEST_CASE("dp_sync: unreachable gldp and refusals are reported, the version in force stays",
           "[glctld][dp_sync]") {
-  auto g = std::make_shared<FakeGldp>();
-  g->add_port("vnet1", 1);
-  g->add_port("vnet2", 2);
+  auto g = gldp_with_web1_db1();
   g->set_up(false);
   FakeLink link(g);
   DpSync sync(link);
@@ -460,9 +462,7 @@ TEST_CASE("dp_sync: unreachable gldp and refusals are reported, the version in f
 
 TEST_CASE("dp_sync: generations start above gldp's and only grow, whatever happens",
           "[glctld][dp_sync]") {
-  auto g = std::make_shared<FakeGldp>();
-  g->add_port("vnet1", 1);
-  g->add_port("vnet2", 2);
+  auto g = gldp_with_web1_db1();
   {
     std::lock_guard lock(g->mu);
     g->generation = 57;  // left by a glctld that ran before this one
