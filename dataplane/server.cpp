@@ -1518,7 +1518,10 @@ std::expected<void, api::Error> Server::handle_fw(ClientConn& c, api::MsgType ty
         // Leaves the firewall (it may be gone from gldp already).
         if (!(*st)->delta) return bad(what + ": remove is for a delta (a version lists its ports)");
         static constexpr uint8_t kZero7[sizeof w.pad] = {};
+        static constexpr uint8_t kZeroMac[sizeof w.mac] = {};
         if (w.identity != 0 || w.conn_limit != 0 || w.n_ipv4 != 0 || w.n_ipv6 != 0 ||
+            w.default_from_vm != 0 || w.default_to_vm != 0 ||
+            std::memcmp(w.mac, kZeroMac, sizeof w.mac) != 0 ||
             std::memcmp(w.pad, kZero7, sizeof w.pad) != 0 || r.remaining() != 0)
           return bad(what + ": a removed port carries nothing but its number");
         (*st)->removed.push_back(w.port_no);

@@ -313,6 +313,9 @@ def test_fw_messages():
         ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
         expect_error(s, msg(T_FW_PORT, fw_port(1, flags=1)), EINVAL, "nothing but its number")
         ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
+        expect_error(s, msg(T_FW_PORT, fw_port(1, identity=0, defaults=(1, 0), flags=1)), EINVAL,
+                     "nothing but its number")
+        ok_reply(s, begin(8, flags=1, base=7), "fw begin (delta)")
         ok_reply(s, msg(T_FW_PORT, fw_port(2, identity=0, flags=1)), "fw port (remove)")
         expect_error(s, commit(8), EINVAL, "port 2 is removed but has no firewall in version 7")
         # A delta adding port 2 commits; a second one removes port 1.
