@@ -204,18 +204,18 @@ class ConnTable {
   }
   // The same from the key's five little-endian 64-bit words (a key built in registers).
   static uint64_t hash_words(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t w4) {
-    // Each word through its own CRC step (three independent chains), then mixed with a
-    // multiply: no two words are XORed together first (that lost the source address's
-    // last octet against the source port: 30000 keys of 10.0.x.y:1000+z had 540 distinct
-    // hashes, and a few thousand filled their buckets).
-    uint32_t a = flow::hash_add64(0x2545f491u, w0);
-    uint32_t b = flow::hash_add64(0x9e3779b9u, w2);
-    const uint32_t c = flow::hash_add64(0x7f4a7c15u, w4);
-    a = flow::hash_add64(a, w1);
-    b = flow::hash_add64(b, w3);
-    const uint32_t lo = flow::hash_finish(a ^ flow::rotl64(b, 11) ^ (c * 0x9e3779b1u));
-    const uint32_t hi = flow::hash_finish(b + a * 0x27d4eb2du + (c ^ (c >> 15)) * 0x85ebca6bu);
-    return (uint64_t(hi) << 32) | lo;
+    // One CRC32-C over the key's 40 bytes, word by word (no two words are XORed together
+    // first: that lost the source address's last octet against the source port, 30000
+    // keys of 10.0.x.y:1000+z had 540 distinct hashes), then a finisher, because a CRC
+    // is linear: keys differing in a few bits would map to a subspace whose low bits
+    // (the bucket) need not spread. The upper half is what the index uses (signature and
+    // bucket); the lower half is the CRC itself (NAT and the helpers fold both halves).
+    uint32_t c = flow::hash_add64(0x2545f491u, w0);
+    c = flow::hash_add64(c, w1);
+    c = flow::hash_add64(c, w2);
+    c = flow::hash_add64(c, w3);
+    c = flow::hash_add64(c, w4);
+    return (uint64_t(flow::hash_finish(c)) << 32) | c;
   }
   // The index: 64-byte buckets of 7 slots, a key in one of its two candidate buckets.
   // Both candidates come from the hash's upper half (the part a slot stores), so an

@@ -71,13 +71,22 @@ Invalid l4_key(uint8_t proto, uint8_t family, const uint8_t* l4, uint32_t len, b
   }
 }
 
-// The IPv4 header checksum of a 20-byte header (no options): five 32-bit words. The
-// generic checksum loop was 30% of extract() for 64-byte packets.
+// The IPv4 header checksum of a 20-byte header (no options): two 64-bit words and a
+// 32-bit one summed with end-around carries, then folded. (The generic checksum loop was
+// 30% of extract() for 64-byte packets; a loop of five 32-bit loads, which the compiler
+// kept as a loop, still cost ~14 cycles a packet in gl-bench-conntrack --established.)
 inline bool ipv4_header20_ok(const uint8_t* ip) {
-  uint64_t s = 0;
-  for (int i = 0; i < 20; i += 4) s += flow::load_raw32(ip + i);
+  uint64_t a, b;
+  std::memcpy(&a, ip, 8);
+  std::memcpy(&b, ip + 8, 8);
+  const uint64_t c = flow::load_raw32(ip + 16);
+  uint64_t s = a + b;
+  s += s < b;  // one's complement: the carry out comes back in
+  s += c;
+  s += s < c;
   s = (s & 0xffffffffu) + (s >> 32);
-  return flow::csum_fold(static_cast<uint32_t>(s) + static_cast<uint32_t>(s >> 32)) == 0xffff;
+  s = (s & 0xffffffffu) + (s >> 32);
+  return flow::csum_fold(static_cast<uint32_t>(s)) == 0xffff;
 }
 
 // The IPv4 header checksum (the header's length from its IHL, within len).
