@@ -93,6 +93,73 @@ IpHit IpCache::hit6(const uint8_t* addr) const {
   return IpHit{};
 }
 
+IpHit IpCache::within4(uint32_t host, unsigned max_len) const {
+  for (uint8_t len : len4_) {
+    if (len > max_len) continue;
+    auto it = v4_.find(uint64_t(len) << 32 | mask4(host, len));
+    if (it != v4_.end()) return it->second;
+  }
+  return IpHit{};
+}
+
+IpHit IpCache::within6(uint64_t hi, uint64_t lo, unsigned max_len) const {
+  for (uint8_t len : len6_) {
+    if (len > max_len) continue;
+    Key6 k{hi, lo, len};
+    mask6(k.hi, k.lo, len);
+    auto it = v6_.find(k);
+    if (it != v6_.end()) return it->second;
+  }
+  return IpHit{};
+}
+
+std::optional<std::unordered_set<uint32_t>> IpCache::changed_identities(const IpCache& was,
+                                                                        const IpCache& now,
+                                                                        size_t limit) {
+  std::unordered_set<uint32_t> ids;
+  size_t ranges = 0;
+  // One range (a prefix of either cache): its answer before and after.
+  auto changed = [&](const IpHit& before, const IpHit& after) {
+    if (before.identity == after.identity && before.host == after.host) return true;
+    if (++ranges > limit) return false;
+    if (before.host != after.host && before.host != 0 && after.host != 0) return false;
+    if (before.identity != after.identity) {
+      ids.insert(before.identity);
+      ids.insert(after.identity);
+    }
+    return true;
+  };
+  // A prefix of `a` answers for its range there; in `b` the range answers as the same
+  // prefix, else as the longest shorter prefix covering it.
+  auto walk = [&](const IpCache& a, const IpCache& b, bool a_is_now) {
+    for (const auto& [key, hit] : a.v4_) {
+      const unsigned len = static_cast<unsigned>(key >> 32);
+      auto it = b.v4_.find(key);
+      if (it != b.v4_.end() && a_is_now) {
+        if (!changed(it->second, hit)) return false;
+        continue;
+      }
+      if (it != b.v4_.end()) continue;  // both have it: seen from the new side
+      const IpHit other =
+          len == 0 ? IpHit{} : b.within4(static_cast<uint32_t>(key & 0xffffffffu), len - 1);
+      if (!(a_is_now ? changed(other, hit) : changed(hit, other))) return false;
+    }
+    for (const auto& [key, hit] : a.v6_) {
+      auto it = b.v6_.find(key);
+      if (it != b.v6_.end() && a_is_now) {
+        if (!changed(it->second, hit)) return false;
+        continue;
+      }
+      if (it != b.v6_.end()) continue;
+      const IpHit other = key.len == 0 ? IpHit{} : b.within6(key.hi, key.lo, key.len - 1);
+      if (!(a_is_now ? changed(other, hit) : changed(hit, other))) return false;
+    }
+    return true;
+  };
+  if (!walk(now, was, true) || !walk(was, now, false)) return std::nullopt;
+  return ids;
+}
+
 PolicyTable::PolicyTable(Action default_action, std::vector<Entry> entries)
     : default_(default_action), entries_(std::move(entries)) {
   for (uint32_t i = 0; i < entries_.size(); ++i)
@@ -112,6 +179,17 @@ bool PolicyTable::same_policy(const PolicyTable& o) const {
   return default_ == o.default_ &&
          std::equal(entries_.begin(), entries_.end(), o.entries_.begin(), o.entries_.end(),
                     [](const Entry& a, const Entry& b) { return a.same_rule(b); });
+}
+
+bool PolicyTable::names_any_of(const std::unordered_set<uint32_t>& ids) const {
+  if (ids.size() < by_remote_.size()) {
+    for (uint32_t id : ids)
+      if (by_remote_.contains(id)) return true;
+    return false;
+  }
+  for (const auto& [id, list] : by_remote_)
+    if (ids.contains(id)) return true;
+  return false;
 }
 
 Verdict PolicyTable::lookup(uint32_t remote, uint8_t proto, uint16_t dport) const {
@@ -234,13 +312,17 @@ std::expected<void, std::string> FwTables::index(const FwTables* prev) {
     rule_ids.pop_back();
   if (rule_ids.size() > ConnVerdict::kMaxSlots)
     return std::unexpected("more than " + std::to_string(ConnVerdict::kMaxSlots) + " rules");
-  // Generations: what decides a port's verdicts is its own policy and the version's
-  // ipcache, hosts and record flags.
-  const bool same_globals = prev != nullptr && prev->record == record && prev->hosts == hosts &&
-                            prev->ipcache.prefixes() == ipcache.prefixes();
+  // Generations: what decides a port's verdicts is its own policy, the identities the
+  // ipcache gives the addresses its rules tell apart, and the version's hosts and record
+  // flags.
+  std::optional<std::unordered_set<uint32_t>> ids;
+  if (prev != nullptr && prev->record == record && prev->hosts == hosts)
+    ids = IpCache::changed_identities(prev->ipcache, ipcache, kMaxRangesCompared);
   for (PortFirewall& p : ports) {
-    const PortFirewall* was = same_globals ? prev->port(p.port_no) : nullptr;
-    p.generation = was != nullptr && was->same_policy(p) ? was->generation : generation;
+    const PortFirewall* was = ids ? prev->port(p.port_no) : nullptr;
+    const bool same = was != nullptr && was->same_policy(p) && !p.from_vm.names_any_of(*ids) &&
+                      !p.to_vm.names_any_of(*ids);
+    p.generation = same ? was->generation : generation;
   }
   return {};
 }

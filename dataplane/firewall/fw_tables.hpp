@@ -18,11 +18,13 @@
 #include <expected>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "flowtables/enum_names.hpp"
@@ -97,6 +99,17 @@ class IpCache {
   // The prefixes it was built from, as given: two caches built from equal lists answer
   // alike (FwTables::index() compares versions by them).
   const std::vector<Prefix>& prefixes() const { return source_; }
+  // What a new cache changes of an old one's answers, as identities: for every address
+  // range whose identity changed (a prefix added, removed or given another identity:
+  // the range's identity before, from the longest prefix that covered it, and after),
+  // both. A policy naming none of them gives every address the verdict it had (an
+  // identity no entry names takes the any-remote entries and the default). nullopt,
+  // "everything may have changed", when a range moved from one host to another (a
+  // workload migrated: its connections are checked against its new host) or more than
+  // `limit` ranges changed (not worth the lookups).
+  static std::optional<std::unordered_set<uint32_t>> changed_identities(const IpCache& was,
+                                                                        const IpCache& now,
+                                                                        size_t limit);
 
  private:
   struct Key6 {
@@ -114,6 +127,9 @@ class IpCache {
   std::unordered_map<Key6, IpHit, Hash6> v6_;
   size_t n_ = 0;
   std::vector<Prefix> source_;
+  // The longest prefix no longer than max_len covering the address (world when none).
+  IpHit within4(uint32_t host, unsigned max_len) const;
+  IpHit within6(uint64_t hi, uint64_t lo, unsigned max_len) const;
 };
 
 // One rule of a port's policy in one direction, after compilation: for remote `remote`
@@ -153,6 +169,8 @@ class PolicyTable {
   const std::vector<Entry>& entries() const { return entries_; }
   // The same default and entries in the same order: the same verdicts.
   bool same_policy(const PolicyTable& o) const;
+  // An entry names one of these remote identities (kAnyIdentity aside).
+  bool names_any_of(const std::unordered_set<uint32_t>& ids) const;
   // FwTables::index(): each entry's counter slot from its rule id.
   template <typename SlotOf>
   void assign_slots(SlotOf&& slot_of) {
@@ -183,9 +201,10 @@ struct PortFirewall {
   PolicyTable from_vm;      // what the VM sends: the remote is the destination
   PolicyTable to_vm;        // what is sent to the VM: the remote is the source
   // The generation its connections' verdicts must carry to need no re-check: the version
-  // that last changed what decides them (this port's fields above, the ipcache, the hosts,
-  // the record flags). FwTables::index() sets it: a version that leaves a port's policy as
-  // it was does not send the port's connections through the rules again.
+  // that last changed what decides them (this port's fields above, the identity of an
+  // address its rules tell from others, the hosts, the record flags). FwTables::index()
+  // sets it: a version that leaves a port's verdicts as they were does not send the
+  // port's connections through the rules again.
   uint64_t generation = 0;
 
   // The same workload, spoof guard, limit and policy (generation aside).
@@ -276,8 +295,11 @@ struct FwTables {
   // generation; fails on a port listed twice. prev: the version this one replaces (nullptr:
   // none). A rule id it numbered keeps its slot (a connection on a port whose generation
   // is kept counts into its slot without a re-check); a port whose policy is the same as
-  // in prev, under the same ipcache, hosts and record flags, keeps prev's generation.
+  // in prev, under the same hosts and record flags and an ipcache that changed no
+  // identity its rules name (IpCache::changed_identities), keeps prev's generation.
   std::expected<void, std::string> index(const FwTables* prev = nullptr);
+  // More ranges changed than this at once: every port takes the new generation.
+  static constexpr size_t kMaxRangesCompared = 4096;
 };
 
 // What a firewall connection remembers (the tracker's mark and label of its entry): the

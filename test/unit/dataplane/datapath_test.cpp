@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -2236,6 +2237,64 @@ TEST_CASE("firewall: a version that changes one port re-checks only that port's 
   // db stops accepting web: its connection is cut at its next packet.
   REQUIRE(rig.dp->set_firewall(web_db_policy(4, false)));
   CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 0}, {2, 0}});
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2).empty());
+  CHECK(rig.drops("fw_revoked") == 1);
+}
+
+TEST_CASE(
+    "firewall: an ipcache change re-checks only the connections of ports whose rules "
+    "name an identity it changed",
+    "[datapath][firewall]") {
+  using gl::flow::kTcpAck;
+  // web_db_policy(gen, true), its ipcache's prefixes changed by `edit`.
+  auto with_ipcache = [](uint64_t gen,
+                         const std::function<void(std::vector<gl::fw::Prefix>&)>& edit) {
+    auto t = web_db_policy(gen, true);
+    std::vector<gl::fw::Prefix> ps = t->ipcache.prefixes();
+    edit(ps);
+    auto ipc = gl::fw::IpCache::build(ps);
+    REQUIRE(ipc);
+    t->ipcache = std::move(*ipc);
+    return t;
+  };
+  auto workload = [](uint8_t last, uint32_t identity) {
+    gl::fw::Prefix p;
+    p.family = 4;
+    p.len = 32;
+    const uint8_t a[4] = {10, 0, 2, last};
+    std::memcpy(p.addr, a, 4);
+    p.identity = identity;
+    return p;
+  };
+  Rig rig;
+  switch_flows(rig);
+  REQUIRE(rig.dp->set_firewall(web_db_policy(1, true)));
+  open_web_db(rig);  // web (port 1) -> db (port 2), TCP 5432
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 1}, {2, 1}});
+  // A workload of an identity neither port's rules name: nothing to re-check.
+  REQUIRE(rig.dp->set_firewall(with_ipcache(2, [&](auto& ps) { ps.push_back(workload(5, 77)); })));
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 1}, {2, 1}});
+  // Another db workload: web's rules name db, so web's connections are checked again;
+  // db's are not (its rules name web only).
+  REQUIRE(rig.dp->set_firewall(with_ipcache(3, [&](auto& ps) {
+    ps.push_back(workload(5, 77));
+    ps.push_back(workload(6, kDb));
+  })));
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 0}, {2, 1}});
+  const Bytes ack = tcp4("10.0.0.1", "10.0.0.2", 40000, 5432, kTcpAck, 101, 501).build();
+  rig.inject(ack, 1);
+  CHECK(rig.sent(2).size() == 1);
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 1}, {2, 1}});
+  // web's address becomes another identity: db's rule for web no longer applies to it,
+  // so db's side is checked again and cut at its next packet; web's side is current.
+  REQUIRE(rig.dp->set_firewall(with_ipcache(4, [&](auto& ps) {
+    ps.push_back(workload(5, 77));
+    ps.push_back(workload(6, kDb));
+    for (gl::fw::Prefix& p : ps)
+      if (p.addr[2] == 0 && p.addr[3] == 1) p.identity = 78;
+  })));
+  CHECK(fw_current_by_zone(rig) == std::map<uint32_t, int>{{1, 1}, {2, 0}});
   rig.inject(ack, 1);
   CHECK(rig.sent(2).empty());
   CHECK(rig.drops("fw_revoked") == 1);

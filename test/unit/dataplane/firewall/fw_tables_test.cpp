@@ -150,11 +150,12 @@ TEST_CASE("FwTables::index: a port keeps its generation while its policy and the
   REQUIRE(v4_->index(v3.get()));
   CHECK(v4_->port(1)->generation == 3);
   CHECK(v4_->port(2)->generation == 4);
-  // The ipcache, the hosts or the record flags: every port.
+  // An identity the ports' rules do not name (they allow by port from anyone): no port.
   auto v5 = version(5, v4_->ports, {v4("10.0.0.0", 8, 6)});
   REQUIRE(v5->index(v4_.get()));
-  CHECK(v5->port(1)->generation == 5);
-  CHECK(v5->port(2)->generation == 5);
+  CHECK(v5->port(1)->generation == 3);
+  CHECK(v5->port(2)->generation == 4);
+  // The hosts or the record flags: every port.
   auto v6 = version(6, v5->ports, {v4("10.0.0.0", 8, 6)});
   v6->record = kRecordAll;
   REQUIRE(v6->index(v5.get()));
@@ -178,6 +179,96 @@ TEST_CASE("FwTables::index: a port keeps its generation while its policy and the
   REQUIRE(v9->index(v8.get()));
   CHECK(v9->port(1)->generation == 7);
   CHECK(v9->port(2)->generation == 9);
+}
+
+namespace {
+
+// A port whose to-VM policy allows TCP 80 from each of `remotes`.
+PortFirewall port_naming(uint32_t port_no, std::vector<uint32_t> remotes) {
+  PortFirewall p;
+  p.port_no = port_no;
+  p.identity = 100 + port_no;
+  std::vector<Entry> es;
+  for (uint32_t r : remotes)
+    es.push_back(Entry{r, 6, 80, 80, Action::kAllow, false, port_no * 100 + r});
+  p.to_vm = PolicyTable(Action::kDeny, es);
+  return p;
+}
+
+Prefix on_host(Prefix p, uint16_t host) {
+  p.host = host;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "FwTables::index: an ipcache change re-checks the ports whose rules name an identity "
+    "it changed, and every port when a workload moved between hosts",
+    "[firewall]") {
+  // Port 1 names web (10), port 2 db (20), port 3 the world, port 4 nobody (any remote).
+  const std::vector<PortFirewall> ports = {port_naming(1, {10}), port_naming(2, {20}),
+                                           port_naming(3, {kWorldIdentity}),
+                                           port_naming(4, {kAnyIdentity})};
+  std::vector<Prefix> ipc = {v4("10.0.0.0", 24, 10), v4("10.0.1.0", 24, 20),
+                             on_host(v4("10.0.1.5", 32, 21), 2), v4("10.0.3.0", 24, 40)};
+  uint64_t gen = 1;
+  auto prev = version(gen, ports, ipc);
+  prev->hosts.resize(3);
+  REQUIRE(prev->index());
+  // Installs `ipc` as the next version; the ports whose generation it bumped.
+  auto next = [&]() {
+    auto v = version(++gen, ports, ipc);
+    v->hosts = prev->hosts;
+    REQUIRE(v->index(prev.get()));
+    std::set<uint32_t> bumped;
+    for (const PortFirewall& p : v->ports)
+      if (p.generation == gen) bumped.insert(p.port_no);
+    prev = std::move(v);
+    return bumped;
+  };
+  using S = std::set<uint32_t>;
+  // A new workload where the ipcache knew nothing: the world's range changed.
+  ipc.push_back(on_host(v4("10.0.2.7", 32, 30), 1));
+  CHECK(next() == S{3});
+  // One inside web's /24: web's range changed.
+  ipc.push_back(on_host(v4("10.0.0.9", 32, 31), 1));
+  CHECK(next() == S{1});
+  // 21 leaves: its address falls back to db's /24.
+  std::erase_if(ipc, [](const Prefix& p) { return p.identity == 21; });
+  CHECK(next() == S{2});
+  // db's range takes another identity.
+  for (Prefix& p : ipc)
+    if (p.identity == 20) p.identity = 22;
+  CHECK(next() == S{2});
+  // The same prefixes in another order, or the same prefix listed twice: nothing.
+  std::reverse(ipc.begin(), ipc.end());
+  ipc.push_back(ipc.front());
+  CHECK(next() == S{});
+  // A workload's address that had no host gets one, its identity the same: nothing.
+  ipc.push_back(on_host(v4("10.0.3.3", 32, 40), 1));
+  CHECK(next() == S{});
+  // A workload moved to another host: every port (its connections meet its new host).
+  for (Prefix& p : ipc)
+    if (p.identity == 31) p.host = 2;
+  CHECK(next() == S{1, 2, 3, 4});
+  // IPv6: a range of web's where only the world was.
+  ipc.push_back(v6("2001:db8::", 64, 10));
+  CHECK(next() == S{1, 3});
+  // Removed again: the same two.
+  ipc.pop_back();
+  CHECK(next() == S{1, 3});
+  // A default route (/0) with an identity: the world's addresses become it.
+  ipc.push_back(v4("0.0.0.0", 0, 50));
+  CHECK(next() == S{3});
+  // More ranges changed at once than it compares: every port.
+  for (uint32_t i = 0; i <= FwTables::kMaxRangesCompared; ++i) {
+    Prefix p = v4("172.16.0.0", 32, 60);
+    p.addr[2] = static_cast<uint8_t>(i >> 8);
+    p.addr[3] = static_cast<uint8_t>(i);
+    ipc.push_back(p);
+  }
+  CHECK(next() == S{1, 2, 3, 4});
 }
 
 TEST_CASE("IpCache: the longest prefix decides; unknown addresses are the world", "[firewall]") {
