@@ -251,12 +251,40 @@ void Pmd::classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLay
   // that is not a sample: the classifier alone, no hash or probe of the cache.
   const bool use_emc =
       emc_->insert_inverse_prob() != 0 && (!emc_bypass_ || ++emc_batches_ % kEmcSample == 0);
+  // The hint of this input port and pass (Emc::hint): the rule the last batch there
+  // matched, tried on each packet before its hash (a batch comes from one port).
+  const uint32_t hint_slot = ng > 0 ? keys[0].in_port * 2 + (depth > 0 ? 1 : 0) : 0;
   if (use_emc) {
-    for (uint16_t i = 0; i < ng; ++i) {
-      hashes[i] = flow::hash_microflow(keys[i]);
-      emc_->prefetch(hashes[i]);
+    uint8_t& skip = hint_skip_[hint_slot % flow::Emc::kHints];
+    const flow::ClsRule* hint = nullptr;
+    if (skip != 0)
+      --skip;
+    else if ((hint = emc_->hint(hint_slot)) != nullptr &&
+             hint->dead.load(std::memory_order_relaxed))
+      hint = nullptr;
+    // Without a hint every packet is hashed; with one, those it does not match (todo).
+    uint16_t todo[kBatch];
+    uint16_t nt = 0;
+    if (hint == nullptr) {
+      for (uint16_t i = 0; i < ng; ++i) {
+        hashes[i] = flow::hash_microflow(keys[i]);
+        emc_->prefetch(hashes[i]);
+      }
+      nt = ng;
+    } else {
+      for (uint16_t i = 0; i < ng; ++i) {
+        if (hint->matches(keys[i])) {
+          rules[i] = hint;
+          continue;
+        }
+        hashes[i] = flow::hash_microflow(keys[i]);
+        emc_->prefetch(hashes[i]);
+        todo[nt++] = i;
+      }
+      if ((ng - nt) * 4 < ng) skip = kHintBackoff;
     }
-    for (uint16_t i = 0; i < ng; ++i) {
+    for (uint16_t t = 0; t < nt; ++t) {
+      const uint16_t i = hint == nullptr ? t : todo[t];
       rules[i] = emc_->find(keys[i], hashes[i]);
       if (rules[i] == nullptr) {
         miss_keys[nmiss] = &keys[i];
@@ -299,6 +327,13 @@ void Pmd::classify_and_act(rte_mbuf** good, flow::FlowKey* keys, flow::PacketLay
     }
     ctr_.megaflow_hits.add(hits);
   }
+  // The next batch's hint: the last packet's rule (a run of one megaflow continues).
+  if (use_emc)
+    for (uint16_t i = ng; i-- > 0;)
+      if (good[i] != nullptr) {
+        emc_->set_hint(hint_slot, rules[i]);
+        break;
+      }
 
   // Phase 4: actions, per run of consecutive packets of one flow: flow stats once per run;
   // a run whose flow only outputs to a (non-ESP) port is appended to that port's tx

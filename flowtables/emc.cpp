@@ -46,6 +46,8 @@ void Emc::sweep_dead() {
 }
 
 bool Emc::sweep_dead_slice(uint32_t& pos, uint32_t n) {
+  for (const ClsRule*& h : hints_)
+    if (h != nullptr && h->dead.load(std::memory_order_acquire)) h = nullptr;
   const uint32_t end = pos + std::min(n, mask_ + 1 - pos);
   for (uint32_t i = pos; i < end; ++i) {
     Bucket& b = buckets_[i];
@@ -62,6 +64,7 @@ bool Emc::sweep_dead_slice(uint32_t& pos, uint32_t n) {
 
 void Emc::clear() {
   for (uint32_t i = 0; i <= mask_; ++i) buckets_[i] = Bucket{};
+  for (const ClsRule*& h : hints_) h = nullptr;
 }
 
 }  // namespace gl::flow

@@ -82,6 +82,17 @@ class Emc {
     add(misses_, misses);
   }
 
+  // Hints: per slot (the owner picks one per input port and pass), the rule the last
+  // batch there matched. A batch tries it first: a packet it matches is served by one
+  // masked compare, with no hash and no probe (a run of one megaflow's packets, the common
+  // case behind a wildcarded megaflow). The same contract as entries: a rule that
+  // matches, never a dead one at lookup time (the caller checks `dead` once per batch),
+  // and swept with them (sweep_dead_slice() drops dead hints at every slice, so a pass
+  // that covers the cache covers the hints).
+  static constexpr uint32_t kHints = 64;
+  const ClsRule* hint(uint32_t slot) const { return hints_[slot % kHints]; }
+  void set_hint(uint32_t slot, const ClsRule* r) { hints_[slot % kHints] = r; }
+
   // Prefetches the bucket of `hash` (for the two-phase batch loop: hash and prefetch the
   // batch, then look up).
   [[gnu::always_inline]] void prefetch(uint32_t hash) const {
@@ -135,6 +146,7 @@ class Emc {
   }
 
   std::unique_ptr<Bucket[]> buckets_;
+  const ClsRule* hints_[kHints] = {};
   uint32_t mask_;  // buckets - 1
   uint32_t inverse_prob_ = kDefaultInsertInverseProb;
   uint32_t threshold_;  // insert when next_random() <= threshold_ (and inverse_prob_ != 0)

@@ -213,6 +213,24 @@ struct TRule : ClsRule {
 
 }  // namespace
 
+TEST_CASE("EMC hints: per slot, dropped by every sweep slice once dead, and by clear", "[emc]") {
+  Emc emc(64);  // 16 buckets
+  ClsRule a, b;
+  CHECK(emc.hint(3) == nullptr);
+  emc.set_hint(3, &a);
+  emc.set_hint(4, &b);
+  CHECK(emc.hint(3) == &a);
+  CHECK(emc.hint(3 + Emc::kHints) == &a);  // slots wrap
+  // A slice anywhere in a pass drops the dead hints (a pass that ends covered them).
+  a.dead = true;
+  uint32_t pos = 10;
+  CHECK_FALSE(emc.sweep_dead_slice(pos, 1));
+  CHECK(emc.hint(3) == nullptr);
+  CHECK(emc.hint(4) == &b);
+  emc.clear();
+  CHECK(emc.hint(4) == nullptr);
+}
+
 TEST_CASE("EMC swept a slice per batch: no entry outlives its rule's grace period (threads)",
           "[emc][rcu][threads]") {
   // The PMD's protocol (EmcSweeper, at the end of each of Pmd::run's loops) against a
@@ -243,13 +261,25 @@ TEST_CASE("EMC swept a slice per batch: no entry outlives its rule's grace perio
       hashes[i] = hash_key(keys[i]);
     }
     uint64_t n = 0;
+    uint64_t round = 0;
     while (!stop.load(std::memory_order_relaxed)) {
+      ++round;
       for (int i = 0; i < kRules; ++i) {
-        const ClsRule* r = emc.find(keys[i], hashes[i]);
+        // Each key every 64th batch, longer than a sweep pass (16 batches): a port
+        // without traffic for a while, whose hint stays across quiescent states until
+        // the sweep drops it.
+        if ((round + static_cast<uint64_t>(i) * 4) % 64 != 0) continue;
+        // As Pmd::classify_and_act: the slot's hint first (not dead when read), then the
+        // entries; what was found becomes the hint.
+        const ClsRule* r = emc.hint(static_cast<uint32_t>(i));
+        if (r != nullptr && (r->dead.load(std::memory_order_relaxed) || !r->matches(keys[i])))
+          r = nullptr;
+        if (r == nullptr) r = emc.find(keys[i], hashes[i]);
         if (r == nullptr) {
           r = cur[i].load(std::memory_order_acquire);
           emc.insert(keys[i], hashes[i], r);
         }
+        emc.set_hint(static_cast<uint32_t>(i), r);
         if (static_cast<const TRule*>(r)->state.load(std::memory_order_relaxed) != TRule::kLive)
           errors.fetch_add(1);
         ++n;
