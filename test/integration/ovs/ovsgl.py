@@ -66,9 +66,14 @@ class OvsEnv(gltest.Env):
             time.sleep(0.1)
         raise Failure(f"ovs-vswitchd-gl did not come up:\n{self.vlog()}")
 
-    def stop_vswitchd(self):
+    def stop_vswitchd(self, graceful=True):
+        """Stops ovs-vswitchd with `ovs-appctl exit` or, graceful=False, with SIGTERM
+        (no bridge teardown: the datapath is left exactly as it was)."""
         p = self.vswitchd_proc
-        self.appctl("exit", check_rc=False)
+        if graceful:
+            self.appctl("exit", check_rc=False)
+        else:
+            p.terminate()
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
