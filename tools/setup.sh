@@ -32,6 +32,7 @@ packages=(
   # test tools
   iputils-ping iproute2 ethtool tcpdump tshark netcat-openbsd procps psmisc wget curl
   python3 python3-scapy python3-cryptography python3-os-ken python3-matplotlib
+  python3-pyftpdlib  # OVS's FTP system tests (tools/ovs-systest.py)
 )
 
 sudo_cmd=()

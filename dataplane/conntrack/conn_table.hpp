@@ -62,6 +62,12 @@ inline constexpr uint8_t kConnRelated = 0x10;    // an expected (ALG) connection
 inline constexpr uint8_t kConnReplySeen = 0x20;  // a reply passed (TCP/other/ICMP)
 inline constexpr uint8_t kConnSkewReply = 0x40;  // FTP NAT: seq_adj applies to replies
 inline constexpr uint8_t kConnUncounted = 0x80;  // not counted in its zone (Action::uncounted)
+// A helper's control connection: kConnAlgFtp/kConnAlgTftp on a connection that is not
+// itself expected (an expected one committed with a helper shows it, as OVS, but its
+// seq_adj is its parent check, not a skew, and it makes no expectations).
+inline constexpr bool alg_control(uint8_t flags) {
+  return (flags & (kConnAlgFtp | kConnAlgTftp)) != 0 && (flags & kConnRelated) == 0;
+}
 
 // A connection. 192 bytes, plus its two keys' share of the index (sized for the table's
 // capacity: 32-64 bytes when full); see DESIGN.md for what was measured.

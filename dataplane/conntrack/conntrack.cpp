@@ -494,7 +494,7 @@ void Conntrack::removed(uint32_t idx) {
   const Conn& c = table_.conn(idx);
   if ((c.flags_now() & kConnUncounted) == 0)
     zone_count_[c.key[0].zone].fetch_sub(1, std::memory_order_relaxed);
-  if ((c.flags_now() & (kConnAlgFtp | kConnAlgTftp)) != 0) expect_.remove_parent(idx);
+  if (alg_control(c.flags_now())) expect_.remove_parent(idx);
 }
 
 Conntrack::Update Conntrack::update_found(Conn& c, bool reply, const Extracted& x,
@@ -605,15 +605,20 @@ uint32_t Conntrack::create(unsigned ctx, const Action& a, const Extracted& x, ui
       std::memcpy(exp->nat_rpl_dst ? c.key[1].dst : c.key[1].src, exp->nat_addr, 16);
       c.flags |= exp->nat_rpl_dst ? kConnSnat : kConnDnat;
     }
-  } else if (a.helper != kHelperNone) {
-    // Recorded when the committing packet is a control packet of that helper (OVS
-    // ct_verify_helper): TCP port 21 for FTP, UDP destination port 69 for TFTP.
-    if (a.helper == kHelperFtp && x.key.proto == flow::kIpProtoTcp &&
-        (x.key.sport == flow::hton16(21) || x.key.dport == flow::hton16(21)))
-      c.flags |= kConnAlgFtp;
-    if (a.helper == kHelperTftp && x.key.proto == flow::kIpProtoUdp &&
-        x.key.dport == flow::hton16(69))
-      c.flags |= kConnAlgTftp;
+  }
+  if (a.helper != kHelperNone) {
+    // Recorded unless the committing packet is a control packet of the other helper (OVS
+    // ct_verify_helper): FTP's is TCP port 21 either way, TFTP's UDP destination port 69.
+    // A connection of neither (an active FTP data connection its client's ACK commits
+    // under the same alg=ftp flow) and an expected one (OVS records the helper before it
+    // looks at the expectation) show the helper in a dump; an expected one is never a
+    // control connection (alg_control), the others' packets are parsed only on a control
+    // port (alg_ctl).
+    const bool ftp_ctl = x.key.proto == flow::kIpProtoTcp &&
+                         (x.key.sport == flow::hton16(21) || x.key.dport == flow::hton16(21));
+    const bool tftp_ctl = x.key.proto == flow::kIpProtoUdp && x.key.dport == flow::hton16(69);
+    if (a.helper == kHelperFtp && !tftp_ctl) c.flags |= kConnAlgFtp;
+    if (a.helper == kHelperTftp && !ftp_ctl) c.flags |= kConnAlgTftp;
   }
   if (exp == nullptr && (a.nat_src || a.nat_dst) && !nat_select(a, c, x.hash, now_ms, cs)) {
     table_.abandon(ctx, idx);
@@ -690,7 +695,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
   }
   // ALG control packets (alg.cpp), after the update and NAT: expectations, payload NAT.
   auto alg = [&](Conn& c, bool dir) {
-    if ((c.flags_now() & (kConnAlgFtp | kConnAlgTftp)) != 0 && (md.state & flow::kCsInvalid) == 0)
+    if (alg_control(c.flags_now()) && (md.state & flow::kCsInvalid) == 0)
       alg_ctl(c, dir, do_nat, p);
   };
   // The packet leaves with connection c: its metadata, mark/label, NAT, the ALG.
@@ -706,7 +711,7 @@ void Conntrack::process_one(unsigned ctx, const Action& a, Packet& p, Extracted&
   if (idx != 0) {
     Conn& c = table_.conn(idx);
     cs.add(cs.found);
-    if ((c.flags_now() & kConnAlgFtp) != 0 && do_nat) alg_pre(c, reply, p, x.tcp.ack);
+    if (alg_control(c.flags_now()) && do_nat) alg_pre(c, reply, p, x.tcp.ack);
     switch (update_found(c, reply, x, now_ms)) {
       case Update::kValid:
         md.state = static_cast<uint8_t>((md.state | flow::kCsEstablished) & ~flow::kCsNew);

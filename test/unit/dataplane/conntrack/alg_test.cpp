@@ -139,6 +139,60 @@ TEST_CASE("alg: active FTP (PORT) makes the server's data connection related", "
         "+new+trk");
 }
 
+// OVS's system test 110 (conntrack - FTP, active): every TCP packet from the client goes
+// through ct(commit,alg=ftp), the server's through ct() with +rel allowed but not
+// committed. The client's SYN-ACK of the data connection cannot create one (+inv); its
+// first ACK does, and that connection carries helper=ftp like the control connection
+// (OVS ct_verify_helper records the helper on a packet of no helper's control port), so
+// a dump shows the same two lines as OVS's. Its data is never parsed as FTP.
+TEST_CASE("alg: an alg=ftp commit of a non-control packet records the helper, parses nothing",
+          "[ct][alg]") {
+  Conntrack ct(opts());
+  control(ct, false, "10.0.0.1", "10.0.0.2", kHelperFtp);
+  run(ct, act(true, kHelperFtp),
+      tcp(false, "10.0.0.1", "10.0.0.2", 40000, 21, kAck | kPsh, 1001, 5001,
+          "PORT 10,0,0,1,4,1\r\n"));
+  REQUIRE(ct.stats().n_expectations == 1);
+  CHECK(
+      cs(run(ct, act(false), tcp(false, "10.0.0.2", "10.0.0.1", 20, 1025, kSyn, 7000, 0)).state) ==
+      "+new+rel+trk");
+  CHECK(cs(run(ct, act(true, kHelperFtp),
+               tcp(false, "10.0.0.1", "10.0.0.2", 1025, 20, kSyn | kAck, 9000, 7001))
+               .state) == "+inv+trk");
+  CHECK(cs(run(ct, act(true, kHelperFtp),
+               tcp(false, "10.0.0.1", "10.0.0.2", 1025, 20, kAck, 9001, 7001))
+               .state) == "+new+trk");
+  // A PORT command inside the data connection is payload, not a command.
+  run(ct, act(false),
+      tcp(false, "10.0.0.2", "10.0.0.1", 20, 1025, kAck | kPsh, 7001, 9001,
+          "PORT 10,0,0,2,8,1\r\n"));
+  CHECK(ct.stats().n_expectations == 1);
+  int with_helper = 0, conns = 0;
+  uint32_t cursor = 0;
+  do {
+    cursor = ct.dump(cursor, -1, kT0, [&](const Entry& e) {
+      ++conns;
+      if ((e.flags & kConnAlgFtp) != 0) ++with_helper;
+      return true;
+    });
+  } while (cursor != 0);
+  CHECK(conns == 2);
+  CHECK(with_helper == 2);
+  // A TFTP request committed with helper=ftp is not given the FTP helper, and the
+  // reverse (as OVS: the packet's own helper decides).
+  run(ct, act(true, kHelperFtp), udp("10.0.0.1", "10.0.0.2", 5000, 69));
+  run(ct, act(true, kHelperTftp), tcp(false, "10.0.0.1", "10.0.0.2", 41000, 21, kSyn, 1, 0));
+  int plain = 0;
+  cursor = 0;
+  do {
+    cursor = ct.dump(cursor, -1, kT0, [&](const Entry& e) {
+      if ((e.flags & (kConnAlgFtp | kConnAlgTftp)) == 0) ++plain;
+      return true;
+    });
+  } while (cursor != 0);
+  CHECK(plain == 2);
+}
+
 TEST_CASE("alg: without helper=ftp the data connection is plain new", "[ct][alg]") {
   Conntrack ct(opts());
   control(ct, false, "10.0.0.1", "10.0.0.2", kHelperNone);
@@ -235,10 +289,33 @@ TEST_CASE("alg: FTP with SNAT rewrites PORT and skews sequence numbers", "[ct][a
   CHECK(f[16] * 256 + f[17] == 20 + 20 + static_cast<int>(want.size()));
   CHECK(f[26] == 172);  // SNAT'd source
   CHECK(csum_ok(f, false));
-  // The server's data connection to the translated address is related.
-  CHECK(
-      cs(run(ct, act(true), tcp(false, "10.0.0.2", "172.16.0.100", 20, 1025, kSyn, 1, 0)).state) ==
-      "+new+rel+trk");
+  // The server's data connection to the translated address is related; committed through
+  // a flow with alg=ftp and nat (OVS's seqadj tests), it shows the helper but is no
+  // control connection: its sequence numbers are never skewed.
+  Action data = act(true, kHelperFtp);
+  data.nat = true;
+  CHECK(cs(run(ct, data, tcp(false, "10.0.0.2", "172.16.0.100", 20, 1025, kSyn, 7000, 0)).state) ==
+        "+new+rel+trk");
+  Bytes ds = tcp(false, "10.0.0.1", "10.0.0.2", 1025, 20, kSyn | kAck, 9000, 7001);
+  CHECK(cs(run(ct, nat, ds).state) == "+est+rel+rpl+trk");
+  Bytes dd = tcp(false, "10.0.0.2", "172.16.0.100", 20, 1025, kAck | kPsh, 7001, 9001,
+                 "PORT 10,0,0,2,8,1\r\n");
+  CHECK(cs(run(ct, nat, dd).state) == "+est+rel+trk");
+  CHECK(gl::flow::load_be32(&ds[14 + 20 + 4]) == 9000);
+  CHECK(gl::flow::load_be32(&ds[14 + 20 + 8]) == 7001);
+  CHECK(gl::flow::load_be32(&dd[14 + 20 + 4]) == 7001);
+  CHECK(gl::flow::load_be32(&dd[14 + 20 + 8]) == 9001);
+  CHECK(std::string(dd.begin() + 54, dd.end()) == "PORT 10,0,0,2,8,1\r\n");
+  bool shown = false;
+  uint32_t cursor = 0;
+  do {
+    cursor = ct.dump(cursor, -1, kT0, [&](const Entry& e) {
+      if (e.orig.sport == gl::flow::hton16(20))
+        shown = (e.flags & (kConnRelated | kConnAlgFtp)) == (kConnRelated | kConnAlgFtp);
+      return true;
+    });
+  } while (cursor != 0);
+  CHECK(shown);
   // The server acks 4 more bytes than the client sent: its ack moves back by 4.
   Bytes r = tcp(false, "10.0.0.2", "172.16.0.100", 21, 40000, kAck, 5001,
                 1001 + static_cast<uint32_t>(want.size()));
