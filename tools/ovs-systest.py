@@ -14,9 +14,10 @@ with datapath_type=netdev switched to gl.
 
 Which tests: by default the conformance target, i.e. the tests stock OVS passes on this
 machine (ovs-systest-baseline.md; BASELINE below), minus those that need what gldp does
-not offer through OVS (SKIP below: TFTP, tunnels, MPLS, NSH, QoS, ...), which are
-reported as skipped with the reason, plus OVS's FTP tests (EXTRA below), counted apart. --all runs every test of the suite (minus SKIP),
---no-skip also the SKIP ones, --tests runs exactly the numbers given. Tests run one at a time (each
+not offer through OVS (SKIP below: tunnels, MPLS, NSH, QoS, ...), which are reported
+as skipped with the reason, plus OVS's FTP and TFTP tests (EXTRA below), counted apart.
+--all runs every test of the suite (minus SKIP), --no-skip also the SKIP ones, --tests
+runs exactly the numbers given. Tests run one at a time (each
 starts its own gldp with a PMD on core 1).
 
 Prints one line per test and a closing "N passed, N failed, N skipped" line; exits 0
@@ -163,9 +164,6 @@ BASELINE = """
 # Tests that need what datapath gl does not offer to OVS: (title regex, reason). They are
 # reported as skipped (--no-skip runs them anyway). Details: dataplane/ovs/README.md.
 SKIP = [
-    (r"TFTP",
-     "TFTP: OVS's tests need the tftpy server, which Debian 12 does not package (stock "
-     "OVS skips them here too); gldp's TFTP helper is unit-tested"),
     (r"vxlan|VXLAN|gre |GRE|geneve|erspan|^layer3 - ping|^ptap - ",
      "tunnel: dpif-gl refuses tunnel ports; gldp has no tunnel push/pop"),
     # (44-48 run: OVS skips the dp-support ones itself, the encap slow-path ones pass.)
@@ -176,11 +174,14 @@ SKIP = [
     (r"^802\.1ad - ", "802.1ad: gldp carries one VLAN tag (TPID 0x8100); OVS probes 1 header"),
 ]
 
-# Beyond the target, run by default too: OVS's FTP tests (ALG, with SNAT/DNAT, IPv4 and
-# IPv6). Stock OVS skipped them when the baseline was taken (its configure looked for
-# pyftpdlib in another python3); the runner points the suite at Debian's python3, which
-# has python3-pyftpdlib (tools/setup.sh installs it). Without it OVS skips them itself.
+# Beyond the target, run by default too: OVS's FTP and TFTP tests (the ALGs, with
+# SNAT/DNAT, IPv4 and IPv6). Stock OVS skipped them when the baseline was taken (its
+# configure looked for the servers in another python3). The runner points the suite at
+# Debian's python3, which has python3-pyftpdlib (tools/setup.sh installs it), and puts
+# test/integration/ovs/l7 on PYTHONPATH: a TFTP server of ours with the interface of
+# tftpy, which Debian does not package. Without the servers OVS skips the tests itself.
 EXTRA = re.compile(r"^(FTP - no conntrack|conntrack - .*FTP.*)$")
+L7 = os.path.join(TOP, "test", "integration", "ovs", "l7")
 
 RESULT_RE = re.compile(r"^\s*(\d+): (.*?)\s+(ok|FAILED|skipped|expected failure|"
                        r"UNEXPECTED PASS)(?:\s+\((.*)\))?\s*$")
@@ -421,7 +422,7 @@ def main():
     sel.add_argument("--all", action="store_true",
                      help="every test of the suite, not only the baseline's")
     ap.add_argument("--no-skip", action="store_true",
-                    help="also run the tests SKIP excludes (TFTP, tunnels, ...)")
+                    help="also run the tests SKIP excludes (tunnels, MPLS, ...)")
     ap.add_argument("--list", action="store_true", help="print the selection and exit")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show autotest's output as it runs")
@@ -454,8 +455,7 @@ def main():
                 print(f"ovs-systest: note: '{title}' is test {match[0]} here, "
                       f"{num} in the baseline", file=sys.stderr)
             wanted.append(match[0])
-        wanted += [n for n, t in sorted(titles.items())
-                   if EXTRA.match(t) and not re.search(r"TFTP", t) and n not in wanted]
+        wanted += [n for n, t in sorted(titles.items()) if EXTRA.match(t) and n not in wanted]
         extra = {n for n in wanted if EXTRA.match(titles[n])}
     unknown = [n for n in wanted if n not in titles]
     if unknown:
@@ -485,6 +485,7 @@ def main():
                   "shared", file=sys.stderr, flush=True)
         tests = os.path.join(work, "tests")
         env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (L7, env.get("PYTHONPATH")) if p)
         cmd = ["/bin/bash", os.path.join(tests, SUITE), "-C", tests,
                f"AUTOTEST_PATH={bindir}", *a.suite_flags.split(), *map(str, run)]
         print(f"ovs-systest: running {len(run)} test(s): {' '.join(map(str, run))}",
@@ -521,7 +522,7 @@ def main():
         e_fail = len([n for n in failed if n in extra])
         e_skip = len([n for n in extra if n in skipped or n in suite_skipped])
         print(f"\nthe target: {len(passed) - e_pass} passed, {len(failed) - e_fail} failed, "
-              f"{len(skipped) + len(suite_skipped) - e_skip} skipped; beyond it (FTP): "
+              f"{len(skipped) + len(suite_skipped) - e_skip} skipped; beyond it (FTP, TFTP): "
               f"{e_pass} passed, {e_fail} failed, {e_skip} skipped")
     print(f"\n{len(passed)} passed, {len(failed)} failed, "
           f"{len(skipped) + len(suite_skipped)} skipped")
