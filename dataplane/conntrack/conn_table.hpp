@@ -368,7 +368,7 @@ class ConnTable {
     std::atomic<uint32_t> n_limbo{0};
   };
   static constexpr uint32_t kFreeBatch = 256;
-  static constexpr size_t kInitialIndexBytes = size_t{2} << 20;  // one huge page
+  static constexpr size_t kInitialIndexBytes = size_t{8} << 20;  // four huge pages
 
   uint32_t find_in(const Index& ix, const ConnKey& k, uint64_t h, bool& reply) const;
   // held: the n buckets the caller has locked (make_room() try-locks any other).
