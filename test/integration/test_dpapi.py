@@ -759,8 +759,8 @@ def test_ct_messages():
         names = [st[104 + 40 * k:104 + 40 * k + 32].split(b"\0")[0].decode() for k in range(n_inv)]
         protos = [struct.unpack_from("<II", st, 104 + 40 * n_inv + 8 * k) for k in range(n_protos)]
         check(len(st) == 104 + 40 * n_inv + 8 * n_protos, "stats reply length")
-        check(0 < index_bytes <= 2 << 20 and index_grows == 0,
-              f"the index starts at 2 MiB or less: {index_bytes} B, grown {index_grows}")
+        check(0 < index_bytes <= 8 << 20 and index_grows == 0,
+              f"the index starts at 8 MiB or less: {index_bytes} B, grown {index_grows}")
         check(pk == 7 and created == 5 and lim_g == 1 and nc == 1 and cap == capacity,
               f"stats: packets {pk} created {created} limit_global {lim_g} n_conns {nc}")
         check("tcp_window" in names and "l4_checksum" in names, f"invalid reasons {names}")
