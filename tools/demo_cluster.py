@@ -516,6 +516,21 @@ class Demo:
                             (f"{worst * 1000:.0f} ms" if worst is not None else "MORE than 5 s"))
         if worst is None or worst > 1.0:
             self.problems.append("revocation took more than a second")
+            # What the late host's glctld knew (its database session, its log), for the
+            # next time this happens (CI once saw hvB miss it right after a leader change).
+            for n in ("hvA", "hvB"):
+                if n in gone and gone[n] <= 1.0:
+                    continue
+                hv = self.hvs[n]
+                st = self.run([GLCTL, "--mgmt-socket", hv["mgmt"], "status"], check=False)
+                say(f"   {n}'s glctld status:\n" + "\n".join(
+                    "     " + ln for ln in (st.stdout + st.stderr).splitlines()[:40]))
+                try:
+                    with open(os.path.join(hv["dir"], "glctld.log")) as f:
+                        tail = f.read().splitlines()[-25:]
+                except (OSError, KeyError):
+                    tail = []
+                say(f"   {n}'s glctld log (last lines):\n" + "\n".join("     " + ln for ln in tail))
 
         step("flow records (glctl set-flow-log; one JSON object per line)")
         time.sleep(1.5)

@@ -337,9 +337,10 @@ class ConnTable {
   // not take the first-touch page faults. Returns the bytes newly backed (0: nothing to
   // do, or the kernel cannot; then PMDs fault the pages in themselves, as before).
   size_t prefault(uint32_t ahead);
-  // Control thread: the index starts at 2 MiB (one huge page) and doubles while the
-  // connections fill more than 30% of its slots, up to its size at `capacity`: a lookup
-  // costs more the more pages the index spreads its keys over (1k connections: 225
+  // Control thread: the index starts at 8 MiB (kInitialIndexBytes: 250k connections
+  // before a growth is due, so that a late growth does not refuse a burst's commits) and
+  // doubles while the keys fill more than 30% of its slots, up to its size at `capacity`:
+  // a lookup costs more the more pages the index spreads its keys over (1k connections: 225
   // cycles a packet through the firewall stage with a 512 KiB index, 255 with 32 MiB),
   // so it is only as large as the connections need. Growing holds every bucket lock of
   // the index in force while its slots are copied into the new one: inserts and removals
