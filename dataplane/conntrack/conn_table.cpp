@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <new>
 #include <stdexcept>
@@ -84,13 +85,11 @@ ConnKey reverse_key(const ConnKey& k) {
 
 ConnTable::ConnTable(uint32_t capacity, unsigned contexts, bool populate_index)
     : capacity_(std::max<uint32_t>(capacity, 16)), contexts_(contexts) {
-  // Two keys per connection into 7-slot buckets: at most ~57% of the slots in use at
+  // Two keys per connection into 7-slot buckets: at most 45% of the slots in use at
   // capacity; the index starts smaller and grows (grow()).
-  uint64_t nb = 1;
-  while (nb * 7 < uint64_t(capacity_) * 2 * 7 / 4) nb <<= 1;
-  max_buckets_ = nb;
+  max_buckets_ = buckets_for(uint64_t{capacity_} * 2, kFullPct);
   populate_index_ = populate_index;
-  index_.store(make_index(std::min<uint64_t>(nb, kInitialIndexBytes / sizeof(Bucket))),
+  index_.store(make_index(std::min<uint64_t>(max_buckets_, kInitialIndexBytes / sizeof(Bucket))),
                std::memory_order_release);
   // Freed slots wait in their context's cache (up to 2 * kFreeBatch) before the shared
   // list: the arena has room for those beside the capacity, so that `capacity`
@@ -113,10 +112,17 @@ ConnTable::~ConnTable() {
   for (const Retired& r : retired_) free_index(r.ix);
 }
 
+uint64_t ConnTable::buckets_for(uint64_t keys, uint64_t fill_pct) {
+  constexpr uint64_t kPage = 4096 / sizeof(Bucket);  // bucket2()'s reach
+  const uint64_t want = std::max<uint64_t>((keys * 100 + 7 * fill_pct - 1) / (7 * fill_pct), 1);
+  if (want >= kPage) return (want + kPage - 1) / kPage * kPage;
+  return std::bit_ceil(want);
+}
+
 ConnTable::Index* ConnTable::make_index(uint64_t buckets) const {
   auto ix = std::make_unique<Index>();
-  ix->mask = buckets - 1;
-  ix->near = std::min<uint64_t>(ix->mask, 4096 / sizeof(Bucket) - 1);
+  ix->n = buckets;
+  ix->near = std::min<uint64_t>(buckets, 4096 / sizeof(Bucket)) - 1;
   ix->bytes = buckets * sizeof(Bucket);
   // On transparent huge pages (where the kernel offers them): lookups land on random
   // lines of it, and with 4 KiB pages most were TLB misses (the index load was 80% of
@@ -139,14 +145,14 @@ bool ConnTable::grow() {
     retired_.erase(retired_.begin());
   }
   Index* old = index_.load(std::memory_order_acquire);
-  const uint64_t nb = old->mask + 1;
+  const uint64_t nb = old->n;
   const uint64_t keys = uint64_t{live_.load(std::memory_order_relaxed)} * 2;
-  if (nb >= max_buckets_ || keys * 10 <= nb * 7 * 3) return false;
-  // The new size: keys at most 20% of its slots (two doublings' headroom), within the
-  // maximum. Backed (when populating) before any lock is taken.
-  uint64_t want = nb * 2;
-  while (want < max_buckets_ && keys * 10 > want * 7 * 2) want <<= 1;
-  Index* ix = make_index(std::min(want, max_buckets_));
+  if (nb >= max_buckets_ || keys * 100 <= nb * 7 * kGrowAtPct) return false;
+  // The new size: keys at most kGrowToPct of its slots, within the maximum. Backed (when
+  // populating) before any lock is taken.
+  const uint64_t want = std::min(buckets_for(keys, kGrowToPct), max_buckets_);
+  if (want <= nb) return false;
+  Index* ix = make_index(want);
   // Every bucket of the old index locked, in ascending order (writers lock theirs
   // ascending too): no insert or removal runs until the new index is in force.
   for (uint64_t b = 0; b < nb; ++b) {
@@ -159,7 +165,7 @@ bool ConnTable::grow() {
     for (const auto& sl : old->b[b].slot) {
       const uint64_t v = sl.load(std::memory_order_relaxed);
       if (v != kSlotEmpty && !link_key(*ix, v, v, nullptr, 0)) {
-        ok = false;  // both candidates full at twice the size: practically never
+        ok = false;  // both candidates full at 33%: practically never
         break;
       }
     }
@@ -334,7 +340,7 @@ bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval, const ui
   };
   // The first bucket while it has room to spare (a lookup then reads one line), else the
   // less loaded (two-choice balance where the index is crowded).
-  constexpr int kFirstUpTo = 5;  // of 7
+  constexpr int kFirstUpTo = 6;  // of 7
   Bucket& b1 = ix.b[ix.bucket1(h)];
   int u1 = 0, u2 = 0;
   std::atomic<uint64_t>* s1 = free_slot(b1, u1);

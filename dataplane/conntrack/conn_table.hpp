@@ -224,9 +224,13 @@ class ConnTable {
     return (uint64_t(flow::hash_finish(c)) << 32) | c;
   }
   // The index: 64-byte buckets of 7 slots, a key in one of its two candidate buckets.
-  // Both candidates come from the hash's upper half (the part a slot stores), so an
-  // index can be rebuilt at another size from its slots alone (grow()). The second is
-  // within the first's 4 KiB page, so that a lookup costs one TLB entry, not two.
+  // Both candidates come from the hash's upper half (the signature, the part a slot
+  // stores), so an index can be rebuilt at another size from its slots alone (grow()).
+  // The first is the signature scaled to the bucket count (multiply-shift: the count need
+  // not be a power of two, so the index can grow by less than doubling); the second is
+  // the first XOR the signature's low bits, within the first's 4 KiB page (64 buckets;
+  // the count is a multiple of 64, or a power of two below that), so that a lookup costs
+  // one TLB entry, not two.
   // A key goes to its first bucket unless that one is crowded (link_key()), and the first
   // bucket counts its keys held by their second (spill): a lookup reads the second only
   // when that count is not 0, so that most lookups (and misses) read one line, not two.
@@ -238,12 +242,15 @@ class ConnTable {
   static_assert(sizeof(Bucket) == 64);
   struct Index {
     Bucket* b = nullptr;
-    uint64_t mask = 0;
-    uint64_t near = 0;  // the second bucket's offset mask: min(mask, 63)
+    uint64_t n = 0;     // buckets (< 2^32)
+    uint64_t near = 0;  // the second bucket's offset mask: min(n, 64) - 1
     size_t bytes = 0;
-    uint64_t bucket1(uint64_t h) const { return (h >> 32) & mask; }
-    uint64_t bucket2(uint64_t h) const { return bucket1(h) ^ (((h >> 58) & near) | 1); }
+    uint64_t bucket1(uint64_t h) const { return ((h >> 32) * n) >> 32; }
+    uint64_t bucket2(uint64_t h) const { return bucket1(h) ^ (((h >> 32) & near) | 1); }
   };
+  // The bucket count for `keys` keys filling at most fill_pct% of the slots: a multiple
+  // of 64 (a power of two below 64 buckets).
+  static uint64_t buckets_for(uint64_t keys, uint64_t fill_pct);
   // The key's first bucket (the second is read only when the first has spilled).
   [[gnu::always_inline]] void prefetch(uint64_t h) const {
     const Index& ix = *index_.load(std::memory_order_acquire);
@@ -337,12 +344,17 @@ class ConnTable {
   // not take the first-touch page faults. Returns the bytes newly backed (0: nothing to
   // do, or the kernel cannot; then PMDs fault the pages in themselves, as before).
   size_t prefault(uint32_t ahead);
-  // Control thread: the index starts at 8 MiB (kInitialIndexBytes: 250k connections
-  // before a growth is due, so that a late growth does not refuse a burst's commits) and
-  // doubles while the keys fill more than 30% of its slots, up to its size at `capacity`:
-  // a lookup costs more the more pages the index spreads its keys over (1k connections: 225
-  // cycles a packet through the firewall stage with a 512 KiB index, 255 with 32 MiB),
-  // so it is only as large as the connections need. Growing holds every bucket lock of
+  // Control thread: the index starts at 8 MiB (kInitialIndexBytes: a growth is due at 200k
+  // connections, and 250k fit without one, so that a late growth does not refuse a
+  // burst's commits) and grows while the keys fill more than 44% of its slots
+  // (kGrowAtPct), to where they fill 33% (kGrowToPct): by ~1.33x, not doubling, so that
+  // the index's share of a connection stays 41-56 B wherever the count falls (a
+  // connection: at most 248 B), up to its size at `capacity` (45%, kFullPct). (Growing
+  // by ~1.17x, 42% to 36%, took a cold burst of 1M new connections from ~1.65 to ~1.5M/s:
+  // inserts wait for each growth's copy.) A lookup costs more the more pages the index
+  // spreads its keys over (1k connections: 225 cycles a packet through the firewall stage
+  // with a 512 KiB index, 255 with 32 MiB), so it is only as large as the connections
+  // need. Growing holds every bucket lock of
   // the index in force while its slots are copied into the new one: inserts and removals
   // wait that long (about 1 ms per 100k connections), lookups do not. Replaced indexes
   // are freed here once no reader can hold them, and a thread that inserts or removes
@@ -370,6 +382,9 @@ class ConnTable {
   };
   static constexpr uint32_t kFreeBatch = 256;
   static constexpr size_t kInitialIndexBytes = size_t{8} << 20;  // four huge pages
+  static constexpr uint64_t kGrowAtPct = 44;                     // of the slots, keys (grow())
+  static constexpr uint64_t kGrowToPct = 33;
+  static constexpr uint64_t kFullPct = 45;  // at capacity
 
   uint32_t find_in(const Index& ix, const ConnKey& k, uint64_t h, bool& reply) const;
   // held: the n buckets the caller has locked (make_room() try-locks any other).
