@@ -129,6 +129,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   void start() {
     if (state_ != State::kIdle && state_ != State::kStopped) return;
+    cycle_left_ = remotes_.size();
+    cycle_follower_ = false;
+    served_ = false;
     attempt();
   }
 
@@ -305,14 +308,21 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   void connected(const std::string& reason) {
     backoff_.reset();
+    served_ = true;
     set_state(State::kConnected, reason);
   }
 
   // Drops the transport, fails pending requests, schedules the next attempt.
+  // The remotes are tried in cycles, as OVS's jsonrpc sessions do (backoff_free_tries =
+  // the number of remotes): within a cycle the next remote is tried at once, and only
+  // after a whole cycle without a served session comes a back-off, doubling cycle by
+  // cycle. A session that served (connected()) and dropped starts a new cycle. So when a
+  // cluster's leader dies, the others are asked right away, not after a back-off for the
+  // dead one and another for each follower (the demo's revocation once took over 5 s).
   // not_leader: a live member of a connected cluster that is not the leader (an election is
-  // on, or the list starts with followers): the next attempt comes within kLeaderRetry,
-  // whatever the back-off has grown to, so a failover waits for the election, not for
-  // the doubling.
+  // on, or the list starts with followers): when a cycle met one, its back-off is at most
+  // kLeaderRetry, whatever the doubling has grown to, so a failover waits for the
+  // election, not for the doubling.
   void fail(const std::string& reason, std::optional<LogLevel> level = std::nullopt,
             bool not_leader = false) {
     if (state_ == State::kStopped || state_ == State::kIdle || state_ == State::kBackoff) return;
@@ -323,8 +333,17 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       bump(counters_.connect_failures);
     }
     close_transport();
-    auto delay = backoff_.next_delay();
-    if (not_leader) delay = std::min(delay, kLeaderRetry);
+    if (std::exchange(served_, false)) cycle_left_ = remotes_.size();
+    cycle_follower_ |= not_leader;
+    std::chrono::milliseconds delay{0};
+    if (cycle_left_ > 1) {
+      --cycle_left_;  // the next remote of this cycle, at once
+    } else {
+      delay = backoff_.next_delay();
+      if (cycle_follower_) delay = std::min(delay, kLeaderRetry);
+      cycle_left_ = remotes_.size();
+      cycle_follower_ = false;
+    }
     counters_.last_backoff_ms.store(uint64_t(delay.count()), std::memory_order_relaxed);
     log(level         ? *level
         : had_session ? LogLevel::kWarn
@@ -821,6 +840,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   uint64_t gen_ = 0;  // bumped whenever the transport closes: stale handlers see a mismatch
   bool attempted_ = false;
   bool session_connected_ = false;
+  bool served_ = false;          // the session in place reached connected()
+  size_t cycle_left_ = 0;        // attempts of the current cycle of remotes still free
+  bool cycle_follower_ = false;  // a member of this cycle was not the leader
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Pending> pending_;
   Clock::time_point last_rx_{};

@@ -322,13 +322,14 @@ TEST_CASE("cluster: a member cut off from its cluster is left when connected=fal
   CHECK(c.counters().server_updates >= 1);
   CHECK(c.replica().row_count() == 1);  // the last good state stays readable
 
-  // Alone, it is refused again at every visit, with back-off between attempts.
+  // Alone, it is refused again at every visit, with a back-off after each cycle of the
+  // three remotes (50 ms doubling up to 1 s: at most 7 cycles in 2 s).
   const Counters before = c.counters();
   run_for(io, 2000ms);
   const Counters after = c.counters();
   CHECK_FALSE(c.is_connected());
   CHECK(after.skips(Skip::kDisconnected) > before.skips(Skip::kDisconnected));
-  CHECK(after.connect_attempts - before.connect_attempts <= 10);
+  CHECK(after.connect_attempts - before.connect_attempts <= 21);
   printf(
       "[cluster] follower cut off: left %ld ms after the two other members were killed; "
       "%llu attempts in the next 2 s, last back-off %llu ms\n",
@@ -392,7 +393,8 @@ TEST_CASE("cluster: the leader hands over leadership: the client leaves it for t
   REQUIRE(cl.appctl(leader, {"cluster/failure-test", "transfer-leadership"}).status == 0);
   REQUIRE(run_until(
       io, [&] { return c.counters().skips(Skip::kNotLeader) >= 1; }, 10s));
-  CHECK(c.last_skip() == cl.remote(leader) + ": not the leader");
+  // (The client asks the other members at once: last_skip() may already be a follower's.)
+  CHECK(w.logged(cl.remote(leader) + ": not the leader"));
   REQUIRE(run_until(
       io, [&] { return c.is_connected() && c.remote() != cl.remote(leader); }, 15s));
   const long moved = ms_since(t0);
