@@ -307,8 +307,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void connected(const std::string& reason) {
-    backoff_.reset();
     served_ = true;
+    served_at_ = Clock::now();
     set_state(State::kConnected, reason);
   }
 
@@ -316,7 +316,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // The remotes are tried in cycles, as OVS's jsonrpc sessions do (backoff_free_tries =
   // the number of remotes): within a cycle the next remote is tried at once, and only
   // after a whole cycle without a served session comes a back-off, doubling cycle by
-  // cycle. A session that served (connected()) and dropped starts a new cycle. So when a
+  // cycle. A session that served (connected()) for backoff_min or longer resets the
+  // doubling, and its drop starts a new cycle; one that dropped sooner is a step of the
+  // cycle like a failed attempt (as OVS's reconnect_disconnected()), so that servers that
+  // accept, serve and drop at once are not cycled through without a pause. So when a
   // cluster's leader dies, the others are asked right away, not after a back-off for the
   // dead one and another for each follower (the demo's revocation once took over 5 s).
   // not_leader: a live member of a connected cluster that is not the leader (an election is
@@ -333,7 +336,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       bump(counters_.connect_failures);
     }
     close_transport();
-    if (std::exchange(served_, false)) cycle_left_ = remotes_.size();
+    if (std::exchange(served_, false) && Clock::now() - served_at_ >= opt_.backoff_min) {
+      backoff_.reset();
+      cycle_left_ = remotes_.size();
+      cycle_follower_ = false;
+    }
     cycle_follower_ |= not_leader;
     std::chrono::milliseconds delay{0};
     if (cycle_left_ > 1) {
@@ -841,6 +848,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   bool attempted_ = false;
   bool session_connected_ = false;
   bool served_ = false;          // the session in place reached connected()
+  Clock::time_point served_at_;  // when
   size_t cycle_left_ = 0;        // attempts of the current cycle of remotes still free
   bool cycle_follower_ = false;  // a member of this cycle was not the leader
   uint64_t next_id_ = 1;

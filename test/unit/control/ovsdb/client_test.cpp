@@ -498,7 +498,8 @@ TEST_CASE(
   // And the session works as before.
   server.client_transact(R"(["Goldilocks",{"op":"insert","table":"Host","row":{"name":"hv4"}}])");
   REQUIRE(run_until(io, [&] { return find_row(c.replica(), "Host", "hv4") != nullptr; }));
-  // Back-off was reset by the successful session.
+  // Back-off is reset by a session that stayed up for backoff_min or longer.
+  run_for(io, 100ms);
   server.kill();
   REQUIRE(run_until(io, [&] { return c.state() == State::kBackoff; }));
   CHECK(c.counters().last_backoff_ms == 50);

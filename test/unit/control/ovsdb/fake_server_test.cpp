@@ -227,6 +227,32 @@ TEST_CASE("fake server: garbage drops the session and is counted and the client 
   CHECK(k.reconnects >= 1);
 }
 
+TEST_CASE("fake server: servers that serve and drop at once are cycled through with a back-off",
+          "[ovsdb][fake]") {
+  // Within a cycle of the remotes the next is tried at once; only a session that stayed up
+  // for backoff_min starts a new cycle and resets the doubling. Two servers that drop every
+  // session right after it is served must not be cycled through without a pause.
+  TempDir dir;
+  asio::io_context io;
+  FakeServer a(io, dir.file("a.sock")), b(io, dir.file("b.sock"));
+  a.on_connect = [&] { a.close(); };
+  b.on_connect = [&] { b.close(); };
+  ClientOptions o = rpc_only(dir.file("a.sock"));
+  o.remotes = {"unix:" + dir.file("a.sock"), "unix:" + dir.file("b.sock")};
+  o.backoff_min = 200ms;
+  o.backoff_max = 200ms;
+  Client c = make_client(io, o);
+  c.start();
+  run_for(io, 1000ms);
+  // A back-off of 200 ms after every cycle of two: about 10 sessions in a second (hundreds
+  // when every served session started a new cycle).
+  INFO(a.connections << " + " << b.connections << " sessions");
+  CHECK(a.connections >= 2);
+  CHECK(b.connections >= 2);
+  CHECK(a.connections + b.connections <= 14);
+  CHECK(c.counters().last_backoff_ms <= 200);
+}
+
 TEST_CASE("fake server: an oversize message drops the session and is counted", "[ovsdb][fake]") {
   TempDir dir;
   asio::io_context io;
