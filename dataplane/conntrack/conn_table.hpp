@@ -4,8 +4,9 @@
 // one preallocated arena slot and is found by either of its keys: the originator's tuple
 // (key[0]) and the tuple replies carry (key[1], after NAT). The hash index is an array of
 // 64-byte buckets of 7 slots {32-bit hash, connection index, direction}; a key goes into
-// the less loaded of its two candidate buckets (two-choice hashing, no moves), so a lookup
-// reads at most two cache lines before the connection itself.
+// its first candidate bucket while that has room to spare, else the less loaded of its two
+// (two-choice hashing; one cuckoo step when both are full: make_room()), so a lookup reads
+// at most two cache lines before the connection itself.
 //
 // Thread-safety: lookups are lock-free from any context (a PMD or the control thread);
 // insert and remove lock only the (at most four) buckets they touch, in ascending order;
