@@ -282,6 +282,11 @@ std::expected<api::PortInfo, api::Error> Datapath::port_add(const PortConfig& cf
                                           ports_[no].load()->name() + "'"));
   }
   if (is_esp_devargs(cfg.devargs)) return esp_port_add(cfg, no);
+  // An interface in the way of a tap port: a clear error (EEXIST), not DPDK's EINVAL
+  // (#13: OVS's add-br reported "Invalid argument" when a tap of the bridge's name was
+  // left over).
+  if (auto conflict = tap_name_conflict(cfg.devargs))
+    return std::unexpected(err(EEXIST, *conflict));
   auto port = Port::open(cfg, no, pool_, static_cast<uint16_t>(pmds_.size() + 1));
   if (!port) return std::unexpected(err(EINVAL, port.error()));
   Port* raw = port->release();

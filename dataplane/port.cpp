@@ -2,12 +2,15 @@
 
 #include <arpa/inet.h>
 #include <linux/openvswitch.h>
+#include <net/if.h>
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_ring.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -92,6 +95,55 @@ std::unique_ptr<Port> Port::open_esp(const PortConfig& cfg, uint32_t port_no,
   p->n_users_ = n_users;
   p->vctr_ = std::make_unique<VirtCounters[]>(n_users);
   return p;
+}
+
+namespace {
+
+// The first line of a sysfs attribute ("" when it cannot be read).
+std::string sysfs_line(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return "";
+  char buf[256];
+  std::string out;
+  if (std::fgets(buf, sizeof buf, f) != nullptr) out = buf;
+  std::fclose(f);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> tap_name_conflict(const std::string& devargs) {
+  if (devargs.rfind("net_tap", 0) != 0) return std::nullopt;
+  // iface=NAME among the arguments (without it net_tap names the interface itself).
+  std::string iface;
+  for (size_t pos = devargs.find(','); pos != std::string::npos;) {
+    const size_t next = devargs.find(',', pos + 1);
+    const std::string kv =
+        devargs.substr(pos + 1, next == std::string::npos ? next : next - pos - 1);
+    if (kv.rfind("iface=", 0) == 0) iface = kv.substr(6);
+    pos = next;
+  }
+  if (iface.empty() || iface.size() >= IFNAMSIZ || iface.find('/') != std::string::npos ||
+      iface == "." || iface == "..")
+    return std::nullopt;  // net_tap's own checks
+  const std::string dir = "/sys/class/net/" + iface;
+  constexpr unsigned kIffTap = 0x0002, kIffMultiQueue = 0x0100;  // linux/if_tun.h
+  if (access(dir.c_str(), F_OK) != 0) return std::nullopt;
+  std::string why;
+  const std::string flags = sysfs_line(dir + "/tun_flags");
+  if (!flags.empty()) {
+    const unsigned long f = std::strtoul(flags.c_str(), nullptr, 16);
+    if ((f & kIffTap) != 0 && (f & kIffMultiQueue) != 0) return std::nullopt;
+    why = (f & kIffTap) != 0 ? "a tap without multi-queue" : "a tun (layer 3) device";
+  } else {
+    const std::string uevent = sysfs_line(dir + "/uevent");
+    why = uevent.rfind("DEVTYPE=", 0) == 0 ? "a " + uevent.substr(8) + " interface, not a tap"
+                                           : "not a tap";
+  }
+  return "interface '" + iface + "' already exists in the kernel (" + why +
+         ", which net_tap cannot open as its multi-queue tap): remove it (ip link del " + iface +
+         ") or name the port otherwise";
 }
 
 std::expected<std::unique_ptr<Port>, std::string> Port::open(const PortConfig& cfg,

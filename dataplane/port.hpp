@@ -24,6 +24,7 @@
 #include <cstring>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -56,6 +57,13 @@ struct EspPortArgs {
 inline constexpr const char* kEspDriver = "gl_esp";
 bool is_esp_devargs(const std::string& devargs);
 std::expected<EspPortArgs, std::string> parse_esp_devargs(const std::string& devargs);
+
+// A net_tap port's kernel interface (its iface= argument) when one of that name exists
+// already and net_tap cannot take it: anything but a multi-queue tap (net_tap opens its
+// queues with IFF_MULTI_QUEUE, and the kernel refuses that on another kind of interface
+// with EINVAL, which DPDK passes on as "cannot create device"). The reason, naming the
+// interface, or nothing when the port may be created.
+std::optional<std::string> tap_name_conflict(const std::string& devargs);
 
 // The ESP ports riding on an underlay port: immutable once published.
 struct EspChild {

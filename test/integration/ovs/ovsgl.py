@@ -109,8 +109,9 @@ class OvsEnv(gltest.Env):
         self.links.append(br)  # the internal port's tap, if anything is left of it
         r = self.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=gl",
                        "fail-mode=standalone")
-        # The bridge's own port is added without complaint (OVS used to report "could not
-        # add network device ... (Invalid argument)" here although the bridge worked).
+        # The bridge's own port is added without complaint ("could not add network device
+        # ... (Invalid argument)" was a tap of the bridge's name in the way: EEXIST now,
+        # test_ovs_gl.py test_bridge_name_taken).
         bad = [line for line in self.vlog().splitlines()
                if "could not add network device" in line or "failed to create bridge" in line]
         if r.stderr.strip() or bad:

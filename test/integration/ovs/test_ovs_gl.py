@@ -13,9 +13,12 @@ namespace hosts, driven by Debian's ovs-vsctl / ovs-ofctl / ovs-appctl.
   test_internal_port      the bridge's internal port is a net_tap in gldp: the host
                           pings a namespace through it; mtu_request reaches gldp and the
                           kernel interface (also when set before the port is added)
+  test_bridge_name_taken  add-br when a kernel interface of the bridge's name is in the
+                          way: OVS reports "File exists" and gldp's reason (not "Invalid
+                          argument"); once it is removed the bridge's port comes up
   test_controller         an os-ken OpenFlow 1.3 app gets every packet as a packet-in and
                           floods it with a packet-out; hosts ping through the controller
-  test_gldp_restart       gldp is killed and restarted: dpif-gl notices the new boot id,
+  test_gldp_restart       gldp is killed (SIGKILL) and restarted: dpif-gl notices the new boot id,
                           re-adds the ports, traffic resumes
   test_vswitchd_restart   ovs-vswitchd exits under traffic: gldp keeps forwarding with the
                           installed megaflows; the restarted ovs-vswitchd takes over
@@ -235,6 +238,32 @@ def test_internal_port():
         check(got == "1300", f"ovs-vsctl get Interface n9 mtu: {got}")
 
 
+def test_bridge_name_taken():
+    """#13: "could not add network device br0 to ofproto (Invalid argument)" although the
+    bridge then worked: a tap of the bridge's name was left over (net_tap's multi-queue
+    TUNSETIFF fails with EINVAL on it). gldp names the interface and says EEXIST; OVS adds
+    the port by itself once the interface is gone."""
+    with OvsEnv("on") as env:
+        env.start_all()
+        br = f"glbon{os.getpid() % 10000}"
+        gltest_run = __import__("gltest").run
+        gltest_run(["ip", "tuntap", "add", "dev", br, "mode", "tap"])  # persistent, one queue
+        env.links.append(br)
+        r = env.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=gl",
+                      check_rc=False)
+        env.bridges.append(br)
+        check("File exists" in r.stderr and "Invalid argument" not in r.stderr,
+              f"add-br over a tap of its name: {r.stderr!r}")
+        log = env.vlog()
+        check(f"interface '{br}' already exists in the kernel (a tap without multi-queue"
+              in log and f"ip link del {br}" in log, f"gldp's reason not logged:\n{log}")
+        check(env.ofport(br) < 0, "the bridge's port was added over the tap")
+        gltest_run(["ip", "link", "del", br])
+        env.wait_ports(br, [br], timeout=15)
+        drv = next(p for p in env.show()["ports"] if p["name"] == br)["driver"]
+        check(drv == "net_tap", f"internal port driver {drv}")
+
+
 def free_tcp_port():
     import socket
     s = socket.socket()
@@ -276,7 +305,7 @@ def test_gldp_restart():
         env.ping(ns1, f"{NET}.2")
         before = {p["name"] for p in env.show()["ports"]}
         p = env.gldp_proc
-        os.killpg(p.pid, 15)
+        os.killpg(p.pid, 9)  # no teardown: the taps go with its file descriptors
         p.wait(timeout=10)
         time.sleep(1)
         env.gldp()
@@ -347,4 +376,4 @@ def test_vswitchd_restart():
 
 if __name__ == "__main__":
     main([test_datapath_type, test_normal, test_openflow_rules, test_internal_port,
-          test_controller, test_gldp_restart, test_vswitchd_restart])
+          test_bridge_name_taken, test_controller, test_gldp_restart, test_vswitchd_restart])
