@@ -15,6 +15,7 @@ each, and the ratios; --json FILE writes the figures. Figures only: nothing is a
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -111,6 +112,10 @@ def start_gldp(workdir, ports, mbufs, extra=()):
     Returns (process, gl-dpctl command prefix, log file); stop with kill_group()."""
     b = build_dir()
     sock = os.path.join(workdir, "gldp.sock")
+    # Each system of a run starts from no firewall: not the workload ports the last gldp
+    # of this directory kept closed for its successor (gldp --fw-state).
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(sock + ".fw-ports")
     log = open(os.path.join(workdir, "gldp.log"), "w")
     cmd = [os.path.join(b, "dataplane", "gldp"), "--socket", sock, "--pmd-cores", "1",
            "--mbufs", str(mbufs)]

@@ -1,10 +1,13 @@
 #include "dataplane/datapath.hpp"
 
+#include <fcntl.h>
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -148,6 +151,90 @@ void ActionsBlob::destroy(const ActionsBlob* a) {
   ::operator delete(const_cast<ActionsBlob*>(a), std::align_val_t(8));
 }
 
+namespace {
+
+// The names a firewall state file holds (Datapath::fw_state_save's format: a comment
+// line, then one port name a line). A missing file holds none. One that is not a regular
+// file of ours, writable by us alone, or that does not parse, is refused: gldp does not
+// start rather than start open.
+std::expected<std::vector<std::string>, std::string> fw_state_load(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::vector<std::string>{};
+    return std::unexpected("firewall state " + path + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  std::string text;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            (st.st_mode & 022) == 0 && st.st_size <= (1 << 22);
+  if (ok) {
+    text.resize(static_cast<size_t>(st.st_size));
+    ok = read(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  }
+  close(fd);
+  if (!ok)
+    return std::unexpected("firewall state " + path +
+                           ": not a regular file of this user that only it can write, or "
+                           "unreadable (remove it to start with no workload port closed)");
+  std::vector<std::string> names;
+  size_t line_no = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    const bool printable =
+        std::all_of(line.begin(), line.end(), [](char c) { return c > ' ' && c < 127; });
+    if (line.size() >= api::kNameLen || !printable || names.size() >= api::kFwMaxQuarantine)
+      return std::unexpected("firewall state " + path + " line " + std::to_string(line_no) +
+                             ": not a port name (remove the file to start with no workload "
+                             "port closed)");
+    names.push_back(line);
+  }
+  return names;
+}
+
+}  // namespace
+
+void Datapath::fw_state_save(const fw::FwTables* t) {
+  const std::string& path = opts_.fw_state_file;
+  if (path.empty()) return;
+  std::vector<std::string> names;
+  if (t != nullptr) {
+    for (const fw::PortFirewall& p : t->ports)
+      if (const Port* q = port(p.port_no)) names.push_back(q->name());
+    names.insert(names.end(), t->quarantine.begin(), t->quarantine.end());
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+  }
+  if (fw_state_written_ && names == fw_state_names_) return;
+  if (names.empty()) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT)
+      std::fprintf(stderr, "gldp: cannot remove the firewall state %s: %s\n", path.c_str(),
+                   std::strerror(errno));
+  } else {
+    std::string text =
+        "# gldp: the firewall's workload ports; a gldp started again drops their "
+        "traffic until a firewall version binds them\n";
+    for (const std::string& n : names) text += n + "\n";
+    const std::string tmp = path + ".tmp";
+    const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd >= 0) ok = close(fd) == 0 && ok;
+    if (ok) ok = rename(tmp.c_str(), path.c_str()) == 0;
+    if (!ok) {
+      std::fprintf(stderr, "gldp: cannot write the firewall state %s: %s\n", path.c_str(),
+                   std::strerror(errno));
+      unlink(tmp.c_str());
+      return;  // tried again at the next version
+    }
+  }
+  fw_state_names_ = std::move(names);
+  fw_state_written_ = true;
+}
+
 std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const DatapathOptions& o) {
   if (o.pmd_lcores.empty()) return std::unexpected("no PMD cores given");
   if (o.pmd_lcores.size() > kMaxPmds)
@@ -204,6 +291,17 @@ std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const Dat
   dp->configure_miss_hold(o.miss_hold_ms);
   std::random_device rd;
   dp->boot_id_ = (uint64_t(rd()) << 32) | rd();
+  if (!o.fw_state_file.empty()) {
+    // The workload ports of the firewall the last gldp had: closed until glctld binds them.
+    auto names = fw_state_load(o.fw_state_file);
+    if (!names) return std::unexpected(names.error());
+    if (!names->empty()) {
+      auto t = std::make_unique<fw::FwTables>();  // generation 0: no version of glctld's
+      t->quarantine = *names;
+      dp->fw_state_loaded_ = names->size();
+      if (auto r = dp->set_firewall(std::move(t)); !r) return std::unexpected(r.error());
+    }
+  }
   return dp;
 }
 
@@ -1126,6 +1224,7 @@ std::expected<void, std::string> Datapath::set_firewall(std::unique_ptr<fw::FwTa
     if (Port* p = port(no); p != nullptr && fw_quarantines(t.get(), no, p->name()))
       fw_quarantine_[no].store(1, std::memory_order_relaxed);
   const fw::FwTables* old = fw_tables_.exchange(t.release(), std::memory_order_acq_rel);
+  fw_state_save(firewall());
   // Cleared only once no PMD can still hold the old version (which may not bind a port
   // the new one does), against whatever version is in force by then.
   rcu_.defer([this] {

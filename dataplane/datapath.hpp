@@ -197,6 +197,11 @@ struct DatapathOptions {
   bool ct_populate_index = false;
   // The firewall's own tracker (workload ports' connections, zone = port number).
   uint32_t fw_ct_capacity = 1000000;
+  // Where the names of the firewall's workload ports are kept across restarts (empty:
+  // nowhere). A datapath created with such a file quarantines those ports (drop
+  // fw_quarantine, both ways) until a firewall version binds them: a gldp started again
+  // after a crash does not pass a workload's traffic before its policy is back.
+  std::string fw_state_file;
 };
 
 class Datapath {
@@ -265,6 +270,8 @@ class Datapath {
   // the firewall's tracker); the old one is freed after a grace period. nullptr removes
   // the firewall from every port. Fails, changing nothing, on a port listed twice.
   std::expected<void, std::string> set_firewall(std::unique_ptr<fw::FwTables> t);
+  // The workload ports the firewall state file named at start (quarantined until bound).
+  size_t fw_state_loaded() const { return fw_state_loaded_; }
   // PMD side: the current version (nullptr: no workload port has a firewall).
   const fw::FwTables* firewall() const { return fw_tables_.load(std::memory_order_acquire); }
   // A port without a policy in the version in force whose name the version quarantines:
@@ -373,6 +380,12 @@ class Datapath {
   std::unordered_map<uint32_t, std::array<uint64_t, 3>> fw_rule_totals_;
   std::vector<const fw::FwTables*> fw_retired_;  // replaced, not folded into the totals yet
   void fw_fold_counters(const fw::FwTables& t);
+  // The firewall state file (DatapathOptions::fw_state_file): the names of the version in
+  // force's ports and quarantine, written when they change; removed with the firewall.
+  void fw_state_save(const fw::FwTables* t);
+  std::vector<std::string> fw_state_names_;  // as last written
+  bool fw_state_written_ = false;
+  size_t fw_state_loaded_ = 0;
   void fw_on_end(unsigned ctx, const ct::Entry& e, bool expired, uint64_t now_ms);
   uint64_t unix_offset_ms_ = 0;
   uint64_t tsc_per_ms_ = 1;

@@ -58,6 +58,12 @@ Options:
                            192 bytes per connection, backed as connections come
   --fw-ct-capacity N       connections the firewall stage's own tracker holds
                            (default 1000000; the same memory rule as --ct-capacity)
+  --fw-state PATH          where gldp keeps the names of the firewall's workload
+                           ports (default: the socket's path + ".fw-ports"; "none":
+                           nowhere). A gldp started with that file drops those ports'
+                           traffic (fw_quarantine) until a firewall version binds
+                           them, so that a restart after a crash is not open until
+                           glctld's policy is back; gl-dpctl fw-clear removes it
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).
@@ -116,6 +122,8 @@ int main(int argc, char** argv) {
   gl::dp::DatapathOptions opts;
   opts.ct_populate_index = true;
   std::vector<std::string> eal_extra;
+  std::string fw_state;
+  bool fw_state_given = false;
 
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -164,6 +172,10 @@ int main(int argc, char** argv) {
       if (!value(v) || !parse_uint(v, 1u << 30, n) || n < 16)
         return usage_error("--fw-ct-capacity needs a number from 16 to 1073741824");
       opts.fw_ct_capacity = static_cast<uint32_t>(n);
+    } else if (a == "--fw-state") {
+      if (!value(fw_state) || fw_state.empty())
+        return usage_error("--fw-state needs a path (or none)");
+      fw_state_given = true;
     } else if (a == "--emc-insert-inv-prob") {
       if (!value(v) || !parse_uint(v, UINT32_MAX, n))
         return usage_error("--emc-insert-inv-prob needs a number");
@@ -172,6 +184,8 @@ int main(int argc, char** argv) {
       return usage_error("unknown option '" + a + "'");
     }
   }
+  if (!fw_state_given) fw_state = socket_path + ".fw-ports";
+  if (fw_state != "none") opts.fw_state_file = fw_state;
   if (!parse_cores(pmd_cores, opts.pmd_lcores))
     return usage_error("bad --pmd-cores '" + pmd_cores + "' (e.g. 1 or 1,3 or 2-5)");
   for (unsigned c : opts.pmd_lcores)
@@ -200,6 +214,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "gldp: %s\n", dp.error().c_str());
       rc = 1;
     }
+    if (rc == 0 && (*dp)->fw_state_loaded() != 0)
+      std::printf(
+          "gldp: firewall state %s: %zu workload ports pass nothing until a firewall "
+          "version binds them\n",
+          fw_state.c_str(), (*dp)->fw_state_loaded());
     for (size_t i = 0; rc == 0 && i < ports.size(); ++i) {
       const auto& [name, devargs] = ports[i];
       gl::dp::PortConfig pc;

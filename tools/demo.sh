@@ -49,7 +49,8 @@ cleanup() {
     ip netns del "${tag}vm$i" 2>/dev/null
   done
   ip link del "${tag}ua" 2>/dev/null
-  rm -f "$sock" "/tmp/$tag.log" /tmp/"$tag"-hv*.sock /tmp/"$tag"-hv*.log /tmp/"$tag".underlay
+  rm -f "$sock" "/tmp/$tag.log" /tmp/"$tag"-hv*.sock /tmp/"$tag"-hv*.sock.fw-ports \
+    /tmp/"$tag"-hv*.log /tmp/"$tag".underlay
 }
 trap cleanup EXIT INT TERM
 

@@ -68,6 +68,7 @@ class Env:
         self.links = []
         self.procs = []
         self.files = []
+        self.state_files = set()  # gldp's firewall state (<socket>.fw-ports), removed at exit
         atexit.register(self.cleanup)
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, lambda *_: sys.exit(1))
@@ -135,6 +136,13 @@ class Env:
         when that equals another gldp's group on another link of this namespace (tests run
         two "hypervisors"), the kernel refuses it (EINVAL) and gldp exits: it is started
         again, with another pid."""
+        state = f"{sock}.fw-ports"  # gldp --fw-state's default
+        if state not in self.state_files:  # none left by an earlier test of this name
+            self.state_files.add(state)
+            try:
+                os.unlink(state)
+            except OSError:
+                pass
         for attempt in range(5):
             p = self.start(cmd, log_name)
             deadline = time.time() + 30
@@ -197,6 +205,12 @@ class Env:
         for ns in self.netns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.netns.clear()
+        for f in self.state_files:
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
+        self.state_files.clear()
         for f in self.files:
             if not os.environ.get("GL_KEEP_LOGS"):
                 try:

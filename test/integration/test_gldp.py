@@ -3,6 +3,10 @@
 
   test_ping_and_udp        ping and UDP across flows installed by gl-dpctl; port, flow
                            and PMD counters rise by what was sent
+  test_fw_state_across_restart
+                           a workload port of the firewall in force stays closed in a gldp
+                           killed and started again (fw_quarantine) until a version binds
+                           it; fw-clear forgets it; a state file others may write is refused
   test_flow_actions        VLAN push seen by tcpdump on the far side; set(ipv4(dst)) rewrite
                            delivers to a rewritten address; drop action counted
   test_upcall_client       no flows: misses go to a test client (gl-upcall-client) that
@@ -106,6 +110,70 @@ def test_ping_and_udp():
         show = env.show()
         check(show["pmds"][0]["packets"] >= 210, f"PMD packets {show['pmds'][0]['packets']}")
         check(show["flows"] == 2, f"flows {show['flows']}")
+
+
+def test_fw_state_across_restart():
+    """#13, fail closed: a gldp killed and started again drops the traffic of the
+    firewall's workload ports until a firewall version binds them (glctld's next check),
+    from the names kept in <socket>.fw-ports; fw-clear removes the file, and then a
+    restarted gldp passes traffic as before."""
+    with Env("q") as env:
+        ns1, ns2 = two_hosts(env)
+        ports = [(p["name"], p["devargs"]) for p in env.show()["ports"]]
+        state = f"{env.sock}.fw-ports"
+
+        def flows():
+            env.dpctl("add-flow", "in_port(1)", "2")
+            env.dpctl("add-flow", "in_port(2)", "1")
+
+        def restart():
+            os.killpg(env.gldp_proc.pid, 9)
+            env.gldp_proc.wait(timeout=10)
+            env.gldp(ports=ports)
+            flows()
+
+        flows()
+        path = f"/tmp/{env.tag}-fw.json"
+        env.files.append(path)
+        with open(path, "w") as f:  # p2 a workload that takes and sends anything
+            f.write(json.dumps({"ports": [{"port": 2, "mac": MAC2, "ipv4": ["10.0.0.2"],
+                                           "default_from_vm": "allow",
+                                           "default_to_vm": "allow"}]}))
+        env.dpctl("fw-install", path)
+        r = env.ping(ns1, "10.0.0.2", count=2, check_rc=False)
+        check(r.returncode == 0, f"no ping through the firewall: drops {env.drops()}")
+        with open(state) as f:
+            lines = [ln.strip() for ln in f if not ln.startswith("#")]
+        check(lines == ["p2"], f"{state}: {lines}, want ['p2']")
+        check(os.stat(state).st_mode & 0o777 == 0o600, "the state file is not 0600")
+
+        restart()
+        check("1 workload ports pass nothing until a firewall version binds them"
+              in env.log("gldp"), f"gldp did not say it closed p2:\n{env.log('gldp')}")
+        r = env.ping(ns1, "10.0.0.2", count=3, check_rc=False)
+        check(r.returncode != 0, "a restarted gldp passed a workload's traffic before its policy")
+        q = env.drops().get("fw_quarantine", 0)
+        check(q >= 3, f"fw_quarantine {q}, want >= 3 (the pings and their ARP)")
+        st = json.loads(env.dpctl("fw-status", "--json").stdout)
+        check(st["generation"] == 0 and st["ports"] == 0, f"fw-status {st}")
+        env.dpctl("fw-install", path)  # the policy is back: p2 bound
+        env.ping(ns1, "10.0.0.2", count=2)
+
+        env.dpctl("fw-clear")
+        check(not os.path.exists(state), "fw-clear left the state file")
+        restart()
+        env.ping(ns1, "10.0.0.2", count=2)  # no firewall was in force: open, as before
+        check(env.drops().get("fw_quarantine", 0) == 0, "quarantined with no firewall")
+
+        # A state file anyone may write is refused: gldp does not start (rather than open).
+        env.dpctl("fw-install", path)
+        os.chmod(state, 0o666)
+        os.killpg(env.gldp_proc.pid, 9)
+        env.gldp_proc.wait(timeout=10)
+        r = run([binary("gldp"), "--socket", env.sock, "--pmd-cores", "1"], check_rc=False,
+                timeout=60)
+        check(r.returncode == 1 and "firewall state" in r.stderr and "remove it" in r.stderr,
+              f"gldp with a world-writable state file: rc {r.returncode}: {r.stderr}")
 
 
 def test_flow_actions():
@@ -417,5 +485,5 @@ def test_port_mtu():
 
 
 if __name__ == "__main__":
-    main([test_ping_and_udp, test_flow_actions, test_upcall_client, test_port_removal,
-          test_two_pmds, test_bad_cli_input, test_port_mtu, test_emc, test_startup_errors])
+    main([test_ping_and_udp, test_fw_state_across_restart, test_flow_actions, test_upcall_client,
+          test_port_removal, test_two_pmds, test_bad_cli_input, test_port_mtu, test_emc, test_startup_errors])
