@@ -17,7 +17,8 @@ What it builds (everything in network namespaces; removed at the end, also on Ct
 
 Then it shows: the hosts' sessions (keys negotiated by glctld), web1 -> db1:5432 working
 while a capture of the underlay sees only ESP (and the hosts' own UDP handshakes and ARP),
-cache1 -> db1:5432 denied and counted, a rekey under a UDP stream without loss, host hvC
+cache1 -> db1:5432 denied and counted, a wrong OpenFlow rule on hvA sending web1's traffic
+straight out of the underlay port (dropped by gldp, nothing in clear), a rekey under a UDP stream without loss, host hvC
 revoked (its SAs gone from the other hosts within a second), the flow records, and a
 summary. Options: --keep (leave it running until Enter), --rekey-stream SECONDS.
 
@@ -368,6 +369,63 @@ class Demo:
         got, _ = (int(x) for x in out.split()[:2])
         return got
 
+    def wrong_rule(self):
+        """#13, fail closed beyond the ESP actions: an OpenFlow rule on hvA that sends
+        web1's traffic to db1 over a patch port straight out of the underlay port (br-int ->
+        br-ul -> ul0). The policy says that traffic must be encrypted: gldp drops it at ul0
+        (fw_not_encrypted), nothing of it reaches the underlay in clear; removing the rule
+        brings the encrypted path back."""
+        step("a wrong OpenFlow rule on hvA sends web1 -> db1 to the underlay port, in clear")
+        hv = self.hvs["hvA"]
+        vs = lambda *a: self.run(hv["vsctl"] + list(a), env=hv["env"])  # noqa: E731
+        of = lambda br, *a: self.run(["ovs-ofctl", *a[:1], f"unix:{hv['dir']}/{br}.mgmt",  # noqa: E731
+                                      *a[1:]], env=hv["env"])
+        vs("add-port", "br-int", "patch-ul", "--", "set", "Interface", "patch-ul", "type=patch",
+           "options:peer=patch-int", "--", "add-port", "br-ul", "patch-int", "--", "set",
+           "Interface", "patch-int", "type=patch", "options:peer=patch-ul")
+        web_port = self.run(hv["vsctl"] + ["get", "Interface", hv["vms"]["web1"][1], "ofport"],
+                            env=hv["env"]).stdout.strip()
+        db_ip = WORKLOADS["db1"][1]
+        of("br-int", "add-flow", f"priority=200,in_port={web_port},ip,nw_dst={db_ip},"
+           "actions=output:patch-ul")
+        of("br-ul", "add-flow", "priority=200,in_port=patch-int,actions=output:ul0")
+        cap_file = os.path.join(self.tmp, "wrong-rule.pcap")
+        cap = subprocess.Popen(["ip", "netns", "exec", self.ul_ns, "tcpdump", "-i", "br0", "-U",
+                                "-nn", "-w", cap_file], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(cap)
+        time.sleep(1)
+        before = json.loads(self.dpctl(hv, "show", "--json").stdout)["drops"]
+        r = self.tcp_client("web1", db_ip, 5432, "hello in clear?")
+        after = json.loads(self.dpctl(hv, "show", "--json").stdout)["drops"]
+        dropped = after.get("fw_not_encrypted", 0) - before.get("fw_not_encrypted", 0)
+        time.sleep(0.5)
+        cap.terminate()
+        cap.wait(timeout=10)
+        self.procs.remove(cap)
+        text = self.run(["tcpdump", "-nn", "-r", cap_file], check=False).stdout
+        clear = [ln for ln in text.splitlines() if db_ip in ln and "ESP(" not in ln]
+        say(f"   web1 -> db1:5432: {r.stdout.strip()}; hvA's gldp dropped {dropped} at the "
+            f"underlay port (fw_not_encrypted); frames to {db_ip} in clear on the underlay: "
+            f"{len(clear)}")
+        of("br-int", "del-flows", f"in_port={web_port},ip,nw_dst={db_ip}")
+        vs("del-port", "br-int", "patch-ul", "--", "del-port", "br-ul", "patch-int")
+        ok = None
+        for _ in range(10):
+            back = self.tcp_client("web1", db_ip, 5432, "hello again")
+            if back.returncode == 0:
+                ok = back.stdout.strip()
+                break
+            time.sleep(0.5)
+        say(f"   the rule removed: web1 -> db1:5432: {ok or 'FAILED: ' + back.stdout.strip()}")
+        self.summary.append(f"a wrong OpenFlow rule to the underlay: {dropped} packets dropped "
+                            f"(fw_not_encrypted), {len(clear)} in clear")
+        if r.returncode == 0 or dropped == 0 or clear:
+            self.problems.append("a wrong OpenFlow rule sent web1's traffic out in clear "
+                                 "(or nothing was dropped)")
+        if not ok:
+            self.problems.append("web1 -> db1:5432 did not come back after the wrong rule")
+
     # ---- the story ----------------------------------------------------------------------
     def setup(self):
         """The cluster database, the policy, three hypervisors and their sessions (what
@@ -464,6 +522,8 @@ class Demo:
                             "in clear")
         if clear or kinds["ESP"] == 0:
             self.problems.append("the underlay carried workload traffic in clear (or no ESP)")
+
+        self.wrong_rule()
 
         step(f"rekey under load: glctl set-rekey 1, web1 -> db1 UDP 5001, 1000 datagrams/s for "
              f"{stream_s} s")
