@@ -19,9 +19,11 @@
 #         threads while the tracker's index grows, two threads reassembling fragments,
 #         two contexts tracking both directions of the same connections while the control
 #         thread dumps and counts them, the firewall's event ring (a PMD pushes, the
-#         control thread drains).
-# What is not covered: PMD threads against each other (the rte_ring handoffs: TSan would
-# need DPDK built with it) and DPDK's own code; the integration tests cover those.
+#         control thread drains), and flow::BoundedQueue, the queue of the PMDs' handoffs
+#         (upcalls to the control thread and back, ESP packets to their SA's owner):
+#         three producers against one consumer.
+# What is not covered: gldp's PMD threads themselves (the datapath is not built with
+# TSan: DPDK would need to be) and DPDK's own code; the integration tests cover those.
 # Usage: tools/sanitize.sh asan|tsan [BUILD]   (CTest: sanitize:asan/tsan)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

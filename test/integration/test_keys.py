@@ -271,6 +271,62 @@ def test_keys_session():
         check(re.search(r"peer hvB \(192\.0\.2\.2\): (active|await-ack), ", text),
               f"glctl keys:\n{text}")
 
+        # Replayed and out-of-order handshake messages (#13): the genuine datagrams of a few
+        # rekeys, captured on the underlay, sent to A again once the rekeys are over, and a
+        # datagram larger than any message. None may start a session or disturb the one in
+        # force; each is refused and counted (an init by its timestamp, a response or ack by
+        # its index, a confirm of the session in force is answered with the ack again).
+        cap = subprocess.Popen(["ip", "netns", "exec", cl.b.ns, "tcpdump", "-i", cl.b.ul, "-U",
+                                "-nn", "-w", f"{cl.tmp}/hs.pcap", "udp", "port", "4797"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        s0 = cl.a.keys()["counters"]["sessions"]
+        cl.a.glctl("set-rekey", "1")
+        wait_for(lambda: cl.a.keys()["counters"]["sessions"] >= s0 + 3, timeout=20,
+                 what="three rekeys")
+        cl.a.glctl("set-rekey", "120")
+        wait_for(lambda: all(hv.keys()["rekey_seconds"] == 120 for hv in (cl.a, cl.b)),
+                 what="set-rekey 120 in force")
+        time.sleep(1.5)  # a rekey begun under the old setting has finished
+        cap.terminate()
+        cap.wait(timeout=10)
+        frames = rdpcap(f"{cl.tmp}/hs.pcap")
+        seen = set()
+        for hv, peer, ip in ((cl.a, cl.b, IP_A), (cl.b, cl.a, IP_B)):
+            msgs = [bytes(f[UDP].payload) for f in frames
+                    if f.haslayer(UDP) and f[IP].dst == ip and f[UDP].dport == 4797]
+            seen |= {m[0] for m in msgs}
+            before = hv.keys()
+            replay = ("import socket,sys\n"
+                      "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                      f"for m in {msgs!r} + [b'\\x01\\x01\\x00\\x00' + b'q' * 4000]:\n"
+                      f"  s.sendto(m,('{ip}',4797))\n")
+            env.ns(peer.ns, "/usr/bin/python3", "-c", replay)
+            time.sleep(1.0)
+            after = hv.keys()
+            c0, c1 = before["counters"], after["counters"]
+            check(c1["sessions"] == c0["sessions"], f"a replayed handshake made a session on "
+                  f"{hv.name}: {c0['sessions']} -> {c1['sessions']}")
+            refused = {k: c1["refused"][k] - c0["refused"][k] for k in c1["refused"]
+                       if c1["refused"][k] != c0["refused"][k]}
+            counted = c1["bad_confirm"] - c0["bad_confirm"] + c1["unknown_message"] - \
+                c0["unknown_message"] + sum(refused.values())
+            n_init = sum(1 for m in msgs if m[0] == 1)
+            print(f"  replayed to {hv.name}: {len(msgs)} handshake datagrams (types "
+                  f"{sorted({m[0] for m in msgs})}) and one of 4004 bytes: refused {refused}, "
+                  f"bad_confirm {c1['bad_confirm'] - c0['bad_confirm']}, sessions "
+                  f"{c0['sessions']} -> {c1['sessions']}")
+            check(refused.get("replay", 0) >= n_init and refused.get("truncated", 0) >= 1,
+                  f"{hv.name}: replayed inits or the oversized datagram not refused as such: "
+                  f"{refused}")
+            # All but a confirm of the session in force (answered with its ack again).
+            check(counted >= len(msgs) - sum(1 for m in msgs if m[0] == 4),
+                  f"{hv.name}: replays not all refused and counted: {counted} of {len(msgs)}")
+        check({1, 2} <= seen, f"no init or response among the captured handshakes: {seen}")
+        check(cl.a.glctld.poll() is None and cl.b.glctld.poll() is None, "a glctld died")
+        r = env.ping(cl.ns1, VM2, count=2)
+        check(" 0% packet loss" in r.stdout, "ping after the replays")
+
 
 def test_rekey_lossless():
     with Env("kr") as env:

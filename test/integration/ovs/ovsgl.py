@@ -67,13 +67,14 @@ class OvsEnv(gltest.Env):
         raise Failure(f"ovs-vswitchd-gl did not come up:\n{self.vlog()}")
 
     def stop_vswitchd(self, graceful=True):
-        """Stops ovs-vswitchd with `ovs-appctl exit` or, graceful=False, with SIGTERM
-        (no bridge teardown: the datapath is left exactly as it was)."""
+        """Stops ovs-vswitchd with `ovs-appctl exit` or, graceful=False, with SIGKILL (kill
+        -9: no bridge teardown, no cleanup of its own; the datapath is left exactly as it
+        was)."""
         p = self.vswitchd_proc
         if graceful:
             self.appctl("exit", check_rc=False)
         else:
-            p.terminate()
+            p.kill()
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:

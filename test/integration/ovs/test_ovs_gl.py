@@ -18,10 +18,11 @@ namespace hosts, driven by Debian's ovs-vsctl / ovs-ofctl / ovs-appctl.
                           argument"); once it is removed the bridge's port comes up
   test_controller         an os-ken OpenFlow 1.3 app gets every packet as a packet-in and
                           floods it with a packet-out; hosts ping through the controller
-  test_gldp_restart       gldp is killed (SIGKILL) and restarted: dpif-gl notices the new boot id,
-                          re-adds the ports, traffic resumes
-  test_vswitchd_restart   ovs-vswitchd exits under traffic: gldp keeps forwarding with the
-                          installed megaflows; the restarted ovs-vswitchd takes over
+  test_gldp_restart       gldp is killed (SIGKILL) and restarted: dpif-gl notices the new
+                          boot id, re-adds the ports, traffic resumes
+  test_vswitchd_restart   ovs-vswitchd is killed (SIGKILL) under traffic: gldp keeps
+                          forwarding with the installed megaflows; the restarted
+                          ovs-vswitchd takes over
 """
 
 import os
@@ -341,7 +342,7 @@ def test_vswitchd_restart():
                 dev = re.search(r"dev (\S+)", env.ns(ns, "ip", "neigh", "show", peer).stdout)
                 env.ns(ns, "ip", "neigh", "replace", peer, "lladdr", lladdr.group(1), "dev",
                        dev.group(1), "nud", "permanent")
-        # SIGTERM, not `ovs-appctl exit`: exit tears the bridges down port by port while
+        # kill -9, not `ovs-appctl exit`: exit tears the bridges down port by port while
         # the revalidator threads still run, and a revalidation round in that window
         # re-translates megaflows with a port already gone (CI saw it: every flow from
         # ns1's port became `drop` and the floods left that port out). That is OVS's
