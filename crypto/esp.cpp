@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
 namespace gl::crypto {
@@ -12,6 +13,11 @@ using flow::csum_add;
 using flow::csum_finish;
 using flow::hton16;
 using flow::ipv4_header_checksum;
+using flow::load_be16;
+using flow::load_be32;
+using flow::store_be16;
+using flow::store_be32;
+using flow::store_be64;
 
 constexpr uint32_t kEspHdr = 8;                   // SPI + sequence number
 constexpr uint32_t kEspHdrIv = kEspHdr + kIvLen;  // + IV
@@ -19,38 +25,15 @@ constexpr uint32_t kEspHdrIv = kEspHdr + kIvLen;  // + IV
 // aligned to 4), ICV.
 constexpr uint32_t kEspMin = kEspHdrIv + 4 + kIcvLen;
 
-inline uint16_t ld16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return flow::ntoh16(v);
-}
-inline uint32_t ld32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return flow::ntoh32(v);
-}
-inline void st16(uint8_t* p, uint16_t v) {
-  v = hton16(v);
-  std::memcpy(p, &v, 2);
-}
-inline void st32(uint8_t* p, uint32_t v) {
-  v = flow::hton32(v);
-  std::memcpy(p, &v, 4);
-}
-inline void st64(uint8_t* p, uint64_t v) {
-  v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-}
-
 // AAD for sequence number `seq`: SPI | seq high | seq low (ESN) or SPI | seq. Returns its
 // length. `aad` has room for 16 bytes.
 inline uint32_t build_aad(uint8_t* aad, const SaHot& h, uint64_t seq) {
   std::memcpy(aad, &h.spi_be, 4);
   if (h.esn) {
-    st64(aad + 4, seq);
+    store_be64(aad + 4, seq);
     return 12;
   }
-  st32(aad + 4, static_cast<uint32_t>(seq));
+  store_be32(aad + 4, static_cast<uint32_t>(seq));
   return 8;
 }
 
@@ -95,11 +78,11 @@ inline IpInfo parse_ip(const PktBuf& p, uint8_t want_proto) {
   const uint8_t v = d[0] >> 4;
   if (v == 4) {
     ip.l3 = (d[0] & 0x0fu) * 4u;
-    ip.ip_len = ld16(d + 2);
+    ip.ip_len = load_be16(d + 2);
     ip.proto = d[9];
     if (ip.l3 < 20 || ip.ip_len < ip.l3 || ip.ip_len > p.len) {
       ip.r = Result::bad_length;
-    } else if ((ld16(d + 6) & 0x3fffu) != 0 || (want_proto != 0 && ip.proto != want_proto)) {
+    } else if ((load_be16(d + 6) & 0x3fffu) != 0 || (want_proto != 0 && ip.proto != want_proto)) {
       ip.r = Result::unsupported;  // a fragment (reassemble first), or not ESP
     }
     return ip;
@@ -108,11 +91,11 @@ inline IpInfo parse_ip(const PktBuf& p, uint8_t want_proto) {
     ip.v6 = true;
     ip.l3 = 40;
     ip.proto = d[6];
-    if (p.len < 40 || 40u + ld16(d + 4) > p.len) {
+    if (p.len < 40 || 40u + load_be16(d + 4) > p.len) {
       ip.r = Result::bad_length;
       return ip;
     }
-    ip.ip_len = 40u + ld16(d + 4);
+    ip.ip_len = 40u + load_be16(d + 4);
     if (want_proto != 0 ? ip.proto != want_proto
                         : (ip.proto == 0 || ip.proto == 43 || ip.proto == 44)) {
       ip.r = Result::unsupported;  // hop-by-hop / routing / fragment header, or not ESP
@@ -202,7 +185,7 @@ uint32_t encap_tunnel(Sa& sa, Worker& w, PktBuf* const* pkts, uint32_t n, Result
     uint8_t* o = p.data - kHdr;
     std::memcpy(o, h.tmpl, kHdr);
     if constexpr (kV6) {
-      st16(o + 4, static_cast<uint16_t>(total - 40));
+      store_be16(o + 4, static_cast<uint16_t>(total - 40));
     } else {
       const uint16_t len_be = hton16(static_cast<uint16_t>(total));
       const uint16_t id_be = hton16(h.ip_id++);
@@ -212,8 +195,8 @@ uint32_t encap_tunnel(Sa& sa, Worker& w, PktBuf* const* pkts, uint32_t n, Result
       std::memcpy(o + 10, &csum, 2);
     }
     uint8_t* esp = o + kIpLen;
-    st32(esp + 4, static_cast<uint32_t>(seq));
-    st64(esp + kEspHdr, seq);
+    store_be32(esp + 4, static_cast<uint32_t>(seq));
+    store_be64(esp + kEspHdr, seq);
     write_trailer(p.data + inner, pad, nh);
     const uint32_t aad_len = build_aad(s.aad[nops], h, seq);
     fill_op(s.ops[nops], h, p.data, enc, s.aad[nops], aad_len, esp + kEspHdr);
@@ -269,17 +252,17 @@ uint32_t encap_transport(Sa& sa, Worker& w, PktBuf* const* pkts, uint32_t n, Res
     std::memmove(o, p.data, ip.l3);
     if (ip.v6) {
       o[6] = kProtoEsp;
-      st16(o + 4, static_cast<uint16_t>(total - 40));
+      store_be16(o + 4, static_cast<uint16_t>(total - 40));
     } else {
       o[9] = kProtoEsp;
-      st16(o + 2, static_cast<uint16_t>(total));
+      store_be16(o + 2, static_cast<uint16_t>(total));
       const uint16_t csum = ipv4_header_checksum(o, ip.l3);
       std::memcpy(o + 10, &csum, 2);
     }
     uint8_t* esp = o + ip.l3;
     std::memcpy(esp, &h.spi_be, 4);
-    st32(esp + 4, static_cast<uint32_t>(seq));
-    st64(esp + kEspHdr, seq);
+    store_be32(esp + 4, static_cast<uint32_t>(seq));
+    store_be64(esp + kEspHdr, seq);
     write_trailer(body + payload, pad, ip.proto);
     const uint32_t aad_len = build_aad(s.aad[nops], h, seq);
     fill_op(s.ops[nops], h, body, enc, s.aad[nops], aad_len, esp + kEspHdr);
@@ -324,7 +307,7 @@ uint32_t decap(Sa& sa, Worker& w, PktBuf* const* pkts, uint32_t n, Result* res) 
       refuse(c, res, i, Result::unknown_spi);
       continue;
     }
-    const uint32_t seql = ld32(esp + 4);
+    const uint32_t seql = load_be32(esp + 4);
     const uint64_t seq = h.esn ? win.infer(seql) : seql;
     const Result r = win.check(seq);
     if (r != Result::ok) {
@@ -391,10 +374,10 @@ uint32_t decap(Sa& sa, Worker& w, PktBuf* const* pkts, uint32_t n, Result* res) 
       std::memmove(out, p.data, l3);
       if ((out[0] >> 4) == 6) {
         out[6] = nh;
-        st16(out + 4, static_cast<uint16_t>(inner));
+        store_be16(out + 4, static_cast<uint16_t>(inner));
       } else {
         out[9] = nh;
-        st16(out + 2, static_cast<uint16_t>(out_len));
+        store_be16(out + 2, static_cast<uint16_t>(out_len));
         const uint16_t csum = ipv4_header_checksum(out, l3);
         std::memcpy(out + 10, &csum, 2);
       }
@@ -426,7 +409,7 @@ SaBurstFn esp_burst_fn(Direction dir, Mode mode, bool outer_v6) {
 uint32_t esp_peek_spi(const PktBuf& p) {
   const IpInfo ip = parse_ip(p, kProtoEsp);
   if (ip.r != Result::ok || ip.ip_len - ip.l3 < kEspHdr) return 0;
-  return ld32(p.data + ip.l3);
+  return load_be32(p.data + ip.l3);
 }
 
 uint32_t esp_decap_burst(Worker& w, const SaTable& table, PktBuf* const* pkts, uint32_t n,

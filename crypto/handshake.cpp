@@ -7,6 +7,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "flowtables/bytes.hpp"
+
 namespace gl::crypto::hs {
 
 namespace {
@@ -46,18 +48,14 @@ std::array<uint8_t, 16> mac16(std::span<const uint8_t> key, std::span<const uint
   return out;
 }
 
-void put32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t get32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
+using flow::load_le32;
+using flow::store_le32;
 
 // One direction's ESP key and salt from its Noise transport key and SPI.
 void derive(const noise::Key& k, uint32_t spi, SaKeys& out) {
   uint8_t info[kEspInfo.size() + 4];
   std::memcpy(info, kEspInfo.data(), kEspInfo.size());
-  put32(info + kEspInfo.size(), spi);
+  store_le32(info + kEspInfo.size(), spi);
   noise::Key o1{}, o2{};
   noise::hkdf2(k, info, o1, o2);
   out.spi = spi;
@@ -117,7 +115,7 @@ std::vector<uint8_t> seal_confirm(uint8_t type, uint32_t receiver, const noise::
   std::vector<uint8_t> m(kConfirmLen, 0);
   m[0] = type;
   m[1] = kVersion;
-  put32(m.data() + 4, receiver);
+  store_le32(m.data() + 4, receiver);
   const uint8_t nonce[12] = {};
   unsigned long long len = 0;
   crypto_aead_chacha20poly1305_ietf_encrypt(m.data() + kConfirmHdr, &len, nullptr, 0, m.data(),
@@ -135,7 +133,7 @@ bool SaPair::check_confirm(std::span<const uint8_t> msg) const {
   if (msg.size() != kConfirmLen ||
       message_type(msg) != (initiator ? kTypeConfirmAck : kTypeConfirm))
     return false;
-  if (msg[2] != 0 || msg[3] != 0 || get32(msg.data() + 4) != index) return false;
+  if (msg[2] != 0 || msg[3] != 0 || load_le32(msg.data() + 4) != index) return false;
   const uint8_t nonce[12] = {};
   return crypto_aead_chacha20poly1305_ietf_decrypt(nullptr, nullptr, nullptr,
                                                    msg.data() + kConfirmHdr, 16, msg.data(),
@@ -145,11 +143,11 @@ bool SaPair::check_confirm(std::span<const uint8_t> msg) const {
 uint32_t receiver_index(std::span<const uint8_t> msg) {
   switch (message_type(msg)) {
     case kTypeResponse:
-      return msg.size() >= 12 ? get32(msg.data() + 8) : 0;
+      return msg.size() >= 12 ? load_le32(msg.data() + 8) : 0;
     case kTypeCookie:
     case kTypeConfirm:
     case kTypeConfirmAck:
-      return msg.size() >= 8 ? get32(msg.data() + 4) : 0;
+      return msg.size() >= 8 ? load_le32(msg.data() + 4) : 0;
     default:
       return 0;
   }
@@ -166,7 +164,7 @@ Initiator::Initiator(const noise::KeyPair& self, const noise::Key& peer, uint32_
       hs_(noise::HandshakeIK::initiator(self, peer, prologue())) {
   uint8_t payload[kInitPayload] = {};
   std::memcpy(payload, now.data(), now.size());
-  put32(payload + 12, spi_in);
+  store_le32(payload + 12, spi_in);
   payload[16] = static_cast<uint8_t>(cipher);
   payload[17] = static_cast<uint8_t>(n_senders);
   msg_.assign(8, 0);
@@ -176,7 +174,7 @@ Initiator::Initiator(const noise::KeyPair& self, const noise::Key& peer, uint32_
   }
   msg_[0] = kTypeInit;
   msg_[1] = kVersion;
-  put32(msg_.data() + 4, index);
+  store_le32(msg_.data() + 4, index);
   const std::vector<uint8_t> m1 = hs_.write_message1(payload);
   sodium_memzero(payload, sizeof payload);
   if (m1.empty()) {  // a low-order peer key: a message no responder accepts
@@ -192,7 +190,7 @@ Initiator::Initiator(const noise::KeyPair& self, const noise::Key& peer, uint32_
 
 bool Initiator::consume_cookie(std::span<const uint8_t> msg) {
   if (msg.size() != kCookieLen || msg[0] != kTypeCookie || msg[1] != kVersion ||
-      get32(msg.data() + 4) != index_ || msg_.size() != kInitLen)
+      load_le32(msg.data() + 4) != index_ || msg_.size() != kInitLen)
     return false;
   const auto ck = labelled_key("cookie--", peer_);
   uint8_t cookie[16];
@@ -212,7 +210,7 @@ std::expected<SaPair, Error> Initiator::consume_response(std::span<const uint8_t
   if (message_type(msg) != kTypeResponse) return std::unexpected(Error::kBadType);
   if (msg.size() != kResponseLen) return std::unexpected(Error::kTruncated);
   if (msg[2] != 0 || msg[3] != 0) return std::unexpected(Error::kBadType);
-  if (get32(msg.data() + 8) != index_) return std::unexpected(Error::kBadIndex);
+  if (load_le32(msg.data() + 8) != index_) return std::unexpected(Error::kBadIndex);
   const auto k1 = labelled_key("mac1----", self_.pub);
   const auto m1 = mac16(k1, msg.first(kRMac1At));
   if (crypto_verify_16(m1.data(), msg.data() + kRMac1At) != 0)
@@ -220,7 +218,7 @@ std::expected<SaPair, Error> Initiator::consume_response(std::span<const uint8_t
   const auto payload = hs_.read_message2(msg.subspan(12, kRMac1At - 12));
   if (!payload) return std::unexpected(Error::kDecrypt);
   const uint8_t* p = payload->data();
-  const uint32_t peer_spi = get32(p);
+  const uint32_t peer_spi = load_le32(p);
   if (!good_block(peer_spi) || p[4] != static_cast<uint8_t>(cipher_) || !good_count(p[5]) ||
       p[6] != 0 || p[7] != 0)
     return std::unexpected(Error::kBadPayload);
@@ -230,7 +228,7 @@ std::expected<SaPair, Error> Initiator::consume_response(std::span<const uint8_t
   sa.peer = peer_;
   sa.initiator = true;
   sa.index = index_;
-  sa.peer_index = get32(msg.data() + 4);
+  sa.peer_index = load_le32(msg.data() + 4);
   sa.spi_in = spi_in_;
   sa.n_in = p[5];
   sa.spi_out = peer_spi;
@@ -299,7 +297,7 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
   const uint8_t* p = payload->data();
   Accepted a;
   std::memcpy(a.timestamp.data(), p, a.timestamp.size());
-  const uint32_t peer_spi = get32(p + 12);
+  const uint32_t peer_spi = load_le32(p + 12);
   if (!good_block(peer_spi) || p[16] >= kCipherCount || !good_count(p[17]) || p[18] != 0 ||
       p[19] != 0)
     return std::unexpected(Error::kBadPayload);
@@ -307,7 +305,7 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
     return std::unexpected(Error::kReplay);
   a.sa.cipher = static_cast<Cipher>(p[16]);
   uint8_t rp[kResponsePayload] = {};
-  put32(rp, spi_in);
+  store_le32(rp, spi_in);
   rp[4] = p[16];
   rp[5] = static_cast<uint8_t>(n_senders);
   const uint32_t peer_senders = p[17];
@@ -317,7 +315,7 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
   a.response.assign(12, 0);
   a.response[0] = kTypeResponse;
   a.response[1] = kVersion;
-  put32(a.response.data() + 4, index);
+  store_le32(a.response.data() + 4, index);
   std::memcpy(a.response.data() + 8, msg.data() + 4, 4);
   a.response.insert(a.response.end(), m2.begin(), m2.end());
   const auto rk = labelled_key("mac1----", hs.remote_static());
@@ -325,7 +323,7 @@ std::expected<Responder::Accepted, Error> Responder::consume_init(
   a.response.insert(a.response.end(), rm1.begin(), rm1.end());
   a.response.resize(kResponseLen, 0);
   a.sa.peer = hs.remote_static();
-  a.sa.peer_index = get32(msg.data() + 4);
+  a.sa.peer_index = load_le32(msg.data() + 4);
   a.sa.index = index;
   a.sa.spi_in = spi_in;
   a.sa.n_in = peer_senders;

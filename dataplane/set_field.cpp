@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "dataplane/pmd.hpp"
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 
 namespace gl::dp {
@@ -25,16 +26,11 @@ inline bool merge_bytes(uint8_t* dst, const uint8_t* value, const uint8_t* mask,
   return changed;
 }
 
-template <typename T>
-inline T load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <typename T>
-inline void store(uint8_t* p, T v) {
-  std::memcpy(p, &v, sizeof v);
-}
+using flow::load_raw16;
+using flow::load_raw32;
+using flow::load_raw64;
+using flow::store_raw16;
+using flow::store_raw32;
 
 // Where the L4 checksum lives for a protocol, or -1.
 inline int l4_csum_offset(uint8_t proto) {
@@ -59,29 +55,29 @@ void fix_l4_for_address(uint8_t* pkt, const flow::PacketLayout& lay, const uint8
   int off = l4_csum_offset(lay.l4_proto);
   if (off < 0 || lay.l4_len < off + 2) return;
   uint8_t* c = pkt + lay.l4_ofs + off;
-  uint16_t cs = load<uint16_t>(c);
+  uint16_t cs = load_raw16(c);
   if (n == 4) {
-    uint32_t o = load<uint32_t>(old_v), nv = load<uint32_t>(new_v);
+    uint32_t o = load_raw32(old_v), nv = load_raw32(new_v);
     cs = lay.l4_proto == IPPROTO_UDP ? flow::udp_csum_replace32(cs, o, nv)
                                      : flow::csum_replace32(cs, o, nv);
   } else {
     cs = lay.l4_proto == IPPROTO_UDP ? flow::udp_csum_replace128(cs, old_v, new_v)
                                      : flow::csum_replace128(cs, old_v, new_v);
   }
-  store(c, cs);
+  store_raw16(c, cs);
 }
 
 void set_ipv4(uint8_t* pkt, const flow::PacketLayout& lay, const ovs_key_ipv4& v,
               const ovs_key_ipv4& mk) {
   if (!lay.is_ipv4()) return;
   uint8_t* ip = pkt + lay.l3_ofs;
-  uint16_t cs = load<uint16_t>(ip + 10);
+  uint16_t cs = load_raw16(ip + 10);
   auto addr = [&](int off, uint32_t val, uint32_t mask) {
     if (mask == 0) return;
-    uint32_t old = load<uint32_t>(ip + off);
+    uint32_t old = load_raw32(ip + off);
     uint32_t nv = (old & ~mask) | (val & mask);
     if (nv == old) return;
-    store(ip + off, nv);
+    store_raw32(ip + off, nv);
     cs = flow::csum_replace32(cs, old, nv);
     fix_l4_for_address(pkt, lay, reinterpret_cast<uint8_t*>(&old), reinterpret_cast<uint8_t*>(&nv),
                        4);
@@ -98,7 +94,7 @@ void set_ipv4(uint8_t* pkt, const flow::PacketLayout& lay, const ovs_key_ipv4& v
   };
   byte(1, v.ipv4_tos, mk.ipv4_tos);
   byte(8, v.ipv4_ttl, mk.ipv4_ttl);
-  store(ip + 10, cs);
+  store_raw16(ip + 10, cs);
 }
 
 void set_ipv6(uint8_t* pkt, const flow::PacketLayout& lay, const ovs_key_ipv6& v,
@@ -115,14 +111,14 @@ void set_ipv6(uint8_t* pkt, const flow::PacketLayout& lay, const ovs_key_ipv6& v
   addr(8, v.ipv6_src, mk.ipv6_src);
   addr(24, v.ipv6_dst, mk.ipv6_dst);
   // First word: version(4) tclass(8) label(20), network order.
-  uint32_t w = ntohl(load<uint32_t>(ip));
+  uint32_t w = ntohl(load_raw32(ip));
   uint32_t label_mask = ntohl(mk.ipv6_label) & 0xfffff;
   uint32_t label_val = ntohl(v.ipv6_label) & 0xfffff;
   w = (w & ~label_mask) | (label_val & label_mask);
   uint32_t tc_mask = uint32_t(mk.ipv6_tclass) << 20;
   uint32_t tc_val = uint32_t(v.ipv6_tclass) << 20;
   w = (w & ~tc_mask) | (tc_val & tc_mask);
-  store(ip, htonl(w));
+  store_raw32(ip, htonl(w));
   ip[7] = static_cast<uint8_t>((ip[7] & ~mk.ipv6_hlimit) | (v.ipv6_hlimit & mk.ipv6_hlimit));
 }
 
@@ -134,15 +130,15 @@ void set_ports(rte_mbuf* m, uint8_t* pkt, const flow::PacketLayout& lay, uint8_t
   bool changed = false;
   auto port = [&](int off, uint16_t val, uint16_t mask) {
     if (mask == 0) return;
-    uint16_t old = load<uint16_t>(l4 + off);
+    uint16_t old = load_raw16(l4 + off);
     uint16_t nv = static_cast<uint16_t>((old & ~mask) | (val & mask));
     if (nv == old) return;
-    store(l4 + off, nv);
+    store_raw16(l4 + off, nv);
     changed = true;
     if (proto == IPPROTO_TCP) {
-      store(l4 + 16, flow::csum_replace16(load<uint16_t>(l4 + 16), old, nv));
+      store_raw16(l4 + 16, flow::csum_replace16(load_raw16(l4 + 16), old, nv));
     } else if (proto == IPPROTO_UDP) {
-      store(l4 + 6, flow::udp_csum_replace16(load<uint16_t>(l4 + 6), old, nv));
+      store_raw16(l4 + 6, flow::udp_csum_replace16(load_raw16(l4 + 6), old, nv));
     }
   };
   port(0, src, msrc);
@@ -150,8 +146,8 @@ void set_ports(rte_mbuf* m, uint8_t* pkt, const flow::PacketLayout& lay, uint8_t
   if (changed && proto == IPPROTO_SCTP) {
     uint32_t len = std::min<uint32_t>(lay.l4_len, rte_pktmbuf_data_len(m) - lay.l4_ofs);
     if (len < 12) return;
-    store<uint32_t>(l4 + 8, 0);
-    store<uint32_t>(l4 + 8, crc32c(l4, len));  // little-endian on the wire, as Linux
+    store_raw32(l4 + 8, 0);
+    store_raw32(l4 + 8, crc32c(l4, len));  // little-endian on the wire, as Linux
   }
 }
 
@@ -161,7 +157,7 @@ uint32_t crc32c(const uint8_t* data, size_t len) {
   uint32_t crc = 0xffffffffu;
   size_t i = 0;
   for (; i + 8 <= len; i += 8)
-    crc = static_cast<uint32_t>(__builtin_ia32_crc32di(crc, load<uint64_t>(data + i)));
+    crc = static_cast<uint32_t>(__builtin_ia32_crc32di(crc, load_raw64(data + i)));
   for (; i < len; ++i) crc = __builtin_ia32_crc32qi(crc, data[i]);
   return ~crc;
 }
@@ -218,12 +214,12 @@ void apply_set(rte_mbuf* m, PacketMd& md, flow::PacketLayout& lay, std::span<con
       break;
     }
     case OVS_KEY_ATTR_SKB_MARK: {
-      uint32_t v = load<uint32_t>(val), k = load<uint32_t>(msk);
+      uint32_t v = load_raw32(val), k = load_raw32(msk);
       md.pkt_mark = (md.pkt_mark & ~k) | (v & k);
       break;
     }
     case OVS_KEY_ATTR_PRIORITY: {
-      uint32_t v = load<uint32_t>(val), k = load<uint32_t>(msk);
+      uint32_t v = load_raw32(val), k = load_raw32(msk);
       md.priority = (md.priority & ~k) | (v & k);
       break;
     }
@@ -237,8 +233,8 @@ bool push_vlan(rte_mbuf* m, flow::PacketLayout& lay, uint16_t tpid, uint16_t tci
   uint8_t* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, 4));
   if (p == nullptr) return false;
   std::memmove(p, p + 4, 12);
-  store(p + 12, tpid);
-  store(p + 14, static_cast<uint16_t>(tci & ~htons(0x1000)));
+  store_raw16(p + 12, tpid);
+  store_raw16(p + 14, static_cast<uint16_t>(tci & ~htons(0x1000)));
   if (lay.vlan_ofs != kNoOffset) lay.flags |= flow::kLayoutInnerVlan;
   lay.vlan_ofs = 12;
   if (lay.l3_ofs != kNoOffset) lay.l3_ofs += 4;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 #include "flowtables/packet_parser.hpp"
 
@@ -37,13 +38,6 @@ void put32(std::vector<uint8_t>& v, uint32_t x) {
 void put_raw32(std::vector<uint8_t>& v, uint32_t x) {  // already network order
   const auto* b = reinterpret_cast<const uint8_t*>(&x);
   v.insert(v.end(), b, b + 4);
-}
-void set16(uint8_t* p, uint16_t x) {
-  p[0] = static_cast<uint8_t>(x >> 8);
-  p[1] = static_cast<uint8_t>(x);
-}
-void set_raw16(uint8_t* p, uint16_t x) {
-  std::memcpy(p, &x, 2);
 }
 
 // CRC32c (Castagnoli), reflected, as SCTP uses it (RFC 4960 appendix B).
@@ -285,7 +279,7 @@ PacketBuilder& PacketBuilder::ipv6_routing(size_t bytes) {
 }
 PacketBuilder& PacketBuilder::ipv6_fragment(uint16_t offset_units_of_8, bool more, uint32_t id) {
   std::vector<uint8_t> h(8, 0);
-  set16(&h[2], static_cast<uint16_t>((offset_units_of_8 & 0x1fff) << 3 | (more ? 1 : 0)));
+  store_be16(&h[2], static_cast<uint16_t>((offset_units_of_8 & 0x1fff) << 3 | (more ? 1 : 0)));
   h[4] = static_cast<uint8_t>(id >> 24);
   h[5] = static_cast<uint8_t>(id >> 16);
   h[6] = static_cast<uint8_t>(id >> 8);
@@ -532,8 +526,8 @@ std::vector<uint8_t> PacketBuilder::build() const {
         // Stored least significant byte first (RFC 4960 appendix B, as Linux does).
         for (int k = 0; k < 4; ++k) l4[8 + k] = static_cast<uint8_t>(crc >> (8 * k));
         if (l4_csum_) {
-          set16(&l4[8], 0);
-          set16(&l4[10], *l4_csum_);
+          store_be16(&l4[8], 0);
+          store_be16(&l4[10], *l4_csum_);
         }
         return;
       }
@@ -545,8 +539,8 @@ std::vector<uint8_t> PacketBuilder::build() const {
       csum = gl::flow::l4_checksum(pseudo_sum, l4.data(), l4.size());
       if (l4_ == L4::kUdp) csum = udp_csum_ ? udp_csum_fixup(csum) : 0;
     }
-    set_raw16(&l4[at], csum);
-    if (l4_csum_) set16(&l4[at], *l4_csum_);
+    store_raw16(&l4[at], csum);
+    if (l4_csum_) store_be16(&l4[at], *l4_csum_);
   };
 
   std::vector<uint8_t> l3;
@@ -577,9 +571,9 @@ std::vector<uint8_t> PacketBuilder::build() const {
       put_raw32(l3, ip4_dst_);
       l3.insert(l3.end(), ip4_options_.begin(), ip4_options_.end());
       if (ip_csum_) {
-        set16(&l3[10], *ip_csum_);
+        store_be16(&l3[10], *ip_csum_);
       } else {
-        set_raw16(&l3[10], ipv4_header_checksum(l3.data(), hdr));
+        store_raw16(&l3[10], ipv4_header_checksum(l3.data(), hdr));
       }
       l3.insert(l3.end(), l4.begin(), l4.end());
       break;

@@ -12,14 +12,12 @@
 namespace gl::flow {
 namespace {
 
-// Fields in memory order (as FlowKey stores packet fields).
+// Fields in memory order (as FlowKey stores packet fields), and 16-bit fields as
+// host-order numbers.
+using flow::load_be16;
 using flow::load_raw16;
 using flow::load_raw32;
-inline uint64_t raw64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
+using flow::load_raw64;
 // Whole key words are assembled from fields below (one store instead of several narrow
 // ones): byte i of a word is bits 8i..8i+7.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key words assembled little-endian");
@@ -30,11 +28,6 @@ inline uint8_t* key_bytes(FlowKey& key) {
   return reinterpret_cast<uint8_t*>(&key);
 }
 static_assert(offsetof(FlowKey, tp_dst) == offsetof(FlowKey, tp_src) + 2);
-
-// A 16-bit field as a host-order number.
-inline uint16_t host16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
 
 constexpr uint32_t kEthHeaderLen = 14;
 constexpr uint32_t kVlanTagLen = 4;
@@ -94,11 +87,11 @@ inline ParseResult parse_ipv4(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
     return ParseResult::kIpv4BadIhl;
   if (ihl > avail) [[unlikely]]
     return ParseResult::kIpv4Truncated;
-  const uint32_t tot_len = host16(p + 2);
+  const uint32_t tot_len = load_be16(p + 2);
   if (tot_len < ihl || tot_len > avail) [[unlikely]]
     return ParseResult::kIpv4BadTotalLength;
 
-  key.words()[GL_FLOW_WORD(ipv4_src)] = raw64(p + 12);  // ipv4_src, ipv4_dst
+  key.words()[GL_FLOW_WORD(ipv4_src)] = load_raw64(p + 12);  // ipv4_src, ipv4_dst
   const uint8_t proto = p[9];
   layout.l3_len = static_cast<uint16_t>(tot_len);
   layout.l4_proto = proto;
@@ -110,7 +103,7 @@ inline ParseResult parse_ipv4(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
                 offsetof(FlowKey, nw_ttl) == GL_FLOW_WORD(nw_proto) * 8 + 6 &&
                 offsetof(FlowKey, nw_frag) == GL_FLOW_WORD(nw_proto) * 8 + 7);
   uint64_t w13 = uint64_t{proto} << 32 | uint64_t{p[1]} << 40 | uint64_t{p[8]} << 48;
-  const uint16_t frag = host16(p + 6);
+  const uint16_t frag = load_be16(p + 6);
   if ((frag & 0x3fff) != 0) [[unlikely]] {  // MF set or offset != 0
     flags |= kLayoutFragment;
     if ((frag & 0x1fff) != 0) {
@@ -133,7 +126,7 @@ inline ParseResult parse_ipv6(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
     return ParseResult::kIpv6Truncated;
   if ((p[0] >> 4) != 6) [[unlikely]]
     return ParseResult::kIpv6BadVersion;
-  const uint32_t plen = host16(p + 4);
+  const uint32_t plen = load_be16(p + 4);
   if (kIpv6HeaderLen + plen > avail) [[unlikely]]
     return ParseResult::kIpv6BadPayloadLength;
 
@@ -162,7 +155,7 @@ inline ParseResult parse_ipv6(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
     uint32_t hlen;
     if (nh == kIpv6Fragment) {
       hlen = 8;
-      const uint16_t offlg = host16(q + 2);
+      const uint16_t offlg = load_be16(q + 2);
       if (offlg != 0) {
         nw_frag = kFragAny;
         if ((offlg & 0xfff8) != 0) {  // offset != 0: a later fragment, no L4 (as OVS)
@@ -198,10 +191,11 @@ inline ParseResult parse_ipv6(const uint8_t* p, uint32_t avail, uint32_t ofs, Fl
 inline ParseResult parse_arp(const uint8_t* p, uint32_t avail, FlowKey& key) {
   if (avail < kArpLen) [[unlikely]]
     return ParseResult::kArpTruncated;
-  if (host16(p) != 1 || host16(p + 2) != kEthTypeIpv4 || p[4] != 6 || p[5] != 4) [[unlikely]] {
+  if (load_be16(p) != 1 || load_be16(p + 2) != kEthTypeIpv4 || p[4] != 6 || p[5] != 4)
+      [[unlikely]] {
     return ParseResult::kArpBadFormat;
   }
-  const uint16_t op = host16(p + 6);
+  const uint16_t op = load_be16(p + 6);
   key.arp_op = load_raw16(p + 6);
   key.nw_proto = op <= 0xff ? static_cast<uint8_t>(op) : 0;
   std::memcpy(key.arp_sha, p + 8, 6);
@@ -233,11 +227,11 @@ inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
     return ParseResult::kRunt;
   }
 
-  const uint64_t eth_dst = raw64(data) & kLow48;
-  const uint64_t eth_src = raw64(data + 6) & kLow48;
+  const uint64_t eth_dst = load_raw64(data) & kLow48;
+  const uint64_t eth_src = load_raw64(data + 6) & kLow48;
   uint64_t tci = 0;  // vlan_tci in memory order
   uint32_t ofs = 12;
-  uint16_t type = host16(data + 12);
+  uint16_t type = load_be16(data + 12);
   if (type == kEthTypeVlan || type == kEthTypeQinQ) {
     if (len < kEthHeaderLen + kVlanTagLen) [[unlikely]] {
       w[6] = eth_dst;
@@ -247,7 +241,7 @@ inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
     layout.vlan_ofs = 12;
     tci = load_raw16(data + 14) | hton16(kVlanCfi);
     ofs += kVlanTagLen;
-    type = host16(data + ofs);
+    type = load_be16(data + ofs);
     // A second tag is not parsed: eth_type is its TPID and the frame is L2 only.
     if (type == kEthTypeVlan || type == kEthTypeQinQ) layout.flags = kLayoutInnerVlan;
   }
@@ -258,7 +252,7 @@ inline ParseResult parse_one(const uint8_t* data, uint32_t len, FlowKey& key,
     if (len - ofs >= kLlcSnapLen && llc[0] == 0xaa && llc[1] == 0xaa && llc[2] == 0x03 &&
         llc[3] == 0 && llc[4] == 0 && llc[5] == 0) {
       ofs += kLlcSnapLen;
-      type = host16(llc + 6);
+      type = load_be16(llc + 6);
       if (type < kEthTypeMin) type = kEthTypeNone;
     } else {
       type = kEthTypeNone;

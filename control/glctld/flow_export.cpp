@@ -15,6 +15,7 @@
 #include "control/glctld/log.hpp"
 #include "dataplane/firewall/fw_events.hpp"
 #include "dataplane/firewall/fw_tables.hpp"
+#include "flowtables/bytes.hpp"
 
 namespace gl::glctld {
 
@@ -335,14 +336,6 @@ void put64(std::vector<uint8_t>& b, uint64_t v) {
   put32(b, static_cast<uint32_t>(v >> 32));
   put32(b, static_cast<uint32_t>(v));
 }
-void set16(std::vector<uint8_t>& b, size_t at, uint16_t v) {
-  b[at] = static_cast<uint8_t>(v >> 8);
-  b[at + 1] = static_cast<uint8_t>(v);
-}
-void set32(std::vector<uint8_t>& b, size_t at, uint32_t v) {
-  set16(b, at, static_cast<uint16_t>(v >> 16));
-  set16(b, at + 2, static_cast<uint16_t>(v));
-}
 
 // The longest prefix of `s` of at most `max` bytes that does not cut a UTF-8 sequence.
 std::string_view utf8_prefix(std::string_view s, size_t max) {
@@ -651,7 +644,7 @@ void IpfixExporter::flush() {
 
 void IpfixExporter::close_set() {
   if (set_offset_ == 0) return;
-  set16(msg_, set_offset_ + 2, static_cast<uint16_t>(msg_.size() - set_offset_));
+  flow::store_be16(&msg_[set_offset_ + 2], static_cast<uint16_t>(msg_.size() - set_offset_));
   set_offset_ = 0;
   set_family_ = 0;
 }
@@ -679,7 +672,8 @@ void IpfixExporter::send_templates(std::chrono::system_clock::time_point now) {
       if (f.enterprise) put32(m, options_.enterprise_number);
     }
   }
-  set16(m, ipfix::kHeaderSize + 2, static_cast<uint16_t>(m.size() - ipfix::kHeaderSize));
+  flow::store_be16(&m[ipfix::kHeaderSize + 2],
+                   static_cast<uint16_t>(m.size() - ipfix::kHeaderSize));
   templates_sent_ = send_message(m, now);
   if (templates_sent_) {
     ++counters_.template_messages;
@@ -691,11 +685,11 @@ void IpfixExporter::send_templates(std::chrono::system_clock::time_point now) {
 bool IpfixExporter::send_message(std::vector<uint8_t>& msg,
                                  std::chrono::system_clock::time_point now) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch());
-  set16(msg, 0, ipfix::kVersion);
-  set16(msg, 2, static_cast<uint16_t>(msg.size()));
-  set32(msg, 4, static_cast<uint32_t>(secs.count()));
-  set32(msg, 8, sequence_);
-  set32(msg, 12, options_.observation_domain_id);
+  flow::store_be16(&msg[0], ipfix::kVersion);
+  flow::store_be16(&msg[2], static_cast<uint16_t>(msg.size()));
+  flow::store_be32(&msg[4], static_cast<uint32_t>(secs.count()));
+  flow::store_be32(&msg[8], sequence_);
+  flow::store_be32(&msg[12], options_.observation_domain_id);
   if (const std::error_code ec = send_(msg); ec) {
     ++counters_.send_errors;
     last_error_ = "IPFIX to " + target_ + ": " + ec.message();

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "flowtables/bytes.hpp"
+
 namespace gl::odp {
 
 namespace {
@@ -24,17 +26,8 @@ std::span<const uint8_t> bytes_of(const T& v) {
   return std::span(reinterpret_cast<const uint8_t*>(&v), sizeof v);
 }
 
-uint16_t load16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
-uint32_t load32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using flow::load_raw16;
+using flow::load_raw32;
 
 // "output at offset 8" / "set(ipv4) at offset 8".
 std::string where(std::string_view what, size_t off) {
@@ -64,8 +57,8 @@ Result for_each_attr(std::span<const uint8_t> list, size_t base, const Ctx& ctx,
     if (left < kAttrHeader)
       return fail(ctx.prefix() + "truncated attribute header at offset " + num(abs) + " (" +
                   num(left) + " bytes left)");
-    const uint16_t len = load16(list.data() + off);
-    const uint16_t type = load16(list.data() + off + 2);
+    const uint16_t len = load_raw16(list.data() + off);
+    const uint16_t type = load_raw16(list.data() + off + 2);
     if (len < kAttrHeader)
       return fail(ctx.prefix() + "attribute at offset " + num(abs) + " (type " + num(type) +
                   "): length " + num(len) + " < 4");
@@ -122,7 +115,7 @@ Result check_set(uint16_t action, std::span<const uint8_t> payload, size_t off) 
             const uint8_t frag = val[offsetof(ovs_key_ipv6, ipv6_frag)];
             if (frag > OVS_FRAG_TYPE_MAX)
               return fail(where(what(), off) + ": bad frag value " + num(frag));
-            const uint32_t label = ntohl(load32(val + offsetof(ovs_key_ipv6, ipv6_label)));
+            const uint32_t label = ntohl(load_raw32(val + offsetof(ovs_key_ipv6, ipv6_label)));
             if (label > 0xfffff)
               return fail(where(what(), off) + ": label " + num(label) + " exceeds 20 bits");
           }
@@ -139,7 +132,7 @@ Result check_set(uint16_t action, std::span<const uint8_t> payload, size_t off) 
           if (msk[offsetof(ovs_key_ipv6, ipv6_proto)] != 0 ||
               msk[offsetof(ovs_key_ipv6, ipv6_frag)] != 0)
             return fail(where(what(), off) + ": proto and frag cannot be set");
-          const uint32_t lmask = ntohl(load32(msk + offsetof(ovs_key_ipv6, ipv6_label)));
+          const uint32_t lmask = ntohl(load_raw32(msk + offsetof(ovs_key_ipv6, ipv6_label)));
           if (lmask & ~0xfffffu) return fail(where(what(), off) + ": label mask exceeds 20 bits");
         }
         return {};
@@ -379,8 +372,8 @@ Result check_ct(std::span<const uint8_t> p, size_t base, CtAction& ct) {
           case OVS_CT_ATTR_MARK:
             if (Result s = attr_size(name, v.size(), 8); !s) return s;
             ct.has_mark = true;
-            ct.mark = load32(v.data());
-            ct.mark_mask = load32(v.data() + 4);
+            ct.mark = load_raw32(v.data());
+            ct.mark_mask = load_raw32(v.data() + 4);
             return {};
           case OVS_CT_ATTR_LABELS:
             if (Result s = attr_size(name, v.size(), 32); !s) return s;
@@ -406,7 +399,7 @@ Result check_ct(std::span<const uint8_t> p, size_t base, CtAction& ct) {
           case kCtAttrEventmask:
             if (Result s = attr_size(name, v.size(), 4); !s) return s;
             ct.has_eventmask = true;
-            ct.eventmask = load32(v.data());
+            ct.eventmask = load_raw32(v.data());
             return {};
           default:  // OVS_CT_ATTR_NAT
             ct.has_nat = true;
@@ -436,8 +429,8 @@ Result check_action(uint16_t type, std::span<const uint8_t> p, size_t off, unsig
     case OVS_ACTION_ATTR_PUSH_VLAN: {
       if (Result r = expect_size("push_vlan", off, p.size(), sizeof(ovs_action_push_vlan)); !r)
         return r;
-      const uint16_t tpid = ntohs(load16(p.data()));
-      const uint16_t tci = ntohs(load16(p.data() + 2));
+      const uint16_t tpid = ntohs(load_raw16(p.data()));
+      const uint16_t tci = ntohs(load_raw16(p.data() + 2));
       if (tpid != 0x8100 && tpid != 0x88a8)
         return fail(where("push_vlan", off) + ": tpid " + num(tpid) +
                     " is neither 0x8100 nor 0x88a8");
@@ -452,7 +445,7 @@ Result check_action(uint16_t type, std::span<const uint8_t> p, size_t off, unsig
       return expect_size("recirc", off, p.size(), 4);
     case OVS_ACTION_ATTR_HASH: {
       if (Result r = expect_size("hash", off, p.size(), sizeof(ovs_action_hash)); !r) return r;
-      const uint32_t alg = load32(p.data());
+      const uint32_t alg = load_raw32(p.data());
       if (alg != kHashAlgL4 && alg != kHashAlgSymL4)
         return fail(where("hash", off) + ": unknown hash algorithm " + num(alg));
       return {};
@@ -464,7 +457,8 @@ Result check_action(uint16_t type, std::span<const uint8_t> p, size_t off, unsig
                     ": ESP actions are allowed only at the top level, first");
       if (type == kActionEspDecrypt) return expect_size("esp_decrypt", off, p.size(), 0);
       if (Result r = expect_size("esp_encrypt", off, p.size(), 4); !r) return r;
-      if (load32(p.data()) == 0) return fail(where("esp_encrypt", off) + ": group 0 is invalid");
+      if (load_raw32(p.data()) == 0)
+        return fail(where("esp_encrypt", off) + ": group 0 is invalid");
       return {};
     case OVS_ACTION_ATTR_CT: {
       CtAction ct;

@@ -12,12 +12,15 @@
 #include <cstring>
 
 #include "dataplane/api/odp_actions.hpp"
+#include "flowtables/bytes.hpp"
 
 namespace gl::odp {
 
 using flow::FlowKey;
 using flow::FlowMask;
 using flow::FlowMatch;
+using flow::load_be_n;
+using flow::store_be_n;
 
 namespace {
 
@@ -173,19 +176,6 @@ std::expected<ValueMask, std::string> parse_uint_masked(std::string_view tok, ui
   return r;
 }
 
-void put_be(uint8_t* p, uint64_t v, size_t n) {
-  for (size_t i = n; i-- > 0;) {
-    p[i] = static_cast<uint8_t>(v);
-    v >>= 8;
-  }
-}
-
-uint64_t get_be(const uint8_t* p, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
-  return v;
-}
-
 bool all_zero(const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; ++i)
     if (p[i]) return false;
@@ -312,8 +302,8 @@ constexpr size_t kind_size(Kind k) {
 // the value).
 void exact_mask_of(Kind k, uint8_t* out) {
   std::memset(out, 0xff, kind_size(k));
-  if (k == Kind::kIcmp) put_be(out, 0xff, 2);
-  if (k == Kind::kLabel) put_be(out, 0xfffff, 4);
+  if (k == Kind::kIcmp) store_be_n(out, 0xff, 2);
+  if (k == Kind::kLabel) store_be_n(out, 0xfffff, 4);
 }
 
 bool is_exact(Kind k, const uint8_t* m) {
@@ -430,10 +420,10 @@ Result parse_field(Kind k, std::string_view tok, uint8_t* v, uint8_t* m) {
       }
       uint8_t exact[4];
       exact_mask_of(k, exact);
-      const auto r = parse_uint_masked(tok, vmax, mmax, get_be(exact, kind_size(k)));
+      const auto r = parse_uint_masked(tok, vmax, mmax, load_be_n(exact, kind_size(k)));
       if (!r) return fail(r.error());
-      put_be(v, r->v, kind_size(k));
-      put_be(m, r->m, kind_size(k));
+      store_be_n(v, r->v, kind_size(k));
+      store_be_n(m, r->m, kind_size(k));
       return {};
     }
   }
@@ -471,9 +461,9 @@ std::string format_field(Kind k, const uint8_t* v, const uint8_t* m) {
       if (exact && *v < 3) return std::string(kFragNames[*v]);
       return exact ? sfmt("%u", *v) : sfmt("%#x/%#x", *v, *m);
     default: {
-      const auto val = static_cast<unsigned>(get_be(v, n));
+      const auto val = static_cast<unsigned>(load_be_n(v, n));
       std::string s = (k == Kind::kU8Hex || k == Kind::kLabel) ? sfmt("%#x", val) : sfmt("%u", val);
-      if (!exact) s += sfmt("/%#x", static_cast<unsigned>(get_be(m, n)));
+      if (!exact) s += sfmt("/%#x", static_cast<unsigned>(load_be_n(m, n)));
       return s;
     }
   }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "flowtables/bytes.hpp"
+
 namespace gl::ct {
 
 namespace {
@@ -28,12 +30,8 @@ constexpr bool seq_geq(uint32_t a, uint32_t b) {
   return !seq_lt(a, b);
 }
 
-uint32_t load_be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-uint16_t load_be16(const uint8_t* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
+using flow::load_be16;
+using flow::load_be32;
 
 // The window-scale shift of a SYN's options as OVS reads it (see tcp_parse()).
 uint8_t lenient_wscale(const uint8_t* opt, int32_t len) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "flowtables/bytes.hpp"
+
 namespace gl::fw {
 
 namespace {
@@ -11,11 +13,7 @@ uint32_t mask4(uint32_t host, unsigned len) {
   return len == 0 ? 0 : host & (~0u << (32 - len));
 }
 
-uint64_t load_be64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
-  return v;
-}
+using flow::load_be64;
 
 void mask6(uint64_t& hi, uint64_t& lo, unsigned len) {
   if (len <= 64) {

@@ -49,11 +49,11 @@ FrameWriter::FrameWriter(const Mac& src, const Mac& dst, std::optional<uint16_t>
     std::memcpy(e, dir == 0 ? dst.data() : src.data(), 6);
     std::memcpy(e + 6, dir == 0 ? src.data() : dst.data(), 6);
     if (vlan) {
-      put16(e + 12, kEthTypeVlan);
-      put16(e + 14, static_cast<uint16_t>((pcp << 13) | *vlan));
-      put16(e + 16, kEthTypeIpv4);
+      flow::store_be16(e + 12, kEthTypeVlan);
+      flow::store_be16(e + 14, static_cast<uint16_t>((pcp << 13) | *vlan));
+      flow::store_be16(e + 16, kEthTypeIpv4);
     } else {
-      put16(e + 12, kEthTypeIpv4);
+      flow::store_be16(e + 12, kEthTypeIpv4);
     }
   }
   l2_len_ = vlan ? kEthHdr + kVlanHdr : kEthHdr;

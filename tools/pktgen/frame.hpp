@@ -19,6 +19,7 @@
 #include <optional>
 #include <vector>
 
+#include "flowtables/bytes.hpp"
 #include "tools/pktgen/options.hpp"
 
 namespace gl::pktgen {
@@ -88,20 +89,6 @@ inline uint16_t csum_fold(uint32_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(~sum);
 }
-inline void put16(uint8_t* p, uint16_t host) {
-  p[0] = static_cast<uint8_t>(host >> 8);
-  p[1] = static_cast<uint8_t>(host);
-}
-inline void put32(uint8_t* p, uint32_t host) {
-  put16(p, static_cast<uint16_t>(host >> 16));
-  put16(p + 2, static_cast<uint16_t>(host));
-}
-inline uint16_t get16(const uint8_t* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-inline uint32_t get32(const uint8_t* p) {
-  return (uint32_t{get16(p)} << 16) | get16(p + 2);
-}
 
 class FrameWriter {
  public:
@@ -125,20 +112,20 @@ class FrameWriter {
       const uint16_t l4_len = static_cast<uint16_t>(ip_len - kIpHdr);
       std::memcpy(l4, &f.src_port, 2);
       std::memcpy(l4 + 2, &f.dst_port, 2);
-      put16(l4 + 4, l4_len);
-      put16(l4 + 6, 0);
+      flow::store_be16(l4 + 4, l4_len);
+      flow::store_be16(l4 + 6, 0);
       uint32_t s = csum_add(0, ip + 12, 8);  // pseudo header: addresses,
       s += nw_proto + uint32_t{l4_len};      // protocol and length
       s = csum_add(s, l4, kL4Hdr + sizeof sig);
       uint16_t c = csum_fold(s);
-      put16(l4 + 6, c == 0 ? 0xffff : c);
+      flow::store_be16(l4 + 6, c == 0 ? 0xffff : c);
     } else {
       l4[0] = 8;  // echo request
       l4[1] = 0;
-      put16(l4 + 2, 0);
+      flow::store_be16(l4 + 2, 0);
       std::memcpy(l4 + 4, &f.src_port, 2);  // identifier
-      put16(l4 + 6, static_cast<uint16_t>(sig.seq));
-      put16(l4 + 2, csum_fold(csum_add(0, l4, kL4Hdr + sizeof sig)));
+      flow::store_be16(l4 + 6, static_cast<uint16_t>(sig.seq));
+      flow::store_be16(l4 + 2, csum_fold(csum_add(0, l4, kL4Hdr + sizeof sig)));
     }
   }
 
@@ -153,16 +140,16 @@ class FrameWriter {
     uint8_t* t = ip + kIpHdr;
     std::memcpy(t, reverse ? &f.dst_port : &f.src_port, 2);
     std::memcpy(t + 2, reverse ? &f.src_port : &f.dst_port, 2);
-    put32(t + 4, seq);
-    put32(t + 8, ack);
+    flow::store_be32(t + 4, seq);
+    flow::store_be32(t + 8, ack);
     t[12] = 5 << 4;
     t[13] = flags;
-    put16(t + 14, 65535);  // window
-    put16(t + 16, 0);
-    put16(t + 18, 0);
+    flow::store_be16(t + 14, 65535);  // window
+    flow::store_be16(t + 16, 0);
+    flow::store_be16(t + 18, 0);
     uint32_t s = csum_add(0, ip + 12, 8);
     s += kProtoTcp + uint32_t{kTcpHdr};
-    put16(t + 16, csum_fold(csum_add(s, t, kTcpHdr)));
+    flow::store_be16(t + 16, csum_fold(csum_add(s, t, kTcpHdr)));
     const uint16_t len = static_cast<uint16_t>(l2_len_ + kIpHdr + kTcpHdr);
     if (len < kMinFrameData) {
       std::memset(p + len, 0, kMinFrameData - len);
@@ -176,15 +163,15 @@ class FrameWriter {
                          uint32_t dst_be, uint16_t frag) {
     ip[0] = 0x45;
     ip[1] = 0;
-    put16(ip + 2, total);
-    put16(ip + 4, 0);
-    put16(ip + 6, frag);
+    flow::store_be16(ip + 2, total);
+    flow::store_be16(ip + 4, 0);
+    flow::store_be16(ip + 6, frag);
     ip[8] = 64;
     ip[9] = proto;
-    put16(ip + 10, 0);
+    flow::store_be16(ip + 10, 0);
     std::memcpy(ip + 12, &src_be, 4);
     std::memcpy(ip + 16, &dst_be, 4);
-    put16(ip + 10, csum_fold(csum_add(0, ip, kIpHdr)));
+    flow::store_be16(ip + 10, csum_fold(csum_add(0, ip, kIpHdr)));
   }
 
   uint8_t l2_[2][kEthHdr + kVlanHdr];  // [0] client → server, [1] server → client
@@ -203,11 +190,11 @@ struct Parsed {
 inline Parsed parse_frame(const uint8_t* p, uint32_t len) {
   Parsed r;
   if (len < kEthHdr + kIpHdr) return r;
-  uint16_t type = get16(p + 12);
+  uint16_t type = flow::load_be16(p + 12);
   uint32_t off = kEthHdr;
   if (type == kEthTypeVlan) {
     if (len < kEthHdr + kVlanHdr + kIpHdr) return r;
-    type = get16(p + 16);
+    type = flow::load_be16(p + 16);
     off += kVlanHdr;
   }
   if (type != kEthTypeIpv4 || (p[off] >> 4) != 4) return r;

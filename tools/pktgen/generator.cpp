@@ -330,8 +330,8 @@ void Generator::tcp_open(uint64_t now, unsigned want) {
 // A segment from the server to the client of flow f.
 void Generator::tcp_client(uint64_t f, const uint8_t* t, uint8_t flags, uint64_t now, OutQueue& q) {
   Conn& c = conns_[f];
-  const uint32_t seq = get32(t + 4);
-  const uint32_t ack = get32(t + 8);
+  const uint32_t seq = flow::load_be32(t + 4);
+  const uint32_t ack = flow::load_be32(t + 8);
   if (flags & kTcpRst) {
     if (c.cli != kCliIdle) {
       ++res_.conn_reset;
@@ -368,8 +368,8 @@ void Generator::tcp_client(uint64_t f, const uint8_t* t, uint8_t flags, uint64_t
 // A segment from the client to the server of flow f.
 void Generator::tcp_server(uint64_t f, const uint8_t* t, uint8_t flags, OutQueue& q) {
   Conn& c = conns_[f];
-  const uint32_t seq = get32(t + 4);
-  const uint32_t ack = get32(t + 8);
+  const uint32_t seq = flow::load_be32(t + 4);
+  const uint32_t ack = flow::load_be32(t + 8);
   if (flags & kTcpRst) {
     c.srv = kSrvListen;
     return;

@@ -3,6 +3,7 @@
 // mixed results; counters; SPI table dispatch; both backends byte-identical.
 #include <catch2/catch.hpp>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 #include "test_util.hpp"
 
@@ -11,12 +12,8 @@ using namespace gl::crypto::test;
 
 namespace {
 
-uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-uint64_t be64(const uint8_t* p) {
-  return uint64_t{be32(p)} << 32 | be32(p + 4);
-}
+using gl::flow::load_be32;
+using gl::flow::load_be64;
 
 std::vector<SaShape> all_shapes() {
   std::vector<SaShape> out;
@@ -102,9 +99,9 @@ TEST_CASE("esp: round trip for every backend, cipher, mode and family, sizes 1..
         }
         // ESP header: SPI, low 32 bits of seq, IV = 64-bit seq; ciphertext 4-aligned.
         const uint8_t* esp = o + ip_len;
-        CHECK(be32(esp) == shape.spi);
-        CHECK(be32(esp + 4) == static_cast<uint32_t>(seq));
-        CHECK(be64(esp + 8) == seq);
+        CHECK(load_be32(esp) == shape.spi);
+        CHECK(load_be32(esp + 4) == static_cast<uint32_t>(seq));
+        CHECK(load_be64(esp + 8) == seq);
         CHECK((b.p.len - ip_len - 16 - 16) % 4 == 0);
         // Inner payload is not in clear (check a 16-byte window).
         if (size >= 32) {
@@ -361,8 +358,8 @@ TEST_CASE("esp: ESN low-32 wrap, in order and reordered, high bits only in the A
     REQUIRE(run1(*sa.out, *w, b) == Result::ok);
     pkts.push_back(b.bytes());
   }
-  CHECK(be32(pkts[3].data() + 24) == 0);  // 2^32 on the wire: low half only
-  CHECK(be32(pkts[2].data() + 24) == 0xffffffffu);
+  CHECK(load_be32(pkts[3].data() + 24) == 0);  // 2^32 on the wire: low half only
+  CHECK(load_be32(pkts[2].data() + 24) == 0xffffffffu);
   // Deliver: 0, 1, 5, 3, 2, 4, 7, 6 — across the wrap and back.
   for (int i : {0, 1, 5, 3, 2, 4, 7, 6}) {
     INFO("packet " << i);

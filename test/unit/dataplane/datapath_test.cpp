@@ -26,9 +26,12 @@
 #include "dataplane/eal_args.hpp"
 #include "dataplane/pmd.hpp"
 #include "dataplane/server.hpp"
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 #include "flowtables/packet_builder.hpp"
 
+using gl::flow::load_be16;
+using gl::flow::load_be32;
 using gl::flow::PacketBuilder;
 using Bytes = std::vector<uint8_t>;
 
@@ -589,11 +592,6 @@ void add_sa(Rig& rig, const gl::api::SaAddRequest& r) {
   REQUIRE(res);
 }
 
-uint32_t be32(const Bytes& b, size_t off) {
-  return uint32_t(b[off]) << 24 | uint32_t(b[off + 1]) << 16 | uint32_t(b[off + 2]) << 8 |
-         b[off + 3];
-}
-
 Bytes udp_frame(uint16_t id, size_t payload) {
   PacketBuilder b;
   b.eth("02:00:00:00:00:01", "02:00:00:00:00:02")
@@ -643,11 +641,11 @@ TEST_CASE("esp_encrypt puts ESP on the underlay; esp_decrypt gives the frame bac
     CHECK(std::memcmp(e.data() + 6, kUnderlaySrc, 6) == 0);
     CHECK((e[12] == 0x08 && e[13] == 0x00));
     CHECK(e[14] == 0x45);
-    CHECK(e[14 + 9] == 50);                 // ESP
-    CHECK(be32(e, 14 + 12) == 0xc0000201);  // 192.0.2.1 -> 192.0.2.2
-    CHECK(be32(e, 14 + 16) == 0xc0000202);
-    CHECK(be32(e, 34) == 0x1000);  // SPI
-    CHECK(be32(e, 38) == i + 1);   // sequence number
+    CHECK(e[14 + 9] == 50);                       // ESP
+    CHECK(load_be32(&e[14 + 12]) == 0xc0000201);  // 192.0.2.1 -> 192.0.2.2
+    CHECK(load_be32(&e[14 + 16]) == 0xc0000202);
+    CHECK(load_be32(&e[34]) == 0x1000);  // SPI
+    CHECK(load_be32(&e[38]) == i + 1);   // sequence number
     // Nothing of the inner frame is visible.
     CHECK(std::search(e.begin(), e.end(), clear[i].begin() + 14, clear[i].begin() + 34) == e.end());
   }
@@ -943,7 +941,7 @@ TEST_CASE("ESP over an IPv6 underlay with ChaCha20-Poly1305, both backends", "[d
     REQUIRE(esp.size() == 1);
     CHECK((esp[0][12] == 0x86 && esp[0][13] == 0xdd));
     CHECK(esp[0][14 + 6] == 50);
-    CHECK(be32(esp[0], 54) == 0x5000);
+    CHECK(load_be32(&esp[0][54]) == 0x5000);
     rig.add_flow("recirc_id(0),in_port(2),eth_type(0x86dd),ipv6(proto=50)",
                  "esp_decrypt,recirc(7)");
     rig.add_flow("recirc_id(7)", "3");
@@ -969,8 +967,8 @@ TEST_CASE("replace switches a group's slot to a new outbound SA in one step", "[
   rig.execute(pkt, "esp_encrypt(group=1),2");
   auto esp = rig.sent(2);
   REQUIRE(esp.size() == 2);
-  CHECK((be32(esp[0], 34) == 0x1000 && be32(esp[0], 38) == 1));
-  CHECK((be32(esp[1], 34) == 0x1001 && be32(esp[1], 38) == 1));
+  CHECK((load_be32(&esp[0][34]) == 0x1000 && load_be32(&esp[0][38]) == 1));
+  CHECK((load_be32(&esp[1][34]) == 0x1001 && load_be32(&esp[1][38]) == 1));
   auto in = sa_req(0x2000, gl::api::SaDir::kIn, keymat(3));
   in.flags = gl::api::kSaAddReplace;
   auto r = rig.dp->sa_add(in);
@@ -1016,8 +1014,8 @@ TEST_CASE("underlay MTU: IPv4+DF too big gets ICMP frag needed and is dropped", 
   CHECK(std::equal(r.begin(), r.begin() + 6, big.begin() + 6));  // to the sender's MAC
   CHECK(std::equal(r.begin() + 6, r.begin() + 12, big.begin()));
   CHECK(r[14 + 9] == 1);
-  CHECK(be32(r, 14 + 12) == 0x0a000002);  // from the destination, to the sender
-  CHECK(be32(r, 14 + 16) == 0x0a000001);
+  CHECK(load_be32(&r[14 + 12]) == 0x0a000002);  // from the destination, to the sender
+  CHECK(load_be32(&r[14 + 16]) == 0x0a000001);
   CHECK(gl::flow::inet_checksum(r.data() + 14, 20) == 0);
   CHECK((r[34] == 3 && r[35] == 4));
   CHECK((r[40] << 8 | r[41]) == max_frame - 14);  // the inner IP MTU
@@ -1106,7 +1104,7 @@ TEST_CASE("underlay MTU: IPv6 gets ICMPv6 packet too big", "[datapath][esp]") {
   CHECK(std::equal(r.begin() + 14 + 8, r.begin() + 14 + 24, big.begin() + 14 + 24));  // src
   CHECK(std::equal(r.begin() + 14 + 24, r.begin() + 14 + 40, big.begin() + 14 + 8));  // dst
   CHECK((r[54] == 2 && r[55] == 0));
-  CHECK(be32(r, 58) == 1332);
+  CHECK(load_be32(&r[58]) == 1332);
   CHECK(std::equal(r.begin() + 62, r.end(), big.begin() + 14));
   const uint32_t ps = gl::flow::ipv6_pseudo_sum(r.data() + 22, r.data() + 38, 58, 1240);
   CHECK(gl::flow::csum_fold(gl::flow::csum_partial(r.data() + 54, 1240, ps)) == 0xffff);
@@ -1165,8 +1163,8 @@ TEST_CASE("ESP port: output encrypts onto the underlay, ESP from the peer enters
   REQUIRE(esp.size() == 5);
   for (size_t i = 0; i < esp.size(); ++i) {
     CHECK(esp[i][14 + 9] == 50);
-    CHECK(be32(esp[i], 34) == 0x4000);
-    CHECK(be32(esp[i], 38) == i + 1);
+    CHECK(load_be32(&esp[i][34]) == 0x4000);
+    CHECK(load_be32(&esp[i][38]) == i + 1);
   }
   // Back in on the underlay: decrypted, entering on port 4 (a flow on in_port(4) sees it).
   rig.add_flow("recirc_id(0),in_port(4)", "3");
@@ -2674,10 +2672,6 @@ Bytes icmp_error(const char* src, const char* dst, uint8_t type, uint8_t code, u
   return b.build();
 }
 
-uint16_t be16_at(const Bytes& b, size_t off) {
-  return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
-}
-
 // The checksums of an answer, checked from its bytes here (RFC 1071 sums over the
 // fields as they are on the wire, not with the code that wrote them): IPv4 header and
 // ICMP message; IPv6 upper-layer packet with its pseudo header (RFC 8200 section 8.1).
@@ -2687,12 +2681,12 @@ bool ipv4_header_sum_ok(const Bytes& f) {
 }
 bool icmp4_sum_ok(const Bytes& f) {
   const size_t ihl = (f[14] & 0x0f) * 4u;
-  const size_t total = be16_at(f, 16);
+  const size_t total = load_be16(&f[16]);
   return gl::flow::inet_checksum(f.data() + 14 + ihl, total - ihl) == 0;
 }
 bool ipv6_upper_sum_ok(const Bytes& f) {
   const uint8_t* ip6 = f.data() + 14;
-  const uint32_t plen = be16_at(f, 18);
+  const uint32_t plen = load_be16(&f[18]);
   Bytes ph(ip6 + 8, ip6 + 40);  // source and destination addresses
   const uint8_t rest[8] = {
       0, 0,     static_cast<uint8_t>(plen >> 8), static_cast<uint8_t>(plen), 0, 0,
@@ -2752,10 +2746,10 @@ TEST_CASE("firewall: reject answers a UDP datagram with ICMP administratively pr
     CHECK(Bytes(r.begin(), r.begin() + 14) ==
           Bytes{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00});  // to web, from db's MAC
     CHECK(r[14] == 0x45);
-    CHECK(be16_at(r, 16) == 20 + 8 + want_quote);  // total length
-    CHECK(be16_at(r, 20) == 0);                    // not a fragment
-    CHECK(r[22] == 64);                            // TTL
-    CHECK(r[23] == 1);                             // ICMP
+    CHECK(load_be16(&r[16]) == 20 + 8 + want_quote);  // total length
+    CHECK(load_be16(&r[20]) == 0);                    // not a fragment
+    CHECK(r[22] == 64);                               // TTL
+    CHECK(r[23] == 1);                                // ICMP
     CHECK(Bytes(r.begin() + 26, r.begin() + 34) ==
           Bytes{10, 0, 0, 2, 10, 0, 0, 1});  // addresses swapped
     CHECK(ipv4_header_sum_ok(r));
@@ -2882,19 +2876,19 @@ TEST_CASE("firewall (IPv6): reject answers TCP with a RST and UDP with ICMPv6 pr
     CHECK(Bytes(r.begin(), r.begin() + 14) ==
           Bytes{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd});
     CHECK(r[14] >> 4 == 6);
-    CHECK(be16_at(r, 18) == 20);  // payload length
-    CHECK(r[20] == 6);            // next header: TCP
-    CHECK(r[21] == 64);           // hop limit
+    CHECK(load_be16(&r[18]) == 20);  // payload length
+    CHECK(r[20] == 6);               // next header: TCP
+    CHECK(r[21] == 64);              // hop limit
     // Source: db (the address the SYN was for), destination: web.
     CHECK(Bytes(r.begin() + 22, r.begin() + 38) == Bytes(syn.begin() + 38, syn.begin() + 54));
     CHECK(Bytes(r.begin() + 38, r.begin() + 54) == Bytes(syn.begin() + 22, syn.begin() + 38));
-    CHECK(be16_at(r, 54) == 23);
-    CHECK(be16_at(r, 56) == 40000);
-    CHECK(be32(r, 58) == 0);                           // seq: the SYN carried no ACK
-    CHECK(be32(r, 62) == uint32_t{0xfffffff0u + 11});  // ack: SYN + 10 bytes (wraps)
-    CHECK(r[66] >> 4 == 5);                            // no options
+    CHECK(load_be16(&r[54]) == 23);
+    CHECK(load_be16(&r[56]) == 40000);
+    CHECK(load_be32(&r[58]) == 0);                           // seq: the SYN carried no ACK
+    CHECK(load_be32(&r[62]) == uint32_t{0xfffffff0u + 11});  // ack: SYN + 10 bytes (wraps)
+    CHECK(r[66] >> 4 == 5);                                  // no options
     CHECK(r[67] == (kTcpRst | kTcpAck));
-    CHECK(be16_at(r, 68) == 0);  // window
+    CHECK(load_be16(&r[68]) == 0);  // window
     CHECK(ipv6_upper_sum_ok(r));
     // The same frame as a builder makes it.
     CHECK(r == tcp_seg("fd00::2", "fd00::1", 23, 40000, kTcpRst | kTcpAck, 0, 0xfffffff0u + 11,
@@ -2914,14 +2908,14 @@ TEST_CASE("firewall (IPv6): reject answers TCP with a RST and UDP with ICMPv6 pr
       REQUIRE(r.size() == 14 + 40 + 8 + want_quote);
       CHECK(Bytes(r.begin(), r.begin() + 14) ==
             Bytes{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd});
-      CHECK(be16_at(r, 18) == 8 + want_quote);
+      CHECK(load_be16(&r[18]) == 8 + want_quote);
       CHECK(r[20] == 58);  // ICMPv6
       CHECK(r[21] == 64);
       CHECK(Bytes(r.begin() + 22, r.begin() + 38) == Bytes(dgram.begin() + 38, dgram.begin() + 54));
       CHECK(Bytes(r.begin() + 38, r.begin() + 54) == Bytes(dgram.begin() + 22, dgram.begin() + 38));
       CHECK(r[54] == 1);  // destination unreachable
       CHECK(r[55] == 1);  // communication with destination administratively prohibited
-      CHECK(be32(r, 58) == 0);
+      CHECK(load_be32(&r[58]) == 0);
       CHECK(ipv6_upper_sum_ok(r));
       CHECK(Bytes(r.begin() + 62, r.end()) ==
             Bytes(dgram.begin() + 14, dgram.begin() + 14 + static_cast<long>(want_quote)));

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/packet_builder.hpp"
 #include "flowtables/packet_parser.hpp"
 
@@ -20,20 +21,6 @@ uint16_t reference_checksum(const uint8_t* p, size_t n) {
   if (n % 2 != 0) sum += static_cast<uint32_t>(p[n - 1] << 8);
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(~sum);
-}
-
-uint16_t load16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-uint32_t load32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-void store16(uint8_t* p, uint16_t v) {
-  std::memcpy(p, &v, 2);
 }
 
 // Verifies a TCP/UDP/ICMPv6 checksum in place: the folded sum over pseudo header and
@@ -161,24 +148,24 @@ TEST_CASE("incremental update equals full recompute (IPv4 header)", "[checksum]"
     // Occasionally all-zero or all-one headers (the one's-complement corner cases).
     if (iter % 97 == 0) std::fill(h.begin(), h.end(), iter % 2 ? 0xff : 0x00);
     h[0] = static_cast<uint8_t>(0x40 | hlen / 4);
-    store16(&h[10], ipv4_header_checksum(h.data(), hlen));
+    store_raw16(&h[10], ipv4_header_checksum(h.data(), hlen));
     REQUIRE(ipv4_header_checksum_ok(h.data(), hlen));
-    uint16_t cs = load16(&h[10]);
+    uint16_t cs = load_raw16(&h[10]);
 
     switch (rng() % 3) {
       case 0: {  // a 16-bit word (not the checksum itself)
         size_t off;
         do off = 2 * (rng() % (hlen / 2));
         while (off == 10);
-        const uint16_t old_v = load16(&h[off]);
+        const uint16_t old_v = load_raw16(&h[off]);
         const auto new_v = static_cast<uint16_t>(rng());
-        store16(&h[off], new_v);
+        store_raw16(&h[off], new_v);
         cs = csum_replace16(cs, old_v, new_v);
         break;
       }
       case 1: {  // an address
         const size_t off = rng() % 2 ? 12 : 16;
-        const uint32_t old_v = load32(&h[off]);
+        const uint32_t old_v = load_raw32(&h[off]);
         const uint32_t new_v = rng();
         std::memcpy(&h[off], &new_v, 4);
         cs = csum_replace32(cs, old_v, new_v);
@@ -220,9 +207,9 @@ TEST_CASE("incremental update of L4 checksums equals a rebuilt packet", "[checks
     const std::vector<uint8_t> want = make(new_src);
     uint8_t* ip = pkt.data() + 14;
     uint8_t* csum = ip + 20 + (tcp ? 16 : 6);
-    store16(ip + 10, csum_replace32(load16(ip + 10), src, new_src));
-    store16(csum, tcp ? csum_replace32(load16(csum), src, new_src)
-                      : udp_csum_replace32(load16(csum), src, new_src));
+    store_raw16(ip + 10, csum_replace32(load_raw16(ip + 10), src, new_src));
+    store_raw16(csum, tcp ? csum_replace32(load_raw16(csum), src, new_src)
+                          : udp_csum_replace32(load_raw16(csum), src, new_src));
     std::memcpy(ip + 12, &new_src, 4);
     REQUIRE(pkt == want);
   }
@@ -252,8 +239,9 @@ TEST_CASE("incremental update of IPv6 addresses equals a rebuilt packet", "[chec
     std::vector<uint8_t> pkt = make(dst);
     const std::vector<uint8_t> want = make(new_dst);
     uint8_t* csum = pkt.data() + 14 + 40 + (tcp ? 16 : icmp ? 2 : 6);
-    store16(csum, tcp || icmp ? csum_replace128(load16(csum), dst.data(), new_dst.data())
-                              : udp_csum_replace128(load16(csum), dst.data(), new_dst.data()));
+    store_raw16(csum, tcp || icmp
+                          ? csum_replace128(load_raw16(csum), dst.data(), new_dst.data())
+                          : udp_csum_replace128(load_raw16(csum), dst.data(), new_dst.data()));
     std::memcpy(pkt.data() + 14 + 24, new_dst.data(), 16);
     REQUIRE(pkt == want);
   }
@@ -272,7 +260,7 @@ TEST_CASE("UDP checksum: zero stays zero, a computed zero becomes 0xffff", "[che
 
   // A packet without a UDP checksum keeps none after an address rewrite.
   auto pkt = PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).no_udp_checksum().build();
-  CHECK(load16(pkt.data() + 14 + 20 + 6) == 0);
+  CHECK(load_raw16(pkt.data() + 14 + 20 + 6) == 0);
 }
 
 TEST_CASE("builder checksums verify", "[checksum][packet_builder]") {
@@ -301,7 +289,7 @@ TEST_CASE("builder checksums verify", "[checksum][packet_builder]") {
     CHECK(ipv4_header_checksum_ok(udp.data() + 14, 24));
     const size_t ul = udp.size() - 38;
     CHECK(l4_sum_ok(ipv4_pseudo_sum(s4, d4, 17, static_cast<uint16_t>(ul)), udp.data() + 38, ul));
-    CHECK(load16(udp.data() + 38 + 4) == hton16(static_cast<uint16_t>(ul)));
+    CHECK(load_raw16(udp.data() + 38 + 4) == hton16(static_cast<uint16_t>(ul)));
 
     auto icmp = PacketBuilder().ipv4(s4, d4).icmp_echo(7, 9).payload(plen).build();
     CHECK(ntoh16(inet_checksum(icmp.data() + 34, icmp.size() - 34)) == 0);

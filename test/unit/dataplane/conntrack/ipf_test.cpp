@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "flowtables/bytes.hpp"
 #include "flowtables/checksum.hpp"
 #include "flowtables/flow_key.hpp"
 #include "flowtables/packet_builder.hpp"
@@ -34,13 +35,8 @@ using Bytes = std::vector<uint8_t>;
 
 constexpr uint64_t kT0 = 5'000'000;  // the injected clock's start, ms
 
-uint16_t be16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-void set16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
+using gl::flow::load_be16;
+using gl::flow::store_be16;
 
 // Deterministic, non-periodic payload bytes (a misplaced chunk shows).
 Bytes noise(size_t n, uint32_t seed = 1) {
@@ -67,14 +63,14 @@ Bytes v4_frag(const Bytes& whole, uint32_t off, uint32_t len, bool more) {
   const uint16_t l3 = l3_of(whole);
   const uint8_t* ip = whole.data() + l3;
   const uint32_t ihl = (ip[0] & 0x0fu) * 4;
-  const uint32_t data_len = be16(ip + 2) - ihl;
+  const uint32_t data_len = load_be16(ip + 2) - ihl;
   REQUIRE(off + len <= data_len);
   REQUIRE(off % 8 == 0);
   Bytes f(whole.begin(), whole.begin() + l3 + ihl);
   f.insert(f.end(), ip + ihl + off, ip + ihl + off + len);
   uint8_t* h = f.data() + l3;
-  set16(h + 2, ihl + len);
-  set16(h + 6, (be16(h + 6) & 0x4000u) | (more ? 0x2000u : 0) | off / 8);
+  store_be16(h + 2, ihl + len);
+  store_be16(h + 6, (load_be16(h + 6) & 0x4000u) | (more ? 0x2000u : 0) | off / 8);
   h[10] = h[11] = 0;
   const uint16_t csum = gl::flow::ipv4_header_checksum(h, ihl);
   std::memcpy(h + 10, &csum, 2);
@@ -92,7 +88,7 @@ Bytes v6_frag(const Bytes& whole, int keep, uint32_t off, uint32_t len, bool mor
     nh_ofs = q;
     q += (ip[q + 1] + 1u) * 8;
   }
-  const uint32_t data_len = 40u + be16(ip + 4) - q;
+  const uint32_t data_len = 40u + load_be16(ip + 4) - q;
   REQUIRE(off + len <= data_len);
   REQUIRE(off % 8 == 0);
   Bytes f(whole.begin(), whole.begin() + l3 + q);
@@ -109,17 +105,17 @@ Bytes v6_frag(const Bytes& whole, int keep, uint32_t off, uint32_t len, bool mor
                          static_cast<uint8_t>(id)};
   f.insert(f.end(), fh, fh + 8);
   f.insert(f.end(), ip + q + off, ip + q + off + len);
-  set16(f.data() + l3 + 4, q - 40 + 8 + len);
+  store_be16(f.data() + l3 + 4, q - 40 + 8 + len);
   return f;
 }
 
 // The data length of a whole datagram (what its fragments carry together).
 uint32_t data_len_of(const Bytes& whole, int v6_keep = -1) {
   const uint8_t* ip = whole.data() + l3_of(whole);
-  if (v6_keep < 0) return be16(ip + 2) - (ip[0] & 0x0fu) * 4;
+  if (v6_keep < 0) return load_be16(ip + 2) - (ip[0] & 0x0fu) * 4;
   uint32_t q = 40;
   for (int i = 0; i < v6_keep; ++i) q += (ip[q + 1] + 1u) * 8;
-  return 40u + be16(ip + 4) - q;
+  return 40u + load_be16(ip + 4) - q;
 }
 
 // Cuts a datagram into fragments of `sizes` bytes of data, the last one taking the rest.
@@ -515,7 +511,7 @@ TEST_CASE("ipf: inconsistent lengths are refused at once", "[ipf]") {
   // Data past 65535 bytes of datagram: offset 65528 + 8 bytes + a 20-byte header.
   Bytes far = v4_frag(whole, 0, 8, false);
   uint8_t* h = far.data() + 14;
-  set16(h + 6, 8191);  // offset 65528, last
+  store_be16(h + 6, 8191);  // offset 65528, last
   h[10] = h[11] = 0;
   const uint16_t csum = gl::flow::ipv4_header_checksum(h, 20);
   std::memcpy(h + 10, &csum, 2);
@@ -570,7 +566,7 @@ TEST_CASE("ipf: malformed fragments are invalid, non-fragments pass, both uncoun
   Bytes bad_csum = good;
   bad_csum[14 + 10] ^= 0x01;
   Bytes bad_len = good;
-  set16(bad_len.data() + 14 + 2, static_cast<uint32_t>(good.size()) - 14 + 1);
+  store_be16(bad_len.data() + 14 + 2, static_cast<uint32_t>(good.size()) - 14 + 1);
   Bytes trunc = good;
   trunc.resize(14 + 19);
   const Bytes whole6 =
