@@ -573,16 +573,21 @@ def test_syn_flood():
         check(rig.tcp("web", "db", 5432)[0] == "OK hello", "web -> db:5432 before the flood")
         check(rig.tcp("app", "db", 5432)[0] == "OK hello", "app -> db:5432 before the flood")
         d0 = rig.drops()
+        rx0 = env.port_stats(rig.outer["web"])["rx_packets"]
         n = 3000
         out = env.ns(rig.ns["web"], PY, "-c", SCAPY_SYN_FLOOD, rig.inner["web"], MAC["web"],
                      MAC["db"], IP["web"], IP["db"], "5432", str(n), "20000", timeout=60).stdout
         check(f"sent {n}" in out, f"flood: {out}")
         time.sleep(0.5)
         dd = delta(d0, rig.drops())
+        # What gldp received of the flood (a loaded machine's af_packet ring may lose some
+        # before it: with a compile beside it, 1437 counted of 3000 sent), all but the
+        # limit's refused.
+        got = env.port_stats(rig.outer["web"])["rx_packets"] - rx0
         st = rig.c.fw()
-        check(dd["fw_conn_limit"] >= n // 2,
-              f"fw_conn_limit {dd['fw_conn_limit']} after {n} SYNs over a limit of {CONN_LIMIT}: "
-              f"{dd}")
+        check(got >= n // 4 and dd["fw_conn_limit"] >= got - 2 * CONN_LIMIT - 50,
+              f"fw_conn_limit {dd['fw_conn_limit']} after {n} SYNs sent ({got} received by "
+              f"gldp) over a limit of {CONN_LIMIT}: {dd}")
         # Each zone holds at most its limit: web's, and what of it reached db's.
         check(st["connections"] <= 3 * CONN_LIMIT, f"the flood spilled over the limits: {st}")
         r, _ = rig.tcp("web", "db", 5432)
