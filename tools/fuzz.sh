@@ -8,7 +8,8 @@
 # BUILD/fuzz/artifacts/ and named in the output.
 #
 #   tools/fuzz.sh [BUILD] [--seconds N] [--only NAME] [--merge]
-#     --seconds N  time per target (default 20; CTest's fuzz:libfuzzer uses the default)
+#     --seconds N  time per target (default 20; CTest's fuzz:libfuzzer uses the default);
+#                  the targets run side by side, one per CPU (GL_FUZZ_JOBS=N for fewer)
 #     --only NAME  one target (parser, conntrack, handshake, rule, esp, ovsdb, odp, dpapi, mgmt)
 #     --merge      afterwards, fold what the run found into the committed corpus,
 #                  minimized (libFuzzer -merge=1): for a maintainer to review and commit
@@ -60,29 +61,45 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p "$dir/artifacts"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-failed=0
-for n in "${names[@]}"; do
-  seeds=$top/test/fuzz/corpus/$n
-  work=$scratch/$n
+# One target: runs it, writes its report line(s) to $scratch/$n.out, exit status = its.
+fuzz_one() {
+  local n=$1 seeds=$top/test/fuzz/corpus/$1 work=$scratch/$1 log=$dir/fuzz-$1.log out=$scratch/$1.out
   mkdir -p "$work"
-  log=$dir/fuzz-$n.log
-  printf 'gl-fuzz-%s (libFuzzer, ASan+UBSan, %d s): ' "$n" "$seconds"
-  # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: a leak or runaway
-  # allocation; -max_len: the largest packet or message the targets take whole.
+  printf 'gl-fuzz-%s (libFuzzer, ASan+UBSan, %d s): ' "$n" "$seconds" >"$out"
   if "$dir/test/fuzz/gl-fuzz-$n" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -max_len=10000 -print_final_stats=1 -artifact_prefix="$dir/artifacts/$n-" \
     "$work" "$seeds" >"$log" 2>&1; then
+    local runs cov
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-    echo "${runs:-?} inputs, ${cov:-cov: ?}, $(ls "$work" | wc -l) new in corpus, no crash"
+    echo "${runs:-?} inputs, ${cov:-cov: ?}, $(ls "$work" | wc -l) new in corpus, no crash" >>"$out"
   else
-    failed=1
-    echo "FAILED"
-    grep -E 'ERROR|runtime error|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -20 || true
-    echo "  full log: $log"
+    {
+      echo "FAILED"
+      grep -E 'ERROR|runtime error|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -20 || true
+      echo "  full log: $log"
+    } >>"$out"
+    return 1
   fi
+}
+# The targets run side by side, one per CPU (GL_FUZZ_JOBS; each is one process): a
+# fuzzer's inputs per second do not depend on the others, and the wall time is what CI
+# pays. Reports are printed in the targets' order.
+jobs=${GL_FUZZ_JOBS:-$(nproc)}
+failed=0
+pids=()
+for n in "${names[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  fuzz_one "$n" &
+  pids+=($!)
+done
+for i in "${!names[@]}"; do
+  n=${names[$i]}
+  wait "${pids[$i]}" || failed=1
+  cat "$scratch/$n.out"
   if [ "$merge" = 1 ]; then
-    "$dir/test/fuzz/gl-fuzz-$n" -merge=1 "$seeds" "$work" >>"$log" 2>&1
+    seeds=$top/test/fuzz/corpus/$n
+    "$dir/test/fuzz/gl-fuzz-$n" -merge=1 "$seeds" "$scratch/$n" >>"$dir/fuzz-$n.log" 2>&1
     echo "  corpus now $(ls "$seeds" | wc -l) files in test/fuzz/corpus/$n"
   fi
 done
