@@ -63,7 +63,9 @@ Options:
                            nowhere). A gldp started with that file drops those ports'
                            traffic (fw_quarantine) until a firewall version binds
                            them, so that a restart after a crash is not open until
-                           glctld's policy is back; gl-dpctl fw-clear removes it
+                           glctld's policy is back; gl-dpctl fw-clear removes it. A
+                           path outside /run (e.g. /var/lib/goldilocks/gldp.fw-ports)
+                           keeps them closed after a reboot too
   -h, --help               this text
 
 EAL arguments after "--" are passed to DPDK as they are (e.g. --vdev, -a, --log-level).
