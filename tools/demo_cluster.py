@@ -369,6 +369,24 @@ class Demo:
         got, _ = (int(x) for x in out.split()[:2])
         return got
 
+    def capture(self, name):
+        """Starts capturing the underlay's bridge into self.tmp/name (running after 1 s)."""
+        path = os.path.join(self.tmp, name)
+        cap = subprocess.Popen(["ip", "netns", "exec", self.ul_ns, "tcpdump", "-i", "br0", "-U",
+                                "-nn", "-w", path], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+        cap.path = path
+        self.procs.append(cap)
+        time.sleep(1)
+        return cap
+
+    def capture_text(self, cap):
+        """Stops a capture(); its frames as tcpdump prints them."""
+        cap.terminate()
+        cap.wait(timeout=10)
+        self.procs.remove(cap)
+        return self.run(["tcpdump", "-nn", "-r", cap.path], check=False).stdout
+
     def wrong_rule(self):
         """#13, fail closed beyond the ESP actions: an OpenFlow rule on hvA that sends
         web1's traffic to db1 over a patch port straight out of the underlay port (br-int ->
@@ -389,21 +407,13 @@ class Demo:
         of("br-int", "add-flow", f"priority=200,in_port={web_port},ip,nw_dst={db_ip},"
            "actions=output:patch-ul")
         of("br-ul", "add-flow", "priority=200,in_port=patch-int,actions=output:ul0")
-        cap_file = os.path.join(self.tmp, "wrong-rule.pcap")
-        cap = subprocess.Popen(["ip", "netns", "exec", self.ul_ns, "tcpdump", "-i", "br0", "-U",
-                                "-nn", "-w", cap_file], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-        self.procs.append(cap)
-        time.sleep(1)
+        cap = self.capture("wrong-rule.pcap")
         before = json.loads(self.dpctl(hv, "show", "--json").stdout)["drops"]
         r = self.tcp_client("web1", db_ip, 5432, "hello in clear?")
         after = json.loads(self.dpctl(hv, "show", "--json").stdout)["drops"]
         dropped = after.get("fw_not_encrypted", 0) - before.get("fw_not_encrypted", 0)
         time.sleep(0.5)
-        cap.terminate()
-        cap.wait(timeout=10)
-        self.procs.remove(cap)
-        text = self.run(["tcpdump", "-nn", "-r", cap_file], check=False).stdout
+        text = self.capture_text(cap)
         clear = [ln for ln in text.splitlines() if db_ip in ln and "ESP(" not in ln]
         say(f"   web1 -> db1:5432: {r.stdout.strip()}; hvA's gldp dropped {dropped} at the "
             f"underlay port (fw_not_encrypted); frames to {db_ip} in clear on the underlay: "
@@ -467,12 +477,7 @@ class Demo:
 
         step("web1 (hvA) -> db1 (hvB) on TCP 5432: allowed, encrypted; the underlay seen from "
              "its bridge")
-        cap_file = os.path.join(self.tmp, "underlay.pcap")
-        cap = subprocess.Popen(["ip", "netns", "exec", self.ul_ns, "tcpdump", "-i", "br0", "-U",
-                                "-nn", "-w", cap_file], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-        self.procs.append(cap)
-        time.sleep(1)
+        cap = self.capture("underlay.pcap")
         self.tcp_server("db1", 5432)
         time.sleep(0.5)
         ok = None
@@ -497,10 +502,7 @@ class Demo:
         if r.returncode == 0 or denied == 0:
             self.problems.append("cache1 -> db1:5432 was not denied by the firewall")
         time.sleep(0.5)
-        cap.terminate()
-        cap.wait(timeout=10)
-        self.procs.remove(cap)
-        text = self.run(["tcpdump", "-nn", "-r", cap_file], check=False).stdout
+        text = self.capture_text(cap)
         kinds = {"ESP": 0, "handshake (UDP 4797)": 0, "ARP": 0, "other": 0}
         clear = 0
         for line in text.splitlines():
