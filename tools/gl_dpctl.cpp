@@ -167,7 +167,8 @@ Distributed firewall (installed by glctld; glctl status tells why):
                                    tables (and their connections need no re-check);
                                    "ipcache", when given, replaces the ipcache and the
                                    hosts; "quarantine" is the whole list
-  fw-clear                         no firewall on any port
+  fw-clear                         no firewall on any port (and gldp forgets its
+                                   workload ports: a restarted gldp keeps none closed)
 
 Options:
   --socket PATH   gldp's API socket (default $GLDP_SOCKET or /run/gldp/gldp.sock)

@@ -165,7 +165,20 @@ def test_fw_state_across_restart():
         env.ping(ns1, "10.0.0.2", count=2)  # no firewall was in force: open, as before
         check(env.drops().get("fw_quarantine", 0) == 0, "quarantined with no firewall")
 
-        # A state file anyone may write is refused: gldp does not start (rather than open).
+        # A state file that does not parse, or that anyone may write, is refused: gldp does
+        # not start (rather than start open).
+        os.killpg(env.gldp_proc.pid, 9)
+        env.gldp_proc.wait(timeout=10)
+        with open(state, "w") as f:
+            f.write("# gldp\np2\nnot a name\n")
+        os.chmod(state, 0o600)
+        r = run([binary("gldp"), "--socket", env.sock, "--pmd-cores", "1"], check_rc=False,
+                timeout=60)
+        check(r.returncode == 1 and f"firewall state {state} line 3: not a port name" in r.stderr,
+              f"gldp with a state file that does not parse: rc {r.returncode}: {r.stderr}")
+        os.unlink(state)
+        env.gldp(ports=ports)
+        flows()
         env.dpctl("fw-install", path)
         os.chmod(state, 0o666)
         os.killpg(env.gldp_proc.pid, 9)
@@ -439,6 +452,7 @@ def test_bad_cli_input():
             (["--pmd-cores", "0"], 2, "also the control core"),
             (["--pmd-cores", "x"], 2, "bad --pmd-cores"),
             (["--port", "noequals"], 2, "NAME=DEVARGS"),
+            (["--fw-state", ""], 2, "--fw-state needs a path"),
             (["--mbufs", "10"], 2, "--mbufs"),
             (["--frobnicate"], 2, "unknown option"),
             (["--socket", f"/tmp/{env.tag}-x.sock", "--port", "z=net_nosuchdriver0"], 1,
