@@ -209,7 +209,7 @@ void Datapath::fw_state_save(const fw::FwTables* t) {
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
   }
-  if (fw_state_written_ && names == fw_state_names_) return;
+  if (fw_state_names_ == names) return;
   if (names.empty()) {
     if (unlink(path.c_str()) != 0 && errno != ENOENT)
       std::fprintf(stderr, "gldp: cannot remove the firewall state %s: %s\n", path.c_str(),
@@ -232,7 +232,6 @@ void Datapath::fw_state_save(const fw::FwTables* t) {
     }
   }
   fw_state_names_ = std::move(names);
-  fw_state_written_ = true;
 }
 
 std::expected<std::unique_ptr<Datapath>, std::string> Datapath::create(const DatapathOptions& o) {

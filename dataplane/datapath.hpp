@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -383,8 +384,7 @@ class Datapath {
   // The firewall state file (DatapathOptions::fw_state_file): the names of the version in
   // force's ports and quarantine, written when they change; removed with the firewall.
   void fw_state_save(const fw::FwTables* t);
-  std::vector<std::string> fw_state_names_;  // as last written
-  bool fw_state_written_ = false;
+  std::optional<std::vector<std::string>> fw_state_names_;  // as last written
   size_t fw_state_loaded_ = 0;
   void fw_on_end(unsigned ctx, const ct::Entry& e, bool expired, uint64_t now_ms);
   uint64_t unix_offset_ms_ = 0;

@@ -124,8 +124,7 @@ int main(int argc, char** argv) {
   gl::dp::DatapathOptions opts;
   opts.ct_populate_index = true;
   std::vector<std::string> eal_extra;
-  std::string fw_state;
-  bool fw_state_given = false;
+  std::string fw_state;  // empty: not given
 
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -177,7 +176,6 @@ int main(int argc, char** argv) {
     } else if (a == "--fw-state") {
       if (!value(fw_state) || fw_state.empty())
         return usage_error("--fw-state needs a path (or none)");
-      fw_state_given = true;
     } else if (a == "--emc-insert-inv-prob") {
       if (!value(v) || !parse_uint(v, UINT32_MAX, n))
         return usage_error("--emc-insert-inv-prob needs a number");
@@ -186,7 +184,7 @@ int main(int argc, char** argv) {
       return usage_error("unknown option '" + a + "'");
     }
   }
-  if (!fw_state_given) fw_state = socket_path + ".fw-ports";
+  if (fw_state.empty()) fw_state = socket_path + ".fw-ports";
   if (fw_state != "none") opts.fw_state_file = fw_state;
   if (!parse_cores(pmd_cores, opts.pmd_lcores))
     return usage_error("bad --pmd-cores '" + pmd_cores + "' (e.g. 1 or 1,3 or 2-5)");
