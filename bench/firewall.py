@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -208,6 +209,22 @@ def tables(res):
                     if bx and by:
                         L.append(f"{'':>8} {x} / {y} by busy cycles per packet ({y}'s / "
                                  f"{x}'s): {by / bx:.2f}x")
+    lim = res.get("limits") or {}
+    if lim and est:
+        L += ["", "The stage's cycles next to what 0.7x of plain forwarding leaves for it, the "
+              "tracker's established path alone", "(gl-bench-conntrack --established) and the "
+              "lookup limit (gl-bench-lookup-limit: rte_hash bulk lookup, keys ready):",
+              f"{'conns':>8} {'stage':>7} {'budget at 0.7x':>15} {'tracker alone':>14}"
+              f" {'rte_hash lookup':>16}"]
+        for n, row in est.items():
+            pl = (row.get("gldp_plain") or {}).get("cycles_per_packet")
+            fwc = (row.get("gldp_fw") or {}).get("cycles_per_packet")
+            li = lim.get(int(n)) or lim.get(n) or {}
+            if not pl or not fwc:
+                continue
+            L.append(f"{n:>8} {fwc - pl:>7.0f} {pl / 0.7 - pl:>15.0f}"
+                     f" {ct._f(li.get('tracker'), '{:.0f}'):>14}"
+                     f" {ct._f(li.get('rte_hash'), '{:.0f}'):>16}")
     new = res.get("new") or {}
     if new:
         L += ["", "New connections (distinct 64 B UDP 5-tuples, one pass, one PMD core):",
@@ -232,12 +249,44 @@ def tables(res):
     return "\n".join(L)
 
 
+def limits(conns, seconds, log=print):
+    """The stage's share measured apart, on core 1 (nothing else polling it by then): the
+    tracker's established path alone (gl-bench-conntrack --established: the key from the
+    frame, its checks and software checksum as net_pcap marks none, the lookup, the
+    update) and the lookup limit (gl-bench-lookup-limit: DPDK's rte_hash bulk lookup of
+    the same keys, built beforehand, nothing else). Figures in cycles per packet."""
+    out = {}
+    bdir = os.path.join(fwd.build_dir(), "bench")
+    # (binary, the arguments before it, after it, the column of cycles in its table)
+    runs = {"tracker": ("gl-bench-conntrack", ["taskset", "-c", "1"], ["--established"], 1),
+            "rte_hash": ("gl-bench-lookup-limit", [], [], 2)}  # the EAL pins it to core 1
+    for name, (binary, pre, post, col) in runs.items():
+        path = os.path.join(bdir, binary)
+        if not os.path.exists(path):
+            continue
+        sizes = [n for n in conns if n <= 4000000]
+        log(f"limits: {name}...")
+        try:
+            p = subprocess.run(pre + [path] + post + ["--seconds", str(seconds),
+                                                      "--conns", ",".join(map(str, sizes))],
+                               capture_output=True, text=True, timeout=120 + 10 * len(sizes))
+        except subprocess.TimeoutExpired:
+            continue
+        for ln in p.stdout.splitlines():
+            f = ln.split()
+            if len(f) >= 3 and f[0].isdigit() and int(f[0]) in sizes:
+                out.setdefault(int(f[0]), {})[name] = float(f[col])
+    return out
+
+
 def bench(conns, new_conns, systems, a, log=print):
     res = {"repeat": a.repeat, "source": getattr(a, "source", "pcap"), "core1_others": ct.core1_others()}
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gl-fwbench-") as work:
         if a.only in (None, "est"):
             res["est"] = est_rounds(conns, systems, a, work, log)
+            if "gldp_plain" in systems and "gldp_fw" in systems:
+                res["limits"] = limits(conns, 2.0, log)
         if a.only in (None, "new"):
             res["new"] = {}
             path = os.path.join(work, "fwnew.pcap")
