@@ -10,10 +10,13 @@
 // of the gldp default capacity (3M) with its index grown as the connections need.
 //
 // Usage: gl-bench-conntrack [--conns N[,N...]] [--seconds S] [--capacity N] [--commit]
-//                           [--established] [--csum-good]
+//                           [--established] [--new] [--csum-good]
 //   --commit       ct(commit,zone=1) instead of ct(zone=1) (a commit of a known connection)
 //   --established  Conntrack::execute_established() instead (the firewall stage's path for
 //                  connections of the current policy: looked up from the frames alone)
+//   --new          ct(commit,zone=1) of N connections never seen, one pass (cycles per new
+//                  connection; the control thread's prefault and index growth run between
+//                  batches, untimed, as gldp's housekeeping does on the other core)
 //   --csum-good    the port verified the checksums (as a NIC or vhost marks them): the
 //                  tracker does not check them again
 #include <x86intrin.h>
@@ -153,6 +156,59 @@ Result run(uint32_t n, double seconds, uint32_t capacity, bool commit, bool esta
   return {static_cast<double>(cycles) / static_cast<double>(packets), packets, s1.found - s0.found};
 }
 
+// --new: ct(commit,zone=1) of n connections never seen, in batches of 32 (one direction,
+// as bench/firewall.py's new-connection pass), in a table of `capacity`. Every 64 batches,
+// outside the timed calls, what gldp's control thread does meanwhile on the other core:
+// back memory ahead of the allocations (prefault) and grow the index.
+Result run_new(uint32_t n, uint32_t capacity, uint8_t csum_good) {
+  gl::ct::Options o;
+  o.capacity = capacity;
+  o.contexts = 2;
+  gl::ct::Conntrack ct(o);
+  const int slot = ct.register_context();
+  const int ctl = ct.register_context();
+  constexpr uint16_t kBatch = 32;
+  struct Hot {
+    uint8_t frame[64];
+    gl::flow::FlowKey key;
+    gl::flow::PacketLayout lay;
+  };
+  static Hot hot[kBatch];
+  gl::ct::Md md[kBatch];
+  gl::ct::Packet pk[kBatch];
+  gl::ct::Action com;
+  com.zone = 1;
+  com.commit = true;
+  uint64_t cycles = 0;
+  for (uint32_t at = 0; at < n; at += kBatch) {
+    const uint16_t m = static_cast<uint16_t>(std::min<uint32_t>(kBatch, n - at));
+    for (uint16_t j = 0; j < m; ++j) {
+      const uint32_t i = at + j;
+      const Frame f = make(be32(0x0a800000u | ((i + 1) & 0x7fffffu)), be32(0xc0a80001u),
+                           static_cast<uint16_t>(1024 + i % 60000), 5001);
+      std::memcpy(hot[j].frame, f.bytes.data(), 60);
+      hot[j].key = f.key;
+      hot[j].lay = f.lay;
+      md[j] = gl::ct::Md{};
+      pk[j] = gl::ct::Packet{hot[j].frame, 60, &hot[j].key, &hot[j].lay, &md[j]};
+      pk[j].csum_good = csum_good;
+    }
+    const uint64_t c0 = __rdtsc();
+    ct.execute(slot, com, pk, m, 1000);
+    cycles += __rdtsc() - c0;
+    if ((at / kBatch) % 64 == 0) {
+      ct.prefault(65536);
+      ct.grow_index();
+      ct.quiescent(slot);
+      ct.quiescent(ctl);
+    }
+  }
+  const gl::ct::Stats s = ct.stats();
+  ct.unregister_context(ctl);
+  ct.unregister_context(slot);
+  return {static_cast<double>(cycles) / n, n, s.created};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,6 +217,7 @@ int main(int argc, char** argv) {
   uint32_t capacity = 3000000;
   bool commit = false;
   bool established = false;
+  bool fresh = false;
   uint8_t csum_good = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -187,24 +244,38 @@ int main(int argc, char** argv) {
       commit = true;
     } else if (a == "--established") {
       established = true;
+    } else if (a == "--new") {
+      fresh = true;
     } else if (a == "--csum-good") {
       csum_good = gl::ct::kCsumGoodL3 | gl::ct::kCsumGoodL4;
     } else if (a == "-h" || a == "--help") {
       std::printf(
           "usage: gl-bench-conntrack [--conns N[,N...]] [--seconds S] [--capacity N] "
-          "[--commit] [--established] [--csum-good]\n"
+          "[--commit] [--established] [--new] [--csum-good]\n"
           "The connection tracker alone: cycles per packet of ct(zone=1) on N established UDP\n"
           "connections, both directions, batches of 32 (default: 1000,100000; 2 s each;\n"
           "capacity 3000000 as gldp's default).\n"
           "  --commit       ct(commit,zone=1) instead\n"
           "  --established  the firewall stage's lookup from the frames "
           "(execute_established())\n"
+          "  --new          ct(commit,zone=1) of N connections never seen (one pass; the\n"
+          "                 figure is cycles per new connection)\n"
           "  --csum-good    checksums marked verified by the port (not checked again)\n");
       return 0;
     } else {
       std::fprintf(stderr, "gl-bench-conntrack: unknown argument %s (try --help)\n", a.c_str());
       return 2;
     }
+  }
+  if (fresh) {
+    std::printf("conntrack alone, ct(commit,zone=1) of new connections, 64 B UDP, batches of 32\n");
+    std::printf("%10s %12s %12s\n", "conns", "cyc/conn", "created");
+    for (uint32_t n : conns) {
+      const Result r = run_new(n, capacity, csum_good);
+      std::printf("%10u %12.1f %12llu\n", n, r.cycles_per_packet,
+                  static_cast<unsigned long long>(r.found));
+    }
+    return 0;
   }
   if (established)
     std::printf(

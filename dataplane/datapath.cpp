@@ -1331,7 +1331,7 @@ void Datapath::housekeeping() {
   // Memory for the next 64k connections (12 MiB) backed here, on the control core: a
   // burst of new connections does not take its page faults on a PMD.
   if (ct_ != nullptr) ct_->prefault(65536);
-  if (fw_ct_ != nullptr) fw_ct_->prefault(16384);
+  if (fw_ct_ != nullptr) fw_ct_->prefault(65536);
   // The lookup indexes grow with the connections (small ones are faster to look up in).
   if (ct_ != nullptr) ct_->grow_index();
   if (fw_ct_ != nullptr) fw_ct_->grow_index();

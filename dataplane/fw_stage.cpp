@@ -389,6 +389,18 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
   }
   if (m == 0) return;
   ct.execute(index_, look, cp, m, now_ms);
+  // First packets: the policy's verdicts, and for those it lets in, the index lines their
+  // commits will lock, fetched for all of them before the first commit (a flood of new
+  // connections: each commit otherwise waited for its own misses, one after another).
+  fw::Verdict first[kBatch];
+  for (uint16_t j = 0; j < m; ++j) {
+    if ((md[j].state & flow::kCsInvalid) != 0 || md[j].conn != 0) continue;
+    const uint16_t i = at[j];
+    first[j] = evaluate(t, pf, to_vm, keys[i]);
+    ct::ConnKey k;
+    if (allowed(first[j].action) && conn_key_of(keys[i], lay[i], pkts[i], look.zone, k))
+      ct.prefetch_commit(k);
+  }
   for (uint16_t j = 0; j < m; ++j) {
     const uint16_t i = at[j];
     const ct::Md& r = md[j];
@@ -461,7 +473,7 @@ void Pmd::fw_track(const fw::FwTables& t, const fw::PortFirewall& pf, bool to_vm
         fw_refused(t, pf, to_vm, keys[i], fw::Verdict{}, fw::EventReason::kHostMismatch, now_ms);
       continue;
     }
-    const fw::Verdict v = evaluate(t, pf, to_vm, keys[i]);
+    const fw::Verdict& v = first[j];
     fw::RuleCounter& c = rc[v.slot];
     c.add(c.packets, 1);
     c.add(c.bytes, bytes);

@@ -257,6 +257,17 @@ class ConnTable {
     const Index& ix = *index_.load(std::memory_order_acquire);
     __builtin_prefetch(&ix.b[ix.bucket1(h)]);
   }
+  // The buckets an insert of a connection with original key k locks (both candidates of
+  // k and of its reply key), fetched for writing: a caller about to commit several
+  // connections fetches them all first, so that their misses overlap.
+  // h: k's hash.
+  void prefetch_insert(const ConnKey& k, uint64_t h) const {
+    const Index& ix = *index_.load(std::memory_order_acquire);
+    for (const uint64_t hk : {h, hash(reverse_key(k))}) {
+      __builtin_prefetch(&ix.b[ix.bucket1(hk)], 1);
+      __builtin_prefetch(&ix.b[ix.bucket2(hk)], 1);
+    }
+  }
   // The connection with key k (index, 0 when none) and whether k is its reply key. Dead
   // connections are skipped. Lock-free; the result stays valid until the caller's next
   // quiescent point.

@@ -848,9 +848,14 @@ void Conntrack::execute(unsigned ctx, const Action& a, Packet* pkts, uint16_t n,
       table_.prefetch(xs[i].hash);
     }
     // Pass 2: the buckets (prefetched in pass 1) name the candidate connection: prefetch
-    // it. Pass 3: look up and update.
-    for (uint16_t i = 0; i < m; ++i)
-      if (ok[i]) table_.prefetch_conn(xs[i].cand = table_.candidate(xs[i].hash));
+    // it; a commit of a packet with no candidate (most likely a new connection): the index
+    // lines its insert will lock, so that a batch's inserts do not wait for their misses
+    // one after another. Pass 3: look up and update.
+    for (uint16_t i = 0; i < m; ++i) {
+      if (!ok[i]) continue;
+      table_.prefetch_conn(xs[i].cand = table_.candidate(xs[i].hash));
+      if (a.commit && xs[i].cand == 0) table_.prefetch_insert(xs[i].key, xs[i].hash);
+    }
     for (uint16_t i = 0; i < m; ++i) {
       if (!ok[i]) continue;
       Packet& p = pkts[base + i];

@@ -343,6 +343,9 @@ class Conntrack {
   void set_tcp_seq_check(bool on) { opts_.tcp_seq_check = on; }
   bool tcp_seq_check() const { return opts_.tcp_seq_check; }
   Stats stats() const;
+  // Before committing a batch's new connections one by one: fetches the index lines the
+  // commit of a connection whose packet has key k will lock (ConnTable::prefetch_insert).
+  void prefetch_commit(const ConnKey& k) const { table_.prefetch_insert(k, ConnTable::hash(k)); }
   // Control thread: backs memory for the next `ahead` new connections ahead of the PMDs
   // (ConnTable::prefault()); call it from a periodic loop.
   size_t prefault(uint32_t ahead) { return table_.prefault(ahead); }
