@@ -153,33 +153,66 @@ bool ConnTable::grow() {
   const uint64_t want = std::min(buckets_for(keys, kGrowToPct), max_buckets_);
   if (want <= nb) return false;
   Index* ix = make_index(want);
-  // Every bucket of the old index locked, in ascending order (writers lock theirs
-  // ascending too): no insert or removal runs until the new index is in force.
+  // Writers keep going while the keys are copied: from here on each applies its change to
+  // both indexes (lock_keys() hands them this one), and each old bucket is copied under
+  // its own lock, so that a change is copied or mirrored, whichever comes second finding
+  // it done (mirror_link() adds a slot only where it is missing). Lock order: old buckets
+  // before new ones, each set ascending; this thread holds one old bucket at a time.
+  next_failed_.store(false, std::memory_order_relaxed);
+  next_.store(ix, std::memory_order_seq_cst);
+  uint64_t copy[7];
   for (uint64_t b = 0; b < nb; ++b) {
     auto& l = old->b[b].lock;
     while (l.exchange(1, std::memory_order_acquire) != 0)
       while (l.load(std::memory_order_relaxed) != 0) __builtin_ia32_pause();
-  }
-  bool ok = true;
-  for (uint64_t b = 0; b < nb && ok; ++b)
+    int k = 0;
     for (const auto& sl : old->b[b].slot) {
       const uint64_t v = sl.load(std::memory_order_relaxed);
-      if (v != kSlotEmpty && !link_key(*ix, v, v, nullptr, 0)) {
-        ok = false;  // both candidates full at 33%: practically never
-        break;
-      }
+      if (v != kSlotEmpty) copy[k++] = v;
     }
-  if (ok) index_.store(ix, std::memory_order_release);
-  for (uint64_t b = 0; b < nb; ++b) old->b[b].lock.store(0, std::memory_order_release);
-  if (!ok) {
-    free_index(ix);
-    return false;
+    if (b + 1 < nb) __builtin_prefetch(&old->b[b + 1]);
+    for (int i = 0; i < k; ++i) mirror_link(*ix, copy[i]);
+    l.store(0, std::memory_order_release);
   }
+  // Both candidates full at 33%: practically never; the writers may still hold the index
+  // they were given, so it is retired like a replaced one.
+  const bool ok = !next_failed_.load(std::memory_order_acquire);
+  if (ok) index_.store(ix, std::memory_order_seq_cst);
+  next_.store(nullptr, std::memory_order_seq_cst);
   // Readers may still be in the old index (its slots stay as they were: a lookup there
   // may miss a connection inserted since, and execute() then finds it when it commits).
-  retired_.push_back({rcu_.start_grace(), old});
-  ++grows_;
-  return true;
+  retired_.push_back({rcu_.start_grace(), ok ? old : ix});
+  if (ok) ++grows_;
+  return ok;
+}
+
+uint64_t ConnTable::index_slots_used() const {
+  const Index& ix = *index_.load(std::memory_order_acquire);
+  uint64_t n = 0;
+  for (uint64_t b = 0; b < ix.n; ++b)
+    for (const auto& s : ix.b[b].slot) n += s.load(std::memory_order_relaxed) != kSlotEmpty;
+  return n;
+}
+
+void ConnTable::mirror_link(Index& nx, uint64_t slotval) {
+  uint32_t b[2] = {static_cast<uint32_t>(nx.bucket1(slotval)),
+                   static_cast<uint32_t>(nx.bucket2(slotval))};
+  lock_buckets(nx, b, 2);
+  bool there = false;
+  for (const uint32_t bi : b)
+    for (const auto& s : nx.b[bi].slot)
+      there = there || s.load(std::memory_order_relaxed) == slotval;
+  if (!there && !link_key(nx, slotval, slotval, b, 2))
+    next_failed_.store(true, std::memory_order_release);
+  unlock_buckets(nx, b, 2);
+}
+
+void ConnTable::mirror_unlink(Index& nx, uint64_t slotval) {
+  uint32_t b[2] = {static_cast<uint32_t>(nx.bucket1(slotval)),
+                   static_cast<uint32_t>(nx.bucket2(slotval))};
+  lock_buckets(nx, b, 2);
+  unlink_key(nx, slotval, slotval);
+  unlock_buckets(nx, b, 2);
 }
 
 uint32_t ConnTable::find_in(const Index& ix, const ConnKey& k, uint64_t h, bool& reply) const {
@@ -272,7 +305,7 @@ void ConnTable::unlock_buckets(const Index& ix, const uint32_t* b, int n) {
   }
 }
 
-const ConnTable::Index& ConnTable::lock_keys(uint64_t h0, uint64_t h1, uint32_t* b) {
+const ConnTable::Index& ConnTable::lock_keys(uint64_t h0, uint64_t h1, uint32_t* b, Index*& nx) {
   for (;;) {
     const Index* ix = index_.load(std::memory_order_acquire);
     b[0] = static_cast<uint32_t>(ix->bucket1(h0));
@@ -284,9 +317,15 @@ const ConnTable::Index& ConnTable::lock_keys(uint64_t h0, uint64_t h1, uint32_t*
     // are cold: no lookup read them) came one after another, most of a commit's time.
     for (int i = 0; i < 4; ++i) __builtin_prefetch(&ix->b[b[i]], 1);
     lock_buckets(*ix, b, 4);
-    // grow() publishes the new index before it unlocks the old one's buckets: holding
-    // them, the index in force is still this one, or we waited for grow() to finish.
-    if (index_.load(std::memory_order_acquire) == ix) return *ix;
+    // The index a grow is filling, read with these buckets held: a grow that starts later
+    // copies them after this change; one that started already gets the change mirrored.
+    // Then the index in force again: once grow() has put its new index in force (before it
+    // clears next_), a writer still in the old one starts over in the new one.
+    nx = next_.load(std::memory_order_seq_cst);
+    if (index_.load(std::memory_order_seq_cst) == ix) {
+      if (nx == ix) nx = nullptr;  // in force already
+      return *ix;
+    }
     unlock_buckets(*ix, b, 4);
   }
 }
@@ -301,7 +340,7 @@ const ConnTable::Index& ConnTable::lock_keys(uint64_t h0, uint64_t h1, uint32_t*
 // is one of the caller's, else by a try-lock (the caller holds locks out of ascending
 // order from here on; a busy bucket is skipped, never waited for).
 std::atomic<uint64_t>* ConnTable::make_room(const Index& ix, uint64_t bucket, const uint32_t* held,
-                                            int n) {
+                                            int n, uint64_t* moved) {
   Bucket& bk = ix.b[bucket];
   for (auto& s : bk.slot) {
     const uint64_t v = s.load(std::memory_order_relaxed);
@@ -322,6 +361,7 @@ std::atomic<uint64_t>* ConnTable::make_room(const Index& ix, uint64_t bucket, co
       to->store(v, std::memory_order_release);
       s.store(kSlotEmpty, std::memory_order_release);
       moves_.fetch_add(1, std::memory_order_relaxed);
+      if (moved != nullptr) *moved = v;
     }
     if (!have) ab.lock.store(0, std::memory_order_release);
     if (to != nullptr) return &s;
@@ -329,8 +369,9 @@ std::atomic<uint64_t>* ConnTable::make_room(const Index& ix, uint64_t bucket, co
   return nullptr;
 }
 
-bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval, const uint32_t* held,
-                         int n) {
+bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval, const uint32_t* held, int n,
+                         uint64_t* moved) {
+  if (moved != nullptr) *moved = kSlotEmpty;
   auto free_slot = [&](Bucket& bk, int& used) -> std::atomic<uint64_t>* {
     std::atomic<uint64_t>* f = nullptr;
     used = 0;
@@ -358,12 +399,12 @@ bool ConnTable::link_key(const Index& ix, uint64_t h, uint64_t slotval, const ui
     return true;
   }
   if (s1 == nullptr && s2 == nullptr) {  // both full: one cuckoo step, into either
-    s1 = make_room(ix, ix.bucket1(h), held, n);
+    s1 = make_room(ix, ix.bucket1(h), held, n, moved);
     if (s1 != nullptr) {
       s1->store(slotval, std::memory_order_release);
       return true;
     }
-    s2 = make_room(ix, ix.bucket2(h), held, n);
+    s2 = make_room(ix, ix.bucket2(h), held, n, moved);
   }
   if (s2 == nullptr) return false;
   // Counted before the slot is visible: a lookup that finds the slot has seen the count.
@@ -395,7 +436,8 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
   const uint64_t h0 = hash(cn.key[0]);
   const uint64_t h1 = hash(cn.key[1]);
   uint32_t b[4];
-  const Index& ix = lock_keys(h0, h1, b);
+  Index* nx;
+  const Index& ix = lock_keys(h0, h1, b, nx);
   bool ok = false;
   bool r;
   // Under the bucket locks no other insert of these keys can run: check, then link.
@@ -404,12 +446,26 @@ bool ConnTable::insert(unsigned ctx, uint32_t idx, uint32_t& existing) {
   } else if (uint32_t e2 = find_in(ix, cn.key[1], h1, r); e2 != 0) {
     existing = e2;
   } else {
-    if (link_key(ix, h0, make_slot(h0, idx, 0), b, 4)) {
-      if (link_key(ix, h1, make_slot(h1, idx, 1), b, 4)) {
+    const uint64_t s0 = make_slot(h0, idx, 0), s1 = make_slot(h1, idx, 1);
+    uint64_t moved[2];  // keys a cuckoo step moved meanwhile: a grow in progress may have
+                        // copied their new bucket already and not their old one yet
+    if (link_key(ix, h0, s0, b, 4, &moved[0])) {
+      if (link_key(ix, h1, s1, b, 4, &moved[1])) {
         ok = true;
       } else {
-        unlink_key(ix, h0, make_slot(h0, idx, 0));
+        unlink_key(ix, h0, s0);
       }
+    } else {
+      moved[1] = kSlotEmpty;
+    }
+    if (nx != nullptr) {
+      for (const uint64_t m : moved)
+        if (m != kSlotEmpty) mirror_link(*nx, m);
+      if (ok) {
+        mirror_link(*nx, s0);
+        mirror_link(*nx, s1);
+      }
+      mirrored_.fetch_add(1, std::memory_order_relaxed);
     }
     // Live only once both keys are linked (still under the bucket locks, so no other
     // insert of these keys can look meanwhile; a lock-free lookup that finds a slot
@@ -435,12 +491,18 @@ bool ConnTable::remove(uint32_t idx) {
   const uint64_t h0 = hash(cn.key[0]);
   const uint64_t h1 = hash(cn.key[1]);
   uint32_t b[4];
-  const Index& ix = lock_keys(h0, h1, b);
+  Index* nx;
+  const Index& ix = lock_keys(h0, h1, b, nx);
   uint8_t expect = 1;
   const bool was_live = cn.live.compare_exchange_strong(expect, 0, std::memory_order_acq_rel);
   if (was_live) {
     unlink_key(ix, h0, make_slot(h0, idx, 0));
     unlink_key(ix, h1, make_slot(h1, idx, 1));
+    if (nx != nullptr) {
+      mirror_unlink(*nx, make_slot(h0, idx, 0));
+      mirror_unlink(*nx, make_slot(h1, idx, 1));
+      mirrored_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   unlock_buckets(ix, b, 4);
   if (was_live) live_.fetch_sub(1, std::memory_order_relaxed);

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -1763,6 +1764,63 @@ TEST_CASE("Table: a small table's index is its full size and never grows", "[con
   for (uint32_t n = 0; n < 1000; ++n) table_add(t, 0, n);
   CHECK_FALSE(t.grow());
   CHECK(t.insert_collisions() == 0);
+}
+
+TEST_CASE("Table: inserts and removals go on while the index grows; none lost or left over",
+          "[conntrack][threads]") {
+  // grow() copies the keys while writers keep changing the index in force (each change
+  // mirrored into the new one): afterwards the new index holds exactly the live keys.
+  ConnTable t(2000000, 3);
+  std::vector<uint32_t> base;
+  for (uint32_t n = 0; n < 200000; ++n) base.push_back(table_add(t, 0, n));
+  std::atomic<bool> done{false};
+  std::vector<uint32_t> kept, removed;
+  std::atomic<uint32_t> failed{0};
+  const int wslot = t.rcu().register_reader();
+  std::thread writer([&] {
+    // Inserts new connections and removes every third base one, both while grows run.
+    for (uint32_t n = 200000; n < 500000; ++n) {
+      while (uint64_t{t.live()} * 2 * 2 > t.index_bytes() / 64 * 7)  // paced, as above
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      const uint32_t idx = table_try_add(t, 1, n);
+      if (idx == 0)
+        failed.fetch_add(1);
+      else
+        kept.push_back(idx);
+      const uint32_t i = n - 200000;
+      if (i % 3 == 0 && i / 3 * 3 < base.size()) {
+        const uint32_t victim = base[i / 3 * 3];
+        if (!t.remove(victim)) failed.fetch_add(1);
+        removed.push_back(victim);
+      }
+      t.rcu().quiescent(wslot);
+    }
+    t.rcu().offline(wslot);
+    done.store(true);
+  });
+  uint32_t grew = 0;
+  while (!done.load()) {
+    grew += t.grow() ? 1 : 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  writer.join();
+  t.rcu().unregister_reader(wslot);
+  CHECK(failed.load() == 0);
+  CHECK(grew >= 2);
+  CHECK(t.mirrored() > 0);  // writers ran during a copy (they used to wait for it)
+  const std::unordered_set<uint32_t> gone(removed.begin(), removed.end());
+  bool found_all = true, none_removed = true;
+  for (uint32_t idx : base) {
+    if (gone.count(idx) != 0)
+      none_removed = none_removed && !table_has(t, idx);
+    else
+      found_all = found_all && table_has(t, idx);
+  }
+  for (uint32_t idx : kept) found_all = found_all && table_has(t, idx);
+  CHECK(found_all);
+  CHECK(none_removed);
+  CHECK(t.live() == base.size() - removed.size() + kept.size());
+  CHECK(t.index_slots_used() == uint64_t{t.live()} * 2);  // no key twice, none left behind
 }
 
 TEST_CASE("Table: lookups and inserts on other threads while the index grows",
