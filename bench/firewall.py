@@ -211,14 +211,16 @@ def tables(res):
                                  f"{x}'s): {by / bx:.2f}x")
     lim = res.get("limits") or {}
     if lim and est:
-        L += ["", "The stage's cycles next to what 0.7x of plain forwarding leaves for it, the "
-              "tracker's established path alone", "(gl-bench-conntrack --established) and the "
+        L += ["", "The stage's busy cycles per packet next to what 0.7x of plain forwarding leaves "
+              "for it, the tracker's established path alone", "(gl-bench-conntrack --established) and the "
               "lookup limit (gl-bench-lookup-limit: rte_hash bulk lookup, keys ready):",
               f"{'conns':>8} {'stage':>7} {'budget at 0.7x':>15} {'tracker alone':>14}"
               f" {'rte_hash lookup':>16}"]
+        # The PMD's busy cycles: with --source memif the generator bounds the rates, and
+        # cycles per packet would be the generator's.
         for n, row in est.items():
-            pl = (row.get("gldp_plain") or {}).get("cycles_per_packet")
-            fwc = (row.get("gldp_fw") or {}).get("cycles_per_packet")
+            pl = (row.get("gldp_plain") or {}).get("busy_cycles_per_packet")
+            fwc = (row.get("gldp_fw") or {}).get("busy_cycles_per_packet")
             li = lim.get(int(n)) or lim.get(n) or {}
             if not pl or not fwc:
                 continue
