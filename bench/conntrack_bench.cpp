@@ -58,6 +58,15 @@ Frame make(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
   return f;
 }
 
+// A batch as the PMD holds it: each packet's frame, key and layout in hot buffers of its
+// own (the PMD has just received and parsed them).
+constexpr uint16_t kBatch = 32;
+struct Hot {
+  uint8_t frame[64];
+  gl::flow::FlowKey key;
+  gl::flow::PacketLayout lay;
+};
+
 uint32_t be32(uint32_t v) {
   return __builtin_bswap32(v);
 }
@@ -94,12 +103,6 @@ Result run(uint32_t n, double seconds, uint32_t capacity, bool commit, bool esta
 
   // As the PMD hands them over: the batch's frames and keys in hot buffers of its own
   // (the PMD has just received and parsed them), a fresh metadata block each.
-  constexpr uint16_t kBatch = 32;
-  struct Hot {
-    uint8_t frame[64];
-    gl::flow::FlowKey key;
-    gl::flow::PacketLayout lay;
-  };
   static Hot hot[kBatch];
   gl::ct::Md md[kBatch];
   gl::ct::Packet pk[kBatch];
@@ -188,7 +191,6 @@ NewResult run_new(uint32_t n, uint32_t capacity, uint8_t csum_good, double tsc_p
   gl::ct::Conntrack ct(o);
   const int slot = ct.register_context();
   const int ctl = ct.register_context();
-  constexpr uint16_t kBatch = 32;
   // The frames, built beforehand (64 B each).
   std::vector<uint8_t> frames(size_t{n} * 64);
   std::vector<gl::flow::FlowKey> keys(n);
@@ -213,11 +215,6 @@ NewResult run_new(uint32_t n, uint32_t capacity, uint8_t csum_good, double tsc_p
     ct.unregister_context(ctl);
   });
   pin(1);
-  struct Hot {
-    uint8_t frame[64];
-    gl::flow::FlowKey key;
-    gl::flow::PacketLayout lay;
-  };
   static Hot hot[kBatch];
   gl::ct::Md md[kBatch];
   gl::ct::Packet pk[kBatch];
