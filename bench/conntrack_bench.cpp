@@ -77,13 +77,18 @@ struct Result {
   uint64_t found;
 };
 
-Result run(uint32_t n, double seconds, uint32_t capacity, bool commit, bool established,
-           uint8_t csum_good) {
+// Two contexts (the PMD's and the control thread's), the index backed at once (as gldp).
+gl::ct::Options options(uint32_t capacity) {
   gl::ct::Options o;
   o.capacity = capacity;
   o.contexts = 2;
   o.populate_index = true;
-  gl::ct::Conntrack ct(o);
+  return o;
+}
+
+Result run(uint32_t n, double seconds, uint32_t capacity, bool commit, bool established,
+           uint8_t csum_good) {
+  gl::ct::Conntrack ct(options(capacity));
   const int slot = ct.register_context();
   const int ctl = ct.register_context();
   std::vector<Frame> frames;
@@ -184,11 +189,7 @@ void pin(int cpu) {
 }
 
 NewResult run_new(uint32_t n, uint32_t capacity, uint8_t csum_good, double tsc_per_ns) {
-  gl::ct::Options o;
-  o.capacity = capacity;
-  o.contexts = 2;
-  o.populate_index = true;
-  gl::ct::Conntrack ct(o);
+  gl::ct::Conntrack ct(options(capacity));
   const int slot = ct.register_context();
   const int ctl = ct.register_context();
   // The frames, built beforehand (64 B each).
