@@ -754,7 +754,10 @@ def test_observability():
         wait_for(lambda: "ready" in env.log("ipfixsink"), what="IPFIX sink")
         env.start(["tshark", "-n", "-i", "lo", "-f", f"udp port {IPFIX_PORT}", "-w", pcap],
                   "tsharkcap")
-        wait_for(lambda: "Capturing on" in env.log("tsharkcap"), what="tshark capturing on lo")
+        # tshark loads its dissectors first: over 10 s once in a CI run (a fresh clone,
+        # 2 CPUs); the capture must be running before the exporter sends.
+        wait_for(lambda: "Capturing on" in env.log("tsharkcap"), timeout=60.0,
+                 what="tshark capturing on lo")
         rig.change("set-flow-log", flows)
         # (the same install: gldp already reports every connection for the flow log)
         c.glctl("set-ipfix", f"udp:127.0.0.1:{IPFIX_PORT}")
